@@ -1,0 +1,224 @@
+//! The vocabulary shared by every imdsguard stage.
+//!
+//! - [`Severity`]: the five ordered levels alerts carry (`info` < `low` < `medium` < `high` < `critical`).
+//! - [`Technique`]: a MITRE ATT&CK technique id such as `T1552.005`, validated on construction.
+//! - [`SourceRef`]: where a record came from, a file path plus a 1-based line (line formats) or a
+//!   record number (EVTX), so that every alert can be traced back to the bytes that raised it.
+//!
+//! This crate does no I/O and depends on nothing of the project's; every other crate may depend on it.
+//! The typed `Event` model joins it when the log decoders land.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// How urgent a finding is. Ordered: `Info < Low < Medium < High < Critical`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth recording, not worth a look on its own.
+    Info,
+    /// Unusual but most likely benign.
+    Low,
+    /// Needs an analyst's look.
+    Medium,
+    /// Likely malicious.
+    High,
+    /// Credential theft in progress or done.
+    Critical,
+}
+
+impl Severity {
+    /// All levels, lowest first.
+    pub const ALL: [Severity; 5] = [
+        Severity::Info,
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
+
+    /// The lowercase name used in every output format.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that is not one of the five severity names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown severity {given:?}: expected one of info, low, medium, high, critical")]
+pub struct ParseSeverityError {
+    /// What was given.
+    pub given: String,
+}
+
+impl FromStr for Severity {
+    type Err = ParseSeverityError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Severity::ALL
+            .into_iter()
+            .find(|level| level.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| ParseSeverityError {
+                given: s.to_owned(),
+            })
+    }
+}
+
+/// A MITRE ATT&CK technique or sub-technique id (`T1552` or `T1552.005`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Technique(String);
+
+/// A string that is not shaped like an ATT&CK technique id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{given:?} is not an ATT&CK technique id (expected T followed by four digits, optionally .NNN)"
+)]
+pub struct ParseTechniqueError {
+    /// What was given.
+    pub given: String,
+}
+
+impl Technique {
+    /// Validates and wraps an id such as `T1552.005`.
+    pub fn new(id: &str) -> Result<Self, ParseTechniqueError> {
+        let bytes = id.as_bytes();
+        let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+        let ok = match bytes.len() {
+            5 => bytes[0] == b'T' && digits(&bytes[1..5]),
+            9 => {
+                bytes[0] == b'T' && digits(&bytes[1..5]) && bytes[5] == b'.' && digits(&bytes[6..9])
+            }
+            _ => false,
+        };
+        if ok {
+            Ok(Technique(id.to_owned()))
+        } else {
+            Err(ParseTechniqueError {
+                given: id.to_owned(),
+            })
+        }
+    }
+
+    /// The id as written, e.g. `T1552.005`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Technique {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Technique::new(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for Technique {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where in its input a record was found.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SourceRef {
+    /// The file as it was named on the command line (`-` for standard input).
+    pub path: String,
+    /// Where in the file.
+    #[serde(flatten)]
+    pub position: Position,
+}
+
+/// A record's position inside its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Position {
+    /// 1-based line number, for line-oriented formats.
+    Line(u64),
+    /// EVTX event record id.
+    Record(u64),
+}
+
+impl fmt::Display for SourceRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Position::Line(n) => write!(f, "{}:{}", self.path, n),
+            Position::Record(n) => write!(f, "{} record {}", self.path, n),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn severity_order_and_names_round_trip() {
+        let mut sorted = Severity::ALL;
+        sorted.sort();
+        assert_eq!(sorted, Severity::ALL);
+        for level in Severity::ALL {
+            assert_eq!(level.as_str().parse::<Severity>(), Ok(level));
+            assert_eq!(level.as_str().to_uppercase().parse::<Severity>(), Ok(level));
+        }
+        let err = "severe".parse::<Severity>().unwrap_err();
+        assert!(err.to_string().contains("\"severe\""), "{err}");
+    }
+
+    #[test]
+    fn technique_ids_are_validated() {
+        for good in ["T1552", "T1552.005", "T1190"] {
+            assert_eq!(Technique::new(good).unwrap().as_str(), good);
+        }
+        for bad in [
+            "",
+            "T155",
+            "t1552",
+            "T1552.5",
+            "T1552-005",
+            "T1552.0055",
+            "X1552.005",
+        ] {
+            assert!(Technique::new(bad).is_err(), "{bad} accepted");
+        }
+        let parsed: Result<Technique, _> = serde_json::from_str("\"T1552.05\"");
+        assert!(parsed.is_err());
+    }
+
+    #[test]
+    fn source_ref_serializes_line_or_record() {
+        let line = SourceRef {
+            path: "a.jsonl".into(),
+            position: Position::Line(7),
+        };
+        assert_eq!(
+            serde_json::to_string(&line).unwrap(),
+            r#"{"path":"a.jsonl","line":7}"#
+        );
+        assert_eq!(line.to_string(), "a.jsonl:7");
+        let record = SourceRef {
+            path: "s.evtx".into(),
+            position: Position::Record(42),
+        };
+        assert_eq!(
+            serde_json::to_string(&record).unwrap(),
+            r#"{"path":"s.evtx","record":42}"#
+        );
+        let back: SourceRef = serde_json::from_str(r#"{"path":"s.evtx","record":42}"#).unwrap();
+        assert_eq!(back, record);
+    }
+}

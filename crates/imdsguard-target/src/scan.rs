@@ -1,0 +1,805 @@
+//! The normalizer: finds every metadata target in a string.
+//!
+//! A string is read as free text (a command line, a log field, a request) in layers:
+//!
+//! 1. **Tokens**: split at white space, quotes and shell punctuation. Each token is read as URLs
+//!    (every `scheme:` in it, so a URL nested in another's parameter is found too), else as a
+//!    scheme-less `host[:port][/path]` the way curl and wget take one, `/dev/tcp/host/port`, and the
+//!    colon-separated forms of `--resolve`, `--connect-to` and socat.
+//! 2. **Decoded layers**, each read again from step 1 with its encoding recorded: percent-decoded
+//!    tokens (twice at most), backslash escapes and `${IFS}`, joined concatenations, base64
+//!    (PowerShell `-EncodedCommand`, `base64 -d`). Depth is bounded.
+//! 3. **Names**: metadata environment variables, request headers the services require, an HTTP
+//!    method of `PUT`, and an HTTP request line with its `Host` header.
+//!
+//! Hosts found are classified by [`crate::host`], paths by the catalog; what is found is merged so
+//! that one target read several ways is reported once with every encoding seen.
+
+use std::borrow::Cow;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use base64::Engine;
+
+use crate::catalog::{Catalog, HeaderRole};
+use crate::host::{classify, HostHit};
+use crate::model::{Encoding, Encodings, Kind};
+use crate::path::{best_match, normalize, NormPath};
+use crate::text::{
+    decode_escapes, has_percent_escape, is_ident, join_concatenations, percent_decode,
+};
+use crate::url::readings;
+use crate::Target;
+
+/// How deep decoded layers may nest (percent inside base64 inside escapes...).
+const MAX_DEPTH: u8 = 4;
+/// Strings longer than this are read up to it; no command line or URL a client accepts is longer.
+pub const MAX_INPUT: usize = 1 << 20;
+
+/// Schemes that make a network request to the URL's host.
+const SCHEMES: &[&str] = &[
+    "http", "https", "ws", "wss", "ftp", "gopher", "dict", "ldap", "tftp",
+];
+/// Schemes the WHATWG URL Standard calls special: `\` is a slash and `//` is optional.
+const SPECIAL: &[&str] = &["http", "https", "ws", "wss", "ftp"];
+
+/// Programs whose non-option arguments are hosts or URLs.
+const NETWORK_TOOLS: &[&str] = &[
+    "curl",
+    "wget",
+    "wget2",
+    "nc",
+    "ncat",
+    "netcat",
+    "telnet",
+    "socat",
+    "http",
+    "https",
+    "xh",
+    "aria2c",
+    "lynx",
+    "links",
+    "w3m",
+    "fetch",
+    "ping",
+    "lwp-request",
+    "invoke-webrequest",
+    "invoke-restmethod",
+    "iwr",
+    "irm",
+    "bitsadmin",
+    "certutil",
+    "start-bitstransfer",
+];
+/// Library calls that take a URL, for scripts run inline (`python -c`, `powershell -c`, `node -e`).
+const NETWORK_APIS: &[&str] = &[
+    "webclient",
+    "downloadstring",
+    "downloadfile",
+    "httpclient",
+    "webrequest",
+    "urlopen",
+    "requests.",
+    "urllib",
+    "http.get",
+    "http.request",
+    "httpx.",
+    "fetch(",
+    "xmlhttprequest",
+    "net::http",
+    "open-uri",
+    "file_get_contents",
+    "curl_exec",
+    "socket.connect",
+    "tcpclient",
+];
+/// Options whose argument sends the request somewhere other than the URL's host.
+const OVERRIDE_OPTIONS: &[&str] = &[
+    "--resolve",
+    "--connect-to",
+    "-x",
+    "--proxy",
+    "--preproxy",
+    "--socks4",
+    "--socks5",
+    "--socks5-hostname",
+];
+
+#[derive(Clone, Copy)]
+struct HeaderRef {
+    provider: usize,
+    header: usize,
+}
+
+/// The normalizer for one catalog. Build it once and share it: it holds no state between calls.
+#[derive(Debug, Clone)]
+pub struct Normalizer<'c> {
+    cat: &'c Catalog,
+    env_ac: AhoCorasick,
+    header_ac: AhoCorasick,
+    header_refs: Vec<(usize, usize)>,
+}
+
+/// A finding before the provider is settled.
+#[derive(Debug, Clone)]
+struct Raw {
+    endpoint: Option<usize>,
+    provider: Option<usize>,
+    port: Option<u16>,
+    path: Option<String>,
+    query: Option<String>,
+    kind: Kind,
+    enc: Encodings,
+}
+
+struct State<'t> {
+    root: &'t str,
+    raws: Vec<Raw>,
+    put: bool,
+    network_ctx: Option<bool>,
+}
+
+impl<'c> Normalizer<'c> {
+    /// A normalizer over `cat`.
+    pub fn new(cat: &'c Catalog) -> Self {
+        let build = |pats: Vec<String>| {
+            AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .build(pats)
+                .unwrap_or_else(|e| panic!("catalog names are plain strings: {e}"))
+        };
+        let env_ac = build(cat.env_vars().iter().map(|v| v.name.clone()).collect());
+        let mut header_refs = Vec::new();
+        let mut header_pats = Vec::new();
+        for (pi, p) in cat.providers().iter().enumerate() {
+            for (hi, h) in p.headers.iter().enumerate() {
+                header_refs.push((pi, hi));
+                header_pats.push(h.name.clone());
+            }
+        }
+        Normalizer {
+            cat,
+            env_ac,
+            header_ac: build(header_pats),
+            header_refs,
+        }
+    }
+
+    /// The catalog this normalizer reads against.
+    pub fn catalog(&self) -> &'c Catalog {
+        self.cat
+    }
+
+    /// Every metadata target in `text`, the most severe first. Empty when there is none.
+    pub fn find(&self, text: &str) -> Vec<Target<'c>> {
+        let text = truncate(text, MAX_INPUT);
+        let mut st = State {
+            root: text,
+            raws: Vec::new(),
+            put: false,
+            network_ctx: None,
+        };
+        self.scan_text(text, 0, Encodings::NONE, &mut st);
+        if st.raws.is_empty() {
+            return Vec::new();
+        }
+        let headers = self.headers_in(text);
+        self.finish(st, &headers)
+    }
+
+    /// Whether `text` holds any metadata target. Same answer as `!find(text).is_empty()`.
+    pub fn is_target(&self, text: &str) -> bool {
+        !self.find(text).is_empty()
+    }
+
+    fn scan_text(&self, text: &str, depth: u8, inh: Encodings, st: &mut State<'_>) {
+        self.request_line(text, inh, st);
+        let mut prev = "";
+        for tok in tokens(text) {
+            if prev.eq_ignore_ascii_case("-x") && tok.eq_ignore_ascii_case("put")
+                || ["--request", "-method", "--method", "-x"]
+                    .iter()
+                    .any(|o| prev.eq_ignore_ascii_case(o))
+                    && tok.eq_ignore_ascii_case("put")
+                || ["-xput", "--request=put", "--method=put"]
+                    .iter()
+                    .any(|o| tok.eq_ignore_ascii_case(o))
+            {
+                st.put = true;
+            }
+            self.scan_token(tok, prev, depth, inh, st);
+            prev = tok;
+        }
+        for m in self.env_ac.find_overlapping_iter(text) {
+            let b = text.as_bytes();
+            let before = m.start().checked_sub(1).map(|i| b[i]);
+            let after = b.get(m.end()).copied();
+            if before.is_some_and(is_ident) || after.is_some_and(is_ident) {
+                continue;
+            }
+            let var = &self.cat.env_vars()[m.pattern().as_usize()];
+            st.raws.push(Raw {
+                endpoint: var.endpoint,
+                provider: Some(var.provider_index()),
+                port: None,
+                path: None,
+                query: None,
+                kind: var.kind,
+                enc: inh.union(Encodings::of(Encoding::EnvVar)),
+            });
+        }
+        if depth >= MAX_DEPTH {
+            return;
+        }
+        if let Some(d) = decode_escapes(text) {
+            self.scan_text(
+                &d,
+                depth + 1,
+                inh.union(Encodings::of(Encoding::Escape)),
+                st,
+            );
+        }
+        if let Some(j) = join_concatenations(text) {
+            self.scan_text(
+                &j,
+                depth + 1,
+                inh.union(Encodings::of(Encoding::Concatenation)),
+                st,
+            );
+        }
+        for decoded in base64_layers(text) {
+            self.scan_text(
+                &decoded,
+                depth + 1,
+                inh.union(Encodings::of(Encoding::Base64)),
+                st,
+            );
+        }
+    }
+
+    fn scan_token(&self, tok: &str, prev: &str, depth: u8, inh: Encodings, st: &mut State<'_>) {
+        if tok.len() < 3 {
+            return;
+        }
+        if depth < MAX_DEPTH && has_percent_escape(tok.as_bytes()) {
+            if let Some(d) = percent_decode(tok) {
+                let e = if inh.contains(Encoding::Percent) {
+                    Encoding::DoublePercent
+                } else {
+                    Encoding::Percent
+                };
+                self.scan_text(&d, depth + 1, inh.union(Encodings::of(e)), st);
+            }
+        }
+        let b = tok.as_bytes();
+        let mut urls = 0usize;
+        for colon in memchr::memchr_iter(b':', b) {
+            let mut start = colon;
+            while start > 0
+                && (b[start - 1].is_ascii_alphanumeric()
+                    || matches!(b[start - 1], b'+' | b'.' | b'-'))
+            {
+                start -= 1;
+            }
+            while start < colon && !b[start].is_ascii_alphabetic() {
+                start += 1;
+            }
+            let scheme = &tok[start..colon];
+            let Some(&scheme) = SCHEMES.iter().find(|s| s.eq_ignore_ascii_case(scheme)) else {
+                continue;
+            };
+            let after = &tok[colon + 1..];
+            let slashes = after
+                .bytes()
+                .take_while(|&c| c == b'/' || c == b'\\')
+                .count();
+            let special = SPECIAL.contains(&scheme);
+            if !special && !after.starts_with("//") {
+                continue;
+            }
+            let mut enc = inh;
+            if urls > 0 {
+                enc.insert(Encoding::NestedUrl);
+            }
+            if after[..slashes].contains('\\') {
+                enc.insert(Encoding::Backslash);
+            }
+            urls += 1;
+            let authority = &after[slashes..];
+            if is_variable(authority) {
+                let rest = authority.find('/').map_or("", |i| &authority[i..]);
+                self.variable_host(rest, enc.union(Encodings::of(Encoding::VariableHost)), st);
+                continue;
+            }
+            let default_port = match scheme {
+                "http" | "ws" => Some(80),
+                "https" | "wss" => Some(443),
+                _ => None,
+            };
+            for r in readings(authority, Encodings::NONE) {
+                if let Some(hit) = classify(self.cat, r.host) {
+                    let rest = if scheme == "gopher" {
+                        Cow::Owned(gopher_request_path(r.rest))
+                    } else {
+                        Cow::Borrowed(r.rest)
+                    };
+                    let mut e = enc.union(r.enc);
+                    if scheme == "gopher" {
+                        e.insert(Encoding::Gopher);
+                    }
+                    self.host_target(hit, r.port.or(default_port), &rest, e, st);
+                }
+            }
+        }
+        if urls > 0 {
+            return;
+        }
+        // Scheme-less: `key=value` and `--opt=value` carry the host after the last `=`.
+        let mut piece = tok;
+        if let Some(eq) = piece.rfind('=') {
+            if !piece[..eq].contains('/') {
+                piece = &piece[eq + 1..];
+            }
+        }
+        for dev in ["/dev/tcp/", "/dev/udp/"] {
+            if let Some(i) = piece.find(dev) {
+                let mut parts = piece[i + dev.len()..].splitn(2, '/');
+                let host = parts.next().unwrap_or("");
+                let port = parts.next().and_then(|p| p.parse().ok());
+                if let Some(hit) = classify(self.cat, host) {
+                    self.host_target(hit, port, "", inh, st);
+                }
+                return;
+            }
+        }
+        let piece = piece.strip_prefix("//").unwrap_or(piece);
+        let over = OVERRIDE_OPTIONS.iter().any(|o| {
+            prev.eq_ignore_ascii_case(o)
+                || tok.len() > o.len()
+                    && tok[..o.len()].eq_ignore_ascii_case(o)
+                    && tok.as_bytes()[o.len()] == b'='
+        });
+        let mut base = inh;
+        if over {
+            base.insert(Encoding::ConnectOverride);
+        }
+        let host_end = piece.find(['/', '?', '#']).unwrap_or(piece.len());
+        let colons = piece[..host_end].bytes().filter(|&c| c == b':').count();
+        if colons >= 2 {
+            if let Some(hit) = classify(self.cat, &piece[..host_end]) {
+                self.weak_or_strong(hit, None, &piece[host_end..], base, st);
+                return;
+            }
+        }
+        let mut found = false;
+        for r in readings(piece, Encodings::NONE) {
+            let Some(hit) = classify(self.cat, r.host) else {
+                continue;
+            };
+            let hostlike = r.port.is_some() || r.rest.starts_with('/') || r.rest.starts_with('$');
+            if hit.strong || hostlike || over || self.network_ctx(st) {
+                self.host_target(hit, r.port, r.rest, base.union(r.enc), st);
+                found = true;
+            }
+        }
+        if !found && colons >= 2 {
+            for part in piece[..host_end].split(':') {
+                let part = part.trim_start_matches('[').trim_end_matches(']');
+                if let Some(hit) = classify(self.cat, part) {
+                    self.weak_or_strong(hit, None, "", base, st);
+                }
+            }
+        }
+    }
+
+    fn weak_or_strong(
+        &self,
+        hit: HostHit,
+        port: Option<u16>,
+        rest: &str,
+        enc: Encodings,
+        st: &mut State<'_>,
+    ) {
+        if hit.strong || enc.contains(Encoding::ConnectOverride) || self.network_ctx(st) {
+            self.host_target(hit, port, rest, enc, st);
+        }
+    }
+
+    fn host_target(
+        &self,
+        hit: HostHit,
+        port: Option<u16>,
+        rest: &str,
+        enc: Encodings,
+        st: &mut State<'_>,
+    ) {
+        let endpoint = self.cat.endpoint_at(hit.endpoint);
+        let serves = |pi: &usize| {
+            let p = self.cat.provider_at(*pi);
+            p.ports.is_empty() || port.is_some_and(|x| p.ports.contains(&x))
+        };
+        if !endpoint.providers.iter().any(serves) {
+            return;
+        }
+        let mut enc = enc.union(hit.enc);
+        let mut raw = Raw {
+            endpoint: Some(hit.endpoint),
+            provider: None,
+            port,
+            path: None,
+            query: None,
+            kind: Kind::Other,
+            enc,
+        };
+        if let Some(var) = rest.strip_prefix('$') {
+            // The path is a shell variable: `169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`.
+            let name: String = var
+                .trim_start_matches('{')
+                .bytes()
+                .take_while(|&c| is_ident(c))
+                .map(char::from)
+                .collect();
+            if let Some(v) = self
+                .cat
+                .env_vars()
+                .iter()
+                .find(|v| v.relative && v.name.eq_ignore_ascii_case(&name))
+            {
+                raw.provider = Some(v.provider_index());
+                raw.kind = v.kind;
+                raw.path = Some(format!("${name}"));
+                enc.insert(Encoding::EnvVar);
+                raw.enc = enc;
+            }
+            st.raws.push(raw);
+            return;
+        }
+        if let Some(path) = normalize(rest) {
+            if let Some((pi, pat)) = best_match(
+                self.cat,
+                endpoint.providers.iter().copied().filter(serves),
+                &path,
+                false,
+            ) {
+                raw.provider = Some(pi);
+                raw.kind = pat.kind;
+            }
+            raw.enc = enc.union(path.enc);
+            raw.path = Some(path.path);
+            raw.query = path.query;
+        }
+        st.raws.push(raw);
+    }
+
+    /// A path with no usable host: evidence only when the path is one only metadata services serve.
+    fn variable_host(&self, rest: &str, enc: Encodings, st: &mut State<'_>) {
+        let Some(path) = normalize(rest) else { return };
+        self.path_only(path, enc, st);
+    }
+
+    fn path_only(&self, path: NormPath, enc: Encodings, st: &mut State<'_>) {
+        let all = 0..self.cat.providers().len();
+        if let Some((pi, pat)) = best_match(self.cat, all, &path, true) {
+            st.raws.push(Raw {
+                endpoint: None,
+                provider: Some(pi),
+                port: None,
+                kind: pat.kind,
+                enc: enc.union(path.enc),
+                path: Some(path.path),
+                query: path.query,
+            });
+        }
+    }
+
+    fn request_line(&self, text: &str, inh: Encodings, st: &mut State<'_>) {
+        const METHODS: &[&str] = &["GET", "PUT", "POST", "HEAD", "DELETE", "OPTIONS", "PATCH"];
+        let first = text.lines().next().unwrap_or("");
+        let mut parts = first.split(' ');
+        let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
+            return;
+        };
+        if !METHODS.contains(&method) || !target.starts_with('/') {
+            return;
+        }
+        if parts.next().is_some_and(|v| !v.starts_with("HTTP/")) {
+            return;
+        }
+        if method == "PUT" {
+            st.put = true;
+        }
+        let host = text.lines().skip(1).find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("host")
+                .then(|| value.trim())
+        });
+        match host {
+            Some(h) => {
+                for r in readings(h, Encodings::NONE) {
+                    if let Some(hit) = classify(self.cat, r.host) {
+                        self.host_target(hit, r.port.or(Some(80)), target, inh.union(r.enc), st);
+                    }
+                }
+            }
+            None => {
+                if let Some(path) = normalize(target) {
+                    self.path_only(path, inh.union(Encodings::of(Encoding::PathOnly)), st);
+                }
+            }
+        }
+    }
+
+    fn network_ctx(&self, st: &mut State<'_>) -> bool {
+        if let Some(v) = st.network_ctx {
+            return v;
+        }
+        let lower = st.root.to_ascii_lowercase();
+        let tool = tokens(&lower).any(|t| {
+            let base = t.rsplit(['/', '\\']).next().unwrap_or(t);
+            let base = base.strip_suffix(".exe").unwrap_or(base);
+            NETWORK_TOOLS.contains(&base)
+        });
+        let v = tool || NETWORK_APIS.iter().any(|api| lower.contains(api));
+        st.network_ctx = Some(v);
+        v
+    }
+
+    /// Headers the services read, present with header syntax (`Name: value`, `Name=value`,
+    /// `"Name"="value"`) and, where the catalog fixes a value, that value.
+    fn headers_in(&self, text: &str) -> Vec<HeaderRef> {
+        let b = text.as_bytes();
+        let mut found: Vec<HeaderRef> = Vec::new();
+        for m in self.header_ac.find_overlapping_iter(text) {
+            if m.start() > 0 && (is_ident(b[m.start() - 1]) || b[m.start() - 1] == b'-') {
+                continue;
+            }
+            let mut i = m.end();
+            let skip = |i: &mut usize| {
+                while *i < b.len() && matches!(b[*i], b' ' | b'"' | b'\'') {
+                    *i += 1;
+                }
+            };
+            skip(&mut i);
+            if i >= b.len() || !matches!(b[i], b':' | b'=') {
+                continue;
+            }
+            i += 1;
+            skip(&mut i);
+            let (pi, hi) = self.header_refs[m.pattern().as_usize()];
+            let spec = &self.cat.provider_at(pi).headers[hi];
+            if let Some(want) = &spec.value {
+                let have = &b[i..(i + want.len()).min(b.len())];
+                if !have.eq_ignore_ascii_case(want.as_bytes()) {
+                    continue;
+                }
+            }
+            found.push(HeaderRef {
+                provider: pi,
+                header: hi,
+            });
+        }
+        found
+    }
+
+    fn finish(&self, st: State<'_>, headers: &[HeaderRef]) -> Vec<Target<'c>> {
+        let cat = self.cat;
+        let method = st.put.then_some("PUT");
+        let mut header_names: Vec<&'c str> = Vec::new();
+        for h in headers {
+            let name = cat.provider_at(h.provider).headers[h.header].name.as_str();
+            if !header_names.contains(&name) {
+                header_names.push(name);
+            }
+        }
+        let mut merged: Vec<Raw> = Vec::new();
+        for mut raw in st.raws {
+            if raw.provider.is_none() {
+                raw.provider = raw
+                    .endpoint
+                    .and_then(|ei| self.provider_by_context(ei, raw.port, headers));
+            }
+            if let Some(m) = merged.iter_mut().find(|m| {
+                m.endpoint == raw.endpoint
+                    && m.provider == raw.provider
+                    && m.path == raw.path
+                    && m.kind == raw.kind
+            }) {
+                m.enc = m.enc.union(raw.enc);
+                m.port = m.port.or(raw.port);
+                continue;
+            }
+            merged.push(raw);
+        }
+        // A variable read on its own says less than a request that used it: fold it into a request
+        // of the same provider and kind when there is one.
+        let mut i = 0;
+        while i < merged.len() {
+            let r = &merged[i];
+            if r.path.is_none() && r.enc.contains(Encoding::EnvVar) {
+                if let Some(j) = (0..merged.len()).find(|&j| {
+                    j != i
+                        && merged[j].provider == r.provider
+                        && merged[j].kind >= r.kind
+                        && merged[j].path.is_some()
+                }) {
+                    let enc = r.enc;
+                    merged[j].enc = merged[j].enc.union(enc);
+                    merged.remove(i);
+                    continue;
+                }
+            }
+            i += 1;
+        }
+        let mut out: Vec<Target<'c>> = merged
+            .into_iter()
+            .map(|r| Target {
+                provider: r.provider.map(|p| cat.provider_at(p)),
+                endpoint: r.endpoint.map(|e| cat.endpoint_at(e)),
+                port: r.port,
+                path: r.path,
+                query: r.query,
+                kind: r.kind,
+                encoding: r.enc,
+                headers: header_names.clone(),
+                method,
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.kind
+                .cmp(&a.kind)
+                .then(b.encoding.len().cmp(&a.encoding.len()))
+                .then(b.endpoint.is_some().cmp(&a.endpoint.is_some()))
+        });
+        out
+    }
+
+    /// The provider of a request without a telling path: the one whose required header it carries,
+    /// else the only one serving the endpoint on that port.
+    fn provider_by_context(
+        &self,
+        ei: usize,
+        port: Option<u16>,
+        headers: &[HeaderRef],
+    ) -> Option<usize> {
+        let cat = self.cat;
+        let serving: Vec<usize> = cat
+            .endpoint_at(ei)
+            .providers
+            .iter()
+            .copied()
+            .filter(|&pi| {
+                let p = cat.provider_at(pi);
+                p.ports.is_empty() || port.is_some_and(|x| p.ports.contains(&x))
+            })
+            .collect();
+        for h in headers {
+            let spec = &cat.provider_at(h.provider).headers[h.header];
+            if serving.contains(&h.provider)
+                && (spec.role == HeaderRole::Required || spec.role == HeaderRole::Token)
+            {
+                return Some(h.provider);
+            }
+        }
+        (serving.len() == 1).then(|| serving[0])
+    }
+}
+
+/// Splits text at white space, quotes and shell punctuation. Braces, brackets, `&`, `=` and `$`
+/// stay inside tokens: they belong to `${VAR}`, `[v6]`, query strings and `--opt=value`.
+fn tokens(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '"' | '\'' | '`' | '<' | '>' | '|' | ';' | '(' | ')' | ',' | '\0'
+            )
+    })
+    .filter(|t| !t.is_empty())
+}
+
+/// Whether an authority starts with a variable or template instead of a host.
+fn is_variable(authority: &str) -> bool {
+    let b = authority.as_bytes();
+    match b.first() {
+        Some(b'$') => b
+            .get(1)
+            .is_some_and(|&c| c == b'{' || c == b'(' || c.is_ascii_alphabetic() || c == b'_'),
+        Some(b'%') => {
+            b.get(1)
+                .is_some_and(|&c| c.is_ascii_alphabetic() || c == b'_')
+                && !has_percent_escape(&b[..3.min(b.len())])
+        }
+        Some(b'{') => b.get(1) == Some(&b'{'),
+        _ => false,
+    }
+}
+
+/// The path of the HTTP request a gopher URL smuggles: `/_GET%20/latest/meta-data/%20HTTP/1.1...`.
+fn gopher_request_path(rest: &str) -> String {
+    let Some(payload) = rest.strip_prefix("/_") else {
+        return rest.to_owned();
+    };
+    let payload = percent_decode(payload).unwrap_or_else(|| payload.to_owned());
+    let line = payload.lines().next().unwrap_or("");
+    let mut parts = line.split(' ');
+    match (parts.next(), parts.next()) {
+        (Some(_method), Some(target)) if target.starts_with('/') => target.to_owned(),
+        _ => rest.to_owned(),
+    }
+}
+
+/// Text hidden in base64: the argument of PowerShell's `-EncodedCommand` (UTF-16LE) and, where the
+/// text decodes base64 itself (`base64 -d`, `FromBase64String`), any long base64 token.
+fn base64_layers(text: &str) -> Vec<String> {
+    let lower = text.to_ascii_lowercase();
+    let powershell = lower.contains("powershell") || lower.contains("pwsh");
+    let decodes = lower.contains("base64");
+    if !powershell && !decodes {
+        return Vec::new();
+    }
+    let toks: Vec<&str> = tokens(text).collect();
+    let mut out = Vec::new();
+    for (i, t) in toks.iter().enumerate() {
+        let candidate = if powershell && is_encoded_command_flag(t) {
+            toks.get(i + 1).copied()
+        } else if decodes && t.len() >= 12 {
+            Some(*t)
+        } else {
+            None
+        };
+        if let Some(decoded) = candidate.and_then(decode_base64_text) {
+            out.push(decoded);
+        }
+    }
+    out
+}
+
+fn is_encoded_command_flag(t: &str) -> bool {
+    let Some(rest) = t.strip_prefix('-').or_else(|| t.strip_prefix('/')) else {
+        return false;
+    };
+    let rest = rest.to_ascii_lowercase();
+    rest == "e" || rest == "ec" || (rest.len() >= 2 && "encodedcommand".starts_with(&rest))
+}
+
+fn decode_base64_text(s: &str) -> Option<String> {
+    if !s
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'-' | b'_'))
+    {
+        return None;
+    }
+    let engines = [
+        base64::engine::general_purpose::STANDARD,
+        base64::engine::general_purpose::STANDARD_NO_PAD,
+        base64::engine::general_purpose::URL_SAFE,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ];
+    let bytes = engines.iter().find_map(|e| e.decode(s).ok())?;
+    if bytes.len() >= 2
+        && bytes.len() % 2 == 0
+        && bytes.iter().skip(1).step_by(2).filter(|&&c| c == 0).count() * 2 >= bytes.len() / 2
+    {
+        let units: Vec<u16> = bytes
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        return String::from_utf16(&units).ok();
+    }
+    let text = String::from_utf8(bytes).ok()?;
+    text.chars()
+        .all(|c| !c.is_control() || c.is_whitespace())
+        .then_some(text)
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}

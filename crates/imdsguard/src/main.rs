@@ -1,0 +1,202 @@
+//! The `imdsguard` command: parses arguments, wires the library crates, maps outcomes to exit codes.
+
+use std::fs;
+use std::io::{self, BufRead, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use imdsguard_target::report::{table_header, TargetReport};
+use imdsguard_target::{Catalog, Normalizer};
+
+/// Find, explain and stop theft of cloud credentials through instance metadata services.
+#[derive(Debug, Parser)]
+#[command(name = "imdsguard", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Say whether each string points at a cloud metadata service, however it is written.
+    ///
+    /// Reads each STRING (a URL, host, address, HTTP request or command line), or standard input
+    /// line by line when none is given, and prints one JSON object per input.
+    Target(TargetArgs),
+    /// Print the endpoint catalog: providers, addresses, host names, paths and what they hand out.
+    Catalog(CatalogArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct TargetArgs {
+    /// Strings to classify; standard input, one per line, when none are given.
+    strings: Vec<String>,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = Output::Json)]
+    output: Output,
+    /// A catalog file that extends the built-in one (same format as `imdsguard catalog --toml`).
+    #[arg(long, value_name = "FILE")]
+    catalog: Option<PathBuf>,
+    /// Print only the inputs that point at a metadata service.
+    #[arg(long)]
+    only_targets: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct CatalogArgs {
+    /// Print the built-in catalog's TOML source instead of a summary.
+    #[arg(long)]
+    toml: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    /// One JSON object per line.
+    Json,
+    /// Aligned columns for people.
+    Table,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("imdsguard: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Target(args) => target(args),
+        Command::Catalog(args) => catalog(args),
+    }
+}
+
+fn load_catalog(path: Option<&PathBuf>) -> Result<&'static Catalog> {
+    let Some(path) = path else {
+        return Ok(Catalog::builtin());
+    };
+    let text = fs::read_to_string(path)
+        .with_context(|| format!("cannot read catalog {}", path.display()))?;
+    let cat = Catalog::builtin_extended(&text, &path.display().to_string())?;
+    // One catalog per process, alive until exit: leaking it lets targets borrow from it freely.
+    Ok(Box::leak(Box::new(cat)))
+}
+
+fn target(args: TargetArgs) -> Result<ExitCode> {
+    let cat = load_catalog(args.catalog.as_ref())?;
+    let normalizer = Normalizer::new(cat);
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    const WIDTH: usize = 60;
+    if args.output == Output::Table {
+        writeln!(out, "{}", table_header(WIDTH))?;
+    }
+    let emit = |input: &str, out: &mut BufWriter<io::StdoutLock<'_>>| -> Result<()> {
+        let report = TargetReport::build(&normalizer, input);
+        if args.only_targets && !report.metadata {
+            return Ok(());
+        }
+        match args.output {
+            Output::Json => {
+                serde_json::to_writer(&mut *out, &report)?;
+                out.write_all(b"\n")?;
+            }
+            Output::Table => writeln!(out, "{}", report.table_row(WIDTH))?,
+        }
+        Ok(())
+    };
+    if args.strings.is_empty() {
+        let stdin = io::stdin();
+        if stdin.is_terminal() {
+            eprintln!("imdsguard target: reading strings from standard input, one per line (Ctrl-D to end)");
+        }
+        let mut reader = stdin.lock();
+        let mut buf = Vec::new();
+        let mut line_no = 0u64;
+        loop {
+            buf.clear();
+            if reader
+                .read_until(b'\n', &mut buf)
+                .context("reading standard input")?
+                == 0
+            {
+                break;
+            }
+            line_no += 1;
+            while buf.last().is_some_and(|&c| c == b'\n' || c == b'\r') {
+                buf.pop();
+            }
+            match std::str::from_utf8(&buf) {
+                Ok(line) => emit(line, &mut out)?,
+                Err(_) => {
+                    // Bytes that are not UTF-8 are read as Latin-1-ish lossy text and said so.
+                    let line = String::from_utf8_lossy(&buf).into_owned();
+                    eprintln!("imdsguard target: <stdin>:{line_no}: not UTF-8; invalid bytes replaced with U+FFFD");
+                    emit(&line, &mut out)?;
+                }
+            }
+        }
+    } else {
+        for s in &args.strings {
+            emit(s, &mut out)?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn catalog(args: CatalogArgs) -> Result<ExitCode> {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    if args.toml {
+        out.write_all(Catalog::builtin_toml().as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for p in Catalog::builtin().providers() {
+        let addrs: Vec<String> = p
+            .addresses
+            .iter()
+            .map(ToString::to_string)
+            .chain(p.hosts.iter().cloned())
+            .collect();
+        writeln!(out, "{:<22} {}", p.id, p.name)?;
+        writeln!(out, "{:<22} endpoints: {}", "", addrs.join(", "))?;
+        if !p.ports.is_empty() {
+            let ports: Vec<String> = p.ports.iter().map(ToString::to_string).collect();
+            writeln!(out, "{:<22} ports: {}", "", ports.join(", "))?;
+        }
+        for h in &p.headers {
+            writeln!(
+                out,
+                "{:<22} header: {}{}",
+                "",
+                h.name,
+                h.value
+                    .as_deref()
+                    .map(|v| format!(": {v}"))
+                    .unwrap_or_default()
+            )?;
+        }
+        for path in &p.paths {
+            let q = path
+                .query
+                .as_deref()
+                .map(|q| format!("?{q}"))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "{:<22} {:<11} {}{}",
+                "",
+                path.kind.as_str(),
+                path.pattern,
+                q
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
