@@ -23,6 +23,9 @@ pub(crate) struct HostHit {
     /// catalog host name, a wildcard-DNS name. Weak hits (a lone decimal number, a single-label
     /// name) count only where a host is expected.
     pub strong: bool,
+    /// A single-label name (`metadata`, `instance-data`): an ordinary word too, so it counts only
+    /// with a scheme, a port or a path.
+    pub label: bool,
 }
 
 /// Longest host worth reading (DNS names stop at 253; leave room for encodings).
@@ -87,6 +90,7 @@ fn classify_slow(cat: &Catalog, raw: &str) -> Option<HostHit> {
     let mut hit = classify_ascii(cat, &lower, case, enc)?;
     // Percent-encoded or IDNA-mapped text is never written by accident.
     hit.strong = true;
+    hit.label = false;
     Some(hit)
 }
 
@@ -122,6 +126,7 @@ fn classify_ascii(cat: &Catalog, lower: &str, case: bool, mut enc: Encodings) ->
             endpoint,
             enc,
             strong: enc.is_empty() || s.contains('.'),
+            label: false,
         });
     }
     if ends_in_number(s) {
@@ -142,6 +147,7 @@ fn classify_ascii(cat: &Catalog, lower: &str, case: bool, mut enc: Encodings) ->
             endpoint,
             enc,
             strong: s.contains('.'),
+            label: !s.contains('.'),
         });
     }
     for w in cat.wildcard_dns() {
@@ -160,6 +166,7 @@ fn classify_ascii(cat: &Catalog, lower: &str, case: bool, mut enc: Encodings) ->
             endpoint,
             enc,
             strong: true,
+            label: false,
         });
     }
     // An unknown domain carrying a metadata address in its labels resolves wherever its owner
@@ -172,6 +179,7 @@ fn classify_ascii(cat: &Catalog, lower: &str, case: bool, mut enc: Encodings) ->
             endpoint,
             enc,
             strong: true,
+            label: false,
         });
     }
     None
@@ -185,6 +193,7 @@ fn classify_v6(cat: &Catalog, text: &str, enc: Encodings) -> Option<HostHit> {
             endpoint,
             enc,
             strong: true,
+            label: false,
         });
     }
     let (v4, form) = v6.embedded?;
@@ -194,6 +203,7 @@ fn classify_v6(cat: &Catalog, text: &str, enc: Encodings) -> Option<HostHit> {
         endpoint,
         enc,
         strong: true,
+        label: false,
     })
 }
 
@@ -246,6 +256,10 @@ mod tests {
     fn check(host: &str) -> Option<(String, Vec<&'static str>, bool)> {
         let cat = Catalog::builtin();
         classify(cat, host).map(|h| {
+            assert!(
+                !(h.strong && h.label),
+                "{host}: a bare label is never strong"
+            );
             (
                 cat.endpoint_at(h.endpoint).text.clone(),
                 h.enc.iter().map(Encoding::as_str).collect(),

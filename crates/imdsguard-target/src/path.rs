@@ -82,8 +82,8 @@ pub(crate) fn normalize(rest: &str) -> Option<NormPath> {
     Some(NormPath { path, query, enc })
 }
 
-/// The best pattern for a path among the given providers: most segments, then a query condition,
-/// then catalog order.
+/// The best pattern for a path among the given providers: most segments, then most literal
+/// (non-`*`) segments, then a query condition, then catalog order.
 pub(crate) fn best_match<'c>(
     cat: &'c Catalog,
     providers: impl Iterator<Item = usize>,
@@ -92,7 +92,7 @@ pub(crate) fn best_match<'c>(
 ) -> Option<(usize, &'c PathPattern)> {
     let segs: Vec<&str> = path.path.split('/').filter(|s| !s.is_empty()).collect();
     let query = path.query.as_deref().map(str::to_ascii_lowercase);
-    let mut best: Option<(usize, &PathPattern, (usize, bool))> = None;
+    let mut best: Option<(usize, &PathPattern, (usize, usize, bool))> = None;
     for pi in providers {
         for pat in &cat.provider_at(pi).paths {
             if require_specific && (pat.generic || pat.kind == Kind::Other) {
@@ -117,7 +117,8 @@ pub(crate) fn best_match<'c>(
                     continue;
                 }
             }
-            let score = (pat.segments.len(), pat.query.is_some());
+            let literals = pat.segments.iter().filter(|s| *s != "*").count();
+            let score = (pat.segments.len(), literals, pat.query.is_some());
             if best.as_ref().is_none_or(|(_, _, s)| score > *s) {
                 best = Some((pi, pat, score));
             }

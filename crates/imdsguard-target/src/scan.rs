@@ -261,7 +261,11 @@ impl<'c> Normalizer<'c> {
         if tok.len() < 3 {
             return;
         }
-        if depth < MAX_DEPTH && has_percent_escape(tok.as_bytes()) {
+        let before = st.raws.len();
+        self.scan_token_raw(tok, prev, inh, st);
+        // A token that reads as a target as it is needs no decoding (percent-encoded query values
+        // are ordinary); one that does not may hide one behind percent-encoding.
+        if st.raws.len() == before && depth < MAX_DEPTH && has_percent_escape(tok.as_bytes()) {
             if let Some(d) = percent_decode(tok) {
                 let e = if inh.contains(Encoding::Percent) {
                     Encoding::DoublePercent
@@ -271,6 +275,9 @@ impl<'c> Normalizer<'c> {
                 self.scan_text(&d, depth + 1, inh.union(Encodings::of(e)), st);
             }
         }
+    }
+
+    fn scan_token_raw(&self, tok: &str, prev: &str, inh: Encodings, st: &mut State<'_>) {
         let b = tok.as_bytes();
         let mut urls = 0usize;
         for colon in memchr::memchr_iter(b':', b) {
@@ -377,7 +384,7 @@ impl<'c> Normalizer<'c> {
                 continue;
             };
             let hostlike = r.port.is_some() || r.rest.starts_with('/') || r.rest.starts_with('$');
-            if hit.strong || hostlike || over || self.network_ctx(st) {
+            if hit.strong || hostlike || (!hit.label && (over || self.network_ctx(st))) {
                 self.host_target(hit, r.port, r.rest, base.union(r.enc), st);
                 found = true;
             }
@@ -400,7 +407,9 @@ impl<'c> Normalizer<'c> {
         enc: Encodings,
         st: &mut State<'_>,
     ) {
-        if hit.strong || enc.contains(Encoding::ConnectOverride) || self.network_ctx(st) {
+        if hit.strong
+            || !hit.label && (enc.contains(Encoding::ConnectOverride) || self.network_ctx(st))
+        {
             self.host_target(hit, port, rest, enc, st);
         }
     }
