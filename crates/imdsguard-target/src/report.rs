@@ -101,12 +101,11 @@ impl<'a> TargetReport<'a> {
                 .neighbour
                 .map(|n| format!("not metadata ({n})"))
                 .unwrap_or_else(|| "not metadata".into());
-            return format!("{input:<width$}  -  {note}");
+            return format!("{input:<width$}  no    {note}");
         }
         let b = &self.best;
         let mut row = format!(
-            "{input:<width$}  {}  {:<20}  {:<24}  {:<11}  {}",
-            "!",
+            "{input:<width$}  yes   {:<20}  {:<24}  {:<11}  {}",
             b.provider.unwrap_or("?"),
             b.endpoint.unwrap_or("?"),
             b.kind.map_or("", Kind::as_str),
@@ -125,7 +124,7 @@ impl<'a> TargetReport<'a> {
 /// The table header matching [`TargetReport::table_row`].
 pub fn table_header(width: usize) -> String {
     format!(
-        "{:<width$}  M  {:<20}  {:<24}  {:<11}  PATH  [ENCODING]",
+        "{:<width$}  META  {:<20}  {:<24}  {:<11}  PATH  [ENCODING]",
         "INPUT", "PROVIDER", "ENDPOINT", "KIND"
     )
 }

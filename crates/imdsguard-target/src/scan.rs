@@ -363,7 +363,7 @@ impl<'c> Normalizer<'c> {
         let over = OVERRIDE_OPTIONS.iter().any(|o| {
             prev.eq_ignore_ascii_case(o)
                 || tok.len() > o.len()
-                    && tok[..o.len()].eq_ignore_ascii_case(o)
+                    && tok.as_bytes()[..o.len()].eq_ignore_ascii_case(o.as_bytes())
                     && tok.as_bytes()[o.len()] == b'='
         });
         let mut base = inh;
@@ -593,7 +593,11 @@ impl<'c> Normalizer<'c> {
 
     fn finish(&self, st: State<'_>, headers: &[HeaderRef]) -> Vec<Target<'c>> {
         let cat = self.cat;
-        let method = st.put.then_some("PUT");
+        // A PUT in an input that also asks for a token belongs to the token request (IMDSv2:
+        // PUT the token, then GET with it); otherwise to whatever the input requests.
+        let has_token_request = st.raws.iter().any(|r| r.kind == Kind::Token);
+        let method_of =
+            |kind: Kind| (st.put && (!has_token_request || kind == Kind::Token)).then_some("PUT");
         let mut header_names: Vec<&'c str> = Vec::new();
         for h in headers {
             let name = cat.provider_at(h.provider).headers[h.header].name.as_str();
@@ -651,7 +655,7 @@ impl<'c> Normalizer<'c> {
                 kind: r.kind,
                 encoding: r.enc,
                 headers: header_names.clone(),
-                method,
+                method: method_of(r.kind),
             })
             .collect();
         out.sort_by(|a, b| {

@@ -1,0 +1,203 @@
+//! The `imdsguard` binary as a user runs it: arguments, standard input, output formats, errors and
+//! exit codes. Alert-shaped output is snapshotted (insta) so any change to it is reviewed.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_imdsguard"))
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn run_with_stdin(args: &[&str], stdin: &str) -> Output {
+    let mut child = bin()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn imdsguard");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+#[test]
+fn target_over_the_bundled_samples_matches_the_snapshot() {
+    let samples =
+        std::fs::read_to_string(repo().join("samples/targets.txt")).expect("samples/targets.txt");
+    let out = run_with_stdin(&["target"], &samples);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).expect("UTF-8 output");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        samples.lines().count(),
+        "one output line per input line"
+    );
+    for v in &lines {
+        for key in [
+            "input", "metadata", "provider", "endpoint", "path", "kind", "encoding",
+        ] {
+            assert!(v.get(key).is_some(), "{key} missing from {v}");
+        }
+    }
+    insta::assert_snapshot!("target_samples_jsonl", stdout);
+}
+
+#[test]
+fn table_output_and_only_targets() {
+    let out = bin()
+        .args([
+            "target",
+            "--output",
+            "table",
+            "--only-targets",
+            "curl http://0xa9fea9fe/latest/user-data",
+            "ping 8.8.8.8",
+        ])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    insta::assert_snapshot!("target_table_only_targets", stdout);
+}
+
+#[test]
+fn several_targets_in_one_input_list_the_rest() {
+    let out = bin()
+        .args(["target", "curl -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 60'; curl http://169.254.169.254/latest/meta-data/iam/security-credentials/"])
+        .output()
+        .expect("run");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["kind"], "credentials", "the most severe first: {v}");
+    assert_eq!(v["targets"][0]["kind"], "token", "{v}");
+    assert_eq!(v["targets"][0]["method"], "PUT", "the PUT is the token request's: {v}");
+    assert!(v.get("method").is_none(), "the credential read is a GET: {v}");
+    assert_eq!(
+        v["headers"][0], "X-aws-ec2-metadata-token-ttl-seconds",
+        "{v}"
+    );
+}
+
+#[test]
+fn a_bad_catalog_is_reported_with_file_and_line_and_exit_2() {
+    let dir = std::env::temp_dir().join(format!("imdsguard-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("corp.toml");
+    std::fs::write(
+        &file,
+        "[[provider]]\nid = \"corp\"\nname = \"Corp\"\naddresses = [\"10.1.2.300\"]\n",
+    )
+    .unwrap();
+    let out = bin()
+        .args([
+            "target",
+            "--catalog",
+            file.to_str().unwrap(),
+            "http://10.1.2.3/",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("corp.toml:4:"), "{stderr}");
+    assert!(stderr.contains("10.1.2.300"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_user_catalog_adds_an_endpoint() {
+    let dir = std::env::temp_dir().join(format!("imdsguard-cli-ok-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("corp.toml");
+    std::fs::write(&file, "[[provider]]\nid = \"corp\"\nname = \"Corp metadata\"\naddresses = [\"10.1.2.3\"]\npaths = [{ path = \"/creds\", kind = \"credentials\" }]\n").unwrap();
+    let out = bin()
+        .args([
+            "target",
+            "--catalog",
+            file.to_str().unwrap(),
+            "curl http://0x0a010203/creds/app",
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["provider"], "corp");
+    assert_eq!(v["kind"], "credentials");
+    assert_eq!(v["encoding"][0], "hex");
+}
+
+#[test]
+fn non_utf8_stdin_is_reported_by_line_and_read_on() {
+    let mut input = b"ping 8.8.8.8\n".to_vec();
+    input.extend_from_slice(b"curl http://169.254.169.254/latest/user-data \xff\n");
+    let mut child = bin()
+        .arg("target")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("<stdin>:2: not UTF-8"), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let second: serde_json::Value = serde_json::from_str(stdout.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(second["metadata"], true);
+    assert_eq!(second["kind"], "userdata");
+}
+
+#[test]
+fn catalog_command_lists_every_provider() {
+    let out = bin().arg("catalog").output().expect("run");
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for id in [
+        "aws",
+        "aws-ecs",
+        "azure",
+        "azure-wireserver",
+        "gcp",
+        "oracle",
+        "alibaba",
+        "tencent",
+        "ibm",
+        "digitalocean",
+        "openstack",
+        "hetzner",
+        "linode",
+        "scaleway",
+        "equinix",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("{id} "))),
+            "{id} missing"
+        );
+    }
+    let toml = bin().args(["catalog", "--toml"]).output().expect("run");
+    assert!(String::from_utf8(toml.stdout)
+        .unwrap()
+        .contains("[[provider]]"));
+}
