@@ -87,8 +87,14 @@ fn several_targets_in_one_input_list_the_rest() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(v["kind"], "credentials", "the most severe first: {v}");
     assert_eq!(v["targets"][0]["kind"], "token", "{v}");
-    assert_eq!(v["targets"][0]["method"], "PUT", "the PUT is the token request's: {v}");
-    assert!(v.get("method").is_none(), "the credential read is a GET: {v}");
+    assert_eq!(
+        v["targets"][0]["method"], "PUT",
+        "the PUT is the token request's: {v}"
+    );
+    assert!(
+        v.get("method").is_none(),
+        "the credential read is a GET: {v}"
+    );
     assert_eq!(
         v["headers"][0], "X-aws-ec2-metadata-token-ttl-seconds",
         "{v}"
