@@ -117,6 +117,8 @@ pub struct Normalizer<'c> {
     env_ac: AhoCorasick,
     header_ac: AhoCorasick,
     header_refs: Vec<(usize, usize)>,
+    /// `powershell`, `pwsh`, `base64`: text that may carry a base64 layer.
+    base64_ac: AhoCorasick,
 }
 
 /// A finding before the provider is settled.
@@ -162,6 +164,7 @@ impl<'c> Normalizer<'c> {
             env_ac,
             header_ac: build(header_pats),
             header_refs,
+            base64_ac: build(vec!["powershell".into(), "pwsh".into(), "base64".into()]),
         }
     }
 
@@ -247,7 +250,7 @@ impl<'c> Normalizer<'c> {
                 st,
             );
         }
-        for decoded in base64_layers(text) {
+        for decoded in base64_layers(&self.base64_ac, text) {
             self.scan_text(
                 &decoded,
                 depth + 1,
@@ -744,10 +747,14 @@ fn gopher_request_path(rest: &str) -> String {
 
 /// Text hidden in base64: the argument of PowerShell's `-EncodedCommand` (UTF-16LE) and, where the
 /// text decodes base64 itself (`base64 -d`, `FromBase64String`), any long base64 token.
-fn base64_layers(text: &str) -> Vec<String> {
-    let lower = text.to_ascii_lowercase();
-    let powershell = lower.contains("powershell") || lower.contains("pwsh");
-    let decodes = lower.contains("base64");
+fn base64_layers(triggers: &AhoCorasick, text: &str) -> Vec<String> {
+    let (mut powershell, mut decodes) = (false, false);
+    for m in triggers.find_iter(text) {
+        match m.pattern().as_usize() {
+            0 | 1 => powershell = true,
+            _ => decodes = true,
+        }
+    }
     if !powershell && !decodes {
         return Vec::new();
     }

@@ -48,6 +48,18 @@ pub(crate) fn is_ident(c: u8) -> bool {
 /// Returns `None` when nothing changed.
 pub(crate) fn decode_escapes(s: &str) -> Option<String> {
     let b = s.as_bytes();
+    let backslash = memchr::memchr_iter(b'\\', b).any(|i| {
+        b.get(i + 1)
+            .is_some_and(|&c| c == b'x' || c == b'u' || (b'0'..=b'3').contains(&c))
+    });
+    let dollar = memchr::memchr_iter(b'$', b).any(|i| {
+        b[i + 1..].starts_with(b"IFS")
+            || b[i + 1..].starts_with(b"{IFS}")
+            || b.get(i + 1) == Some(&b'\'')
+    });
+    if !backslash && !dollar {
+        return None;
+    }
     let mut out: Vec<u8> = Vec::with_capacity(b.len());
     let mut i = 0;
     let mut changed = false;
@@ -121,6 +133,9 @@ pub(crate) fn decode_escapes(s: &str) -> Option<String> {
 /// Returns `None` when there is none.
 pub(crate) fn join_concatenations(s: &str) -> Option<String> {
     let b = s.as_bytes();
+    if memchr::memchr2(b'+', b'.', b).is_none() || memchr::memchr2(b'"', b'\'', b).is_none() {
+        return None;
+    }
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     let mut changed = false;

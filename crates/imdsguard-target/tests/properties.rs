@@ -175,8 +175,67 @@ fn other_addr() -> impl Strategy<Value = Ipv4Addr> {
         })
 }
 
+/// Catalog IPv6 addresses of services on any port.
+fn catalog_v6() -> Vec<std::net::Ipv6Addr> {
+    let mut out = Vec::new();
+    for p in Catalog::builtin().providers().iter().filter(|p| p.ports.is_empty()) {
+        for a in &p.addresses {
+            if let std::net::IpAddr::V6(v6) = a {
+                if !out.contains(v6) {
+                    out.push(*v6);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Writes an IPv6 address with per-group leading zeros and case, optionally compressing the
+/// longest zero run, optionally with a zone id.
+fn v6_text(addr: std::net::Ipv6Addr, zeros: &[usize], upper: &[bool], compress: bool, zone: bool) -> String {
+    let groups: Vec<String> = addr
+        .segments()
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let hex = if upper[i] { format!("{g:X}") } else { format!("{g:x}") };
+            let pad = zeros[i].min(4usize.saturating_sub(hex.len()));
+            format!("{}{hex}", "0".repeat(pad))
+        })
+        .collect();
+    let mut text = groups.join(":");
+    if compress {
+        // Collapse the first run of two or more all-zero groups.
+        let segs = addr.segments();
+        if let Some(start) = (0..7).find(|&i| segs[i] == 0 && segs[i + 1] == 0) {
+            let end = (start..8).find(|&i| segs[i] != 0).unwrap_or(8);
+            text = format!("{}::{}", groups[..start].join(":"), groups[end..].join(":"));
+        }
+    }
+    if zone {
+        text.push_str("%25eth0");
+    }
+    text
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn catalog_ipv6_addresses_are_found_however_written(
+        addr in prop::sample::select(catalog_v6()),
+        zeros in prop::collection::vec(0usize..4, 8),
+        upper in prop::collection::vec(any::<bool>(), 8),
+        compress in any::<bool>(),
+        zone in any::<bool>(),
+        ctx in any::<u8>(),
+    ) {
+        let host = format!("[{}]", v6_text(addr, &zeros, &upper, compress, zone));
+        let text = context(&host, ctx);
+        let found = builtin().find(&text);
+        let want = addr.to_string();
+        prop_assert_eq!(found.first().and_then(|t| t.endpoint_text()), Some(want.as_str()), "{:?}", text);
+    }
 
     #[test]
     fn catalog_addresses_are_found_however_written((addr, text) in catalog_addr().prop_flat_map(|a| (Just(a), encoded(a)))) {
