@@ -117,8 +117,11 @@ pub struct Normalizer<'c> {
     env_ac: AhoCorasick,
     header_ac: AhoCorasick,
     header_refs: Vec<(usize, usize)>,
-    /// `powershell`, `pwsh`, `base64`: text that may carry a base64 layer.
-    base64_ac: AhoCorasick,
+    /// Every variable name holds a `_`, so text without one names none (true for the built-in catalog).
+    env_names_have_underscore: bool,
+    /// Last labels of every catalog host name and wildcard-DNS suffix: a digit-free host whose last
+    /// label is not one of these names no endpoint.
+    name_tails: Vec<Vec<u8>>,
 }
 
 /// A finding before the provider is settled.
@@ -146,11 +149,12 @@ impl<'c> Normalizer<'c> {
         let build = |pats: Vec<String>| {
             AhoCorasickBuilder::new()
                 .ascii_case_insensitive(true)
-                .match_kind(MatchKind::Standard)
+                .match_kind(MatchKind::LeftmostLongest)
                 .build(pats)
                 .unwrap_or_else(|e| panic!("catalog names are plain strings: {e}"))
         };
         let env_ac = build(cat.env_vars().iter().map(|v| v.name.clone()).collect());
+        let env_names_have_underscore = cat.env_vars().iter().all(|v| v.name.contains('_'));
         let mut header_refs = Vec::new();
         let mut header_pats = Vec::new();
         for (pi, p) in cat.providers().iter().enumerate() {
@@ -159,12 +163,24 @@ impl<'c> Normalizer<'c> {
                 header_pats.push(h.name.clone());
             }
         }
+        let mut name_tails: Vec<Vec<u8>> = Vec::new();
+        let names = cat
+            .providers()
+            .iter()
+            .flat_map(|p| p.hosts.iter().map(String::as_str));
+        for name in names.chain(cat.wildcard_dns().iter().map(|w| w.suffix.as_str())) {
+            let tail = last_label(name.as_bytes()).to_vec();
+            if !name_tails.contains(&tail) {
+                name_tails.push(tail);
+            }
+        }
         Normalizer {
             cat,
             env_ac,
             header_ac: build(header_pats),
             header_refs,
-            base64_ac: build(vec!["powershell".into(), "pwsh".into(), "base64".into()]),
+            name_tails,
+            env_names_have_underscore,
         }
     }
 
@@ -198,29 +214,63 @@ impl<'c> Normalizer<'c> {
     fn scan_text(&self, text: &str, depth: u8, inh: Encodings, st: &mut State<'_>) {
         self.request_line(text, inh, st);
         let mut prev = "";
-        for tok in tokens(text) {
-            if prev.eq_ignore_ascii_case("-x") && tok.eq_ignore_ascii_case("put")
-                || ["--request", "-method", "--method", "-x"]
-                    .iter()
-                    .any(|o| prev.eq_ignore_ascii_case(o))
-                    && tok.eq_ignore_ascii_case("put")
-                || ["-xput", "--request=put", "--method=put"]
-                    .iter()
-                    .any(|o| tok.eq_ignore_ascii_case(o))
-            {
+        let mut seen = 0u16;
+        let mut encoded_command = false;
+        for (tok, mask) in tokens(text).with_masks() {
+            seen |= mask;
+            if is_put_request(prev, tok) {
                 st.put = true;
             }
-            self.scan_token(tok, prev, depth, inh, st);
+            encoded_command |= is_encoded_command_flag(tok);
+            self.scan_token(tok, mask, prev, depth, inh, st);
             prev = tok;
         }
-        for m in self.env_ac.find_overlapping_iter(text) {
-            let b = text.as_bytes();
+        if seen & C_UNDERSCORE != 0 || !self.env_names_have_underscore {
+            self.env_vars_in(text, inh, st);
+        }
+        if depth >= MAX_DEPTH {
+            return;
+        }
+        if seen & (C_BACKSLASH | C_DOLLAR) != 0 {
+            if let Some(d) = decode_escapes(text) {
+                self.scan_text(
+                    &d,
+                    depth + 1,
+                    inh.union(Encodings::of(Encoding::Escape)),
+                    st,
+                );
+            }
+        }
+        if let Some(j) = join_concatenations(text) {
+            self.scan_text(
+                &j,
+                depth + 1,
+                inh.union(Encodings::of(Encoding::Concatenation)),
+                st,
+            );
+        }
+        let base64_word = seen & C_DIGIT != 0 && has_base64_word(text.as_bytes());
+        for decoded in base64_layers(text, encoded_command, base64_word) {
+            self.scan_text(
+                &decoded,
+                depth + 1,
+                inh.union(Encodings::of(Encoding::Base64)),
+                st,
+            );
+        }
+    }
+
+    /// Metadata environment variables named in `text` (whole words), each a target of its own.
+    fn env_vars_in(&self, text: &str, inh: Encodings, st: &mut State<'_>) {
+        let vars = self.cat.env_vars();
+        let b = text.as_bytes();
+        for m in self.env_ac.find_iter(text) {
             let before = m.start().checked_sub(1).map(|i| b[i]);
             let after = b.get(m.end()).copied();
             if before.is_some_and(is_ident) || after.is_some_and(is_ident) {
                 continue;
             }
-            let var = &self.cat.env_vars()[m.pattern().as_usize()];
+            let var = &vars[m.pattern().as_usize()];
             st.raws.push(Raw {
                 endpoint: var.endpoint,
                 provider: Some(var.provider_index()),
@@ -231,44 +281,29 @@ impl<'c> Normalizer<'c> {
                 enc: inh.union(Encodings::of(Encoding::EnvVar)),
             });
         }
-        if depth >= MAX_DEPTH {
-            return;
-        }
-        if let Some(d) = decode_escapes(text) {
-            self.scan_text(
-                &d,
-                depth + 1,
-                inh.union(Encodings::of(Encoding::Escape)),
-                st,
-            );
-        }
-        if let Some(j) = join_concatenations(text) {
-            self.scan_text(
-                &j,
-                depth + 1,
-                inh.union(Encodings::of(Encoding::Concatenation)),
-                st,
-            );
-        }
-        for decoded in base64_layers(&self.base64_ac, text) {
-            self.scan_text(
-                &decoded,
-                depth + 1,
-                inh.union(Encodings::of(Encoding::Base64)),
-                st,
-            );
-        }
     }
 
-    fn scan_token(&self, tok: &str, prev: &str, depth: u8, inh: Encodings, st: &mut State<'_>) {
+    fn scan_token(
+        &self,
+        tok: &str,
+        mask: u16,
+        prev: &str,
+        depth: u8,
+        inh: Encodings,
+        st: &mut State<'_>,
+    ) {
         if tok.len() < 3 {
             return;
         }
         let before = st.raws.len();
-        self.scan_token_raw(tok, prev, inh, st);
+        self.scan_token_raw(tok, mask, prev, inh, st);
         // A token that reads as a target as it is needs no decoding (percent-encoded query values
         // are ordinary); one that does not may hide one behind percent-encoding.
-        if st.raws.len() == before && depth < MAX_DEPTH && has_percent_escape(tok.as_bytes()) {
+        if st.raws.len() == before
+            && depth < MAX_DEPTH
+            && mask & C_PERCENT != 0
+            && has_percent_escape(tok.as_bytes())
+        {
             if let Some(d) = percent_decode(tok) {
                 let e = if inh.contains(Encoding::Percent) {
                     Encoding::DoublePercent
@@ -280,10 +315,17 @@ impl<'c> Normalizer<'c> {
         }
     }
 
-    fn scan_token_raw(&self, tok: &str, prev: &str, inh: Encodings, st: &mut State<'_>) {
+    fn scan_token_raw(&self, tok: &str, mask: u16, prev: &str, inh: Encodings, st: &mut State<'_>) {
         let b = tok.as_bytes();
         let mut urls = 0usize;
-        for colon in memchr::memchr_iter(b':', b) {
+        // Tokens are short: a plain scan beats memchr's set-up cost here.
+        let colons = b
+            .iter()
+            .enumerate()
+            .filter(|&(_, &c)| c == b':')
+            .map(|(i, _)| i);
+        let colons = colons.take(if mask & C_COLON != 0 { usize::MAX } else { 0 });
+        for colon in colons {
             let mut start = colon;
             while start > 0
                 && (b[start - 1].is_ascii_alphanumeric()
@@ -326,7 +368,7 @@ impl<'c> Normalizer<'c> {
                 "https" | "wss" => Some(443),
                 _ => None,
             };
-            for r in readings(authority, Encodings::NONE) {
+            for r in readings(authority) {
                 if let Some(hit) = classify(self.cat, r.host) {
                     let rest = if scheme == "gopher" {
                         Cow::Owned(gopher_request_path(r.rest))
@@ -346,21 +388,35 @@ impl<'c> Normalizer<'c> {
         }
         // Scheme-less: `key=value` and `--opt=value` carry the host after the last `=`.
         let mut piece = tok;
-        if let Some(eq) = piece.rfind('=') {
-            if !piece[..eq].contains('/') {
-                piece = &piece[eq + 1..];
+        if mask & C_EQUALS != 0 {
+            if let Some(eq) = piece.rfind('=') {
+                if !piece[..eq].contains('/') {
+                    piece = &piece[eq + 1..];
+                }
             }
         }
-        for dev in ["/dev/tcp/", "/dev/udp/"] {
-            if let Some(i) = piece.find(dev) {
-                let mut parts = piece[i + dev.len()..].splitn(2, '/');
-                let host = parts.next().unwrap_or("");
-                let port = parts.next().and_then(|p| p.parse().ok());
-                if let Some(hit) = classify(self.cat, host) {
-                    self.host_target(hit, port, "", inh, st);
-                }
-                return;
+        if !self.may_be_host(piece, mask) {
+            return;
+        }
+        let pb = piece.as_bytes();
+        let dev = if mask & C_SLASH != 0 {
+            pb.iter()
+                .enumerate()
+                .filter(|&(_, &c)| c == b'/')
+                .map(|(i, _)| i)
+                .find(|&i| pb[i..].starts_with(b"/dev/tcp/") || pb[i..].starts_with(b"/dev/udp/"))
+        } else {
+            None
+        };
+        if let Some(i) = dev {
+            // bash's /dev/tcp/HOST/PORT: an explicit connection, weak host forms included.
+            let mut parts = piece[i + "/dev/tcp/".len()..].splitn(2, '/');
+            let host = parts.next().unwrap_or("");
+            let port = parts.next().and_then(|p| p.parse().ok());
+            if let Some(hit) = classify(self.cat, host) {
+                self.host_target(hit, port, "", inh, st);
             }
+            return;
         }
         let piece = piece.strip_prefix("//").unwrap_or(piece);
         let over = OVERRIDE_OPTIONS.iter().any(|o| {
@@ -382,7 +438,7 @@ impl<'c> Normalizer<'c> {
             }
         }
         let mut found = false;
-        for r in readings(piece, Encodings::NONE) {
+        for r in readings(piece) {
             let Some(hit) = classify(self.cat, r.host) else {
                 continue;
             };
@@ -400,6 +456,59 @@ impl<'c> Normalizer<'c> {
                 }
             }
         }
+    }
+
+    /// A necessary condition for a scheme-less token to name an endpoint, cheap enough to run on
+    /// every token: its host part starts like an address (digit, `[`, `:`, `%`) or holds a digit,
+    /// `%`, non-ASCII text or two colons, or its last label ends some catalog host name.
+    /// `mask` is the token's byte classes ([`C_DIGIT`] ...), a superset of the piece's.
+    fn may_be_host(&self, piece: &str, mask: u16) -> bool {
+        if mask & (C_DIGIT | C_PERCENT | C_NONASCII | C_COLON | C_BRACKET) == 0 {
+            // Letters and punctuation only: a catalog host name or nothing.
+            let b = piece.as_bytes();
+            let end = b
+                .iter()
+                .position(|c| matches!(c, b'/' | b'?' | b'#' | b'$' | b'`' | b'\\'))
+                .unwrap_or(b.len());
+            let tail = last_label(&b[..end]);
+            return self.name_tails.iter().any(|t| t.eq_ignore_ascii_case(tail));
+        }
+        if mask & C_SLASH != 0 && piece.contains("/dev/") {
+            return true; // bash's /dev/tcp/HOST/PORT, whatever precedes it
+        }
+        let b = piece.as_bytes();
+        let end = b
+            .iter()
+            .position(|c| matches!(c, b'/' | b'?' | b'#' | b'$' | b'`' | b'\\'))
+            .unwrap_or(b.len());
+        let host = &b[..end];
+        let host = match host.iter().rposition(|&c| c == b'@') {
+            Some(i) => &host[i + 1..],
+            None => host,
+        };
+        let Some(&first) = host.first() else {
+            return false;
+        };
+        if matches!(first, b'[' | b':' | b'%') || host.iter().any(|&c| c == b'%' || c >= 0x80) {
+            return true; // IPv6 literal, percent-encoding, IDNA
+        }
+        if host.iter().filter(|&&c| c == b':').nth(1).is_some() {
+            return true; // unbracketed IPv6, `--resolve h:p:addr`, socat `TCP:addr:port`
+        }
+        let name = &host[..host.iter().position(|&c| c == b':').unwrap_or(host.len())];
+        if first.is_ascii_digit()
+            && name
+                .iter()
+                .all(|&c| c.is_ascii_hexdigit() || matches!(c, b'x' | b'X' | b'.'))
+        {
+            return true; // every inet_aton and WHATWG IPv4 form
+        }
+        let separators = name.iter().filter(|&&c| c == b'.' || c == b'-').count();
+        if separators >= 3 && name.iter().any(u8::is_ascii_digit) {
+            return true; // an address embedded in labels: 169.254.169.254.example, a-169-254-169-254.x
+        }
+        let tail = last_label(host);
+        self.name_tails.iter().any(|t| t.eq_ignore_ascii_case(tail))
     }
 
     fn weak_or_strong(
@@ -506,6 +615,9 @@ impl<'c> Normalizer<'c> {
 
     fn request_line(&self, text: &str, inh: Encodings, st: &mut State<'_>) {
         const METHODS: &[&str] = &["GET", "PUT", "POST", "HEAD", "DELETE", "OPTIONS", "PATCH"];
+        if !text.as_bytes().first().is_some_and(u8::is_ascii_uppercase) {
+            return;
+        }
         let first = text.lines().next().unwrap_or("");
         let mut parts = first.split(' ');
         let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
@@ -528,7 +640,7 @@ impl<'c> Normalizer<'c> {
         });
         match host {
             Some(h) => {
-                for r in readings(h, Encodings::NONE) {
+                for r in readings(h) {
                     if let Some(hit) = classify(self.cat, r.host) {
                         self.host_target(hit, r.port.or(Some(80)), target, inh.union(r.enc), st);
                     }
@@ -562,7 +674,7 @@ impl<'c> Normalizer<'c> {
     fn headers_in(&self, text: &str) -> Vec<HeaderRef> {
         let b = text.as_bytes();
         let mut found: Vec<HeaderRef> = Vec::new();
-        for m in self.header_ac.find_overlapping_iter(text) {
+        for m in self.header_ac.find_iter(text) {
             if m.start() > 0 && (is_ident(b[m.start() - 1]) || b[m.start() - 1] == b'-') {
                 continue;
             }
@@ -701,17 +813,143 @@ impl<'c> Normalizer<'c> {
     }
 }
 
-/// Splits text at white space, quotes and shell punctuation. Braces, brackets, `&`, `=` and `$`
-/// stay inside tokens: they belong to `${VAR}`, `[v6]`, query strings and `--opt=value`.
-fn tokens(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| {
-        c.is_whitespace()
-            || matches!(
-                c,
-                '"' | '\'' | '`' | '<' | '>' | '|' | ';' | '(' | ')' | ',' | '\0'
-            )
-    })
-    .filter(|t| !t.is_empty())
+/// Bytes that end a token: ASCII white space, quotes and shell punctuation. Braces, brackets, `&`,
+/// `=` and `$` stay inside tokens: they belong to `${VAR}`, `[v6]`, query strings and `--opt=value`.
+const DELIMITERS: [bool; 256] = {
+    let mut t = [false; 256];
+    let set = b" \t\n\r\x0b\x0c\"'`<>|;(),\0";
+    let mut i = 0;
+    while i < set.len() {
+        t[set[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
+/// Splits text into tokens at [`DELIMITERS`]. Every delimiter is ASCII, so each token is a valid
+/// `&str` slice.
+fn tokens(text: &str) -> Tokens<'_> {
+    Tokens { text, pos: 0 }
+}
+
+struct Tokens<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+/// Byte classes a token holds, gathered while it is split off so that later steps can skip work
+/// for bytes that are not there.
+const C_COLON: u16 = 1;
+const C_PERCENT: u16 = 1 << 1;
+const C_EQUALS: u16 = 1 << 2;
+const C_SLASH: u16 = 1 << 3;
+const C_DIGIT: u16 = 1 << 4;
+const C_NONASCII: u16 = 1 << 5;
+const C_BRACKET: u16 = 1 << 6;
+const C_UNDERSCORE: u16 = 1 << 7;
+const C_BACKSLASH: u16 = 1 << 8;
+const C_DOLLAR: u16 = 1 << 9;
+
+const CLASSES: [u16; 256] = {
+    let mut t = [0u16; 256];
+    t[b':' as usize] = C_COLON;
+    t[b'%' as usize] = C_PERCENT;
+    t[b'=' as usize] = C_EQUALS;
+    t[b'/' as usize] = C_SLASH;
+    t[b'[' as usize] = C_BRACKET;
+    t[b'_' as usize] = C_UNDERSCORE;
+    t[b'\\' as usize] = C_BACKSLASH;
+    t[b'$' as usize] = C_DOLLAR;
+    let mut d = b'0';
+    while d <= b'9' {
+        t[d as usize] = C_DIGIT;
+        d += 1;
+    }
+    let mut h = 0x80;
+    while h < 256 {
+        t[h] = C_NONASCII;
+        h += 1;
+    }
+    t
+};
+
+impl<'a> Tokens<'a> {
+    fn with_masks(self) -> MaskedTokens<'a> {
+        MaskedTokens(self)
+    }
+}
+
+/// [`Tokens`] that also yield each token's byte classes.
+struct MaskedTokens<'a>(Tokens<'a>);
+
+impl<'a> Iterator for MaskedTokens<'a> {
+    type Item = (&'a str, u16);
+
+    fn next(&mut self) -> Option<(&'a str, u16)> {
+        let t = &mut self.0;
+        let b = t.text.as_bytes();
+        while t.pos < b.len() && DELIMITERS[b[t.pos] as usize] {
+            t.pos += 1;
+        }
+        if t.pos >= b.len() {
+            return None;
+        }
+        let start = t.pos;
+        let mut mask = 0u16;
+        while t.pos < b.len() && !DELIMITERS[b[t.pos] as usize] {
+            mask |= CLASSES[b[t.pos] as usize];
+            t.pos += 1;
+        }
+        Some((&t.text[start..t.pos], mask))
+    }
+}
+
+impl<'a> Iterator for Tokens<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let b = self.text.as_bytes();
+        while self.pos < b.len() && DELIMITERS[b[self.pos] as usize] {
+            self.pos += 1;
+        }
+        if self.pos >= b.len() {
+            return None;
+        }
+        let start = self.pos;
+        while self.pos < b.len() && !DELIMITERS[b[self.pos] as usize] {
+            self.pos += 1;
+        }
+        Some(&self.text[start..self.pos])
+    }
+}
+
+/// The last label of a host part, lowercase comparison aside: `metadata.google.internal:80` → `internal`.
+fn last_label(host: &[u8]) -> &[u8] {
+    let host = match host.iter().rposition(|&c| c == b'@') {
+        Some(at) => &host[at + 1..],
+        None => host,
+    };
+    let name = &host[..host.iter().position(|&c| c == b':').unwrap_or(host.len())];
+    let name = name.strip_suffix(b".").unwrap_or(name);
+    match name.iter().rposition(|&c| c == b'.') {
+        Some(i) => &name[i + 1..],
+        None => name,
+    }
+}
+
+/// `-X PUT`, `-XPUT`, `--request PUT`, `--request=PUT` (curl), `--method=PUT` (wget),
+/// `-Method PUT` (PowerShell).
+fn is_put_request(prev: &str, tok: &str) -> bool {
+    if tok.len() == 3 {
+        return tok.eq_ignore_ascii_case("put")
+            && ["-x", "--request", "-method", "--method"]
+                .iter()
+                .any(|o| prev.eq_ignore_ascii_case(o));
+    }
+    tok.starts_with('-')
+        && ["-xput", "--request=put", "--method=put"]
+            .iter()
+            .any(|o| tok.eq_ignore_ascii_case(o))
 }
 
 /// Whether an authority starts with a variable or template instead of a host.
@@ -745,23 +983,17 @@ fn gopher_request_path(rest: &str) -> String {
     }
 }
 
-/// Text hidden in base64: the argument of PowerShell's `-EncodedCommand` (UTF-16LE) and, where the
-/// text decodes base64 itself (`base64 -d`, `FromBase64String`), any long base64 token.
-fn base64_layers(triggers: &AhoCorasick, text: &str) -> Vec<String> {
-    let (mut powershell, mut decodes) = (false, false);
-    for m in triggers.find_iter(text) {
-        match m.pattern().as_usize() {
-            0 | 1 => powershell = true,
-            _ => decodes = true,
-        }
-    }
-    if !powershell && !decodes {
+/// Text hidden in base64: the argument of PowerShell's `-EncodedCommand` (any abbreviation,
+/// UTF-16LE) when such a flag is present, and, where the text decodes base64 itself
+/// (`base64 -d`, `FromBase64String`), any long base64 token.
+fn base64_layers(text: &str, encoded_command: bool, decodes: bool) -> Vec<String> {
+    if !encoded_command && !decodes {
         return Vec::new();
     }
     let toks: Vec<&str> = tokens(text).collect();
     let mut out = Vec::new();
     for (i, t) in toks.iter().enumerate() {
-        let candidate = if powershell && is_encoded_command_flag(t) {
+        let candidate = if encoded_command && is_encoded_command_flag(t) {
             toks.get(i + 1).copied()
         } else if decodes && t.len() >= 12 {
             Some(*t)
@@ -776,11 +1008,19 @@ fn base64_layers(triggers: &AhoCorasick, text: &str) -> Vec<String> {
 }
 
 fn is_encoded_command_flag(t: &str) -> bool {
-    let Some(rest) = t.strip_prefix('-').or_else(|| t.strip_prefix('/')) else {
+    let b = t.as_bytes();
+    if b.len() < 2 || b.len() > 15 || !matches!(b[0], b'-' | b'/') || !matches!(b[1], b'e' | b'E') {
         return false;
-    };
-    let rest = rest.to_ascii_lowercase();
-    rest == "e" || rest == "ec" || (rest.len() >= 2 && "encodedcommand".starts_with(&rest))
+    }
+    let rest = &b[1..];
+    rest.eq_ignore_ascii_case(b"ec")
+        || b"encodedcommand"[..rest.len().min(14)].eq_ignore_ascii_case(rest) && rest.len() <= 14
+}
+
+/// Whether the text says `base64` (any case), as `base64 -d` and `FromBase64String` do.
+fn has_base64_word(b: &[u8]) -> bool {
+    memchr::memchr_iter(b'6', b)
+        .any(|i| i >= 4 && b.get(i + 1) == Some(&b'4') && b[i - 4..i].eq_ignore_ascii_case(b"base"))
 }
 
 fn decode_base64_text(s: &str) -> Option<String> {

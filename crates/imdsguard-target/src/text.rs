@@ -133,7 +133,22 @@ pub(crate) fn decode_escapes(s: &str) -> Option<String> {
 /// Returns `None` when there is none.
 pub(crate) fn join_concatenations(s: &str) -> Option<String> {
     let b = s.as_bytes();
-    if memchr::memchr2(b'+', b'.', b).is_none() || memchr::memchr2(b'"', b'\'', b).is_none() {
+    let joint_at = |i: usize| -> Option<usize> {
+        // quote, spaces, `+` or `.`, spaces, quote: returns the index of the second quote.
+        let mut j = i + 1;
+        while j < b.len() && b[j] == b' ' {
+            j += 1;
+        }
+        if j >= b.len() || (b[j] != b'+' && b[j] != b'.') {
+            return None;
+        }
+        let mut k = j + 1;
+        while k < b.len() && b[k] == b' ' {
+            k += 1;
+        }
+        (k < b.len() && (b[k] == b'"' || b[k] == b'\'') && k > i + 1).then_some(k)
+    };
+    if !memchr::memchr2_iter(b'"', b'\'', b).any(|i| joint_at(i).is_some()) {
         return None;
     }
     let mut out = Vec::with_capacity(b.len());

@@ -37,43 +37,51 @@ fn is_expansion(c: u8) -> bool {
     c == b'$' || c == b'`'
 }
 
-/// Readings of `s`, which starts at the authority (after `scheme://`, or a bare `host[:port][/...]`).
-/// `slashes_had_backslash` marks a URL whose `//` was written with backslashes.
-pub(crate) fn readings(s: &str, mut base: Encodings) -> Vec<Reading<'_>> {
-    let mut out: Vec<Reading<'_>> = Vec::with_capacity(1);
-    let whatwg = reading(s, WHATWG_END, base);
-    let whatwg_end = s.len() - whatwg.rest.len();
-    let ended_at_backslash = s.as_bytes().get(whatwg_end) == Some(&b'\\');
-    if ended_at_backslash {
-        base.insert(Encoding::Backslash);
+/// The readings of one authority, at most three, without allocating.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Readings<'a> {
+    items: [Option<Reading<'a>>; 3],
+}
+
+impl<'a> IntoIterator for Readings<'a> {
+    type Item = Reading<'a>;
+    type IntoIter = std::iter::Flatten<std::array::IntoIter<Option<Reading<'a>>, 3>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_iter().flatten()
     }
-    out.push(Reading {
-        enc: if ended_at_backslash {
-            whatwg.enc.union(Encodings::of(Encoding::Backslash))
-        } else {
-            whatwg.enc
-        },
-        ..whatwg
-    });
-    for (ends, trick) in [
-        (RFC3986_END, Encoding::Backslash),
-        (NO_FRAGMENT_END, Encoding::Fragment),
-    ] {
-        let r = reading(s, ends, Encodings::NONE);
-        if out.iter().all(|o| o.host != r.host) {
-            let authority = &s[..s.len() - r.rest.len()];
-            let mut enc = r.enc;
-            if authority.contains(if trick == Encoding::Fragment {
-                '#'
-            } else {
-                '\\'
-            }) {
-                enc.insert(trick);
-            }
-            out.push(Reading { enc, ..r });
+}
+
+/// Readings of `s`, which starts at the authority (after `scheme://`, or a bare `host[:port][/...]`).
+/// The RFC 3986 reading can differ from the WHATWG one only when WHATWG stopped at `\`, and the
+/// no-fragment reading only when the others stopped at `#`; otherwise there is one reading.
+pub(crate) fn readings(s: &str) -> Readings<'_> {
+    let stop = |r: &Reading<'_>| s.as_bytes().get(s.len() - r.rest.len()).copied();
+    let mut items = [None, None, None];
+    let mut whatwg = reading(s, WHATWG_END, Encodings::NONE);
+    let mut last_stop = stop(&whatwg);
+    if last_stop == Some(b'\\') {
+        whatwg.enc.insert(Encoding::Backslash);
+    }
+    items[0] = Some(whatwg);
+    let mut n = 1;
+    if last_stop == Some(b'\\') {
+        let mut r = reading(s, RFC3986_END, Encodings::NONE);
+        last_stop = stop(&r);
+        if r.host != whatwg.host {
+            r.enc.insert(Encoding::Backslash);
+            items[n] = Some(r);
+            n += 1;
         }
     }
-    out
+    if last_stop == Some(b'#') {
+        let mut r = reading(s, NO_FRAGMENT_END, Encodings::NONE);
+        if items.iter().flatten().all(|o| o.host != r.host) {
+            r.enc.insert(Encoding::Fragment);
+            items[n] = Some(r);
+        }
+    }
+    Readings { items }
 }
 
 fn reading<'a>(s: &'a str, ends: &[u8], mut enc: Encodings) -> Reading<'a> {
@@ -124,7 +132,7 @@ mod tests {
     use super::*;
 
     fn hosts(s: &str) -> Vec<(&str, Option<u16>, &str, Vec<&'static str>)> {
-        readings(s, Encodings::NONE)
+        readings(s)
             .into_iter()
             .map(|r| {
                 (

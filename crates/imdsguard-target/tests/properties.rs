@@ -178,7 +178,11 @@ fn other_addr() -> impl Strategy<Value = Ipv4Addr> {
 /// Catalog IPv6 addresses of services on any port.
 fn catalog_v6() -> Vec<std::net::Ipv6Addr> {
     let mut out = Vec::new();
-    for p in Catalog::builtin().providers().iter().filter(|p| p.ports.is_empty()) {
+    for p in Catalog::builtin()
+        .providers()
+        .iter()
+        .filter(|p| p.ports.is_empty())
+    {
         for a in &p.addresses {
             if let std::net::IpAddr::V6(v6) = a {
                 if !out.contains(v6) {
@@ -192,13 +196,23 @@ fn catalog_v6() -> Vec<std::net::Ipv6Addr> {
 
 /// Writes an IPv6 address with per-group leading zeros and case, optionally compressing the
 /// longest zero run, optionally with a zone id.
-fn v6_text(addr: std::net::Ipv6Addr, zeros: &[usize], upper: &[bool], compress: bool, zone: bool) -> String {
+fn v6_text(
+    addr: std::net::Ipv6Addr,
+    zeros: &[usize],
+    upper: &[bool],
+    compress: bool,
+    zone: bool,
+) -> String {
     let groups: Vec<String> = addr
         .segments()
         .iter()
         .enumerate()
         .map(|(i, g)| {
-            let hex = if upper[i] { format!("{g:X}") } else { format!("{g:x}") };
+            let hex = if upper[i] {
+                format!("{g:X}")
+            } else {
+                format!("{g:x}")
+            };
             let pad = zeros[i].min(4usize.saturating_sub(hex.len()));
             format!("{}{hex}", "0".repeat(pad))
         })
