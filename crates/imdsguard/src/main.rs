@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use imdsguard_target::report::{table_header, TargetReport};
-use imdsguard_target::{Catalog, Normalizer};
+use imdsguard_target::{Catalog, Normalizer, MAX_INPUT};
 
 /// Find, explain and stop theft of cloud credentials through instance metadata services.
 #[derive(Debug, Parser)]
@@ -97,6 +97,13 @@ fn target(args: TargetArgs) -> Result<ExitCode> {
         writeln!(out, "{}", table_header(WIDTH))?;
     }
     let emit = |input: &str, out: &mut BufWriter<io::StdoutLock<'_>>| -> Result<()> {
+        if input.len() > MAX_INPUT {
+            eprintln!(
+                "imdsguard target: an input of {} bytes was read up to its first {} bytes",
+                input.len(),
+                MAX_INPUT
+            );
+        }
         let report = TargetReport::build(&normalizer, input);
         if args.only_targets && !report.metadata {
             return Ok(());

@@ -207,3 +207,28 @@ fn catalog_command_lists_every_provider() {
         .unwrap()
         .contains("[[provider]]"));
 }
+
+#[test]
+fn an_input_longer_than_the_limit_is_said_to_be_cut() {
+    let long = format!(
+        "{} http://169.254.169.254/latest/user-data",
+        "a".repeat(imdsguard_target_limit())
+    );
+    let out = run_with_stdin(&["target"], &long);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("was read up to its first 1048576 bytes"),
+        "{stderr}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        v["metadata"], false,
+        "the target lies past the limit and is not read"
+    );
+}
+
+/// The normalizer's input limit (1 MiB), as documented in `imdsguard_target::MAX_INPUT`.
+fn imdsguard_target_limit() -> usize {
+    1 << 20
+}
