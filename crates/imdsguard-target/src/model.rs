@@ -157,6 +157,12 @@ impl Encodings {
         self.0 |= 1 << e as u8;
     }
 
+    /// The set without `e`.
+    #[must_use]
+    pub fn without(self, e: Encoding) -> Encodings {
+        Encodings(self.0 & !(1 << e as u8))
+    }
+
     /// Whether the set holds `e`.
     pub fn contains(self, e: Encoding) -> bool {
         self.0 & (1 << e as u8) != 0

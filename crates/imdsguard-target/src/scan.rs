@@ -438,7 +438,13 @@ impl<'c> Normalizer<'c> {
             }
         }
         let mut found = false;
-        for r in readings(piece) {
+        for mut r in readings(piece) {
+            if r.rest.starts_with('\\') {
+                // Without a scheme nothing reads `\` as a slash (curl and wget do not): it ends the
+                // host and starts no path. In raw log lines it is usually an escape (`\"`, `\r\n`).
+                r.rest = "";
+                r.enc = r.enc.without(Encoding::Backslash);
+            }
             let Some(hit) = classify(self.cat, r.host) else {
                 continue;
             };
