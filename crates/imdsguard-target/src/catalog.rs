@@ -577,6 +577,14 @@ impl Catalog {
         self.v4.iter().find(|(x, _)| *x == a).map(|(_, i)| *i)
     }
 
+    /// Canonical text of every catalog IPv4 address that is a service on any port, with its endpoint.
+    pub(crate) fn v4_texts(&self) -> impl Iterator<Item = (&str, usize)> {
+        self.v4
+            .iter()
+            .filter(|(_, e)| !self.port_gated(*e))
+            .map(|(_, e)| (self.endpoints[*e].text.as_str(), *e))
+    }
+
     pub(crate) fn endpoint_of_v6(&self, a: Ipv6Addr) -> Option<usize> {
         self.v6.iter().find(|(x, _)| *x == a).map(|(_, i)| *i)
     }

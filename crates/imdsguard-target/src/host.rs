@@ -8,7 +8,7 @@
 use std::net::Ipv4Addr;
 
 use crate::catalog::Catalog;
-use crate::ip::{ends_in_number, parse_ipv4, parse_ipv6};
+use crate::ip::{ends_in_number, parse_ipv4, parse_ipv4_wrapping, parse_ipv6};
 use crate::model::{Encoding, Encodings};
 use crate::text::{has_percent_escape, percent_decode};
 
@@ -119,7 +119,7 @@ fn classify_ascii(cat: &Catalog, lower: &str, case: bool, mut enc: Encodings) ->
     }
     let first = s.as_bytes()[0];
     if first.is_ascii_digit() && ends_in_number(s) {
-        let (addr, form) = parse_ipv4(s)?;
+        let (addr, form) = parse_ipv4(s).or_else(|| parse_ipv4_wrapping(s))?;
         let endpoint = cat.endpoint_of_v4(addr)?;
         let enc = enc.union(form);
         return Some(HostHit {

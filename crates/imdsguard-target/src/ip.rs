@@ -70,6 +70,52 @@ pub fn parse_ipv4(s: &str) -> Option<(Ipv4Addr, Encodings)> {
     Some((Ipv4Addr::from(addr as u32), enc))
 }
 
+/// Reads `s` as parsers that truncate overflowing IPv4 parts do: each part but the last modulo
+/// 256, the last modulo the bits it fills. Only for text [`parse_ipv4`] refuses; returns the
+/// address with [`Encoding::Overflow`] and the part forms used.
+pub fn parse_ipv4_wrapping(s: &str) -> Option<(Ipv4Addr, Encodings)> {
+    if s.is_empty() || s.len() > MAX_V4_TEXT || parse_ipv4(s).is_some() {
+        return None;
+    }
+    let parts: Vec<&str> = s.split('.').collect();
+    if parts.len() > 4 {
+        return None;
+    }
+    let mut enc = Encodings::of(Encoding::Overflow);
+    let mut values = Vec::with_capacity(4);
+    for part in &parts {
+        let (digits, radix) = match part.as_bytes() {
+            [b'0', b'x' | b'X', rest @ ..] => (rest, 16),
+            [b'0', rest @ ..] if !rest.is_empty() => (rest, 8),
+            [] => return None,
+            all => (all, 10),
+        };
+        match radix {
+            16 => enc.insert(Encoding::Hex),
+            8 => enc.insert(Encoding::Octal),
+            _ => {}
+        }
+        let mut v: u128 = 0;
+        for &c in digits {
+            v = v
+                .checked_mul(radix as u128)?
+                .checked_add((c as char).to_digit(radix)? as u128)?;
+        }
+        values.push(v);
+    }
+    let n = values.len();
+    let last_bits = 8 * (5 - n) as u32;
+    let mut addr: u64 = 0;
+    for v in &values[..n - 1] {
+        addr = (addr << 8) | (*v % 256) as u64;
+    }
+    addr = (addr << last_bits) | (values[n - 1] % (1u128 << last_bits)) as u64;
+    if n > 1 && n < 4 {
+        enc.insert(Encoding::ShortForm);
+    }
+    Some((Ipv4Addr::from(addr as u32), enc))
+}
+
 #[derive(Clone, Copy)]
 enum PartForm {
     Decimal,
@@ -257,6 +303,27 @@ mod tests {
             }
             assert!(v4(input).is_none(), "{input} accepted as {:?}", v4(input));
         }
+    }
+
+    #[test]
+    fn overflow_reading_wraps_only_what_strict_readers_refuse() {
+        for (input, addr) in [
+            ("425.510.425.510", "169.254.169.254"),
+            ("7147006462", "169.254.169.254"),
+            ("0x41414141a9fea9fe", "169.254.169.254"),
+            ("169.254.169.510", "169.254.169.254"),
+        ] {
+            let (a, e) = parse_ipv4_wrapping(input).unwrap_or_else(|| panic!("{input}"));
+            assert_eq!(a.to_string(), addr, "{input}");
+            assert!(e.contains(Encoding::Overflow), "{input}");
+        }
+        assert_eq!(
+            parse_ipv4_wrapping("169.254.169.254"),
+            None,
+            "valid text is not an overflow"
+        );
+        assert_eq!(parse_ipv4_wrapping("1.2.3.4.5"), None);
+        assert_eq!(parse_ipv4_wrapping("08.1.1.1"), None);
     }
 
     #[test]

@@ -82,6 +82,9 @@ encodings! {
     Hex = "hex",
     /// Fewer than four IPv4 parts (`169.254.43518`, `169.16689662`).
     ShortForm = "short-form",
+    /// IPv4 parts that overflow and wrap, as some parsers truncate them (`425.510.425.510`,
+    /// `7147006462`, `0x41414141A9FEA9FE`); inet_aton and WHATWG refuse these.
+    Overflow = "overflow",
     /// A trailing dot on the host (`169.254.169.254.`, `metadata.google.internal.`).
     TrailingDot = "trailing-dot",
     /// IPv4-mapped IPv6 (`::ffff:169.254.169.254`, `::ffff:a9fe:a9fe`).

@@ -369,7 +369,9 @@ impl<'c> Normalizer<'c> {
                 _ => None,
             };
             for r in readings(authority) {
-                if let Some(hit) = classify(self.cat, r.host) {
+                // `jar:http://host!/entry`: the `!` ends the inner URL.
+                let host = r.host.strip_suffix('!').unwrap_or(r.host);
+                if let Some(hit) = classify(self.cat, host) {
                     let rest = if scheme == "gopher" {
                         Cow::Owned(gopher_request_path(r.rest))
                     } else {
@@ -380,6 +382,8 @@ impl<'c> Normalizer<'c> {
                         e.insert(Encoding::Gopher);
                     }
                     self.host_target(hit, r.port.or(default_port), &rest, e, st);
+                } else {
+                    self.address_in_path(r.rest, enc, st);
                 }
             }
         }
@@ -515,6 +519,57 @@ impl<'c> Normalizer<'c> {
         }
         let tail = last_label(host);
         self.name_tails.iter().any(|t| t.eq_ignore_ascii_case(tail))
+    }
+
+    /// A metadata address in the path of a URL to another host: path-style proxies
+    /// (`https://app/proxy/169.254.169.254/latest/meta-data/`) and redirectors
+    /// (`http://redirector/redir-http-169.254.169.254:80-`). A segment that is a host in a strong
+    /// form counts with the path after it; a catalog address written canonically anywhere in a
+    /// segment counts without one.
+    fn address_in_path(&self, rest: &str, enc: Encodings, st: &mut State<'_>) {
+        let path = rest.split(['?', '#']).next().unwrap_or("");
+        if !path.bytes().any(|c| c.is_ascii_digit() || c >= 0x80)
+            && !path.split('/').any(|seg| self.may_be_host(seg, u16::MAX))
+        {
+            return;
+        }
+        let enc = enc.union(Encodings::of(Encoding::NestedUrl));
+        let mut offset = 0;
+        for seg in path.split('/') {
+            let after = &path[(offset + seg.len()).min(path.len())..];
+            offset += seg.len() + 1;
+            if seg.is_empty() {
+                continue;
+            }
+            if let Some(hit) = self
+                .may_be_host(seg, u16::MAX)
+                .then(|| classify(self.cat, seg))
+                .flatten()
+                .filter(|h| h.strong)
+            {
+                self.host_target(hit, None, after, enc, st);
+                return;
+            }
+            for (addr, endpoint) in self.cat.v4_texts() {
+                if let Some(i) = seg.find(addr) {
+                    let bounded =
+                        |c: Option<u8>| !c.is_some_and(|c| c.is_ascii_digit() || c == b'.');
+                    let b = seg.as_bytes();
+                    if bounded(i.checked_sub(1).map(|j| b[j]))
+                        && bounded(b.get(i + addr.len()).copied())
+                    {
+                        let hit = HostHit {
+                            endpoint,
+                            enc: Encodings::of(Encoding::EmbeddedAddress),
+                            strong: true,
+                            label: false,
+                        };
+                        self.host_target(hit, None, "", enc, st);
+                        return;
+                    }
+                }
+            }
+        }
     }
 
     fn weak_or_strong(
@@ -977,7 +1032,8 @@ fn is_variable(authority: &str) -> bool {
 
 /// The path of the HTTP request a gopher URL smuggles: `/_GET%20/latest/meta-data/%20HTTP/1.1...`.
 fn gopher_request_path(rest: &str) -> String {
-    let Some(payload) = rest.strip_prefix("/_") else {
+    // `/`, a one-character item type (`_` by convention; any character works), then the payload.
+    let Some(payload) = rest.strip_prefix('/').and_then(|p| p.get(1..)) else {
         return rest.to_owned();
     };
     let payload = percent_decode(payload).unwrap_or_else(|| payload.to_owned());
