@@ -483,7 +483,7 @@ impl<'c> Normalizer<'c> {
             let tail = last_label(&b[..end]);
             return self.name_tails.iter().any(|t| t.eq_ignore_ascii_case(tail));
         }
-        if mask & C_SLASH != 0 && piece.contains("/dev/") {
+        if mask & C_SLASH != 0 && has_dev_path(piece.as_bytes()) {
             return true; // bash's /dev/tcp/HOST/PORT, whatever precedes it
         }
         let b = piece.as_bytes();
@@ -550,23 +550,28 @@ impl<'c> Normalizer<'c> {
                 self.host_target(hit, None, after, enc, st);
                 return;
             }
-            for (addr, endpoint) in self.cat.v4_texts() {
-                if let Some(i) = seg.find(addr) {
-                    let bounded =
-                        |c: Option<u8>| !c.is_some_and(|c| c.is_ascii_digit() || c == b'.');
-                    let b = seg.as_bytes();
-                    if bounded(i.checked_sub(1).map(|j| b[j]))
-                        && bounded(b.get(i + addr.len()).copied())
-                    {
-                        let hit = HostHit {
-                            endpoint,
-                            enc: Encodings::of(Encoding::EmbeddedAddress),
-                            strong: true,
-                            label: false,
-                        };
-                        self.host_target(hit, None, "", enc, st);
-                        return;
-                    }
+            // Runs of digits and dots compared with the catalog's addresses as written canonically.
+            let b = seg.as_bytes();
+            let mut i = 0;
+            while i < b.len() {
+                if !b[i].is_ascii_digit() {
+                    i += 1;
+                    continue;
+                }
+                let start = i;
+                while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
+                    i += 1;
+                }
+                let run = &seg[start..i];
+                if let Some((_, endpoint)) = self.cat.v4_texts().find(|(text, _)| *text == run) {
+                    let hit = HostHit {
+                        endpoint,
+                        enc: Encodings::of(Encoding::EmbeddedAddress),
+                        strong: true,
+                        label: false,
+                    };
+                    self.host_target(hit, None, "", enc, st);
+                    return;
                 }
             }
         }
@@ -1011,6 +1016,13 @@ fn is_put_request(prev: &str, tok: &str) -> bool {
         && ["-xput", "--request=put", "--method=put"]
             .iter()
             .any(|o| tok.eq_ignore_ascii_case(o))
+}
+
+/// Whether `b` holds `/dev/` (bash's `/dev/tcp/HOST/PORT`).
+fn has_dev_path(b: &[u8]) -> bool {
+    b.iter()
+        .enumerate()
+        .any(|(i, &c)| c == b'/' && b[i..].starts_with(b"/dev/"))
 }
 
 /// Whether an authority starts with a variable or template instead of a host.
