@@ -5,8 +5,14 @@
 //! - [`SourceRef`]: where a record came from, a file path plus a 1-based line (line formats) or a
 //!   record number (EVTX), so that every alert can be traced back to the bytes that raised it.
 //!
+//! - [`Event`]: one decoded log record, typed: its [`EventKind`], the [`Format`] that read it, the
+//!   acting [`Process`] and its parent, [`Network`] detail, DNS query, and its [`SourceRef`].
+//!
 //! This crate does no I/O and depends on nothing of the project's; every other crate may depend on it.
-//! The typed `Event` model joins it when the log decoders land.
+
+mod event;
+
+pub use event::{Event, EventKind, Format, Network, Process};
 
 use std::fmt;
 use std::str::FromStr;

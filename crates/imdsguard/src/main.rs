@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use imdsguard_event::Format;
+use imdsguard_parse::{read_inputs, ReadOptions, Summary};
 use imdsguard_target::report::{table_header, TargetReport};
 use imdsguard_target::{Catalog, Normalizer, MAX_INPUT};
 
@@ -27,6 +29,42 @@ enum Command {
     Target(TargetArgs),
     /// Print the endpoint catalog: providers, addresses, host names, paths and what they hand out.
     Catalog(CatalogArgs),
+    /// Decode logs and print every record as a typed event, one JSON object per line.
+    ///
+    /// Reads files, directories (recursively) and `-` (standard input), gzip or not, sniffing each
+    /// record's format. A closing summary on standard error counts files, events by format, and
+    /// skipped records by reason, with the first few skipped records named by file and line.
+    Events(EventsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct EventsArgs {
+    /// Files, directories or `-` for standard input.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Decode every record with this format instead of sniffing.
+    #[arg(long, value_parser = parse_format)]
+    format: Option<Format>,
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    const ALL: &[Format] = &[
+        Format::EvtxJson,
+        Format::NxlogJson,
+        Format::SentinelWindowsEvent,
+        Format::SentinelSecurityEvent,
+        Format::Winlogbeat,
+        Format::DefenderJson,
+        Format::DefenderStreaming,
+        Format::Ecs,
+    ];
+    ALL.iter()
+        .copied()
+        .find(|f| f.as_str() == s)
+        .ok_or_else(|| {
+            let names: Vec<&str> = ALL.iter().map(|f| f.as_str()).collect();
+            format!("unknown format {s:?}; formats: {}", names.join(", "))
+        })
 }
 
 #[derive(Debug, clap::Args)]
@@ -73,6 +111,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Target(args) => target(args),
         Command::Catalog(args) => catalog(args),
+        Command::Events(args) => events(args),
     }
 }
 
@@ -206,4 +245,75 @@ fn catalog(args: CatalogArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn events(args: EventsArgs) -> Result<ExitCode> {
+    let opts = ReadOptions {
+        format: args.format,
+        ..ReadOptions::default()
+    };
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut summary = Summary::default();
+    let mut write_error: Option<io::Error> = None;
+    let started = std::time::Instant::now();
+    read_inputs(&args.inputs, &opts, &mut summary, &mut |event| {
+        if write_error.is_some() {
+            return;
+        }
+        let written = serde_json::to_writer(&mut out, &event)
+            .map_err(io::Error::from)
+            .and_then(|()| out.write_all(b"\n"));
+        if let Err(e) = written {
+            write_error = Some(e);
+        }
+    });
+    if let Some(e) = write_error {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            return Err(e).context("writing events");
+        }
+    }
+    out.flush().ok();
+    print_summary(&summary, started.elapsed());
+    Ok(
+        if summary.input_errors.is_empty() || summary.files > summary.input_errors.len() as u64 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(2)
+        },
+    )
+}
+
+fn print_summary(s: &Summary, elapsed: std::time::Duration) {
+    let secs = elapsed.as_secs_f64();
+    eprintln!(
+        "imdsguard: {} files ({} in no supported format), {} events, {} records skipped, {:.2} s ({:.0} events/s)",
+        s.files,
+        s.unrecognized_files.len(),
+        s.total_events(),
+        s.total_skipped(),
+        secs,
+        s.total_events() as f64 / secs.max(1e-9)
+    );
+    for (format, n) in &s.events {
+        eprintln!("  events   {:<24} {n}", format.as_str());
+    }
+    for (reason, n) in &s.skipped {
+        eprintln!("  skipped  {:<24} {n}", reason.as_str());
+    }
+    for skip in &s.first_skips {
+        eprintln!("  skipped: {skip}");
+    }
+    if s.total_skipped() > s.first_skips.len() as u64 {
+        eprintln!(
+            "  ... {} more skipped records counted above",
+            s.total_skipped() - s.first_skips.len() as u64
+        );
+    }
+    for f in &s.unrecognized_files {
+        eprintln!("  not read: {f}");
+    }
+    for e in &s.input_errors {
+        eprintln!("  error: {e}");
+    }
 }

@@ -232,3 +232,73 @@ fn an_input_longer_than_the_limit_is_said_to_be_cut() {
 fn imdsguard_target_limit() -> usize {
     1 << 20
 }
+
+#[test]
+fn events_decodes_real_logs_and_names_what_it_could_not_read() {
+    let data = repo().join("../shared/data/evtx/otrf_json");
+    let out = bin()
+        .args(["events", data.to_str().unwrap()])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let imds_in = |file: &str| {
+        events
+            .iter()
+            .filter(|e| {
+                e["network"]["dst_ip"] == "169.254.169.254"
+                    && e["source"]["path"]
+                        .as_str()
+                        .is_some_and(|p| p.ends_with(file))
+            })
+            .count()
+    };
+    assert_eq!(
+        imds_in("otrf_windows_imds_events.jsonl"),
+        1077,
+        "every IMDS connection in the OTRF IMDS file"
+    );
+    let log4shell = "log4shell_cve2021_44228_java_serialized_object_2022-05-1304";
+    assert_eq!(
+        imds_in(&format!("securityauditing_{log4shell}5400.json")),
+        2,
+        "two in the log4shell Security export"
+    );
+    assert_eq!(
+        imds_in(&format!("sysmon_{log4shell}5800.json")),
+        2,
+        "two in the log4shell Sysmon export"
+    );
+    assert!(events
+        .iter()
+        .all(|e| e["source"]["line"].as_u64().is_some_and(|n| n >= 1)));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{} events", events.len())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("otrf_windows_imds_events.index.tsv: not a supported log format (JSON formats tried: evtx-json"), "{stderr}");
+    assert!(stderr.contains("events   nxlog-json"), "{stderr}");
+}
+
+#[test]
+fn events_on_a_missing_file_is_an_error_exit_2() {
+    let out = bin()
+        .args(["events", "/nonexistent/imdsguard-test.json"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("error: /nonexistent/imdsguard-test.json: No such file or directory"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,235 @@
+//! The typed event every decoder produces and every later stage reads.
+//!
+//! One [`Event`] per log record, whatever the format: the fields detections need are named once
+//! here (process, parent, network destination, DNS query, HTTP request), so a rule written against
+//! `network.dst_ip` runs unchanged over Sysmon, Windows Security, Defender or ECS records.
+
+use serde::Serialize;
+
+use crate::SourceRef;
+
+/// What happened, as far as metadata abuse is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    /// A process started (Sysmon 1, Security 4688, Defender `ProcessCreated`, ECS `process`/`start`).
+    ProcessStart,
+    /// A network connection (Sysmon 3, Security 5156, Defender `ConnectionSuccess`..., ECS `network`).
+    NetworkConnect,
+    /// A DNS query (Sysmon 22, Defender `DnsQueryResponse`, ECS `dns`).
+    DnsQuery,
+    /// An HTTP request (web and proxy logs, ECS `url`).
+    HttpRequest,
+    /// Anything else the format carries; kept so Sigma rules can still match it.
+    Other,
+}
+
+/// Which decoder read the record, and so which field names it had. Serialized as [`Format::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Format {
+    /// Windows events as JSON from the evtx crate or `evtx_dump` (`Event.System`, `Event.EventData`).
+    EvtxJson,
+    /// Windows events flattened by NXLog `im_msvistalog` (and similar flat exports).
+    NxlogJson,
+    /// Microsoft Sentinel `WindowsEvent` rows (EventData as a JSON string).
+    SentinelWindowsEvent,
+    /// Microsoft Sentinel `SecurityEvent` rows (EventData as an XML string).
+    SentinelSecurityEvent,
+    /// Winlogbeat / Elastic Agent (`winlog.event_id`, `winlog.event_data`).
+    Winlogbeat,
+    /// Microsoft Defender XDR advanced-hunting rows (export or query results).
+    DefenderJson,
+    /// Microsoft Defender XDR streaming API records (`category`, `properties`).
+    DefenderStreaming,
+    /// Microsoft Defender XDR advanced-hunting CSV export.
+    DefenderCsv,
+    /// Elastic Common Schema NDJSON.
+    Ecs,
+}
+
+impl Format {
+    /// The kebab-case name used in summaries and `--format`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::EvtxJson => "evtx-json",
+            Format::NxlogJson => "nxlog-json",
+            Format::SentinelWindowsEvent => "sentinel-windowsevent",
+            Format::SentinelSecurityEvent => "sentinel-securityevent",
+            Format::Winlogbeat => "winlogbeat",
+            Format::DefenderJson => "defender-json",
+            Format::DefenderStreaming => "defender-streaming",
+            Format::DefenderCsv => "defender-csv",
+            Format::Ecs => "ecs",
+        }
+    }
+}
+
+impl Serialize for Format {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// A process as a record names it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Process {
+    /// Process id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u64>,
+    /// Full path of the executable as written (`C:\...`, `\device\harddiskvolume2\...`, `/usr/bin/curl`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Command line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command_line: Option<String>,
+    /// Account the process runs as (`DOMAIN\user` or `user`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Hashes as the record gives them (`SHA256=...,MD5=...`, or one value).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hashes: Option<String>,
+}
+
+impl Process {
+    /// Whether nothing is known of the process.
+    pub fn is_empty(&self) -> bool {
+        *self == Process::default()
+    }
+
+    /// The executable's file name, without its directory (`powershell.exe`).
+    pub fn name(&self) -> Option<&str> {
+        let image = self.image.as_deref()?;
+        let name = image.rsplit(['\\', '/']).next().unwrap_or(image);
+        (!name.is_empty()).then_some(name)
+    }
+}
+
+/// A network connection's endpoints.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Network {
+    /// `tcp`, `udp`, ... (protocol numbers are named).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    /// Source address as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src_ip: Option<String>,
+    /// Source port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src_port: Option<u16>,
+    /// Destination address as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst_ip: Option<String>,
+    /// Destination port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst_port: Option<u16>,
+    /// Destination host name, when the record resolved or requested one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst_host: Option<String>,
+    /// URL, when the record has one (Defender `RemoteUrl`, ECS `url.full`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Whether this host opened the connection (`true`) or accepted it (`false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbound: Option<bool>,
+}
+
+/// One decoded log record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// Where the record is.
+    pub source: SourceRef,
+    /// Which decoder read it.
+    pub format: Format,
+    /// What happened.
+    pub kind: EventKind,
+    /// The format's own event id (`1`, `3`, `22`, `4688`, `5156`), or its action name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub native_id: Option<String>,
+    /// When, as the record writes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    /// The host the record comes from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The acting process.
+    #[serde(skip_serializing_if = "Process::is_empty")]
+    pub process: Process,
+    /// Its parent.
+    #[serde(skip_serializing_if = "Process::is_empty")]
+    pub parent: Process,
+    /// Network detail, for connections.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
+    /// The queried name, for DNS queries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_query: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Position;
+
+    #[test]
+    fn formats_serialize_as_their_names() {
+        for f in [
+            Format::SentinelSecurityEvent,
+            Format::SentinelWindowsEvent,
+            Format::EvtxJson,
+            Format::DefenderStreaming,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&f).unwrap(),
+                format!("\"{}\"", f.as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn process_name_is_the_last_path_component() {
+        let p = |image: &str| Process {
+            image: Some(image.into()),
+            ..Process::default()
+        };
+        assert_eq!(p(r"C:\Windows\System32\curl.exe").name(), Some("curl.exe"));
+        assert_eq!(
+            p(r"\device\harddiskvolume4\windowsazure\guestagent.exe").name(),
+            Some("guestagent.exe")
+        );
+        assert_eq!(p("/usr/bin/curl").name(), Some("curl"));
+        assert_eq!(p("curl").name(), Some("curl"));
+        assert_eq!(p("C:\\dir\\").name(), None);
+        assert_eq!(Process::default().name(), None);
+    }
+
+    #[test]
+    fn empty_parts_are_left_out_of_json() {
+        let e = Event {
+            source: SourceRef {
+                path: "a.json".into(),
+                position: Position::Line(3),
+            },
+            format: Format::NxlogJson,
+            kind: EventKind::NetworkConnect,
+            native_id: Some("5156".into()),
+            time: None,
+            host: Some("web01".into()),
+            process: Process {
+                pid: Some(42),
+                image: Some("curl.exe".into()),
+                ..Process::default()
+            },
+            parent: Process::default(),
+            network: Some(Network {
+                dst_ip: Some("169.254.169.254".into()),
+                dst_port: Some(80),
+                ..Network::default()
+            }),
+            dns_query: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"source":{"path":"a.json","line":3},"format":"nxlog-json","kind":"network-connect","native_id":"5156","host":"web01","process":{"pid":42,"image":"curl.exe"},"network":{"dst_ip":"169.254.169.254","dst_port":80}}"#
+        );
+    }
+}

@@ -1,0 +1,80 @@
+//! The crate's error types: one for a whole input that cannot be read, one for a record skipped.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use imdsguard_event::SourceRef;
+
+/// An input that could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// Opening or reading the file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// A JSON document too large to hold in memory (JSON lines have no such limit).
+    #[error("{path}: a {size}-byte JSON document is more than the {limit} bytes read whole; write it as JSON lines")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+/// Why a record was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SkipReason {
+    /// Not valid JSON (or truncated).
+    InvalidJson,
+    /// Valid JSON of a shape no decoder recognizes.
+    UnknownShape,
+    /// A recognized shape missing a field it cannot do without.
+    MissingField,
+    /// A line longer than the reader's limit.
+    LineTooLong,
+    /// Not valid UTF-8.
+    NotUtf8,
+}
+
+impl SkipReason {
+    /// A short name for summaries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::InvalidJson => "invalid JSON",
+            SkipReason::UnknownShape => "unrecognized record shape",
+            SkipReason::MissingField => "missing required field",
+            SkipReason::LineTooLong => "line too long",
+            SkipReason::NotUtf8 => "not UTF-8",
+        }
+    }
+}
+
+/// A record that was skipped, where it is and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// Where.
+    pub source: SourceRef,
+    /// Why, as a class.
+    pub reason: SkipReason,
+    /// Why, in a sentence.
+    pub detail: String,
+}
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {}: {}",
+            self.source,
+            self.reason.as_str(),
+            self.detail
+        )
+    }
+}

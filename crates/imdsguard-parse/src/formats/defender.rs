@@ -1,0 +1,153 @@
+//! Microsoft Defender XDR advanced hunting: rows of `DeviceProcessEvents`, `DeviceNetworkEvents`
+//! and `DeviceEvents`, as query exports write them (flat) and as the streaming API sends them
+//! (`category: AdvancedHunting-<table>`, the row under `properties`). Column names are the ones the
+//! KQL of the seed queries use.
+
+use imdsguard_event::{Event, EventKind, Format, Network, Process, SourceRef};
+use serde_json::{Map, Value};
+
+use super::{missing, Skip};
+use crate::fields::Fields;
+
+pub(crate) fn sniff_row(v: &Map<String, Value>) -> bool {
+    v.contains_key("DeviceName") && v.contains_key("ActionType")
+}
+
+pub(crate) fn sniff_streaming(v: &Map<String, Value>) -> bool {
+    v.get("category")
+        .and_then(Value::as_str)
+        .is_some_and(|c| c.starts_with("AdvancedHunting-"))
+        && v.get("properties").is_some_and(Value::is_object)
+}
+
+pub(crate) fn decode_row(v: &Map<String, Value>, source: SourceRef) -> Result<Event, Skip> {
+    row_event(v, source, Format::DefenderJson, None)
+}
+
+pub(crate) fn decode_streaming(v: &Map<String, Value>, source: SourceRef) -> Result<Event, Skip> {
+    let row = v
+        .get("properties")
+        .and_then(Value::as_object)
+        .ok_or_else(|| missing("properties"))?;
+    let table = v
+        .get("category")
+        .and_then(Value::as_str)
+        .and_then(|c| c.strip_prefix("AdvancedHunting-"));
+    let mut e = row_event(row, source, Format::DefenderStreaming, table)?;
+    if e.time.is_none() {
+        e.time = v.text(&["time"]);
+    }
+    Ok(e)
+}
+
+/// `FolderPath` usually holds the whole path; older rows hold the folder only.
+fn image(d: &dyn Fields, folder: &str, file: &str) -> Option<String> {
+    let folder = d.text(&[folder]);
+    let file = d.text(&[file]);
+    match (folder, file) {
+        (Some(dir), Some(name))
+            if dir
+                .to_ascii_lowercase()
+                .ends_with(&name.to_ascii_lowercase()) =>
+        {
+            Some(dir)
+        }
+        (Some(dir), Some(name)) => Some(format!("{}\\{}", dir.trim_end_matches(['\\', '/']), name)),
+        (Some(dir), None) => Some(dir),
+        (None, name) => name,
+    }
+}
+
+fn account(d: &dyn Fields, domain: &str, name: &str) -> Option<String> {
+    let n = d.text(&[name])?;
+    Some(match d.text(&[domain]) {
+        Some(dom) => format!("{dom}\\{n}"),
+        None => n,
+    })
+}
+
+fn initiating(d: &dyn Fields) -> Process {
+    Process {
+        pid: d.number(&["InitiatingProcessId"]),
+        image: image(
+            d,
+            "InitiatingProcessFolderPath",
+            "InitiatingProcessFileName",
+        ),
+        command_line: d.text(&["InitiatingProcessCommandLine"]),
+        user: account(
+            d,
+            "InitiatingProcessAccountDomain",
+            "InitiatingProcessAccountName",
+        ),
+        hashes: d.text(&["InitiatingProcessSHA256", "InitiatingProcessSHA1"]),
+    }
+}
+
+fn row_event(
+    d: &Map<String, Value>,
+    source: SourceRef,
+    format: Format,
+    table: Option<&str>,
+) -> Result<Event, Skip> {
+    let action = d
+        .text(&["ActionType"])
+        .ok_or_else(|| missing("ActionType"))?;
+    let mut e = Event {
+        source,
+        format,
+        kind: EventKind::Other,
+        native_id: Some(action.clone()),
+        time: d.text(&["Timestamp"]),
+        host: d.text(&["DeviceName"]),
+        process: initiating(d),
+        parent: Process {
+            pid: d.number(&["InitiatingProcessParentId"]),
+            image: d.text(&["InitiatingProcessParentFileName"]),
+            ..Process::default()
+        },
+        network: None,
+        dns_query: None,
+    };
+    let is_process = action == "ProcessCreated"
+        || table == Some("DeviceProcessEvents")
+        || (d.text(&["ProcessCommandLine"]).is_some()
+            && table.is_none()
+            && d.text(&["RemoteIP"]).is_none());
+    let is_network = table == Some("DeviceNetworkEvents")
+        || d.text(&["RemoteIP", "RemoteUrl"]).is_some()
+        || action.starts_with("Connection")
+        || action == "InboundConnectionAccepted";
+    if is_process {
+        e.kind = EventKind::ProcessStart;
+        e.parent = e.process;
+        e.process = Process {
+            pid: d.number(&["ProcessId"]),
+            image: image(d, "FolderPath", "FileName"),
+            command_line: d.text(&["ProcessCommandLine"]),
+            user: account(d, "AccountDomain", "AccountName"),
+            hashes: d.text(&["SHA256", "SHA1"]),
+        };
+    } else if is_network {
+        e.kind = EventKind::NetworkConnect;
+        e.network = Some(Network {
+            protocol: d.text(&["Protocol"]).map(|p| p.to_ascii_lowercase()),
+            src_ip: d.text(&["LocalIP"]),
+            src_port: d.port(&["LocalPort"]),
+            dst_ip: d.text(&["RemoteIP"]),
+            dst_port: d.port(&["RemotePort"]),
+            dst_host: None,
+            url: d.text(&["RemoteUrl"]),
+            outbound: Some(
+                action != "InboundConnectionAccepted" && action != "ListeningConnectionCreated",
+            ),
+        });
+    } else if action == "DnsQueryResponse" {
+        e.kind = EventKind::DnsQuery;
+        let extra: Option<Map<String, Value>> = d
+            .text(&["AdditionalFields"])
+            .and_then(|s| serde_json::from_str(&s).ok());
+        e.dns_query = extra.and_then(|m| m.text(&["DnsQueryString", "QueryName"]));
+    }
+    Ok(e)
+}

@@ -1,0 +1,107 @@
+//! Elastic Common Schema NDJSON, the generic format: `process.*`, `destination.*`, `url.*`,
+//! `dns.*`, `host.name`, `@timestamp`.
+
+use imdsguard_event::{Event, EventKind, Format, Network, Process, SourceRef};
+use serde_json::{Map, Value};
+
+use super::Skip;
+use crate::fields::{object, Fields};
+
+pub(crate) fn sniff(v: &Map<String, Value>) -> bool {
+    v.contains_key("ecs")
+        || (v.contains_key("@timestamp")
+            && ["process", "destination", "url", "dns", "event"]
+                .iter()
+                .any(|k| v.get(*k).is_some_and(Value::is_object)))
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::String(s)) => vec![s.to_ascii_lowercase()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_ascii_lowercase)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn process(p: Option<&Map<String, Value>>, user: Option<String>) -> Process {
+    let Some(p) = p else {
+        return Process::default();
+    };
+    Process {
+        pid: p.number(&["pid"]),
+        image: p.text(&["executable"]).or_else(|| p.text(&["name"])),
+        command_line: p.text(&["command_line"]).or_else(|| {
+            let args: Vec<&str> = p
+                .get("args")?
+                .as_array()?
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            (!args.is_empty()).then(|| args.join(" "))
+        }),
+        user,
+        hashes: object(p, &["hash"]).and_then(|h| h.text(&["sha256", "sha1", "md5"])),
+    }
+}
+
+pub(crate) fn decode(v: &Map<String, Value>, source: SourceRef) -> Result<Event, Skip> {
+    let categories = strings(object(v, &["event"]).and_then(|e| e.get("category")));
+    let user = object(v, &["user"]).and_then(|u| {
+        let name = u.text(&["name"])?;
+        Some(match u.text(&["domain"]) {
+            Some(d) => format!("{d}\\{name}"),
+            None => name,
+        })
+    });
+    let proc_obj = object(v, &["process"]);
+    let mut e = Event {
+        source,
+        format: Format::Ecs,
+        kind: EventKind::Other,
+        native_id: object(v, &["event"]).and_then(|ev| ev.text(&["code", "action"])),
+        time: v.text(&["@timestamp"]),
+        host: object(v, &["host"]).and_then(|h| h.text(&["name", "hostname"])),
+        process: process(proc_obj, user),
+        parent: process(proc_obj.and_then(|p| object(p, &["parent"])), None),
+        network: None,
+        dns_query: object(v, &["dns", "question"]).and_then(|q| q.text(&["name"])),
+    };
+    let dest = object(v, &["destination"]);
+    let url = object(v, &["url"]).and_then(|u| u.text(&["full", "original"]));
+    if dest.is_some() || url.is_some() {
+        let src = object(v, &["source"]);
+        let net = object(v, &["network"]);
+        e.network = Some(Network {
+            protocol: net
+                .and_then(|n| n.text(&["transport", "protocol"]))
+                .map(|p| p.to_ascii_lowercase()),
+            src_ip: src.and_then(|s| s.text(&["ip", "address"])),
+            src_port: src.and_then(|s| s.port(&["port"])),
+            dst_ip: dest.and_then(|d| d.text(&["ip", "address"])),
+            dst_port: dest.and_then(|d| d.port(&["port"])),
+            dst_host: dest.and_then(|d| d.text(&["domain"])),
+            url,
+            outbound: net
+                .and_then(|n| n.text(&["direction"]))
+                .map(|d| matches!(d.as_str(), "outbound" | "egress")),
+        });
+    }
+    e.kind = if e.dns_query.is_some() || categories.iter().any(|c| c == "dns") {
+        EventKind::DnsQuery
+    } else if categories.iter().any(|c| c == "process") && e.network.is_none() {
+        EventKind::ProcessStart
+    } else if e.network.as_ref().is_some_and(|n| n.url.is_some())
+        && categories.iter().any(|c| c == "web")
+    {
+        EventKind::HttpRequest
+    } else if e.network.is_some() {
+        EventKind::NetworkConnect
+    } else {
+        EventKind::Other
+    };
+    Ok(e)
+}

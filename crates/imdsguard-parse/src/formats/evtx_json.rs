@@ -1,0 +1,34 @@
+//! Windows events as JSON from the evtx crate and `evtx_dump`: `{"Event": {"System": {...},
+//! "EventData": {...}}}`, attributes under `#attributes`.
+
+use imdsguard_event::{Event, Format, SourceRef};
+use serde_json::{Map, Value};
+
+use super::windows::{windows_event, WinRecord};
+use super::{event_id, missing, Skip};
+use crate::fields::{object, Fields};
+
+pub(crate) fn sniff(v: &Map<String, Value>) -> bool {
+    object(v, &["Event", "System"]).is_some()
+}
+
+pub(crate) fn decode(v: &Map<String, Value>, source: SourceRef) -> Result<Event, Skip> {
+    let system = object(v, &["Event", "System"]).ok_or_else(|| missing("Event.System"))?;
+    let id = event_id(system.get("EventID")).ok_or_else(|| missing("Event.System.EventID"))?;
+    let empty = Map::new();
+    let data = object(v, &["Event", "EventData"])
+        .or_else(|| object(v, &["Event", "UserData"]))
+        .unwrap_or(&empty);
+    let origin = system
+        .text(&["Channel"])
+        .or_else(|| object(system, &["Provider", "#attributes"]).and_then(|a| a.text(&["Name"])))
+        .unwrap_or_default();
+    let rec = WinRecord {
+        event_id: id,
+        origin,
+        data,
+        time: object(system, &["TimeCreated", "#attributes"]).and_then(|a| a.text(&["SystemTime"])),
+        host: system.text(&["Computer"]),
+    };
+    Ok(windows_event(source, Format::EvtxJson, &rec))
+}

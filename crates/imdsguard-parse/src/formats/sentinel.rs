@@ -1,0 +1,77 @@
+//! Microsoft Sentinel rows. `WindowsEvent` (AMA Windows events, Sysmon among them) carries
+//! EventData as a JSON string; `SecurityEvent` carries it as an XML string, with some fields also
+//! as columns.
+
+use imdsguard_event::{Event, Format, SourceRef};
+use serde_json::{Map, Value};
+
+use super::windows::{windows_event, WinRecord};
+use super::{event_id, missing, Skip};
+use crate::error::SkipReason;
+use crate::fields::{xml_event_data, Fields, Layered};
+
+pub(crate) fn sniff_windows_event(v: &Map<String, Value>) -> bool {
+    v.get("Type").and_then(Value::as_str) == Some("WindowsEvent")
+        || (v.contains_key("EventData")
+            && v.get("EventData")
+                .and_then(Value::as_str)
+                .is_some_and(|s| s.trim_start().starts_with('{')))
+}
+
+pub(crate) fn sniff_security_event(v: &Map<String, Value>) -> bool {
+    v.get("Type").and_then(Value::as_str) == Some("SecurityEvent")
+        || v.get("EventData")
+            .and_then(Value::as_str)
+            .is_some_and(|s| s.trim_start().starts_with('<'))
+}
+
+pub(crate) fn decode_windows_event(
+    v: &Map<String, Value>,
+    source: SourceRef,
+) -> Result<Event, Skip> {
+    let id = event_id(v.get("EventID")).ok_or_else(|| missing("EventID"))?;
+    let data: Map<String, Value> = match v.get("EventData") {
+        Some(Value::String(s)) => serde_json::from_str(s).map_err(|e| {
+            (
+                SkipReason::InvalidJson,
+                format!("EventData is not a JSON object: {e}"),
+            )
+        })?,
+        Some(Value::Object(m)) => m.clone(),
+        _ => Map::new(),
+    };
+    let rec = WinRecord {
+        event_id: id,
+        origin: v.text(&["Channel", "Provider"]).unwrap_or_default(),
+        data: &data,
+        time: v.text(&["TimeGenerated", "TimeCreated"]),
+        host: v.text(&["Computer"]),
+    };
+    Ok(windows_event(source, Format::SentinelWindowsEvent, &rec))
+}
+
+pub(crate) fn decode_security_event(
+    v: &Map<String, Value>,
+    source: SourceRef,
+) -> Result<Event, Skip> {
+    let id = event_id(v.get("EventID")).ok_or_else(|| missing("EventID"))?;
+    let pairs = v
+        .get("EventData")
+        .and_then(Value::as_str)
+        .map(xml_event_data)
+        .unwrap_or_default();
+    let data = Layered {
+        pairs,
+        fallback: Some(v),
+    };
+    let rec = WinRecord {
+        event_id: id,
+        origin: v
+            .text(&["Channel", "EventSourceName"])
+            .unwrap_or_else(|| "Security".into()),
+        data: &data,
+        time: v.text(&["TimeGenerated", "TimeCollected"]),
+        host: v.text(&["Computer"]),
+    };
+    Ok(windows_event(source, Format::SentinelSecurityEvent, &rec))
+}

@@ -1,0 +1,176 @@
+//! Windows events, whatever carried them: Sysmon 1, 3 and 22 and Security 4688 and 5156 become
+//! typed events; every other id is kept as `Other` with what process detail it has.
+//!
+//! Every Windows JSON shape (evtx JSON, NXLog, Sentinel, Winlogbeat) reduces to: an event id, a
+//! channel or provider, the EventData fields, and system fields; [`windows_event`] maps those.
+
+use imdsguard_event::{Event, EventKind, Format, Network, Process, SourceRef};
+
+use crate::fields::Fields;
+
+/// The parts of a Windows event every carrier provides.
+pub(crate) struct WinRecord<'a> {
+    pub event_id: u32,
+    /// Channel or provider name (`Microsoft-Windows-Sysmon/Operational`, `Security`, ...).
+    pub origin: String,
+    pub data: &'a dyn Fields,
+    pub time: Option<String>,
+    pub host: Option<String>,
+}
+
+#[derive(PartialEq, Eq)]
+enum Family {
+    Sysmon,
+    Security,
+    Other,
+}
+
+fn family(rec: &WinRecord<'_>) -> Family {
+    let o = rec.origin.to_ascii_lowercase();
+    if o.contains("sysmon") {
+        return Family::Sysmon;
+    }
+    if o.contains("security") {
+        return Family::Security;
+    }
+    // Carriers that drop the channel: tell by the fields each family writes.
+    match rec.event_id {
+        1 | 3 | 22 if rec.data.text(&["Image"]).is_some() => Family::Sysmon,
+        4688 if rec.data.text(&["NewProcessName"]).is_some() => Family::Security,
+        5156 if rec.data.text(&["Application"]).is_some() => Family::Security,
+        _ => Family::Other,
+    }
+}
+
+fn user(d: &dyn Fields, domain: &str, name: &str) -> Option<String> {
+    let n = d.text(&[name])?;
+    Some(match d.text(&[domain]) {
+        Some(dom) => format!("{dom}\\{n}"),
+        None => n,
+    })
+}
+
+fn protocol_name(p: String) -> String {
+    match p.as_str() {
+        "6" => "tcp".into(),
+        "17" => "udp".into(),
+        "1" => "icmp".into(),
+        "58" => "icmpv6".into(),
+        _ => p.to_ascii_lowercase(),
+    }
+}
+
+/// Maps one Windows event to the typed model.
+pub(crate) fn windows_event(source: SourceRef, format: Format, rec: &WinRecord<'_>) -> Event {
+    let d = rec.data;
+    let mut e = Event {
+        source,
+        format,
+        kind: EventKind::Other,
+        native_id: Some(rec.event_id.to_string()),
+        time: rec.time.clone(),
+        host: rec.host.clone(),
+        process: Process::default(),
+        parent: Process::default(),
+        network: None,
+        dns_query: None,
+    };
+    match (family(rec), rec.event_id) {
+        (Family::Sysmon, 1) => {
+            e.kind = EventKind::ProcessStart;
+            e.process = Process {
+                pid: d.number(&["ProcessId"]),
+                image: d.text(&["Image"]),
+                command_line: d.text(&["CommandLine"]),
+                user: d.text(&["User"]),
+                hashes: d.text(&["Hashes"]),
+            };
+            e.parent = Process {
+                pid: d.number(&["ParentProcessId"]),
+                image: d.text(&["ParentImage"]),
+                command_line: d.text(&["ParentCommandLine"]),
+                user: d.text(&["ParentUser"]),
+                hashes: None,
+            };
+        }
+        (Family::Sysmon, 3) => {
+            e.kind = EventKind::NetworkConnect;
+            e.process = Process {
+                pid: d.number(&["ProcessId", "ProcessID"]),
+                image: d.text(&["Image"]),
+                user: d.text(&["User"]),
+                ..Process::default()
+            };
+            e.network = Some(Network {
+                protocol: d.text(&["Protocol"]).map(protocol_name),
+                src_ip: d.text(&["SourceIp"]),
+                src_port: d.port(&["SourcePort"]),
+                dst_ip: d.text(&["DestinationIp"]),
+                dst_port: d.port(&["DestinationPort"]),
+                dst_host: d.text(&["DestinationHostname"]),
+                url: None,
+                outbound: d
+                    .text(&["Initiated"])
+                    .map(|v| v.eq_ignore_ascii_case("true")),
+            });
+        }
+        (Family::Sysmon, 22) => {
+            e.kind = EventKind::DnsQuery;
+            e.process = Process {
+                pid: d.number(&["ProcessId"]),
+                image: d.text(&["Image"]),
+                user: d.text(&["User"]),
+                ..Process::default()
+            };
+            e.dns_query = d.text(&["QueryName"]);
+        }
+        (Family::Security, 4688) => {
+            e.kind = EventKind::ProcessStart;
+            e.process = Process {
+                pid: d.number(&["NewProcessId"]),
+                image: d.text(&["NewProcessName"]),
+                command_line: d.text(&["CommandLine"]),
+                user: user(d, "TargetDomainName", "TargetUserName")
+                    .or_else(|| user(d, "SubjectDomainName", "SubjectUserName")),
+                hashes: None,
+            };
+            e.parent = Process {
+                pid: d.number(&["ProcessId"]),
+                image: d.text(&["ParentProcessName"]),
+                ..Process::default()
+            };
+        }
+        (Family::Security, 5156) => {
+            e.kind = EventKind::NetworkConnect;
+            e.process = Process {
+                pid: d.number(&["ProcessID", "ProcessId"]),
+                image: d.text(&["Application"]),
+                ..Process::default()
+            };
+            e.network = Some(Network {
+                protocol: d.text(&["Protocol"]).map(protocol_name),
+                src_ip: d.text(&["SourceAddress"]),
+                src_port: d.port(&["SourcePort"]),
+                dst_ip: d.text(&["DestAddress"]),
+                dst_port: d.port(&["DestPort"]),
+                dst_host: None,
+                url: None,
+                outbound: d.text(&["Direction"]).and_then(|v| match v.as_str() {
+                    "%%14593" | "Outbound" => Some(true),
+                    "%%14592" | "Inbound" => Some(false),
+                    _ => None,
+                }),
+            });
+        }
+        _ => {
+            e.process = Process {
+                pid: d.number(&["ProcessId", "ProcessID", "NewProcessId"]),
+                image: d.text(&["Image", "NewProcessName", "Application", "ProcessName"]),
+                command_line: d.text(&["CommandLine"]),
+                user: d.text(&["User"]),
+                hashes: None,
+            };
+        }
+    }
+    e
+}

@@ -1,0 +1,585 @@
+//! Log decoders: bytes in, typed [`imdsguard_event::Event`]s out.
+//!
+//! - [`read_inputs`] walks files, directories (recursively, in sorted order) and `-` (standard
+//!   input), opens gzip transparently, and hands every record to the format decoders.
+//! - JSON inputs are read either as JSON lines (one record a line, a line at most
+//!   [`ReadOptions::max_line`] bytes, so memory stays bounded whatever the file size) or, when the
+//!   first line is not a whole record, as a document of concatenated or array records (pretty-printed
+//!   exports), up to [`ReadOptions::max_document`] bytes.
+//! - Each record is sniffed against the decoders of `formats/` (or forced with
+//!   [`ReadOptions::format`]); one that no decoder takes, or that is broken, is a [`Skipped`] with its
+//!   file, line and reason, and reading goes on.
+//! - [`Summary`] counts files, events by format, and skipped records by reason, keeping the first
+//!   few skips in full.
+
+mod error;
+mod fields;
+mod formats;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+pub use error::{InputError, SkipReason, Skipped};
+pub use formats::json_format_names;
+use imdsguard_event::{Event, Format, Position, SourceRef};
+use serde_json::Value;
+
+/// How inputs are read.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// Use this decoder for every record instead of sniffing.
+    pub format: Option<Format>,
+    /// Longest line read in JSON lines mode; longer lines are skipped and counted.
+    pub max_line: usize,
+    /// Largest JSON document (not JSON lines) read whole.
+    pub max_document: u64,
+    /// How many skipped records the summary keeps in full.
+    pub keep_skips: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            format: None,
+            max_line: 1 << 20,
+            max_document: 256 << 20,
+            keep_skips: 10,
+        }
+    }
+}
+
+/// What a read found, for the closing summary.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// Files read (standard input counts as one).
+    pub files: u64,
+    /// Events decoded, by format.
+    pub events: BTreeMap<Format, u64>,
+    /// Records skipped, by reason.
+    pub skipped: BTreeMap<SkipReason, u64>,
+    /// The first skipped records, in full.
+    pub first_skips: Vec<Skipped>,
+    /// Inputs that could not be read at all.
+    pub input_errors: Vec<String>,
+    /// Files in no supported format, with the formats tried.
+    pub unrecognized_files: Vec<String>,
+}
+
+impl Summary {
+    /// Events decoded in all.
+    pub fn total_events(&self) -> u64 {
+        self.events.values().sum()
+    }
+
+    /// Records skipped in all.
+    pub fn total_skipped(&self) -> u64 {
+        self.skipped.values().sum()
+    }
+
+    fn skip(&mut self, s: Skipped, keep: usize) {
+        *self.skipped.entry(s.reason).or_default() += 1;
+        if self.first_skips.len() < keep {
+            self.first_skips.push(s);
+        }
+    }
+}
+
+/// Reads every input, calling `on_event` for each decoded record in input order.
+pub fn read_inputs(
+    inputs: &[PathBuf],
+    opts: &ReadOptions,
+    summary: &mut Summary,
+    on_event: &mut dyn FnMut(Event),
+) {
+    for input in inputs {
+        if input.as_os_str() == "-" {
+            summary.files += 1;
+            let stdin = io::stdin();
+            read_stream("-", Box::new(stdin.lock()), opts, summary, on_event);
+            continue;
+        }
+        let mut files = Vec::new();
+        if let Err(e) = collect_files(input, &mut files) {
+            summary.input_errors.push(e.to_string());
+            continue;
+        }
+        for file in files {
+            summary.files += 1;
+            if let Err(e) = read_file(&file, opts, summary, on_event) {
+                summary.input_errors.push(e.to_string());
+            }
+        }
+    }
+}
+
+fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
+    let io_err = |source| InputError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io_err)?;
+    if !meta.is_dir() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(io_err)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for entry in entries {
+        collect_files(&entry, out)?;
+    }
+    Ok(())
+}
+
+fn read_file(
+    path: &Path,
+    opts: &ReadOptions,
+    summary: &mut Summary,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<(), InputError> {
+    let io_err = |source| InputError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = File::open(path).map_err(io_err)?;
+    let mut magic = [0u8; 2];
+    let n = file.read(&mut magic).map_err(io_err)?;
+    let head = io::Cursor::new(magic[..n].to_vec()).chain(file);
+    let reader: Box<dyn BufRead> = if n == 2 && magic == [0x1f, 0x8b] {
+        Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(head)))
+    } else {
+        Box::new(BufReader::new(head))
+    };
+    read_stream(&path.display().to_string(), reader, opts, summary, on_event);
+    Ok(())
+}
+
+/// One line of a stream, or why it was not one.
+enum Line {
+    Text(Vec<u8>),
+    TooLong(usize),
+}
+
+/// Reads the next line (without its end), keeping at most `max` bytes of it.
+fn next_line(r: &mut dyn BufRead, max: usize) -> io::Result<Option<Line>> {
+    let mut buf = Vec::new();
+    let mut total = 0usize;
+    let mut read_any = false;
+    loop {
+        let chunk = r.fill_buf()?;
+        if chunk.is_empty() {
+            break;
+        }
+        read_any = true;
+        let (take, done) = match memchr_newline(chunk) {
+            Some(i) => (i, true),
+            None => (chunk.len(), false),
+        };
+        if total + take <= max {
+            buf.extend_from_slice(&chunk[..take]);
+        }
+        total += take;
+        r.consume(if done { take + 1 } else { take });
+        if done {
+            break;
+        }
+    }
+    if !read_any {
+        return Ok(None);
+    }
+    if buf.last() == Some(&b'\r') {
+        buf.pop();
+    }
+    Ok(Some(if total > max {
+        Line::TooLong(total)
+    } else {
+        Line::Text(buf)
+    }))
+}
+
+fn memchr_newline(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c == b'\n')
+}
+
+fn read_stream(
+    name: &str,
+    mut r: Box<dyn BufRead + '_>,
+    opts: &ReadOptions,
+    summary: &mut Summary,
+    on_event: &mut dyn FnMut(Event),
+) {
+    let at = |line: u64| SourceRef {
+        path: name.to_owned(),
+        position: Position::Line(line),
+    };
+    let mut line_no = 0u64;
+    // Find the first non-blank line to choose between JSON lines and a JSON document.
+    let first = loop {
+        match next_line(&mut *r, opts.max_line) {
+            Ok(Some(Line::Text(t))) => {
+                line_no += 1;
+                if !t.iter().all(u8::is_ascii_whitespace) {
+                    break t;
+                }
+            }
+            Ok(Some(Line::TooLong(n))) => {
+                line_no += 1;
+                summary.skip(
+                    Skipped {
+                        source: at(line_no),
+                        reason: SkipReason::LineTooLong,
+                        detail: format!("{n} bytes, more than {}", opts.max_line),
+                    },
+                    opts.keep_skips,
+                );
+            }
+            Ok(None) => return,
+            Err(e) => {
+                summary
+                    .input_errors
+                    .push(format!("{name}:{}: reading stopped: {e}", line_no + 1));
+                return;
+            }
+        }
+    };
+    if opts.format.is_none()
+        && !matches!(
+            first.iter().find(|c| !c.is_ascii_whitespace()),
+            Some(b'{' | b'[')
+        )
+    {
+        // Not JSON at all: one message for the file, not one per line.
+        let what = if first.starts_with(b"ElfFile\0") {
+            "an EVTX file: this build reads Windows events as JSON (evtx_dump, NXLog, Sentinel, Winlogbeat); EVTX decoding is not built yet".to_owned()
+        } else {
+            format!(
+                "not a supported log format (JSON formats tried: {})",
+                json_format_names().join(", ")
+            )
+        };
+        summary.unrecognized_files.push(format!("{name}: {what}"));
+        return;
+    }
+    let first_is_record = serde_json::from_slice::<Value>(&first).is_ok_and(|v| v.is_object());
+    if first_is_record {
+        decode_line(&first, at(line_no), opts, summary, on_event);
+        loop {
+            match next_line(&mut *r, opts.max_line) {
+                Ok(Some(Line::Text(t))) => {
+                    line_no += 1;
+                    if !t.iter().all(u8::is_ascii_whitespace) {
+                        decode_line(&t, at(line_no), opts, summary, on_event);
+                    }
+                }
+                Ok(Some(Line::TooLong(n))) => {
+                    line_no += 1;
+                    summary.skip(
+                        Skipped {
+                            source: at(line_no),
+                            reason: SkipReason::LineTooLong,
+                            detail: format!("{n} bytes, more than {}", opts.max_line),
+                        },
+                        opts.keep_skips,
+                    );
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    // A truncated gzip stream ends here: what was read is kept.
+                    summary
+                        .input_errors
+                        .push(format!("{name}:{}: reading stopped: {e}", line_no + 1));
+                    return;
+                }
+            }
+        }
+    }
+    // A document: the first line and the rest, read whole up to the limit.
+    let first_line = line_no;
+    let mut doc = first;
+    doc.push(b'\n');
+    let limit = opts.max_document;
+    if let Err(e) = (&mut r)
+        .take(limit.saturating_sub(doc.len() as u64) + 1)
+        .read_to_end(&mut doc)
+    {
+        summary
+            .input_errors
+            .push(format!("{name}: reading stopped: {e}"));
+    }
+    if doc.len() as u64 > limit {
+        summary.input_errors.push(
+            InputError::TooLarge {
+                path: PathBuf::from(name),
+                size: doc.len() as u64,
+                limit,
+            }
+            .to_string(),
+        );
+        return;
+    }
+    decode_document(&doc, first_line, name, opts, summary, on_event);
+}
+
+fn decode_line(
+    line: &[u8],
+    source: SourceRef,
+    opts: &ReadOptions,
+    summary: &mut Summary,
+    on_event: &mut dyn FnMut(Event),
+) {
+    let value: Value = match serde_json::from_slice(line) {
+        Ok(v) => v,
+        Err(e) => {
+            let (reason, detail) = if std::str::from_utf8(line).is_err() {
+                (SkipReason::NotUtf8, "invalid UTF-8".to_owned())
+            } else {
+                (SkipReason::InvalidJson, e.to_string())
+            };
+            summary.skip(
+                Skipped {
+                    source,
+                    reason,
+                    detail,
+                },
+                opts.keep_skips,
+            );
+            return;
+        }
+    };
+    emit(&value, source, opts, summary, on_event);
+}
+
+fn emit(
+    value: &Value,
+    source: SourceRef,
+    opts: &ReadOptions,
+    summary: &mut Summary,
+    on_event: &mut dyn FnMut(Event),
+) {
+    match formats::decode_json(value, source.clone(), opts.format) {
+        Ok(event) => {
+            *summary.events.entry(event.format).or_default() += 1;
+            on_event(event);
+        }
+        Err((reason, detail)) => summary.skip(
+            Skipped {
+                source,
+                reason,
+                detail,
+            },
+            opts.keep_skips,
+        ),
+    }
+}
+
+/// Concatenated JSON values, or one top-level array of them; each record's line is where it starts.
+fn decode_document(
+    doc: &[u8],
+    first_line: u64,
+    name: &str,
+    opts: &ReadOptions,
+    summary: &mut Summary,
+    on_event: &mut dyn FnMut(Event),
+) {
+    let line_of = |offset: usize| {
+        first_line
+            + doc[..offset.min(doc.len())]
+                .iter()
+                .filter(|&&c| c == b'\n')
+                .count() as u64
+    };
+    let at = |offset: usize| SourceRef {
+        path: name.to_owned(),
+        position: Position::Line(line_of(offset)),
+    };
+    let skip_ws = |mut i: usize| {
+        while i < doc.len() && doc[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        i
+    };
+    let mut i = skip_ws(0);
+    let in_array = doc.get(i) == Some(&b'[');
+    if in_array {
+        i += 1;
+    }
+    loop {
+        i = skip_ws(i);
+        if i >= doc.len() {
+            if in_array {
+                summary.skip(
+                    Skipped {
+                        source: at(i),
+                        reason: SkipReason::InvalidJson,
+                        detail: "the array is not closed (truncated file?)".into(),
+                    },
+                    opts.keep_skips,
+                );
+            }
+            return;
+        }
+        if in_array && doc[i] == b']' {
+            return;
+        }
+        let mut stream = serde_json::Deserializer::from_slice(&doc[i..]).into_iter::<Value>();
+        match stream.next() {
+            Some(Ok(value)) => {
+                let start = i;
+                i += stream.byte_offset();
+                emit(&value, at(start), opts, summary, on_event);
+            }
+            Some(Err(e)) => {
+                // Resynchronise at the next line that starts a record.
+                summary.skip(
+                    Skipped {
+                        source: at(i),
+                        reason: SkipReason::InvalidJson,
+                        detail: e.to_string(),
+                    },
+                    opts.keep_skips,
+                );
+                match doc[i..]
+                    .windows(2)
+                    .position(|w| w[0] == b'\n' && (w[1] == b'{' || w[1] == b'['))
+                {
+                    Some(p) => i += p + 1,
+                    None => return,
+                }
+                continue;
+            }
+            None => return,
+        }
+        i = skip_ws(i);
+        if in_array && doc.get(i) == Some(&b',') {
+            i += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_text(name: &str, text: &str) -> (Vec<Event>, Summary) {
+        let mut events = Vec::new();
+        let mut summary = Summary::default();
+        read_stream(
+            name,
+            Box::new(io::Cursor::new(text.as_bytes().to_vec())),
+            &ReadOptions::default(),
+            &mut summary,
+            &mut |e| events.push(e),
+        );
+        (events, summary)
+    }
+
+    fn lines(events: &[Event]) -> Vec<u64> {
+        events
+            .iter()
+            .map(|e| match e.source.position {
+                Position::Line(n) => n,
+                Position::Record(n) => n,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn json_lines_with_bad_records_go_on_and_count_them() {
+        let text = "{\"EventID\":3,\"Channel\":\"Microsoft-Windows-Sysmon/Operational\",\"Image\":\"C:\\\\x\\\\curl.exe\",\"DestinationIp\":\"169.254.169.254\"}\n\n{not json\n[1,2]\n{\"hello\":\"world\"}\n{\"EventID\":5156,\"Channel\":\"Security\",\"Application\":\"\\\\device\\\\harddiskvolume2\\\\a.exe\",\"DestAddress\":\"10.0.0.1\",\"DestPort\":\"443\"}\n";
+        let (events, summary) = read_text("t.jsonl", text);
+        assert_eq!(lines(&events), vec![1, 6]);
+        assert_eq!(
+            events[0].network.as_ref().and_then(|n| n.dst_ip.as_deref()),
+            Some("169.254.169.254")
+        );
+        assert_eq!(
+            events[1].network.as_ref().and_then(|n| n.dst_port),
+            Some(443)
+        );
+        assert_eq!(summary.skipped.get(&SkipReason::InvalidJson), Some(&1));
+        assert_eq!(summary.skipped.get(&SkipReason::UnknownShape), Some(&2));
+        let shown: Vec<String> = summary
+            .first_skips
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            shown[0].starts_with("t.jsonl:3: invalid JSON:"),
+            "{shown:?}"
+        );
+        assert!(
+            shown[1].starts_with("t.jsonl:4: unrecognized record shape: a JSON array"),
+            "{shown:?}"
+        );
+        assert!(shown[2].contains("t.jsonl:5: unrecognized record shape: no decoder recognizes this record (tried evtx-json, winlogbeat"), "{shown:?}");
+    }
+
+    #[test]
+    fn pretty_printed_documents_and_arrays_keep_line_numbers() {
+        let rec = |id: u32| {
+            format!("{{\n  \"Event\": {{\n    \"System\": {{ \"EventID\": {id}, \"Channel\": \"Microsoft-Windows-Sysmon/Operational\" }},\n    \"EventData\": {{ \"Image\": \"a.exe\" }}\n  }}\n}}")
+        };
+        let (events, summary) = read_text("d.json", &format!("{}\n{}\n", rec(1), rec(3)));
+        assert_eq!(lines(&events), vec![1, 7]);
+        assert_eq!(summary.total_skipped(), 0);
+        let (events, _) = read_text("a.json", &format!("[\n{},\n{}\n]\n", rec(1), rec(22)));
+        assert_eq!(lines(&events), vec![2, 8]);
+        assert_eq!(events[1].native_id.as_deref(), Some("22"));
+        let (events, summary) =
+            read_text("cut.json", &format!("[\n{},\n{{\n  \"Event\": {{", rec(1)));
+        assert_eq!(events.len(), 1, "what precedes a truncation is kept");
+        assert_eq!(summary.total_skipped(), 1);
+    }
+
+    #[test]
+    fn files_in_no_supported_format_are_named_once() {
+        let (events, summary) = read_text("info.yml", "title: x\nid: 1\n");
+        assert!(events.is_empty());
+        assert_eq!(summary.total_skipped(), 0);
+        assert_eq!(summary.unrecognized_files.len(), 1);
+        assert!(
+            summary.unrecognized_files[0].starts_with(
+                "info.yml: not a supported log format (JSON formats tried: evtx-json, "
+            ),
+            "{:?}",
+            summary.unrecognized_files
+        );
+        let (_, summary) = read_text("s.evtx", "ElfFile\0\u{1}\u{2}");
+        assert!(
+            summary.unrecognized_files[0].contains("an EVTX file"),
+            "{:?}",
+            summary.unrecognized_files
+        );
+    }
+
+    #[test]
+    fn overlong_lines_are_skipped_not_loaded() {
+        let mut summary = Summary::default();
+        let mut events = Vec::new();
+        let opts = ReadOptions {
+            max_line: 64,
+            ..ReadOptions::default()
+        };
+        let text = format!(
+            "{{\"EventID\":1,\"Channel\":\"x\"}}\n{}\n{{\"EventID\":1,\"Channel\":\"x\"}}\n",
+            "y".repeat(1000)
+        );
+        read_stream(
+            "l.jsonl",
+            Box::new(io::Cursor::new(text.into_bytes())),
+            &opts,
+            &mut summary,
+            &mut |e| events.push(e),
+        );
+        assert_eq!(lines(&events), vec![1, 3]);
+        assert_eq!(summary.skipped.get(&SkipReason::LineTooLong), Some(&1));
+        assert_eq!(
+            summary.first_skips[0].to_string(),
+            "l.jsonl:2: line too long: 1000 bytes, more than 64"
+        );
+    }
+}

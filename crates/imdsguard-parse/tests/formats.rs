@@ -1,0 +1,145 @@
+//! One record per format and event type, decoded and summarized in one line each: the decoders'
+//! field mapping as data. Records are written in the formats' documented shapes.
+
+use imdsguard_event::Event;
+use imdsguard_parse::{read_inputs, ReadOptions, Summary};
+
+fn summarize(e: &Event) -> String {
+    let net = e.network.as_ref().map(|n| {
+        format!(
+            " net={}:{}{}{}",
+            n.dst_ip.as_deref().unwrap_or("-"),
+            n.dst_port.map_or("-".into(), |p| p.to_string()),
+            n.url
+                .as_deref()
+                .map(|u| format!(" url={u}"))
+                .unwrap_or_default(),
+            n.outbound
+                .map(|o| if o { " out" } else { " in" })
+                .unwrap_or_default()
+        )
+    });
+    format!(
+        "{} {} id={} host={} proc={}|{}|{}|{} parent={}|{}{}{}",
+        e.format.as_str(),
+        serde_json::to_value(e.kind).unwrap().as_str().unwrap(),
+        e.native_id.as_deref().unwrap_or("-"),
+        e.host.as_deref().unwrap_or("-"),
+        e.process.pid.map_or("-".into(), |p| p.to_string()),
+        e.process.image.as_deref().unwrap_or("-"),
+        e.process.command_line.as_deref().unwrap_or("-"),
+        e.process.user.as_deref().unwrap_or("-"),
+        e.parent.pid.map_or("-".into(), |p| p.to_string()),
+        e.parent.image.as_deref().unwrap_or("-"),
+        net.unwrap_or_default(),
+        e.dns_query
+            .as_deref()
+            .map(|q| format!(" dns={q}"))
+            .unwrap_or_default(),
+    )
+}
+
+#[test]
+fn every_format_maps_its_fields() {
+    let cases: &[(&str, &str)] = &[
+        (
+            r#"{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Hostname":"web01","ProcessId":"4242","Image":"C:\\Users\\a\\AppData\\Local\\Temp\\x.exe","CommandLine":"x.exe http://169.254.169.254/latest/user-data","User":"CORP\\a","ParentProcessId":"100","ParentImage":"C:\\Windows\\explorer.exe"}"#,
+            r"nxlog-json process-start id=1 host=web01 proc=4242|C:\Users\a\AppData\Local\Temp\x.exe|x.exe http://169.254.169.254/latest/user-data|CORP\a parent=100|C:\Windows\explorer.exe",
+        ),
+        (
+            r#"{"EventID":22,"SourceName":"Microsoft-Windows-Sysmon","Hostname":"web01","ProcessId":"7","Image":"C:\\py\\python.exe","QueryName":"metadata.google.internal"}"#,
+            r"nxlog-json dns-query id=22 host=web01 proc=7|C:\py\python.exe|-|- parent=-|- dns=metadata.google.internal",
+        ),
+        (
+            r##"{"Event":{"System":{"EventID":4688,"Channel":"Security","Computer":"dc1","TimeCreated":{"#attributes":{"SystemTime":"2024-01-01T00:00:00Z"}}},"EventData":{"NewProcessId":"0x1a2b","NewProcessName":"C:\\Windows\\System32\\curl.exe","CommandLine":"curl 2852039166","TargetUserName":"-","SubjectUserName":"svc","SubjectDomainName":"CORP","ProcessId":"0x10","ParentProcessName":"C:\\Windows\\System32\\cmd.exe"}}}"##,
+            r"evtx-json process-start id=4688 host=dc1 proc=6699|C:\Windows\System32\curl.exe|curl 2852039166|CORP\svc parent=16|C:\Windows\System32\cmd.exe",
+        ),
+        (
+            r#"{"@timestamp":"2024-01-01T00:00:00Z","host":{"name":"ws1"},"winlog":{"event_id":"3","channel":"Microsoft-Windows-Sysmon/Operational","computer_name":"ws1.corp","event_data":{"ProcessId":"9","Image":"C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe","DestinationIp":"169.254.169.254","DestinationPort":"80","Protocol":"tcp","Initiated":"true"}}}"#,
+            r"winlogbeat network-connect id=3 host=ws1.corp proc=9|C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe|-|- parent=-|- net=169.254.169.254:80 out",
+        ),
+        (
+            r#"{"Timestamp":"2024-01-01T00:00:00Z","DeviceName":"vm1","ActionType":"ConnectionSuccess","RemoteIP":"169.254.169.254","RemotePort":80,"RemoteUrl":"169.254.169.254","InitiatingProcessFileName":"curl.exe","InitiatingProcessFolderPath":"c:\\tools","InitiatingProcessCommandLine":"curl.exe http://169.254.169.254/","InitiatingProcessId":77,"InitiatingProcessAccountDomain":"corp","InitiatingProcessAccountName":"bob"}"#,
+            r"defender-json network-connect id=ConnectionSuccess host=vm1 proc=77|c:\tools\curl.exe|curl.exe http://169.254.169.254/|corp\bob parent=-|- net=169.254.169.254:80 url=169.254.169.254 out",
+        ),
+        (
+            r#"{"@timestamp":"2024-01-01T00:00:00Z","ecs":{"version":"8.11"},"event":{"category":["process"],"type":["start"]},"host":{"name":"lin1"},"user":{"name":"www-data"},"process":{"pid":5,"executable":"/usr/bin/curl","args":["curl","http://169.254.169.254/latest/meta-data/"],"parent":{"pid":4,"executable":"/usr/sbin/php-fpm8.2"}}}"#,
+            "ecs process-start id=- host=lin1 proc=5|/usr/bin/curl|curl http://169.254.169.254/latest/meta-data/|www-data parent=4|/usr/sbin/php-fpm8.2",
+        ),
+        (
+            r#"{"@timestamp":"2024-01-01T00:00:00Z","event":{"category":"network"},"host":{"name":"lin1"},"process":{"pid":5,"executable":"/usr/bin/python3"},"destination":{"ip":"fd00:ec2::254","port":80},"network":{"transport":"tcp","direction":"egress"}}"#,
+            "ecs network-connect id=- host=lin1 proc=5|/usr/bin/python3|-|- parent=-|- net=fd00:ec2::254:80 out",
+        ),
+        (
+            r#"{"EventID":4624,"Channel":"Security","Hostname":"dc1","TargetUserName":"bob"}"#,
+            "nxlog-json other id=4624 host=dc1 proc=-|-|-|- parent=-|-",
+        ),
+    ];
+    let dir = std::env::temp_dir().join(format!("imdsguard-formats-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut failures = Vec::new();
+    for (i, (record, want)) in cases.iter().enumerate() {
+        let file = dir.join(format!("case{i}.json"));
+        std::fs::write(&file, record).unwrap();
+        let mut events = Vec::new();
+        let mut summary = Summary::default();
+        read_inputs(&[file], &ReadOptions::default(), &mut summary, &mut |e| {
+            events.push(e)
+        });
+        let got = events
+            .first()
+            .map(summarize)
+            .unwrap_or_else(|| format!("nothing decoded: {:?}", summary.first_skips));
+        if got != *want {
+            failures.push(format!("case {i}:\n  want {want}\n  got  {got}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn gzip_input_is_read_transparently() {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!("imdsguard-gz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("events.json.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    for i in 0..5000 {
+        writeln!(
+            gz,
+            r#"{{"EventID":3,"Channel":"Microsoft-Windows-Sysmon/Operational","Image":"a{i}.exe","ProcessId":"{i}","DestinationIp":"169.254.169.254","SourcePort":"{}"}}"#,
+            40000 + i % 20000
+        )
+        .unwrap();
+    }
+    let bytes = gz.finish().unwrap();
+    std::fs::write(&file, &bytes).unwrap();
+    let mut n = 0;
+    let mut summary = Summary::default();
+    read_inputs(
+        std::slice::from_ref(&file),
+        &ReadOptions::default(),
+        &mut summary,
+        &mut |_| n += 1,
+    );
+    assert_eq!(n, 5000);
+    assert!(
+        summary.input_errors.is_empty(),
+        "{:?}",
+        summary.input_errors
+    );
+    // Truncated: what was readable is kept and the stop is reported with the line it reached.
+    std::fs::write(&file, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let mut kept = 0;
+    let mut summary = Summary::default();
+    read_inputs(&[file], &ReadOptions::default(), &mut summary, &mut |_| {
+        kept += 1
+    });
+    assert!(kept > 1000 && kept < 5000, "{kept} lines kept");
+    assert_eq!(summary.input_errors.len(), 1, "{:?}", summary.input_errors);
+    assert!(
+        summary.input_errors[0].contains(&format!(":{}: reading stopped", kept + 1)),
+        "{:?}",
+        summary.input_errors
+    );
+}

@@ -1,0 +1,129 @@
+//! The decoders over the real public logs in `../shared/data` (see its SOURCES.md): counts pinned,
+//! and the decoded events of the smaller files snapshotted (insta) so any change is reviewed.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use imdsguard_event::{Event, EventKind, Format};
+use imdsguard_parse::{read_inputs, ReadOptions, Summary};
+
+fn shared(rel: &str) -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(rel);
+    assert!(
+        p.exists(),
+        "{} is missing: these tests read the public logs in ../shared/data beside the repository",
+        p.display()
+    );
+    p
+}
+
+fn read(paths: &[PathBuf]) -> (Vec<Event>, Summary) {
+    let mut events = Vec::new();
+    let mut summary = Summary::default();
+    read_inputs(paths, &ReadOptions::default(), &mut summary, &mut |e| {
+        events.push(e)
+    });
+    (events, summary)
+}
+
+/// Paths relative to `shared/data`, so snapshots do not depend on where the checkout lives.
+fn relative(mut events: Vec<Event>) -> Vec<Event> {
+    for e in &mut events {
+        if let Some(i) = e.source.path.find("shared/data/") {
+            e.source.path = e.source.path[i + "shared/data/".len()..].to_owned();
+        }
+    }
+    events
+}
+
+#[test]
+fn otrf_imds_connections_all_decode_as_connections_to_the_endpoint() {
+    let (events, summary) = read(&[shared("evtx/otrf_json/otrf_windows_imds_events.jsonl")]);
+    assert_eq!(summary.total_skipped(), 0, "{:?}", summary.first_skips);
+    assert_eq!(events.len(), 1077);
+    let by_format: BTreeMap<Format, usize> = events.iter().fold(BTreeMap::new(), |mut m, e| {
+        *m.entry(e.format).or_default() += 1;
+        m
+    });
+    assert_eq!(by_format.get(&Format::NxlogJson), Some(&1073));
+    assert_eq!(by_format.get(&Format::SentinelSecurityEvent), Some(&2));
+    assert_eq!(by_format.get(&Format::SentinelWindowsEvent), Some(&2));
+    for e in &events {
+        assert_eq!(e.kind, EventKind::NetworkConnect, "{}", e.source);
+        let net = e.network.as_ref().expect("network detail");
+        assert_eq!(
+            net.dst_ip.as_deref(),
+            Some("169.254.169.254"),
+            "{}",
+            e.source
+        );
+        assert!(e.process.name().is_some(), "{}: no process image", e.source);
+        assert!(e.host.is_some(), "{}: no host", e.source);
+    }
+    let powershell: Vec<&Event> = events
+        .iter()
+        .filter(|e| {
+            e.process
+                .name()
+                .is_some_and(|n| n.eq_ignore_ascii_case("powershell.exe"))
+        })
+        .collect();
+    assert_eq!(
+        powershell.len(),
+        4,
+        "the one PowerShell client, seen by Sysmon and Security in two carriers"
+    );
+}
+
+#[test]
+fn sentinel_rows_snapshot() {
+    let (events, _) = read(&[shared("evtx/otrf_json/otrf_windows_imds_events.jsonl")]);
+    let sentinel: Vec<Event> = events
+        .into_iter()
+        .filter(|e| {
+            matches!(
+                e.format,
+                Format::SentinelSecurityEvent | Format::SentinelWindowsEvent
+            )
+        })
+        .collect();
+    insta::assert_json_snapshot!("otrf_imds_sentinel_rows", relative(sentinel));
+}
+
+#[test]
+fn defender_exports_snapshot() {
+    let (events, summary) = read(&[shared("defender")]);
+    assert_eq!(summary.total_skipped(), 0, "{:?}", summary.first_skips);
+    assert!(events
+        .iter()
+        .any(|e| e.kind == EventKind::ProcessStart && e.format == Format::DefenderStreaming));
+    insta::assert_json_snapshot!("defender_events", relative(events));
+}
+
+#[test]
+fn sigma_regression_events_decode_without_a_skip() {
+    let (events, summary) = read(&[shared("sigma/regression_data")]);
+    assert_eq!(summary.total_skipped(), 0, "{:?}", summary.first_skips);
+    assert!(events.len() >= 142, "{} events", events.len());
+    assert!(events.iter().all(|e| e.format == Format::EvtxJson));
+    // The regression folders also hold the rules' info.yml and the .evtx originals: named once each.
+    assert!(summary
+        .unrecognized_files
+        .iter()
+        .any(|f| f.contains("info.yml: not a supported log format")));
+    assert!(summary
+        .unrecognized_files
+        .iter()
+        .any(|f| f.contains(".evtx: an EVTX file")));
+    let process_starts = events
+        .iter()
+        .filter(|e| e.kind == EventKind::ProcessStart)
+        .count();
+    assert!(process_starts > 20, "{process_starts} process starts");
+    assert!(events
+        .iter()
+        .filter(|e| e.kind == EventKind::ProcessStart)
+        .all(|e| e.process.image.is_some()));
+}
