@@ -205,6 +205,18 @@ fn memchr_newline(b: &[u8]) -> Option<usize> {
     b.iter().position(|&c| c == b'\n')
 }
 
+/// Reads one stream already opened (standard input, a network stream, bytes in memory); `name`
+/// stands for its path in every [`SourceRef`]. Gzip is not detected here.
+pub fn read_reader(
+    name: &str,
+    reader: &mut dyn BufRead,
+    opts: &ReadOptions,
+    summary: &mut Summary,
+    on_event: &mut dyn FnMut(Event),
+) {
+    read_stream(name, Box::new(reader), opts, summary, on_event);
+}
+
 fn read_stream(
     name: &str,
     mut r: Box<dyn BufRead + '_>,
