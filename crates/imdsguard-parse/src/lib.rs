@@ -397,12 +397,11 @@ fn decode_document(
     summary: &mut Summary,
     on_event: &mut dyn FnMut(Event),
 ) {
+    // The reader put a newline after the first line whether or not the input had one: a position
+    // at the very end belongs to the last line, not to one after it.
     let line_of = |offset: usize| {
-        first_line
-            + doc[..offset.min(doc.len())]
-                .iter()
-                .filter(|&&c| c == b'\n')
-                .count() as u64
+        let end = offset.min(doc.len().saturating_sub(1));
+        first_line + doc[..end].iter().filter(|&&c| c == b'\n').count() as u64
     };
     let at = |offset: usize| SourceRef {
         path: name.to_owned(),
@@ -541,6 +540,11 @@ mod tests {
         let (events, _) = read_text("a.json", &format!("[\n{},\n{}\n]\n", rec(1), rec(22)));
         assert_eq!(lines(&events), vec![2, 8]);
         assert_eq!(events[1].native_id.as_deref(), Some("22"));
+        let (_, summary) = read_text("open.json", "[");
+        assert_eq!(
+            summary.first_skips[0].to_string(),
+            "open.json:1: invalid JSON: the array is not closed (truncated file?)"
+        );
         let (events, summary) =
             read_text("cut.json", &format!("[\n{},\n{{\n  \"Event\": {{", rec(1)));
         assert_eq!(events.len(), 1, "what precedes a truncation is kept");
