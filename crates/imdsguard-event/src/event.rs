@@ -45,6 +45,8 @@ pub enum Format {
     DefenderCsv,
     /// Elastic Common Schema NDJSON.
     Ecs,
+    /// Linux audit logs (auditd raw and enriched), records grouped into events by serial.
+    Auditd,
 }
 
 impl Format {
@@ -60,6 +62,7 @@ impl Format {
             Format::DefenderStreaming => "defender-streaming",
             Format::DefenderCsv => "defender-csv",
             Format::Ecs => "ecs",
+            Format::Auditd => "auditd",
         }
     }
 }

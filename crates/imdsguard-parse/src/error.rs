@@ -41,6 +41,8 @@ pub enum SkipReason {
     LineTooLong,
     /// Not valid UTF-8.
     NotUtf8,
+    /// A line of a line format that does not follow it.
+    Malformed,
 }
 
 impl SkipReason {
@@ -52,6 +54,7 @@ impl SkipReason {
             SkipReason::MissingField => "missing required field",
             SkipReason::LineTooLong => "line too long",
             SkipReason::NotUtf8 => "not UTF-8",
+            SkipReason::Malformed => "malformed record",
         }
     }
 }

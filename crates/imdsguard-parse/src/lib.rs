@@ -205,6 +205,154 @@ fn memchr_newline(b: &[u8]) -> Option<usize> {
     b.iter().position(|&c| c == b'\n')
 }
 
+/// How many lines an audit event stays open after its last record when no `EOE` closes it.
+const AUDIT_WINDOW: u64 = 16;
+
+/// Audit records grouped into events by (node, serial).
+fn read_auditd(
+    name: &str,
+    first: Vec<u8>,
+    first_line: u64,
+    r: &mut dyn BufRead,
+    opts: &ReadOptions,
+    summary: &mut Summary,
+    on_event: &mut dyn FnMut(Event),
+) {
+    use formats::auditd::{event, parse_line, Record};
+    struct Open {
+        node: Option<String>,
+        serial: u64,
+        first_line: u64,
+        last_line: u64,
+        records: Vec<Record>,
+    }
+    const AUXILIARY: &[&str] = &[
+        "SYSCALL",
+        "EXECVE",
+        "CWD",
+        "PATH",
+        "PROCTITLE",
+        "SOCKADDR",
+        "SOCKETCALL",
+        "FD_PAIR",
+        "MMAP",
+        "BPRM_FCAPS",
+        "CAPSET",
+        "OBJ_PID",
+        "NETFILTER_CFG",
+    ];
+    let at = |line: u64| SourceRef {
+        path: name.to_owned(),
+        position: Position::Line(line),
+    };
+    let mut open: Vec<Open> = Vec::new();
+    let emit_open = |o: Open, summary: &mut Summary, on_event: &mut dyn FnMut(Event)| {
+        let e = event(&o.records, at(o.first_line));
+        *summary.events.entry(e.format).or_default() += 1;
+        on_event(e);
+    };
+    let handle = |text: &[u8],
+                  line: u64,
+                  open: &mut Vec<Open>,
+                  summary: &mut Summary,
+                  on_event: &mut dyn FnMut(Event)| {
+        // Close events whose records stopped arriving (logs without EOE).
+        while let Some(i) = open.iter().position(|o| line - o.last_line > AUDIT_WINDOW) {
+            let o = open.remove(i);
+            emit_open(o, summary, on_event);
+        }
+        let Ok(text) = std::str::from_utf8(text) else {
+            summary.skip(
+                Skipped {
+                    source: at(line),
+                    reason: SkipReason::NotUtf8,
+                    detail: "invalid UTF-8".into(),
+                },
+                opts.keep_skips,
+            );
+            return;
+        };
+        let rec = match parse_line(text) {
+            Ok(r) => r,
+            Err(why) => {
+                summary.skip(
+                    Skipped {
+                        source: at(line),
+                        reason: SkipReason::Malformed,
+                        detail: format!("not an audit record: {why}"),
+                    },
+                    opts.keep_skips,
+                );
+                return;
+            }
+        };
+        let pos = open
+            .iter()
+            .position(|o| o.serial == rec.serial && o.node == rec.node);
+        if rec.rtype == "EOE" {
+            if let Some(i) = pos {
+                let o = open.remove(i);
+                emit_open(o, summary, on_event);
+            }
+            return;
+        }
+        match pos {
+            Some(i) => {
+                open[i].last_line = line;
+                open[i].records.push(rec);
+            }
+            None if AUXILIARY.contains(&rec.rtype.as_str()) => open.push(Open {
+                node: rec.node.clone(),
+                serial: rec.serial,
+                first_line: line,
+                last_line: line,
+                records: vec![rec],
+            }),
+            None => {
+                let e = event(std::slice::from_ref(&rec), at(line));
+                *summary.events.entry(e.format).or_default() += 1;
+                on_event(e);
+            }
+        }
+    };
+    handle(&first, first_line, &mut open, summary, on_event);
+    let mut line_no = first_line;
+    loop {
+        match next_line(r, opts.max_line) {
+            Ok(Some(Line::Text(t))) => {
+                line_no += 1;
+                if !t.iter().all(u8::is_ascii_whitespace) {
+                    handle(&t, line_no, &mut open, summary, on_event);
+                }
+            }
+            Ok(Some(Line::TooLong(n))) => {
+                line_no += 1;
+                summary.skip(
+                    Skipped {
+                        source: at(line_no),
+                        reason: SkipReason::LineTooLong,
+                        detail: format!("{n} bytes, more than {}", opts.max_line),
+                    },
+                    opts.keep_skips,
+                );
+            }
+            Ok(None) => break,
+            Err(e) => {
+                summary
+                    .input_errors
+                    .push(format!("{name}:{}: reading stopped: {e}", line_no + 1));
+                break;
+            }
+        }
+    }
+    open.sort_by_key(|o| o.first_line);
+    for o in open {
+        let e = event(&o.records, at(o.first_line));
+        *summary.events.entry(e.format).or_default() += 1;
+        on_event(e);
+    }
+}
+
 /// Reads one stream already opened (standard input, a network stream, bytes in memory); `name`
 /// stands for its path in every [`SourceRef`]. Gzip is not detected here.
 pub fn read_reader(
@@ -258,6 +406,14 @@ fn read_stream(
             }
         }
     };
+    let is_audit = match opts.format {
+        Some(f) => f == Format::Auditd,
+        None => std::str::from_utf8(&first).is_ok_and(formats::auditd::sniff_line),
+    };
+    if is_audit {
+        read_auditd(name, first, line_no, &mut *r, opts, summary, on_event);
+        return;
+    }
     if opts.format.is_none()
         && !matches!(
             first.iter().find(|c| !c.is_ascii_whitespace()),
@@ -269,7 +425,7 @@ fn read_stream(
             "an EVTX file: this build reads Windows events as JSON (evtx_dump, NXLog, Sentinel, Winlogbeat); EVTX decoding is not built yet".to_owned()
         } else {
             format!(
-                "not a supported log format (JSON formats tried: {})",
+                "not a supported log format (tried auditd and the JSON formats: {})",
                 json_format_names().join(", ")
             )
         };
@@ -559,7 +715,7 @@ mod tests {
         assert_eq!(summary.unrecognized_files.len(), 1);
         assert!(
             summary.unrecognized_files[0].starts_with(
-                "info.yml: not a supported log format (JSON formats tried: evtx-json, "
+                "info.yml: not a supported log format (tried auditd and the JSON formats: evtx-json, "
             ),
             "{:?}",
             summary.unrecognized_files

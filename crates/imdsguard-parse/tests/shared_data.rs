@@ -127,3 +127,47 @@ fn sigma_regression_events_decode_without_a_skip() {
         .filter(|e| e.kind == EventKind::ProcessStart)
         .all(|e| e.process.image.is_some()));
 }
+
+#[test]
+fn auditd_logs_group_records_and_decode_the_gce_agent_connection() {
+    let (events, summary) = read(&[
+        shared("linux/go-libaudit_normal_gce_google_accounts.log"),
+        shared("linux/go-libaudit_audit-rhel7.log"),
+        shared("linux/laurel_record-connect.txt"),
+        shared("linux/laurel_record-execve.txt"),
+        shared("linux/laurel_record-execve-long.txt"),
+        shared("linux/laurel_record-perl-reverse-shell.txt"),
+    ]);
+    // One line in the RHEL 7 sample has no timestamp at all (`type=UNKNOWN[1329] msg=?`).
+    assert_eq!(summary.total_skipped(), 1, "{:?}", summary.first_skips);
+    assert!(summary.first_skips[0]
+        .to_string()
+        .contains("go-libaudit_audit-rhel7.log:31: malformed record"));
+    assert!(events.iter().all(|e| e.format == Format::Auditd));
+    let gce = events
+        .iter()
+        .find(|e| e.network.as_ref().and_then(|n| n.dst_ip.as_deref()) == Some("169.254.169.254"))
+        .expect("the GCE accounts daemon's connect() to the metadata server");
+    assert_eq!(
+        gce.source.to_string().rsplit('/').next(),
+        Some("go-libaudit_normal_gce_google_accounts.log:1")
+    );
+    assert_eq!(
+        gce.process.image.as_deref(),
+        Some("/usr/bin/python2.7;58d1ccfb (deleted)")
+    );
+    assert_eq!(gce.process.pid, Some(1172));
+    assert_eq!(gce.network.as_ref().and_then(|n| n.dst_port), Some(80));
+    let long = events
+        .iter()
+        .find(|e| e.source.path.ends_with("laurel_record-execve-long.txt"))
+        .expect("long execve");
+    assert!(
+        long.process
+            .command_line
+            .as_deref()
+            .is_some_and(|c| c.len() > 10_000),
+        "long arguments are joined from their pieces"
+    );
+    insta::assert_json_snapshot!("auditd_events", relative(events));
+}

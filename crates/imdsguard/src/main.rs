@@ -57,6 +57,7 @@ fn parse_format(s: &str) -> Result<Format, String> {
         Format::DefenderJson,
         Format::DefenderStreaming,
         Format::Ecs,
+        Format::Auditd,
     ];
     ALL.iter()
         .copied()

@@ -2,6 +2,7 @@
 //! function; [`decode_json`] tries them in order. Adding a format is one file here plus its line
 //! in [`JSON_FORMATS`] and its fixtures.
 
+pub(crate) mod auditd;
 mod defender;
 mod ecs;
 mod evtx_json;
