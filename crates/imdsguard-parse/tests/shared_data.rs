@@ -113,10 +113,7 @@ fn sigma_regression_events_decode_without_a_skip() {
         .unrecognized_files
         .iter()
         .any(|f| f.contains("info.yml: not a supported log format")));
-    assert!(summary
-        .unrecognized_files
-        .iter()
-        .any(|f| f.contains(".evtx: an EVTX file")));
+
     let process_starts = events
         .iter()
         .filter(|e| e.kind == EventKind::ProcessStart)
@@ -169,4 +166,89 @@ fn auditd_logs_group_records_and_decode_the_gce_agent_connection() {
         "long arguments are joined from their pieces"
     );
     insta::assert_json_snapshot!("auditd_events", relative(events));
+}
+
+#[test]
+fn evtx_files_yield_every_readable_record_and_name_the_rest() {
+    // (file, events decoded, records skipped): the omerbenamram samples are the evtx crate's own
+    // edge cases (a zero-size record, a bad chunk header, no CRC32, dirty trailing chunks).
+    let table: &[(&str, u64, u64)] = &[
+        ("deepbluecli_powersploit-security.evtx", 27, 0),
+        (
+            "evtx2mitre_ID4688-Encoded_PowerShell_MSF_payload.evtx",
+            59,
+            0,
+        ),
+        (
+            "evtx2mitre_ID800-4103-4104-LSASS_dump_lsassy_PowerShell.evtx",
+            56,
+            0,
+        ),
+        ("evtxattack_DE_RDP_Tunnel_5156.evtx", 101, 0),
+        ("evtxattack_DE_sysmon-3-rdp-tun.evtx", 73, 0),
+        ("evtxattack_PanacheSysmon_vs_AtomicRedTeam01.evtx", 565, 0),
+        ("evtxattack_Sysmon_UACME_64.evtx", 530, 0),
+        ("omerbenamram_Application_no_crc32.evtx", 17, 0),
+        ("omerbenamram_Security_short_selected.evtx", 7, 0),
+        ("omerbenamram_sample-with-zero-data-size-event.evtx", 449, 1),
+        ("omerbenamram_sample_with_a_bad_chunk_magic.evtx", 301, 3),
+        ("omerbenamram_security.evtx", 2261, 0),
+        ("omerbenamram_sysmon.evtx", 358, 8),
+    ];
+    let mut failures = Vec::new();
+    for (file, want_events, want_skipped) in table {
+        let (events, summary) = read(&[shared(&format!("evtx/{file}"))]);
+        let got = (events.len() as u64, summary.total_skipped());
+        if got != (*want_events, *want_skipped) {
+            failures.push(format!(
+                "{file}: want {want_events} events, {want_skipped} skipped; got {} and {}: {:?}",
+                got.0, got.1, summary.first_skips
+            ));
+        }
+        assert!(
+            events.iter().all(
+                |e| matches!(e.source.position, imdsguard_event::Position::Record(n) if n > 0)
+            ),
+            "{file}: records are named by number"
+        );
+        assert!(
+            summary.input_errors.is_empty(),
+            "{file}: {:?}",
+            summary.input_errors
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let (events, _) = read(&[shared("evtx/evtxattack_DE_RDP_Tunnel_5156.evtx")]);
+    let count = |kind: EventKind, id: &str| {
+        events
+            .iter()
+            .filter(|e| e.kind == kind && e.native_id.as_deref() == Some(id))
+            .count()
+    };
+    assert_eq!(
+        count(EventKind::NetworkConnect, "5156"),
+        63,
+        "every 5156 of the RDP tunnel sample is a typed connection"
+    );
+    assert_eq!(
+        count(EventKind::ProcessStart, "4688"),
+        17,
+        "and every 4688 a process start"
+    );
+    let (events, summary) = read(&[shared(
+        "evtx/omerbenamram_sample-with-zero-data-size-event.evtx",
+    )]);
+    assert!(
+        summary.first_skips[0]
+            .to_string()
+            .contains("record 3: malformed record: unreadable data where record 3 would be"),
+        "{:?}",
+        summary.first_skips
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e.source.position, imdsguard_event::Position::Record(n) if n > 3)),
+        "records after the zero-size one are read"
+    );
 }

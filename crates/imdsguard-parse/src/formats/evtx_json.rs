@@ -32,3 +32,9 @@ pub(crate) fn decode(v: &Map<String, Value>, source: SourceRef) -> Result<Event,
     };
     Ok(windows_event(source, Format::EvtxJson, &rec))
 }
+
+/// Decodes a record value as the evtx crate renders it (used for EVTX files).
+pub(crate) fn decode_value(v: &Value, source: SourceRef) -> Result<Event, Skip> {
+    let map = v.as_object().ok_or_else(|| missing("a JSON object"))?;
+    decode(map, source)
+}

@@ -5,7 +5,7 @@
 pub(crate) mod auditd;
 mod defender;
 mod ecs;
-mod evtx_json;
+pub(crate) mod evtx_json;
 mod nxlog;
 mod sentinel;
 mod windows;

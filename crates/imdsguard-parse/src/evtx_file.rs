@@ -1,0 +1,72 @@
+//! EVTX files, through the evtx crate: each record rendered to the JSON shape of `evtx_dump`
+//! (`Event.System`, `Event.EventData`) and decoded by the `evtx-json` decoder, so both carriers
+//! map fields the same way. A record the crate cannot read (a bad chunk, a zero-size record) is
+//! skipped with the record number it follows, and reading goes on; checksums are not enforced, so
+//! a file with a missing CRC still yields its records.
+
+use std::io::{Read, Seek};
+
+use evtx::{EvtxParser, ParserSettings};
+use imdsguard_event::{Event, Position, SourceRef};
+
+use crate::error::{SkipReason, Skipped};
+use crate::{ReadOptions, Summary};
+
+/// The first eight bytes of every EVTX file.
+pub(crate) const MAGIC: &[u8; 8] = b"ElfFile\0";
+
+pub(crate) fn read_evtx<T: Read + Seek>(
+    name: &str,
+    source: T,
+    opts: &ReadOptions,
+    summary: &mut Summary,
+    on_event: &mut dyn FnMut(Event),
+) {
+    let parser = match EvtxParser::from_read_seek(source) {
+        Ok(p) => p,
+        Err(e) => {
+            summary
+                .input_errors
+                .push(format!("{name}: not a readable EVTX file: {e}"));
+            return;
+        }
+    };
+    let mut parser = parser.with_configuration(ParserSettings::default().validate_checksums(false));
+    let at = |record: u64| SourceRef {
+        path: name.to_owned(),
+        position: Position::Record(record),
+    };
+    let mut last_record = 0u64;
+    for record in parser.records_json_value() {
+        match record {
+            Ok(r) => {
+                last_record = r.event_record_id;
+                match crate::formats::evtx_json::decode_value(&r.data, at(r.event_record_id)) {
+                    Ok(event) => {
+                        *summary.events.entry(event.format).or_default() += 1;
+                        on_event(event);
+                    }
+                    Err((reason, detail)) => summary.skip(
+                        Skipped {
+                            source: at(r.event_record_id),
+                            reason,
+                            detail,
+                        },
+                        opts.keep_skips,
+                    ),
+                }
+            }
+            Err(e) => summary.skip(
+                Skipped {
+                    source: at(last_record + 1),
+                    reason: SkipReason::Malformed,
+                    detail: format!(
+                        "unreadable data where record {} would be: {e}",
+                        last_record + 1
+                    ),
+                },
+                opts.keep_skips,
+            ),
+        }
+    }
+}
