@@ -242,6 +242,102 @@ fn memchr_newline(b: &[u8]) -> Option<usize> {
     b.iter().position(|&c| c == b'\n')
 }
 
+/// A Defender advanced-hunting CSV export: the header names the columns, each row is a record.
+fn read_defender_csv(
+    name: &str,
+    header: Vec<u8>,
+    header_line: u64,
+    r: &mut dyn BufRead,
+    opts: &ReadOptions,
+    summary: &mut Summary,
+    on_event: &mut dyn FnMut(Event),
+) {
+    let header = header
+        .strip_prefix("\u{feff}".as_bytes())
+        .unwrap_or(&header)
+        .to_vec();
+    let mut stream = header;
+    stream.push(b'\n');
+    let mut csv = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(io::Cursor::new(stream).chain(r));
+    let columns: Vec<String> = match csv.headers() {
+        Ok(h) => h.iter().map(str::to_owned).collect(),
+        Err(e) => {
+            summary
+                .input_errors
+                .push(format!("{name}:{header_line}: unreadable CSV header: {e}"));
+            return;
+        }
+    };
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = header_line - 1 + csv.position().line();
+        match csv.read_record(&mut record) {
+            Ok(false) => return,
+            Ok(true) => {
+                let line = header_line - 1 + record.position().map_or(line, |p| p.line());
+                let source = SourceRef {
+                    path: name.to_owned(),
+                    position: Position::Line(line),
+                };
+                if record.len() != columns.len() {
+                    summary.skip(
+                        Skipped {
+                            source,
+                            reason: SkipReason::Malformed,
+                            detail: format!(
+                                "{} fields where the header has {}",
+                                record.len(),
+                                columns.len()
+                            ),
+                        },
+                        opts.keep_skips,
+                    );
+                    continue;
+                }
+                let row: serde_json::Map<String, Value> = columns
+                    .iter()
+                    .cloned()
+                    .zip(record.iter().map(|v| Value::String(v.to_owned())))
+                    .collect();
+                match formats::defender::decode_csv_row(&row, source.clone()) {
+                    Ok(event) => {
+                        *summary.events.entry(event.format).or_default() += 1;
+                        on_event(event);
+                    }
+                    Err((reason, detail)) => summary.skip(
+                        Skipped {
+                            source,
+                            reason,
+                            detail,
+                        },
+                        opts.keep_skips,
+                    ),
+                }
+            }
+            Err(e) => {
+                let source = SourceRef {
+                    path: name.to_owned(),
+                    position: Position::Line(line.max(header_line + 1)),
+                };
+                let fatal = e.is_io_error();
+                summary.skip(
+                    Skipped {
+                        source,
+                        reason: SkipReason::Malformed,
+                        detail: e.to_string(),
+                    },
+                    opts.keep_skips,
+                );
+                if fatal {
+                    return;
+                }
+            }
+        }
+    }
+}
+
 /// How many lines an audit event stays open after its last record when no `EOE` closes it.
 const AUDIT_WINDOW: u64 = 16;
 
@@ -451,6 +547,14 @@ fn read_stream(
         read_auditd(name, first, line_no, &mut *r, opts, summary, on_event);
         return;
     }
+    let is_csv = match opts.format {
+        Some(f) => f == Format::DefenderCsv,
+        None => std::str::from_utf8(&first).is_ok_and(formats::defender::sniff_csv_header),
+    };
+    if is_csv {
+        read_defender_csv(name, first, line_no, &mut *r, opts, summary, on_event);
+        return;
+    }
     if opts.format.is_none()
         && !matches!(
             first.iter().find(|c| !c.is_ascii_whitespace()),
@@ -462,7 +566,7 @@ fn read_stream(
             "EVTX on a stream: EVTX needs seeking, give the file's path instead".to_owned()
         } else {
             format!(
-                "not a supported log format (tried auditd and the JSON formats: {})",
+                "not a supported log format (tried auditd, defender-csv and the JSON formats: {})",
                 json_format_names().join(", ")
             )
         };
@@ -752,7 +856,7 @@ mod tests {
         assert_eq!(summary.unrecognized_files.len(), 1);
         assert!(
             summary.unrecognized_files[0].starts_with(
-                "info.yml: not a supported log format (tried auditd and the JSON formats: evtx-json, "
+                "info.yml: not a supported log format (tried auditd, defender-csv and the JSON formats: evtx-json, "
             ),
             "{:?}",
             summary.unrecognized_files

@@ -143,3 +143,44 @@ fn gzip_input_is_read_transparently() {
         summary.input_errors
     );
 }
+
+#[test]
+fn defender_csv_exports_decode_row_by_row() {
+    let csv = "\u{feff}Timestamp,DeviceName,ActionType,FileName,FolderPath,ProcessId,ProcessCommandLine,AccountDomain,AccountName,InitiatingProcessFileName,InitiatingProcessFolderPath,InitiatingProcessId,InitiatingProcessCommandLine,RemoteIP,RemotePort,RemoteUrl\n\
+2024-01-01T00:00:00Z,vm1,ProcessCreated,curl.exe,C:\\Tools\\curl.exe,10,\"curl.exe -H \"\"Metadata: true\"\" http://169.254.169.254/metadata/instance?api-version=2021-02-01\",corp,bob,cmd.exe,C:\\Windows\\System32\\cmd.exe,9,cmd.exe /c run.bat,,,\n\
+2024-01-01T00:00:01Z,vm1,ConnectionSuccess,,,,,,,curl.exe,C:\\Tools\\curl.exe,10,curl.exe,169.254.169.254,80,\n\
+2024-01-01T00:00:02Z,vm1,ConnectionSuccess,too,few\n";
+    let dir = std::env::temp_dir().join(format!("imdsguard-csv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("hunting.csv");
+    std::fs::write(&file, csv).unwrap();
+    let mut events = Vec::new();
+    let mut summary = Summary::default();
+    read_inputs(
+        std::slice::from_ref(&file),
+        &ReadOptions::default(),
+        &mut summary,
+        &mut |e| events.push(e),
+    );
+    let got: Vec<String> = events.iter().map(summarize).collect();
+    assert_eq!(
+        got,
+        vec![
+            r#"defender-csv process-start id=ProcessCreated host=vm1 proc=10|C:\Tools\curl.exe|curl.exe -H "Metadata: true" http://169.254.169.254/metadata/instance?api-version=2021-02-01|corp\bob parent=9|C:\Windows\System32\cmd.exe"#.to_owned(),
+            r"defender-csv network-connect id=ConnectionSuccess host=vm1 proc=10|C:\Tools\curl.exe|curl.exe|- parent=-|- net=169.254.169.254:80 out".to_owned(),
+        ]
+    );
+    let lines: Vec<String> = events.iter().map(|e| e.source.to_string()).collect();
+    assert!(
+        lines[0].ends_with("hunting.csv:2") && lines[1].ends_with("hunting.csv:3"),
+        "{lines:?}"
+    );
+    assert_eq!(summary.total_skipped(), 1);
+    assert!(
+        summary.first_skips[0]
+            .to_string()
+            .ends_with("hunting.csv:4: malformed record: 5 fields where the header has 16"),
+        "{:?}",
+        summary.first_skips
+    );
+}

@@ -58,6 +58,7 @@ fn parse_format(s: &str) -> Result<Format, String> {
         Format::DefenderStreaming,
         Format::Ecs,
         Format::Auditd,
+        Format::DefenderCsv,
     ];
     ALL.iter()
         .copied()

@@ -285,7 +285,7 @@ fn events_decodes_real_logs_and_names_what_it_could_not_read() {
         stderr.contains(&format!("{} events", events.len())),
         "{stderr}"
     );
-    assert!(stderr.contains("otrf_windows_imds_events.index.tsv: not a supported log format (tried auditd and the JSON formats: evtx-json"), "{stderr}");
+    assert!(stderr.contains("otrf_windows_imds_events.index.tsv: not a supported log format (tried auditd, defender-csv and the JSON formats: evtx-json"), "{stderr}");
     assert!(stderr.contains("events   nxlog-json"), "{stderr}");
 }
 

@@ -151,3 +151,17 @@ fn row_event(
     }
     Ok(e)
 }
+
+/// Whether a CSV header line is an advanced-hunting export.
+pub(crate) fn sniff_csv_header(line: &str) -> bool {
+    let line = line.trim_start_matches('\u{feff}').trim_start();
+    !line.starts_with(['{', '['])
+        && line.contains(',')
+        && line.contains("DeviceName")
+        && line.contains("ActionType")
+}
+
+/// One row of an advanced-hunting CSV export, keyed by its header.
+pub(crate) fn decode_csv_row(row: &Map<String, Value>, source: SourceRef) -> Result<Event, Skip> {
+    row_event(row, source, Format::DefenderCsv, None)
+}

@@ -3,7 +3,7 @@
 //! in [`JSON_FORMATS`] and its fixtures.
 
 pub(crate) mod auditd;
-mod defender;
+pub(crate) mod defender;
 mod ecs;
 pub(crate) mod evtx_json;
 mod nxlog;
