@@ -449,40 +449,69 @@ fn read_auditd(
         }
     };
     handle(&first, first_line, &mut open, summary, on_event);
-    let mut line_no = first_line;
-    loop {
-        match next_line(r, opts.max_line) {
-            Ok(Some(Line::Text(t))) => {
-                line_no += 1;
-                if !t.iter().all(u8::is_ascii_whitespace) {
-                    handle(&t, line_no, &mut open, summary, on_event);
-                }
-            }
-            Ok(Some(Line::TooLong(n))) => {
-                line_no += 1;
-                summary.skip(
-                    Skipped {
-                        source: at(line_no),
-                        reason: SkipReason::LineTooLong,
-                        detail: format!("{n} bytes, more than {}", opts.max_line),
-                    },
-                    opts.keep_skips,
-                );
-            }
-            Ok(None) => break,
-            Err(e) => {
-                summary
-                    .input_errors
-                    .push(format!("{name}:{}: reading stopped: {e}", line_no + 1));
-                break;
-            }
-        }
-    }
+    each_line(
+        name,
+        r,
+        first_line,
+        opts,
+        summary,
+        &mut |t, line, summary| {
+            handle(&t, line, &mut open, summary, on_event);
+            true
+        },
+    );
     open.sort_by_key(|o| o.first_line);
     for o in open {
         let e = event(&o.records, at(o.first_line));
         *summary.events.entry(e.format).or_default() += 1;
         on_event(e);
+    }
+}
+
+/// Hands each non-blank line after line `after` to `f` with its number, until `f` returns false
+/// or the stream ends. Lines longer than `max_line` are skipped and counted; a read error (a
+/// truncated gzip) ends the stream, keeping what was read, and is reported with the line reached.
+fn each_line(
+    name: &str,
+    r: &mut dyn BufRead,
+    after: u64,
+    opts: &ReadOptions,
+    summary: &mut Summary,
+    f: &mut dyn FnMut(Vec<u8>, u64, &mut Summary) -> bool,
+) {
+    let mut line_no = after;
+    loop {
+        match next_line(r, opts.max_line) {
+            Ok(Some(Line::Text(t))) => {
+                line_no += 1;
+                if !t.iter().all(u8::is_ascii_whitespace) && !f(t, line_no, summary) {
+                    return;
+                }
+            }
+            Ok(Some(Line::TooLong(n))) => {
+                line_no += 1;
+                let source = SourceRef {
+                    path: name.to_owned(),
+                    position: Position::Line(line_no),
+                };
+                let detail = format!("{n} bytes, more than {}", opts.max_line);
+                summary.skip(
+                    Skipped {
+                        source,
+                        reason: SkipReason::LineTooLong,
+                        detail,
+                    },
+                    opts.keep_skips,
+                );
+            }
+            Ok(None) => return,
+            Err(e) => {
+                summary
+                    .input_errors
+                    .push(format!("{name}:{}: reading stopped: {e}", line_no + 1));
+                return;
+            }
+        }
     }
 }
 
@@ -509,35 +538,14 @@ fn read_stream(
         path: name.to_owned(),
         position: Position::Line(line),
     };
-    let mut line_no = 0u64;
-    // Find the first non-blank line to choose between JSON lines and a JSON document.
-    let first = loop {
-        match next_line(&mut *r, opts.max_line) {
-            Ok(Some(Line::Text(t))) => {
-                line_no += 1;
-                if !t.iter().all(u8::is_ascii_whitespace) {
-                    break t;
-                }
-            }
-            Ok(Some(Line::TooLong(n))) => {
-                line_no += 1;
-                summary.skip(
-                    Skipped {
-                        source: at(line_no),
-                        reason: SkipReason::LineTooLong,
-                        detail: format!("{n} bytes, more than {}", opts.max_line),
-                    },
-                    opts.keep_skips,
-                );
-            }
-            Ok(None) => return,
-            Err(e) => {
-                summary
-                    .input_errors
-                    .push(format!("{name}:{}: reading stopped: {e}", line_no + 1));
-                return;
-            }
-        }
+    // The first non-blank line chooses the reading: audit, CSV, JSON lines or a JSON document.
+    let mut first: Option<(Vec<u8>, u64)> = None;
+    each_line(name, &mut *r, 0, opts, summary, &mut |t, line, _| {
+        first = Some((t, line));
+        false
+    });
+    let Some((first, line_no)) = first else {
+        return;
     };
     let is_audit = match opts.format {
         Some(f) => f == Format::Auditd,
@@ -576,35 +584,18 @@ fn read_stream(
     let first_is_record = serde_json::from_slice::<Value>(&first).is_ok_and(|v| v.is_object());
     if first_is_record {
         decode_line(&first, at(line_no), opts, summary, on_event);
-        loop {
-            match next_line(&mut *r, opts.max_line) {
-                Ok(Some(Line::Text(t))) => {
-                    line_no += 1;
-                    if !t.iter().all(u8::is_ascii_whitespace) {
-                        decode_line(&t, at(line_no), opts, summary, on_event);
-                    }
-                }
-                Ok(Some(Line::TooLong(n))) => {
-                    line_no += 1;
-                    summary.skip(
-                        Skipped {
-                            source: at(line_no),
-                            reason: SkipReason::LineTooLong,
-                            detail: format!("{n} bytes, more than {}", opts.max_line),
-                        },
-                        opts.keep_skips,
-                    );
-                }
-                Ok(None) => return,
-                Err(e) => {
-                    // A truncated gzip stream ends here: what was read is kept.
-                    summary
-                        .input_errors
-                        .push(format!("{name}:{}: reading stopped: {e}", line_no + 1));
-                    return;
-                }
-            }
-        }
+        each_line(
+            name,
+            &mut *r,
+            line_no,
+            opts,
+            summary,
+            &mut |t, line, summary| {
+                decode_line(&t, at(line), opts, summary, on_event);
+                true
+            },
+        );
+        return;
     }
     // A document: the first line and the rest, read whole up to the limit.
     let first_line = line_no;
