@@ -11,8 +11,8 @@ use std::net::Ipv4Addr;
 use imdsguard_target::{builtin, parse_ipv4, Catalog};
 use proptest::prelude::*;
 
-/// Catalog IPv4 addresses that are services on any port (not the loopback Azure Arc endpoint).
-fn catalog_v4() -> Vec<Ipv4Addr> {
+/// Catalog addresses of services on any port (not the loopback Azure Arc endpoint), each once.
+fn catalog_addresses() -> Vec<std::net::IpAddr> {
     let mut out = Vec::new();
     for p in Catalog::builtin()
         .providers()
@@ -20,14 +20,32 @@ fn catalog_v4() -> Vec<Ipv4Addr> {
         .filter(|p| p.ports.is_empty())
     {
         for a in &p.addresses {
-            if let std::net::IpAddr::V4(v4) = a {
-                if !out.contains(v4) {
-                    out.push(*v4);
-                }
+            if !out.contains(a) {
+                out.push(*a);
             }
         }
     }
     out
+}
+
+fn catalog_v4() -> Vec<Ipv4Addr> {
+    catalog_addresses()
+        .into_iter()
+        .filter_map(|a| match a {
+            std::net::IpAddr::V4(v4) => Some(v4),
+            std::net::IpAddr::V6(_) => None,
+        })
+        .collect()
+}
+
+fn catalog_v6() -> Vec<std::net::Ipv6Addr> {
+    catalog_addresses()
+        .into_iter()
+        .filter_map(|a| match a {
+            std::net::IpAddr::V6(v6) => Some(v6),
+            std::net::IpAddr::V4(_) => None,
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -173,25 +191,6 @@ fn other_addr() -> impl Strategy<Value = Ipv4Addr> {
         .prop_filter("not a catalog address", move |a| {
             !taken.contains(a) && !a.is_loopback()
         })
-}
-
-/// Catalog IPv6 addresses of services on any port.
-fn catalog_v6() -> Vec<std::net::Ipv6Addr> {
-    let mut out = Vec::new();
-    for p in Catalog::builtin()
-        .providers()
-        .iter()
-        .filter(|p| p.ports.is_empty())
-    {
-        for a in &p.addresses {
-            if let std::net::IpAddr::V6(v6) = a {
-                if !out.contains(v6) {
-                    out.push(*v6);
-                }
-            }
-        }
-    }
-    out
 }
 
 /// Writes an IPv6 address with per-group leading zeros and case, optionally compressing the
