@@ -47,6 +47,8 @@ pub enum Format {
     Ecs,
     /// Linux audit logs (auditd raw and enriched), records grouped into events by serial.
     Auditd,
+    /// Microsoft Sentinel `Syslog` rows: Sysmon for Linux (XML message) and auoms (audit pairs).
+    SentinelSyslog,
 }
 
 impl Format {
@@ -63,6 +65,7 @@ impl Format {
             Format::DefenderCsv => "defender-csv",
             Format::Ecs => "ecs",
             Format::Auditd => "auditd",
+            Format::SentinelSyslog => "sentinel-syslog",
         }
     }
 }

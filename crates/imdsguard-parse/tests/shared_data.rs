@@ -252,3 +252,49 @@ fn evtx_files_yield_every_readable_record_and_name_the_rest() {
         "records after the zero-size one are read"
     );
 }
+
+#[test]
+fn sentinel_syslog_rows_from_linux_decode() {
+    let (events, summary) = read(&[
+        shared("linux/otrf_syslog_sysmon_linux_log4shell_jndi_reference.json"),
+        shared("linux/otrf_syslog_auoms_auditd_log4shell_jndi_reference.json"),
+    ]);
+    assert_eq!(summary.total_skipped(), 0, "{:?}", summary.first_skips);
+    assert_eq!(events.len(), 143);
+    assert!(events.iter().all(|e| e.format == Format::SentinelSyslog));
+    let count = |kind: EventKind, id: &str| {
+        events
+            .iter()
+            .filter(|e| e.kind == kind && e.native_id.as_deref() == Some(id))
+            .count()
+    };
+    assert_eq!(
+        count(EventKind::ProcessStart, "1"),
+        31,
+        "Sysmon for Linux process creations"
+    );
+    assert_eq!(
+        count(EventKind::NetworkConnect, "3"),
+        6,
+        "Sysmon for Linux connections"
+    );
+    assert_eq!(
+        count(EventKind::ProcessStart, "AUOMS_EXECVE"),
+        27,
+        "auoms executions that succeeded"
+    );
+    let shell = events
+        .iter()
+        .find(|e| {
+            e.process
+                .command_line
+                .as_deref()
+                .is_some_and(|c| c.contains("{base64,-d}"))
+        })
+        .expect("the log4shell payload's shell");
+    assert_eq!(
+        shell.parent.image.as_deref(),
+        Some("/usr/lib/jvm/java-8-openjdk-amd64/jre/bin/java")
+    );
+    assert_eq!(shell.process.user.as_deref(), Some("tomcat"));
+}

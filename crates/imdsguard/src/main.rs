@@ -59,6 +59,7 @@ fn parse_format(s: &str) -> Result<Format, String> {
         Format::Ecs,
         Format::Auditd,
         Format::DefenderCsv,
+        Format::SentinelSyslog,
     ];
     ALL.iter()
         .copied()

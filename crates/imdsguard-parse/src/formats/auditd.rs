@@ -120,7 +120,7 @@ pub(crate) fn parse_line(line: &str) -> Result<Record, String> {
 }
 
 /// `key=value` pairs; values may be double-quoted (never escaped: audit hex-encodes instead).
-fn pairs(s: &str) -> Vec<(String, Value)> {
+pub(crate) fn pairs(s: &str) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     let b = s.as_bytes();
     let mut i = 0;

@@ -8,6 +8,7 @@ mod ecs;
 pub(crate) mod evtx_json;
 mod nxlog;
 mod sentinel;
+mod syslog;
 mod windows;
 mod winlogbeat;
 
@@ -36,6 +37,7 @@ const JSON_FORMATS: &[(Format, Sniff, Decode)] = &[
         sentinel::sniff_security_event,
         sentinel::decode_security_event,
     ),
+    (Format::SentinelSyslog, syslog::sniff, syslog::decode),
     (
         Format::DefenderStreaming,
         defender::sniff_streaming,
