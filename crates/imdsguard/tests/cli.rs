@@ -302,3 +302,26 @@ fn events_on_a_missing_file_is_an_error_exit_2() {
         "{stderr}"
     );
 }
+
+#[test]
+fn events_over_the_bundled_log_samples_match_the_snapshot() {
+    let out = bin()
+        .current_dir(repo())
+        .args(["events", "samples/logs"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("4 files (0 in no supported format), 17 events, 0 records skipped"),
+        "{stderr}"
+    );
+    insta::assert_snapshot!(
+        "events_log_samples_jsonl",
+        String::from_utf8(out.stdout).unwrap()
+    );
+}
