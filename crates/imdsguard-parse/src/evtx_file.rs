@@ -41,20 +41,13 @@ pub(crate) fn read_evtx<T: Read + Seek>(
         match record {
             Ok(r) => {
                 last_record = r.event_record_id;
-                match crate::formats::evtx_json::decode_value(&r.data, at(r.event_record_id)) {
-                    Ok(event) => {
-                        *summary.events.entry(event.format).or_default() += 1;
-                        on_event(event);
-                    }
-                    Err((reason, detail)) => summary.skip(
-                        Skipped {
-                            source: at(r.event_record_id),
-                            reason,
-                            detail,
-                        },
-                        opts.keep_skips,
-                    ),
-                }
+                let source = at(r.event_record_id);
+                summary.decoded(
+                    crate::formats::evtx_json::decode_value(&r.data, source.clone()),
+                    source,
+                    opts.keep_skips,
+                    on_event,
+                );
             }
             Err(e) => summary.skip(
                 Skipped {

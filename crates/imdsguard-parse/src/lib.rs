@@ -79,6 +79,33 @@ impl Summary {
         self.skipped.values().sum()
     }
 
+    /// Counts a decoded event and hands it on.
+    fn event(&mut self, event: Event, on_event: &mut dyn FnMut(Event)) {
+        *self.events.entry(event.format).or_default() += 1;
+        on_event(event);
+    }
+
+    /// Counts and hands on a decoder's event, or records why it gave none.
+    fn decoded(
+        &mut self,
+        result: Result<Event, formats::Skip>,
+        source: SourceRef,
+        keep: usize,
+        on_event: &mut dyn FnMut(Event),
+    ) {
+        match result {
+            Ok(event) => self.event(event, on_event),
+            Err((reason, detail)) => self.skip(
+                Skipped {
+                    source,
+                    reason,
+                    detail,
+                },
+                keep,
+            ),
+        }
+    }
+
     fn skip(&mut self, s: Skipped, keep: usize) {
         *self.skipped.entry(s.reason).or_default() += 1;
         if self.first_skips.len() < keep {
@@ -301,20 +328,12 @@ fn read_defender_csv(
                     .cloned()
                     .zip(record.iter().map(|v| Value::String(v.to_owned())))
                     .collect();
-                match formats::defender::decode_csv_row(&row, source.clone()) {
-                    Ok(event) => {
-                        *summary.events.entry(event.format).or_default() += 1;
-                        on_event(event);
-                    }
-                    Err((reason, detail)) => summary.skip(
-                        Skipped {
-                            source,
-                            reason,
-                            detail,
-                        },
-                        opts.keep_skips,
-                    ),
-                }
+                summary.decoded(
+                    formats::defender::decode_csv_row(&row, source.clone()),
+                    source,
+                    opts.keep_skips,
+                    on_event,
+                );
             }
             Err(e) => {
                 let source = SourceRef {
@@ -380,9 +399,7 @@ fn read_auditd(
     };
     let mut open: Vec<Open> = Vec::new();
     let emit_open = |o: Open, summary: &mut Summary, on_event: &mut dyn FnMut(Event)| {
-        let e = event(&o.records, at(o.first_line));
-        *summary.events.entry(e.format).or_default() += 1;
-        on_event(e);
+        summary.event(event(&o.records, at(o.first_line)), on_event);
     };
     let handle = |text: &[u8],
                   line: u64,
@@ -442,9 +459,7 @@ fn read_auditd(
                 records: vec![rec],
             }),
             None => {
-                let e = event(std::slice::from_ref(&rec), at(line));
-                *summary.events.entry(e.format).or_default() += 1;
-                on_event(e);
+                summary.event(event(std::slice::from_ref(&rec), at(line)), on_event);
             }
         }
     };
@@ -462,9 +477,7 @@ fn read_auditd(
     );
     open.sort_by_key(|o| o.first_line);
     for o in open {
-        let e = event(&o.records, at(o.first_line));
-        *summary.events.entry(e.format).or_default() += 1;
-        on_event(e);
+        summary.event(event(&o.records, at(o.first_line)), on_event);
     }
 }
 
@@ -660,20 +673,12 @@ fn emit(
     summary: &mut Summary,
     on_event: &mut dyn FnMut(Event),
 ) {
-    match formats::decode_json(value, source.clone(), opts.format) {
-        Ok(event) => {
-            *summary.events.entry(event.format).or_default() += 1;
-            on_event(event);
-        }
-        Err((reason, detail)) => summary.skip(
-            Skipped {
-                source,
-                reason,
-                detail,
-            },
-            opts.keep_skips,
-        ),
-    }
+    summary.decoded(
+        formats::decode_json(value, source.clone(), opts.format),
+        source,
+        opts.keep_skips,
+        on_event,
+    );
 }
 
 /// Concatenated JSON values, or one top-level array of them; each record's line is where it starts.
