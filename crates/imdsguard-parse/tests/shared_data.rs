@@ -28,6 +28,14 @@ fn read(paths: &[PathBuf]) -> (Vec<Event>, Summary) {
     (events, summary)
 }
 
+/// How many events of a kind carry this native id (`5156`, `AUOMS_EXECVE`, ...).
+fn count(events: &[Event], kind: EventKind, id: &str) -> usize {
+    events
+        .iter()
+        .filter(|e| e.kind == kind && e.native_id.as_deref() == Some(id))
+        .count()
+}
+
 /// Paths relative to `shared/data`, so snapshots do not depend on where the checkout lives.
 fn relative(mut events: Vec<Event>) -> Vec<Event> {
     for e in &mut events {
@@ -219,19 +227,13 @@ fn evtx_files_yield_every_readable_record_and_name_the_rest() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     let (events, _) = read(&[shared("evtx/evtxattack_DE_RDP_Tunnel_5156.evtx")]);
-    let count = |kind: EventKind, id: &str| {
-        events
-            .iter()
-            .filter(|e| e.kind == kind && e.native_id.as_deref() == Some(id))
-            .count()
-    };
     assert_eq!(
-        count(EventKind::NetworkConnect, "5156"),
+        count(&events, EventKind::NetworkConnect, "5156"),
         63,
         "every 5156 of the RDP tunnel sample is a typed connection"
     );
     assert_eq!(
-        count(EventKind::ProcessStart, "4688"),
+        count(&events, EventKind::ProcessStart, "4688"),
         17,
         "and every 4688 a process start"
     );
@@ -262,24 +264,18 @@ fn sentinel_syslog_rows_from_linux_decode() {
     assert_eq!(summary.total_skipped(), 0, "{:?}", summary.first_skips);
     assert_eq!(events.len(), 143);
     assert!(events.iter().all(|e| e.format == Format::SentinelSyslog));
-    let count = |kind: EventKind, id: &str| {
-        events
-            .iter()
-            .filter(|e| e.kind == kind && e.native_id.as_deref() == Some(id))
-            .count()
-    };
     assert_eq!(
-        count(EventKind::ProcessStart, "1"),
+        count(&events, EventKind::ProcessStart, "1"),
         31,
         "Sysmon for Linux process creations"
     );
     assert_eq!(
-        count(EventKind::NetworkConnect, "3"),
+        count(&events, EventKind::NetworkConnect, "3"),
         6,
         "Sysmon for Linux connections"
     );
     assert_eq!(
-        count(EventKind::ProcessStart, "AUOMS_EXECVE"),
+        count(&events, EventKind::ProcessStart, "AUOMS_EXECVE"),
         27,
         "auoms executions that succeeded"
     );

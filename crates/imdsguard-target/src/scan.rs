@@ -216,7 +216,7 @@ impl<'c> Normalizer<'c> {
         let mut prev = "";
         let mut seen = 0u16;
         let mut encoded_command = false;
-        for (tok, mask) in tokens(text).with_masks() {
+        for (tok, mask) in tokens(text) {
             seen |= mask;
             if is_put_request(prev, tok) {
                 st.put = true;
@@ -725,7 +725,7 @@ impl<'c> Normalizer<'c> {
             return v;
         }
         let lower = st.root.to_ascii_lowercase();
-        let tool = tokens(&lower).any(|t| {
+        let tool = tokens(&lower).any(|(t, _)| {
             let base = t.rsplit(['/', '\\']).next().unwrap_or(t);
             let base = base.strip_suffix(".exe").unwrap_or(base);
             NETWORK_TOOLS.contains(&base)
@@ -903,8 +903,7 @@ struct Tokens<'a> {
     pos: usize,
 }
 
-/// Byte classes a token holds, gathered while it is split off so that later steps can skip work
-/// for bytes that are not there.
+/// Byte classes a token holds ([`Tokens`] yields them with each token).
 const C_COLON: u16 = 1;
 const C_PERCENT: u16 = 1 << 1;
 const C_EQUALS: u16 = 1 << 2;
@@ -939,41 +938,12 @@ const CLASSES: [u16; 256] = {
     t
 };
 
-impl<'a> Tokens<'a> {
-    fn with_masks(self) -> MaskedTokens<'a> {
-        MaskedTokens(self)
-    }
-}
-
-/// [`Tokens`] that also yield each token's byte classes.
-struct MaskedTokens<'a>(Tokens<'a>);
-
-impl<'a> Iterator for MaskedTokens<'a> {
+/// Yields each token with its byte classes, gathered while it is split off so that later steps
+/// can skip work for bytes that are not there.
+impl<'a> Iterator for Tokens<'a> {
     type Item = (&'a str, u16);
 
     fn next(&mut self) -> Option<(&'a str, u16)> {
-        let t = &mut self.0;
-        let b = t.text.as_bytes();
-        while t.pos < b.len() && DELIMITERS[b[t.pos] as usize] {
-            t.pos += 1;
-        }
-        if t.pos >= b.len() {
-            return None;
-        }
-        let start = t.pos;
-        let mut mask = 0u16;
-        while t.pos < b.len() && !DELIMITERS[b[t.pos] as usize] {
-            mask |= CLASSES[b[t.pos] as usize];
-            t.pos += 1;
-        }
-        Some((&t.text[start..t.pos], mask))
-    }
-}
-
-impl<'a> Iterator for Tokens<'a> {
-    type Item = &'a str;
-
-    fn next(&mut self) -> Option<&'a str> {
         let b = self.text.as_bytes();
         while self.pos < b.len() && DELIMITERS[b[self.pos] as usize] {
             self.pos += 1;
@@ -982,10 +952,12 @@ impl<'a> Iterator for Tokens<'a> {
             return None;
         }
         let start = self.pos;
+        let mut mask = 0u16;
         while self.pos < b.len() && !DELIMITERS[b[self.pos] as usize] {
+            mask |= CLASSES[b[self.pos] as usize];
             self.pos += 1;
         }
-        Some(&self.text[start..self.pos])
+        Some((&self.text[start..self.pos], mask))
     }
 }
 
@@ -1064,7 +1036,7 @@ fn base64_layers(text: &str, encoded_command: bool, decodes: bool) -> Vec<String
     if !encoded_command && !decodes {
         return Vec::new();
     }
-    let toks: Vec<&str> = tokens(text).collect();
+    let toks: Vec<&str> = tokens(text).map(|(t, _)| t).collect();
     let mut out = Vec::new();
     for (i, t) in toks.iter().enumerate() {
         let candidate = if encoded_command && is_encoded_command_flag(t) {

@@ -278,13 +278,15 @@ fn events(args: EventsArgs) -> Result<ExitCode> {
     }
     out.flush().ok();
     print_summary(&summary, started.elapsed());
-    Ok(
-        if summary.input_errors.is_empty() || summary.files > summary.input_errors.len() as u64 {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(2)
-        },
-    )
+    // Exit 2 when inputs were named and not one of them could be read: missing, unreadable, or in
+    // no supported format. A readable input that holds no events is a completed run.
+    let unread = summary.input_errors.len() as u64 + summary.unrecognized_files.len() as u64;
+    let none_read = summary.total_events() == 0 && summary.total_skipped() == 0 && unread > 0;
+    Ok(if none_read {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn print_summary(s: &Summary, elapsed: std::time::Duration) {

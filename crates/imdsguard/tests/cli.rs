@@ -13,6 +13,15 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// Writes `contents` to a file in a directory of this test run's own.
+fn temp_file(case: &str, name: &str, contents: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("imdsguard-cli-{case}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join(name);
+    std::fs::write(&file, contents).expect("write temp file");
+    file
+}
+
 fn run_with_stdin(args: &[&str], stdin: &str) -> Output {
     let mut child = bin()
         .args(args)
@@ -103,14 +112,11 @@ fn several_targets_in_one_input_list_the_rest() {
 
 #[test]
 fn a_bad_catalog_is_reported_with_file_and_line_and_exit_2() {
-    let dir = std::env::temp_dir().join(format!("imdsguard-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("corp.toml");
-    std::fs::write(
-        &file,
+    let file = temp_file(
+        "bad",
+        "corp.toml",
         "[[provider]]\nid = \"corp\"\nname = \"Corp\"\naddresses = [\"10.1.2.300\"]\n",
-    )
-    .unwrap();
+    );
     let out = bin()
         .args([
             "target",
@@ -129,10 +135,11 @@ fn a_bad_catalog_is_reported_with_file_and_line_and_exit_2() {
 
 #[test]
 fn a_user_catalog_adds_an_endpoint() {
-    let dir = std::env::temp_dir().join(format!("imdsguard-cli-ok-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("corp.toml");
-    std::fs::write(&file, "[[provider]]\nid = \"corp\"\nname = \"Corp metadata\"\naddresses = [\"10.1.2.3\"]\npaths = [{ path = \"/creds\", kind = \"credentials\" }]\n").unwrap();
+    let file = temp_file(
+        "ok",
+        "corp.toml",
+        "[[provider]]\nid = \"corp\"\nname = \"Corp metadata\"\naddresses = [\"10.1.2.3\"]\npaths = [{ path = \"/creds\", kind = \"credentials\" }]\n",
+    );
     let out = bin()
         .args([
             "target",
@@ -323,5 +330,36 @@ fn events_over_the_bundled_log_samples_match_the_snapshot() {
     insta::assert_snapshot!(
         "events_log_samples_jsonl",
         String::from_utf8(out.stdout).unwrap()
+    );
+}
+
+#[test]
+fn events_on_files_in_no_supported_format_only_is_exit_2() {
+    let notes = temp_file("notes", "notes.txt", "shopping list\nmilk\n");
+    let out = bin()
+        .args(["events", notes.to_str().unwrap()])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "nothing could be read");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("notes.txt: not a supported log format"),
+        "{stderr}"
+    );
+    // Beside a readable file, the same file is named but the run completes.
+    let log = temp_file(
+        "notes",
+        "one.jsonl",
+        r#"{"EventID":3,"Channel":"Microsoft-Windows-Sysmon/Operational","Image":"a.exe"}"#,
+    );
+    let out = bin()
+        .args(["events", notes.to_str().unwrap(), log.to_str().unwrap()])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
