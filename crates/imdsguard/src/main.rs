@@ -12,7 +12,7 @@ use imdsguard_parse::{read_inputs, ReadOptions, Summary};
 use imdsguard_target::report::{table_header, TargetReport};
 use imdsguard_target::{Catalog, Normalizer, MAX_INPUT};
 
-/// Find, explain and stop theft of cloud credentials through instance metadata services.
+/// Find theft of cloud credentials through instance metadata services.
 #[derive(Debug, Parser)]
 #[command(name = "imdsguard", version, about, long_about = None)]
 struct Cli {
@@ -42,7 +42,9 @@ struct EventsArgs {
     /// Files, directories or `-` for standard input.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
-    /// Decode every record with this format instead of sniffing.
+    /// Decode every record with this format instead of sniffing: evtx-json, nxlog-json,
+    /// sentinel-windowsevent, sentinel-securityevent, sentinel-syslog, winlogbeat, defender-json,
+    /// defender-streaming, defender-csv, ecs, auditd (EVTX files are recognized by their header).
     #[arg(long, value_parser = parse_format)]
     format: Option<Format>,
 }
