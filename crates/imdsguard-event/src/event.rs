@@ -94,6 +94,11 @@ pub struct Process {
     /// Hashes as the record gives them (`SHA256=...,MD5=...`, or one value).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hashes: Option<String>,
+    /// The kernel's short name for the process (Linux `comm`, at most 15 bytes). For a script run
+    /// through its `#!` line it is the script's file name, not the interpreter's, which tells
+    /// `/usr/bin/python3` running an agent from the same interpreter running anything else.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comm: Option<String>,
 }
 
 impl Process {
@@ -139,6 +144,26 @@ pub struct Network {
     pub outbound: Option<bool>,
 }
 
+/// The container a process runs in, when the record says (ECS `container.*`, Kubernetes pod).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Container {
+    /// Container id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Container name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Image the container runs (`registry/name:tag`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Kubernetes pod name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    /// Kubernetes namespace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
 /// One decoded log record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Event {
@@ -169,6 +194,9 @@ pub struct Event {
     /// The queried name, for DNS queries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dns_query: Option<String>,
+    /// The container the acting process runs in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<Container>,
 }
 
 #[cfg(test)]
@@ -232,6 +260,7 @@ mod tests {
                 ..Network::default()
             }),
             dns_query: None,
+            container: None,
         };
         assert_eq!(
             serde_json::to_string(&e).unwrap(),

@@ -12,7 +12,7 @@
 
 mod event;
 
-pub use event::{Event, EventKind, Format, Network, Process};
+pub use event::{Container, Event, EventKind, Format, Network, Process};
 
 use std::fmt;
 use std::str::FromStr;

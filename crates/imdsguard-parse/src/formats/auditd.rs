@@ -264,6 +264,7 @@ pub(crate) fn event(records: &[Record], source: SourceRef) -> Event {
         parent: Process::default(),
         network: None,
         dns_query: None,
+        container: None,
     };
     let Some(sys) = find("SYSCALL") else {
         // Not a syscall event (USER_*, CONFIG_CHANGE, ...): keep what process detail it has.
@@ -289,6 +290,7 @@ pub(crate) fn event(records: &[Record], source: SourceRef) -> Event {
             .map(str::to_owned)
             .or_else(|| sys.get("uid").map(|v| v.text.clone())),
         hashes: None,
+        comm: sys.string("comm"),
     };
     e.parent = Process {
         pid: sys.number("ppid"),

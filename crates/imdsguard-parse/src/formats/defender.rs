@@ -81,6 +81,7 @@ fn initiating(d: &dyn Fields) -> Process {
             "InitiatingProcessAccountName",
         ),
         hashes: d.text(&["InitiatingProcessSHA256", "InitiatingProcessSHA1"]),
+        comm: None,
     }
 }
 
@@ -108,6 +109,7 @@ fn row_event(
         },
         network: None,
         dns_query: None,
+        container: None,
     };
     let is_process = action == "ProcessCreated"
         || table == Some("DeviceProcessEvents")
@@ -127,6 +129,7 @@ fn row_event(
             command_line: d.text(&["ProcessCommandLine"]),
             user: account(d, "AccountDomain", "AccountName"),
             hashes: d.text(&["SHA256", "SHA1"]),
+            comm: None,
         };
     } else if is_network {
         e.kind = EventKind::NetworkConnect;

@@ -1,7 +1,7 @@
 //! Elastic Common Schema NDJSON, the generic format: `process.*`, `destination.*`, `url.*`,
 //! `dns.*`, `host.name`, `@timestamp`.
 
-use imdsguard_event::{Event, EventKind, Format, Network, Process, SourceRef};
+use imdsguard_event::{Container, Event, EventKind, Format, Network, Process, SourceRef};
 use serde_json::{Map, Value};
 
 use super::Skip;
@@ -45,7 +45,33 @@ fn process(p: Option<&Map<String, Value>>, user: Option<String>) -> Process {
         }),
         user,
         hashes: object(p, &["hash"]).and_then(|h| h.text(&["sha256", "sha1", "md5"])),
+        comm: None,
     }
+}
+
+/// `container.*` and `orchestrator.*` / `kubernetes.*` (Elastic's Kubernetes metadata), when present.
+fn container(v: &Map<String, Value>) -> Option<Container> {
+    let c = object(v, &["container"]);
+    let k8s = object(v, &["kubernetes"]);
+    let orch = object(v, &["orchestrator", "resource"]);
+    let found = Container {
+        id: c.and_then(|c| c.text(&["id"])),
+        name: c.and_then(|c| c.text(&["name"])),
+        image: c
+            .and_then(|c| object(c, &["image"]))
+            .and_then(|i| i.text(&["name"])),
+        pod: k8s
+            .and_then(|k| object(k, &["pod"]))
+            .and_then(|p| p.text(&["name"]))
+            .or_else(|| {
+                orch.filter(|r| r.text(&["type"]).as_deref() == Some("pod"))
+                    .and_then(|r| r.text(&["name"]))
+            }),
+        namespace: k8s
+            .and_then(|k| k.text(&["namespace"]))
+            .or_else(|| object(v, &["orchestrator"]).and_then(|o| o.text(&["namespace"]))),
+    };
+    (found != Container::default()).then_some(found)
 }
 
 pub(crate) fn decode(v: &Map<String, Value>, source: SourceRef) -> Result<Event, Skip> {
@@ -69,6 +95,7 @@ pub(crate) fn decode(v: &Map<String, Value>, source: SourceRef) -> Result<Event,
         parent: process(proc_obj.and_then(|p| object(p, &["parent"])), None),
         network: None,
         dns_query: object(v, &["dns", "question"]).and_then(|q| q.text(&["name"])),
+        container: container(v),
     };
     let dest = object(v, &["destination"]);
     let url = object(v, &["url"]).and_then(|u| u.text(&["full", "original"]));

@@ -76,6 +76,7 @@ pub(crate) fn decode(v: &Map<String, Value>, source: SourceRef) -> Result<Event,
         parent: Process::default(),
         network: None,
         dns_query: None,
+        container: None,
     };
     if auoms_type.as_deref() == Some("AUOMS_EXECVE") {
         let body = v.text(&["EventData"]).unwrap_or_else(|| {
@@ -106,6 +107,7 @@ pub(crate) fn decode(v: &Map<String, Value>, source: SourceRef) -> Result<Event,
             command_line: proctitle.filter(|p| !p.is_empty()),
             user: get("user"),
             hashes: None,
+            comm: None,
         };
         e.parent = Process {
             pid: get("ppid").and_then(|p| p.parse().ok()),

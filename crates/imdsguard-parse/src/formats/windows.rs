@@ -74,6 +74,7 @@ pub(crate) fn windows_event(source: SourceRef, format: Format, rec: &WinRecord<'
         parent: Process::default(),
         network: None,
         dns_query: None,
+        container: None,
     };
     match (family(rec), rec.event_id) {
         (Family::Sysmon, 1) => {
@@ -84,6 +85,7 @@ pub(crate) fn windows_event(source: SourceRef, format: Format, rec: &WinRecord<'
                 command_line: d.text(&["CommandLine"]),
                 user: d.text(&["User"]),
                 hashes: d.text(&["Hashes"]),
+                comm: None,
             };
             e.parent = Process {
                 pid: d.number(&["ParentProcessId"]),
@@ -91,6 +93,7 @@ pub(crate) fn windows_event(source: SourceRef, format: Format, rec: &WinRecord<'
                 command_line: d.text(&["ParentCommandLine"]),
                 user: d.text(&["ParentUser"]),
                 hashes: None,
+                comm: None,
             };
         }
         (Family::Sysmon, 3) => {
@@ -133,6 +136,7 @@ pub(crate) fn windows_event(source: SourceRef, format: Format, rec: &WinRecord<'
                 user: user(d, "TargetDomainName", "TargetUserName")
                     .or_else(|| user(d, "SubjectDomainName", "SubjectUserName")),
                 hashes: None,
+                comm: None,
             };
             e.parent = Process {
                 pid: d.number(&["ProcessId"]),
@@ -169,6 +173,7 @@ pub(crate) fn windows_event(source: SourceRef, format: Format, rec: &WinRecord<'
                 command_line: d.text(&["CommandLine"]),
                 user: d.text(&["User"]),
                 hashes: None,
+                comm: None,
             };
         }
     }
