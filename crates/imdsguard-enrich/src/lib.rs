@@ -1,0 +1,236 @@
+//! The enrich stage: what an event means for metadata abuse, computed once per event.
+//!
+//! [`Enricher::enrich`] wraps an [`Event`] in an [`Enriched`] view whose fields are computed on
+//! first use and kept: the metadata [`Found`] targets in its destination, URL, DNS query and command
+//! line (through the normalizer of `imdsguard-target`); the [`Verdict`] on its process against the
+//! agent [`Allowlist`]; the [`Location`] class of its executable; whether it is a web server or one's
+//! child ([`Caller`]); and its container. Rules read these typed fields and never re-parse the
+//! strings this stage has read.
+//!
+//! Destination addresses and resolved names are how the operating system logged the connection,
+//! not how a person wrote it, so their notation says nothing: their encodings are dropped, except
+//! the DNS tricks (wildcard DNS, rebinding, an address embedded in a name) that a resolver saw.
+
+mod allowlist;
+mod caller;
+mod error;
+mod path;
+
+use std::cell::OnceCell;
+
+use imdsguard_event::{Container, Event};
+use imdsguard_target::{Encoding, Encodings, Normalizer, Target};
+
+pub use allowlist::{script_argument, Agent, Allowlist, Verdict};
+pub use caller::{caller, serves_http, Caller};
+pub use error::AllowlistError;
+pub use path::{basename, normalize_path, strip_deleted, Location};
+
+/// Where in an event a target was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TargetSource {
+    /// The connection's destination address or resolved host name: a connection was made.
+    Destination,
+    /// A requested URL (Defender `RemoteUrl`, ECS `url.full`, web and proxy logs).
+    Url,
+    /// A DNS query.
+    Dns,
+    /// The acting process's command line: a reference, which may or may not have been followed.
+    CommandLine,
+}
+
+impl TargetSource {
+    /// The name rules and outputs use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetSource::Destination => "destination",
+            TargetSource::Url => "url",
+            TargetSource::Dns => "dns",
+            TargetSource::CommandLine => "command-line",
+        }
+    }
+}
+
+/// A metadata target found in one part of an event.
+#[derive(Debug, Clone)]
+pub struct Found<'c> {
+    /// Which part of the event.
+    pub source: TargetSource,
+    /// What the normalizer found there.
+    pub target: Target<'c>,
+}
+
+/// The encodings a resolver-visible DNS name can meaningfully carry.
+fn dns_encodings(e: Encodings) -> Encodings {
+    let mut out = Encodings::NONE;
+    for x in [
+        Encoding::WildcardDns,
+        Encoding::DnsRebinding,
+        Encoding::EmbeddedAddress,
+    ] {
+        if e.contains(x) {
+            out.insert(x);
+        }
+    }
+    out
+}
+
+/// The enrich stage's shared, immutable configuration: the normalizer and the allowlist.
+#[derive(Debug, Clone, Copy)]
+pub struct Enricher<'c> {
+    normalizer: &'c Normalizer<'c>,
+    allowlist: &'c Allowlist,
+}
+
+impl<'c> Enricher<'c> {
+    /// An enricher over a normalizer (and so its catalog) and an allowlist.
+    pub fn new(normalizer: &'c Normalizer<'c>, allowlist: &'c Allowlist) -> Self {
+        Enricher {
+            normalizer,
+            allowlist,
+        }
+    }
+
+    /// The enricher over the bundled catalog and allowlist.
+    pub fn builtin() -> Enricher<'static> {
+        Enricher::new(imdsguard_target::builtin(), Allowlist::builtin())
+    }
+
+    /// The allowlist in use.
+    pub fn allowlist(&self) -> &'c Allowlist {
+        self.allowlist
+    }
+
+    /// A lazily enriched view of `event`.
+    pub fn enrich<'e>(&'e self, event: &'e Event) -> Enriched<'e>
+    where
+        'c: 'e,
+    {
+        Enriched {
+            event,
+            enricher: self,
+            targets: OnceCell::new(),
+            verdict: OnceCell::new(),
+            location: OnceCell::new(),
+            caller: OnceCell::new(),
+        }
+    }
+}
+
+/// An event with its enriched fields, each computed on first use.
+#[derive(Debug)]
+pub struct Enriched<'e> {
+    /// The event.
+    pub event: &'e Event,
+    enricher: &'e Enricher<'e>,
+    targets: OnceCell<Vec<Found<'e>>>,
+    verdict: OnceCell<Verdict<'e>>,
+    location: OnceCell<Option<Location>>,
+    caller: OnceCell<Option<Caller>>,
+}
+
+impl<'e> Enriched<'e> {
+    /// Every metadata target in the event, in the order destination, URL, DNS, command line.
+    pub fn targets(&self) -> &[Found<'e>] {
+        self.targets.get_or_init(|| self.scan())
+    }
+
+    /// The target that matters most: what it hands out, then whether it was obfuscated, then
+    /// whether a path is known, then the order of [`Enriched::targets`].
+    pub fn best(&self) -> Option<&Found<'e>> {
+        let mut best: Option<&Found<'e>> = None;
+        for f in self.targets() {
+            let key = |f: &Found<'_>| {
+                (
+                    f.target.kind,
+                    !f.target.encoding.is_empty(),
+                    f.target.path.is_some(),
+                )
+            };
+            if best.is_none_or(|b| key(f) > key(b)) {
+                best = Some(f);
+            }
+        }
+        best
+    }
+
+    /// The encodings of every target, united.
+    pub fn encodings(&self) -> Encodings {
+        self.targets()
+            .iter()
+            .fold(Encodings::NONE, |a, f| a.union(f.target.encoding))
+    }
+
+    /// The verdict on the acting process.
+    pub fn verdict(&self) -> &Verdict<'e> {
+        self.verdict
+            .get_or_init(|| self.enricher.allowlist.verdict(self.event))
+    }
+
+    /// Where the acting process's executable lives; `None` when the record does not say.
+    pub fn location(&self) -> Option<Location> {
+        *self.location.get_or_init(|| {
+            self.event
+                .process
+                .image
+                .as_deref()
+                .filter(|i| !i.trim().is_empty())
+                .map(Location::of)
+        })
+    }
+
+    /// Whether the acting process is a web server or one's child.
+    pub fn caller(&self) -> Option<Caller> {
+        *self.caller.get_or_init(|| caller(self.event))
+    }
+
+    /// The container the process runs in, when the record says.
+    pub fn container(&self) -> Option<&'e Container> {
+        self.event.container.as_ref()
+    }
+
+    fn scan(&self) -> Vec<Found<'e>> {
+        let n = self.enricher.normalizer;
+        let e = self.event;
+        let mut out = Vec::new();
+        let mut push = |source, text: &str, keep: fn(Encodings) -> Encodings| {
+            for mut t in n.find(text) {
+                t.encoding = keep(t.encoding);
+                out.push(Found { source, target: t });
+            }
+        };
+        if let Some(net) = e.network.as_ref().filter(|n| n.outbound != Some(false)) {
+            if let Some(ip) = net
+                .dst_ip
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+            {
+                let text = match net.dst_port {
+                    Some(p) if ip.contains(':') => format!("[{ip}]:{p}"),
+                    Some(p) => format!("{ip}:{p}"),
+                    None => ip.to_owned(),
+                };
+                push(TargetSource::Destination, &text, |_| Encodings::NONE);
+            }
+            if let Some(h) = net.dst_host.as_deref().filter(|s| !s.trim().is_empty()) {
+                push(TargetSource::Destination, h, dns_encodings);
+            }
+            if let Some(u) = net.url.as_deref().filter(|s| !s.trim().is_empty()) {
+                push(TargetSource::Url, u, |e| e);
+            }
+        }
+        if let Some(q) = e.dns_query.as_deref().filter(|s| !s.trim().is_empty()) {
+            push(TargetSource::Dns, q, dns_encodings);
+        }
+        if let Some(cl) = e
+            .process
+            .command_line
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+        {
+            push(TargetSource::CommandLine, cl, |e| e);
+        }
+        out
+    }
+}
