@@ -1,0 +1,174 @@
+//! The alert: what `imdsguard hunt` prints for one rule matching one event. The JSON shape is a
+//! contract (`docs/ARCHITECTURE.md`).
+
+use imdsguard_enrich::{Enriched, Verdict};
+use imdsguard_event::{Severity, SourceRef, Technique};
+use serde::Serialize;
+
+use crate::rule::Hit;
+
+/// One alert.
+#[derive(Debug, Clone, Serialize)]
+pub struct Alert {
+    /// The rule's id.
+    pub rule_id: String,
+    /// The rule's title.
+    pub title: String,
+    /// Severity after escalations.
+    pub severity: Severity,
+    /// ATT&CK technique ids.
+    pub attack: Vec<Technique>,
+    /// When, as the record writes it.
+    pub time: Option<String>,
+    /// The host.
+    pub host: Option<String>,
+    /// Where the record is: `path` and `line` or `record`.
+    pub source: SourceRef,
+    /// The record: decoder, event kind, native id.
+    pub event: AlertEvent,
+    /// The most severe metadata target in the event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<AlertTarget>,
+    /// The acting process, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process: Option<AlertProcess>,
+    /// Destination of a connection, when the event is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<AlertNetwork>,
+    /// Container context, when the record carries it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<imdsguard_event::Container>,
+    /// Why, in sentences.
+    pub reasons: Vec<String>,
+}
+
+/// The record an alert comes from.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertEvent {
+    /// The decoder's name.
+    pub format: &'static str,
+    /// The event kind.
+    pub kind: imdsguard_event::EventKind,
+    /// The format's own id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+/// The target part of an alert.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertTarget {
+    /// Provider id, when known.
+    pub provider: Option<String>,
+    /// Canonical endpoint, when known.
+    pub endpoint: Option<String>,
+    /// Normalized path.
+    pub path: Option<String>,
+    /// What the path hands out.
+    pub kind: &'static str,
+    /// Every non-canonical encoding seen in the event's targets.
+    pub encoding: Vec<&'static str>,
+    /// Where in the event: `destination`, `url`, `dns`, `command-line`.
+    pub found_in: &'static str,
+    /// `PUT` for the token request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<&'static str>,
+}
+
+/// The process part of an alert.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertProcess {
+    /// Process id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u64>,
+    /// Executable path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Command line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command_line: Option<String>,
+    /// Account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Parent executable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_image: Option<String>,
+    /// Parent command line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_command_line: Option<String>,
+    /// Allowlist verdict.
+    pub verdict: &'static str,
+    /// The agent entry the verdict names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+}
+
+/// The connection part of an alert.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertNetwork {
+    /// Destination address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst_ip: Option<String>,
+    /// Destination port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst_port: Option<u16>,
+    /// Destination host name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst_host: Option<String>,
+    /// URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+impl Alert {
+    /// The alert for a rule hit on an event.
+    pub fn new(hit: &Hit<'_>, ev: &Enriched<'_>) -> Alert {
+        let e = ev.event;
+        let target = ev.best().map(|f| AlertTarget {
+            provider: f.target.provider_id().map(str::to_owned),
+            endpoint: f.target.endpoint_text().map(str::to_owned),
+            path: f.target.path.clone(),
+            kind: f.target.kind.as_str(),
+            encoding: ev.encodings().iter().map(|x| x.as_str()).collect(),
+            found_in: f.source.as_str(),
+            method: ev.targets().iter().find_map(|t| t.target.method),
+        });
+        let verdict = ev.verdict();
+        let process = (!e.process.is_empty() || !e.parent.is_empty()).then(|| AlertProcess {
+            pid: e.process.pid,
+            image: e.process.image.clone(),
+            command_line: e.process.command_line.clone(),
+            user: e.process.user.clone(),
+            parent_image: e.parent.image.clone(),
+            parent_command_line: e.parent.command_line.clone(),
+            verdict: verdict.as_str(),
+            agent: match verdict {
+                Verdict::Unlisted | Verdict::Unknown => None,
+                v => v.agent().map(|a| a.id.clone()),
+            },
+        });
+        Alert {
+            rule_id: hit.rule.id.clone(),
+            title: hit.rule.title.clone(),
+            severity: hit.severity,
+            attack: hit.rule.attack.clone(),
+            time: e.time.clone(),
+            host: e.host.clone(),
+            source: e.source.clone(),
+            event: AlertEvent {
+                format: e.format.as_str(),
+                kind: e.kind,
+                id: e.native_id.clone(),
+            },
+            target,
+            process,
+            network: e.network.as_ref().map(|n| AlertNetwork {
+                dst_ip: n.dst_ip.clone(),
+                dst_port: n.dst_port,
+                dst_host: n.dst_host.clone(),
+                url: n.url.clone(),
+            }),
+            container: e.container.clone(),
+            reasons: hit.reasons.clone(),
+        }
+    }
+}

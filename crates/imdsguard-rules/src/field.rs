@@ -1,0 +1,224 @@
+//! Typed field ids: every field a rule can test, resolved from its name once when a rule is built,
+//! read per event by a `match`, never by a string lookup.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use imdsguard_enrich::Enriched;
+
+macro_rules! fields {
+    ($( $(#[$doc:meta])* $variant:ident = $name:literal, )*) => {
+        /// A field of an enriched event.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Field {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl Field {
+            /// Every field, in documentation order.
+            pub const ALL: &'static [Field] = &[$(Field::$variant,)*];
+
+            /// The dotted name rules and reason templates use.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( Field::$variant => $name, )*
+                }
+            }
+
+            /// The field with this name.
+            pub fn from_name(name: &str) -> Option<Field> {
+                match name {
+                    $( $name => Some(Field::$variant), )*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+fields! {
+    /// `process-start`, `network-connect`, `dns-query`, `http-request` or `other`.
+    EventKind = "event.kind",
+    /// The decoder's name (`evtx-json`, `ecs`, ...).
+    EventFormat = "event.format",
+    /// The format's own event id (`1`, `3`, `4688`, `connect`).
+    EventId = "event.id",
+    /// The host the record comes from.
+    Host = "host",
+    /// The acting process's executable path as written.
+    ProcessImage = "process.image",
+    /// The executable's file name.
+    ProcessName = "process.name",
+    /// The acting process's command line.
+    ProcessCommandLine = "process.command_line",
+    /// The account it runs as.
+    ProcessUser = "process.user",
+    /// The parent's executable path.
+    ParentImage = "parent.image",
+    /// The parent's file name.
+    ParentName = "parent.name",
+    /// The parent's command line.
+    ParentCommandLine = "parent.command_line",
+    /// Destination address as logged.
+    DstIp = "network.dst_ip",
+    /// Destination port.
+    DstPort = "network.dst_port",
+    /// Destination host name.
+    DstHost = "network.dst_host",
+    /// Requested URL.
+    Url = "network.url",
+    /// Queried DNS name.
+    DnsQuery = "dns.query",
+    /// Container id.
+    ContainerId = "container.id",
+    /// Container image.
+    ContainerImage = "container.image",
+    /// Kubernetes pod.
+    ContainerPod = "container.pod",
+    /// Enriched: what the most severe metadata target hands out (`credentials`, `token`,
+    /// `identity`, `userdata`, `other`); absent when the event has no target.
+    TargetKind = "target.kind",
+    /// Enriched: the provider of the most severe target, when known.
+    TargetProvider = "target.provider",
+    /// Enriched: the endpoint of the most severe target (`169.254.169.254`).
+    TargetEndpoint = "target.endpoint",
+    /// Enriched: the normalized path of the most severe target.
+    TargetPath = "target.path",
+    /// Enriched: every non-canonical encoding of every target (a list).
+    TargetEncoding = "target.encoding",
+    /// Enriched: where targets were found: `destination`, `url`, `dns`, `command-line` (a list).
+    TargetSource = "target.source",
+    /// Enriched: `PUT` when a target is the token request.
+    TargetMethod = "target.method",
+    /// Enriched: the allowlist verdict: `agent`, `masquerade`, `unverified`, `unlisted`, `unknown`.
+    ProcessVerdict = "process.verdict",
+    /// Enriched: the allowlist entry the verdict names.
+    ProcessAgent = "process.agent",
+    /// Enriched: the verdict in a sentence.
+    ProcessVerdictReason = "process.verdict_reason",
+    /// Enriched: where the executable lives: `deleted`, `shared-memory`, `temp`, `downloads`,
+    /// `user-writable`, `system`, `other`.
+    ProcessLocation = "process.location",
+    /// Enriched: the location in words.
+    ProcessLocationText = "process.location_text",
+    /// Enriched: `web-server` or `web-server-child`.
+    ProcessCaller = "process.caller",
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A field's value in one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value<'a> {
+    /// Text.
+    Str(Cow<'a, str>),
+    /// A number (ports).
+    Int(u64),
+    /// Several names (encodings, target sources); a matcher holds when it holds for any.
+    List(Vec<&'static str>),
+}
+
+impl fmt::Display for Value<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Str(s) => f.write_str(s),
+            Value::Int(n) => write!(f, "{n}"),
+            Value::List(l) => f.write_str(&l.join(", ")),
+        }
+    }
+}
+
+fn s<'a>(v: Option<&'a str>) -> Option<Value<'a>> {
+    v.filter(|s| !s.is_empty()).map(|s| Value::Str(Cow::Borrowed(s)))
+}
+
+fn st(v: &'static str) -> Option<Value<'static>> {
+    Some(Value::Str(Cow::Borrowed(v)))
+}
+
+impl Field {
+    /// Whether the enrich stage computes this field (as opposed to the decoder).
+    pub fn is_enriched(self) -> bool {
+        self >= Field::TargetKind
+    }
+
+    /// The field's value in `ev`, `None` when the event has none.
+    pub fn get<'a>(self, ev: &'a Enriched<'_>) -> Option<Value<'a>> {
+        let e = ev.event;
+        let net = e.network.as_ref();
+        let c = e.container.as_ref();
+        match self {
+            Field::EventKind => st(match e.kind {
+                imdsguard_event::EventKind::ProcessStart => "process-start",
+                imdsguard_event::EventKind::NetworkConnect => "network-connect",
+                imdsguard_event::EventKind::DnsQuery => "dns-query",
+                imdsguard_event::EventKind::HttpRequest => "http-request",
+                imdsguard_event::EventKind::Other => "other",
+            }),
+            Field::EventFormat => st(e.format.as_str()),
+            Field::EventId => s(e.native_id.as_deref()),
+            Field::Host => s(e.host.as_deref()),
+            Field::ProcessImage => s(e.process.image.as_deref()),
+            Field::ProcessName => s(e.process.name()),
+            Field::ProcessCommandLine => s(e.process.command_line.as_deref()),
+            Field::ProcessUser => s(e.process.user.as_deref()),
+            Field::ParentImage => s(e.parent.image.as_deref()),
+            Field::ParentName => s(e.parent.name()),
+            Field::ParentCommandLine => s(e.parent.command_line.as_deref()),
+            Field::DstIp => s(net.and_then(|n| n.dst_ip.as_deref())),
+            Field::DstPort => net.and_then(|n| n.dst_port).map(|p| Value::Int(p.into())),
+            Field::DstHost => s(net.and_then(|n| n.dst_host.as_deref())),
+            Field::Url => s(net.and_then(|n| n.url.as_deref())),
+            Field::DnsQuery => s(e.dns_query.as_deref()),
+            Field::ContainerId => s(c.and_then(|c| c.id.as_deref())),
+            Field::ContainerImage => s(c.and_then(|c| c.image.as_deref())),
+            Field::ContainerPod => s(c.and_then(|c| c.pod.as_deref())),
+            Field::TargetKind => ev.best().map(|f| Value::Str(Cow::Borrowed(f.target.kind.as_str()))),
+            Field::TargetProvider => s(ev.best().and_then(|f| f.target.provider_id())),
+            Field::TargetEndpoint => s(ev.best().and_then(|f| f.target.endpoint_text())),
+            Field::TargetPath => s(ev.best().and_then(|f| f.target.path.as_deref())),
+            Field::TargetEncoding => {
+                let enc = ev.encodings();
+                (!enc.is_empty()).then(|| Value::List(enc.iter().map(|e| e.as_str()).collect()))
+            }
+            Field::TargetSource => {
+                let mut l: Vec<&'static str> = Vec::new();
+                for f in ev.targets() {
+                    let n = f.source.as_str();
+                    if !l.contains(&n) {
+                        l.push(n);
+                    }
+                }
+                (!l.is_empty()).then_some(Value::List(l))
+            }
+            Field::TargetMethod => ev.targets().iter().find_map(|f| f.target.method).and_then(st),
+            Field::ProcessVerdict => st(ev.verdict().as_str()),
+            Field::ProcessAgent => s(ev.verdict().agent().map(|a| a.id.as_str())),
+            Field::ProcessVerdictReason => Some(Value::Str(Cow::Owned(ev.verdict().explain(e)))),
+            Field::ProcessLocation => ev.location().and_then(|l| st(l.as_str())),
+            Field::ProcessLocationText => ev.location().and_then(|l| st(l.describe())),
+            Field::ProcessCaller => ev.caller().and_then(|c| st(c.as_str())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for f in Field::ALL {
+            assert_eq!(Field::from_name(f.name()), Some(*f));
+            assert!(seen.insert(f.name()));
+        }
+        assert_eq!(Field::from_name("process.nope"), None);
+        assert!(Field::TargetKind.is_enriched());
+        assert!(!Field::ContainerPod.is_enriched());
+    }
+}

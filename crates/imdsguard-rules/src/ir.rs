@@ -1,0 +1,351 @@
+//! The rule IR: matchers over one field, and boolean expressions over tests.
+//!
+//! Strings compare ASCII-case-insensitively unless a matcher is `cased` (Sigma's default and its
+//! `cased` modifier). A test on a list field holds when it holds for any element; a test on a field
+//! the event lacks is false, except `exists` negated.
+
+use std::fmt;
+
+use imdsguard_enrich::Enriched;
+use regex::Regex;
+
+use crate::field::{Field, Value};
+
+/// How one value is compared.
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    /// The field has a value.
+    Exists,
+    /// Equal text.
+    Eq(Text),
+    /// Starts with.
+    Prefix(Text),
+    /// Ends with.
+    Suffix(Text),
+    /// Contains.
+    Contains(Text),
+    /// A regular expression (unanchored, as Sigma's `re`).
+    Regex(Regex),
+    /// A number in a closed range; either end may be open.
+    Range(Option<u64>, Option<u64>),
+}
+
+/// A literal to compare text with: stored lowercased unless `cased`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text {
+    value: String,
+    cased: bool,
+}
+
+impl Text {
+    /// A case-insensitive literal.
+    pub fn new(s: &str) -> Text {
+        Text {
+            value: s.to_ascii_lowercase(),
+            cased: false,
+        }
+    }
+
+    /// A case-sensitive literal.
+    pub fn cased(s: &str) -> Text {
+        Text {
+            value: s.to_owned(),
+            cased: true,
+        }
+    }
+
+    /// The literal (lowercased when case-insensitive).
+    pub fn as_str(&self) -> &str {
+        &self.value
+    }
+
+    fn eq(&self, h: &str) -> bool {
+        if self.cased {
+            h == self.value
+        } else {
+            h.eq_ignore_ascii_case(&self.value)
+        }
+    }
+
+    fn prefix(&self, h: &str) -> bool {
+        h.len() >= self.value.len() && self.eq_bytes(&h.as_bytes()[..self.value.len()])
+    }
+
+    fn suffix(&self, h: &str) -> bool {
+        h.len() >= self.value.len() && self.eq_bytes(&h.as_bytes()[h.len() - self.value.len()..])
+    }
+
+    fn eq_bytes(&self, b: &[u8]) -> bool {
+        if self.cased {
+            b == self.value.as_bytes()
+        } else {
+            b.eq_ignore_ascii_case(self.value.as_bytes())
+        }
+    }
+
+    fn contains(&self, h: &str) -> bool {
+        if self.cased {
+            return h.contains(self.value.as_str());
+        }
+        let n = self.value.as_bytes();
+        if n.is_empty() {
+            return true;
+        }
+        h.as_bytes()
+            .windows(n.len())
+            .any(|w| w.eq_ignore_ascii_case(n))
+    }
+}
+
+impl Matcher {
+    fn str_matches(&self, h: &str) -> bool {
+        match self {
+            Matcher::Exists => true,
+            Matcher::Eq(t) => t.eq(h),
+            Matcher::Prefix(t) => t.prefix(h),
+            Matcher::Suffix(t) => t.suffix(h),
+            Matcher::Contains(t) => t.contains(h),
+            Matcher::Regex(r) => r.is_match(h),
+            Matcher::Range(lo, hi) => h
+                .trim()
+                .parse::<u64>()
+                .is_ok_and(|n| lo.is_none_or(|l| n >= l) && hi.is_none_or(|x| n <= x)),
+        }
+    }
+
+    /// Whether the matcher holds for a value.
+    pub fn matches(&self, v: &Value<'_>) -> bool {
+        match v {
+            Value::Str(s) => self.str_matches(s),
+            Value::Int(n) => match self {
+                Matcher::Range(lo, hi) => lo.is_none_or(|l| *n >= l) && hi.is_none_or(|x| *n <= x),
+                Matcher::Exists => true,
+                _ => self.str_matches(&n.to_string()),
+            },
+            Value::List(l) => l.iter().any(|s| self.str_matches(s)),
+        }
+    }
+}
+
+/// A boolean expression over field tests.
+#[derive(Debug, Clone)]
+pub enum Expr {
+    /// Always true.
+    True,
+    /// The field's value meets any of the matchers.
+    Test(Field, Vec<Matcher>),
+    /// Every sub-expression holds.
+    All(Vec<Expr>),
+    /// At least one holds.
+    Any(Vec<Expr>),
+    /// The sub-expression does not hold.
+    Not(Box<Expr>),
+}
+
+impl Expr {
+    /// Evaluates the expression on one event, short-circuiting left to right.
+    pub fn eval(&self, ev: &Enriched<'_>) -> bool {
+        match self {
+            Expr::True => true,
+            Expr::Test(f, ms) => match f.get(ev) {
+                Some(v) => ms.iter().any(|m| m.matches(&v)),
+                None => false,
+            },
+            Expr::All(xs) => xs.iter().all(|x| x.eval(ev)),
+            Expr::Any(xs) => xs.iter().any(|x| x.eval(ev)),
+            Expr::Not(x) => !x.eval(ev),
+        }
+    }
+
+    /// Every field the expression reads.
+    pub fn fields(&self, out: &mut Vec<Field>) {
+        match self {
+            Expr::True => {}
+            Expr::Test(f, _) => {
+                if !out.contains(f) {
+                    out.push(*f);
+                }
+            }
+            Expr::All(xs) | Expr::Any(xs) => xs.iter().for_each(|x| x.fields(out)),
+            Expr::Not(x) => x.fields(out),
+        }
+    }
+
+    /// `self and other`.
+    pub fn and(self, other: Expr) -> Expr {
+        match self {
+            Expr::All(mut xs) => {
+                xs.push(other);
+                Expr::All(xs)
+            }
+            x => Expr::All(vec![x, other]),
+        }
+    }
+}
+
+impl std::ops::Not for Expr {
+    type Output = Expr;
+    fn not(self) -> Expr {
+        Expr::Not(Box::new(self))
+    }
+}
+
+/// Builds tests on one field: `on(Field::ProcessVerdict).is("agent")`.
+#[derive(Debug, Clone, Copy)]
+pub struct On(Field);
+
+/// Starts a test on `f`.
+pub fn on(f: Field) -> On {
+    On(f)
+}
+
+impl On {
+    /// Equal to `v` (case-insensitive).
+    pub fn is(self, v: &str) -> Expr {
+        Expr::Test(self.0, vec![Matcher::Eq(Text::new(v))])
+    }
+    /// Equal to any of `vs`.
+    pub fn any_of(self, vs: &[&str]) -> Expr {
+        Expr::Test(self.0, vs.iter().map(|v| Matcher::Eq(Text::new(v))).collect())
+    }
+    /// Has a value.
+    pub fn exists(self) -> Expr {
+        Expr::Test(self.0, vec![Matcher::Exists])
+    }
+    /// Contains any of `vs`.
+    pub fn contains_any(self, vs: &[&str]) -> Expr {
+        Expr::Test(self.0, vs.iter().map(|v| Matcher::Contains(Text::new(v))).collect())
+    }
+    /// Starts with any of `vs`.
+    pub fn starts_with_any(self, vs: &[&str]) -> Expr {
+        Expr::Test(self.0, vs.iter().map(|v| Matcher::Prefix(Text::new(v))).collect())
+    }
+    /// Ends with any of `vs`.
+    pub fn ends_with_any(self, vs: &[&str]) -> Expr {
+        Expr::Test(self.0, vs.iter().map(|v| Matcher::Suffix(Text::new(v))).collect())
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("{s:?}")
+}
+
+impl fmt::Display for Matcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Matcher::Exists => f.write_str("exists"),
+            Matcher::Eq(t) => write!(f, "= {}", quote(t.as_str())),
+            Matcher::Prefix(t) => write!(f, "startswith {}", quote(t.as_str())),
+            Matcher::Suffix(t) => write!(f, "endswith {}", quote(t.as_str())),
+            Matcher::Contains(t) => write!(f, "contains {}", quote(t.as_str())),
+            Matcher::Regex(r) => write!(f, "matches /{}/", r.as_str()),
+            Matcher::Range(lo, hi) => match (lo, hi) {
+                (Some(l), Some(h)) if l == h => write!(f, "= {l}"),
+                (Some(l), Some(h)) => write!(f, "in {l}..={h}"),
+                (Some(l), None) => write!(f, ">= {l}"),
+                (None, Some(h)) => write!(f, "<= {h}"),
+                (None, None) => f.write_str("is a number"),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, 0)
+    }
+}
+
+impl Expr {
+    fn write(&self, f: &mut fmt::Formatter<'_>, depth: usize) -> fmt::Result {
+        let group = |f: &mut fmt::Formatter<'_>, xs: &[Expr], op: &str| -> fmt::Result {
+            if depth > 0 {
+                f.write_str("(")?;
+            }
+            for (i, x) in xs.iter().enumerate() {
+                if i > 0 {
+                    write!(f, " {op} ")?;
+                }
+                x.write(f, depth + 1)?;
+            }
+            if depth > 0 {
+                f.write_str(")")?;
+            }
+            Ok(())
+        };
+        match self {
+            Expr::True => f.write_str("true"),
+            Expr::Test(field, ms) => {
+                let all_eq = ms.len() > 1 && ms.iter().all(|m| matches!(m, Matcher::Eq(_)));
+                if all_eq {
+                    let vals: Vec<String> = ms
+                        .iter()
+                        .filter_map(|m| match m {
+                            Matcher::Eq(t) => Some(quote(t.as_str())),
+                            _ => None,
+                        })
+                        .collect();
+                    return write!(f, "{field} in ({})", vals.join(", "));
+                }
+                if ms.len() > 1 {
+                    f.write_str("(")?;
+                }
+                for (i, m) in ms.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" or ")?;
+                    }
+                    write!(f, "{field} {m}")?;
+                }
+                if ms.len() > 1 {
+                    f.write_str(")")?;
+                }
+                Ok(())
+            }
+            Expr::All(xs) => group(f, xs, "and"),
+            Expr::Any(xs) => group(f, xs, "or"),
+            Expr::Not(x) => {
+                f.write_str("not ")?;
+                x.write(f, depth + 1)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_matchers_ignore_ascii_case_unless_cased() {
+        let v = Value::Str("C:\\Windows\\System32\\CURL.exe".into());
+        assert!(Matcher::Suffix(Text::new("curl.EXE")).matches(&v));
+        assert!(!Matcher::Suffix(Text::cased("curl.exe")).matches(&v));
+        assert!(Matcher::Prefix(Text::new("c:\\windows")).matches(&v));
+        assert!(Matcher::Contains(Text::new("system32\\curl")).matches(&v));
+        assert!(!Matcher::Contains(Text::new("system64")).matches(&v));
+        assert!(Matcher::Eq(Text::new("c:\\windows\\system32\\curl.exe")).matches(&v));
+        assert!(Matcher::Regex(Regex::new(r"(?i)curl\.exe$").unwrap()).matches(&v));
+    }
+
+    #[test]
+    fn lists_match_any_element_and_numbers_match_ranges() {
+        let l = Value::List(vec!["hex", "userinfo"]);
+        assert!(Matcher::Eq(Text::new("userinfo")).matches(&l));
+        assert!(!Matcher::Eq(Text::new("octal")).matches(&l));
+        assert!(Matcher::Range(Some(80), Some(80)).matches(&Value::Int(80)));
+        assert!(!Matcher::Range(Some(81), None).matches(&Value::Int(80)));
+        assert!(Matcher::Range(None, Some(100)).matches(&Value::Str("80".into())));
+    }
+
+    #[test]
+    fn expressions_print_readably() {
+        let e = on(Field::TargetKind)
+            .exists()
+            .and(!on(Field::ProcessVerdict).is("agent"))
+            .and(on(Field::TargetSource).any_of(&["destination", "url"]));
+        assert_eq!(
+            e.to_string(),
+            r#"target.kind exists and not process.verdict = "agent" and target.source in ("destination", "url")"#
+        );
+    }
+}
