@@ -133,7 +133,8 @@ impl fmt::Display for Value<'_> {
 }
 
 fn s<'a>(v: Option<&'a str>) -> Option<Value<'a>> {
-    v.filter(|s| !s.is_empty()).map(|s| Value::Str(Cow::Borrowed(s)))
+    v.filter(|s| !s.is_empty())
+        .map(|s| Value::Str(Cow::Borrowed(s)))
 }
 
 fn st(v: &'static str) -> Option<Value<'static>> {
@@ -177,7 +178,9 @@ impl Field {
             Field::ContainerId => s(c.and_then(|c| c.id.as_deref())),
             Field::ContainerImage => s(c.and_then(|c| c.image.as_deref())),
             Field::ContainerPod => s(c.and_then(|c| c.pod.as_deref())),
-            Field::TargetKind => ev.best().map(|f| Value::Str(Cow::Borrowed(f.target.kind.as_str()))),
+            Field::TargetKind => ev
+                .best()
+                .map(|f| Value::Str(Cow::Borrowed(f.target.kind.as_str()))),
             Field::TargetProvider => s(ev.best().and_then(|f| f.target.provider_id())),
             Field::TargetEndpoint => s(ev.best().and_then(|f| f.target.endpoint_text())),
             Field::TargetPath => s(ev.best().and_then(|f| f.target.path.as_deref())),
@@ -195,7 +198,11 @@ impl Field {
                 }
                 (!l.is_empty()).then_some(Value::List(l))
             }
-            Field::TargetMethod => ev.targets().iter().find_map(|f| f.target.method).and_then(st),
+            Field::TargetMethod => ev
+                .targets()
+                .iter()
+                .find_map(|f| f.target.method)
+                .and_then(st),
             Field::ProcessVerdict => st(ev.verdict().as_str()),
             Field::ProcessAgent => s(ev.verdict().agent().map(|a| a.id.as_str())),
             Field::ProcessVerdictReason => Some(Value::Str(Cow::Owned(ev.verdict().explain(e)))),

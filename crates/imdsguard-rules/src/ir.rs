@@ -206,7 +206,10 @@ impl On {
     }
     /// Equal to any of `vs`.
     pub fn any_of(self, vs: &[&str]) -> Expr {
-        Expr::Test(self.0, vs.iter().map(|v| Matcher::Eq(Text::new(v))).collect())
+        Expr::Test(
+            self.0,
+            vs.iter().map(|v| Matcher::Eq(Text::new(v))).collect(),
+        )
     }
     /// Has a value.
     pub fn exists(self) -> Expr {
@@ -214,15 +217,24 @@ impl On {
     }
     /// Contains any of `vs`.
     pub fn contains_any(self, vs: &[&str]) -> Expr {
-        Expr::Test(self.0, vs.iter().map(|v| Matcher::Contains(Text::new(v))).collect())
+        Expr::Test(
+            self.0,
+            vs.iter().map(|v| Matcher::Contains(Text::new(v))).collect(),
+        )
     }
     /// Starts with any of `vs`.
     pub fn starts_with_any(self, vs: &[&str]) -> Expr {
-        Expr::Test(self.0, vs.iter().map(|v| Matcher::Prefix(Text::new(v))).collect())
+        Expr::Test(
+            self.0,
+            vs.iter().map(|v| Matcher::Prefix(Text::new(v))).collect(),
+        )
     }
     /// Ends with any of `vs`.
     pub fn ends_with_any(self, vs: &[&str]) -> Expr {
-        Expr::Test(self.0, vs.iter().map(|v| Matcher::Suffix(Text::new(v))).collect())
+        Expr::Test(
+            self.0,
+            vs.iter().map(|v| Matcher::Suffix(Text::new(v))).collect(),
+        )
     }
 }
 

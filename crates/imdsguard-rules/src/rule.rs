@@ -327,8 +327,14 @@ mod tests {
     #[test]
     fn templates_parse_fields_and_reject_unknown_ones() {
         let t = Template::parse("{process.name} reached {target.endpoint} {{literally}}").unwrap();
-        assert_eq!(t.fields().collect::<Vec<_>>(), [Field::ProcessName, Field::TargetEndpoint]);
-        assert_eq!(t.to_string(), "{process.name} reached {target.endpoint} {{literally}}");
+        assert_eq!(
+            t.fields().collect::<Vec<_>>(),
+            [Field::ProcessName, Field::TargetEndpoint]
+        );
+        assert_eq!(
+            t.to_string(),
+            "{process.name} reached {target.endpoint} {{literally}}"
+        );
         let e = Template::parse("{process.nmae} did").unwrap_err();
         assert!(e.contains("unknown field {process.nmae}"), "{e}");
         assert!(Template::parse("a } b").is_err());
@@ -343,6 +349,9 @@ mod tests {
             .attack("T1552.005")
             .reason("{bogus}")
             .build();
-        assert!(r.unwrap_err().to_string().starts_with("rule X-1: unknown field"));
+        assert!(r
+            .unwrap_err()
+            .to_string()
+            .starts_with("rule X-1: unknown field"));
     }
 }

@@ -1,0 +1,81 @@
+//! Conditions the detections share.
+
+use imdsguard_event::Severity;
+use imdsguard_rules::{on, Expr, Field, Rule, RuleBuilder};
+
+/// The event holds a metadata target somewhere (destination, URL, DNS query, command line).
+pub fn has_target() -> Expr {
+    on(Field::TargetKind).exists()
+}
+
+/// The acting process is not a verified agent.
+pub fn not_agent() -> Expr {
+    !on(Field::ProcessVerdict).is("agent")
+}
+
+/// Named like an agent but contradicting its entry (IMDS-007's ground).
+pub fn masquerade() -> Expr {
+    on(Field::ProcessVerdict).is("masquerade")
+}
+
+/// Locations seed 003 calls unusual.
+pub const UNUSUAL_LOCATIONS: &[&str] = &[
+    "deleted",
+    "shared-memory",
+    "temp",
+    "downloads",
+    "user-writable",
+];
+
+/// The executable lives in an unusual location.
+pub fn unusual_location() -> Expr {
+    on(Field::ProcessLocation).any_of(UNUSUAL_LOCATIONS)
+}
+
+/// The most severe target hands out credentials.
+pub fn credentials() -> Expr {
+    on(Field::TargetKind).is("credentials")
+}
+
+/// A web server or one's child.
+pub fn web_caller() -> Expr {
+    on(Field::ProcessCaller).exists()
+}
+
+/// Container context.
+pub fn in_container() -> Expr {
+    Expr::Any(vec![
+        on(Field::ContainerId).exists(),
+        on(Field::ContainerPod).exists(),
+    ])
+}
+
+/// The reasons every detection gives about the target and the process.
+pub fn standard_reasons(b: RuleBuilder) -> RuleBuilder {
+    b.reason_if(
+        on(Field::TargetPath).exists(),
+        "The request is for {target.path}, which hands out {target.kind}.",
+    )
+    .reason_if(
+        on(Field::TargetProvider).exists(),
+        "The endpoint is {target.provider}'s metadata service.",
+    )
+    .reason_if(
+        on(Field::ParentImage).exists(),
+        "Its parent process is {parent.image}.",
+    )
+}
+
+/// Builds a detection, panicking with the rule's error: the pack is checked by tests.
+pub fn finish(b: RuleBuilder) -> Rule {
+    b.build().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Critical when the target hands out credentials, with the reason.
+pub fn critical_on_credentials(b: RuleBuilder) -> RuleBuilder {
+    b.escalate(
+        credentials(),
+        Severity::Critical,
+        "The path hands out role credentials or access tokens: theft is likely, not just discovery.",
+    )
+}

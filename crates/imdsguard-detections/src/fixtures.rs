@@ -1,0 +1,148 @@
+//! Every detection's positive and negative fixtures, decoded by the real decoders and enriched by
+//! the real enrich stage: a positive must raise its rule, a negative must not. Failures are
+//! collected and reported together.
+
+use imdsguard_enrich::Enricher;
+use imdsguard_parse::{read_reader, ReadOptions, Summary};
+
+use crate::*;
+
+fn fixtures() -> Vec<(
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+)> {
+    vec![
+        (
+            "IMDS-001",
+            imds_001_unverified_connection::POSITIVE,
+            imds_001_unverified_connection::NEGATIVE,
+        ),
+        (
+            "IMDS-002",
+            imds_002_command_line_reference::POSITIVE,
+            imds_002_command_line_reference::NEGATIVE,
+        ),
+        (
+            "IMDS-003",
+            imds_003_unusual_location::POSITIVE,
+            imds_003_unusual_location::NEGATIVE,
+        ),
+        (
+            "IMDS-004",
+            imds_004_credential_path::POSITIVE,
+            imds_004_credential_path::NEGATIVE,
+        ),
+        (
+            "IMDS-005",
+            imds_005_obfuscated_target::POSITIVE,
+            imds_005_obfuscated_target::NEGATIVE,
+        ),
+        (
+            "IMDS-006",
+            imds_006_web_server::POSITIVE,
+            imds_006_web_server::NEGATIVE,
+        ),
+        (
+            "IMDS-007",
+            imds_007_agent_masquerade::POSITIVE,
+            imds_007_agent_masquerade::NEGATIVE,
+        ),
+        (
+            "IMDS-008",
+            imds_008_container::POSITIVE,
+            imds_008_container::NEGATIVE,
+        ),
+    ]
+}
+
+/// Rule ids raised by a fixture document, with the reasons of the rule under test.
+fn raised(doc: &str, rule: &str) -> Result<(Vec<String>, Vec<String>), String> {
+    let mut events = Vec::new();
+    let mut summary = Summary::default();
+    read_reader(
+        "fixture",
+        &mut doc.as_bytes(),
+        &ReadOptions::default(),
+        &mut summary,
+        &mut |e| events.push(e),
+    );
+    if events.is_empty() || summary.total_skipped() > 0 {
+        return Err(format!(
+            "fixture does not decode cleanly: {:?}",
+            summary.first_skips
+        ));
+    }
+    let enricher = Enricher::builtin();
+    let mut ids = Vec::new();
+    let mut reasons = Vec::new();
+    for e in &events {
+        let ev = enricher.enrich(e);
+        for hit in pack().eval(&ev) {
+            if hit.rule.id == rule {
+                reasons.extend(hit.reasons.clone());
+            }
+            ids.push(hit.rule.id.clone());
+        }
+    }
+    Ok((ids, reasons))
+}
+
+#[test]
+fn every_detection_has_fixtures_and_they_hold() {
+    let all = fixtures();
+    assert_eq!(all.len(), DETECTIONS.len());
+    let mut failures = Vec::new();
+    for (id, pos, neg) in all {
+        assert!(pack().get(id).is_some(), "{id} is not in the pack");
+        assert!(
+            !pos.is_empty() && !neg.is_empty(),
+            "{id} needs positive and negative fixtures"
+        );
+        for doc in pos {
+            match raised(doc, id) {
+                Ok((ids, reasons)) if ids.iter().any(|i| i == id) => {
+                    if reasons.is_empty()
+                        || reasons
+                            .iter()
+                            .any(|r| r.contains('{') || r.trim().is_empty())
+                    {
+                        failures.push(format!("{id}: bad reasons {reasons:?} for {doc}"));
+                    }
+                }
+                Ok((ids, _)) => {
+                    failures.push(format!("{id}: positive not raised (raised {ids:?}): {doc}"))
+                }
+                Err(e) => failures.push(format!("{id}: {e}: {doc}")),
+            }
+        }
+        for doc in neg {
+            match raised(doc, id) {
+                Ok((ids, _)) if ids.iter().any(|i| i == id) => {
+                    failures.push(format!("{id}: negative raised: {doc}"))
+                }
+                Ok(_) => {}
+                Err(e) => failures.push(format!("{id}: {e}: {doc}")),
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} fixture failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn every_rule_is_documented_and_ids_are_stable() {
+    for (i, r) in pack().rules().iter().enumerate() {
+        assert_eq!(r.id, format!("IMDS-{:03}", i + 1));
+        assert!(!r.description.is_empty() && !r.false_positives.is_empty());
+        assert!(
+            r.attack.iter().any(|t| t.as_str() == "T1552.005"),
+            "{}",
+            r.id
+        );
+    }
+}

@@ -1,0 +1,97 @@
+//! **IMDS-001 — Metadata service reached by a process that is not a verified cloud agent.**
+//!
+//! *What.* A network connection or DNS query whose destination is a metadata endpoint (any
+//! provider, any address the catalog knows: `169.254.169.254`, `fd00:ec2::254`,
+//! `metadata.google.internal`, `100.100.100.200`, `169.254.170.2`, Azure Arc's local port ...),
+//! made by a process the allowlist does not verify. Seed 001's pattern 1; seed 003's "common tools".
+//!
+//! *Why.* Outside the cloud agents, few programs need the metadata service; a shell, a scripting
+//! engine or an unknown binary reaching it is how credential theft starts (discovery, then
+//! credential access). A record with a credential path (Defender `RemoteUrl`) ranks higher.
+//!
+//! *Not here.* More specific detections take the cases they describe: a masquerading agent
+//! (IMDS-007), a web server (IMDS-006), a container (IMDS-008), a binary in an unusual location
+//! (IMDS-003). Web-server access logs (`http-request` events) are left to the web-log detections.
+//!
+//! *False positives.* Applications built on the cloud SDKs (they read credentials through the
+//! service by design), configuration-management tools, and agents installed in places the
+//! built-in allowlist does not know: allow them by path with `--allowlist`.
+//!
+//! *ATT&CK.* T1552.005 (Cloud Instance Metadata API), T1580 (Cloud Infrastructure Discovery).
+
+use imdsguard_event::Severity;
+use imdsguard_rules::{on, Expr, Field, Rule};
+
+use crate::common::*;
+
+/// The detection.
+pub fn rule() -> Rule {
+    let when = Expr::All(vec![
+        has_target(),
+        on(Field::EventKind).any_of(&["network-connect", "dns-query"]),
+        on(Field::TargetSource).any_of(&["destination", "url", "dns"]),
+        not_agent(),
+        !masquerade(),
+        !web_caller(),
+        !in_container(),
+        !unusual_location(),
+    ]);
+    let b = Rule::builder(
+        "IMDS-001",
+        "Metadata service reached by a process that is not a verified cloud agent",
+        Severity::Medium,
+        when,
+    )
+    .description(
+        "A network connection or DNS query to a cloud metadata endpoint by a process the agent \
+         allowlist does not verify.",
+    )
+    .false_positive("Applications built on cloud SDKs that read instance credentials by design.")
+    .false_positive("Agents installed where the built-in allowlist does not expect them.")
+    .attack("T1552.005")
+    .attack("T1580")
+    .reason_if(
+        on(Field::EventKind).is("network-connect"),
+        "{process.name} connected to the metadata service at {target.endpoint}.",
+    )
+    .reason_if(
+        on(Field::EventKind).is("dns-query"),
+        "{process.name} looked up the metadata service's name ({dns.query}).",
+    )
+    .reason_if(
+        !on(Field::ProcessName).exists(),
+        "A connection to the metadata service at {target.endpoint} was made by a process the record does not name.",
+    )
+    .reason("{process.verdict_reason}.");
+    let b = standard_reasons(b).escalate(
+        credentials(),
+        Severity::High,
+        "The requested path hands out credentials, which ranks above a plain metadata read.",
+    );
+    finish(b)
+}
+
+#[cfg(test)]
+pub(crate) const POSITIVE: &[&str] = &[
+    r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["network"]},"host":{"name":"web01"},"process":{"pid":10,"executable":"/usr/bin/curl","command_line":"curl -s http://169.254.169.254/latest/meta-data/"},"destination":{"ip":"169.254.169.254","port":80},"network":{"direction":"egress"}}"#,
+    r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["dns"]},"host":{"name":"gce1"},"process":{"executable":"/usr/bin/python3","command_line":"python3 /home/u/x.py"},"dns":{"question":{"name":"metadata.google.internal"}}}"#,
+    r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["network"]},"host":{"name":"w1"},"process":{"executable":"C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"},"destination":{"ip":"fd00:ec2::254","port":80}}"#,
+    // Security 5156 as NXLog writes it: PowerShell reaching the service (as in the OTRF data).
+    r#"{"EventID":5156,"Hostname":"WORKSTATION5","Channel":"Security","Application":"\\device\\harddiskvolume2\\windows\\system32\\windowspowershell\\v1.0\\powershell.exe","ProcessID":"4321","Direction":"%%14593","SourceAddress":"10.0.0.4","SourcePort":"50000","DestAddress":"169.254.169.254","DestPort":"80","Protocol":"6","EventTime":"2020-10-22 10:00:00"}"#,
+];
+
+#[cfg(test)]
+pub(crate) const NEGATIVE: &[&str] = &[
+    // The verified agent.
+    r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["network"]},"host":{"name":"web01"},"process":{"executable":"/usr/bin/amazon-ssm-agent"},"destination":{"ip":"169.254.169.254","port":80}}"#,
+    // A neighbour that is not the metadata service (Amazon Time Sync).
+    r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["network"]},"host":{"name":"web01"},"process":{"executable":"/usr/sbin/chronyd"},"destination":{"ip":"169.254.169.123","port":123}}"#,
+    // An ordinary connection.
+    r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["network"]},"host":{"name":"web01"},"process":{"executable":"/usr/bin/curl"},"destination":{"ip":"93.184.216.34","port":443}}"#,
+    // Inbound: the metadata address is not where this host connected to.
+    r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["network"]},"host":{"name":"web01"},"process":{"executable":"/usr/bin/curl"},"destination":{"ip":"169.254.169.254","port":80},"network":{"direction":"ingress"}}"#,
+    // A temp-dir binary: IMDS-003's case, not this one's.
+    r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["network"]},"host":{"name":"web01"},"process":{"executable":"/tmp/.x/kdevtmpfsi"},"destination":{"ip":"169.254.169.254","port":80}}"#,
+    // Security 5156 from the Azure guest agent, as the OTRF data has it.
+    r#"{"EventID":5156,"Hostname":"WORKSTATION5","Channel":"Security","Application":"\\device\\harddiskvolume2\\windowsazure\\guestagent_2.7.41491.993_2020-09-17_150914\\guestagent\\windowsazureguestagent.exe","ProcessID":"2000","Direction":"%%14593","SourceAddress":"10.0.0.4","SourcePort":"50001","DestAddress":"169.254.169.254","DestPort":"80","Protocol":"6","EventTime":"2020-10-22 10:00:00"}"#,
+];

@@ -1,0 +1,69 @@
+//! **IMDS-002 — A command line that references a metadata endpoint or path.**
+//!
+//! *What.* A process whose command line, read by the normalizer, points at a metadata service:
+//! `curl http://169.254.169.254/latest/meta-data/`, `Invoke-RestMethod -Headers
+//! @{Metadata="true"} http://169.254.169.254/metadata/instance`, `wget metadata/computeMetadata/v1/`,
+//! a metadata environment variable. Seed 001's pattern 2; seed 003's Linux rule.
+//!
+//! *Why.* Hands-on-keyboard discovery and scripted theft show up as command lines before (or
+//! without) any network record. Host-level process logs are often the only telemetry there is.
+//!
+//! *Not here.* Credential paths (IMDS-004) and obfuscated targets (IMDS-005) have their own
+//! detections of higher severity; a masquerading agent is IMDS-007.
+//!
+//! *False positives.* Administrators checking an instance by hand (`curl .../instance-id`),
+//! provisioning scripts run from user-data; they read non-credential paths and rank medium.
+//!
+//! *ATT&CK.* T1552.005, T1580.
+
+use imdsguard_event::Severity;
+use imdsguard_rules::{on, Expr, Field, Rule};
+
+use crate::common::*;
+
+/// The detection.
+pub fn rule() -> Rule {
+    let when = Expr::All(vec![
+        has_target(),
+        on(Field::TargetSource).is("command-line"),
+        not_agent(),
+        !masquerade(),
+        !credentials(),
+        !on(Field::TargetEncoding).exists(),
+    ]);
+    let b = Rule::builder(
+        "IMDS-002",
+        "Command line references a cloud metadata endpoint",
+        Severity::Medium,
+        when,
+    )
+    .description("A process command line that points at a cloud metadata service, by the normalizer.")
+    .false_positive("Administrators reading instance metadata by hand.")
+    .false_positive("Provisioning scripts that read non-credential metadata.")
+    .attack("T1552.005")
+    .attack("T1580")
+    .reason("{process.name} was run with a command line that requests the metadata service at {target.endpoint}.")
+    .reason("{process.verdict_reason}.")
+    .reason_if(
+        on(Field::TargetMethod).is("PUT"),
+        "It asks for an IMDSv2 session token, the first step of every IMDSv2 read.",
+    );
+    finish(standard_reasons(b))
+}
+
+#[cfg(test)]
+pub(crate) const POSITIVE: &[&str] = &[
+    r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["process"]},"host":{"name":"web01"},"process":{"executable":"/usr/bin/curl","command_line":"curl -s http://169.254.169.254/latest/meta-data/","parent":{"executable":"/bin/bash"}}}"#,
+    r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["process"]},"host":{"name":"az1"},"process":{"executable":"C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe","command_line":"powershell -c \"Invoke-RestMethod -Headers @{Metadata='true'} -Uri 'http://169.254.169.254/metadata/instance?api-version=2021-02-01'\""}}"#,
+    r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["process"]},"host":{"name":"web01"},"process":{"executable":"/usr/bin/curl","command_line":"curl -X PUT http://169.254.169.254/latest/api/token -H X-aws-ec2-metadata-token-ttl-seconds:21600"}}"#,
+];
+
+#[cfg(test)]
+pub(crate) const NEGATIVE: &[&str] = &[
+    // Credential paths are IMDS-004's.
+    r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["process"]},"host":{"name":"web01"},"process":{"executable":"/usr/bin/curl","command_line":"curl http://169.254.169.254/latest/meta-data/iam/security-credentials/role"}}"#,
+    // Obfuscated targets are IMDS-005's.
+    r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["process"]},"host":{"name":"web01"},"process":{"executable":"/usr/bin/curl","command_line":"curl http://0xa9fea9fe/latest/meta-data/"}}"#,
+    r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["process"]},"host":{"name":"web01"},"process":{"executable":"/usr/bin/curl","command_line":"curl https://example.com/latest/meta-data/"}}"#,
+    r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["process"]},"host":{"name":"web01"},"process":{"executable":"/usr/bin/ntpdate","command_line":"ntpdate 169.254.169.123"}}"#,
+];

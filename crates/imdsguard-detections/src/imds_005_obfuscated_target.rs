@@ -1,0 +1,59 @@
+//! **IMDS-005 — Obfuscated metadata target.**
+//!
+//! *What.* A metadata endpoint written in any non-canonical form: decimal, octal, hex or short
+//! IPv4 (`2852039166`, `0251.0376.0251.0376`, `0xa9fea9fe`), IPv6 wrappings (`::ffff:a9fe:a9fe`,
+//! NAT64), percent-encoding, userinfo and backslash tricks, IDNA look-alikes, wildcard-DNS and
+//! rebinding names, URLs nested in parameters, base64 and escapes, concatenation, `gopher://`
+//! smuggling, `--resolve` overrides.
+//!
+//! *Why.* Benign software writes `http://169.254.169.254/` or the provider's documented host name.
+//! Every other spelling exists to slip past a filter (SSRF deny-lists, naive detections), so it is
+//! high severity on its own. Addresses the operating system logged (a connection's destination)
+//! are not counted: their notation says nothing.
+//!
+//! *False positives.* Security testing (SSRF scanners, payload lists run on purpose).
+//!
+//! *ATT&CK.* T1552.005, T1027 (Obfuscated Files or Information), T1190 when it arrives through a
+//! web request.
+
+use imdsguard_event::Severity;
+use imdsguard_rules::{on, Expr, Field, Rule};
+
+use crate::common::*;
+
+/// The detection.
+pub fn rule() -> Rule {
+    let when = Expr::All(vec![
+        has_target(),
+        on(Field::TargetEncoding).exists(),
+        not_agent(),
+    ]);
+    let b = Rule::builder(
+        "IMDS-005",
+        "Obfuscated cloud metadata target",
+        Severity::High,
+        when,
+    )
+    .description("A metadata endpoint written in a non-canonical form meant to evade filters.")
+    .false_positive("SSRF scanners and payload lists run on purpose by security testers.")
+    .attack("T1552.005")
+    .attack("T1027")
+    .reason("The metadata service at {target.endpoint} is written in a non-canonical form ({target.encoding}), which benign software does not do.")
+    .reason_if(on(Field::ProcessName).exists(), "{process.verdict_reason}.")
+    .reason_if(on(Field::EventKind).is("http-request"), "It arrived in a web request ({network.url}): a server-side request forgery attempt.");
+    finish(critical_on_credentials(standard_reasons(b)))
+}
+
+#[cfg(test)]
+pub(crate) const POSITIVE: &[&str] = &[
+    r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["process"]},"host":{"name":"web01"},"process":{"executable":"/usr/bin/curl","command_line":"curl http://0xa9fea9fe/latest/meta-data/"}}"#,
+    r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["process"]},"host":{"name":"web01"},"process":{"executable":"/usr/bin/wget","command_line":"wget -qO- http://[::ffff:a9fe:a9fe]/latest/meta-data/iam/security-credentials/"}}"#,
+    r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["web"]},"host":{"name":"web01"},"url":{"full":"http://shop.example/fetch?u=http%3A%2F%2F169.254.169.254%2Flatest%2Fmeta-data%2F"},"destination":{"ip":"10.0.0.5","port":80}}"#,
+];
+
+#[cfg(test)]
+pub(crate) const NEGATIVE: &[&str] = &[
+    r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["process"]},"host":{"name":"web01"},"process":{"executable":"/usr/bin/curl","command_line":"curl http://169.254.169.254/latest/meta-data/"}}"#,
+    // The OS logged an IPv4-mapped destination: notation of a log, not of an attacker.
+    r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["network"]},"host":{"name":"web01"},"process":{"executable":"/usr/bin/curl"},"destination":{"ip":"::ffff:169.254.169.254","port":80}}"#,
+];
