@@ -172,3 +172,97 @@ impl Alert {
         }
     }
 }
+
+impl Alert {
+    /// `path:line` or `path record N`.
+    pub fn source_text(&self) -> String {
+        self.source.to_string()
+    }
+
+    /// The target as one short string: `endpoint/path [encodings]`.
+    pub fn target_text(&self) -> String {
+        let Some(t) = &self.target else {
+            return "-".into();
+        };
+        let mut s = t.endpoint.clone().unwrap_or_else(|| "?".into());
+        if let Some(p) = &t.path {
+            s.push_str(p);
+        }
+        if !t.encoding.is_empty() {
+            s.push_str(&format!(" [{}]", t.encoding.join(",")));
+        }
+        s
+    }
+
+    /// The acting process as one short string: the image, or the first word of the command line.
+    pub fn process_text(&self) -> String {
+        let Some(p) = &self.process else {
+            return "-".into();
+        };
+        p.image
+            .clone()
+            .or_else(|| {
+                p.command_line
+                    .as_ref()
+                    .and_then(|c| c.split_whitespace().next())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| "-".into())
+    }
+
+    /// The CSV header matching [`Alert::csv_record`].
+    pub const CSV_HEADER: [&'static str; 16] = [
+        "severity",
+        "rule_id",
+        "title",
+        "time",
+        "host",
+        "source",
+        "event_kind",
+        "process_image",
+        "process_command_line",
+        "process_user",
+        "parent_image",
+        "verdict",
+        "target_endpoint",
+        "target_path",
+        "target_kind",
+        "reasons",
+    ];
+
+    /// One CSV record; encodings go with the target path column's neighbour, reasons are joined
+    /// with ` | `.
+    pub fn csv_record(&self) -> [String; 16] {
+        let p = self.process.as_ref();
+        let t = self.target.as_ref();
+        let o = |v: Option<&String>| v.cloned().unwrap_or_default();
+        [
+            self.severity.as_str().to_owned(),
+            self.rule_id.clone(),
+            self.title.clone(),
+            o(self.time.as_ref()),
+            o(self.host.as_ref()),
+            self.source_text(),
+            serde_json::to_value(self.event.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            o(p.and_then(|p| p.image.as_ref())),
+            o(p.and_then(|p| p.command_line.as_ref())),
+            o(p.and_then(|p| p.user.as_ref())),
+            o(p.and_then(|p| p.parent_image.as_ref())),
+            p.map(|p| p.verdict.to_owned()).unwrap_or_default(),
+            o(t.and_then(|t| t.endpoint.as_ref())),
+            o(t.and_then(|t| t.path.as_ref())),
+            t.map(|t| {
+                if t.encoding.is_empty() {
+                    t.kind.to_owned()
+                } else {
+                    format!("{} [{}]", t.kind, t.encoding.join(","))
+                }
+            })
+            .unwrap_or_default(),
+            self.reasons.join(" | "),
+        ]
+    }
+}

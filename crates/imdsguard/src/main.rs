@@ -7,10 +7,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use imdsguard_event::Format;
+use imdsguard_event::{Format, Severity};
 use imdsguard_parse::{read_inputs, ReadOptions, Summary};
 use imdsguard_target::report::{table_header, TargetReport};
 use imdsguard_target::{Catalog, Normalizer, MAX_INPUT};
+
+mod hunt;
 
 /// Find theft of cloud credentials through instance metadata services.
 #[derive(Debug, Parser)]
@@ -35,6 +37,87 @@ enum Command {
     /// record's format. A closing summary on standard error counts files, events by format, and
     /// skipped records by reason, with the first few skipped records named by file and line.
     Events(EventsArgs),
+    /// Hunt logs for metadata-service abuse with the built-in detections.
+    ///
+    /// Reads files, directories (recursively) and `-` (standard input), gzip or not, in every
+    /// format `events` reads, and prints one alert per detection that matches a record. A closing
+    /// summary on standard error counts files, events by format, skipped records and alerts by rule
+    /// and severity. Exit status: 0 when the run completed, 1 when `--fail-on` found an alert at
+    /// or above its severity, 2 for usage errors or when not one input could be read.
+    Hunt(HuntArgs),
+    /// List or show the built-in detections.
+    Rules(RulesArgs),
+    /// Print the agent allowlist: which processes may read the metadata service.
+    Allowlist(AllowlistArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct HuntArgs {
+    /// Files, directories or `-` for standard input.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Decode every record with this format instead of sniffing (see `events --help`).
+    #[arg(long, value_parser = parse_format)]
+    format: Option<Format>,
+    /// Output format: table (default on a terminal), jsonl (default otherwise), csv.
+    #[arg(long, value_enum)]
+    output: Option<AlertOutput>,
+    /// Write alerts to FILE instead of standard output.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Report only alerts at or above this severity (info, low, medium, high, critical).
+    #[arg(long, default_value = "info")]
+    min_severity: Severity,
+    /// Exit with status 1 when an alert at or above this severity was found.
+    #[arg(long, value_name = "SEVERITY")]
+    fail_on: Option<Severity>,
+    /// An allowlist file that extends the built-in one (same format as `imdsguard allowlist --toml`).
+    #[arg(long, value_name = "FILE")]
+    allowlist: Option<PathBuf>,
+    /// A catalog file that extends the built-in one (same format as `imdsguard catalog --toml`).
+    #[arg(long, value_name = "FILE")]
+    catalog: Option<PathBuf>,
+    /// Never show the progress bar (it is shown only when standard error is a terminal).
+    #[arg(long)]
+    no_progress: bool,
+    /// Never color the table.
+    #[arg(long)]
+    no_color: bool,
+}
+
+/// How `hunt` writes alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AlertOutput {
+    /// One line per alert, grouped by host, severity colored on a terminal.
+    Table,
+    /// One JSON object per alert and line.
+    Jsonl,
+    /// Comma-separated values with a header row.
+    Csv,
+}
+
+#[derive(Debug, clap::Args)]
+struct RulesArgs {
+    #[command(subcommand)]
+    action: RulesAction,
+}
+
+#[derive(Debug, Subcommand)]
+enum RulesAction {
+    /// One line per detection: id, severity, ATT&CK, title.
+    List,
+    /// Everything about one detection: description, false positives, condition, reasons.
+    Show {
+        /// The detection's id (`IMDS-001`).
+        id: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct AllowlistArgs {
+    /// Print the built-in allowlist's TOML source instead of a summary.
+    #[arg(long)]
+    toml: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -117,10 +200,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Target(args) => target(args),
         Command::Catalog(args) => catalog(args),
         Command::Events(args) => events(args),
+        Command::Hunt(a) => hunt::hunt(hunt::HuntConfig {
+            inputs: a.inputs,
+            format: a.format,
+            output: a.output,
+            out_file: a.out,
+            min_severity: a.min_severity,
+            fail_on: a.fail_on,
+            allowlist: a.allowlist,
+            catalog: a.catalog,
+            progress: !a.no_progress,
+            color: !a.no_color,
+        }),
+        Command::Rules(args) => rules(args),
+        Command::Allowlist(args) => allowlist(args),
     }
 }
 
-fn load_catalog(path: Option<&PathBuf>) -> Result<&'static Catalog> {
+pub(crate) fn load_catalog(path: Option<&PathBuf>) -> Result<&'static Catalog> {
     let Some(path) = path else {
         return Ok(Catalog::builtin());
     };
@@ -291,7 +388,7 @@ fn events(args: EventsArgs) -> Result<ExitCode> {
     })
 }
 
-fn print_summary(s: &Summary, elapsed: std::time::Duration) {
+pub(crate) fn print_summary(s: &Summary, elapsed: std::time::Duration) {
     let secs = elapsed.as_secs_f64();
     eprintln!(
         "imdsguard: {} files ({} in no supported format), {} events, {} records skipped, {:.2} s ({:.0} events/s)",
@@ -323,4 +420,76 @@ fn print_summary(s: &Summary, elapsed: std::time::Duration) {
     for e in &s.input_errors {
         eprintln!("  error: {e}");
     }
+}
+
+fn rules(args: RulesArgs) -> Result<ExitCode> {
+    let pack = imdsguard_detections::pack();
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    match args.action {
+        RulesAction::List => {
+            for r in pack.rules() {
+                let attack: Vec<&str> = r.attack.iter().map(|t| t.as_str()).collect();
+                writeln!(
+                    out,
+                    "{}  {:<8}  {:<20}  {}",
+                    r.id,
+                    r.severity.as_str(),
+                    attack.join(","),
+                    r.title
+                )?;
+            }
+        }
+        RulesAction::Show { id } => {
+            let Some(r) = pack.get(&id) else {
+                let ids: Vec<&str> = pack.rules().iter().map(|r| r.id.as_str()).collect();
+                anyhow::bail!("no detection {id:?}; detections: {}", ids.join(", "));
+            };
+            let attack: Vec<&str> = r.attack.iter().map(|t| t.as_str()).collect();
+            writeln!(out, "{}  {}", r.id, r.title)?;
+            writeln!(out, "severity:   {}", r.severity)?;
+            for e in &r.escalations {
+                writeln!(out, "            {} when {}", e.severity, e.when)?;
+            }
+            writeln!(out, "ATT&CK:     {}", attack.join(", "))?;
+            writeln!(out, "\n{}\n", r.description)?;
+            writeln!(out, "condition:\n  {}\n", r.when)?;
+            writeln!(out, "reasons:")?;
+            for reason in &r.reasons {
+                match &reason.when {
+                    Some(w) => writeln!(out, "  - {}\n      when {}", reason.text, w)?,
+                    None => writeln!(out, "  - {}", reason.text)?,
+                }
+            }
+            for e in &r.escalations {
+                writeln!(out, "  - {}\n      when {}", e.reason, e.when)?;
+            }
+            writeln!(out, "\nfalse positives:")?;
+            for fp in &r.false_positives {
+                writeln!(out, "  - {fp}")?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn allowlist(args: AllowlistArgs) -> Result<ExitCode> {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    if args.toml {
+        out.write_all(imdsguard_enrich::Allowlist::builtin_toml().as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for a in imdsguard_enrich::Allowlist::builtin().agents() {
+        writeln!(out, "{:<24} {}", a.id, a.name)?;
+        let names = a.name_texts();
+        if !names.is_empty() {
+            writeln!(out, "{:<24} names: {}", "", names.join(", "))?;
+        }
+        let paths = a.path_texts();
+        if !paths.is_empty() {
+            writeln!(out, "{:<24} paths: {}", "", paths.join(", "))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
