@@ -1,0 +1,207 @@
+//! `imdsguard hunt`, `rules` and `allowlist` as a user runs them: alert output over the bundled
+//! samples (insta snapshots), filters and exit codes, a user allowlist, and the public logs of
+//! `../shared/data` (genuine cloud-agent traffic must raise nothing).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_imdsguard"))
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().current_dir(repo()).args(args).output().expect("run imdsguard")
+}
+
+fn alerts(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn temp_file(case: &str, name: &str, contents: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("imdsguard-hunt-{case}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join(name);
+    std::fs::write(&file, contents).expect("write temp file");
+    file
+}
+
+#[test]
+fn hunt_over_the_bundled_samples_matches_the_snapshot() {
+    let out = run(&["hunt", "samples/logs", "--output", "jsonl"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let all = alerts(&out);
+    // Every alert is traceable and explained.
+    for a in &all {
+        let src = &a["source"];
+        assert!(src["path"].as_str().is_some_and(|p| p.starts_with("samples/logs/")), "{a}");
+        assert!(src["line"].as_u64().is_some_and(|l| l >= 1), "{a}");
+        assert!(!a["reasons"].as_array().unwrap().is_empty(), "{a}");
+        assert!(a["attack"].as_array().unwrap().iter().any(|t| t == "T1552.005"), "{a}");
+    }
+    // The benign agents in the samples raise nothing.
+    for a in &all {
+        let image = a["process"]["image"].as_str().unwrap_or("");
+        assert!(!image.ends_with("google_guest_agent") && !image.to_lowercase().contains("windowsazure"), "{a}");
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("17 events, 0 records skipped"), "{stderr}");
+    assert!(stderr.contains(&format!("alerts   {}", all.len())), "{stderr}");
+    assert!(stderr.contains("alerts   IMDS-007 high"), "{stderr}");
+    insta::assert_snapshot!("hunt_samples_jsonl", String::from_utf8(out.stdout).unwrap());
+}
+
+#[test]
+fn table_groups_by_host_and_csv_has_one_row_per_alert() {
+    let out = run(&["hunt", "samples/logs", "--output", "table", "--no-color"]);
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(!table.contains('\x1b'), "no color when asked");
+    insta::assert_snapshot!("hunt_samples_table", table);
+
+    let jsonl = alerts(&run(&["hunt", "samples/logs", "--output", "jsonl"]));
+    let out = run(&["hunt", "samples/logs", "--output", "csv"]);
+    let mut r = csv::Reader::from_reader(out.stdout.as_slice());
+    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_owned).collect();
+    assert_eq!(header[0], "severity");
+    assert_eq!(header[1], "rule_id");
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), jsonl.len());
+    for (row, a) in rows.iter().zip(&jsonl) {
+        assert_eq!(&row[1], a["rule_id"].as_str().unwrap());
+        assert_eq!(&row[0], a["severity"].as_str().unwrap());
+    }
+}
+
+#[test]
+fn min_severity_filters_and_fail_on_sets_the_exit_code() {
+    let all = alerts(&run(&["hunt", "samples/logs", "--output", "jsonl"]));
+    let high = run(&["hunt", "samples/logs", "--output", "jsonl", "--min-severity", "high"]);
+    let high = alerts(&high);
+    let want = all
+        .iter()
+        .filter(|a| matches!(a["severity"].as_str(), Some("high" | "critical")))
+        .count();
+    assert_eq!(high.len(), want);
+    assert!(high.len() < all.len(), "the samples hold medium alerts too");
+
+    let out = run(&["hunt", "samples/logs", "--output", "jsonl", "--fail-on", "critical"]);
+    assert_eq!(out.status.code(), Some(1), "the samples hold critical alerts");
+    // A benign file: nothing found, exit 0 even with --fail-on.
+    let benign = temp_file(
+        "benign",
+        "agents.ndjson",
+        r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["network"]},"host":{"name":"h"},"process":{"executable":"/usr/bin/amazon-ssm-agent"},"destination":{"ip":"169.254.169.254","port":80}}
+"#,
+    );
+    let out = run(&["hunt", benign.to_str().unwrap(), "--fail-on", "info"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty());
+    let out = run(&["hunt", "no/such/file.log"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_user_allowlist_allows_by_path_and_a_bad_one_names_its_line() {
+    let before = alerts(&run(&["hunt", "samples/logs", "--output", "jsonl"]));
+    let from_downloads = |a: &&Value| {
+        a["process"]["image"]
+            .as_str()
+            .is_some_and(|i| i.ends_with(r"Downloads\python.exe"))
+    };
+    assert!(before.iter().any(|a| from_downloads(&a)));
+    let allow = temp_file(
+        "allow",
+        "allow.toml",
+        "[[agent]]\nid = \"dev-tool\"\nname = \"A developer's tool\"\npaths = ['C:\\Users\\*\\Downloads\\python.exe']\n",
+    );
+    let after = alerts(&run(&[
+        "hunt",
+        "samples/logs",
+        "--output",
+        "jsonl",
+        "--allowlist",
+        allow.to_str().unwrap(),
+    ]));
+    assert!(!after.iter().any(|a| from_downloads(&a)));
+    assert_eq!(after.len(), before.len() - before.iter().filter(from_downloads).count());
+
+    let bad = temp_file("bad", "bad.toml", "[[agent]]\nid = \"x\"\nname = \"X\"\n\nnames = [\"/bin/x\"]\n");
+    let out = run(&["hunt", "samples/logs", "--allowlist", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.toml:5:"), "{stderr}");
+    assert!(stderr.contains("without a directory"), "{stderr}");
+}
+
+#[test]
+fn rules_list_and_show_print_the_pack() {
+    let out = run(&["rules", "list"]);
+    assert!(out.status.success());
+    let list = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(list.lines().count(), 8);
+    insta::assert_snapshot!("rules_list", list);
+    let out = run(&["rules", "show", "imds-004"]);
+    assert!(out.status.success());
+    let show = String::from_utf8(out.stdout).unwrap();
+    assert!(show.starts_with("IMDS-004  "), "{show}");
+    assert!(show.contains(r#"target.kind = "credentials""#), "{show}");
+    assert!(show.contains("false positives:"), "{show}");
+    let out = run(&["rules", "show", "IMDS-999"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("IMDS-001, IMDS-002"));
+}
+
+#[test]
+fn allowlist_prints_the_entries_and_its_toml_loads_back() {
+    let out = run(&["allowlist"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("aws-ssm-agent") && text.contains("azure-guest-agent"));
+    let toml = run(&["allowlist", "--toml"]);
+    let file = temp_file("roundtrip", "allow.toml", &String::from_utf8(toml.stdout).unwrap());
+    let out = run(&["hunt", "samples/logs", "--output", "jsonl", "--allowlist", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Genuine agent traffic in the public data raises nothing: 1,069 Azure and AWS agent
+/// connections to 169.254.169.254. What is raised: PowerShell, run as SYSTEM, reaching the service.
+#[test]
+fn otrf_agent_traffic_raises_nothing_and_powershell_is_alerted() {
+    let dir = repo().join("../shared/data/evtx/otrf_json");
+    let out = run(&["hunt", dir.to_str().unwrap(), "--output", "jsonl"]);
+    assert!(out.status.success());
+    let all = alerts(&out);
+    assert_eq!(all.len(), 8, "{all:#?}");
+    for a in &all {
+        assert_eq!(a["rule_id"], "IMDS-001");
+        let image = a["process"]["image"].as_str().unwrap().to_lowercase();
+        assert!(image.ends_with(r"\windowspowershell\v1.0\powershell.exe"), "{image}");
+        assert_eq!(a["process"]["verdict"], "unlisted");
+        assert_eq!(a["target"]["endpoint"], "169.254.169.254");
+    }
+}
+
+/// Across every public log: only PowerShell is alerted, never a verified agent, and the GCE
+/// guest daemon's audited connect() (a deleted, prelinked python2.7 named google_accounts) is
+/// recognized as the agent.
+#[test]
+fn every_public_log_raises_only_what_is_not_an_agent() {
+    let dir = repo().join("../shared/data");
+    let out = run(&["hunt", dir.to_str().unwrap(), "--output", "jsonl"]);
+    let all = alerts(&out);
+    assert!(!all.is_empty());
+    for a in &all {
+        assert_ne!(a["process"]["verdict"], "agent");
+        let image = a["process"]["image"].as_str().unwrap_or("").to_lowercase();
+        assert!(image.ends_with("powershell.exe"), "unexpected alert: {a}");
+    }
+    assert!(!all.iter().any(|a| a["source"]["path"].as_str().unwrap().contains("gce_google_accounts")));
+}
