@@ -43,7 +43,10 @@ pub(crate) fn read_evtx<T: Read + Seek>(
                 last_record = r.event_record_id;
                 let source = at(r.event_record_id);
                 summary.decoded(
-                    crate::formats::evtx_json::decode_value(&r.data, source.clone()),
+                    crate::formats::evtx_json::decode_value(
+                        &crate::json::Value::from_serde(&r.data),
+                        source.clone(),
+                    ),
                     source,
                     opts.keep_skips,
                     on_event,

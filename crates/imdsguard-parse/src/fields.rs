@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use serde_json::{Map, Value};
+use crate::json::{Map, Value};
 
 /// Named fields of one record.
 pub(crate) trait Fields {
@@ -36,7 +36,7 @@ pub(crate) trait Fields {
     }
 }
 
-impl Fields for Map<String, Value> {
+impl Fields for Map<'_> {
     fn raw(&self, name: &str) -> Option<Cow<'_, str>> {
         match self.get(name)? {
             Value::String(s) => Some(Cow::Borrowed(s)),
@@ -50,7 +50,7 @@ impl Fields for Map<String, Value> {
 /// Fields read from elsewhere (XML EventData), searched in order, then a fallback.
 pub(crate) struct Layered<'a> {
     pub pairs: Vec<(String, String)>,
-    pub fallback: Option<&'a Map<String, Value>>,
+    pub fallback: Option<&'a Map<'a>>,
 }
 
 impl Fields for Layered<'_> {
@@ -64,10 +64,7 @@ impl Fields for Layered<'_> {
 }
 
 /// An object member by path (`["winlog", "event_data"]`).
-pub(crate) fn object<'a>(
-    v: &'a Map<String, Value>,
-    path: &[&str],
-) -> Option<&'a Map<String, Value>> {
+pub(crate) fn object<'a, 'v>(v: &'a Map<'v>, path: &[&str]) -> Option<&'a Map<'v>> {
     let mut cur = v;
     for key in path {
         cur = cur.get(*key)?.as_object()?;
@@ -122,7 +119,7 @@ mod tests {
 
     #[test]
     fn json_fields_read_as_text_and_skip_placeholders() {
-        let m: Map<String, Value> =
+        let m: Map<'_> =
             serde_json::from_str(r#"{"A":"-","B":" x ","N":80,"H":"0x1a2b","T":true}"#).unwrap();
         assert_eq!(m.text(&["A", "B"]), Some("x".into()));
         assert_eq!(m.port(&["N"]), Some(80));

@@ -16,16 +16,17 @@ mod error;
 mod evtx_file;
 mod fields;
 mod formats;
+mod json;
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+use crate::json::Value;
 pub use error::{InputError, SkipReason, Skipped};
 pub use formats::json_format_names;
 use imdsguard_event::{Event, Format, Position, SourceRef};
-use serde_json::Value;
 
 /// How inputs are read.
 #[derive(Debug, Clone)]
@@ -323,10 +324,14 @@ fn read_defender_csv(
                     );
                     continue;
                 }
-                let row: serde_json::Map<String, Value> = columns
+                let row: json::Map<'_> = columns
                     .iter()
-                    .cloned()
-                    .zip(record.iter().map(|v| Value::String(v.to_owned())))
+                    .map(|c| std::borrow::Cow::Borrowed(c.as_str()))
+                    .zip(
+                        record
+                            .iter()
+                            .map(|v| Value::String(std::borrow::Cow::Borrowed(v))),
+                    )
                     .collect();
                 summary.decoded(
                     formats::defender::decode_csv_row(&row, source.clone()),

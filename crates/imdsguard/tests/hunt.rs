@@ -16,7 +16,11 @@ fn repo() -> PathBuf {
 }
 
 fn run(args: &[&str]) -> Output {
-    bin().current_dir(repo()).args(args).output().expect("run imdsguard")
+    bin()
+        .current_dir(repo())
+        .args(args)
+        .output()
+        .expect("run imdsguard")
 }
 
 fn alerts(out: &Output) -> Vec<Value> {
@@ -37,24 +41,47 @@ fn temp_file(case: &str, name: &str, contents: &str) -> PathBuf {
 #[test]
 fn hunt_over_the_bundled_samples_matches_the_snapshot() {
     let out = run(&["hunt", "samples/logs", "--output", "jsonl"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let all = alerts(&out);
     // Every alert is traceable and explained.
     for a in &all {
         let src = &a["source"];
-        assert!(src["path"].as_str().is_some_and(|p| p.starts_with("samples/logs/")), "{a}");
+        assert!(
+            src["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("samples/logs/")),
+            "{a}"
+        );
         assert!(src["line"].as_u64().is_some_and(|l| l >= 1), "{a}");
         assert!(!a["reasons"].as_array().unwrap().is_empty(), "{a}");
-        assert!(a["attack"].as_array().unwrap().iter().any(|t| t == "T1552.005"), "{a}");
+        assert!(
+            a["attack"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t == "T1552.005"),
+            "{a}"
+        );
     }
     // The benign agents in the samples raise nothing.
     for a in &all {
         let image = a["process"]["image"].as_str().unwrap_or("");
-        assert!(!image.ends_with("google_guest_agent") && !image.to_lowercase().contains("windowsazure"), "{a}");
+        assert!(
+            !image.ends_with("google_guest_agent")
+                && !image.to_lowercase().contains("windowsazure"),
+            "{a}"
+        );
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("17 events, 0 records skipped"), "{stderr}");
-    assert!(stderr.contains(&format!("alerts   {}", all.len())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("alerts   {}", all.len())),
+        "{stderr}"
+    );
     assert!(stderr.contains("alerts   IMDS-007 high"), "{stderr}");
     insta::assert_snapshot!("hunt_samples_jsonl", String::from_utf8(out.stdout).unwrap());
 }
@@ -84,7 +111,14 @@ fn table_groups_by_host_and_csv_has_one_row_per_alert() {
 #[test]
 fn min_severity_filters_and_fail_on_sets_the_exit_code() {
     let all = alerts(&run(&["hunt", "samples/logs", "--output", "jsonl"]));
-    let high = run(&["hunt", "samples/logs", "--output", "jsonl", "--min-severity", "high"]);
+    let high = run(&[
+        "hunt",
+        "samples/logs",
+        "--output",
+        "jsonl",
+        "--min-severity",
+        "high",
+    ]);
     let high = alerts(&high);
     let want = all
         .iter()
@@ -93,8 +127,19 @@ fn min_severity_filters_and_fail_on_sets_the_exit_code() {
     assert_eq!(high.len(), want);
     assert!(high.len() < all.len(), "the samples hold medium alerts too");
 
-    let out = run(&["hunt", "samples/logs", "--output", "jsonl", "--fail-on", "critical"]);
-    assert_eq!(out.status.code(), Some(1), "the samples hold critical alerts");
+    let out = run(&[
+        "hunt",
+        "samples/logs",
+        "--output",
+        "jsonl",
+        "--fail-on",
+        "critical",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the samples hold critical alerts"
+    );
     // A benign file: nothing found, exit 0 even with --fail-on.
     let benign = temp_file(
         "benign",
@@ -103,7 +148,12 @@ fn min_severity_filters_and_fail_on_sets_the_exit_code() {
 "#,
     );
     let out = run(&["hunt", benign.to_str().unwrap(), "--fail-on", "info"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.stdout.is_empty());
     let out = run(&["hunt", "no/such/file.log"]);
     assert_eq!(out.status.code(), Some(2));
@@ -132,9 +182,16 @@ fn a_user_allowlist_allows_by_path_and_a_bad_one_names_its_line() {
         allow.to_str().unwrap(),
     ]));
     assert!(!after.iter().any(|a| from_downloads(&a)));
-    assert_eq!(after.len(), before.len() - before.iter().filter(from_downloads).count());
+    assert_eq!(
+        after.len(),
+        before.len() - before.iter().filter(from_downloads).count()
+    );
 
-    let bad = temp_file("bad", "bad.toml", "[[agent]]\nid = \"x\"\nname = \"X\"\n\nnames = [\"/bin/x\"]\n");
+    let bad = temp_file(
+        "bad",
+        "bad.toml",
+        "[[agent]]\nid = \"x\"\nname = \"X\"\n\nnames = [\"/bin/x\"]\n",
+    );
     let out = run(&["hunt", "samples/logs", "--allowlist", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -166,9 +223,24 @@ fn allowlist_prints_the_entries_and_its_toml_loads_back() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("aws-ssm-agent") && text.contains("azure-guest-agent"));
     let toml = run(&["allowlist", "--toml"]);
-    let file = temp_file("roundtrip", "allow.toml", &String::from_utf8(toml.stdout).unwrap());
-    let out = run(&["hunt", "samples/logs", "--output", "jsonl", "--allowlist", file.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let file = temp_file(
+        "roundtrip",
+        "allow.toml",
+        &String::from_utf8(toml.stdout).unwrap(),
+    );
+    let out = run(&[
+        "hunt",
+        "samples/logs",
+        "--output",
+        "jsonl",
+        "--allowlist",
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Genuine agent traffic in the public data raises nothing: 1,069 Azure and AWS agent
@@ -183,7 +255,10 @@ fn otrf_agent_traffic_raises_nothing_and_powershell_is_alerted() {
     for a in &all {
         assert_eq!(a["rule_id"], "IMDS-001");
         let image = a["process"]["image"].as_str().unwrap().to_lowercase();
-        assert!(image.ends_with(r"\windowspowershell\v1.0\powershell.exe"), "{image}");
+        assert!(
+            image.ends_with(r"\windowspowershell\v1.0\powershell.exe"),
+            "{image}"
+        );
         assert_eq!(a["process"]["verdict"], "unlisted");
         assert_eq!(a["target"]["endpoint"], "169.254.169.254");
     }
@@ -203,5 +278,8 @@ fn every_public_log_raises_only_what_is_not_an_agent() {
         let image = a["process"]["image"].as_str().unwrap_or("").to_lowercase();
         assert!(image.ends_with("powershell.exe"), "unexpected alert: {a}");
     }
-    assert!(!all.iter().any(|a| a["source"]["path"].as_str().unwrap().contains("gce_google_accounts")));
+    assert!(!all.iter().any(|a| a["source"]["path"]
+        .as_str()
+        .unwrap()
+        .contains("gce_google_accounts")));
 }

@@ -3,28 +3,28 @@
 //! (`category: AdvancedHunting-<table>`, the row under `properties`). Column names are the ones the
 //! KQL of the seed queries use.
 
+use crate::json::{Map, Value};
 use imdsguard_event::{Event, EventKind, Format, Network, Process, SourceRef};
-use serde_json::{Map, Value};
 
 use super::{missing, Skip};
 use crate::fields::Fields;
 
-pub(crate) fn sniff_row(v: &Map<String, Value>) -> bool {
+pub(crate) fn sniff_row(v: &Map<'_>) -> bool {
     v.contains_key("DeviceName") && v.contains_key("ActionType")
 }
 
-pub(crate) fn sniff_streaming(v: &Map<String, Value>) -> bool {
+pub(crate) fn sniff_streaming(v: &Map<'_>) -> bool {
     v.get("category")
         .and_then(Value::as_str)
         .is_some_and(|c| c.starts_with("AdvancedHunting-"))
         && v.get("properties").is_some_and(Value::is_object)
 }
 
-pub(crate) fn decode_row(v: &Map<String, Value>, source: SourceRef) -> Result<Event, Skip> {
+pub(crate) fn decode_row(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
     row_event(v, source, Format::DefenderJson, None)
 }
 
-pub(crate) fn decode_streaming(v: &Map<String, Value>, source: SourceRef) -> Result<Event, Skip> {
+pub(crate) fn decode_streaming(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
     let row = v
         .get("properties")
         .and_then(Value::as_object)
@@ -86,7 +86,7 @@ fn initiating(d: &dyn Fields) -> Process {
 }
 
 fn row_event(
-    d: &Map<String, Value>,
+    d: &Map<'_>,
     source: SourceRef,
     format: Format,
     table: Option<&str>,
@@ -147,10 +147,14 @@ fn row_event(
         });
     } else if action == "DnsQueryResponse" {
         e.kind = EventKind::DnsQuery;
-        let extra: Option<Map<String, Value>> = d
-            .text(&["AdditionalFields"])
-            .and_then(|s| serde_json::from_str(&s).ok());
-        e.dns_query = extra.and_then(|m| m.text(&["DnsQueryString", "QueryName"]));
+        let extra_text = d.text(&["AdditionalFields"]);
+        let extra: Option<Value<'_>> = extra_text
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok());
+        e.dns_query = extra
+            .as_ref()
+            .and_then(Value::as_object)
+            .and_then(|m| m.text(&["DnsQueryString", "QueryName"]));
     }
     Ok(e)
 }
@@ -165,6 +169,6 @@ pub(crate) fn sniff_csv_header(line: &str) -> bool {
 }
 
 /// One row of an advanced-hunting CSV export, keyed by its header.
-pub(crate) fn decode_csv_row(row: &Map<String, Value>, source: SourceRef) -> Result<Event, Skip> {
+pub(crate) fn decode_csv_row(row: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
     row_event(row, source, Format::DefenderCsv, None)
 }

@@ -1,13 +1,13 @@
 //! Elastic Common Schema NDJSON, the generic format: `process.*`, `destination.*`, `url.*`,
 //! `dns.*`, `host.name`, `@timestamp`.
 
+use crate::json::{Map, Value};
 use imdsguard_event::{Container, Event, EventKind, Format, Network, Process, SourceRef};
-use serde_json::{Map, Value};
 
 use super::Skip;
 use crate::fields::{object, Fields};
 
-pub(crate) fn sniff(v: &Map<String, Value>) -> bool {
+pub(crate) fn sniff(v: &Map<'_>) -> bool {
     v.contains_key("ecs")
         || (v.contains_key("@timestamp")
             && ["process", "destination", "url", "dns", "event"]
@@ -27,7 +27,7 @@ fn strings(v: Option<&Value>) -> Vec<String> {
     }
 }
 
-fn process(p: Option<&Map<String, Value>>, user: Option<String>) -> Process {
+fn process(p: Option<&Map<'_>>, user: Option<String>) -> Process {
     let Some(p) = p else {
         return Process::default();
     };
@@ -50,7 +50,7 @@ fn process(p: Option<&Map<String, Value>>, user: Option<String>) -> Process {
 }
 
 /// `container.*` and `orchestrator.*` / `kubernetes.*` (Elastic's Kubernetes metadata), when present.
-fn container(v: &Map<String, Value>) -> Option<Container> {
+fn container(v: &Map<'_>) -> Option<Container> {
     let c = object(v, &["container"]);
     let k8s = object(v, &["kubernetes"]);
     let orch = object(v, &["orchestrator", "resource"]);
@@ -74,7 +74,7 @@ fn container(v: &Map<String, Value>) -> Option<Container> {
     (found != Container::default()).then_some(found)
 }
 
-pub(crate) fn decode(v: &Map<String, Value>, source: SourceRef) -> Result<Event, Skip> {
+pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
     let categories = strings(object(v, &["event"]).and_then(|e| e.get("category")));
     let user = object(v, &["user"]).and_then(|u| {
         let name = u.text(&["name"])?;

@@ -1,18 +1,18 @@
 //! Windows events as JSON from the evtx crate and `evtx_dump`: `{"Event": {"System": {...},
 //! "EventData": {...}}}`, attributes under `#attributes`.
 
+use crate::json::{Map, Value};
 use imdsguard_event::{Event, Format, SourceRef};
-use serde_json::{Map, Value};
 
 use super::windows::{windows_event, WinRecord};
 use super::{event_id, missing, Skip};
 use crate::fields::{object, Fields};
 
-pub(crate) fn sniff(v: &Map<String, Value>) -> bool {
+pub(crate) fn sniff(v: &Map<'_>) -> bool {
     object(v, &["Event", "System"]).is_some()
 }
 
-pub(crate) fn decode(v: &Map<String, Value>, source: SourceRef) -> Result<Event, Skip> {
+pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
     let system = object(v, &["Event", "System"]).ok_or_else(|| missing("Event.System"))?;
     let id = event_id(system.get("EventID")).ok_or_else(|| missing("Event.System.EventID"))?;
     let empty = Map::new();

@@ -12,16 +12,16 @@ mod syslog;
 mod windows;
 mod winlogbeat;
 
+use crate::json::{Map, Value};
 use imdsguard_event::{Event, Format, SourceRef};
-use serde_json::{Map, Value};
 
 use crate::error::SkipReason;
 
 /// Why a record was not decoded.
 pub(crate) type Skip = (SkipReason, String);
 
-type Sniff = fn(&Map<String, Value>) -> bool;
-type Decode = fn(&Map<String, Value>, SourceRef) -> Result<Event, Skip>;
+type Sniff = fn(&Map<'_>) -> bool;
+type Decode = fn(&Map<'_>, SourceRef) -> Result<Event, Skip>;
 
 /// The JSON decoders in sniffing order: the most specific shapes first.
 const JSON_FORMATS: &[(Format, Sniff, Decode)] = &[

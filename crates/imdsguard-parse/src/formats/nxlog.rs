@@ -2,21 +2,21 @@
 //! flat exports that copy its layout): `EventID`, `Channel`/`SourceName`, `Hostname`, and the
 //! EventData fields at the top level.
 
+use crate::json::Map;
 use imdsguard_event::{Event, Format, SourceRef};
-use serde_json::{Map, Value};
 
 use super::windows::{windows_event, WinRecord};
 use super::{event_id, missing, Skip};
 use crate::fields::Fields;
 
-pub(crate) fn sniff(v: &Map<String, Value>) -> bool {
+pub(crate) fn sniff(v: &Map<'_>) -> bool {
     v.contains_key("EventID")
         && (v.contains_key("Channel")
             || v.contains_key("SourceName")
             || v.contains_key("SourceModuleType"))
 }
 
-pub(crate) fn decode(v: &Map<String, Value>, source: SourceRef) -> Result<Event, Skip> {
+pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
     let id = event_id(v.get("EventID")).ok_or_else(|| missing("EventID"))?;
     let rec = WinRecord {
         event_id: id,

@@ -2,15 +2,15 @@
 //! EventData as a JSON string; `SecurityEvent` carries it as an XML string, with some fields also
 //! as columns.
 
+use crate::json::{Map, Value};
 use imdsguard_event::{Event, Format, SourceRef};
-use serde_json::{Map, Value};
 
 use super::windows::{windows_event, WinRecord};
 use super::{event_id, missing, Skip};
 use crate::error::SkipReason;
 use crate::fields::{xml_event_data, Fields, Layered};
 
-pub(crate) fn sniff_windows_event(v: &Map<String, Value>) -> bool {
+pub(crate) fn sniff_windows_event(v: &Map<'_>) -> bool {
     v.get("Type").and_then(Value::as_str) == Some("WindowsEvent")
         || (v.contains_key("EventData")
             && v.get("EventData")
@@ -18,25 +18,31 @@ pub(crate) fn sniff_windows_event(v: &Map<String, Value>) -> bool {
                 .is_some_and(|s| s.trim_start().starts_with('{')))
 }
 
-pub(crate) fn sniff_security_event(v: &Map<String, Value>) -> bool {
+pub(crate) fn sniff_security_event(v: &Map<'_>) -> bool {
     v.get("Type").and_then(Value::as_str) == Some("SecurityEvent")
         || v.get("EventData")
             .and_then(Value::as_str)
             .is_some_and(|s| s.trim_start().starts_with('<'))
 }
 
-pub(crate) fn decode_windows_event(
-    v: &Map<String, Value>,
-    source: SourceRef,
-) -> Result<Event, Skip> {
+pub(crate) fn decode_windows_event(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
     let id = event_id(v.get("EventID")).ok_or_else(|| missing("EventID"))?;
-    let data: Map<String, Value> = match v.get("EventData") {
-        Some(Value::String(s)) => serde_json::from_str(s).map_err(|e| {
-            (
-                SkipReason::InvalidJson,
-                format!("EventData is not a JSON object: {e}"),
-            )
-        })?,
+    let data: Map<'_> = match v.get("EventData") {
+        Some(Value::String(s)) => match serde_json::from_str::<Value<'_>>(s) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => {
+                return Err((
+                    SkipReason::InvalidJson,
+                    "EventData is not a JSON object".to_owned(),
+                ))
+            }
+            Err(e) => {
+                return Err((
+                    SkipReason::InvalidJson,
+                    format!("EventData is not a JSON object: {e}"),
+                ))
+            }
+        },
         Some(Value::Object(m)) => m.clone(),
         _ => Map::new(),
     };
@@ -50,10 +56,7 @@ pub(crate) fn decode_windows_event(
     Ok(windows_event(source, Format::SentinelWindowsEvent, &rec))
 }
 
-pub(crate) fn decode_security_event(
-    v: &Map<String, Value>,
-    source: SourceRef,
-) -> Result<Event, Skip> {
+pub(crate) fn decode_security_event(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
     let id = event_id(v.get("EventID")).ok_or_else(|| missing("EventID"))?;
     let pairs = v
         .get("EventData")

@@ -3,15 +3,15 @@
 //! names are the same; the message of auoms (the Azure Monitor audit agent) is audit-style
 //! `key=value` pairs, `AUOMS_EXECVE` becoming a process start. Other rows are kept as `other`.
 
+use crate::json::{Map, Value};
 use imdsguard_event::{Event, EventKind, Format, Process, SourceRef};
-use serde_json::{Map, Value};
 
 use super::auditd::pairs;
 use super::windows::{windows_event, WinRecord};
 use super::{missing, Skip};
 use crate::fields::{xml_event_data, Fields, Layered};
 
-pub(crate) fn sniff(v: &Map<String, Value>) -> bool {
+pub(crate) fn sniff(v: &Map<'_>) -> bool {
     v.get("Type").and_then(Value::as_str) == Some("Syslog")
         || (v.contains_key("SyslogMessage") && v.contains_key("Facility"))
 }
@@ -32,7 +32,7 @@ fn attribute<'a>(xml: &'a str, attr: &str) -> Option<&'a str> {
     Some(&xml[start..end])
 }
 
-pub(crate) fn decode(v: &Map<String, Value>, source: SourceRef) -> Result<Event, Skip> {
+pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
     let message = v
         .text(&["SyslogMessage"])
         .ok_or_else(|| missing("SyslogMessage"))?;

@@ -1,18 +1,18 @@
 //! Winlogbeat and Elastic Agent Windows events: `winlog.event_id`, `winlog.channel`,
 //! `winlog.event_data`, with `host.name` and `@timestamp` beside them.
 
+use crate::json::Map;
 use imdsguard_event::{Event, Format, SourceRef};
-use serde_json::{Map, Value};
 
 use super::windows::{windows_event, WinRecord};
 use super::{event_id, missing, Skip};
 use crate::fields::{object, Fields};
 
-pub(crate) fn sniff(v: &Map<String, Value>) -> bool {
+pub(crate) fn sniff(v: &Map<'_>) -> bool {
     object(v, &["winlog"]).is_some_and(|w| w.contains_key("event_id"))
 }
 
-pub(crate) fn decode(v: &Map<String, Value>, source: SourceRef) -> Result<Event, Skip> {
+pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
     let winlog = object(v, &["winlog"]).ok_or_else(|| missing("winlog"))?;
     let id = event_id(winlog.get("event_id")).ok_or_else(|| missing("winlog.event_id"))?;
     let empty = Map::new();
