@@ -67,7 +67,7 @@ impl Fields for Layered<'_> {
 pub(crate) fn object<'a, 'v>(v: &'a Map<'v>, path: &[&str]) -> Option<&'a Map<'v>> {
     let mut cur = v;
     for key in path {
-        cur = cur.get(*key)?.as_object()?;
+        cur = cur.get(key)?.as_object()?;
     }
     Some(cur)
 }

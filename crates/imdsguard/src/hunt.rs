@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use imdsguard_enrich::{Allowlist, Enricher};
 use imdsguard_event::{Format, Severity};
-use imdsguard_parse::{read_inputs, ReadOptions, Summary};
+use imdsguard_parse::{read_inputs_parallel, ReadOptions, Summary};
 use imdsguard_rules::{Alert, RuleSet};
 use imdsguard_target::Normalizer;
 
@@ -28,6 +28,15 @@ pub struct HuntConfig {
     pub catalog: Option<PathBuf>,
     pub progress: bool,
     pub color: bool,
+    pub threads: usize,
+}
+
+/// What a worker thread hands back for one event.
+struct Found {
+    /// The most severe hit, whether reported or not (for `--fail-on`).
+    worst: Option<Severity>,
+    /// Alerts at or above `--min-severity`.
+    alerts: Vec<Alert>,
 }
 
 fn load_allowlist(path: Option<&PathBuf>) -> Result<&'static Allowlist> {
@@ -186,30 +195,46 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
     let mut write_error: Option<io::Error> = None;
     let mut seen = 0u64;
     let started = Instant::now();
-    read_inputs(&cfg.inputs, &opts, &mut summary, &mut |event| {
-        seen += 1;
-        if let Some(b) = &bar {
-            if seen % 4096 == 0 {
-                b.set_message(format!("{seen} events, {alerts} alerts"));
+    let min_severity = cfg.min_severity;
+    let detect = |event: imdsguard_event::Event| {
+        let ev = enricher.enrich(&event);
+        let mut found = Found {
+            worst: None,
+            alerts: Vec::new(),
+        };
+        for hit in rules.eval(&ev) {
+            found.worst = found.worst.max(Some(hit.severity));
+            if hit.severity >= min_severity {
+                found.alerts.push(Alert::new(&hit, &ev));
             }
         }
-        let ev = enricher.enrich(&event);
-        for hit in rules.eval(&ev) {
-            worst = worst.max(Some(hit.severity));
-            if hit.severity < cfg.min_severity {
-                continue;
-            }
-            alerts += 1;
-            *by_rule
-                .entry((hit.rule.id.clone(), hit.severity))
-                .or_default() += 1;
-            if write_error.is_none() {
-                if let Err(e) = sink.write(Alert::new(&hit, &ev)) {
-                    write_error = Some(e);
+        found
+    };
+    read_inputs_parallel(
+        &cfg.inputs,
+        &opts,
+        cfg.threads,
+        &mut summary,
+        &detect,
+        &mut |found: Found| {
+            seen += 1;
+            if let Some(b) = &bar {
+                if seen % 4096 == 0 {
+                    b.set_message(format!("{seen} events, {alerts} alerts"));
                 }
             }
-        }
-    });
+            worst = worst.max(found.worst);
+            for a in found.alerts {
+                alerts += 1;
+                *by_rule.entry((a.rule_id.clone(), a.severity)).or_default() += 1;
+                if write_error.is_none() {
+                    if let Err(e) = sink.write(a) {
+                        write_error = Some(e);
+                    }
+                }
+            }
+        },
+    );
     if let Some(b) = bar {
         b.finish_and_clear();
     }

@@ -83,6 +83,15 @@ struct HuntArgs {
     /// Never color the table.
     #[arg(long)]
     no_color: bool,
+    /// Worker threads for decoding and detection (default: one per CPU).
+    #[arg(long, short = 'j', value_name = "N")]
+    threads: Option<usize>,
+}
+
+fn default_threads(requested: Option<usize>) -> usize {
+    requested
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
 }
 
 /// How `hunt` writes alerts.
@@ -211,6 +220,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             catalog: a.catalog,
             progress: !a.no_progress,
             color: !a.no_color,
+            threads: default_threads(a.threads),
         }),
         Command::Rules(args) => rules(args),
         Command::Allowlist(args) => allowlist(args),
