@@ -259,7 +259,7 @@ fn read_file(
     } else {
         read_stream(
             &name,
-            Box::new(BufReader::new(head)),
+            Box::new(BufReader::with_capacity(READ_BUFFER, head)),
             opts,
             summary,
             on_event,
@@ -268,6 +268,9 @@ fn read_file(
     }
     Ok(())
 }
+
+/// Read buffer for files: large enough that finding line ends, not refilling, is the cost.
+const READ_BUFFER: usize = 256 * 1024;
 
 /// One line of a stream, or why it was not one.
 enum Line {
@@ -313,7 +316,7 @@ fn next_line(r: &mut dyn BufRead, max: usize) -> io::Result<Option<Line>> {
 }
 
 fn memchr_newline(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&c| c == b'\n')
+    memchr::memchr(b'\n', b)
 }
 
 /// A Defender advanced-hunting CSV export: the header names the columns, each row is a record.
