@@ -710,7 +710,11 @@ fn decode_line(
 }
 
 /// One JSON line decoded, or why not.
-fn decode_line_result(line: &[u8], source: SourceRef, opts: &ReadOptions) -> Result<Event, Skipped> {
+fn decode_line_result(
+    line: &[u8],
+    source: SourceRef,
+    opts: &ReadOptions,
+) -> Result<Event, Skipped> {
     let value: Value = match serde_json::from_slice(line) {
         Ok(v) => v,
         Err(e) => {

@@ -12,7 +12,16 @@ use std::sync::{mpsc, Mutex};
 
 use imdsguard_event::{Event, Format, Position, SourceRef};
 
-use crate::{decode_line_result, each_line, ReadOptions, Skipped, Summary};
+use crate::{decode_line_result, ReadOptions, SkipReason, Skipped, Summary};
+
+/// The skip of a line longer than the limit.
+fn too_long<T>(source: SourceRef, len: usize, max: usize) -> Item<T> {
+    Item::Skip(Skipped {
+        source,
+        reason: SkipReason::LineTooLong,
+        detail: format!("{len} bytes, more than {max}"),
+    })
+}
 
 /// Bytes of lines per batch.
 const BATCH_BYTES: usize = 1 << 20;
@@ -41,10 +50,34 @@ enum Item<T> {
     Skip(Skipped),
 }
 
-#[derive(Default)]
-struct Batch {
-    lines: Vec<(Vec<u8>, u64)>,
-    bytes: usize,
+/// A unit of work: a block of whole lines starting at a known line number, or a line too long
+/// to keep (its skip travels in order with the rest).
+enum Job {
+    Lines { first_line: u64, bytes: Vec<u8> },
+    TooLong { line: u64, len: usize },
+}
+
+/// Receives a line's number and its bytes, or the length of a line over the limit.
+type LineFn<'a> = dyn FnMut(u64, Result<&[u8], usize>) + 'a;
+
+/// Splits a block into lines, numbered from `first_line`; calls `f` with each non-blank line that
+/// fits in `max`, or with the length of one that does not.
+fn split_lines(bytes: &[u8], first_line: u64, max: usize, f: &mut LineFn<'_>) {
+    let mut line = first_line;
+    let mut start = 0;
+    while start < bytes.len() {
+        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
+        // Measured with a CR of a CRLF end, as the serial reader measures it.
+        let raw = &bytes[start..end];
+        let l = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.len() > max {
+            f(line, Err(raw.len()));
+        } else if !l.iter().all(u8::is_ascii_whitespace) {
+            f(line, Ok(l));
+        }
+        line += 1;
+        start = end + 1;
+    }
 }
 
 impl<T: Send> JsonLines for Parallel<'_, '_, T> {
@@ -61,7 +94,7 @@ impl<T: Send> JsonLines for Parallel<'_, '_, T> {
             path: name.to_owned(),
             position: Position::Line(line),
         };
-        let (job_tx, job_rx) = mpsc::sync_channel::<(u64, Batch)>(self.threads * 2);
+        let (job_tx, job_rx) = mpsc::sync_channel::<(u64, Job)>(self.threads * 2);
         let job_rx = Mutex::new(job_rx);
         let (res_tx, res_rx) = mpsc::channel::<(u64, Vec<Item<T>>)>();
         std::thread::scope(|s| {
@@ -75,15 +108,24 @@ impl<T: Send> JsonLines for Parallel<'_, '_, T> {
                         Ok(rx) => rx.recv(),
                         Err(_) => return,
                     };
-                    let Ok((seq, batch)) = job else { return };
-                    let items = batch
-                        .lines
-                        .into_iter()
-                        .map(|(bytes, line)| match decode_line_result(&bytes, at(line), opts) {
-                            Ok(e) => Item::Event(e.format, map(e)),
-                            Err(skip) => Item::Skip(skip),
-                        })
-                        .collect();
+                    let Ok((seq, job)) = job else { return };
+                    let mut items = Vec::new();
+                    match job {
+                        Job::Lines { first_line, bytes } => {
+                            split_lines(&bytes, first_line, opts.max_line, &mut |line, l| {
+                                items.push(match l {
+                                    Ok(l) => match decode_line_result(l, at(line), opts) {
+                                        Ok(e) => Item::Event(e.format, map(e)),
+                                        Err(skip) => Item::Skip(skip),
+                                    },
+                                    Err(len) => too_long(at(line), len, opts.max_line),
+                                })
+                            })
+                        }
+                        Job::TooLong { line, len } => {
+                            items.push(too_long(at(line), len, opts.max_line))
+                        }
+                    }
                     if res_tx.send((seq, items)).is_err() {
                         return;
                     }
@@ -106,9 +148,9 @@ impl<T: Send> JsonLines for Parallel<'_, '_, T> {
                 }
             };
             let drain = |summary: &mut Summary,
-                             pending: &mut BTreeMap<u64, Vec<Item<T>>>,
-                             next_emit: &mut u64,
-                             block_until: Option<u64>| {
+                         pending: &mut BTreeMap<u64, Vec<Item<T>>>,
+                         next_emit: &mut u64,
+                         block_until: Option<u64>| {
                 loop {
                     while let Some(items) = pending.remove(next_emit) {
                         apply(summary, items);
@@ -126,25 +168,107 @@ impl<T: Send> JsonLines for Parallel<'_, '_, T> {
                     }
                 }
             };
-            let mut batch = Batch::default();
-            batch.bytes = first.len();
-            batch.lines.push((first, first_line));
-            let mut failed = false;
-            each_line(name, r, first_line, opts, summary, &mut |t, line, summary| {
-                batch.bytes += t.len();
-                batch.lines.push((t, line));
-                if batch.bytes >= BATCH_BYTES {
-                    if job_tx.send((next_seq, std::mem::take(&mut batch))).is_err() {
-                        failed = true;
-                        return false;
-                    }
-                    next_seq += 1;
-                    drain(summary, &mut pending, &mut next_emit, None);
+            // Blocks of whole lines: the calling thread only copies bytes and counts newlines.
+            let mut block = Vec::with_capacity(BATCH_BYTES + first.len() + 1);
+            block.extend_from_slice(&first);
+            block.push(b'\n');
+            let mut block_line = first_line;
+            // While a line too long to keep is being passed over: its number and length so far.
+            let mut discarding: Option<(u64, usize)> = None;
+            let mut send = |job: Job,
+                            summary: &mut Summary,
+                            pending: &mut BTreeMap<u64, Vec<Item<T>>>,
+                            next_emit: &mut u64|
+             -> bool {
+                if job_tx.send((next_seq, job)).is_err() {
+                    return false;
                 }
-                true
-            });
-            if !batch.lines.is_empty() && !failed && job_tx.send((next_seq, batch)).is_ok() {
                 next_seq += 1;
+                drain(summary, pending, next_emit, None);
+                true
+            };
+            loop {
+                let chunk = match r.fill_buf() {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let line = block_line + memchr::memchr_iter(b'\n', &block).count() as u64;
+                        summary
+                            .input_errors
+                            .push(format!("{name}:{}: reading stopped: {e}", line + 1));
+                        break;
+                    }
+                };
+                if chunk.is_empty() {
+                    break;
+                }
+                let n = chunk.len();
+                if let Some((line, len)) = discarding.as_mut() {
+                    match memchr::memchr(b'\n', chunk) {
+                        Some(i) => {
+                            let (line, len) = (*line, *len + i);
+                            r.consume(i + 1);
+                            discarding = None;
+                            if !send(
+                                Job::TooLong { line, len },
+                                summary,
+                                &mut pending,
+                                &mut next_emit,
+                            ) {
+                                break;
+                            }
+                            block_line = line + 1;
+                        }
+                        None => {
+                            *len += n;
+                            r.consume(n);
+                        }
+                    }
+                    continue;
+                }
+                block.extend_from_slice(chunk);
+                r.consume(n);
+                if block.len() < BATCH_BYTES {
+                    continue;
+                }
+                match memchr::memrchr(b'\n', &block) {
+                    Some(last) => {
+                        let tail = block.split_off(last + 1);
+                        let lines = memchr::memchr_iter(b'\n', &block).count() as u64;
+                        let full = std::mem::replace(&mut block, tail);
+                        let job = Job::Lines {
+                            first_line: block_line,
+                            bytes: full,
+                        };
+                        block_line += lines;
+                        if !send(job, summary, &mut pending, &mut next_emit) {
+                            break;
+                        }
+                    }
+                    None if block.len() > opts.max_line => {
+                        // One line longer than the limit: pass over the rest of it.
+                        discarding = Some((block_line, block.len()));
+                        block.clear();
+                    }
+                    None => {}
+                }
+            }
+            if let Some((line, len)) = discarding {
+                send(
+                    Job::TooLong { line, len },
+                    summary,
+                    &mut pending,
+                    &mut next_emit,
+                );
+            } else if !block.is_empty() {
+                send(
+                    Job::Lines {
+                        first_line: block_line,
+                        bytes: block,
+                    },
+                    summary,
+                    &mut pending,
+                    &mut next_emit,
+                );
             }
             drop(job_tx);
             drain(summary, &mut pending, &mut next_emit, Some(next_seq));

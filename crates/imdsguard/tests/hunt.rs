@@ -87,6 +87,19 @@ fn hunt_over_the_bundled_samples_matches_the_snapshot() {
 }
 
 #[test]
+fn one_thread_or_several_give_the_same_alerts() {
+    let big = repo().join("../shared/data/evtx/otrf_json");
+    for input in ["samples/logs", big.to_str().unwrap()] {
+        let one = run(&["hunt", input, "--output", "jsonl", "-j", "1"]);
+        let two = run(&["hunt", input, "--output", "jsonl", "-j", "2"]);
+        let four = run(&["hunt", input, "--output", "jsonl", "-j", "4"]);
+        assert!(!one.stdout.is_empty());
+        assert_eq!(one.stdout, two.stdout, "{input}");
+        assert_eq!(one.stdout, four.stdout, "{input}");
+    }
+}
+
+#[test]
 fn table_groups_by_host_and_csv_has_one_row_per_alert() {
     let out = run(&["hunt", "samples/logs", "--output", "table", "--no-color"]);
     assert!(out.status.success());

@@ -12,7 +12,7 @@ pub(crate) fn sniff(v: &Map<'_>) -> bool {
         || (v.contains_key("@timestamp")
             && ["process", "destination", "url", "dns", "event"]
                 .iter()
-                .any(|k| v.get(*k).is_some_and(Value::is_object)))
+                .any(|k| v.get(k).is_some_and(Value::is_object)))
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
