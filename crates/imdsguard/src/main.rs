@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use imdsguard_event::{Format, Severity};
-use imdsguard_parse::{read_inputs, ReadOptions, Summary};
+use imdsguard_parse::{read_inputs_parallel, ReadOptions, Summary};
 use imdsguard_target::report::{table_header, TargetReport};
 use imdsguard_target::{Catalog, Normalizer, MAX_INPUT};
 
@@ -139,6 +139,9 @@ struct EventsArgs {
     /// defender-streaming, defender-csv, ecs, auditd (EVTX files are recognized by their header).
     #[arg(long, value_parser = parse_format)]
     format: Option<Format>,
+    /// Worker threads for decoding (default: one per CPU).
+    #[arg(long, short = 'j', value_name = "N")]
+    threads: Option<usize>,
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
@@ -369,17 +372,26 @@ fn events(args: EventsArgs) -> Result<ExitCode> {
     let mut summary = Summary::default();
     let mut write_error: Option<io::Error> = None;
     let started = std::time::Instant::now();
-    read_inputs(&args.inputs, &opts, &mut summary, &mut |event| {
-        if write_error.is_some() {
-            return;
-        }
-        let written = serde_json::to_writer(&mut out, &event)
-            .map_err(io::Error::from)
-            .and_then(|()| out.write_all(b"\n"));
-        if let Err(e) = written {
-            write_error = Some(e);
-        }
-    });
+    // Workers serialize; this thread writes, in input order.
+    let to_json = |event: imdsguard_event::Event| {
+        let mut line = serde_json::to_vec(&event).unwrap_or_default();
+        line.push(b'\n');
+        line
+    };
+    read_inputs_parallel(
+        &args.inputs,
+        &opts,
+        default_threads(args.threads),
+        &mut summary,
+        &to_json,
+        &mut |line: Vec<u8>| {
+            if write_error.is_none() {
+                if let Err(e) = out.write_all(&line) {
+                    write_error = Some(e);
+                }
+            }
+        },
+    );
     if let Some(e) = write_error {
         if e.kind() != io::ErrorKind::BrokenPipe {
             return Err(e).context("writing events");
