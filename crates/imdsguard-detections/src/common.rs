@@ -57,8 +57,8 @@ pub fn standard_reasons(b: RuleBuilder) -> RuleBuilder {
         "The request is for {target.path}, which hands out {target.kind}.",
     )
     .reason_if(
-        on(Field::TargetProvider).exists(),
-        "The endpoint is {target.provider}'s metadata service.",
+        on(Field::TargetService).exists(),
+        "The endpoint is the {target.service}.",
     )
     .reason_if(
         on(Field::ParentImage).exists(),

@@ -49,6 +49,9 @@ pub enum Format {
     Auditd,
     /// Microsoft Sentinel `Syslog` rows: Sysmon for Linux (XML message) and auoms (audit pairs).
     SentinelSyslog,
+    /// Windows events as XML: `wevtutil qe /f:xml` output and Event Viewer's "Save as XML"
+    /// (`<Events><Event>...`, UTF-8 or UTF-16).
+    WindowsXml,
 }
 
 impl Format {
@@ -66,6 +69,7 @@ impl Format {
             Format::Ecs => "ecs",
             Format::Auditd => "auditd",
             Format::SentinelSyslog => "sentinel-syslog",
+            Format::WindowsXml => "windows-xml",
         }
     }
 }

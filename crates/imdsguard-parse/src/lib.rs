@@ -606,6 +606,16 @@ fn read_stream(
         path: name.to_owned(),
         position: Position::Line(line),
     };
+    // Windows event XML is told by its first bytes: Event Viewer writes a whole export on one
+    // line, often in UTF-16, so it cannot be told by its first line.
+    let head_is_xml = match opts.format {
+        Some(f) => f == Format::WindowsXml,
+        None => r.fill_buf().is_ok_and(formats::xml::sniff_start),
+    };
+    if head_is_xml {
+        read_windows_xml(name, &mut *r, opts, summary, on_event);
+        return;
+    }
     // The first non-blank line chooses the reading: audit, CSV, JSON lines or a JSON document.
     let mut first: Option<(Vec<u8>, u64)> = None;
     each_line(name, &mut *r, 0, opts, summary, &mut |t, line, _| {
@@ -642,7 +652,7 @@ fn read_stream(
             "EVTX on a stream: EVTX needs seeking, give the file's path instead".to_owned()
         } else {
             format!(
-                "not a supported log format (tried auditd, defender-csv and the JSON formats: {})",
+                "not a supported log format (tried windows-xml, auditd, defender-csv and the JSON formats: {})",
                 json_format_names().join(", ")
             )
         };
@@ -694,6 +704,54 @@ fn read_stream(
         return;
     }
     decode_document(&doc, first_line, name, opts, summary, on_event);
+}
+
+/// A Windows event XML document, read whole up to `max_document`.
+fn read_windows_xml(
+    name: &str,
+    r: &mut dyn BufRead,
+    opts: &ReadOptions,
+    summary: &mut Summary,
+    on_event: &mut dyn FnMut(Event),
+) {
+    let mut doc = Vec::new();
+    let limit = opts.max_document;
+    if let Err(e) = r.take(limit + 1).read_to_end(&mut doc) {
+        summary
+            .input_errors
+            .push(format!("{name}: reading stopped: {e}"));
+    }
+    if doc.len() as u64 > limit {
+        summary.input_errors.push(
+            InputError::TooLarge {
+                path: PathBuf::from(name),
+                size: doc.len() as u64,
+                limit,
+            }
+            .to_string(),
+        );
+        return;
+    }
+    let text = match formats::xml::document_text(&doc) {
+        Ok(t) => t,
+        Err(e) => {
+            summary.skip(
+                Skipped {
+                    source: SourceRef {
+                        path: name.to_owned(),
+                        position: Position::Line(1),
+                    },
+                    reason: SkipReason::NotUtf8,
+                    detail: format!("the XML document is not UTF-8 or UTF-16: {e}"),
+                },
+                opts.keep_skips,
+            );
+            return;
+        }
+    };
+    formats::xml::decode_document(&text, 1, name, &mut |source, result| {
+        summary.decoded(result, source, opts.keep_skips, on_event)
+    });
 }
 
 fn decode_line(
@@ -924,7 +982,7 @@ mod tests {
         assert_eq!(summary.unrecognized_files.len(), 1);
         assert!(
             summary.unrecognized_files[0].starts_with(
-                "info.yml: not a supported log format (tried auditd, defender-csv and the JSON formats: evtx-json, "
+                "info.yml: not a supported log format (tried windows-xml, auditd, defender-csv and the JSON formats: evtx-json, "
             ),
             "{:?}",
             summary.unrecognized_files

@@ -78,8 +78,10 @@ fields! {
     /// Enriched: what the most severe metadata target hands out (`credentials`, `token`,
     /// `identity`, `userdata`, `other`); absent when the event has no target.
     TargetKind = "target.kind",
-    /// Enriched: the provider of the most severe target, when known.
+    /// Enriched: the provider of the most severe target, when known (its catalog id, `aws`).
     TargetProvider = "target.provider",
+    /// Enriched: the service's name in the catalog (`Amazon EC2 Instance Metadata Service (IMDS)`).
+    TargetService = "target.service",
     /// Enriched: the endpoint of the most severe target (`169.254.169.254`).
     TargetEndpoint = "target.endpoint",
     /// Enriched: the normalized path of the most severe target.
@@ -182,6 +184,9 @@ impl Field {
                 .best()
                 .map(|f| Value::Str(Cow::Borrowed(f.target.kind.as_str()))),
             Field::TargetProvider => s(ev.best().and_then(|f| f.target.provider_id())),
+            Field::TargetService => s(ev
+                .best()
+                .and_then(|f| f.target.provider.map(|p| p.name.as_str()))),
             Field::TargetEndpoint => s(ev.best().and_then(|f| f.target.endpoint_text())),
             Field::TargetPath => s(ev.best().and_then(|f| f.target.path.as_deref())),
             Field::TargetEncoding => {

@@ -136,7 +136,7 @@ struct EventsArgs {
     inputs: Vec<PathBuf>,
     /// Decode every record with this format instead of sniffing: evtx-json, nxlog-json,
     /// sentinel-windowsevent, sentinel-securityevent, sentinel-syslog, winlogbeat, defender-json,
-    /// defender-streaming, defender-csv, ecs, auditd (EVTX files are recognized by their header).
+    /// defender-streaming, defender-csv, ecs, auditd, windows-xml (EVTX files are recognized by their header).
     #[arg(long, value_parser = parse_format)]
     format: Option<Format>,
     /// Worker threads for decoding (default: one per CPU).
@@ -157,6 +157,7 @@ fn parse_format(s: &str) -> Result<Format, String> {
         Format::Auditd,
         Format::DefenderCsv,
         Format::SentinelSyslog,
+        Format::WindowsXml,
     ];
     ALL.iter()
         .copied()

@@ -11,6 +11,7 @@ mod sentinel;
 mod syslog;
 mod windows;
 mod winlogbeat;
+pub(crate) mod xml;
 
 use crate::json::{Map, Value};
 use imdsguard_event::{Event, Format, SourceRef};

@@ -1,0 +1,236 @@
+//! Windows events as XML: `wevtutil qe CHANNEL /f:xml` (a stream of `<Event>` elements, single-quoted
+//! attributes) and Event Viewer's "Save as XML" (`<?xml?><Events><Event>...</Events>`, often UTF-16
+//! and on one line). Each `<Event>` becomes a record: EventID, Channel (or the provider's name),
+//! Computer, `TimeCreated/@SystemTime` and the `<Data Name=...>` pairs of EventData, mapped like
+//! every other Windows carrier. A record's line is the line its `<Event` starts on.
+
+use imdsguard_event::{Event, Format, Position, SourceRef};
+
+use super::windows::{windows_event, WinRecord};
+use super::{missing, Skip};
+use crate::error::SkipReason;
+use crate::fields::{xml_event_data, Layered};
+
+/// Whether a stream's first bytes are Windows event XML: after an optional byte-order mark and
+/// white space, `<?xml`, `<Events` or `<Event`, in UTF-8 or UTF-16.
+pub(crate) fn sniff_start(head: &[u8]) -> bool {
+    let text: String = match head {
+        [0xFF, 0xFE, rest @ ..] => utf16(rest, u16::from_le_bytes),
+        [0xFE, 0xFF, rest @ ..] => utf16(rest, u16::from_be_bytes),
+        [0xEF, 0xBB, 0xBF, rest @ ..] => String::from_utf8_lossy(rest).into_owned(),
+        _ => String::from_utf8_lossy(head).into_owned(),
+    };
+    let t = text.trim_start();
+    t.starts_with("<?xml") || t.starts_with("<Events") || is_event_start(t)
+}
+
+fn is_event_start(t: &str) -> bool {
+    t.strip_prefix("<Event")
+        .is_some_and(|r| r.starts_with(['>', ' ', '\t', '\r', '\n']))
+}
+
+fn utf16(b: &[u8], f: fn([u8; 2]) -> u16) -> String {
+    let units = b.chunks_exact(2).map(|c| f([c[0], c[1]]));
+    char::decode_utf16(units)
+        .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
+        .collect()
+}
+
+/// The document as text: UTF-16 (by its byte-order mark) is converted, UTF-8 checked.
+pub(crate) fn document_text(doc: &[u8]) -> Result<String, String> {
+    match doc {
+        [0xFF, 0xFE, rest @ ..] => Ok(utf16(rest, u16::from_le_bytes)),
+        [0xFE, 0xFF, rest @ ..] => Ok(utf16(rest, u16::from_be_bytes)),
+        [0xEF, 0xBB, 0xBF, rest @ ..] => {
+            String::from_utf8(rest.to_vec()).map_err(|e| e.to_string())
+        }
+        _ => String::from_utf8(doc.to_vec()).map_err(|e| e.to_string()),
+    }
+}
+
+/// The text of the first `<tag ...>text</tag>` (attributes allowed on the tag).
+fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let mut from = 0;
+    while let Some(i) = xml[from..].find('<') {
+        let at = from + i + 1;
+        let rest = &xml[at..];
+        if let Some(r) = rest.strip_prefix(tag) {
+            if r.starts_with(['>', ' ', '\t', '\r', '\n']) {
+                let open_end = at + tag.len() + r.find('>')?;
+                if xml[..open_end].ends_with('/') {
+                    return Some("");
+                }
+                let body = &xml[open_end + 1..];
+                let close = body.find("</")?;
+                return Some(body[..close].trim());
+            }
+        }
+        from = at;
+    }
+    None
+}
+
+/// The value of an attribute on the first `<tag ...>`, quoted with `"` or `'`.
+fn attribute<'a>(xml: &'a str, tag: &str, attr: &str) -> Option<&'a str> {
+    let open = format!("<{tag}");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find('>')? + start;
+    let tag_text = &xml[start..end];
+    let key = format!("{attr}=");
+    let mut from = 0;
+    while let Some(i) = tag_text[from..].find(&key) {
+        let at = from + i;
+        let preceded = tag_text[..at].ends_with([' ', '\t', '\r', '\n']);
+        let v = &tag_text[at + key.len()..];
+        if preceded {
+            let q = v.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+            let close = v[1..].find(q)?;
+            return Some(&v[1..1 + close]);
+        }
+        from = at + key.len();
+    }
+    None
+}
+
+/// Decodes one `<Event>...</Event>` element.
+pub(crate) fn decode_event(xml: &str, source: SourceRef) -> Result<Event, Skip> {
+    let id: u32 = element(xml, "EventID")
+        .ok_or_else(|| missing("EventID"))?
+        .parse()
+        .map_err(|_| {
+            (
+                SkipReason::MissingField,
+                "EventID is not a number".to_owned(),
+            )
+        })?;
+    let data = Layered {
+        pairs: xml_event_data(xml),
+        fallback: None,
+    };
+    let origin = element(xml, "Channel")
+        .filter(|c| !c.is_empty())
+        .or_else(|| attribute(xml, "Provider", "Name"))
+        .unwrap_or_default()
+        .to_owned();
+    let rec = WinRecord {
+        event_id: id,
+        origin,
+        data: &data,
+        time: attribute(xml, "TimeCreated", "SystemTime").map(str::to_owned),
+        host: element(xml, "Computer").map(str::to_owned),
+    };
+    Ok(windows_event(source, Format::WindowsXml, &rec))
+}
+
+/// Every `<Event>` element of a document with the 1-based line it starts on (counted from
+/// `first_line`), or the unterminated rest.
+pub(crate) fn events(text: &str, first_line: u64) -> Vec<(u64, Result<&str, &str>)> {
+    let mut out = Vec::new();
+    let mut line = first_line;
+    let mut counted = 0;
+    let mut from = 0;
+    while let Some(i) = text[from..].find("<Event") {
+        let start = from + i;
+        if !is_event_start(&text[start..]) {
+            from = start + "<Event".len();
+            continue;
+        }
+        line += text[counted..start].bytes().filter(|&b| b == b'\n').count() as u64;
+        counted = start;
+        match text[start..].find("</Event>") {
+            Some(end) => {
+                let end = start + end + "</Event>".len();
+                out.push((line, Ok(&text[start..end])));
+                from = end;
+            }
+            None => {
+                out.push((line, Err(&text[start..])));
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Decodes a whole XML document, calling `f` with each record's result.
+pub(crate) fn decode_document(
+    text: &str,
+    first_line: u64,
+    name: &str,
+    f: &mut dyn FnMut(SourceRef, Result<Event, Skip>),
+) {
+    for (line, ev) in events(text, first_line) {
+        let source = SourceRef {
+            path: name.to_owned(),
+            position: Position::Line(line),
+        };
+        let result = match ev {
+            Ok(xml) => decode_event(xml, source.clone()),
+            Err(_) => Err((
+                SkipReason::Malformed,
+                "an <Event> element without its </Event>: the document is cut".to_owned(),
+            )),
+        };
+        f(source, result);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imdsguard_event::EventKind;
+
+    const WEVTUTIL: &str = "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider Name='Microsoft-Windows-Sysmon' Guid='{5770385f-c22a-43e0-bf4c-06f5698ffbd9}'/><EventID>3</EventID><Version>5</Version><TimeCreated SystemTime='2026-11-20T09:14:08.1234567Z'/><EventRecordID>4242</EventRecordID><Channel>Microsoft-Windows-Sysmon/Operational</Channel><Computer>web01.corp.example</Computer></System><EventData><Data Name='Image'>C:\\Windows\\System32\\curl.exe</Data><Data Name='User'>CORP\\svc</Data><Data Name='Protocol'>tcp</Data><Data Name='Initiated'>true</Data><Data Name='DestinationIp'>169.254.169.254</Data><Data Name='DestinationPort'>80</Data></EventData></Event>\n";
+
+    #[test]
+    fn wevtutil_events_decode_with_their_lines() {
+        let text = format!("{WEVTUTIL}{WEVTUTIL}");
+        let mut got = Vec::new();
+        decode_document(&text, 1, "s.xml", &mut |src, r| got.push((src, r)));
+        assert_eq!(got.len(), 2);
+        let (src, r) = &got[1];
+        assert_eq!(src.position, Position::Line(2));
+        let e = r.as_ref().unwrap();
+        assert_eq!(e.kind, EventKind::NetworkConnect);
+        assert_eq!(e.host.as_deref(), Some("web01.corp.example"));
+        assert_eq!(e.time.as_deref(), Some("2026-11-20T09:14:08.1234567Z"));
+        let n = e.network.as_ref().unwrap();
+        assert_eq!(n.dst_ip.as_deref(), Some("169.254.169.254"));
+        assert_eq!(
+            e.process.image.as_deref(),
+            Some(r"C:\Windows\System32\curl.exe")
+        );
+    }
+
+    #[test]
+    fn event_viewer_utf16_documents_are_read() {
+        let doc = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-16\"?>\r\n<Events>{}</Events>",
+            WEVTUTIL.trim().replace('\'', "\"")
+        );
+        let mut bytes = vec![0xFF, 0xFE];
+        for u in doc.encode_utf16() {
+            bytes.extend_from_slice(&u.to_le_bytes());
+        }
+        assert!(sniff_start(&bytes[..16]));
+        let text = document_text(&bytes).unwrap();
+        let mut got = Vec::new();
+        decode_document(&text, 1, "s.xml", &mut |src, r| got.push((src, r)));
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0.position, Position::Line(2));
+        assert!(got[0].1.is_ok());
+    }
+
+    #[test]
+    fn a_cut_document_reports_the_unfinished_event() {
+        let text = format!("{WEVTUTIL}{}", &WEVTUTIL[..200]);
+        let mut got = Vec::new();
+        decode_document(&text, 1, "s.xml", &mut |src, r| got.push((src, r)));
+        assert_eq!(got.len(), 2);
+        assert!(got[0].1.is_ok());
+        let err = got[1].1.as_ref().unwrap_err();
+        assert!(err.1.contains("cut"), "{err:?}");
+        assert!(!sniff_start(b"{\"EventID\":1}"));
+        assert!(!sniff_start(b"<EventData>"));
+    }
+}
