@@ -200,11 +200,17 @@ impl<'e> Enriched<'e> {
             }
         };
         if let Some(net) = e.network.as_ref().filter(|n| n.outbound != Some(false)) {
+            // A destination that parses as an address and is no catalog endpoint (the common case)
+            // skips the normalizer; anything else (zone ids, odd notations) goes through it.
+            let plain_non_target = |ip: &str| {
+                ip.parse::<std::net::IpAddr>()
+                    .is_ok_and(|a| !n.catalog().is_endpoint_address(a))
+            };
             if let Some(ip) = net
                 .dst_ip
                 .as_deref()
                 .map(str::trim)
-                .filter(|s| !s.is_empty())
+                .filter(|s| !s.is_empty() && !plain_non_target(s))
             {
                 let text = match net.dst_port {
                     Some(p) if ip.contains(':') => format!("[{ip}]:{p}"),
@@ -232,5 +238,61 @@ impl<'e> Enriched<'e> {
             push(TargetSource::CommandLine, cl, |e| e);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imdsguard_event::{EventKind, Format, Network, Position, Process, SourceRef};
+
+    fn connect(ip: &str, port: u16) -> Event {
+        Event {
+            source: SourceRef {
+                path: "t".into(),
+                position: Position::Line(1),
+            },
+            format: Format::Ecs,
+            kind: EventKind::NetworkConnect,
+            native_id: None,
+            time: None,
+            host: None,
+            process: Process::default(),
+            parent: Process::default(),
+            network: Some(Network {
+                dst_ip: Some(ip.into()),
+                dst_port: Some(port),
+                ..Network::default()
+            }),
+            dns_query: None,
+            container: None,
+        }
+    }
+
+    #[test]
+    fn destinations_are_targets_whatever_the_logged_notation_and_carry_no_encoding() {
+        let e = Enricher::builtin();
+        for (ip, port, target) in [
+            ("169.254.169.254", 80, true),
+            ("::ffff:169.254.169.254", 80, true),
+            ("64:ff9b::a9fe:a9fe", 80, true),
+            ("fd00:ec2::254", 80, true),
+            ("169.254.170.2", 80, true),
+            ("100.100.100.200", 80, true),
+            ("169.254.169.123", 123, false),
+            ("10.0.0.1", 80, false),
+            ("fe80::1%eth0", 80, false),
+        ] {
+            let ev = connect(ip, port);
+            let en = e.enrich(&ev);
+            assert_eq!(!en.targets().is_empty(), target, "{ip}");
+            if target {
+                assert!(
+                    en.encodings().is_empty(),
+                    "{ip}: a logged address is not obfuscation"
+                );
+                assert_eq!(en.targets()[0].source, TargetSource::Destination);
+            }
+        }
     }
 }

@@ -589,6 +589,17 @@ impl Catalog {
         self.v6.iter().find(|(x, _)| *x == a).map(|(_, i)| *i)
     }
 
+    /// Whether an address, as a connection log writes it, is a catalog endpoint: directly, or as
+    /// an IPv6 address embedding one (IPv4-mapped, NAT64 ...). A cheap test before the normalizer.
+    pub fn is_endpoint_address(&self, a: IpAddr) -> bool {
+        self.endpoint_of_ip(a).is_some()
+            || match a {
+                IpAddr::V6(v6) => crate::ip::embedded_ipv4(v6)
+                    .is_some_and(|(v4, _)| self.endpoint_of_v4(v4).is_some()),
+                IpAddr::V4(_) => false,
+            }
+    }
+
     pub(crate) fn endpoint_of_ip(&self, a: IpAddr) -> Option<usize> {
         match a {
             IpAddr::V4(v4) => self.endpoint_of_v4(v4),
