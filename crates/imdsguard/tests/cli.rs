@@ -324,7 +324,7 @@ fn events_over_the_bundled_log_samples_match_the_snapshot() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("5 files (0 in no supported format), 21 events, 0 records skipped"),
+        stderr.contains("7 files (0 in no supported format), 25 events, 0 records skipped"),
         "{stderr}"
     );
     insta::assert_snapshot!(
