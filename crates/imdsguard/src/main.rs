@@ -49,6 +49,26 @@ enum Command {
     Rules(RulesArgs),
     /// Print the agent allowlist: which processes may read the metadata service.
     Allowlist(AllowlistArgs),
+    /// Work with Sigma rules.
+    Sigma(SigmaArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SigmaArgs {
+    #[command(subcommand)]
+    action: SigmaAction,
+}
+
+#[derive(Debug, Subcommand)]
+enum SigmaAction {
+    /// Load Sigma rule files or directories (recursively) and check them against the Sigma
+    /// specification: each file that does not load is named with the reason, and a summary counts
+    /// rules by kind and failures by reason. Exit status 1 when any file failed.
+    Check {
+        /// Rule files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -228,6 +248,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }),
         Command::Rules(args) => rules(args),
         Command::Allowlist(args) => allowlist(args),
+        Command::Sigma(args) => sigma(args),
     }
 }
 
@@ -515,4 +536,33 @@ fn allowlist(args: AllowlistArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn sigma(args: SigmaArgs) -> Result<ExitCode> {
+    let SigmaAction::Check { paths } = args.action;
+    let mut rules = 0usize;
+    let mut correlations = 0usize;
+    let mut by_reason: std::collections::BTreeMap<&'static str, usize> = Default::default();
+    for p in &paths {
+        let (loaded, errors) = imdsguard_sigma::load_dir(p);
+        correlations += loaded.iter().filter(|r| r.correlation.is_some()).count();
+        rules += loaded.len();
+        for e in errors {
+            println!("{e}");
+            *by_reason.entry(e.kind.as_str()).or_default() += 1;
+        }
+    }
+    let failed: usize = by_reason.values().sum();
+    eprintln!(
+        "imdsguard: {rules} Sigma rules loaded ({} detection, {correlations} correlation), {failed} files failed",
+        rules - correlations
+    );
+    for (reason, n) in &by_reason {
+        eprintln!("  failed   {reason:<40} {n}");
+    }
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

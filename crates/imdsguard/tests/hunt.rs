@@ -296,3 +296,37 @@ fn every_public_log_raises_only_what_is_not_an_agent() {
         .unwrap()
         .contains("gce_google_accounts")));
 }
+
+#[test]
+fn sigma_check_names_bad_files_and_counts_reasons() {
+    let good = temp_file(
+        "sigma",
+        "good.yml",
+        "title: IMDS via curl\nlogsource: {category: process_creation, product: windows}\ndetection:\n  sel:\n    Image|endswith: '\\curl.exe'\n    CommandLine|contains: '169.254.169.254'\n  condition: sel\n",
+    );
+    let dir = good.parent().unwrap().to_path_buf();
+    std::fs::write(
+        dir.join("bad.yml"),
+        "title: broken\nlogsource: {product: windows}\ndetection: {sel: {A: b}, condition: sel and missing}\n",
+    )
+    .unwrap();
+    let out = run(&["sigma", "check", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("bad.yml: rule \"broken\": the condition names \"missing\""),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("1 Sigma rules loaded (1 detection, 0 correlation), 1 files failed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("condition names an undefined identifier"),
+        "{stderr}"
+    );
+    std::fs::remove_file(dir.join("bad.yml")).unwrap();
+    let out = run(&["sigma", "check", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+}

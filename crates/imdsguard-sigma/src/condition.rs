@@ -1,0 +1,278 @@
+//! The condition language: `and`, `or`, `not`, parentheses, `1 of`/`any of`/`all of` a pattern or
+//! `them`, identifiers. Precedence, loosest first: `or`, `and`, `not`.
+
+use std::fmt;
+
+/// A parsed condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    /// Every part holds.
+    And(Vec<Condition>),
+    /// One part holds.
+    Or(Vec<Condition>),
+    /// The part does not hold.
+    Not(Box<Condition>),
+    /// A search identifier.
+    Ident(String),
+    /// At least one of the identifiers a pattern matches (`them`: all not starting with `_`).
+    OneOf(String),
+    /// All of them.
+    AllOf(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tok {
+    Open,
+    Close,
+    And,
+    Or,
+    Not,
+    Word(String),
+    Pipe,
+}
+
+fn tokens(s: &str) -> Result<Vec<Tok>, String> {
+    let mut out = Vec::new();
+    let mut chars = s.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {}
+            '(' => out.push(Tok::Open),
+            ')' => out.push(Tok::Close),
+            '|' => out.push(Tok::Pipe),
+            c if c.is_alphanumeric() || matches!(c, '_' | '*' | '.' | '-') => {
+                let mut end = i + c.len_utf8();
+                while let Some(&(j, d)) = chars.peek() {
+                    if d.is_alphanumeric() || matches!(d, '_' | '*' | '.' | '-') {
+                        end = j + d.len_utf8();
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                let w = &s[i..end];
+                out.push(match w.to_ascii_lowercase().as_str() {
+                    "and" => Tok::And,
+                    "or" => Tok::Or,
+                    "not" => Tok::Not,
+                    _ => Tok::Word(w.to_owned()),
+                });
+            }
+            c => return Err(format!("unexpected character {c:?} at position {i}")),
+        }
+    }
+    Ok(out)
+}
+
+struct Parser {
+    toks: Vec<Tok>,
+    at: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.at)
+    }
+
+    fn next(&mut self) -> Option<Tok> {
+        let t = self.toks.get(self.at).cloned();
+        self.at += 1;
+        t
+    }
+
+    fn or(&mut self) -> Result<Condition, String> {
+        let mut parts = vec![self.and()?];
+        while self.peek() == Some(&Tok::Or) {
+            self.next();
+            parts.push(self.and()?);
+        }
+        Ok(if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            Condition::Or(parts)
+        })
+    }
+
+    fn and(&mut self) -> Result<Condition, String> {
+        let mut parts = vec![self.not()?];
+        while self.peek() == Some(&Tok::And) {
+            self.next();
+            parts.push(self.not()?);
+        }
+        Ok(if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            Condition::And(parts)
+        })
+    }
+
+    fn not(&mut self) -> Result<Condition, String> {
+        if self.peek() == Some(&Tok::Not) {
+            self.next();
+            return Ok(Condition::Not(Box::new(self.not()?)));
+        }
+        self.atom()
+    }
+
+    fn atom(&mut self) -> Result<Condition, String> {
+        match self.next() {
+            Some(Tok::Open) => {
+                let inner = self.or()?;
+                match self.next() {
+                    Some(Tok::Close) => Ok(inner),
+                    _ => Err("a '(' is not closed".into()),
+                }
+            }
+            Some(Tok::Word(w)) => {
+                let quant = w.to_ascii_lowercase();
+                let is_quant = matches!(quant.as_str(), "1" | "any" | "all");
+                if is_quant
+                    && matches!(self.peek(), Some(Tok::Word(o)) if o.eq_ignore_ascii_case("of"))
+                {
+                    self.next();
+                    let target = match self.next() {
+                        Some(Tok::Word(t)) => t,
+                        _ => return Err(format!("'{w} of' needs an identifier pattern or 'them'")),
+                    };
+                    let target = if target.eq_ignore_ascii_case("them") {
+                        "them".to_owned()
+                    } else {
+                        target
+                    };
+                    return Ok(if quant == "all" {
+                        Condition::AllOf(target)
+                    } else {
+                        Condition::OneOf(target)
+                    });
+                }
+                if w.contains('*') {
+                    return Err(format!(
+                        "the pattern {w:?} needs '1 of' or 'all of' before it"
+                    ));
+                }
+                Ok(Condition::Ident(w))
+            }
+            Some(Tok::Close) => Err("a ')' without its '('".into()),
+            Some(Tok::And | Tok::Or) => Err("an operator where an operand was expected".into()),
+            Some(Tok::Not) => Err("'not' without an operand".into()),
+            Some(Tok::Pipe) => Err("'|'".into()),
+            None => Err("the condition ends where an operand was expected".into()),
+        }
+    }
+}
+
+/// Whether a condition uses the Sigma v1 aggregation syntax (`… | count() by X > 5`).
+pub(crate) fn is_aggregation(s: &str) -> bool {
+    s.contains('|')
+}
+
+/// Parses a condition.
+pub fn parse_condition(s: &str) -> Result<Condition, String> {
+    let toks = tokens(s)?;
+    if toks.is_empty() {
+        return Err("the condition is empty".into());
+    }
+    let mut p = Parser { toks, at: 0 };
+    let c = p.or()?;
+    match p.next() {
+        None => Ok(c),
+        Some(Tok::Close) => Err("a ')' without its '('".into()),
+        Some(_) => Err("two operands without 'and' or 'or' between them".into()),
+    }
+}
+
+/// Whether `name` matches a condition pattern (`*` any run of characters).
+pub(crate) fn pattern_matches(pattern: &str, name: &str) -> bool {
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some((b'*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
+            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
+        }
+    }
+    go(pattern.as_bytes(), name.as_bytes())
+}
+
+impl Condition {
+    /// Every identifier and pattern the condition names.
+    pub fn names(&self, out: &mut Vec<(bool, String)>) {
+        match self {
+            Condition::And(xs) | Condition::Or(xs) => xs.iter().for_each(|x| x.names(out)),
+            Condition::Not(x) => x.names(out),
+            Condition::Ident(i) => out.push((false, i.clone())),
+            Condition::OneOf(p) | Condition::AllOf(p) => out.push((true, p.clone())),
+        }
+    }
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let join = |f: &mut fmt::Formatter<'_>, xs: &[Condition], op: &str| -> fmt::Result {
+            f.write_str("(")?;
+            for (i, x) in xs.iter().enumerate() {
+                if i > 0 {
+                    write!(f, " {op} ")?;
+                }
+                write!(f, "{x}")?;
+            }
+            f.write_str(")")
+        };
+        match self {
+            Condition::And(xs) => join(f, xs, "and"),
+            Condition::Or(xs) => join(f, xs, "or"),
+            Condition::Not(x) => write!(f, "not {x}"),
+            Condition::Ident(i) => f.write_str(i),
+            Condition::OneOf(p) => write!(f, "1 of {p}"),
+            Condition::AllOf(p) => write!(f, "all of {p}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_is_not_and_or() {
+        let c = parse_condition("a or b and not c").unwrap();
+        assert_eq!(c.to_string(), "(a or (b and not c))");
+        let c = parse_condition("(a or b) and not 1 of filter_* and all of them").unwrap();
+        assert_eq!(
+            c.to_string(),
+            "((a or b) and not 1 of filter_* and all of them)"
+        );
+        assert_eq!(
+            parse_condition("any of sel*").unwrap(),
+            Condition::OneOf("sel*".into())
+        );
+        assert_eq!(
+            parse_condition("NOT a").unwrap(),
+            Condition::Not(Box::new(Condition::Ident("a".into())))
+        );
+    }
+
+    #[test]
+    fn bad_conditions_say_why() {
+        for (c, why) in [
+            ("a and", "ends where an operand"),
+            ("(a or b", "not closed"),
+            ("a b", "two operands"),
+            ("sel*", "needs '1 of'"),
+            ("a)", "without its '('"),
+            ("", "empty"),
+            ("1 of", "needs an identifier"),
+        ] {
+            let e = parse_condition(c).unwrap_err();
+            assert!(e.contains(why), "{c:?}: {e}");
+        }
+        assert!(is_aggregation("selection | count() by host > 5"));
+    }
+
+    #[test]
+    fn patterns_match_identifiers() {
+        assert!(pattern_matches("filter_*", "filter_main_x"));
+        assert!(pattern_matches("*", "a"));
+        assert!(pattern_matches("sel*_b", "sel_a_b"));
+        assert!(!pattern_matches("filter_*", "selection"));
+    }
+}

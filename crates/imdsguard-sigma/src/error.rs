@@ -1,0 +1,65 @@
+//! The crate's one error type.
+
+use std::fmt;
+
+/// The class of a problem, for counting a rule set's failures by reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ErrorKind {
+    /// The file could not be read.
+    Io,
+    /// Not YAML.
+    Yaml,
+    /// A required key is missing or has the wrong type.
+    Structure,
+    /// An unknown or misplaced value modifier.
+    Modifier,
+    /// A value a modifier cannot take (a bad regex, CIDR, number).
+    Value,
+    /// A condition that does not parse.
+    ConditionSyntax,
+    /// A condition that names an identifier the detection lacks.
+    UndefinedIdentifier,
+    /// Sigma v1 aggregations in a condition (`| count() by …`), replaced by correlation rules.
+    Aggregation,
+    /// A correlation rule that is not valid.
+    Correlation,
+}
+
+impl ErrorKind {
+    /// A short name for summaries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Io => "unreadable file",
+            ErrorKind::Yaml => "invalid YAML",
+            ErrorKind::Structure => "invalid rule structure",
+            ErrorKind::Modifier => "unknown or misplaced modifier",
+            ErrorKind::Value => "invalid value for its modifier",
+            ErrorKind::ConditionSyntax => "condition syntax",
+            ErrorKind::UndefinedIdentifier => "condition names an undefined identifier",
+            ErrorKind::Aggregation => "v1 aggregation in condition",
+            ErrorKind::Correlation => "invalid correlation rule",
+        }
+    }
+}
+
+/// A Sigma file or rule that could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct SigmaError {
+    /// The file.
+    pub path: String,
+    /// The rule's title or id, when known.
+    pub rule: Option<String>,
+    /// The class of problem.
+    pub kind: ErrorKind,
+    /// What is wrong, in a sentence.
+    pub message: String,
+}
+
+impl fmt::Display for SigmaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.rule {
+            Some(r) => write!(f, "{}: rule {r:?}: {}", self.path, self.message),
+            None => write!(f, "{}: {}", self.path, self.message),
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! The Sigma front end.
+//!
+//! [`parse_rule`] reads one Sigma file (YAML, one or more documents) into typed [`SigmaRule`]s and
+//! checks them against the Sigma specification (v2): search identifiers are maps of field tests
+//! (AND), lists of maps (OR) or lists of keywords; a field key is `field|modifier|…` with the
+//! specification's modifiers; values may carry `*`/`?` wildcards and `\` escapes; the condition is
+//! parsed into a tree (`and`, `or`, `not`, parentheses, `1 of`/`all of` a pattern or `them`) whose
+//! identifiers must exist; correlation rules (`event_count`, `value_count`, `temporal`,
+//! `temporal_ordered`) are parsed and checked. Every problem is a [`SigmaError`] naming the file and
+//! saying why, with a [`ErrorKind`] for counting; [`load_dir`] loads a whole rule tree.
+//!
+//! Compiling a rule to the rule IR (field mapping, matchers) is the next stage, in the rules crate.
+
+mod condition;
+mod error;
+mod rule;
+mod value;
+
+pub use condition::{parse_condition, Condition};
+pub use error::{ErrorKind, SigmaError};
+pub use rule::{
+    load_dir, parse_rule, Correlation, CorrelationKind, Detection, FieldTest, Level, LogSource,
+    Modifier, Search, SigmaRule, Status,
+};
+pub use value::{Pattern, Piece, SigmaValue};
