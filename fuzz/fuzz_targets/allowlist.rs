@@ -27,6 +27,7 @@ fuzz_target!(|data: &[u8]| {
                 network: None,
                 dns_query: None,
                 container: None,
+                fields: Vec::new(),
             };
             let v = a.verdict(&e);
             let _ = v.explain(&e);

@@ -611,6 +611,7 @@ mod tests {
             network: None,
             dns_query: None,
             container: None,
+            fields: Vec::new(),
         }
     }
 

@@ -266,6 +266,7 @@ mod tests {
             }),
             dns_query: None,
             container: None,
+            fields: Vec::new(),
         }
     }
 

@@ -201,6 +201,25 @@ pub struct Event {
     /// The container the acting process runs in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container: Option<Container>,
+    /// The record's own fields (Windows EventData and System fields, by their names), kept only
+    /// under names a loaded rule reads ([`crate::Sym`]), for rules that test fields the typed model
+    /// does not name. Values that no rule names by field are kept under [`Event::ANY_FIELD`] when
+    /// keyword rules need them.
+    #[serde(skip)]
+    pub fields: Vec<(crate::Sym, String)>,
+}
+
+impl Event {
+    /// The symbol under which values are kept for keyword searches.
+    pub const ANY_FIELD: &'static str = "*";
+
+    /// The value of a raw field.
+    pub fn field(&self, name: crate::Sym) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(s, _)| *s == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 #[cfg(test)]
@@ -265,6 +284,7 @@ mod tests {
             }),
             dns_query: None,
             container: None,
+            fields: Vec::new(),
         };
         assert_eq!(
             serde_json::to_string(&e).unwrap(),

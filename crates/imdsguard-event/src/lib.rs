@@ -11,8 +11,10 @@
 //! This crate does no I/O and depends on nothing of the project's; every other crate may depend on it.
 
 mod event;
+mod sym;
 
 pub use event::{Container, Event, EventKind, Format, Network, Process};
+pub use sym::Sym;
 
 use std::fmt;
 use std::str::FromStr;

@@ -37,6 +37,7 @@ pub(crate) fn read_evtx<T: Read + Seek>(
         position: Position::Record(record),
     };
     let mut last_record = 0u64;
+    crate::formats::windows::set_keep_fields(opts.keep_fields);
     for record in parser.records_json_value() {
         match record {
             Ok(r) => {

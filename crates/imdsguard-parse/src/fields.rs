@@ -11,6 +11,9 @@ pub(crate) trait Fields {
     /// The field's text, if present.
     fn raw(&self, name: &str) -> Option<Cow<'_, str>>;
 
+    /// Every field with a scalar value, in record order.
+    fn each(&self, f: &mut dyn FnMut(&str, Cow<'_, str>));
+
     /// The first of `names` that is present and not a placeholder.
     fn text(&self, names: &[&str]) -> Option<String> {
         names.iter().find_map(|n| {
@@ -37,6 +40,17 @@ pub(crate) trait Fields {
 }
 
 impl Fields for Map<'_> {
+    fn each(&self, f: &mut dyn FnMut(&str, Cow<'_, str>)) {
+        for (k, v) in self.iter() {
+            match v {
+                Value::String(s) => f(k, Cow::Borrowed(s)),
+                Value::Number(n) => f(k, Cow::Owned(n.to_string())),
+                Value::Bool(b) => f(k, Cow::Owned(b.to_string())),
+                _ => {}
+            }
+        }
+    }
+
     fn raw(&self, name: &str) -> Option<Cow<'_, str>> {
         match self.get(name)? {
             Value::String(s) => Some(Cow::Borrowed(s)),
@@ -54,6 +68,15 @@ pub(crate) struct Layered<'a> {
 }
 
 impl Fields for Layered<'_> {
+    fn each(&self, f: &mut dyn FnMut(&str, Cow<'_, str>)) {
+        for (k, v) in &self.pairs {
+            f(k, Cow::Borrowed(v));
+        }
+        if let Some(m) = self.fallback {
+            m.each(f);
+        }
+    }
+
     fn raw(&self, name: &str) -> Option<Cow<'_, str>> {
         self.pairs
             .iter()

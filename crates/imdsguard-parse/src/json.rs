@@ -79,6 +79,11 @@ impl<'a> Map<'a> {
         self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
+    /// Members in input order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &Value<'a>)> {
+        self.0.iter().map(|(k, v)| (k.as_ref(), v))
+    }
+
     /// Whether a member is named `key`.
     pub(crate) fn contains_key(&self, key: &str) -> bool {
         self.0.iter().any(|(k, _)| k == key)

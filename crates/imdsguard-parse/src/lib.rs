@@ -40,6 +40,9 @@ pub struct ReadOptions {
     pub max_document: u64,
     /// How many skipped records the summary keeps in full.
     pub keep_skips: usize,
+    /// Keep each Windows record's own fields in [`Event::fields`] (under the names rules interned
+    /// with [`imdsguard_event::Sym`]), for rules that read fields the typed model does not name.
+    pub keep_fields: bool,
 }
 
 impl Default for ReadOptions {
@@ -49,6 +52,7 @@ impl Default for ReadOptions {
             max_line: 1 << 20,
             max_document: 256 << 20,
             keep_skips: 10,
+            keep_fields: false,
         }
     }
 }
@@ -749,6 +753,7 @@ fn read_windows_xml(
             return;
         }
     };
+    formats::windows::set_keep_fields(opts.keep_fields);
     formats::xml::decode_document(&text, 1, name, &mut |source, result| {
         summary.decoded(result, source, opts.keep_skips, on_event)
     });
@@ -788,6 +793,7 @@ fn decode_line_result(
             });
         }
     };
+    formats::windows::set_keep_fields(opts.keep_fields);
     formats::decode_json(&value, source.clone(), opts.format).map_err(|(reason, detail)| Skipped {
         source,
         reason,
@@ -802,6 +808,7 @@ fn emit(
     summary: &mut Summary,
     on_event: &mut dyn FnMut(Event),
 ) {
+    formats::windows::set_keep_fields(opts.keep_fields);
     summary.decoded(
         formats::decode_json(value, source.clone(), opts.format),
         source,

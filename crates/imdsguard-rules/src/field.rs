@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use imdsguard_enrich::Enriched;
+use imdsguard_event::Sym;
 
 macro_rules! fields {
     ($( $(#[$doc:meta])* $variant:ident = $name:literal, )*) => {
@@ -12,6 +13,11 @@ macro_rules! fields {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Field {
             $( $(#[$doc])* $variant, )*
+            /// A record's own field, by its interned name (Sigma fields the typed model does not
+            /// name: `TargetFilename`, `ImageLoaded`, `EventID`, ...).
+            Raw(Sym),
+            /// Every value of the record's own fields, for keyword searches.
+            Keywords,
         }
 
         impl Field {
@@ -22,6 +28,8 @@ macro_rules! fields {
             pub fn name(self) -> &'static str {
                 match self {
                     $( Field::$variant => $name, )*
+                    Field::Raw(s) => s.as_str(),
+                    Field::Keywords => "keywords",
                 }
             }
 
@@ -122,6 +130,8 @@ pub enum Value<'a> {
     Int(u64),
     /// Several names (encodings, target sources); a matcher holds when it holds for any.
     List(Vec<&'static str>),
+    /// Several texts (keyword searches over every field); a matcher holds when it holds for any.
+    Strs(Vec<&'a str>),
 }
 
 impl fmt::Display for Value<'_> {
@@ -130,6 +140,7 @@ impl fmt::Display for Value<'_> {
             Value::Str(s) => f.write_str(s),
             Value::Int(n) => write!(f, "{n}"),
             Value::List(l) => f.write_str(&l.join(", ")),
+            Value::Strs(l) => f.write_str(&l.join(", ")),
         }
     }
 }
@@ -146,7 +157,7 @@ fn st(v: &'static str) -> Option<Value<'static>> {
 impl Field {
     /// Whether the enrich stage computes this field (as opposed to the decoder).
     pub fn is_enriched(self) -> bool {
-        self >= Field::TargetKind
+        !matches!(self, Field::Raw(_) | Field::Keywords) && self >= Field::TargetKind
     }
 
     /// The field's value in `ev`, `None` when the event has none.
@@ -214,6 +225,9 @@ impl Field {
             Field::ProcessLocation => ev.location().and_then(|l| st(l.as_str())),
             Field::ProcessLocationText => ev.location().and_then(|l| st(l.describe())),
             Field::ProcessCaller => ev.caller().and_then(|c| st(c.as_str())),
+            Field::Raw(sym) => e.field(sym).map(|v| Value::Str(Cow::Borrowed(v))),
+            Field::Keywords => (!e.fields.is_empty())
+                .then(|| Value::Strs(e.fields.iter().map(|(_, v)| v.as_str()).collect())),
         }
     }
 }

@@ -28,6 +28,48 @@ pub enum Matcher {
     Regex(Regex),
     /// A number in a closed range; either end may be open.
     Range(Option<u64>, Option<u64>),
+    /// A number compared with a bound (Sigma `gt`, `gte`, `lt`, `lte`).
+    Compare(Cmp, f64),
+    /// An IP address inside a network (Sigma `cidr`).
+    Cidr(std::net::IpAddr, u8),
+}
+
+/// A numeric comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmp {
+    /// `>`
+    Gt,
+    /// `>=`
+    Gte,
+    /// `<`
+    Lt,
+    /// `<=`
+    Lte,
+}
+
+fn in_network(addr: &str, net: std::net::IpAddr, len: u8) -> bool {
+    let Ok(a) = addr.trim().parse::<std::net::IpAddr>() else {
+        return false;
+    };
+    match (a, net) {
+        (std::net::IpAddr::V4(a), std::net::IpAddr::V4(n)) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(len))
+            };
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (std::net::IpAddr::V6(a), std::net::IpAddr::V6(n)) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(len))
+            };
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
 }
 
 /// A literal to compare text with: stored lowercased unless `cased`.
@@ -110,6 +152,13 @@ impl Matcher {
                 .trim()
                 .parse::<u64>()
                 .is_ok_and(|n| lo.is_none_or(|l| n >= l) && hi.is_none_or(|x| n <= x)),
+            Matcher::Compare(op, bound) => h.trim().parse::<f64>().is_ok_and(|n| match op {
+                Cmp::Gt => n > *bound,
+                Cmp::Gte => n >= *bound,
+                Cmp::Lt => n < *bound,
+                Cmp::Lte => n <= *bound,
+            }),
+            Matcher::Cidr(net, len) => in_network(h, *net, *len),
         }
     }
 
@@ -123,6 +172,7 @@ impl Matcher {
                 _ => self.str_matches(&n.to_string()),
             },
             Value::List(l) => l.iter().any(|s| self.str_matches(s)),
+            Value::Strs(l) => l.iter().any(|s| self.str_matches(s)),
         }
     }
 }
@@ -140,6 +190,8 @@ pub enum Expr {
     Any(Vec<Expr>),
     /// The sub-expression does not hold.
     Not(Box<Expr>),
+    /// Two fields hold the same text, case-insensitively (Sigma `fieldref`).
+    SameValue(Field, Field),
 }
 
 impl Expr {
@@ -154,6 +206,10 @@ impl Expr {
             Expr::All(xs) => xs.iter().all(|x| x.eval(ev)),
             Expr::Any(xs) => xs.iter().any(|x| x.eval(ev)),
             Expr::Not(x) => !x.eval(ev),
+            Expr::SameValue(a, b) => match (a.get(ev), b.get(ev)) {
+                (Some(x), Some(y)) => x.to_string().eq_ignore_ascii_case(&y.to_string()),
+                _ => false,
+            },
         }
     }
 
@@ -168,6 +224,13 @@ impl Expr {
             }
             Expr::All(xs) | Expr::Any(xs) => xs.iter().for_each(|x| x.fields(out)),
             Expr::Not(x) => x.fields(out),
+            Expr::SameValue(a, b) => {
+                for f in [a, b] {
+                    if !out.contains(f) {
+                        out.push(*f);
+                    }
+                }
+            }
         }
     }
 
@@ -251,6 +314,17 @@ impl fmt::Display for Matcher {
             Matcher::Suffix(t) => write!(f, "endswith {}", quote(t.as_str())),
             Matcher::Contains(t) => write!(f, "contains {}", quote(t.as_str())),
             Matcher::Regex(r) => write!(f, "matches /{}/", r.as_str()),
+            Matcher::Compare(op, b) => write!(
+                f,
+                "{} {b}",
+                match op {
+                    Cmp::Gt => ">",
+                    Cmp::Gte => ">=",
+                    Cmp::Lt => "<",
+                    Cmp::Lte => "<=",
+                }
+            ),
+            Matcher::Cidr(n, l) => write!(f, "in {n}/{l}"),
             Matcher::Range(lo, hi) => match (lo, hi) {
                 (Some(l), Some(h)) if l == h => write!(f, "= {l}"),
                 (Some(l), Some(h)) => write!(f, "in {l}..={h}"),
@@ -319,6 +393,7 @@ impl Expr {
                 f.write_str("not ")?;
                 x.write(f, depth + 1)
             }
+            Expr::SameValue(a, b) => write!(f, "{a} = field {b}"),
         }
     }
 }

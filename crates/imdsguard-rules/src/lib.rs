@@ -18,5 +18,5 @@ mod rule;
 pub use alert::{Alert, AlertEvent, AlertNetwork, AlertProcess, AlertTarget};
 pub use error::RuleError;
 pub use field::{Field, Value};
-pub use ir::{on, Expr, Matcher, On, Text};
+pub use ir::{on, Cmp, Expr, Matcher, On, Text};
 pub use rule::{Escalation, Hit, Reason, Rule, RuleBuilder, RuleSet, Template};

@@ -274,9 +274,6 @@ impl RuleBuilder {
         if self.rule.description.is_empty() {
             return Err(err("no description".into()));
         }
-        if self.rule.attack.is_empty() {
-            return Err(err("no ATT&CK technique".into()));
-        }
         if self.rule.reasons.iter().all(|r| r.when.is_some()) {
             return Err(err("no reason that is always given".into()));
         }

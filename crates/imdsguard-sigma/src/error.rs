@@ -23,6 +23,8 @@ pub enum ErrorKind {
     Aggregation,
     /// A correlation rule that is not valid.
     Correlation,
+    /// A log source no input is mapped to.
+    LogSource,
 }
 
 impl ErrorKind {
@@ -38,6 +40,7 @@ impl ErrorKind {
             ErrorKind::UndefinedIdentifier => "condition names an undefined identifier",
             ErrorKind::Aggregation => "v1 aggregation in condition",
             ErrorKind::Correlation => "invalid correlation rule",
+            ErrorKind::LogSource => "log source not mapped to any input",
         }
     }
 }

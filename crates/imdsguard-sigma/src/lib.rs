@@ -11,11 +11,13 @@
 //!
 //! Compiling a rule to the rule IR (field mapping, matchers) is the next stage, in the rules crate.
 
+mod compile;
 mod condition;
 mod error;
 mod rule;
 mod value;
 
+pub use compile::compile;
 pub use condition::{parse_condition, Condition};
 pub use error::{ErrorKind, SigmaError};
 pub use rule::{

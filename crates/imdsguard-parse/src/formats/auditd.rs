@@ -265,6 +265,7 @@ pub(crate) fn event(records: &[Record], source: SourceRef) -> Event {
         network: None,
         dns_query: None,
         container: None,
+        fields: Vec::new(),
     };
     let Some(sys) = find("SYSCALL") else {
         // Not a syscall event (USER_*, CONFIG_CHANGE, ...): keep what process detail it has.

@@ -110,6 +110,7 @@ fn row_event(
         network: None,
         dns_query: None,
         container: None,
+        fields: Vec::new(),
     };
     let is_process = action == "ProcessCreated"
         || table == Some("DeviceProcessEvents")

@@ -96,6 +96,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
         network: None,
         dns_query: object(v, &["dns", "question"]).and_then(|q| q.text(&["name"])),
         container: container(v),
+        fields: Vec::new(),
     };
     let dest = object(v, &["destination"]);
     let url = object(v, &["url"]).and_then(|u| u.text(&["full", "original"]));

@@ -9,7 +9,7 @@ pub(crate) mod evtx_json;
 mod nxlog;
 mod sentinel;
 mod syslog;
-mod windows;
+pub(crate) mod windows;
 mod winlogbeat;
 pub(crate) mod xml;
 

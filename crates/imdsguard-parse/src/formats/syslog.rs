@@ -77,6 +77,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
         network: None,
         dns_query: None,
         container: None,
+        fields: Vec::new(),
     };
     if auoms_type.as_deref() == Some("AUOMS_EXECVE") {
         let body = v.text(&["EventData"]).unwrap_or_else(|| {

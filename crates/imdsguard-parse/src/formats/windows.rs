@@ -4,7 +4,10 @@
 //! Every Windows JSON shape (evtx JSON, NXLog, Sentinel, Winlogbeat) reduces to: an event id, a
 //! channel or provider, the EventData fields, and system fields; [`windows_event`] maps those.
 
-use imdsguard_event::{Event, EventKind, Format, Network, Process, SourceRef};
+use std::borrow::Cow;
+use std::cell::Cell;
+
+use imdsguard_event::{Event, EventKind, Format, Network, Process, SourceRef, Sym};
 
 use crate::fields::Fields;
 
@@ -60,6 +63,43 @@ fn protocol_name(p: String) -> String {
     }
 }
 
+thread_local! {
+    /// Whether decoders on this thread keep records' own fields ([`crate::ReadOptions::keep_fields`]);
+    /// set by the reader before it hands records to the decoders.
+    static KEEP_FIELDS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Sets whether Windows records decoded on this thread keep their own fields.
+pub(crate) fn set_keep_fields(keep: bool) {
+    KEEP_FIELDS.with(|k| k.set(keep));
+}
+
+/// Copies a record's fields into the event under the names rules interned; values of other
+/// names go under [`Event::ANY_FIELD`] when a keyword rule interned it.
+fn keep_fields(e: &mut Event, rec: &WinRecord<'_>) {
+    let any = Sym::lookup(Event::ANY_FIELD);
+    let mut push = |name: &str, value: Cow<'_, str>| {
+        // Some providers name EventData fields with spaces (Defender's `Threat Name`); Sigma
+        // writes them without (`ThreatName`).
+        let spaced = || {
+            name.contains(' ')
+                .then(|| Sym::lookup(&name.replace(' ', "")))
+                .flatten()
+        };
+        if let Some(s) = Sym::lookup(name).or_else(spaced).or(any) {
+            e.fields.push((s, value.into_owned()));
+        }
+    };
+    push("EventID", Cow::Owned(rec.event_id.to_string()));
+    if !rec.origin.is_empty() {
+        push("Channel", Cow::Borrowed(&rec.origin));
+    }
+    if let Some(h) = &rec.host {
+        push("Computer", Cow::Borrowed(h));
+    }
+    rec.data.each(&mut push);
+}
+
 /// Maps one Windows event to the typed model.
 pub(crate) fn windows_event(source: SourceRef, format: Format, rec: &WinRecord<'_>) -> Event {
     let d = rec.data;
@@ -75,6 +115,7 @@ pub(crate) fn windows_event(source: SourceRef, format: Format, rec: &WinRecord<'
         network: None,
         dns_query: None,
         container: None,
+        fields: Vec::new(),
     };
     match (family(rec), rec.event_id) {
         (Family::Sysmon, 1) => {
@@ -176,6 +217,9 @@ pub(crate) fn windows_event(source: SourceRef, format: Format, rec: &WinRecord<'
                 comm: None,
             };
         }
+    }
+    if KEEP_FIELDS.with(Cell::get) {
+        keep_fields(&mut e, rec);
     }
     e
 }
