@@ -80,7 +80,7 @@ fn sigmahq_regression_tests_pass() {
             };
             let mut summary = Summary::default();
             let mut hits = 0;
-            read_inputs(&[evtx.clone()], &opts, &mut summary, &mut |e| {
+            read_inputs(std::slice::from_ref(&evtx), &opts, &mut summary, &mut |e| {
                 if compiled.eval(&enricher.enrich(&e)).is_some() {
                     hits += 1;
                 }
