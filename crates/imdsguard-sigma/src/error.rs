@@ -25,6 +25,8 @@ pub enum ErrorKind {
     Correlation,
     /// A log source no input is mapped to.
     LogSource,
+    /// A rule whose id another loaded rule already has.
+    Duplicate,
 }
 
 impl ErrorKind {
@@ -41,6 +43,7 @@ impl ErrorKind {
             ErrorKind::Aggregation => "v1 aggregation in condition",
             ErrorKind::Correlation => "invalid correlation rule",
             ErrorKind::LogSource => "log source not mapped to any input",
+            ErrorKind::Duplicate => "duplicate rule id",
         }
     }
 }

@@ -26,6 +26,8 @@ pub struct HuntConfig {
     pub fail_on: Option<Severity>,
     pub allowlist: Option<PathBuf>,
     pub catalog: Option<PathBuf>,
+    pub sigma: Vec<PathBuf>,
+    pub no_builtin: bool,
     pub progress: bool,
     pub color: bool,
     pub threads: usize,
@@ -135,13 +137,59 @@ fn shorten(s: &str, width: usize) -> String {
     format!("…{tail}")
 }
 
+/// The rules to run: the built-in pack (unless `--no-builtin`) and the Sigma rules given, each
+/// Sigma file that does not load or compile named on standard error with its reason, and counted.
+fn rule_set(cfg: &HuntConfig) -> Result<(RuleSet, BTreeMap<&'static str, usize>)> {
+    let mut rules = if cfg.no_builtin {
+        Vec::new()
+    } else {
+        imdsguard_detections::pack().rules().to_vec()
+    };
+    let mut failed: BTreeMap<&'static str, usize> = BTreeMap::new();
+    const SHOWN: usize = 10;
+    let mut shown = 0;
+    let mut report = |e: imdsguard_sigma::SigmaError| {
+        if shown < SHOWN {
+            eprintln!("imdsguard: sigma: {e}");
+            shown += 1;
+        }
+        *failed.entry(e.kind.as_str()).or_default() += 1;
+    };
+    for p in &cfg.sigma {
+        if !p.exists() {
+            anyhow::bail!("no Sigma rules at {}", p.display());
+        }
+        let (loaded, errors) = imdsguard_sigma::load_dir(p);
+        errors.into_iter().for_each(&mut report);
+        for r in &loaded {
+            match imdsguard_sigma::compile(r) {
+                Ok(c) if rules.iter().any(|x: &imdsguard_rules::Rule| x.id == c.id) => {
+                    report(imdsguard_sigma::SigmaError {
+                        path: r.path.clone(),
+                        rule: Some(r.title.clone()),
+                        kind: imdsguard_sigma::ErrorKind::Duplicate,
+                        message: format!("rule id {} is already loaded", c.id),
+                    })
+                }
+                Ok(c) => rules.push(c),
+                Err(e) => report(e),
+            }
+        }
+    }
+    if shown == SHOWN {
+        eprintln!("imdsguard: sigma: … further files not loaded are counted in the summary");
+    }
+    Ok((RuleSet::new(rules)?, failed))
+}
+
 /// Runs the hunt.
 pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
     let cat = load_catalog(cfg.catalog.as_ref())?;
     let normalizer: &'static Normalizer<'static> = Box::leak(Box::new(Normalizer::new(cat)));
     let allowlist = load_allowlist(cfg.allowlist.as_ref())?;
     let enricher = Enricher::new(normalizer, allowlist);
-    let rules: &RuleSet = imdsguard_detections::pack();
+    let (rules, sigma_failed) = rule_set(&cfg)?;
+    let rules = &rules;
 
     let (out, to_terminal): (Box<dyn Write>, bool) = match &cfg.out_file {
         Some(p) => (
@@ -186,6 +234,8 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
 
     let opts = ReadOptions {
         format: cfg.format,
+        // Sigma rules read records' own fields; the built-in pack needs only the typed ones.
+        keep_fields: !cfg.sigma.is_empty(),
         ..ReadOptions::default()
     };
     let mut summary = Summary::default();
@@ -246,6 +296,21 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
     }
     let elapsed = started.elapsed();
     print_summary(&summary, elapsed);
+    if !cfg.sigma.is_empty() {
+        let failed: usize = sigma_failed.values().sum();
+        eprintln!(
+            "  sigma    {} rules run, {failed} files not loaded",
+            rules.rules().len()
+                - if cfg.no_builtin {
+                    0
+                } else {
+                    imdsguard_detections::pack().rules().len()
+                }
+        );
+        for (reason, n) in &sigma_failed {
+            eprintln!("  sigma    not loaded: {reason:<40} {n}");
+        }
+    }
     eprintln!("  alerts   {alerts}");
     for ((rule, sev), n) in &by_rule {
         let title = rules.get(rule).map(|r| r.title.as_str()).unwrap_or("");

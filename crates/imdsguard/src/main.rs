@@ -106,6 +106,12 @@ struct HuntArgs {
     /// Worker threads for decoding and detection (default: one per CPU).
     #[arg(long, short = 'j', value_name = "N")]
     threads: Option<usize>,
+    /// Sigma rule files or directories to run beside the built-in detections (repeatable).
+    #[arg(long, value_name = "PATH")]
+    sigma: Vec<PathBuf>,
+    /// Run only the Sigma rules given, not the built-in detections.
+    #[arg(long, requires = "sigma")]
+    no_builtin: bool,
 }
 
 fn default_threads(requested: Option<usize>) -> usize {
@@ -245,6 +251,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             progress: !a.no_progress,
             color: !a.no_color,
             threads: default_threads(a.threads),
+            sigma: a.sigma,
+            no_builtin: a.no_builtin,
         }),
         Command::Rules(args) => rules(args),
         Command::Allowlist(args) => allowlist(args),

@@ -330,3 +330,69 @@ fn sigma_check_names_bad_files_and_counts_reasons() {
     let out = run(&["sigma", "check", dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
 }
+
+#[test]
+fn sigma_rules_run_beside_or_instead_of_the_pack() {
+    let rule = temp_file(
+        "sigma-hunt",
+        "imds_powershell.yml",
+        r#"title: PowerShell Reaching The Instance Metadata Service
+id: 3c1b0f0e-5d0a-4b8e-9f5e-000000000005
+status: test
+level: high
+tags: [attack.credential_access, attack.t1552.005]
+logsource: {category: process_creation, product: windows}
+detection:
+    selection:
+        Image|endswith: '\powershell.exe'
+        CommandLine|contains: '169.254.169.254'
+    filter_agent:
+        ParentImage|endswith: '\amazon-ssm-agent.exe'
+    condition: selection and not filter_agent
+"#,
+    );
+    let out = run(&[
+        "hunt",
+        "samples/logs/sysmon-wevtutil.xml",
+        "--output",
+        "jsonl",
+        "--sigma",
+        rule.to_str().unwrap(),
+        "--no-builtin",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all = alerts(&out);
+    // Lines 2 and 3 are PowerShell requesting 169.254.169.254 (Sysmon 1); lines 1 and 4 are not.
+    let lines: Vec<u64> = all
+        .iter()
+        .map(|a| a["source"]["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [2, 3]);
+    for a in &all {
+        assert_eq!(a["rule_id"], "3c1b0f0e-5d0a-4b8e-9f5e-000000000005");
+        assert_eq!(a["severity"], "high");
+        assert_eq!(a["attack"][0], "T1552.005");
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("sigma    1 rules run, 0 files not loaded"),
+        "{stderr}"
+    );
+    // Beside the pack: the pack's alerts are there too.
+    let both = alerts(&run(&[
+        "hunt",
+        "samples/logs/sysmon-wevtutil.xml",
+        "--output",
+        "jsonl",
+        "--sigma",
+        rule.to_str().unwrap(),
+    ]));
+    assert!(both.len() > all.len());
+    assert!(both.iter().any(|a| a["rule_id"] == "IMDS-004"));
+    let out = run(&["hunt", "samples/logs", "--sigma", "no/such/rules"]);
+    assert_eq!(out.status.code(), Some(2));
+}
