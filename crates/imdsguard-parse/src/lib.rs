@@ -154,16 +154,31 @@ pub fn read_inputs_parallel<T: Send>(
         map,
         sink: &sink,
     };
-    read_inputs_with(
-        inputs,
-        opts,
-        summary,
-        &mut |e| (sink.borrow_mut())(map(e)),
-        Some(&par),
-    );
+    parallel::read_files(inputs, opts, threads, summary, map, &sink, &par);
 }
 
-fn read_inputs_with(
+impl Summary {
+    /// Adds what another read found (a file read on a worker thread), keeping at most `keep`
+    /// skipped records in full.
+    fn merge(&mut self, other: Summary, keep: usize) {
+        self.files += other.files;
+        for (f, n) in other.events {
+            *self.events.entry(f).or_default() += n;
+        }
+        for (r, n) in other.skipped {
+            *self.skipped.entry(r).or_default() += n;
+        }
+        for s in other.first_skips {
+            if self.first_skips.len() < keep {
+                self.first_skips.push(s);
+            }
+        }
+        self.input_errors.extend(other.input_errors);
+        self.unrecognized_files.extend(other.unrecognized_files);
+    }
+}
+
+pub(crate) fn read_inputs_with(
     inputs: &[PathBuf],
     opts: &ReadOptions,
     summary: &mut Summary,
@@ -191,7 +206,7 @@ fn read_inputs_with(
     }
 }
 
-fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
+pub(crate) fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
     let io_err = |source| InputError::Io {
         path: path.to_path_buf(),
         source,
@@ -212,7 +227,7 @@ fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> 
     Ok(())
 }
 
-fn read_file(
+pub(crate) fn read_file(
     path: &Path,
     opts: &ReadOptions,
     summary: &mut Summary,
@@ -598,7 +613,7 @@ pub fn read_reader(
     read_stream(name, Box::new(reader), opts, summary, on_event, None);
 }
 
-fn read_stream(
+pub(crate) fn read_stream(
     name: &str,
     mut r: Box<dyn BufRead + '_>,
     opts: &ReadOptions,

@@ -275,3 +275,142 @@ impl<T: Send> JsonLines for Parallel<'_, '_, T> {
         });
     }
 }
+
+/// Files at most this large are read whole on a worker thread (their results buffered until their
+/// turn); larger ones are read on the calling thread, their JSON lines split across the workers.
+const WHOLE_FILE_LIMIT: u64 = 64 << 20;
+
+/// One file read on a worker: what it found and what `map` made of its events.
+struct FileJob<T> {
+    summary: Summary,
+    items: Vec<T>,
+}
+
+/// Reads inputs with files read in parallel: small files whole on worker threads (so many EVTX
+/// files use every core), large files and standard input streamed with their JSON lines split
+/// across the workers. Results reach `sink` in input order.
+pub(crate) fn read_files<T: Send>(
+    inputs: &[std::path::PathBuf],
+    opts: &ReadOptions,
+    threads: usize,
+    summary: &mut Summary,
+    map: &(dyn Fn(Event) -> T + Sync),
+    sink: &RefCell<&mut dyn FnMut(T)>,
+    lines: &dyn JsonLines,
+) {
+    enum Work {
+        File(std::path::PathBuf),
+        Stream(std::path::PathBuf),
+        Error(String),
+    }
+    let mut work = Vec::new();
+    for input in inputs {
+        if input.as_os_str() == "-" {
+            work.push(Work::Stream(input.clone()));
+            continue;
+        }
+        let mut files = Vec::new();
+        match crate::collect_files(input, &mut files) {
+            Err(e) => work.push(Work::Error(e.to_string())),
+            Ok(()) => {
+                for f in files {
+                    let big = std::fs::metadata(&f).is_ok_and(|m| m.len() > WHOLE_FILE_LIMIT);
+                    work.push(if big { Work::Stream(f) } else { Work::File(f) });
+                }
+            }
+        }
+    }
+    let (job_tx, job_rx) = mpsc::sync_channel::<(u64, std::path::PathBuf)>(threads * 2);
+    let job_rx = Mutex::new(job_rx);
+    let (res_tx, res_rx) = mpsc::channel::<(u64, FileJob<T>)>();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let job_rx = &job_rx;
+            let res_tx = res_tx.clone();
+            s.spawn(move || loop {
+                let job = match job_rx.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => return,
+                };
+                let Ok((seq, path)) = job else { return };
+                let mut fs = Summary::default();
+                let mut items = Vec::new();
+                fs.files += 1;
+                if let Err(e) =
+                    crate::read_file(&path, opts, &mut fs, &mut |e| items.push(map(e)), None)
+                {
+                    fs.input_errors.push(e.to_string());
+                }
+                if res_tx.send((seq, FileJob { summary: fs, items })).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(res_tx);
+        let mut next_seq = 0u64;
+        let mut next_emit = 0u64;
+        let mut pending: BTreeMap<u64, FileJob<T>> = BTreeMap::new();
+        let apply = |summary: &mut Summary, job: FileJob<T>| {
+            summary.merge(job.summary, opts.keep_skips);
+            let mut sink = sink.borrow_mut();
+            for t in job.items {
+                sink(t);
+            }
+        };
+        // Emits finished jobs in order; with `until`, waits for every job before it.
+        let mut drain = |summary: &mut Summary, next_emit: &mut u64, until: Option<u64>| loop {
+            while let Some(job) = pending.remove(next_emit) {
+                apply(summary, job);
+                *next_emit += 1;
+            }
+            let got = match until {
+                Some(end) if *next_emit < end => res_rx.recv().ok(),
+                _ => res_rx.try_recv().ok(),
+            };
+            match got {
+                Some((seq, job)) => {
+                    pending.insert(seq, job);
+                }
+                None => return,
+            }
+        };
+        for w in work {
+            match w {
+                Work::File(path) => {
+                    if job_tx.send((next_seq, path)).is_err() {
+                        break;
+                    }
+                    next_seq += 1;
+                    drain(summary, &mut next_emit, None);
+                }
+                Work::Stream(path) => {
+                    // Everything before it first, then the stream itself, split across workers.
+                    drain(summary, &mut next_emit, Some(next_seq));
+                    summary.files += 1;
+                    let mut on_event = |e: Event| (sink.borrow_mut())(map(e));
+                    if path.as_os_str() == "-" {
+                        let stdin = std::io::stdin();
+                        crate::read_stream(
+                            "-",
+                            Box::new(stdin.lock()),
+                            opts,
+                            summary,
+                            &mut on_event,
+                            Some(lines),
+                        );
+                    } else if let Err(e) =
+                        crate::read_file(&path, opts, summary, &mut on_event, Some(lines))
+                    {
+                        summary.input_errors.push(e.to_string());
+                    }
+                }
+                Work::Error(e) => {
+                    drain(summary, &mut next_emit, Some(next_seq));
+                    summary.input_errors.push(e);
+                }
+            }
+        }
+        drop(job_tx);
+        drain(summary, &mut next_emit, Some(next_seq));
+    });
+}
