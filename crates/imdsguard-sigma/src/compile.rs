@@ -246,7 +246,11 @@ enum Place {
 fn field_test(t: &FieldTest) -> Result<Expr, String> {
     let field = match &t.field {
         Some(f) => raw(f),
-        None => Field::Keywords,
+        None => {
+            // Keywords read every value: decoders keep the fields no rule names under `*`.
+            Sym::intern(imdsguard_event::Event::ANY_FIELD);
+            Field::Keywords
+        }
     };
     let has = |m: Modifier| t.modifiers.contains(&m);
     // Keywords match anywhere in a value unless they say otherwise.

@@ -396,3 +396,27 @@ detection:
     let out = run(&["hunt", "samples/logs", "--sigma", "no/such/rules"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn sigma_keyword_searches_read_every_field() {
+    let rule = temp_file(
+        "sigma-kw",
+        "kw.yml",
+        "title: Metadata address anywhere in a Sysmon record\nid: 00000000-0000-4000-8000-00000000000b\nlogsource: {product: windows, service: sysmon}\ndetection:\n  keywords:\n    - '169.254.169.254.nip.io'\n  condition: keywords\n",
+    );
+    let out = run(&[
+        "hunt",
+        "samples/logs/sysmon-wevtutil.xml",
+        "--output",
+        "jsonl",
+        "--sigma",
+        rule.to_str().unwrap(),
+        "--no-builtin",
+    ]);
+    let lines: Vec<u64> = alerts(&out)
+        .iter()
+        .map(|a| a["source"]["line"].as_u64().unwrap())
+        .collect();
+    // Only the DNS query (line 4) holds the name, in QueryName, which the rule never names.
+    assert_eq!(lines, [4], "{}", String::from_utf8_lossy(&out.stderr));
+}
