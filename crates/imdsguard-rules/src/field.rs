@@ -16,6 +16,10 @@ macro_rules! fields {
             /// A record's own field, by its interned name (Sigma fields the typed model does not
             /// name: `TargetFilename`, `ImageLoaded`, `EventID`, ...).
             Raw(Sym),
+            /// A record's own field when the record has it, else a typed field that means the same
+            /// (the index into [`Field::ALL`]): Sigma's `Image` is EventData `Image` in Sysmon and
+            /// `process.image` in Security 4688, Defender, auditd or ECS records.
+            RawOr(Sym, u8),
             /// Every value of the record's own fields, for keyword searches.
             Keywords,
         }
@@ -28,7 +32,7 @@ macro_rules! fields {
             pub fn name(self) -> &'static str {
                 match self {
                     $( Field::$variant => $name, )*
-                    Field::Raw(s) => s.as_str(),
+                    Field::Raw(s) | Field::RawOr(s, _) => s.as_str(),
                     Field::Keywords => "keywords",
                 }
             }
@@ -155,9 +159,18 @@ fn st(v: &'static str) -> Option<Value<'static>> {
 }
 
 impl Field {
+    /// The typed field's index in [`Field::ALL`], for [`Field::RawOr`].
+    pub fn typed_index(self) -> Option<u8> {
+        Field::ALL
+            .iter()
+            .position(|f| *f == self)
+            .and_then(|i| u8::try_from(i).ok())
+    }
+
     /// Whether the enrich stage computes this field (as opposed to the decoder).
     pub fn is_enriched(self) -> bool {
-        !matches!(self, Field::Raw(_) | Field::Keywords) && self >= Field::TargetKind
+        !matches!(self, Field::Raw(_) | Field::RawOr(..) | Field::Keywords)
+            && self >= Field::TargetKind
     }
 
     /// The field's value in `ev`, `None` when the event has none.
@@ -226,6 +239,10 @@ impl Field {
             Field::ProcessLocationText => ev.location().and_then(|l| st(l.describe())),
             Field::ProcessCaller => ev.caller().and_then(|c| st(c.as_str())),
             Field::Raw(sym) => e.field(sym).map(|v| Value::Str(Cow::Borrowed(v))),
+            Field::RawOr(sym, typed) => match e.field(sym) {
+                Some(v) => Some(Value::Str(Cow::Borrowed(v))),
+                None => Field::ALL.get(usize::from(typed)).and_then(|f| f.get(ev)),
+            },
             Field::Keywords => (!e.fields.is_empty())
                 .then(|| Value::Strs(e.fields.iter().map(|(_, v)| v.as_str()).collect())),
         }

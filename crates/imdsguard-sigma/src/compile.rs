@@ -85,6 +85,75 @@ fn raw(name: &str) -> Field {
     Field::Raw(Sym::intern(name))
 }
 
+/// Sigma field names with a typed equivalent (`data/fieldmap.toml`).
+static FIELD_MAP: LazyLock<Vec<(String, Field)>> = LazyLock::new(|| {
+    include_str!("../data/fieldmap.toml")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('['))
+        .filter_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            let typed = Field::from_name(v.trim().trim_matches('"'))
+                .unwrap_or_else(|| panic!("fieldmap.toml names an unknown field: {l}"));
+            Some((k.trim().to_owned(), typed))
+        })
+        .collect()
+});
+
+/// A Sigma field: the record's own field, falling back to a typed field that means the same.
+fn sigma_field(name: &str) -> Field {
+    let sym = Sym::intern(name);
+    match FIELD_MAP
+        .iter()
+        .find(|(k, _)| k == name)
+        .and_then(|(_, f)| f.typed_index())
+    {
+        Some(i) => Field::RawOr(sym, i),
+        None => Field::Raw(sym),
+    }
+}
+
+/// Formats that carry Windows telemetry, and those that carry Linux telemetry, for the typed
+/// reading of a rule's log source.
+const WINDOWS_FORMATS: &[&str] = &[
+    "evtx-json",
+    "nxlog-json",
+    "sentinel-windowsevent",
+    "sentinel-securityevent",
+    "winlogbeat",
+    "windows-xml",
+    "defender-json",
+    "defender-streaming",
+    "defender-csv",
+    "ecs",
+];
+const LINUX_FORMATS: &[&str] = &["auditd", "sentinel-syslog", "ecs"];
+
+/// The typed reading of a log source: the event kind its category means, on the formats its
+/// product is logged in (Security 4688 and Defender rows are process creations too).
+fn typed_filter(ls: &LogSource) -> Option<Expr> {
+    let kind = match ls.category.as_deref()? {
+        "process_creation" => "process-start",
+        "network_connection" => "network-connect",
+        "dns_query" | "dns" => "dns-query",
+        _ => return None,
+    };
+    if ls.service.is_some() {
+        return None;
+    }
+    let formats = match ls.product.as_deref() {
+        Some("windows") => WINDOWS_FORMATS,
+        Some("linux") => LINUX_FORMATS,
+        None => &[][..],
+        Some(_) => return None,
+    };
+    let mut parts = vec![imdsguard_rules::on(Field::EventKind).is(kind)];
+    if !formats.is_empty() {
+        parts.push(imdsguard_rules::on(Field::EventFormat).any_of(formats));
+    }
+    Some(Expr::All(parts))
+}
+
 fn same(a: &Option<String>, b: &Option<String>) -> bool {
     match (a, b) {
         (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
@@ -93,8 +162,16 @@ fn same(a: &Option<String>, b: &Option<String>) -> bool {
     }
 }
 
-/// The condition a log source puts on events, or `None` when the table does not know it.
+/// The condition a log source puts on events: its Windows channels and event ids, or its typed
+/// reading, or both; `None` when neither knows it.
 fn logsource_filter(ls: &LogSource) -> Option<Expr> {
+    match (channel_filter(ls), typed_filter(ls)) {
+        (Some(a), Some(b)) => Some(Expr::Any(vec![a, b])),
+        (a, b) => a.or(b),
+    }
+}
+
+fn channel_filter(ls: &LogSource) -> Option<Expr> {
     let hit = SOURCES.iter().find(|s| {
         same(&s.product, &ls.product)
             && same(&s.category, &ls.category)
@@ -245,7 +322,7 @@ enum Place {
 
 fn field_test(t: &FieldTest) -> Result<Expr, String> {
     let field = match &t.field {
-        Some(f) => raw(f),
+        Some(f) => sigma_field(f),
         None => {
             // Keywords read every value: decoders keep the fields no rule names under `*`.
             Sym::intern(imdsguard_event::Event::ANY_FIELD);

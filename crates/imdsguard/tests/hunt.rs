@@ -420,3 +420,59 @@ fn sigma_keyword_searches_read_every_field() {
     // Only the DNS query (line 4) holds the name, in QueryName, which the rule never names.
     assert_eq!(lines, [4], "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn one_sigma_rule_runs_over_every_format_through_the_field_map() {
+    let win = temp_file(
+        "sigma-map",
+        "win.yml",
+        "title: Process creation naming the metadata address\nid: 00000000-0000-4000-8000-0000000000c1\nlogsource: {category: process_creation, product: windows}\ndetection:\n  sel:\n    CommandLine|contains: '169.254.169.254'\n  condition: sel\n",
+    );
+    let lin = win.with_file_name("lin.yml");
+    std::fs::write(
+        &lin,
+        "title: Execution from shared memory\nid: 00000000-0000-4000-8000-0000000000c2\nlogsource: {category: process_creation, product: linux}\ndetection:\n  sel:\n    Image|startswith: '/dev/shm/'\n  condition: sel\n",
+    )
+    .unwrap();
+    let out = run(&[
+        "hunt",
+        "samples/logs",
+        "--output",
+        "jsonl",
+        "--no-builtin",
+        "--sigma",
+        win.to_str().unwrap(),
+        "--sigma",
+        lin.to_str().unwrap(),
+    ]);
+    let mut got: Vec<(String, String)> = alerts(&out)
+        .iter()
+        .map(|a| {
+            (
+                a["rule_id"].as_str().unwrap()[34..].to_owned(),
+                a["event"]["format"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    got.sort();
+    got.dedup();
+    // Sysmon (XML, NXLog, Winlogbeat: EventData `CommandLine`), Security 4688 (Sentinel), Defender
+    // CSV (`ProcessCommandLine`) through the typed field; auditd's execve for the Linux rule.
+    for want in [
+        ("c1", "windows-xml"),
+        ("c1", "nxlog-json"),
+        ("c1", "sentinel-securityevent"),
+        ("c1", "defender-csv"),
+        ("c2", "auditd"),
+    ] {
+        assert!(
+            got.contains(&(want.0.to_owned(), want.1.to_owned())),
+            "{want:?} not in {got:?}"
+        );
+    }
+    assert!(
+        !got.iter()
+            .any(|(r, f)| r == "c2" && f != "auditd" && f != "ecs"),
+        "{got:?}"
+    );
+}
