@@ -129,14 +129,35 @@ impl Text {
         if self.cased {
             return h.contains(self.value.as_str());
         }
-        let n = self.value.as_bytes();
-        if n.is_empty() {
-            return true;
-        }
-        h.as_bytes()
-            .windows(n.len())
-            .any(|w| w.eq_ignore_ascii_case(n))
+        contains_ignore_ascii_case(h.as_bytes(), self.value.as_bytes())
     }
+}
+
+/// Whether `h` contains `n` (lowercase), ASCII case ignored: candidate positions come from a
+/// vectorized search for the needle's first byte in either case.
+fn contains_ignore_ascii_case(h: &[u8], n: &[u8]) -> bool {
+    let Some((&first, rest)) = n.split_first() else {
+        return true;
+    };
+    if h.len() < n.len() {
+        return false;
+    }
+    let last_start = h.len() - n.len();
+    let (lo, up) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    let mut i = 0;
+    while i <= last_start {
+        match memchr::memchr2(lo, up, &h[i..=last_start]) {
+            None => return false,
+            Some(p) => {
+                let s = i + p;
+                if h[s + 1..s + n.len()].eq_ignore_ascii_case(rest) {
+                    return true;
+                }
+                i = s + 1;
+            }
+        }
+    }
+    false
 }
 
 impl Matcher {
@@ -412,6 +433,42 @@ mod tests {
         assert!(!Matcher::Contains(Text::new("system64")).matches(&v));
         assert!(Matcher::Eq(Text::new("c:\\windows\\system32\\curl.exe")).matches(&v));
         assert!(Matcher::Regex(Regex::new(r"(?i)curl\.exe$").unwrap()).matches(&v));
+    }
+
+    #[test]
+    fn case_insensitive_contains_agrees_with_the_naive_search() {
+        let hay = [
+            "",
+            "a",
+            "CMD.EXE /c whoami",
+            "xxABab",
+            "\\Windows\\System32\\",
+            "ééAé",
+        ];
+        let needles = [
+            "",
+            "a",
+            "ab",
+            "b",
+            "whoami",
+            "system32\\",
+            "é",
+            "exe /c",
+            "zz",
+        ];
+        for h in hay {
+            for n in needles {
+                let naive = n.is_empty()
+                    || h.as_bytes()
+                        .windows(n.len())
+                        .any(|w| w.eq_ignore_ascii_case(n.as_bytes()));
+                assert_eq!(
+                    contains_ignore_ascii_case(h.as_bytes(), n.as_bytes()),
+                    naive,
+                    "{h:?} {n:?}"
+                );
+            }
+        }
     }
 
     #[test]

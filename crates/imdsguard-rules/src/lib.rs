@@ -12,6 +12,7 @@
 mod alert;
 mod error;
 mod field;
+mod index;
 mod ir;
 mod rule;
 

@@ -285,20 +285,35 @@ impl RuleBuilder {
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     rules: Vec<Rule>,
+    index: crate::index::Index,
 }
 
 impl RuleSet {
     /// A rule set; ids must be unique.
     pub fn new(rules: Vec<Rule>) -> Result<RuleSet, RuleError> {
-        for (i, r) in rules.iter().enumerate() {
-            if rules[..i].iter().any(|o| o.id == r.id) {
+        let mut seen = std::collections::HashSet::new();
+        for r in &rules {
+            if !seen.insert(r.id.as_str()) {
                 return Err(RuleError {
                     rule: r.id.clone(),
                     message: "the id is used twice".into(),
                 });
             }
         }
-        Ok(RuleSet { rules })
+        let conditions: Vec<&Expr> = rules.iter().map(|r| &r.when).collect();
+        let index = crate::index::Index::build(&conditions);
+        Ok(RuleSet { rules, index })
+    }
+
+    /// Rules evaluated for every event, and the number of index keys for the others.
+    pub fn index_stats(&self) -> (usize, usize) {
+        self.index.stats()
+    }
+
+    /// Every rule that matches the event, in rule order, evaluating every rule: the reference
+    /// the indexed [`RuleSet::eval`] must agree with.
+    pub fn eval_reference<'r>(&'r self, ev: &Enriched<'_>) -> Vec<Hit<'r>> {
+        self.rules.iter().filter_map(|r| r.eval(ev)).collect()
     }
 
     /// The rules, in order.
@@ -311,9 +326,14 @@ impl RuleSet {
         self.rules.iter().find(|r| r.id.eq_ignore_ascii_case(id))
     }
 
-    /// Every rule that matches the event, in rule order.
+    /// Every rule that matches the event, in rule order; only the rules the index says the event
+    /// can match are evaluated.
     pub fn eval<'r>(&'r self, ev: &Enriched<'_>) -> Vec<Hit<'r>> {
-        self.rules.iter().filter_map(|r| r.eval(ev)).collect()
+        self.index
+            .candidates(ev)
+            .into_iter()
+            .filter_map(|i| self.rules[i as usize].eval(ev))
+            .collect()
     }
 }
 

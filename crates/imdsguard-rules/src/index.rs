@@ -1,0 +1,109 @@
+//! Which rules an event can possibly match, found without evaluating them.
+//!
+//! For each rule, [`necessary`] derives from its condition a set of `field = literal` keys of
+//! which at least one must hold for the rule to match (Sigma rules' log-source filters give
+//! `EventID ∈ {…}` or `event.kind = …`). The index maps each key to its rules; an event looks up
+//! the values of the few indexed fields and meets only those rules, plus the rules that have no
+//! such key. Sound by construction: a rule is skipped only when none of its necessary keys holds.
+
+use std::collections::HashMap;
+
+use imdsguard_enrich::Enriched;
+
+use crate::field::{Field, Value};
+use crate::ir::{Expr, Matcher};
+
+/// A disjunction of `field = value` literals (values lowercased) one of which must hold.
+type Keys = Vec<(Field, String)>;
+
+/// The keys one of which must hold for `e` to hold, if the expression says.
+pub(crate) fn necessary(e: &Expr) -> Option<Keys> {
+    match e {
+        Expr::Test(f, ms) if !ms.is_empty() => ms
+            .iter()
+            .map(|m| match m {
+                Matcher::Eq(t) => Some((*f, t.as_str().to_ascii_lowercase())),
+                _ => None,
+            })
+            .collect(),
+        Expr::All(xs) => {
+            let options: Vec<Keys> = xs.iter().filter_map(necessary).collect();
+            // The most selective: fewest literals, preferring any field over the channel name.
+            options.into_iter().min_by_key(|k| k.len())
+        }
+        Expr::Any(xs) if !xs.is_empty() => {
+            let mut all = Vec::new();
+            for x in xs {
+                all.extend(necessary(x)?);
+            }
+            Some(all)
+        }
+        _ => None,
+    }
+}
+
+/// The index over a rule set.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Index {
+    /// The fields whose values are looked up per event.
+    fields: Vec<Field>,
+    /// Rules by key.
+    by_key: HashMap<(Field, String), Vec<u32>>,
+    /// Rules without a necessary key: always evaluated.
+    always: Vec<u32>,
+}
+
+impl Index {
+    pub(crate) fn build(conditions: &[&Expr]) -> Index {
+        let mut ix = Index::default();
+        for (i, c) in conditions.iter().enumerate() {
+            let i = i as u32;
+            match necessary(c) {
+                Some(keys) => {
+                    for (f, v) in keys {
+                        if !ix.fields.contains(&f) {
+                            ix.fields.push(f);
+                        }
+                        let list = ix.by_key.entry((f, v)).or_default();
+                        if list.last() != Some(&i) {
+                            list.push(i);
+                        }
+                    }
+                }
+                None => ix.always.push(i),
+            }
+        }
+        ix
+    }
+
+    /// The rules the event may match, in rule order.
+    pub(crate) fn candidates(&self, ev: &Enriched<'_>) -> Vec<u32> {
+        let mut out = self.always.clone();
+        let mut key = String::new();
+        for &f in &self.fields {
+            let Some(v) = f.get(ev) else { continue };
+            let mut look = |s: &str| {
+                key.clear();
+                key.push_str(s);
+                key.make_ascii_lowercase();
+                if let Some(list) = self.by_key.get(&(f, std::mem::take(&mut key))) {
+                    out.extend_from_slice(list);
+                }
+            };
+            match &v {
+                Value::Str(s) => look(s),
+                Value::Int(n) => look(&n.to_string()),
+                Value::List(l) => l.iter().for_each(|s| look(s)),
+                Value::Strs(l) => l.iter().for_each(|s| look(s)),
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// How many rules are always evaluated, and how many keys index the rest.
+    pub(crate) fn stats(&self) -> (usize, usize) {
+        (self.always.len(), self.by_key.len())
+    }
+}
