@@ -1,0 +1,119 @@
+//! Property: the indexed evaluator ([`RuleSet::eval`]) returns exactly what the reference
+//! evaluator ([`RuleSet::eval_reference`], every rule on every event) returns, for random rule sets
+//! (equality, containment, negation, conjunction and disjunction over raw and typed fields) and
+//! random events.
+
+use imdsguard_enrich::Enricher;
+use imdsguard_event::Severity;
+use imdsguard_event::{Event, EventKind, Format, Position, Process, SourceRef, Sym};
+use imdsguard_rules::{Expr, Field, Matcher, Rule, RuleSet, Text};
+use proptest::prelude::*;
+
+const NAMES: [&str; 3] = ["PropEventID", "PropChannel", "PropImage"];
+const VALUES: [&str; 5] = ["1", "3", "sysmon", "Security", "C:\\x\\CMD.exe"];
+
+fn field(i: usize) -> Field {
+    match i {
+        0..=2 => Field::Raw(Sym::intern(NAMES[i])),
+        3 => Field::EventKind,
+        _ => Field::ProcessImage,
+    }
+}
+
+fn leaf() -> impl Strategy<Value = Expr> {
+    (
+        0usize..5,
+        prop::collection::vec((0usize..5, any::<bool>()), 1..3),
+    )
+        .prop_map(|(f, vs)| {
+            let ms = vs
+                .into_iter()
+                .map(|(v, eq)| {
+                    let text = if f == 3 {
+                        ["process-start", "network-connect", "other"][v % 3]
+                    } else {
+                        VALUES[v]
+                    };
+                    if eq {
+                        Matcher::Eq(Text::new(text))
+                    } else {
+                        Matcher::Contains(Text::new(&text[..text.len().min(2)]))
+                    }
+                })
+                .collect();
+            Expr::Test(field(f), ms)
+        })
+}
+
+fn expr() -> impl Strategy<Value = Expr> {
+    leaf().prop_recursive(3, 16, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 1..4).prop_map(Expr::All),
+            prop::collection::vec(inner.clone(), 1..4).prop_map(Expr::Any),
+            inner.prop_map(|e| !e),
+        ]
+    })
+}
+
+fn event(raw: Vec<(usize, usize)>, kind: usize, image: Option<usize>) -> Event {
+    Event {
+        source: SourceRef {
+            path: "prop".into(),
+            position: Position::Line(1),
+        },
+        format: Format::EvtxJson,
+        kind: [
+            EventKind::ProcessStart,
+            EventKind::NetworkConnect,
+            EventKind::Other,
+        ][kind],
+        native_id: None,
+        time: None,
+        host: None,
+        process: Process {
+            image: image.map(|v| VALUES[v].to_owned()),
+            ..Process::default()
+        },
+        parent: Process::default(),
+        network: None,
+        dns_query: None,
+        container: None,
+        fields: raw
+            .into_iter()
+            .map(|(n, v)| (Sym::intern(NAMES[n]), VALUES[v].to_owned()))
+            .collect(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    #[test]
+    fn indexed_equals_reference(
+        exprs in prop::collection::vec(expr(), 1..12),
+        events in prop::collection::vec(
+            (prop::collection::vec((0usize..3, 0usize..5), 0..4), 0usize..3, prop::option::of(0usize..5)),
+            1..8,
+        ),
+    ) {
+        let rules: Vec<Rule> = exprs
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| {
+                Rule::builder(&format!("P-{i}"), "p", Severity::Low, e)
+                    .description("property")
+                    .reason("matched")
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        let set = RuleSet::new(rules).unwrap();
+        let enricher = Enricher::builtin();
+        for (raw, kind, image) in events {
+            let e = event(raw, kind, image);
+            let ev = enricher.enrich(&e);
+            let fast: Vec<&str> = set.eval(&ev).iter().map(|h| h.rule.id.as_str()).collect();
+            let reference: Vec<&str> = set.eval_reference(&ev).iter().map(|h| h.rule.id.as_str()).collect();
+            prop_assert_eq!(fast, reference);
+        }
+    }
+}
