@@ -57,6 +57,50 @@ impl Pattern {
 }
 
 impl Agent {
+    /// Regular expressions over an executable path as a log writes it (any case, `\` or `/`,
+    /// with or without a drive letter or `\device\harddiskvolumeN`) that hold for the processes
+    /// this entry allows, for rule exports; `None` when the entry also constrains the script, user,
+    /// parent or host, which a path test cannot say.
+    pub fn image_regexes(&self) -> Option<Vec<String>> {
+        if !self.scripts.is_empty()
+            || !self.users.is_empty()
+            || !self.parents.is_empty()
+            || !self.hosts.is_empty()
+        {
+            return None;
+        }
+        let names: Vec<String> = self
+            .names
+            .iter()
+            .chain(&self.generic_names)
+            .map(|n| glob_fragment(&n.text.to_ascii_lowercase(), false))
+            .collect();
+        let name_re = if names.is_empty() {
+            r"[^\\/]+".to_owned()
+        } else {
+            format!("(?:{})", names.join("|"))
+        };
+        const PREFIX: &str = r"(?i)^(?:[a-z]:|\\\\\?\\[a-z]:|\\device\\harddiskvolume[0-9]+)?";
+        const SUFFIX: &str = r"(?:;[0-9a-f]{8})?(?: \(deleted\))?$";
+        let mut out = Vec::new();
+        if self.paths.is_empty() {
+            out.push(format!(r"(?i)(?:^|[\\/]){name_re}{SUFFIX}"));
+        }
+        for p in &self.paths {
+            let norm = normalize_path(&p.text);
+            if norm.ends_with('/') {
+                out.push(format!(
+                    "{PREFIX}{}{name_re}{SUFFIX}",
+                    glob_fragment(&norm, true)
+                ));
+            } else {
+                // A full path: the file name is part of the pattern.
+                out.push(format!("{PREFIX}{}{SUFFIX}", glob_fragment(&norm, true)));
+            }
+        }
+        Some(out)
+    }
+
     /// The path patterns as written, for messages.
     pub fn path_texts(&self) -> Vec<&str> {
         self.paths.iter().map(|p| p.text.as_str()).collect()
@@ -247,6 +291,36 @@ impl Loader<'_> {
             })
             .collect()
     }
+}
+
+/// A glob as a regex fragment over a path as written: `/` stands for either separator, `**/` any
+/// number of directories, `*` a run within one level (`paths`) or any run (`names`).
+fn glob_fragment(glob: &str, path: bool) -> String {
+    let mut re = String::new();
+    let b = glob.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if path && b[i] == b'*' && b.get(i + 1) == Some(&b'*') {
+            if b.get(i + 2) == Some(&b'/') {
+                re.push_str(r"(?:.*[\\/])?");
+                i += 3;
+            } else {
+                re.push_str(".*");
+                i += 2;
+            }
+            continue;
+        }
+        let c = glob[i..].chars().next().unwrap_or('\0');
+        match c {
+            '*' if path => re.push_str(r"[^\\/]*"),
+            '*' => re.push_str(".*"),
+            '?' => re.push('.'),
+            '/' if path => re.push_str(r"[\\/]"),
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+        i += c.len_utf8();
+    }
+    re
 }
 
 /// A file-name glob: `*` any run of characters, case-insensitive, anchored.
@@ -749,6 +823,34 @@ parents = ["eic_run_authorized_keys"]
             a.verdict(&ev("/opt/ssm/amazon-ssm-agent")).as_str(),
             "agent"
         );
+    }
+
+    #[test]
+    fn exported_image_regexes_agree_with_verdicts_on_plain_entries() {
+        let a = Allowlist::builtin();
+        let images = [
+            r"\device\harddiskvolume2\windowsazure\guestagent_2.7.41491.993_2020-09-17_150914\guestagent\windowsazureguestagent.exe",
+            r"C:\Program Files\Amazon\SSM\amazon-ssm-agent.exe",
+            "/snap/amazon-ssm-agent/7628/amazon-ssm-agent",
+            "/usr/bin/google_guest_agent",
+            "/tmp/amazon-ssm-agent",
+            r"C:\Users\Public\WindowsAzureGuestAgent.exe",
+            "/usr/bin/curl",
+            r"C:\Packages\Plugins\Microsoft.Azure.NetworkWatcher.NetworkWatcherAgentWindows\1.4.1587.1\NetworkWatcherAgent\NetworkWatcherAgent.exe",
+        ];
+        for image in images {
+            let e = ev(image);
+            let verdict = a.verdict(&e);
+            let by_regex = a.agents().iter().any(|ag| {
+                ag.image_regexes()
+                    .is_some_and(|rs| rs.iter().any(|r| Regex::new(r).unwrap().is_match(image)))
+            });
+            assert_eq!(
+                by_regex,
+                verdict.as_str() == "agent",
+                "{image}: {verdict:?}"
+            );
+        }
     }
 
     #[test]

@@ -82,6 +82,32 @@ fn name_of(p: &Process) -> Option<String> {
     Some(basename(&normalize_path(image)).to_owned())
 }
 
+/// The web-server classification as regular expressions over an executable's path and a command
+/// line, for rule exports: (servers by file name, runtimes by file name, serving command lines).
+/// Each file-name expression is anchored at a path separator, so it applies to a full path.
+pub fn web_server_patterns() -> (String, String, String) {
+    let file = |re: &Regex| re.as_str().replacen("(?i)^", r"(?i)(?:^|[\/])", 1);
+    // The command-line expression is written in verbose mode; exports spell it compactly.
+    let serving: String = {
+        let src = SERVING.as_str().replacen("(?ix)", "", 1);
+        let mut out = String::new();
+        let mut escaped = false;
+        for c in src.chars() {
+            if escaped {
+                out.push(c);
+                escaped = false;
+            } else if c == '\\' {
+                out.push(c);
+                escaped = true;
+            } else if !c.is_whitespace() {
+                out.push(c);
+            }
+        }
+        format!("(?i){out}")
+    };
+    (file(&SERVERS), file(&RUNTIMES), serving)
+}
+
 /// Whether a process serves HTTP, by name, by runtime and command line, or by account.
 pub fn serves_http(p: &Process) -> bool {
     let Some(name) = name_of(p) else {

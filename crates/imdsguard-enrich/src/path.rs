@@ -97,6 +97,37 @@ impl Location {
         }
     }
 
+    /// Substrings of an executable path (matched without regard to case, in their Windows and
+    /// Linux spellings) that put it in an unusual class (deleted, shared memory, temp, downloads,
+    /// user-writable), for rule exports that cannot call [`Location::of`].
+    pub fn unusual_path_markers() -> &'static [&'static str] {
+        &[
+            " (deleted)",
+            "memfd:",
+            "/dev/shm/",
+            "/run/shm/",
+            "/tmp/",
+            "/var/tmp/",
+            "\\temp\\",
+            "\\tmp\\",
+            "/temp/",
+            "\\downloads\\",
+            "/downloads/",
+            "/home/",
+            "/root/",
+            "/var/www/",
+            "/srv/",
+            "/run/user/",
+            "\\users\\",
+            "\\programdata\\",
+            "\\windows\\tasks\\",
+            "\\windows\\tracing\\",
+            "\\perflogs\\",
+            "\\$recycle.bin\\",
+            "\\appdata\\",
+        ]
+    }
+
     /// Classifies an executable path as written.
     pub fn of(image: &str) -> Location {
         let raw = image.trim();
