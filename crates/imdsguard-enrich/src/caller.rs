@@ -86,7 +86,7 @@ fn name_of(p: &Process) -> Option<String> {
 /// line, for rule exports: (servers by file name, runtimes by file name, serving command lines).
 /// Each file-name expression is anchored at a path separator, so it applies to a full path.
 pub fn web_server_patterns() -> (String, String, String) {
-    let file = |re: &Regex| re.as_str().replacen("(?i)^", r"(?i)(?:^|[\/])", 1);
+    let file = |re: &Regex| re.as_str().replacen("(?i)^", r"(?i)(?:^|[\\/])", 1);
     // The command-line expression is written in verbose mode; exports spell it compactly.
     let serving: String = {
         let src = SERVING.as_str().replacen("(?ix)", "", 1);

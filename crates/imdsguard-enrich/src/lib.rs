@@ -22,7 +22,7 @@ use imdsguard_event::{Container, Event};
 use imdsguard_target::{Encoding, Encodings, Normalizer, Target};
 
 pub use allowlist::{script_argument, Agent, Allowlist, Verdict};
-pub use caller::{caller, serves_http, Caller};
+pub use caller::{caller, serves_http, web_server_patterns, Caller};
 pub use error::AllowlistError;
 pub use path::{basename, normalize_path, strip_deleted, Location};
 

@@ -516,7 +516,7 @@ fn expand_placeholders(p: &Pattern) -> Pattern {
 
 /// The three base64 encodings of `v` at byte offsets 0, 1 and 2 of a longer text, with the
 /// characters that depend on the neighbouring bytes cut off (Sigma `base64offset`).
-fn base64_offsets(v: &[u8]) -> Vec<String> {
+pub(crate) fn base64_offsets(v: &[u8]) -> Vec<String> {
     let e = &base64::engine::general_purpose::STANDARD;
     (0..3)
         .map(|i| {

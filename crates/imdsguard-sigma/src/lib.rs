@@ -14,12 +14,14 @@
 mod compile;
 mod condition;
 mod error;
+mod export;
 mod rule;
 mod value;
 
 pub use compile::compile;
 pub use condition::{parse_condition, Condition};
 pub use error::{ErrorKind, SigmaError};
+pub use export::{export_rule, Exported, Skipped as ExportSkipped, Target as ExportTarget};
 pub use rule::{
     load_dir, parse_rule, Correlation, CorrelationKind, Detection, FieldTest, Level, LogSource,
     Modifier, Search, SigmaRule, Status,

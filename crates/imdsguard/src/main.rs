@@ -146,6 +146,21 @@ enum RulesAction {
         /// The detection's id (`IMDS-001`).
         id: String,
     },
+    /// Export the built-in detections to another rule language.
+    ///
+    /// `--to sigma` writes one Sigma rule per detection and log source it can be written for
+    /// (process_creation, network_connection, dns_query), the enriched checks spelled out in the
+    /// log source's fields (catalog addresses and names, allowlisted agent paths, ...); what is
+    /// approximated is said in each rule's description, and detections or log sources that cannot
+    /// be written are named on standard error.
+    Export {
+        /// The target language.
+        #[arg(long, value_parser = ["sigma"])]
+        to: String,
+        /// Export only this detection.
+        #[arg(long)]
+        rule: Option<String>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -490,6 +505,41 @@ fn rules(args: RulesArgs) -> Result<ExitCode> {
                     attack.join(","),
                     r.title
                 )?;
+            }
+        }
+        RulesAction::Export { to: _, rule } => {
+            let cat = Catalog::builtin();
+            let allow = imdsguard_enrich::Allowlist::builtin();
+            let mut first = true;
+            let mut found = false;
+            for r in pack.rules() {
+                if rule
+                    .as_deref()
+                    .is_some_and(|id| !r.id.eq_ignore_ascii_case(id))
+                {
+                    continue;
+                }
+                found = true;
+                let (exported, skipped) = imdsguard_sigma::export_rule(r, cat, allow);
+                for e in exported {
+                    if !first {
+                        writeln!(out, "---")?;
+                    }
+                    first = false;
+                    out.write_all(e.yaml.as_bytes())?;
+                }
+                for s in skipped {
+                    eprintln!(
+                        "imdsguard: {} not exported for {}: {}",
+                        s.rule_id,
+                        s.target
+                            .map_or("any log source".to_owned(), |t| format!("{t:?}")),
+                        s.reason
+                    );
+                }
+            }
+            if !found {
+                anyhow::bail!("no detection {:?}", rule.unwrap_or_default());
             }
         }
         RulesAction::Show { id } => {

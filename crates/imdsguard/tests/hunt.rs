@@ -476,3 +476,66 @@ fn one_sigma_rule_runs_over_every_format_through_the_field_map() {
         "{got:?}"
     );
 }
+
+/// The pack exported as Sigma keeps what the pack finds: over the bundled samples, every built-in
+/// alert on a process start, connection or DNS query is matched, on the same record, by a Sigma
+/// rule exported from the same detection (the export may match more, never less, except where a
+/// rule's description says the normalizer reads forms no list spells).
+#[test]
+fn the_pack_exported_as_sigma_finds_what_the_pack_finds() {
+    let out = run(&["rules", "export", "--to", "sigma"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let yaml = String::from_utf8(out.stdout).unwrap();
+    let docs = yaml.split("\n---\n").count();
+    assert!(docs >= 10, "{docs} rules");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("IMDS-008 not exported"));
+    let file = temp_file("export", "pack.yml", &yaml);
+    let check = run(&["sigma", "check", file.to_str().unwrap()]);
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+
+    let builtin = alerts(&run(&["hunt", "samples/logs", "--output", "jsonl"]));
+    let sigma = alerts(&run(&[
+        "hunt",
+        "samples/logs",
+        "--output",
+        "jsonl",
+        "--no-builtin",
+        "--sigma",
+        file.to_str().unwrap(),
+    ]));
+    let titles: std::collections::HashMap<String, String> = builtin
+        .iter()
+        .map(|a| {
+            (
+                a["rule_id"].as_str().unwrap().to_owned(),
+                a["title"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let mut missing = Vec::new();
+    for a in &builtin {
+        let kind = a["event"]["kind"].as_str().unwrap();
+        if !matches!(kind, "process-start" | "network-connect" | "dns-query")
+            || a["rule_id"] == "IMDS-008"
+        {
+            continue;
+        }
+        let title = &titles[a["rule_id"].as_str().unwrap()];
+        let found = sigma.iter().any(|s| {
+            s["source"] == a["source"] && s["title"].as_str().unwrap().starts_with(title.as_str())
+        });
+        if !found {
+            missing.push(format!("{} at {}", a["rule_id"], a["source"]));
+        }
+    }
+    assert!(missing.is_empty(), "exported Sigma misses: {missing:#?}");
+}
