@@ -37,7 +37,7 @@ enum Command {
     /// record's format. A closing summary on standard error counts files, events by format, and
     /// skipped records by reason, with the first few skipped records named by file and line.
     Events(EventsArgs),
-    /// Hunt logs for metadata-service abuse with the built-in detections.
+    /// Hunt logs for metadata-service abuse with the built-in detections and any Sigma rules given.
     ///
     /// Reads files, directories (recursively) and `-` (standard input), gzip or not, in every
     /// format `events` reads, and prints one alert per detection that matches a record. A closing
