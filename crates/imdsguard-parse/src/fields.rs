@@ -46,7 +46,18 @@ impl Fields for Map<'_> {
                 Value::String(s) => f(k, Cow::Borrowed(s)),
                 Value::Number(n) => f(k, Cow::Owned(n.to_string())),
                 Value::Bool(b) => f(k, Cow::Owned(b.to_string())),
-                _ => {}
+                // Unnamed EventData (`<Data>a</Data><Data>b</Data>`) renders as a list or as
+                // `{"#text": [...]}`: each value is kept under the key.
+                Value::Array(items) => items.iter().for_each(|x| scalar(k, x, f)),
+                Value::Object(o) => {
+                    if let Some(t) = o.get("#text") {
+                        match t {
+                            Value::Array(items) => items.iter().for_each(|x| scalar(k, x, f)),
+                            x => scalar(k, x, f),
+                        }
+                    }
+                }
+                Value::Null => {}
             }
         }
     }
@@ -58,6 +69,15 @@ impl Fields for Map<'_> {
             Value::Bool(b) => Some(Cow::Owned(b.to_string())),
             _ => None,
         }
+    }
+}
+
+fn scalar(k: &str, v: &Value<'_>, f: &mut dyn FnMut(&str, Cow<'_, str>)) {
+    match v {
+        Value::String(s) => f(k, Cow::Borrowed(s)),
+        Value::Number(n) => f(k, Cow::Owned(n.to_string())),
+        Value::Bool(b) => f(k, Cow::Owned(b.to_string())),
+        _ => {}
     }
 }
 

@@ -81,3 +81,56 @@ fn parallel_reading_equals_serial_reading() {
         assert_eq!(s2.first_skips.len(), s1.first_skips.len());
     }
 }
+
+/// Records keep their own fields for Sigma rules: EventData under the names rules interned, the
+/// provider as `Provider_Name`, unnamed `Data` items each, Defender's spaced names without spaces.
+#[test]
+fn kept_fields_carry_provider_unnamed_data_and_spaced_names() {
+    use imdsguard_event::Sym;
+    use imdsguard_parse::read_reader;
+    let (prov, data, threat, image) = (
+        Sym::intern("Provider_Name"),
+        Sym::intern("Data"),
+        Sym::intern("ThreatName"),
+        Sym::intern("Image"),
+    );
+    let text = concat!(
+        r##"{"Event":{"System":{"Provider":{"#attributes":{"Name":"Service Control Manager"}},"EventID":7023,"Channel":"System","Computer":"h"},"EventData":{"Data":{"#text":["Windows Update","%%1053"]}}}}"##,
+        "\n",
+        r##"{"Event":{"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Windows Defender"}},"EventID":1116,"Channel":"Microsoft-Windows-Windows Defender/Operational","Computer":"h"},"EventData":{"Threat Name":"Virus:DOS/EICAR_Test_File","Image":"C:\\x.exe"}}}"##,
+        "\n"
+    );
+    let opts = ReadOptions {
+        keep_fields: true,
+        ..ReadOptions::default()
+    };
+    let mut events = Vec::new();
+    read_reader(
+        "k.jsonl",
+        &mut text.as_bytes(),
+        &opts,
+        &mut Summary::default(),
+        &mut |e| events.push(e),
+    );
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].field(prov), Some("Service Control Manager"));
+    let datas: Vec<&str> = events[0]
+        .fields
+        .iter()
+        .filter(|(s, _)| *s == data)
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(datas, ["Windows Update", "%%1053"]);
+    assert_eq!(events[1].field(threat), Some("Virus:DOS/EICAR_Test_File"));
+    assert_eq!(events[1].field(image), Some("C:\\x.exe"));
+    // Without the option nothing is kept.
+    let mut plain = Vec::new();
+    read_reader(
+        "k.jsonl",
+        &mut text.as_bytes(),
+        &ReadOptions::default(),
+        &mut Summary::default(),
+        &mut |e| plain.push(e),
+    );
+    assert!(plain.iter().all(|e| e.fields.is_empty()));
+}

@@ -158,6 +158,23 @@ fn st(v: &'static str) -> Option<Value<'static>> {
     Some(Value::Str(Cow::Borrowed(v)))
 }
 
+/// A record's own field: one value, or several (unnamed EventData `Data` items).
+fn raw_value(e: &imdsguard_event::Event, sym: Sym) -> Option<Value<'_>> {
+    // Decoders keep the values of one name next to each other.
+    let at = e.fields.iter().position(|(s, _)| *s == sym)?;
+    let run = e.fields[at..].iter().take_while(|(s, _)| *s == sym).count();
+    if run == 1 {
+        Some(Value::Str(Cow::Borrowed(e.fields[at].1.as_str())))
+    } else {
+        Some(Value::Strs(
+            e.fields[at..at + run]
+                .iter()
+                .map(|(_, v)| v.as_str())
+                .collect(),
+        ))
+    }
+}
+
 impl Field {
     /// The typed field's index in [`Field::ALL`], for [`Field::RawOr`].
     pub fn typed_index(self) -> Option<u8> {
@@ -238,9 +255,9 @@ impl Field {
             Field::ProcessLocation => ev.location().and_then(|l| st(l.as_str())),
             Field::ProcessLocationText => ev.location().and_then(|l| st(l.describe())),
             Field::ProcessCaller => ev.caller().and_then(|c| st(c.as_str())),
-            Field::Raw(sym) => e.field(sym).map(|v| Value::Str(Cow::Borrowed(v))),
-            Field::RawOr(sym, typed) => match e.field(sym) {
-                Some(v) => Some(Value::Str(Cow::Borrowed(v))),
+            Field::Raw(sym) => raw_value(e, sym),
+            Field::RawOr(sym, typed) => match raw_value(e, sym) {
+                Some(v) => Some(v),
                 None => Field::ALL.get(usize::from(typed)).and_then(|f| f.get(ev)),
             },
             Field::Keywords => (!e.fields.is_empty())

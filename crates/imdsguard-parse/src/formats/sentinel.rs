@@ -52,6 +52,7 @@ pub(crate) fn decode_windows_event(v: &Map<'_>, source: SourceRef) -> Result<Eve
         data: &data,
         time: v.text(&["TimeGenerated", "TimeCreated"]),
         host: v.text(&["Computer"]),
+        provider: v.text(&["Provider", "EventSourceName"]),
     };
     Ok(windows_event(source, Format::SentinelWindowsEvent, &rec))
 }
@@ -75,6 +76,7 @@ pub(crate) fn decode_security_event(v: &Map<'_>, source: SourceRef) -> Result<Ev
         data: &data,
         time: v.text(&["TimeGenerated", "TimeCollected"]),
         host: v.text(&["Computer"]),
+        provider: v.text(&["Provider", "EventSourceName"]),
     };
     Ok(windows_event(source, Format::SentinelSecurityEvent, &rec))
 }

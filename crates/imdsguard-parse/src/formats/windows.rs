@@ -19,6 +19,9 @@ pub(crate) struct WinRecord<'a> {
     pub data: &'a dyn Fields,
     pub time: Option<String>,
     pub host: Option<String>,
+    /// The provider (`Microsoft-Windows-Sysmon`, `Service Control Manager`), which Sigma reads as
+    /// `Provider_Name`.
+    pub provider: Option<String>,
 }
 
 #[derive(PartialEq, Eq)]
@@ -96,6 +99,9 @@ fn keep_fields(e: &mut Event, rec: &WinRecord<'_>) {
     }
     if let Some(h) = &rec.host {
         push("Computer", Cow::Borrowed(h));
+    }
+    if let Some(p) = &rec.provider {
+        push("Provider_Name", Cow::Borrowed(p));
     }
     rec.data.each(&mut push);
 }
