@@ -18,7 +18,7 @@ mod path;
 
 use std::cell::OnceCell;
 
-use imdsguard_event::{Container, Event};
+use imdsguard_event::Event;
 use imdsguard_target::{Encoding, Encodings, Normalizer, Target};
 
 pub use allowlist::{script_argument, Agent, Allowlist, Verdict};
@@ -182,11 +182,6 @@ impl<'e> Enriched<'e> {
     /// Whether the acting process is a web server or one's child.
     pub fn caller(&self) -> Option<Caller> {
         *self.caller.get_or_init(|| caller(self.event))
-    }
-
-    /// The container the process runs in, when the record says.
-    pub fn container(&self) -> Option<&'e Container> {
-        self.event.container.as_ref()
     }
 
     fn scan(&self) -> Vec<Found<'e>> {

@@ -51,15 +51,6 @@ impl Sym {
         t.ids.get(name).map(|&id| Sym(id))
     }
 
-    /// Whether any name is interned (whether decoders need to keep fields at all).
-    pub fn any() -> bool {
-        !TABLE
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .names
-            .is_empty()
-    }
-
     /// The name.
     pub fn as_str(self) -> &'static str {
         let t = TABLE.read().unwrap_or_else(|p| p.into_inner());

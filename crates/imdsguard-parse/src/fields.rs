@@ -14,6 +14,11 @@ pub(crate) trait Fields {
     /// Every field with a scalar value, in record order.
     fn each(&self, f: &mut dyn FnMut(&str, Cow<'_, str>));
 
+    /// The first of `names` that is present, as the record holds it (no copy when it can borrow).
+    fn raw_any(&self, names: &[&str]) -> Option<Cow<'_, str>> {
+        names.iter().find_map(|n| self.raw(n))
+    }
+
     /// The first of `names` that is present and not a placeholder.
     fn text(&self, names: &[&str]) -> Option<String> {
         names.iter().find_map(|n| {

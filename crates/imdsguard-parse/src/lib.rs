@@ -127,15 +127,34 @@ pub fn read_inputs(
     summary: &mut Summary,
     on_event: &mut dyn FnMut(Event),
 ) {
-    read_inputs_with(inputs, opts, summary, on_event, None);
+    for input in inputs {
+        if input.as_os_str() == "-" {
+            summary.files += 1;
+            let stdin = io::stdin();
+            read_stream("-", Box::new(stdin.lock()), opts, summary, on_event, None);
+            continue;
+        }
+        let mut files = Vec::new();
+        if let Err(e) = collect_files(input, &mut files) {
+            summary.input_errors.push(e.to_string());
+            continue;
+        }
+        for file in files {
+            summary.files += 1;
+            if let Err(e) = read_file(&file, opts, summary, on_event, None) {
+                summary.input_errors.push(e.to_string());
+            }
+        }
+    }
 }
 
-/// Reads every input like [`read_inputs`], decoding JSON-lines inputs on `threads` worker threads:
-/// each worker decodes a batch of lines and applies `map` to every event; `sink` receives the
-/// results on the calling thread in input order, so the output is the same for any thread count.
-/// Other inputs (EVTX, audit logs, CSV, JSON documents) are decoded on the calling thread, also
-/// through `map` and `sink`. At most `2 × threads` batches of about 1 MiB are in flight, so memory
-/// stays bounded whatever the input size.
+/// Reads every input like [`read_inputs`] on `threads` worker threads, which decode records and
+/// apply `map` to every event; `sink` receives the results on the calling thread in input order,
+/// so the output is the same for any thread count. Files up to 16 MiB are read whole, one per
+/// worker; larger files and standard input are streamed, their JSON lines split into blocks of
+/// about 1 MiB across the workers (other large inputs, such as a big EVTX file, are decoded on the
+/// calling thread). At most `2 × threads` files or blocks are in flight, so memory stays bounded
+/// whatever the input size.
 pub fn read_inputs_parallel<T: Send>(
     inputs: &[PathBuf],
     opts: &ReadOptions,
@@ -175,34 +194,6 @@ impl Summary {
         }
         self.input_errors.extend(other.input_errors);
         self.unrecognized_files.extend(other.unrecognized_files);
-    }
-}
-
-pub(crate) fn read_inputs_with(
-    inputs: &[PathBuf],
-    opts: &ReadOptions,
-    summary: &mut Summary,
-    on_event: &mut dyn FnMut(Event),
-    par: Option<&dyn parallel::JsonLines>,
-) {
-    for input in inputs {
-        if input.as_os_str() == "-" {
-            summary.files += 1;
-            let stdin = io::stdin();
-            read_stream("-", Box::new(stdin.lock()), opts, summary, on_event, par);
-            continue;
-        }
-        let mut files = Vec::new();
-        if let Err(e) = collect_files(input, &mut files) {
-            summary.input_errors.push(e.to_string());
-            continue;
-        }
-        for file in files {
-            summary.files += 1;
-            if let Err(e) = read_file(&file, opts, summary, on_event, par) {
-                summary.input_errors.push(e.to_string());
-            }
-        }
     }
 }
 
@@ -699,11 +690,25 @@ pub(crate) fn read_stream(
         return;
     }
     // A document: the first line and the rest, read whole up to the limit.
-    let first_line = line_no;
-    let mut doc = first;
-    doc.push(b'\n');
+    let mut head = first;
+    head.push(b'\n');
+    if let Some(doc) = read_document(name, head, &mut *r, opts, summary) {
+        decode_document(&doc, line_no, name, opts, summary, on_event);
+    }
+}
+
+/// The rest of a stream after `head`, whole, up to [`ReadOptions::max_document`] bytes; a longer
+/// document or a read error is recorded in the summary (`None` when too large).
+fn read_document(
+    name: &str,
+    head: Vec<u8>,
+    r: &mut dyn BufRead,
+    opts: &ReadOptions,
+    summary: &mut Summary,
+) -> Option<Vec<u8>> {
+    let mut doc = head;
     let limit = opts.max_document;
-    if let Err(e) = (&mut r)
+    if let Err(e) = r
         .take(limit.saturating_sub(doc.len() as u64) + 1)
         .read_to_end(&mut doc)
     {
@@ -720,9 +725,9 @@ pub(crate) fn read_stream(
             }
             .to_string(),
         );
-        return;
+        return None;
     }
-    decode_document(&doc, first_line, name, opts, summary, on_event);
+    Some(doc)
 }
 
 /// A Windows event XML document, read whole up to `max_document`.
@@ -733,24 +738,9 @@ fn read_windows_xml(
     summary: &mut Summary,
     on_event: &mut dyn FnMut(Event),
 ) {
-    let mut doc = Vec::new();
-    let limit = opts.max_document;
-    if let Err(e) = r.take(limit + 1).read_to_end(&mut doc) {
-        summary
-            .input_errors
-            .push(format!("{name}: reading stopped: {e}"));
-    }
-    if doc.len() as u64 > limit {
-        summary.input_errors.push(
-            InputError::TooLarge {
-                path: PathBuf::from(name),
-                size: doc.len() as u64,
-                limit,
-            }
-            .to_string(),
-        );
+    let Some(doc) = read_document(name, Vec::new(), r, opts, summary) else {
         return;
-    }
+    };
     let text = match formats::xml::document_text(&doc) {
         Ok(t) => t,
         Err(e) => {

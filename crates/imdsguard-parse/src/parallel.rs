@@ -23,6 +23,61 @@ fn too_long<T>(source: SourceRef, len: usize, max: usize) -> Item<T> {
     })
 }
 
+/// A worker: takes numbered jobs until the queue closes, sends each result with its number.
+fn serve<J, R>(
+    jobs: &Mutex<mpsc::Receiver<(u64, J)>>,
+    results: mpsc::Sender<(u64, R)>,
+    work: impl Fn(J) -> R,
+) {
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok((seq, job)) = job else { return };
+        if results.send((seq, work(job))).is_err() {
+            return;
+        }
+    }
+}
+
+/// Results put back in job order: those that arrive early wait until their turn.
+struct InOrder<R> {
+    results: mpsc::Receiver<(u64, R)>,
+    pending: BTreeMap<u64, R>,
+    next: u64,
+}
+
+impl<R> InOrder<R> {
+    fn new(results: mpsc::Receiver<(u64, R)>) -> Self {
+        InOrder {
+            results,
+            pending: BTreeMap::new(),
+            next: 0,
+        }
+    }
+
+    /// Hands on every result whose turn has come; with `until`, waits for all jobs before it.
+    fn drain(&mut self, until: Option<u64>, apply: &mut dyn FnMut(R)) {
+        loop {
+            while let Some(r) = self.pending.remove(&self.next) {
+                apply(r);
+                self.next += 1;
+            }
+            let got = match until {
+                Some(end) if self.next < end => self.results.recv().ok(),
+                _ => self.results.try_recv().ok(),
+            };
+            match got {
+                Some((seq, r)) => {
+                    self.pending.insert(seq, r);
+                }
+                None => return,
+            }
+        }
+    }
+}
+
 /// Bytes of lines per batch.
 const BATCH_BYTES: usize = 1 << 20;
 
@@ -103,70 +158,45 @@ impl<T: Send> JsonLines for Parallel<'_, '_, T> {
                 let res_tx = res_tx.clone();
                 let map = self.map;
                 let at = &at;
-                s.spawn(move || loop {
-                    let job = match job_rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => return,
-                    };
-                    let Ok((seq, job)) = job else { return };
-                    let mut items = Vec::new();
-                    match job {
-                        Job::Lines { first_line, bytes } => {
-                            split_lines(&bytes, first_line, opts.max_line, &mut |line, l| {
-                                items.push(match l {
-                                    Ok(l) => match decode_line_result(l, at(line), opts) {
-                                        Ok(e) => Item::Event(e.format, map(e)),
-                                        Err(skip) => Item::Skip(skip),
-                                    },
-                                    Err(len) => too_long(at(line), len, opts.max_line),
+                s.spawn(move || {
+                    serve(job_rx, res_tx, |job| {
+                        let mut items = Vec::new();
+                        match job {
+                            Job::Lines { first_line, bytes } => {
+                                split_lines(&bytes, first_line, opts.max_line, &mut |line, l| {
+                                    items.push(match l {
+                                        Ok(l) => match decode_line_result(l, at(line), opts) {
+                                            Ok(e) => Item::Event(e.format, map(e)),
+                                            Err(skip) => Item::Skip(skip),
+                                        },
+                                        Err(len) => too_long(at(line), len, opts.max_line),
+                                    })
                                 })
-                            })
+                            }
+                            Job::TooLong { line, len } => {
+                                items.push(too_long(at(line), len, opts.max_line))
+                            }
                         }
-                        Job::TooLong { line, len } => {
-                            items.push(too_long(at(line), len, opts.max_line))
-                        }
-                    }
-                    if res_tx.send((seq, items)).is_err() {
-                        return;
-                    }
+                        items
+                    })
                 });
             }
             drop(res_tx);
 
             let mut next_seq = 0u64;
-            let mut next_emit = 0u64;
-            let mut pending: BTreeMap<u64, Vec<Item<T>>> = BTreeMap::new();
-            let apply = |summary: &mut Summary, items: Vec<Item<T>>| {
-                for it in items {
-                    match it {
-                        Item::Event(f, t) => {
-                            *summary.events.entry(f).or_default() += 1;
-                            (self.sink.borrow_mut())(t);
+            let mut in_order = InOrder::new(res_rx);
+            let drain = |summary: &mut Summary, in_order: &mut InOrder<Vec<Item<T>>>, until| {
+                in_order.drain(until, &mut |items| {
+                    for it in items {
+                        match it {
+                            Item::Event(f, t) => {
+                                *summary.events.entry(f).or_default() += 1;
+                                (self.sink.borrow_mut())(t);
+                            }
+                            Item::Skip(skip) => summary.skip(skip, opts.keep_skips),
                         }
-                        Item::Skip(skip) => summary.skip(skip, opts.keep_skips),
                     }
-                }
-            };
-            let drain = |summary: &mut Summary,
-                         pending: &mut BTreeMap<u64, Vec<Item<T>>>,
-                         next_emit: &mut u64,
-                         block_until: Option<u64>| {
-                loop {
-                    while let Some(items) = pending.remove(next_emit) {
-                        apply(summary, items);
-                        *next_emit += 1;
-                    }
-                    let got = match block_until {
-                        Some(end) if *next_emit < end => res_rx.recv().ok(),
-                        _ => res_rx.try_recv().ok(),
-                    };
-                    match got {
-                        Some((seq, items)) => {
-                            pending.insert(seq, items);
-                        }
-                        None => return,
-                    }
-                }
+                })
             };
             // Blocks of whole lines: the calling thread only copies bytes and counts newlines.
             let mut block = Vec::with_capacity(BATCH_BYTES + first.len() + 1);
@@ -175,16 +205,12 @@ impl<T: Send> JsonLines for Parallel<'_, '_, T> {
             let mut block_line = first_line;
             // While a line too long to keep is being passed over: its number and length so far.
             let mut discarding: Option<(u64, usize)> = None;
-            let mut send = |job: Job,
-                            summary: &mut Summary,
-                            pending: &mut BTreeMap<u64, Vec<Item<T>>>,
-                            next_emit: &mut u64|
-             -> bool {
+            let mut send = |job: Job, summary: &mut Summary| -> bool {
                 if job_tx.send((next_seq, job)).is_err() {
                     return false;
                 }
                 next_seq += 1;
-                drain(summary, pending, next_emit, None);
+                drain(summary, &mut in_order, None);
                 true
             };
             loop {
@@ -208,12 +234,7 @@ impl<T: Send> JsonLines for Parallel<'_, '_, T> {
                             let (line, len) = (*line, *len + i);
                             r.consume(i + 1);
                             discarding = None;
-                            if !send(
-                                Job::TooLong { line, len },
-                                summary,
-                                &mut pending,
-                                &mut next_emit,
-                            ) {
+                            if !send(Job::TooLong { line, len }, summary) {
                                 break;
                             }
                             block_line = line + 1;
@@ -240,7 +261,7 @@ impl<T: Send> JsonLines for Parallel<'_, '_, T> {
                             bytes: full,
                         };
                         block_line += lines;
-                        if !send(job, summary, &mut pending, &mut next_emit) {
+                        if !send(job, summary) {
                             break;
                         }
                     }
@@ -253,12 +274,7 @@ impl<T: Send> JsonLines for Parallel<'_, '_, T> {
                 }
             }
             if let Some((line, len)) = discarding {
-                send(
-                    Job::TooLong { line, len },
-                    summary,
-                    &mut pending,
-                    &mut next_emit,
-                );
+                send(Job::TooLong { line, len }, summary);
             } else if !block.is_empty() {
                 send(
                     Job::Lines {
@@ -266,19 +282,19 @@ impl<T: Send> JsonLines for Parallel<'_, '_, T> {
                         bytes: block,
                     },
                     summary,
-                    &mut pending,
-                    &mut next_emit,
                 );
             }
             drop(job_tx);
-            drain(summary, &mut pending, &mut next_emit, Some(next_seq));
+            drain(summary, &mut in_order, Some(next_seq));
         });
     }
 }
 
-/// Files at most this large are read whole on a worker thread (their results buffered until their
-/// turn); larger ones are read on the calling thread, their JSON lines split across the workers.
-const WHOLE_FILE_LIMIT: u64 = 64 << 20;
+/// Files at most this large are read whole on a worker thread, their results buffered until their
+/// turn; larger ones are streamed from the calling thread, their JSON lines split across the
+/// workers. The limit bounds the buffered results (for `events`, about the size of the input)
+/// of the `3 × threads` files that can be in flight.
+const WHOLE_FILE_LIMIT: u64 = 16 << 20;
 
 /// One file read on a worker: what it found and what `map` made of its events.
 struct FileJob<T> {
@@ -327,52 +343,31 @@ pub(crate) fn read_files<T: Send>(
         for _ in 0..threads {
             let job_rx = &job_rx;
             let res_tx = res_tx.clone();
-            s.spawn(move || loop {
-                let job = match job_rx.lock() {
-                    Ok(rx) => rx.recv(),
-                    Err(_) => return,
-                };
-                let Ok((seq, path)) = job else { return };
-                let mut fs = Summary::default();
-                let mut items = Vec::new();
-                fs.files += 1;
-                if let Err(e) =
-                    crate::read_file(&path, opts, &mut fs, &mut |e| items.push(map(e)), None)
-                {
-                    fs.input_errors.push(e.to_string());
-                }
-                if res_tx.send((seq, FileJob { summary: fs, items })).is_err() {
-                    return;
-                }
+            s.spawn(move || {
+                serve(job_rx, res_tx, |path: std::path::PathBuf| {
+                    let mut fs = Summary::default();
+                    let mut items = Vec::new();
+                    fs.files += 1;
+                    if let Err(e) =
+                        crate::read_file(&path, opts, &mut fs, &mut |e| items.push(map(e)), None)
+                    {
+                        fs.input_errors.push(e.to_string());
+                    }
+                    FileJob { summary: fs, items }
+                })
             });
         }
         drop(res_tx);
         let mut next_seq = 0u64;
-        let mut next_emit = 0u64;
-        let mut pending: BTreeMap<u64, FileJob<T>> = BTreeMap::new();
-        let apply = |summary: &mut Summary, job: FileJob<T>| {
-            summary.merge(job.summary, opts.keep_skips);
-            let mut sink = sink.borrow_mut();
-            for t in job.items {
-                sink(t);
-            }
-        };
-        // Emits finished jobs in order; with `until`, waits for every job before it.
-        let mut drain = |summary: &mut Summary, next_emit: &mut u64, until: Option<u64>| loop {
-            while let Some(job) = pending.remove(next_emit) {
-                apply(summary, job);
-                *next_emit += 1;
-            }
-            let got = match until {
-                Some(end) if *next_emit < end => res_rx.recv().ok(),
-                _ => res_rx.try_recv().ok(),
-            };
-            match got {
-                Some((seq, job)) => {
-                    pending.insert(seq, job);
+        let mut in_order = InOrder::new(res_rx);
+        let mut drain = |summary: &mut Summary, until: Option<u64>| {
+            in_order.drain(until, &mut |job: FileJob<T>| {
+                summary.merge(job.summary, opts.keep_skips);
+                let mut sink = sink.borrow_mut();
+                for t in job.items {
+                    sink(t);
                 }
-                None => return,
-            }
+            })
         };
         for w in work {
             match w {
@@ -381,11 +376,11 @@ pub(crate) fn read_files<T: Send>(
                         break;
                     }
                     next_seq += 1;
-                    drain(summary, &mut next_emit, None);
+                    drain(summary, None);
                 }
                 Work::Stream(path) => {
                     // Everything before it first, then the stream itself, split across workers.
-                    drain(summary, &mut next_emit, Some(next_seq));
+                    drain(summary, Some(next_seq));
                     summary.files += 1;
                     let mut on_event = |e: Event| (sink.borrow_mut())(map(e));
                     if path.as_os_str() == "-" {
@@ -405,12 +400,12 @@ pub(crate) fn read_files<T: Send>(
                     }
                 }
                 Work::Error(e) => {
-                    drain(summary, &mut next_emit, Some(next_seq));
+                    drain(summary, Some(next_seq));
                     summary.input_errors.push(e);
                 }
             }
         }
         drop(job_tx);
-        drain(summary, &mut next_emit, Some(next_seq));
+        drain(summary, Some(next_seq));
     });
 }

@@ -230,8 +230,8 @@ impl Alert {
         "reasons",
     ];
 
-    /// One CSV record; encodings go with the target path column's neighbour, reasons are joined
-    /// with ` | `.
+    /// One CSV record: `target_kind` carries the encodings in brackets (`credentials [hex]`), and
+    /// the reasons are joined with ` | `.
     pub fn csv_record(&self) -> [String; 16] {
         let p = self.process.as_ref();
         let t = self.target.as_ref();

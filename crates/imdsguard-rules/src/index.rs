@@ -6,6 +6,7 @@
 //! the values of the few indexed fields and meets only those rules, plus the rules that have no
 //! such key. Sound by construction: a rule is skipped only when none of its necessary keys holds.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use imdsguard_enrich::Enriched;
@@ -16,10 +17,12 @@ use crate::ir::{Expr, Matcher};
 /// A disjunction of `field = value` literals (values lowercased) one of which must hold.
 type Keys = Vec<(Field, String)>;
 
-/// The keys one of which must hold for `e` to hold, if the expression says.
+/// The keys one of which must hold for `e` to hold, if the expression says. Only fields the
+/// decoder sets are keys: looking up an enriched field (the allowlist verdict, the location) for
+/// every event would do the work the rule's own short-circuit spares most events.
 pub(crate) fn necessary(e: &Expr) -> Option<Keys> {
     match e {
-        Expr::Test(f, ms) if !ms.is_empty() => ms
+        Expr::Test(f, ms) if !ms.is_empty() && !f.is_enriched() => ms
             .iter()
             .map(|m| match m {
                 Matcher::Eq(t) => Some((*f, t.as_str().to_ascii_lowercase())),
@@ -45,10 +48,9 @@ pub(crate) fn necessary(e: &Expr) -> Option<Keys> {
 /// The index over a rule set.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Index {
-    /// The fields whose values are looked up per event.
-    fields: Vec<Field>,
-    /// Rules by key.
-    by_key: HashMap<(Field, String), Vec<u32>>,
+    /// The indexed fields, each with its rules by (lowercase) value; looked up per event without
+    /// allocating.
+    by_field: Vec<(Field, HashMap<String, Vec<u32>>)>,
     /// Rules without a necessary key: always evaluated.
     always: Vec<u32>,
 }
@@ -61,10 +63,14 @@ impl Index {
             match necessary(c) {
                 Some(keys) => {
                     for (f, v) in keys {
-                        if !ix.fields.contains(&f) {
-                            ix.fields.push(f);
-                        }
-                        let list = ix.by_key.entry((f, v)).or_default();
+                        let at = match ix.by_field.iter().position(|(x, _)| *x == f) {
+                            Some(at) => at,
+                            None => {
+                                ix.by_field.push((f, HashMap::new()));
+                                ix.by_field.len() - 1
+                            }
+                        };
+                        let list = ix.by_field[at].1.entry(v).or_default();
                         if list.last() != Some(&i) {
                             list.push(i);
                         }
@@ -76,18 +82,25 @@ impl Index {
         ix
     }
 
-    /// The rules the event may match, in rule order.
-    pub(crate) fn candidates(&self, ev: &Enriched<'_>) -> Vec<u32> {
-        let mut out = self.always.clone();
-        let mut key = String::new();
-        for &f in &self.fields {
+    /// The rules the event may match, in rule order: the unindexed rules alone (borrowed) when no
+    /// indexed value of the event has rules.
+    pub(crate) fn candidates(&self, ev: &Enriched<'_>) -> Cow<'_, [u32]> {
+        let mut hits: Vec<&[u32]> = Vec::new();
+        let mut lower = String::new();
+        for (f, map) in &self.by_field {
             let Some(v) = f.get(ev) else { continue };
             let mut look = |s: &str| {
-                key.clear();
-                key.push_str(s);
-                key.make_ascii_lowercase();
-                if let Some(list) = self.by_key.get(&(f, std::mem::take(&mut key))) {
-                    out.extend_from_slice(list);
+                // Values are mostly lowercase or digits already: copy only when they are not.
+                let key = if s.bytes().any(|b| b.is_ascii_uppercase()) {
+                    lower.clear();
+                    lower.push_str(s);
+                    lower.make_ascii_lowercase();
+                    lower.as_str()
+                } else {
+                    s
+                };
+                if let Some(list) = map.get(key) {
+                    hits.push(list);
                 }
             };
             match &v {
@@ -97,13 +110,23 @@ impl Index {
                 Value::Strs(l) => l.iter().for_each(|s| look(s)),
             }
         }
+        if hits.is_empty() {
+            return Cow::Borrowed(&self.always);
+        }
+        let mut out = self.always.clone();
+        for h in hits {
+            out.extend_from_slice(h);
+        }
         out.sort_unstable();
         out.dedup();
-        out
+        Cow::Owned(out)
     }
 
     /// How many rules are always evaluated, and how many keys index the rest.
     pub(crate) fn stats(&self) -> (usize, usize) {
-        (self.always.len(), self.by_key.len())
+        (
+            self.always.len(),
+            self.by_field.iter().map(|(_, m)| m.len()).sum(),
+        )
     }
 }

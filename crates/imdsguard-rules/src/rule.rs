@@ -331,8 +331,8 @@ impl RuleSet {
     pub fn eval<'r>(&'r self, ev: &Enriched<'_>) -> Vec<Hit<'r>> {
         self.index
             .candidates(ev)
-            .into_iter()
-            .filter_map(|i| self.rules[i as usize].eval(ev))
+            .iter()
+            .filter_map(|&i| self.rules[i as usize].eval(ev))
             .collect()
     }
 }

@@ -18,6 +18,7 @@ use base64::Engine;
 use imdsguard_event::{Severity, Sym};
 use imdsguard_rules::{Cmp, Expr, Field, Matcher, Rule, Text};
 use regex::Regex;
+use serde::Deserialize;
 
 use crate::condition::Condition;
 use crate::error::{ErrorKind, SigmaError};
@@ -27,75 +28,50 @@ use crate::rule::{
 use crate::value::{Pattern, Piece, SigmaValue};
 
 /// One `[[logsource]]` entry of the table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Source {
     product: Option<String>,
     category: Option<String>,
     service: Option<String>,
+    #[serde(default)]
     channels: Vec<String>,
+    #[serde(default)]
     event_ids: Vec<u32>,
 }
 
-static SOURCES: LazyLock<Vec<Source>> = LazyLock::new(|| {
-    let text = include_str!("../data/logsources.toml");
-    let v: toml_lite::Table = toml_lite::parse(text);
-    v.into_iter()
-        .map(|e| Source {
-            product: e.get("product").cloned(),
-            category: e.get("category").cloned(),
-            service: e.get("service").cloned(),
-            channels: e
-                .get("channels")
-                .map(|c| c.split('|').map(str::to_owned).collect())
-                .unwrap_or_default(),
-            event_ids: e
-                .get("event_ids")
-                .map(|c| c.split(',').filter_map(|n| n.trim().parse().ok()).collect())
-                .unwrap_or_default(),
-        })
-        .collect()
-});
-
-/// A minimal reader for the log-source table: `[[logsource]]` blocks of `key = "value"` lines.
-mod toml_lite {
-    use std::collections::HashMap;
-
-    pub type Table = Vec<HashMap<String, String>>;
-
-    pub fn parse(text: &str) -> Table {
-        let mut out: Table = Vec::new();
-        for line in text.lines() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            if line == "[[logsource]]" {
-                out.push(HashMap::new());
-                continue;
-            }
-            if let (Some((k, v)), Some(cur)) = (line.split_once('='), out.last_mut()) {
-                let v = v.trim().trim_matches('"');
-                cur.insert(k.trim().to_owned(), v.to_owned());
-            }
-        }
-        out
-    }
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceTable {
+    logsource: Vec<Source>,
 }
+
+static SOURCES: LazyLock<Vec<Source>> = LazyLock::new(|| {
+    toml::from_str::<SourceTable>(include_str!("../data/logsources.toml"))
+        .unwrap_or_else(|e| panic!("data/logsources.toml is checked by the tests: {e}"))
+        .logsource
+});
 
 fn raw(name: &str) -> Field {
     Field::Raw(Sym::intern(name))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldTable {
+    fields: std::collections::BTreeMap<String, String>,
+}
+
 /// Sigma field names with a typed equivalent (`data/fieldmap.toml`).
 static FIELD_MAP: LazyLock<Vec<(String, Field)>> = LazyLock::new(|| {
-    include_str!("../data/fieldmap.toml")
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('['))
-        .filter_map(|l| {
-            let (k, v) = l.split_once('=')?;
-            let typed = Field::from_name(v.trim().trim_matches('"'))
-                .unwrap_or_else(|| panic!("fieldmap.toml names an unknown field: {l}"));
-            Some((k.trim().to_owned(), typed))
+    toml::from_str::<FieldTable>(include_str!("../data/fieldmap.toml"))
+        .unwrap_or_else(|e| panic!("data/fieldmap.toml is checked by the tests: {e}"))
+        .fields
+        .into_iter()
+        .map(|(k, v)| {
+            let typed = Field::from_name(&v)
+                .unwrap_or_else(|| panic!("data/fieldmap.toml names an unknown field {v:?}"));
+            (k, typed)
         })
         .collect()
 });
@@ -569,8 +545,11 @@ mod tests {
     }
 
     #[test]
-    fn the_logsource_table_loads() {
+    fn the_data_tables_load() {
         assert!(SOURCES.len() > 30);
+        assert!(FIELD_MAP.len() >= 10);
+        assert!(matches!(sigma_field("CommandLine"), Field::RawOr(..)));
+        assert!(matches!(sigma_field("TargetFilename"), Field::Raw(_)));
         let ls = LogSource {
             category: Some("process_creation".into()),
             product: Some("windows".into()),

@@ -139,19 +139,25 @@ fn shorten(s: &str, width: usize) -> String {
 
 /// The rules to run: the built-in pack (unless `--no-builtin`) and the Sigma rules given, each
 /// Sigma file that does not load or compile named on standard error with its reason, and counted.
-fn rule_set(cfg: &HuntConfig) -> Result<(RuleSet, BTreeMap<&'static str, usize>)> {
+/// Returns the rule set, how many Sigma rules it holds, and the Sigma files not loaded by reason.
+fn rule_set(cfg: &HuntConfig) -> Result<(RuleSet, usize, BTreeMap<&'static str, usize>)> {
     let mut rules = if cfg.no_builtin {
         Vec::new()
     } else {
         imdsguard_detections::pack().rules().to_vec()
     };
+    let builtin = rules.len();
+    let mut ids: std::collections::HashSet<String> = rules.iter().map(|r| r.id.clone()).collect();
     let mut failed: BTreeMap<&'static str, usize> = BTreeMap::new();
     const SHOWN: usize = 10;
     let mut shown = 0;
+    let mut unshown = 0;
     let mut report = |e: imdsguard_sigma::SigmaError| {
         if shown < SHOWN {
             eprintln!("imdsguard: sigma: {e}");
             shown += 1;
+        } else {
+            unshown += 1;
         }
         *failed.entry(e.kind.as_str()).or_default() += 1;
     };
@@ -163,23 +169,24 @@ fn rule_set(cfg: &HuntConfig) -> Result<(RuleSet, BTreeMap<&'static str, usize>)
         errors.into_iter().for_each(&mut report);
         for r in &loaded {
             match imdsguard_sigma::compile(r) {
-                Ok(c) if rules.iter().any(|x: &imdsguard_rules::Rule| x.id == c.id) => {
-                    report(imdsguard_sigma::SigmaError {
-                        path: r.path.clone(),
-                        rule: Some(r.title.clone()),
-                        kind: imdsguard_sigma::ErrorKind::Duplicate,
-                        message: format!("rule id {} is already loaded", c.id),
-                    })
-                }
+                Ok(c) if !ids.insert(c.id.clone()) => report(imdsguard_sigma::SigmaError {
+                    path: r.path.clone(),
+                    rule: Some(r.title.clone()),
+                    kind: imdsguard_sigma::ErrorKind::Duplicate,
+                    message: format!("rule id {} is already loaded", c.id),
+                }),
                 Ok(c) => rules.push(c),
                 Err(e) => report(e),
             }
         }
     }
-    if shown == SHOWN {
-        eprintln!("imdsguard: sigma: … further files not loaded are counted in the summary");
+    if unshown > 0 {
+        eprintln!(
+            "imdsguard: sigma: … {unshown} more files not loaded, counted by reason in the summary"
+        );
     }
-    Ok((RuleSet::new(rules)?, failed))
+    let sigma_rules = rules.len() - builtin;
+    Ok((RuleSet::new(rules)?, sigma_rules, failed))
 }
 
 /// Runs the hunt.
@@ -188,7 +195,7 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
     let normalizer: &'static Normalizer<'static> = Box::leak(Box::new(Normalizer::new(cat)));
     let allowlist = load_allowlist(cfg.allowlist.as_ref())?;
     let enricher = Enricher::new(normalizer, allowlist);
-    let (rules, sigma_failed) = rule_set(&cfg)?;
+    let (rules, sigma_rules, sigma_failed) = rule_set(&cfg)?;
     let rules = &rules;
 
     let (out, to_terminal): (Box<dyn Write>, bool) = match &cfg.out_file {
@@ -298,15 +305,7 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
     print_summary(&summary, elapsed);
     if !cfg.sigma.is_empty() {
         let failed: usize = sigma_failed.values().sum();
-        eprintln!(
-            "  sigma    {} rules run, {failed} files not loaded",
-            rules.rules().len()
-                - if cfg.no_builtin {
-                    0
-                } else {
-                    imdsguard_detections::pack().rules().len()
-                }
-        );
+        eprintln!("  sigma    {sigma_rules} rules run, {failed} files not loaded");
         for (reason, n) in &sigma_failed {
             eprintln!("  sigma    not loaded: {reason:<40} {n}");
         }

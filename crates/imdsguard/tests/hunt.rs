@@ -254,6 +254,9 @@ fn allowlist_prints_the_entries_and_its_toml_loads_back() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The built-in allowlist given again as a file replaces each entry by itself: same alerts.
+    let default = run(&["hunt", "samples/logs", "--output", "jsonl"]);
+    assert_eq!(out.stdout, default.stdout);
 }
 
 /// Genuine agent traffic in the public data raises nothing: 1,069 Azure and AWS agent

@@ -29,7 +29,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
         data,
         time: object(system, &["TimeCreated", "#attributes"]).and_then(|a| a.text(&["SystemTime"])),
         host: system.text(&["Computer"]),
-        provider: object(system, &["Provider", "#attributes"]).and_then(|a| a.text(&["Name"])),
+        provider: object(system, &["Provider", "#attributes"]).and_then(|a| a.raw("Name")),
     };
     Ok(windows_event(source, Format::EvtxJson, &rec))
 }

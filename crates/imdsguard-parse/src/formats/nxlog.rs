@@ -26,7 +26,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
         data: v,
         time: v.text(&["EventTime", "TimeCreated", "@timestamp", "UtcTime"]),
         host: v.text(&["Hostname", "Computer", "host"]),
-        provider: v.text(&["SourceName", "ProviderName", "Provider"]),
+        provider: v.raw_any(&["SourceName", "ProviderName", "Provider"]),
     };
     Ok(windows_event(source, Format::NxlogJson, &rec))
 }

@@ -52,7 +52,7 @@ pub(crate) fn decode_windows_event(v: &Map<'_>, source: SourceRef) -> Result<Eve
         data: &data,
         time: v.text(&["TimeGenerated", "TimeCreated"]),
         host: v.text(&["Computer"]),
-        provider: v.text(&["Provider", "EventSourceName"]),
+        provider: v.raw_any(&["Provider", "EventSourceName"]),
     };
     Ok(windows_event(source, Format::SentinelWindowsEvent, &rec))
 }
@@ -76,7 +76,7 @@ pub(crate) fn decode_security_event(v: &Map<'_>, source: SourceRef) -> Result<Ev
         data: &data,
         time: v.text(&["TimeGenerated", "TimeCollected"]),
         host: v.text(&["Computer"]),
-        provider: v.text(&["Provider", "EventSourceName"]),
+        provider: v.raw_any(&["Provider", "EventSourceName"]),
     };
     Ok(windows_event(source, Format::SentinelSecurityEvent, &rec))
 }

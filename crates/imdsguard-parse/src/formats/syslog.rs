@@ -56,7 +56,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
                 .map(str::to_owned)
                 .or(time),
             host: element(&message, "Computer").map(str::to_owned).or(host),
-            provider: attribute(&message, "Provider Name").map(str::to_owned),
+            provider: attribute(&message, "Provider Name").map(std::borrow::Cow::Borrowed),
         };
         return Ok(windows_event(source, Format::SentinelSyslog, &rec));
     }

@@ -21,7 +21,8 @@ pub(crate) struct WinRecord<'a> {
     pub host: Option<String>,
     /// The provider (`Microsoft-Windows-Sysmon`, `Service Control Manager`), which Sigma reads as
     /// `Provider_Name`.
-    pub provider: Option<String>,
+    /// Read only when fields are kept, so it borrows.
+    pub provider: Option<Cow<'a, str>>,
 }
 
 #[derive(PartialEq, Eq)]

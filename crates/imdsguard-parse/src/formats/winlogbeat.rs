@@ -27,7 +27,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
         host: winlog
             .text(&["computer_name"])
             .or_else(|| object(v, &["host"]).and_then(|h| h.text(&["name", "hostname"]))),
-        provider: winlog.text(&["provider_name"]),
+        provider: winlog.raw("provider_name"),
     };
     Ok(windows_event(source, Format::Winlogbeat, &rec))
 }

@@ -118,7 +118,7 @@ pub(crate) fn decode_event(xml: &str, source: SourceRef) -> Result<Event, Skip> 
         data: &data,
         time: attribute(xml, "TimeCreated", "SystemTime").map(str::to_owned),
         host: element(xml, "Computer").map(str::to_owned),
-        provider: attribute(xml, "Provider", "Name").map(str::to_owned),
+        provider: attribute(xml, "Provider", "Name").map(std::borrow::Cow::Borrowed),
     };
     Ok(windows_event(source, Format::WindowsXml, &rec))
 }
