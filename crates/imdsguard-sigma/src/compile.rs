@@ -14,18 +14,15 @@
 
 use std::sync::LazyLock;
 
-use base64::Engine;
 use imdsguard_event::{Severity, Sym};
-use imdsguard_rules::{Cmp, Expr, Field, Matcher, Rule, Text};
+use imdsguard_rules::{Expr, Field, Matcher, Rule, Text};
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::condition::Condition;
 use crate::error::{ErrorKind, SigmaError};
-use crate::rule::{
-    parse_cidr, Detection, FieldTest, Level, LogSource, Modifier, Search, SigmaRule,
-};
-use crate::value::{Pattern, Piece, SigmaValue};
+use crate::lower::{lower, regex_source, Node, Op, Test};
+use crate::rule::{Level, LogSource, SigmaRule};
+use crate::value::{Pattern, Piece};
 
 /// One `[[logsource]]` entry of the table.
 #[derive(Deserialize)]
@@ -220,7 +217,9 @@ pub fn compile(r: &SigmaRule) -> Result<Rule, SigmaError> {
             ),
         )
     })?;
-    let cond = condition(&det.condition, det).map_err(|m| err(ErrorKind::Value, m))?;
+    let cond = lower(det)
+        .and_then(|n| node_expr(&n))
+        .map_err(|m| err(ErrorKind::Value, m))?;
     let id = r.id.clone().unwrap_or_else(|| r.title.clone());
     let escaped = |s: &str| s.replace('{', "{{").replace('}', "}}");
     let mut b = Rule::builder(&id, &r.title, severity(r.level), filter.and(cond))
@@ -238,65 +237,39 @@ pub fn compile(r: &SigmaRule) -> Result<Rule, SigmaError> {
     b.build().map_err(|e| err(ErrorKind::Value, e.to_string()))
 }
 
-fn condition(c: &Condition, det: &Detection) -> Result<Expr, String> {
-    Ok(match c {
-        Condition::And(xs) => Expr::All(
-            xs.iter()
-                .map(|x| condition(x, det))
-                .collect::<Result<_, _>>()?,
-        ),
-        Condition::Or(xs) => Expr::Any(
-            xs.iter()
-                .map(|x| condition(x, det))
-                .collect::<Result<_, _>>()?,
-        ),
-        Condition::Not(x) => !condition(x, det)?,
-        Condition::Ident(name) => {
-            let s = det
-                .search(name)
-                .ok_or_else(|| format!("no search {name:?}"))?;
-            search(s)?
-        }
-        Condition::OneOf(p) => Expr::Any(
-            det.expand(p)
-                .into_iter()
-                .map(|n| det.search(n).map(search).unwrap_or(Ok(Expr::True)))
-                .collect::<Result<_, _>>()?,
-        ),
-        Condition::AllOf(p) => Expr::All(
-            det.expand(p)
-                .into_iter()
-                .map(|n| det.search(n).map(search).unwrap_or(Ok(Expr::True)))
-                .collect::<Result<_, _>>()?,
-        ),
+fn node_expr(n: &Node) -> Result<Expr, String> {
+    Ok(match n {
+        Node::All(xs) => Expr::All(xs.iter().map(node_expr).collect::<Result<_, _>>()?),
+        Node::Any(xs) => merge_tests(xs.iter().map(node_expr).collect::<Result<_, _>>()?),
+        Node::Not(x) => !node_expr(x)?,
+        Node::Test(t) => test_expr(t)?,
     })
 }
 
-fn search(s: &Search) -> Result<Expr, String> {
-    Ok(match s {
-        Search::Map(tests) => Expr::All(tests.iter().map(field_test).collect::<Result<_, _>>()?),
-        Search::AnyOf(maps) => Expr::Any(
-            maps.iter()
-                .map(|m| {
-                    Ok(Expr::All(
-                        m.iter().map(field_test).collect::<Result<_, String>>()?,
-                    ))
-                })
-                .collect::<Result<_, String>>()?,
-        ),
-        Search::Keywords(t) => field_test(t)?,
-    })
+/// `any` of single-field tests on one field becomes one test with several matchers, which the
+/// rule index reads as one set of keys.
+fn merge_tests(xs: Vec<Expr>) -> Expr {
+    let field = match xs.first() {
+        Some(Expr::Test(f, _)) => *f,
+        _ => return Expr::Any(xs),
+    };
+    if !xs
+        .iter()
+        .all(|x| matches!(x, Expr::Test(f, _) if *f == field))
+    {
+        return Expr::Any(xs);
+    }
+    let ms = xs
+        .into_iter()
+        .flat_map(|x| match x {
+            Expr::Test(_, ms) => ms,
+            _ => Vec::new(),
+        })
+        .collect();
+    Expr::Test(field, ms)
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Place {
-    Exact,
-    Prefix,
-    Suffix,
-    Contains,
-}
-
-fn field_test(t: &FieldTest) -> Result<Expr, String> {
+fn test_expr(t: &Test) -> Result<Expr, String> {
     let field = match &t.field {
         Some(f) => sigma_field(f),
         None => {
@@ -305,244 +278,69 @@ fn field_test(t: &FieldTest) -> Result<Expr, String> {
             Field::Keywords
         }
     };
-    let has = |m: Modifier| t.modifiers.contains(&m);
-    // Keywords match anywhere in a value unless they say otherwise.
-    let place = if has(Modifier::Contains)
-        || (t.field.is_none() && !has(Modifier::StartsWith) && !has(Modifier::EndsWith))
-    {
-        Place::Contains
-    } else if has(Modifier::StartsWith) {
-        Place::Prefix
-    } else if has(Modifier::EndsWith) {
-        Place::Suffix
-    } else {
-        Place::Exact
-    };
-    let mut per_value = Vec::new();
-    for v in &t.values {
-        per_value.push(value_expr(field, t, v, place)?);
-    }
-    Ok(if t.all() {
-        Expr::All(per_value)
-    } else {
-        Expr::Any(per_value)
-    })
-}
-
-fn value_expr(field: Field, t: &FieldTest, v: &SigmaValue, place: Place) -> Result<Expr, String> {
-    let has = |m: Modifier| t.modifiers.contains(&m);
     let exists = Expr::Test(field, vec![Matcher::Exists]);
-    match v {
-        SigmaValue::Null => {
+    let m = match &t.op {
+        Op::Null => {
             return Ok(Expr::Any(vec![
                 !exists,
                 Expr::Test(field, vec![Matcher::Eq(Text::new(""))]),
             ]))
         }
-        SigmaValue::Bool(b) if has(Modifier::Exists) => {
-            return Ok(if *b { exists } else { !exists })
+        Op::Exists(true) => return Ok(exists),
+        Op::Exists(false) => return Ok(!exists),
+        Op::FieldRef(other) => return Ok(Expr::SameValue(field, raw(other))),
+        Op::Compare(op, bound) => Matcher::Compare(*op, *bound),
+        Op::Number(n) => Matcher::Eq(Text::new(n)),
+        Op::Cidr { net, len, .. } => Matcher::Cidr(*net, *len),
+        op @ Op::Regex { .. } => {
+            let src = regex_source(op).unwrap_or_default();
+            Matcher::Regex(Regex::new(&src).map_err(|e| format!("regex {src:?}: {e}"))?)
         }
+        Op::Glob { pattern, cased } => glob_matcher(pattern, *cased)?,
+    };
+    Ok(Expr::Test(field, vec![m]))
+}
+
+/// A pattern as the cheapest matcher: exact, prefix (`x*`), suffix (`*x`), contains (`*x*`), or
+/// an anchored regex.
+fn glob_matcher(p: &Pattern, cased: bool) -> Result<Matcher, String> {
+    let text = |s: &str| if cased { Text::cased(s) } else { Text::new(s) };
+    let n = p.pieces.len();
+    match p.pieces.as_slice() {
+        [] => return Ok(Matcher::Eq(text(""))),
+        [Piece::Lit(s)] => return Ok(Matcher::Eq(text(s))),
+        [Piece::Lit(s), Piece::Any] => return Ok(Matcher::Prefix(text(s))),
+        [Piece::Any, Piece::Lit(s)] => return Ok(Matcher::Suffix(text(s))),
+        [Piece::Any, Piece::Lit(s), Piece::Any] => return Ok(Matcher::Contains(text(s))),
         _ => {}
     }
-    for (m, op) in [
-        (Modifier::Gt, Cmp::Gt),
-        (Modifier::Gte, Cmp::Gte),
-        (Modifier::Lt, Cmp::Lt),
-        (Modifier::Lte, Cmp::Lte),
-    ] {
-        if has(m) {
-            let bound = match v {
-                SigmaValue::Int(i) => *i as f64,
-                SigmaValue::Float(f) => *f,
-                _ => return Err("gt, gte, lt and lte take a number".into()),
-            };
-            return Ok(Expr::Test(field, vec![Matcher::Compare(op, bound)]));
-        }
-    }
-    let text = match v {
-        SigmaValue::Str(p) => p.clone(),
-        SigmaValue::Int(i) => Pattern::literal(&i.to_string()),
-        SigmaValue::Float(f) => Pattern::literal(&f.to_string()),
-        SigmaValue::Bool(b) => Pattern::literal(&b.to_string()),
-        SigmaValue::Null => unreachable!("handled above"),
-    };
-    if has(Modifier::FieldRef) {
-        let other = text.as_literal().ok_or("fieldref takes a field name")?;
-        return Ok(Expr::SameValue(field, raw(&other)));
-    }
-    if has(Modifier::Cidr) {
-        let t = text.as_literal().unwrap_or_default();
-        let (net, len) = parse_cidr(&t).ok_or_else(|| format!("{t:?} is not a network"))?;
-        return Ok(Expr::Test(field, vec![Matcher::Cidr(net, len)]));
-    }
-    if has(Modifier::Re) {
-        let mut flags = String::new();
-        if has(Modifier::ReIgnoreCase) {
-            flags.push('i');
-        }
-        if has(Modifier::ReMultiLine) {
-            flags.push('m');
-        }
-        if has(Modifier::ReDotAll) {
-            flags.push('s');
-        }
-        let body = text.as_literal().unwrap_or_default();
-        let src = if flags.is_empty() {
-            body
-        } else {
-            format!("(?{flags}){body}")
-        };
-        let re = Regex::new(&src).map_err(|e| format!("regex {src:?}: {e}"))?;
-        return Ok(Expr::Test(field, vec![Matcher::Regex(re)]));
-    }
-    // Encodings turn the value into the bytes a log would hold, then base64 text.
-    let encoding = has(Modifier::Base64) || has(Modifier::Base64Offset);
-    if encoding {
-        let lit = text
-            .as_literal()
-            .ok_or("base64 values cannot hold wildcards")?;
-        let bytes: Vec<u8> = if has(Modifier::Utf16Le) || has(Modifier::Wide) {
-            lit.encode_utf16().flat_map(u16::to_le_bytes).collect()
-        } else if has(Modifier::Utf16Be) {
-            lit.encode_utf16().flat_map(u16::to_be_bytes).collect()
-        } else if has(Modifier::Utf16) {
-            [0xFF, 0xFE]
-                .into_iter()
-                .chain(lit.encode_utf16().flat_map(u16::to_le_bytes))
-                .collect()
-        } else {
-            lit.into_bytes()
-        };
-        let variants = if has(Modifier::Base64Offset) {
-            base64_offsets(&bytes)
-        } else {
-            vec![base64::engine::general_purpose::STANDARD.encode(&bytes)]
-        };
-        // Encoded text is case-sensitive.
-        let place = if has(Modifier::Base64Offset) {
-            Place::Contains
-        } else {
-            place
-        };
-        let ms = variants
-            .iter()
-            .map(|s| literal_matcher(&Text::cased(s), place))
-            .collect();
-        return Ok(Expr::Test(field, ms));
-    }
-    let cased = has(Modifier::Cased);
-    let windash = has(Modifier::Windash);
-    let expand = has(Modifier::Expand);
-    let pattern = if expand {
-        expand_placeholders(&text)
-    } else {
-        text
-    };
-    if !pattern.has_wildcards() && !windash {
-        let lit = pattern.as_literal().unwrap_or_default();
-        let t = if cased {
-            Text::cased(&lit)
-        } else {
-            Text::new(&lit)
-        };
-        return Ok(Expr::Test(field, vec![literal_matcher(&t, place)]));
-    }
-    Ok(Expr::Test(
-        field,
-        vec![Matcher::Regex(glob_regex(&pattern, place, cased, windash)?)],
-    ))
-}
-
-fn literal_matcher(t: &Text, place: Place) -> Matcher {
-    match place {
-        Place::Exact => Matcher::Eq(t.clone()),
-        Place::Prefix => Matcher::Prefix(t.clone()),
-        Place::Suffix => Matcher::Suffix(t.clone()),
-        Place::Contains => Matcher::Contains(t.clone()),
-    }
-}
-
-/// `%name%` placeholders (Sigma `expand`) stand for values from a configuration this engine does
-/// not have; they are read as `*`, as pySigma's wildcard placeholder transformation does.
-fn expand_placeholders(p: &Pattern) -> Pattern {
-    let mut pieces = Vec::new();
-    for piece in &p.pieces {
-        match piece {
-            Piece::Lit(s) => {
-                let mut rest = s.as_str();
-                while let Some(start) = rest.find('%') {
-                    let Some(len) = rest[start + 1..].find('%') else {
-                        break;
-                    };
-                    if start > 0 {
-                        pieces.push(Piece::Lit(rest[..start].to_owned()));
-                    }
-                    pieces.push(Piece::Any);
-                    rest = &rest[start + len + 2..];
-                }
-                if !rest.is_empty() {
-                    pieces.push(Piece::Lit(rest.to_owned()));
-                }
-            }
-            other => pieces.push(other.clone()),
-        }
-    }
-    Pattern { pieces }
-}
-
-/// The three base64 encodings of `v` at byte offsets 0, 1 and 2 of a longer text, with the
-/// characters that depend on the neighbouring bytes cut off (Sigma `base64offset`).
-pub(crate) fn base64_offsets(v: &[u8]) -> Vec<String> {
-    let e = &base64::engine::general_purpose::STANDARD;
-    (0..3)
-        .map(|i| {
-            let mut padded = vec![0u8; i];
-            padded.extend_from_slice(v);
-            let enc = e.encode(&padded);
-            let start = [0, 2, 3][i];
-            let end = enc.len() - [0, 3, 2][(v.len() + i) % 3];
-            enc[start.min(end)..end].to_owned()
-        })
-        .collect()
-}
-
-const DASHES: &str = "[-/\u{2013}\u{2014}\u{2015}]";
-
-fn glob_regex(p: &Pattern, place: Place, cased: bool, windash: bool) -> Result<Regex, String> {
     let mut re = String::from(if cased { "(?s)" } else { "(?is)" });
-    if matches!(place, Place::Exact | Place::Prefix) {
+    if p.pieces.first() != Some(&Piece::Any) {
         re.push('^');
     }
-    for piece in &p.pieces {
+    for (i, piece) in p.pieces.iter().enumerate() {
         match piece {
-            Piece::Lit(s) => {
-                for c in s.chars() {
-                    if windash && (c == '-' || c == '/') {
-                        re.push_str(DASHES);
-                    } else {
-                        re.push_str(&regex::escape(&c.to_string()));
-                    }
-                }
-            }
+            Piece::Lit(s) => re.push_str(&regex::escape(s)),
+            // A leading `*` need not be spelled either: the regex is unanchored at the start.
+            Piece::Any if i == 0 => {}
+            // A trailing `*` need not be spelled: the regex is only anchored at the end
+            // otherwise.
+            Piece::Any if i + 1 == n => {}
             Piece::Any => re.push_str(".*"),
             Piece::One => re.push('.'),
         }
     }
-    if matches!(place, Place::Exact | Place::Suffix) {
+    if p.pieces.last() != Some(&Piece::Any) {
         re.push('$');
     }
-    Regex::new(&re).map_err(|e| format!("pattern {p}: {e}"))
+    Regex::new(&re)
+        .map(Matcher::Regex)
+        .map_err(|e| format!("pattern {p}: {e}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_offsets_match_the_known_encodings() {
-        // "http" at offsets 0, 1, 2 of an encoded text, as SigmaHQ rules spell them.
-        assert_eq!(base64_offsets(b"http"), ["aHR0c", "h0dH", "odHRw"]);
-    }
 
     #[test]
     fn the_data_tables_load() {

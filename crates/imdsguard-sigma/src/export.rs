@@ -136,9 +136,9 @@ fn contains_all(values: &[String]) -> Vec<Matcher> {
 /// A value as it appears inside base64 text at any offset, in UTF-8 and UTF-16LE (PowerShell's
 /// `-EncodedCommand`): what Sigma's `wide|base64offset|contains` spells.
 fn base64_forms(v: &str) -> Vec<String> {
-    let mut out = crate::compile::base64_offsets(v.as_bytes());
+    let mut out = crate::lower::base64_offsets(v.as_bytes());
     let wide: Vec<u8> = v.encode_utf16().flat_map(u16::to_le_bytes).collect();
-    out.extend(crate::compile::base64_offsets(&wide));
+    out.extend(crate::lower::base64_offsets(&wide));
     out
 }
 

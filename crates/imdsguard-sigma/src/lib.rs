@@ -9,12 +9,15 @@
 //! `temporal_ordered`) are parsed and checked. Every problem is a [`SigmaError`] naming the file and
 //! saying why, with a [`ErrorKind`] for counting; [`load_dir`] loads a whole rule tree.
 //!
-//! Compiling a rule to the rule IR (field mapping, matchers) is the next stage, in the rules crate.
+//! [`lower`] applies the modifiers once, into boolean logic over field tests ([`Node`]); [`compile`]
+//! turns that into the rule IR the evaluator runs, and the `imdsguard-query` crate into SIEM
+//! queries.
 
 mod compile;
 mod condition;
 mod error;
 mod export;
+mod lower;
 mod rule;
 mod value;
 
@@ -22,6 +25,7 @@ pub use compile::compile;
 pub use condition::{parse_condition, Condition};
 pub use error::{ErrorKind, SigmaError};
 pub use export::{export_rule, Exported, Skipped as ExportSkipped, Target as ExportTarget};
+pub use lower::{lower, regex_source, Node, Op, Test, WINDASHES};
 pub use rule::{
     load_dir, parse_rule, Correlation, CorrelationKind, Detection, FieldTest, Level, LogSource,
     Modifier, Search, SigmaRule, Status,
