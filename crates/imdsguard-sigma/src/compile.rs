@@ -144,12 +144,23 @@ fn logsource_filter(ls: &LogSource) -> Option<Expr> {
     }
 }
 
-fn channel_filter(ls: &LogSource) -> Option<Expr> {
-    let hit = SOURCES.iter().find(|s| {
+/// The Windows channels and event ids a log source stands for (`data/logsources.toml`), or `None`
+/// when the table does not know it. Either list may be empty (any channel, any event id).
+pub fn logsource_channels(ls: &LogSource) -> Option<(Vec<String>, Vec<u32>)> {
+    let hit = find_source(ls)?;
+    Some((hit.channels.clone(), hit.event_ids.clone()))
+}
+
+fn find_source(ls: &LogSource) -> Option<&'static Source> {
+    SOURCES.iter().find(|s| {
         same(&s.product, &ls.product)
             && same(&s.category, &ls.category)
             && same(&s.service, &ls.service)
-    })?;
+    })
+}
+
+fn channel_filter(ls: &LogSource) -> Option<Expr> {
+    let hit = find_source(ls)?;
     let mut parts = Vec::new();
     if !hit.channels.is_empty() {
         parts.push(Expr::Test(

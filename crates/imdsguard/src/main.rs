@@ -153,13 +153,31 @@ enum RulesAction {
     /// log source's fields (catalog addresses and names, allowlisted agent paths, ...); what is
     /// approximated is said in each rule's description, and detections or log sources that cannot
     /// be written are named on standard error.
+    ///
+    /// `--to kql|spl|eql|esql|sql` writes a query per rule: Defender XDR KQL, Splunk SPL, Elastic
+    /// EQL and ES|QL (ECS fields), SQL (DuckDB, Trino, Spark SQL). The built-in detections go
+    /// through their Sigma form; Sigma files or directories given after the options are converted
+    /// instead. Where the language is wider than the rule, a comment says so; rules a language
+    /// cannot express are named on standard error with the reason.
     Export {
         /// The target language.
-        #[arg(long, value_parser = ["sigma"])]
+        #[arg(long, value_parser = ["sigma", "kql", "spl", "eql", "esql", "sql"])]
         to: String,
-        /// Export only this detection.
+        /// Export only this detection (or Sigma rule, by id or title).
         #[arg(long)]
         rule: Option<String>,
+        /// `text` (queries with comments) or `jsonl` (one object per query: id, title, path,
+        /// lang, query, notes).
+        #[arg(long, default_value = "text", value_parser = ["text", "jsonl"])]
+        output: String,
+        /// SQL: the table to read.
+        #[arg(long, default_value = "logs")]
+        table: String,
+        /// ES|QL: the index pattern to read.
+        #[arg(long, default_value = "logs-*")]
+        index: String,
+        /// Sigma rule files or directories to convert instead of the built-in detections.
+        sigma: Vec<PathBuf>,
     },
 }
 
@@ -507,7 +525,18 @@ fn rules(args: RulesArgs) -> Result<ExitCode> {
                 )?;
             }
         }
-        RulesAction::Export { to: _, rule } => {
+        RulesAction::Export {
+            to,
+            rule,
+            output,
+            table,
+            index,
+            sigma,
+        } if to != "sigma" || !sigma.is_empty() => {
+            drop(out);
+            return export_queries(&pack, &to, rule, &output, table, index, &sigma);
+        }
+        RulesAction::Export { rule, .. } => {
             let cat = Catalog::builtin();
             let allow = imdsguard_enrich::Allowlist::builtin();
             let mut first = true;
@@ -619,6 +648,125 @@ fn sigma(args: SigmaArgs) -> Result<ExitCode> {
         eprintln!("  failed   {reason:<40} {n}");
     }
     Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `rules export --to kql|spl|eql|esql|sql`: the pack (through its Sigma form) or Sigma files as
+/// queries.
+fn export_queries(
+    pack: &imdsguard_rules::RuleSet,
+    to: &str,
+    only: Option<String>,
+    output: &str,
+    table: String,
+    index: String,
+    sigma: &[PathBuf],
+) -> Result<ExitCode> {
+    use imdsguard_query::{convert, Lang, Options};
+    let Some(lang) = Lang::from_name(to) else {
+        anyhow::bail!("Sigma files are already Sigma: give --to kql, spl, eql, esql or sql");
+    };
+    let opts = Options { table, index };
+    let mut rules = Vec::new();
+    let mut load_errors = 0usize;
+    if sigma.is_empty() {
+        let cat = Catalog::builtin();
+        let allow = imdsguard_enrich::Allowlist::builtin();
+        for r in pack.rules() {
+            let (exported, skipped) = imdsguard_sigma::export_rule(r, cat, allow);
+            for e in exported {
+                let path = format!("{} (built-in)", r.id);
+                let parsed = imdsguard_sigma::parse_rule(&e.yaml, &path).map_err(|e| {
+                    anyhow::anyhow!("the pack's own Sigma export does not read back: {e}")
+                })?;
+                rules.extend(parsed.into_iter().map(|s| (r.id.clone(), s)));
+            }
+            for s in skipped {
+                eprintln!(
+                    "imdsguard: {} not exported for {}: {}",
+                    s.rule_id,
+                    s.target
+                        .map_or("any log source".to_owned(), |t| format!("{t:?}")),
+                    s.reason
+                );
+            }
+        }
+    } else {
+        for p in sigma {
+            let (rs, errs) = imdsguard_sigma::load_dir(p);
+            for e in &errs {
+                eprintln!("imdsguard: {e}");
+            }
+            load_errors += errs.len();
+            rules.extend(
+                rs.into_iter()
+                    .map(|r| (r.id.clone().unwrap_or_else(|| r.title.clone()), r)),
+            );
+        }
+    }
+    if let Some(want) = &only {
+        rules.retain(|(id, r)| {
+            id.eq_ignore_ascii_case(want)
+                || r.id
+                    .as_deref()
+                    .is_some_and(|i| i.eq_ignore_ascii_case(want))
+                || r.title.eq_ignore_ascii_case(want)
+        });
+        if rules.is_empty() {
+            anyhow::bail!("no rule {want:?}");
+        }
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let (comment, end) = match lang {
+        Lang::Kql | Lang::Eql | Lang::Esql => ("// ", ""),
+        Lang::Spl => ("```", "```"),
+        Lang::Sql => ("-- ", ""),
+    };
+    let mut written = 0usize;
+    let mut refused: std::collections::BTreeMap<String, usize> = Default::default();
+    for (id, r) in &rules {
+        match convert(r, lang, &opts) {
+            Ok(q) => {
+                written += 1;
+                if output == "jsonl" {
+                    let line = serde_json::json!({
+                        "id": id,
+                        "title": r.title,
+                        "path": r.path,
+                        "lang": lang.name(),
+                        "query": q.text,
+                        "notes": q.notes,
+                    });
+                    writeln!(out, "{line}")?;
+                } else {
+                    if written > 1 {
+                        writeln!(out)?;
+                    }
+                    writeln!(out, "{comment}{} ({id}){end}", r.title)?;
+                    for n in &q.notes {
+                        writeln!(out, "{comment}note: {n}{end}")?;
+                    }
+                    writeln!(out, "{}", q.text)?;
+                }
+            }
+            Err(e) => {
+                eprintln!("imdsguard: {e}");
+                *refused.entry(e.message).or_default() += 1;
+            }
+        }
+    }
+    out.flush()?;
+    let n_refused: usize = refused.values().sum();
+    eprintln!(
+        "imdsguard: {written} {} queries from {} rules; {n_refused} not expressible; {load_errors} files did not load",
+        lang.name(),
+        rules.len()
+    );
+    Ok(if written == 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
