@@ -534,7 +534,7 @@ fn rules(args: RulesArgs) -> Result<ExitCode> {
             sigma,
         } if to != "sigma" || !sigma.is_empty() => {
             drop(out);
-            return export_queries(&pack, &to, rule, &output, table, index, &sigma);
+            return export_queries(pack, &to, rule, &output, table, index, &sigma);
         }
         RulesAction::Export { rule, .. } => {
             let cat = Catalog::builtin();
