@@ -74,8 +74,8 @@ pub(crate) fn esql_unsupported(t: &Test) -> Option<String> {
     }
 }
 
-/// A pattern as an EQL/ES|QL wildcard string. Neither language escapes `*` or `?` in a wildcard
-/// string here, so a literal one is read as a wildcard (wider).
+/// A pattern as an EQL wildcard string (`:`, `like`), written as pySigma's EQL backend writes it:
+/// a literal `*` or `?` is read as a wildcard (wider, and said in a note).
 fn wildcard(p: &Pattern, lower: bool, notes: &mut Vec<String>) -> String {
     if has_literal(p, &['*', '?']) {
         notes.push("a literal `*` or `?` in a value is read as a wildcard (wider)".into());
@@ -90,6 +90,28 @@ fn wildcard(p: &Pattern, lower: bool, notes: &mut Vec<String>) -> String {
         }
     }
     dq(&s)
+}
+
+/// A pattern as an ES|QL `LIKE` pattern, where `\\` escapes: literal `\\`, `*` and `?` are
+/// escaped, so the match is exact.
+fn esql_like(p: &Pattern, lower: bool) -> String {
+    let mut s = String::new();
+    for piece in &p.pieces {
+        match piece {
+            Piece::Lit(l) => {
+                let l = if lower { l.to_lowercase() } else { l.clone() };
+                for c in l.chars() {
+                    if matches!(c, '\\' | '*' | '?') {
+                        s.push('\\');
+                    }
+                    s.push(c);
+                }
+            }
+            Piece::Any => s.push('*'),
+            Piece::One => s.push('?'),
+        }
+    }
+    s
 }
 
 pub(crate) fn eql(
@@ -253,7 +275,7 @@ fn esql_test(t: &Test, notes: &mut Vec<String>) -> Result<String, String> {
                 Shape::Exact(v) => format!("{g} == {}", dq(&low(&v))),
                 Shape::Prefix(v) => format!("STARTS_WITH({g}, {})", dq(&low(&v))),
                 Shape::Suffix(v) => format!("ENDS_WITH({g}, {})", dq(&low(&v))),
-                _ => format!("{g} LIKE {}", wildcard(pattern, lower, notes)),
+                _ => format!("{g} LIKE {}", dq(&esql_like(pattern, lower))),
             }
         }
         Op::Number(n) => number(&f, n, "=="),

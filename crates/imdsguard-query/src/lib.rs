@@ -54,11 +54,37 @@ impl Lang {
     }
 }
 
+/// The SQL engine a query is written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SqlDialect {
+    /// DuckDB: `regexp_matches`, double-quoted identifiers.
+    #[default]
+    Duckdb,
+    /// Trino: `regexp_like`, double-quoted identifiers.
+    Trino,
+    /// Spark SQL: `regexp_like` (3.2+), back-quoted identifiers, `\` escapes in strings.
+    Spark,
+}
+
+impl SqlDialect {
+    /// The dialect named `s` (`duckdb`, `trino`, `spark`).
+    pub fn from_name(s: &str) -> Option<SqlDialect> {
+        match s {
+            "duckdb" => Some(SqlDialect::Duckdb),
+            "trino" => Some(SqlDialect::Trino),
+            "spark" => Some(SqlDialect::Spark),
+            _ => None,
+        }
+    }
+}
+
 /// Where the queries read from.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// SQL: the table (default `logs`).
     pub table: String,
+    /// SQL: the engine.
+    pub dialect: SqlDialect,
     /// ES|QL: the index pattern (default `logs-*`).
     pub index: String,
 }
@@ -67,6 +93,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             table: "logs".into(),
+            dialect: SqlDialect::default(),
             index: "logs-*".into(),
         }
     }

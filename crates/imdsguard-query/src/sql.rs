@@ -4,37 +4,47 @@
 //! '\'`); `cased` values compare as written. A negation is `NOT COALESCE(…, FALSE)`: SQL's
 //! `NOT NULL` is null, and Sigma's `not` holds when the field is missing. Windows log sources the
 //! engine knows put their `Channel` and `EventID` condition in front, as `imdsguard hunt` does.
-//! Regular expressions use `regexp_like` (Trino, Spark SQL 3.2+, DuckDB); IPv4 networks become
-//! `LIKE` prefixes; IPv6 networks have no portable form.
+//! Regular expressions use `regexp_matches` (DuckDB) or `regexp_like` (Trino, Spark SQL 3.2+);
+//! Spark quotes identifiers with back-quotes and reads `\` in strings as an escape, so backslashes
+//! are doubled for it. IPv4 networks become `LIKE` prefixes; IPv6 networks have no portable form.
 
 use std::net::IpAddr;
 
 use imdsguard_sigma::{logsource_channels, Node, Op, Pattern, Piece, SigmaRule, Test};
 
 use crate::kql::cmp;
-use crate::{named_field, plain_eq, shape, Logic, Options, Shape};
+use crate::{named_field, plain_eq, shape, Logic, Options, Shape, SqlDialect};
 
-fn ident(f: &str) -> String {
-    let simple = f
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if simple {
-        f.to_owned()
-    } else {
-        format!("\"{}\"", f.replace('"', "\"\""))
-    }
+struct Sql {
+    dialect: SqlDialect,
 }
 
-fn lit(s: &str, notes: &mut Vec<String>) -> String {
-    if s.contains('\\') {
-        notes.push(
-            "string literals hold `\\` as written: on Spark SQL set spark.sql.parser.escapedStringLiterals=true"
-                .into(),
-        );
+impl Sql {
+    /// Every identifier quoted: field names such as `Binary` or `User` are keywords in some
+    /// engines. Quoted identifiers stay case-insensitive in DuckDB, Trino and Spark.
+    fn ident(&self, f: &str) -> String {
+        if self.dialect == SqlDialect::Spark {
+            format!("`{}`", f.replace('`', "``"))
+        } else {
+            format!("\"{}\"", f.replace('"', "\"\""))
+        }
     }
-    format!("'{}'", s.replace('\'', "''"))
+
+    fn lit(&self, s: &str) -> String {
+        let s = s.replace('\'', "''");
+        if self.dialect == SqlDialect::Spark {
+            format!("'{}'", s.replace('\\', "\\\\"))
+        } else {
+            format!("'{s}'")
+        }
+    }
+
+    fn regex_fn(&self) -> &'static str {
+        match self.dialect {
+            SqlDialect::Duckdb => "regexp_matches",
+            SqlDialect::Trino | SqlDialect::Spark => "regexp_like",
+        }
+    }
 }
 
 /// A pattern as a `LIKE` pattern with `\` as the escape character.
@@ -99,6 +109,13 @@ pub(crate) fn query(
     opts: &Options,
     notes: &mut Vec<String>,
 ) -> Result<String, String> {
+    let sql = Sql {
+        dialect: opts.dialect,
+    };
+    if opts.dialect == SqlDialect::Spark {
+        notes
+            .push("Spark SQL: backslashes in strings are doubled (escapes on, the default)".into());
+    }
     let not = |s: &str| format!("NOT COALESCE({s}, FALSE)");
     let logic = Logic {
         and: "AND",
@@ -119,18 +136,18 @@ pub(crate) fn query(
                     Some(eqs) if eqs.iter().all(|(f, _)| *f == eqs[0].0) => {
                         let values: Vec<String> = eqs
                             .iter()
-                            .map(|(_, v)| lit(&v.to_lowercase(), notes))
+                            .map(|(_, v)| sql.lit(&v.to_lowercase()))
                             .collect();
                         Ok(Some(format!(
                             "LOWER({}) IN ({})",
-                            ident(eqs[0].0),
+                            sql.ident(eqs[0].0),
                             values.join(", ")
                         )))
                     }
                     _ => Ok(None),
                 }
             }
-            Node::Test(t) => test(t, notes).map(Some),
+            Node::Test(t) => test(&sql, t).map(Some),
             _ => Ok(None),
         }
     };
@@ -138,12 +155,12 @@ pub(crate) fn query(
     let mut scope = Vec::new();
     if let Some((channels, ids)) = logsource_channels(&rule.logsource) {
         if !channels.is_empty() {
-            let cs: Vec<String> = channels.iter().map(|c| lit(c, notes)).collect();
-            scope.push(format!("Channel IN ({})", cs.join(", ")));
+            let cs: Vec<String> = channels.iter().map(|c| sql.lit(c)).collect();
+            scope.push(format!("{} IN ({})", sql.ident("Channel"), cs.join(", ")));
         }
         if !ids.is_empty() {
             let is: Vec<String> = ids.iter().map(u32::to_string).collect();
-            scope.push(format!("EventID IN ({})", is.join(", ")));
+            scope.push(format!("{} IN ({})", sql.ident("EventID"), is.join(", ")));
         }
     } else {
         notes.push("the log source has no Windows channel: the query does not scope it".into());
@@ -155,7 +172,7 @@ pub(crate) fn query(
     };
     Ok(format!(
         "SELECT * FROM {}\nWHERE {scoped}",
-        ident(&opts.table)
+        sql.ident(&opts.table)
     ))
 }
 
@@ -170,8 +187,8 @@ pub(crate) fn unsupported(t: &Test) -> Option<String> {
     }
 }
 
-fn test(t: &Test, notes: &mut Vec<String>) -> Result<String, String> {
-    let f = ident(named_field(t, "SQL")?);
+fn test(sql: &Sql, t: &Test) -> Result<String, String> {
+    let f = sql.ident(named_field(t, "SQL")?);
     Ok(match &t.op {
         Op::Glob { pattern, cased } => {
             let (g, lower) = if *cased {
@@ -182,18 +199,20 @@ fn test(t: &Test, notes: &mut Vec<String>) -> Result<String, String> {
             match shape(pattern) {
                 Shape::Exact(v) => {
                     let v = if lower { v.to_lowercase() } else { v };
-                    format!("{g} = {}", lit(&v, notes))
+                    format!("{g} = {}", sql.lit(&v))
                 }
-                _ => format!("{g} LIKE {} ESCAPE '\\'", lit(&like(pattern, lower), notes)),
+                _ => format!(
+                    "{g} LIKE {} ESCAPE {}",
+                    sql.lit(&like(pattern, lower)),
+                    sql.lit("\\")
+                ),
             }
         }
         Op::Number(n) => format!("{f} = {n}"),
         op @ Op::Regex { .. } => format!(
-            "regexp_like({f}, {})",
-            lit(
-                &imdsguard_sigma::regex_source(op).unwrap_or_default(),
-                notes
-            )
+            "{}({f}, {})",
+            sql.regex_fn(),
+            sql.lit(&imdsguard_sigma::regex_source(op).unwrap_or_default())
         ),
         Op::Cidr { net, len, .. } => {
             let ps = cidr_prefixes(*net, *len)?;
@@ -201,9 +220,9 @@ fn test(t: &Test, notes: &mut Vec<String>) -> Result<String, String> {
                 .iter()
                 .map(|p| {
                     if p.ends_with('%') {
-                        format!("{f} LIKE {}", lit(p, notes))
+                        format!("{f} LIKE {}", sql.lit(p))
                     } else {
-                        format!("{f} = {}", lit(p, notes))
+                        format!("{f} = {}", sql.lit(p))
                     }
                 })
                 .collect();
@@ -217,7 +236,7 @@ fn test(t: &Test, notes: &mut Vec<String>) -> Result<String, String> {
         Op::Exists(false) => format!("{f} IS NULL"),
         Op::Null => format!("({f} IS NULL OR {f} = '')"),
         Op::Compare(op, bound) => format!("TRY_CAST({f} AS DOUBLE) {} {bound}", cmp(*op)),
-        Op::FieldRef(other) => format!("LOWER({f}) = LOWER({})", ident(other)),
+        Op::FieldRef(other) => format!("LOWER({f}) = LOWER({})", sql.ident(other)),
     })
 }
 

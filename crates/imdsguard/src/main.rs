@@ -173,6 +173,9 @@ enum RulesAction {
         /// SQL: the table to read.
         #[arg(long, default_value = "logs")]
         table: String,
+        /// SQL: the engine (regex function, quoting).
+        #[arg(long, default_value = "duckdb", value_parser = ["duckdb", "trino", "spark"])]
+        dialect: String,
         /// ES|QL: the index pattern to read.
         #[arg(long, default_value = "logs-*")]
         index: String,
@@ -530,11 +533,17 @@ fn rules(args: RulesArgs) -> Result<ExitCode> {
             rule,
             output,
             table,
+            dialect,
             index,
             sigma,
         } if to != "sigma" || !sigma.is_empty() => {
             drop(out);
-            return export_queries(pack, &to, rule, &output, table, index, &sigma);
+            let opts = imdsguard_query::Options {
+                table,
+                dialect: imdsguard_query::SqlDialect::from_name(&dialect).unwrap_or_default(),
+                index,
+            };
+            return export_queries(pack, &to, rule, &output, &opts, &sigma);
         }
         RulesAction::Export { rule, .. } => {
             let cat = Catalog::builtin();
@@ -661,15 +670,13 @@ fn export_queries(
     to: &str,
     only: Option<String>,
     output: &str,
-    table: String,
-    index: String,
+    opts: &imdsguard_query::Options,
     sigma: &[PathBuf],
 ) -> Result<ExitCode> {
-    use imdsguard_query::{convert, Lang, Options};
+    use imdsguard_query::{convert, Lang};
     let Some(lang) = Lang::from_name(to) else {
         anyhow::bail!("Sigma files are already Sigma: give --to kql, spl, eql, esql or sql");
     };
-    let opts = Options { table, index };
     let mut rules = Vec::new();
     let mut load_errors = 0usize;
     if sigma.is_empty() {
@@ -729,7 +736,7 @@ fn export_queries(
     let mut written = 0usize;
     let mut refused: std::collections::BTreeMap<String, usize> = Default::default();
     for (id, r) in &rules {
-        match convert(r, lang, &opts) {
+        match convert(r, lang, opts) {
             Ok(q) => {
                 written += 1;
                 if output == "jsonl" {

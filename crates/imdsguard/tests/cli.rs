@@ -363,3 +363,63 @@ fn events_on_files_in_no_supported_format_only_is_exit_2() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn the_pack_exports_to_every_query_language() {
+    // 15 Sigma rules come from the pack (IMDS-008 needs container context); Defender XDR has no
+    // table for dns_query, so KQL gets the 10 process and network ones.
+    for (lang, want) in [
+        ("kql", 10),
+        ("spl", 15),
+        ("eql", 15),
+        ("esql", 15),
+        ("sql", 15),
+    ] {
+        let out = bin()
+            .args(["rules", "export", "--to", lang, "--output", "jsonl"])
+            .output()
+            .expect("run");
+        assert!(out.status.success(), "{lang}");
+        let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json line"))
+            .collect();
+        assert_eq!(lines.len(), want, "{lang}");
+        for l in &lines {
+            assert_eq!(l["lang"], lang);
+            let q = l["query"].as_str().unwrap_or_default();
+            // Every query carries the metadata address it hunts for.
+            assert!(q.contains("169.254.169.254"), "{lang}: {q}");
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("{want} {lang} queries from 15 rules")),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn sigma_files_export_and_bad_ones_are_named() {
+    let good = repo().join("crates/imdsguard-query/tests/data/constructs.yml");
+    let bad = temp_file("export", "bad.yml", "title: broken\ndetection: [\n");
+    let out = bin()
+        .args(["rules", "export", "--to", "spl"])
+        .arg(&good)
+        .arg(&bad)
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("```Every construct the exports write"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Image=\"*\\\\curl.exe\""), "{stdout}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.yml"), "{err}");
+    assert!(
+        err.contains("1 spl queries from 1 rules; 0 not expressible; 1 files did not load"),
+        "{err}"
+    );
+}

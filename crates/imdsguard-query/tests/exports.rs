@@ -1,0 +1,86 @@
+//! The query exports of two rules holding every value form, in every language (insta snapshots:
+//! a change to any query is reviewed), and properties each language must keep.
+
+use imdsguard_query::{convert, Lang, Options, SqlDialect};
+use imdsguard_sigma::parse_rule;
+
+fn rule(name: &str) -> imdsguard_sigma::SigmaRule {
+    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).expect("fixture");
+    parse_rule(&text, &format!("tests/data/{name}"))
+        .expect("fixture parses")
+        .remove(0)
+}
+
+fn render(name: &str, lang: Lang, opts: &Options) -> String {
+    match convert(&rule(name), lang, opts) {
+        Ok(q) => {
+            let mut s = String::new();
+            for n in &q.notes {
+                s.push_str(&format!("note: {n}\n"));
+            }
+            s.push_str(&q.text);
+            s
+        }
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+#[test]
+fn every_language_writes_the_constructs() {
+    for lang in Lang::ALL {
+        for name in ["constructs.yml", "network.yml"] {
+            insta::assert_snapshot!(
+                format!("{}_{}", lang.name(), name.trim_end_matches(".yml")),
+                render(name, lang, &Options::default())
+            );
+        }
+    }
+}
+
+#[test]
+fn sql_dialects_differ_only_where_the_engines_do() {
+    let duck = render("constructs.yml", Lang::Sql, &Options::default());
+    let spark = render(
+        "constructs.yml",
+        Lang::Sql,
+        &Options {
+            dialect: SqlDialect::Spark,
+            ..Options::default()
+        },
+    );
+    let trino = render(
+        "constructs.yml",
+        Lang::Sql,
+        &Options {
+            dialect: SqlDialect::Trino,
+            ..Options::default()
+        },
+    );
+    assert!(duck.contains("regexp_matches(\"CommandLine\""));
+    assert!(trino.contains("regexp_like(\"CommandLine\""));
+    assert!(spark.contains("regexp_like(`CommandLine`"));
+    // Spark reads backslashes in strings as escapes: they are doubled.
+    assert!(duck.contains(r"'%\\curl.exe'") || duck.contains(r"LIKE '%\\curl.exe'"));
+    assert!(spark.contains(r"'%\\\\curl.exe'"));
+}
+
+#[test]
+fn keywords_are_left_out_where_that_widens_and_the_note_says_so() {
+    // `sel and not kw`: SQL has no full-text search; under the `not`, the keyword becomes false,
+    // so the query keeps `sel` alone (wider), never `sel and not true` (nothing).
+    let q = convert(&rule("network.yml"), Lang::Sql, &Options::default()).expect("converts");
+    assert!(!q.text.to_lowercase().contains("metadata"), "{}", q.text);
+    assert!(q.text.contains("\"DestinationPort\" = 80"), "{}", q.text);
+    assert!(q
+        .notes
+        .iter()
+        .any(|n| n.contains("keywords") && n.contains("wider")));
+    // KQL searches every column instead.
+    let k = convert(&rule("network.yml"), Lang::Kql, &Options::default()).expect("converts");
+    assert!(
+        k.text.contains("not(* contains \"metadata\")"),
+        "{}",
+        k.text
+    );
+}

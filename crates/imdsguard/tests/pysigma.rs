@@ -1,0 +1,74 @@
+//! Conformance with independent Sigma implementations (tests/pysigma/conformance.py): pySigma's
+//! SQLite backend over a second EVTX parser must select, rule by rule, the records `imdsguard hunt`
+//! alerts on, for every SigmaHQ Windows rule over every EVTX file of ../shared/data; and
+//! imdsguard's own SQL export, run by DuckDB, must select them too.
+//!
+//! Needs the Python side installed once: `bash tests/pysigma/setup.sh` (the README's test command
+//! runs it first). The test does not reach the network.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("IMDSGUARD_PYSIGMA_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let p = workspace().join("target/pysigma-venv/bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing: run `bash tests/pysigma/setup.sh` once (installs pySigma, its backends, \
+         an EVTX parser and DuckDB from PyPI), or set IMDSGUARD_PYSIGMA_PYTHON",
+        p.display()
+    );
+    p
+}
+
+#[test]
+fn pysigma_sqlite_and_the_duckdb_export_select_what_the_engine_alerts_on() {
+    let ws = workspace();
+    let data = ws.join("../shared/data");
+    let report =
+        std::env::temp_dir().join(format!("imdsguard-conformance-{}.json", std::process::id()));
+    let out = Command::new(python())
+        .arg(ws.join("tests/pysigma/conformance.py"))
+        .arg(env!("CARGO_BIN_EXE_imdsguard"))
+        .arg(data.join("sigma/rules/windows"))
+        .arg(data.join("evtx"))
+        .arg(data.join("sigma/regression_data"))
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .expect("run conformance.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "record sets differ:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    let _ = std::fs::remove_file(&report);
+    let n = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
+    let s = &r["stats"];
+    // Most of the rule set is compared, and some rules do select records (the comparison is not
+    // vacuous).
+    assert!(n(&s["rules compared"]) >= 2300, "{stdout}");
+    assert_eq!(
+        n(&s["rules with equal record sets"]) + n(&s["rules with an explained difference"]),
+        n(&s["rules compared"]),
+        "{stdout}"
+    );
+    assert!(
+        n(&s["rules that match at least one record"]) >= 200,
+        "{stdout}"
+    );
+    assert!(n(&r["records"]) >= 4000, "{stdout}");
+    let d = &r["imdsguard SQL export on DuckDB"];
+    assert!(n(&d["queries compared"]) >= 2300, "{stdout}");
+    assert_eq!(n(&d["queries that differ (unexplained)"]), 0, "{stdout}");
+    assert!(n(&d["records selected"]) >= 400, "{stdout}");
+}
