@@ -211,12 +211,7 @@ fn esql_name(f: &str) -> String {
     }
 }
 
-pub(crate) fn esql(
-    _rule: &SigmaRule,
-    node: &Node,
-    opts: &Options,
-    notes: &mut Vec<String>,
-) -> Result<String, String> {
+pub(crate) fn esql(_rule: &SigmaRule, node: &Node, opts: &Options) -> Result<String, String> {
     let not = |s: &str| format!("NOT COALESCE({s}, FALSE)");
     let logic = Logic {
         and: "AND",
@@ -246,7 +241,7 @@ pub(crate) fn esql(
                     _ => Ok(None),
                 }
             }
-            Node::Test(t) => esql_test(t, notes).map(Some),
+            Node::Test(t) => esql_test(t).map(Some),
             _ => Ok(None),
         }
     };
@@ -254,7 +249,7 @@ pub(crate) fn esql(
     Ok(format!("FROM {}\n| WHERE {cond}", opts.index))
 }
 
-fn esql_test(t: &Test, notes: &mut Vec<String>) -> Result<String, String> {
+fn esql_test(t: &Test) -> Result<String, String> {
     let raw = ecs_field(named_field(t, "ES|QL")?);
     let f = esql_name(&raw);
     Ok(match &t.op {
