@@ -14,8 +14,7 @@ use std::sync::LazyLock;
 use imdsguard_sigma::{Node, Op, Pattern, Piece, SigmaRule, Test};
 use serde::Deserialize;
 
-use crate::kql::cmp;
-use crate::{dq, has_literal, lucene, named_field, plain_eq, shape, Logic, Options, Shape};
+use crate::{dq, eq_list, has_literal, lucene, named_field, shape, Logic, Options, Shape};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -191,7 +190,7 @@ fn eql_test(t: &Test, notes: &mut Vec<String>) -> Result<String, String> {
         Op::Exists(true) => format!("{f} != null"),
         Op::Exists(false) => format!("{f} == null"),
         Op::Null => format!("({f} == null or {f} == \"\")"),
-        Op::Compare(op, bound) => format!("{f} {} {bound}", cmp(*op)),
+        Op::Compare(op, bound) => format!("{f} {} {bound}", crate::cmp(*op)),
         Op::FieldRef(_) => {
             return Err(
                 "fieldref: EQL compares two fields only case-sensitively, narrower than Sigma"
@@ -220,27 +219,17 @@ pub(crate) fn esql(_rule: &SigmaRule, node: &Node, opts: &Options) -> Result<Str
     };
     let mut atom = |n: &Node| -> Result<Option<String>, String> {
         match n {
-            Node::Any(xs) if xs.len() > 1 => {
-                let eqs: Option<Vec<(&str, String)>> = xs
-                    .iter()
-                    .map(|x| match x {
-                        Node::Test(t) => plain_eq(t),
-                        _ => None,
-                    })
-                    .collect();
-                match eqs {
-                    Some(eqs) if eqs.iter().all(|(f, _)| *f == eqs[0].0) => {
-                        let values: Vec<String> =
-                            eqs.iter().map(|(_, v)| dq(&v.to_lowercase())).collect();
-                        Ok(Some(format!(
-                            "TO_LOWER({}) IN ({})",
-                            esql_name(&ecs_field(eqs[0].0)),
-                            values.join(", ")
-                        )))
-                    }
-                    _ => Ok(None),
+            Node::Any(xs) => match eq_list(xs) {
+                Some((f, vs)) => {
+                    let values: Vec<String> = vs.iter().map(|v| dq(&v.to_lowercase())).collect();
+                    Ok(Some(format!(
+                        "TO_LOWER({}) IN ({})",
+                        esql_name(&ecs_field(f)),
+                        values.join(", ")
+                    )))
                 }
-            }
+                None => Ok(None),
+            },
             Node::Test(t) => esql_test(t).map(Some),
             _ => Ok(None),
         }
@@ -292,7 +281,7 @@ fn esql_test(t: &Test) -> Result<String, String> {
         Op::Exists(true) => format!("{f} IS NOT NULL"),
         Op::Exists(false) => format!("{f} IS NULL"),
         Op::Null => format!("({f} IS NULL OR {f} == \"\")"),
-        Op::Compare(op, bound) => format!("{f} {} {bound}", cmp(*op)),
+        Op::Compare(op, bound) => format!("{f} {} {bound}", crate::cmp(*op)),
         Op::FieldRef(other) => format!(
             "TO_LOWER({f}) == TO_LOWER({})",
             esql_name(&ecs_field(other))

@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use imdsguard_sigma::{regex_source, Node, Op, SigmaRule, Test};
 use serde::Deserialize;
 
-use crate::{dq, glob_regex, plain_eq, shape, Logic, Shape};
+use crate::{dq, eq_list, glob_regex, shape, Logic, Shape};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -87,27 +87,14 @@ pub(crate) fn query(
     };
     let mut atom = |n: &Node| -> Result<Option<String>, String> {
         match n {
-            Node::Any(xs) if xs.len() > 1 => {
+            Node::Any(xs) => match eq_list(xs) {
                 // Equalities on one field: `in~`.
-                let eqs: Option<Vec<(&str, String)>> = xs
-                    .iter()
-                    .map(|x| match x {
-                        Node::Test(t) => plain_eq(t),
-                        _ => None,
-                    })
-                    .collect();
-                match eqs {
-                    Some(eqs) if eqs.iter().all(|(f, _)| *f == eqs[0].0) => {
-                        let values: Vec<String> = eqs.iter().map(|(_, v)| dq(v)).collect();
-                        Ok(Some(format!(
-                            "{} in~ ({})",
-                            column(eqs[0].0)?,
-                            values.join(", ")
-                        )))
-                    }
-                    _ => Ok(None),
+                Some((f, vs)) => {
+                    let values: Vec<String> = vs.iter().map(|v| dq(v)).collect();
+                    Ok(Some(format!("{} in~ ({})", column(f)?, values.join(", "))))
                 }
-            }
+                None => Ok(None),
+            },
             Node::Test(t) => test(t, &column, notes).map(Some),
             _ => Ok(None),
         }
@@ -156,19 +143,9 @@ fn test(
         }
         Op::Exists(true) => format!("isnotempty({c})"),
         Op::Exists(false) | Op::Null => format!("isempty({c})"),
-        Op::Compare(op, bound) => format!("todouble({c}) {} {bound}", cmp(*op)),
+        Op::Compare(op, bound) => format!("todouble({c}) {} {bound}", crate::cmp(*op)),
         Op::FieldRef(other) => format!("{c} =~ {}", column(other)?),
     })
-}
-
-pub(crate) fn cmp(op: imdsguard_rules::Cmp) -> &'static str {
-    use imdsguard_rules::Cmp;
-    match op {
-        Cmp::Gt => ">",
-        Cmp::Gte => ">=",
-        Cmp::Lt => "<",
-        Cmp::Lte => "<=",
-    }
 }
 
 fn keyword(t: &Test, notes: &mut Vec<String>) -> Result<String, String> {

@@ -352,17 +352,45 @@ pub(crate) fn named_field<'a>(t: &'a Test, lang: &str) -> Result<&'a str, String
     })
 }
 
-/// Whether a test is a plain case-insensitive equality (what `in` lists can hold).
-pub(crate) fn plain_eq(t: &Test) -> Option<(&str, String)> {
-    match &t.op {
-        Op::Glob {
-            pattern,
-            cased: false,
-        } => match shape(pattern) {
-            Shape::Exact(s) => Some((t.field.as_deref()?, s)),
-            _ => None,
-        },
-        _ => None,
+/// Two or more plain case-insensitive equalities on one field (what `in` lists hold): the field
+/// and the values.
+pub(crate) fn eq_list(xs: &[Node]) -> Option<(&str, Vec<String>)> {
+    if xs.len() < 2 {
+        return None;
+    }
+    let mut field = None;
+    let mut values = Vec::new();
+    for x in xs {
+        let Node::Test(Test {
+            field: Some(f),
+            op: Op::Glob {
+                pattern,
+                cased: false,
+            },
+        }) = x
+        else {
+            return None;
+        };
+        let Shape::Exact(v) = shape(pattern) else {
+            return None;
+        };
+        if field.is_some_and(|g: &str| g != f) {
+            return None;
+        }
+        field = Some(f.as_str());
+        values.push(v);
+    }
+    field.map(|f| (f, values))
+}
+
+/// A comparison operator as KQL, SPL, EQL, ES|QL and SQL all write it.
+pub(crate) fn cmp(op: imdsguard_rules::Cmp) -> &'static str {
+    use imdsguard_rules::Cmp;
+    match op {
+        Cmp::Gt => ">",
+        Cmp::Gte => ">=",
+        Cmp::Lt => "<",
+        Cmp::Lte => "<=",
     }
 }
 

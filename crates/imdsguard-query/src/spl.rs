@@ -77,7 +77,7 @@ fn search_term(t: &Test, notes: &mut Vec<String>) -> Result<String, String> {
         Op::Exists(true) => format!("{f}=*"),
         Op::Exists(false) => format!("NOT {f}=*"),
         Op::Null => format!("(NOT {f}=* OR {f}=\"\")"),
-        Op::Compare(op, bound) => format!("{f}{}{bound}", crate::kql::cmp(*op)),
+        Op::Compare(op, bound) => format!("{f}{}{bound}", crate::cmp(*op)),
         Op::Regex { .. } | Op::FieldRef(_) => return Err("not a search term".into()),
     })
 }
@@ -106,7 +106,7 @@ fn eval_term(t: &Test) -> Result<String, String> {
         Op::Exists(true) => format!("isnotnull({e})"),
         Op::Exists(false) => format!("isnull({e})"),
         Op::Null => format!("(isnull({e}) OR {e}==\"\")"),
-        Op::Compare(op, bound) => format!("tonumber({e}){}{bound}", crate::kql::cmp(*op)),
+        Op::Compare(op, bound) => format!("tonumber({e}){}{bound}", crate::cmp(*op)),
         Op::FieldRef(other) => format!("lower({e})==lower({})", eval_field(other)),
     })
 }

@@ -12,8 +12,7 @@ use std::net::IpAddr;
 
 use imdsguard_sigma::{logsource_channels, Node, Op, Pattern, Piece, SigmaRule, Test};
 
-use crate::kql::cmp;
-use crate::{named_field, plain_eq, shape, Logic, Options, Shape, SqlDialect};
+use crate::{eq_list, named_field, shape, Logic, Options, Shape, SqlDialect};
 
 struct Sql {
     dialect: SqlDialect,
@@ -124,29 +123,18 @@ pub(crate) fn query(
     };
     let mut atom = |n: &Node| -> Result<Option<String>, String> {
         match n {
-            Node::Any(xs) if xs.len() > 1 => {
-                let eqs: Option<Vec<(&str, String)>> = xs
-                    .iter()
-                    .map(|x| match x {
-                        Node::Test(t) => plain_eq(t),
-                        _ => None,
-                    })
-                    .collect();
-                match eqs {
-                    Some(eqs) if eqs.iter().all(|(f, _)| *f == eqs[0].0) => {
-                        let values: Vec<String> = eqs
-                            .iter()
-                            .map(|(_, v)| sql.lit(&v.to_lowercase()))
-                            .collect();
-                        Ok(Some(format!(
-                            "LOWER({}) IN ({})",
-                            sql.ident(eqs[0].0),
-                            values.join(", ")
-                        )))
-                    }
-                    _ => Ok(None),
+            Node::Any(xs) => match eq_list(xs) {
+                Some((f, vs)) => {
+                    let values: Vec<String> =
+                        vs.iter().map(|v| sql.lit(&v.to_lowercase())).collect();
+                    Ok(Some(format!(
+                        "LOWER({}) IN ({})",
+                        sql.ident(f),
+                        values.join(", ")
+                    )))
                 }
-            }
+                None => Ok(None),
+            },
             Node::Test(t) => test(&sql, t).map(Some),
             _ => Ok(None),
         }
@@ -235,7 +223,7 @@ fn test(sql: &Sql, t: &Test) -> Result<String, String> {
         Op::Exists(true) => format!("{f} IS NOT NULL"),
         Op::Exists(false) => format!("{f} IS NULL"),
         Op::Null => format!("({f} IS NULL OR {f} = '')"),
-        Op::Compare(op, bound) => format!("TRY_CAST({f} AS DOUBLE) {} {bound}", cmp(*op)),
+        Op::Compare(op, bound) => format!("TRY_CAST({f} AS DOUBLE) {} {bound}", crate::cmp(*op)),
         Op::FieldRef(other) => format!("LOWER({f}) = LOWER({})", sql.ident(other)),
     })
 }
