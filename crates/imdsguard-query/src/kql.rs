@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use imdsguard_sigma::{regex_source, Node, Op, SigmaRule, Test};
+use imdsguard_sigma::{regex_source, Node, Op, Pattern, Piece, SigmaRule, Test};
 use serde::Deserialize;
 
 use crate::{dq, eq_list, glob_regex, shape, Logic, Shape};
@@ -18,7 +18,41 @@ struct Table {
     name: String,
     categories: Vec<String>,
     fields: BTreeMap<String, String>,
+    /// Account-name columns whose domain is a column of its own (`AccountName` →
+    /// `AccountDomain`): Sigma's `User` holds `DOMAIN\user`, Defender splits it.
+    #[serde(default)]
+    domains: BTreeMap<String, String>,
+    /// Columns holding registry keys with full hive names (`HKEY_LOCAL_MACHINE\…`), where
+    /// Sysmon (and so Sigma) writes the short ones (`HKLM\…`).
+    #[serde(default)]
+    hive_columns: Vec<String>,
+    /// Sigma path fields a table keeps only the last component of (`ParentImage` →
+    /// `InitiatingProcessParentFileName`): a test ending in `\\name` becomes `=~ "name"`.
+    #[serde(default)]
+    file_names: BTreeMap<String, String>,
+    /// Sigma fields whose values Defender spells otherwise (`EventType` `SetValue` →
+    /// `ActionType` `RegistryValueSet`); a value not listed is left out (wider).
+    #[serde(default)]
+    values: BTreeMap<String, BTreeMap<String, String>>,
 }
+
+impl Table {
+    fn value_of(&self, field: &str, pattern: &Pattern) -> Option<Option<String>> {
+        let map = self.values.get(field)?;
+        let lit = pattern.as_literal()?;
+        Some(
+            map.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(&lit))
+                .map(|(_, v)| v.clone()),
+        )
+    }
+}
+
+/// Sysmon's short hive names and the full names Defender writes.
+const HIVES: [(&str, &str); 2] = [
+    ("HKLM\\", "HKEY_LOCAL_MACHINE\\"),
+    ("HKU\\", "HKEY_USERS\\"),
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,8 +87,34 @@ fn table_of(rule: &SigmaRule) -> Result<&'static Table, String> {
 pub(crate) fn checker(rule: &SigmaRule) -> Result<impl Fn(&Test) -> Option<String>, String> {
     let table = table_of(rule)?;
     Ok(move |t: &Test| {
-        let missing = |f: &str| !table.fields.contains_key(f);
+        let missing = |f: &str| !table.fields.contains_key(f) && !table.file_names.contains_key(f);
         match (&t.field, &t.op) {
+            (Some(f), op) if table.values.contains_key(f) => match op {
+                Op::Glob { pattern, .. } if matches!(table.value_of(f, pattern), Some(Some(_))) => {
+                    None
+                }
+                op => Some(format!(
+                    "{f:?} {} has no counterpart in {}'s {} (known: {})",
+                    match op {
+                        Op::Glob { pattern, .. } => format!("{:?}", pattern.to_string()),
+                        _ => "test".to_string(),
+                    },
+                    table.name,
+                    table.fields[f],
+                    table.values[f]
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            },
+            (Some(f), op) if table.file_names.contains_key(f) => match op {
+                Op::Glob { pattern, .. } if file_name_of(pattern).is_some() => None,
+                _ => Some(format!(
+                    "{f:?} has only its file name in {} ({}), and this test is not on a file name",
+                    table.name, table.file_names[f]
+                )),
+            },
             (Some(f), _) if missing(f) => {
                 Some(format!("field {f:?} has no column in {}", table.name))
             }
@@ -76,6 +136,7 @@ pub(crate) fn query(
         table
             .fields
             .get(f)
+            .or_else(|| table.file_names.get(f))
             .cloned()
             .ok_or_else(|| format!("field {f:?} has no column in {}", table.name))
     };
@@ -90,12 +151,21 @@ pub(crate) fn query(
             Node::Any(xs) => match eq_list(xs) {
                 // Equalities on one field: `in~`.
                 Some((f, vs)) => {
+                    let c = column(f)?;
+                    if table.values.contains_key(f)
+                        || table.domains.contains_key(&c)
+                        || table.hive_columns.contains(&c)
+                        || table.file_names.contains_key(f)
+                    {
+                        // Each value is rewritten on its own (see `test`).
+                        return Ok(None);
+                    }
                     let values: Vec<String> = vs.iter().map(|v| dq(v)).collect();
-                    Ok(Some(format!("{} in~ ({})", column(f)?, values.join(", "))))
+                    Ok(Some(format!("{c} in~ ({})", values.join(", "))))
                 }
                 None => Ok(None),
             },
-            Node::Test(t) => test(t, &column, notes).map(Some),
+            Node::Test(t) => test(t, table, &column, notes).map(Some),
             _ => Ok(None),
         }
     };
@@ -105,6 +175,7 @@ pub(crate) fn query(
 
 fn test(
     t: &Test,
+    table: &Table,
     column: &dyn Fn(&str) -> Result<String, String>,
     notes: &mut Vec<String>,
 ) -> Result<String, String> {
@@ -112,20 +183,41 @@ fn test(
         return keyword(t, notes);
     };
     let c = column(field)?;
-    Ok(match &t.op {
-        Op::Glob { pattern, cased } => {
-            let cs = if *cased { "_cs" } else { "" };
-            match shape(pattern) {
-                Shape::Exact(v) if *cased => format!("{c} == {}", dq(&v)),
-                Shape::Exact(v) => format!("{c} =~ {}", dq(&v)),
-                Shape::Prefix(v) => format!("{c} startswith{cs} {}", dq(&v)),
-                Shape::Suffix(v) => format!("{c} endswith{cs} {}", dq(&v)),
-                Shape::Contains(v) => format!("{c} contains{cs} {}", dq(&v)),
-                Shape::Other => {
-                    format!("{c} matches regex {}", dq(&glob_regex(pattern, *cased)))
-                }
+    if let Op::Glob { pattern, cased } = &t.op {
+        if let Some(value) = table.value_of(field, pattern) {
+            let value = value.ok_or_else(|| format!("{field:?}: no {c} value for this"))?;
+            return Ok(glob(&c, &Pattern::literal(&value), *cased));
+        }
+        if table.file_names.contains_key(field) {
+            let (name, exact) = file_name_of(pattern)
+                .ok_or_else(|| format!("{field:?} has only its file name in {c}"))?;
+            if !exact {
+                notes.push(format!(
+                    "{field:?} is compared by its file name only, in {c} (wider)"
+                ));
+            }
+            let name = Pattern {
+                pieces: vec![Piece::Lit(name)],
+            };
+            return Ok(glob(&c, &name, *cased));
+        }
+        if let Some(domain) = table.domains.get(&c) {
+            if let Some((dom, name)) = split_account(pattern) {
+                // `DOMAIN\user` → the domain column and the name column; a domain of `*`
+                // alone (endswith `\user`) tests nothing there.
+                let name = glob(&c, &name, *cased);
+                return Ok(match dom.pieces.as_slice() {
+                    [Piece::Any] => name,
+                    _ => format!("({} and {name})", glob(domain, &dom, *cased)),
+                });
             }
         }
+        if table.hive_columns.contains(&c) {
+            return Ok(glob(&c, &full_hive(pattern), *cased));
+        }
+    }
+    Ok(match &t.op {
+        Op::Glob { pattern, cased } => glob(&c, pattern, *cased),
         Op::Number(n) => format!("{c} == {n}"),
         op @ Op::Regex { .. } => {
             format!(
@@ -146,6 +238,84 @@ fn test(
         Op::Compare(op, bound) => format!("todouble({c}) {} {bound}", crate::cmp(*op)),
         Op::FieldRef(other) => format!("{c} =~ {}", column(other)?),
     })
+}
+
+fn glob(c: &str, pattern: &Pattern, cased: bool) -> String {
+    let cs = if cased { "_cs" } else { "" };
+    match shape(pattern) {
+        Shape::Exact(v) if cased => format!("{c} == {}", dq(&v)),
+        Shape::Exact(v) => format!("{c} =~ {}", dq(&v)),
+        Shape::Prefix(v) => format!("{c} startswith{cs} {}", dq(&v)),
+        Shape::Suffix(v) => format!("{c} endswith{cs} {}", dq(&v)),
+        Shape::Contains(v) => format!("{c} contains{cs} {}", dq(&v)),
+        Shape::Other => format!("{c} matches regex {}", dq(&glob_regex(pattern, cased))),
+    }
+}
+
+/// The file name a path pattern ends with (`*\\cmd.exe` → `cmd.exe`), and whether the pattern
+/// says nothing else (true for `endswith \\cmd.exe`; false for a full path, which the file name
+/// alone selects more widely).
+fn file_name_of(p: &Pattern) -> Option<(String, bool)> {
+    let (Piece::Lit(last), before) = p.pieces.split_last()? else {
+        return None;
+    };
+    let (dir, name) = last.rsplit_once('\\')?;
+    if name.is_empty() {
+        return None;
+    }
+    let exact = dir.is_empty() && matches!(before, [Piece::Any]);
+    Some((name.to_string(), exact))
+}
+
+/// A pattern with exactly one literal backslash, split around it: `NT AUTHORITY\SYSTEM` →
+/// (`NT AUTHORITY`, `SYSTEM`), `*\SYSTEM` → (`*`, `SYSTEM`). Account names and domains hold no
+/// backslash, so the two halves select exactly what the whole did.
+fn split_account(p: &Pattern) -> Option<(Pattern, Pattern)> {
+    let count: usize = p
+        .pieces
+        .iter()
+        .map(|x| match x {
+            Piece::Lit(s) => s.matches('\\').count(),
+            _ => 0,
+        })
+        .sum();
+    if count != 1 {
+        return None;
+    }
+    let (mut dom, mut name) = (Vec::new(), Vec::new());
+    let mut seen = false;
+    for piece in &p.pieces {
+        match piece {
+            Piece::Lit(s) if !seen && s.contains('\\') => {
+                let (a, b) = s.split_once('\\').expect("counted above");
+                if !a.is_empty() {
+                    dom.push(Piece::Lit(a.to_string()));
+                }
+                if !b.is_empty() {
+                    name.push(Piece::Lit(b.to_string()));
+                }
+                seen = true;
+            }
+            x if seen => name.push(x.clone()),
+            x => dom.push(x.clone()),
+        }
+    }
+    Some((Pattern { pieces: dom }, Pattern { pieces: name }))
+}
+
+/// A registry pattern with Sysmon's short hive name at its start, rewritten to the full name.
+fn full_hive(p: &Pattern) -> Pattern {
+    let mut pieces = p.pieces.clone();
+    if let Some(Piece::Lit(s)) = pieces.first_mut() {
+        for (short, full) in HIVES {
+            let starts = s.len() >= short.len() && s[..short.len()].eq_ignore_ascii_case(short);
+            if starts {
+                *s = format!("{full}{}", &s[short.len()..]);
+                break;
+            }
+        }
+    }
+    Pattern { pieces }
 }
 
 fn keyword(t: &Test, notes: &mut Vec<String>) -> Result<String, String> {

@@ -84,3 +84,40 @@ fn keywords_are_left_out_where_that_widens_and_the_note_says_so() {
         k.text
     );
 }
+
+#[test]
+fn kql_speaks_the_defender_schema() {
+    let q = convert(&rule("defender.yml"), Lang::Kql, &Options::default()).expect("exports");
+    insta::assert_snapshot!(
+        "kql_defender",
+        render("defender.yml", Lang::Kql, &Options::default())
+    );
+    // DOMAIN\user split into the two columns; full hive names; ActionType values; parent by name.
+    for part in [
+        "(InitiatingProcessAccountDomain =~ \"NT AUTHORITY\" and InitiatingProcessAccountName =~ \"SYSTEM\")",
+        "RegistryKey startswith \"HKEY_LOCAL_MACHINE\\\\Software",
+        "RegistryKey startswith \"HKEY_USERS\\\\\"",
+        "ActionType =~ \"RegistryValueSet\"",
+        "InitiatingProcessParentFileName =~ \"winword.exe\"",
+        "InitiatingProcessParentFileName =~ \"explorer.exe\"",
+    ] {
+        assert!(q.text.contains(part), "{part} missing in\n{}", q.text);
+    }
+    assert!(
+        !q.text.contains("HKLM") && !q.text.contains("SetValue"),
+        "{}",
+        q.text
+    );
+    // A full parent path compared by its name is wider, and RenameKey has no ActionType: both said.
+    assert!(
+        q.notes.iter().any(|n| n.contains("file name only")),
+        "{:?}",
+        q.notes
+    );
+    assert!(
+        q.notes.iter().any(|n| n.contains("RenameKey")),
+        "{:?}",
+        q.notes
+    );
+    assert!(!q.text.contains("RenameKey"), "{}", q.text);
+}

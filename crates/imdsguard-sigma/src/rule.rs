@@ -297,11 +297,33 @@ fn strings(y: &Yaml) -> Vec<String> {
     }
 }
 
+/// Sigma rules are written for PyYAML, which reads YAML 1.1: a plain number with a leading zero
+/// is octal (`0644` = 420) when its digits allow, and a string otherwise (`00000429`, a keyboard
+/// layout id). yaml-rust2 reads YAML 1.2, where both are decimal integers. The lines where such a
+/// scalar is a whole list item or mapping value are rewritten to the YAML 1.1 reading first.
+fn yaml11_leading_zeros(text: &str) -> std::borrow::Cow<'_, str> {
+    static LINE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?m)^(\s*(?:- |[^\s#'\x22][^:#'\x22]*: ))([-+]?0[0-9]+)(\s*(?:#.*)?)$")
+            .expect("valid")
+    });
+    LINE.replace_all(text, |c: &regex::Captures| {
+        let n = &c[2];
+        let digits = n.trim_start_matches(['-', '+']);
+        let value = match i64::from_str_radix(digits, 8) {
+            Ok(v) if n.starts_with('-') => (-v).to_string(),
+            Ok(v) => v.to_string(),
+            Err(_) => format!("'{n}'"),
+        };
+        format!("{}{value}{}", &c[1], &c[3])
+    })
+}
+
 /// Reads every rule of a Sigma file's text.
 pub fn parse_rule(text: &str, path: &str) -> Result<Vec<SigmaRule>, SigmaError> {
     let ctx = Ctx { path, rule: None };
+    let text = yaml11_leading_zeros(text);
     let docs =
-        YamlLoader::load_from_str(text).map_err(|e| ctx.err(ErrorKind::Yaml, e.to_string()))?;
+        YamlLoader::load_from_str(&text).map_err(|e| ctx.err(ErrorKind::Yaml, e.to_string()))?;
     let mut out = Vec::new();
     for doc in docs.iter().filter(|d| !d.is_null()) {
         out.push(parse_doc(doc, path)?);
@@ -822,6 +844,16 @@ detection:
 falsepositives:
     - Administrators
 "#;
+
+    #[test]
+    fn numbers_with_a_leading_zero_read_as_pyyaml_reads_them() {
+        let text = "a:\n  - 00000429  # Persian\n  - 0644\n  - 42\nb: 0019\nc: '0123'\n";
+        let out = yaml11_leading_zeros(text);
+        assert_eq!(
+            out,
+            "a:\n  - '00000429'  # Persian\n  - 420\n  - 42\nb: '0019'\nc: '0123'\n"
+        );
+    }
 
     #[test]
     fn a_rule_reads_into_searches_and_a_condition() {

@@ -72,3 +72,39 @@ fn pysigma_sqlite_and_the_duckdb_export_select_what_the_engine_alerts_on() {
     assert_eq!(n(&d["queries that differ (unexplained)"]), 0, "{stdout}");
     assert!(n(&d["records selected"]) >= 400, "{stdout}");
 }
+
+/// `rules export --to kql` against pySigma's Kusto backend (Microsoft XDR pipeline) over the
+/// SigmaHQ Windows rules (tests/pysigma/crosscheck.py): both queries are parsed back into one
+/// canonical boolean form and must be equal, equivalent, or differ only in a way the script's
+/// ACCEPTED list names and explains. SPL, EQL and ES|QL are not asserted yet (see the script's
+/// `--lang`).
+#[test]
+fn kql_export_agrees_with_pysigma_kusto_backend() {
+    let ws = workspace();
+    let json =
+        std::env::temp_dir().join(format!("imdsguard-crosscheck-{}.json", std::process::id()));
+    let out = Command::new(python())
+        .arg(ws.join("tests/pysigma/crosscheck.py"))
+        .arg(env!("CARGO_BIN_EXE_imdsguard"))
+        .arg(ws.join("../shared/data/sigma/rules/windows"))
+        .args(["--lang", "kql", "--json"])
+        .arg(&json)
+        .output()
+        .expect("run crosscheck.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "queries differ:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("json");
+    let _ = std::fs::remove_file(&json);
+    let n = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
+    let s = &r["kql"]["stats"];
+    assert_eq!(n(&s["differ"]), 0, "{stdout}");
+    assert_eq!(n(&s["imdsguard query unreadable"]), 0, "{stdout}");
+    // Most rules compare equal as they stand; the accepted classes stay a minority.
+    assert!(n(&s["equal"]) + n(&s["equivalent"]) >= 1500, "{stdout}");
+    assert!(n(&s["accepted"]) <= 150, "{stdout}");
+}
