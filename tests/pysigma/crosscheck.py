@@ -100,7 +100,10 @@ def tokens(text):
         if kind == "ws":
             continue
         t = m.group()
-        if kind in ("tstr", "vstr", "str", "sstr"):
+        if kind == "sstr":
+            # Single quotes name a field in SPL's eval; no backend writes them as strings.
+            out.append(("word", unquote(kind, t), t))
+        elif kind in ("tstr", "vstr", "str"):
             out.append(("str", unquote(kind, t), t))
         elif kind == "num":
             out.append(("num", t, t))
@@ -226,7 +229,7 @@ def canon(x):
     unit = k == "and"
     out = []
     for i in items:
-        if i == ("const", unit):
+        if i == ("const", unit) or i == ("drop",):
             continue
         if i == ("const", not unit):
             return i
@@ -281,7 +284,12 @@ def same_function(a, b):
 
 
 def parse_bool(s, atom_fn, implicit_and=False, not_words=("not",)):
+    """and binds tighter than or, except in SPL's search (`implicit_and`), where OR binds tighter
+    than AND, explicit or implicit (Splunk's search-language precedence)."""
+
     def p_or():
+        if implicit_and:
+            return p_and()
         items = [p_and()]
         while s.is_word("or"):
             s.next()
@@ -289,14 +297,21 @@ def parse_bool(s, atom_fn, implicit_and=False, not_words=("not",)):
         return any_of(items)
 
     def p_and():
-        items = [p_not()]
+        items = [p_spl_or() if implicit_and else p_not()]
         while True:
             if s.is_word("and"):
                 s.next()
             elif not (implicit_and and starts_term()):
                 break
-            items.append(p_not())
+            items.append(p_spl_or() if implicit_and else p_not())
         return all_of(items)
+
+    def p_spl_or():
+        items = [p_not()]
+        while s.is_word("or"):
+            s.next()
+            items.append(p_not())
+        return any_of(items)
 
     def starts_term():
         kind, v, _ = s.peek()
@@ -418,8 +433,10 @@ def parse_kql(text):
 
 def spl_term(s, conditions):
     kind, v, raw = s.next()
-    if kind == "str" or (kind == "op" and v == "*"):
-        return atom("$keyword", "glob", like_glob(v, escape=None) if kind == "str" else "*", True)
+    if kind == "op" and v == "*":
+        return ("const", True)
+    if kind == "str":
+        return atom("$keyword", "glob", like_glob(v, escape=None), True)
     if kind != "word":
         raise ParseError(f"expected a search term, found {raw!r}")
     field = v
@@ -429,7 +446,11 @@ def spl_term(s, conditions):
     k2, op, raw2 = s.next()
     if op not in ("=", "!="):
         raise ParseError(f"unknown SPL comparison {raw2!r}")
-    val = s.value()
+    if s.is_op("*"):
+        s.next()
+        a = ("not", atom(field, "null", None, False))
+        return ("not", a) if op == "!=" else a
+    val = s.next()[1] if s.peek()[0] == "word" else s.value()  # `Field=true`: a bare term
     if field in conditions and val == "true":
         a = conditions[field]
     else:
@@ -444,6 +465,13 @@ def spl_where(s):
         kind, v, raw = s.next()
         if kind != "word":
             raise ParseError(f"expected an eval function, found {raw!r}")
+        if s.is_op("==", "!="):
+            # 'Field'==value: eval's equality (case-sensitive on strings).
+            op = s.next()[1]
+            num = s.peek()[0] == "num"
+            val = s.value()
+            a = atom(v, "num", float(val), False) if num else lit(v, "eq", val, False)
+            return a if op == "==" else ("not", a)
         name = v.lower()
         s.expect_op("(")
         args = []
@@ -471,6 +499,14 @@ def spl_where(s):
         if name == "like":
             (_, f), (_, p) = args
             return glob(f, like_glob(p, "%", "_"), False)
+        if name == "lower" and s.is_op("=="):
+            # lower('A')==lower('B'): fieldref.
+            s.next()
+            s.next()
+            s.expect_op("(")
+            other = s.next()[1]
+            s.expect_op(")")
+            return atom(args[0][1], "fieldref", other.lower(), True)
         raise ParseError(f"unknown eval function {v!r}")
 
     return parse_bool(s, term)
@@ -618,10 +654,23 @@ def esql_atom(s):
             s.expect_op(")")
             lowered = True
             kind, v, raw = "word", field, field
+        elif name == "coalesce":
+            # COALESCE(expr, FALSE): a missing field makes the test false (Sigma's reading).
+            e = parse_bool(s, esql_atom)
+            s.expect_op(",")
+            if not s.is_word("false"):
+                raise ParseError("COALESCE without FALSE")
+            s.next()
+            s.expect_op(")")
+            return e
         else:
             field = s.next()[1]
-            if name == "to_lower":
-                raise ParseError("nested call")
+            inner_ci = False
+            if field.lower() == "to_lower" and s.is_op("("):
+                s.next()
+                field = s.next()[1]
+                s.expect_op(")")
+                inner_ci = True
             s.expect_op(",")
             args = [s.value()]
             while s.is_op(","):
@@ -632,7 +681,7 @@ def esql_atom(s):
                 return any_of([atom(field, "cidr", c.lower(), False) for c in args])
             kinds = {"starts_with": "prefix", "ends_with": "suffix"}
             if name in kinds:
-                return lit(field, kinds[name], args[0], False)
+                return lit(field, kinds[name], args[0], inner_ci)
             raise ParseError(f"unknown ES|QL function {v!r}")
     if kind != "word":
         raise ParseError(f"expected a field, found {raw!r}")
@@ -741,10 +790,44 @@ def normal(x, lang):
     if test == "num" and float(value).is_integer():
         # `RemotePort == 443` and `RemotePort in~ ("443")`: one test of an integer column.
         return glob(field, str(int(value)), True)
+    if test == "re" and lang != "kql" and "s" in value[0]:
+        # imdsguard's `(?is)^…$` (or `(?s)` when cased) for a wildcard value it had to write as
+        # a regex (SPL `| where`, Lucene): the same test as the glob.
+        g = regex_glob(value[1])
+        if g is not None:
+            return glob(field, g, "i" in value[0])
     if lang == "kql" and test == "glob" and value == "*":
         # Defender columns are strings, empty when absent: `startswith ""` is always true.
         return ("const", True)
     return x
+
+
+class Ctx(str):
+    """The rule's text (a str, for the rewrites that look at it), and the other side's atoms."""
+
+    def __new__(cls, text, other):
+        obj = super().__new__(cls, text)
+        obj.other = other
+        return obj
+
+
+def literals(x, acc):
+    if x[0] == "atom" or (x[0] == "not" and x[1][0] == "atom"):
+        acc.add(x)
+    elif x[0] in ("and", "or"):
+        for i in x[1]:
+            literals(i, acc)
+    return acc
+
+
+def regex_pulled_out(mine, pys_text):
+    """pySigma's SPL has `| regex F="r"` where imdsguard's query only ever negates F ~ r."""
+    ours = literals(canon(nnf(mine)), set())
+    for field, source in re.findall(r'\|\s*regex\s+(\w+)="((?:[^"\\]|\\.)*)"', pys_text):
+        a = regex_atom(field, unquote("str", '"' + source + '"'))
+        if ("not", a) in ours and a not in ours:
+            return True
+    return False
 
 
 def compare(lang, mine, pys, text):
@@ -758,8 +841,10 @@ def compare(lang, mine, pys, text):
     for name, langs, rewrite in ACCEPTED:
         if lang not in langs:
             continue
-        a2 = canon(nnf(rewrite(a, "ours", text)))
-        b2 = canon(nnf(rewrite(b, "pysigma", text)))
+        ctx_a = Ctx(text, atoms_of(b, set()))
+        ctx_b = Ctx(text, atoms_of(a, set()))
+        a2 = canon(nnf(rewrite(a, "ours", ctx_a)))
+        b2 = canon(nnf(rewrite(b, "pysigma", ctx_b)))
         if (a2, b2) != (a, b):
             applied.append(name)
             a, b = a2, b2
@@ -822,6 +907,17 @@ def main():
                 lines.append(f"{lang}\tunreadable-pysigma\t{key}\t{e}\t{p[0][:300]!r}")
                 continue
             verdict, applied = compare(lang, tm, tp, f.read_text())
+            if verdict == "differ" and lang == "spl" and re.search(r"\|\s*search OR\b", p[0]):
+                # pySigma-backend-splunk puts the part of an OR that holds a regex behind
+                # `| rex … | search OR …`: the OR's other branches then filter instead of
+                # adding (Splunk reads `search OR x` as `search x`), so its query is not the
+                # rule's logic and there is nothing to compare against.
+                verdict, applied = "accepted", ["splunk: OR split across `| rex` (`| search OR`)"]
+            elif verdict == "differ" and lang == "spl" and regex_pulled_out(tm, p[0]):
+                # pySigma-backend-splunk appends a regex as `| regex F="…"` (a positive filter on
+                # the whole search) even where the rule negates it (`not all of filter_*`): its
+                # query requires what the rule excludes. Not comparable.
+                verdict, applied = "accepted", ["splunk: a negated regex appended as `| regex`"]
             stats[verdict] += 1
             for a in applied:
                 reasons[a] += 1
@@ -1031,17 +1127,71 @@ def xdr_action_type(x, side, text):
     return b if x[0] == "atom" else ("not", b)
 
 
+# pySigma-backend-splunk writes a literal `*` or `?` of a value as a wildcard (Splunk's search
+# cannot escape them: wider); imdsguard writes such a value as `| where match(…)`, exact.
+def splunk_literal_wildcards(x, side, ctx):
+    _, field, test, value, ci = x
+    if side == "ours" and test == "glob":
+        value = re.sub(r"\\(.)", lambda m: m.group(1) if m.group(1) in "*?" else m.group(0), value)
+        return ("atom", field, test, value, ci)
+    return x
+
+
+# Splunk's search has no one-character wildcard: imdsguard writes a value holding Sigma's `?` as
+# `| where match(…, ".")`; pySigma-backend-splunk writes the `?` into the search string, where
+# Splunk reads it literally (narrower: a rule's `Get-Process | ?` then needs a literal `?`).
+def splunk_one_char_wildcard(x, side, ctx):
+    _, field, test, value, ci = x
+    if side == "pysigma" and test == "glob" and "\\?" not in ctx and "\\?" in value:
+        return ("atom", field, test, value.replace("\\?", "?"), ci)
+    return x
+
+
+# pySigma-backend-splunk drops a test for the empty string (`Field: ''`); imdsguard writes
+# `Field=""`. Compared by leaving the test out of imdsguard's query as well.
+def splunk_empty_value(x, side, ctx):
+    a = x if x[0] == "atom" else x[1]
+    if side == "ours" and a[2] == "glob" and a[3] == "":
+        return ("drop",)
+    return x
+
+
+# pySigma-backend-splunk writes a keyword as a bare quoted term ("term": Splunk's token
+# search); imdsguard writes "*term*", Sigma's reading (the keyword anywhere in the event).
+def splunk_keyword_terms(x, side, ctx):
+    _, field, test, value, ci = x
+    if side == "pysigma" and field == "$keyword" and test == "glob":
+        return ("atom", field, test, "*" + value.strip("*") + "*", ci)
+    return x
+
+
+# imdsguard scopes every rule on a Windows service to its channel (`source="WinEventLog:…"`,
+# `winlog.channel`); pySigma's pipelines know fewer services and leave the others unscoped
+# (wider: events of any channel with the same fields match).
+def unscoped_service(x, side, ctx):
+    a = x if x[0] == "atom" else x[1]
+    if side == "ours" and a[1] in ("source", "winlog.channel", "channel"):
+        if not any(o[1] == a[1] for o in ctx.other):
+            return ("const", True)
+    return x
+
+
 ACCEPTED = [
     ("kusto: wildcards inside a value as a case-sensitive regex", {"kql"},
      map_atoms(kusto_cs_wildcard_regex)),
     ("kusto: wildcards inside a value split into unordered contains (wider)", {"kql"},
      map_atoms(kusto_split_wildcards)),
-    ("kusto: base64 values matched case-insensitively (wider)", {"kql"}, map_atoms(kusto_base64_case)),
+    ("base64 values matched case-insensitively (wider)", {"kql", "spl"}, map_atoms(kusto_base64_case)),
     ("xdr: FileName mapped to the name-only column", {"kql"}, map_atoms(xdr_filename)),
     ("xdr: registry key text rewritten", {"kql"}, map_atoms(xdr_registry_key)),
     ("xdr: image_load version info of the loading process", {"kql"},
      map_literals(xdr_image_load_version_info)),
     ("xdr: registry action types", {"kql"}, map_literals(xdr_action_type)),
+    ("splunk: literal wildcards read as wildcards (wider)", {"spl"}, map_atoms(splunk_literal_wildcards)),
+    ("splunk: empty-string tests dropped", {"spl"}, map_literals(splunk_empty_value)),
+    ("splunk: keywords as bare terms", {"spl"}, map_atoms(splunk_keyword_terms)),
+    ("splunk: one-character wildcard written literally", {"spl"}, map_atoms(splunk_one_char_wildcard)),
+    ("service log not scoped by pySigma (wider)", {"spl", "eql", "esql"}, map_literals(unscoped_service)),
 ]
 
 

@@ -162,6 +162,7 @@ pub fn convert(rule: &SigmaRule, lang: Lang, opts: &Options) -> Result<Query, Qu
         Lang::Sql => Box::new(sql::unsupported),
     };
     let node = simplify(fold(widen(node, true, &*check, &mut notes)));
+    let node = scope_service(rule, lang, node);
     match &node {
         Node::All(xs) if xs.is_empty() => {
             return Err(fail(format!(
@@ -183,6 +184,38 @@ pub fn convert(rule: &SigmaRule, lang: Lang, opts: &Options) -> Result<Query, Qu
     notes.sort();
     notes.dedup();
     Ok(Query { lang, text, notes })
+}
+
+/// A rule on a Windows service (`service: security`, `sysmon`, …) reads that event log only:
+/// the channel goes in front of the query, as the Splunk Windows add-on (`source="WinEventLog:…"`)
+/// and Winlogbeat (`winlog.channel`) record it. KQL's tables and SQL's own scope do this already.
+fn scope_service(rule: &SigmaRule, lang: Lang, node: Node) -> Node {
+    if rule.logsource.service.is_none() || !matches!(lang, Lang::Spl | Lang::Eql | Lang::Esql) {
+        return node;
+    }
+    let Some((channels, _)) = imdsguard_sigma::logsource_channels(&rule.logsource) else {
+        return node;
+    };
+    if channels.is_empty() {
+        return node;
+    }
+    let (field, prefix) = match lang {
+        Lang::Spl => ("source", "WinEventLog:"),
+        _ => ("Channel", ""),
+    };
+    let scope = channels
+        .iter()
+        .map(|c| {
+            Node::Test(Test {
+                field: Some(field.to_string()),
+                op: Op::Glob {
+                    pattern: Pattern::literal(&format!("{prefix}{c}")),
+                    cased: false,
+                },
+            })
+        })
+        .collect();
+    simplify(Node::All(vec![Node::Any(scope), node]))
 }
 
 /// Says why a language cannot write a test, or `None` when it can.

@@ -121,3 +121,33 @@ fn kql_speaks_the_defender_schema() {
     );
     assert!(!q.text.contains("RenameKey"), "{}", q.text);
 }
+
+#[test]
+fn a_service_rule_reads_its_channel_only() {
+    let opts = Options::default();
+    let text = |lang| {
+        convert(&rule("service.yml"), lang, &opts)
+            .expect("exports")
+            .text
+    };
+    assert!(
+        text(Lang::Spl).contains("source=\"WinEventLog:Security\" AND"),
+        "{}",
+        text(Lang::Spl)
+    );
+    assert!(
+        text(Lang::Eql).contains("winlog.channel : \"Security\" and"),
+        "{}",
+        text(Lang::Eql)
+    );
+    assert!(
+        text(Lang::Esql).contains("TO_LOWER(winlog.channel) == \"security\" AND"),
+        "{}",
+        text(Lang::Esql)
+    );
+    // Category rules are not scoped by channel (their fields say which events they read).
+    let c = convert(&rule("network.yml"), Lang::Spl, &opts)
+        .expect("exports")
+        .text;
+    assert!(!c.contains("WinEventLog"), "{c}");
+}
