@@ -251,6 +251,12 @@ def atoms_of(x, acc):
     return acc
 
 
+def atom_diff(mine, pys):
+    """The tests only one side has (the report shows them beside a difference)."""
+    a, b = atoms_of(mine, set()), atoms_of(pys, set())
+    return sorted(a - b, key=repr), sorted(b - a, key=repr)
+
+
 def evaluate(x, env):
     k = x[0]
     if k == "atom":
@@ -363,9 +369,8 @@ def kql_atom(s):
         s.expect_op("(")
         f = s.next()[1]
         s.expect_op(")")
-        kind, v, raw = "word", f, f
         op = s.next()[1]
-        return atom(v, "cmp" + op, float(s.value()), False)
+        return atom(f, "cmp" + op, float(s.value()), False)
     if not (kind == "word" or (kind == "op" and v == "*")):
         raise ParseError(f"expected a column, found {raw!r}")
     field = v
@@ -409,21 +414,29 @@ def regex_atom(field, source, ci=False):
     return atom(field, "re", ("".join(sorted(set(flags))), source), False)
 
 
-def parse_kql(text):
-    lines = [ln for ln in text.splitlines() if not ln.strip().startswith("//")]
-    text = "\n".join(lines)
-    s = Stream(tokens(text))
-    kind, table, _ = s.next()
-    parts = [atom("$table", "eq", table, False)]
+def uncommented(text, marker="//"):
+    """The query without the comment lines imdsguard writes above it (the rule's title)."""
+    return "\n".join(ln for ln in text.splitlines() if not ln.strip().startswith(marker))
+
+
+def where_clauses(s, atom_fn, language):
+    """`| where …` stages to the end of the query (KQL, ES|QL), joined by and."""
+    parts = []
     while s.is_op("|"):
         s.next()
         if not s.is_word("where"):
-            raise ParseError(f"unexpected KQL operator {s.peek()[2]!r}")
+            raise ParseError(f"unexpected {language} command {s.peek()[2]!r}")
         s.next()
-        parts.append(parse_bool(s, kql_atom))
+        parts.append(parse_bool(s, atom_fn))
     if s.peek()[0] != "end":
         raise ParseError(f"trailing text at {s.peek()[2]!r}")
-    return all_of(parts)
+    return parts
+
+
+def parse_kql(text):
+    s = Stream(tokens(uncommented(text)))
+    table = s.next()[1]
+    return all_of([atom("$table", "eq", table, False)] + where_clauses(s, kql_atom, "KQL"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -513,7 +526,7 @@ def spl_where(s):
 
 
 def parse_spl(text):
-    text = "\n".join(ln for ln in text.splitlines() if not ln.strip().startswith("```"))
+    text = uncommented(text, "```")
     # The pipeline: split on `|` at top level (tokens keep strings intact).
     s = Stream(tokens(text))
     conditions = {}
@@ -628,8 +641,7 @@ def eql_atom(s):
 
 
 def parse_eql(text):
-    text = "\n".join(ln for ln in text.splitlines() if not ln.strip().startswith("//"))
-    s = Stream(tokens(text))
+    s = Stream(tokens(uncommented(text)))
     category = s.next()[1].lower()
     if not s.is_word("where"):
         raise ParseError("expected 'where' after the event category")
@@ -644,10 +656,7 @@ def parse_eql(text):
 # ES|QL: `FROM … | WHERE expr`; LIKE and == are case-sensitive unless the field is lowered.
 
 
-LIKE_ESCAPE = {"on": True}
-
-
-def esql_atom(s):
+def esql_atom(s, escape="\\"):
     kind, v, raw = s.next()
     lowered = False
     if kind == "word" and s.is_op("("):
@@ -660,7 +669,7 @@ def esql_atom(s):
             kind, v, raw = "word", field, field
         elif name == "coalesce":
             # COALESCE(expr, FALSE): a missing field makes the test false (Sigma's reading).
-            e = parse_bool(s, esql_atom)
+            e = parse_bool(s, lambda st: esql_atom(st, escape))
             s.expect_op(",")
             if not s.is_word("false"):
                 raise ParseError("COALESCE without FALSE")
@@ -709,8 +718,7 @@ def esql_atom(s):
     op = op.lower()
     if op == "like":
         vals = s.values() if s.is_op("(") else [s.value()]
-        esc = "\\" if LIKE_ESCAPE["on"] else None
-        a = any_of([glob(field, like_glob(x, escape=esc), ci) for x in vals])
+        a = any_of([glob(field, like_glob(x, escape=escape), ci) for x in vals])
     elif op == "rlike":
         vals = s.values() if s.is_op("(") else [s.value()]
         a = any_of([regex_atom(field, x) for x in vals])
@@ -730,23 +738,15 @@ def esql_atom(s):
     return ("not", a) if neg else a
 
 
-def parse_esql(text):
-    text = "\n".join(ln for ln in text.splitlines() if not ln.strip().startswith("//"))
-    s = Stream(tokens(text))
+def parse_esql(text, like_escape=True):
+    """`like_escape=False` reads LIKE patterns without `\\` escapes (how pySigma means them)."""
+    s = Stream(tokens(uncommented(text)))
     if not s.is_word("from"):
         raise ParseError("expected FROM")
     while not (s.is_op("|") or s.peek()[0] == "end"):
         s.next()
-    parts = []
-    while s.is_op("|"):
-        s.next()
-        if not s.is_word("where"):
-            raise ParseError(f"unexpected ES|QL command {s.peek()[2]!r}")
-        s.next()
-        parts.append(parse_bool(s, esql_atom))
-    if s.peek()[0] != "end":
-        raise ParseError(f"trailing text at {s.peek()[2]!r}")
-    return all_of(parts)
+    escape = "\\" if like_escape else None
+    return all_of(where_clauses(s, lambda st: esql_atom(st, escape), "ES|QL"))
 
 
 PARSERS = {"kql": parse_kql, "spl": parse_spl, "eql": parse_eql, "esql": parse_esql}
@@ -770,15 +770,15 @@ def ours(binary, rules_dir, lang):
     return queries
 
 
-def theirs(lang, files):
+def theirs(lang, texts):
     out = {}
     backend = BACKENDS[lang]()
-    for f in files:
+    for key, text in texts.items():
         try:
             # Parsed again for every backend: pipelines rewrite the rule objects in place.
-            out[str(f)] = backend.convert(SigmaCollection.from_yaml(f.read_text()))
+            out[key] = backend.convert(SigmaCollection.from_yaml(text))
         except Exception as e:  # noqa: BLE001 - a backend's refusal is data here
-            out[str(f)] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            out[key] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     return out
 
 
@@ -863,6 +863,31 @@ def compare(lang, mine, pys, text):
     return "differ", applied
 
 
+def whole_query(lang, mine, pys_text, text, verdict, applied):
+    """Differences in how pySigma's backend builds the whole query, which no rewrite of single
+    tests can model: each is recognised in pySigma's text and accepted with its reason."""
+    if lang == "spl" and re.search(r"\|\s*search OR\b", pys_text):
+        # pySigma-backend-splunk puts the part of an OR that holds a regex behind
+        # `| rex … | search OR …`: the OR's other branches then filter instead of adding
+        # (Splunk reads `search OR x` as `search x`), so its query is not the rule's logic and
+        # there is nothing to compare against.
+        return "accepted", ["splunk: OR split across `| rex` (`| search OR`)"]
+    if lang == "spl" and regex_pulled_out(mine, pys_text):
+        # pySigma-backend-splunk appends a regex as `| regex F="…"` (a positive filter on the
+        # whole search) even where the rule negates it (`not all of filter_*`): its query
+        # requires what the rule excludes. Not comparable.
+        return "accepted", ["splunk: a negated regex appended as `| regex`"]
+    if lang == "esql":
+        # pySigma-backend-elasticsearch's ES|QL writes a value's backslashes into LIKE
+        # unescaped, where ES|QL reads `\` as LIKE's escape (`"*:\\Temp\\*"` is `*:Temp*`
+        # there, the path separators lost). Compared by reading pySigma's patterns as it meant
+        # them.
+        v2, a2 = compare(lang, mine, parse_esql(pys_text, like_escape=False), text)
+        if v2 != "differ":
+            return "accepted", a2 + ["esql: pySigma's LIKE patterns leave `\\` unescaped"]
+    return verdict, applied
+
+
 def main():
     args = sys.argv[1:]
     report = None
@@ -883,16 +908,15 @@ def main():
     binary, rules_dir = args
     selftest()
     summary = {}
-    files = sorted(Path(rules_dir).rglob("*.yml"))
+    texts = {str(f): f.read_text() for f in sorted(Path(rules_dir).rglob("*.yml"))}
     unexplained = 0
     lines = []
     for lang in langs:
         mine = ours(binary, rules_dir, lang)
-        pys = theirs(lang, files)
+        pys = theirs(lang, texts)
         stats = Counter()
         reasons = Counter()
-        for f in files:
-            key = str(f)
+        for key, text in texts.items():
             m, p = mine.get(key), pys.get(key)
             if isinstance(p, str) or not p:
                 stats["pySigma refuses"] += 1
@@ -916,38 +940,19 @@ def main():
                 stats["pySigma query unreadable"] += 1
                 lines.append(f"{lang}\tunreadable-pysigma\t{key}\t{e}\t{p[0][:300]!r}")
                 continue
-            verdict, applied = compare(lang, tm, tp, f.read_text())
-            if verdict == "differ" and lang == "spl" and re.search(r"\|\s*search OR\b", p[0]):
-                # pySigma-backend-splunk puts the part of an OR that holds a regex behind
-                # `| rex … | search OR …`: the OR's other branches then filter instead of
-                # adding (Splunk reads `search OR x` as `search x`), so its query is not the
-                # rule's logic and there is nothing to compare against.
-                verdict, applied = "accepted", ["splunk: OR split across `| rex` (`| search OR`)"]
-            elif verdict == "differ" and lang == "esql":
-                # pySigma-backend-elasticsearch's ES|QL writes a value's backslashes into LIKE
-                # unescaped, where ES|QL reads `\` as LIKE's escape (`"*:\\Temp\\*"` is
-                # `*:Temp*` there, the path separators lost). Compared by reading pySigma's
-                # patterns as it meant them.
-                LIKE_ESCAPE["on"] = False
-                try:
-                    meant = parse_esql(p[0])
-                finally:
-                    LIKE_ESCAPE["on"] = True
-                v2, a2 = compare(lang, tm, meant, f.read_text())
-                if v2 != "differ":
-                    verdict = "accepted"
-                    applied = a2 + ["esql: pySigma's LIKE patterns leave `\\` unescaped"]
-            if verdict == "differ" and lang == "spl" and regex_pulled_out(tm, p[0]):
-                # pySigma-backend-splunk appends a regex as `| regex F="…"` (a positive filter on
-                # the whole search) even where the rule negates it (`not all of filter_*`): its
-                # query requires what the rule excludes. Not comparable.
-                verdict, applied = "accepted", ["splunk: a negated regex appended as `| regex`"]
+            verdict, applied = compare(lang, tm, tp, text)
+            if verdict == "differ":
+                verdict, applied = whole_query(lang, tm, p[0], text, verdict, applied)
             stats[verdict] += 1
             for a in applied:
                 reasons[a] += 1
             if verdict == "differ":
                 unexplained += 1
-                lines.append(f"{lang}\tdiffer\t{key}\t{applied}\n  ours: {m[0]['query']}\n  pysi: {p[0]}")
+                only_ours, only_theirs = atom_diff(tm, tp)
+                lines.append(
+                    f"{lang}\tdiffer\t{key}\t{applied}\n  ours: {m[0]['query']}\n  pysi: {p[0]}"
+                    f"\n  tests only in ours: {only_ours}\n  tests only in pySigma's: {only_theirs}"
+                )
         summary[lang] = {"stats": dict(stats), "accepted": dict(reasons)}
         print(f"{lang}: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.items())))
         for k, v in reasons.most_common():
@@ -1285,10 +1290,3 @@ ACCEPTED = [
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def atom_diff(lang, mine_text, pys_text):
-    """Atoms only on one side (for reading a difference)."""
-    a = atoms_of(canon(nnf(PARSERS[lang](mine_text))), set())
-    b = atoms_of(canon(nnf(PARSERS[lang](pys_text))), set())
-    return sorted(a - b, key=repr), sorted(b - a, key=repr)

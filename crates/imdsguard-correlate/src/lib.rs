@@ -4,7 +4,8 @@
 //! returns the correlations they complete. State is one sliding window per (correlation rule,
 //! group) — the values of the rule's `group-by` fields — holding the hits of the last
 //! `timespan`; the number of open groups is bounded ([`Correlator::with_max_groups`]): past it, the
-//! group seen least recently is dropped and counted ([`Correlator::evicted`]).
+//! group seen least recently is dropped and counted ([`Correlator::evicted`]). A window holds
+//! every hit of its timespan (not yet capped: a burst of millions in one group is held whole).
 //!
 //! Semantics, as the Sigma correlation specification and pySigma's backends give them:
 //! - `event_count`: the number of hits of the referenced rules in the window meets the condition.
@@ -289,44 +290,35 @@ impl Correlator {
 }
 
 fn judge(spec: &Spec, s: usize, group: &[String], entries: &VecDeque<Entry>) -> Option<Fired> {
-    if entries.is_empty() {
-        return None;
-    }
-    let (value, hits): (u64, Vec<u64>) = match spec.kind {
-        CorrelationKind::EventCount => {
-            (entries.len() as u64, entries.iter().map(|e| e.id).collect())
-        }
+    // The hits counted (all of the window, or for temporal_ordered the ones found in order) and
+    // the measured value.
+    let (counted, value): (Vec<&Entry>, usize) = match spec.kind {
+        CorrelationKind::EventCount => (entries.iter().collect(), entries.len()),
         CorrelationKind::ValueCount => {
             let distinct: BTreeSet<&str> =
                 entries.iter().filter_map(|e| e.value.as_deref()).collect();
-            (
-                distinct.len() as u64,
-                entries.iter().map(|e| e.id).collect(),
-            )
+            (entries.iter().collect(), distinct.len())
         }
         CorrelationKind::Temporal => {
             let distinct: BTreeSet<usize> = entries.iter().map(|e| e.rule).collect();
-            (
-                distinct.len() as u64,
-                entries.iter().map(|e| e.id).collect(),
-            )
+            (entries.iter().collect(), distinct.len())
         }
         CorrelationKind::TemporalOrdered => {
-            // The longest prefix of the rule list found in order.
-            let mut next = 0;
-            let mut ids = Vec::new();
+            // The longest prefix of the rule list found in order (earliest hits first).
+            let mut in_order = Vec::new();
             for e in entries {
-                if next < spec.rules.len() && e.rule == next {
-                    ids.push(e.id);
-                    next += 1;
+                if e.rule == in_order.len() && in_order.len() < spec.rules.len() {
+                    in_order.push(e);
                 }
             }
-            (next as u64, ids)
+            let n = in_order.len();
+            (in_order, n)
         }
     };
+    let (first, last) = (counted.first()?, counted.last()?);
     let holds = match spec.kind {
         CorrelationKind::Temporal | CorrelationKind::TemporalOrdered if spec.bounds.is_empty() => {
-            value == spec.rules.len() as u64
+            value == spec.rules.len()
         }
         _ => spec
             .bounds
@@ -341,10 +333,10 @@ fn judge(spec: &Spec, s: usize, group: &[String], entries: &VecDeque<Entry>) -> 
             .cloned()
             .zip(group.iter().cloned())
             .collect(),
-        first_ms: entries.front().map_or(0, |e| e.time_ms),
-        last_ms: entries.back().map_or(0, |e| e.time_ms),
-        value,
-        hits,
+        first_ms: first.time_ms,
+        last_ms: last.time_ms,
+        value: value as u64,
+        hits: counted.iter().map(|e| e.id).collect(),
     })
 }
 

@@ -29,6 +29,11 @@ fn hit(rule: &str, secs: i64, fields: &[(&str, &str)], id: u64) -> Hit {
     }
 }
 
+/// A hit on host `a`.
+fn on_a(rule: &str, secs: i64, id: u64) -> Hit {
+    hit(rule, secs, &[("host", "a")], id)
+}
+
 fn run(c: &mut Correlator, hits: &[Hit]) -> Vec<Fired> {
     let mut out: Vec<Fired> = hits.iter().flat_map(|h| c.push(h)).collect();
     out.extend(c.finish());
@@ -75,10 +80,10 @@ fn hits_older_than_the_timespan_leave_the_window() {
     )];
     let mut c = Correlator::new(&rules).unwrap();
     let hits = [
-        hit("read", 0, &[("host", "a")], 1),
-        hit("read", 5, &[("host", "a")], 2),
-        hit("read", 12, &[("host", "a")], 3), // hit 1 is out (12 - 0 >= 10)
-        hit("read", 14, &[("host", "a")], 4),
+        on_a("read", 0, 1),
+        on_a("read", 5, 2),
+        on_a("read", 12, 3), // hit 1 is out (12 - 0 >= 10)
+        on_a("read", 14, 4),
     ];
     let out = run(&mut c, &hits);
     assert_eq!(out.len(), 1, "{out:?}");
@@ -98,8 +103,8 @@ fn a_hit_without_a_group_by_field_or_of_another_rule_is_not_counted() {
     let mut c = Correlator::new(&rules).unwrap();
     let hits = [
         hit("read", 0, &[], 1),
-        hit("other", 1, &[("host", "a")], 2),
-        hit("read", 2, &[("host", "a")], 3),
+        on_a("other", 1, 2),
+        on_a("read", 2, 3),
     ];
     assert!(run(&mut c, &hits).is_empty());
 }
@@ -139,24 +144,12 @@ fn temporal_needs_every_rule_in_any_order() {
         &[],
     )];
     let mut c = Correlator::new(&rules).unwrap();
-    let out = run(
-        &mut c,
-        &[
-            hit("creds", 0, &[("host", "a")], 1),
-            hit("token", 5, &[("host", "a")], 2),
-        ],
-    );
+    let out = run(&mut c, &[on_a("creds", 0, 1), on_a("token", 5, 2)]);
     assert_eq!(out.len(), 1, "{out:?}");
     assert_eq!(out[0].value, 2);
     // Too far apart: no alert.
     let mut c = Correlator::new(&rules).unwrap();
-    let out = run(
-        &mut c,
-        &[
-            hit("creds", 0, &[("host", "a")], 1),
-            hit("token", 31, &[("host", "a")], 2),
-        ],
-    );
+    let out = run(&mut c, &[on_a("creds", 0, 1), on_a("token", 31, 2)]);
     assert!(out.is_empty(), "{out:?}");
 }
 
@@ -170,20 +163,19 @@ fn temporal_ordered_needs_the_order() {
         &[],
     )];
     let mut c = Correlator::new(&rules).unwrap();
-    let reversed = [
-        hit("creds", 0, &[("host", "a")], 1),
-        hit("token", 5, &[("host", "a")], 2),
-    ];
+    let reversed = [on_a("creds", 0, 1), on_a("token", 5, 2)];
     assert!(run(&mut c, &reversed).is_empty());
     let mut c = Correlator::new(&rules).unwrap();
     let ordered = [
-        hit("creds", 0, &[("host", "a")], 1),
-        hit("token", 5, &[("host", "a")], 2),
-        hit("creds", 6, &[("host", "a")], 3),
+        on_a("creds", 0, 1),
+        on_a("token", 5, 2),
+        on_a("creds", 6, 3),
     ];
     let out = run(&mut c, &ordered);
     assert_eq!(out.len(), 1, "{out:?}");
     assert_eq!(out[0].hits, [2, 3]);
+    // The times are those of the hits counted, not of the earlier `creds` hit.
+    assert_eq!((out[0].first_ms, out[0].last_ms), (5000, 6000));
 }
 
 #[test]
@@ -198,10 +190,10 @@ fn upper_bounds_are_judged_when_the_window_closes() {
     )];
     let mut c = Correlator::new(&rules).unwrap();
     let hits = [
-        hit("read", 0, &[("host", "a")], 1),
-        hit("read", 1, &[("host", "a")], 2),
-        hit("read", 2, &[("host", "a")], 3), // three in the window: does not hold
-        hit("read", 20, &[("host", "a")], 4), // closes it; opens another with one hit
+        on_a("read", 0, 1),
+        on_a("read", 1, 2),
+        on_a("read", 2, 3),  // three in the window: does not hold
+        on_a("read", 20, 4), // closes it; opens another with one hit
     ];
     let mut out: Vec<Fired> = hits.iter().flat_map(|h| c.push(h)).collect();
     assert!(out.is_empty(), "{out:?}");
@@ -219,11 +211,7 @@ fn upper_bounds_are_judged_when_the_window_closes() {
     let mut c = Correlator::new(&rules).unwrap();
     let out = run(
         &mut c,
-        &[
-            hit("read", 0, &[("host", "a")], 1),
-            hit("read", 1, &[("host", "a")], 2),
-            hit("read", 2, &[("host", "a")], 3),
-        ],
+        &[on_a("read", 0, 1), on_a("read", 1, 2), on_a("read", 2, 3)],
     );
     assert!(out.is_empty(), "{out:?}");
 }

@@ -37,6 +37,15 @@ struct Table {
 }
 
 impl Table {
+    /// Whether a Sigma field's values are rewritten for Defender (its values mapped, an account
+    /// split in two, a hive name expanded, a path reduced to its file name).
+    fn rewrites(&self, field: &str, column: &str) -> bool {
+        self.values.contains_key(field)
+            || self.file_names.contains_key(field)
+            || self.domains.contains_key(column)
+            || self.hive_columns.iter().any(|c| c == column)
+    }
+
     fn value_of(&self, field: &str, pattern: &Pattern) -> Option<Option<String>> {
         let map = self.values.get(field)?;
         let lit = pattern.as_literal()?;
@@ -94,7 +103,7 @@ pub(crate) fn checker(rule: &SigmaRule) -> Result<impl Fn(&Test) -> Option<Strin
                     None
                 }
                 op => Some(format!(
-                    "{f:?} {} has no counterpart in {}'s {} (known: {})",
+                    "{f:?} {} has no counterpart in {} column {} (known values: {})",
                     match op {
                         Op::Glob { pattern, .. } => format!("{:?}", pattern.to_string()),
                         _ => "test".to_string(),
@@ -152,11 +161,7 @@ pub(crate) fn query(
                 // Equalities on one field: `in~`.
                 Some((f, vs)) => {
                     let c = column(f)?;
-                    if table.values.contains_key(f)
-                        || table.domains.contains_key(&c)
-                        || table.hive_columns.contains(&c)
-                        || table.file_names.contains_key(f)
-                    {
+                    if table.rewrites(f, &c) {
                         // Each value is rewritten on its own (see `test`).
                         return Ok(None);
                     }
@@ -308,8 +313,10 @@ fn full_hive(p: &Pattern) -> Pattern {
     let mut pieces = p.pieces.clone();
     if let Some(Piece::Lit(s)) = pieces.first_mut() {
         for (short, full) in HIVES {
-            let starts = s.len() >= short.len() && s[..short.len()].eq_ignore_ascii_case(short);
-            if starts {
+            // `get`, not slicing: the value may have a multi-byte character at that offset.
+            if s.get(..short.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(short))
+            {
                 *s = format!("{full}{}", &s[short.len()..]);
                 break;
             }
@@ -349,5 +356,37 @@ fn keyword(t: &Test, notes: &mut Vec<String>) -> Result<String, String> {
             }
         }
         _ => Err("keywords other than strings".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hive_names_expand_and_other_text_is_left_alone() {
+        let hive = |s: &str| full_hive(&Pattern::parse(s)).to_string();
+        assert_eq!(
+            hive("hklm\\Software\\Run*"),
+            "HKEY_LOCAL_MACHINE\\Software\\Run*"
+        );
+        assert_eq!(hive("HKU\\S-1-5*"), "HKEY_USERS\\S-1-5*");
+        assert_eq!(hive("*\\Run\\*"), "*\\Run\\*");
+        // A multi-byte character where the hive name would end is not a hive name.
+        assert_eq!(hive("HKUé\\x"), "HKUé\\x");
+    }
+
+    #[test]
+    fn an_account_splits_at_its_one_backslash() {
+        let split = |s: &str| {
+            split_account(&Pattern::parse(s)).map(|(d, n)| (d.to_string(), n.to_string()))
+        };
+        assert_eq!(
+            split("NT AUTHORITY\\SYSTEM"),
+            Some(("NT AUTHORITY".into(), "SYSTEM".into()))
+        );
+        assert_eq!(split("*\\SYSTEM"), Some(("*".into(), "SYSTEM".into())));
+        assert_eq!(split("SYSTEM"), None);
+        assert_eq!(split("a\\b\\c"), None);
     }
 }
