@@ -1,344 +1,177 @@
-//! Sigma correlation rules over detection hits.
+//! The correlation layer: what single events cannot show.
 //!
-//! A [`Correlator`] takes the hits of detection rules in time order ([`Correlator::push`]) and
-//! returns the correlations they complete. State is one sliding window per (correlation rule,
-//! group) — the values of the rule's `group-by` fields — holding the hits of the last
-//! `timespan`; the number of open groups is bounded ([`Correlator::with_max_groups`]): past it, the
-//! group seen least recently is dropped and counted ([`Correlator::evicted`]). A window holds
-//! every hit of its timespan (not yet capped: a burst of millions in one group is held whole).
+//! - [`imds`]: the built-in correlations over metadata requests — the IMDSv2 token sequence
+//!   (IMDS-101), a process reaching the service for the first time on a host against a learned
+//!   baseline (IMDS-102), a request rate above the process's own baseline (IMDS-103), and
+//!   enumeration of many metadata paths (IMDS-104).
+//! - [`sigma`]: Sigma correlation rules (`event_count`, `value_count`, `temporal`,
+//!   `temporal_ordered`) over the hits of the rules they name.
+//! - [`incident`]: alerts of one host grouped into incidents with a timeline, the attack-chain
+//!   stages and a severity for the whole chain.
 //!
-//! Semantics, as the Sigma correlation specification and pySigma's backends give them:
-//! - `event_count`: the number of hits of the referenced rules in the window meets the condition.
-//! - `value_count`: the number of distinct values of `field` among those hits meets it.
-//! - `temporal`: every referenced rule has a hit in the window (with a condition: at least that
-//!   many distinct rules do).
-//! - `temporal_ordered`: the referenced rules have hits in the order given, within the window.
-//!
-//! A condition with only lower bounds (`gt`, `gte`) fires as soon as it holds; one with an upper
-//! bound (`lt`, `lte`, `eq`) is judged when a window closes — the first hit after `timespan`, or
-//! [`Correlator::finish`] at the end of the input — since later hits could still break it. After
-//! a correlation fires its window restarts, so one burst gives one alert, not one per hit. A hit
-//! lacking a `group-by` field is not grouped (as a SIEM's `stats … by` leaves it out).
-//! Deterministic: the same hits in the same order give the same output.
+//! [`Engine`] drives all three over [`Observation`]s — one per event that raised an alert or
+//! reached the metadata service — fed in time order. All mutable state of the pipeline lives
+//! here; the compiled rule set stays immutable and shared. Output depends only on the
+//! observations and their order, which the caller makes total (time, then input order), so the
+//! same input gives the same alerts and incidents whatever the thread count.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+pub mod imds;
+pub mod incident;
+pub mod sigma;
 
-use imdsguard_sigma::{Correlation, CorrelationKind};
+use imdsguard_event::Severity;
+use imdsguard_rules::{stable_hash, Alert};
 
-/// One hit of a detection rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hit {
-    /// The names a correlation may refer to the rule by (its `name`, its `id`).
-    pub rule: Vec<String>,
-    /// Milliseconds since the epoch.
-    pub time_ms: i64,
-    /// The event's fields the correlation reads (`group-by`, `value_count`'s field).
-    pub fields: BTreeMap<String, String>,
-    /// The caller's reference to the hit (an alert number).
-    pub id: u64,
-}
+pub use imds::{Baselines, Config, Touch};
+pub use incident::{Incident, Incidents, Stage};
+pub use sigma::{CorrelateError, Correlator, Fired, Hit};
 
-/// A correlation that fired.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fired {
-    /// Index of the correlation rule in the list given to [`Correlator::new`].
-    pub correlation: usize,
-    /// The group: `group-by` fields and their values.
-    pub group: Vec<(String, String)>,
-    /// Time of the first hit counted (ms).
-    pub first_ms: i64,
-    /// Time of the last hit counted (ms).
-    pub last_ms: i64,
-    /// The measured value: hits, distinct values, or distinct rules.
-    pub value: u64,
-    /// The hits counted, in time order.
-    pub hits: Vec<u64>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Bound {
-    Gt(i64),
-    Gte(i64),
-    Lt(i64),
-    Lte(i64),
-    Eq(i64),
-}
-
-impl Bound {
-    fn holds(self, v: i64) -> bool {
-        match self {
-            Bound::Gt(n) => v > n,
-            Bound::Gte(n) => v >= n,
-            Bound::Lt(n) => v < n,
-            Bound::Lte(n) => v <= n,
-            Bound::Eq(n) => v == n,
-        }
-    }
-    fn upper(self) -> bool {
-        matches!(self, Bound::Lt(_) | Bound::Lte(_) | Bound::Eq(_))
-    }
-}
-
-struct Spec {
-    kind: CorrelationKind,
-    rules: Vec<String>,
-    group_by: Vec<String>,
-    window_ms: i64,
-    bounds: Vec<Bound>,
-    field: Option<String>,
-}
-
-impl Spec {
-    /// The hit's rule (index in `rules`), group and counted value, or `None` when the hit is not
-    /// this correlation's or lacks a field it groups or counts by.
-    fn read(&self, hit: &Hit) -> Option<(usize, Vec<String>, Option<String>)> {
-        let rule = self.rules.iter().position(|r| hit.rule.contains(r))?;
-        let group = self
-            .group_by
-            .iter()
-            .map(|f| hit.fields.get(f).cloned())
-            .collect::<Option<Vec<String>>>()?;
-        let value = match &self.field {
-            Some(f) => Some(hit.fields.get(f)?.clone()),
-            None => None,
-        };
-        Some((rule, group, value))
-    }
-}
-
+/// A Sigma correlation rule with what its alerts need.
 #[derive(Debug, Clone)]
-struct Entry {
-    time_ms: i64,
-    rule: usize,
-    value: Option<String>,
-    id: u64,
+pub struct SigmaCorrelation {
+    /// The rule's id (or title when it has none).
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Severity of its alerts (from `level`).
+    pub severity: Severity,
+    /// The correlation.
+    pub correlation: imdsguard_sigma::Correlation,
 }
 
-#[derive(Default)]
-struct Window {
-    entries: VecDeque<Entry>,
-    last_seen: u64,
+/// What one event brings to the correlation layer.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    /// When (ms since the epoch).
+    pub time_ms: i64,
+    /// The event's place in the input, which breaks ties in time.
+    pub seq: u64,
+    /// The alerts the event raised (those reported, for incidents).
+    pub alerts: Vec<Alert>,
+    /// Its metadata requests, if any.
+    pub touch: Option<Touch>,
+    /// Hits of rules that Sigma correlations name.
+    pub hits: Vec<Hit>,
 }
 
-/// A correlation rule that cannot run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CorrelateError {
-    /// Index of the correlation rule.
-    pub correlation: usize,
-    /// Why.
-    pub message: String,
+/// The correlation layer's state.
+pub struct Engine {
+    imds: imds::Imds,
+    sigma: Correlator,
+    sigma_rules: Vec<SigmaCorrelation>,
+    incidents: Incidents,
+    min_severity: Severity,
 }
 
-impl std::fmt::Display for CorrelateError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "correlation rule {}: {}", self.correlation, self.message)
-    }
-}
-
-impl std::error::Error for CorrelateError {}
-
-/// The correlation state over a stream of hits.
-pub struct Correlator {
-    specs: Vec<Spec>,
-    windows: BTreeMap<(usize, Vec<String>), Window>,
-    max_groups: usize,
-    evicted: u64,
-    tick: u64,
-}
-
-impl Correlator {
-    /// Compiles the correlation rules; a rule whose condition cannot be read is an error.
-    pub fn new(rules: &[Correlation]) -> Result<Correlator, CorrelateError> {
-        let mut specs = Vec::new();
-        for (i, c) in rules.iter().enumerate() {
-            let err = |message: String| CorrelateError {
-                correlation: i,
-                message,
-            };
-            let mut bounds = Vec::new();
-            for (op, n) in &c.condition {
-                bounds.push(match op.as_str() {
-                    "gt" => Bound::Gt(*n),
-                    "gte" => Bound::Gte(*n),
-                    "lt" => Bound::Lt(*n),
-                    "lte" => Bound::Lte(*n),
-                    "eq" => Bound::Eq(*n),
-                    other => return Err(err(format!("unknown condition operator {other:?}"))),
-                });
-            }
-            let needs_condition = matches!(
-                c.kind,
-                CorrelationKind::EventCount | CorrelationKind::ValueCount
-            );
-            if needs_condition && bounds.is_empty() {
-                return Err(err("event_count and value_count need a condition".into()));
-            }
-            if c.kind == CorrelationKind::ValueCount && c.field.is_none() {
-                return Err(err("value_count needs a field".into()));
-            }
-            let window_ms = i64::try_from(c.timespan_secs.saturating_mul(1000))
-                .map_err(|_| err("timespan too long".into()))?;
-            specs.push(Spec {
-                kind: c.kind,
-                rules: c.rules.clone(),
-                group_by: c.group_by.clone(),
-                window_ms,
-                bounds,
-                field: c.field.clone(),
-            });
-        }
-        Ok(Correlator {
-            specs,
-            windows: BTreeMap::new(),
-            max_groups: 100_000,
-            evicted: 0,
-            tick: 0,
+impl Engine {
+    /// The layer with the built-in correlations (`cfg`, a saved `baselines`), the Sigma
+    /// correlation rules given, and incidents that open after `incident_gap_ms` of quiet on a
+    /// host. Alerts below `min_severity` are left out of incidents and of the output.
+    pub fn new(
+        cfg: Config,
+        baselines: Baselines,
+        sigma_rules: Vec<SigmaCorrelation>,
+        incident_gap_ms: i64,
+        min_severity: Severity,
+    ) -> Result<Engine, CorrelateError> {
+        let corr: Vec<imdsguard_sigma::Correlation> =
+            sigma_rules.iter().map(|s| s.correlation.clone()).collect();
+        let max = cfg.max_keys;
+        Ok(Engine {
+            imds: imds::Imds::new(cfg, baselines),
+            sigma: Correlator::new(&corr)?.with_max_groups(max),
+            sigma_rules,
+            incidents: Incidents::new(incident_gap_ms),
+            min_severity,
         })
     }
 
-    /// At most `n` open groups (default 100,000); past it the least recently seen is dropped.
-    pub fn with_max_groups(mut self, n: usize) -> Correlator {
-        self.max_groups = n.max(1);
-        self
+    /// Feeds one observation (in time order); returns the correlation alerts it completes, at or
+    /// above the minimum severity. Every alert, the event's own and the new ones, joins an
+    /// incident.
+    pub fn push(&mut self, obs: &Observation) -> Vec<Alert> {
+        let mut out = Vec::new();
+        if let Some(t) = &obs.touch {
+            let own = obs.alerts.first().map(|a| a.id.as_str());
+            out.extend(self.imds.push(t, own));
+        }
+        for h in &obs.hits {
+            let fired = self.sigma.push(h);
+            out.extend(fired.into_iter().map(|f| self.sigma_alert(&f, obs)));
+        }
+        out.retain(|a| a.severity >= self.min_severity);
+        for a in obs.alerts.iter().chain(out.iter()) {
+            if a.severity >= self.min_severity {
+                self.incidents.add(a, obs.time_ms);
+            }
+        }
+        out
     }
 
-    /// Groups dropped to keep the state bounded.
+    /// The end of the input: Sigma correlations with an upper bound are judged. `last` is the
+    /// last observation, whose context the alerts carry.
+    pub fn finish(&mut self, last: Option<&Observation>) -> Vec<Alert> {
+        let fired = self.sigma.finish();
+        let mut out = Vec::new();
+        if let Some(obs) = last {
+            for f in fired {
+                let a = self.sigma_alert(&f, obs);
+                if a.severity >= self.min_severity {
+                    self.incidents.add(&a, f.last_ms);
+                    out.push(a);
+                }
+            }
+        }
+        out
+    }
+
+    /// The incidents so far.
+    pub fn incidents(&self) -> &Incidents {
+        &self.incidents
+    }
+
+    /// The baselines learned so far (the store saves them).
+    pub fn baselines(&self) -> &Baselines {
+        self.imds.baselines()
+    }
+
+    /// Keys and groups dropped to keep the state bounded.
     pub fn evicted(&self) -> u64 {
-        self.evicted
+        self.imds.evicted + self.sigma.evicted()
     }
 
-    /// Open groups now.
-    pub fn groups(&self) -> usize {
-        self.windows.len()
-    }
-
-    /// Feeds one hit; returns the correlations it completes or whose windows it closes.
-    pub fn push(&mut self, hit: &Hit) -> Vec<Fired> {
-        let mut out = Vec::new();
-        for s in 0..self.specs.len() {
-            let Some((rule, group, value)) = self.specs[s].read(hit) else {
-                continue;
-            };
-            self.tick += 1;
-            let key = (s, group);
-            let upper = self.specs[s].bounds.iter().any(|b| b.upper());
-            let window_ms = self.specs[s].window_ms;
-            let w = self.windows.entry(key.clone()).or_default();
-            w.last_seen = self.tick;
-            // Hits that fell out of the window: a closing window is judged first when the
-            // condition has an upper bound.
-            if let Some(first) = w.entries.front() {
-                if hit.time_ms - first.time_ms >= window_ms {
-                    if upper {
-                        if let Some(f) = judge(&self.specs[s], s, &key.1, &w.entries) {
-                            out.push(f);
-                        }
-                        w.entries.clear();
-                    } else {
-                        while w
-                            .entries
-                            .front()
-                            .is_some_and(|e| hit.time_ms - e.time_ms >= window_ms)
-                        {
-                            w.entries.pop_front();
-                        }
-                    }
-                }
-            }
-            w.entries.push_back(Entry {
-                time_ms: hit.time_ms,
-                rule,
-                value,
-                id: hit.id,
-            });
-            if !upper {
-                if let Some(f) = judge(&self.specs[s], s, &key.1, &w.entries) {
-                    out.push(f);
-                    w.entries.clear();
-                }
-            }
-            self.bound();
-        }
-        out
-    }
-
-    /// The end of the input: windows with an upper-bound condition are judged.
-    pub fn finish(&mut self) -> Vec<Fired> {
-        let mut out = Vec::new();
-        for ((s, group), w) in std::mem::take(&mut self.windows) {
-            if self.specs[s].bounds.iter().any(|b| b.upper()) {
-                if let Some(f) = judge(&self.specs[s], s, &group, &w.entries) {
-                    out.push(f);
-                }
-            }
-        }
-        out
-    }
-
-    fn bound(&mut self) {
-        while self.windows.len() > self.max_groups {
-            let oldest = self
-                .windows
-                .iter()
-                .min_by_key(|(_, w)| w.last_seen)
-                .map(|(k, _)| k.clone())
-                .expect("more groups than the bound");
-            self.windows.remove(&oldest);
-            self.evicted += 1;
-        }
-    }
-}
-
-fn judge(spec: &Spec, s: usize, group: &[String], entries: &VecDeque<Entry>) -> Option<Fired> {
-    // The hits counted (all of the window, or for temporal_ordered the ones found in order) and
-    // the measured value.
-    let (counted, value): (Vec<&Entry>, usize) = match spec.kind {
-        CorrelationKind::EventCount => (entries.iter().collect(), entries.len()),
-        CorrelationKind::ValueCount => {
-            let distinct: BTreeSet<&str> =
-                entries.iter().filter_map(|e| e.value.as_deref()).collect();
-            (entries.iter().collect(), distinct.len())
-        }
-        CorrelationKind::Temporal => {
-            let distinct: BTreeSet<usize> = entries.iter().map(|e| e.rule).collect();
-            (entries.iter().collect(), distinct.len())
-        }
-        CorrelationKind::TemporalOrdered => {
-            // The longest prefix of the rule list found in order (earliest hits first).
-            let mut in_order = Vec::new();
-            for e in entries {
-                if e.rule == in_order.len() && in_order.len() < spec.rules.len() {
-                    in_order.push(e);
-                }
-            }
-            let n = in_order.len();
-            (in_order, n)
-        }
-    };
-    let (first, last) = (counted.first()?, counted.last()?);
-    let holds = match spec.kind {
-        CorrelationKind::Temporal | CorrelationKind::TemporalOrdered if spec.bounds.is_empty() => {
-            value == spec.rules.len()
-        }
-        _ => spec
-            .bounds
-            .iter()
-            .all(|b| b.holds(i64::try_from(value).unwrap_or(i64::MAX))),
-    };
-    holds.then(|| Fired {
-        correlation: s,
-        group: spec
-            .group_by
-            .iter()
+    fn sigma_alert(&self, f: &Fired, obs: &Observation) -> Alert {
+        let rule = &self.sigma_rules[f.correlation];
+        let mut a = obs
+            .alerts
+            .first()
             .cloned()
-            .zip(group.iter().cloned())
-            .collect(),
-        first_ms: first.time_ms,
-        last_ms: last.time_ms,
-        value: value as u64,
-        hits: counted.iter().map(|e| e.id).collect(),
-    })
+            .or_else(|| obs.touch.as_ref().map(|t| t.context.clone()))
+            .expect("an observation with a hit has an alert");
+        let mut parts: Vec<&str> = vec![&rule.id];
+        parts.extend(f.hits.iter().map(String::as_str));
+        a.id = format!("{:016x}", stable_hash(&parts));
+        a.rule_id = rule.id.clone();
+        a.title = rule.title.clone();
+        a.severity = rule.severity;
+        let group = if f.group.is_empty() {
+            "all events".to_owned()
+        } else {
+            f.group
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        a.reasons = vec![format!(
+            "Sigma correlation \"{}\" ({:?}) held with value {} for {group}, between {} and {}.",
+            rule.title,
+            rule.correlation.kind,
+            f.value,
+            imdsguard_event::format_time_ms(f.first_ms),
+            imdsguard_event::format_time_ms(f.last_ms),
+        )];
+        a.related = f.hits.clone();
+        a
+    }
 }
-
-#[cfg(test)]
-mod tests;

@@ -8,13 +8,17 @@
 //! - [`Event`]: one decoded log record, typed: its [`EventKind`], the [`Format`] that read it, the
 //!   acting [`Process`] and its parent, [`Network`] detail, DNS query, and its [`SourceRef`].
 //!
+//! - [`parse_time_ms`]: record times of every format on one clock (ms since the epoch).
+//!
 //! This crate does no I/O and depends on nothing of the project's; every other crate may depend on it.
 
 mod event;
 mod sym;
+mod time;
 
 pub use event::{Container, Event, EventKind, Format, Network, Process};
 pub use sym::Sym;
+pub use time::{format_time_ms, parse_time_ms};
 
 use std::fmt;
 use std::str::FromStr;

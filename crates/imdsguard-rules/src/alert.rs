@@ -10,6 +10,11 @@ use crate::rule::Hit;
 /// One alert.
 #[derive(Debug, Clone, Serialize)]
 pub struct Alert {
+    /// The alert's own id: 16 hex digits, a hash of the rule id, the record's place and time (a
+    /// rotated file reuses line numbers, not times) — or, for a correlation, of the rule id and
+    /// the alerts it joins — so the same input gives the same id on every run and a store keeps
+    /// each alert once.
+    pub id: String,
     /// The rule's id.
     pub rule_id: String,
     /// The rule's title.
@@ -40,6 +45,29 @@ pub struct Alert {
     pub container: Option<imdsguard_event::Container>,
     /// Why, in sentences.
     pub reasons: Vec<String>,
+    /// For a correlation: the ids of the alerts it joins, in time order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<String>,
+}
+
+fn position_text(p: imdsguard_event::Position) -> String {
+    match p {
+        imdsguard_event::Position::Line(n) => format!("l{n}"),
+        imdsguard_event::Position::Record(n) => format!("r{n}"),
+    }
+}
+
+/// FNV-1a, 64 bits: stable across Rust releases and platforms (std's hasher is not promised to
+/// be), which alert ids need since they are stored and compared across runs.
+pub fn stable_hash(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in p.bytes().chain(std::iter::once(0xff)) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
 }
 
 /// The record an alert comes from.
@@ -122,6 +150,27 @@ pub struct AlertNetwork {
 impl Alert {
     /// The alert for a rule hit on an event.
     pub fn new(hit: &Hit<'_>, ev: &Enriched<'_>) -> Alert {
+        let mut a = Alert::context(ev);
+        a.id = format!(
+            "{:016x}",
+            stable_hash(&[
+                &hit.rule.id,
+                &a.source.path,
+                &position_text(a.source.position),
+                a.time.as_deref().unwrap_or(""),
+            ])
+        );
+        a.rule_id = hit.rule.id.clone();
+        a.title = hit.rule.title.clone();
+        a.severity = hit.severity;
+        a.attack = hit.rule.attack.clone();
+        a.reasons = hit.reasons.clone();
+        a
+    }
+
+    /// The event's part of an alert (time, host, source, target, process, network), with the
+    /// rule's part empty: what a correlation fills in with its own rule.
+    pub fn context(ev: &Enriched<'_>) -> Alert {
         let e = ev.event;
         let target = ev.best().map(|f| AlertTarget {
             provider: f.target.provider_id().map(str::to_owned),
@@ -147,10 +196,11 @@ impl Alert {
             },
         });
         Alert {
-            rule_id: hit.rule.id.clone(),
-            title: hit.rule.title.clone(),
-            severity: hit.severity,
-            attack: hit.rule.attack.clone(),
+            id: String::new(),
+            rule_id: String::new(),
+            title: String::new(),
+            severity: Severity::Info,
+            attack: Vec::new(),
             time: e.time.clone(),
             host: e.host.clone(),
             source: e.source.clone(),
@@ -168,7 +218,8 @@ impl Alert {
                 url: n.url.clone(),
             }),
             container: e.container.clone(),
-            reasons: hit.reasons.clone(),
+            reasons: Vec::new(),
+            related: Vec::new(),
         }
     }
 }

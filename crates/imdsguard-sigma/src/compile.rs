@@ -74,7 +74,8 @@ static FIELD_MAP: LazyLock<Vec<(String, Field)>> = LazyLock::new(|| {
 });
 
 /// A Sigma field: the record's own field, falling back to a typed field that means the same.
-fn sigma_field(name: &str) -> Field {
+/// Resolved once: what correlation `group-by` fields read too.
+pub fn sigma_field(name: &str) -> Field {
     let sym = Sym::intern(name);
     match FIELD_MAP
         .iter()
@@ -184,7 +185,8 @@ fn channel_filter(ls: &LogSource) -> Option<Expr> {
 }
 
 /// The severity of a Sigma level (`medium` when the rule gives none).
-fn severity(l: Option<Level>) -> Severity {
+/// The severity of a Sigma `level` (`medium` when absent).
+pub fn severity(l: Option<Level>) -> Severity {
     match l {
         Some(Level::Informational) => Severity::Info,
         Some(Level::Low) => Severity::Low,

@@ -21,7 +21,7 @@ mod lower;
 mod rule;
 mod value;
 
-pub use compile::{compile, logsource_channels};
+pub use compile::{compile, logsource_channels, severity, sigma_field};
 pub use condition::{parse_condition, Condition};
 pub use error::{ErrorKind, SigmaError};
 pub use export::{export_rule, Exported, Skipped as ExportSkipped, Target as ExportTarget};

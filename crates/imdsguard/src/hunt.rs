@@ -1,6 +1,6 @@
 //! `imdsguard hunt`: decode → enrich → detect → write, and the closing summary.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
@@ -8,10 +8,12 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use imdsguard_correlate::{Baselines, Engine, Hit, Incident, Observation, SigmaCorrelation, Touch};
 use imdsguard_enrich::{Allowlist, Enricher};
+use imdsguard_event::parse_time_ms;
 use imdsguard_event::{Format, Severity};
 use imdsguard_parse::{read_inputs_parallel, ReadOptions, Summary};
-use imdsguard_rules::{Alert, RuleSet};
+use imdsguard_rules::{Alert, Field, RuleSet};
 use imdsguard_target::Normalizer;
 
 use crate::{load_catalog, print_summary, AlertOutput};
@@ -31,14 +33,32 @@ pub struct HuntConfig {
     pub progress: bool,
     pub color: bool,
     pub threads: usize,
+    pub incidents: Option<PathBuf>,
+    pub correlate: imdsguard_correlate::Config,
+    pub incident_gap_ms: i64,
 }
 
 /// What a worker thread hands back for one event.
 struct Found {
     /// The most severe hit, whether reported or not (for `--fail-on`).
     worst: Option<Severity>,
-    /// Alerts at or above `--min-severity`.
-    alerts: Vec<Alert>,
+    /// What the correlation layer needs of the event (its reported alerts, its metadata
+    /// requests, its hits of rules Sigma correlations name), when it has any.
+    obs: Option<Observation>,
+    /// The event raised an alert or reached the service but its time could not be read.
+    untimed: bool,
+}
+
+/// The rules to run and what the correlation layer needs to know of them.
+struct Rules {
+    set: RuleSet,
+    sigma_rules: usize,
+    failed: BTreeMap<&'static str, usize>,
+    correlations: Vec<SigmaCorrelation>,
+    /// Rule id → the names Sigma correlations may use for it, for the rules they name.
+    referenced: HashMap<String, Vec<String>>,
+    /// The fields correlations group or count by, resolved once.
+    fields: Vec<(String, Field)>,
 }
 
 fn load_allowlist(path: Option<&PathBuf>) -> Result<&'static Allowlist> {
@@ -54,7 +74,7 @@ fn load_allowlist(path: Option<&PathBuf>) -> Result<&'static Allowlist> {
 enum Sink {
     Jsonl(Box<dyn Write>),
     Csv(Box<csv::Writer<Box<dyn Write>>>),
-    Table(Box<dyn Write>, Vec<Alert>),
+    Table(Box<dyn Write>, Vec<Alert>, Vec<Incident>),
 }
 
 impl Sink {
@@ -65,7 +85,7 @@ impl Sink {
                 w.write_all(b"\n")
             }
             Sink::Csv(w) => w.write_record(a.csv_record()).map_err(io::Error::other),
-            Sink::Table(_, all) => {
+            Sink::Table(_, all, _) => {
                 all.push(a);
                 Ok(())
             }
@@ -76,8 +96,9 @@ impl Sink {
         match self {
             Sink::Jsonl(mut w) => w.flush(),
             Sink::Csv(mut w) => w.flush(),
-            Sink::Table(mut w, mut all) => {
+            Sink::Table(mut w, mut all, incidents) => {
                 write_table(&mut w, &mut all, color)?;
+                write_incident_table(&mut w, &incidents, color)?;
                 w.flush()
             }
         }
@@ -122,6 +143,44 @@ fn write_table(w: &mut dyn Write, all: &mut [Alert], color: bool) -> io::Result<
     Ok(())
 }
 
+fn write_incident_table(w: &mut dyn Write, all: &[Incident], color: bool) -> io::Result<()> {
+    if all.is_empty() {
+        return Ok(());
+    }
+    writeln!(w, "\nincidents")?;
+    for i in all {
+        let stages: Vec<&str> = i.stages.iter().map(|s| s.as_str()).collect();
+        writeln!(
+            w,
+            "  {} {}  {}  {} → {}  {} alerts  [{}]",
+            paint(i.severity, color),
+            i.id,
+            if i.host.is_empty() {
+                "(no host)"
+            } else {
+                &i.host
+            },
+            i.first,
+            i.last,
+            i.timeline.len(),
+            stages.join(" → ")
+        )?;
+    }
+    Ok(())
+}
+
+fn write_incidents(path: &PathBuf, all: &[&Incident]) -> Result<()> {
+    let mut w = BufWriter::new(
+        File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+    );
+    for i in all {
+        serde_json::to_writer(&mut w, i).context("writing incidents")?;
+        w.write_all(b"\n")?;
+    }
+    w.flush()
+        .with_context(|| format!("writing {}", path.display()))
+}
+
 fn shorten(s: &str, width: usize) -> String {
     if s.chars().count() <= width {
         return s.to_owned();
@@ -138,9 +197,9 @@ fn shorten(s: &str, width: usize) -> String {
 }
 
 /// The rules to run: the built-in pack (unless `--no-builtin`) and the Sigma rules given, each
-/// Sigma file that does not load or compile named on standard error with its reason, and counted.
-/// Returns the rule set, how many Sigma rules it holds, and the Sigma files not loaded by reason.
-fn rule_set(cfg: &HuntConfig) -> Result<(RuleSet, usize, BTreeMap<&'static str, usize>)> {
+/// Sigma file that does not load or compile named on standard error with its reason, and counted;
+/// Sigma correlation rules go to the correlation layer.
+fn rule_set(cfg: &HuntConfig) -> Result<Rules> {
     let mut rules = if cfg.no_builtin {
         Vec::new()
     } else {
@@ -161,6 +220,9 @@ fn rule_set(cfg: &HuntConfig) -> Result<(RuleSet, usize, BTreeMap<&'static str, 
         }
         *failed.entry(e.kind.as_str()).or_default() += 1;
     };
+    let mut correlations = Vec::new();
+    // Rule id → the names a correlation may refer to it by (its `name`, its `id`).
+    let mut names: HashMap<String, Vec<String>> = HashMap::new();
     for p in &cfg.sigma {
         if !p.exists() {
             anyhow::bail!("no Sigma rules at {}", p.display());
@@ -168,6 +230,15 @@ fn rule_set(cfg: &HuntConfig) -> Result<(RuleSet, usize, BTreeMap<&'static str, 
         let (loaded, errors) = imdsguard_sigma::load_dir(p);
         errors.into_iter().for_each(&mut report);
         for r in &loaded {
+            if let Some(c) = &r.correlation {
+                correlations.push(SigmaCorrelation {
+                    id: r.id.clone().unwrap_or_else(|| r.title.clone()),
+                    title: r.title.clone(),
+                    severity: imdsguard_sigma::severity(r.level),
+                    correlation: c.clone(),
+                });
+                continue;
+            }
             match imdsguard_sigma::compile(r) {
                 Ok(c) if !ids.insert(c.id.clone()) => report(imdsguard_sigma::SigmaError {
                     path: r.path.clone(),
@@ -175,7 +246,12 @@ fn rule_set(cfg: &HuntConfig) -> Result<(RuleSet, usize, BTreeMap<&'static str, 
                     kind: imdsguard_sigma::ErrorKind::Duplicate,
                     message: format!("rule id {} is already loaded", c.id),
                 }),
-                Ok(c) => rules.push(c),
+                Ok(c) => {
+                    let n = names.entry(c.id.clone()).or_default();
+                    n.extend(r.name.iter().cloned());
+                    n.push(c.id.clone());
+                    rules.push(c);
+                }
                 Err(e) => report(e),
             }
         }
@@ -186,7 +262,41 @@ fn rule_set(cfg: &HuntConfig) -> Result<(RuleSet, usize, BTreeMap<&'static str, 
         );
     }
     let sigma_rules = rules.len() - builtin;
-    Ok((RuleSet::new(rules)?, sigma_rules, failed))
+    let named: std::collections::HashSet<&str> = correlations
+        .iter()
+        .flat_map(|c| c.correlation.rules.iter().map(String::as_str))
+        .collect();
+    let referenced: HashMap<String, Vec<String>> = names
+        .into_iter()
+        .filter(|(_, ns)| ns.iter().any(|n| named.contains(n.as_str())))
+        .collect();
+    let mut field_names: Vec<String> = correlations
+        .iter()
+        .flat_map(|c| {
+            c.correlation
+                .group_by
+                .iter()
+                .chain(c.correlation.field.iter())
+                .cloned()
+        })
+        .collect();
+    field_names.sort();
+    field_names.dedup();
+    let fields = field_names
+        .into_iter()
+        .map(|n| {
+            let f = imdsguard_sigma::sigma_field(&n);
+            (n, f)
+        })
+        .collect();
+    Ok(Rules {
+        set: RuleSet::new(rules)?,
+        sigma_rules,
+        failed,
+        correlations,
+        referenced,
+        fields,
+    })
 }
 
 /// Runs the hunt.
@@ -195,8 +305,19 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
     let normalizer: &'static Normalizer<'static> = Box::leak(Box::new(Normalizer::new(cat)));
     let allowlist = load_allowlist(cfg.allowlist.as_ref())?;
     let enricher = Enricher::new(normalizer, allowlist);
-    let (rules, sigma_rules, sigma_failed) = rule_set(&cfg)?;
-    let rules = &rules;
+    let loaded = rule_set(&cfg)?;
+    let rules = &loaded.set;
+    let mut engine = Engine::new(
+        cfg.correlate.clone(),
+        Baselines::new(),
+        loaded.correlations.clone(),
+        cfg.incident_gap_ms,
+        cfg.min_severity,
+    )
+    .map_err(|e| {
+        let c = &loaded.correlations[e.correlation];
+        anyhow::anyhow!("Sigma correlation {} ({}): {}", c.id, c.title, e.message)
+    })?;
 
     let (out, to_terminal): (Box<dyn Write>, bool) = match &cfg.out_file {
         Some(p) => (
@@ -223,7 +344,7 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
                 .context("writing CSV header")?;
             Sink::Csv(Box::new(w))
         }
-        AlertOutput::Table => Sink::Table(out, Vec::new()),
+        AlertOutput::Table => Sink::Table(out, Vec::new(), Vec::new()),
     };
     let color = cfg.color && to_terminal && output == AlertOutput::Table;
 
@@ -253,20 +374,52 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
     let mut seen = 0u64;
     let started = Instant::now();
     let min_severity = cfg.min_severity;
+    let referenced = &loaded.referenced;
+    let fields = &loaded.fields;
     let detect = |event: imdsguard_event::Event| {
         let ev = enricher.enrich(&event);
-        let mut found = Found {
-            worst: None,
-            alerts: Vec::new(),
-        };
+        let time_ms = event.time.as_deref().and_then(parse_time_ms);
+        let mut worst = None;
+        let mut alerts = Vec::new();
+        let mut hits = Vec::new();
         for hit in rules.eval(&ev) {
-            found.worst = found.worst.max(Some(hit.severity));
+            worst = worst.max(Some(hit.severity));
+            let names = referenced.get(&hit.rule.id);
+            if hit.severity < min_severity && names.is_none() {
+                continue;
+            }
+            let alert = Alert::new(&hit, &ev);
+            if let (Some(names), Some(time_ms)) = (names, time_ms) {
+                hits.push(Hit {
+                    rule: names.clone(),
+                    time_ms,
+                    fields: fields
+                        .iter()
+                        .filter_map(|(n, f)| Some((n.clone(), f.get(&ev)?.to_string())))
+                        .collect(),
+                    id: alert.id.clone(),
+                });
+            }
             if hit.severity >= min_severity {
-                found.alerts.push(Alert::new(&hit, &ev));
+                alerts.push(alert);
             }
         }
-        found
+        let touch = time_ms.and_then(|t| Touch::of(&ev, t));
+        let wanted = !alerts.is_empty() || touch.is_some() || !hits.is_empty();
+        Found {
+            worst,
+            untimed: wanted && time_ms.is_none(),
+            obs: wanted.then(|| Observation {
+                time_ms: time_ms.unwrap_or(i64::MIN),
+                seq: 0,
+                alerts,
+                touch,
+                hits,
+            }),
+        }
     };
+    let mut observations: Vec<Observation> = Vec::new();
+    let mut untimed = 0u64;
     read_inputs_parallel(
         &cfg.inputs,
         &opts,
@@ -281,17 +434,50 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
                 }
             }
             worst = worst.max(found.worst);
-            for a in found.alerts {
+            untimed += u64::from(found.untimed);
+            let Some(mut obs) = found.obs else {
+                return;
+            };
+            for a in &obs.alerts {
                 alerts += 1;
                 *by_rule.entry((a.rule_id.clone(), a.severity)).or_default() += 1;
                 if write_error.is_none() {
-                    if let Err(e) = sink.write(a) {
+                    if let Err(e) = sink.write(a.clone()) {
                         write_error = Some(e);
                     }
                 }
             }
+            if !found.untimed {
+                obs.seq = seen;
+                observations.push(obs);
+            }
         },
     );
+    // Correlation, in time order (input order breaks ties): the same input gives the same
+    // alerts and incidents whatever the thread count.
+    observations.sort_by_key(|o| (o.time_ms, o.seq));
+    let mut correlated = Vec::new();
+    for obs in &observations {
+        correlated.extend(engine.push(obs));
+    }
+    correlated.extend(engine.finish(observations.last()));
+    for a in correlated {
+        worst = worst.max(Some(a.severity));
+        alerts += 1;
+        *by_rule.entry((a.rule_id.clone(), a.severity)).or_default() += 1;
+        if write_error.is_none() {
+            if let Err(e) = sink.write(a) {
+                write_error = Some(e);
+            }
+        }
+    }
+    let incidents = engine.incidents().all();
+    if let Some(path) = &cfg.incidents {
+        write_incidents(path, &incidents)?;
+    }
+    if let Sink::Table(_, _, shown) = &mut sink {
+        *shown = incidents.iter().map(|i| (*i).clone()).collect();
+    }
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -304,16 +490,43 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
     let elapsed = started.elapsed();
     print_summary(&summary, elapsed);
     if !cfg.sigma.is_empty() {
-        let failed: usize = sigma_failed.values().sum();
-        eprintln!("  sigma    {sigma_rules} rules run, {failed} files not loaded");
-        for (reason, n) in &sigma_failed {
+        let failed: usize = loaded.failed.values().sum();
+        eprintln!(
+            "  sigma    {} rules run, {} correlation rules, {failed} files not loaded",
+            loaded.sigma_rules,
+            loaded.correlations.len()
+        );
+        for (reason, n) in &loaded.failed {
             eprintln!("  sigma    not loaded: {reason:<40} {n}");
         }
     }
     eprintln!("  alerts   {alerts}");
+    if untimed > 0 {
+        eprintln!(
+            "  alerts   {untimed} events left out of correlation and incidents: their time could not be read"
+        );
+    }
     for ((rule, sev), n) in &by_rule {
         let title = rules.get(rule).map(|r| r.title.as_str()).unwrap_or("");
         eprintln!("  alerts   {rule} {:<8} {n:>8}  {title}", sev.as_str());
+    }
+    let mut by_sev: BTreeMap<std::cmp::Reverse<Severity>, usize> = BTreeMap::new();
+    for i in &incidents {
+        *by_sev.entry(std::cmp::Reverse(i.severity)).or_default() += 1;
+    }
+    eprintln!(
+        "  incidents {}{}",
+        incidents.len(),
+        by_sev
+            .iter()
+            .map(|(s, n)| format!(", {n} {}", s.0.as_str()))
+            .collect::<String>()
+    );
+    if engine.evicted() > 0 {
+        eprintln!(
+            "  correlate {} keys dropped to keep the state bounded",
+            engine.evicted()
+        );
     }
     let unread = summary.input_errors.len() as u64 + summary.unrecognized_files.len() as u64;
     if summary.total_events() == 0 && summary.total_skipped() == 0 && unread > 0 {

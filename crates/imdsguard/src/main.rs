@@ -112,6 +112,41 @@ struct HuntArgs {
     /// Run only the Sigma rules given, not the built-in detections.
     #[arg(long, requires = "sigma")]
     no_builtin: bool,
+    /// Write the incidents (alerts grouped per host, with timeline and stages) as JSON lines.
+    #[arg(long, value_name = "FILE")]
+    incidents: Option<PathBuf>,
+    /// How long a host's metadata requests only teach the baseline before first-seen (IMDS-102)
+    /// and rate (IMDS-103) alerts start: `90s`, `30m`, `24h`, `7d`.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration_ms)]
+    learn: i64,
+    /// Alerts on one host further apart than this open a new incident.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration_ms)]
+    incident_gap: i64,
+    /// How long after an IMDSv2 token request a credential read by the same process counts as
+    /// the token sequence (IMDS-101).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration_ms)]
+    token_window: i64,
+}
+
+/// `90s`, `30m`, `24h`, `7d`, `500ms` as milliseconds.
+fn parse_duration_ms(s: &str) -> Result<i64, String> {
+    let split = s
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{s:?}: give a unit (ms, s, m, h, d)"))?;
+    let (n, unit) = s.split_at(split);
+    let n: i64 = n
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number and a unit, like 30m"))?;
+    let scale = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m, h, d)")),
+    };
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("{s:?}: too long"))
 }
 
 fn default_threads(requested: Option<usize>) -> usize {
@@ -289,6 +324,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             threads: default_threads(a.threads),
             sigma: a.sigma,
             no_builtin: a.no_builtin,
+            incidents: a.incidents,
+            correlate: imdsguard_correlate::Config {
+                learn_ms: a.learn,
+                token_window_ms: a.token_window,
+                ..imdsguard_correlate::Config::default()
+            },
+            incident_gap_ms: a.incident_gap,
         }),
         Command::Rules(args) => rules(args),
         Command::Allowlist(args) => allowlist(args),

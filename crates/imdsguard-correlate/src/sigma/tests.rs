@@ -25,13 +25,17 @@ fn hit(rule: &str, secs: i64, fields: &[(&str, &str)], id: u64) -> Hit {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-        id,
+        id: id.to_string(),
     }
 }
 
 /// A hit on host `a`.
 fn on_a(rule: &str, secs: i64, id: u64) -> Hit {
     hit(rule, secs, &[("host", "a")], id)
+}
+
+fn ids(n: &[u64]) -> Vec<String> {
+    n.iter().map(u64::to_string).collect()
 }
 
 fn run(c: &mut Correlator, hits: &[Hit]) -> Vec<Fired> {
@@ -63,9 +67,9 @@ fn event_count_fires_once_per_burst_and_per_group() {
     let out = run(&mut c, &hits);
     // Host a: hits 0,1,2 fire; the window restarts; 4,5,6 fire again. Host b: one hit, no fire.
     assert_eq!(out.len(), 2, "{out:?}");
-    assert_eq!(out[0].hits, [0, 1, 2]);
+    assert_eq!(out[0].hits, ids(&[0, 1, 2]));
     assert_eq!(out[0].group, [("host".to_string(), "a".to_string())]);
-    assert_eq!(out[1].hits, [4, 5, 6]);
+    assert_eq!(out[1].hits, ids(&[4, 5, 6]));
     assert_eq!(out[1].value, 3);
 }
 
@@ -87,7 +91,7 @@ fn hits_older_than_the_timespan_leave_the_window() {
     ];
     let out = run(&mut c, &hits);
     assert_eq!(out.len(), 1, "{out:?}");
-    assert_eq!(out[0].hits, [2, 3, 4]);
+    assert_eq!(out[0].hits, ids(&[2, 3, 4]));
     assert_eq!((out[0].first_ms, out[0].last_ms), (5000, 14000));
 }
 
@@ -131,7 +135,7 @@ fn value_count_counts_distinct_values() {
     let out = run(&mut c, &hits);
     assert_eq!(out.len(), 1, "{out:?}");
     assert_eq!(out[0].value, 3);
-    assert_eq!(out[0].hits, [1, 2, 3, 4, 5]);
+    assert_eq!(out[0].hits, ids(&[1, 2, 3, 4, 5]));
 }
 
 #[test]
@@ -173,7 +177,7 @@ fn temporal_ordered_needs_the_order() {
     ];
     let out = run(&mut c, &ordered);
     assert_eq!(out.len(), 1, "{out:?}");
-    assert_eq!(out[0].hits, [2, 3]);
+    assert_eq!(out[0].hits, ids(&[2, 3]));
     // The times are those of the hits counted, not of the earlier `creds` hit.
     assert_eq!((out[0].first_ms, out[0].last_ms), (5000, 6000));
 }
@@ -199,7 +203,7 @@ fn upper_bounds_are_judged_when_the_window_closes() {
     assert!(out.is_empty(), "{out:?}");
     out.extend(c.finish());
     assert_eq!(out.len(), 1, "{out:?}");
-    assert_eq!(out[0].hits, [4]);
+    assert_eq!(out[0].hits, ids(&[4]));
     // eq is judged at the close too: 2 hits, then a third would have broken it.
     let rules = [corr(
         CorrelationKind::EventCount,

@@ -1,0 +1,246 @@
+//! Incidents: the alerts of one host grouped into one story with a timeline, the attack-chain
+//! stages they cover (seed 003: execution → discovery → credential access → use), and a severity
+//! for the whole chain.
+//!
+//! An alert joins its host's open incident when it comes within [`Incidents::gap_ms`] of that
+//! incident's last alert; otherwise it opens a new one. The incident id is a hash of the host
+//! and its first alert's id, so it is the same on every run over the same input.
+
+use std::collections::BTreeMap;
+
+use imdsguard_event::{format_time_ms, EventKind, Severity};
+use imdsguard_rules::{stable_hash, Alert};
+use serde::{Deserialize, Serialize};
+
+/// A step of the attack chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    /// A tool or payload runs: a process from a temp directory, a masquerading agent, a web
+    /// server's child, a process start naming the service.
+    Execution,
+    /// The service is walked or listed (`/latest/meta-data/`, instance details).
+    Discovery,
+    /// Role credentials, tokens, identity documents or user-data are read.
+    CredentialAccess,
+    /// Stolen credentials are used elsewhere (cloud audit logs: no decoder yields this yet).
+    Use,
+}
+
+impl Stage {
+    /// The name used in every output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Execution => "execution",
+            Stage::Discovery => "discovery",
+            Stage::CredentialAccess => "credential-access",
+            Stage::Use => "use",
+        }
+    }
+}
+
+/// The stages an alert shows.
+pub fn stages_of(a: &Alert) -> Vec<Stage> {
+    let mut out = Vec::new();
+    let runs_a_tool = matches!(a.rule_id.as_str(), "IMDS-003" | "IMDS-006" | "IMDS-007")
+        || (a.event.kind == EventKind::ProcessStart && a.target.is_none());
+    if runs_a_tool {
+        out.push(Stage::Execution);
+    }
+    match a.rule_id.as_str() {
+        "IMDS-101" => out.push(Stage::CredentialAccess),
+        "IMDS-104" => out.push(Stage::Discovery),
+        _ => match a.target.as_ref().map(|t| t.kind) {
+            Some("credentials" | "token" | "identity" | "userdata") => {
+                out.push(Stage::CredentialAccess)
+            }
+            Some(_) => out.push(Stage::Discovery),
+            None => {}
+        },
+    }
+    out
+}
+
+/// One line of an incident's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// RFC 3339 UTC.
+    pub time: String,
+    /// Milliseconds since the epoch.
+    pub time_ms: i64,
+    /// The alert.
+    pub alert_id: String,
+    /// Its rule.
+    pub rule_id: String,
+    /// Its title.
+    pub title: String,
+    /// Its severity.
+    pub severity: Severity,
+    /// The stages it shows.
+    pub stages: Vec<Stage>,
+    /// The process and target, in a few words.
+    pub what: String,
+}
+
+/// Alerts of one host, grouped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    /// `INC-` and 12 hex digits.
+    pub id: String,
+    /// The host (empty when the alerts name none).
+    pub host: String,
+    /// First alert (RFC 3339 UTC).
+    pub first: String,
+    /// Last alert.
+    pub last: String,
+    /// The severity of the whole chain.
+    pub severity: Severity,
+    /// Why that severity, in a sentence.
+    pub severity_reason: String,
+    /// The stages covered, in chain order.
+    pub stages: Vec<Stage>,
+    /// The alerts in time order.
+    pub timeline: Vec<Step>,
+}
+
+impl Incident {
+    fn new(host: &str, first: Step) -> Incident {
+        let mut i = Incident {
+            id: format!(
+                "INC-{:012x}",
+                stable_hash(&[host, &first.alert_id]) & 0xffff_ffff_ffff
+            ),
+            host: host.to_owned(),
+            first: first.time.clone(),
+            last: first.time.clone(),
+            severity: first.severity,
+            severity_reason: String::new(),
+            stages: Vec::new(),
+            timeline: vec![first],
+        };
+        i.rate();
+        i
+    }
+
+    fn last_ms(&self) -> i64 {
+        self.timeline.last().map_or(i64::MIN, |s| s.time_ms)
+    }
+
+    fn add(&mut self, step: Step) {
+        self.last = step.time.clone();
+        self.timeline.push(step);
+        self.rate();
+    }
+
+    /// Stages and severity from the timeline: the most severe alert, raised when the chain
+    /// shows credential access after execution or discovery (high), or three stages or use of
+    /// the credentials (critical).
+    fn rate(&mut self) {
+        let mut stages: Vec<Stage> = self
+            .timeline
+            .iter()
+            .flat_map(|s| s.stages.iter().copied())
+            .collect();
+        stages.sort();
+        stages.dedup();
+        let worst = self
+            .timeline
+            .iter()
+            .map(|s| s.severity)
+            .max()
+            .unwrap_or(Severity::Info);
+        let creds = stages.contains(&Stage::CredentialAccess);
+        let (chain, why) = if creds && (stages.contains(&Stage::Use) || stages.len() >= 3) {
+            (
+                Severity::Critical,
+                "credential access within a chain of three or more stages",
+            )
+        } else if creds && stages.len() >= 2 {
+            (
+                Severity::High,
+                "credential access after execution or discovery on the same host",
+            )
+        } else {
+            (Severity::Info, "")
+        };
+        if chain > worst {
+            self.severity = chain;
+            self.severity_reason = format!(
+                "{}: raised from {} by the chain ({}).",
+                chain.as_str(),
+                worst.as_str(),
+                why
+            );
+        } else {
+            self.severity = worst;
+            self.severity_reason = format!("{}: its most severe alert.", worst.as_str());
+        }
+        self.stages = stages;
+    }
+}
+
+/// Groups alerts into incidents per host.
+pub struct Incidents {
+    /// Alerts further apart than this on one host open a new incident.
+    pub gap_ms: i64,
+    open: BTreeMap<String, Incident>,
+    closed: Vec<Incident>,
+}
+
+impl Incidents {
+    /// No incidents yet.
+    pub fn new(gap_ms: i64) -> Incidents {
+        Incidents {
+            gap_ms,
+            open: BTreeMap::new(),
+            closed: Vec::new(),
+        }
+    }
+
+    /// Adds an alert at `time_ms` (alerts come in time order); returns the incident's id.
+    pub fn add(&mut self, a: &Alert, time_ms: i64) -> String {
+        let host = a.host.clone().unwrap_or_default().to_ascii_lowercase();
+        let step = Step {
+            time: format_time_ms(time_ms),
+            time_ms,
+            alert_id: a.id.clone(),
+            rule_id: a.rule_id.clone(),
+            title: a.title.clone(),
+            severity: a.severity,
+            stages: stages_of(a),
+            what: format!("{} → {}", a.process_text(), a.target_text()),
+        };
+        match self.open.get_mut(&host) {
+            Some(i) if time_ms - i.last_ms() <= self.gap_ms => {
+                i.add(step);
+                i.id.clone()
+            }
+            _ => {
+                let i = Incident::new(&host, step);
+                let id = i.id.clone();
+                if let Some(old) = self.open.insert(host, i) {
+                    self.closed.push(old);
+                }
+                id
+            }
+        }
+    }
+
+    /// The incident with this id, open or closed.
+    pub fn get(&self, id: &str) -> Option<&Incident> {
+        self.open
+            .values()
+            .chain(self.closed.iter())
+            .find(|i| i.id == id)
+    }
+
+    /// Every incident, by first alert time then host.
+    pub fn all(&self) -> Vec<&Incident> {
+        let mut v: Vec<&Incident> = self.closed.iter().chain(self.open.values()).collect();
+        v.sort_by(|a, b| {
+            let t = |i: &Incident| i.timeline.first().map_or(0, |s| s.time_ms);
+            t(a).cmp(&t(b)).then_with(|| a.host.cmp(&b.host))
+        });
+        v
+    }
+}
