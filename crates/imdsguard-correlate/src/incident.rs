@@ -244,3 +244,121 @@ impl Incidents {
         v
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imdsguard_event::{Position, SourceRef};
+    use imdsguard_rules::{AlertEvent, AlertTarget};
+
+    fn alert(id: &str, rule: &str, host: &str, kind: Option<&'static str>, sev: Severity) -> Alert {
+        Alert {
+            id: id.into(),
+            rule_id: rule.into(),
+            title: rule.into(),
+            severity: sev,
+            attack: Vec::new(),
+            time: None,
+            host: Some(host.into()),
+            source: SourceRef {
+                path: "x".into(),
+                position: Position::Line(1),
+            },
+            event: AlertEvent {
+                format: "nxlog-json",
+                kind: EventKind::NetworkConnect,
+                id: None,
+            },
+            target: kind.map(|k| AlertTarget {
+                provider: None,
+                endpoint: None,
+                path: None,
+                kind: k,
+                encoding: Vec::new(),
+                found_in: "destination",
+                method: None,
+            }),
+            process: None,
+            network: None,
+            container: None,
+            reasons: Vec::new(),
+            related: Vec::new(),
+        }
+    }
+
+    const MIN: i64 = 60_000;
+
+    #[test]
+    fn stages_come_from_the_rule_and_the_target() {
+        let s = |rule, kind| stages_of(&alert("a", rule, "h", kind, Severity::High));
+        assert_eq!(
+            s("IMDS-003", Some("other")),
+            [Stage::Execution, Stage::Discovery]
+        );
+        assert_eq!(
+            s("IMDS-004", Some("credentials")),
+            [Stage::CredentialAccess]
+        );
+        assert_eq!(s("IMDS-001", Some("userdata")), [Stage::CredentialAccess]);
+        assert_eq!(s("IMDS-101", Some("other")), [Stage::CredentialAccess]);
+        assert_eq!(s("IMDS-104", Some("credentials")), [Stage::Discovery]);
+        assert_eq!(s("sigma-x", None), Vec::<Stage>::new());
+    }
+
+    #[test]
+    fn a_chain_on_one_host_is_one_incident_rated_by_the_chain() {
+        let mut inc = Incidents::new(60 * MIN);
+        let a = alert("a1", "IMDS-003", "web01", Some("other"), Severity::Medium);
+        let b = alert(
+            "a2",
+            "IMDS-004",
+            "WEB01",
+            Some("credentials"),
+            Severity::Medium,
+        );
+        let c = alert("a3", "IMDS-001", "db01", Some("other"), Severity::Low);
+        let id = inc.add(&a, 0);
+        assert_eq!(inc.add(&b, 10 * MIN), id, "host names compare without case");
+        assert_ne!(inc.add(&c, 11 * MIN), id);
+        let all = inc.all();
+        assert_eq!(all.len(), 2);
+        let web = inc.get(&id).unwrap();
+        assert_eq!(web.timeline.len(), 2);
+        assert_eq!(
+            web.stages,
+            [Stage::Execution, Stage::Discovery, Stage::CredentialAccess]
+        );
+        // Two medium alerts, but execution → discovery → credential access.
+        assert_eq!(web.severity, Severity::Critical);
+        assert!(web.severity_reason.contains("raised from medium"));
+        let db = all.iter().find(|i| i.host == "db01").unwrap();
+        assert_eq!(db.severity, Severity::Low);
+        assert_eq!(db.stages, [Stage::Discovery]);
+    }
+
+    #[test]
+    fn quiet_longer_than_the_gap_opens_a_new_incident() {
+        let mut inc = Incidents::new(60 * MIN);
+        let a = alert(
+            "a1",
+            "IMDS-004",
+            "web01",
+            Some("credentials"),
+            Severity::High,
+        );
+        let b = alert(
+            "a2",
+            "IMDS-004",
+            "web01",
+            Some("credentials"),
+            Severity::High,
+        );
+        let first = inc.add(&a, 0);
+        let second = inc.add(&b, 61 * MIN);
+        assert_ne!(first, second);
+        assert_eq!(inc.all().len(), 2);
+        // Ids are a function of host and first alert: the same input gives the same ids.
+        let mut again = Incidents::new(60 * MIN);
+        assert_eq!(again.add(&a, 0), first);
+    }
+}

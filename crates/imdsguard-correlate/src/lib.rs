@@ -56,7 +56,7 @@ pub struct Observation {
 
 /// The correlation layer's state.
 pub struct Engine {
-    imds: imds::Imds,
+    imds: Option<imds::Imds>,
     sigma: Correlator,
     sigma_rules: Vec<SigmaCorrelation>,
     incidents: Incidents,
@@ -64,11 +64,12 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// The layer with the built-in correlations (`cfg`, a saved `baselines`), the Sigma
-    /// correlation rules given, and incidents that open after `incident_gap_ms` of quiet on a
-    /// host. Alerts below `min_severity` are left out of incidents and of the output.
+    /// The layer with the built-in correlations (`cfg`, `None` to run none; a saved
+    /// `baselines`), the Sigma correlation rules given, and incidents that open after
+    /// `incident_gap_ms` of quiet on a host. Alerts below `min_severity` are left out of
+    /// incidents and of the output.
     pub fn new(
-        cfg: Config,
+        cfg: Option<Config>,
         baselines: Baselines,
         sigma_rules: Vec<SigmaCorrelation>,
         incident_gap_ms: i64,
@@ -76,9 +77,11 @@ impl Engine {
     ) -> Result<Engine, CorrelateError> {
         let corr: Vec<imdsguard_sigma::Correlation> =
             sigma_rules.iter().map(|s| s.correlation.clone()).collect();
-        let max = cfg.max_keys;
+        let max = cfg
+            .as_ref()
+            .map_or(Config::default().max_keys, |c| c.max_keys);
         Ok(Engine {
-            imds: imds::Imds::new(cfg, baselines),
+            imds: cfg.map(|c| imds::Imds::new(c, baselines)),
             sigma: Correlator::new(&corr)?.with_max_groups(max),
             sigma_rules,
             incidents: Incidents::new(incident_gap_ms),
@@ -91,9 +94,9 @@ impl Engine {
     /// incident.
     pub fn push(&mut self, obs: &Observation) -> Vec<Alert> {
         let mut out = Vec::new();
-        if let Some(t) = &obs.touch {
+        if let (Some(t), Some(imds)) = (&obs.touch, &mut self.imds) {
             let own = obs.alerts.first().map(|a| a.id.as_str());
-            out.extend(self.imds.push(t, own));
+            out.extend(imds.push(t, own));
         }
         for h in &obs.hits {
             let fired = self.sigma.push(h);
@@ -131,13 +134,13 @@ impl Engine {
     }
 
     /// The baselines learned so far (the store saves them).
-    pub fn baselines(&self) -> &Baselines {
-        self.imds.baselines()
+    pub fn baselines(&self) -> Option<&Baselines> {
+        self.imds.as_ref().map(|i| i.baselines())
     }
 
     /// Keys and groups dropped to keep the state bounded.
     pub fn evicted(&self) -> u64 {
-        self.imds.evicted + self.sigma.evicted()
+        self.imds.as_ref().map_or(0, |i| i.evicted) + self.sigma.evicted()
     }
 
     fn sigma_alert(&self, f: &Fired, obs: &Observation) -> Alert {

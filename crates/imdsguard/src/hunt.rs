@@ -308,7 +308,7 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
     let loaded = rule_set(&cfg)?;
     let rules = &loaded.set;
     let mut engine = Engine::new(
-        cfg.correlate.clone(),
+        (!cfg.no_builtin).then(|| cfg.correlate.clone()),
         Baselines::new(),
         loaded.correlations.clone(),
         cfg.incident_gap_ms,
@@ -507,7 +507,23 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
         );
     }
     for ((rule, sev), n) in &by_rule {
-        let title = rules.get(rule).map(|r| r.title.as_str()).unwrap_or("");
+        let title = rules
+            .get(rule)
+            .map(|r| r.title.as_str())
+            .or_else(|| {
+                imdsguard_correlate::imds::RULES
+                    .iter()
+                    .find(|m| m.id == rule)
+                    .map(|m| m.title)
+            })
+            .or_else(|| {
+                loaded
+                    .correlations
+                    .iter()
+                    .find(|c| &c.id == rule)
+                    .map(|c| c.title.as_str())
+            })
+            .unwrap_or("");
         eprintln!("  alerts   {rule} {:<8} {n:>8}  {title}", sev.as_str());
     }
     let mut by_sev: BTreeMap<std::cmp::Reverse<Severity>, usize> = BTreeMap::new();

@@ -569,6 +569,16 @@ fn rules(args: RulesArgs) -> Result<ExitCode> {
                     r.title
                 )?;
             }
+            for m in imdsguard_correlate::imds::RULES {
+                writeln!(
+                    out,
+                    "{}  {:<8}  {:<20}  {}  (correlation)",
+                    m.id,
+                    m.severity.as_str(),
+                    "T1552.005",
+                    m.title
+                )?;
+            }
         }
         RulesAction::Export {
             to,
@@ -623,8 +633,31 @@ fn rules(args: RulesArgs) -> Result<ExitCode> {
             }
         }
         RulesAction::Show { id } => {
+            let correlation = imdsguard_correlate::imds::RULES
+                .iter()
+                .find(|m| m.id.eq_ignore_ascii_case(&id));
+            if let Some(m) = correlation {
+                writeln!(
+                    out,
+                    "{}  {}  (correlation over metadata requests)",
+                    m.id, m.title
+                )?;
+                writeln!(out, "severity:   {}", m.severity)?;
+                writeln!(out, "ATT&CK:     T1552.005")?;
+                writeln!(out, "\n{}\n", m.description)?;
+                writeln!(out, "false positives:")?;
+                for fp in m.false_positives {
+                    writeln!(out, "  - {fp}")?;
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let Some(r) = pack.get(&id) else {
-                let ids: Vec<&str> = pack.rules().iter().map(|r| r.id.as_str()).collect();
+                let ids: Vec<&str> = pack
+                    .rules()
+                    .iter()
+                    .map(|r| r.id.as_str())
+                    .chain(imdsguard_correlate::imds::RULES.iter().map(|m| m.id))
+                    .collect();
                 anyhow::bail!("no detection {id:?}; detections: {}", ids.join(", "));
             };
             let attack: Vec<&str> = r.attack.iter().map(|t| t.as_str()).collect();

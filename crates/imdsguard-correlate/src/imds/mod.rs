@@ -1,0 +1,370 @@
+//! The built-in correlations over metadata requests, one file each with its id, what it detects,
+//! why, its false positives and ATT&CK technique, and its positive and negative cases:
+//! - [`imds_101_token_sequence`]: the IMDSv2 token request followed by a credential read.
+//! - [`imds_102_first_seen`]: a process reaching the service for the first time on a host.
+//! - [`imds_103_rate`]: a request rate above the process's own baseline.
+//! - [`imds_104_enumeration`]: many distinct metadata paths in a short time.
+//!
+//! Input is one [`Touch`] per event that reached (or named) the metadata service, in time order.
+//! State is per host and actor, bounded ([`Config::max_keys`]): past the bound the smallest keys
+//! are dropped (deterministically) and counted.
+//!
+//! Baselines are learned, not configured: for [`Config::learn_ms`] after the first request seen on
+//! a host, requests only teach (which processes reach the service, how many requests a bucket
+//! each makes); first-seen and rate alerts start after that. A baseline saved by the store
+//! carries over, so a host learns once.
+
+pub mod imds_101_token_sequence;
+pub mod imds_102_first_seen;
+pub mod imds_103_rate;
+pub mod imds_104_enumeration;
+
+use std::collections::{BTreeMap, VecDeque};
+
+use imdsguard_enrich::{normalize_path, Enriched, TargetSource, Verdict};
+use imdsguard_event::{EventKind, Severity, Technique};
+use imdsguard_rules::{stable_hash, Alert};
+use imdsguard_target::Kind;
+use serde::{Deserialize, Serialize};
+
+/// Settings of the built-in correlations.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// IMDS-101: how long after a token request a credential read by the same actor counts.
+    pub token_window_ms: i64,
+    /// How long a host's requests only teach the baseline (default one day).
+    pub learn_ms: i64,
+    /// IMDS-103: the length of a rate bucket.
+    pub rate_bucket_ms: i64,
+    /// IMDS-103: a bucket alerts above this many times the baseline's busiest bucket...
+    pub rate_factor: u64,
+    /// ... and never at or below this many requests.
+    pub rate_min: u64,
+    /// IMDS-104: the window for enumeration.
+    pub enum_window_ms: i64,
+    /// IMDS-104: distinct metadata paths in the window that make enumeration.
+    pub enum_paths: usize,
+    /// Most (host, actor) keys held by each correlation.
+    pub max_keys: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            token_window_ms: 60_000,
+            learn_ms: 86_400_000,
+            rate_bucket_ms: 60_000,
+            rate_factor: 3,
+            rate_min: 30,
+            enum_window_ms: 60_000,
+            enum_paths: 10,
+            max_keys: 100_000,
+        }
+    }
+}
+
+/// One metadata request path an event names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The normalized path, when one was seen.
+    pub path: Option<String>,
+    /// What it hands out.
+    pub kind: Kind,
+}
+
+/// An event that reached, or named, the metadata service.
+#[derive(Debug, Clone)]
+pub struct Touch {
+    /// When (ms since the epoch).
+    pub time_ms: i64,
+    /// The host (empty when the record names none).
+    pub host: String,
+    /// Who made the request: the process by pid and image, or for a process start (a command
+    /// line) the parent that ran it, since a shell running `curl` twice is one actor.
+    pub actor: String,
+    /// The process as a baseline knows it: normalized image path, and SHA-256 when given.
+    pub identity: String,
+    /// Whether the allowlist verified the process as a cloud agent.
+    pub agent: bool,
+    /// The requests (destination-only connections have no path).
+    pub requests: Vec<Request>,
+    /// The event's context, for the alerts built from it (rule fields empty).
+    pub context: Alert,
+}
+
+impl Touch {
+    /// The touch of an enriched event at `time_ms`, or `None` when the event reaches no metadata
+    /// target (a DNS lookup alone is not a request).
+    pub fn of(ev: &Enriched<'_>, time_ms: i64) -> Option<Touch> {
+        let requests: Vec<Request> = ev
+            .targets()
+            .iter()
+            .filter(|f| f.source != TargetSource::Dns)
+            .map(|f| Request {
+                path: f.target.path.clone(),
+                kind: f.target.kind,
+            })
+            .collect();
+        if requests.is_empty() {
+            return None;
+        }
+        let e = ev.event;
+        let proc_text = |p: &imdsguard_event::Process| {
+            let image = program(p);
+            match p.pid {
+                Some(pid) => format!("{image} pid {pid}"),
+                None => image,
+            }
+        };
+        let actor = if e.kind == EventKind::ProcessStart && !e.parent.is_empty() {
+            format!("parent {}", proc_text(&e.parent))
+        } else {
+            proc_text(&e.process)
+        };
+        let mut identity = program(&e.process);
+        if let Some(sha) = e.process.hashes.as_deref().and_then(sha256) {
+            identity.push_str(" sha256=");
+            identity.push_str(&sha);
+        }
+        Some(Touch {
+            time_ms,
+            host: e.host.clone().unwrap_or_default().to_ascii_lowercase(),
+            actor,
+            identity,
+            agent: matches!(ev.verdict(), Verdict::Agent(_)),
+            requests,
+            context: Alert::context(ev),
+        })
+    }
+
+    fn has(&self, kind: Kind) -> bool {
+        self.requests.iter().any(|r| r.kind == kind)
+    }
+
+    fn path_of(&self, kind: Kind) -> Option<&str> {
+        self.requests
+            .iter()
+            .find(|r| r.kind == kind)
+            .and_then(|r| r.path.as_deref())
+    }
+}
+
+/// A process's program as baselines know it: the image path in one spelling (`C:\…` and
+/// `\device\harddiskvolume2\…` are one binary), else the kernel's `comm`, else `?`.
+fn program(p: &imdsguard_event::Process) -> String {
+    match (&p.image, &p.comm) {
+        (Some(image), _) => normalize_path(image),
+        (None, Some(comm)) => format!("comm:{comm}"),
+        (None, None) => "?".into(),
+    }
+}
+
+/// The SHA-256 of a Sysmon-style hash list (`SHA256=...,MD5=...`) or a bare 64-digit hash.
+fn sha256(hashes: &str) -> Option<String> {
+    hashes.split([',', ';', ' ']).find_map(|h| {
+        let v = match h.split_once('=') {
+            Some((k, v)) if k.eq_ignore_ascii_case("sha256") => v,
+            Some(_) => return None,
+            None => h,
+        };
+        (v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit())).then(|| v.to_ascii_lowercase())
+    })
+}
+
+/// What one process has done on one host, as a baseline keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessBaseline {
+    /// First request seen (ms).
+    pub first_ms: i64,
+    /// Last request seen (ms).
+    pub last_ms: i64,
+    /// Requests seen.
+    pub requests: u64,
+    /// The most requests in one rate bucket during learning.
+    pub busiest: u64,
+}
+
+/// What is known of one host's normal use of the metadata service.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostBaseline {
+    /// First request seen on the host (ms); learning lasts [`Config::learn_ms`] from here.
+    pub since_ms: i64,
+    /// Processes by identity.
+    pub processes: BTreeMap<String, ProcessBaseline>,
+}
+
+/// Baselines of every host, as the store saves them.
+pub type Baselines = BTreeMap<String, HostBaseline>;
+
+struct Bucket {
+    start_ms: i64,
+    count: u64,
+    alerted: bool,
+}
+
+/// (host, actor) or (host, identity).
+type Key = (String, String);
+
+/// A request remembered for a window: when, its path, and the event (alert id or record).
+type Seen = (i64, String, String);
+
+/// What the baseline knew of a touch's process before it.
+struct Learned {
+    /// The host is still learning.
+    learning: bool,
+    /// The process had reached the service on this host before.
+    known: bool,
+    /// Its busiest rate bucket during learning.
+    busiest: u64,
+    /// When the host's baseline began.
+    since_ms: i64,
+    /// How many other processes the host's baseline holds.
+    others: usize,
+}
+
+/// A built-in correlation, described.
+#[derive(Debug, Clone, Copy)]
+pub struct Meta {
+    /// Stable id (`IMDS-101`).
+    pub id: &'static str,
+    /// One line.
+    pub title: &'static str,
+    /// Base severity (some cases raise or lower it, as each file says).
+    pub severity: Severity,
+    /// What it detects and why it matters.
+    pub description: &'static str,
+    /// Known benign causes.
+    pub false_positives: &'static [&'static str],
+}
+
+/// The built-in correlations, in id order.
+pub const RULES: [Meta; 4] = [
+    imds_101_token_sequence::META,
+    imds_102_first_seen::META,
+    imds_103_rate::META,
+    imds_104_enumeration::META,
+];
+
+/// The built-in correlations' state.
+pub struct Imds {
+    cfg: Config,
+    baselines: Baselines,
+    /// Open token requests per (host, actor): time and the touch's context alert id.
+    tokens: BTreeMap<Key, VecDeque<Seen>>,
+    buckets: BTreeMap<Key, Bucket>,
+    paths: BTreeMap<Key, VecDeque<Seen>>,
+    /// Keys dropped to keep the state bounded.
+    pub evicted: u64,
+}
+
+impl Imds {
+    /// Empty state, or a saved baseline carried over.
+    pub fn new(cfg: Config, baselines: Baselines) -> Imds {
+        Imds {
+            cfg,
+            baselines,
+            tokens: BTreeMap::new(),
+            buckets: BTreeMap::new(),
+            paths: BTreeMap::new(),
+            evicted: 0,
+        }
+    }
+
+    /// The baselines learned so far.
+    pub fn baselines(&self) -> &Baselines {
+        &self.baselines
+    }
+
+    /// Whether a host is still learning at `time_ms`.
+    pub fn learning(&self, host: &str, time_ms: i64) -> bool {
+        self.baselines
+            .get(host)
+            .is_none_or(|b| time_ms < b.since_ms + self.cfg.learn_ms)
+    }
+
+    /// Feeds one touch (in time order); returns the alerts it completes. `event_alert` is the id
+    /// of an alert raised on the same event, if any: a correlation's `related` list names each
+    /// event by its alert's id, or by its record (`path:line`) when it raised none.
+    pub fn push(&mut self, t: &Touch, event_alert: Option<&str>) -> Vec<Alert> {
+        let mut out = Vec::new();
+        let own = event_alert
+            .map(str::to_owned)
+            .unwrap_or_else(|| t.context.source_text());
+        let learned = self.learn(t);
+        self.token_sequence(t, &own, &mut out);
+        self.first_seen(t, &learned, &own, &mut out);
+        self.rate(t, &learned, &own, &mut out);
+        self.enumeration(t, &own, &mut out);
+        out
+    }
+
+    /// Adds the touch to its host's baseline; returns what the baseline knew before it.
+    fn learn(&mut self, t: &Touch) -> Learned {
+        let learn_ms = self.cfg.learn_ms;
+        let host = self
+            .baselines
+            .entry(t.host.clone())
+            .or_insert(HostBaseline {
+                since_ms: t.time_ms,
+                processes: BTreeMap::new(),
+            });
+        let learning = t.time_ms < host.since_ms + learn_ms;
+        let known = host.processes.contains_key(&t.identity);
+        let p = host
+            .processes
+            .entry(t.identity.clone())
+            .or_insert(ProcessBaseline {
+                first_ms: t.time_ms,
+                last_ms: t.time_ms,
+                requests: 0,
+                busiest: 0,
+            });
+        p.last_ms = t.time_ms;
+        p.requests += 1;
+        let learned = Learned {
+            learning,
+            known,
+            busiest: p.busiest,
+            since_ms: host.since_ms,
+            others: host.processes.len() - 1,
+        };
+        while self.baselines.len() > self.cfg.max_keys {
+            self.baselines.pop_first();
+            self.evicted += 1;
+        }
+        learned
+    }
+}
+
+/// Drops the smallest keys past the bound. The maps are keyed by (host, actor), so this drops
+/// whole hosts' state in key order, which is deterministic; the count says how often.
+fn bound<V>(map: &mut BTreeMap<Key, V>, max: usize, evicted: &mut u64) {
+    while map.len() > max {
+        map.pop_first();
+        *evicted += 1;
+    }
+}
+
+/// An alert of a built-in correlation, on the touch that completed it.
+fn correlated(
+    meta: &Meta,
+    severity: Severity,
+    t: &Touch,
+    reasons: Vec<String>,
+    related: Vec<String>,
+) -> Alert {
+    let mut a = t.context.clone();
+    let mut parts: Vec<&str> = vec![meta.id];
+    parts.extend(related.iter().map(String::as_str));
+    a.id = format!("{:016x}", stable_hash(&parts));
+    a.rule_id = meta.id.to_owned();
+    a.title = meta.title.to_owned();
+    a.severity = severity;
+    a.attack = vec![Technique::new("T1552.005").expect("a valid technique id")];
+    a.reasons = reasons;
+    a.related = related;
+    a
+}
+
+#[cfg(test)]
+mod fixtures;
