@@ -1,0 +1,318 @@
+//! The correlation layer as a user meets it through `imdsguard hunt`: a replayed timeline — a
+//! day of benign agent traffic that the baseline learns, then an attack — gives exactly the
+//! expected correlation alerts and one incident; the output does not depend on the thread count;
+//! Sigma correlation rules run over the hits of the rules they name.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{json, Value};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_imdsguard"))
+        .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .args(args)
+        .output()
+        .expect("run imdsguard")
+}
+
+fn jsonl(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn temp_dir(case: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("imdsguard-correlate-{case}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// `2026-11-20 00:00:00` plus `secs`, as NXLog writes `EventTime`.
+fn at(secs: u32) -> String {
+    let (day, s) = (20 + secs / 86_400, secs % 86_400);
+    format!(
+        "2026-11-{day} {:02}:{:02}:{:02}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+fn connect(secs: u32, pid: u32, image: &str, user: &str) -> Value {
+    json!({
+        "EventTime": at(secs), "Hostname": "web01.corp.example", "SourceModuleType": "im_msvistalog",
+        "EventID": 3, "Channel": "Microsoft-Windows-Sysmon/Operational",
+        "ProcessId": pid.to_string(), "Image": image, "User": user, "Protocol": "tcp",
+        "Initiated": "true", "SourceIp": "10.0.1.15", "SourcePort": "49811",
+        "DestinationIp": "169.254.169.254", "DestinationPort": "80",
+    })
+}
+
+fn curl(secs: u32, pid: u32, args: &str) -> Value {
+    json!({
+        "EventTime": at(secs), "Hostname": "web01.corp.example", "SourceModuleType": "im_msvistalog",
+        "EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational",
+        "ProcessId": pid.to_string(), "Image": "C:\\Windows\\System32\\curl.exe",
+        "CommandLine": format!("curl.exe {args}"), "User": "CORP\\svc-web",
+        "ParentProcessId": "6900", "ParentImage": "C:\\Windows\\System32\\cmd.exe",
+    })
+}
+
+const SSM: &str = r"C:\Program Files\Amazon\SSM\amazon-ssm-agent.exe";
+const SHOP: &str = r"C:\Apps\shop\shop.exe";
+const DAY: u32 = 86_400;
+/// Day two, 10:00.
+const ATTACK: u32 = DAY + 10 * 3600;
+
+const WALK: [&str; 12] = [
+    "ami-id",
+    "hostname",
+    "instance-id",
+    "instance-type",
+    "local-ipv4",
+    "mac",
+    "network/interfaces/macs/",
+    "placement/availability-zone",
+    "public-keys/",
+    "security-groups",
+    "iam/info",
+    "iam/security-credentials/",
+];
+
+/// The timeline: the SSM agent every 5 minutes and the shop application (allowlisted by the
+/// user) every 10 minutes, with a busy minute of 5 requests at noon, from day one 00:00 to day
+/// two 10:00; then from a shell (cmd.exe, pid 6900) the IMDSv2 handshake with curl and a walk of
+/// 12 paths, and a binary in Temp making 40 requests in 40 seconds.
+fn timeline() -> Vec<Value> {
+    let mut ev = Vec::new();
+    for t in (0..ATTACK).step_by(300) {
+        ev.push(connect(t, 2120, SSM, r"NT AUTHORITY\SYSTEM"));
+        if t % 600 == 0 {
+            ev.push(connect(t + 1, 3300, SHOP, r"CORP\svc-shop"));
+        }
+    }
+    for i in 0..5 {
+        ev.push(connect(12 * 3600 + 10 + i, 3300, SHOP, r"CORP\svc-shop"));
+    }
+    ev.push(curl(
+        ATTACK + 5,
+        7001,
+        "-s -X PUT http://169.254.169.254/latest/api/token -H \"X-aws-ec2-metadata-token-ttl-seconds: 21600\"",
+    ));
+    ev.push(curl(
+        ATTACK + 8,
+        7002,
+        "-s -H \"X-aws-ec2-metadata-token: AQAEA\" http://169.254.169.254/latest/meta-data/iam/security-credentials/web-role",
+    ));
+    for (i, p) in WALK.iter().enumerate() {
+        let i = i as u32;
+        ev.push(curl(
+            ATTACK + 20 + 2 * i,
+            7010 + i,
+            &format!("-s -H \"X-aws-ec2-metadata-token: AQAEA\" http://169.254.169.254/latest/meta-data/{p}"),
+        ));
+    }
+    for i in 0..40 {
+        ev.push(connect(
+            ATTACK + 60 + i,
+            8800,
+            r"C:\Users\svc-web\AppData\Local\Temp\x.exe",
+            r"CORP\svc-web",
+        ));
+    }
+    ev.sort_by(|a, b| a["EventTime"].as_str().cmp(&b["EventTime"].as_str()));
+    ev
+}
+
+fn write_scenario(dir: &Path) -> (PathBuf, PathBuf) {
+    let log = dir.join("web01.jsonl");
+    let text: String = timeline().iter().map(|v| format!("{v}\n")).collect();
+    std::fs::write(&log, text).expect("write timeline");
+    let allow = dir.join("allow.toml");
+    std::fs::write(
+        &allow,
+        "[[agent]]\nid = \"shop\"\nname = \"The shop application\"\npaths = ['C:\\Apps\\shop\\shop.exe']\n",
+    )
+    .expect("write allowlist");
+    (log, allow)
+}
+
+fn hunt(log: &Path, allow: &Path, incidents: &Path, threads: &str) -> (Vec<Value>, String) {
+    let out = run(&[
+        "hunt",
+        log.to_str().unwrap(),
+        "--output",
+        "jsonl",
+        "--allowlist",
+        allow.to_str().unwrap(),
+        "--incidents",
+        incidents.to_str().unwrap(),
+        "-j",
+        threads,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    (jsonl(&String::from_utf8_lossy(&out.stdout)), stderr)
+}
+
+#[test]
+fn a_day_of_agents_then_an_attack_gives_the_expected_alerts_and_one_incident() {
+    let dir = temp_dir("scenario");
+    let (log, allow) = write_scenario(&dir);
+    let inc_path = dir.join("incidents.jsonl");
+    let (alerts, stderr) = hunt(&log, &allow, &inc_path, "2");
+
+    // The benign day and morning raise nothing: every alert is from the attack.
+    let attack_start = format!("2026-11-21 10:00:05");
+    for a in &alerts {
+        assert!(
+            a["time"].as_str().unwrap() >= attack_start.as_str(),
+            "alert before the attack: {a}"
+        );
+    }
+    // The correlations, exactly.
+    let correlations: Vec<(String, String, String)> = alerts
+        .iter()
+        .filter(|a| a["rule_id"].as_str().unwrap().starts_with("IMDS-1"))
+        .map(|a| {
+            (
+                a["rule_id"].as_str().unwrap().to_owned(),
+                a["time"].as_str().unwrap().to_owned(),
+                a["severity"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let want = |r: &str, t: &str, s: &str| (r.to_owned(), format!("2026-11-21 {t}"), s.to_owned());
+    assert_eq!(
+        correlations,
+        [
+            // curl has never reached the service on web01.
+            want("IMDS-102", "10:00:05", "medium"),
+            // Token at :05, credentials at :08, from one shell.
+            want("IMDS-101", "10:00:08", "high"),
+            // Token, credentials and 8 walked paths: the 10th distinct path at :34, and the
+            // window held a credential path.
+            want("IMDS-104", "10:00:34", "high"),
+            want("IMDS-102", "10:01:00", "medium"),
+            // The 31st request in the minute from 10:01:00, with no baseline (floor 30).
+            want("IMDS-103", "10:01:30", "medium"),
+        ]
+    );
+    let token = alerts.iter().find(|a| a["rule_id"] == "IMDS-101").unwrap();
+    assert_eq!(token["related"].as_array().unwrap().len(), 2, "{token}");
+    assert!(token["reasons"][0]
+        .as_str()
+        .unwrap()
+        .contains("parent /windows/system32/cmd.exe pid 6900"));
+    // The single-event detections that fire, by rule.
+    let mut rules: Vec<&str> = alerts
+        .iter()
+        .map(|a| a["rule_id"].as_str().unwrap())
+        .filter(|r| !r.starts_with("IMDS-1"))
+        .collect();
+    rules.sort();
+    rules.dedup();
+    assert_eq!(rules, ["IMDS-002", "IMDS-003", "IMDS-004"]);
+
+    // One incident: the whole attack on web01, every alert in it, the full chain, critical.
+    let incidents = jsonl(&std::fs::read_to_string(&inc_path).unwrap());
+    assert_eq!(incidents.len(), 1, "{incidents:#?}");
+    let inc = &incidents[0];
+    assert_eq!(inc["host"], "web01.corp.example");
+    assert_eq!(inc["severity"], "critical");
+    assert_eq!(
+        inc["stages"],
+        json!(["execution", "discovery", "credential-access"])
+    );
+    assert_eq!(inc["timeline"].as_array().unwrap().len(), alerts.len());
+    assert_eq!(inc["first"], "2026-11-21T10:00:05.000Z");
+    assert_eq!(inc["last"], "2026-11-21T10:01:39.000Z");
+    assert!(stderr.contains("incidents 1, 1 critical"), "{stderr}");
+}
+
+#[test]
+fn one_thread_or_four_give_the_same_alerts_and_incidents() {
+    let dir = temp_dir("threads");
+    let (log, allow) = write_scenario(&dir);
+    let (one, _) = hunt(&log, &allow, &dir.join("one.jsonl"), "1");
+    let (four, _) = hunt(&log, &allow, &dir.join("four.jsonl"), "4");
+    assert!(!one.is_empty());
+    assert_eq!(one, four);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("one.jsonl")).unwrap(),
+        std::fs::read_to_string(dir.join("four.jsonl")).unwrap()
+    );
+}
+
+#[test]
+fn a_sigma_correlation_counts_the_hits_of_the_rule_it_names() {
+    let dir = temp_dir("sigma");
+    let (log, _) = write_scenario(&dir);
+    let rules = dir.join("rules.yml");
+    std::fs::write(
+        &rules,
+        r#"title: Curl Reaching The Metadata Service
+id: 5d2c8a61-0000-4000-8000-000000000001
+name: curl_metadata
+status: experimental
+logsource:
+    category: process_creation
+    product: windows
+detection:
+    selection:
+        Image|endswith: '\curl.exe'
+        CommandLine|contains: '169.254.169.254'
+    condition: selection
+level: low
+---
+title: Many Curl Metadata Requests From One Host
+id: 5d2c8a61-0000-4000-8000-000000000002
+status: experimental
+correlation:
+    type: event_count
+    rules:
+        - curl_metadata
+    group-by:
+        - Computer
+    timespan: 1m
+    condition:
+        gte: 10
+level: high
+"#,
+    )
+    .unwrap();
+    let out = run(&[
+        "hunt",
+        log.to_str().unwrap(),
+        "--output",
+        "jsonl",
+        "--no-builtin",
+        "--sigma",
+        rules.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("1 correlation rules"), "{stderr}");
+    let alerts = jsonl(&String::from_utf8_lossy(&out.stdout));
+    let fired: Vec<&Value> = alerts
+        .iter()
+        .filter(|a| a["rule_id"] == "5d2c8a61-0000-4000-8000-000000000002")
+        .collect();
+    // 14 curl runs from 10:00:05 to 10:00:42: the 10th (at 10:00:34) completes the count; the
+    // window restarts and the 4 left do not reach 10 again.
+    assert_eq!(fired.len(), 1, "{alerts:#?}");
+    assert_eq!(fired[0]["severity"], "high");
+    assert_eq!(fired[0]["time"], "2026-11-21 10:00:34");
+    assert_eq!(fired[0]["related"].as_array().unwrap().len(), 10);
+    assert!(fired[0]["reasons"][0]
+        .as_str()
+        .unwrap()
+        .contains("Computer=web01.corp.example"));
+    let base = alerts
+        .iter()
+        .filter(|a| a["rule_id"] == "5d2c8a61-0000-4000-8000-000000000001")
+        .count();
+    assert_eq!(base, 14);
+}
