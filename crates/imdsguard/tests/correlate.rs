@@ -165,10 +165,10 @@ fn a_day_of_agents_then_an_attack_gives_the_expected_alerts_and_one_incident() {
     let (alerts, stderr) = hunt(&log, &allow, &inc_path, "2");
 
     // The benign day and morning raise nothing: every alert is from the attack.
-    let attack_start = format!("2026-11-21 10:00:05");
+    let attack_start = "2026-11-21 10:00:05";
     for a in &alerts {
         assert!(
-            a["time"].as_str().unwrap() >= attack_start.as_str(),
+            a["time"].as_str().unwrap() >= attack_start,
             "alert before the attack: {a}"
         );
     }
