@@ -76,6 +76,11 @@ pub(super) fn at(secs: u32) -> String {
 
 /// The correlation alerts a timeline raises, in order.
 pub(super) fn raised(lines: &[String]) -> Result<Vec<Alert>, String> {
+    raised_with(lines, Baselines::new()).map(|(a, _)| a)
+}
+
+/// The same, starting from a saved baseline; returns the baseline after.
+fn raised_with(lines: &[String], baselines: Baselines) -> Result<(Vec<Alert>, Baselines), String> {
     let doc = lines.join("\n");
     let mut events = Vec::new();
     let mut summary = Summary::default();
@@ -93,7 +98,7 @@ pub(super) fn raised(lines: &[String]) -> Result<Vec<Alert>, String> {
         ));
     }
     let enricher = Enricher::builtin();
-    let mut imds = Imds::new(config(), Baselines::new());
+    let mut imds = Imds::new(config(), baselines);
     let mut out = Vec::new();
     for e in &events {
         let ev = enricher.enrich(e);
@@ -102,7 +107,23 @@ pub(super) fn raised(lines: &[String]) -> Result<Vec<Alert>, String> {
             out.extend(imds.push(&t, None));
         }
     }
-    Ok(out)
+    Ok((out, imds.baselines().clone()))
+}
+
+/// A baseline saved after reading a timeline, carried into a second reading of the same
+/// timeline (a user hunting the same logs again with the store), changes nothing.
+#[test]
+fn reading_a_timeline_again_with_its_own_baseline_gives_the_same_alerts() {
+    let ids = |a: &[Alert]| a.iter().map(|a| a.id.clone()).collect::<Vec<_>>();
+    for lines in imds_102_first_seen::positive()
+        .into_iter()
+        .chain(imds_103_rate::positive())
+    {
+        let (first, saved) = raised_with(&lines, Baselines::new()).unwrap();
+        assert!(!first.is_empty());
+        let (again, _) = raised_with(&lines, saved).unwrap();
+        assert_eq!(ids(&first), ids(&again));
+    }
 }
 
 type Cases = fn() -> Vec<Vec<String>>;

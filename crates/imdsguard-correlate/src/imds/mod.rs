@@ -308,8 +308,23 @@ impl Imds {
                 since_ms: t.time_ms,
                 processes: BTreeMap::new(),
             });
+        // A baseline carried over from the store may already hold this input (a second hunt
+        // over the same logs): what it knows counts only from before the touch, so the same input
+        // gives the same alerts however often it is read.
+        host.since_ms = host.since_ms.min(t.time_ms);
         let learning = t.time_ms < host.since_ms + learn_ms;
-        let known = host.processes.contains_key(&t.identity);
+        let known = host
+            .processes
+            .get(&t.identity)
+            .is_some_and(|p| p.first_ms < t.time_ms);
+        let others = if known {
+            0
+        } else {
+            host.processes
+                .iter()
+                .filter(|(id, p)| **id != t.identity && p.first_ms < t.time_ms)
+                .count()
+        };
         let p = host
             .processes
             .entry(t.identity.clone())
@@ -319,14 +334,15 @@ impl Imds {
                 requests: 0,
                 busiest: 0,
             });
-        p.last_ms = t.time_ms;
+        p.first_ms = p.first_ms.min(t.time_ms);
+        p.last_ms = p.last_ms.max(t.time_ms);
         p.requests += 1;
         let learned = Learned {
             learning,
             known,
             busiest: p.busiest,
             since_ms: host.since_ms,
-            others: host.processes.len() - 1,
+            others,
         };
         while self.baselines.len() > self.cfg.max_keys {
             self.baselines.pop_first();
