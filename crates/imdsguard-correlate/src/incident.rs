@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use imdsguard_event::{format_time_ms, EventKind, Severity};
-use imdsguard_rules::{stable_hash, Alert};
+use imdsguard_rules::{stable_hash, Alert, Triage};
 use serde::{Deserialize, Serialize};
 
 /// A step of the attack chain.
@@ -80,12 +80,15 @@ pub struct Step {
     pub stages: Vec<Stage>,
     /// The process and target, in a few words.
     pub what: String,
+    /// The record (`path:line` or `path record N`).
+    pub source: String,
 }
 
 /// Alerts of one host, grouped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Incident {
     /// `INC-` and 12 hex digits.
+    #[serde(rename = "incident_id")]
     pub id: String,
     /// The host (empty when the alerts name none).
     pub host: String,
@@ -101,10 +104,13 @@ pub struct Incident {
     pub stages: Vec<Stage>,
     /// The alerts in time order.
     pub timeline: Vec<Step>,
+    /// The playbook's triage of the whole incident: its alerts' triage folded together.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub triage: Option<Triage>,
 }
 
 impl Incident {
-    fn new(host: &str, first: Step) -> Incident {
+    fn new(host: &str, first: Step, triage: Option<&Triage>) -> Incident {
         let mut i = Incident {
             id: format!(
                 "INC-{:012x}",
@@ -117,6 +123,7 @@ impl Incident {
             severity_reason: String::new(),
             stages: Vec::new(),
             timeline: vec![first],
+            triage: triage.cloned(),
         };
         i.rate();
         i
@@ -126,9 +133,14 @@ impl Incident {
         self.timeline.last().map_or(i64::MIN, |s| s.time_ms)
     }
 
-    fn add(&mut self, step: Step) {
+    fn add(&mut self, step: Step, triage: Option<&Triage>) {
         self.last = step.time.clone();
         self.timeline.push(step);
+        match (&mut self.triage, triage) {
+            (Some(mine), Some(t)) => crate::triage::merge(mine, t),
+            (None, Some(t)) => self.triage = Some(t.clone()),
+            _ => {}
+        }
         self.rate();
     }
 
@@ -209,14 +221,15 @@ impl Incidents {
             severity: a.severity,
             stages: stages_of(a),
             what: format!("{} → {}", a.process_text(), a.target_text()),
+            source: a.source_text(),
         };
         match self.open.get_mut(&host) {
             Some(i) if time_ms - i.last_ms() <= self.gap_ms => {
-                i.add(step);
+                i.add(step, a.triage.as_ref());
                 i.id.clone()
             }
             _ => {
-                let i = Incident::new(&host, step);
+                let i = Incident::new(&host, step, a.triage.as_ref());
                 let id = i.id.clone();
                 if let Some(old) = self.open.insert(host, i) {
                     self.closed.push(old);
@@ -283,6 +296,7 @@ mod tests {
             container: None,
             reasons: Vec::new(),
             related: Vec::new(),
+            triage: None,
         }
     }
 

@@ -8,6 +8,8 @@
 //!   `temporal_ordered`) over the hits of the rules they name.
 //! - [`incident`]: alerts of one host grouped into incidents with a timeline, the attack-chain
 //!   stages and a severity for the whole chain.
+//! - [`triage`]: seed 002's playbook on every alert and incident — the four questions answered
+//!   with evidence, the escalation decision, containment with commands.
 //!
 //! [`Engine`] drives all three over [`Observation`]s — one per event that raised an alert or
 //! reached the metadata service — fed in time order. All mutable state of the pipeline lives
@@ -18,6 +20,7 @@
 pub mod imds;
 pub mod incident;
 pub mod sigma;
+pub mod triage;
 
 use imdsguard_event::Severity;
 use imdsguard_rules::{stable_hash, Alert};
@@ -25,6 +28,7 @@ use imdsguard_rules::{stable_hash, Alert};
 pub use imds::{Baselines, Config, Touch};
 pub use incident::{Incident, Incidents, Stage};
 pub use sigma::{CorrelateError, Correlator, Fired, Hit};
+pub use triage::{Facts, Frequency};
 
 /// A Sigma correlation rule with what its alerts need.
 #[derive(Debug, Clone)]
@@ -50,6 +54,8 @@ pub struct Observation {
     pub alerts: Vec<Alert>,
     /// Its metadata requests, if any.
     pub touch: Option<Touch>,
+    /// What triage needs beyond the alert.
+    pub facts: Facts,
     /// Hits of rules that Sigma correlations name.
     pub hits: Vec<Hit>,
 }
@@ -92,7 +98,9 @@ impl Engine {
     /// Feeds one observation (in time order); returns the correlation alerts it completes, at or
     /// above the minimum severity. Every alert, the event's own and the new ones, joins an
     /// incident.
-    pub fn push(&mut self, obs: &Observation) -> Vec<Alert> {
+    ///
+    /// The event's own alerts get their triage here (in place); the new alerts come with theirs.
+    pub fn push(&mut self, obs: &mut Observation) -> Vec<Alert> {
         let mut out = Vec::new();
         if let (Some(t), Some(imds)) = (&obs.touch, &mut self.imds) {
             let own = obs.alerts.first().map(|a| a.id.as_str());
@@ -103,12 +111,27 @@ impl Engine {
             out.extend(fired.into_iter().map(|f| self.sigma_alert(&f, obs)));
         }
         out.retain(|a| a.severity >= self.min_severity);
+        let freq = match (&obs.touch, &self.imds) {
+            (Some(t), Some(imds)) => imds.frequency(t),
+            _ => None,
+        };
+        for a in obs.alerts.iter_mut().chain(out.iter_mut()) {
+            a.triage = Some(triage::triage(a, &obs.facts, freq.as_ref()));
+        }
         for a in obs.alerts.iter().chain(out.iter()) {
             if a.severity >= self.min_severity {
                 self.incidents.add(a, obs.time_ms);
             }
         }
         out
+    }
+
+    /// Triage for the alerts of an event left out of correlation (its time could not be read):
+    /// the questions are answered without a baseline.
+    pub fn triage_only(alerts: &mut [Alert], facts: &Facts) {
+        for a in alerts {
+            a.triage = Some(triage::triage(a, facts, None));
+        }
     }
 
     /// The end of the input: Sigma correlations with an upper bound are judged. `last` is the
@@ -118,7 +141,8 @@ impl Engine {
         let mut out = Vec::new();
         if let Some(obs) = last {
             for f in fired {
-                let a = self.sigma_alert(&f, obs);
+                let mut a = self.sigma_alert(&f, obs);
+                a.triage = Some(triage::triage(&a, &obs.facts, None));
                 if a.severity >= self.min_severity {
                     self.incidents.add(&a, f.last_ms);
                     out.push(a);

@@ -3,7 +3,7 @@
 
 use imdsguard_enrich::{Enriched, Verdict};
 use imdsguard_event::{Severity, SourceRef, Technique};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::rule::Hit;
 
@@ -48,6 +48,47 @@ pub struct Alert {
     /// For a correlation: the ids of the alerts it joins, in time order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub related: Vec<String>,
+    /// The playbook's questions answered from the data, whether to escalate, and containment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub triage: Option<Triage>,
+}
+
+/// Seed 002's triage of an alert or incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Triage {
+    /// The four questions for analysis, in the playbook's order.
+    pub questions: Vec<Answer>,
+    /// Whether L1 escalates to T2, by the playbook's decision rule.
+    pub escalate: bool,
+    /// Why, naming the parts of the rule that hold (or that none does).
+    pub escalate_reason: String,
+    /// What to do, most urgent first.
+    pub containment: Vec<Containment>,
+}
+
+/// One question answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Answer {
+    /// Short key: `authorized`, `frequency`, `errors`, `ssrf`.
+    pub key: String,
+    /// The question as the playbook asks it.
+    pub question: String,
+    /// `yes`, `no` or `unknown` (what the data cannot tell, said so).
+    pub answer: String,
+    /// The facts the answer rests on.
+    pub evidence: String,
+}
+
+/// One containment step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Containment {
+    /// What to do.
+    pub action: String,
+    /// Why, for this case.
+    pub why: String,
+    /// The command, where one can be given (placeholders in `<angle brackets>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
 }
 
 fn position_text(p: imdsguard_event::Position) -> String {
@@ -220,6 +261,7 @@ impl Alert {
             container: e.container.clone(),
             reasons: Vec::new(),
             related: Vec::new(),
+            triage: None,
         }
     }
 }

@@ -16,7 +16,10 @@ mod index;
 mod ir;
 mod rule;
 
-pub use alert::{stable_hash, Alert, AlertEvent, AlertNetwork, AlertProcess, AlertTarget};
+pub use alert::{
+    stable_hash, Alert, AlertEvent, AlertNetwork, AlertProcess, AlertTarget, Answer, Containment,
+    Triage,
+};
 pub use error::RuleError;
 pub use field::{Field, Value};
 pub use ir::{on, Cmp, Expr, Matcher, On, Text};

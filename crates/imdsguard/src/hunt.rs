@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use imdsguard_correlate::{Baselines, Engine, Hit, Incident, Observation, SigmaCorrelation, Touch};
+use imdsguard_correlate::{
+    Baselines, Engine, Facts, Hit, Incident, Observation, SigmaCorrelation, Touch,
+};
 use imdsguard_enrich::{Allowlist, Enricher};
 use imdsguard_event::parse_time_ms;
 use imdsguard_event::{Format, Severity};
@@ -74,7 +76,7 @@ fn load_allowlist(path: Option<&PathBuf>) -> Result<&'static Allowlist> {
 enum Sink {
     Jsonl(Box<dyn Write>),
     Csv(Box<csv::Writer<Box<dyn Write>>>),
-    Table(Box<dyn Write>, Vec<Alert>, Vec<Incident>),
+    Table(Box<dyn Write>, Vec<Alert>),
 }
 
 impl Sink {
@@ -85,20 +87,29 @@ impl Sink {
                 w.write_all(b"\n")
             }
             Sink::Csv(w) => w.write_record(a.csv_record()).map_err(io::Error::other),
-            Sink::Table(_, all, _) => {
+            Sink::Table(_, all) => {
                 all.push(a);
                 Ok(())
             }
         }
     }
 
-    fn finish(self, color: bool) -> io::Result<()> {
+    /// Flushes the alerts, then the incidents: JSON lines with `incident_id` after the alerts
+    /// (the output contract), a section of the table; CSV has alert rows only
+    /// (`--incidents FILE` writes them for any output).
+    fn finish(self, color: bool, incidents: &[&Incident]) -> io::Result<()> {
         match self {
-            Sink::Jsonl(mut w) => w.flush(),
+            Sink::Jsonl(mut w) => {
+                for i in incidents {
+                    serde_json::to_writer(&mut *w, i)?;
+                    w.write_all(b"\n")?;
+                }
+                w.flush()
+            }
             Sink::Csv(mut w) => w.flush(),
-            Sink::Table(mut w, mut all, incidents) => {
+            Sink::Table(mut w, mut all) => {
                 write_table(&mut w, &mut all, color)?;
-                write_incident_table(&mut w, &incidents, color)?;
+                write_incident_table(&mut w, incidents, color)?;
                 w.flush()
             }
         }
@@ -143,7 +154,7 @@ fn write_table(w: &mut dyn Write, all: &mut [Alert], color: bool) -> io::Result<
     Ok(())
 }
 
-fn write_incident_table(w: &mut dyn Write, all: &[Incident], color: bool) -> io::Result<()> {
+fn write_incident_table(w: &mut dyn Write, all: &[&Incident], color: bool) -> io::Result<()> {
     if all.is_empty() {
         return Ok(());
     }
@@ -344,7 +355,7 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
                 .context("writing CSV header")?;
             Sink::Csv(Box::new(w))
         }
-        AlertOutput::Table => Sink::Table(out, Vec::new(), Vec::new()),
+        AlertOutput::Table => Sink::Table(out, Vec::new()),
     };
     let color = cfg.color && to_terminal && output == AlertOutput::Table;
 
@@ -414,11 +425,13 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
                 seq: 0,
                 alerts,
                 touch,
+                facts: Facts::of(&ev),
                 hits,
             }),
         }
     };
     let mut observations: Vec<Observation> = Vec::new();
+    let mut untimed_obs: Vec<Observation> = Vec::new();
     let mut untimed = 0u64;
     read_inputs_parallel(
         &cfg.inputs,
@@ -438,50 +451,55 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
             let Some(mut obs) = found.obs else {
                 return;
             };
-            for a in &obs.alerts {
-                alerts += 1;
-                *by_rule.entry((a.rule_id.clone(), a.severity)).or_default() += 1;
-                if write_error.is_none() {
-                    if let Err(e) = sink.write(a.clone()) {
-                        write_error = Some(e);
-                    }
-                }
-            }
-            if !found.untimed {
-                obs.seq = seen;
+            alerts += obs.alerts.len() as u64;
+            obs.seq = seen;
+            if found.untimed {
+                untimed_obs.push(obs);
+            } else {
                 observations.push(obs);
             }
         },
     );
-    // Correlation, in time order (input order breaks ties): the same input gives the same
-    // alerts and incidents whatever the thread count.
+    // Correlation and triage, in time order (input order breaks ties): the same input gives the
+    // same alerts and incidents whatever the thread count. Alerts are written in that order,
+    // each event's own alerts followed by the correlations it completed; events whose time
+    // could not be read come first, triaged without a baseline.
     observations.sort_by_key(|o| (o.time_ms, o.seq));
-    let mut correlated = Vec::new();
-    for obs in &observations {
-        correlated.extend(engine.push(obs));
-    }
-    correlated.extend(engine.finish(observations.last()));
-    for a in correlated {
-        worst = worst.max(Some(a.severity));
-        alerts += 1;
+    let mut write = |a: Alert, worst: &mut Option<Severity>| {
+        *worst = (*worst).max(Some(a.severity));
         *by_rule.entry((a.rule_id.clone(), a.severity)).or_default() += 1;
         if write_error.is_none() {
             if let Err(e) = sink.write(a) {
                 write_error = Some(e);
             }
         }
+    };
+    let mut correlations = 0u64;
+    for mut obs in untimed_obs {
+        Engine::triage_only(&mut obs.alerts, &obs.facts);
+        obs.alerts.into_iter().for_each(|a| write(a, &mut worst));
     }
+    for obs in observations.iter_mut() {
+        let more = engine.push(obs);
+        correlations += more.len() as u64;
+        std::mem::take(&mut obs.alerts)
+            .into_iter()
+            .chain(more)
+            .for_each(|a| write(a, &mut worst));
+    }
+    for a in engine.finish(observations.last()) {
+        correlations += 1;
+        write(a, &mut worst);
+    }
+    alerts += correlations;
     let incidents = engine.incidents().all();
     if let Some(path) = &cfg.incidents {
         write_incidents(path, &incidents)?;
     }
-    if let Sink::Table(_, _, shown) = &mut sink {
-        *shown = incidents.iter().map(|i| (*i).clone()).collect();
-    }
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let finished = sink.finish(color);
+    let finished = sink.finish(color, &incidents);
     for e in write_error.into_iter().chain(finished.err()) {
         if e.kind() != io::ErrorKind::BrokenPipe {
             return Err(e).context("writing alerts");

@@ -154,7 +154,20 @@ fn hunt(log: &Path, allow: &Path, incidents: &Path, threads: &str) -> (Vec<Value
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{stderr}");
-    (jsonl(&String::from_utf8_lossy(&out.stdout)), stderr)
+    let lines = jsonl(&String::from_utf8_lossy(&out.stdout));
+    // Alert lines first, then incident lines (the same as `--incidents` writes).
+    let split = lines
+        .iter()
+        .position(|v| v.get("incident_id").is_some())
+        .unwrap_or(lines.len());
+    assert!(lines[split..]
+        .iter()
+        .all(|v| v.get("incident_id").is_some()));
+    assert_eq!(
+        lines[split..].to_vec(),
+        jsonl(&std::fs::read_to_string(incidents).unwrap())
+    );
+    (lines[..split].to_vec(), stderr)
 }
 
 #[test]
@@ -295,7 +308,10 @@ level: high
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("1 correlation rules"), "{stderr}");
-    let alerts = jsonl(&String::from_utf8_lossy(&out.stdout));
+    let alerts: Vec<Value> = jsonl(&String::from_utf8_lossy(&out.stdout))
+        .into_iter()
+        .filter(|v| v.get("rule_id").is_some())
+        .collect();
     let fired: Vec<&Value> = alerts
         .iter()
         .filter(|a| a["rule_id"] == "5d2c8a61-0000-4000-8000-000000000002")

@@ -44,6 +44,13 @@ impl Imds {
         if learned.known || learned.learning || t.agent {
             return;
         }
+        if !self
+            .reported_new
+            .insert((t.host.clone(), t.identity.clone()))
+        {
+            return;
+        }
+        super::bound_set(&mut self.reported_new, self.cfg.max_keys, &mut self.evicted);
         out.push(correlated(
             &META,
             META.severity,

@@ -253,6 +253,9 @@ pub struct Imds {
     tokens: BTreeMap<Key, VecDeque<Seen>>,
     buckets: BTreeMap<Key, Bucket>,
     paths: BTreeMap<Key, VecDeque<Seen>>,
+    /// (host, identity) already reported new in this run: the same record read twice (two
+    /// exports of one log) at the same instant is one newcomer.
+    reported_new: std::collections::BTreeSet<Key>,
     /// Keys dropped to keep the state bounded.
     pub evicted: u64,
 }
@@ -266,6 +269,7 @@ impl Imds {
             tokens: BTreeMap::new(),
             buckets: BTreeMap::new(),
             paths: BTreeMap::new(),
+            reported_new: Default::default(),
             evicted: 0,
         }
     }
@@ -280,6 +284,29 @@ impl Imds {
         self.baselines
             .get(host)
             .is_none_or(|b| time_ms < b.since_ms + self.cfg.learn_ms)
+    }
+
+    /// How often the touch's process reaches the service, as the baseline knows it after the
+    /// touch was fed.
+    pub fn frequency(&self, t: &Touch) -> Option<crate::triage::Frequency> {
+        let host = self.baselines.get(&t.host)?;
+        let p = host.processes.get(&t.identity)?;
+        let done = t.time_ms - host.since_ms;
+        let this_bucket = self
+            .buckets
+            .get(&(t.host.clone(), t.identity.clone()))
+            .filter(|b| t.time_ms - b.start_ms < self.cfg.rate_bucket_ms)
+            .map_or(0, |b| b.count);
+        Some(crate::triage::Frequency {
+            since_ms: host.since_ms,
+            learning: (done < self.cfg.learn_ms).then_some((done, self.cfg.learn_ms)),
+            known_since: (p.first_ms < t.time_ms).then_some(p.first_ms),
+            requests: p.requests,
+            busiest: p.busiest,
+            this_bucket,
+            bucket_ms: self.cfg.rate_bucket_ms,
+            threshold: (p.busiest * self.cfg.rate_factor).max(self.cfg.rate_min),
+        })
     }
 
     /// Feeds one touch (in time order); returns the alerts it completes. `event_alert` is the id
@@ -357,6 +384,14 @@ impl Imds {
 fn bound<V>(map: &mut BTreeMap<Key, V>, max: usize, evicted: &mut u64) {
     while map.len() > max {
         map.pop_first();
+        *evicted += 1;
+    }
+}
+
+/// [`bound`] for a set.
+fn bound_set(set: &mut std::collections::BTreeSet<Key>, max: usize, evicted: &mut u64) {
+    while set.len() > max {
+        set.pop_first();
         *evicted += 1;
     }
 }

@@ -1,0 +1,837 @@
+//! Seed 002's playbook, applied to every alert and incident: the four questions for analysis
+//! answered from the data with the evidence, the escalation decision by the playbook's rule, and
+//! containment steps for this case with the commands where they can be given.
+//!
+//! The playbook's decision: "Escalate to T2 if access to the metadata API is detected from
+//! unauthorized sources, if unauthorized credentials are being used, or if there are indications
+//! of an SSRF attack from unexpected external sources. Additionally, any access patterns differing
+//! significantly from normal operations warrant escalation." Each answer that is `yes` (or `no`
+//! for the first question) names the part of that rule it meets. What a source cannot show (an
+//! HTTP status in a process log) is answered `unknown`, saying where to look.
+
+use std::net::IpAddr;
+
+use imdsguard_enrich::{normalize_path, Enriched, TargetSource};
+use imdsguard_event::format_time_ms;
+use imdsguard_rules::{Alert, Answer, Containment, Triage};
+use imdsguard_target::{HeaderRole, Kind};
+
+/// What triage needs of an event beyond its alert: who called, from where, and what the request
+/// carried.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// `web-server` or `web-server-child`.
+    pub caller: Option<&'static str>,
+    /// The web server's image (the process, or its parent for a child).
+    pub server: Option<String>,
+    /// The client address of an HTTP request record (web and proxy logs).
+    pub client_ip: Option<String>,
+    /// The request's detail is known (a URL or a command line, not only a destination).
+    pub http_detail: bool,
+    /// Headers the provider requires that the request lacks (`Metadata-Flavor: Google`).
+    pub missing_required: Vec<String>,
+    /// A provider with a session-token handshake was asked without a token or a `PUT`.
+    pub no_token: bool,
+    /// The provider, when known.
+    pub provider: Option<String>,
+    /// The cloud principal named in the credential path (AWS role, GCP service account).
+    pub principal: Option<String>,
+    /// The HTTP status, when the record has one.
+    pub status: Option<u16>,
+}
+
+impl Facts {
+    /// The facts of an enriched event.
+    pub fn of(ev: &Enriched<'_>) -> Facts {
+        let e = ev.event;
+        let caller = ev.caller();
+        let server = match caller {
+            Some(imdsguard_enrich::Caller::WebServer) => e.process.image.clone(),
+            Some(imdsguard_enrich::Caller::WebServerChild) => e.parent.image.clone(),
+            None => None,
+        };
+        let mut f = Facts {
+            caller: caller.map(|c| c.as_str()),
+            server,
+            client_ip: (e.kind == imdsguard_event::EventKind::HttpRequest)
+                .then(|| e.network.as_ref().and_then(|n| n.src_ip.clone()))
+                .flatten(),
+            ..Facts::default()
+        };
+        let Some(best) = ev.best() else {
+            return f;
+        };
+        let t = &best.target;
+        f.http_detail = matches!(best.source, TargetSource::Url | TargetSource::CommandLine);
+        f.provider = t.provider_id().map(str::to_owned);
+        f.principal = t.path.as_deref().and_then(principal);
+        if let (Some(p), true) = (t.provider, f.http_detail) {
+            for h in &p.headers {
+                if h.role == HeaderRole::Required
+                    && !t.headers.iter().any(|x| x.eq_ignore_ascii_case(&h.name))
+                {
+                    f.missing_required.push(match &h.value {
+                        Some(v) => format!("{}: {v}", h.name),
+                        None => h.name.clone(),
+                    });
+                }
+            }
+            // GCP takes either of its two headers.
+            if p.headers
+                .iter()
+                .filter(|h| h.role == HeaderRole::Required)
+                .count()
+                > 1
+                && f.missing_required.len() == 1
+            {
+                f.missing_required.clear();
+            }
+            if let Some(tok) = &p.token {
+                let asked = ev
+                    .targets()
+                    .iter()
+                    .any(|x| x.target.method.is_some() || x.target.kind == Kind::Token);
+                let has = t
+                    .headers
+                    .iter()
+                    .any(|x| x.eq_ignore_ascii_case(&tok.header));
+                f.no_token = !asked && !has;
+            }
+        }
+        f
+    }
+}
+
+/// The principal a credential path names: the AWS role (`…/security-credentials/<role>`) or the
+/// GCP service account (`…/service-accounts/<account>/token`).
+fn principal(path: &str) -> Option<String> {
+    let after = |marker: &str| {
+        let i = path.find(marker)?;
+        let rest = &path[i + marker.len()..];
+        let name = rest.split('/').next()?;
+        (!name.is_empty()).then(|| name.to_owned())
+    };
+    after("/security-credentials/").or_else(|| after("/service-accounts/"))
+}
+
+/// How often the process reaches the service, as the baseline knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frequency {
+    /// The host's baseline began.
+    pub since_ms: i64,
+    /// The host is still learning, with this much of the learning period behind it (ms).
+    pub learning: Option<(i64, i64)>,
+    /// The process's first request on the host, if it had one before this alert.
+    pub known_since: Option<i64>,
+    /// Its requests so far.
+    pub requests: u64,
+    /// Its busiest bucket while the baseline was learned.
+    pub busiest: u64,
+    /// Requests in the current bucket.
+    pub this_bucket: u64,
+    /// The bucket length (ms).
+    pub bucket_ms: i64,
+    /// The rate that alerts.
+    pub threshold: u64,
+}
+
+const Q_AUTHORIZED: &str =
+    "Are access attempts to the metadata API coming from authorized applications or systems?";
+const Q_FREQUENCY: &str =
+    "Is the frequency or volume of requests to the instance metadata API unusual?";
+const Q_ERRORS: &str = "Are there any error logs indicating failed, potentially unauthorized, \
+                        access to the metadata service?";
+const Q_SSRF: &str = "Are there any external IP addresses making requests indicative of SSRF?";
+
+fn answer(key: &str, question: &str, answer: &str, evidence: String) -> Answer {
+    Answer {
+        key: key.into(),
+        question: question.into(),
+        answer: answer.into(),
+        evidence,
+    }
+}
+
+/// The triage of one alert.
+pub fn triage(a: &Alert, facts: &Facts, freq: Option<&Frequency>) -> Triage {
+    let host = a.host.as_deref().unwrap_or("(no host)");
+    let image = a.process.as_ref().and_then(|p| p.image.clone());
+    let who = image.clone().unwrap_or_else(|| "the process".into());
+    let mut why_escalate: Vec<String> = Vec::new();
+
+    // 1. Authorized?
+    let q1 = match &a.process {
+        Some(p) => {
+            let user = p.user.as_deref().unwrap_or("unknown user");
+            let (ans, ev) = match p.verdict {
+                "agent" => (
+                    "yes",
+                    format!(
+                        "{who} is the verified cloud agent {} (path and every other allowlist \
+                         constraint hold), running as {user}.",
+                        p.agent.as_deref().unwrap_or("?")
+                    ),
+                ),
+                "masquerade" => (
+                    "no",
+                    format!(
+                        "{who} is named like the cloud agent {} but fails its allowlist entry: \
+                         a masquerade, running as {user}.",
+                        p.agent.as_deref().unwrap_or("?")
+                    ),
+                ),
+                "unverified" => (
+                    "no",
+                    format!(
+                        "{who} is named like the cloud agent {} where it lives, but the record \
+                         lacks a value its entry needs; not allowed. User {user}.",
+                        p.agent.as_deref().unwrap_or("?")
+                    ),
+                ),
+                "unlisted" => (
+                    "no",
+                    format!("{who} is not on the agent allowlist; it runs as {user}."),
+                ),
+                _ => (
+                    "unknown",
+                    "The record names no executable, so the allowlist cannot judge it.".into(),
+                ),
+            };
+            if ans == "no" {
+                why_escalate.push(format!("access from an unauthorized source ({who})"));
+            }
+            answer("authorized", Q_AUTHORIZED, ans, ev)
+        }
+        None => answer(
+            "authorized",
+            Q_AUTHORIZED,
+            "unknown",
+            "The record names no process (a network or web log); the guard proxy or host \
+             telemetry attributes requests to processes."
+                .into(),
+        ),
+    };
+
+    // 2. Unusual frequency or volume?
+    let correlation_says = matches!(a.rule_id.as_str(), "IMDS-102" | "IMDS-103" | "IMDS-104");
+    let q2 = match freq {
+        _ if correlation_says => {
+            why_escalate.push("an access pattern differing from normal operations".into());
+            answer(
+                "frequency",
+                Q_FREQUENCY,
+                "yes",
+                format!("{} ({}): {}", a.title, a.rule_id, a.reasons.join(" ")),
+            )
+        }
+        None => answer(
+            "frequency",
+            Q_FREQUENCY,
+            "unknown",
+            format!("No baseline of {host} yet (built-in correlations off, or no request seen)."),
+        ),
+        Some(f) => match (f.learning, f.known_since) {
+            (Some((done, total)), _) => answer(
+                "frequency",
+                Q_FREQUENCY,
+                "unknown",
+                format!(
+                    "{host}'s baseline is still being learned ({:.1} h of {:.1} h since {}); \
+                     {who} has made {} requests so far.",
+                    done as f64 / 3.6e6,
+                    total as f64 / 3.6e6,
+                    format_time_ms(f.since_ms),
+                    f.requests
+                ),
+            ),
+            (None, None) => {
+                why_escalate.push("an access pattern differing from normal operations".into());
+                answer(
+                    "frequency",
+                    Q_FREQUENCY,
+                    "yes",
+                    format!(
+                        "{who} had never reached the service on {host} since its baseline \
+                         began at {}.",
+                        format_time_ms(f.since_ms)
+                    ),
+                )
+            }
+            (None, Some(since)) if f.this_bucket > f.threshold => {
+                why_escalate.push("an access pattern differing from normal operations".into());
+                answer(
+                    "frequency",
+                    Q_FREQUENCY,
+                    "yes",
+                    format!(
+                        "{} requests in {} s, above {} (its busiest while learning: {}); known \
+                         since {}.",
+                        f.this_bucket,
+                        f.bucket_ms / 1000,
+                        f.threshold,
+                        f.busiest,
+                        format_time_ms(since)
+                    ),
+                )
+            }
+            (None, Some(since)) => answer(
+                "frequency",
+                Q_FREQUENCY,
+                "no",
+                format!(
+                    "{who} has reached the service on {host} since {} ({} requests); {} in this \
+                     {} s, its busiest while learning {}.",
+                    format_time_ms(since),
+                    f.requests,
+                    f.this_bucket,
+                    f.bucket_ms / 1000,
+                    f.busiest
+                ),
+            ),
+        },
+    };
+
+    // 3. Errors showing failed attempts?
+    let q3 = if let Some(s) = facts.status.filter(|s| *s == 401 || *s == 403) {
+        answer(
+            "errors",
+            Q_ERRORS,
+            "yes",
+            format!("The service answered {s}: a refused, possibly unauthorized, attempt."),
+        )
+    } else if !facts.missing_required.is_empty() {
+        answer(
+            "errors",
+            Q_ERRORS,
+            "yes",
+            format!(
+                "The request lacks the header {} that {} requires: the service refuses it (a \
+                 failed attempt, or an SSRF that cannot set headers probing).",
+                facts.missing_required.join(", "),
+                facts.provider.as_deref().unwrap_or("the provider")
+            ),
+        )
+    } else if facts.no_token {
+        answer(
+            "errors",
+            Q_ERRORS,
+            "unknown",
+            format!(
+                "The request carries no session token and no token request was seen (IMDSv1 \
+                 style): it fails with 401 where {} requires tokens, and succeeds where it does \
+                 not. Check the instance's metadata options.",
+                facts.provider.as_deref().unwrap_or("the service")
+            ),
+        )
+    } else if facts.http_detail {
+        answer(
+            "errors",
+            Q_ERRORS,
+            "no",
+            "The request as written carries what the service requires; no error is recorded."
+                .into(),
+        )
+    } else {
+        answer(
+            "errors",
+            Q_ERRORS,
+            "unknown",
+            "This source records the connection, not the HTTP exchange: look for 401/403 in the \
+             guard proxy's audit log or a web/proxy log."
+                .into(),
+        )
+    };
+
+    // 4. External addresses, SSRF?
+    let external = facts
+        .client_ip
+        .as_deref()
+        .and_then(|ip| ip.parse::<IpAddr>().ok())
+        .filter(|ip| is_external(*ip));
+    let q4 = if let Some(ip) = external {
+        why_escalate.push(format!("SSRF indication from external address {ip}"));
+        answer(
+            "ssrf",
+            Q_SSRF,
+            "yes",
+            format!("The request came from the external address {ip}."),
+        )
+    } else if let Some(c) = facts.caller {
+        let server = facts.server.as_deref().unwrap_or("a web server");
+        why_escalate.push(format!("SSRF indication ({c} {server})"));
+        answer(
+            "ssrf",
+            Q_SSRF,
+            "yes",
+            if c == "web-server" {
+                format!(
+                    "{server} serves HTTP and has no reason to read the metadata service: a \
+                     request an outside client made it send (SSRF). Find the client in its \
+                     access log around {}.",
+                    a.time.as_deref().unwrap_or("the alert time")
+                )
+            } else {
+                format!(
+                    "{who} was started by the web server {server}: a web shell or command \
+                     injection. Find the request in its access log around {}.",
+                    a.time.as_deref().unwrap_or("the alert time")
+                )
+            },
+        )
+    } else if a.process.is_some() {
+        answer(
+            "ssrf",
+            Q_SSRF,
+            "no",
+            format!("{who} is not a web server nor started by one: a local process, not a relayed request."),
+        )
+    } else {
+        answer(
+            "ssrf",
+            Q_SSRF,
+            "unknown",
+            "Neither the caller nor a client address is recorded.".into(),
+        )
+    };
+
+    let escalate = !why_escalate.is_empty();
+    let escalate_reason = if escalate {
+        format!("Escalate to T2: {}.", why_escalate.join("; "))
+    } else {
+        "No part of the playbook's escalation rule holds: an authorized process at its usual \
+         rate, no SSRF indication."
+            .into()
+    };
+    Triage {
+        questions: vec![q1, q2, q3, q4],
+        escalate,
+        escalate_reason,
+        containment: containment(a, facts, escalate),
+    }
+}
+
+fn is_external(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v) => {
+            !(v.is_private()
+                || v.is_loopback()
+                || v.is_link_local()
+                || v.is_unspecified()
+                || v.octets()[0] == 100 && (64..128).contains(&v.octets()[1]))
+        }
+        IpAddr::V6(v) => {
+            let s = v.segments()[0];
+            !(v.is_loopback()
+                || v.is_unspecified()
+                || (s & 0xfe00) == 0xfc00
+                || (s & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+fn containment(a: &Alert, facts: &Facts, escalate: bool) -> Vec<Containment> {
+    let mut out = Vec::new();
+    let step = |action: &str, why: String, command: Option<String>| Containment {
+        action: action.into(),
+        why,
+        command,
+    };
+    let p = a.process.as_ref();
+    let image = p.and_then(|p| p.image.as_deref());
+    let verdict = p.map_or("unknown", |p| p.verdict);
+    let endpoint = a
+        .target
+        .as_ref()
+        .and_then(|t| t.endpoint.clone())
+        .unwrap_or_else(|| "169.254.169.254".into());
+    let kind = a.target.as_ref().map_or("other", |t| t.kind);
+    let provider = facts.provider.as_deref();
+    if escalate && verdict != "agent" {
+        if let Some(image) = image {
+            let windows = image.contains('\\') || image.contains(':');
+            let command = if windows {
+                format!(
+                    "New-NetFirewallRule -DisplayName 'imdsguard: block {}' -Direction Outbound \
+                     -Program '{image}' -RemoteAddress {endpoint} -Action Block",
+                    image.rsplit(['\\', '/']).next().unwrap_or(image)
+                )
+            } else {
+                let user = p.and_then(|p| p.user.as_deref()).unwrap_or("<user>");
+                format!(
+                    "iptables -I OUTPUT -d {endpoint} -m owner --uid-owner {user} -j REJECT  \
+                     # {} by its user; or run it in a network namespace without the route",
+                    normalize_path(image)
+                )
+            };
+            out.push(step(
+                "Block the process from the metadata service",
+                format!("{image} is not an authorized caller (verdict {verdict})."),
+                Some(command),
+            ));
+        }
+    }
+    let server = facts.server.as_deref().unwrap_or("the web application");
+    let when = a.time.as_deref().unwrap_or("the alert time");
+    match facts.caller {
+        Some("web-server") => out.push(step(
+            "Fix the SSRF",
+            format!(
+                "{server} relays requests to the metadata service: validate outbound URLs, \
+                 refuse link-local and metadata addresses and redirects to them, and find the \
+                 request in its access log around {when}."
+            ),
+            None,
+        )),
+        Some(_) => out.push(step(
+            "Remove the web shell or fix the command injection",
+            format!(
+                "{server} started {}: find the request that did it in its access log around \
+                 {when}, then the file or parameter it used.",
+                image.unwrap_or("the process")
+            ),
+            None,
+        )),
+        None => {}
+    }
+    let aws_like = provider == Some("aws") || (provider.is_none() && endpoint == "169.254.169.254");
+    if aws_like {
+        out.push(step(
+            "Enforce IMDSv2 and a hop limit of 1",
+            format!(
+                "{}Tokens stop SSRF that cannot send a PUT with headers; a hop limit of 1 keeps \
+                 containers and forwarded traffic from getting a token.",
+                if provider.is_none() {
+                    "If the instance is on AWS (169.254.169.254 alone does not tell the provider): "
+                } else {
+                    ""
+                }
+            ),
+            Some(
+                "aws ec2 modify-instance-metadata-options --instance-id <instance-id> \
+                 --http-tokens required --http-put-response-hop-limit 1 --http-endpoint enabled"
+                    .into(),
+            ),
+        ));
+    }
+    if matches!(kind, "credentials" | "token" | "identity" | "userdata") && escalate {
+        let principal = facts.principal.as_deref();
+        let when = a.time.as_deref().unwrap_or("<alert time>");
+        match provider {
+            Some("aws") | None if aws_like => {
+                let role = principal.unwrap_or("<role>");
+                out.push(step(
+                    "Rotate the role's credentials",
+                    format!(
+                        "Instance-role credentials cannot be deleted, only outlived: deny every \
+                         session of {role} issued before now (what the console's \"Revoke \
+                         active sessions\" does), then find their use in CloudTrail since {when}."
+                    ),
+                    Some(format!(
+                        "aws iam put-role-policy --role-name {role} --policy-name \
+                         AWSRevokeOlderSessions --policy-document '{{\"Version\":\"2012-10-17\",\
+                         \"Statement\":[{{\"Effect\":\"Deny\",\"Action\":\"*\",\"Resource\":\"*\",\
+                         \"Condition\":{{\"DateLessThan\":{{\"aws:TokenIssueTime\":\"<now, ISO 8601>\"}}}}}}]}}'"
+                    )),
+                ));
+                out.push(step(
+                    "Restrict the role",
+                    format!("Keep only what the instance needs of {role}'s permissions."),
+                    Some(format!(
+                        "aws iam list-attached-role-policies --role-name {role}"
+                    )),
+                ));
+            }
+            Some("azure") => out.push(step(
+                "Restrict the managed identity",
+                "Managed-identity tokens cannot be revoked before they expire (up to 24 h): \
+                 remove or narrow the identity's role assignments now."
+                    .into(),
+                Some("az role assignment list --assignee <principal-id> --all".into()),
+            )),
+            Some("gcp") => {
+                let sa = principal.unwrap_or("<service-account>");
+                out.push(step(
+                    "Restrict the service account",
+                    format!(
+                        "Access tokens of {sa} live up to an hour: remove its roles or disable it \
+                         if it was stolen."
+                    ),
+                    Some(format!(
+                        "gcloud projects get-iam-policy <project> --flatten='bindings[].members' \
+                         --filter='bindings.members:{sa}'"
+                    )),
+                ));
+            }
+            _ => out.push(step(
+                "Rotate the instance's credentials",
+                "Credentials were read by an unauthorized caller: revoke them and narrow what \
+                 the instance identity may do."
+                    .into(),
+                None,
+            )),
+        }
+    }
+    out
+}
+
+/// Folds an alert's triage into its incident's: an incident escalates when any of its alerts
+/// does; each question keeps its most telling answer (`no` to "authorized?", `yes` elsewhere,
+/// then `unknown`); each distinct containment step appears once.
+pub fn merge(into: &mut Triage, from: &Triage) {
+    let rank = |key: &str, a: &str| match (key, a) {
+        ("authorized", "no") => 2,
+        ("authorized", "yes") => 0,
+        (_, "yes") => 2,
+        (_, "unknown") => 1,
+        _ => 0,
+    };
+    for q in &from.questions {
+        match into.questions.iter_mut().find(|x| x.key == q.key) {
+            Some(x) if rank(&q.key, &q.answer) > rank(&x.key, &x.answer) => *x = q.clone(),
+            Some(_) => {}
+            None => into.questions.push(q.clone()),
+        }
+    }
+    if from.escalate {
+        let parts = |t: &str| -> Vec<String> {
+            t.trim_start_matches("Escalate to T2: ")
+                .trim_end_matches('.')
+                .split("; ")
+                .map(str::to_owned)
+                .collect()
+        };
+        let mut mine = if into.escalate {
+            parts(&into.escalate_reason)
+        } else {
+            Vec::new()
+        };
+        for p in parts(&from.escalate_reason) {
+            if !mine.contains(&p) {
+                mine.push(p);
+            }
+        }
+        into.escalate = true;
+        into.escalate_reason = format!("Escalate to T2: {}.", mine.join("; "));
+    }
+    for c in &from.containment {
+        if !into
+            .containment
+            .iter()
+            .any(|x| x.action == c.action && x.command == c.command)
+        {
+            into.containment.push(c.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imdsguard_enrich::Enricher;
+    use imdsguard_event::Severity;
+    use imdsguard_parse::{read_reader, ReadOptions, Summary};
+    use serde_json::json;
+
+    /// The triage of one NXLog record, as an alert of `rule` with the given frequency.
+    fn triage_of(record: serde_json::Value, rule: &str, freq: Option<&Frequency>) -> Triage {
+        let mut events = Vec::new();
+        read_reader(
+            "t",
+            &mut record.to_string().as_bytes(),
+            &ReadOptions::default(),
+            &mut Summary::default(),
+            &mut |e| events.push(e),
+        );
+        assert_eq!(events.len(), 1, "{record}");
+        let enricher = Enricher::builtin();
+        let ev = enricher.enrich(&events[0]);
+        let mut a = Alert::context(&ev);
+        a.rule_id = rule.into();
+        a.severity = Severity::High;
+        triage(&a, &Facts::of(&ev), freq)
+    }
+
+    fn start(image: &str, cmd: &str, parent: &str, user: &str) -> serde_json::Value {
+        json!({"EventTime": "2026-11-20 10:00:00", "Hostname": "web01", "EventID": 1,
+               "SourceModuleType": "im_msvistalog",
+               "Channel": "Microsoft-Windows-Sysmon/Operational", "ProcessId": "7001",
+               "Image": image, "CommandLine": cmd, "User": user, "ParentProcessId": "5120",
+               "ParentImage": parent})
+    }
+
+    fn answers(t: &Triage) -> Vec<(&str, &str)> {
+        t.questions
+            .iter()
+            .map(|q| (q.key.as_str(), q.answer.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn a_web_shell_reading_gcp_without_its_header_escalates_with_the_evidence() {
+        let t = triage_of(
+            start(
+                r"C:\Windows\System32\curl.exe",
+                "curl.exe http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token",
+                r"C:\Windows\System32\inetsrv\w3wp.exe",
+                r"CORP\svc-web",
+            ),
+            "IMDS-004",
+            None,
+        );
+        assert_eq!(
+            answers(&t),
+            [
+                ("authorized", "no"),
+                ("frequency", "unknown"),
+                // No Metadata-Flavor header: GCP refuses it, a failed attempt.
+                ("errors", "yes"),
+                ("ssrf", "yes"),
+            ]
+        );
+        assert!(t.questions[2].evidence.contains("Metadata-Flavor: Google"));
+        assert!(t.questions[3].evidence.contains("w3wp.exe"));
+        assert!(t.escalate);
+        assert!(t.escalate_reason.contains("unauthorized source"));
+        assert!(t.escalate_reason.contains("SSRF indication"));
+        let actions: Vec<&str> = t.containment.iter().map(|c| c.action.as_str()).collect();
+        assert_eq!(
+            actions,
+            [
+                "Block the process from the metadata service",
+                "Remove the web shell or fix the command injection",
+                "Restrict the service account",
+            ]
+        );
+        assert!(t.containment[0]
+            .command
+            .as_deref()
+            .unwrap()
+            .contains(r"-Program 'C:\Windows\System32\curl.exe'"));
+        assert!(t.containment[2]
+            .command
+            .as_deref()
+            .unwrap()
+            .contains("default"));
+    }
+
+    #[test]
+    fn an_imdsv1_credential_read_names_the_role_to_rotate() {
+        let t = triage_of(
+            start(
+                "/usr/bin/curl",
+                "curl -s http://169.254.169.254/latest/meta-data/iam/security-credentials/web-role",
+                "/bin/bash",
+                "ubuntu",
+            ),
+            "IMDS-004",
+            None,
+        );
+        assert_eq!(t.questions[2].answer, "unknown");
+        assert!(t.questions[2].evidence.contains("IMDSv1"), "{t:?}");
+        assert_eq!(t.questions[3].answer, "no");
+        let rotate = t
+            .containment
+            .iter()
+            .find(|c| c.action == "Rotate the role's credentials")
+            .expect("rotation");
+        assert!(rotate
+            .command
+            .as_deref()
+            .unwrap()
+            .contains("--role-name web-role"));
+        let block = &t.containment[0];
+        assert!(block
+            .command
+            .as_deref()
+            .unwrap()
+            .contains("--uid-owner ubuntu"));
+    }
+
+    #[test]
+    fn a_verified_agent_at_its_usual_rate_does_not_escalate() {
+        let record = json!({"EventTime": "2026-11-21 10:00:00", "Hostname": "web01",
+            "SourceModuleType": "im_msvistalog", "EventID": 3,
+            "Channel": "Microsoft-Windows-Sysmon/Operational", "ProcessId": "2120",
+            "Image": r"C:\Program Files\Amazon\SSM\amazon-ssm-agent.exe",
+            "User": r"NT AUTHORITY\SYSTEM", "Protocol": "tcp", "Initiated": "true",
+            "SourceIp": "10.0.1.15", "SourcePort": "49811",
+            "DestinationIp": "169.254.169.254", "DestinationPort": "80"});
+        let usual = Frequency {
+            since_ms: 0,
+            learning: None,
+            known_since: Some(1000),
+            requests: 300,
+            busiest: 2,
+            this_bucket: 1,
+            bucket_ms: 60_000,
+            threshold: 30,
+        };
+        let t = triage_of(record.clone(), "IMDS-001", Some(&usual));
+        assert_eq!(
+            answers(&t),
+            [
+                ("authorized", "yes"),
+                ("frequency", "no"),
+                ("errors", "unknown"),
+                ("ssrf", "no"),
+            ]
+        );
+        assert!(!t.escalate, "{}", t.escalate_reason);
+        // The same agent in a burst far above its baseline: unusual, escalate.
+        let burst = Frequency {
+            this_bucket: 90,
+            ..usual
+        };
+        let t = triage_of(record, "IMDS-001", Some(&burst));
+        assert_eq!(t.questions[1].answer, "yes");
+        assert!(t.escalate);
+        assert!(t.escalate_reason.contains("differing from normal"));
+    }
+
+    #[test]
+    fn an_incident_keeps_the_most_telling_answers_and_each_step_once() {
+        let web = triage_of(
+            start(
+                "/usr/bin/curl",
+                "curl -s http://169.254.169.254/latest/meta-data/iam/security-credentials/r",
+                "/usr/sbin/nginx",
+                "www-data",
+            ),
+            "IMDS-004",
+            None,
+        );
+        let mut all = web.clone();
+        merge(&mut all, &web);
+        assert_eq!(all, web, "merging a triage with itself changes nothing");
+        let calm = Triage {
+            questions: vec![answer("authorized", Q_AUTHORIZED, "yes", "agent".into())],
+            escalate: false,
+            escalate_reason: "none".into(),
+            containment: Vec::new(),
+        };
+        let mut inc = calm.clone();
+        merge(&mut inc, &web);
+        assert_eq!(inc.questions[0].answer, "no");
+        assert!(inc.escalate);
+        assert_eq!(inc.escalate_reason, web.escalate_reason);
+    }
+
+    #[test]
+    fn external_addresses_are_public_ones() {
+        for ip in [
+            "10.1.2.3",
+            "192.168.0.1",
+            "127.0.0.1",
+            "169.254.169.254",
+            "100.100.100.200",
+            "fd00:ec2::254",
+            "fe80::1",
+            "::1",
+        ] {
+            assert!(!is_external(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["8.8.8.8", "52.94.1.1", "2600:1f18::1"] {
+            assert!(is_external(ip.parse().unwrap()), "{ip}");
+        }
+    }
+}
