@@ -256,6 +256,8 @@ def main():
     ours = {}
     for line in hunt.stdout.splitlines():
         a = json.loads(line)
+        if "incident_id" in a:  # incident lines follow the alerts
+            continue
         src = a["source"]
         ours.setdefault(a["rule_id"], set()).add((src["path"], src.get("record")))
 

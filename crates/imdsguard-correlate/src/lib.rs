@@ -60,6 +60,97 @@ pub struct Observation {
     pub hits: Vec<Hit>,
 }
 
+/// The event context of an observation: its first alert, or its touch's context.
+fn context(obs: &Observation) -> Option<Alert> {
+    obs.alerts
+        .first()
+        .cloned()
+        .or_else(|| obs.touch.as_ref().map(|t| t.context.clone()))
+}
+
+/// Puts observations back in time order within a bounded lateness, so that memory stays bounded
+/// by configuration, not by input size.
+///
+/// An observation is held until one `lateness_ms` newer has arrived (or more than `max_held` are
+/// held), then released in (time, input order). An observation older than the last released
+/// is released at once, as it comes: correlation sees it late rather than not at all. What is
+/// released depends only on the input sequence, never on timing or threads.
+pub struct Reorder {
+    lateness_ms: i64,
+    max_held: usize,
+    held: std::collections::BinaryHeap<std::cmp::Reverse<Held>>,
+    newest: i64,
+    /// Observations that came later than the lateness allows.
+    pub late: u64,
+    released_up_to: i64,
+}
+
+struct Held(Observation);
+
+impl PartialEq for Held {
+    fn eq(&self, o: &Self) -> bool {
+        (self.0.time_ms, self.0.seq) == (o.0.time_ms, o.0.seq)
+    }
+}
+impl Eq for Held {}
+impl PartialOrd for Held {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Held {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.0.time_ms, self.0.seq).cmp(&(o.0.time_ms, o.0.seq))
+    }
+}
+
+impl Reorder {
+    /// Holds observations up to `lateness_ms` behind the newest, and at most `max_held`.
+    pub fn new(lateness_ms: i64, max_held: usize) -> Reorder {
+        Reorder {
+            lateness_ms,
+            max_held: max_held.max(1),
+            held: Default::default(),
+            newest: i64::MIN,
+            late: 0,
+            released_up_to: i64::MIN,
+        }
+    }
+
+    /// Takes one observation; returns those now due, in order.
+    pub fn push(&mut self, obs: Observation) -> Vec<Observation> {
+        if obs.time_ms < self.released_up_to {
+            self.late += 1;
+            return vec![obs];
+        }
+        self.newest = self.newest.max(obs.time_ms);
+        self.held.push(std::cmp::Reverse(Held(obs)));
+        let mut out = Vec::new();
+        while let Some(std::cmp::Reverse(top)) = self.held.peek() {
+            let due = top.0.time_ms <= self.newest.saturating_sub(self.lateness_ms)
+                || self.held.len() > self.max_held;
+            if !due {
+                break;
+            }
+            let Some(std::cmp::Reverse(Held(o))) = self.held.pop() else {
+                break;
+            };
+            self.released_up_to = o.time_ms;
+            out.push(o);
+        }
+        out
+    }
+
+    /// The end of the input: everything held, in order.
+    pub fn finish(&mut self) -> Vec<Observation> {
+        let mut out = Vec::with_capacity(self.held.len());
+        while let Some(std::cmp::Reverse(Held(o))) = self.held.pop() {
+            out.push(o);
+        }
+        out
+    }
+}
+
 /// The correlation layer's state.
 pub struct Engine {
     imds: Option<imds::Imds>,
@@ -67,6 +158,8 @@ pub struct Engine {
     sigma_rules: Vec<SigmaCorrelation>,
     incidents: Incidents,
     min_severity: Severity,
+    /// The context of the last observation with a Sigma hit, for alerts judged at the end.
+    last_hit: Option<Alert>,
 }
 
 impl Engine {
@@ -92,6 +185,7 @@ impl Engine {
             sigma_rules,
             incidents: Incidents::new(incident_gap_ms),
             min_severity,
+            last_hit: None,
         })
     }
 
@@ -110,7 +204,13 @@ impl Engine {
             let fired = self.sigma.push(h);
             out.extend(fired.into_iter().map(|f| self.sigma_alert(&f, obs)));
         }
+        if !obs.hits.is_empty() {
+            self.last_hit = context(obs);
+        }
         out.retain(|a| a.severity >= self.min_severity);
+        if obs.alerts.is_empty() && out.is_empty() {
+            return out;
+        }
         let freq = match (&obs.touch, &self.imds) {
             (Some(t), Some(imds)) => imds.frequency(t),
             _ => None,
@@ -134,15 +234,15 @@ impl Engine {
         }
     }
 
-    /// The end of the input: Sigma correlations with an upper bound are judged. `last` is the
-    /// last observation, whose context the alerts carry.
-    pub fn finish(&mut self, last: Option<&Observation>) -> Vec<Alert> {
+    /// The end of the input: Sigma correlations with an upper bound are judged; their alerts
+    /// carry the context of the last hit seen.
+    pub fn finish(&mut self) -> Vec<Alert> {
         let fired = self.sigma.finish();
         let mut out = Vec::new();
-        if let Some(obs) = last {
+        if let Some(ctx) = self.last_hit.take() {
             for f in fired {
-                let mut a = self.sigma_alert(&f, obs);
-                a.triage = Some(triage::triage(&a, &obs.facts, None));
+                let mut a = self.fired_alert(&f, ctx.clone());
+                a.triage = Some(triage::triage(&a, &Facts::default(), None));
                 if a.severity >= self.min_severity {
                     self.incidents.add(&a, f.last_ms);
                     out.push(a);
@@ -168,13 +268,12 @@ impl Engine {
     }
 
     fn sigma_alert(&self, f: &Fired, obs: &Observation) -> Alert {
+        let ctx = context(obs).expect("an observation with a hit has an alert");
+        self.fired_alert(f, ctx)
+    }
+
+    fn fired_alert(&self, f: &Fired, mut a: Alert) -> Alert {
         let rule = &self.sigma_rules[f.correlation];
-        let mut a = obs
-            .alerts
-            .first()
-            .cloned()
-            .or_else(|| obs.touch.as_ref().map(|t| t.context.clone()))
-            .expect("an observation with a hit has an alert");
         let mut parts: Vec<&str> = vec![&rule.id];
         parts.extend(f.hits.iter().map(String::as_str));
         a.id = format!("{:016x}", stable_hash(&parts));

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use imdsguard_correlate::{
-    Baselines, Engine, Facts, Hit, Incident, Observation, SigmaCorrelation, Touch,
+    Baselines, Engine, Facts, Hit, Incident, Observation, Reorder, SigmaCorrelation, Touch,
 };
 use imdsguard_enrich::{Allowlist, Enricher};
 use imdsguard_event::parse_time_ms;
@@ -38,6 +38,7 @@ pub struct HuntConfig {
     pub incidents: Option<PathBuf>,
     pub correlate: imdsguard_correlate::Config,
     pub incident_gap_ms: i64,
+    pub reorder_ms: i64,
 }
 
 /// What a worker thread hands back for one event.
@@ -417,6 +418,13 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
         }
         let touch = time_ms.and_then(|t| Touch::of(&ev, t));
         let wanted = !alerts.is_empty() || touch.is_some() || !hits.is_empty();
+        // Triage reads the facts for the event's alerts, or a correlation's on a touch that is
+        // not a verified agent's (an agent's can only raise a rate alert).
+        let facts = if !alerts.is_empty() || touch.as_ref().is_some_and(|t| !t.agent) {
+            Facts::of(&ev)
+        } else {
+            Facts::default()
+        };
         Found {
             worst,
             untimed: wanted && time_ms.is_none(),
@@ -425,14 +433,36 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
                 seq: 0,
                 alerts,
                 touch,
-                facts: Facts::of(&ev),
+                facts,
                 hits,
             }),
         }
     };
-    let mut observations: Vec<Observation> = Vec::new();
-    let mut untimed_obs: Vec<Observation> = Vec::new();
+    let mut reorder = Reorder::new(cfg.reorder_ms, 100_000);
     let mut untimed = 0u64;
+    let mut correlations = 0u64;
+    // Each observation, once the reorder buffer releases it, goes through correlation and
+    // triage; its alerts are written then, followed by the correlations it completed. An event
+    // whose time could not be read is triaged without a baseline and written at once.
+    let mut emit = |obs: Observation, timed: bool, worst: &mut Option<Severity>| {
+        let mut obs = obs;
+        let more = if timed {
+            engine.push(&mut obs)
+        } else {
+            Engine::triage_only(&mut obs.alerts, &obs.facts);
+            Vec::new()
+        };
+        correlations += more.len() as u64;
+        for a in obs.alerts.into_iter().chain(more) {
+            *worst = (*worst).max(Some(a.severity));
+            *by_rule.entry((a.rule_id.clone(), a.severity)).or_default() += 1;
+            if write_error.is_none() {
+                if let Err(e) = sink.write(a) {
+                    write_error = Some(e);
+                }
+            }
+        }
+    };
     read_inputs_parallel(
         &cfg.inputs,
         &opts,
@@ -447,49 +477,34 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
                 }
             }
             worst = worst.max(found.worst);
-            untimed += u64::from(found.untimed);
             let Some(mut obs) = found.obs else {
                 return;
             };
             alerts += obs.alerts.len() as u64;
             obs.seq = seen;
             if found.untimed {
-                untimed_obs.push(obs);
+                untimed += 1;
+                emit(obs, false, &mut worst);
             } else {
-                observations.push(obs);
+                for o in reorder.push(obs) {
+                    emit(o, true, &mut worst);
+                }
             }
         },
     );
-    // Correlation and triage, in time order (input order breaks ties): the same input gives the
-    // same alerts and incidents whatever the thread count. Alerts are written in that order,
-    // each event's own alerts followed by the correlations it completed; events whose time
-    // could not be read come first, triaged without a baseline.
-    observations.sort_by_key(|o| (o.time_ms, o.seq));
-    let mut write = |a: Alert, worst: &mut Option<Severity>| {
-        *worst = (*worst).max(Some(a.severity));
+    for o in reorder.finish() {
+        emit(o, true, &mut worst);
+    }
+    drop(emit);
+    for a in engine.finish() {
+        correlations += 1;
+        worst = worst.max(Some(a.severity));
         *by_rule.entry((a.rule_id.clone(), a.severity)).or_default() += 1;
         if write_error.is_none() {
             if let Err(e) = sink.write(a) {
                 write_error = Some(e);
             }
         }
-    };
-    let mut correlations = 0u64;
-    for mut obs in untimed_obs {
-        Engine::triage_only(&mut obs.alerts, &obs.facts);
-        obs.alerts.into_iter().for_each(|a| write(a, &mut worst));
-    }
-    for obs in observations.iter_mut() {
-        let more = engine.push(obs);
-        correlations += more.len() as u64;
-        std::mem::take(&mut obs.alerts)
-            .into_iter()
-            .chain(more)
-            .for_each(|a| write(a, &mut worst));
-    }
-    for a in engine.finish(observations.last()) {
-        correlations += 1;
-        write(a, &mut worst);
     }
     alerts += correlations;
     let incidents = engine.incidents().all();
@@ -556,6 +571,12 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
             .map(|(s, n)| format!(", {n} {}", s.0.as_str()))
             .collect::<String>()
     );
+    if reorder.late > 0 {
+        eprintln!(
+            "  correlate {} events came more than --reorder behind newer ones and were correlated late",
+            reorder.late
+        );
+    }
     if engine.evicted() > 0 {
         eprintln!(
             "  correlate {} keys dropped to keep the state bounded",

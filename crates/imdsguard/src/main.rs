@@ -126,6 +126,10 @@ struct HuntArgs {
     /// the token sequence (IMDS-101).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration_ms)]
     token_window: i64,
+    /// How far out of time order records may come (across files) and still be correlated in
+    /// order; later ones are correlated as they come, and counted.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration_ms)]
+    reorder: i64,
 }
 
 /// `90s`, `30m`, `24h`, `7d`, `500ms` as milliseconds.
@@ -331,6 +335,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ..imdsguard_correlate::Config::default()
             },
             incident_gap_ms: a.incident_gap,
+            reorder_ms: a.reorder,
         }),
         Command::Rules(args) => rules(args),
         Command::Allowlist(args) => allowlist(args),

@@ -37,7 +37,7 @@ pub const META: Meta = Meta {
 
 impl Imds {
     pub(super) fn token_sequence(&mut self, t: &Touch, own: &str, out: &mut Vec<Alert>) {
-        if t.agent {
+        if t.agent || !(t.has(Kind::Token) || t.has(Kind::Credentials)) {
             return;
         }
         let key = (t.host.clone(), t.actor.clone());

@@ -35,15 +35,18 @@ pub const META: Meta = Meta {
 
 impl Imds {
     pub(super) fn rate(&mut self, t: &Touch, learned: &Learned, own: &str, out: &mut Vec<Alert>) {
-        let key = (t.host.clone(), t.identity.clone());
         let bucket_ms = self.cfg.rate_bucket_ms;
+        let (factor, floor) = (self.cfg.rate_factor, self.cfg.rate_min);
         let start = t.time_ms - t.time_ms.rem_euclid(bucket_ms);
-        let b = self.buckets.entry(key).or_insert(Bucket {
-            start_ms: start,
-            count: 0,
-            alerted: false,
-        });
-        if b.start_ms != start {
+        let Some(p) = self
+            .baselines
+            .get_mut(&t.host)
+            .and_then(|h| h.processes.get_mut(&t.identity))
+        else {
+            return;
+        };
+        let b = &mut p.bucket;
+        if b.start_ms != start || b.count == 0 {
             *b = Bucket {
                 start_ms: start,
                 count: 0,
@@ -53,39 +56,33 @@ impl Imds {
         b.count += 1;
         let count = b.count;
         if learned.learning {
-            if let Some(p) = self
-                .baselines
-                .get_mut(&t.host)
-                .and_then(|h| h.processes.get_mut(&t.identity))
-            {
-                p.busiest = p.busiest.max(count);
-            }
-        } else {
-            let busiest = learned.busiest;
-            let threshold = (busiest * self.cfg.rate_factor).max(self.cfg.rate_min);
-            if count > threshold && !b.alerted {
-                b.alerted = true;
-                out.push(correlated(
-                    &META,
-                    if t.agent {
-                        Severity::Low
-                    } else {
-                        META.severity
-                    },
-                    t,
-                    vec![format!(
-                        "{} made {count} metadata requests in {} s from {}; its busiest {} s \
-                         while the baseline was learned had {busiest} (alert above {threshold}).",
-                        t.identity,
-                        bucket_ms / 1000,
-                        format_time_ms(start),
-                        bucket_ms / 1000,
-                    )],
-                    vec![own.to_owned()],
-                ));
-            }
+            p.busiest = p.busiest.max(count);
+            return;
         }
-        super::bound(&mut self.buckets, self.cfg.max_keys, &mut self.evicted);
+        let busiest = learned.busiest;
+        let threshold = (busiest * factor).max(floor);
+        if count <= threshold || b.alerted {
+            return;
+        }
+        b.alerted = true;
+        out.push(correlated(
+            &META,
+            if t.agent {
+                Severity::Low
+            } else {
+                META.severity
+            },
+            t,
+            vec![format!(
+                "{} made {count} metadata requests in {} s from {}; its busiest {} s while the \
+                 baseline was learned had {busiest} (alert above {threshold}).",
+                t.identity,
+                bucket_ms / 1000,
+                format_time_ms(start),
+                bucket_ms / 1000,
+            )],
+            vec![own.to_owned()],
+        ));
     }
 }
 

@@ -36,7 +36,8 @@ pub const META: Meta = Meta {
 
 impl Imds {
     pub(super) fn enumeration(&mut self, t: &Touch, own: &str, out: &mut Vec<Alert>) {
-        if t.agent {
+        // A connection without a path (most network telemetry) walks nothing.
+        if t.agent || t.requests.iter().all(|r| r.path.is_none()) {
             return;
         }
         let window = self.cfg.enum_window_ms;

@@ -126,14 +126,20 @@ impl Touch {
             identity.push_str(" sha256=");
             identity.push_str(&sha);
         }
+        let agent = matches!(ev.verdict(), Verdict::Agent(_));
         Some(Touch {
             time_ms,
             host: e.host.clone().unwrap_or_default().to_ascii_lowercase(),
             actor,
             identity,
-            agent: matches!(ev.verdict(), Verdict::Agent(_)),
+            agent,
+            context: if agent && requests.iter().all(|r| r.path.is_none()) {
+                // Only a rate alert can come of it (see `Alert::brief`).
+                Alert::brief(ev)
+            } else {
+                Alert::context(ev)
+            },
             requests,
-            context: Alert::context(ev),
         })
     }
 
@@ -182,6 +188,9 @@ pub struct ProcessBaseline {
     pub requests: u64,
     /// The most requests in one rate bucket during learning.
     pub busiest: u64,
+    /// The current rate bucket (not saved: a rate is about now).
+    #[serde(skip)]
+    pub(crate) bucket: Bucket,
 }
 
 /// What is known of one host's normal use of the metadata service.
@@ -196,7 +205,9 @@ pub struct HostBaseline {
 /// Baselines of every host, as the store saves them.
 pub type Baselines = BTreeMap<String, HostBaseline>;
 
-struct Bucket {
+/// Requests of one process in one rate bucket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Bucket {
     start_ms: i64,
     count: u64,
     alerted: bool,
@@ -251,7 +262,6 @@ pub struct Imds {
     baselines: Baselines,
     /// Open token requests per (host, actor): time and the touch's context alert id.
     tokens: BTreeMap<Key, VecDeque<Seen>>,
-    buckets: BTreeMap<Key, Bucket>,
     paths: BTreeMap<Key, VecDeque<Seen>>,
     /// (host, identity) already reported new in this run: the same record read twice (two
     /// exports of one log) at the same instant is one newcomer.
@@ -267,7 +277,6 @@ impl Imds {
             cfg,
             baselines,
             tokens: BTreeMap::new(),
-            buckets: BTreeMap::new(),
             paths: BTreeMap::new(),
             reported_new: Default::default(),
             evicted: 0,
@@ -292,11 +301,12 @@ impl Imds {
         let host = self.baselines.get(&t.host)?;
         let p = host.processes.get(&t.identity)?;
         let done = t.time_ms - host.since_ms;
-        let this_bucket = self
-            .buckets
-            .get(&(t.host.clone(), t.identity.clone()))
-            .filter(|b| t.time_ms - b.start_ms < self.cfg.rate_bucket_ms)
-            .map_or(0, |b| b.count);
+        let b = p.bucket;
+        let this_bucket = if t.time_ms - b.start_ms < self.cfg.rate_bucket_ms {
+            b.count
+        } else {
+            0
+        };
         Some(crate::triage::Frequency {
             since_ms: host.since_ms,
             learning: (done < self.cfg.learn_ms).then_some((done, self.cfg.learn_ms)),
@@ -328,13 +338,16 @@ impl Imds {
     /// Adds the touch to its host's baseline; returns what the baseline knew before it.
     fn learn(&mut self, t: &Touch) -> Learned {
         let learn_ms = self.cfg.learn_ms;
-        let host = self
-            .baselines
-            .entry(t.host.clone())
-            .or_insert(HostBaseline {
-                since_ms: t.time_ms,
-                processes: BTreeMap::new(),
-            });
+        if !self.baselines.contains_key(&t.host) {
+            self.baselines.insert(
+                t.host.clone(),
+                HostBaseline {
+                    since_ms: t.time_ms,
+                    processes: BTreeMap::new(),
+                },
+            );
+        }
+        let host = self.baselines.get_mut(&t.host).expect("inserted above");
         // A baseline carried over from the store may already hold this input (a second hunt
         // over the same logs): what it knows counts only from before the touch, so the same input
         // gives the same alerts however often it is read.
@@ -352,15 +365,19 @@ impl Imds {
                 .filter(|(id, p)| **id != t.identity && p.first_ms < t.time_ms)
                 .count()
         };
-        let p = host
-            .processes
-            .entry(t.identity.clone())
-            .or_insert(ProcessBaseline {
-                first_ms: t.time_ms,
-                last_ms: t.time_ms,
-                requests: 0,
-                busiest: 0,
-            });
+        if !host.processes.contains_key(&t.identity) {
+            host.processes.insert(
+                t.identity.clone(),
+                ProcessBaseline {
+                    first_ms: t.time_ms,
+                    last_ms: t.time_ms,
+                    requests: 0,
+                    busiest: 0,
+                    bucket: Bucket::default(),
+                },
+            );
+        }
+        let p = host.processes.get_mut(&t.identity).expect("inserted above");
         p.first_ms = p.first_ms.min(t.time_ms);
         p.last_ms = p.last_ms.max(t.time_ms);
         p.requests += 1;
