@@ -25,7 +25,7 @@ pub mod triage;
 use imdsguard_event::Severity;
 use imdsguard_rules::{stable_hash, Alert};
 
-pub use imds::{Baselines, Config, Touch};
+pub use imds::{Baselines, Config, Context, Touch};
 pub use incident::{Incident, Incidents, Stage};
 pub use sigma::{CorrelateError, Correlator, Fired, Hit};
 pub use triage::{Facts, Frequency};
@@ -65,7 +65,7 @@ fn context(obs: &Observation) -> Option<Alert> {
     obs.alerts
         .first()
         .cloned()
-        .or_else(|| obs.touch.as_ref().map(|t| t.context.clone()))
+        .or_else(|| obs.touch.as_ref().map(|t| t.context.alert(&t.host)))
 }
 
 /// Puts observations back in time order within a bounded lateness, so that memory stays bounded
@@ -85,7 +85,8 @@ pub struct Reorder {
     released_up_to: i64,
 }
 
-struct Held(Observation);
+/// Boxed: the heap moves its entries as it sifts, and an observation is a few hundred bytes.
+struct Held(Box<Observation>);
 
 impl PartialEq for Held {
     fn eq(&self, o: &Self) -> bool {
@@ -118,7 +119,7 @@ impl Reorder {
     }
 
     /// Takes one observation; returns those now due, in order.
-    pub fn push(&mut self, obs: Observation) -> Vec<Observation> {
+    pub fn push(&mut self, obs: Box<Observation>) -> Vec<Box<Observation>> {
         if obs.time_ms < self.released_up_to {
             self.late += 1;
             return vec![obs];
@@ -142,7 +143,7 @@ impl Reorder {
     }
 
     /// The end of the input: everything held, in order.
-    pub fn finish(&mut self) -> Vec<Observation> {
+    pub fn finish(&mut self) -> Vec<Box<Observation>> {
         let mut out = Vec::with_capacity(self.held.len());
         while let Some(std::cmp::Reverse(Held(o))) = self.held.pop() {
             out.push(o);
@@ -299,5 +300,49 @@ impl Engine {
         )];
         a.related = f.hits.clone();
         a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(time_ms: i64, seq: u64) -> Box<Observation> {
+        Box::new(Observation {
+            time_ms,
+            seq,
+            alerts: Vec::new(),
+            touch: None,
+            facts: Facts::default(),
+            hits: Vec::new(),
+        })
+    }
+
+    fn order(r: &mut Reorder, input: &[(i64, u64)]) -> Vec<(i64, u64)> {
+        let mut out: Vec<(i64, u64)> = Vec::new();
+        for &(t, s) in input {
+            out.extend(r.push(obs(t, s)).iter().map(|o| (o.time_ms, o.seq)));
+        }
+        out.extend(r.finish().iter().map(|o| (o.time_ms, o.seq)));
+        out
+    }
+
+    #[test]
+    fn records_within_the_lateness_come_out_in_time_order() {
+        let mut r = Reorder::new(10, 1000);
+        let got = order(&mut r, &[(5, 1), (3, 2), (20, 3), (12, 4), (40, 5), (5, 6)]);
+        // (5, 6) came after 20 and 40 released everything up to 30: it is late, passed on as
+        // it comes, and counted.
+        assert_eq!(got, [(3, 2), (5, 1), (12, 4), (20, 3), (5, 6), (40, 5)]);
+        assert_eq!(r.late, 1);
+    }
+
+    #[test]
+    fn ties_keep_input_order_and_the_buffer_is_bounded() {
+        let mut r = Reorder::new(1_000_000, 2);
+        let got = order(&mut r, &[(7, 1), (7, 2), (7, 3), (1, 4)]);
+        // Never more than 2 held: the third push releases the first; (1, 4) is then late.
+        assert_eq!(got, [(7, 1), (1, 4), (7, 2), (7, 3)]);
+        assert_eq!(r.late, 1);
     }
 }

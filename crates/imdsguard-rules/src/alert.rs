@@ -209,45 +209,6 @@ impl Alert {
         a
     }
 
-    /// [`Alert::context`] without the command lines, target, network and container: what a
-    /// correlation keeps of the many events that can only feed a rate (a verified agent's
-    /// connections), so that following them costs a few strings, not a whole context each.
-    pub fn brief(ev: &Enriched<'_>) -> Alert {
-        let e = ev.event;
-        let verdict = ev.verdict();
-        Alert {
-            id: String::new(),
-            rule_id: String::new(),
-            title: String::new(),
-            severity: Severity::Info,
-            attack: Vec::new(),
-            time: e.time.clone(),
-            host: e.host.clone(),
-            source: e.source.clone(),
-            event: AlertEvent {
-                format: e.format.as_str(),
-                kind: e.kind,
-                id: None,
-            },
-            target: None,
-            process: Some(AlertProcess {
-                pid: e.process.pid,
-                image: e.process.image.clone(),
-                command_line: None,
-                user: None,
-                parent_image: None,
-                parent_command_line: None,
-                verdict: verdict.as_str(),
-                agent: verdict.agent().map(|a| a.id.clone()),
-            }),
-            network: None,
-            container: None,
-            reasons: Vec::new(),
-            related: Vec::new(),
-            triage: None,
-        }
-    }
-
     /// The event's part of an alert (time, host, source, target, process, network), with the
     /// rule's part empty: what a correlation fills in with its own rule.
     pub fn context(ev: &Enriched<'_>) -> Alert {

@@ -22,8 +22,8 @@ pub mod imds_104_enumeration;
 use std::collections::{BTreeMap, VecDeque};
 
 use imdsguard_enrich::{normalize_path, Enriched, TargetSource, Verdict};
-use imdsguard_event::{EventKind, Severity, Technique};
-use imdsguard_rules::{stable_hash, Alert};
+use imdsguard_event::{EventKind, Severity, SourceRef, Technique};
+use imdsguard_rules::{stable_hash, Alert, AlertEvent};
 use imdsguard_target::Kind;
 use serde::{Deserialize, Serialize};
 
@@ -86,10 +86,81 @@ pub struct Touch {
     pub identity: String,
     /// Whether the allowlist verified the process as a cloud agent.
     pub agent: bool,
-    /// The requests (destination-only connections have no path).
+    /// The requests (destination-only connections have no path; left empty for a verified
+    /// agent's, which only a rate can come of).
     pub requests: Vec<Request>,
-    /// The event's context, for the alerts built from it (rule fields empty).
-    pub context: Alert,
+    /// The event's context, for the alerts built from it.
+    pub context: Context,
+}
+
+/// What a touch keeps of its event for the alerts that may come of it.
+#[derive(Debug, Clone)]
+pub enum Context {
+    /// The whole context (rule fields empty).
+    Full(Box<Alert>),
+    /// A verified agent's connection without a path: only a rate alert can come of it, so it
+    /// keeps only where the record is and who made it (the bulk of metadata traffic; following
+    /// it costs a few strings, not a whole context).
+    Brief {
+        /// The record.
+        source: SourceRef,
+        /// Its time as written.
+        time: Option<String>,
+        /// The format and event kind.
+        event: AlertEvent,
+        /// Process id and image as written, and the agent's allowlist id.
+        process: (Option<u64>, Option<String>, Option<String>),
+    },
+}
+
+impl Context {
+    /// The context as an alert with empty rule fields; a brief one takes the touch's host
+    /// (lowercased).
+    pub fn alert(&self, host: &str) -> Alert {
+        match self {
+            Context::Full(a) => (**a).clone(),
+            Context::Brief {
+                source,
+                time,
+                event,
+                process,
+            } => Alert {
+                id: String::new(),
+                rule_id: String::new(),
+                title: String::new(),
+                severity: Severity::Info,
+                attack: Vec::new(),
+                time: time.clone(),
+                host: (!host.is_empty()).then(|| host.to_owned()),
+                source: source.clone(),
+                event: event.clone(),
+                target: None,
+                process: Some(imdsguard_rules::AlertProcess {
+                    pid: process.0,
+                    image: process.1.clone(),
+                    command_line: None,
+                    user: None,
+                    parent_image: None,
+                    parent_command_line: None,
+                    verdict: "agent",
+                    agent: process.2.clone(),
+                }),
+                network: None,
+                container: None,
+                reasons: Vec::new(),
+                related: Vec::new(),
+                triage: None,
+            },
+        }
+    }
+
+    /// `path:line` or `path record N`.
+    pub fn source_text(&self) -> String {
+        match self {
+            Context::Full(a) => a.source_text(),
+            Context::Brief { source, .. } => source.to_string(),
+        }
+    }
 }
 
 impl Touch {
@@ -109,6 +180,44 @@ impl Touch {
             return None;
         }
         let e = ev.event;
+        let agent = matches!(ev.verdict(), Verdict::Agent(_));
+        let host = e
+            .host
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default();
+        let identity = || {
+            let mut identity = program(&e.process);
+            if let Some(sha) = e.process.hashes.as_deref().and_then(sha256) {
+                identity.push_str(" sha256=");
+                identity.push_str(&sha);
+            }
+            identity
+        };
+        if agent && requests.iter().all(|r| r.path.is_none()) {
+            return Some(Touch {
+                time_ms,
+                host,
+                actor: String::new(),
+                identity: identity(),
+                agent,
+                requests: Vec::new(),
+                context: Context::Brief {
+                    source: e.source.clone(),
+                    time: e.time.clone(),
+                    event: AlertEvent {
+                        format: e.format.as_str(),
+                        kind: e.kind,
+                        id: None,
+                    },
+                    process: (
+                        e.process.pid,
+                        e.process.image.clone(),
+                        ev.verdict().agent().map(|a| a.id.clone()),
+                    ),
+                },
+            });
+        }
         let proc_text = |p: &imdsguard_event::Process| {
             let image = program(p);
             match p.pid {
@@ -121,25 +230,14 @@ impl Touch {
         } else {
             proc_text(&e.process)
         };
-        let mut identity = program(&e.process);
-        if let Some(sha) = e.process.hashes.as_deref().and_then(sha256) {
-            identity.push_str(" sha256=");
-            identity.push_str(&sha);
-        }
-        let agent = matches!(ev.verdict(), Verdict::Agent(_));
         Some(Touch {
             time_ms,
-            host: e.host.clone().unwrap_or_default().to_ascii_lowercase(),
+            host,
             actor,
-            identity,
+            identity: identity(),
             agent,
-            context: if agent && requests.iter().all(|r| r.path.is_none()) {
-                // Only a rate alert can come of it (see `Alert::brief`).
-                Alert::brief(ev)
-            } else {
-                Alert::context(ev)
-            },
             requests,
+            context: Context::Full(Box::new(Alert::context(ev))),
         })
     }
 
@@ -421,7 +519,7 @@ fn correlated(
     reasons: Vec<String>,
     related: Vec<String>,
 ) -> Alert {
-    let mut a = t.context.clone();
+    let mut a = t.context.alert(&t.host);
     let mut parts: Vec<&str> = vec![meta.id];
     parts.extend(related.iter().map(String::as_str));
     a.id = format!("{:016x}", stable_hash(&parts));
