@@ -38,6 +38,9 @@ pub struct Facts {
     pub principal: Option<String>,
     /// The HTTP status, when the record has one.
     pub status: Option<u16>,
+    /// A web request whose URL carries a metadata URL inside it (a parameter, a redirect
+    /// target): the SSRF payload itself, as a web or proxy log records it.
+    pub nested_in: Option<String>,
 }
 
 impl Facts {
@@ -63,6 +66,11 @@ impl Facts {
         };
         let t = &best.target;
         f.http_detail = matches!(best.source, TargetSource::Url | TargetSource::CommandLine);
+        if best.source == TargetSource::Url
+            && t.encoding.contains(imdsguard_target::Encoding::NestedUrl)
+        {
+            f.nested_in = e.network.as_ref().and_then(|n| n.url.clone());
+        }
         f.provider = t.provider_id().map(str::to_owned);
         f.principal = t.path.as_deref().and_then(principal);
         if let (Some(p), true) = (t.provider, f.http_detail) {
@@ -348,7 +356,22 @@ pub fn triage(a: &Alert, facts: &Facts, freq: Option<&Frequency>) -> Triage {
         .as_deref()
         .and_then(|ip| ip.parse::<IpAddr>().ok())
         .filter(|ip| is_external(*ip));
-    let q4 = if let Some(ip) = external {
+    let q4 = if let Some(url) = &facts.nested_in {
+        why_escalate.push("an SSRF attempt in a web request".into());
+        answer(
+            "ssrf",
+            Q_SSRF,
+            "yes",
+            format!(
+                "The metadata URL arrived inside a web request ({url}){}: the SSRF payload \
+                 itself. The client is in the same record or the front proxy's log.",
+                match &facts.client_ip {
+                    Some(ip) => format!(" from {ip}"),
+                    None => String::new(),
+                }
+            ),
+        )
+    } else if let Some(ip) = external {
         why_escalate.push(format!("SSRF indication from external address {ip}"));
         answer(
             "ssrf",
@@ -398,9 +421,11 @@ pub fn triage(a: &Alert, facts: &Facts, freq: Option<&Frequency>) -> Triage {
     let escalate_reason = if escalate {
         format!("Escalate to T2: {}.", why_escalate.join("; "))
     } else {
-        "No part of the playbook's escalation rule holds: an authorized process at its usual \
-         rate, no SSRF indication."
-            .into()
+        format!(
+            "The data shows no part of the playbook's escalation rule: authorized {}, unusual \
+             frequency {}, SSRF {}.",
+            q1.answer, q2.answer, q4.answer
+        )
     };
     Triage {
         questions: vec![q1, q2, q3, q4],
@@ -439,13 +464,22 @@ fn containment(a: &Alert, facts: &Facts, escalate: bool) -> Vec<Containment> {
     let p = a.process.as_ref();
     let image = p.and_then(|p| p.image.as_deref());
     let verdict = p.map_or("unknown", |p| p.verdict);
+    let provider = facts.provider.as_deref();
+    // A firewall rule needs an address: a host name endpoint (metadata.google.internal) is
+    // the link-local address every provider's name resolves to, but Alibaba's own.
     let endpoint = a
         .target
         .as_ref()
         .and_then(|t| t.endpoint.clone())
-        .unwrap_or_else(|| "169.254.169.254".into());
+        .filter(|e| e.parse::<IpAddr>().is_ok())
+        .unwrap_or_else(|| {
+            if provider == Some("alibaba") {
+                "100.100.100.200".into()
+            } else {
+                "169.254.169.254".into()
+            }
+        });
     let kind = a.target.as_ref().map_or("other", |t| t.kind);
-    let provider = facts.provider.as_deref();
     if escalate && verdict != "agent" {
         if let Some(image) = image {
             let windows = image.contains('\\') || image.contains(':');
@@ -472,6 +506,17 @@ fn containment(a: &Alert, facts: &Facts, escalate: bool) -> Vec<Containment> {
     }
     let server = facts.server.as_deref().unwrap_or("the web application");
     let when = a.time.as_deref().unwrap_or("the alert time");
+    if let Some(url) = &facts.nested_in {
+        out.push(step(
+            "Fix the SSRF",
+            format!(
+                "The application behind {url} fetches a URL it is given: validate outbound URLs \
+                 and refuse link-local and metadata addresses and redirects to them; block the \
+                 payload at the WAF meanwhile."
+            ),
+            None,
+        ));
+    }
     match facts.caller {
         Some("web-server") => out.push(step(
             "Fix the SSRF",
@@ -814,6 +859,43 @@ mod tests {
         assert_eq!(inc.questions[0].answer, "no");
         assert!(inc.escalate);
         assert_eq!(inc.escalate_reason, web.escalate_reason);
+    }
+
+    /// An SSRF payload as a web log records it (ECS `url.full`): the metadata URL inside a
+    /// parameter. No process, no client address; the URL itself is the indication.
+    #[test]
+    fn a_metadata_url_inside_a_web_request_is_an_ssrf_attempt() {
+        let mut events = Vec::new();
+        let line = json!({"@timestamp": "2026-11-20T11:00:00.100Z", "ecs": {"version": "8.11.0"},
+            "event": {"category": ["web"]}, "host": {"name": "gke-node-1"},
+            "url": {"full": "http://shop.example/api/preview?src=http%3A%2F%2Fmetadata.google.internal%2FcomputeMetadata%2Fv1%2Finstance%2Fservice-accounts%2Fdefault%2Ftoken"},
+            "destination": {"ip": "10.8.0.12", "port": 8080}});
+        read_reader(
+            "t",
+            &mut line.to_string().as_bytes(),
+            &ReadOptions::default(),
+            &mut Summary::default(),
+            &mut |e| events.push(e),
+        );
+        let enricher = Enricher::builtin();
+        let ev = enricher.enrich(&events[0]);
+        let facts = Facts::of(&ev);
+        assert!(facts.nested_in.is_some());
+        let mut a = Alert::context(&ev);
+        a.rule_id = "IMDS-005".into();
+        let t = triage(&a, &facts, None);
+        assert_eq!(
+            answers(&t),
+            [
+                ("authorized", "unknown"),
+                ("frequency", "unknown"),
+                // Through a URL parameter the header GCP requires cannot be sent: refused.
+                ("errors", "yes"),
+                ("ssrf", "yes"),
+            ]
+        );
+        assert!(t.escalate);
+        assert!(t.containment.iter().any(|c| c.action == "Fix the SSRF"));
     }
 
     #[test]

@@ -499,7 +499,6 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
     for o in reorder.finish() {
         emit(*o, true, &mut worst);
     }
-    drop(emit);
     for a in engine.finish() {
         correlations += 1;
         worst = worst.max(Some(a.severity));
