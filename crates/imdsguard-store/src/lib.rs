@@ -1,0 +1,594 @@
+//! The embedded store: one SQLite file keeps alerts, incidents, baselines, analysts' triage
+//! actions and input checkpoints, so that `imdsguard alerts`, `incident` and `triage` work on
+//! what `hunt` and `watch` found, and a restarted `watch` resumes where it stopped.
+//!
+//! - Schema migrations are versioned (`PRAGMA user_version`); each runs once, in a transaction,
+//!   in order. A file written by a newer imdsguard (a higher version) is refused, not altered.
+//! - WAL journal: readers (`imdsguard alerts` in another terminal) run while a writer does.
+//! - [`Store::commit`] writes one [`Batch`] — alerts, incidents, baselines and checkpoints — in one
+//!   transaction: input offsets are saved with the alerts they produced, or not at all.
+//! - Alerts are kept once by id (ids are a hash of rule, record and time): reading the same input
+//!   again, or resuming after a crash, adds no duplicate.
+
+use std::path::{Path, PathBuf};
+
+use imdsguard_correlate::{Baselines, Incident};
+use imdsguard_event::Severity;
+use imdsguard_rules::Alert;
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// What went wrong, and where.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite refused an operation on the file.
+    #[error("{path}: {what}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: String,
+        /// What was being done.
+        what: String,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// The file's schema is newer than this program knows.
+    #[error("{path}: schema version {found} is newer than this imdsguard knows ({known}); use a newer imdsguard or another --db")]
+    TooNew {
+        /// The database file.
+        path: String,
+        /// Its version.
+        found: i64,
+        /// The newest this build knows.
+        known: i64,
+    },
+    /// A stored record could not be read back.
+    #[error("{path}: {what}: {message}")]
+    Corrupt {
+        /// The database file.
+        path: String,
+        /// Which record.
+        what: String,
+        /// Why.
+        message: String,
+    },
+    /// The directory for the file could not be made.
+    #[error("{path}: cannot create its directory: {source}")]
+    Io {
+        /// The database file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// An id names neither an alert nor an incident.
+    #[error("no alert or incident {0} in the store")]
+    Unknown(String),
+}
+
+/// The migrations, in order; the file's `user_version` is the number applied.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    "CREATE TABLE alerts (
+        id TEXT PRIMARY KEY,
+        rule_id TEXT NOT NULL,
+        severity INTEGER NOT NULL,
+        time_ms INTEGER,
+        host TEXT,
+        source TEXT NOT NULL,
+        incident_id TEXT,
+        json TEXT NOT NULL,
+        stored_at_ms INTEGER NOT NULL
+     );
+     CREATE INDEX alerts_by_time ON alerts(time_ms);
+     CREATE INDEX alerts_by_host ON alerts(host, time_ms);
+     CREATE INDEX alerts_by_incident ON alerts(incident_id);
+     CREATE TABLE incidents (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        first_ms INTEGER NOT NULL,
+        last_ms INTEGER NOT NULL,
+        severity INTEGER NOT NULL,
+        json TEXT NOT NULL
+     );
+     CREATE TABLE baselines (host TEXT PRIMARY KEY, json TEXT NOT NULL);
+     CREATE TABLE triage_actions (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        target TEXT NOT NULL,
+        status TEXT NOT NULL,
+        note TEXT,
+        who TEXT NOT NULL,
+        at_ms INTEGER NOT NULL
+     );
+     CREATE INDEX triage_by_target ON triage_actions(target, seq);
+     CREATE TABLE checkpoints (
+        input TEXT PRIMARY KEY,
+        offset INTEGER NOT NULL,
+        identity TEXT,
+        updated_at_ms INTEGER NOT NULL
+     );",
+];
+
+/// Where a followed input stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The input's name (a path, `syslog:udp:ADDR`, ...).
+    pub input: String,
+    /// Bytes consumed.
+    pub offset: u64,
+    /// What identifies the file the offset is in (device and inode), to notice rotation.
+    pub identity: Option<String>,
+}
+
+/// One transaction's worth of results.
+#[derive(Default)]
+pub struct Batch<'a> {
+    /// Alerts with their time (ms) when known.
+    pub alerts: Vec<(&'a Alert, Option<i64>)>,
+    /// Incidents as they stand now (replaced whole).
+    pub incidents: Vec<&'a Incident>,
+    /// Baselines of the hosts seen (replaced per host).
+    pub baselines: Option<&'a Baselines>,
+    /// Input positions reached.
+    pub checkpoints: Vec<Checkpoint>,
+}
+
+/// What `imdsguard alerts` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    /// Only this rule.
+    pub rule: Option<String>,
+    /// Only this host (case-insensitive).
+    pub host: Option<String>,
+    /// At or above this severity.
+    pub min_severity: Option<Severity>,
+    /// At or after this time (ms).
+    pub since_ms: Option<i64>,
+    /// Before this time (ms).
+    pub until_ms: Option<i64>,
+    /// Only this incident's.
+    pub incident: Option<String>,
+    /// At most this many, newest first.
+    pub limit: Option<usize>,
+}
+
+/// An analyst's action on an alert or incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    /// The alert or incident id.
+    pub target: String,
+    /// `acknowledged`, `escalated` or `closed`.
+    pub status: String,
+    /// What the analyst wrote.
+    pub note: Option<String>,
+    /// Who.
+    pub who: String,
+    /// When (ms).
+    pub at_ms: i64,
+}
+
+/// The statuses an analyst may set.
+pub const STATUSES: [&str; 3] = ["acknowledged", "escalated", "closed"];
+
+/// An open store.
+pub struct Store {
+    conn: Connection,
+    path: String,
+}
+
+fn severity_rank(s: Severity) -> i64 {
+    Severity::ALL.iter().position(|x| *x == s).unwrap_or(0) as i64
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The default file: `$IMDSGUARD_DB`, else `$XDG_DATA_HOME/imdsguard/imdsguard.db`, else
+/// `$HOME/.local/share/imdsguard/imdsguard.db`.
+pub fn default_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("IMDSGUARD_DB").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|p| !p.is_empty())
+                .map(|h| PathBuf::from(h).join(".local/share"))
+        })?;
+    Some(data.join("imdsguard").join("imdsguard.db"))
+}
+
+impl Store {
+    /// Opens (creating it and its directory if need be) and migrates the file.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let p = path.display().to_string();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                path: p.clone(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|source| StoreError::Sqlite {
+            path: p.clone(),
+            what: "opening".into(),
+            source,
+        })?;
+        let mut store = Store { conn, path: p };
+        store.setup()?;
+        Ok(store)
+    }
+
+    fn err(&self, what: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
+        let what = what.to_owned();
+        move |source| StoreError::Sqlite {
+            path: self.path.clone(),
+            what,
+            source,
+        }
+    }
+
+    fn setup(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(self.err("setting the busy timeout"))?;
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(self.err("switching to WAL"))?;
+        debug_assert!(mode.eq_ignore_ascii_case("wal") || mode == "memory");
+        self.conn
+            .execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+            .map_err(self.err("setting pragmas"))?;
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(self.err("reading the schema version"))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                known,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let n = i + 1;
+            let path = self.path.clone();
+            let tx = self
+                .conn
+                .transaction()
+                .map_err(|source| StoreError::Sqlite {
+                    path: path.clone(),
+                    what: format!("starting migration {n}"),
+                    source,
+                })?;
+            tx.execute_batch(sql)
+                .and_then(|_| tx.execute_batch(&format!("PRAGMA user_version = {n}")))
+                .and_then(|_| tx.commit())
+                .map_err(|source| StoreError::Sqlite {
+                    path,
+                    what: format!("migration {n}"),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// The schema version of the file.
+    pub fn version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(self.err("reading the schema version"))
+    }
+
+    /// The file.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Writes a batch in one transaction; returns how many alerts were new.
+    pub fn commit(&mut self, batch: &Batch<'_>) -> Result<usize, StoreError> {
+        let path = self.path.clone();
+        let sql = |what: &str| {
+            let what = what.to_owned();
+            let path = path.clone();
+            move |source| StoreError::Sqlite { path, what, source }
+        };
+        let now = now_ms();
+        let tx = self.conn.transaction().map_err(sql("starting a commit"))?;
+        let mut new = 0;
+        {
+            let mut ins = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO alerts
+                     (id, rule_id, severity, time_ms, host, source, json, stored_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(sql("preparing the alert insert"))?;
+            for (a, time_ms) in &batch.alerts {
+                let json = serde_json::to_string(a).map_err(|e| StoreError::Corrupt {
+                    path: path.clone(),
+                    what: format!("alert {}", a.id),
+                    message: e.to_string(),
+                })?;
+                new += ins
+                    .execute(params![
+                        a.id,
+                        a.rule_id,
+                        severity_rank(a.severity),
+                        time_ms,
+                        a.host.as_deref().map(str::to_ascii_lowercase),
+                        a.source_text(),
+                        json,
+                        now
+                    ])
+                    .map_err(sql("storing an alert"))?;
+            }
+            let mut inc = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO incidents (id, host, first_ms, last_ms, severity, json)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(sql("preparing the incident insert"))?;
+            let mut link = tx
+                .prepare_cached("UPDATE alerts SET incident_id = ?1 WHERE id = ?2")
+                .map_err(sql("preparing the incident link"))?;
+            for i in &batch.incidents {
+                let json = serde_json::to_string(i).map_err(|e| StoreError::Corrupt {
+                    path: path.clone(),
+                    what: format!("incident {}", i.id),
+                    message: e.to_string(),
+                })?;
+                let first = i.timeline.first().map_or(0, |s| s.time_ms);
+                let last = i.timeline.last().map_or(0, |s| s.time_ms);
+                inc.execute(params![
+                    i.id,
+                    i.host,
+                    first,
+                    last,
+                    severity_rank(i.severity),
+                    json
+                ])
+                .map_err(sql("storing an incident"))?;
+                for s in &i.timeline {
+                    link.execute(params![i.id, s.alert_id])
+                        .map_err(sql("linking an alert to its incident"))?;
+                }
+            }
+            if let Some(b) = batch.baselines {
+                let mut put = tx
+                    .prepare_cached("INSERT OR REPLACE INTO baselines (host, json) VALUES (?1, ?2)")
+                    .map_err(sql("preparing the baseline insert"))?;
+                for (host, hb) in b {
+                    let json = serde_json::to_string(hb).map_err(|e| StoreError::Corrupt {
+                        path: path.clone(),
+                        what: format!("baseline of {host}"),
+                        message: e.to_string(),
+                    })?;
+                    put.execute(params![host, json])
+                        .map_err(sql("storing a baseline"))?;
+                }
+            }
+            let mut cp = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO checkpoints (input, offset, identity, updated_at_ms)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(sql("preparing the checkpoint insert"))?;
+            for c in &batch.checkpoints {
+                cp.execute(params![c.input, c.offset as i64, c.identity, now])
+                    .map_err(sql("storing a checkpoint"))?;
+            }
+        }
+        tx.commit().map_err(sql("committing"))?;
+        Ok(new)
+    }
+
+    /// The saved baselines of every host. A row that does not read back is an error naming it.
+    pub fn baselines(&self) -> Result<Baselines, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT host, json FROM baselines")
+            .map_err(self.err("reading baselines"))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(self.err("reading baselines"))?;
+        let mut out = Baselines::new();
+        for row in rows {
+            let (host, json) = row.map_err(self.err("reading a baseline"))?;
+            let b = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+                path: self.path.clone(),
+                what: format!("baseline of {host}"),
+                message: e.to_string(),
+            })?;
+            out.insert(host, b);
+        }
+        Ok(out)
+    }
+
+    /// The checkpoint of an input.
+    pub fn checkpoint(&self, input: &str) -> Result<Option<Checkpoint>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT input, offset, identity FROM checkpoints WHERE input = ?1",
+                [input],
+                |r| {
+                    Ok(Checkpoint {
+                        input: r.get(0)?,
+                        offset: r.get::<_, i64>(1)? as u64,
+                        identity: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.err("reading a checkpoint"))
+    }
+
+    /// Stored alerts (as their JSON), newest first.
+    pub fn alerts(&self, f: &AlertFilter) -> Result<Vec<serde_json::Value>, StoreError> {
+        let mut sql = String::from("SELECT json FROM alerts WHERE 1=1");
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        let mut arg = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
+            args.push(v);
+            sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+        };
+        if let Some(r) = &f.rule {
+            arg(&mut sql, " AND rule_id = ?", r.clone().into());
+        }
+        if let Some(h) = &f.host {
+            arg(&mut sql, " AND host = ?", h.to_ascii_lowercase().into());
+        }
+        if let Some(s) = f.min_severity {
+            arg(&mut sql, " AND severity >= ?", severity_rank(s).into());
+        }
+        if let Some(t) = f.since_ms {
+            arg(&mut sql, " AND time_ms >= ?", t.into());
+        }
+        if let Some(t) = f.until_ms {
+            arg(&mut sql, " AND time_ms < ?", t.into());
+        }
+        if let Some(i) = &f.incident {
+            arg(&mut sql, " AND incident_id = ?", i.clone().into());
+        }
+        sql.push_str(" ORDER BY time_ms DESC, id");
+        if let Some(n) = f.limit {
+            sql.push_str(&format!(" LIMIT {n}"));
+        }
+        let mut st = self
+            .conn
+            .prepare(&sql)
+            .map_err(self.err("listing alerts"))?;
+        let rows = st
+            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                r.get::<_, String>(0)
+            })
+            .map_err(self.err("listing alerts"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let json = row.map_err(self.err("reading an alert"))?;
+            out.push(self.value(&json, "an alert")?);
+        }
+        Ok(out)
+    }
+
+    fn value(&self, json: &str, what: &str) -> Result<serde_json::Value, StoreError> {
+        serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
+            path: self.path.clone(),
+            what: what.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// One incident (as its JSON), or `None`.
+    pub fn incident(&self, id: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        let json: Option<String> = self
+            .conn
+            .query_row("SELECT json FROM incidents WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(self.err("reading an incident"))?;
+        json.map(|j| self.value(&j, &format!("incident {id}")))
+            .transpose()
+    }
+
+    /// Stored incidents (as their JSON), newest first, at or above a severity.
+    pub fn incidents(
+        &self,
+        min_severity: Option<Severity>,
+        limit: usize,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT json FROM incidents WHERE severity >= ?1 ORDER BY last_ms DESC, id LIMIT ?2",
+            )
+            .map_err(self.err("listing incidents"))?;
+        let rows = st
+            .query_map(
+                params![min_severity.map_or(0, severity_rank), limit as i64],
+                |r| r.get::<_, String>(0),
+            )
+            .map_err(self.err("listing incidents"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let json = row.map_err(self.err("reading an incident"))?;
+            out.push(self.value(&json, "an incident")?);
+        }
+        Ok(out)
+    }
+
+    /// Records an analyst's action on an alert or incident, which must exist.
+    pub fn act(
+        &mut self,
+        target: &str,
+        status: &str,
+        note: Option<&str>,
+        who: &str,
+    ) -> Result<Action, StoreError> {
+        let exists: bool = self
+            .conn
+            .query_row(
+                "SELECT EXISTS(SELECT 1 FROM alerts WHERE id = ?1)
+                     OR EXISTS(SELECT 1 FROM incidents WHERE id = ?1)",
+                [target],
+                |r| r.get(0),
+            )
+            .map_err(self.err("looking up the id"))?;
+        if !exists {
+            return Err(StoreError::Unknown(target.to_owned()));
+        }
+        let at_ms = now_ms();
+        self.conn
+            .execute(
+                "INSERT INTO triage_actions (target, status, note, who, at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![target, status, note, who, at_ms],
+            )
+            .map_err(self.err("recording the action"))?;
+        Ok(Action {
+            target: target.to_owned(),
+            status: status.to_owned(),
+            note: note.map(str::to_owned),
+            who: who.to_owned(),
+            at_ms,
+        })
+    }
+
+    /// The actions on an alert or incident, oldest first.
+    pub fn actions(&self, target: &str) -> Result<Vec<Action>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT target, status, note, who, at_ms FROM triage_actions
+                 WHERE target = ?1 ORDER BY seq",
+            )
+            .map_err(self.err("reading actions"))?;
+        let rows = st
+            .query_map([target], |r| {
+                Ok(Action {
+                    target: r.get(0)?,
+                    status: r.get(1)?,
+                    note: r.get(2)?,
+                    who: r.get(3)?,
+                    at_ms: r.get(4)?,
+                })
+            })
+            .map_err(self.err("reading actions"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(self.err("reading an action"))
+    }
+
+    /// How many alerts the store holds.
+    pub fn alert_count(&self) -> Result<u64, StoreError> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(self.err("counting alerts"))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,230 @@
+use super::*;
+use imdsguard_correlate::imds::{HostBaseline, ProcessBaseline};
+use imdsguard_event::{EventKind, Position, SourceRef};
+use imdsguard_rules::AlertEvent;
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("imdsguard-store-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir.join("sub").join("imdsguard.db")
+}
+
+fn alert(id: &str, rule: &str, host: &str, sev: Severity, line: u64) -> Alert {
+    Alert {
+        id: id.into(),
+        rule_id: rule.into(),
+        title: format!("title of {rule}"),
+        severity: sev,
+        attack: Vec::new(),
+        time: Some("2026-11-20T10:00:00Z".into()),
+        host: Some(host.into()),
+        source: SourceRef {
+            path: "a.jsonl".into(),
+            position: Position::Line(line),
+        },
+        event: AlertEvent {
+            format: "nxlog-json",
+            kind: EventKind::NetworkConnect,
+            id: None,
+        },
+        target: None,
+        process: None,
+        network: None,
+        container: None,
+        reasons: vec!["why".into()],
+        related: Vec::new(),
+        triage: None,
+    }
+}
+
+#[test]
+fn a_new_file_is_migrated_and_reopening_keeps_its_data() {
+    let path = temp("migrate");
+    let mut s = Store::open(&path).unwrap();
+    assert_eq!(s.version().unwrap(), MIGRATIONS.len() as i64);
+    let a = alert("a1", "IMDS-001", "web01", Severity::Medium, 1);
+    s.commit(&Batch {
+        alerts: vec![(&a, Some(1000))],
+        ..Batch::default()
+    })
+    .unwrap();
+    drop(s);
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.version().unwrap(), MIGRATIONS.len() as i64);
+    assert_eq!(s.alert_count().unwrap(), 1);
+    let mode: String = s
+        .conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn a_file_from_a_newer_version_is_refused_untouched() {
+    let path = temp("newer");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let c = Connection::open(&path).unwrap();
+    c.execute_batch("CREATE TABLE future (x); PRAGMA user_version = 99;")
+        .unwrap();
+    drop(c);
+    match Store::open(&path) {
+        Err(StoreError::TooNew { found: 99, .. }) => {}
+        other => panic!("expected TooNew, got {:?}", other.map(|s| s.path)),
+    }
+    let c = Connection::open(&path).unwrap();
+    let v: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 99);
+}
+
+#[test]
+fn alerts_are_kept_once_and_filtered() {
+    let mut s = Store::open(&temp("filter")).unwrap();
+    let a = alert("a1", "IMDS-001", "WEB01", Severity::Medium, 1);
+    let b = alert("b2", "IMDS-004", "web01", Severity::High, 2);
+    let c = alert("c3", "IMDS-004", "db01", Severity::Critical, 3);
+    let batch = Batch {
+        alerts: vec![(&a, Some(1000)), (&b, Some(2000)), (&c, Some(3000))],
+        ..Batch::default()
+    };
+    assert_eq!(s.commit(&batch).unwrap(), 3);
+    // The same alerts again (a second hunt, a resumed watch): nothing new.
+    assert_eq!(s.commit(&batch).unwrap(), 0);
+    assert_eq!(s.alert_count().unwrap(), 3);
+    let ids = |f: AlertFilter| -> Vec<String> {
+        s.alerts(&f)
+            .unwrap()
+            .iter()
+            .map(|v| v["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(AlertFilter::default()), ["c3", "b2", "a1"]);
+    let web = AlertFilter {
+        host: Some("Web01".into()),
+        ..AlertFilter::default()
+    };
+    assert_eq!(ids(web), ["b2", "a1"]);
+    let high = AlertFilter {
+        min_severity: Some(Severity::High),
+        rule: Some("IMDS-004".into()),
+        ..AlertFilter::default()
+    };
+    assert_eq!(ids(high), ["c3", "b2"]);
+    let window = AlertFilter {
+        since_ms: Some(1500),
+        until_ms: Some(3000),
+        ..AlertFilter::default()
+    };
+    assert_eq!(ids(window), ["b2"]);
+    let one = AlertFilter {
+        limit: Some(1),
+        ..AlertFilter::default()
+    };
+    assert_eq!(ids(one), ["c3"]);
+    // The JSON read back is the alert as written.
+    let back = &s.alerts(&AlertFilter::default()).unwrap()[2];
+    assert_eq!(back, &serde_json::to_value(&a).unwrap());
+}
+
+#[test]
+fn incidents_link_their_alerts_and_baselines_round_trip() {
+    let mut s = Store::open(&temp("incidents")).unwrap();
+    let a = alert("a1", "IMDS-003", "web01", Severity::High, 1);
+    let b = alert("b2", "IMDS-004", "web01", Severity::High, 2);
+    let mut inc = imdsguard_correlate::Incidents::new(3_600_000);
+    let id = inc.add(&a, 1000);
+    inc.add(&b, 2000);
+    let all = inc.all();
+    let mut baselines = Baselines::new();
+    let mut hb = HostBaseline {
+        since_ms: 5,
+        ..HostBaseline::default()
+    };
+    let mut p = ProcessBaseline::default();
+    (p.first_ms, p.last_ms, p.requests, p.busiest) = (7, 9, 3, 2);
+    hb.processes.insert("/usr/bin/curl".into(), p);
+    baselines.insert("web01".into(), hb);
+    s.commit(&Batch {
+        alerts: vec![(&a, Some(1000)), (&b, Some(2000))],
+        incidents: all.clone(),
+        baselines: Some(&baselines),
+        checkpoints: vec![Checkpoint {
+            input: "/var/log/x.log".into(),
+            offset: 4096,
+            identity: Some("2049:1234".into()),
+        }],
+    })
+    .unwrap();
+    let stored = s.incident(&id).unwrap().expect("the incident");
+    assert_eq!(stored["incident_id"], id.as_str());
+    assert_eq!(stored["timeline"].as_array().unwrap().len(), 2);
+    let linked = s
+        .alerts(&AlertFilter {
+            incident: Some(id.clone()),
+            ..AlertFilter::default()
+        })
+        .unwrap();
+    assert_eq!(linked.len(), 2);
+    assert_eq!(s.baselines().unwrap(), baselines);
+    assert_eq!(
+        s.checkpoint("/var/log/x.log").unwrap().unwrap().offset,
+        4096
+    );
+    assert_eq!(s.checkpoint("/nope").unwrap(), None);
+    // Two high alerts showing execution only: a high incident.
+    assert_eq!(s.incidents(Some(Severity::High), 10).unwrap().len(), 1);
+    assert_eq!(s.incidents(Some(Severity::Critical), 10).unwrap().len(), 0);
+}
+
+#[test]
+fn analysts_act_on_what_exists_and_their_actions_are_kept_in_order() {
+    let mut s = Store::open(&temp("act")).unwrap();
+    let a = alert("a1", "IMDS-001", "web01", Severity::Medium, 1);
+    s.commit(&Batch {
+        alerts: vec![(&a, None)],
+        ..Batch::default()
+    })
+    .unwrap();
+    assert!(matches!(
+        s.act("zz", "closed", None, "ana"),
+        Err(StoreError::Unknown(_))
+    ));
+    s.act("a1", "acknowledged", Some("looking"), "ana").unwrap();
+    s.act("a1", "closed", Some("SSM agent update"), "bo")
+        .unwrap();
+    let acts = s.actions("a1").unwrap();
+    let got: Vec<(&str, &str)> = acts
+        .iter()
+        .map(|a| (a.status.as_str(), a.who.as_str()))
+        .collect();
+    assert_eq!(got, [("acknowledged", "ana"), ("closed", "bo")]);
+    assert_eq!(acts[1].note.as_deref(), Some("SSM agent update"));
+}
+
+#[test]
+fn a_reader_reads_while_a_writer_holds_a_transaction() {
+    let path = temp("wal");
+    let mut w = Store::open(&path).unwrap();
+    let a = alert("a1", "IMDS-001", "web01", Severity::Medium, 1);
+    w.commit(&Batch {
+        alerts: vec![(&a, None)],
+        ..Batch::default()
+    })
+    .unwrap();
+    w.conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+    w.conn
+        .execute(
+            "INSERT INTO alerts (id, rule_id, severity, source, json, stored_at_ms)
+             VALUES ('b2', 'IMDS-001', 2, 'x', '{}', 0)",
+            [],
+        )
+        .unwrap();
+    // The reader sees the committed state at once, without waiting for the writer.
+    let r = Store::open(&path).unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(r.alert_count().unwrap(), 1);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    w.conn.execute_batch("COMMIT").unwrap();
+    assert_eq!(r.alert_count().unwrap(), 2);
+}
