@@ -476,7 +476,7 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
         &mut |found: Found| {
             seen += 1;
             if let Some(b) = &bar {
-                if seen % 4096 == 0 {
+                if seen.is_multiple_of(4096) {
                     b.set_message(format!("{seen} events, {alerts} alerts"));
                 }
             }
