@@ -481,6 +481,17 @@ impl Store {
         })
     }
 
+    /// One alert (as its JSON), or `None`.
+    pub fn alert(&self, id: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        let json: Option<String> = self
+            .conn
+            .query_row("SELECT json FROM alerts WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(self.err("reading an alert"))?;
+        json.map(|j| self.value(&j, &format!("alert {id}")))
+            .transpose()
+    }
+
     /// One incident (as its JSON), or `None`.
     pub fn incident(&self, id: &str) -> Result<Option<serde_json::Value>, StoreError> {
         let json: Option<String> = self

@@ -16,6 +16,7 @@ use imdsguard_event::parse_time_ms;
 use imdsguard_event::{Format, Severity};
 use imdsguard_parse::{read_inputs_parallel, ReadOptions, Summary};
 use imdsguard_rules::{Alert, Field, RuleSet};
+use imdsguard_store::{Batch, Store};
 use imdsguard_target::Normalizer;
 
 use crate::{load_catalog, print_summary, AlertOutput};
@@ -39,6 +40,8 @@ pub struct HuntConfig {
     pub correlate: imdsguard_correlate::Config,
     pub incident_gap_ms: i64,
     pub reorder_ms: i64,
+    /// The store to keep alerts, incidents and baselines in; `None` keeps nothing.
+    pub db: Option<PathBuf>,
 }
 
 /// What a worker thread hands back for one event.
@@ -52,6 +55,71 @@ struct Found {
     obs: Option<Box<Observation>>,
     /// The event raised an alert or reached the service but its time could not be read.
     untimed: bool,
+}
+
+/// Where alerts go: the output sink, the counts for the summary, and the store, in batches.
+struct Out<'s> {
+    sink: Sink,
+    by_rule: BTreeMap<(String, Severity), u64>,
+    write_error: Option<io::Error>,
+    store: Option<&'s mut Store>,
+    pending: Vec<(Alert, Option<i64>)>,
+    stored: u64,
+    new_in_store: u64,
+    store_error: Option<imdsguard_store::StoreError>,
+}
+
+impl Out<'_> {
+    /// Alerts per store transaction.
+    const BATCH: usize = 1000;
+
+    fn write(&mut self, a: Alert, time_ms: Option<i64>) {
+        *self
+            .by_rule
+            .entry((a.rule_id.clone(), a.severity))
+            .or_default() += 1;
+        if self.store.is_some() {
+            self.pending.push((a.clone(), time_ms));
+            if self.pending.len() >= Self::BATCH {
+                self.commit(&[], None);
+            }
+        }
+        if self.write_error.is_none() {
+            if let Err(e) = self.sink.write(a) {
+                self.write_error = Some(e);
+            }
+        }
+    }
+
+    fn flush_store(&mut self, incidents: &[&Incident], baselines: Option<&Baselines>) {
+        self.commit(incidents, baselines);
+    }
+
+    /// One transaction: the pending alerts, and the incidents and baselines given. After a
+    /// failure nothing more is stored (the error is reported at the end; alerts still print).
+    fn commit(&mut self, incidents: &[&Incident], baselines: Option<&Baselines>) {
+        let Some(store) = self.store.as_deref_mut() else {
+            return;
+        };
+        if self.store_error.is_some() {
+            self.pending.clear();
+            return;
+        }
+        let batch = Batch {
+            alerts: self.pending.iter().map(|(a, t)| (a, *t)).collect(),
+            incidents: incidents.to_vec(),
+            baselines,
+            checkpoints: Vec::new(),
+        };
+        match store.commit(&batch) {
+            Ok(n) => {
+                self.stored += self.pending.len() as u64;
+                self.new_in_store += n as u64;
+            }
+            Err(e) => self.store_error = Some(e),
+        }
+        self.pending.clear();
+    }
 }
 
 /// The rules to run and what the correlation layer needs to know of them.
@@ -321,9 +389,22 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
     let enricher = Enricher::new(normalizer, allowlist);
     let loaded = rule_set(&cfg)?;
     let rules = &loaded.set;
+    let mut store = match &cfg.db {
+        Some(p) => Some(Store::open(p).with_context(|| {
+            format!(
+                "cannot use the store {} (give another --db, or --no-db)",
+                p.display()
+            )
+        })?),
+        None => None,
+    };
+    let baselines = match &store {
+        Some(s) => s.baselines()?,
+        None => Baselines::new(),
+    };
     let mut engine = Engine::new(
         (!cfg.no_builtin).then(|| cfg.correlate.clone()),
-        Baselines::new(),
+        baselines,
         loaded.correlations.clone(),
         cfg.incident_gap_ms,
         cfg.min_severity,
@@ -350,7 +431,7 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
     } else {
         AlertOutput::Jsonl
     });
-    let mut sink = match output {
+    let sink = match output {
         AlertOutput::Jsonl => Sink::Jsonl(out),
         AlertOutput::Csv => {
             let mut w = csv::Writer::from_writer(out);
@@ -381,10 +462,8 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
         ..ReadOptions::default()
     };
     let mut summary = Summary::default();
-    let mut by_rule: BTreeMap<(String, Severity), u64> = BTreeMap::new();
     let mut worst: Option<Severity> = None;
     let mut alerts = 0u64;
-    let mut write_error: Option<io::Error> = None;
     let mut seen = 0u64;
     let started = Instant::now();
     let min_severity = cfg.min_severity;
@@ -448,6 +527,16 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
     // Each observation, once the reorder buffer releases it, goes through correlation and
     // triage; its alerts are written then, followed by the correlations it completed. An event
     // whose time could not be read is triaged without a baseline and written at once.
+    let mut out = Out {
+        sink,
+        by_rule: BTreeMap::new(),
+        write_error: None,
+        store: store.as_mut(),
+        pending: Vec::new(),
+        stored: 0,
+        new_in_store: 0,
+        store_error: None,
+    };
     let mut emit = |obs: Observation, timed: bool, worst: &mut Option<Severity>| {
         let mut obs = obs;
         let more = if timed {
@@ -457,14 +546,10 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
             Vec::new()
         };
         correlations += more.len() as u64;
+        let time = timed.then_some(obs.time_ms);
         for a in obs.alerts.into_iter().chain(more) {
             *worst = (*worst).max(Some(a.severity));
-            *by_rule.entry((a.rule_id.clone(), a.severity)).or_default() += 1;
-            if write_error.is_none() {
-                if let Err(e) = sink.write(a) {
-                    write_error = Some(e);
-                }
-            }
+            out.write(a, time);
         }
     };
     read_inputs_parallel(
@@ -502,15 +587,21 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
     for a in engine.finish() {
         correlations += 1;
         worst = worst.max(Some(a.severity));
-        *by_rule.entry((a.rule_id.clone(), a.severity)).or_default() += 1;
-        if write_error.is_none() {
-            if let Err(e) = sink.write(a) {
-                write_error = Some(e);
-            }
-        }
+        let time = a.time.as_deref().and_then(parse_time_ms);
+        out.write(a, time);
     }
     alerts += correlations;
     let incidents = engine.incidents().all();
+    out.flush_store(&incidents, engine.baselines());
+    let Out {
+        sink,
+        by_rule,
+        write_error,
+        stored,
+        new_in_store,
+        store_error,
+        ..
+    } = out;
     if let Some(path) = &cfg.incidents {
         write_incidents(path, &incidents)?;
     }
@@ -574,6 +665,16 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
             .map(|(s, n)| format!(", {n} {}", s.0.as_str()))
             .collect::<String>()
     );
+    if let Some(s) = &store {
+        eprintln!(
+            "  store    {}: {stored} alerts written ({new_in_store} new), {} incidents",
+            s.path(),
+            incidents.len()
+        );
+    }
+    if let Some(e) = store_error {
+        return Err(e).context("keeping results in the store");
+    }
     if reorder.late > 0 {
         eprintln!(
             "  correlate {} events came more than --reorder behind newer ones and were correlated late",

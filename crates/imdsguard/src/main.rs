@@ -13,6 +13,7 @@ use imdsguard_target::report::{table_header, TargetReport};
 use imdsguard_target::{Catalog, Normalizer, MAX_INPUT};
 
 mod hunt;
+mod store_cmds;
 
 /// Find theft of cloud credentials through instance metadata services.
 #[derive(Debug, Parser)]
@@ -51,6 +52,15 @@ enum Command {
     Allowlist(AllowlistArgs),
     /// Work with Sigma rules.
     Sigma(SigmaArgs),
+    /// List the alerts kept in the store, newest first, with filters.
+    Alerts(store_cmds::AlertsArgs),
+    /// Show one incident (timeline, stages, triage, analysts' actions), or list the latest.
+    Incident(store_cmds::IncidentArgs),
+    /// Show an alert's or incident's triage, and record an analyst's action on it.
+    ///
+    /// With `--status`, records who (`--who`, default $USER) set which status when, with the
+    /// note; the store keeps every action.
+    Triage(store_cmds::TriageArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -126,6 +136,13 @@ struct HuntArgs {
     /// the token sequence (IMDS-101).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration_ms)]
     token_window: i64,
+    /// The store that keeps alerts, incidents and baselines (default: $IMDSGUARD_DB, else
+    /// imdsguard/imdsguard.db under $XDG_DATA_HOME or ~/.local/share).
+    #[arg(long, value_name = "PATH", conflicts_with = "no_db")]
+    db: Option<PathBuf>,
+    /// Keep nothing: no store is opened or written (baselines start empty).
+    #[arg(long)]
+    no_db: bool,
     /// How far out of time order records may come (across files) and still be correlated in
     /// order; later ones are correlated as they come, and counted.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration_ms)]
@@ -314,33 +331,48 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Target(args) => target(args),
         Command::Catalog(args) => catalog(args),
         Command::Events(args) => events(args),
-        Command::Hunt(a) => hunt::hunt(hunt::HuntConfig {
-            inputs: a.inputs,
-            format: a.format,
-            output: a.output,
-            out_file: a.out,
-            min_severity: a.min_severity,
-            fail_on: a.fail_on,
-            allowlist: a.allowlist,
-            catalog: a.catalog,
-            progress: !a.no_progress,
-            color: !a.no_color,
-            threads: default_threads(a.threads),
-            sigma: a.sigma,
-            no_builtin: a.no_builtin,
-            incidents: a.incidents,
-            correlate: imdsguard_correlate::Config {
-                learn_ms: a.learn,
-                token_window_ms: a.token_window,
-                ..imdsguard_correlate::Config::default()
-            },
-            incident_gap_ms: a.incident_gap,
-            reorder_ms: a.reorder,
-        }),
+        Command::Hunt(a) => {
+            let db = if a.no_db {
+                None
+            } else {
+                Some(store_cmds::db_path(a.db.clone())?)
+            };
+            hunt_with(a, db)
+        }
         Command::Rules(args) => rules(args),
         Command::Allowlist(args) => allowlist(args),
         Command::Sigma(args) => sigma(args),
+        Command::Alerts(a) => store_cmds::alerts(a),
+        Command::Incident(a) => store_cmds::incident(a),
+        Command::Triage(a) => store_cmds::triage(a),
     }
+}
+
+fn hunt_with(a: HuntArgs, db: Option<PathBuf>) -> Result<ExitCode> {
+    hunt::hunt(hunt::HuntConfig {
+        inputs: a.inputs,
+        format: a.format,
+        output: a.output,
+        out_file: a.out,
+        min_severity: a.min_severity,
+        fail_on: a.fail_on,
+        allowlist: a.allowlist,
+        catalog: a.catalog,
+        progress: !a.no_progress,
+        color: !a.no_color,
+        threads: default_threads(a.threads),
+        sigma: a.sigma,
+        no_builtin: a.no_builtin,
+        incidents: a.incidents,
+        correlate: imdsguard_correlate::Config {
+            learn_ms: a.learn,
+            token_window_ms: a.token_window,
+            ..imdsguard_correlate::Config::default()
+        },
+        incident_gap_ms: a.incident_gap,
+        reorder_ms: a.reorder,
+        db,
+    })
 }
 
 pub(crate) fn load_catalog(path: Option<&PathBuf>) -> Result<&'static Catalog> {

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_imdsguard"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_imdsguard"));
+    // Never the user's own store, nor another run's.
+    c.env("IMDSGUARD_DB", fresh_db());
+    c
 }
 
 fn repo() -> PathBuf {
@@ -422,4 +425,14 @@ fn sigma_files_export_and_bad_ones_are_named() {
         err.contains("1 spl queries from 1 rules; 0 not expressible; 1 files did not load"),
         "{err}"
     );
+}
+
+/// A store of its own for each run, so that no run learns from another's baseline (tests run
+/// in parallel) and none touches the user's own store.
+fn fresh_db() -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir()
+        .join(format!("imdsguard-test-cli-{}", std::process::id()))
+        .join(format!("{n}.db"))
 }

@@ -10,6 +10,8 @@ use serde_json::{json, Value};
 
 fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_imdsguard"))
+        // Never the user's own store, nor another run's.
+        .env("IMDSGUARD_DB", fresh_db())
         .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
         .args(args)
         .output()
@@ -331,4 +333,14 @@ level: high
         .filter(|a| a["rule_id"] == "5d2c8a61-0000-4000-8000-000000000001")
         .count();
     assert_eq!(base, 14);
+}
+
+/// A store of its own for each run, so that no run learns from another's baseline (tests run
+/// in parallel) and none touches the user's own store.
+fn fresh_db() -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir()
+        .join(format!("imdsguard-test-correlate-{}", std::process::id()))
+        .join(format!("{n}.db"))
 }

@@ -8,7 +8,10 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_imdsguard"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_imdsguard"));
+    // Never the user's own store, nor another run's.
+    c.env("IMDSGUARD_DB", fresh_db());
+    c
 }
 
 fn repo() -> PathBuf {
@@ -564,4 +567,14 @@ fn the_pack_exported_as_sigma_finds_what_the_pack_finds() {
         }
     }
     assert!(missing.is_empty(), "exported Sigma misses: {missing:#?}");
+}
+
+/// A store of its own for each run, so that no run learns from another's baseline (tests run
+/// in parallel) and none touches the user's own store.
+fn fresh_db() -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir()
+        .join(format!("imdsguard-test-hunt-{}", std::process::id()))
+        .join(format!("{n}.db"))
 }

@@ -40,6 +40,8 @@ fn run_script(
     let stem = script.trim_end_matches(".py");
     let report = std::env::temp_dir().join(format!("imdsguard-{stem}-{}.json", std::process::id()));
     let out = Command::new(python())
+        // The scripts run `imdsguard hunt`: never into the user's own store.
+        .env("IMDSGUARD_DB", fresh_db())
         .arg(ws.join("tests/pysigma").join(script))
         .arg(env!("CARGO_BIN_EXE_imdsguard"))
         .args(paths)
@@ -130,4 +132,14 @@ fn kql_and_spl_exports_agree_with_pysigma_backends() {
     // proc_creation_win_regsvr32_flags_anomaly and proc_creation_win_svchost_uncommon_command_line_flags
     // (not yet read). No more may appear.
     assert!(n(&s["differ"]) <= 4, "{stdout}");
+}
+
+/// A store of its own for each run, so that no run learns from another's baseline (tests run
+/// in parallel) and none touches the user's own store.
+fn fresh_db() -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir()
+        .join(format!("imdsguard-test-pysigma-{}", std::process::id()))
+        .join(format!("{n}.db"))
 }

@@ -1,0 +1,353 @@
+//! `imdsguard alerts`, `incident` and `triage`: what the store keeps, for the analyst.
+
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use imdsguard_event::{format_time_ms, parse_time_ms, Severity};
+use imdsguard_store::{AlertFilter, Store, STATUSES};
+use serde_json::Value;
+
+use crate::AlertOutput;
+
+/// The store to use: the one given, else the default location.
+pub fn db_path(given: Option<PathBuf>) -> Result<PathBuf> {
+    given.or_else(imdsguard_store::default_path).context(
+        "no store location: give --db PATH (neither $IMDSGUARD_DB, $XDG_DATA_HOME nor $HOME is set)",
+    )
+}
+
+fn open(given: Option<PathBuf>) -> Result<Store> {
+    let path = db_path(given)?;
+    if !path.exists() {
+        anyhow::bail!(
+            "no store at {} yet: `imdsguard hunt` (or `watch`) fills it",
+            path.display()
+        );
+    }
+    Ok(Store::open(&path)?)
+}
+
+/// `--since`/`--until`: an RFC 3339 time, or a duration meaning that long ago (`24h`).
+fn when(s: &str) -> Result<i64, String> {
+    if let Some(t) = parse_time_ms(s) {
+        return Ok(t);
+    }
+    let ago = crate::parse_duration_ms(s).map_err(|_| {
+        format!("{s:?}: give a time (2026-11-20T10:00:00Z) or a duration ago (24h)")
+    })?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    Ok(now - ago)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AlertsArgs {
+    /// The store (default as for `hunt`).
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
+    /// Only this rule (`IMDS-004`, a Sigma rule id).
+    #[arg(long)]
+    rule: Option<String>,
+    /// Only this host.
+    #[arg(long)]
+    host: Option<String>,
+    /// At or above this severity.
+    #[arg(long)]
+    min_severity: Option<Severity>,
+    /// From this time on: RFC 3339, or a duration ago (`24h`).
+    #[arg(long, value_parser = when)]
+    since: Option<i64>,
+    /// Before this time: RFC 3339, or a duration ago.
+    #[arg(long, value_parser = when)]
+    until: Option<i64>,
+    /// Only the alerts of this incident.
+    #[arg(long)]
+    incident: Option<String>,
+    /// At most this many, newest first.
+    #[arg(long, default_value = "50")]
+    limit: usize,
+    /// table (default) or jsonl (the alerts as `hunt` printed them).
+    #[arg(long, value_enum, default_value = "table")]
+    output: AlertOutput,
+}
+
+pub fn alerts(a: AlertsArgs) -> Result<ExitCode> {
+    let store = open(a.db)?;
+    let found = store.alerts(&AlertFilter {
+        rule: a.rule,
+        host: a.host,
+        min_severity: a.min_severity,
+        since_ms: a.since,
+        until_ms: a.until,
+        incident: a.incident,
+        limit: Some(a.limit),
+    })?;
+    let mut out = BufWriter::new(io::stdout().lock());
+    for v in &found {
+        match a.output {
+            AlertOutput::Jsonl | AlertOutput::Csv => writeln!(out, "{v}")?,
+            AlertOutput::Table => writeln!(out, "{}", alert_line(v))?,
+        }
+    }
+    out.flush()?;
+    eprintln!("imdsguard: {} alerts from {}", found.len(), store.path());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn text<'a>(v: &'a Value, path: &[&str]) -> &'a str {
+    let mut v = v;
+    for p in path {
+        v = &v[*p];
+    }
+    v.as_str().unwrap_or("-")
+}
+
+fn alert_line(v: &Value) -> String {
+    let target = match (
+        v["target"]["endpoint"].as_str(),
+        v["target"]["path"].as_str(),
+    ) {
+        (Some(e), Some(p)) => format!("{e}{p}"),
+        (Some(e), None) => e.to_owned(),
+        _ => "-".into(),
+    };
+    format!(
+        "{:<8} {}  {:<9}  {:<24}  {:<20}  {:<40}  {}",
+        text(v, &["severity"]).to_uppercase(),
+        text(v, &["id"]),
+        text(v, &["rule_id"]),
+        text(v, &["time"]),
+        text(v, &["host"]),
+        text(v, &["process", "image"]),
+        target
+    )
+}
+
+#[derive(Debug, clap::Args)]
+pub struct IncidentArgs {
+    /// The incident (`INC-…`); without one, the latest incidents are listed.
+    id: Option<String>,
+    /// The store (default as for `hunt`).
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
+    /// When listing: at or above this severity.
+    #[arg(long)]
+    min_severity: Option<Severity>,
+    /// When listing: at most this many.
+    #[arg(long, default_value = "20")]
+    limit: usize,
+    /// Print the incident as JSON (with its alerts and actions) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn incident(a: IncidentArgs) -> Result<ExitCode> {
+    let store = open(a.db)?;
+    let mut out = BufWriter::new(io::stdout().lock());
+    let Some(id) = a.id else {
+        for i in store.incidents(a.min_severity, a.limit)? {
+            if a.json {
+                writeln!(out, "{i}")?;
+            } else {
+                writeln!(out, "{}", incident_line(&i))?;
+            }
+        }
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let Some(inc) = store.incident(&id)? else {
+        anyhow::bail!("no incident {id} in {}", store.path());
+    };
+    let alerts = store.alerts(&AlertFilter {
+        incident: Some(id.clone()),
+        ..AlertFilter::default()
+    })?;
+    let actions = store.actions(&id)?;
+    if a.json {
+        let mut v = inc.clone();
+        v["alerts"] = Value::Array(alerts);
+        v["actions"] = actions_json(&actions);
+        writeln!(out, "{v}")?;
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(out, "{}", incident_line(&inc))?;
+    writeln!(out, "  {}", text(&inc, &["severity_reason"]))?;
+    writeln!(out, "\ntimeline")?;
+    for s in inc["timeline"].as_array().into_iter().flatten() {
+        let stages: Vec<&str> = s["stages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        writeln!(
+            out,
+            "  {}  {:<8} {:<9} {}  [{}]  {}  ({})",
+            text(s, &["time"]),
+            text(s, &["severity"]).to_uppercase(),
+            text(s, &["rule_id"]),
+            text(s, &["alert_id"]),
+            stages.join(", "),
+            text(s, &["what"]),
+            text(s, &["source"])
+        )?;
+    }
+    if inc["triage"].is_object() {
+        write_triage(&mut out, &inc["triage"])?;
+    }
+    write_actions(&mut out, &actions)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn incident_line(i: &Value) -> String {
+    let stages: Vec<&str> = i["stages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    format!(
+        "{:<8} {}  {}  {} → {}  {} alerts  [{}]",
+        text(i, &["severity"]).to_uppercase(),
+        text(i, &["incident_id"]),
+        match text(i, &["host"]) {
+            "" => "(no host)",
+            h => h,
+        },
+        text(i, &["first"]),
+        text(i, &["last"]),
+        i["timeline"].as_array().map_or(0, Vec::len),
+        stages.join(" → ")
+    )
+}
+
+fn write_triage(out: &mut dyn Write, t: &Value) -> io::Result<()> {
+    writeln!(out, "\ntriage (seed 002's questions)")?;
+    for q in t["questions"].as_array().into_iter().flatten() {
+        writeln!(
+            out,
+            "  {:<8} {}\n           {}",
+            text(q, &["answer"]).to_uppercase(),
+            text(q, &["question"]),
+            text(q, &["evidence"])
+        )?;
+    }
+    writeln!(
+        out,
+        "\n  escalate: {}  {}",
+        t["escalate"].as_bool().unwrap_or(false),
+        text(t, &["escalate_reason"])
+    )?;
+    let steps = t["containment"].as_array().cloned().unwrap_or_default();
+    if !steps.is_empty() {
+        writeln!(out, "\ncontainment")?;
+        for (n, c) in steps.iter().enumerate() {
+            writeln!(
+                out,
+                "  {}. {}: {}",
+                n + 1,
+                text(c, &["action"]),
+                text(c, &["why"])
+            )?;
+            if let Some(cmd) = c["command"].as_str() {
+                writeln!(out, "     $ {cmd}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn actions_json(actions: &[imdsguard_store::Action]) -> Value {
+    Value::Array(
+        actions
+            .iter()
+            .map(|a| {
+                serde_json::json!({
+                    "status": a.status, "note": a.note, "who": a.who,
+                    "at": format_time_ms(a.at_ms),
+                })
+            })
+            .collect(),
+    )
+}
+
+fn write_actions(out: &mut dyn Write, actions: &[imdsguard_store::Action]) -> io::Result<()> {
+    if actions.is_empty() {
+        return writeln!(out, "\nstatus: new (no analyst action yet)");
+    }
+    writeln!(out, "\nactions")?;
+    for a in actions {
+        writeln!(
+            out,
+            "  {}  {:<12} {}  {}",
+            format_time_ms(a.at_ms),
+            a.status,
+            a.who,
+            a.note.as_deref().unwrap_or("")
+        )?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TriageArgs {
+    /// An alert id (16 hex digits) or an incident id (`INC-…`).
+    id: String,
+    /// Set the status: acknowledged, escalated or closed.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(STATUSES))]
+    status: Option<String>,
+    /// What to keep with the action.
+    #[arg(long, requires = "status")]
+    note: Option<String>,
+    /// Who acts (default: $USER).
+    #[arg(long, requires = "status")]
+    who: Option<String>,
+    /// The store (default as for `hunt`).
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
+}
+
+pub fn triage(a: TriageArgs) -> Result<ExitCode> {
+    let mut store = open(a.db)?;
+    if let Some(status) = &a.status {
+        let who = a
+            .who
+            .clone()
+            .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+            .unwrap_or_else(|| "unknown".into());
+        let act = store.act(&a.id, status, a.note.as_deref(), &who)?;
+        eprintln!(
+            "imdsguard: {} {} by {} at {}",
+            act.target,
+            act.status,
+            act.who,
+            format_time_ms(act.at_ms)
+        );
+    }
+    let subject = match store.incident(&a.id)? {
+        Some(i) => i,
+        None => store
+            .alert(&a.id)?
+            .with_context(|| format!("no alert or incident {} in {}", a.id, store.path()))?,
+    };
+    let mut out = BufWriter::new(io::stdout().lock());
+    if subject.get("incident_id").is_some() {
+        writeln!(out, "{}", incident_line(&subject))?;
+    } else {
+        writeln!(out, "{}", alert_line(&subject))?;
+        for r in subject["reasons"].as_array().into_iter().flatten() {
+            writeln!(out, "  - {}", r.as_str().unwrap_or(""))?;
+        }
+    }
+    if subject["triage"].is_object() {
+        write_triage(&mut out, &subject["triage"])?;
+    }
+    write_actions(&mut out, &store.actions(&a.id)?)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

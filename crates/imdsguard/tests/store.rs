@@ -1,0 +1,207 @@
+//! The store as an analyst uses it: `hunt` fills it, a second hunt over the same logs adds
+//! nothing, `alerts` filters, `incident` shows the timeline and triage, `triage` records who did
+//! what; a store from a newer imdsguard is refused with its path named.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn run(db: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_imdsguard"))
+        .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .env_remove("IMDSGUARD_DB")
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .output()
+        .expect("run imdsguard")
+}
+
+fn db(case: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("imdsguard-store-{case}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir.join("imdsguard.db")
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn jsonl(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn hunt_fills_the_store_once_and_alerts_reads_it_back() {
+    let db = db("fill");
+    let first = run(&db, &["hunt", "samples/logs", "--output", "jsonl"]);
+    let printed: Vec<Value> = jsonl(&stdout(&first))
+        .into_iter()
+        .filter(|v| v.get("rule_id").is_some())
+        .collect();
+    let err = String::from_utf8_lossy(&first.stderr);
+    let n = printed.len();
+    assert!(
+        err.contains(&format!("{n} alerts written ({n} new)")),
+        "{err}"
+    );
+    // The same logs again: the same alerts, none new.
+    let again = run(&db, &["hunt", "samples/logs", "--output", "jsonl"]);
+    stdout(&again);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("(0 new)"));
+
+    // Everything printed is stored, as printed.
+    let stored = jsonl(&stdout(&run(
+        &db,
+        &["alerts", "--output", "jsonl", "--limit", "1000"],
+    )));
+    assert_eq!(stored.len(), n);
+    for a in &printed {
+        assert!(stored.contains(a), "not stored as printed: {}", a["id"]);
+    }
+    // Filters: host (any case), rule, severity, time.
+    let web01 = jsonl(&stdout(&run(
+        &db,
+        &[
+            "alerts",
+            "--output",
+            "jsonl",
+            "--host",
+            "WEB01.corp.example",
+        ],
+    )));
+    let want = printed
+        .iter()
+        .filter(|a| a["host"] == "web01.corp.example")
+        .count();
+    assert_eq!(web01.len(), want);
+    let crit = jsonl(&stdout(&run(
+        &db,
+        &[
+            "alerts",
+            "--output",
+            "jsonl",
+            "--min-severity",
+            "critical",
+            "--rule",
+            "IMDS-005",
+        ],
+    )));
+    assert!(!crit.is_empty());
+    assert!(crit
+        .iter()
+        .all(|a| a["severity"] == "critical" && a["rule_id"] == "IMDS-005"));
+    let later = jsonl(&stdout(&run(
+        &db,
+        &[
+            "alerts",
+            "--output",
+            "jsonl",
+            "--since",
+            "2026-11-22T00:00:00Z",
+        ],
+    )));
+    assert_eq!(
+        later.len(),
+        printed
+            .iter()
+            .filter(|a| a["time"].as_str().unwrap() >= "2026-11-22")
+            .count()
+    );
+}
+
+#[test]
+fn an_incident_shows_its_timeline_and_triage_and_keeps_analyst_actions() {
+    let db = db("incident");
+    let hunt = stdout(&run(&db, &["hunt", "samples/logs", "--output", "jsonl"]));
+    let lines = jsonl(&hunt);
+    let inc = lines
+        .iter()
+        .find(|v| v["host"] == "web01.corp.example" && v.get("incident_id").is_some())
+        .expect("an incident on web01");
+    let id = inc["incident_id"].as_str().unwrap();
+
+    let list = stdout(&run(&db, &["incident"]));
+    assert!(list.contains(id), "{list}");
+    let shown = stdout(&run(&db, &["incident", id]));
+    assert!(shown.contains("timeline"), "{shown}");
+    assert!(shown.contains("IMDS-101"), "{shown}");
+    assert!(shown.contains("escalate: true"), "{shown}");
+    assert!(shown.contains("status: new"), "{shown}");
+
+    // Analyst actions are kept, with who and the note, in order.
+    stdout(&run(
+        &db,
+        &["triage", id, "--status", "acknowledged", "--who", "ana"],
+    ));
+    stdout(&run(
+        &db,
+        &[
+            "triage",
+            id,
+            "--status",
+            "escalated",
+            "--note",
+            "web shell on web01",
+            "--who",
+            "bo",
+        ],
+    ));
+    let json: Value =
+        serde_json::from_str(&stdout(&run(&db, &["incident", id, "--json"]))).unwrap();
+    let acts: Vec<(&str, &str)> = json["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["status"].as_str().unwrap(), a["who"].as_str().unwrap()))
+        .collect();
+    assert_eq!(acts, [("acknowledged", "ana"), ("escalated", "bo")]);
+    assert_eq!(json["actions"][1]["note"], "web shell on web01");
+    assert_eq!(
+        json["alerts"].as_array().unwrap().len(),
+        inc["timeline"].as_array().unwrap().len()
+    );
+
+    // An alert can be triaged too; an unknown id or status is refused.
+    let alert_id = inc["timeline"][0]["alert_id"].as_str().unwrap();
+    let shown = stdout(&run(
+        &db,
+        &["triage", alert_id, "--status", "closed", "--who", "cy"],
+    ));
+    assert!(shown.contains("closed"), "{shown}");
+    let bad = run(&db, &["triage", "ffffffffffffffff", "--status", "closed"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no alert or incident ffffffffffffffff"));
+    let bad = run(&db, &["triage", id, "--status", "fixed"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn a_store_from_a_newer_imdsguard_is_refused_by_name() {
+    let db = db("newer");
+    stdout(&run(
+        &db,
+        &["hunt", "samples/logs/linux-audit.log", "--output", "jsonl"],
+    ));
+    // Bump the schema version as a newer release would.
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import sqlite3; c = sqlite3.connect({:?}); c.execute('PRAGMA user_version = 99'); c.commit()",
+            db.display().to_string()
+        ))
+        .status();
+    assert!(
+        status.is_ok_and(|s| s.success()),
+        "python3 with sqlite3 is needed to write the newer version"
+    );
+    let out = run(&db, &["alerts"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&db.display().to_string()), "{err}");
+    assert!(err.contains("newer"), "{err}");
+}
