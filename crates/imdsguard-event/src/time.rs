@@ -190,6 +190,24 @@ mod tests {
     }
 
     #[test]
+    fn every_instant_of_four_digit_years_round_trips() {
+        // A deterministic spread over years 0001..9999 (xorshift), plus the edges.
+        const YEAR_1: i64 = -62_135_596_800_000;
+        const YEAR_10000: i64 = 253_402_300_800_000;
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut all = vec![YEAR_1, YEAR_10000 - 1, 0, -1];
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            all.push(YEAR_1 + (x % (YEAR_10000 - YEAR_1) as u64) as i64);
+        }
+        for ms in all {
+            assert_eq!(parse_time_ms(&format_time_ms(ms)), Some(ms), "{ms}");
+        }
+    }
+
+    #[test]
     fn formatting_round_trips() {
         for ms in [
             0,
