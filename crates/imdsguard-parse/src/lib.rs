@@ -15,6 +15,7 @@
 mod error;
 mod evtx_file;
 mod fields;
+pub mod follow;
 mod formats;
 mod json;
 mod parallel;
@@ -131,7 +132,15 @@ pub fn read_inputs(
         if input.as_os_str() == "-" {
             summary.files += 1;
             let stdin = io::stdin();
-            read_stream("-", Box::new(stdin.lock()), opts, summary, on_event, None);
+            read_stream(
+                "-",
+                Box::new(stdin.lock()),
+                0,
+                opts,
+                summary,
+                on_event,
+                None,
+            );
             continue;
         }
         let mut files = Vec::new();
@@ -265,11 +274,12 @@ pub(crate) fn read_file(
             evtx_file::read_evtx(&name, io::Cursor::new(buf), opts, summary, on_event);
             return Ok(());
         }
-        read_stream(&name, Box::new(gz), opts, summary, on_event, par);
+        read_stream(&name, Box::new(gz), 0, opts, summary, on_event, par);
     } else {
         read_stream(
             &name,
             Box::new(BufReader::with_capacity(READ_BUFFER, head)),
+            0,
             opts,
             summary,
             on_event,
@@ -601,12 +611,34 @@ pub fn read_reader(
     summary: &mut Summary,
     on_event: &mut dyn FnMut(Event),
 ) {
-    read_stream(name, Box::new(reader), opts, summary, on_event, None);
+    read_stream(name, Box::new(reader), 0, opts, summary, on_event, None);
+}
+
+/// [`read_reader`] for a piece of a longer stream that starts after `lines_before` lines: what
+/// `watch` reads from a file as it grows. Line numbers continue the file's.
+pub fn read_reader_at(
+    name: &str,
+    reader: &mut dyn BufRead,
+    lines_before: u64,
+    opts: &ReadOptions,
+    summary: &mut Summary,
+    on_event: &mut dyn FnMut(Event),
+) {
+    read_stream(
+        name,
+        Box::new(reader),
+        lines_before,
+        opts,
+        summary,
+        on_event,
+        None,
+    );
 }
 
 pub(crate) fn read_stream(
     name: &str,
     mut r: Box<dyn BufRead + '_>,
+    lines_before: u64,
     opts: &ReadOptions,
     summary: &mut Summary,
     on_event: &mut dyn FnMut(Event),
@@ -628,10 +660,17 @@ pub(crate) fn read_stream(
     }
     // The first non-blank line chooses the reading: audit, CSV, JSON lines or a JSON document.
     let mut first: Option<(Vec<u8>, u64)> = None;
-    each_line(name, &mut *r, 0, opts, summary, &mut |t, line, _| {
-        first = Some((t, line));
-        false
-    });
+    each_line(
+        name,
+        &mut *r,
+        lines_before,
+        opts,
+        summary,
+        &mut |t, line, _| {
+            first = Some((t, line));
+            false
+        },
+    );
     let Some((first, line_no)) = first else {
         return;
     };
@@ -915,6 +954,7 @@ mod tests {
         read_stream(
             name,
             Box::new(io::Cursor::new(text.as_bytes().to_vec())),
+            0,
             &ReadOptions::default(),
             &mut summary,
             &mut |e| events.push(e),
@@ -1022,6 +1062,7 @@ mod tests {
         read_stream(
             "l.jsonl",
             Box::new(io::Cursor::new(text.into_bytes())),
+            0,
             &opts,
             &mut summary,
             &mut |e| events.push(e),

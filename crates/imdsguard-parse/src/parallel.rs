@@ -388,6 +388,7 @@ pub(crate) fn read_files<T: Send>(
                         crate::read_stream(
                             "-",
                             Box::new(stdin.lock()),
+                            0,
                             opts,
                             summary,
                             &mut on_event,

@@ -101,6 +101,7 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE checkpoints (
         input TEXT PRIMARY KEY,
         offset INTEGER NOT NULL,
+        lines INTEGER NOT NULL,
         identity TEXT,
         updated_at_ms INTEGER NOT NULL
      );",
@@ -113,6 +114,8 @@ pub struct Checkpoint {
     pub input: String,
     /// Bytes consumed.
     pub offset: u64,
+    /// Lines consumed (record positions continue from here).
+    pub lines: u64,
     /// What identifies the file the offset is in (device and inode), to notice rotation.
     pub identity: Option<String>,
 }
@@ -290,6 +293,13 @@ impl Store {
 
     /// Writes a batch in one transaction; returns how many alerts were new.
     pub fn commit(&mut self, batch: &Batch<'_>) -> Result<usize, StoreError> {
+        self.commit_new(batch)
+            .map(|new| new.iter().filter(|n| **n).count())
+    }
+
+    /// [`Store::commit`], saying for each alert of the batch whether it was new (not already
+    /// stored): what `watch` prints, so that a restart prints nothing twice.
+    pub fn commit_new(&mut self, batch: &Batch<'_>) -> Result<Vec<bool>, StoreError> {
         let path = self.path.clone();
         let sql = |what: &str| {
             let what = what.to_owned();
@@ -298,7 +308,7 @@ impl Store {
         };
         let now = now_ms();
         let tx = self.conn.transaction().map_err(sql("starting a commit"))?;
-        let mut new = 0;
+        let mut new = Vec::with_capacity(batch.alerts.len());
         {
             let mut ins = tx
                 .prepare_cached(
@@ -313,7 +323,7 @@ impl Store {
                     what: format!("alert {}", a.id),
                     message: e.to_string(),
                 })?;
-                new += ins
+                let n = ins
                     .execute(params![
                         a.id,
                         a.rule_id,
@@ -325,6 +335,7 @@ impl Store {
                         now
                     ])
                     .map_err(sql("storing an alert"))?;
+                new.push(n == 1);
             }
             let mut inc = tx
                 .prepare_cached(
@@ -373,13 +384,19 @@ impl Store {
             }
             let mut cp = tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO checkpoints (input, offset, identity, updated_at_ms)
-                     VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT OR REPLACE INTO checkpoints (input, offset, lines, identity, updated_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(sql("preparing the checkpoint insert"))?;
             for c in &batch.checkpoints {
-                cp.execute(params![c.input, c.offset as i64, c.identity, now])
-                    .map_err(sql("storing a checkpoint"))?;
+                cp.execute(params![
+                    c.input,
+                    c.offset as i64,
+                    c.lines as i64,
+                    c.identity,
+                    now
+                ])
+                .map_err(sql("storing a checkpoint"))?;
             }
         }
         tx.commit().map_err(sql("committing"))?;
@@ -412,13 +429,14 @@ impl Store {
     pub fn checkpoint(&self, input: &str) -> Result<Option<Checkpoint>, StoreError> {
         self.conn
             .query_row(
-                "SELECT input, offset, identity FROM checkpoints WHERE input = ?1",
+                "SELECT input, offset, lines, identity FROM checkpoints WHERE input = ?1",
                 [input],
                 |r| {
                     Ok(Checkpoint {
                         input: r.get(0)?,
                         offset: r.get::<_, i64>(1)? as u64,
-                        identity: r.get(2)?,
+                        lines: r.get::<_, i64>(2)? as u64,
+                        identity: r.get(3)?,
                     })
                 },
             )

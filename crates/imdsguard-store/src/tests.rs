@@ -152,6 +152,7 @@ fn incidents_link_their_alerts_and_baselines_round_trip() {
         checkpoints: vec![Checkpoint {
             input: "/var/log/x.log".into(),
             offset: 4096,
+            lines: 12,
             identity: Some("2049:1234".into()),
         }],
     })
@@ -167,10 +168,8 @@ fn incidents_link_their_alerts_and_baselines_round_trip() {
         .unwrap();
     assert_eq!(linked.len(), 2);
     assert_eq!(s.baselines().unwrap(), baselines);
-    assert_eq!(
-        s.checkpoint("/var/log/x.log").unwrap().unwrap().offset,
-        4096
-    );
+    let cp = s.checkpoint("/var/log/x.log").unwrap().unwrap();
+    assert_eq!((cp.offset, cp.lines), (4096, 12));
     assert_eq!(s.checkpoint("/nope").unwrap(), None);
     // Two high alerts showing execution only: a high incident.
     assert_eq!(s.incidents(Some(Severity::High), 10).unwrap().len(), 1);

@@ -45,16 +45,78 @@ pub struct HuntConfig {
 }
 
 /// What a worker thread hands back for one event.
-struct Found {
+pub(crate) struct Found {
     /// The most severe hit, whether reported or not (for `--fail-on`).
-    worst: Option<Severity>,
+    pub(crate) worst: Option<Severity>,
     /// What the correlation layer needs of the event (its reported alerts, its metadata
     /// requests, its hits of rules Sigma correlations name), when it has any. Boxed: results
     /// travel between threads in blocks, and an inline observation made every result hundreds
     /// of bytes to copy (worst-case hunt -j 2: 0.33 s → 0.26 s on 64 MB).
-    obs: Option<Box<Observation>>,
+    pub(crate) obs: Option<Box<Observation>>,
     /// The event raised an alert or reached the service but its time could not be read.
-    untimed: bool,
+    pub(crate) untimed: bool,
+}
+
+/// Detection on one event, on a worker thread: its alerts at or above `min_severity`, and what
+/// the correlation layer needs of it (its metadata requests, the facts triage reads, its hits of
+/// rules Sigma correlations name) when it has any of these.
+pub(crate) fn observe(
+    event: &imdsguard_event::Event,
+    enricher: &Enricher<'_>,
+    loaded: &Rules,
+    min_severity: Severity,
+) -> Found {
+    let ev = enricher.enrich(event);
+    let time_ms = event.time.as_deref().and_then(parse_time_ms);
+    let mut worst = None;
+    let mut alerts = Vec::new();
+    let mut hits = Vec::new();
+    for hit in loaded.set.eval(&ev) {
+        worst = worst.max(Some(hit.severity));
+        let names = loaded.referenced.get(&hit.rule.id);
+        if hit.severity < min_severity && names.is_none() {
+            continue;
+        }
+        let alert = Alert::new(&hit, &ev);
+        if let (Some(names), Some(time_ms)) = (names, time_ms) {
+            hits.push(Hit {
+                rule: names.clone(),
+                time_ms,
+                fields: loaded
+                    .fields
+                    .iter()
+                    .filter_map(|(n, f)| Some((n.clone(), f.get(&ev)?.to_string())))
+                    .collect(),
+                id: alert.id.clone(),
+            });
+        }
+        if hit.severity >= min_severity {
+            alerts.push(alert);
+        }
+    }
+    let touch = time_ms.and_then(|t| Touch::of(&ev, t));
+    let wanted = !alerts.is_empty() || touch.is_some() || !hits.is_empty();
+    // Triage reads the facts for the event's alerts, or a correlation's on a touch that is not
+    // a verified agent's (an agent's can only raise a rate alert).
+    let facts = if !alerts.is_empty() || touch.as_ref().is_some_and(|t| !t.agent) {
+        Facts::of(&ev)
+    } else {
+        Facts::default()
+    };
+    Found {
+        worst,
+        untimed: wanted && time_ms.is_none(),
+        obs: wanted.then(|| {
+            Box::new(Observation {
+                time_ms: time_ms.unwrap_or(i64::MIN),
+                seq: 0,
+                alerts,
+                touch,
+                facts,
+                hits,
+            })
+        }),
+    }
 }
 
 /// Where alerts go: the output sink, the counts for the summary, and the store, in batches.
@@ -123,7 +185,7 @@ impl Out<'_> {
 }
 
 /// The rules to run and what the correlation layer needs to know of them.
-struct Rules {
+pub(crate) struct Rules {
     set: RuleSet,
     sigma_rules: usize,
     failed: BTreeMap<&'static str, usize>,
@@ -281,8 +343,8 @@ fn shorten(s: &str, width: usize) -> String {
 /// The rules to run: the built-in pack (unless `--no-builtin`) and the Sigma rules given, each
 /// Sigma file that does not load or compile named on standard error with its reason, and counted;
 /// Sigma correlation rules go to the correlation layer.
-fn rule_set(cfg: &HuntConfig) -> Result<Rules> {
-    let mut rules = if cfg.no_builtin {
+pub(crate) fn rule_set(sigma: &[PathBuf], no_builtin: bool) -> Result<Rules> {
+    let mut rules = if no_builtin {
         Vec::new()
     } else {
         imdsguard_detections::pack().rules().to_vec()
@@ -305,7 +367,7 @@ fn rule_set(cfg: &HuntConfig) -> Result<Rules> {
     let mut correlations = Vec::new();
     // Rule id → the names a correlation may refer to it by (its `name`, its `id`).
     let mut names: HashMap<String, Vec<String>> = HashMap::new();
-    for p in &cfg.sigma {
+    for p in sigma {
         if !p.exists() {
             anyhow::bail!("no Sigma rules at {}", p.display());
         }
@@ -387,7 +449,7 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
     let normalizer: &'static Normalizer<'static> = Box::leak(Box::new(Normalizer::new(cat)));
     let allowlist = load_allowlist(cfg.allowlist.as_ref())?;
     let enricher = Enricher::new(normalizer, allowlist);
-    let loaded = rule_set(&cfg)?;
+    let loaded = rule_set(&cfg.sigma, cfg.no_builtin)?;
     let rules = &loaded.set;
     let mut store = match &cfg.db {
         Some(p) => Some(Store::open(p).with_context(|| {
@@ -467,60 +529,7 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
     let mut seen = 0u64;
     let started = Instant::now();
     let min_severity = cfg.min_severity;
-    let referenced = &loaded.referenced;
-    let fields = &loaded.fields;
-    let detect = |event: imdsguard_event::Event| {
-        let ev = enricher.enrich(&event);
-        let time_ms = event.time.as_deref().and_then(parse_time_ms);
-        let mut worst = None;
-        let mut alerts = Vec::new();
-        let mut hits = Vec::new();
-        for hit in rules.eval(&ev) {
-            worst = worst.max(Some(hit.severity));
-            let names = referenced.get(&hit.rule.id);
-            if hit.severity < min_severity && names.is_none() {
-                continue;
-            }
-            let alert = Alert::new(&hit, &ev);
-            if let (Some(names), Some(time_ms)) = (names, time_ms) {
-                hits.push(Hit {
-                    rule: names.clone(),
-                    time_ms,
-                    fields: fields
-                        .iter()
-                        .filter_map(|(n, f)| Some((n.clone(), f.get(&ev)?.to_string())))
-                        .collect(),
-                    id: alert.id.clone(),
-                });
-            }
-            if hit.severity >= min_severity {
-                alerts.push(alert);
-            }
-        }
-        let touch = time_ms.and_then(|t| Touch::of(&ev, t));
-        let wanted = !alerts.is_empty() || touch.is_some() || !hits.is_empty();
-        // Triage reads the facts for the event's alerts, or a correlation's on a touch that is
-        // not a verified agent's (an agent's can only raise a rate alert).
-        let facts = if !alerts.is_empty() || touch.as_ref().is_some_and(|t| !t.agent) {
-            Facts::of(&ev)
-        } else {
-            Facts::default()
-        };
-        Found {
-            worst,
-            untimed: wanted && time_ms.is_none(),
-            obs: wanted.then(|| {
-                Box::new(Observation {
-                    time_ms: time_ms.unwrap_or(i64::MIN),
-                    seq: 0,
-                    alerts,
-                    touch,
-                    facts,
-                    hits,
-                })
-            }),
-        }
-    };
+    let detect = |event: imdsguard_event::Event| observe(&event, &enricher, &loaded, min_severity);
     let mut reorder = Reorder::new(cfg.reorder_ms, 100_000);
     let mut untimed = 0u64;
     let mut correlations = 0u64;

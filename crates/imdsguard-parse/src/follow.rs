@@ -1,0 +1,290 @@
+//! Following a file as it grows, through rotation and truncation: what `imdsguard watch` reads.
+//!
+//! A [`Follower`] hands out the complete lines appended since the last call ([`Follower::poll`]),
+//! never a partial last line, with the number of lines before them so that record positions
+//! continue the file's. Its [`Position`] (file identity, byte offset, lines) is what a checkpoint
+//! saves; a follower opened at a saved position resumes there when the file is still the same one.
+//!
+//! - Rotation (the path now names another file: `logrotate`'s rename-and-create): the old file is
+//!   read to its end first, then the new one from its start.
+//! - Truncation (the same file, now shorter than the offset: `copytruncate`): read again from the
+//!   start.
+//! - A missing file is waited for.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// Where a follower stands in its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    /// The file's identity: device and inode (`dev:ino`).
+    pub identity: String,
+    /// Bytes consumed (always at a line end).
+    pub offset: u64,
+    /// Lines consumed.
+    pub lines: u64,
+}
+
+/// Complete lines read from a followed file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// The lines, each ending in `\n`.
+    pub bytes: Vec<u8>,
+    /// Lines of the file before them.
+    pub lines_before: u64,
+    /// The position after them.
+    pub end: Position,
+    /// The file was rotated or truncated before these lines: they start a new file.
+    pub restarted: bool,
+}
+
+/// A file being followed.
+pub struct Follower {
+    path: PathBuf,
+    file: Option<File>,
+    pos: Position,
+}
+
+#[cfg(unix)]
+fn identity(meta: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    format!("{}:{}", meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn identity(meta: &std::fs::Metadata) -> String {
+    format!("created:{:?}", meta.created().ok())
+}
+
+impl Follower {
+    /// Follows `path`, from a saved position when it still names the same file (else from the
+    /// start).
+    pub fn new(path: &Path, saved: Option<Position>) -> Follower {
+        Follower {
+            path: path.to_owned(),
+            file: None,
+            pos: saved.unwrap_or(Position {
+                identity: String::new(),
+                offset: 0,
+                lines: 0,
+            }),
+        }
+    }
+
+    /// The file followed.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where it stands.
+    pub fn position(&self) -> &Position {
+        &self.pos
+    }
+
+    /// The complete lines appended since the last call, at most about `max_bytes`, or `None`
+    /// when there is nothing new.
+    pub fn poll(&mut self, max_bytes: usize) -> io::Result<Option<Chunk>> {
+        let mut restarted = false;
+        let at_path = match std::fs::metadata(&self.path) {
+            Ok(m) => Some(m),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        if self.file.is_none() {
+            let Some(meta) = &at_path else {
+                return Ok(None);
+            };
+            let f = File::open(&self.path)?;
+            let id = identity(&f.metadata()?);
+            if id != self.pos.identity || meta.len() < self.pos.offset {
+                // Another file than the saved one, or the saved one truncated.
+                restarted = !self.pos.identity.is_empty();
+                self.pos = Position {
+                    identity: id,
+                    offset: 0,
+                    lines: 0,
+                };
+            }
+            self.file = Some(f);
+        }
+        let file = self.file.as_mut().expect("opened above");
+        let open_meta = file.metadata()?;
+        if open_meta.len() < self.pos.offset {
+            // Truncated in place.
+            self.pos.offset = 0;
+            self.pos.lines = 0;
+            restarted = true;
+        }
+        if let Some(chunk) = self.read_lines(max_bytes, restarted)? {
+            return Ok(Some(chunk));
+        }
+        // Nothing more in the open file: has the path moved on to another one?
+        let rotated = at_path.is_some_and(|m| identity(&m) != self.pos.identity);
+        if rotated {
+            self.file = None;
+            self.pos = Position {
+                identity: String::new(),
+                offset: 0,
+                lines: 0,
+            };
+            let mut next = self.poll(max_bytes)?;
+            if let Some(c) = next.as_mut() {
+                c.restarted = true;
+            }
+            return Ok(next);
+        }
+        Ok(None)
+    }
+
+    fn read_lines(&mut self, max_bytes: usize, restarted: bool) -> io::Result<Option<Chunk>> {
+        let file = self.file.as_mut().expect("an open file");
+        file.seek(SeekFrom::Start(self.pos.offset))?;
+        let mut buf = Vec::with_capacity(max_bytes.min(1 << 20));
+        file.take(max_bytes as u64).read_to_end(&mut buf)?;
+        let Some(last_nl) = memchr::memrchr(b'\n', &buf) else {
+            if buf.len() >= max_bytes && max_bytes > 0 {
+                // A line longer than a whole chunk: hand it over as it is, so the follower
+                // never stalls on it (the decoder names and skips what it cannot read).
+                return Ok(Some(self.take(buf, restarted)));
+            }
+            return Ok(None);
+        };
+        buf.truncate(last_nl + 1);
+        Ok(Some(self.take(buf, restarted)))
+    }
+
+    fn take(&mut self, bytes: Vec<u8>, restarted: bool) -> Chunk {
+        let lines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
+        let before = self.pos.lines;
+        self.pos.offset += bytes.len() as u64;
+        self.pos.lines += lines;
+        Chunk {
+            bytes,
+            lines_before: before,
+            end: self.pos.clone(),
+            restarted,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn dir(case: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("imdsguard-follow-{case}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn append(p: &Path, text: &str) {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    }
+
+    fn text(c: &Chunk) -> &str {
+        std::str::from_utf8(&c.bytes).unwrap()
+    }
+
+    #[test]
+    fn complete_lines_only_and_line_numbers_continue() {
+        let d = dir("lines");
+        let p = d.join("a.log");
+        let mut f = Follower::new(&p, None);
+        assert_eq!(f.poll(1 << 20).unwrap(), None, "no file yet");
+        append(&p, "one\ntwo\nthr");
+        let c = f.poll(1 << 20).unwrap().unwrap();
+        assert_eq!(
+            (text(&c), c.lines_before, c.end.lines),
+            ("one\ntwo\n", 0, 2)
+        );
+        assert_eq!(f.poll(1 << 20).unwrap(), None, "a partial line waits");
+        append(&p, "ee\nfour\n");
+        let c = f.poll(1 << 20).unwrap().unwrap();
+        assert_eq!((text(&c), c.lines_before), ("three\nfour\n", 2));
+        assert_eq!(c.end.offset, 19);
+    }
+
+    #[test]
+    fn a_saved_position_resumes_and_another_file_starts_over() {
+        let d = dir("resume");
+        let p = d.join("a.log");
+        append(&p, "one\ntwo\n");
+        let mut f = Follower::new(&p, None);
+        f.poll(1 << 20).unwrap().unwrap();
+        let saved = f.position().clone();
+        append(&p, "three\n");
+        let mut again = Follower::new(&p, Some(saved.clone()));
+        let c = again.poll(1 << 20).unwrap().unwrap();
+        assert_eq!(
+            (text(&c), c.lines_before, c.restarted),
+            ("three\n", 2, false)
+        );
+        // The path now names a new file: the saved offset means nothing there.
+        std::fs::remove_file(&p).unwrap();
+        append(&p, "new\n");
+        let mut other = Follower::new(&p, Some(saved));
+        let c = other.poll(1 << 20).unwrap().unwrap();
+        assert_eq!((text(&c), c.lines_before, c.restarted), ("new\n", 0, true));
+    }
+
+    #[test]
+    fn rotation_reads_the_old_file_to_its_end_then_the_new_one() {
+        let d = dir("rotate");
+        let p = d.join("a.log");
+        append(&p, "1\n");
+        let mut f = Follower::new(&p, None);
+        assert_eq!(text(&f.poll(1 << 20).unwrap().unwrap()), "1\n");
+        // Written after the last poll, then rotated (rename and create), as logrotate does.
+        append(&p, "2\n");
+        std::fs::rename(&p, d.join("a.log.1")).unwrap();
+        append(&p, "3\n");
+        let c = f.poll(1 << 20).unwrap().unwrap();
+        assert_eq!((text(&c), c.restarted), ("2\n", false));
+        let c = f.poll(1 << 20).unwrap().unwrap();
+        assert_eq!((text(&c), c.lines_before, c.restarted), ("3\n", 0, true));
+        assert_eq!(f.poll(1 << 20).unwrap(), None);
+    }
+
+    #[test]
+    fn truncation_starts_over() {
+        let d = dir("truncate");
+        let p = d.join("a.log");
+        append(&p, "first line\nsecond line\n");
+        let mut f = Follower::new(&p, None);
+        f.poll(1 << 20).unwrap().unwrap();
+        // copytruncate: the same file, emptied, then written again.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&p)
+            .unwrap();
+        append(&p, "x\n");
+        let c = f.poll(1 << 20).unwrap().unwrap();
+        assert_eq!((text(&c), c.lines_before, c.restarted), ("x\n", 0, true));
+    }
+
+    #[test]
+    fn big_appends_come_in_bounded_chunks() {
+        let d = dir("bounded");
+        let p = d.join("a.log");
+        let line = "x".repeat(99) + "\n";
+        append(&p, &line.repeat(100));
+        let mut f = Follower::new(&p, None);
+        let mut n = 0;
+        while let Some(c) = f.poll(1000).unwrap() {
+            assert!(c.bytes.len() <= 1000);
+            n += c.bytes.len();
+        }
+        assert_eq!(n, 10_000);
+        assert_eq!(f.position().lines, 100);
+    }
+}
