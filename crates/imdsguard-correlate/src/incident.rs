@@ -197,6 +197,8 @@ pub struct Incidents {
     pub gap_ms: i64,
     open: BTreeMap<String, Incident>,
     closed: Vec<Incident>,
+    /// Hosts whose open incident changed since [`Incidents::take_changed`].
+    changed: std::collections::BTreeSet<String>,
 }
 
 impl Incidents {
@@ -206,12 +208,14 @@ impl Incidents {
             gap_ms,
             open: BTreeMap::new(),
             closed: Vec::new(),
+            changed: Default::default(),
         }
     }
 
     /// Adds an alert at `time_ms` (alerts come in time order); returns the incident's id.
     pub fn add(&mut self, a: &Alert, time_ms: i64) -> String {
         let host = a.host.clone().unwrap_or_default().to_ascii_lowercase();
+        self.changed.insert(host.clone());
         let step = Step {
             time: format_time_ms(time_ms),
             time_ms,
@@ -245,6 +249,18 @@ impl Incidents {
             .values()
             .chain(self.closed.iter())
             .find(|i| i.id == id)
+    }
+
+    /// Incidents closed since the last call (a newer one opened on their host), handed over and
+    /// dropped from memory: what a long-running `watch` stores and forgets.
+    pub fn take_closed(&mut self) -> Vec<Incident> {
+        std::mem::take(&mut self.closed)
+    }
+
+    /// The open incidents that changed since the last call: what a `watch` commit rewrites.
+    pub fn take_changed(&mut self) -> Vec<&Incident> {
+        let hosts = std::mem::take(&mut self.changed);
+        hosts.iter().filter_map(|h| self.open.get(h)).collect()
     }
 
     /// Every incident, by first alert time then host.

@@ -258,6 +258,11 @@ impl Engine {
         &self.incidents
     }
 
+    /// The incidents, to hand over closed ones ([`Incidents::take_closed`]).
+    pub fn incidents_mut(&mut self) -> &mut Incidents {
+        &mut self.incidents
+    }
+
     /// The baselines learned so far (the store saves them).
     pub fn baselines(&self) -> Option<&Baselines> {
         self.imds.as_ref().map(|i| i.baselines())

@@ -189,14 +189,14 @@ pub(crate) struct Rules {
     set: RuleSet,
     sigma_rules: usize,
     failed: BTreeMap<&'static str, usize>,
-    correlations: Vec<SigmaCorrelation>,
+    pub(crate) correlations: Vec<SigmaCorrelation>,
     /// Rule id → the names Sigma correlations may use for it, for the rules they name.
     referenced: HashMap<String, Vec<String>>,
     /// The fields correlations group or count by, resolved once.
     fields: Vec<(String, Field)>,
 }
 
-fn load_allowlist(path: Option<&PathBuf>) -> Result<&'static Allowlist> {
+pub(crate) fn load_allowlist(path: Option<&PathBuf>) -> Result<&'static Allowlist> {
     let Some(path) = path else {
         return Ok(Allowlist::builtin());
     };

@@ -14,6 +14,7 @@ use imdsguard_target::{Catalog, Normalizer, MAX_INPUT};
 
 mod hunt;
 mod store_cmds;
+mod watch;
 
 /// Find theft of cloud credentials through instance metadata services.
 #[derive(Debug, Parser)]
@@ -52,6 +53,13 @@ enum Command {
     Allowlist(AllowlistArgs),
     /// Work with Sigma rules.
     Sigma(SigmaArgs),
+    /// Follow log files as they grow and detect continuously (same detections as `hunt`).
+    ///
+    /// Reads each FILE from where the store says it stopped (through rotation and truncation),
+    /// commits each chunk's alerts with the file's new position in one transaction, and prints
+    /// alerts once they are stored and only if new, so a restart, even after `kill -9`, loses and
+    /// repeats nothing. Stops cleanly on SIGINT or SIGTERM.
+    Watch(WatchArgs),
     /// List the alerts kept in the store, newest first, with filters.
     Alerts(store_cmds::AlertsArgs),
     /// Show one incident (timeline, stages, triage, analysts' actions), or list the latest.
@@ -61,6 +69,58 @@ enum Command {
     /// With `--status`, records who (`--who`, default $USER) set which status when, with the
     /// note; the store keeps every action.
     Triage(store_cmds::TriageArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct WatchArgs {
+    /// Files to follow.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Decode every record with this format instead of sniffing.
+    #[arg(long, value_parser = parse_format)]
+    format: Option<Format>,
+    /// Output format: jsonl (default) or table (one line per alert).
+    #[arg(long, value_enum, default_value = "jsonl")]
+    output: AlertOutput,
+    /// Append alerts to FILE instead of standard output.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Report only alerts at or above this severity.
+    #[arg(long, default_value = "info")]
+    min_severity: Severity,
+    /// An allowlist file that extends the built-in one.
+    #[arg(long, value_name = "FILE")]
+    allowlist: Option<PathBuf>,
+    /// A catalog file that extends the built-in one.
+    #[arg(long, value_name = "FILE")]
+    catalog: Option<PathBuf>,
+    /// Sigma rule files or directories to run beside the built-in detections.
+    #[arg(long, value_name = "PATH")]
+    sigma: Vec<PathBuf>,
+    /// Run only the Sigma rules given.
+    #[arg(long, requires = "sigma")]
+    no_builtin: bool,
+    /// The store: alerts, incidents, baselines and each file's position (default as for `hunt`).
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
+    /// How long to wait when no file grew.
+    #[arg(long, value_name = "DURATION", default_value = "250ms", value_parser = parse_duration_ms)]
+    poll: i64,
+    /// Most bytes read from a file per transaction.
+    #[arg(long, value_name = "BYTES", default_value = "1048576")]
+    max_chunk: usize,
+    /// Stop once every file is read to its end (catch up, then exit).
+    #[arg(long)]
+    once: bool,
+    /// As for `hunt`.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration_ms)]
+    learn: i64,
+    /// As for `hunt`.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration_ms)]
+    incident_gap: i64,
+    /// As for `hunt`.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration_ms)]
+    token_window: i64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -342,6 +402,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rules(args) => rules(args),
         Command::Allowlist(args) => allowlist(args),
         Command::Sigma(args) => sigma(args),
+        Command::Watch(a) => watch::watch(watch::WatchConfig {
+            db: store_cmds::db_path(a.db)?,
+            inputs: a.inputs,
+            format: a.format,
+            output: a.output,
+            out_file: a.out,
+            min_severity: a.min_severity,
+            allowlist: a.allowlist,
+            catalog: a.catalog,
+            sigma: a.sigma,
+            no_builtin: a.no_builtin,
+            correlate: imdsguard_correlate::Config {
+                learn_ms: a.learn,
+                token_window_ms: a.token_window,
+                ..imdsguard_correlate::Config::default()
+            },
+            incident_gap_ms: a.incident_gap,
+            poll: std::time::Duration::from_millis(a.poll.max(1) as u64),
+            max_chunk: a.max_chunk.max(4096),
+            once: a.once,
+        }),
         Command::Alerts(a) => store_cmds::alerts(a),
         Command::Incident(a) => store_cmds::incident(a),
         Command::Triage(a) => store_cmds::triage(a),

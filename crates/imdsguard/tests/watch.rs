@@ -1,0 +1,256 @@
+//! `imdsguard watch` as it runs for real: killed with SIGKILL in the middle of a file and
+//! restarted, it loses and repeats nothing in the store; its output, blocked, stops the reading
+//! (back-pressure); it follows a file through rotation; SIGTERM stops it cleanly.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_imdsguard"));
+    c.current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .env_remove("IMDSGUARD_DB");
+    c
+}
+
+fn dir(case: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("imdsguard-watch-{case}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A Sysmon process start of curl reading role credentials at second `i` (each one an
+/// IMDS-004 alert, and others), as NXLog writes it.
+fn line(i: u32) -> String {
+    let t = 8 * 3600 + i;
+    json!({
+        "EventTime": format!("2026-11-20 {:02}:{:02}:{:02}", t / 3600 % 24, t / 60 % 60, t % 60),
+        "Hostname": format!("web{:02}", i % 7), "SourceModuleType": "im_msvistalog", "EventID": 1,
+        "Channel": "Microsoft-Windows-Sysmon/Operational", "ProcessId": (10_000 + i).to_string(),
+        "Image": "C:\\Windows\\System32\\curl.exe",
+        "CommandLine": format!("curl.exe -s http://169.254.169.254/latest/meta-data/iam/security-credentials/role-{i}"),
+        "User": "CORP\\svc-web", "ParentProcessId": "6900",
+        "ParentImage": "C:\\Windows\\System32\\cmd.exe",
+    })
+    .to_string()
+        + "\n"
+}
+
+fn write_lines(p: &Path, range: std::ops::Range<u32>) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)
+        .unwrap();
+    let text: String = range.map(line).collect();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// The alert ids the store holds.
+fn stored_ids(db: &Path) -> Vec<String> {
+    let out = bin()
+        .args(["alerts", "--output", "jsonl", "--limit", "1000000", "--db"])
+        .arg(db)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn ids_of(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v.get("rule_id").is_some())
+        .map(|v| v["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// What `hunt` finds in the same file: the expected alerts.
+fn hunted_ids(log: &Path) -> Vec<String> {
+    let out = bin()
+        .args(["hunt", "--no-db", "--output", "jsonl"])
+        .arg(log)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut ids = ids_of(&String::from_utf8_lossy(&out.stdout));
+    ids.sort();
+    ids
+}
+
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn checkpoint(db: &Path) -> Option<u64> {
+    // The store is read with the system's SQLite through Python (a second, independent reader).
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import sqlite3\nc = sqlite3.connect({:?})\ntry:\n  r = c.execute('select offset from checkpoints').fetchone()\n  print(r[0] if r else '')\nexcept Exception:\n  print('')",
+            db.display().to_string()
+        ))
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+fn kill9(child: &mut Child) {
+    let status = Command::new("kill")
+        .args(["-9", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let st = child.wait().unwrap();
+    assert!(!st.success(), "the process was killed, not finished");
+}
+
+#[test]
+fn killed_mid_file_and_restarted_it_stores_every_alert_once() {
+    let d = dir("kill");
+    let log = d.join("sysmon.jsonl");
+    write_lines(&log, 0..3000);
+    let size = std::fs::metadata(&log).unwrap().len();
+    let db = d.join("store.db");
+    // Its standard output is a pipe nobody reads: once the pipe is full, writing blocks, and
+    // with it the reading (back-pressure). Small chunks: many transactions.
+    let mut first = bin()
+        .args(["watch", "--max-chunk", "8192", "--poll", "20ms", "--db"])
+        .arg(&db)
+        .arg(&log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("a first checkpoint", Duration::from_secs(60), || {
+        checkpoint(&db).is_some_and(|o| o > 0)
+    });
+    // Blocked on its output, it reads no further: the checkpoint stays put.
+    std::thread::sleep(Duration::from_millis(500));
+    let held = checkpoint(&db).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        checkpoint(&db),
+        Some(held),
+        "reading went on while output was blocked"
+    );
+    assert!(
+        held < size,
+        "the whole file was read before the kill: nothing tested"
+    );
+    kill9(&mut first);
+    let mut printed_first = String::new();
+    std::io::Read::read_to_string(first.stdout.as_mut().unwrap(), &mut printed_first).unwrap();
+    // Killed mid-write, the last line may be cut: only whole lines were printed.
+    printed_first.truncate(printed_first.rfind('\n').map_or(0, |i| i + 1));
+
+    // Restart: it resumes at the checkpoint and reads to the end.
+    let second = bin()
+        .args(["watch", "--once", "--db"])
+        .arg(&db)
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert_eq!(checkpoint(&db), Some(size));
+
+    let stored = stored_ids(&db);
+    let want = hunted_ids(&log);
+    assert_eq!(
+        stored.len(),
+        want.len(),
+        "lost or extra alerts in the store"
+    );
+    assert_eq!(stored, want);
+    // Nothing printed twice across the two runs, and nothing printed that is not stored.
+    let mut printed = ids_of(&printed_first);
+    printed.extend(ids_of(&String::from_utf8_lossy(&second.stdout)));
+    let n = printed.len();
+    printed.sort();
+    printed.dedup();
+    assert_eq!(printed.len(), n, "an alert was printed twice");
+    assert!(printed.iter().all(|id| stored.binary_search(id).is_ok()));
+    // The second run printed what the first had not yet stored.
+    assert!(!ids_of(&String::from_utf8_lossy(&second.stdout)).is_empty());
+}
+
+fn wait_output(child: Child) -> Output {
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn it_follows_a_rotated_file_and_stops_cleanly_on_sigterm() {
+    let d = dir("rotate");
+    let log = d.join("sysmon.jsonl");
+    let db = d.join("store.db");
+    write_lines(&log, 0..10);
+    let mut child = bin()
+        .args(["watch", "--poll", "20ms", "--db"])
+        .arg(&db)
+        .arg(&log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    // Read its output as it comes: an unread pipe would stop it (back-pressure).
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut s).unwrap();
+        s
+    });
+    wait_for("the first lines", Duration::from_secs(30), || {
+        checkpoint(&db).is_some_and(|o| o > 0)
+    });
+    // More lines, then rotation as logrotate does it (rename, create), then lines in the new file.
+    write_lines(&log, 10..20);
+    std::fs::rename(&log, d.join("sysmon.jsonl.1")).unwrap();
+    write_lines(&log, 20..30);
+    let new_size = std::fs::metadata(&log).unwrap().len();
+    wait_for("the new file", Duration::from_secs(30), || {
+        checkpoint(&db) == Some(new_size)
+    });
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success());
+    let out = wait_output(child);
+    let printed_text = reader.join().unwrap();
+    assert!(out.status.success(), "exit {:?}", out.status);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("watch stopped on a signal"), "{err}");
+    // Every line of both files was read once: the alerts of all 30 records.
+    let all = d.join("all.jsonl");
+    write_lines(&all, 0..30);
+    let mut printed = ids_of(&printed_text);
+    printed.sort();
+    // Ids name the file and line, which differ from one file of all 30: compare the counts,
+    // and the store with what was printed.
+    assert_eq!(printed.len(), hunted_ids(&all).len());
+    assert_eq!(stored_ids(&db), printed);
+}
