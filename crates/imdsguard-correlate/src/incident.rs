@@ -102,8 +102,15 @@ pub struct Incident {
     pub severity_reason: String,
     /// The stages covered, in chain order.
     pub stages: Vec<Stage>,
-    /// The alerts in time order.
+    /// How many alerts the incident holds.
+    pub alerts: u64,
+    /// The alerts in time order: the first [`Incident::MAX_STEPS`]; later alerts still count in
+    /// `alerts`, `last`, the stages and the severity, and the store links every one.
     pub timeline: Vec<Step>,
+    /// The most severe alert's severity.
+    pub worst: Severity,
+    /// Milliseconds since the epoch of the last alert.
+    pub last_ms: i64,
     /// The playbook's triage of the whole incident: its alerts' triage folded together.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub triage: Option<Triage>,
@@ -122,20 +129,33 @@ impl Incident {
             severity: first.severity,
             severity_reason: String::new(),
             stages: Vec::new(),
-            timeline: vec![first],
-            triage: triage.cloned(),
+            alerts: 0,
+            worst: first.severity,
+            last_ms: first.time_ms,
+            timeline: Vec::new(),
+            triage: None,
         };
-        i.rate();
+        i.add(first, triage);
         i
     }
 
-    fn last_ms(&self) -> i64 {
-        self.timeline.last().map_or(i64::MIN, |s| s.time_ms)
-    }
+    /// The timeline keeps this many steps; an incident of thousands of alerts (a noisy host
+    /// over days) stays a few hundred kilobytes.
+    pub const MAX_STEPS: usize = 1000;
 
     fn add(&mut self, step: Step, triage: Option<&Triage>) {
         self.last = step.time.clone();
-        self.timeline.push(step);
+        self.last_ms = step.time_ms;
+        self.alerts += 1;
+        self.worst = self.worst.max(step.severity);
+        for s in &step.stages {
+            if let Err(at) = self.stages.binary_search(s) {
+                self.stages.insert(at, *s);
+            }
+        }
+        if self.timeline.len() < Self::MAX_STEPS {
+            self.timeline.push(step);
+        }
         match (&mut self.triage, triage) {
             (Some(mine), Some(t)) => crate::triage::merge(mine, t),
             (None, Some(t)) => self.triage = Some(t.clone()),
@@ -148,19 +168,8 @@ impl Incident {
     /// shows credential access after execution or discovery (high), or three stages or use of
     /// the credentials (critical).
     fn rate(&mut self) {
-        let mut stages: Vec<Stage> = self
-            .timeline
-            .iter()
-            .flat_map(|s| s.stages.iter().copied())
-            .collect();
-        stages.sort();
-        stages.dedup();
-        let worst = self
-            .timeline
-            .iter()
-            .map(|s| s.severity)
-            .max()
-            .unwrap_or(Severity::Info);
+        let stages = &self.stages;
+        let worst = self.worst;
         let creds = stages.contains(&Stage::CredentialAccess);
         let (chain, why) = if creds && (stages.contains(&Stage::Use) || stages.len() >= 3) {
             (
@@ -187,7 +196,6 @@ impl Incident {
             self.severity = worst;
             self.severity_reason = format!("{}: its most severe alert.", worst.as_str());
         }
-        self.stages = stages;
     }
 }
 
@@ -228,7 +236,7 @@ impl Incidents {
             source: a.source_text(),
         };
         match self.open.get_mut(&host) {
-            Some(i) if time_ms - i.last_ms() <= self.gap_ms => {
+            Some(i) if time_ms - i.last_ms <= self.gap_ms => {
                 i.add(step, a.triage.as_ref());
                 i.id.clone()
             }

@@ -161,6 +161,8 @@ pub struct Engine {
     min_severity: Severity,
     /// The context of the last observation with a Sigma hit, for alerts judged at the end.
     last_hit: Option<Alert>,
+    /// (alert id, incident id) for each alert added to an incident since [`Engine::take_links`].
+    links: Vec<(String, String)>,
 }
 
 impl Engine {
@@ -187,6 +189,7 @@ impl Engine {
             incidents: Incidents::new(incident_gap_ms),
             min_severity,
             last_hit: None,
+            links: Vec::new(),
         })
     }
 
@@ -221,10 +224,16 @@ impl Engine {
         }
         for a in obs.alerts.iter().chain(out.iter()) {
             if a.severity >= self.min_severity {
-                self.incidents.add(a, obs.time_ms);
+                let id = self.incidents.add(a, obs.time_ms);
+                self.links.push((a.id.clone(), id));
             }
         }
         out
+    }
+
+    /// Which incident each alert joined, since the last call: what the store links.
+    pub fn take_links(&mut self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.links)
     }
 
     /// Triage for the alerts of an event left out of correlation (its time could not be read):
@@ -245,7 +254,8 @@ impl Engine {
                 let mut a = self.fired_alert(&f, ctx.clone());
                 a.triage = Some(triage::triage(&a, &Facts::default(), None));
                 if a.severity >= self.min_severity {
-                    self.incidents.add(&a, f.last_ms);
+                    let id = self.incidents.add(&a, f.last_ms);
+                    self.links.push((a.id.clone(), id));
                     out.push(a);
                 }
             }

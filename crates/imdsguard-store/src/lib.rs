@@ -127,6 +127,8 @@ pub struct Batch<'a> {
     pub alerts: Vec<(&'a Alert, Option<i64>)>,
     /// Incidents as they stand now (replaced whole).
     pub incidents: Vec<&'a Incident>,
+    /// (alert id, incident id): which incident each alert joined.
+    pub links: Vec<(String, String)>,
     /// Baselines of the hosts seen (replaced per host).
     pub baselines: Option<&'a Baselines>,
     /// Input positions reached.
@@ -353,7 +355,7 @@ impl Store {
                     message: e.to_string(),
                 })?;
                 let first = i.timeline.first().map_or(0, |s| s.time_ms);
-                let last = i.timeline.last().map_or(0, |s| s.time_ms);
+                let last = i.last_ms;
                 inc.execute(params![
                     i.id,
                     i.host,
@@ -363,10 +365,10 @@ impl Store {
                     json
                 ])
                 .map_err(sql("storing an incident"))?;
-                for s in &i.timeline {
-                    link.execute(params![i.id, s.alert_id])
-                        .map_err(sql("linking an alert to its incident"))?;
-                }
+            }
+            for (alert, incident) in &batch.links {
+                link.execute(params![incident, alert])
+                    .map_err(sql("linking an alert to its incident"))?;
             }
             if let Some(b) = batch.baselines {
                 let mut put = tx

@@ -135,6 +135,7 @@ fn incidents_link_their_alerts_and_baselines_round_trip() {
     let mut inc = imdsguard_correlate::Incidents::new(3_600_000);
     let id = inc.add(&a, 1000);
     inc.add(&b, 2000);
+    let links = vec![("a1".to_owned(), id.clone()), ("b2".to_owned(), id.clone())];
     let all = inc.all();
     let mut baselines = Baselines::new();
     let mut hb = HostBaseline {
@@ -148,6 +149,7 @@ fn incidents_link_their_alerts_and_baselines_round_trip() {
     s.commit(&Batch {
         alerts: vec![(&a, Some(1000)), (&b, Some(2000))],
         incidents: all.clone(),
+        links,
         baselines: Some(&baselines),
         checkpoints: vec![Checkpoint {
             input: "/var/log/x.log".into(),

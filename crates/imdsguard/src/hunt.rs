@@ -126,6 +126,8 @@ struct Out<'s> {
     write_error: Option<io::Error>,
     store: Option<&'s mut Store>,
     pending: Vec<(Alert, Option<i64>)>,
+    /// (alert id, incident id) to store with the next batch.
+    links: Vec<(String, String)>,
     stored: u64,
     new_in_store: u64,
     store_error: Option<imdsguard_store::StoreError>,
@@ -167,9 +169,17 @@ impl Out<'_> {
             self.pending.clear();
             return;
         }
+        // Links are stored with the batch after their alerts are (the last one, with the
+        // incidents); one whose alert is still pending waits for it.
+        let links = if incidents.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut self.links)
+        };
         let batch = Batch {
             alerts: self.pending.iter().map(|(a, t)| (a, *t)).collect(),
             incidents: incidents.to_vec(),
+            links,
             baselines,
             checkpoints: Vec::new(),
         };
@@ -542,6 +552,7 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
         write_error: None,
         store: store.as_mut(),
         pending: Vec::new(),
+        links: Vec::new(),
         stored: 0,
         new_in_store: 0,
         store_error: None,
@@ -549,7 +560,9 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
     let mut emit = |obs: Observation, timed: bool, worst: &mut Option<Severity>| {
         let mut obs = obs;
         let more = if timed {
-            engine.push(&mut obs)
+            let more = engine.push(&mut obs);
+            out.links.extend(engine.take_links());
+            more
         } else {
             Engine::triage_only(&mut obs.alerts, &obs.facts);
             Vec::new()
@@ -593,7 +606,9 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
     for o in reorder.finish() {
         emit(*o, true, &mut worst);
     }
-    for a in engine.finish() {
+    let finished = engine.finish();
+    out.links.extend(engine.take_links());
+    for a in finished {
         correlations += 1;
         worst = worst.max(Some(a.severity));
         let time = a.time.as_deref().and_then(parse_time_ms);

@@ -104,7 +104,7 @@ struct WatchArgs {
     #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,
     /// How long to wait when no file grew.
-    #[arg(long, value_name = "DURATION", default_value = "250ms", value_parser = parse_duration_ms)]
+    #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = parse_duration_ms)]
     poll: i64,
     /// Most bytes read from a file per transaction.
     #[arg(long, value_name = "BYTES", default_value = "1048576")]

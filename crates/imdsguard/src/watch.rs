@@ -113,6 +113,7 @@ pub fn watch(cfg: WatchConfig) -> Result<ExitCode> {
     let started = Instant::now();
     let mut last_status = Instant::now();
     let mut last_baseline_save = Instant::now();
+    let mut last_incident_save = Instant::now();
     let mut read_errors: Vec<String> = Vec::new();
     let mut seq = 0u64;
     while !stop.load(Ordering::Relaxed) {
@@ -164,6 +165,12 @@ pub fn watch(cfg: WatchConfig) -> Result<ExitCode> {
                 }
             }
             let save_baselines = last_baseline_save.elapsed() > Duration::from_secs(60);
+            // Incidents are a summary, rewritten whole: at most once a second (the alerts and
+            // their links are in every transaction).
+            let save_incidents = last_incident_save.elapsed() > Duration::from_secs(1);
+            if save_incidents {
+                last_incident_save = Instant::now();
+            }
             let checkpoint = Checkpoint {
                 input: name,
                 offset: chunk.end.offset,
@@ -175,6 +182,7 @@ pub fn watch(cfg: WatchConfig) -> Result<ExitCode> {
                 &mut engine,
                 &alerts,
                 vec![checkpoint],
+                save_incidents,
                 save_baselines,
             )?;
             if save_baselines {
@@ -208,7 +216,7 @@ pub fn watch(cfg: WatchConfig) -> Result<ExitCode> {
             (a, t)
         })
         .collect();
-    let printed = commit(&mut store, &mut engine, &last, Vec::new(), true)?;
+    let printed = commit(&mut store, &mut engine, &last, Vec::new(), true, true)?;
     for (i, (a, _)) in last.iter().enumerate() {
         if printed[i] {
             stats.alerts += 1;
@@ -250,29 +258,42 @@ fn status(s: &Stats, started: Instant) -> String {
     )
 }
 
-/// One transaction: the alerts, the incidents they changed (and those closed since),
-/// the checkpoints, and (every minute and at the end) the baselines. Returns, per alert, whether
+/// One transaction: the alerts with their incident links, the checkpoints, the incidents
+/// changed or closed since they were last saved (when `incidents`), and the baselines (when
+/// `baselines`). Returns, per alert, whether
 /// it was new to the store.
 fn commit(
     store: &mut Store,
     engine: &mut Engine,
     alerts: &[(Alert, Option<i64>)],
     checkpoints: Vec<Checkpoint>,
+    incidents: bool,
     baselines: bool,
 ) -> Result<Vec<bool>> {
-    let closed: Vec<Incident> = engine.incidents_mut().take_closed();
-    let changed: Vec<Incident> = engine
-        .incidents_mut()
-        .take_changed()
-        .into_iter()
-        .cloned()
-        .collect();
+    let (closed, changed): (Vec<Incident>, Vec<Incident>) = if incidents {
+        let closed = engine.incidents_mut().take_closed();
+        let changed = engine
+            .incidents_mut()
+            .take_changed()
+            .into_iter()
+            .cloned()
+            .collect();
+        (closed, changed)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let incidents: Vec<&Incident> = closed.iter().chain(changed.iter()).collect();
-    let saved: Option<&Baselines> = if baselines { engine.baselines() } else { None };
+    let saved: Option<Baselines> = if baselines {
+        engine.baselines().cloned()
+    } else {
+        None
+    };
+    let links = engine.take_links();
     let batch = Batch {
         alerts: alerts.iter().map(|(a, t)| (a, *t)).collect(),
         incidents,
-        baselines: saved,
+        links,
+        baselines: saved.as_ref(),
         checkpoints,
     };
     Ok(store.commit_new(&batch)?)
