@@ -9,6 +9,7 @@
 # and hunt again over a "typical" copy where the metadata addresses are replaced by 10.254.169.254
 # (same size, nearly no targets: the common case of real Sysmon logs).
 # Prints one line per run: what, seconds, MB/s, peak RSS (MB), and the ratio to rg's best time.
+# Hunts run with --no-db: the figures are detection and correlation, not the store.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mb=${SIZE_MB:-256}
@@ -45,10 +46,10 @@ report() {
 }
 echo "file: $big ($((bytes / 1048576)) MB), $(nproc) cores"
 for i in $(seq "$runs"); do
-  report "imdsguard hunt -j 1 (core 0)" "$(timed taskset -c 0 target/release/imdsguard hunt -j 1 --output jsonl "$big")"
-  report "imdsguard hunt -j 2" "$(timed target/release/imdsguard hunt -j 2 --output jsonl "$big")"
+  report "imdsguard hunt -j 1 (core 0)" "$(timed taskset -c 0 target/release/imdsguard hunt --no-db -j 1 --output jsonl "$big")"
+  report "imdsguard hunt -j 2" "$(timed target/release/imdsguard hunt --no-db -j 2 --output jsonl "$big")"
   report "imdsguard events -j 1 (core 0)" "$(timed taskset -c 0 target/release/imdsguard events -j 1 "$big")"
   report "rg -c (core 0)" "$(timed taskset -c 0 rg -c 169.254.169.254 "$big")"
-  report "typical: hunt -j 1 (core 0)" "$(timed taskset -c 0 target/release/imdsguard hunt -j 1 --output jsonl "$typical")"
-  report "typical: hunt -j 2" "$(timed target/release/imdsguard hunt -j 2 --output jsonl "$typical")"
+  report "typical: hunt -j 1 (core 0)" "$(timed taskset -c 0 target/release/imdsguard hunt --no-db -j 1 --output jsonl "$typical")"
+  report "typical: hunt -j 2" "$(timed target/release/imdsguard hunt --no-db -j 2 --output jsonl "$typical")"
 done

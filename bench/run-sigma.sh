@@ -21,7 +21,7 @@ mkdir -p target/bench
 for i in $(seq "$runs"); do
   for j in $threads; do
     /usr/bin/time -o target/bench/sigma-time.txt -f '%e %M' \
-      target/release/imdsguard hunt -j "$j" --no-builtin --sigma "$rules" --output jsonl -o target/bench/sigma-alerts.jsonl \
+      target/release/imdsguard hunt --no-db -j "$j" --no-builtin --sigma "$rules" --output jsonl -o target/bench/sigma-alerts.jsonl \
       "${files[@]}" 2> target/bench/sigma-stderr.txt || true
     read -r secs rss < target/bench/sigma-time.txt
     events=$(grep -Eo '[0-9]+ events,' target/bench/sigma-stderr.txt | head -1 | grep -Eo '[0-9]+')
