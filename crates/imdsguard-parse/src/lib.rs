@@ -19,6 +19,7 @@ pub mod follow;
 mod formats;
 mod json;
 mod parallel;
+pub mod syslog;
 
 use std::collections::BTreeMap;
 use std::fs::File;

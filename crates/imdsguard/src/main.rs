@@ -73,9 +73,14 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct WatchArgs {
-    /// Files to follow.
-    #[arg(required = true)]
+    /// Files to follow, or `-` for standard input.
     inputs: Vec<PathBuf>,
+    /// Receive syslog (RFC 5424 or 3164) over UDP on this address (`0.0.0.0:514`); repeatable.
+    #[arg(long, value_name = "ADDR")]
+    syslog_udp: Vec<String>,
+    /// Receive syslog over TCP on this address (octet-counted or newline-delimited frames).
+    #[arg(long, value_name = "ADDR")]
+    syslog_tcp: Vec<String>,
     /// Decode every record with this format instead of sniffing.
     #[arg(long, value_parser = parse_format)]
     format: Option<Format>,
@@ -422,6 +427,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             poll: std::time::Duration::from_millis(a.poll.max(1) as u64),
             max_chunk: a.max_chunk.max(4096),
             once: a.once,
+            syslog_udp: a.syslog_udp,
+            syslog_tcp: a.syslog_tcp,
         }),
         Command::Alerts(a) => store_cmds::alerts(a),
         Command::Incident(a) => store_cmds::incident(a),

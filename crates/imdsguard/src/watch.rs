@@ -14,6 +14,7 @@ use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -48,6 +49,9 @@ pub struct WatchConfig {
     pub max_chunk: usize,
     /// Stop when every file has been read to its end (for tests and one-shot catch-up).
     pub once: bool,
+    /// Addresses to receive syslog on (RFC 5424/3164), UDP and TCP.
+    pub syslog_udp: Vec<String>,
+    pub syslog_tcp: Vec<String>,
 }
 
 #[derive(Default)]
@@ -57,7 +61,240 @@ struct Stats {
     last_event_ms: Option<i64>,
 }
 
-/// Runs until SIGINT or SIGTERM (or, with `once`, until every file is read).
+/// A source of lines that is not a file: standard input or a syslog listener. Lines arrive on a
+/// bounded channel, so a slow watch slows its reader (standard input and TCP senders wait; UDP
+/// datagrams beyond the socket's buffer are dropped by the kernel, as UDP does).
+struct Stream {
+    name: String,
+    rx: Receiver<Vec<u8>>,
+    lines: u64,
+    open: bool,
+}
+
+enum Input {
+    File(Follower),
+    Stream(Stream),
+}
+
+/// Lines in flight from a stream's reader thread.
+const STREAM_BOUND: usize = 10_000;
+
+fn stdin_stream() -> Stream {
+    let (tx, rx) = sync_channel(STREAM_BOUND);
+    std::thread::spawn(move || {
+        let stdin = io::stdin();
+        let mut r = stdin.lock();
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match io::BufRead::read_until(&mut r, b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if tx.send(std::mem::take(&mut line)).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    Stream {
+        name: "-".into(),
+        rx,
+        lines: 0,
+        open: true,
+    }
+}
+
+/// The message of a syslog frame, as a line for the decoders (frames that are not syslog are
+/// passed as they are: some senders strip the header).
+fn syslog_line(frame: &[u8]) -> Vec<u8> {
+    let msg = imdsguard_parse::syslog::parse(frame).map_or(frame, |m| m.msg);
+    let mut line = msg.to_vec();
+    line.push(b'\n');
+    line
+}
+
+fn syslog_udp(addr: &str) -> Result<Stream> {
+    let sock = std::net::UdpSocket::bind(addr)
+        .with_context(|| format!("cannot listen for syslog on udp {addr}"))?;
+    let name = format!("syslog+udp://{}", sock.local_addr()?);
+    eprintln!("imdsguard: watch: listening on {name}");
+    let (tx, rx) = sync_channel(STREAM_BOUND);
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65_536];
+        while let Ok((n, _)) = sock.recv_from(&mut buf) {
+            if tx.send(syslog_line(&buf[..n])).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(Stream {
+        name,
+        rx,
+        lines: 0,
+        open: true,
+    })
+}
+
+fn syslog_tcp(addr: &str) -> Result<Stream> {
+    let listener = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("cannot listen for syslog on tcp {addr}"))?;
+    let name = format!("syslog+tcp://{}", listener.local_addr()?);
+    eprintln!("imdsguard: watch: listening on {name}");
+    let (tx, rx) = sync_channel(STREAM_BOUND);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let tx: SyncSender<Vec<u8>> = tx.clone();
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 65_536];
+                loop {
+                    let n = match io::Read::read(&mut conn, &mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    buf.extend_from_slice(&chunk[..n]);
+                    let (frames, used) = imdsguard_parse::syslog::split_tcp(&buf);
+                    for f in frames {
+                        if tx.send(syslog_line(f)).is_err() {
+                            return;
+                        }
+                    }
+                    buf.drain(..used);
+                    if buf.len() > 1 << 20 {
+                        // A frame over 1 MiB without its end: dropped, said once per connection.
+                        eprintln!("imdsguard: watch: a syslog frame over 1 MiB was dropped");
+                        buf.clear();
+                    }
+                }
+                if !buf.is_empty() {
+                    let _ = tx.send(syslog_line(&buf));
+                }
+            });
+        }
+    });
+    Ok(Stream {
+        name,
+        rx,
+        lines: 0,
+        open: true,
+    })
+}
+
+impl Stream {
+    /// The lines waiting, up to about `max_bytes`.
+    fn take(&mut self, max_bytes: usize) -> Option<(Vec<u8>, u64)> {
+        let mut bytes = Vec::new();
+        let before = self.lines;
+        while bytes.len() < max_bytes {
+            match self.rx.try_recv() {
+                Ok(mut line) => {
+                    if line.last() != Some(&b'\n') {
+                        line.push(b'\n');
+                    }
+                    bytes.extend_from_slice(&line);
+                    self.lines += 1;
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    self.open = false;
+                    break;
+                }
+            }
+        }
+        (!bytes.is_empty()).then_some((bytes, before))
+    }
+}
+
+/// The watch's state: everything detection, correlation and the store need between chunks.
+struct Watcher<'a> {
+    enricher: Enricher<'a>,
+    loaded: crate::hunt::Rules,
+    engine: Engine,
+    store: Store,
+    out: Box<dyn Write>,
+    output: AlertOutput,
+    opts: ReadOptions,
+    min_severity: Severity,
+    summary: Summary,
+    stats: Stats,
+    seq: u64,
+    last_baseline_save: Instant,
+    last_incident_save: Instant,
+}
+
+impl Watcher<'_> {
+    /// Decodes, detects, correlates and commits one chunk (with the file's position, if it is a
+    /// file), then prints the alerts that were new.
+    fn chunk(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        lines_before: u64,
+        checkpoint: Option<Checkpoint>,
+    ) -> Result<()> {
+        let mut events = Vec::new();
+        read_reader_at(
+            name,
+            &mut &bytes[..],
+            lines_before,
+            &self.opts,
+            &mut self.summary,
+            &mut |e| events.push(e),
+        );
+        let mut alerts: Vec<(Alert, Option<i64>)> = Vec::new();
+        for e in &events {
+            self.stats.events += 1;
+            let found = observe(e, &self.enricher, &self.loaded, self.min_severity);
+            let Some(mut obs) = found.obs else {
+                continue;
+            };
+            self.seq += 1;
+            obs.seq = self.seq;
+            if found.untimed {
+                Engine::triage_only(&mut obs.alerts, &obs.facts);
+                alerts.extend(obs.alerts.drain(..).map(|a| (a, None)));
+            } else {
+                self.stats.last_event_ms = Some(obs.time_ms);
+                let time = Some(obs.time_ms);
+                let more = self.engine.push(&mut obs);
+                alerts.extend(obs.alerts.drain(..).chain(more).map(|a| (a, time)));
+            }
+        }
+        let save_baselines = self.last_baseline_save.elapsed() > Duration::from_secs(60);
+        if save_baselines {
+            self.last_baseline_save = Instant::now();
+        }
+        // Incidents are a summary, rewritten whole: at most once a second (the alerts and their
+        // links are in every transaction).
+        let save_incidents = self.last_incident_save.elapsed() > Duration::from_secs(1);
+        if save_incidents {
+            self.last_incident_save = Instant::now();
+        }
+        let printed = commit(
+            &mut self.store,
+            &mut self.engine,
+            &alerts,
+            checkpoint.into_iter().collect(),
+            save_incidents,
+            save_baselines,
+        )?;
+        self.print(&alerts, &printed)
+    }
+
+    fn print(&mut self, alerts: &[(Alert, Option<i64>)], printed: &[bool]) -> Result<()> {
+        for (i, (a, _)) in alerts.iter().enumerate() {
+            if printed[i] {
+                self.stats.alerts += 1;
+                write_alert(&mut *self.out, a, self.output)?;
+            }
+        }
+        self.out.flush().context("writing alerts")
+    }
+}
+
+/// Runs until SIGINT or SIGTERM (or, with `once`, until every input is read).
 pub fn watch(cfg: WatchConfig) -> Result<ExitCode> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -67,21 +304,23 @@ pub fn watch(cfg: WatchConfig) -> Result<ExitCode> {
     let cat = load_catalog(cfg.catalog.as_ref())?;
     let normalizer: &'static Normalizer<'static> = Box::leak(Box::new(Normalizer::new(cat)));
     let allowlist = crate::hunt::load_allowlist(cfg.allowlist.as_ref())?;
-    let enricher = Enricher::new(normalizer, allowlist);
     let loaded = rule_set(&cfg.sigma, cfg.no_builtin)?;
-    let mut store = Store::open(&cfg.db)
+    let store = Store::open(&cfg.db)
         .with_context(|| format!("cannot use the store {}", cfg.db.display()))?;
-    let baselines = store.baselines()?;
-    let mut engine = Engine::new(
+    let engine = Engine::new(
         (!cfg.no_builtin).then(|| cfg.correlate.clone()),
-        baselines,
+        store.baselines()?,
         loaded.correlations.clone(),
         cfg.incident_gap_ms,
         cfg.min_severity,
     )
     .map_err(|e| anyhow::anyhow!("Sigma correlation {}: {}", e.correlation, e.message))?;
-    let mut followers = Vec::new();
+    let mut inputs = Vec::new();
     for p in &cfg.inputs {
+        if p.as_os_str() == "-" {
+            inputs.push(Input::Stream(stdin_stream()));
+            continue;
+        }
         let name = p.display().to_string();
         let saved = store.checkpoint(&name)?.and_then(|c| {
             c.identity.map(|identity| Position {
@@ -90,9 +329,18 @@ pub fn watch(cfg: WatchConfig) -> Result<ExitCode> {
                 lines: c.lines,
             })
         });
-        followers.push(Follower::new(p, saved));
+        inputs.push(Input::File(Follower::new(p, saved)));
     }
-    let mut out: Box<dyn Write> = match &cfg.out_file {
+    for a in &cfg.syslog_udp {
+        inputs.push(Input::Stream(syslog_udp(a)?));
+    }
+    for a in &cfg.syslog_tcp {
+        inputs.push(Input::Stream(syslog_tcp(a)?));
+    }
+    if inputs.is_empty() {
+        anyhow::bail!("nothing to watch: give files, `-`, --syslog-udp or --syslog-tcp");
+    }
+    let out: Box<dyn Write> = match &cfg.out_file {
         Some(p) => Box::new(BufWriter::new(
             File::options()
                 .create(true)
@@ -102,113 +350,86 @@ pub fn watch(cfg: WatchConfig) -> Result<ExitCode> {
         )),
         None => Box::new(BufWriter::new(io::stdout())),
     };
-    let opts = ReadOptions {
-        format: cfg.format,
-        keep_fields: !cfg.sigma.is_empty(),
-        ..ReadOptions::default()
+    let mut w = Watcher {
+        enricher: Enricher::new(normalizer, allowlist),
+        loaded,
+        engine,
+        store,
+        out,
+        output: cfg.output,
+        opts: ReadOptions {
+            format: cfg.format,
+            keep_fields: !cfg.sigma.is_empty(),
+            ..ReadOptions::default()
+        },
+        min_severity: cfg.min_severity,
+        summary: Summary::default(),
+        stats: Stats::default(),
+        seq: 0,
+        last_baseline_save: Instant::now(),
+        last_incident_save: Instant::now(),
     };
     let status_line = io::stderr().is_terminal();
-    let mut summary = Summary::default();
-    let mut stats = Stats::default();
     let started = Instant::now();
     let mut last_status = Instant::now();
-    let mut last_baseline_save = Instant::now();
-    let mut last_incident_save = Instant::now();
     let mut read_errors: Vec<String> = Vec::new();
-    let mut seq = 0u64;
     while !stop.load(Ordering::Relaxed) {
         let mut progressed = false;
-        for f in followers.iter_mut() {
+        for input in inputs.iter_mut() {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            let chunk = match f.poll(cfg.max_chunk) {
-                Ok(Some(c)) => c,
-                Ok(None) => continue,
-                Err(e) => {
-                    let msg = format!("{}: {e}", f.path().display());
-                    if !read_errors.contains(&msg) {
-                        eprintln!("imdsguard: watch: {msg}");
-                        read_errors.push(msg);
+            match input {
+                Input::File(f) => {
+                    let chunk = match f.poll(cfg.max_chunk) {
+                        Ok(Some(c)) => c,
+                        Ok(None) => continue,
+                        Err(e) => {
+                            let msg = format!("{}: {e}", f.path().display());
+                            if !read_errors.contains(&msg) {
+                                eprintln!("imdsguard: watch: {msg}");
+                                read_errors.push(msg);
+                            }
+                            continue;
+                        }
+                    };
+                    progressed = true;
+                    let name = f.path().display().to_string();
+                    let checkpoint = Checkpoint {
+                        input: name.clone(),
+                        offset: chunk.end.offset,
+                        lines: chunk.end.lines,
+                        identity: Some(chunk.end.identity.clone()),
+                    };
+                    w.chunk(&name, &chunk.bytes, chunk.lines_before, Some(checkpoint))?;
+                }
+                Input::Stream(s) => {
+                    if let Some((bytes, before)) = s.take(cfg.max_chunk) {
+                        progressed = true;
+                        let name = s.name.clone();
+                        w.chunk(&name, &bytes, before, None)?;
                     }
-                    continue;
-                }
-            };
-            progressed = true;
-            let name = f.path().display().to_string();
-            let mut events = Vec::new();
-            read_reader_at(
-                &name,
-                &mut chunk.bytes.as_slice(),
-                chunk.lines_before,
-                &opts,
-                &mut summary,
-                &mut |e| events.push(e),
-            );
-            let mut alerts: Vec<(Alert, Option<i64>)> = Vec::new();
-            for e in &events {
-                stats.events += 1;
-                let found = observe(e, &enricher, &loaded, cfg.min_severity);
-                let Some(mut obs) = found.obs else {
-                    continue;
-                };
-                seq += 1;
-                obs.seq = seq;
-                if found.untimed {
-                    Engine::triage_only(&mut obs.alerts, &obs.facts);
-                    alerts.extend(obs.alerts.drain(..).map(|a| (a, None)));
-                } else {
-                    stats.last_event_ms = Some(obs.time_ms);
-                    let time = Some(obs.time_ms);
-                    let more = engine.push(&mut obs);
-                    alerts.extend(obs.alerts.drain(..).chain(more).map(|a| (a, time)));
                 }
             }
-            let save_baselines = last_baseline_save.elapsed() > Duration::from_secs(60);
-            // Incidents are a summary, rewritten whole: at most once a second (the alerts and
-            // their links are in every transaction).
-            let save_incidents = last_incident_save.elapsed() > Duration::from_secs(1);
-            if save_incidents {
-                last_incident_save = Instant::now();
-            }
-            let checkpoint = Checkpoint {
-                input: name,
-                offset: chunk.end.offset,
-                lines: chunk.end.lines,
-                identity: Some(chunk.end.identity.clone()),
-            };
-            let printed = commit(
-                &mut store,
-                &mut engine,
-                &alerts,
-                vec![checkpoint],
-                save_incidents,
-                save_baselines,
-            )?;
-            if save_baselines {
-                last_baseline_save = Instant::now();
-            }
-            for (i, (a, _)) in alerts.iter().enumerate() {
-                if printed[i] {
-                    stats.alerts += 1;
-                    write_alert(&mut *out, a, cfg.output)?;
-                }
-            }
-            out.flush().context("writing alerts")?;
         }
         if status_line && last_status.elapsed() > Duration::from_secs(1) {
             last_status = Instant::now();
-            eprint!("\r\x1b[K{}", status(&stats, started));
+            eprint!("\r\x1b[K{}", status(&w.stats, started));
         }
         if !progressed {
-            if cfg.once {
+            // `--once`: files read to their end, standard input closed (listeners never close).
+            let streams_done = inputs
+                .iter()
+                .all(|i| !matches!(i, Input::Stream(s) if s.open && s.name == "-"));
+            if cfg.once && streams_done {
                 break;
             }
             std::thread::sleep(cfg.poll);
         }
     }
     // Clean shutdown: judge what is open, store everything with the baselines.
-    let last: Vec<(Alert, Option<i64>)> = engine
+    let last: Vec<(Alert, Option<i64>)> = w
+        .engine
         .finish()
         .into_iter()
         .map(|a| {
@@ -216,14 +437,8 @@ pub fn watch(cfg: WatchConfig) -> Result<ExitCode> {
             (a, t)
         })
         .collect();
-    let printed = commit(&mut store, &mut engine, &last, Vec::new(), true, true)?;
-    for (i, (a, _)) in last.iter().enumerate() {
-        if printed[i] {
-            stats.alerts += 1;
-            write_alert(&mut *out, a, cfg.output)?;
-        }
-    }
-    out.flush().context("writing alerts")?;
+    let printed = commit(&mut w.store, &mut w.engine, &last, Vec::new(), true, true)?;
+    w.print(&last, &printed)?;
     if status_line {
         eprintln!();
     }
@@ -234,9 +449,9 @@ pub fn watch(cfg: WatchConfig) -> Result<ExitCode> {
         } else {
             ""
         },
-        status(&stats, started)
+        status(&w.stats, started)
     );
-    crate::print_summary(&summary, started.elapsed());
+    crate::print_summary(&w.summary, started.elapsed());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -254,3 +254,133 @@ fn it_follows_a_rotated_file_and_stops_cleanly_on_sigterm() {
     assert_eq!(printed.len(), hunted_ids(&all).len());
     assert_eq!(stored_ids(&db), printed);
 }
+
+/// The rule ids of alert lines, sorted (ids name the input, which differs between a file and a
+/// socket; what was found must not).
+fn rules_of(text: &str) -> Vec<String> {
+    let mut r: Vec<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v.get("rule_id").is_some() && v.get("incident_id").is_none())
+        .map(|v| v["rule_id"].as_str().unwrap().to_owned())
+        .collect();
+    r.sort();
+    r
+}
+
+#[test]
+fn standard_input_is_watched_like_a_file() {
+    let d = dir("stdin");
+    let log = d.join("sysmon.jsonl");
+    write_lines(&log, 0..40);
+    let mut child = bin()
+        .args(["watch", "-", "--once", "--db"])
+        .arg(d.join("store.db"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&std::fs::read(&log).unwrap())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hunted = bin()
+        .args(["hunt", "--no-db", "--output", "jsonl"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    let want = rules_of(&String::from_utf8_lossy(&hunted.stdout));
+    assert!(!want.is_empty());
+    assert_eq!(rules_of(&String::from_utf8_lossy(&out.stdout)), want);
+}
+
+#[test]
+fn syslog_over_tcp_and_udp_is_decoded_and_detected() {
+    let d = dir("syslog");
+    let mut child = bin()
+        .args([
+            "watch",
+            "--syslog-tcp",
+            "127.0.0.1:0",
+            "--syslog-udp",
+            "127.0.0.1:0",
+            "--poll",
+            "20ms",
+            "--db",
+        ])
+        .arg(d.join("store.db"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The ports it bound are on its standard error, one line each.
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut ports = std::collections::HashMap::new();
+    while ports.len() < 2 {
+        let mut l = String::new();
+        assert!(
+            std::io::BufRead::read_line(&mut err, &mut l).unwrap() > 0,
+            "no listener line"
+        );
+        for proto in ["tcp", "udp"] {
+            if let Some(rest) = l
+                .trim()
+                .strip_prefix(&format!("imdsguard: watch: listening on syslog+{proto}://"))
+            {
+                let addr: std::net::SocketAddr = rest.parse().unwrap();
+                ports.insert(proto, addr);
+            }
+        }
+    }
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut s).unwrap();
+        s
+    });
+    // Records 0..10 over TCP, RFC 5424 with octet counting; 10..20 over UDP, RFC 3164.
+    let mut tcp = std::net::TcpStream::connect(ports["tcp"]).unwrap();
+    for i in 0..10 {
+        let frame = format!(
+            "<134>1 2026-11-20T08:00:00Z web01 nxlog - - - {}",
+            line(i).trim_end()
+        );
+        tcp.write_all(format!("{} {frame}", frame.len()).as_bytes())
+            .unwrap();
+    }
+    drop(tcp);
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 10..20 {
+        let frame = format!("<14>Nov 20 08:00:00 web01 nxlog: {}", line(i).trim_end());
+        udp.send_to(frame.as_bytes(), ports["udp"]).unwrap();
+    }
+    let all = d.join("all.jsonl");
+    write_lines(&all, 0..20);
+    let hunted = bin()
+        .args(["hunt", "--no-db", "--output", "jsonl"])
+        .arg(&all)
+        .output()
+        .unwrap();
+    let want = rules_of(&String::from_utf8_lossy(&hunted.stdout));
+    // Wait until the store holds as many alerts as hunt found, then stop it.
+    let db = d.join("store.db");
+    wait_for("the alerts", Duration::from_secs(30), || {
+        stored_ids(&db).len() >= want.len()
+    });
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let printed = reader.join().unwrap();
+    assert_eq!(rules_of(&printed), want);
+}
