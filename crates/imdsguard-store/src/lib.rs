@@ -105,6 +105,16 @@ const MIGRATIONS: &[&str] = &[
         identity TEXT,
         updated_at_ms INTEGER NOT NULL
      );",
+    // 2: alerts waiting to be delivered to a webhook (the outbox), with their retry schedule.
+    "CREATE TABLE outbox (
+        alert_id TEXT NOT NULL REFERENCES alerts(id),
+        target TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at_ms INTEGER NOT NULL,
+        last_error TEXT,
+        PRIMARY KEY (alert_id, target)
+     );
+     CREATE INDEX outbox_due ON outbox(target, next_at_ms);",
 ];
 
 /// Where a followed input stands.
@@ -133,6 +143,20 @@ pub struct Batch<'a> {
     pub baselines: Option<&'a Baselines>,
     /// Input positions reached.
     pub checkpoints: Vec<Checkpoint>,
+    /// A webhook the new alerts are to be delivered to: each goes into the outbox in the same
+    /// transaction, so none is lost to a crash between storing and sending.
+    pub outbox: Option<&'a str>,
+}
+
+/// An alert waiting in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// The alert.
+    pub alert_id: String,
+    /// Its JSON, as `hunt` prints it.
+    pub json: String,
+    /// Failed deliveries so far.
+    pub attempts: u32,
 }
 
 /// What `imdsguard alerts` asks for.
@@ -338,6 +362,14 @@ impl Store {
                     ])
                     .map_err(sql("storing an alert"))?;
                 new.push(n == 1);
+                if let (Some(target), true) = (batch.outbox, n == 1) {
+                    tx.prepare_cached(
+                        "INSERT OR IGNORE INTO outbox (alert_id, target, next_at_ms)
+                         VALUES (?1, ?2, ?3)",
+                    )
+                    .and_then(|mut st| st.execute(params![a.id, target, now]))
+                    .map_err(sql("queueing an alert for the webhook"))?;
+                }
             }
             let mut inc = tx
                 .prepare_cached(
@@ -610,6 +642,69 @@ impl Store {
             .map_err(self.err("reading actions"))?;
         rows.collect::<Result<_, _>>()
             .map_err(self.err("reading an action"))
+    }
+
+    /// Alerts due for delivery to `target` (their retry time has come), oldest first.
+    pub fn due(&self, target: &str, now_ms: i64, limit: usize) -> Result<Vec<Pending>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT o.alert_id, a.json, o.attempts FROM outbox o JOIN alerts a ON a.id = o.alert_id
+                 WHERE o.target = ?1 AND o.next_at_ms <= ?2 ORDER BY o.next_at_ms, o.rowid LIMIT ?3",
+            )
+            .map_err(self.err("reading the outbox"))?;
+        let rows = st
+            .query_map(params![target, now_ms, limit as i64], |r| {
+                Ok(Pending {
+                    alert_id: r.get(0)?,
+                    json: r.get(1)?,
+                    attempts: r.get::<_, i64>(2)? as u32,
+                })
+            })
+            .map_err(self.err("reading the outbox"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(self.err("reading the outbox"))
+    }
+
+    /// The alert was delivered: out of the outbox.
+    pub fn delivered(&mut self, alert_id: &str, target: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "DELETE FROM outbox WHERE alert_id = ?1 AND target = ?2",
+                params![alert_id, target],
+            )
+            .map(|_| ())
+            .map_err(self.err("clearing a delivered alert"))
+    }
+
+    /// The delivery failed: try again at `next_at_ms`.
+    pub fn retry_at(
+        &mut self,
+        alert_id: &str,
+        target: &str,
+        next_at_ms: i64,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_at_ms = ?3, last_error = ?4
+                 WHERE alert_id = ?1 AND target = ?2",
+                params![alert_id, target, next_at_ms, error],
+            )
+            .map(|_| ())
+            .map_err(self.err("rescheduling a delivery"))
+    }
+
+    /// How many alerts wait for `target`.
+    pub fn outbox_len(&self, target: &str) -> Result<u64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM outbox WHERE target = ?1",
+                [target],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(self.err("counting the outbox"))
     }
 
     /// How many alerts the store holds.

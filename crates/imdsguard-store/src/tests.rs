@@ -150,6 +150,7 @@ fn incidents_link_their_alerts_and_baselines_round_trip() {
         alerts: vec![(&a, Some(1000)), (&b, Some(2000))],
         incidents: all.clone(),
         links,
+        outbox: None,
         baselines: Some(&baselines),
         checkpoints: vec![Checkpoint {
             input: "/var/log/x.log".into(),
@@ -228,4 +229,55 @@ fn a_reader_reads_while_a_writer_holds_a_transaction() {
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     w.conn.execute_batch("COMMIT").unwrap();
     assert_eq!(r.alert_count().unwrap(), 2);
+}
+
+#[test]
+fn new_alerts_queue_for_a_webhook_and_leave_the_outbox_when_delivered() {
+    let mut s = Store::open(&temp("outbox")).unwrap();
+    let a = alert("a1", "IMDS-001", "web01", Severity::Medium, 1);
+    let b = alert("b2", "IMDS-004", "web01", Severity::High, 2);
+    let batch = Batch {
+        alerts: vec![(&a, Some(1)), (&b, Some(2))],
+        outbox: Some("http://soar/hook"),
+        ..Batch::default()
+    };
+    s.commit(&batch).unwrap();
+    // Stored again (a restart reading the same lines): not queued twice.
+    s.commit(&batch).unwrap();
+    assert_eq!(s.outbox_len("http://soar/hook").unwrap(), 2);
+    let due = s.due("http://soar/hook", now_ms(), 10).unwrap();
+    let ids: Vec<&str> = due.iter().map(|p| p.alert_id.as_str()).collect();
+    assert_eq!(ids, ["a1", "b2"]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&due[0].json).unwrap(),
+        serde_json::to_value(&a).unwrap()
+    );
+    s.retry_at("a1", "http://soar/hook", now_ms() + 60_000, "503")
+        .unwrap();
+    s.delivered("b2", "http://soar/hook").unwrap();
+    assert!(s.due("http://soar/hook", now_ms(), 10).unwrap().is_empty());
+    let later = s.due("http://soar/hook", now_ms() + 120_000, 10).unwrap();
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0].attempts, 1);
+}
+
+#[test]
+fn a_file_of_an_older_schema_is_upgraded_with_its_data() {
+    let path = temp("upgrade");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    // A store as the first release wrote it: migration 1 only, with an alert.
+    let c = Connection::open(&path).unwrap();
+    c.execute_batch(MIGRATIONS[0]).unwrap();
+    c.execute_batch("PRAGMA user_version = 1").unwrap();
+    c.execute(
+        "INSERT INTO alerts (id, rule_id, severity, source, json, stored_at_ms)
+         VALUES ('old1', 'IMDS-001', 2, 'a.jsonl:1', '{\"id\":\"old1\"}', 0)",
+        [],
+    )
+    .unwrap();
+    drop(c);
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.version().unwrap(), MIGRATIONS.len() as i64);
+    assert_eq!(s.alert("old1").unwrap().unwrap()["id"], "old1");
+    assert_eq!(s.outbox_len("x").unwrap(), 0);
 }

@@ -182,6 +182,7 @@ impl Out<'_> {
             links,
             baselines,
             checkpoints: Vec::new(),
+            outbox: None,
         };
         match store.commit(&batch) {
             Ok(n) => {

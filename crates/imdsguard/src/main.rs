@@ -15,6 +15,7 @@ use imdsguard_target::{Catalog, Normalizer, MAX_INPUT};
 mod hunt;
 mod store_cmds;
 mod watch;
+mod webhook;
 
 /// Find theft of cloud credentials through instance metadata services.
 #[derive(Debug, Parser)]
@@ -81,6 +82,10 @@ struct WatchArgs {
     /// Receive syslog over TCP on this address (octet-counted or newline-delimited frames).
     #[arg(long, value_name = "ADDR")]
     syslog_tcp: Vec<String>,
+    /// POST every new alert (its JSON) to this URL, retrying with backoff until it answers 2xx;
+    /// alerts wait in the store meanwhile, across restarts.
+    #[arg(long, value_name = "URL")]
+    webhook: Option<String>,
     /// Decode every record with this format instead of sniffing.
     #[arg(long, value_parser = parse_format)]
     format: Option<Format>,
@@ -429,6 +434,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             once: a.once,
             syslog_udp: a.syslog_udp,
             syslog_tcp: a.syslog_tcp,
+            webhook: a.webhook,
         }),
         Command::Alerts(a) => store_cmds::alerts(a),
         Command::Incident(a) => store_cmds::incident(a),

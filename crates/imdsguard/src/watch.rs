@@ -52,6 +52,8 @@ pub struct WatchConfig {
     /// Addresses to receive syslog on (RFC 5424/3164), UDP and TCP.
     pub syslog_udp: Vec<String>,
     pub syslog_tcp: Vec<String>,
+    /// A URL every new alert is POSTed to (through the store's outbox).
+    pub webhook: Option<String>,
 }
 
 #[derive(Default)]
@@ -222,6 +224,7 @@ struct Watcher<'a> {
     seq: u64,
     last_baseline_save: Instant,
     last_incident_save: Instant,
+    webhook: Option<String>,
 }
 
 impl Watcher<'_> {
@@ -276,9 +279,12 @@ impl Watcher<'_> {
             &mut self.store,
             &mut self.engine,
             &alerts,
-            checkpoint.into_iter().collect(),
-            save_incidents,
-            save_baselines,
+            Saved {
+                checkpoints: checkpoint.into_iter().collect(),
+                incidents: save_incidents,
+                baselines: save_baselines,
+                outbox: self.webhook.as_deref(),
+            },
         )?;
         self.print(&alerts, &printed)
     }
@@ -368,6 +374,16 @@ pub fn watch(cfg: WatchConfig) -> Result<ExitCode> {
         seq: 0,
         last_baseline_save: Instant::now(),
         last_incident_save: Instant::now(),
+        webhook: cfg.webhook.clone(),
+    };
+    let sender_stop = Arc::new(AtomicBool::new(false));
+    let sender = match &cfg.webhook {
+        Some(url) => Some(crate::webhook::start(
+            cfg.db.clone(),
+            url.clone(),
+            Arc::clone(&sender_stop),
+        )?),
+        None => None,
     };
     let status_line = io::stderr().is_terminal();
     let started = Instant::now();
@@ -437,8 +453,29 @@ pub fn watch(cfg: WatchConfig) -> Result<ExitCode> {
             (a, t)
         })
         .collect();
-    let printed = commit(&mut w.store, &mut w.engine, &last, Vec::new(), true, true)?;
+    let printed = commit(
+        &mut w.store,
+        &mut w.engine,
+        &last,
+        Saved {
+            checkpoints: Vec::new(),
+            incidents: true,
+            baselines: true,
+            outbox: w.webhook.as_deref(),
+        },
+    )?;
     w.print(&last, &printed)?;
+    if let Some(t) = sender {
+        // One last pass over what is due, then the rest waits in the outbox.
+        sender_stop.store(true, Ordering::Relaxed);
+        let _ = t.join();
+        if let Some(url) = &w.webhook {
+            let left = w.store.outbox_len(url)?;
+            if left > 0 {
+                eprintln!("imdsguard: webhook: {left} alerts wait in the store for {url}");
+            }
+        }
+    }
     if status_line {
         eprintln!();
     }
@@ -473,19 +510,27 @@ fn status(s: &Stats, started: Instant) -> String {
     )
 }
 
-/// One transaction: the alerts with their incident links, the checkpoints, the incidents
-/// changed or closed since they were last saved (when `incidents`), and the baselines (when
-/// `baselines`). Returns, per alert, whether
-/// it was new to the store.
+/// What a commit saves besides the alerts and their incident links.
+struct Saved<'a> {
+    /// Input positions reached.
+    checkpoints: Vec<Checkpoint>,
+    /// The incidents changed or closed since they were last saved.
+    incidents: bool,
+    /// The baselines.
+    baselines: bool,
+    /// The webhook new alerts are queued for.
+    outbox: Option<&'a str>,
+}
+
+/// One transaction: the alerts with their incident links, and what `saved` names. Returns, per
+/// alert, whether it was new to the store.
 fn commit(
     store: &mut Store,
     engine: &mut Engine,
     alerts: &[(Alert, Option<i64>)],
-    checkpoints: Vec<Checkpoint>,
-    incidents: bool,
-    baselines: bool,
+    saved: Saved<'_>,
 ) -> Result<Vec<bool>> {
-    let (closed, changed): (Vec<Incident>, Vec<Incident>) = if incidents {
+    let (closed, changed): (Vec<Incident>, Vec<Incident>) = if saved.incidents {
         let closed = engine.incidents_mut().take_closed();
         let changed = engine
             .incidents_mut()
@@ -498,7 +543,7 @@ fn commit(
         (Vec::new(), Vec::new())
     };
     let incidents: Vec<&Incident> = closed.iter().chain(changed.iter()).collect();
-    let saved: Option<Baselines> = if baselines {
+    let baselines: Option<Baselines> = if saved.baselines {
         engine.baselines().cloned()
     } else {
         None
@@ -508,8 +553,9 @@ fn commit(
         alerts: alerts.iter().map(|(a, t)| (a, *t)).collect(),
         incidents,
         links,
-        baselines: saved.as_ref(),
-        checkpoints,
+        baselines: baselines.as_ref(),
+        checkpoints: saved.checkpoints,
+        outbox: saved.outbox,
     };
     Ok(store.commit_new(&batch)?)
 }

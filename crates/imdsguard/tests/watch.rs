@@ -384,3 +384,138 @@ fn syslog_over_tcp_and_udp_is_decoded_and_detected() {
     let printed = reader.join().unwrap();
     assert_eq!(rules_of(&printed), want);
 }
+
+/// A webhook receiver on loopback: answers 503 to the first `fail` requests, then 200; keeps
+/// each request's alert id.
+fn receiver(
+    listener: std::net::TcpListener,
+    fail: usize,
+) -> std::sync::Arc<std::sync::Mutex<Vec<(u16, String)>>> {
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&got);
+    std::thread::spawn(move || {
+        let mut n = 0;
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut r = std::io::BufReader::new(conn.try_clone().unwrap());
+            loop {
+                // One request: head, then a body of Content-Length bytes.
+                let mut len = 0usize;
+                let mut first = String::new();
+                if std::io::BufRead::read_line(&mut r, &mut first).unwrap_or(0) == 0 {
+                    break;
+                }
+                loop {
+                    let mut h = String::new();
+                    std::io::BufRead::read_line(&mut r, &mut h).unwrap();
+                    if h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap();
+                    }
+                }
+                let mut body = vec![0u8; len];
+                std::io::Read::read_exact(&mut r, &mut body).unwrap();
+                let v: Value = serde_json::from_slice(&body).unwrap();
+                let status = if n < fail { 503 } else { 200 };
+                n += 1;
+                seen.lock()
+                    .unwrap()
+                    .push((status, v["id"].as_str().unwrap().to_owned()));
+                let reply = format!(
+                    "HTTP/1.1 {status} {}\r\ncontent-length: 0\r\n\r\n",
+                    if status == 200 {
+                        "OK"
+                    } else {
+                        "Service Unavailable"
+                    }
+                );
+                if conn.write_all(reply.as_bytes()).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    got
+}
+
+#[test]
+fn the_webhook_gets_every_alert_through_refusals_errors_and_a_restart() {
+    let d = dir("webhook");
+    let log = d.join("sysmon.jsonl");
+    let db = d.join("store.db");
+    write_lines(&log, 0..15);
+    // A port nobody listens on yet: the first run's deliveries are refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let mut first = bin()
+        .args(["watch", "--poll", "20ms", "--webhook", &url, "--db"])
+        .arg(&db)
+        .arg(&log)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the alerts stored", Duration::from_secs(30), || {
+        checkpoint(&db) == Some(std::fs::metadata(&log).unwrap().len())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    kill9(&mut first);
+    let stored = stored_ids(&db);
+    assert!(!stored.is_empty());
+
+    // The receiver comes up, failing its first 3 requests; the restarted watch delivers all.
+    let got = receiver(std::net::TcpListener::bind(("127.0.0.1", port)).unwrap(), 3);
+    let second = bin()
+        .args(["watch", "--poll", "20ms", "--webhook", &url, "--db"])
+        .arg(&db)
+        .arg(&log)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let delivered = || -> Vec<String> {
+        let mut ok: Vec<String> = got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(s, _)| *s == 200)
+            .map(|(_, id)| id.clone())
+            .collect();
+        ok.sort();
+        ok.dedup();
+        ok
+    };
+    wait_for("every alert delivered", Duration::from_secs(60), || {
+        delivered().len() >= stored.len()
+    });
+    Command::new("kill")
+        .args(["-TERM", &second.id().to_string()])
+        .status()
+        .unwrap();
+    let out = second.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(delivered(), stored);
+    let refused = got
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(s, _)| *s == 503)
+        .count();
+    assert_eq!(refused, 3, "the failures were retried, not dropped");
+    // Nothing waits in the outbox.
+    let left = Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import sqlite3; print(sqlite3.connect({:?}).execute('select count(*) from outbox').fetchone()[0])",
+            db.display().to_string()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&left.stdout).trim(), "0");
+}
