@@ -41,16 +41,26 @@ impl Stage {
 
 /// The stages an alert shows.
 pub fn stages_of(a: &Alert) -> Vec<Stage> {
+    stages_for(
+        &a.rule_id,
+        a.event.kind == EventKind::ProcessStart,
+        a.target.as_ref().map(|t| t.kind),
+    )
+}
+
+/// The stages of an alert of `rule_id` on a process start (or not) with a target of
+/// `target_kind`: [`stages_of`] for an alert read back from the store.
+pub fn stages_for(rule_id: &str, process_start: bool, target_kind: Option<&str>) -> Vec<Stage> {
     let mut out = Vec::new();
-    let runs_a_tool = matches!(a.rule_id.as_str(), "IMDS-003" | "IMDS-006" | "IMDS-007")
-        || (a.event.kind == EventKind::ProcessStart && a.target.is_none());
+    let runs_a_tool = matches!(rule_id, "IMDS-003" | "IMDS-006" | "IMDS-007")
+        || (process_start && target_kind.is_none());
     if runs_a_tool {
         out.push(Stage::Execution);
     }
-    match a.rule_id.as_str() {
+    match rule_id {
         "IMDS-101" => out.push(Stage::CredentialAccess),
         "IMDS-104" => out.push(Stage::Discovery),
-        _ => match a.target.as_ref().map(|t| t.kind) {
+        _ => match target_kind {
             Some("credentials" | "token" | "identity" | "userdata") => {
                 out.push(Stage::CredentialAccess)
             }
@@ -143,6 +153,12 @@ impl Incident {
     /// over days) stays a few hundred kilobytes.
     pub const MAX_STEPS: usize = 1000;
 
+    /// Adds an alert read back from the store that the saved incident does not count yet (a
+    /// crash came between storing the alert and rewriting its incident).
+    pub fn absorb(&mut self, step: Step, triage: Option<&Triage>) {
+        self.add(step, triage);
+    }
+
     fn add(&mut self, step: Step, triage: Option<&Triage>) {
         self.last = step.time.clone();
         self.last_ms = step.time_ms;
@@ -207,6 +223,8 @@ pub struct Incidents {
     closed: Vec<Incident>,
     /// Hosts whose open incident changed since [`Incidents::take_changed`].
     changed: std::collections::BTreeSet<String>,
+    /// Hosts whose open incident was opened since [`Incidents::take_opened`].
+    opened: std::collections::BTreeSet<String>,
 }
 
 impl Incidents {
@@ -217,6 +235,7 @@ impl Incidents {
             open: BTreeMap::new(),
             closed: Vec::new(),
             changed: Default::default(),
+            opened: Default::default(),
         }
     }
 
@@ -243,6 +262,7 @@ impl Incidents {
             _ => {
                 let i = Incident::new(&host, step, a.triage.as_ref());
                 let id = i.id.clone();
+                self.opened.insert(host.clone());
                 if let Some(old) = self.open.insert(host, i) {
                     self.closed.push(old);
                 }
@@ -259,10 +279,30 @@ impl Incidents {
             .find(|i| i.id == id)
     }
 
+    /// Takes back incidents saved by an earlier run (the latest of each host), so that alerts
+    /// after a restart join the incident they belong to instead of opening another.
+    pub fn restore(&mut self, saved: Vec<Incident>) {
+        for i in saved {
+            match self.open.get(&i.host) {
+                Some(o) if o.last_ms >= i.last_ms => {}
+                _ => {
+                    self.open.insert(i.host.clone(), i);
+                }
+            }
+        }
+    }
+
     /// Incidents closed since the last call (a newer one opened on their host), handed over and
     /// dropped from memory: what a long-running `watch` stores and forgets.
     pub fn take_closed(&mut self) -> Vec<Incident> {
         std::mem::take(&mut self.closed)
+    }
+
+    /// The incidents opened since the last call: what a `watch` commit writes at once, so that
+    /// the alerts it links to them never point at an incident the store lacks.
+    pub fn take_opened(&mut self) -> Vec<&Incident> {
+        let hosts = std::mem::take(&mut self.opened);
+        hosts.iter().filter_map(|h| self.open.get(h)).collect()
     }
 
     /// The open incidents that changed since the last call: what a `watch` commit rewrites.

@@ -268,6 +268,11 @@ impl Engine {
         &self.incidents
     }
 
+    /// Takes back the open incidents of an earlier run ([`Incidents::restore`]).
+    pub fn restore_incidents(&mut self, saved: Vec<Incident>) {
+        self.incidents.restore(saved);
+    }
+
     /// The incidents, to hand over closed ones ([`Incidents::take_closed`]).
     pub fn incidents_mut(&mut self) -> &mut Incidents {
         &mut self.incidents

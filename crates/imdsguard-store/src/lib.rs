@@ -557,6 +557,105 @@ impl Store {
             .transpose()
     }
 
+    /// The latest incident of each host, as the correlation layer keeps it: what a restarted
+    /// `watch` continues. A row that does not read back is an error naming it.
+    pub fn latest_incidents(&self) -> Result<Vec<Incident>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT id, json FROM incidents i WHERE last_ms =
+                   (SELECT MAX(last_ms) FROM incidents j WHERE j.host = i.host) ORDER BY host, id",
+            )
+            .map_err(self.err("reading the latest incidents"))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(self.err("reading the latest incidents"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, json) = row.map_err(self.err("reading an incident"))?;
+            let mut inc: Incident =
+                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    what: format!("incident {id}"),
+                    message: e.to_string(),
+                })?;
+            self.catch_up(&mut inc)?;
+            out.push(inc);
+        }
+        Ok(out)
+    }
+
+    /// Folds into a saved incident the alerts linked to it after it was last written (incidents
+    /// are rewritten at most once a second; alerts and their links in every transaction).
+    fn catch_up(&self, inc: &mut Incident) -> Result<(), StoreError> {
+        let linked: i64 = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM alerts WHERE incident_id = ?1",
+                [&inc.id],
+                |r| r.get(0),
+            )
+            .map_err(self.err("counting an incident's alerts"))?;
+        let missing = linked - inc.alerts as i64;
+        if missing <= 0 {
+            return Ok(());
+        }
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT json, time_ms FROM alerts WHERE incident_id = ?1
+                 ORDER BY time_ms DESC, rowid DESC LIMIT ?2",
+            )
+            .map_err(self.err("reading an incident's alerts"))?;
+        let rows = st
+            .query_map(params![inc.id, missing], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?))
+            })
+            .map_err(self.err("reading an incident's alerts"))?;
+        let mut late = Vec::new();
+        for row in rows {
+            let (json, time_ms) = row.map_err(self.err("reading an alert"))?;
+            late.push((
+                self.value(&json, "an alert")?,
+                time_ms.unwrap_or(inc.last_ms),
+            ));
+        }
+        for (v, time_ms) in late.into_iter().rev() {
+            let text = |k: &str| v[k].as_str().unwrap_or("").to_owned();
+            let severity: Severity =
+                serde_json::from_value(v["severity"].clone()).unwrap_or(Severity::Info);
+            let triage = serde_json::from_value(v["triage"].clone()).ok();
+            let step = imdsguard_correlate::incident::Step {
+                time: imdsguard_event::format_time_ms(time_ms),
+                time_ms,
+                alert_id: text("id"),
+                rule_id: text("rule_id"),
+                title: text("title"),
+                severity,
+                stages: imdsguard_correlate::incident::stages_for(
+                    v["rule_id"].as_str().unwrap_or(""),
+                    v["event"]["kind"] == "process-start",
+                    v["target"]["kind"].as_str(),
+                ),
+                what: format!(
+                    "{} → {}",
+                    v["process"]["image"].as_str().unwrap_or("-"),
+                    v["target"]["endpoint"].as_str().unwrap_or("-")
+                ),
+                source: format!(
+                    "{}:{}",
+                    v["source"]["path"].as_str().unwrap_or(""),
+                    v["source"]["line"]
+                        .as_u64()
+                        .or(v["source"]["record"].as_u64())
+                        .unwrap_or(0)
+                ),
+            };
+            inc.absorb(step, triage.as_ref());
+        }
+        Ok(())
+    }
+
     /// Stored incidents (as their JSON), newest first, at or above a severity.
     pub fn incidents(
         &self,

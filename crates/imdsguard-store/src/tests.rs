@@ -281,3 +281,58 @@ fn a_file_of_an_older_schema_is_upgraded_with_its_data() {
     assert_eq!(s.alert("old1").unwrap().unwrap()["id"], "old1");
     assert_eq!(s.outbox_len("x").unwrap(), 0);
 }
+
+#[test]
+fn a_restored_incident_takes_in_alerts_linked_after_it_was_written() {
+    let mut s = Store::open(&temp("catchup")).unwrap();
+    let a = alert("a1", "IMDS-003", "web01", Severity::High, 1);
+    let mut inc = imdsguard_correlate::Incidents::new(3_600_000);
+    let id = inc.add(&a, 1000);
+    let saved = inc.all().into_iter().cloned().collect::<Vec<_>>();
+    s.commit(&Batch {
+        alerts: vec![(&a, Some(1000))],
+        incidents: saved.iter().collect(),
+        links: vec![("a1".into(), id.clone())],
+        ..Batch::default()
+    })
+    .unwrap();
+    // A later alert and its link are stored; the crash comes before the incident is rewritten.
+    let mut b = alert("b2", "IMDS-004", "web01", Severity::High, 2);
+    b.target = Some(imdsguard_rules::AlertTarget {
+        provider: Some("aws".into()),
+        endpoint: Some("169.254.169.254".into()),
+        path: Some("/latest/meta-data/iam/security-credentials/r".into()),
+        kind: "credentials",
+        encoding: Vec::new(),
+        found_in: "command-line",
+        method: None,
+    });
+    s.commit(&Batch {
+        alerts: vec![(&b, Some(2000))],
+        links: vec![("b2".into(), id.clone())],
+        ..Batch::default()
+    })
+    .unwrap();
+    let restored = s.latest_incidents().unwrap();
+    assert_eq!(restored.len(), 1);
+    let r = &restored[0];
+    assert_eq!(r.id, id);
+    assert_eq!(r.alerts, 2);
+    assert_eq!(r.timeline[1].alert_id, "b2");
+    assert_eq!(r.last_ms, 2000);
+    // Execution (IMDS-003) then credential access (IMDS-004 on a credential path): the chain
+    // raises the incident.
+    assert_eq!(
+        r.stages,
+        [
+            imdsguard_correlate::Stage::Execution,
+            imdsguard_correlate::Stage::CredentialAccess
+        ]
+    );
+    assert_eq!(r.severity, Severity::High);
+    assert!(
+        r.severity_reason.contains("its most severe"),
+        "{}",
+        r.severity_reason
+    );
+}

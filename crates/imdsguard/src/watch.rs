@@ -321,6 +321,8 @@ pub fn watch(cfg: WatchConfig) -> Result<ExitCode> {
         cfg.min_severity,
     )
     .map_err(|e| anyhow::anyhow!("Sigma correlation {}: {}", e.correlation, e.message))?;
+    let mut engine = engine;
+    engine.restore_incidents(store.latest_incidents()?);
     let mut inputs = Vec::new();
     for p in &cfg.inputs {
         if p.as_os_str() == "-" {
@@ -530,8 +532,11 @@ fn commit(
     alerts: &[(Alert, Option<i64>)],
     saved: Saved<'_>,
 ) -> Result<Vec<bool>> {
+    // A new incident is written at once (alerts link to it in this transaction); changes to
+    // existing ones wait for `saved.incidents`.
     let (closed, changed): (Vec<Incident>, Vec<Incident>) = if saved.incidents {
         let closed = engine.incidents_mut().take_closed();
+        engine.incidents_mut().take_opened();
         let changed = engine
             .incidents_mut()
             .take_changed()
@@ -540,7 +545,14 @@ fn commit(
             .collect();
         (closed, changed)
     } else {
-        (Vec::new(), Vec::new())
+        let opened = engine
+            .incidents_mut()
+            .take_opened()
+            .into_iter()
+            .cloned()
+            .collect();
+        // A host's old incident closes when its new one opens: written now too.
+        (engine.incidents_mut().take_closed(), opened)
     };
     let incidents: Vec<&Incident> = closed.iter().chain(changed.iter()).collect();
     let baselines: Option<Baselines> = if saved.baselines {

@@ -198,6 +198,31 @@ fn killed_mid_file_and_restarted_it_stores_every_alert_once() {
     assert!(printed.iter().all(|id| stored.binary_search(id).is_ok()));
     // The second run printed what the first had not yet stored.
     assert!(!ids_of(&String::from_utf8_lossy(&second.stdout)).is_empty());
+    // The restart continued each host's incident (7 hosts, 50 minutes of alerts each, under
+    // the 1 h gap): one incident a host, holding every alert, not a second one after the kill.
+    let incidents = bin()
+        .args(["incident", "--json", "--limit", "100", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let incidents: Vec<Value> = String::from_utf8_lossy(&incidents.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        incidents.len(),
+        7,
+        "{:?}",
+        incidents
+            .iter()
+            .map(|i| &i["incident_id"])
+            .collect::<Vec<_>>()
+    );
+    let total: u64 = incidents
+        .iter()
+        .map(|i| i["alerts"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total as usize, stored.len());
 }
 
 fn wait_output(child: Child) -> Output {
