@@ -135,41 +135,32 @@ pub fn split_tcp(buf: &[u8]) -> (Vec<&[u8]>, usize) {
     let mut at = 0;
     while at < buf.len() {
         let rest = &buf[at..];
-        if rest[0].is_ascii_digit() {
-            let Some(sp) = rest.iter().take(10).position(|&b| b == b' ') else {
-                if rest.len() >= 10 {
-                    // Not a length after all: read it as a line.
-                    match memchr::memchr(b'\n', rest) {
-                        Some(nl) => {
-                            frames.push(&rest[..nl]);
-                            at += nl + 1;
-                            continue;
-                        }
-                        None => break,
-                    }
+        // An octet count: digits, a space, that many bytes.
+        let count = rest[0]
+            .is_ascii_digit()
+            .then(|| rest.iter().take(10).position(|&b| b == b' '))
+            .flatten()
+            .and_then(|sp| {
+                Some((
+                    sp,
+                    std::str::from_utf8(&rest[..sp])
+                        .ok()?
+                        .parse::<usize>()
+                        .ok()?,
+                ))
+            });
+        match count {
+            Some((sp, len)) => {
+                if rest.len() < sp + 1 + len {
+                    break;
                 }
-                break;
-            };
-            let Some(len) = std::str::from_utf8(&rest[..sp])
-                .ok()
-                .and_then(|n| n.parse::<usize>().ok())
-            else {
-                match memchr::memchr(b'\n', rest) {
-                    Some(nl) => {
-                        frames.push(&rest[..nl]);
-                        at += nl + 1;
-                        continue;
-                    }
-                    None => break,
-                }
-            };
-            if rest.len() < sp + 1 + len {
-                break;
+                frames.push(&rest[sp + 1..sp + 1 + len]);
+                at += sp + 1 + len;
             }
-            frames.push(&rest[sp + 1..sp + 1 + len]);
-            at += sp + 1 + len;
-        } else {
-            match memchr::memchr(b'\n', rest) {
+            // Digits with no space yet: the count may still be arriving.
+            None if rest[0].is_ascii_digit() && rest.len() < 10 && !rest.contains(&b'\n') => break,
+            // A line (also what starts with digits but is no count).
+            None => match memchr::memchr(b'\n', rest) {
                 Some(nl) => {
                     if nl > 0 {
                         frames.push(&rest[..nl]);
@@ -177,7 +168,7 @@ pub fn split_tcp(buf: &[u8]) -> (Vec<&[u8]>, usize) {
                     at += nl + 1;
                 }
                 None => break,
-            }
+            },
         }
     }
     (frames, at)
@@ -228,9 +219,14 @@ mod tests {
         let (frames, used) = split_tcp(buf);
         assert_eq!(frames, [&b"<14>1 a b c"[..], b"<14>x", b"<14>line one"]);
         assert_eq!(&buf[used..], b"<14>par");
-        // A count whose frame has not all arrived waits.
+        // A count whose frame has not all arrived waits, as do digits that may be one.
         let (frames, used) = split_tcp(b"20 <14>1 short");
         assert!(frames.is_empty());
         assert_eq!(used, 0);
+        assert_eq!(split_tcp(b"12"), (Vec::<&[u8]>::new(), 0));
+        // Digits that are no count: a line.
+        let (frames, used) = split_tcp(b"2026-11-20 line\n");
+        assert_eq!(frames, [&b"2026-11-20 line"[..]]);
+        assert_eq!(used, 16);
     }
 }

@@ -122,15 +122,34 @@ struct WatchArgs {
     /// Stop once every file is read to its end (catch up, then exit).
     #[arg(long)]
     once: bool,
-    /// As for `hunt`.
+    #[command(flatten)]
+    correlate: CorrelateArgs,
+}
+
+/// The correlation layer's settings, the same for `hunt` and `watch`.
+#[derive(Debug, clap::Args)]
+struct CorrelateArgs {
+    /// How long a host's metadata requests only teach the baseline before first-seen (IMDS-102)
+    /// and rate (IMDS-103) alerts start: `90s`, `30m`, `24h`, `7d`.
     #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration_ms)]
     learn: i64,
-    /// As for `hunt`.
+    /// Alerts on one host further apart than this open a new incident.
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration_ms)]
     incident_gap: i64,
-    /// As for `hunt`.
+    /// How long after an IMDSv2 token request a credential read by the same process counts as
+    /// the token sequence (IMDS-101).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration_ms)]
     token_window: i64,
+}
+
+impl CorrelateArgs {
+    fn config(&self) -> imdsguard_correlate::Config {
+        imdsguard_correlate::Config {
+            learn_ms: self.learn,
+            token_window_ms: self.token_window,
+            ..imdsguard_correlate::Config::default()
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -195,17 +214,8 @@ struct HuntArgs {
     /// Write the incidents (alerts grouped per host, with timeline and stages) as JSON lines.
     #[arg(long, value_name = "FILE")]
     incidents: Option<PathBuf>,
-    /// How long a host's metadata requests only teach the baseline before first-seen (IMDS-102)
-    /// and rate (IMDS-103) alerts start: `90s`, `30m`, `24h`, `7d`.
-    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration_ms)]
-    learn: i64,
-    /// Alerts on one host further apart than this open a new incident.
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration_ms)]
-    incident_gap: i64,
-    /// How long after an IMDSv2 token request a credential read by the same process counts as
-    /// the token sequence (IMDS-101).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration_ms)]
-    token_window: i64,
+    #[command(flatten)]
+    correlate: CorrelateArgs,
     /// The store that keeps alerts, incidents and baselines (default: $IMDSGUARD_DB, else
     /// imdsguard/imdsguard.db under $XDG_DATA_HOME or ~/.local/share).
     #[arg(long, value_name = "PATH", conflicts_with = "no_db")]
@@ -423,12 +433,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             catalog: a.catalog,
             sigma: a.sigma,
             no_builtin: a.no_builtin,
-            correlate: imdsguard_correlate::Config {
-                learn_ms: a.learn,
-                token_window_ms: a.token_window,
-                ..imdsguard_correlate::Config::default()
-            },
-            incident_gap_ms: a.incident_gap,
+            correlate: a.correlate.config(),
+            incident_gap_ms: a.correlate.incident_gap,
             poll: std::time::Duration::from_millis(a.poll.max(1) as u64),
             max_chunk: a.max_chunk.max(4096),
             once: a.once,
@@ -458,12 +464,8 @@ fn hunt_with(a: HuntArgs, db: Option<PathBuf>) -> Result<ExitCode> {
         sigma: a.sigma,
         no_builtin: a.no_builtin,
         incidents: a.incidents,
-        correlate: imdsguard_correlate::Config {
-            learn_ms: a.learn,
-            token_window_ms: a.token_window,
-            ..imdsguard_correlate::Config::default()
-        },
-        incident_gap_ms: a.incident_gap,
+        correlate: a.correlate.config(),
+        incident_gap_ms: a.correlate.incident_gap,
         reorder_ms: a.reorder,
         db,
     })

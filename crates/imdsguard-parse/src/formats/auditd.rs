@@ -225,28 +225,13 @@ fn syscall_name(sys: &Record) -> Option<String> {
     Some(name.to_owned())
 }
 
-/// Seconds since the epoch (`1492037289.295`) as RFC 3339 UTC.
+/// Seconds since the epoch (`1492037289.295`) as RFC 3339 UTC, the fraction as written.
 pub(crate) fn rfc3339(stamp: &str) -> Option<String> {
     let (secs, frac) = stamp.split_once('.').unwrap_or((stamp, "000"));
     let secs: i64 = secs.parse().ok()?;
-    let days = secs.div_euclid(86_400);
-    let tod = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    Some(format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac}Z",
-        tod / 3600,
-        tod % 3600 / 60,
-        tod % 60
-    ))
+    let whole = imdsguard_event::format_time_ms(secs.checked_mul(1000)?);
+    // `…T09:14:07.000Z`: the seconds' fraction replaced by the record's own.
+    Some(format!("{}.{frac}Z", whole.strip_suffix(".000Z")?))
 }
 
 /// Builds the event of one serial's records; `source` is its first record's line.
