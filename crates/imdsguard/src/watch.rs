@@ -307,6 +307,10 @@ pub fn watch(cfg: WatchConfig) -> Result<ExitCode> {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .context("installing signal handlers")?;
     }
+    // `kill -USR1 PID`: one line of metrics on standard error.
+    let metrics = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&metrics))
+        .context("installing signal handlers")?;
     let cat = load_catalog(cfg.catalog.as_ref())?;
     let normalizer: &'static Normalizer<'static> = Box::leak(Box::new(Normalizer::new(cat)));
     let allowlist = crate::hunt::load_allowlist(cfg.allowlist.as_ref())?;
@@ -430,6 +434,9 @@ pub fn watch(cfg: WatchConfig) -> Result<ExitCode> {
                 }
             }
         }
+        if metrics.swap(false, Ordering::Relaxed) {
+            eprintln!("{}", metrics_line(&w, &inputs, started));
+        }
         if status_line && last_status.elapsed() > Duration::from_secs(1) {
             last_status = Instant::now();
             eprint!("\r\x1b[K{}", status(&w.stats, started));
@@ -492,6 +499,41 @@ pub fn watch(cfg: WatchConfig) -> Result<ExitCode> {
     );
     crate::print_summary(&w.summary, started.elapsed());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The metrics `SIGUSR1` asks for, as one JSON object: events and alerts so far and per second,
+/// the lag behind the newest record, each input's position, and the webhook's backlog.
+fn metrics_line(w: &Watcher<'_>, inputs: &[Input], started: Instant) -> String {
+    let secs = started.elapsed().as_secs_f64().max(0.001);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let inputs: Vec<serde_json::Value> = inputs
+        .iter()
+        .map(|i| match i {
+            Input::File(f) => serde_json::json!({
+                "input": f.path().display().to_string(),
+                "offset": f.position().offset,
+                "lines": f.position().lines,
+            }),
+            Input::Stream(s) => serde_json::json!({ "input": s.name, "lines": s.lines }),
+        })
+        .collect();
+    let outbox = w
+        .webhook
+        .as_deref()
+        .and_then(|u| w.store.outbox_len(u).ok());
+    serde_json::json!({
+        "metrics": "imdsguard watch",
+        "uptime_s": (secs * 10.0).round() / 10.0,
+        "events": w.stats.events,
+        "events_per_s": (w.stats.events as f64 / secs).round(),
+        "alerts": w.stats.alerts,
+        "lag_s": w.stats.last_event_ms.map(|t| (now - t) as f64 / 1000.0),
+        "inputs": inputs,
+        "webhook_backlog": outbox,
+    })
+    .to_string()
 }
 
 fn status(s: &Stats, started: Instant) -> String {

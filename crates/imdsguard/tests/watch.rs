@@ -262,6 +262,9 @@ fn it_follows_a_rotated_file_and_stops_cleanly_on_sigterm() {
     wait_for("the new file", Duration::from_secs(30), || {
         checkpoint(&db) == Some(new_size)
     });
+    // Metrics on request: one JSON line on standard error.
+    Command::new("kill").args(["-USR1", &pid]).status().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
     let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(status.success());
     let out = wait_output(child);
@@ -269,6 +272,14 @@ fn it_follows_a_rotated_file_and_stops_cleanly_on_sigterm() {
     assert!(out.status.success(), "exit {:?}", out.status);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("watch stopped on a signal"), "{err}");
+    let metrics: Value = err
+        .lines()
+        .find(|l| l.starts_with("{\"metrics\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .unwrap_or_else(|| panic!("no metrics line: {err}"));
+    assert_eq!(metrics["events"], 30);
+    assert_eq!(metrics["inputs"][0]["offset"], new_size);
+    assert_eq!(metrics["inputs"][0]["lines"], 10);
     // Every line of both files was read once: the alerts of all 30 records.
     let all = d.join("all.jsonl");
     write_lines(&all, 0..30);
