@@ -91,7 +91,7 @@ struct WatchArgs {
     format: Option<Format>,
     /// Output format: jsonl (default) or table (one line per alert).
     #[arg(long, value_enum, default_value = "jsonl")]
-    output: AlertOutput,
+    output: store_cmds::StoredOutput,
     /// Append alerts to FILE instead of standard output.
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     out: Option<PathBuf>,

@@ -9,8 +9,6 @@ use imdsguard_event::{format_time_ms, parse_time_ms, Severity};
 use imdsguard_store::{AlertFilter, Store, STATUSES};
 use serde_json::Value;
 
-use crate::AlertOutput;
-
 /// The store to use: the one given, else the default location.
 pub fn db_path(given: Option<PathBuf>) -> Result<PathBuf> {
     given.or_else(imdsguard_store::default_path).context(
@@ -71,7 +69,16 @@ pub struct AlertsArgs {
     limit: usize,
     /// table (default) or jsonl (the alerts as `hunt` printed them).
     #[arg(long, value_enum, default_value = "table")]
-    output: AlertOutput,
+    output: StoredOutput,
+}
+
+/// How `alerts` prints what the store keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoredOutput {
+    /// One line per alert.
+    Table,
+    /// The alerts' JSON, one per line, exactly as stored.
+    Jsonl,
 }
 
 pub fn alerts(a: AlertsArgs) -> Result<ExitCode> {
@@ -88,8 +95,8 @@ pub fn alerts(a: AlertsArgs) -> Result<ExitCode> {
     let mut out = BufWriter::new(io::stdout().lock());
     for v in &found {
         match a.output {
-            AlertOutput::Jsonl | AlertOutput::Csv => writeln!(out, "{v}")?,
-            AlertOutput::Table => writeln!(out, "{}", alert_line(v))?,
+            StoredOutput::Jsonl => writeln!(out, "{v}")?,
+            StoredOutput::Table => writeln!(out, "{}", alert_line(v))?,
         }
     }
     out.flush()?;

@@ -29,13 +29,14 @@ use imdsguard_store::{Batch, Checkpoint, Store};
 use imdsguard_target::Normalizer;
 
 use crate::hunt::{observe, rule_set};
-use crate::{load_catalog, AlertOutput};
+use crate::load_catalog;
+use crate::store_cmds::StoredOutput;
 
 /// What `watch` was asked to do.
 pub struct WatchConfig {
     pub inputs: Vec<PathBuf>,
     pub format: Option<Format>,
-    pub output: AlertOutput,
+    pub output: StoredOutput,
     pub out_file: Option<PathBuf>,
     pub min_severity: Severity,
     pub allowlist: Option<PathBuf>,
@@ -216,7 +217,7 @@ struct Watcher<'a> {
     engine: Engine,
     store: Store,
     out: Box<dyn Write>,
-    output: AlertOutput,
+    output: StoredOutput,
     opts: ReadOptions,
     min_severity: Severity,
     summary: Summary,
@@ -614,13 +615,13 @@ fn commit(
     Ok(store.commit_new(&batch)?)
 }
 
-fn write_alert(out: &mut dyn Write, a: &Alert, output: AlertOutput) -> Result<()> {
+fn write_alert(out: &mut dyn Write, a: &Alert, output: StoredOutput) -> Result<()> {
     match output {
-        AlertOutput::Jsonl | AlertOutput::Csv => {
+        StoredOutput::Jsonl => {
             serde_json::to_writer(&mut *out, a)?;
             out.write_all(b"\n")?;
         }
-        AlertOutput::Table => writeln!(
+        StoredOutput::Table => writeln!(
             out,
             "{:<8} {}  {:<24}  {:<20}  {:<40}  {}",
             a.severity.as_str().to_uppercase(),
