@@ -58,12 +58,16 @@ pub struct Observation {
     pub facts: Facts,
     /// Hits of rules that Sigma correlations name.
     pub hits: Vec<Hit>,
+    /// The alert of the first such hit when it is below the reported severity (so not in
+    /// `alerts`): the context a correlation alert built on it carries.
+    pub hit_context: Option<Alert>,
 }
 
 /// The event context of an observation: its first alert, or its touch's context.
 fn context(obs: &Observation) -> Option<Alert> {
     obs.alerts
         .first()
+        .or(obs.hit_context.as_ref())
         .cloned()
         .or_else(|| obs.touch.as_ref().map(|t| t.context.alert(&t.host)))
 }
@@ -335,6 +339,7 @@ mod tests {
             touch: None,
             facts: Facts::default(),
             hits: Vec::new(),
+            hit_context: None,
         })
     }
 

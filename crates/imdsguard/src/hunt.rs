@@ -71,6 +71,7 @@ pub(crate) fn observe(
     let mut worst = None;
     let mut alerts = Vec::new();
     let mut hits = Vec::new();
+    let mut hit_context = None;
     for hit in loaded.set.eval(&ev) {
         worst = worst.max(Some(hit.severity));
         let names = loaded.referenced.get(&hit.rule.id);
@@ -92,6 +93,8 @@ pub(crate) fn observe(
         }
         if hit.severity >= min_severity {
             alerts.push(alert);
+        } else if hit_context.is_none() {
+            hit_context = Some(alert);
         }
     }
     let touch = time_ms.and_then(|t| Touch::of(&ev, t));
@@ -114,6 +117,7 @@ pub(crate) fn observe(
                 touch,
                 facts,
                 hits,
+                hit_context,
             })
         }),
     }

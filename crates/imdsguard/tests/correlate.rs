@@ -333,6 +333,31 @@ level: high
         .filter(|a| a["rule_id"] == "5d2c8a61-0000-4000-8000-000000000001")
         .count();
     assert_eq!(base, 14);
+
+    // Reported from high up, the low base rule's hits still count; only the correlation shows.
+    let high = run(&[
+        "hunt",
+        log.to_str().unwrap(),
+        "--output",
+        "jsonl",
+        "--no-builtin",
+        "--min-severity",
+        "high",
+        "--sigma",
+        rules.to_str().unwrap(),
+    ]);
+    assert!(
+        high.status.success(),
+        "{}",
+        String::from_utf8_lossy(&high.stderr)
+    );
+    let shown: Vec<Value> = jsonl(&String::from_utf8_lossy(&high.stdout))
+        .into_iter()
+        .filter(|v| v.get("rule_id").is_some())
+        .collect();
+    assert_eq!(shown.len(), 1, "{shown:#?}");
+    assert_eq!(shown[0]["rule_id"], "5d2c8a61-0000-4000-8000-000000000002");
+    assert_eq!(shown[0]["time"], "2026-11-21 10:00:34");
 }
 
 /// A store of its own for each run, so that no run learns from another's baseline (tests run
