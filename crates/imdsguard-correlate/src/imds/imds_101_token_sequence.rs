@@ -106,10 +106,32 @@ const TOKEN: &str = "-s -X PUT http://169.254.169.254/latest/api/token \
 const CREDS: &str = "-s -H \"X-aws-ec2-metadata-token: AQAEAB\" \
                      http://169.254.169.254/latest/meta-data/iam/security-credentials/web-role";
 
+/// A proxy's record (ECS) of a request from `client` for `url` at second `secs`.
+#[cfg(test)]
+fn proxied(secs: u32, client: &str, url: &str) -> String {
+    serde_json::json!({
+        "@timestamp": format!("2026-11-20T08:00:{secs:02}.000Z"), "ecs": {"version": "8.11.0"},
+        "event": {"category": ["web"]}, "host": {"name": "proxy01"},
+        "url": {"full": url}, "source": {"ip": client},
+        "destination": {"ip": "169.254.169.254", "port": 80},
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+const TOKEN_URL: &str = "http://169.254.169.254/latest/api/token";
+#[cfg(test)]
+const CREDS_URL: &str = "http://169.254.169.254/latest/meta-data/iam/security-credentials/web-role";
+
 #[cfg(test)]
 pub(super) fn positive() -> Vec<Vec<String>> {
     use super::fixtures::*;
     vec![
+        // A web or proxy log: the same client asks for the token, then the credentials.
+        vec![
+            proxied(1, "10.0.3.7", TOKEN_URL),
+            proxied(2, "10.0.3.7", CREDS_URL),
+        ],
         // Two curl runs from one shell, 3 s apart.
         vec![
             curl(&at(0), 7001, 6900, TOKEN),
@@ -134,6 +156,11 @@ pub(super) fn positive() -> Vec<Vec<String>> {
 pub(super) fn negative() -> Vec<Vec<String>> {
     use super::fixtures::*;
     vec![
+        // Two clients of one proxy: neither ran the whole handshake.
+        vec![
+            proxied(1, "10.0.3.7", TOKEN_URL),
+            proxied(2, "10.0.3.8", CREDS_URL),
+        ],
         // Outside the 60 s window.
         vec![
             curl(&at(0), 7001, 6900, TOKEN),

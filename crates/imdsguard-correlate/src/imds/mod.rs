@@ -225,8 +225,12 @@ impl Touch {
                 None => image,
             }
         };
+        let client = e.network.as_ref().and_then(|n| n.src_ip.as_deref());
         let actor = if e.kind == EventKind::ProcessStart && !e.parent.is_empty() {
             format!("parent {}", proc_text(&e.parent))
+        } else if let (true, Some(ip)) = (e.process.is_empty(), client) {
+            // A web or proxy log names no process: the client making the requests is the actor.
+            format!("client {ip}")
         } else {
             proc_text(&e.process)
         };
