@@ -131,8 +131,6 @@ pub struct Frequency {
     pub learning: Option<(i64, i64)>,
     /// The process's first request on the host, if it had one before this alert.
     pub known_since: Option<i64>,
-    /// Its requests so far.
-    pub requests: u64,
     /// Its busiest bucket while the baseline was learned.
     pub busiest: u64,
     /// Requests in the current bucket.
@@ -244,12 +242,11 @@ pub fn triage(a: &Alert, facts: &Facts, freq: Option<&Frequency>) -> Triage {
                 Q_FREQUENCY,
                 "unknown",
                 format!(
-                    "{host}'s baseline is still being learned ({:.1} h of {:.1} h since {}); \
-                     {who} has made {} requests so far.",
+                    "{host}'s baseline is still being learned ({:.1} h of {:.1} h since {}): \
+                     how often {who} usually reaches the service is not known yet.",
                     done as f64 / 3.6e6,
                     total as f64 / 3.6e6,
                     format_time_ms(f.since_ms),
-                    f.requests
                 ),
             ),
             (None, None) => {
@@ -287,10 +284,9 @@ pub fn triage(a: &Alert, facts: &Facts, freq: Option<&Frequency>) -> Triage {
                 Q_FREQUENCY,
                 "no",
                 format!(
-                    "{who} has reached the service on {host} since {} ({} requests); {} in this \
-                     {} s, its busiest while learning {}.",
+                    "{who} has reached the service on {host} since {}; {} in this {} s, its \
+                     busiest while learning {}.",
                     format_time_ms(since),
-                    f.requests,
                     f.this_bucket,
                     f.bucket_ms / 1000,
                     f.busiest
@@ -805,7 +801,6 @@ mod tests {
             since_ms: 0,
             learning: None,
             known_since: Some(1000),
-            requests: 300,
             busiest: 2,
             this_bucket: 1,
             bucket_ms: 60_000,

@@ -286,7 +286,7 @@ pub struct ProcessBaseline {
     pub first_ms: i64,
     /// Last request seen (ms).
     pub last_ms: i64,
-    /// Requests seen.
+    /// Requests seen (a statistic: logs read twice count twice; no alert or triage reads it).
     pub requests: u64,
     /// The most requests in one rate bucket during learning.
     pub busiest: u64,
@@ -413,7 +413,6 @@ impl Imds {
             since_ms: host.since_ms,
             learning: (done < self.cfg.learn_ms).then_some((done, self.cfg.learn_ms)),
             known_since: (p.first_ms < t.time_ms).then_some(p.first_ms),
-            requests: p.requests,
             busiest: p.busiest,
             this_bucket,
             bucket_ms: self.cfg.rate_bucket_ms,
