@@ -159,10 +159,6 @@ impl Out<'_> {
         }
     }
 
-    fn flush_store(&mut self, incidents: &[&Incident], baselines: Option<&Baselines>) {
-        self.commit(incidents, baselines);
-    }
-
     /// One transaction: the pending alerts, and the incidents and baselines given. After a
     /// failure nothing more is stored (the error is reported at the end; alerts still print).
     fn commit(&mut self, incidents: &[&Incident], baselines: Option<&Baselines>) {
@@ -621,7 +617,7 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
     }
     alerts += correlations;
     let incidents = engine.incidents().all();
-    out.flush_store(&incidents, engine.baselines());
+    out.commit(&incidents, engine.baselines());
     let Out {
         sink,
         by_rule,

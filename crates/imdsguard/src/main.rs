@@ -45,7 +45,8 @@ enum Command {
     /// Reads files, directories (recursively) and `-` (standard input), gzip or not, in every
     /// format `events` reads, and prints one alert per detection that matches a record. A closing
     /// summary on standard error counts files, events by format, skipped records and alerts by rule
-    /// and severity. Exit status: 0 when the run completed, 1 when `--fail-on` found an alert at
+    /// and severity. Correlations (IMDS-101…104, Sigma correlation rules), incidents and triage are
+    /// part of the output; alerts, incidents and baselines are kept in the store (`--db`). Exit status: 0 when the run completed, 1 when `--fail-on` found an alert at
     /// or above its severity, 2 for usage errors or when not one input could be read.
     Hunt(HuntArgs),
     /// List or show the built-in detections.
@@ -54,7 +55,7 @@ enum Command {
     Allowlist(AllowlistArgs),
     /// Work with Sigma rules.
     Sigma(SigmaArgs),
-    /// Follow log files as they grow and detect continuously (same detections as `hunt`).
+    /// Follow log files, standard input or syslog and detect continuously (same detections as `hunt`).
     ///
     /// Reads each FILE from where the store says it stopped (through rotation and truncation),
     /// commits each chunk's alerts with the file's new position in one transaction, and prints

@@ -112,7 +112,8 @@ fn text<'a>(v: &'a Value, path: &[&str]) -> &'a str {
     v.as_str().unwrap_or("-")
 }
 
-fn alert_line(v: &Value) -> String {
+/// One stored alert as a table line: severity, id, rule, time, host, process, target.
+pub fn alert_line(v: &Value) -> String {
     let target = match (
         v["target"]["endpoint"].as_str(),
         v["target"]["path"].as_str(),

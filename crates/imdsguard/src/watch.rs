@@ -342,6 +342,12 @@ pub fn watch(cfg: WatchConfig) -> Result<ExitCode> {
                 lines: c.lines,
             })
         });
+        if !p.exists() {
+            eprintln!(
+                "imdsguard: watch: {} does not exist yet; waiting for it",
+                p.display()
+            );
+        }
         inputs.push(Input::File(Follower::new(p, saved)));
     }
     for a in &cfg.syslog_udp {
@@ -621,15 +627,11 @@ fn write_alert(out: &mut dyn Write, a: &Alert, output: StoredOutput) -> Result<(
             serde_json::to_writer(&mut *out, a)?;
             out.write_all(b"\n")?;
         }
+        // The line `imdsguard alerts` prints, with the id `triage` takes.
         StoredOutput::Table => writeln!(
             out,
-            "{:<8} {}  {:<24}  {:<20}  {:<40}  {}",
-            a.severity.as_str().to_uppercase(),
-            a.rule_id,
-            a.time.as_deref().unwrap_or("-"),
-            a.host.as_deref().unwrap_or("-"),
-            a.process_text(),
-            a.target_text()
+            "{}",
+            crate::store_cmds::alert_line(&serde_json::to_value(a)?)
         )?,
     }
     Ok(())

@@ -390,13 +390,6 @@ impl Imds {
         &self.baselines
     }
 
-    /// Whether a host is still learning at `time_ms`.
-    pub fn learning(&self, host: &str, time_ms: i64) -> bool {
-        self.baselines
-            .get(host)
-            .is_none_or(|b| time_ms < b.since_ms + self.cfg.learn_ms)
-    }
-
     /// How often the touch's process reaches the service, as the baseline knows it after the
     /// touch was fed.
     pub fn frequency(&self, t: &Touch) -> Option<crate::triage::Frequency> {
