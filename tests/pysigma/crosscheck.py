@@ -815,9 +815,10 @@ def normal(x, lang):
 class Ctx(str):
     """The rule's text (a str, for the rewrites that look at it), and the other side's atoms."""
 
-    def __new__(cls, text, other):
+    def __new__(cls, text, other, notes=()):
         obj = super().__new__(cls, text)
         obj.other = other
+        obj.notes = notes
         return obj
 
 
@@ -840,9 +841,23 @@ def regex_pulled_out(mine, pys_text):
     return False
 
 
-def compare(lang, mine, pys, text):
-    a = canon(nnf(normal(mine, lang)))
-    b = canon(nnf(normal(pys, lang)))
+def case_free(x, lang):
+    """EQL, ES|QL: a string test of a value without letters has no case (`: "::1"`, `== "0"`),
+    however a rewrite wrote it."""
+    k = x[0]
+    if k in ("and", "or"):
+        return (k, tuple(case_free(i, lang) for i in x[1]))
+    if k == "not":
+        return ("not", case_free(x[1], lang))
+    if k == "atom" and lang in ("eql", "esql") and x[2] == "glob" and x[4]:
+        if x[3].lower() == x[3].upper():
+            return ("atom", x[1], "glob", x[3], False)
+    return x
+
+
+def compare(lang, mine, pys, text, notes=()):
+    a = canon(nnf(case_free(normal(mine, lang), lang)))
+    b = canon(nnf(case_free(normal(pys, lang), lang)))
     if a == b:
         return "equal", []
     if same_function(a, b):
@@ -851,10 +866,10 @@ def compare(lang, mine, pys, text):
     for name, langs, rewrite in ACCEPTED:
         if lang not in langs:
             continue
-        ctx_a = Ctx(text, atoms_of(b, set()))
-        ctx_b = Ctx(text, atoms_of(a, set()))
-        a2 = canon(nnf(rewrite(a, "ours", ctx_a)))
-        b2 = canon(nnf(rewrite(b, "pysigma", ctx_b)))
+        ctx_a = Ctx(text, atoms_of(b, set()), notes)
+        ctx_b = Ctx(text, atoms_of(a, set()), notes)
+        a2 = canon(nnf(case_free(rewrite(a, "ours", ctx_a), lang)))
+        b2 = canon(nnf(case_free(rewrite(b, "pysigma", ctx_b), lang)))
         if (a2, b2) != (a, b):
             applied.append(name)
             a, b = a2, b2
@@ -863,7 +878,7 @@ def compare(lang, mine, pys, text):
     return "differ", applied
 
 
-def whole_query(lang, mine, pys_text, text, verdict, applied):
+def whole_query(lang, mine, pys_text, text, verdict, applied, notes=()):
     """Differences in how pySigma's backend builds the whole query, which no rewrite of single
     tests can model: each is recognised in pySigma's text and accepted with its reason."""
     if lang == "spl" and re.search(r"\|\s*search OR\b", pys_text):
@@ -882,7 +897,7 @@ def whole_query(lang, mine, pys_text, text, verdict, applied):
         # unescaped, where ES|QL reads `\` as LIKE's escape (`"*:\\Temp\\*"` is `*:Temp*`
         # there, the path separators lost). Compared by reading pySigma's patterns as it meant
         # them.
-        v2, a2 = compare(lang, mine, parse_esql(pys_text, like_escape=False), text)
+        v2, a2 = compare(lang, mine, parse_esql(pys_text, like_escape=False), text, notes)
         if v2 != "differ":
             return "accepted", a2 + ["esql: pySigma's LIKE patterns leave `\\` unescaped"]
     return verdict, applied
@@ -940,9 +955,10 @@ def main():
                 stats["pySigma query unreadable"] += 1
                 lines.append(f"{lang}\tunreadable-pysigma\t{key}\t{e}\t{p[0][:300]!r}")
                 continue
-            verdict, applied = compare(lang, tm, tp, text)
+            notes = tuple(m[0].get("notes", ()))
+            verdict, applied = compare(lang, tm, tp, text, notes)
             if verdict == "differ":
-                verdict, applied = whole_query(lang, tm, p[0], text, verdict, applied)
+                verdict, applied = whole_query(lang, tm, p[0], text, verdict, applied, notes)
             stats[verdict] += 1
             for a in applied:
                 reasons[a] += 1
@@ -1262,7 +1278,202 @@ def esql_case(x, side, ctx):
         field = field[: -len(".caseless")]
     if "|cased" in ctx:
         return ("atom", field, test, value, ci)
-    return glob(field, value, True)
+    return glob(field, value, value.lower() != value.upper())
+
+
+# Winlogbeat: where its modules put each field (x-pack/winlogbeat/module/{sysmon,security}/ingest
+# in elastic/beats), which imdsguard's EQL and ES|QL follow (crates/imdsguard-query/data/ecs.toml,
+# src/winlogbeat.rs) and pySigma's ECS Windows pipeline does not. Each entry: pySigma's field,
+# the event-data field imdsguard reads instead, and why imdsguard's is right.
+WINLOGBEAT_KEPT = [
+    # The Security module *copies* these (event data keeps them) and fills user.* from the
+    # *target* account for logon and Kerberos events (4624, 4625, 4768-4771, 4776...): pySigma's
+    # user.name is the wrong account there; SubjectUserName is right for every event.
+    ("user.name", "winlog.event_data.subjectusername"),
+    ("user.id", "winlog.event_data.subjectusersid"),
+    ("user.domain", "winlog.event_data.subjectdomainname"),
+    ("winlog.logon.id", "winlog.event_data.subjectlogonid"),
+    # Copied by the Security module (service installs, 4778/4779 sessions): both hold the value;
+    # for System 7045 (no module) only event data does.
+    ("service.name", "winlog.event_data.servicename"),
+    ("user.name", "winlog.event_data.accountname"),
+    # Security 4688-less events keep ProcessName, IpAddress, IpPort, WorkstationName outside the
+    # module's "Rename Common Auth Fields" codes (4656, 4663, 4776, 4778, 5156...): event data.
+    ("process.executable", "winlog.event_data.processname"),
+    ("source.ip", "winlog.event_data.ipaddress"),
+    ("source.port", "winlog.event_data.ipport"),
+    ("source.domain", "winlog.event_data.workstationname"),
+    ("source.ip", "winlog.event_data.clientaddress"),
+    # Filtering Platform 5156 and logs no module reads (DNS Client, SMB, System, ETW Kernel-File
+    # for file_access/file_rename): Winlogbeat writes event data as it is.
+    ("process.executable", "winlog.event_data.application"),
+    ("destination.ip", "winlog.event_data.destaddress"),
+    ("destination.port", "winlog.event_data.destport"),
+    ("source.ip", "winlog.event_data.sourceaddress"),
+    ("source.port", "winlog.event_data.sourceport"),
+    ("dns.question.name", "winlog.event_data.queryname"),
+    ("process.pid", "winlog.event_data.processid"),
+    ("process.parent.pid", "winlog.event_data.parentprocessid"),
+    ("process.executable", "winlog.event_data.image"),
+    ("file.path", "winlog.event_data.filename"),
+    ("file.path", "winlog.event_data.targetfilename"),
+    # Sysmon: the module copies SignatureStatus and keeps Signed (it sets
+    # file.code_signature.signed only when Signed is true, so `Signed: 'false'` never matches
+    # there); Description outside image loads is copied too.
+    ("file.code_signature.status", "winlog.event_data.signaturestatus"),
+    ("file.code_signature.signed", "winlog.event_data.signed"),
+    ("winlog.event_data.description", "process.pe.description"),
+    # The Sysmon module renames CommandLine in every event; pySigma maps it only for
+    # process_creation and leaves it in event data elsewhere, where it is gone.
+    ("winlog.event_data.commandline", "process.command_line"),
+    # No module reads the System log: event data (pySigma: the Sysmon image-load field).
+    ("process.pe.description", "winlog.event_data.description"),
+]
+
+
+def winlogbeat_kept(x, side, ctx):
+    _, field, test, value, ci = x
+    if side != "pysigma":
+        return x
+    ours = {o[1] for o in ctx.other}
+    if field in ours:
+        return x
+    for theirs, mine in WINLOGBEAT_KEPT:
+        if theirs == field and mine in ours:
+            return ("atom", mine, test, value, ci)
+    return x
+
+
+# The Security module moves these out of event data only under its "Rename Common Auth Fields"
+# event codes (and keeps IpAddress/IpPort "-"): imdsguard reads event data, and the ECS field
+# under those codes (`(ed.F or (event.code in (…) and ecs))`, or one of them when the rule's own
+# event ids decide). Read as the ECS field, the two agree wherever pySigma's is right.
+WINLOGBEAT_MOVED = {
+    "winlog.event_data.processname": "process.executable",
+    "winlog.event_data.ipaddress": "source.ip",
+    "winlog.event_data.ipport": "source.port",
+    "winlog.event_data.workstationname": "source.domain",
+    "winlog.event_data.clientaddress": "source.ip",
+    "related.ip": "source.ip",
+}
+
+
+def winlogbeat_moved(x, side, ctx):
+    _, field, test, value, ci = x
+    if side == "ours" and field in WINLOGBEAT_MOVED:
+        target = WINLOGBEAT_MOVED[field]
+        if any(o[1] == target for o in ctx.other):
+            return ("atom", target, test, value, ci)
+    return x
+
+
+# The Sysmon module writes Initiated as network.direction "egress"/"ingress" and removes it;
+# pySigma maps the field but keeps the value "true", which never matches there.
+def winlogbeat_direction(x, side, ctx):
+    _, field, test, value, ci = x
+    if side == "pysigma" and field == "network.direction" and test == "glob":
+        v = {"true": "egress", "false": "ingress"}.get(value.lower(), value)
+        return ("atom", field, test, v, ci)
+    return x
+
+
+# The Sysmon module splits User ("NT AUTHORITY\SYSTEM") into user.domain and user.name and
+# removes it: a pattern with a `\` tests each side, one without tests either part (exact for a
+# substring). pySigma tests user.name with the whole value, which misses every domain-qualified
+# match. pySigma's read as the split.
+def winlogbeat_user(x, side, ctx):
+    _, field, test, value, ci = x
+    if side != "pysigma" or field != "user.name" or test != "glob":
+        return x
+    if not any(o[1] == "user.domain" for o in ctx.other):
+        return x
+    i = 0
+    while i < len(value):
+        if value[i] == "\\":
+            if value[i + 1:i + 2] == "\\":
+                # A literal backslash (escaped in the glob): split there.
+                return all_of([glob("user.domain", value[:i], ci),
+                               glob("user.name", value[i + 2:], ci)])
+            i += 2
+            continue
+        i += 1
+    return any_of([glob("user.domain", value, ci), glob("user.name", value, ci)])
+
+
+# The Sysmon module moves registry Details to registry.data.strings and removes it, writing
+# DWORD values in decimal ("DWORD (0x00000010)" is "16"). imdsguard follows; a pattern on Sysmon's
+# own rendering of a number that it cannot rewrite is left out (wider, with a note). pySigma's
+# read the same way.
+DWORD = re.compile(r"^\*?dword \(0x([0-9a-f]{8})\)\*?$")
+
+
+def winlogbeat_details(x, side, ctx):
+    a = x if x[0] == "atom" else x[1]
+    _, field, test, value, ci = a
+    if side != "pysigma" or field != "winlog.event_data.details":
+        return x
+    if test != "glob":
+        b = ("atom", "registry.data.strings", test, value, ci)
+        return b if x[0] == "atom" else ("not", b)
+    v = value.lower()
+    wild = re.search(r"(?<!\\)[*?]", v) is not None
+    m = DWORD.match(v)
+    if m and (not wild or (v.startswith("*") and v.endswith("*"))):
+        b = glob("registry.data.strings", str(int(m.group(1), 16)), False)
+    elif not wild:
+        if v.startswith("qword"):
+            return ("const", True)
+        b = ("atom", "registry.data.strings", test, value, ci)
+    elif v in ("dword*", "dword (*", "dword (0*", "dword (0x*"):
+        b = glob("registry.data.type", "sz_dword", True)
+    elif any(k in v for k in ("dword", "qword", "0x")):
+        return ("const", True)
+    else:
+        b = ("atom", "registry.data.strings", test, value, ci)
+    return b if x[0] == "atom" else ("not", b)
+
+
+# The Sysmon module splits Hashes ("SHA256=…,IMPHASH=…") into process.hash.<alg> (file.hash for
+# image and driver loads) and *.pe.imphash, lower-cased, and removes it: "ALG=value" inside the
+# field is a prefix test of that hash there. pySigma's read the same way.
+def winlogbeat_hashes(x, side, ctx):
+    _, field, test, value, ci = x
+    if side != "pysigma" or field != "winlog.event_data.hashes" or test != "glob":
+        return x
+    m = re.match(r"^\*?([a-z0-9]+)=([^*?,=]+)\*?$", value.lower())
+    if not m:
+        return x
+    alg, v = m.groups()
+    owner = "file" if any(o[1].startswith("file.") for o in ctx.other) else "process"
+    target = f"{owner}.pe.imphash" if alg == "imphash" else f"{owner}.hash.{alg}"
+    return glob(target, v + "*", True)
+
+
+# Sigma's null is "absent or empty"; imdsguard writes `(F == null or F == "")`, pySigma
+# `F == null`. Winlogbeat drops empty event-data values, so on its data the two agree; on a
+# shipper that keeps empty strings imdsguard's is the specification's reading.
+def null_or_empty(x, side, ctx):
+    _, field, test, value, ci = x
+    if side == "ours" and test == "glob" and value == "":
+        if ("atom", field, "null", None, False) in ctx.other:
+            return ("atom", field, "null", None, False)
+    return x
+
+
+# A regex Lucene cannot run as Sigma means it (an anchor inside the expression, a lookaround)
+# is left out of imdsguard's query, which widens it where it stands and says so in a note;
+# pySigma writes the expression as it is, where Lucene reads `^`, `$` as literal characters (its
+# test never matches as the rule means). Compared by leaving pySigma's out too.
+def regex_left_out(x, side, ctx):
+    a = x if x[0] == "atom" else x[1]
+    if side != "pysigma" or a[2] != "re":
+        return x
+    source = a[3][1].replace("\\/", "/")
+    for n in ctx.notes:
+        m = re.match(r'regex ("(?:[^"\\]|\\.)*"): .*left out \(wider\)', n)
+        if m and json.loads(m.group(1)) == source:
+            return ("const", True)
+    return x
 
 
 ACCEPTED = [
@@ -1270,7 +1481,8 @@ ACCEPTED = [
      map_atoms(kusto_cs_wildcard_regex)),
     ("kusto: wildcards inside a value split into unordered contains (wider)", {"kql"},
      map_atoms(kusto_split_wildcards)),
-    ("base64 values matched case-insensitively (wider)", {"kql", "spl"}, map_atoms(kusto_base64_case)),
+    ("base64 values matched case-insensitively (wider)", {"kql", "spl", "eql", "esql"},
+     map_atoms(kusto_base64_case)),
     ("xdr: FileName mapped to the name-only column", {"kql"}, map_atoms(xdr_filename)),
     ("xdr: registry key text rewritten", {"kql"}, map_atoms(xdr_registry_key)),
     ("xdr: image_load version info of the loading process", {"kql"},
@@ -1283,8 +1495,18 @@ ACCEPTED = [
     ("service log not scoped by pySigma (wider)", {"spl", "eql", "esql"}, map_literals(unscoped_service)),
     ("eql: pySigma writes `any where`", {"eql"}, map_atoms(eql_any_category)),
     ("esql: pySigma matches case-sensitively", {"esql"}, map_atoms(esql_case)),
+    ("regex Lucene cannot run left out (wider, noted)", {"eql", "esql"}, map_literals(regex_left_out)),
     ("regex dialect: Lucene translation against the Sigma source", {"eql", "esql"}, map_atoms(regex_dialect)),
     ("ecs: field mapped otherwise by pySigma", {"eql", "esql"}, map_atoms(ecs_field_names)),
+    ("winlogbeat: field kept in event data", {"eql", "esql"}, map_atoms(winlogbeat_kept)),
+    ("winlogbeat: Security field moved for some event codes", {"eql", "esql"},
+     map_atoms(winlogbeat_moved)),
+    ("winlogbeat: Initiated as network.direction", {"eql", "esql"}, map_atoms(winlogbeat_direction)),
+    ("winlogbeat: User split at the backslash", {"eql", "esql"}, map_atoms(winlogbeat_user)),
+    ("winlogbeat: Details as registry.data.strings", {"eql", "esql"},
+     map_literals(winlogbeat_details)),
+    ("winlogbeat: Hashes split by algorithm", {"eql", "esql"}, map_atoms(winlogbeat_hashes)),
+    ("null: absent or empty", {"eql", "esql"}, map_atoms(null_or_empty)),
 ]
 
 

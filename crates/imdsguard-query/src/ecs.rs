@@ -8,37 +8,28 @@
 //! Both run regular expressions in Lucene syntax, matched against the whole value: see
 //! [`crate::lucene`].
 
-use std::collections::BTreeMap;
-use std::sync::LazyLock;
-
 use imdsguard_sigma::{Node, Op, Pattern, Piece, SigmaRule, Test};
-use serde::Deserialize;
 
-use crate::{dq, eq_list, has_literal, lucene, named_field, shape, Logic, Options, Shape};
+use crate::winlogbeat::{resolved, Layout, ECS};
+use crate::{
+    dq, eq_list, has_literal, lucene, named_field, shape, simplify, Logic, Options, Shape,
+};
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Ecs {
-    strings: Vec<String>,
-    categories: BTreeMap<String, String>,
-    fields: BTreeMap<String, String>,
+/// The ECS field of a test the layout rewrote.
+fn ecs_field(f: &str) -> String {
+    resolved(f)
 }
 
-static ECS: LazyLock<Ecs> = LazyLock::new(|| {
-    toml::from_str::<Ecs>(include_str!("../data/ecs.toml"))
-        .unwrap_or_else(|e| panic!("data/ecs.toml is checked by the tests: {e}"))
-});
-
-/// The ECS field for a Sigma field (`winlog.event_data.<name>` when the table has none).
-pub(crate) fn ecs_field(f: &str) -> String {
-    ECS.fields
-        .get(f)
-        .cloned()
-        .unwrap_or_else(|| format!("winlog.event_data.{f}"))
+/// The rule's condition over the fields Winlogbeat writes.
+fn laid_out(rule: &SigmaRule, node: &Node, notes: &mut Vec<String>) -> Node {
+    simplify(Layout::of(rule, node).rewrite(node.clone(), true, notes))
 }
 
+/// A number test: as a number on the fields Winlogbeat indexes as numbers (`destination.port`), as
+/// a string on the others, which are keywords (EQL and ES|QL refuse to compare a keyword with a
+/// number).
 fn number(field: &str, n: &str, eq: &str) -> String {
-    if ECS.strings.iter().any(|s| s == field) {
+    if !ECS.numbers.iter().any(|s| s == field) {
         format!("{field} {eq} {}", dq(n))
     } else {
         format!("{field} == {n}")
@@ -124,6 +115,7 @@ pub(crate) fn eql(
         .as_deref()
         .and_then(|c| ECS.categories.get(c))
         .map_or("any", String::as_str);
+    let node = laid_out(rule, node, notes);
     let not = |s: &str| format!("not ({s})");
     let logic = Logic {
         and: "and",
@@ -158,7 +150,7 @@ pub(crate) fn eql(
             _ => Ok(None),
         }
     };
-    let cond = logic.render(node, &mut atom)?;
+    let cond = logic.render(&node, &mut atom)?;
     Ok(format!("{category} where {cond}"))
 }
 
@@ -210,7 +202,13 @@ fn esql_name(f: &str) -> String {
     }
 }
 
-pub(crate) fn esql(_rule: &SigmaRule, node: &Node, opts: &Options) -> Result<String, String> {
+pub(crate) fn esql(
+    rule: &SigmaRule,
+    node: &Node,
+    opts: &Options,
+    notes: &mut Vec<String>,
+) -> Result<String, String> {
+    let node = laid_out(rule, node, notes);
     let not = |s: &str| format!("NOT COALESCE({s}, FALSE)");
     let logic = Logic {
         and: "AND",
@@ -234,7 +232,7 @@ pub(crate) fn esql(_rule: &SigmaRule, node: &Node, opts: &Options) -> Result<Str
             _ => Ok(None),
         }
     };
-    let cond = logic.render(node, &mut atom)?;
+    let cond = logic.render(&node, &mut atom)?;
     Ok(format!("FROM {}\n| WHERE {cond}", opts.index))
 }
 

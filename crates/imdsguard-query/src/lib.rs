@@ -13,6 +13,7 @@ mod kql;
 mod lucene;
 mod spl;
 mod sql;
+mod winlogbeat;
 
 use std::fmt;
 
@@ -177,7 +178,7 @@ pub fn convert(rule: &SigmaRule, lang: Lang, opts: &Options) -> Result<Query, Qu
         Lang::Kql => kql::query(rule, &node, &mut notes),
         Lang::Spl => spl::query(rule, &node, &mut notes),
         Lang::Eql => ecs::eql(rule, &node, &mut notes),
-        Lang::Esql => ecs::esql(rule, &node, opts),
+        Lang::Esql => ecs::esql(rule, &node, opts, &mut notes),
         Lang::Sql => sql::query(rule, &node, opts, &mut notes),
     }
     .map_err(fail)?;

@@ -38,6 +38,59 @@ fn every_language_writes_the_constructs() {
     }
 }
 
+/// EQL and ES|QL read each field where Winlogbeat's Security and Sysmon modules put it
+/// (`data/ecs.toml`): moved Security fields under their event codes, `Initiated` as
+/// `network.direction`, `User` split at `\`, registry `Details` in decimal, image-load version
+/// information and hashes on the loaded file.
+#[test]
+fn elastic_queries_follow_winlogbeat() {
+    for lang in [Lang::Eql, Lang::Esql] {
+        for name in [
+            "winlogbeat_security.yml",
+            "winlogbeat_sysmon.yml",
+            "winlogbeat_registry.yml",
+            "winlogbeat_image_load.yml",
+        ] {
+            insta::assert_snapshot!(
+                format!("{}_{}", lang.name(), name.trim_end_matches(".yml")),
+                render(name, lang, &Options::default())
+            );
+        }
+    }
+    let security = render("winlogbeat_security.yml", Lang::Eql, &Options::default());
+    // 4624 is one of the codes the module moves IpAddress for; 4663 is not.
+    assert!(
+        security.contains(
+            r#"winlog.event_data.IpAddress : "169.254.169.254" or source.ip : "169.254.169.254""#
+        ),
+        "{security}"
+    );
+    assert!(
+        security.contains(r#"winlog.event_data.ProcessName : "*\\curl.exe""#),
+        "{security}"
+    );
+    assert!(
+        !security.contains(r#"process.executable : "*\\curl.exe""#),
+        "{security}"
+    );
+    assert!(
+        security.contains(r#"winlog.event_data.LogonType : "3""#),
+        "{security}"
+    );
+    let sysmon = render("winlogbeat_sysmon.yml", Lang::Eql, &Options::default());
+    assert!(
+        sysmon.contains(r#"network.direction : "egress""#),
+        "{sysmon}"
+    );
+    assert!(sysmon.contains("destination.port == 80"), "{sysmon}");
+    let registry = render("winlogbeat_registry.yml", Lang::Esql, &Options::default());
+    assert!(
+        registry.contains(r#"registry.data.strings) == "0""#),
+        "{registry}"
+    );
+    assert!(registry.contains("left out (wider)"), "{registry}");
+}
+
 #[test]
 fn sql_dialects_differ_only_where_the_engines_do() {
     let duck = render("constructs.yml", Lang::Sql, &Options::default());
