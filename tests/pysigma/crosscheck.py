@@ -725,6 +725,19 @@ def esql_atom(s, escape="\\"):
     elif op in ("==", "!="):
         if s.peek()[0] == "num":
             a = atom(field, "num", float(s.value()), False)
+        elif s.is_word("true", "false"):
+            # pySigma writes a YAML boolean bare: the keyword field holds "true"/"false".
+            a = lit(field, "eq", s.next()[1].lower(), True)
+        elif s.is_word("to_lower") or (s.peek()[0] == "word" and not s.is_word("null")):
+            # `TO_LOWER(a) == TO_LOWER(b)`: Sigma's fieldref.
+            other_ci = s.is_word("to_lower")
+            if other_ci:
+                s.next()
+                s.expect_op("(")
+            other = s.next()[1]
+            if other_ci:
+                s.expect_op(")")
+            a = atom(field, "fieldref", other.lower().strip("`"), ci and other_ci)
         else:
             a = lit(field, "eq", s.value(), ci)
         if op == "!=":
@@ -792,7 +805,7 @@ def normal(x, lang):
     if k != "atom":
         return x
     _, field, test, value, ci = x
-    if lang == "eql" and field.endswith(".caseless"):
+    if lang in ("eql", "esql") and field.endswith(".caseless"):
         # Elastic's `.caseless` sub-field (lower-cased keyword) under EQL's case-insensitive
         # `:`/`like~`: the same test as on the field itself.
         field = field[: -len(".caseless")]
@@ -842,15 +855,15 @@ def regex_pulled_out(mine, pys_text):
 
 
 def case_free(x, lang):
-    """EQL, ES|QL: a string test of a value without letters has no case (`: "::1"`, `== "0"`),
-    however a rewrite wrote it."""
+    """A test for the empty string has no case; in EQL and ES|QL neither has any value without
+    letters (`: "::1"`, `== "0"`), however a rewrite wrote it."""
     k = x[0]
     if k in ("and", "or"):
         return (k, tuple(case_free(i, lang) for i in x[1]))
     if k == "not":
         return ("not", case_free(x[1], lang))
-    if k == "atom" and lang in ("eql", "esql") and x[2] == "glob" and x[4]:
-        if x[3].lower() == x[3].upper():
+    if k == "atom" and x[2] == "glob" and x[4]:
+        if x[3] == "" or (lang in ("eql", "esql") and x[3].lower() == x[3].upper()):
             return ("atom", x[1], "glob", x[3], False)
     return x
 
@@ -878,6 +891,19 @@ def compare(lang, mine, pys, text, notes=()):
     return "differ", applied
 
 
+SPL_TERM = r'\w+=(?:"(?:[^"\\]|\\.)*"|[^\s()]+)'
+BAD_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\([*?])")
+# A literal `*` / `?` while pySigma's text is read: private-use characters no rule holds.
+LITERAL = {"*": "\ue000", "?": "\ue001"}
+
+
+def literal_wildcards(x, side, ctx):
+    _, field, test, value, ci = x
+    if test == "glob":
+        value = value.replace("\ue000", "\\*").replace("\ue001", "\\?")
+    return ("atom", field, test, value, ci)
+
+
 def whole_query(lang, mine, pys_text, text, verdict, applied, notes=()):
     """Differences in how pySigma's backend builds the whole query, which no rewrite of single
     tests can model: each is recognised in pySigma's text and accepted with its reason."""
@@ -892,6 +918,49 @@ def whole_query(lang, mine, pys_text, text, verdict, applied, notes=()):
         # whole search) even where the rule negates it (`not all of filter_*`): its query
         # requires what the rule excludes. Not comparable.
         return "accepted", ["splunk: a negated regex appended as `| regex`"]
+    if lang == "spl":
+        m = re.search(r'\bNOT (%s(?: OR %s)+)' % (SPL_TERM, SPL_TERM), pys_text)
+        if m:
+            # pySigma-backend-splunk writes a negated OR group without its parentheses
+            # (`NOT a OR b`); Splunk evaluates NOT before OR, so that is `(NOT a) OR b`, not the
+            # rule's `NOT (a OR b)`. Compared with the parentheses it meant.
+            meant = pys_text[: m.start(1)] + "(" + m.group(1) + ")" + pys_text[m.end(1):]
+            v2, a2 = compare(lang, mine, parse_spl(meant), text, notes)
+            if v2 != "differ":
+                return "accepted", a2 + ["splunk: NOT applies to the first term of an OR"]
+        for field, name in re.findall(r'\|\s*rex field=(\w+) "\(\?<(\w+)>', pys_text):
+            if pys_text.count(name) == 1:
+                # pySigma-backend-splunk extracts a regex into a field (`| rex … (?<FMatch>…)`)
+                # and never filters on it: the rule's regex and the filters around it are lost
+                # (wider). Nothing to compare.
+                return "accepted", ["splunk: a regex extracted by `| rex` and never tested"]
+        if BAD_ESCAPE.search(pys_text):
+            # Splunk's search cannot escape `*` (Search Manual, "Backslashes": "The backslash
+            # symbol can't be used to escape the asterisk in search strings"), nor has it a `?`
+            # wildcard: pySigma's `\*` is no literal asterisk. imdsguard writes such a value as
+            # `| where match(…)`, exact. Not comparable.
+            return "accepted", ["splunk: `\\*` cannot escape an asterisk in a search string"]
+    m = re.search(r"\band not (?!\()(.*\bor\b.*)$", pys_text)
+    if lang == "esql" and m and "(" not in m.group(1):
+        # pySigma-backend-elasticsearch writes a negated OR group at the end without its
+        # parentheses (`… and not a or b or c`), which ES|QL reads as `(… and not a) or b or c`:
+        # its query is not the rule's logic. Compared with the parentheses it meant.
+        meant = pys_text[: m.start(1)] + "(" + m.group(1) + ")"
+        for like_escape in (True, False):
+            v2, a2 = compare(lang, mine, parse_esql(meant, like_escape=like_escape), text, notes)
+            if v2 != "differ":
+                return "accepted", a2 + ["esql: pySigma drops the parentheses of a negated OR"]
+    if lang == "esql" and BAD_ESCAPE.search(pys_text):
+        # pySigma-backend-elasticsearch writes a literal `*` or `?` as `\*`, `\?` inside an
+        # ES|QL string, which ES|QL's lexer rejects (EsqlBaseLexer.g4: a string escapes only
+        # t, n, r, `"` and `\`): its query does not run. Read with those as LIKE escapes of a
+        # literal `*` or `?`, as it meant them.
+        fixed = BAD_ESCAPE.sub(lambda m: m.group(1) + LITERAL[m.group(2)], pys_text)
+        for like_escape in (False, True):
+            meant = map_atoms(literal_wildcards)(parse_esql(fixed, like_escape=like_escape), "", "")
+            v2, a2 = compare(lang, mine, meant, text, notes)
+            if v2 != "differ":
+                return "accepted", a2 + ["esql: pySigma's `\\*`/`\\?` are not ES|QL escapes"]
     if lang == "esql":
         # pySigma-backend-elasticsearch's ES|QL writes a value's backslashes into LIKE
         # unescaped, where ES|QL reads `\` as LIKE's escape (`"*:\\Temp\\*"` is `*:Temp*`
@@ -1466,6 +1535,11 @@ def null_or_empty(x, side, ctx):
 # test never matches as the rule means). Compared by leaving pySigma's out too.
 def regex_left_out(x, side, ctx):
     a = x if x[0] == "atom" else x[1]
+    if side == "pysigma" and a[2] == "fieldref" and a[1] == "user.name":
+        # Winlogbeat splits Sysmon's User at `\`: no field holds the whole value to compare
+        # with another field, so imdsguard leaves the test out (wider, noted).
+        if any(n.startswith("User fieldref") and "left out (wider)" in n for n in ctx.notes):
+            return ("const", True)
     if side != "pysigma" or a[2] != "re":
         return x
     source = a[3][1].replace("\\/", "/")
@@ -1474,6 +1548,21 @@ def regex_left_out(x, side, ctx):
         if m and json.loads(m.group(1)) == source:
             return ("const", True)
     return x
+
+
+# Sigma's fieldref compares two fields as Sigma compares values, case-insensitively: imdsguard
+# lowers both (`TO_LOWER(a) == TO_LOWER(b)`); pySigma's ES|QL compares them as stored
+# (case-sensitive, narrower) and leaves the referenced field's name unmapped (`TargetUserName`, a
+# column Winlogbeat never writes; it is `winlog.event_data.TargetUserName`). pySigma's read as meant.
+def fieldref_reading(x, side, ctx):
+    _, field, test, value, ci = x
+    if side != "pysigma" or test != "fieldref":
+        return x
+    if value.endswith(".caseless"):
+        value = value[: -len(".caseless")]
+    if "." not in value:
+        value = "winlog.event_data." + value
+    return ("atom", field, test, value, True)
 
 
 ACCEPTED = [
@@ -1495,7 +1584,8 @@ ACCEPTED = [
     ("service log not scoped by pySigma (wider)", {"spl", "eql", "esql"}, map_literals(unscoped_service)),
     ("eql: pySigma writes `any where`", {"eql"}, map_atoms(eql_any_category)),
     ("esql: pySigma matches case-sensitively", {"esql"}, map_atoms(esql_case)),
-    ("regex Lucene cannot run left out (wider, noted)", {"eql", "esql"}, map_literals(regex_left_out)),
+    ("test no ECS field can answer left out (wider, noted)", {"eql", "esql"},
+     map_literals(regex_left_out)),
     ("regex dialect: Lucene translation against the Sigma source", {"eql", "esql"}, map_atoms(regex_dialect)),
     ("ecs: field mapped otherwise by pySigma", {"eql", "esql"}, map_atoms(ecs_field_names)),
     ("winlogbeat: field kept in event data", {"eql", "esql"}, map_atoms(winlogbeat_kept)),
@@ -1507,6 +1597,7 @@ ACCEPTED = [
      map_literals(winlogbeat_details)),
     ("winlogbeat: Hashes split by algorithm", {"eql", "esql"}, map_atoms(winlogbeat_hashes)),
     ("null: absent or empty", {"eql", "esql"}, map_atoms(null_or_empty)),
+    ("fieldref: case-insensitive, the other field mapped", {"esql"}, map_atoms(fieldref_reading)),
 ]
 
 

@@ -12,7 +12,7 @@ use imdsguard_sigma::{Node, Op, Pattern, Piece, SigmaRule, Test};
 
 use crate::winlogbeat::{resolved, Layout, ECS};
 use crate::{
-    dq, eq_list, has_literal, lucene, named_field, shape, simplify, Logic, Options, Shape,
+    dq, eq_list, fold, has_literal, lucene, named_field, shape, simplify, Logic, Options, Shape,
 };
 
 /// The ECS field of a test the layout rewrote.
@@ -22,7 +22,11 @@ fn ecs_field(f: &str) -> String {
 
 /// The rule's condition over the fields Winlogbeat writes.
 fn laid_out(rule: &SigmaRule, node: &Node, notes: &mut Vec<String>) -> Node {
-    simplify(Layout::of(rule, node).rewrite(node.clone(), true, notes))
+    simplify(fold(Layout::of(rule, node).rewrite(
+        node.clone(),
+        true,
+        notes,
+    )))
 }
 
 /// A number test: as a number on the fields Winlogbeat indexes as numbers (`destination.port`), as

@@ -268,7 +268,7 @@ fn is_false(n: &Node) -> bool {
 }
 
 /// Constants folded away.
-fn fold(n: Node) -> Node {
+pub(crate) fn fold(n: Node) -> Node {
     match n {
         Node::All(xs) => {
             let ys: Vec<Node> = xs.into_iter().map(fold).collect();

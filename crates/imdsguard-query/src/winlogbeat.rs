@@ -155,6 +155,13 @@ impl<'a> Layout<'a> {
             return Ok(Node::Test(t));
         };
         let op = match t.op {
+            Op::FieldRef(other)
+                if self.module == Module::Sysmon && (other == "User" || f == "User") =>
+            {
+                return Err(format!(
+                    "{f} fieldref {other}: Winlogbeat splits User at `\\` into user.domain and user.name"
+                ));
+            }
             Op::FieldRef(other) => Op::FieldRef(self.plain(&other)),
             op => op,
         };
