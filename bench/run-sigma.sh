@@ -26,7 +26,7 @@ for i in $(seq "$runs"); do
     read -r secs rss < target/bench/sigma-time.txt
     events=$(grep -Eo '[0-9]+ events,' target/bench/sigma-stderr.txt | head -1 | grep -Eo '[0-9]+')
     ran=$(grep -Eo 'sigma +[0-9]+ rules run' target/bench/sigma-stderr.txt | grep -Eo '[0-9]+')
-    alerts=$(wc -l < target/bench/sigma-alerts.jsonl)
+    alerts=$(grep -vc '"incident_id"' target/bench/sigma-alerts.jsonl || true)
     awk -v j="$j" -v s="$secs" -v e="$events" -v r="$rss" -v n="$ran" -v a="$alerts" \
       'BEGIN { printf "imdsguard -j %s  %5.2f s  %8.0f events/s  %6.1f MB peak  %s rules  %s events  %s alerts\n", j, s, e / s, r / 1024, n, e, a }'
   done

@@ -6,7 +6,6 @@
 //! the values of the few indexed fields and meets only those rules, plus the rules that have no
 //! such key. Sound by construction: a rule is skipped only when none of its necessary keys holds.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 use imdsguard_enrich::Enriched;
@@ -53,6 +52,8 @@ pub(crate) struct Index {
     by_field: Vec<(Field, HashMap<String, Vec<u32>>)>,
     /// Rules without a necessary key: always evaluated.
     always: Vec<u32>,
+    /// The same, a bit per rule.
+    always_bits: Vec<u64>,
 }
 
 impl Index {
@@ -79,13 +80,18 @@ impl Index {
                 None => ix.always.push(i),
             }
         }
+        ix.always_bits = vec![0; conditions.len().div_ceil(64)];
+        for &i in &ix.always {
+            ix.always_bits[i as usize / 64] |= 1 << (i % 64);
+        }
         ix
     }
 
-    /// The rules the event may match, in rule order: the unindexed rules alone (borrowed) when no
-    /// indexed value of the event has rules.
-    pub(crate) fn candidates(&self, ev: &Enriched<'_>) -> Cow<'_, [u32]> {
-        let mut hits: Vec<&[u32]> = Vec::new();
+    /// The rules the event may match, as a bit per rule (rule order is bit order): the unindexed
+    /// rules, and the rules of every indexed value the event has. No sorting, no per-rule
+    /// allocation.
+    pub(crate) fn candidates(&self, ev: &Enriched<'_>) -> Vec<u64> {
+        let mut bits = self.always_bits.clone();
         let mut lower = String::new();
         for (f, map) in &self.by_field {
             let Some(v) = f.get(ev) else { continue };
@@ -100,7 +106,9 @@ impl Index {
                     s
                 };
                 if let Some(list) = map.get(key) {
-                    hits.push(list);
+                    for &i in list {
+                        bits[i as usize / 64] |= 1 << (i % 64);
+                    }
                 }
             };
             match &v {
@@ -110,16 +118,7 @@ impl Index {
                 Value::Strs(l) => l.iter().for_each(|s| look(s)),
             }
         }
-        if hits.is_empty() {
-            return Cow::Borrowed(&self.always);
-        }
-        let mut out = self.always.clone();
-        for h in hits {
-            out.extend_from_slice(h);
-        }
-        out.sort_unstable();
-        out.dedup();
-        Cow::Owned(out)
+        bits
     }
 
     /// How many rules are always evaluated, and how many keys index the rest.

@@ -14,6 +14,7 @@ mod error;
 mod field;
 mod index;
 mod ir;
+mod prefilter;
 mod rule;
 
 pub use alert::{

@@ -286,6 +286,7 @@ impl RuleBuilder {
 pub struct RuleSet {
     rules: Vec<Rule>,
     index: crate::index::Index,
+    prefilter: crate::prefilter::Prefilter,
 }
 
 impl RuleSet {
@@ -302,12 +303,22 @@ impl RuleSet {
         }
         let conditions: Vec<&Expr> = rules.iter().map(|r| &r.when).collect();
         let index = crate::index::Index::build(&conditions);
-        Ok(RuleSet { rules, index })
+        let prefilter = crate::prefilter::Prefilter::build(&conditions);
+        Ok(RuleSet {
+            rules,
+            index,
+            prefilter,
+        })
     }
 
     /// Rules evaluated for every event, and the number of index keys for the others.
     pub fn index_stats(&self) -> (usize, usize) {
         self.index.stats()
+    }
+
+    /// Rules that need a literal in a field before they are evaluated, and literals in all.
+    pub fn prefilter_stats(&self) -> (usize, usize) {
+        self.prefilter.stats()
     }
 
     /// Every rule that matches the event, in rule order, evaluating every rule: the reference
@@ -327,13 +338,23 @@ impl RuleSet {
     }
 
     /// Every rule that matches the event, in rule order; only the rules the index says the event
-    /// can match are evaluated.
+    /// can match, and whose needed literals occur in it, are evaluated.
     pub fn eval<'r>(&'r self, ev: &Enriched<'_>) -> Vec<Hit<'r>> {
-        self.index
-            .candidates(ev)
-            .iter()
-            .filter_map(|&i| self.rules[i as usize].eval(ev))
-            .collect()
+        let mut found = self.prefilter.found();
+        let mut hits = Vec::new();
+        for (w, &word) in self.index.candidates(ev).iter().enumerate() {
+            let mut word = word;
+            while word != 0 {
+                let i = w * 64 + word.trailing_zeros() as usize;
+                word &= word - 1;
+                if self.prefilter.may_match(i, ev, &mut found) {
+                    if let Some(hit) = self.rules[i].eval(ev) {
+                        hits.push(hit);
+                    }
+                }
+            }
+        }
+        hits
     }
 }
 

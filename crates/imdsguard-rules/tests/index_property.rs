@@ -1,4 +1,4 @@
-//! Property: the indexed evaluator ([`RuleSet::eval`]) returns exactly what the reference
+//! Property: the indexed and prefiltered evaluator ([`RuleSet::eval`]) returns exactly what the reference
 //! evaluator ([`RuleSet::eval_reference`], every rule on every event) returns, for random rule sets
 //! (equality, containment, negation, conjunction and disjunction over raw and typed fields) and
 //! random events.
@@ -23,21 +23,28 @@ fn field(i: usize) -> Field {
 fn leaf() -> impl Strategy<Value = Expr> {
     (
         0usize..5,
-        prop::collection::vec((0usize..5, any::<bool>()), 1..3),
+        prop::collection::vec((0usize..5, 0usize..6), 1..3),
     )
         .prop_map(|(f, vs)| {
             let ms = vs
                 .into_iter()
-                .map(|(v, eq)| {
+                .map(|(v, kind)| {
                     let text = if f == 3 {
                         ["process-start", "network-connect", "other"][v % 3]
                     } else {
                         VALUES[v]
                     };
-                    if eq {
-                        Matcher::Eq(Text::new(text))
-                    } else {
-                        Matcher::Contains(Text::new(&text[..text.len().min(2)]))
+                    let head = &text[..text.len().min(2)];
+                    let tail = &text[text.len().saturating_sub(3)..];
+                    // Every matcher the literal prefilter reads, case-insensitive and cased, and
+                    // one it cannot (exists).
+                    match kind {
+                        0 => Matcher::Eq(Text::new(text)),
+                        1 => Matcher::Contains(Text::new(head)),
+                        2 => Matcher::Prefix(Text::new(head)),
+                        3 => Matcher::Suffix(Text::new(tail)),
+                        4 => Matcher::Eq(Text::cased(text)),
+                        _ => Matcher::Exists,
                     }
                 })
                 .collect();
