@@ -24,6 +24,8 @@ pub enum Matcher {
     Suffix(Text),
     /// Contains.
     Contains(Text),
+    /// A wildcard pattern with `*` only, matched piece by piece (no regex).
+    Glob(Glob),
     /// A regular expression (unanchored, as Sigma's `re`).
     Regex(Regex),
     /// A number in a closed range; either end may be open.
@@ -131,33 +133,140 @@ impl Text {
         }
         contains_ignore_ascii_case(h.as_bytes(), self.value.as_bytes())
     }
+
+    fn prefix_bytes(&self, h: &[u8]) -> bool {
+        h.len() >= self.value.len() && self.eq_bytes(&h[..self.value.len()])
+    }
+
+    fn suffix_bytes(&self, h: &[u8]) -> bool {
+        h.len() >= self.value.len() && self.eq_bytes(&h[h.len() - self.value.len()..])
+    }
+
+    fn find(&self, h: &[u8]) -> Option<usize> {
+        if self.cased {
+            return memchr::memmem::find(h, self.value.as_bytes());
+        }
+        find_ignore_ascii_case(h, self.value.as_bytes())
+    }
 }
 
-/// Whether `h` contains `n` (lowercase), ASCII case ignored: candidate positions come from a
-/// vectorized search for the needle's first byte in either case.
+/// Whether `h` contains `n` (lowercase), ASCII case ignored.
 fn contains_ignore_ascii_case(h: &[u8], n: &[u8]) -> bool {
+    find_ignore_ascii_case(h, n).is_some()
+}
+
+/// Where `n` (lowercase) first occurs in `h`, ASCII case ignored: candidate positions come from a
+/// vectorized search for the needle's first byte in either case.
+fn find_ignore_ascii_case(h: &[u8], n: &[u8]) -> Option<usize> {
     let Some((&first, rest)) = n.split_first() else {
-        return true;
+        return Some(0);
     };
     if h.len() < n.len() {
-        return false;
+        return None;
     }
     let last_start = h.len() - n.len();
     let (lo, up) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
     let mut i = 0;
     while i <= last_start {
-        match memchr::memchr2(lo, up, &h[i..=last_start]) {
-            None => return false,
-            Some(p) => {
-                let s = i + p;
-                if h[s + 1..s + n.len()].eq_ignore_ascii_case(rest) {
-                    return true;
-                }
-                i = s + 1;
-            }
+        let s = i + memchr::memchr2(lo, up, &h[i..=last_start])?;
+        if h[s + 1..s + n.len()].eq_ignore_ascii_case(rest) {
+            return Some(s);
+        }
+        i = s + 1;
+    }
+    None
+}
+
+/// A wildcard pattern whose only wildcard is `*`: literal pieces that occur in order, the first
+/// at the start of the value unless the pattern starts with `*`, the last at its end unless it
+/// ends with `*`. Matched left to right, each middle piece at its first occurrence after the
+/// previous one (which is exact for `*`-only patterns), without building a regex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Glob {
+    pieces: Vec<Text>,
+    open_start: bool,
+    open_end: bool,
+}
+
+impl Glob {
+    /// The pattern `[*]p1*p2*…*pn[*]`; pieces must be non-empty.
+    pub fn new(pieces: Vec<Text>, open_start: bool, open_end: bool) -> Glob {
+        Glob {
+            pieces,
+            open_start,
+            open_end,
         }
     }
-    false
+
+    /// The literal pieces, in order.
+    pub fn pieces(&self) -> &[Text] {
+        &self.pieces
+    }
+
+    /// Whether the pattern starts with `*`.
+    pub fn open_start(&self) -> bool {
+        self.open_start
+    }
+
+    /// Whether the pattern ends with `*`.
+    pub fn open_end(&self) -> bool {
+        self.open_end
+    }
+
+    /// The pattern as a Sigma value: pieces joined by `*`, their own `*`, `?` and `\` escaped.
+    pub fn sigma(&self) -> String {
+        let mut out = String::new();
+        if self.open_start {
+            out.push('*');
+        }
+        for (i, p) in self.pieces.iter().enumerate() {
+            if i > 0 {
+                out.push('*');
+            }
+            for c in p.as_str().chars() {
+                if matches!(c, '*' | '?' | '\\') {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+        }
+        if self.open_end {
+            out.push('*');
+        }
+        out
+    }
+
+    fn matches(&self, h: &str) -> bool {
+        let h = h.as_bytes();
+        let (mut lo, mut hi) = (0, h.len());
+        let mut pieces = self.pieces.as_slice();
+        if !self.open_start {
+            let Some((first, rest)) = pieces.split_first() else {
+                return true;
+            };
+            if !first.prefix_bytes(h) {
+                return false;
+            }
+            lo = first.value.len();
+            pieces = rest;
+        }
+        if !self.open_end {
+            if let Some((last, rest)) = pieces.split_last() {
+                if hi - lo < last.value.len() || !last.suffix_bytes(&h[lo..]) {
+                    return false;
+                }
+                hi -= last.value.len();
+                pieces = rest;
+            }
+        }
+        for p in pieces {
+            match p.find(&h[lo..hi]) {
+                Some(at) => lo += at + p.value.len(),
+                None => return false,
+            }
+        }
+        true
+    }
 }
 
 impl Matcher {
@@ -168,6 +277,7 @@ impl Matcher {
             Matcher::Prefix(t) => t.prefix(h),
             Matcher::Suffix(t) => t.suffix(h),
             Matcher::Contains(t) => t.contains(h),
+            Matcher::Glob(g) => g.matches(h),
             Matcher::Regex(r) => r.is_match(h),
             Matcher::Range(lo, hi) => h
                 .trim()
@@ -334,6 +444,7 @@ impl fmt::Display for Matcher {
             Matcher::Prefix(t) => write!(f, "startswith {}", quote(t.as_str())),
             Matcher::Suffix(t) => write!(f, "endswith {}", quote(t.as_str())),
             Matcher::Contains(t) => write!(f, "contains {}", quote(t.as_str())),
+            Matcher::Glob(g) => write!(f, "like {}", quote(&g.sigma())),
             Matcher::Regex(r) => write!(f, "matches /{}/", r.as_str()),
             Matcher::Compare(op, b) => write!(
                 f,
@@ -415,6 +526,91 @@ impl Expr {
                 x.write(f, depth + 1)
             }
             Expr::SameValue(a, b) => write!(f, "{a} = field {b}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod glob_tests {
+    use super::*;
+
+    fn glob(open_start: bool, pieces: &[&str], open_end: bool) -> Glob {
+        Glob::new(
+            pieces.iter().map(|p| Text::new(p)).collect(),
+            open_start,
+            open_end,
+        )
+    }
+
+    #[test]
+    fn star_patterns_match_piece_by_piece() {
+        // `C:\Win*\*.exe`: anchored at both ends.
+        let g = glob(false, &["c:\\win", "\\", ".exe"], false);
+        assert!(g.matches("C:\\Windows\\System32\\cmd.EXE"));
+        assert!(!g.matches("D:\\Windows\\cmd.exe"));
+        assert!(!g.matches("C:\\Windows\\cmd.exe.txt"));
+        // The last piece may not overlap the first: `a*a` needs two a's.
+        let g = glob(false, &["a", "a"], false);
+        assert!(!g.matches("a"));
+        assert!(g.matches("aa"));
+        assert!(g.matches("abca"));
+        // Open ends; pieces in order, not overlapping.
+        let g = glob(true, &["iex", "downloadstring"], true);
+        assert!(g.matches("powershell IEX (New-Object Net.WebClient).DownloadString('x')"));
+        assert!(!g.matches("DownloadString then IEX"));
+        let g = glob(true, &["abab", "ab"], true);
+        assert!(!g.matches("xabab"));
+        assert!(g.matches("ababab"));
+        // Case: insensitive unless cased.
+        let cased = Glob::new(vec![Text::cased("A"), Text::cased("B")], true, true);
+        assert!(cased.matches("xAyB"));
+        assert!(!cased.matches("xayb"));
+        assert_eq!(glob(true, &["a*b", "c"], false).sigma(), "*a\\*b*c");
+    }
+
+    /// The same answers as the anchored regex it replaces, on every short string over a small
+    /// alphabet.
+    #[test]
+    fn agrees_with_the_regex_it_replaces() {
+        let alphabet = ['a', 'B', 'b', '\\'];
+        let mut values = vec![String::new()];
+        for _ in 0..5 {
+            let mut next = Vec::new();
+            for v in &values {
+                for c in alphabet {
+                    next.push(format!("{v}{c}"));
+                }
+            }
+            values.extend(next);
+        }
+        values.sort();
+        values.dedup();
+        for (open_start, pieces, open_end) in [
+            (false, vec!["a", "b"], false),
+            (true, vec!["b", "b"], false),
+            (false, vec!["ab", "b"], true),
+            (true, vec!["a", "\\", "b"], true),
+            (true, vec!["ba", "ab"], false),
+        ] {
+            let g = glob(open_start, &pieces, open_end);
+            let mut re = String::from("(?is)");
+            if !open_start {
+                re.push('^');
+            }
+            re.push_str(
+                &pieces
+                    .iter()
+                    .map(|p| regex::escape(p))
+                    .collect::<Vec<_>>()
+                    .join(".*"),
+            );
+            if !open_end {
+                re.push('$');
+            }
+            let re = Regex::new(&re).unwrap();
+            for v in &values {
+                assert_eq!(g.matches(v), re.is_match(v), "{pieces:?} on {v:?}");
+            }
         }
     }
 }

@@ -23,5 +23,5 @@ pub use alert::{
 };
 pub use error::RuleError;
 pub use field::{Field, Value};
-pub use ir::{on, Cmp, Expr, Matcher, On, Text};
+pub use ir::{on, Cmp, Expr, Glob, Matcher, On, Text};
 pub use rule::{Escalation, Hit, Reason, Rule, RuleBuilder, RuleSet, Template};

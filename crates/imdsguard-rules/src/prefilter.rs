@@ -183,7 +183,10 @@ impl Prefilter {
 
     /// Rules that need literals, and literals in all.
     pub(crate) fn stats(&self) -> (usize, usize) {
-        (self.rules.iter().filter(|r| r.is_some()).count(), self.literals)
+        (
+            self.rules.iter().filter(|r| r.is_some()).count(),
+            self.literals,
+        )
     }
 }
 
@@ -207,7 +210,10 @@ mod tests {
         // All: the option with the longest shortest literal; Any: every option, or nothing.
         let img = on(Field::ProcessImage).ends_with_any(&["\\curl.exe"]);
         let both = Expr::All(vec![cmd.contains_any(&["a", "169.254"]), img.clone()]);
-        assert_eq!(needed(&both).unwrap(), [(Field::ProcessImage, "\\curl.exe".to_string())]);
+        assert_eq!(
+            needed(&both).unwrap(),
+            [(Field::ProcessImage, "\\curl.exe".to_string())]
+        );
         let either = Expr::Any(vec![img.clone(), on(Field::ProcessImage).exists()]);
         assert_eq!(needed(&either), None);
         // Negations, regexes and enriched fields need nothing.

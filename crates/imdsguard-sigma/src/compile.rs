@@ -15,7 +15,7 @@
 use std::sync::LazyLock;
 
 use imdsguard_event::{Severity, Sym};
-use imdsguard_rules::{Expr, Field, Matcher, Rule, Text};
+use imdsguard_rules::{Expr, Field, Glob, Matcher, Rule, Text};
 use regex::Regex;
 use serde::Deserialize;
 
@@ -207,6 +207,11 @@ fn techniques(tags: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// [`compile`] over many rules on `threads` threads, results in the rules' order.
+pub fn compile_all(rules: &[SigmaRule], threads: usize) -> Vec<Result<Rule, SigmaError>> {
+    crate::par_map(rules, threads, compile)
+}
+
 /// Compiles a Sigma detection rule into the rule IR.
 pub fn compile(r: &SigmaRule) -> Result<Rule, SigmaError> {
     let err = |kind, message: String| SigmaError {
@@ -326,6 +331,28 @@ fn glob_matcher(p: &Pattern, cased: bool) -> Result<Matcher, String> {
         [Piece::Any, Piece::Lit(s)] => return Ok(Matcher::Suffix(text(s))),
         [Piece::Any, Piece::Lit(s), Piece::Any] => return Ok(Matcher::Contains(text(s))),
         _ => {}
+    }
+    // Only `*`, ASCII literals: piece by piece. (`?` needs a character, and regex's Unicode case
+    // folding is kept for other letters.)
+    let star_only = p.pieces.iter().all(|x| match x {
+        Piece::Lit(s) => s.is_ascii(),
+        Piece::Any => true,
+        Piece::One => false,
+    });
+    if star_only {
+        let pieces = p
+            .pieces
+            .iter()
+            .filter_map(|x| match x {
+                Piece::Lit(s) => Some(text(s)),
+                _ => None,
+            })
+            .collect();
+        return Ok(Matcher::Glob(Glob::new(
+            pieces,
+            p.pieces.first() == Some(&Piece::Any),
+            p.pieces.last() == Some(&Piece::Any),
+        )));
     }
     let mut re = String::from(if cased { "(?s)" } else { "(?is)" });
     if p.pieces.first() != Some(&Piece::Any) {

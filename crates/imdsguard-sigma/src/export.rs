@@ -605,6 +605,7 @@ impl Writer {
                         Matcher::Prefix(t) => ("|startswith", escape(t.as_str())),
                         Matcher::Suffix(t) => ("|endswith", escape(t.as_str())),
                         Matcher::Contains(t) => ("|contains", escape(t.as_str())),
+                        Matcher::Glob(g) => ("", g.sigma()),
                         Matcher::Regex(r) => ("|re", r.as_str().to_owned()),
                         Matcher::Exists => ("|exists", "true".to_owned()),
                         Matcher::Cidr(n, l) => ("|cidr", format!("{n}/{l}")),

@@ -21,13 +21,37 @@ mod lower;
 mod rule;
 mod value;
 
-pub use compile::{compile, logsource_channels, severity, sigma_field};
+pub use compile::{compile, compile_all, logsource_channels, severity, sigma_field};
 pub use condition::{parse_condition, Condition};
 pub use error::{ErrorKind, SigmaError};
 pub use export::{export_rule, Exported, Skipped as ExportSkipped, Target as ExportTarget};
 pub use lower::{lower, regex_source, Node, Op, Test, WINDASHES};
 pub use rule::{
-    load_dir, parse_rule, Correlation, CorrelationKind, Detection, FieldTest, Level, LogSource,
-    Modifier, Search, SigmaRule, Status,
+    load_dir, load_dir_with, parse_rule, Correlation, CorrelationKind, Detection, FieldTest, Level,
+    LogSource, Modifier, Search, SigmaRule, Status,
 };
 pub use value::{Pattern, Piece, SigmaValue};
+
+/// `f` over `items` on up to `threads` scoped threads, each taking a contiguous run: results in
+/// the items' order.
+pub(crate) fn par_map<T: Sync, U: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> U + Sync,
+) -> Vec<U> {
+    let threads = threads.clamp(1, items.len().max(1));
+    if threads == 1 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| s.spawn(|| part.iter().map(&f).collect::<Vec<U>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}

@@ -34,6 +34,17 @@ fn indexed_evaluation_equals_reference_evaluation() {
         set.rules().len()
     );
     assert!(keys > 20);
+    // Most rules need a literal in some field before they are evaluated (the second stage).
+    let (needing, literals) = set.prefilter_stats();
+    eprintln!(
+        "prefilter: {needing} of {} rules, {literals} literals",
+        set.rules().len()
+    );
+    assert!(
+        needing > set.rules().len() * 3 / 4,
+        "{needing} of {} rules prefiltered",
+        set.rules().len()
+    );
     let enricher = Enricher::builtin();
     let opts = ReadOptions {
         keep_fields: true,

@@ -354,7 +354,7 @@ fn shorten(s: &str, width: usize) -> String {
 /// The rules to run: the built-in pack (unless `--no-builtin`) and the Sigma rules given, each
 /// Sigma file that does not load or compile named on standard error with its reason, and counted;
 /// Sigma correlation rules go to the correlation layer.
-pub(crate) fn rule_set(sigma: &[PathBuf], no_builtin: bool) -> Result<Rules> {
+pub(crate) fn rule_set(sigma: &[PathBuf], no_builtin: bool, threads: usize) -> Result<Rules> {
     let mut rules = if no_builtin {
         Vec::new()
     } else {
@@ -382,9 +382,10 @@ pub(crate) fn rule_set(sigma: &[PathBuf], no_builtin: bool) -> Result<Rules> {
         if !p.exists() {
             anyhow::bail!("no Sigma rules at {}", p.display());
         }
-        let (loaded, errors) = imdsguard_sigma::load_dir(p);
+        let (loaded, errors) = imdsguard_sigma::load_dir_with(p, threads);
         errors.into_iter().for_each(&mut report);
-        for r in &loaded {
+        let compiled = imdsguard_sigma::compile_all(&loaded, threads);
+        for (r, compiled) in loaded.iter().zip(compiled) {
             if let Some(c) = &r.correlation {
                 correlations.push(SigmaCorrelation {
                     id: r.id.clone().unwrap_or_else(|| r.title.clone()),
@@ -394,7 +395,7 @@ pub(crate) fn rule_set(sigma: &[PathBuf], no_builtin: bool) -> Result<Rules> {
                 });
                 continue;
             }
-            match imdsguard_sigma::compile(r) {
+            match compiled {
                 Ok(c) if !ids.insert(c.id.clone()) => report(imdsguard_sigma::SigmaError {
                     path: r.path.clone(),
                     rule: Some(r.title.clone()),
@@ -460,7 +461,7 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
     let normalizer: &'static Normalizer<'static> = Box::leak(Box::new(Normalizer::new(cat)));
     let allowlist = load_allowlist(cfg.allowlist.as_ref())?;
     let enricher = Enricher::new(normalizer, allowlist);
-    let loaded = rule_set(&cfg.sigma, cfg.no_builtin)?;
+    let loaded = rule_set(&cfg.sigma, cfg.no_builtin, cfg.threads)?;
     let rules = &loaded.set;
     let mut store = match &cfg.db {
         Some(p) => Some(Store::open(p).with_context(|| {

@@ -315,7 +315,9 @@ pub fn watch(cfg: WatchConfig) -> Result<ExitCode> {
     let cat = load_catalog(cfg.catalog.as_ref())?;
     let normalizer: &'static Normalizer<'static> = Box::leak(Box::new(Normalizer::new(cat)));
     let allowlist = crate::hunt::load_allowlist(cfg.allowlist.as_ref())?;
-    let loaded = rule_set(&cfg.sigma, cfg.no_builtin)?;
+    // Rules load on every core; the stream itself is read on one thread.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let loaded = rule_set(&cfg.sigma, cfg.no_builtin, cores)?;
     let store = Store::open(&cfg.db)
         .with_context(|| format!("cannot use the store {}", cfg.db.display()))?;
     let engine = Engine::new(
