@@ -1313,27 +1313,6 @@ def regex_dialect(x, side, ctx):
     return x
 
 
-# Field names pySigma's ECS Windows pipeline maps otherwise, each with the reason imdsguard's is
-# kept: (category or "*", pySigma field, imdsguard field): the comparison renames pySigma's.
-ECS_FIELDS = {
-    # Winlogbeat's Sysmon module writes CreateRemoteThread's source process as process.executable;
-    # imdsguard reads it from winlog.event_data (the Sysmon field, present in every shipper).
-    "process.executable": "winlog.event_data.sourceimage",
-    # PowerShell module logging (4103) keeps Payload in winlog.event_data; pySigma maps it to the
-    # script-block field of 4104, which a 4103 event does not have.
-    "powershell.file.script_block_text": "winlog.event_data.payload",
-}
-
-
-def ecs_field_names(x, side, ctx):
-    _, field, test, value, ci = x
-    if side == "pysigma" and field in ECS_FIELDS:
-        renamed = ECS_FIELDS[field]
-        if any(o[1] == renamed for o in ctx.other) and not any(o[1] == field for o in ctx.other):
-            return ("atom", renamed, test, value, ci)
-    return x
-
-
 # pySigma-backend-elasticsearch's ES|QL compares values case-sensitively (`like`, `==`,
 # `starts_with` on the field as stored, and on `.caseless` sub-fields with values it does not
 # lower, which never match mixed case); Sigma's values are case-insensitive, and imdsguard
@@ -1397,6 +1376,9 @@ WINLOGBEAT_KEPT = [
     ("winlog.event_data.commandline", "process.command_line"),
     # No module reads the System log: event data (pySigma: the Sysmon image-load field).
     ("process.pe.description", "winlog.event_data.description"),
+    # PowerShell module logging (4103) keeps Payload in event data; pySigma maps it to the
+    # script-block field of 4104, which a 4103 event does not have.
+    ("powershell.file.script_block_text", "winlog.event_data.payload"),
 ]
 
 
@@ -1587,7 +1569,6 @@ ACCEPTED = [
     ("test no ECS field can answer left out (wider, noted)", {"eql", "esql"},
      map_literals(regex_left_out)),
     ("regex dialect: Lucene translation against the Sigma source", {"eql", "esql"}, map_atoms(regex_dialect)),
-    ("ecs: field mapped otherwise by pySigma", {"eql", "esql"}, map_atoms(ecs_field_names)),
     ("winlogbeat: field kept in event data", {"eql", "esql"}, map_atoms(winlogbeat_kept)),
     ("winlogbeat: Security field moved for some event codes", {"eql", "esql"},
      map_atoms(winlogbeat_moved)),

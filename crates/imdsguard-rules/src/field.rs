@@ -138,6 +138,18 @@ pub enum Value<'a> {
     Strs(Vec<&'a str>),
 }
 
+impl Value<'_> {
+    /// Calls `f` with each text the value holds (a number as its digits).
+    pub(crate) fn each_text(&self, mut f: impl FnMut(&str)) {
+        match self {
+            Value::Str(s) => f(s),
+            Value::Int(n) => f(&n.to_string()),
+            Value::List(l) => l.iter().for_each(|s| f(s)),
+            Value::Strs(l) => l.iter().for_each(|s| f(s)),
+        }
+    }
+}
+
 impl fmt::Display for Value<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use imdsguard_enrich::Enriched;
 
-use crate::field::{Field, Value};
+use crate::field::Field;
 use crate::ir::{Expr, Matcher};
 
 /// A disjunction of `field = value` literals (values lowercased) one of which must hold.
@@ -95,7 +95,7 @@ impl Index {
         let mut lower = String::new();
         for (f, map) in &self.by_field {
             let Some(v) = f.get(ev) else { continue };
-            let mut look = |s: &str| {
+            v.each_text(|s: &str| {
                 // Values are mostly lowercase or digits already: copy only when they are not.
                 let key = if s.bytes().any(|b| b.is_ascii_uppercase()) {
                     lower.clear();
@@ -110,13 +110,7 @@ impl Index {
                         bits[i as usize / 64] |= 1 << (i % 64);
                     }
                 }
-            };
-            match &v {
-                Value::Str(s) => look(s),
-                Value::Int(n) => look(&n.to_string()),
-                Value::List(l) => l.iter().for_each(|s| look(s)),
-                Value::Strs(l) => l.iter().for_each(|s| look(s)),
-            }
+            });
         }
         bits
     }

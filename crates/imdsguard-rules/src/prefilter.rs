@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use imdsguard_enrich::Enriched;
 
-use crate::field::{Field, Value};
+use crate::field::Field;
 use crate::ir::{Expr, Matcher};
 
 /// A disjunction of `(field, lowercase literal)`, one of which must occur.
@@ -168,17 +168,11 @@ impl Prefilter {
     fn scan(&self, at: usize, ev: &Enriched<'_>, seen: &mut [u64]) {
         let (field, ac, base) = &self.fields[at];
         let Some(v) = field.get(ev) else { return };
-        let mut look = |s: &str| {
+        v.each_text(|s| {
             for m in ac.find_overlapping_iter(s) {
                 set_bit(seen, base + m.pattern().as_usize());
             }
-        };
-        match &v {
-            Value::Str(s) => look(s),
-            Value::Int(n) => look(&n.to_string()),
-            Value::List(l) => l.iter().for_each(|s| look(s)),
-            Value::Strs(l) => l.iter().for_each(|s| look(s)),
-        }
+        });
     }
 
     /// Rules that need literals, and literals in all.
