@@ -123,7 +123,7 @@ impl<'a> Layout<'a> {
                     .collect(),
             ),
             Node::Not(x) => Node::Not(Box::new(self.under(*x, !positive, known, notes))),
-            Node::Test(t) => match self.test(t, known) {
+            Node::Test(t) => match self.test(t, known, notes) {
                 Ok(n) => n,
                 Err(why) => {
                     notes.push(format!("{why}: that test is left out (wider)"));
@@ -150,7 +150,12 @@ impl<'a> Layout<'a> {
         }
     }
 
-    fn test(&self, t: Test, known: Option<&BTreeSet<String>>) -> Result<Node, String> {
+    fn test(
+        &self,
+        t: Test,
+        known: Option<&BTreeSet<String>>,
+        notes: &mut Vec<String>,
+    ) -> Result<Node, String> {
         let Some(f) = t.field.clone() else {
             return Ok(Node::Test(t));
         };
@@ -168,7 +173,11 @@ impl<'a> Layout<'a> {
         if self.module == Module::Sysmon && !ECS.fields.contains_key(&f) {
             match f.as_str() {
                 "Initiated" => return initiated(op),
-                "User" => return Ok(user(op)),
+                "User" => {
+                    let (n, wider) = user(op);
+                    notes.extend(wider);
+                    return Ok(n);
+                }
                 "Details" => return details(op),
                 "Hashes" => return hashes(self.hash_owner(), op),
                 "Imphash" => return Ok(at(&format!("{}.pe.imphash", self.hash_owner()), op)),
@@ -310,9 +319,9 @@ fn initiated(op: Op) -> Result<Node, String> {
 /// Sysmon's `User` (`DOMAIN\name`), which the module splits into `user.domain` and `user.name`.
 /// A pattern with one literal `\` tests each side of it; one without tests either part, which is
 /// exact for a substring and wider otherwise.
-fn user(op: Op) -> Node {
+fn user(op: Op) -> (Node, Option<String>) {
     let Op::Glob { pattern, cased } = &op else {
-        return at("user.name", op);
+        return (at("user.name", op), None);
     };
     let glob = |pieces: Vec<Piece>| Op::Glob {
         pattern: Pattern { pieces },
@@ -331,15 +340,27 @@ fn user(op: Op) -> Node {
                     right.push(Piece::Lit(after.to_owned()));
                 }
                 right.extend(pieces.cloned());
-                return Node::All(vec![
-                    at("user.domain", glob(left)),
-                    at("user.name", glob(right)),
-                ]);
+                return (
+                    Node::All(vec![
+                        at("user.domain", glob(left)),
+                        at("user.name", glob(right)),
+                    ]),
+                    None,
+                );
             }
         }
         left.push(p.clone());
     }
-    Node::Any(vec![at("user.domain", op.clone()), at("user.name", op)])
+    let wider = (!matches!(shape(pattern), Shape::Contains(_))).then(|| {
+        format!(
+            "User {pattern}: Winlogbeat splits User at `\\` into user.domain and user.name; \
+             the value is tested against either part (wider)"
+        )
+    });
+    (
+        Node::Any(vec![at("user.domain", op.clone()), at("user.name", op)]),
+        wider,
+    )
 }
 
 /// Sysmon's registry `Details`, which the module moves to `registry.data.strings`, numbers in
@@ -473,7 +494,8 @@ mod tests {
 
     #[test]
     fn user_splits_at_the_backslash() {
-        let n = user(glob("NT AUTHORITY\\SYSTEM"));
+        let (n, wider) = user(glob("NT AUTHORITY\\SYSTEM"));
+        assert_eq!(wider, None);
         assert_eq!(
             n,
             Node::All(vec![
@@ -481,7 +503,7 @@ mod tests {
                 at("user.name", glob("SYSTEM")),
             ])
         );
-        let n = user(glob("*\\SYSTEM"));
+        let (n, _) = user(glob("*\\SYSTEM"));
         assert_eq!(
             n,
             Node::All(vec![
@@ -490,10 +512,12 @@ mod tests {
             ])
         );
         // No backslash: either part.
-        assert_eq!(
-            field(&user(glob("*AUTHORI*"))),
-            ["=user.domain", "=user.name"]
-        );
+        let (n, wider) = user(glob("*AUTHORI*"));
+        assert_eq!(field(&n), ["=user.domain", "=user.name"]);
+        assert_eq!(wider, None);
+        // An exact name without a domain: either part, which is wider, and said.
+        let (_, wider) = user(glob("SYSTEM"));
+        assert!(wider.unwrap().contains("(wider)"));
     }
 
     #[test]
