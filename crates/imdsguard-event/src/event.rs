@@ -52,6 +52,9 @@ pub enum Format {
     /// Windows events as XML: `wevtutil qe /f:xml` output and Event Viewer's "Save as XML"
     /// (`<Events><Event>...`, UTF-8 or UTF-16).
     WindowsXml,
+    /// Any JSON object read field by field, each value under its dotted path
+    /// (`Event.EventData.CommandLine`): how Sigma's regression suite reads its JSON samples.
+    JsonFields,
 }
 
 impl Format {
@@ -70,6 +73,7 @@ impl Format {
             Format::Auditd => "auditd",
             Format::SentinelSyslog => "sentinel-syslog",
             Format::WindowsXml => "windows-xml",
+            Format::JsonFields => "json-fields",
         }
     }
 }

@@ -214,27 +214,50 @@ pub fn compile_all(rules: &[SigmaRule], threads: usize) -> Vec<Result<Rule, Sigm
 
 /// Compiles a Sigma detection rule into the rule IR.
 pub fn compile(r: &SigmaRule) -> Result<Rule, SigmaError> {
+    compile_with(r, true)
+}
+
+/// Compiles a rule's detection alone, without the condition its log source puts on events: the
+/// reading of a converter run without a processing pipeline (`sigma convert --without-pipeline`),
+/// where the rule's field names are the record's own and nothing says which log a record is from.
+/// SigmaHQ's regression suite runs its JSON samples this way.
+pub fn compile_detection(r: &SigmaRule) -> Result<Rule, SigmaError> {
+    compile_with(r, false)
+}
+
+fn compile_with(r: &SigmaRule, logsource: bool) -> Result<Rule, SigmaError> {
     let err = |kind, message: String| SigmaError {
         path: r.path.clone(),
         rule: Some(r.title.clone()),
         kind,
         message,
     };
+    if r.filter.is_some() {
+        return Err(err(
+            ErrorKind::Filter,
+            "a Sigma filter is not a rule: it is added to the rules it names (apply_filters)"
+                .into(),
+        ));
+    }
     let Some(det) = &r.detection else {
         return Err(err(
             ErrorKind::Correlation,
             "correlation rules run in the correlation layer, not as single-event rules".into(),
         ));
     };
-    let filter = logsource_filter(&r.logsource).ok_or_else(|| {
-        err(
-            ErrorKind::LogSource,
-            format!(
-                "log source (product {:?}, category {:?}, service {:?}) is not mapped to any input",
-                r.logsource.product, r.logsource.category, r.logsource.service
-            ),
-        )
-    })?;
+    let filter = if logsource {
+        logsource_filter(&r.logsource).ok_or_else(|| {
+            err(
+                ErrorKind::LogSource,
+                format!(
+                    "log source (product {:?}, category {:?}, service {:?}) is not mapped to any input",
+                    r.logsource.product, r.logsource.category, r.logsource.service
+                ),
+            )
+        })?
+    } else {
+        Expr::All(Vec::new())
+    };
     let cond = lower(det)
         .and_then(|n| node_expr(&n))
         .map_err(|m| err(ErrorKind::Value, m))?;

@@ -27,6 +27,10 @@ pub enum ErrorKind {
     LogSource,
     /// A rule whose id another loaded rule already has.
     Duplicate,
+    /// A Sigma filter that is not valid, or names no loaded rule.
+    Filter,
+    /// A processing pipeline that is not valid or not supported.
+    Pipeline,
 }
 
 impl ErrorKind {
@@ -44,6 +48,8 @@ impl ErrorKind {
             ErrorKind::Correlation => "invalid correlation rule",
             ErrorKind::LogSource => "log source not mapped to any input",
             ErrorKind::Duplicate => "duplicate rule id",
+            ErrorKind::Filter => "invalid Sigma filter",
+            ErrorKind::Pipeline => "invalid or unsupported processing pipeline",
         }
     }
 }

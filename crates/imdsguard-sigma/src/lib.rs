@@ -17,18 +17,24 @@ mod compile;
 mod condition;
 mod error;
 mod export;
+mod filter;
 mod lower;
+mod pipeline;
 mod rule;
 mod value;
 
-pub use compile::{compile, compile_all, logsource_channels, severity, sigma_field};
+pub use compile::{
+    compile, compile_all, compile_detection, logsource_channels, severity, sigma_field,
+};
 pub use condition::{parse_condition, Condition};
 pub use error::{ErrorKind, SigmaError};
 pub use export::{export_rule, Exported, Skipped as ExportSkipped, Target as ExportTarget};
+pub use filter::{apply_filters, FilterReport};
 pub use lower::{lower, regex_source, Node, Op, Test, WINDASHES};
+pub use pipeline::{apply_pipelines, Pipeline};
 pub use rule::{
-    load_dir, load_dir_with, parse_rule, Correlation, CorrelationKind, Detection, FieldTest, Level,
-    LogSource, Modifier, Search, SigmaRule, Status,
+    load_dir, load_dir_with, parse_rule, Correlation, CorrelationKind, Detection, FieldTest,
+    FilterTarget, Level, LogSource, Modifier, Search, SigmaRule, Status,
 };
 pub use value::{Pattern, Piece, SigmaValue};
 

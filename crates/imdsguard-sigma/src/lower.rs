@@ -169,10 +169,15 @@ fn field_test(t: &FieldTest) -> Result<Node, String> {
             .collect();
         per_value.push(one_or_any(tests));
     }
-    Ok(if t.all() {
+    let node = if t.all() {
         Node::All(per_value)
     } else {
         one_or_any(per_value)
+    };
+    Ok(if has(Modifier::Neq) {
+        Node::Not(Box::new(node))
+    } else {
+        node
     })
 }
 
@@ -449,6 +454,38 @@ mod tests {
     fn base64_offsets_match_the_known_encodings() {
         // "http" at offsets 0, 1, 2 of an encoded text, as SigmaHQ rules spell them.
         assert_eq!(base64_offsets(b"http"), ["aHR0c", "h0dH", "odHRw"]);
+    }
+
+    #[test]
+    fn neq_negates_the_whole_test_and_flags_have_long_names() {
+        let r = crate::parse_rule(
+            "title: t\nlogsource: {product: windows}\ndetection:\n    s:\n        User|neq: [a, b]\n        CommandLine|re|ignorecase|multiline|dotall: 'x.y'\n    condition: s\n",
+            "t.yml",
+        )
+        .unwrap()
+        .remove(0);
+        let Node::All(parts) = lower(r.detection.as_ref().unwrap()).unwrap() else {
+            panic!()
+        };
+        let Node::Not(inner) = &parts[0] else {
+            panic!("{:?}", parts[0])
+        };
+        assert!(
+            matches!(&**inner, Node::Any(xs) if xs.len() == 2),
+            "{inner:?}"
+        );
+        assert!(matches!(
+            &parts[1],
+            Node::Test(Test {
+                op: Op::Regex {
+                    ignore_case: true,
+                    multi_line: true,
+                    dot_all: true,
+                    ..
+                },
+                ..
+            })
+        ));
     }
 
     fn texts(ps: Vec<Pattern>) -> Vec<String> {

@@ -101,6 +101,8 @@ pub enum Modifier {
     Lte,
     /// `expand`: `%placeholder%` values.
     Expand,
+    /// `neq`: the field test is negated (the field does not hold any of the values; absent counts).
+    Neq,
 }
 
 impl Modifier {
@@ -111,9 +113,9 @@ impl Modifier {
             "endswith" => Modifier::EndsWith,
             "all" => Modifier::All,
             "re" => Modifier::Re,
-            "i" => Modifier::ReIgnoreCase,
-            "m" => Modifier::ReMultiLine,
-            "s" => Modifier::ReDotAll,
+            "i" | "ignorecase" => Modifier::ReIgnoreCase,
+            "m" | "multiline" => Modifier::ReMultiLine,
+            "s" | "dotall" => Modifier::ReDotAll,
             "cidr" => Modifier::Cidr,
             "base64" => Modifier::Base64,
             "base64offset" => Modifier::Base64Offset,
@@ -130,6 +132,7 @@ impl Modifier {
             "lt" => Modifier::Lt,
             "lte" => Modifier::Lte,
             "expand" => Modifier::Expand,
+            "neq" => Modifier::Neq,
             _ => return None,
         })
     }
@@ -262,6 +265,18 @@ pub struct SigmaRule {
     pub detection: Option<Detection>,
     /// `correlation`, for correlation rules.
     pub correlation: Option<Correlation>,
+    /// `filter.rules`, for Sigma filters: `detection` then holds the filter's searches and
+    /// condition, which [`crate::apply_filters`] adds to the rules it names.
+    pub filter: Option<FilterTarget>,
+}
+
+/// The rules a Sigma filter applies to (`filter.rules`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilterTarget {
+    /// `any` (or an empty list): every rule whose log source the filter's contains.
+    Any,
+    /// Rules by `id` or `name`.
+    Rules(Vec<String>),
 }
 
 struct Ctx<'a> {
@@ -384,6 +399,7 @@ fn parse_doc(doc: &Yaml, path: &str) -> Result<SigmaRule, SigmaError> {
         logsource,
         detection: None,
         correlation: None,
+        filter: None,
     };
     if !doc["correlation"].is_badvalue() {
         rule.correlation = Some(parse_correlation(&doc["correlation"], &ctx)?);
@@ -392,16 +408,63 @@ fn parse_doc(doc: &Yaml, path: &str) -> Result<SigmaRule, SigmaError> {
     if ls.is_badvalue() {
         return Err(ctx.err(ErrorKind::Structure, "no logsource"));
     }
+    if !doc["filter"].is_badvalue() {
+        let Yaml::Hash(h) = &doc["filter"] else {
+            return Err(ctx.err(ErrorKind::Filter, "`filter` must be a mapping"));
+        };
+        rule.filter = Some(match &doc["filter"]["rules"] {
+            Yaml::BadValue => {
+                return Err(ctx.err(
+                    ErrorKind::Filter,
+                    "a filter names the rules it applies to in `filter.rules` (`any` for all rules of its log source)",
+                ))
+            }
+            Yaml::String(s) if s.eq_ignore_ascii_case("any") => FilterTarget::Any,
+            Yaml::Array(a) if a.is_empty() => FilterTarget::Any,
+            Yaml::Array(a) => FilterTarget::Rules(
+                a.iter()
+                    .map(|r| {
+                        string(r).ok_or_else(|| {
+                            ctx.err(ErrorKind::Filter, "`filter.rules` lists rule ids or names")
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            other => FilterTarget::Rules(vec![string(other).ok_or_else(|| {
+                ctx.err(ErrorKind::Filter, "`filter.rules` lists rule ids or names")
+            })?]),
+        });
+        if !matches!(doc["filter"]["condition"], Yaml::String(_)) {
+            return Err(ctx.err(
+                ErrorKind::Filter,
+                "a filter has exactly one condition, a string",
+            ));
+        }
+        rule.detection = Some(parse_detection(h, &["rules"], &ctx)?);
+        return Ok(rule);
+    }
     let det = &doc["detection"];
     let Yaml::Hash(h) = det else {
         return Err(ctx.err(ErrorKind::Structure, "no detection mapping"));
     };
+    rule.detection = Some(parse_detection(h, &[], &ctx)?);
+    Ok(rule)
+}
+
+/// A `detection` mapping (or a filter's, without the keys in `skip`): its searches and condition,
+/// every identifier the condition names checked.
+fn parse_detection(
+    h: &yaml_rust2::yaml::Hash,
+    skip: &[&str],
+    ctx: &Ctx<'_>,
+) -> Result<Detection, SigmaError> {
     let mut searches = Vec::new();
     let mut conditions = Vec::new();
     for (k, v) in h {
         let key = string(k)
             .ok_or_else(|| ctx.err(ErrorKind::Structure, "a detection key is not a string"))?;
         match key.as_str() {
+            k if skip.contains(&k) => {}
             "condition" => conditions = strings(v),
             "timeframe" => {
                 return Err(ctx.err(
@@ -409,7 +472,7 @@ fn parse_doc(doc: &Yaml, path: &str) -> Result<SigmaRule, SigmaError> {
                     "`timeframe` belongs to Sigma v1 aggregations; write a correlation rule",
                 ))
             }
-            _ => searches.push((key.clone(), parse_search(&key, v, &ctx)?)),
+            _ => searches.push((key.clone(), parse_search(&key, v, ctx)?)),
         }
     }
     if conditions.is_empty() {
@@ -455,8 +518,7 @@ fn parse_doc(doc: &Yaml, path: &str) -> Result<SigmaRule, SigmaError> {
             ));
         }
     }
-    rule.detection = Some(detection);
-    Ok(rule)
+    Ok(detection)
 }
 
 fn parse_search(name: &str, v: &Yaml, ctx: &Ctx<'_>) -> Result<Search, SigmaError> {
@@ -495,6 +557,15 @@ fn parse_search(name: &str, v: &Yaml, ctx: &Ctx<'_>) -> Result<Search, SigmaErro
             format!("search {name:?} must be a mapping, a list of mappings or a list of keywords"),
         )),
     }
+}
+
+/// The field tests of one search map, outside a rule (a pipeline's `add_condition`).
+pub(crate) fn parse_tests(
+    name: &str,
+    h: &yaml_rust2::yaml::Hash,
+    path: &str,
+) -> Result<Vec<FieldTest>, SigmaError> {
+    parse_map(name, h, &Ctx { path, rule: None })
 }
 
 fn parse_map(

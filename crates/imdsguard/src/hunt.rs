@@ -199,6 +199,8 @@ impl Out<'_> {
 pub(crate) struct Rules {
     set: RuleSet,
     sigma_rules: usize,
+    /// Sigma filters that applied, with how many rules each tunes.
+    filters: Vec<(String, usize)>,
     failed: BTreeMap<&'static str, usize>,
     pub(crate) correlations: Vec<SigmaCorrelation>,
     /// Rule id → the names Sigma correlations may use for it, for the rules they name.
@@ -378,12 +380,21 @@ pub(crate) fn rule_set(sigma: &[PathBuf], no_builtin: bool, threads: usize) -> R
     let mut correlations = Vec::new();
     // Rule id → the names a correlation may refer to it by (its `name`, its `id`).
     let mut names: HashMap<String, Vec<String>> = HashMap::new();
+    // Every path loads first: a Sigma filter in one folder tunes rules of another.
+    let mut all = Vec::new();
     for p in sigma {
         if !p.exists() {
             anyhow::bail!("no Sigma rules at {}", p.display());
         }
         let (loaded, errors) = imdsguard_sigma::load_dir_with(p, threads);
         errors.into_iter().for_each(&mut report);
+        all.extend(loaded);
+    }
+    let (all, filter_report) = imdsguard_sigma::apply_filters(all);
+    filter_report.unused.into_iter().for_each(&mut report);
+    let filters = filter_report.applied;
+    {
+        let loaded = all;
         let compiled = imdsguard_sigma::compile_all(&loaded, threads);
         for (r, compiled) in loaded.iter().zip(compiled) {
             if let Some(c) = &r.correlation {
@@ -448,6 +459,7 @@ pub(crate) fn rule_set(sigma: &[PathBuf], no_builtin: bool, threads: usize) -> R
     Ok(Rules {
         set: RuleSet::new(rules)?,
         sigma_rules,
+        filters,
         failed,
         correlations,
         referenced,
@@ -651,6 +663,9 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
         );
         for (reason, n) in &loaded.failed {
             eprintln!("  sigma    not loaded: {reason:<40} {n}");
+        }
+        for (title, n) in &loaded.filters {
+            eprintln!("  sigma    filter {title:?} tunes {n} rules");
         }
     }
     eprintln!("  alerts   {alerts}");

@@ -346,7 +346,9 @@ fn sigma_check_names_bad_files_and_counts_reasons() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("1 Sigma rules loaded (1 detection, 0 correlation), 1 files failed"),
+        stderr.contains(
+            "1 Sigma rules loaded (1 detection, 0 correlation, 0 filters), 1 files failed"
+        ),
         "{stderr}"
     );
     assert!(
@@ -577,4 +579,95 @@ fn fresh_db() -> std::path::PathBuf {
     std::env::temp_dir()
         .join(format!("imdsguard-test-hunt-{}", std::process::id()))
         .join(format!("{n}.db"))
+}
+
+#[test]
+fn a_sigma_filter_given_beside_the_rules_tunes_them_and_says_so() {
+    let suite = "crates/imdsguard-regress/tests/data/suite";
+    let rule = format!("{suite}/rules/windows/proc_creation_win_test_whoami_all.yml");
+    let filter = format!("{suite}/regression_data/filters/mf_whoami_admins.yml");
+    let sample = format!(
+        "{suite}/regression_data/rules/windows/whoami/5e8d6a4c-1b2f-4c3d-9e8f-0a1b2c3d4e5f.json"
+    );
+    let plain = run(&[
+        "hunt",
+        "--no-db",
+        "--no-builtin",
+        "--output",
+        "jsonl",
+        "--sigma",
+        &rule,
+        &sample,
+    ]);
+    let got = alerts(&plain);
+    assert_eq!(got.len(), 1, "{}", String::from_utf8_lossy(&plain.stderr));
+    assert_eq!(got[0]["rule_id"], "5e8d6a4c-1b2f-4c3d-9e8f-0a1b2c3d4e5f");
+    let tuned = run(&[
+        "hunt",
+        "--no-db",
+        "--no-builtin",
+        "--output",
+        "jsonl",
+        "--sigma",
+        &rule,
+        "--sigma",
+        &filter,
+        &sample,
+    ]);
+    let err = String::from_utf8_lossy(&tuned.stderr);
+    assert!(alerts(&tuned).is_empty(), "{err}");
+    assert!(
+        err.contains("filter \"Filter whoami by the admin accounts\" tunes 1 rules"),
+        "{err}"
+    );
+    // A filter that names no loaded rule filters nothing, and the run says so.
+    let other = run(&[
+        "hunt",
+        "--no-db",
+        "--no-builtin",
+        "--output",
+        "jsonl",
+        "--sigma",
+        &filter,
+        "--sigma",
+        "crates/imdsguard-regress/tests/data/suite/rules/windows/proc_creation_win_test_neq.yml",
+        &sample,
+    ]);
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert!(err.contains("it filters nothing"), "{err}");
+    assert!(err.contains("invalid Sigma filter"), "{err}");
+}
+
+#[test]
+fn sigma_test_runs_a_regression_suite_and_fails_on_a_failing_case() {
+    let out = run(&["sigma", "test", "crates/imdsguard-regress/tests/data/suite"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("PASS ")).count(),
+        3,
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("FAIL ")).count(),
+        5,
+        "{stdout}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("8 test cases: 3 passed, 5 failed"), "{err}");
+    let jsonl = run(&[
+        "sigma",
+        "test",
+        "--output",
+        "jsonl",
+        "crates/imdsguard-regress/tests/data/suite",
+    ]);
+    let rows: Vec<Value> = String::from_utf8_lossy(&jsonl.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 8);
+    assert!(rows
+        .iter()
+        .any(|r| r["type"] == "jsonl" && r["got"] == 2 && r["want"] == 2));
 }
