@@ -161,6 +161,7 @@ pub(crate) fn eql(
 fn eql_test(t: &Test, notes: &mut Vec<String>) -> Result<String, String> {
     let f = ecs_field(named_field(t, "EQL")?);
     Ok(match &t.op {
+        Op::TimePart(..) => return Err("time parts are left out before a query is written".into()),
         Op::Glob {
             pattern,
             cased: false,
@@ -244,6 +245,7 @@ fn esql_test(t: &Test) -> Result<String, String> {
     let raw = ecs_field(named_field(t, "ES|QL")?);
     let f = esql_name(&raw);
     Ok(match &t.op {
+        Op::TimePart(..) => return Err("time parts are left out before a query is written".into()),
         Op::Glob { pattern, cased } => {
             let (g, lower) = if *cased {
                 (f.clone(), false)

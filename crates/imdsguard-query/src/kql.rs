@@ -222,6 +222,7 @@ fn test(
         }
     }
     Ok(match &t.op {
+        Op::TimePart(..) => return Err("time parts are left out before a query is written".into()),
         Op::Glob { pattern, cased } => glob(&c, pattern, *cased),
         Op::Number(n) => format!("{c} == {n}"),
         op @ Op::Regex { .. } => {

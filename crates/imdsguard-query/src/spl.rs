@@ -71,6 +71,7 @@ fn search_term(t: &Test, notes: &mut Vec<String>) -> Result<String, String> {
     };
     let f = field_name(f);
     Ok(match &t.op {
+        Op::TimePart(..) => return Err("time parts are left out before a query is written".into()),
         Op::Glob { pattern, .. } => format!("{f}={}", search_value(pattern, notes)),
         Op::Number(n) => format!("{f}={n}"),
         Op::Cidr { text, .. } => format!("{f}={}", dq(text)),
@@ -97,6 +98,7 @@ fn eval_term(t: &Test) -> Result<String, String> {
     };
     let e = eval_field(f);
     Ok(match &t.op {
+        Op::TimePart(..) => return Err("time parts are left out before a query is written".into()),
         Op::Glob { pattern, cased } => format!("match({e}, {})", dq(&glob_regex(pattern, *cased))),
         Op::Number(n) => format!("{e}=={n}"),
         op @ Op::Regex { .. } => {

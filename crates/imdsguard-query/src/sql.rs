@@ -178,6 +178,7 @@ pub(crate) fn unsupported(t: &Test) -> Option<String> {
 fn test(sql: &Sql, t: &Test) -> Result<String, String> {
     let f = sql.ident(named_field(t, "SQL")?);
     Ok(match &t.op {
+        Op::TimePart(..) => return Err("time parts are left out before a query is written".into()),
         Op::Glob { pattern, cased } => {
             let (g, lower) = if *cased {
                 (f.clone(), false)

@@ -204,3 +204,25 @@ fn a_service_rule_reads_its_channel_only() {
         .text;
     assert!(!c.contains("WinEventLog"), "{c}");
 }
+
+#[test]
+fn time_modifiers_are_left_out_with_a_note_in_every_language() {
+    let r = parse_rule(
+        "title: Night curl\nlogsource: {category: process_creation, product: windows}\ndetection:\n    s:\n        CommandLine|contains: curl\n        UtcTime|hour|lt: 6\n    condition: s\n",
+        "night.yml",
+    )
+    .unwrap()
+    .remove(0);
+    for lang in Lang::ALL {
+        let q = convert(&r, lang, &Options::default()).unwrap();
+        assert!(
+            q.notes
+                .iter()
+                .any(|n| n.contains("time modifier `hour`") && n.contains("left out (wider)")),
+            "{}: {:?}",
+            lang.name(),
+            q.notes
+        );
+        assert!(q.text.to_lowercase().contains("curl"), "{}", q.text);
+    }
+}

@@ -128,3 +128,38 @@ fn a_root_without_info_files_is_an_error() {
     let e = Suite::open(&root().join("rules"), &[]).err().unwrap();
     assert!(e.to_string().contains("no info.yml"), "{e}");
 }
+
+#[test]
+fn time_modifiers_read_the_part_as_written() {
+    use imdsguard_sigma::{compile_detection, parse_rule};
+    let rule = parse_rule(
+        "title: t\nlogsource: {product: windows}\ndetection:\n    night:\n        UtcTime|hour|lt: 6\n    week:\n        UtcTime|week: 48\n    not_monday:\n        UtcTime|day|neq: 25\n    condition: night and week and not_monday\n",
+        "t.yml",
+    )
+    .unwrap()
+    .remove(0);
+    let compiled = compile_detection(&rule).unwrap();
+    let enricher = imdsguard_enrich::Enricher::builtin();
+    let fires = |time: &str| {
+        let v = serde_json::json!({ "UtcTime": time });
+        let e = imdsguard_regress::json_event(&v, "t.json", 1);
+        compiled.eval(&enricher.enrich(&e)).is_some()
+    };
+    // ISO week 48 of 2026 runs from Monday the 23rd to Sunday the 29th of November.
+    assert!(fires("2026-11-24 03:12:00.000"));
+    assert!(!fires("2026-11-24 06:00:00.000"), "hour 6 is not < 6");
+    assert!(!fires("2026-11-25 03:12:00.000"), "day 25");
+    assert!(fires("2026-11-29 05:59:59"));
+    assert!(!fires("2026-11-30 03:12:00.000"), "week 49");
+    assert!(!fires("not a time"));
+    // A time modifier takes a whole number, and nothing but a comparison, neq or all beside it.
+    for bad in [
+        "UtcTime|hour: x",
+        "UtcTime|hour|contains: 3",
+        "UtcTime|hour|minute: 3",
+    ] {
+        let (k, v) = bad.split_once(": ").unwrap();
+        let text = format!("title: t\nlogsource: {{product: windows}}\ndetection:\n    s:\n        {k}: {v}\n    condition: s\n");
+        assert!(parse_rule(&text, "t.yml").is_err(), "{bad}");
+    }
+}

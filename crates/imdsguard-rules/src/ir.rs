@@ -34,6 +34,9 @@ pub enum Matcher {
     Compare(Cmp, f64),
     /// An IP address inside a network (Sigma `cidr`).
     Cidr(std::net::IpAddr, u8),
+    /// A part of a date-time value equal to (no comparison) or compared with a number (Sigma's
+    /// time modifiers `minute` … `year`, alone or with `gt`, `gte`, `lt`, `lte`).
+    TimePart(crate::TimePart, Option<Cmp>, i64),
 }
 
 /// A numeric comparison.
@@ -290,6 +293,13 @@ impl Matcher {
                 Cmp::Lte => n <= *bound,
             }),
             Matcher::Cidr(net, len) => in_network(h, *net, *len),
+            Matcher::TimePart(part, op, bound) => part.of(h).is_some_and(|n| match op {
+                None => n == *bound,
+                Some(Cmp::Gt) => n > *bound,
+                Some(Cmp::Gte) => n >= *bound,
+                Some(Cmp::Lt) => n < *bound,
+                Some(Cmp::Lte) => n <= *bound,
+            }),
         }
     }
 
@@ -457,6 +467,18 @@ impl fmt::Display for Matcher {
                 }
             ),
             Matcher::Cidr(n, l) => write!(f, "in {n}/{l}"),
+            Matcher::TimePart(p, op, b) => write!(
+                f,
+                "{} {} {b}",
+                p.as_str(),
+                match op {
+                    None => "=",
+                    Some(Cmp::Gt) => ">",
+                    Some(Cmp::Gte) => ">=",
+                    Some(Cmp::Lt) => "<",
+                    Some(Cmp::Lte) => "<=",
+                }
+            ),
             Matcher::Range(lo, hi) => match (lo, hi) {
                 (Some(l), Some(h)) if l == h => write!(f, "= {l}"),
                 (Some(l), Some(h)) => write!(f, "in {l}..={h}"),

@@ -16,6 +16,7 @@ mod index;
 mod ir;
 mod prefilter;
 mod rule;
+mod timepart;
 
 pub use alert::{
     stable_hash, Alert, AlertEvent, AlertNetwork, AlertProcess, AlertTarget, Answer, Containment,
@@ -25,3 +26,4 @@ pub use error::RuleError;
 pub use field::{Field, Value};
 pub use ir::{on, Cmp, Expr, Glob, Matcher, On, Text};
 pub use rule::{Escalation, Hit, Reason, Rule, RuleBuilder, RuleSet, Template};
+pub use timepart::TimePart;

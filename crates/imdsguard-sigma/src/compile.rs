@@ -35,6 +35,9 @@ struct Source {
     channels: Vec<String>,
     #[serde(default)]
     event_ids: Vec<u32>,
+    /// Field names this log source's records use for the rule's (`Signature` = `ThreatName`).
+    #[serde(default)]
+    fields: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -258,6 +261,18 @@ fn compile_with(r: &SigmaRule, logsource: bool) -> Result<Rule, SigmaError> {
     } else {
         Expr::All(Vec::new())
     };
+    // A log source whose records name some fields otherwise reads them under its own names.
+    let renamed;
+    let det = match find_source(&r.logsource).filter(|s| logsource && !s.fields.is_empty()) {
+        Some(s) => {
+            let mut copy = r.clone();
+            let map = crate::pipeline::Pipeline::field_mapping("logsources.toml", &s.fields);
+            crate::pipeline::apply_pipelines(&mut copy, std::slice::from_ref(&map))?;
+            renamed = copy.detection;
+            renamed.as_ref().unwrap_or(det)
+        }
+        None => det,
+    };
     let cond = lower(det)
         .and_then(|n| node_expr(&n))
         .map_err(|m| err(ErrorKind::Value, m))?;
@@ -331,6 +346,7 @@ fn test_expr(t: &Test) -> Result<Expr, String> {
         Op::Exists(false) => return Ok(!exists),
         Op::FieldRef(other) => return Ok(Expr::SameValue(field, raw(other))),
         Op::Compare(op, bound) => Matcher::Compare(*op, *bound),
+        Op::TimePart(part, op, n) => Matcher::TimePart(*part, *op, *n),
         Op::Number(n) => Matcher::Eq(Text::new(n)),
         Op::Cidr { net, len, .. } => Matcher::Cidr(*net, *len),
         op @ Op::Regex { .. } => {

@@ -619,6 +619,7 @@ impl Writer {
                             b.to_string(),
                         ),
                         Matcher::Range(..) => return Err("a numeric range".into()),
+                        Matcher::TimePart(..) => return Err("a time-part test".into()),
                     };
                     let key = format!("{field}{mods}");
                     match groups.iter_mut().find(|(k, _)| *k == key) {

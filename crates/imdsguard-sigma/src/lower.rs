@@ -84,6 +84,8 @@ pub enum Op {
     Compare(Cmp, f64),
     /// The value equals another field's value.
     FieldRef(String),
+    /// A part of the value read as a date-time equals the number, or compares with it.
+    TimePart(imdsguard_rules::TimePart, Option<Cmp>, i64),
 }
 
 /// Lowers a rule's detection.
@@ -196,6 +198,24 @@ fn value_ops(t: &FieldTest, v: &SigmaValue, place: Place) -> Result<Vec<Op>, Str
         SigmaValue::Null => return Ok(vec![Op::Null]),
         SigmaValue::Bool(b) if has(Modifier::Exists) => return Ok(vec![Op::Exists(*b)]),
         _ => {}
+    }
+    let compare = [
+        (Modifier::Gt, Cmp::Gt),
+        (Modifier::Gte, Cmp::Gte),
+        (Modifier::Lt, Cmp::Lt),
+        (Modifier::Lte, Cmp::Lte),
+    ]
+    .into_iter()
+    .find(|(m, _)| has(*m))
+    .map(|(_, op)| op);
+    if let Some(part) = t.modifiers.iter().find_map(|m| match m {
+        Modifier::Time(p) => Some(*p),
+        _ => None,
+    }) {
+        let SigmaValue::Int(n) = v else {
+            return Err(format!("{} takes a whole number", part.as_str()));
+        };
+        return Ok(vec![Op::TimePart(part, compare, *n)]);
     }
     for (m, op) in [
         (Modifier::Gt, Cmp::Gt),

@@ -68,6 +68,29 @@ fn text(y: &Yaml) -> Option<String> {
 }
 
 impl Pipeline {
+    /// A pipeline of one field-name mapping that applies to every rule.
+    pub(crate) fn field_mapping(
+        name: &str,
+        map: &std::collections::BTreeMap<String, String>,
+    ) -> Pipeline {
+        Pipeline {
+            name: name.to_owned(),
+            priority: 0,
+            path: name.to_owned(),
+            items: vec![Item {
+                id: "fields".into(),
+                action: Action::Map(
+                    map.iter()
+                        .map(|(k, v)| (k.clone(), vec![v.clone()]))
+                        .collect(),
+                ),
+                conditions: Vec::new(),
+                any: false,
+                negate: false,
+            }],
+        }
+    }
+
     /// Reads a pipeline file.
     pub fn load(path: &Path) -> Result<Pipeline, SigmaError> {
         let shown = path.display().to_string();

@@ -103,6 +103,9 @@ pub enum Modifier {
     Expand,
     /// `neq`: the field test is negated (the field does not hold any of the values; absent counts).
     Neq,
+    /// `minute`, `hour`, `day`, `week`, `month`, `year` (Sigma 2.1): that part of the field's
+    /// date-time value, compared with the number.
+    Time(imdsguard_rules::TimePart),
 }
 
 impl Modifier {
@@ -133,6 +136,12 @@ impl Modifier {
             "lte" => Modifier::Lte,
             "expand" => Modifier::Expand,
             "neq" => Modifier::Neq,
+            "minute" => Modifier::Time(imdsguard_rules::TimePart::Minute),
+            "hour" => Modifier::Time(imdsguard_rules::TimePart::Hour),
+            "day" => Modifier::Time(imdsguard_rules::TimePart::Day),
+            "week" => Modifier::Time(imdsguard_rules::TimePart::Week),
+            "month" => Modifier::Time(imdsguard_rules::TimePart::Month),
+            "year" => Modifier::Time(imdsguard_rules::TimePart::Year),
             _ => return None,
         })
     }
@@ -637,7 +646,26 @@ fn field_test(
         return Err(bad_mod("re takes no other value modifier".into()));
     }
     let numeric = modifiers.iter().filter(|m| m.is_numeric()).count();
-    if numeric > 1 || (numeric == 1 && modifiers.len() > 1) {
+    let times = modifiers
+        .iter()
+        .filter(|m| matches!(m, Modifier::Time(_)))
+        .count();
+    let others = modifiers
+        .iter()
+        .filter(|m| {
+            !m.is_numeric() && !matches!(m, Modifier::Time(_) | Modifier::Neq | Modifier::All)
+        })
+        .count();
+    if times > 1 || (times == 1 && others > 0) {
+        return Err(bad_mod(
+            "a time modifier (minute, hour, day, week, month, year) takes only gt, gte, lt, lte, neq or all beside it".into(),
+        ));
+    }
+    if numeric > 1
+        || (numeric == 1
+            && times == 0
+            && modifiers.len() > 1 + usize::from(modifiers.contains(&Modifier::Neq)))
+    {
         return Err(bad_mod("gt, gte, lt and lte stand alone".into()));
     }
     if has(Modifier::Exists) && modifiers.len() > 1 {
@@ -723,6 +751,9 @@ fn check_value(
             }
             m if m.is_numeric() && !matches!(value, SigmaValue::Int(_) | SigmaValue::Float(_)) => {
                 return Err(bad("gt, gte, lt and lte take a number".into()));
+            }
+            Modifier::Time(p) if !matches!(value, SigmaValue::Int(_)) => {
+                return Err(bad(format!("{} takes a whole number", p.as_str())));
             }
             Modifier::FieldRef if text.as_deref().is_none_or(str::is_empty) => {
                 return Err(bad("fieldref takes a field name".into()));

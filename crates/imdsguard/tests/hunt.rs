@@ -671,3 +671,34 @@ fn sigma_test_runs_a_regression_suite_and_fails_on_a_failing_case() {
         .iter()
         .any(|r| r["type"] == "jsonl" && r["got"] == 2 && r["want"] == 2));
 }
+
+#[test]
+fn antivirus_rules_read_defender_detections_under_their_own_field_names() {
+    // A Defender 1116 detection as evtx_dump writes it; EventData names carry spaces.
+    let record = |id: u32, threat: &str| {
+        format!(
+            r##"{{"Event":{{"System":{{"Provider":{{"#attributes":{{"Name":"Microsoft-Windows-Windows Defender"}}}},"EventID":{id},"Channel":"Microsoft-Windows-Windows Defender/Operational","Computer":"ws01","TimeCreated":{{"#attributes":{{"SystemTime":"2026-11-20T10:00:00Z"}}}}}},"EventData":{{"Threat Name":"{threat}","Path":"file:_C:\\Users\\x\\Downloads\\m.exe"}}}}}}"##
+        )
+    };
+    let logs = [
+        record(1116, "HackTool:Win32/Mimikatz.D"),
+        record(1116, "Trojan:Win32/Wacatac.B"),
+        // Not a detection event: the category's event ids leave it out.
+        record(5007, "HackTool:Win32/Mimikatz.D"),
+    ]
+    .join("\n");
+    let file = temp_file("av", "defender.jsonl", &(logs + "\n"));
+    let out = run(&[
+        "hunt",
+        "--no-db",
+        "--no-builtin",
+        "--output",
+        "jsonl",
+        "--sigma",
+        "../shared/data/sigma/rules/category/antivirus/av_password_dumper.yml",
+        file.to_str().unwrap(),
+    ]);
+    let got = alerts(&out);
+    assert_eq!(got.len(), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(got[0]["source"]["line"], 1);
+}
