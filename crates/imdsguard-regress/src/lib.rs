@@ -220,7 +220,12 @@ impl Info {
     /// Reads one `info.yml`; `root` is where its relative paths start.
     pub fn load(root: &Path, path: &Path) -> Result<Info, String> {
         let body = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-        let docs = YamlLoader::load_from_str(&body).map_err(|e| e.to_string())?;
+        Info::parse(root, path, &body)
+    }
+
+    /// Reads an `info.yml`'s text; `path` is where it is (relative paths start beside it too).
+    pub fn parse(root: &Path, path: &Path, body: &str) -> Result<Info, String> {
+        let docs = YamlLoader::load_from_str(body).map_err(|e| e.to_string())?;
         let doc = docs.first().ok_or("empty file")?;
         let (rules_key, tests_key, only_first) = if !doc["rules"].is_badvalue() {
             ("rules", "test_cases", false)
