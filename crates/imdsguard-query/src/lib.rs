@@ -147,6 +147,11 @@ pub fn convert(rule: &SigmaRule, lang: Lang, opts: &Options) -> Result<Query, Qu
         lang,
         message,
     };
+    if rule.filter.is_some() {
+        return Err(fail(
+            "a Sigma filter is not a rule: give it with the rules it tunes".into(),
+        ));
+    }
     let Some(det) = &rule.detection else {
         return Err(fail(
             "correlation rules are not exported to query languages yet".into(),

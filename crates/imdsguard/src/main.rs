@@ -983,17 +983,28 @@ fn export_queries(
             }
         }
     } else {
+        let mut all = Vec::new();
         for p in sigma {
             let (rs, errs) = imdsguard_sigma::load_dir(p);
             for e in &errs {
                 eprintln!("imdsguard: {e}");
             }
             load_errors += errs.len();
-            rules.extend(
-                rs.into_iter()
-                    .map(|r| (r.id.clone().unwrap_or_else(|| r.title.clone()), r)),
-            );
+            all.extend(rs);
         }
+        // Sigma filters among the files tune the rules they name before those are written.
+        let (all, filters) = imdsguard_sigma::apply_filters(all);
+        for e in &filters.unused {
+            eprintln!("imdsguard: {e}");
+        }
+        load_errors += filters.unused.len();
+        for (title, n) in &filters.applied {
+            eprintln!("imdsguard: filter {title:?} tunes {n} rules");
+        }
+        rules.extend(
+            all.into_iter()
+                .map(|r| (r.id.clone().unwrap_or_else(|| r.title.clone()), r)),
+        );
     }
     if let Some(want) = &only {
         rules.retain(|(id, r)| {

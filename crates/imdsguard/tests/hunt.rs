@@ -620,6 +620,14 @@ fn a_sigma_filter_given_beside_the_rules_tunes_them_and_says_so() {
         err.contains("filter \"Filter whoami by the admin accounts\" tunes 1 rules"),
         "{err}"
     );
+    // The exports write the tuned rule, and the filter is no query of its own.
+    let kql = run(&["rules", "export", "--to", "kql", &rule, &filter]);
+    let text = String::from_utf8_lossy(&kql.stdout);
+    assert_eq!(text.matches("DeviceProcessEvents").count(), 1, "{text}");
+    assert!(
+        text.contains(r#"not((AccountDomain =~ "CORP" and AccountName startswith "adm_"))"#),
+        "{text}"
+    );
     // A filter that names no loaded rule filters nothing, and the run says so.
     let other = run(&[
         "hunt",
