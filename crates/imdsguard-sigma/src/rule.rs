@@ -729,9 +729,10 @@ fn check_value(
                 let t = text
                     .clone()
                     .ok_or_else(|| bad("re needs a string".into()))?;
-                regex::RegexBuilder::new(&t)
-                    .size_limit(1 << 24)
-                    .build()
+                // Parsed, not compiled: the compile step builds it once (and reports a regex
+                // too large to build); compiling here too cost as much again for every rule.
+                regex_syntax::Parser::new()
+                    .parse(&t)
                     .map_err(|e| {
                         bad(format!(
                             "the regular expression {t:?} does not compile: {}",
