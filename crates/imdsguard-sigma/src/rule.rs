@@ -731,14 +731,12 @@ fn check_value(
                     .ok_or_else(|| bad("re needs a string".into()))?;
                 // Parsed, not compiled: the compile step builds it once (and reports a regex
                 // too large to build); compiling here too cost as much again for every rule.
-                regex_syntax::Parser::new()
-                    .parse(&t)
-                    .map_err(|e| {
-                        bad(format!(
-                            "the regular expression {t:?} does not compile: {}",
-                            first_line(&e.to_string())
-                        ))
-                    })?;
+                regex_syntax::Parser::new().parse(&t).map_err(|e| {
+                    bad(format!(
+                        "the regular expression {t:?} does not compile: {}",
+                        first_line(&e.to_string())
+                    ))
+                })?;
             }
             Modifier::Cidr => {
                 let t = text

@@ -710,3 +710,66 @@ fn antivirus_rules_read_defender_detections_under_their_own_field_names() {
     assert_eq!(got.len(), 1, "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(got[0]["source"]["line"], 1);
 }
+
+#[test]
+fn sigma_reads_system_fields_such_as_level_and_keywords() {
+    // SigmaHQ tests `Level` and `Keywords` of the System element (a 4673 failure, a KDC error).
+    let rule = temp_file(
+        "system",
+        "rule.yml",
+        "title: Failed privileged service call\nid: 11111111-2222-4333-8444-555555555555\nlogsource: {product: windows, service: security}\ndetection:\n    s:\n        EventID: 4673\n        Keywords: '0x8010000000000000'\n        Level: 0\n    condition: s\n",
+    );
+    let json = |keywords: &str| {
+        format!(
+            r##"{{"Event":{{"System":{{"Provider":{{"#attributes":{{"Name":"Microsoft-Windows-Security-Auditing"}}}},"EventID":4673,"Level":0,"Keywords":"{keywords}","Channel":"Security","Computer":"dc01","TimeCreated":{{"#attributes":{{"SystemTime":"2026-11-20T10:00:00Z"}}}}}},"EventData":{{"Service":"LsaRegisterLogonProcess()"}}}}}}"##
+        )
+    };
+    let logs = temp_file(
+        "system",
+        "security.jsonl",
+        &format!(
+            "{}\n{}\n",
+            json("0x8010000000000000"),
+            json("0x8020000000000000")
+        ),
+    );
+    let xml = temp_file(
+        "system",
+        "security.xml",
+        "<Events><Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider Name='Microsoft-Windows-Security-Auditing'/><EventID>4673</EventID><Version>0</Version><Level>0</Level><Task>13056</Task><Opcode>0</Opcode><Keywords>0x8010000000000000</Keywords><TimeCreated SystemTime='2026-11-20T10:00:01.000Z'/><EventRecordID>7</EventRecordID><Channel>Security</Channel><Computer>dc01</Computer></System><EventData><Data Name='Service'>LsaRegisterLogonProcess()</Data></EventData></Event></Events>\n",
+    );
+    let out = run(&[
+        "hunt",
+        "--no-db",
+        "--no-builtin",
+        "--output",
+        "jsonl",
+        "--sigma",
+        rule.to_str().unwrap(),
+        logs.to_str().unwrap(),
+        xml.to_str().unwrap(),
+    ]);
+    let got = alerts(&out);
+    let mut at: Vec<String> = got
+        .iter()
+        .map(|a| {
+            format!(
+                "{}:{}",
+                a["source"]["path"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap(),
+                a["source"]["line"]
+            )
+        })
+        .collect();
+    at.sort();
+    assert_eq!(
+        at,
+        ["security.jsonl:1", "security.xml:1"],
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -30,6 +30,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
         time: object(system, &["TimeCreated", "#attributes"]).and_then(|a| a.text(&["SystemTime"])),
         host: system.text(&["Computer"]),
         provider: object(system, &["Provider", "#attributes"]).and_then(|a| a.raw("Name")),
+        system: Some(system),
     };
     Ok(windows_event(source, Format::EvtxJson, &rec))
 }

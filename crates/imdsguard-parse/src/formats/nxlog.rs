@@ -27,6 +27,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
         time: v.text(&["EventTime", "TimeCreated", "@timestamp", "UtcTime"]),
         host: v.text(&["Hostname", "Computer", "host"]),
         provider: v.raw_any(&["SourceName", "ProviderName", "Provider"]),
+        system: None,
     };
     Ok(windows_event(source, Format::NxlogJson, &rec))
 }

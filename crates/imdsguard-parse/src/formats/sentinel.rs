@@ -53,6 +53,7 @@ pub(crate) fn decode_windows_event(v: &Map<'_>, source: SourceRef) -> Result<Eve
         time: v.text(&["TimeGenerated", "TimeCreated"]),
         host: v.text(&["Computer"]),
         provider: v.raw_any(&["Provider", "EventSourceName"]),
+        system: None,
     };
     Ok(windows_event(source, Format::SentinelWindowsEvent, &rec))
 }
@@ -77,6 +78,7 @@ pub(crate) fn decode_security_event(v: &Map<'_>, source: SourceRef) -> Result<Ev
         time: v.text(&["TimeGenerated", "TimeCollected"]),
         host: v.text(&["Computer"]),
         provider: v.raw_any(&["Provider", "EventSourceName"]),
+        system: None,
     };
     Ok(windows_event(source, Format::SentinelSecurityEvent, &rec))
 }

@@ -57,6 +57,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
                 .or(time),
             host: element(&message, "Computer").map(str::to_owned).or(host),
             provider: attribute(&message, "Provider Name").map(std::borrow::Cow::Borrowed),
+            system: None,
         };
         return Ok(windows_event(source, Format::SentinelSyslog, &rec));
     }

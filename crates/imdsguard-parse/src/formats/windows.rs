@@ -23,7 +23,21 @@ pub(crate) struct WinRecord<'a> {
     /// `Provider_Name`.
     /// Read only when fields are kept, so it borrows.
     pub provider: Option<Cow<'a, str>>,
+    /// The record's `System` element, where the format has one: Sigma reads a few of its fields
+    /// ([`SYSTEM_FIELDS`]) by name.
+    pub system: Option<&'a dyn Fields>,
 }
+
+/// `System` fields Sigma rules test besides `EventID`, `Channel`, `Computer` and `Provider_Name`
+/// (SigmaHQ: `Level: 2`, `Keywords: '0x8010000000000000'`).
+pub(crate) const SYSTEM_FIELDS: [&str; 6] = [
+    "Level",
+    "Keywords",
+    "Task",
+    "Opcode",
+    "Version",
+    "EventRecordID",
+];
 
 #[derive(PartialEq, Eq)]
 enum Family {
@@ -103,6 +117,13 @@ fn keep_fields(e: &mut Event, rec: &WinRecord<'_>) {
     }
     if let Some(p) = &rec.provider {
         push("Provider_Name", Cow::Borrowed(p));
+    }
+    if let Some(system) = rec.system {
+        for name in SYSTEM_FIELDS {
+            if let Some(v) = system.raw(name) {
+                push(name, v);
+            }
+        }
     }
     rec.data.each(&mut push);
 }

@@ -28,6 +28,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
             .text(&["computer_name"])
             .or_else(|| object(v, &["host"]).and_then(|h| h.text(&["name", "hostname"]))),
         provider: winlog.raw("provider_name"),
+        system: None,
     };
     Ok(windows_event(source, Format::Winlogbeat, &rec))
 }
