@@ -197,7 +197,9 @@ fn paths(y: &Yaml) -> Vec<String> {
 /// A path an `info.yml` gives: from the suite's root (SigmaHQ writes `regression_data/...`), or
 /// from the `info.yml`'s folder or one of its parents, as SigmaHQ's runner looks for it.
 fn resolve(root: &Path, info: &Path, p: &str) -> PathBuf {
-    let rel = Path::new(p);
+    // Written on Windows too: SigmaHQ's runner reads either separator.
+    let p = p.replace('\\', "/");
+    let rel = Path::new(&p);
     if rel.is_absolute() {
         return rel.to_path_buf();
     }
@@ -255,12 +257,13 @@ impl Info {
                 for (n, t) in list.iter().enumerate() {
                     let sample =
                         text(&t["path"]).ok_or(format!("{tests_key}[{n}] has no `path`"))?;
+                    // SigmaHQ's runner wants at least one match whatever the count says.
                     let want = match &t["match_count"] {
-                        Yaml::Integer(i) if *i >= 1 => *i as u64,
+                        Yaml::Integer(i) => (*i).max(1) as u64,
                         Yaml::BadValue | Yaml::Null => 1,
                         other => {
                             return Err(format!(
-                                "{tests_key}[{n}]: match_count {other:?} is not a whole number of at least 1"
+                                "{tests_key}[{n}]: match_count {other:?} is not a whole number"
                             ))
                         }
                     };
@@ -334,7 +337,8 @@ impl Suite {
             rule_errors.extend(errors);
             rules_loaded += loaded.len();
             for r in loaded {
-                if let Some(id) = r.id.clone() {
+                // Ids are UUIDs: the same in either case.
+                if let Some(id) = r.id.as_deref().map(str::to_ascii_lowercase) {
                     rules.insert(id, r);
                 }
             }
@@ -395,7 +399,7 @@ impl Suite {
             unreadable: Vec::new(),
             problem: None,
         };
-        let Some(rule) = self.rules.get(id) else {
+        let Some(rule) = self.rules.get(&id.to_ascii_lowercase()) else {
             let why = self
                 .rule_errors
                 .iter()
