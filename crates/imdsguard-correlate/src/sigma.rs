@@ -83,6 +83,8 @@ struct Spec {
     kind: CorrelationKind,
     rules: Vec<String>,
     group_by: Vec<String>,
+    /// The correlation as written, for its `aliases`.
+    correlation: Correlation,
     window_ms: i64,
     bounds: Vec<Bound>,
     field: Option<String>,
@@ -93,10 +95,15 @@ impl Spec {
     /// this correlation's or lacks a field it groups or counts by.
     fn read(&self, hit: &Hit) -> Option<(usize, Vec<String>, Option<String>)> {
         let rule = self.rules.iter().position(|r| hit.rule.contains(r))?;
+        // An alias reads the field it names for the hit's rule (known by its name or id).
         let group = self
             .group_by
             .iter()
-            .map(|f| hit.fields.get(f).cloned())
+            .map(|g| {
+                hit.fields
+                    .get(self.correlation.group_field(g, &hit.rule)?)
+                    .cloned()
+            })
             .collect::<Option<Vec<String>>>()?;
         let value = match &self.field {
             Some(f) => Some(hit.fields.get(f)?.clone()),
@@ -182,6 +189,7 @@ impl Correlator {
                 kind: c.kind,
                 rules: c.rules.clone(),
                 group_by: c.group_by.clone(),
+                correlation: c.clone(),
                 window_ms,
                 bounds,
                 field: c.field.clone(),

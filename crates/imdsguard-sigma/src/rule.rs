@@ -245,6 +245,24 @@ pub struct Correlation {
     pub condition: Vec<(String, i64)>,
     /// For `value_count`: the field whose distinct values are counted.
     pub field: Option<String>,
+    /// `aliases`: a `group-by` name that stands for another field in each rule's events
+    /// (alias -> [(rule name, field)]).
+    pub aliases: Vec<(String, Vec<(String, String)>)>,
+}
+
+impl Correlation {
+    /// The field a `group-by` name reads in the events of a rule known by `names` (its `name`,
+    /// its `id`): the alias's field for that rule, or the name itself when it is no alias.
+    /// `None` when it is an alias that does not name the rule.
+    pub fn group_field<'a>(&'a self, group: &'a str, names: &[String]) -> Option<&'a str> {
+        match self.aliases.iter().find(|(a, _)| a == group) {
+            None => Some(group),
+            Some((_, per_rule)) => per_rule
+                .iter()
+                .find(|(r, _)| names.iter().any(|n| n == r))
+                .map(|(_, f)| f.as_str()),
+        }
+    }
 }
 
 /// One Sigma rule.
@@ -855,6 +873,41 @@ fn parse_correlation(c: &Yaml, ctx: &Ctx<'_>) -> Result<Correlation, SigmaError>
         }
         _ => {}
     }
+    let mut aliases = Vec::new();
+    match &c["aliases"] {
+        Yaml::BadValue | Yaml::Null => {}
+        Yaml::Hash(h) => {
+            for (alias, per_rule) in h {
+                let alias =
+                    string(alias).ok_or_else(|| bad("an alias name is not a string".into()))?;
+                let Yaml::Hash(m) = per_rule else {
+                    return Err(bad(format!(
+                        "alias {alias:?} must map rule names to field names"
+                    )));
+                };
+                let mut fields = Vec::new();
+                for (r, f) in m {
+                    match (string(r), string(f)) {
+                        (Some(r), Some(f)) => {
+                            if !rules.contains(&r) {
+                                return Err(bad(format!(
+                                    "alias {alias:?} names rule {r:?}, which the correlation does not list"
+                                )));
+                            }
+                            fields.push((r, f));
+                        }
+                        _ => {
+                            return Err(bad(format!(
+                                "alias {alias:?} must map rule names to field names"
+                            )))
+                        }
+                    }
+                }
+                aliases.push((alias, fields));
+            }
+        }
+        _ => return Err(bad("`aliases` must be a mapping".into())),
+    }
     Ok(Correlation {
         kind,
         rules,
@@ -862,6 +915,7 @@ fn parse_correlation(c: &Yaml, ctx: &Ctx<'_>) -> Result<Correlation, SigmaError>
         timespan_secs,
         condition,
         field,
+        aliases,
     })
 }
 

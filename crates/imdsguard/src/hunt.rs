@@ -444,6 +444,12 @@ pub(crate) fn rule_set(sigma: &[PathBuf], no_builtin: bool, threads: usize) -> R
                 .group_by
                 .iter()
                 .chain(c.correlation.field.iter())
+                .chain(
+                    c.correlation
+                        .aliases
+                        .iter()
+                        .flat_map(|(_, m)| m.iter().map(|(_, f)| f)),
+                )
                 .cloned()
         })
         .collect();

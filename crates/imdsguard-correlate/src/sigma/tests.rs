@@ -14,6 +14,7 @@ fn corr(
         timespan_secs: secs,
         condition: cond.iter().map(|(o, n)| (o.to_string(), *n)).collect(),
         field: None,
+        aliases: Vec::new(),
     }
 }
 
@@ -254,4 +255,61 @@ fn bad_correlation_rules_are_refused_with_the_reason() {
         &[("gte", 2)],
     );
     assert!(Correlator::new(&[no_field]).is_err());
+}
+
+#[test]
+fn aliases_group_by_a_different_field_in_each_rule() {
+    // The specification's example: an internal error and a new connection between the same two
+    // hosts, seen from each side (destination of one is the source of the other).
+    let rule = imdsguard_sigma::parse_rule(
+        "title: Error then connection\ncorrelation:\n    type: temporal\n    rules: [internal_error, new_network_connection]\n    group-by: [internal_ip, remote_ip]\n    timespan: 10s\n    aliases:\n        internal_ip:\n            internal_error: destination.ip\n            new_network_connection: source.ip\n        remote_ip:\n            internal_error: source.ip\n            new_network_connection: destination.ip\n",
+        "c.yml",
+    )
+    .unwrap()
+    .remove(0);
+    let c = rule.correlation.clone().unwrap();
+    assert_eq!(c.aliases.len(), 2);
+    let mut corr = Correlator::new(&[c]).unwrap();
+    let err = |src: &str, dst: &str, t: i64, id: u64| {
+        hit(
+            "internal_error",
+            t,
+            &[("source.ip", src), ("destination.ip", dst)],
+            id,
+        )
+    };
+    let conn = |src: &str, dst: &str, t: i64, id: u64| {
+        hit(
+            "new_network_connection",
+            t,
+            &[("source.ip", src), ("destination.ip", dst)],
+            id,
+        )
+    };
+    let out = run(
+        &mut corr,
+        &[
+            err("10.0.0.9", "10.0.0.1", 0, 1),
+            // The same pair seen the other way round joins the error's group ...
+            conn("10.0.0.1", "10.0.0.9", 2, 2),
+            // ... the same direction does not.
+            conn("10.0.0.9", "10.0.0.1", 3, 3),
+        ],
+    );
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].hits, ids(&[1, 2]));
+    assert_eq!(
+        out[0].group,
+        [
+            ("internal_ip".to_string(), "10.0.0.1".to_string()),
+            ("remote_ip".to_string(), "10.0.0.9".to_string())
+        ]
+    );
+    // An alias must name rules the correlation lists.
+    let bad = imdsguard_sigma::parse_rule(
+        "title: t\ncorrelation:\n    type: temporal\n    rules: [a, b]\n    group-by: [x]\n    timespan: 10s\n    aliases:\n        x: {c: f}\n",
+        "c.yml",
+    )
+    .unwrap_err();
+    assert!(bad.message.contains("does not list"), "{bad}");
 }
