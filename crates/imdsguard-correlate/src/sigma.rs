@@ -87,7 +87,7 @@ struct Spec {
     correlation: Correlation,
     window_ms: i64,
     bounds: Vec<Bound>,
-    field: Option<String>,
+    field: Vec<String>,
 }
 
 impl Spec {
@@ -105,9 +105,16 @@ impl Spec {
                     .cloned()
             })
             .collect::<Option<Vec<String>>>()?;
-        let value = match &self.field {
-            Some(f) => Some(hit.fields.get(f)?.clone()),
-            None => None,
+        // value_count over several fields counts distinct combinations of their values.
+        let value = if self.field.is_empty() {
+            None
+        } else {
+            let parts = self
+                .field
+                .iter()
+                .map(|f| hit.fields.get(f).map(String::as_str))
+                .collect::<Option<Vec<&str>>>()?;
+            Some(parts.join("\u{1f}"))
         };
         Some((rule, group, value))
     }
@@ -180,7 +187,7 @@ impl Correlator {
             if needs_condition && bounds.is_empty() {
                 return Err(err("event_count and value_count need a condition".into()));
             }
-            if c.kind == CorrelationKind::ValueCount && c.field.is_none() {
+            if c.kind == CorrelationKind::ValueCount && c.field.is_empty() {
                 return Err(err("value_count needs a field".into()));
             }
             let window_ms = i64::try_from(c.timespan_secs.saturating_mul(1000))

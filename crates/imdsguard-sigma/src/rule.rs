@@ -243,8 +243,8 @@ pub struct Correlation {
     pub timespan_secs: u64,
     /// The count condition (`gt`, `gte`, `lt`, `lte`, `eq`, with bounds), if any.
     pub condition: Vec<(String, i64)>,
-    /// For `value_count`: the field whose distinct values are counted.
-    pub field: Option<String>,
+    /// For `value_count`: the field (or fields, whose value combinations) counted distinctly.
+    pub field: Vec<String>,
     /// `aliases`: a `group-by` name that stands for another field in each rule's events
     /// (alias -> [(rule name, field)]).
     pub aliases: Vec<(String, Vec<(String, String)>)>,
@@ -843,7 +843,7 @@ fn parse_correlation(c: &Yaml, ctx: &Ctx<'_>) -> Result<Correlation, SigmaError>
         ))
     })?;
     let mut condition = Vec::new();
-    let mut field = None;
+    let mut field = Vec::new();
     if let Yaml::Hash(h) = &c["condition"] {
         for (k, v) in h {
             let k = string(k).unwrap_or_default();
@@ -855,7 +855,7 @@ fn parse_correlation(c: &Yaml, ctx: &Ctx<'_>) -> Result<Correlation, SigmaError>
                     };
                     condition.push((k, n));
                 }
-                "field" => field = string(v),
+                "field" => field = strings(v),
                 _ => return Err(bad(format!("unknown condition key {k:?}"))),
             }
         }
@@ -866,7 +866,7 @@ fn parse_correlation(c: &Yaml, ctx: &Ctx<'_>) -> Result<Correlation, SigmaError>
                 "event_count and value_count need a condition (gt, gte, lt, lte, eq)".into(),
             ))
         }
-        CorrelationKind::ValueCount if field.is_none() => {
+        CorrelationKind::ValueCount if field.is_empty() => {
             return Err(bad(
                 "value_count needs the field whose values it counts".into()
             ))

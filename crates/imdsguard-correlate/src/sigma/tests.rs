@@ -13,7 +13,7 @@ fn corr(
         group_by: group_by.iter().map(|s| s.to_string()).collect(),
         timespan_secs: secs,
         condition: cond.iter().map(|(o, n)| (o.to_string(), *n)).collect(),
-        field: None,
+        field: Vec::new(),
         aliases: Vec::new(),
     }
 }
@@ -123,7 +123,7 @@ fn value_count_counts_distinct_values() {
         60,
         &[("gte", 3)],
     );
-    rule.field = Some("path".into());
+    rule.field = vec!["path".into()];
     let mut c = Correlator::new(&[rule]).unwrap();
     let p = |path, t, id| hit("read", t, &[("host", "a"), ("path", path)], id);
     let hits = [
@@ -312,4 +312,36 @@ fn aliases_group_by_a_different_field_in_each_rule() {
     )
     .unwrap_err();
     assert!(bad.message.contains("does not list"), "{bad}");
+}
+
+#[test]
+fn value_count_over_several_fields_counts_distinct_combinations() {
+    let rule = imdsguard_sigma::parse_rule(
+        "title: t\ncorrelation:\n    type: value_count\n    rules: [read]\n    group-by: [host]\n    timespan: 1m\n    condition:\n        field: [user, path]\n        gte: 3\n",
+        "c.yml",
+    )
+    .unwrap()
+    .remove(0);
+    let c = rule.correlation.unwrap();
+    assert_eq!(c.field, ["user", "path"]);
+    let mut corr = Correlator::new(&[c]).unwrap();
+    let p = |user, path, t, id| {
+        hit(
+            "read",
+            t,
+            &[("host", "a"), ("user", user), ("path", path)],
+            id,
+        )
+    };
+    // (u1,/a) (u2,/a) (u1,/a) again, then (u1,/b): three distinct pairs at the fourth hit.
+    let hits = [
+        p("u1", "/a", 0, 1),
+        p("u2", "/a", 1, 2),
+        p("u1", "/a", 2, 3),
+        p("u1", "/b", 3, 4),
+    ];
+    let out = run(&mut corr, &hits);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].value, 3);
+    assert_eq!(out[0].hits, ids(&[1, 2, 3, 4]));
 }
