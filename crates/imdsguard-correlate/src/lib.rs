@@ -35,6 +35,8 @@ pub use triage::{Facts, Frequency};
 pub struct SigmaCorrelation {
     /// The rule's id (or title when it has none).
     pub id: String,
+    /// Its `name`, which another correlation may refer to it by.
+    pub name: Option<String>,
     /// Its title.
     pub title: String,
     /// Severity of its alerts (from `level`).
@@ -167,7 +169,12 @@ pub struct Engine {
     last_hit: Option<Alert>,
     /// (alert id, incident id) for each alert added to an incident since [`Engine::take_links`].
     links: Vec<(String, String)>,
+    /// Correlations another one names without `generate: true`: they feed it and do not alert.
+    feeding: Vec<bool>,
 }
+
+/// How deep correlations of correlations go (a chain longer than this is cut, not looped).
+const MAX_CHAIN: usize = 8;
 
 impl Engine {
     /// The layer with the built-in correlations (`cfg`, `None` to run none; a saved
@@ -194,7 +201,63 @@ impl Engine {
             min_severity,
             last_hit: None,
             links: Vec::new(),
-        })
+            feeding: Vec::new(),
+        }
+        .with_feeding())
+    }
+
+    /// Marks the correlations that only feed another one.
+    fn with_feeding(mut self) -> Engine {
+        let rules = &self.sigma_rules;
+        self.feeding =
+            rules
+                .iter()
+                .map(|inner| {
+                    rules.iter().any(|outer| {
+                        !outer.correlation.generate
+                            && outer.correlation.rules.iter().any(|r| {
+                                *r == inner.id || inner.name.as_deref() == Some(r.as_str())
+                            })
+                    })
+                })
+                .collect();
+        self
+    }
+
+    /// A correlation that fired, as a hit of its own for the correlations that name it (by id
+    /// or name): at the time of its last hit, grouped by its group's values.
+    fn chained(&self, f: &Fired, alert_id: &str) -> Hit {
+        let rule = &self.sigma_rules[f.correlation];
+        Hit {
+            rule: std::iter::once(rule.id.clone())
+                .chain(rule.name.clone())
+                .collect(),
+            time_ms: f.last_ms,
+            fields: f.group.iter().cloned().collect(),
+            id: alert_id.to_owned(),
+        }
+    }
+
+    /// Feeds hits, and the hits of the correlations they complete, down a chain; the alerts
+    /// come with the time of their last hit.
+    fn feed(&mut self, hits: Vec<Hit>, ctx: &Alert, out: &mut Vec<(Alert, i64)>) {
+        let mut pending = hits;
+        for _ in 0..MAX_CHAIN {
+            if pending.is_empty() {
+                break;
+            }
+            let mut next = Vec::new();
+            for h in &pending {
+                for f in self.sigma.push(h) {
+                    let a = self.fired_alert(&f, ctx.clone());
+                    next.push(self.chained(&f, &a.id));
+                    if !self.feeding[f.correlation] {
+                        out.push((a, f.last_ms));
+                    }
+                }
+            }
+            pending = next;
+        }
     }
 
     /// Feeds one observation (in time order); returns the correlation alerts it completes, at or
@@ -208,9 +271,11 @@ impl Engine {
             let own = obs.alerts.first().map(|a| a.id.as_str());
             out.extend(imds.push(t, own));
         }
-        for h in &obs.hits {
-            let fired = self.sigma.push(h);
-            out.extend(fired.into_iter().map(|f| self.sigma_alert(&f, obs)));
+        if !obs.hits.is_empty() {
+            let ctx = context(obs).expect("an observation with a hit has an alert");
+            let mut fired = Vec::new();
+            self.feed(obs.hits.clone(), &ctx, &mut fired);
+            out.extend(fired.into_iter().map(|(a, _)| a));
         }
         if !obs.hits.is_empty() {
             self.last_hit = context(obs);
@@ -251,17 +316,33 @@ impl Engine {
     /// The end of the input: Sigma correlations with an upper bound are judged; their alerts
     /// carry the context of the last hit seen.
     pub fn finish(&mut self) -> Vec<Alert> {
-        let fired = self.sigma.finish();
         let mut out = Vec::new();
-        if let Some(ctx) = self.last_hit.take() {
+        let Some(ctx) = self.last_hit.take() else {
+            return out;
+        };
+        let mut alerts = Vec::new();
+        for _ in 0..MAX_CHAIN {
+            let fired = self.sigma.finish();
+            if fired.is_empty() {
+                break;
+            }
+            // What closes here may complete correlations of correlations, judged in turn.
+            let mut chained = Vec::new();
             for f in fired {
-                let mut a = self.fired_alert(&f, ctx.clone());
-                a.triage = Some(triage::triage(&a, &Facts::default(), None));
-                if a.severity >= self.min_severity {
-                    let id = self.incidents.add(&a, f.last_ms);
-                    self.links.push((a.id.clone(), id));
-                    out.push(a);
+                let a = self.fired_alert(&f, ctx.clone());
+                chained.push(self.chained(&f, &a.id));
+                if !self.feeding[f.correlation] {
+                    alerts.push((a, f.last_ms));
                 }
+            }
+            self.feed(chained, &ctx, &mut alerts);
+        }
+        for (mut a, t) in alerts {
+            a.triage = Some(triage::triage(&a, &Facts::default(), None));
+            if a.severity >= self.min_severity {
+                let id = self.incidents.add(&a, t);
+                self.links.push((a.id.clone(), id));
+                out.push(a);
             }
         }
         out
@@ -290,11 +371,6 @@ impl Engine {
     /// Keys and groups dropped to keep the state bounded.
     pub fn evicted(&self) -> u64 {
         self.imds.as_ref().map_or(0, |i| i.evicted) + self.sigma.evicted()
-    }
-
-    fn sigma_alert(&self, f: &Fired, obs: &Observation) -> Alert {
-        let ctx = context(obs).expect("an observation with a hit has an alert");
-        self.fired_alert(f, ctx)
     }
 
     fn fired_alert(&self, f: &Fired, mut a: Alert) -> Alert {

@@ -248,6 +248,9 @@ pub struct Correlation {
     /// `aliases`: a `group-by` name that stands for another field in each rule's events
     /// (alias -> [(rule name, field)]).
     pub aliases: Vec<(String, Vec<(String, String)>)>,
+    /// `generate`: whether the rules it names also alert on their own (`false` by default: they
+    /// only feed the correlation).
+    pub generate: bool,
 }
 
 impl Correlation {
@@ -429,7 +432,13 @@ fn parse_doc(doc: &Yaml, path: &str) -> Result<SigmaRule, SigmaError> {
         filter: None,
     };
     if !doc["correlation"].is_badvalue() {
-        rule.correlation = Some(parse_correlation(&doc["correlation"], &ctx)?);
+        let mut c = parse_correlation(&doc["correlation"], &ctx)?;
+        c.generate = match &doc["generate"] {
+            Yaml::BadValue | Yaml::Null => false,
+            Yaml::Boolean(b) => *b,
+            _ => return Err(ctx.err(ErrorKind::Correlation, "`generate` is true or false")),
+        };
+        rule.correlation = Some(c);
         return Ok(rule);
     }
     if ls.is_badvalue() {
@@ -916,6 +925,7 @@ fn parse_correlation(c: &Yaml, ctx: &Ctx<'_>) -> Result<Correlation, SigmaError>
         condition,
         field,
         aliases,
+        generate: false,
     })
 }
 

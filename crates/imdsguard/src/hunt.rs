@@ -91,7 +91,7 @@ pub(crate) fn observe(
                 id: alert.id.clone(),
             });
         }
-        if hit.severity >= min_severity {
+        if hit.severity >= min_severity && !loaded.feeding.contains(&hit.rule.id) {
             alerts.push(alert);
         } else if hit_context.is_none() {
             hit_context = Some(alert);
@@ -205,6 +205,9 @@ pub(crate) struct Rules {
     pub(crate) correlations: Vec<SigmaCorrelation>,
     /// Rule id → the names Sigma correlations may use for it, for the rules they name.
     referenced: HashMap<String, Vec<String>>,
+    /// Sigma rules that only feed correlations (named by one without `generate: true`): their
+    /// hits count, they do not alert on their own.
+    feeding: std::collections::HashSet<String>,
     /// The fields correlations group or count by, resolved once.
     fields: Vec<(String, Field)>,
 }
@@ -399,6 +402,7 @@ pub(crate) fn rule_set(sigma: &[PathBuf], no_builtin: bool, threads: usize) -> R
         for (r, compiled) in loaded.iter().zip(compiled) {
             if let Some(c) = &r.correlation {
                 correlations.push(SigmaCorrelation {
+                    name: r.name.clone(),
                     id: r.id.clone().unwrap_or_else(|| r.title.clone()),
                     title: r.title.clone(),
                     severity: imdsguard_sigma::severity(r.level),
@@ -437,6 +441,15 @@ pub(crate) fn rule_set(sigma: &[PathBuf], no_builtin: bool, threads: usize) -> R
         .into_iter()
         .filter(|(_, ns)| ns.iter().any(|n| named.contains(n.as_str())))
         .collect();
+    let feeding = referenced
+        .iter()
+        .filter(|(_, ns)| {
+            correlations.iter().any(|c| {
+                !c.correlation.generate && c.correlation.rules.iter().any(|r| ns.contains(r))
+            })
+        })
+        .map(|(id, _)| id.clone())
+        .collect();
     let mut field_names: Vec<String> = correlations
         .iter()
         .flat_map(|c| {
@@ -469,6 +482,7 @@ pub(crate) fn rule_set(sigma: &[PathBuf], no_builtin: bool, threads: usize) -> R
         failed,
         correlations,
         referenced,
+        feeding,
         fields,
     })
 }

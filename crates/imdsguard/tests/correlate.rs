@@ -328,11 +328,41 @@ level: high
         .as_str()
         .unwrap()
         .contains("Computer=web01.corp.example"));
+    // The base rule only feeds the correlation (no `generate: true`): its hits do not alert.
     let base = alerts
         .iter()
         .filter(|a| a["rule_id"] == "5d2c8a61-0000-4000-8000-000000000001")
         .count();
-    assert_eq!(base, 14);
+    assert_eq!(base, 0);
+    // With `generate: true` they alert on their own too.
+    let generating = dir.join("generating.yml");
+    std::fs::write(
+        &generating,
+        std::fs::read_to_string(&rules)
+            .unwrap()
+            .replace("level: high\n", "level: high\ngenerate: true\n"),
+    )
+    .unwrap();
+    let out = run(&[
+        "hunt",
+        log.to_str().unwrap(),
+        "--output",
+        "jsonl",
+        "--no-builtin",
+        "--sigma",
+        generating.to_str().unwrap(),
+    ]);
+    let both: Vec<Value> = jsonl(&String::from_utf8_lossy(&out.stdout))
+        .into_iter()
+        .filter(|v| v.get("rule_id").is_some())
+        .collect();
+    let count = |id: &str| both.iter().filter(|a| a["rule_id"] == id).count();
+    assert_eq!(
+        count("5d2c8a61-0000-4000-8000-000000000001"),
+        14,
+        "{both:#?}"
+    );
+    assert_eq!(count("5d2c8a61-0000-4000-8000-000000000002"), 1);
 
     // Reported from high up, the low base rule's hits still count; only the correlation shows.
     let high = run(&[
@@ -368,4 +398,79 @@ fn fresh_db() -> std::path::PathBuf {
     std::env::temp_dir()
         .join(format!("imdsguard-test-correlate-{}", std::process::id()))
         .join(format!("{n}.db"))
+}
+
+#[test]
+fn a_correlation_of_a_correlation_fires_and_the_inner_one_only_feeds_it() {
+    let dir = temp_dir("chain");
+    let (log, _) = write_scenario(&dir);
+    let rules = dir.join("rules.yml");
+    std::fs::write(
+        &rules,
+        r#"title: Curl Reaching The Metadata Service
+id: 5d2c8a61-0000-4000-8000-000000000011
+name: curl_metadata
+logsource:
+    category: process_creation
+    product: windows
+detection:
+    selection:
+        Image|endswith: '\curl.exe'
+        CommandLine|contains: '169.254.169.254'
+    condition: selection
+level: low
+---
+title: Many Curl Metadata Requests From One Host
+id: 5d2c8a61-0000-4000-8000-000000000012
+name: many_curl
+correlation:
+    type: event_count
+    rules: [curl_metadata]
+    group-by: [Computer]
+    timespan: 1m
+    condition:
+        gte: 10
+level: medium
+---
+title: Curl Goes On After The Burst
+id: 5d2c8a61-0000-4000-8000-000000000013
+correlation:
+    type: temporal_ordered
+    rules: [many_curl, curl_metadata]
+    group-by: [Computer]
+    timespan: 1m
+level: high
+"#,
+    )
+    .unwrap();
+    let out = run(&[
+        "hunt",
+        log.to_str().unwrap(),
+        "--output",
+        "jsonl",
+        "--no-builtin",
+        "--sigma",
+        rules.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let alerts: Vec<Value> = jsonl(&String::from_utf8_lossy(&out.stdout))
+        .into_iter()
+        .filter(|v| v.get("rule_id").is_some())
+        .collect();
+    let ids: Vec<&str> = alerts
+        .iter()
+        .map(|a| a["rule_id"].as_str().unwrap())
+        .collect();
+    // The burst completes at the 10th curl (10:00:34); the outer correlation needs a curl after
+    // it. Neither the base rule nor the inner correlation alerts on its own.
+    assert_eq!(ids, ["5d2c8a61-0000-4000-8000-000000000013"], "{alerts:#?}");
+    assert!(
+        alerts[0]["time"].as_str().unwrap() > "2026-11-21 10:00:34",
+        "{alerts:#?}"
+    );
+    assert!(alerts[0]["reasons"][0]
+        .as_str()
+        .unwrap()
+        .contains("Computer=web01.corp.example"));
 }

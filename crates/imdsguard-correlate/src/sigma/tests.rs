@@ -15,6 +15,7 @@ fn corr(
         condition: cond.iter().map(|(o, n)| (o.to_string(), *n)).collect(),
         field: Vec::new(),
         aliases: Vec::new(),
+        generate: false,
     }
 }
 
