@@ -16,7 +16,7 @@ use std::path::Path;
 use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::error::{ErrorKind, SigmaError};
-use crate::rule::{parse_tests, FieldTest, LogSource, Modifier, Search, SigmaRule};
+use crate::rule::{parse_tests, string as text, FieldTest, LogSource, Modifier, Search, SigmaRule};
 use crate::value::{Pattern, SigmaValue};
 use crate::Condition;
 
@@ -55,16 +55,6 @@ enum RuleCondition {
     LogSource(LogSource),
     Tag(String),
     IsSigmaRule,
-}
-
-fn text(y: &Yaml) -> Option<String> {
-    match y {
-        Yaml::String(s) => Some(s.clone()),
-        Yaml::Integer(i) => Some(i.to_string()),
-        Yaml::Real(r) => Some(r.clone()),
-        Yaml::Boolean(b) => Some(b.to_string()),
-        _ => None,
-    }
 }
 
 impl Pipeline {

@@ -325,7 +325,7 @@ impl Ctx<'_> {
     }
 }
 
-fn string(y: &Yaml) -> Option<String> {
+pub(crate) fn string(y: &Yaml) -> Option<String> {
     match y {
         Yaml::String(s) => Some(s.clone()),
         Yaml::Integer(i) => Some(i.to_string()),
