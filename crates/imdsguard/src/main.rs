@@ -909,15 +909,19 @@ fn sigma_test(root: &Path, rule_dirs: &[PathBuf], output: &str) -> Result<ExitCo
             continue;
         }
         let status = if o.passed() { "PASS" } else { "FAIL" };
-        write!(
-            out,
-            "{status} {} {:?} [{}] {} of {} records matched, wants {}: {}",
-            o.rule, o.title, o.test, o.got, o.records, o.want, o.sample
-        )?;
-        if let Some(p) = &o.problem {
-            write!(out, " ({p})")?;
+        match &o.problem {
+            // It could not run: say why, not a count of nothing.
+            Some(p) => writeln!(
+                out,
+                "{status} {} {:?} [{}] could not run: {p}",
+                o.rule, o.title, o.test
+            )?,
+            None => writeln!(
+                out,
+                "{status} {} {:?} [{}] {} of {} records matched, wants {}: {}",
+                o.rule, o.title, o.test, o.got, o.records, o.want, o.sample
+            )?,
         }
-        writeln!(out)?;
         for u in &o.unreadable {
             writeln!(out, "     unreadable: {u}")?;
         }
