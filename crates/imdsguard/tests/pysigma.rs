@@ -125,7 +125,10 @@ fn sigma_2_1_modifiers_select_what_pysigma_sqlite_selects() {
     assert_eq!(n(&s["rules with equal record sets"]), 8, "{stdout}");
     // Not vacuous: every rule selects records.
     assert_eq!(n(&s["rules that match at least one record"]), 8, "{stdout}");
-    assert!(n(&s["records matched (pySigma SQLite)"]) >= 3000, "{stdout}");
+    assert!(
+        n(&s["records matched (pySigma SQLite)"]) >= 3000,
+        "{stdout}"
+    );
 }
 
 /// `rules export --to kql|spl|eql|esql` against pySigma's Kusto backend (Microsoft XDR pipeline),
