@@ -173,6 +173,19 @@ pub struct Engine {
     feeding: Vec<bool>,
 }
 
+/// Whether a rule known by `names` (its id, its `name`) only feeds correlations: one of them
+/// names it without `generate: true`, so its hits count and it does not alert on its own (the
+/// specification's default). For detection rules and correlations alike.
+pub fn only_feeds(names: &[&str], correlations: &[SigmaCorrelation]) -> bool {
+    correlations.iter().any(|c| {
+        !c.correlation.generate
+            && c.correlation
+                .rules
+                .iter()
+                .any(|r| names.contains(&r.as_str()))
+    })
+}
+
 /// How deep correlations of correlations go (a chain longer than this is cut, not looped).
 const MAX_CHAIN: usize = 8;
 
@@ -209,18 +222,15 @@ impl Engine {
     /// Marks the correlations that only feed another one.
     fn with_feeding(mut self) -> Engine {
         let rules = &self.sigma_rules;
-        self.feeding =
-            rules
-                .iter()
-                .map(|inner| {
-                    rules.iter().any(|outer| {
-                        !outer.correlation.generate
-                            && outer.correlation.rules.iter().any(|r| {
-                                *r == inner.id || inner.name.as_deref() == Some(r.as_str())
-                            })
-                    })
-                })
-                .collect();
+        self.feeding = rules
+            .iter()
+            .map(|c| {
+                let names: Vec<&str> = std::iter::once(c.id.as_str())
+                    .chain(c.name.as_deref())
+                    .collect();
+                only_feeds(&names, rules)
+            })
+            .collect();
         self
     }
 

@@ -400,12 +400,21 @@ impl Suite {
             problem: None,
         };
         let Some(rule) = self.rules.get(&id.to_ascii_lowercase()) else {
-            let why = self
+            // SigmaHQ names a test's folder after its rule's file: a file of that name that did
+            // not load is most likely why.
+            let folder = info.path.parent().and_then(Path::file_name);
+            let why = match self
                 .rule_errors
                 .iter()
-                .find(|e| e.message.contains(id) || e.path.contains(id))
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default();
+                .find(|e| folder.is_some() && Path::new(&e.path).file_stem() == folder)
+            {
+                Some(e) => format!(": {e}"),
+                None if !self.rule_errors.is_empty() => format!(
+                    " ({} rule files did not load; `imdsguard sigma check` names them)",
+                    self.rule_errors.len()
+                ),
+                None => String::new(),
+            };
             o.problem = Some(format!("rule {id} is not in the rule set{why}"));
             return o;
         };
@@ -457,11 +466,7 @@ fn run_evtx(rule: &SigmaRule, sample: &Path, o: &mut Outcome) -> Result<(), Stri
         .extend(summary.unrecognized_files.iter().cloned());
     o.unreadable
         .extend(summary.first_skips.iter().map(|s| s.to_string()));
-    let unshown = summary.total_skipped() as usize
-        - summary
-            .first_skips
-            .len()
-            .min(summary.total_skipped() as usize);
+    let unshown = (summary.total_skipped() as usize).saturating_sub(summary.first_skips.len());
     if unshown > 0 {
         o.unreadable
             .push(format!("… {unshown} more records skipped"));

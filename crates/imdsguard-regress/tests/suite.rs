@@ -17,10 +17,11 @@ type Row<'a> = (String, &'a str, u64, u64, bool, Option<&'a str>);
 #[test]
 fn every_test_case_is_judged_and_what_cannot_run_says_why() {
     let suite = Suite::open(&root(), &[]).unwrap();
-    assert_eq!(suite.infos().len(), 3);
+    assert_eq!(suite.infos().len(), 4);
     let report = suite.run();
     assert_eq!(report.rules_loaded, 2);
-    assert!(report.rule_errors.is_empty(), "{:?}", report.rule_errors);
+    // The rule whose condition names a search it lacks does not load.
+    assert_eq!(report.rule_errors.len(), 1, "{:?}", report.rule_errors);
     assert!(report.bad_info.is_empty(), "{:?}", report.bad_info);
     let rows: Vec<Row> = report
         .outcomes
@@ -43,7 +44,7 @@ fn every_test_case_is_judged_and_what_cannot_run_says_why() {
             0,
             1,
             false,
-            Some("rule 00000000-0000-4000-8000-000000000000 is not in the rule set"),
+            Some("rule 00000000-0000-4000-8000-000000000000 is not in the rule set (1 rule files did not load; `imdsguard sigma check` names them)"),
         ),
         (
             "broken/info.yml".into(),
@@ -51,7 +52,7 @@ fn every_test_case_is_judged_and_what_cannot_run_says_why() {
             0,
             1,
             false,
-            Some("rule 00000000-0000-4000-8000-000000000000 is not in the rule set"),
+            Some("rule 00000000-0000-4000-8000-000000000000 is not in the rule set (1 rule files did not load; `imdsguard sigma check` names them)"),
         ),
         (
             "broken/info.yml".into(),
@@ -68,6 +69,14 @@ fn every_test_case_is_judged_and_what_cannot_run_says_why() {
             2,
             2,
             true,
+            None,
+        ),
+        (
+            "proc_creation_win_test_broken/info.yml".into(),
+            "Positive Detection Test",
+            0,
+            1,
+            false,
             None,
         ),
         (
@@ -108,12 +117,22 @@ fn every_test_case_is_judged_and_what_cannot_run_says_why() {
                     "{g:?}"
                 )
             }
+            // The rule's own load error, found by SigmaHQ's naming (folder = rule file).
+            (g, None) if got.0.starts_with("proc_creation_win_test_broken") => {
+                assert!(
+                    g.is_some_and(|m| m.starts_with(
+                        "rule 9c8b7a6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d is not in the rule set: "
+                    ) && m.contains("proc_creation_win_test_broken.yml")
+                        && m.contains("the condition names \"filter\"")),
+                    "{g:?}"
+                )
+            }
             (g, w) => assert_eq!(g, w),
         }
     }
     assert_eq!(report.passed(), 3);
     // The bad NDJSON line is named by file and line; the records around it were read.
-    let flat = &report.outcomes[6];
+    let flat = &report.outcomes[7];
     assert_eq!(flat.records, 3);
     assert_eq!(flat.unreadable.len(), 1);
     assert!(

@@ -79,6 +79,9 @@ pub(crate) fn observe(
             continue;
         }
         let alert = Alert::new(&hit, &ev);
+        // A rule that only feeds correlations does not alert on its own, unless the event's time
+        // cannot be read: then it feeds nothing, and its alert is shown rather than lost.
+        let feeds = time_ms.is_some() && loaded.feeding.contains(&hit.rule.id);
         if let (Some(names), Some(time_ms)) = (names, time_ms) {
             hits.push(Hit {
                 rule: names.clone(),
@@ -91,7 +94,7 @@ pub(crate) fn observe(
                 id: alert.id.clone(),
             });
         }
-        if hit.severity >= min_severity && !loaded.feeding.contains(&hit.rule.id) {
+        if hit.severity >= min_severity && !feeds {
             alerts.push(alert);
         } else if hit_context.is_none() {
             hit_context = Some(alert);
@@ -396,35 +399,32 @@ pub(crate) fn rule_set(sigma: &[PathBuf], no_builtin: bool, threads: usize) -> R
     let (all, filter_report) = imdsguard_sigma::apply_filters(all);
     filter_report.unused.into_iter().for_each(&mut report);
     let filters = filter_report.applied;
-    {
-        let loaded = all;
-        let compiled = imdsguard_sigma::compile_all(&loaded, threads);
-        for (r, compiled) in loaded.iter().zip(compiled) {
-            if let Some(c) = &r.correlation {
-                correlations.push(SigmaCorrelation {
-                    name: r.name.clone(),
-                    id: r.id.clone().unwrap_or_else(|| r.title.clone()),
-                    title: r.title.clone(),
-                    severity: imdsguard_sigma::severity(r.level),
-                    correlation: c.clone(),
-                });
-                continue;
+    let compiled = imdsguard_sigma::compile_all(&all, threads);
+    for (r, compiled) in all.iter().zip(compiled) {
+        if let Some(c) = &r.correlation {
+            correlations.push(SigmaCorrelation {
+                name: r.name.clone(),
+                id: r.id.clone().unwrap_or_else(|| r.title.clone()),
+                title: r.title.clone(),
+                severity: imdsguard_sigma::severity(r.level),
+                correlation: c.clone(),
+            });
+            continue;
+        }
+        match compiled {
+            Ok(c) if !ids.insert(c.id.clone()) => report(imdsguard_sigma::SigmaError {
+                path: r.path.clone(),
+                rule: Some(r.title.clone()),
+                kind: imdsguard_sigma::ErrorKind::Duplicate,
+                message: format!("rule id {} is already loaded", c.id),
+            }),
+            Ok(c) => {
+                let n = names.entry(c.id.clone()).or_default();
+                n.extend(r.name.iter().cloned());
+                n.push(c.id.clone());
+                rules.push(c);
             }
-            match compiled {
-                Ok(c) if !ids.insert(c.id.clone()) => report(imdsguard_sigma::SigmaError {
-                    path: r.path.clone(),
-                    rule: Some(r.title.clone()),
-                    kind: imdsguard_sigma::ErrorKind::Duplicate,
-                    message: format!("rule id {} is already loaded", c.id),
-                }),
-                Ok(c) => {
-                    let n = names.entry(c.id.clone()).or_default();
-                    n.extend(r.name.iter().cloned());
-                    n.push(c.id.clone());
-                    rules.push(c);
-                }
-                Err(e) => report(e),
-            }
+            Err(e) => report(e),
         }
     }
     if unshown > 0 {
@@ -444,9 +444,8 @@ pub(crate) fn rule_set(sigma: &[PathBuf], no_builtin: bool, threads: usize) -> R
     let feeding = referenced
         .iter()
         .filter(|(_, ns)| {
-            correlations.iter().any(|c| {
-                !c.correlation.generate && c.correlation.rules.iter().any(|r| ns.contains(r))
-            })
+            let ns: Vec<&str> = ns.iter().map(String::as_str).collect();
+            imdsguard_correlate::only_feeds(&ns, &correlations)
         })
         .map(|(id, _)| id.clone())
         .collect();

@@ -474,3 +474,42 @@ level: high
         .unwrap()
         .contains("Computer=web01.corp.example"));
 }
+
+#[test]
+fn a_rule_that_only_feeds_still_alerts_on_an_event_whose_time_cannot_be_read() {
+    let dir = temp_dir("untimed");
+    let rules = dir.join("rules.yml");
+    std::fs::write(
+        &rules,
+        "title: Curl Reaching The Metadata Service\nid: 5d2c8a61-0000-4000-8000-000000000021\nname: curl_metadata\nlogsource: {category: process_creation, product: windows}\ndetection:\n    selection:\n        Image|endswith: '\\curl.exe'\n    condition: selection\nlevel: low\n---\ntitle: Many curls\nid: 5d2c8a61-0000-4000-8000-000000000022\ncorrelation:\n    type: event_count\n    rules: [curl_metadata]\n    group-by: [Computer]\n    timespan: 1m\n    condition: {gte: 10}\nlevel: high\n",
+    )
+    .unwrap();
+    // A Sysmon process start with no TimeCreated: it cannot be correlated, so it alerts alone.
+    let log = dir.join("untimed.jsonl");
+    std::fs::write(
+        &log,
+        r##"{"Event":{"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Sysmon"}},"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Computer":"ws01"},"EventData":{"Image":"C:\\Windows\\System32\\curl.exe","CommandLine":"curl http://169.254.169.254/"}}}
+"##,
+
+    )
+    .unwrap();
+    let out = run(&[
+        "hunt",
+        log.to_str().unwrap(),
+        "--output",
+        "jsonl",
+        "--no-builtin",
+        "--sigma",
+        rules.to_str().unwrap(),
+    ]);
+    let ids: Vec<String> = jsonl(&String::from_utf8_lossy(&out.stdout))
+        .into_iter()
+        .filter_map(|v| v.get("rule_id").and_then(|r| r.as_str()).map(str::to_owned))
+        .collect();
+    assert_eq!(
+        ids,
+        ["5d2c8a61-0000-4000-8000-000000000021"],
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -658,11 +658,11 @@ fn sigma_test_runs_a_regression_suite_and_fails_on_a_failing_case() {
     );
     assert_eq!(
         stdout.lines().filter(|l| l.starts_with("FAIL ")).count(),
-        5,
+        6,
         "{stdout}"
     );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("8 test cases: 3 passed, 5 failed"), "{err}");
+    assert!(err.contains("9 test cases: 3 passed, 6 failed"), "{err}");
     let jsonl = run(&[
         "sigma",
         "test",
@@ -674,7 +674,7 @@ fn sigma_test_runs_a_regression_suite_and_fails_on_a_failing_case() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(rows.len(), 8);
+    assert_eq!(rows.len(), 9);
     assert!(rows
         .iter()
         .any(|r| r["type"] == "jsonl" && r["got"] == 2 && r["want"] == 2));

@@ -118,14 +118,18 @@ fn keep_fields(e: &mut Event, rec: &WinRecord<'_>) {
     if let Some(p) = &rec.provider {
         push("Provider_Name", Cow::Borrowed(p));
     }
+    rec.data.each(&mut push);
+    // Only under names a rule reads: not searched by keywords (a record number or a level is no
+    // text of the event), and not read at all when no rule asks.
     if let Some(system) = rec.system {
         for name in SYSTEM_FIELDS {
-            if let Some(v) = system.raw(name) {
-                push(name, v);
+            if let Some(s) = Sym::lookup(name) {
+                if let Some(v) = system.raw(name) {
+                    e.fields.push((s, v.into_owned()));
+                }
             }
         }
     }
-    rec.data.each(&mut push);
 }
 
 /// Maps one Windows event to the typed model.

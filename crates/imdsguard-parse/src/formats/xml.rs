@@ -95,10 +95,16 @@ fn attribute<'a>(xml: &'a str, tag: &str, attr: &str) -> Option<&'a str> {
 /// The `System` element's children, read by name when a rule asks.
 struct XmlSystem<'a>(&'a str);
 
+impl<'a> XmlSystem<'a> {
+    /// The `<System>` element of an event (empty when it has none).
+    fn of(xml: &'a str) -> XmlSystem<'a> {
+        XmlSystem(xml.find("</System>").map_or("", |end| &xml[..end]))
+    }
+}
+
 impl crate::fields::Fields for XmlSystem<'_> {
     fn raw(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
-        let system = &self.0[..self.0.find("</System>")?];
-        element(system, name).map(std::borrow::Cow::Borrowed)
+        element(self.0, name).map(std::borrow::Cow::Borrowed)
     }
 
     fn each(&self, _: &mut dyn FnMut(&str, std::borrow::Cow<'_, str>)) {}
@@ -131,7 +137,7 @@ pub(crate) fn decode_event(xml: &str, source: SourceRef) -> Result<Event, Skip> 
         time: attribute(xml, "TimeCreated", "SystemTime").map(str::to_owned),
         host: element(xml, "Computer").map(str::to_owned),
         provider: attribute(xml, "Provider", "Name").map(std::borrow::Cow::Borrowed),
-        system: Some(&XmlSystem(xml)),
+        system: Some(&XmlSystem::of(xml)),
     };
     Ok(windows_event(source, Format::WindowsXml, &rec))
 }
