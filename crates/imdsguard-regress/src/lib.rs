@@ -46,6 +46,12 @@ pub enum RegressError {
         /// The root given.
         path: String,
     },
+    /// No rule folders given, and none under the root.
+    #[error("{path}: no rules* folder to find the tested rules in (give --rules DIR)")]
+    NoRules {
+        /// The root given.
+        path: String,
+    },
 }
 
 /// The kind of an event sample.
@@ -329,6 +335,11 @@ impl Suite {
         } else {
             rule_dirs_given.to_vec()
         };
+        if dirs.is_empty() {
+            return Err(RegressError::NoRules {
+                path: root.display().to_string(),
+            });
+        }
         let mut rules = HashMap::new();
         let mut rule_errors = Vec::new();
         let mut rules_loaded = 0;

@@ -146,6 +146,17 @@ fn every_test_case_is_judged_and_what_cannot_run_says_why() {
 fn a_root_without_info_files_is_an_error() {
     let e = Suite::open(&root().join("rules"), &[]).err().unwrap();
     assert!(e.to_string().contains("no info.yml"), "{e}");
+    // info.yml files but no rule folder: said, not nine "not in the rule set" failures.
+    let e = Suite::open(&root().join("regression_data/rules/windows"), &[])
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("give --rules DIR"), "{e}");
+    let given = Suite::open(
+        &root().join("regression_data/rules/windows"),
+        &[root().join("rules")],
+    )
+    .unwrap();
+    assert_eq!(given.run().passed(), 3);
 }
 
 #[test]
