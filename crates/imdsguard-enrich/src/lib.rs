@@ -75,6 +75,16 @@ fn dns_encodings(e: Encodings) -> Encodings {
     out
 }
 
+/// Whether a record's protocol is one that carries no HTTP request: UDP or ICMP, by name (`udp`,
+/// Defender's `Udp`, `icmpv6`) or IANA number. Anything else (`tcp`, `http`, unknown) may.
+fn not_http_transport(protocol: &str) -> bool {
+    let p = protocol.trim().to_ascii_lowercase();
+    p.starts_with("udp")
+        || p.starts_with("icmp")
+        || p.starts_with("ipv6-icmp")
+        || matches!(p.as_str(), "1" | "17" | "58")
+}
+
 /// The enrich stage's shared, immutable configuration: the normalizer and the allowlist.
 #[derive(Debug, Clone, Copy)]
 pub struct Enricher<'c> {
@@ -201,11 +211,14 @@ impl<'e> Enriched<'e> {
                 ip.parse::<std::net::IpAddr>()
                     .is_ok_and(|a| !n.catalog().is_endpoint_address(a))
             };
+            // Every metadata service is HTTP over TCP: a UDP datagram to a catalog address is
+            // something else that shares it (Azure's 168.63.129.16 is also the VM's DNS resolver).
+            let tcp = !net.protocol.as_deref().is_some_and(not_http_transport);
             if let Some(ip) = net
                 .dst_ip
                 .as_deref()
                 .map(str::trim)
-                .filter(|s| !s.is_empty() && !plain_non_target(s))
+                .filter(|s| tcp && !s.is_empty() && !plain_non_target(s))
             {
                 let text = match net.dst_port {
                     Some(p) if ip.contains(':') => format!("[{ip}]:{p}"),
@@ -214,7 +227,11 @@ impl<'e> Enriched<'e> {
                 };
                 push(TargetSource::Destination, &text, |_| Encodings::NONE);
             }
-            if let Some(h) = net.dst_host.as_deref().filter(|s| !s.trim().is_empty()) {
+            if let Some(h) = net
+                .dst_host
+                .as_deref()
+                .filter(|s| tcp && !s.trim().is_empty())
+            {
                 push(TargetSource::Destination, h, dns_encodings);
             }
             if let Some(u) = net.url.as_deref().filter(|s| !s.trim().is_empty()) {

@@ -36,8 +36,13 @@ pub struct Provider {
     pub addresses: Vec<IpAddr>,
     /// Host names of the service (a `*` label matches one label).
     pub hosts: Vec<String>,
-    /// If non-empty, only these ports are the service.
+    /// The TCP ports the service answers on (every catalog service is HTTP over TCP); empty when
+    /// the catalog does not say. A connection or an explicit `host:port` on another port is not
+    /// the service.
     pub ports: Vec<u16>,
+    /// The address alone is not the service: only with one of [`Provider::ports`] (loopback
+    /// services such as Azure Arc share their address with everything else on the host).
+    pub port_required: bool,
     /// Request headers the service requires or reads.
     pub headers: Vec<HeaderSpec>,
     /// The session-token handshake, if any.
@@ -46,6 +51,21 @@ pub struct Provider {
     pub rejects_forwarded: bool,
     /// Path patterns and what they hand out.
     pub paths: Vec<PathPattern>,
+}
+
+impl Provider {
+    /// Whether the service answers on `port`. `explicit` says the port was written or logged
+    /// (`host:8080`, a connection's destination port); a port only implied by a URL's scheme
+    /// (`https://` → 443) is not held against a service, since a request the service cannot
+    /// answer is still an attempt on it, except where the address alone is not the service.
+    pub fn serves(&self, port: Option<u16>, explicit: bool) -> bool {
+        match port {
+            Some(p) if explicit || self.port_required => {
+                self.ports.is_empty() || self.ports.contains(&p)
+            }
+            _ => !self.port_required,
+        }
+    }
 }
 
 /// A request header a provider's service requires or reads.
@@ -184,6 +204,8 @@ struct RawProvider {
     hosts: Vec<Spanned<String>>,
     #[serde(default)]
     ports: Vec<u16>,
+    #[serde(default)]
+    port_required: bool,
     #[serde(default)]
     headers: Vec<HeaderSpec>,
     token: Option<TokenSpec>,
@@ -358,6 +380,12 @@ impl Catalog {
                     format!("provider {id:?} has neither addresses nor hosts"),
                 ));
             }
+            if rp.port_required && rp.ports.is_empty() {
+                return Err(l.err(
+                    Some(rp.id.span()),
+                    format!("provider {id:?}: port_required needs the ports it is served on"),
+                ));
+            }
             let mut addresses = Vec::new();
             for a in &rp.addresses {
                 let addr: IpAddr = a.get_ref().parse().map_err(|_| {
@@ -433,6 +461,7 @@ impl Catalog {
                 addresses,
                 hosts,
                 ports: rp.ports,
+                port_required: rp.port_required,
                 headers: rp.headers,
                 token: rp.token,
                 rejects_forwarded: rp.rejects_forwarded,
@@ -557,12 +586,12 @@ impl Catalog {
         &self.endpoints[i]
     }
 
-    /// Whether every provider of an endpoint serves it only on given ports (loopback services).
+    /// Whether every provider of an endpoint needs a port to be named (loopback services).
     pub(crate) fn port_gated(&self, endpoint: usize) -> bool {
         self.endpoints[endpoint]
             .providers
             .iter()
-            .all(|&p| !self.providers[p].ports.is_empty())
+            .all(|&p| self.providers[p].port_required)
     }
 
     /// Providers serving an endpoint, catalog order.

@@ -130,6 +130,8 @@ struct Raw {
     endpoint: Option<usize>,
     provider: Option<usize>,
     port: Option<u16>,
+    /// The port was written or logged, not implied by a scheme.
+    port_explicit: bool,
     path: Option<String>,
     query: Option<String>,
     kind: Kind,
@@ -275,6 +277,7 @@ impl<'c> Normalizer<'c> {
                 endpoint: var.endpoint,
                 provider: Some(var.provider_index()),
                 port: None,
+                port_explicit: false,
                 path: None,
                 query: None,
                 kind: var.kind,
@@ -381,7 +384,8 @@ impl<'c> Normalizer<'c> {
                     if scheme == "gopher" {
                         e.insert(Encoding::Gopher);
                     }
-                    self.host_target(hit, r.port.or(default_port), &rest, e, st);
+                    let port = r.port.or(default_port);
+                    self.host_target(hit, port, r.port.is_some(), &rest, e, st);
                 } else {
                     self.address_in_path(r.rest, enc, st);
                 }
@@ -418,7 +422,7 @@ impl<'c> Normalizer<'c> {
             let host = parts.next().unwrap_or("");
             let port = parts.next().and_then(|p| p.parse().ok());
             if let Some(hit) = classify(self.cat, host) {
-                self.host_target(hit, port, "", inh, st);
+                self.host_target(hit, port, true, "", inh, st);
             }
             return;
         }
@@ -454,7 +458,7 @@ impl<'c> Normalizer<'c> {
             };
             let hostlike = r.port.is_some() || r.rest.starts_with('/') || r.rest.starts_with('$');
             if hit.strong || hostlike || (!hit.label && (over || self.network_ctx(st))) {
-                self.host_target(hit, r.port, r.rest, base.union(r.enc), st);
+                self.host_target(hit, r.port, true, r.rest, base.union(r.enc), st);
                 found = true;
             }
         }
@@ -547,7 +551,7 @@ impl<'c> Normalizer<'c> {
                 .flatten()
                 .filter(|h| h.strong)
             {
-                self.host_target(hit, None, after, enc, st);
+                self.host_target(hit, None, false, after, enc, st);
                 return;
             }
             // Runs of digits and dots compared with the catalog's addresses as written canonically.
@@ -570,7 +574,7 @@ impl<'c> Normalizer<'c> {
                         strong: true,
                         label: false,
                     };
-                    self.host_target(hit, None, "", enc, st);
+                    self.host_target(hit, None, false, "", enc, st);
                     return;
                 }
             }
@@ -588,23 +592,23 @@ impl<'c> Normalizer<'c> {
         if hit.strong
             || !hit.label && (enc.contains(Encoding::ConnectOverride) || self.network_ctx(st))
         {
-            self.host_target(hit, port, rest, enc, st);
+            self.host_target(hit, port, true, rest, enc, st);
         }
     }
 
+    /// A host that names an endpoint, with the port (`explicit` when written, not implied by a
+    /// scheme) and what follows the host.
     fn host_target(
         &self,
         hit: HostHit,
         port: Option<u16>,
+        explicit: bool,
         rest: &str,
         enc: Encodings,
         st: &mut State<'_>,
     ) {
         let endpoint = self.cat.endpoint_at(hit.endpoint);
-        let serves = |pi: &usize| {
-            let p = self.cat.provider_at(*pi);
-            p.ports.is_empty() || port.is_some_and(|x| p.ports.contains(&x))
-        };
+        let serves = |pi: &usize| self.cat.provider_at(*pi).serves(port, explicit);
         if !endpoint.providers.iter().any(serves) {
             return;
         }
@@ -613,6 +617,7 @@ impl<'c> Normalizer<'c> {
             endpoint: Some(hit.endpoint),
             provider: None,
             port,
+            port_explicit: explicit,
             path: None,
             query: None,
             kind: Kind::Other,
@@ -671,6 +676,7 @@ impl<'c> Normalizer<'c> {
                 endpoint: None,
                 provider: Some(pi),
                 port: None,
+                port_explicit: false,
                 kind: pat.kind,
                 enc: enc.union(path.enc),
                 path: Some(path.path),
@@ -708,7 +714,9 @@ impl<'c> Normalizer<'c> {
             Some(h) => {
                 for r in readings(h) {
                     if let Some(hit) = classify(self.cat, r.host) {
-                        self.host_target(hit, r.port.or(Some(80)), target, inh.union(r.enc), st);
+                        let port = r.port.or(Some(80));
+                        let explicit = r.port.is_some();
+                        self.host_target(hit, port, explicit, target, inh.union(r.enc), st);
                     }
                 }
             }
@@ -789,9 +797,9 @@ impl<'c> Normalizer<'c> {
         let mut merged: Vec<Raw> = Vec::new();
         for mut raw in st.raws {
             if raw.provider.is_none() {
-                raw.provider = raw
-                    .endpoint
-                    .and_then(|ei| self.provider_by_context(ei, raw.port, headers));
+                raw.provider = raw.endpoint.and_then(|ei| {
+                    self.provider_by_context(ei, raw.port, raw.port_explicit, headers)
+                });
             }
             if let Some(m) = merged.iter_mut().find(|m| {
                 m.endpoint == raw.endpoint
@@ -854,6 +862,7 @@ impl<'c> Normalizer<'c> {
         &self,
         ei: usize,
         port: Option<u16>,
+        explicit: bool,
         headers: &[HeaderRef],
     ) -> Option<usize> {
         let cat = self.cat;
@@ -862,10 +871,7 @@ impl<'c> Normalizer<'c> {
             .providers
             .iter()
             .copied()
-            .filter(|&pi| {
-                let p = cat.provider_at(pi);
-                p.ports.is_empty() || port.is_some_and(|x| p.ports.contains(&x))
-            })
+            .filter(|&pi| cat.provider_at(pi).serves(port, explicit))
             .collect();
         for h in headers {
             let spec = &cat.provider_at(h.provider).headers[h.header];

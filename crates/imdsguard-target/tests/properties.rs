@@ -17,7 +17,7 @@ fn catalog_addresses() -> Vec<std::net::IpAddr> {
     for p in Catalog::builtin()
         .providers()
         .iter()
-        .filter(|p| p.ports.is_empty())
+        .filter(|p| !p.port_required)
     {
         for a in &p.addresses {
             if !out.contains(a) {

@@ -416,6 +416,15 @@ enum Output {
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
+        // The reader went away (`| head`): what it wanted was written.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("imdsguard: error: {e:#}");
             ExitCode::from(2)
@@ -587,7 +596,12 @@ fn catalog(args: CatalogArgs) -> Result<ExitCode> {
         writeln!(out, "{:<22} endpoints: {}", "", addrs.join(", "))?;
         if !p.ports.is_empty() {
             let ports: Vec<String> = p.ports.iter().map(ToString::to_string).collect();
-            writeln!(out, "{:<22} ports: {}", "", ports.join(", "))?;
+            let only = if p.port_required {
+                "; the address alone is not the service"
+            } else {
+                ""
+            };
+            writeln!(out, "{:<22} ports: {} (TCP{only})", "", ports.join(", "))?;
         }
         for h in &p.headers {
             writeln!(
