@@ -41,6 +41,9 @@ pub struct Agent {
     users: Vec<String>,
     parents: Vec<Pattern>,
     hosts: Vec<Pattern>,
+    /// Replaces the built-in entry of the same id (`replaces = true` in a user file), and the
+    /// line that says so.
+    replaces: Option<usize>,
 }
 
 /// A glob as written and as compiled.
@@ -216,6 +219,8 @@ struct AgentToml {
     parents: Vec<Spanned<String>>,
     #[serde(default)]
     hosts: Vec<Spanned<String>>,
+    #[serde(default)]
+    replaces: Option<Spanned<bool>>,
 }
 
 struct Loader<'t> {
@@ -436,6 +441,11 @@ impl Allowlist {
                 scripts: l.paths(id, "scripts", &a.scripts)?,
                 users,
                 parents: l.names(id, "parents", &a.parents)?,
+                replaces: a
+                    .replaces
+                    .as_ref()
+                    .filter(|r| *r.get_ref())
+                    .map(|r| l.line(&r.span())),
                 hosts: a
                     .hosts
                     .iter()
@@ -449,12 +459,44 @@ impl Allowlist {
         Ok(Allowlist { agents })
     }
 
-    /// The built-in allowlist extended by a user file: the user's entries come first, and one with
-    /// a built-in entry's id replaces it.
+    /// The built-in allowlist extended by a user file: the user's entries come first. An entry
+    /// whose id is a built-in one's replaces it only when it says `replaces = true`; otherwise the
+    /// clash is an error (a file meant to add an agent must not silently drop a built-in one), as
+    /// is `replaces = true` on an id the built-in list does not have.
     pub fn builtin_extended(text: &str, origin: &str) -> Result<Allowlist, AllowlistError> {
         let user = Allowlist::from_toml(text, origin)?;
+        let builtin = &Allowlist::builtin().agents;
+        let line_of = |a: &Agent| a.defined_at.rsplit(':').next().and_then(|l| l.parse().ok());
+        for u in &user.agents {
+            let clash = builtin.iter().any(|b| b.id == u.id);
+            match (clash, u.replaces) {
+                (true, None) => {
+                    return Err(AllowlistError {
+                        origin: origin.to_owned(),
+                        line: line_of(u),
+                        message: format!(
+                            "agent id {:?} is a built-in entry: give the new entry another id to \
+                             add an agent, or `replaces = true` to replace the built-in one",
+                            u.id
+                        ),
+                    })
+                }
+                (false, Some(line)) => {
+                    return Err(AllowlistError {
+                        origin: origin.to_owned(),
+                        line: Some(line),
+                        message: format!(
+                            "agent {:?} says `replaces = true`, but no built-in entry has that id \
+                             (`imdsguard allowlist` lists them)",
+                            u.id
+                        ),
+                    })
+                }
+                _ => {}
+            }
+        }
         let mut agents = user.agents;
-        for a in &Allowlist::builtin().agents {
+        for a in builtin {
             if !agents.iter().any(|u| u.id == a.id) {
                 agents.push(a.clone());
             }
@@ -808,12 +850,20 @@ parents = ["eic_run_authorized_keys"]
     }
 
     #[test]
-    fn user_entries_replace_builtin_ones_by_id() {
-        let a = Allowlist::builtin_extended(
-            "[[agent]]\nid = \"aws-ssm-agent\"\nname = \"SSM here\"\nnames = [\"amazon-ssm-agent\"]\npaths = [\"/opt/ssm/\"]\n",
+    fn user_entries_replace_builtin_ones_only_when_they_say_so() {
+        let entry = "[[agent]]\nid = \"aws-ssm-agent\"\nname = \"SSM here\"\nnames = [\"amazon-ssm-agent\"]\npaths = [\"/opt/ssm/\"]\n";
+        let e = Allowlist::builtin_extended(entry, "u.toml").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(e.message.contains("is a built-in entry"), "{e}");
+        let e = Allowlist::builtin_extended(
+            "[[agent]]\nid = \"mine\"\nname = \"Mine\"\nnames = [\"x\"]\nreplaces = true\n",
             "u.toml",
         )
-        .unwrap();
+        .unwrap_err();
+        assert_eq!(e.line, Some(5), "{e}");
+        assert!(e.message.contains("no built-in entry"), "{e}");
+        let a =
+            Allowlist::builtin_extended(&format!("{entry}replaces = true\n"), "u.toml").unwrap();
         assert_eq!(a.agents().len(), Allowlist::builtin().agents().len());
         assert_eq!(
             a.verdict(&ev("/usr/bin/amazon-ssm-agent")).as_str(),
