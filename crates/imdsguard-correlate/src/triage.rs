@@ -139,6 +139,10 @@ pub struct Frequency {
     pub bucket_ms: i64,
     /// The rate that alerts.
     pub threshold: u64,
+    /// Distinct buckets with requests the process's baseline saw while learning...
+    pub buckets: u64,
+    /// ... and how many it needs before its busiest bucket measures normal.
+    pub min_buckets: u64,
 }
 
 const Q_AUTHORIZED: &str =
@@ -279,6 +283,22 @@ pub fn triage(a: &Alert, facts: &Facts, freq: Option<&Frequency>) -> Triage {
                     ),
                 )
             }
+            (None, Some(since)) if f.buckets < f.min_buckets => answer(
+                "frequency",
+                Q_FREQUENCY,
+                "unknown",
+                format!(
+                    "{who} has reached the service on {host} since {}, but its baseline saw \
+                     requests in only {} of the {} {} s buckets needed to tell a usual rate \
+                     (the logs of the learning period are thin); {} in this {} s.",
+                    format_time_ms(since),
+                    f.buckets,
+                    f.min_buckets,
+                    f.bucket_ms / 1000,
+                    f.this_bucket,
+                    f.bucket_ms / 1000,
+                ),
+            ),
             (None, Some(since)) => answer(
                 "frequency",
                 Q_FREQUENCY,
@@ -805,6 +825,8 @@ mod tests {
             this_bucket: 1,
             bucket_ms: 60_000,
             threshold: 30,
+            buckets: 60,
+            min_buckets: 10,
         };
         let t = triage_of(record.clone(), "IMDS-001", Some(&usual));
         assert_eq!(
@@ -822,10 +844,22 @@ mod tests {
             this_bucket: 90,
             ..usual
         };
-        let t = triage_of(record, "IMDS-001", Some(&burst));
+        let t = triage_of(record.clone(), "IMDS-001", Some(&burst));
         assert_eq!(t.questions[1].answer, "yes");
         assert!(t.escalate);
         assert!(t.escalate_reason.contains("differing from normal"));
+        // A baseline that saw requests in only three minutes cannot say what is usual.
+        let thin = Frequency {
+            buckets: 3,
+            ..usual
+        };
+        let t = triage_of(record, "IMDS-001", Some(&thin));
+        assert_eq!(t.questions[1].answer, "unknown");
+        assert!(
+            t.questions[1].evidence.contains("only 3 of the 10"),
+            "{}",
+            t.questions[1].evidence
+        );
     }
 
     #[test]

@@ -251,12 +251,34 @@ fn allowlist_prints_the_entries_and_its_toml_loads_back() {
     let out = run(&["allowlist"]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("aws-ssm-agent") && text.contains("azure-guest-agent"));
-    let toml = run(&["allowlist", "--toml"]);
-    let file = temp_file(
-        "roundtrip",
-        "allow.toml",
-        &String::from_utf8(toml.stdout).unwrap(),
+    let toml = String::from_utf8(run(&["allowlist", "--toml"]).stdout).unwrap();
+    // Given back as it is, every entry reuses a built-in id: refused, naming the first one's line.
+    let file = temp_file("roundtrip", "allow.toml", &toml);
+    let out = run(&[
+        "hunt",
+        "samples/logs",
+        "--allowlist",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let first = toml.lines().position(|l| l.starts_with("id = ")).unwrap() + 1;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("allow.toml:{first}: agent id")) && stderr.contains("built-in"),
+        "{stderr}"
     );
+    // Each entry saying it replaces its built-in one: the same list, the same alerts.
+    let replacing: String = toml
+        .lines()
+        .map(|l| {
+            if l.starts_with("id = ") {
+                format!("{l}\nreplaces = true\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let file = temp_file("roundtrip2", "allow.toml", &replacing);
     let out = run(&[
         "hunt",
         "samples/logs",
@@ -270,7 +292,6 @@ fn allowlist_prints_the_entries_and_its_toml_loads_back() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // The built-in allowlist given again as a file replaces each entry by itself: same alerts.
     let default = run(&["hunt", "samples/logs", "--output", "jsonl"]);
     assert_eq!(out.stdout, default.stdout);
 }

@@ -1,13 +1,17 @@
 //! IMDS-103: a metadata request rate above the process's own baseline.
 //!
 //! What: requests per (host, process identity) are counted in buckets of `rate_bucket_ms` (one
-//! minute). During the host's learning period the busiest bucket of each process is kept; after
-//! it, a bucket with more than `rate_factor` (3) times that, and more than `rate_min` (30)
-//! requests, alerts once. A process with no baseline is held to `rate_min` alone.
+//! minute). During the host's learning period the busiest bucket of each process is kept, with
+//! how many buckets held requests; after it, a bucket with more than `rate_factor` (3) times the
+//! busiest, and more than `rate_min` (30) requests, alerts once. A baseline that saw fewer than
+//! `rate_min_buckets` (10) buckets with requests (a few minutes of logs inside the learning day)
+//! cannot say what normal is: a verified agent is then not judged at all (the Azure guest agent
+//! polls WireServer about 180 times a minute, every minute), and any other process is held to
+//! `rate_min` alone, as one with no baseline is.
 //!
-//! Why: seed 002's second question — is the frequency or volume unusual? — answered against the
-//! process's own history rather than a fixed number: agents poll on a schedule, credential
-//! harvesting and SSRF scanners burst.
+//! Why: the second question of the SOC playbook for T1552.005 — is the frequency or volume
+//! unusual? — answered against the process's own history rather than a fixed number: agents poll
+//! on a schedule, credential harvesting and SSRF scanners burst.
 //!
 //! False positives: an agent restarting or re-registering (low severity for verified agents);
 //! load tests of an application that reads metadata per request.
@@ -57,10 +61,22 @@ impl Imds {
         let count = b.count;
         if learned.learning {
             p.busiest = p.busiest.max(count);
+            if p.counted_ms.is_none_or(|c| start > c) {
+                p.counted_ms = Some(start);
+                p.buckets += 1;
+            }
             return;
         }
         let busiest = learned.busiest;
-        let threshold = (busiest * factor).max(floor);
+        let thin = learned.buckets < self.cfg.rate_min_buckets;
+        if thin && t.agent {
+            return;
+        }
+        let threshold = if thin {
+            floor
+        } else {
+            (busiest * factor).max(floor)
+        };
         if count <= threshold || b.alerted {
             return;
         }
@@ -73,14 +89,27 @@ impl Imds {
                 META.severity
             },
             t,
-            vec![format!(
-                "{} made {count} metadata requests in {} s from {}; its busiest {} s while the \
-                 baseline was learned had {busiest} (alert above {threshold}).",
-                t.identity,
-                bucket_ms / 1000,
-                format_time_ms(start),
-                bucket_ms / 1000,
-            )],
+            vec![if thin {
+                format!(
+                    "{} made {count} metadata requests in {} s from {}; its baseline saw \
+                     requests in {} of the {} buckets it needs to judge a rate, so the floor of \
+                     {floor} applies.",
+                    t.identity,
+                    bucket_ms / 1000,
+                    format_time_ms(start),
+                    learned.buckets,
+                    self.cfg.rate_min_buckets,
+                )
+            } else {
+                format!(
+                    "{} made {count} metadata requests in {} s from {}; its busiest {} s while \
+                     the baseline was learned had {busiest} (alert above {threshold}).",
+                    t.identity,
+                    bucket_ms / 1000,
+                    format_time_ms(start),
+                    bucket_ms / 1000,
+                )
+            }],
             vec![own.to_owned()],
         ));
     }
@@ -91,35 +120,78 @@ const APP: &str = r"C:\Apps\shop\shop.exe";
 #[cfg(test)]
 const USER: &str = r"CORP\svc-web";
 
+/// `n` connections by `image`, one a second from `from` seconds after 08:00.
+#[cfg(test)]
+fn burst_of(image: &str, user: &str, from: u32, n: u32) -> Vec<String> {
+    (0..n)
+        .map(|i| super::fixtures::connect(&super::fixtures::at(from + i), 3000, image, user))
+        .collect()
+}
+
 /// `n` connections by the app, one a second from `from` seconds after 08:00.
 #[cfg(test)]
 fn burst(from: u32, n: u32) -> Vec<String> {
-    (0..n)
-        .map(|i| super::fixtures::connect(&super::fixtures::at(from + i), 3000, APP, USER))
+    burst_of(APP, USER, from, n)
+}
+
+/// `per` requests in each of `minutes` minutes from `from` seconds after 08:00, by `image`
+/// (`per` at most 60: one a second).
+#[cfg(test)]
+fn minutes_of(image: &str, user: &str, from: u32, minutes: u32, per: u32) -> Vec<String> {
+    (0..minutes)
+        .flat_map(|m| burst_of(image, user, from + m * 60, per))
         .collect()
 }
 
 #[cfg(test)]
 pub(super) fn positive() -> Vec<Vec<String>> {
-    // One request a minute while learning (busiest 1), then 31 in one minute (09:07:00-30).
-    let mut lines = Vec::new();
-    for m in 0..5 {
-        lines.extend(burst(m * 60, 1));
-    }
-    lines.extend(burst(4020, 31));
-    vec![lines]
+    use super::fixtures::{SSM, SYSTEM};
+    vec![
+        // One request a minute for twelve minutes while learning (busiest 1, a baseline that saw
+        // enough), then 31 in one minute (09:07:00-30): above the floor of 30.
+        [minutes_of(APP, USER, 0, 12, 1), burst(4020, 31)].concat(),
+        // A baseline of five minutes is too thin to measure normal: the app is held to the
+        // floor alone, and 31 in a minute is above it.
+        [minutes_of(APP, USER, 0, 5, 1), burst(4020, 31)].concat(),
+        // A verified agent with a baseline that saw enough, bursting far above it (low).
+        [
+            minutes_of(SSM, SYSTEM, 0, 12, 2),
+            burst_of(SSM, SYSTEM, 4020, 40),
+        ]
+        .concat(),
+    ]
 }
 
 #[cfg(test)]
 pub(super) fn negative() -> Vec<Vec<String>> {
-    let mut busy = burst(60, 20);
-    busy.extend(burst(4020, 40));
+    use super::fixtures::{SSM, SYSTEM};
     vec![
-        // Busiest minute while learning 20: 40 is under 3 × 20.
-        busy,
+        // Busiest minute while learning 20, over twelve minutes: 40 is under 3 × 20.
+        [minutes_of(APP, USER, 0, 12, 20), burst(4020, 40)].concat(),
         // A burst while learning only teaches.
         burst(120, 45),
         // Thirty after learning: not above the floor of 30.
-        [burst(0, 1), burst(4020, 30)].concat(),
+        [minutes_of(APP, USER, 0, 12, 1), burst(4020, 30)].concat(),
+        // A verified agent polling as the Azure guest agent does (here 50 a minute), whose
+        // baseline is one sparse snapshot of three minutes: too thin to judge, so its normal
+        // polling after learning never alerts.
+        [
+            minutes_of(SSM, SYSTEM, 0, 3, 5),
+            minutes_of(SSM, SYSTEM, 4020, 3, 50),
+        ]
+        .concat(),
+        // A verified agent the baseline never saw (installed after learning): not judged.
+        [burst(0, 1), minutes_of(SSM, SYSTEM, 4020, 2, 50)].concat(),
     ]
+}
+
+#[test]
+fn a_thin_baseline_says_why_the_floor_applies() {
+    let alerts = super::fixtures::raised(&positive()[1]).unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert!(
+        alerts[0].reasons[0].contains("requests in 5 of the 10 buckets"),
+        "{:?}",
+        alerts[0].reasons
+    );
 }

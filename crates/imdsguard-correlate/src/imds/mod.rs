@@ -40,6 +40,11 @@ pub struct Config {
     pub rate_factor: u64,
     /// ... and never at or below this many requests.
     pub rate_min: u64,
+    /// IMDS-103: how many distinct buckets with requests a process's learned baseline needs
+    /// before its busiest bucket is a measure of normal: a thinner one (a few minutes of logs
+    /// inside the learning day) cannot say what normal is, so a verified agent is not judged
+    /// and anything else is held to [`Config::rate_min`] alone.
+    pub rate_min_buckets: u64,
     /// IMDS-104: the window for enumeration.
     pub enum_window_ms: i64,
     /// IMDS-104: distinct metadata paths in the window that make enumeration.
@@ -56,6 +61,7 @@ impl Default for Config {
             rate_bucket_ms: 60_000,
             rate_factor: 3,
             rate_min: 30,
+            rate_min_buckets: 10,
             enum_window_ms: 60_000,
             enum_paths: 10,
             max_keys: 100_000,
@@ -290,6 +296,13 @@ pub struct ProcessBaseline {
     pub requests: u64,
     /// The most requests in one rate bucket during learning.
     pub busiest: u64,
+    /// Distinct rate buckets with requests during learning: how much the baseline has seen.
+    #[serde(default)]
+    pub buckets: u64,
+    /// Start of the latest learning bucket counted in [`ProcessBaseline::buckets`]: a bucket
+    /// counts once, whether the logs are read once or again.
+    #[serde(default)]
+    pub counted_ms: Option<i64>,
     /// The current rate bucket (not saved: a rate is about now).
     #[serde(skip)]
     pub(crate) bucket: Bucket,
@@ -329,6 +342,8 @@ struct Learned {
     known: bool,
     /// Its busiest rate bucket during learning.
     busiest: u64,
+    /// Distinct buckets with requests its baseline saw while learning.
+    buckets: u64,
     /// When the host's baseline began.
     since_ms: i64,
     /// How many other processes the host's baseline holds.
@@ -409,8 +424,20 @@ impl Imds {
             busiest: p.busiest,
             this_bucket,
             bucket_ms: self.cfg.rate_bucket_ms,
-            threshold: (p.busiest * self.cfg.rate_factor).max(self.cfg.rate_min),
+            threshold: self.threshold(p.busiest, p.buckets),
+            buckets: p.buckets,
+            min_buckets: self.cfg.rate_min_buckets,
         })
+    }
+
+    /// The bucket count above which a process alerts: a multiple of its busiest learned bucket
+    /// when its baseline saw enough, else the floor alone.
+    fn threshold(&self, busiest: u64, buckets: u64) -> u64 {
+        if buckets < self.cfg.rate_min_buckets {
+            self.cfg.rate_min
+        } else {
+            (busiest * self.cfg.rate_factor).max(self.cfg.rate_min)
+        }
     }
 
     /// Feeds one touch (in time order); returns the alerts it completes. `event_alert` is the id
@@ -467,6 +494,8 @@ impl Imds {
                     last_ms: t.time_ms,
                     requests: 0,
                     busiest: 0,
+                    buckets: 0,
+                    counted_ms: None,
                     bucket: Bucket::default(),
                 },
             );
@@ -479,6 +508,7 @@ impl Imds {
             learning,
             known,
             busiest: p.busiest,
+            buckets: p.buckets,
             since_ms: host.since_ms,
             others,
         };
