@@ -140,6 +140,10 @@ encodings! {
     /// A client option that sends the request to another address than the URL's host
     /// (`curl --resolve x:80:169.254.169.254`, `--connect-to`, `-x 169.254.169.254:80`).
     ConnectOverride = "connect-override",
+    /// A `Host` header naming the metadata service on a request sent to another address, which
+    /// a reverse proxy or virtual host then forwards (`curl http://PUBLIC_IP/latest/... -H
+    /// "Host: 169.254.169.254"`: how the Capital One breach reached the service).
+    HostHeader = "host-header",
 }
 
 /// A set of [`Encoding`]s, one bit each: cheap to copy and merge on the hot path.

@@ -30,6 +30,65 @@ use crate::text::{
 use crate::url::readings;
 use crate::Target;
 
+/// The value of a `Host` request header written in `text`, in any client's syntax: curl's
+/// `-H "Host: x"`, wget's `--header=Host:x`, a raw request's `Host: x` line, Python's
+/// `{'Host': 'x'}`, PowerShell's `@{Host='x'}` (the `=` form only inside a hashtable and quoted,
+/// so a query string's `?host=x` is not a header).
+fn host_header(text: &str) -> Option<&str> {
+    let b = text.as_bytes();
+    let mut from = 0;
+    while let Some(i) = memchr::memchr2(b'h', b'H', &b[from..]).map(|i| from + i) {
+        from = i + 1;
+        if !b[i..]
+            .get(..4)
+            .is_some_and(|w| w.eq_ignore_ascii_case(b"host"))
+        {
+            continue;
+        }
+        // The name stands alone: not `X-Forwarded-Host`, `hostname`, `localhost`.
+        let mut k = i;
+        while k > 0 && matches!(b[k - 1], b'\'' | b'"') {
+            k -= 1;
+        }
+        let before = k.checked_sub(1).map(|k| b[k]);
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.')) {
+            continue;
+        }
+        let mut j = i + 4;
+        let skip = |j: &mut usize, set: &[u8]| {
+            while *j < b.len() && set.contains(&b[*j]) {
+                *j += 1;
+            }
+        };
+        skip(&mut j, b"'\"");
+        skip(&mut j, b" \t");
+        let sep = b.get(j).copied();
+        match sep {
+            Some(b':') => {}
+            Some(b'=') if matches!(before, Some(b'{' | b';' | b' ' | b'\t')) => {}
+            _ => continue,
+        }
+        j += 1;
+        skip(&mut j, b" \t");
+        let quoted = b.get(j).is_some_and(|&c| c == b'\'' || c == b'"');
+        if sep == Some(b'=') && !quoted {
+            continue;
+        }
+        skip(&mut j, b"'\"");
+        let end = b[j..]
+            .iter()
+            .position(|&c| {
+                c.is_ascii_whitespace()
+                    || matches!(c, b'\'' | b'"' | b';' | b'}' | b',' | b')' | b'\\')
+            })
+            .map_or(b.len(), |e| j + e);
+        if end > j {
+            return Some(&text[j..end]);
+        }
+    }
+    None
+}
+
 /// How deep decoded layers may nest (percent inside base64 inside escapes...).
 const MAX_DEPTH: u8 = 4;
 /// Strings longer than this are read up to it; no command line or URL a client accepts is longer.
@@ -143,6 +202,8 @@ struct State<'t> {
     raws: Vec<Raw>,
     put: bool,
     network_ctx: Option<bool>,
+    /// A `Host` header in the text that names a metadata endpoint, with its port.
+    host_header: Option<(HostHit, Option<u16>)>,
 }
 
 impl<'c> Normalizer<'c> {
@@ -199,6 +260,7 @@ impl<'c> Normalizer<'c> {
             raws: Vec::new(),
             put: false,
             network_ctx: None,
+            host_header: None,
         };
         self.scan_text(text, 0, Encodings::NONE, &mut st);
         if st.raws.is_empty() {
@@ -215,6 +277,13 @@ impl<'c> Normalizer<'c> {
 
     fn scan_text(&self, text: &str, depth: u8, inh: Encodings, st: &mut State<'_>) {
         self.request_line(text, inh, st);
+        if st.host_header.is_none() {
+            st.host_header = host_header(text).and_then(|value| {
+                readings(value)
+                    .into_iter()
+                    .find_map(|r| classify(self.cat, r.host).map(|h| (h, r.port)))
+            });
+        }
         let mut prev = "";
         let mut seen = 0u16;
         let mut encoded_command = false;
@@ -386,6 +455,12 @@ impl<'c> Normalizer<'c> {
                     }
                     let port = r.port.or(default_port);
                     self.host_target(hit, port, r.port.is_some(), &rest, e, st);
+                } else if let Some((hit, port)) = st.host_header.filter(|_| scheme != "gopher") {
+                    // Sent elsewhere with the service's name in `Host`: a reverse proxy or virtual
+                    // host forwards the URL's path to the service.
+                    let e = enc.union(Encodings::of(Encoding::HostHeader));
+                    let explicit = port.is_some();
+                    self.host_target(hit, port.or(default_port), explicit, r.rest, e, st);
                 } else {
                     self.address_in_path(r.rest, enc, st);
                 }
@@ -818,6 +893,19 @@ impl<'c> Normalizer<'c> {
         let mut i = 0;
         while i < merged.len() {
             let r = &merged[i];
+            // A `Host` header's value read as a host on its own says less than the request it
+            // names the service for.
+            if r.path.is_none()
+                && r.endpoint.is_some()
+                && merged.iter().any(|m| {
+                    m.endpoint == r.endpoint
+                        && m.path.is_some()
+                        && m.enc.contains(Encoding::HostHeader)
+                })
+            {
+                merged.remove(i);
+                continue;
+            }
             if r.path.is_none() && r.enc.contains(Encoding::EnvVar) {
                 if let Some(j) = (0..merged.len()).find(|&j| {
                     j != i
