@@ -76,6 +76,9 @@ pub(crate) const POSITIVE: &[&str] = &[
     r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["network"]},"host":{"name":"web01"},"process":{"pid":10,"executable":"/usr/bin/curl","command_line":"curl -s http://169.254.169.254/latest/meta-data/"},"destination":{"ip":"169.254.169.254","port":80},"network":{"direction":"egress"}}"#,
     r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["dns"]},"host":{"name":"gce1"},"process":{"executable":"/usr/bin/python3","command_line":"python3 /home/u/x.py"},"dns":{"question":{"name":"metadata.google.internal"}}}"#,
     r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["network"]},"host":{"name":"w1"},"process":{"executable":"C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"},"destination":{"ip":"fd00:ec2::254","port":80}}"#,
+    // Sysmon 22 as NXLog writes it: a query for GCE's short name, which the VM's search domain
+    // resolves to the metadata server. A DNS query name is a host: one label is enough.
+    r#"{"EventID":22,"Hostname":"gce-web-1","Channel":"Microsoft-Windows-Sysmon/Operational","SourceName":"Microsoft-Windows-Sysmon","UtcTime":"2026-11-20 10:00:00.120","ProcessGuid":"{39e4a257-0000-0000-0000-000000000900}","ProcessId":"4400","QueryName":"metadata","QueryStatus":"0","QueryResults":"::ffff:169.254.169.254;","Image":"C:\\Python311\\python.exe","EventTime":"2026-11-20 10:00:00"}"#,
     // Security 5156 as NXLog writes it: PowerShell reaching the service (as in the OTRF data).
     r#"{"EventID":5156,"Hostname":"WORKSTATION5","Channel":"Security","Application":"\\device\\harddiskvolume2\\windows\\system32\\windowspowershell\\v1.0\\powershell.exe","ProcessID":"4321","Direction":"%%14593","SourceAddress":"10.0.0.4","SourcePort":"50000","DestAddress":"169.254.169.254","DestPort":"80","Protocol":"6","EventTime":"2020-10-22 10:00:00"}"#,
 ];

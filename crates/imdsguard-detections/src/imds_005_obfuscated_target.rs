@@ -49,6 +49,9 @@ pub(crate) const POSITIVE: &[&str] = &[
     r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["process"]},"host":{"name":"web01"},"process":{"executable":"/usr/bin/curl","command_line":"curl http://0xa9fea9fe/latest/meta-data/"}}"#,
     r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["process"]},"host":{"name":"web01"},"process":{"executable":"/usr/bin/wget","command_line":"wget -qO- http://[::ffff:a9fe:a9fe]/latest/meta-data/iam/security-credentials/"}}"#,
     r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["web"]},"host":{"name":"web01"},"url":{"full":"http://shop.example/fetch?u=http%3A%2F%2F169.254.169.254%2Flatest%2Fmeta-data%2F"},"destination":{"ip":"10.0.0.5","port":80}}"#,
+    // A DNS query for the service's address written as one decimal number (Sysmon 22): the
+    // program asked for that name, so the notation is its writer's.
+    r#"{"EventID":22,"Hostname":"web01","Channel":"Microsoft-Windows-Sysmon/Operational","SourceName":"Microsoft-Windows-Sysmon","UtcTime":"2026-11-20 10:00:00.120","ProcessGuid":"{39e4a257-0000-0000-0000-000000000901}","ProcessId":"4401","QueryName":"2852039166","QueryStatus":"0","QueryResults":"::ffff:169.254.169.254;","Image":"C:\\Users\\dev\\AppData\\Local\\Programs\\tool.exe","EventTime":"2026-11-20 10:00:00"}"#,
     // The Capital One path, audited: the request goes to a public address whose reverse proxy
     // forwards it by the Host header to the service.
     "type=SYSCALL msg=audit(1763630000.300:3001): arch=c000003e syscall=59 success=yes exit=0 a0=55d1 a1=55d2 a2=55d3 a3=0 items=2 ppid=2200 pid=2201 auid=1001 uid=1001 gid=1001 euid=1001 suid=1001 fsuid=1001 egid=1001 sgid=1001 fsgid=1001 tty=pts0 ses=3 comm=\"curl\" exe=\"/usr/bin/curl\" key=\"exec\"\n\

@@ -19,7 +19,7 @@ mod path;
 use std::cell::OnceCell;
 
 use imdsguard_event::Event;
-use imdsguard_target::{Encoding, Encodings, Normalizer, Target};
+use imdsguard_target::{Encoding, Encodings, Normalizer, ReadAs, Target};
 
 pub use allowlist::{script_argument, Agent, Allowlist, Verdict};
 pub use caller::{caller, serves_http, web_server_patterns, Caller};
@@ -58,6 +58,17 @@ pub struct Found<'c> {
     pub source: TargetSource,
     /// What the normalizer found there.
     pub target: Target<'c>,
+}
+
+/// The encodings a DNS query name carries: the name is what the program asked for, so a number
+/// in place of an address (`2852039166`) is the writer's choice, as are DNS tricks; letter case
+/// and a trailing dot are the resolver's.
+fn query_encodings(e: Encodings) -> Encodings {
+    let mut out = e;
+    for x in [Encoding::Case, Encoding::TrailingDot] {
+        out = out.without(x);
+    }
+    out
 }
 
 /// The encodings a resolver-visible DNS name can meaningfully carry.
@@ -198,8 +209,8 @@ impl<'e> Enriched<'e> {
         let n = self.enricher.normalizer;
         let e = self.event;
         let mut out = Vec::new();
-        let mut push = |source, text: &str, keep: fn(Encodings) -> Encodings| {
-            for mut t in n.find(text) {
+        let mut push = |source, text: &str, how: ReadAs, keep: fn(Encodings) -> Encodings| {
+            for mut t in n.find_as(text, how) {
                 t.encoding = keep(t.encoding);
                 out.push(Found { source, target: t });
             }
@@ -225,21 +236,23 @@ impl<'e> Enriched<'e> {
                     Some(p) => format!("{ip}:{p}"),
                     None => ip.to_owned(),
                 };
-                push(TargetSource::Destination, &text, |_| Encodings::NONE);
+                push(TargetSource::Destination, &text, ReadAs::Host, |_| {
+                    Encodings::NONE
+                });
             }
             if let Some(h) = net
                 .dst_host
                 .as_deref()
                 .filter(|s| tcp && !s.trim().is_empty())
             {
-                push(TargetSource::Destination, h, dns_encodings);
+                push(TargetSource::Destination, h, ReadAs::Host, dns_encodings);
             }
             if let Some(u) = net.url.as_deref().filter(|s| !s.trim().is_empty()) {
-                push(TargetSource::Url, u, |e| e);
+                push(TargetSource::Url, u, ReadAs::Url, |e| e);
             }
         }
         if let Some(q) = e.dns_query.as_deref().filter(|s| !s.trim().is_empty()) {
-            push(TargetSource::Dns, q, dns_encodings);
+            push(TargetSource::Dns, q, ReadAs::Host, query_encodings);
         }
         if let Some(cl) = e
             .process
@@ -247,7 +260,7 @@ impl<'e> Enriched<'e> {
             .as_deref()
             .filter(|s| !s.trim().is_empty())
         {
-            push(TargetSource::CommandLine, cl, |e| e);
+            push(TargetSource::CommandLine, cl, ReadAs::Text, |e| e);
         }
         out
     }

@@ -33,7 +33,7 @@ pub use catalog::{
 pub use error::CatalogError;
 pub use ip::{embedded_ipv4, parse_ipv4, parse_ipv6, V6};
 pub use model::{Encoding, Encodings, Kind};
-pub use scan::{Normalizer, MAX_INPUT};
+pub use scan::{Normalizer, ReadAs, MAX_INPUT};
 
 static BUILTIN: LazyLock<Normalizer<'static>> =
     LazyLock::new(|| Normalizer::new(Catalog::builtin()));

@@ -72,7 +72,16 @@ impl<'a> From<&Target<'a>> for TargetJson<'a> {
 impl<'a> TargetReport<'a> {
     /// Classifies `input` and builds its report.
     pub fn build(normalizer: &Normalizer<'a>, input: &'a str) -> TargetReport<'a> {
-        let found = normalizer.find(input);
+        Self::build_as(normalizer, input, crate::ReadAs::Text)
+    }
+
+    /// The report of `input` read as `how` says (a host, a URL, free text).
+    pub fn build_as(
+        normalizer: &Normalizer<'a>,
+        input: &'a str,
+        how: crate::ReadAs,
+    ) -> TargetReport<'a> {
+        let found = normalizer.find_as(input, how);
         let neighbour = if found.is_empty() {
             input
                 .trim()

@@ -30,6 +30,18 @@ use crate::text::{
 use crate::url::readings;
 use crate::Target;
 
+/// How [`Normalizer::find_as`] reads a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadAs {
+    /// A host name or address, with an optional port (`2852039166`, `metadata`, `[fd00:ec2::254]:80`).
+    Host,
+    /// A URL; without a scheme, `host[:port]/path` (as Defender's `RemoteUrl` often is).
+    Url,
+    /// Free text: a command line, a log message, a request.
+    #[default]
+    Text,
+}
+
 /// The value of a `Host` request header written in `text`, in any client's syntax: curl's
 /// `-H "Host: x"`, wget's `--header=Host:x`, a raw request's `Host: x` line, Python's
 /// `{'Host': 'x'}`, PowerShell's `@{Host='x'}` (the `=` form only inside a hashtable and quoted,
@@ -268,6 +280,50 @@ impl<'c> Normalizer<'c> {
         }
         let headers = self.headers_in(text);
         self.finish(st, &headers)
+    }
+
+    /// Every metadata target in `value`, read as `how` says. A record's typed fields know what
+    /// they hold: a DNS query name, a destination host name or address, an HTTP `Host` or a
+    /// proxy's `CONNECT` target is a host, so a bare number there (`2852039166`, `0xa9fea9fe`)
+    /// is an address in inet_aton's reading, and a single label (`metadata`) a name; free text
+    /// calls such weak forms a host only where a port, a path or a network client says so.
+    pub fn find_as(&self, value: &str, how: ReadAs) -> Vec<Target<'c>> {
+        match how {
+            ReadAs::Text => self.find(value),
+            ReadAs::Url if value.contains("://") => self.find(value),
+            ReadAs::Url if value.trim().contains(['/', '?']) => {
+                self.find(&format!("http://{}", value.trim()))
+            }
+            ReadAs::Url | ReadAs::Host => self.find_host(value),
+        }
+    }
+
+    fn find_host(&self, value: &str) -> Vec<Target<'c>> {
+        let value = truncate(value.trim(), MAX_INPUT);
+        let mut st = State {
+            root: value,
+            raws: Vec::new(),
+            put: false,
+            network_ctx: Some(true),
+            host_header: None,
+        };
+        if let Some(hit) = classify(self.cat, value) {
+            self.host_target(hit, None, false, "", Encodings::NONE, &mut st);
+        } else {
+            for r in readings(value) {
+                if !(r.rest.is_empty() || r.rest == "/") {
+                    continue;
+                }
+                if let Some(hit) = classify(self.cat, r.host) {
+                    self.host_target(hit, r.port, r.port.is_some(), "", r.enc, &mut st);
+                    break;
+                }
+            }
+        }
+        if st.raws.is_empty() {
+            return Vec::new();
+        }
+        self.finish(st, &[])
     }
 
     /// Whether `text` holds any metadata target. Same answer as `!find(text).is_empty()`.

@@ -1,11 +1,13 @@
-//! The case tables in `tests/cases/`: every notation and provider the normalizer must read
-//! (`targets.tsv`), and strings it must never call a target (`benign.txt`). A failing run lists
-//! every mismatching row, not only the first.
+//! The case tables in `tests/cases/`: every notation and provider the normalizer must read in
+//! free text (`targets.tsv`) and in values that are hosts (`hosts.tsv`: DNS query names, HTTP
+//! `Host`, proxy `CONNECT` targets), and what it must never call a target in either
+//! (`benign.txt`, `benign-hosts.txt`). A failing run lists every mismatching row, not only the
+//! first.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use imdsguard_target::{builtin, Encoding, Target};
+use imdsguard_target::{builtin, Encoding, ReadAs, Target};
 
 fn read(name: &str) -> Vec<(usize, String)> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -33,16 +35,25 @@ fn describe(t: &Target<'_>) -> String {
 
 #[test]
 fn every_target_row_classifies_as_written() {
+    check_targets("targets.tsv", ReadAs::Text, 100);
+}
+
+#[test]
+fn every_host_row_classifies_as_written() {
+    check_targets("hosts.tsv", ReadAs::Host, 10);
+}
+
+fn check_targets(file: &str, how: ReadAs, at_least: usize) {
     let n = builtin();
     let mut failures = Vec::new();
-    let rows = read("targets.tsv");
-    assert!(rows.len() > 100, "the table has {} rows", rows.len());
+    let rows = read(file);
+    assert!(rows.len() > at_least, "the table has {} rows", rows.len());
     for (line, row) in &rows {
         let cols: Vec<&str> = row.split('\t').collect();
         assert_eq!(
             cols.len(),
             5,
-            "targets.tsv:{line}: expected 5 tab-separated columns, got {}",
+            "{file}:{line}: expected 5 tab-separated columns, got {}",
             cols.len()
         );
         let (input, endpoint, provider, kind, encodings) =
@@ -55,12 +66,12 @@ fn every_target_row_classifies_as_written() {
         for e in &want_enc {
             assert!(
                 Encoding::from_name(e).is_some(),
-                "targets.tsv:{line}: unknown encoding {e:?}"
+                "{file}:{line}: unknown encoding {e:?}"
             );
         }
-        let found = n.find(input);
+        let found = n.find_as(input, how);
         let Some(best) = found.first() else {
-            failures.push(format!("targets.tsv:{line}: {input:?}\n    want {endpoint} {provider} {kind} [{encodings}]\n    got  no target"));
+            failures.push(format!("{file}:{line}: {input:?}\n    want {endpoint} {provider} {kind} [{encodings}]\n    got  no target"));
             continue;
         };
         let got_enc: BTreeSet<&str> = best.encoding.iter().map(Encoding::as_str).collect();
@@ -70,7 +81,7 @@ fn every_target_row_classifies_as_written() {
             && got_enc == want_enc;
         if !ok {
             failures.push(format!(
-                "targets.tsv:{line}: {input:?}\n    want endpoint={endpoint} provider={provider} kind={kind} encoding=[{encodings}]\n    got  {}",
+                "{file}:{line}: {input:?}\n    want endpoint={endpoint} provider={provider} kind={kind} encoding=[{encodings}]\n    got  {}",
                 describe(best)
             ));
         }
@@ -86,19 +97,25 @@ fn every_target_row_classifies_as_written() {
 
 #[test]
 fn no_benign_row_is_a_target() {
+    check_benign("benign.txt", ReadAs::Text, 60);
+}
+
+#[test]
+fn no_benign_host_is_a_target() {
+    check_benign("benign-hosts.txt", ReadAs::Host, 10);
+}
+
+fn check_benign(file: &str, how: ReadAs, at_least: usize) {
     let n = builtin();
-    let rows = read("benign.txt");
-    assert!(rows.len() > 60, "the table has {} rows", rows.len());
+    let rows = read(file);
+    assert!(rows.len() > at_least, "the table has {} rows", rows.len());
     let failures: Vec<String> = rows
         .iter()
         .filter_map(|(line, input)| {
-            let found = n.find(input);
-            found.first().map(|t| {
-                format!(
-                    "benign.txt:{line}: {input:?} called a target: {}",
-                    describe(t)
-                )
-            })
+            let found = n.find_as(input, how);
+            found
+                .first()
+                .map(|t| format!("{file}:{line}: {input:?} called a target: {}", describe(t)))
         })
         .collect();
     assert!(

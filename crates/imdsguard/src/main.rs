@@ -396,6 +396,32 @@ struct TargetArgs {
     /// Print only the inputs that point at a metadata service.
     #[arg(long)]
     only_targets: bool,
+    /// What each input is: `text` (a command line or any free text; weak host forms such as a
+    /// bare number count only where a port, path or network client says they are hosts), `host`
+    /// (a host name or address with an optional port, as DNS queries, HTTP `Host` and proxy
+    /// `CONNECT` targets hold: `2852039166` is an address), or `url`.
+    #[arg(long = "as", value_enum, default_value_t = ReadAsArg::Text, value_name = "KIND")]
+    read_as: ReadAsArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ReadAsArg {
+    /// Free text.
+    Text,
+    /// A host name or address, with an optional port.
+    Host,
+    /// A URL (a scheme-less one is `host[:port]/path`).
+    Url,
+}
+
+impl From<ReadAsArg> for imdsguard_target::ReadAs {
+    fn from(a: ReadAsArg) -> Self {
+        match a {
+            ReadAsArg::Text => imdsguard_target::ReadAs::Text,
+            ReadAsArg::Host => imdsguard_target::ReadAs::Host,
+            ReadAsArg::Url => imdsguard_target::ReadAs::Url,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -525,7 +551,7 @@ fn target(args: TargetArgs) -> Result<ExitCode> {
                 MAX_INPUT
             );
         }
-        let report = TargetReport::build(&normalizer, input);
+        let report = TargetReport::build_as(&normalizer, input, args.read_as.into());
         if args.only_targets && !report.metadata {
             return Ok(());
         }
