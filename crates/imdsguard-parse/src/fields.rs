@@ -44,26 +44,31 @@ pub(crate) trait Fields {
     }
 }
 
+/// One member of a record's data, as text: scalars, and the values of unnamed EventData
+/// (`<Data>a</Data><Data>b</Data>` renders as a list or as `{"#text": [...]}`), each kept under
+/// the key.
+fn member(k: &str, v: &Value<'_>, f: &mut dyn FnMut(&str, Cow<'_, str>)) {
+    match v {
+        Value::String(s) => f(k, Cow::Borrowed(s)),
+        Value::Number(n) => f(k, Cow::Owned(n.to_string())),
+        Value::Bool(b) => f(k, Cow::Owned(b.to_string())),
+        Value::Array(items) => items.iter().for_each(|x| scalar(k, x, f)),
+        Value::Object(o) => {
+            if let Some(t) = o.get("#text") {
+                match t {
+                    Value::Array(items) => items.iter().for_each(|x| scalar(k, x, f)),
+                    x => scalar(k, x, f),
+                }
+            }
+        }
+        Value::Null => {}
+    }
+}
+
 impl Fields for Map<'_> {
     fn each(&self, f: &mut dyn FnMut(&str, Cow<'_, str>)) {
         for (k, v) in self.iter() {
-            match v {
-                Value::String(s) => f(k, Cow::Borrowed(s)),
-                Value::Number(n) => f(k, Cow::Owned(n.to_string())),
-                Value::Bool(b) => f(k, Cow::Owned(b.to_string())),
-                // Unnamed EventData (`<Data>a</Data><Data>b</Data>`) renders as a list or as
-                // `{"#text": [...]}`: each value is kept under the key.
-                Value::Array(items) => items.iter().for_each(|x| scalar(k, x, f)),
-                Value::Object(o) => {
-                    if let Some(t) = o.get("#text") {
-                        match t {
-                            Value::Array(items) => items.iter().for_each(|x| scalar(k, x, f)),
-                            x => scalar(k, x, f),
-                        }
-                    }
-                }
-                Value::Null => {}
-            }
+            member(k, v, f);
         }
     }
 
@@ -83,6 +88,53 @@ fn scalar(k: &str, v: &Value<'_>, f: &mut dyn FnMut(&str, Cow<'_, str>)) {
         Value::Number(n) => f(k, Cow::Owned(n.to_string())),
         Value::Bool(b) => f(k, Cow::Owned(b.to_string())),
         _ => {}
+    }
+}
+
+/// The fields of a Windows record's `UserData`, which nests them in an element named for the
+/// event (`{"LogFileCleared": {"SubjectUserName": ...}}`, sometimes deeper): every leaf under
+/// its own name, as EventData's are, the elements' XML attributes left out.
+pub(crate) struct Nested<'a>(pub &'a Map<'a>);
+
+impl Nested<'_> {
+    fn walk(m: &Map<'_>, depth: u8, f: &mut dyn FnMut(&str, Cow<'_, str>)) {
+        for (k, v) in m.iter() {
+            match v {
+                Value::Object(o) if k != "#attributes" && !o.contains_key("#text") => {
+                    if depth < MAX_NESTING {
+                        Self::walk(o, depth + 1, f);
+                    }
+                }
+                Value::Array(items) if items.iter().any(|x| x.as_object().is_some()) => {
+                    for o in items.iter().filter_map(Value::as_object) {
+                        if depth < MAX_NESTING {
+                            Self::walk(o, depth + 1, f);
+                        }
+                    }
+                }
+                _ if k == "#attributes" => {}
+                _ => member(k, v, f),
+            }
+        }
+    }
+}
+
+/// How deep `UserData` elements are followed (Windows nests them two or three levels).
+const MAX_NESTING: u8 = 8;
+
+impl Fields for Nested<'_> {
+    fn each(&self, f: &mut dyn FnMut(&str, Cow<'_, str>)) {
+        Self::walk(self.0, 0, f);
+    }
+
+    fn raw(&self, name: &str) -> Option<Cow<'_, str>> {
+        let mut found = None;
+        self.each(&mut |k, v| {
+            if found.is_none() && k == name {
+                found = Some(v.into_owned());
+            }
+        });
+        found.map(Cow::Owned)
     }
 }
 
@@ -150,6 +202,46 @@ pub(crate) fn xml_event_data(xml: &str) -> Vec<(String, String)> {
     out
 }
 
+/// The leaf elements of an event's `<UserData>` (`<LogFileCleared ...><SubjectUserName>x
+/// </SubjectUserName>...`) as name and text, entities decoded: the fields of events that carry
+/// no EventData (Security 1102, many operational channels). A namespace prefix is dropped.
+pub(crate) fn xml_user_data(xml: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let Some(start) = xml.find("<UserData") else {
+        return out;
+    };
+    let body = &xml[start..];
+    let body = &body[..body.find("</UserData>").unwrap_or(body.len())];
+    let mut rest = body;
+    while let Some(lt) = rest.find('<') {
+        rest = &rest[lt + 1..];
+        if rest.starts_with(['/', '?', '!']) {
+            continue;
+        }
+        let Some(gt) = rest.find('>') else { break };
+        let tag = &rest[..gt];
+        if tag.ends_with('/') {
+            rest = &rest[gt + 1..];
+            continue;
+        }
+        let name = tag.split([' ', '\t', '\r', '\n']).next().unwrap_or("");
+        let after = &rest[gt + 1..];
+        // A leaf: text up to the next tag, which closes this one.
+        let text_end = after.find('<').unwrap_or(after.len());
+        let close = format!("</{name}>");
+        if after[text_end..].starts_with(&close) {
+            let local = name.rsplit(':').next().unwrap_or(name);
+            if local != "UserData" {
+                out.push((local.to_owned(), xml_unescape(after[..text_end].trim())));
+            }
+            rest = &after[text_end + close.len()..];
+        } else {
+            rest = after;
+        }
+    }
+    out
+}
+
 fn xml_unescape(s: &str) -> String {
     if !s.contains('&') {
         return s.to_owned();
@@ -175,6 +267,40 @@ mod tests {
         assert_eq!(m.text(&["T"]), Some("true".into()));
         assert_eq!(m.text(&["Missing"]), None);
         assert_eq!(m.port(&["H"]), Some(0x1a2b));
+    }
+
+    #[test]
+    fn xml_user_data_leaves() {
+        let xml = r#"<Event><System><EventID>1102</EventID></System><UserData><LogFileCleared xmlns="http://manifests.microsoft.com/win/2004/08/windows/eventlog"><SubjectUserSid>S-1-5-21-1</SubjectUserSid><SubjectUserName>admin01</SubjectUserName><Empty/><Nested><Inner>a&amp;b</Inner></Nested></LogFileCleared></UserData></Event>"#;
+        assert_eq!(
+            xml_user_data(xml),
+            vec![
+                ("SubjectUserSid".into(), "S-1-5-21-1".into()),
+                ("SubjectUserName".into(), "admin01".into()),
+                ("Inner".into(), "a&b".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn user_data_json_is_read_as_flat_fields() {
+        let m: Map<'_> = serde_json::from_str(
+            r##"{"LogFileCleared":{"#attributes":{"xmlns":"x"},"SubjectUserSid":"S-1-5-21-1","SubjectUserName":"admin01","Deeper":{"Inner":7}}}"##,
+        )
+        .unwrap();
+        let n = Nested(&m);
+        let mut all = Vec::new();
+        n.each(&mut |k, v| all.push((k.to_owned(), v.into_owned())));
+        assert_eq!(
+            all,
+            vec![
+                ("SubjectUserSid".to_owned(), "S-1-5-21-1".to_owned()),
+                ("SubjectUserName".to_owned(), "admin01".to_owned()),
+                ("Inner".to_owned(), "7".to_owned()),
+            ]
+        );
+        assert_eq!(n.text(&["SubjectUserName"]), Some("admin01".into()));
+        assert_eq!(n.raw("xmlns"), None);
     }
 
     #[test]

@@ -794,3 +794,29 @@ fn sigma_reads_system_fields_such_as_level_and_keywords() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Security 1102 carries its fields under `UserData`, not `EventData`: a rule testing one of
+/// them matches the real record (EVTX-ATTACK-SAMPLES' RDP tunnel file, record 1: the log
+/// cleared by admin01).
+#[test]
+fn user_data_fields_reach_sigma_rules() {
+    let rule = temp_file(
+        "userdata",
+        "cleared.yml",
+        "title: Security log cleared by admin01\nid: 00000000-0000-4000-8000-0000000000d1\nlogsource: {product: windows, service: security}\ndetection:\n  sel:\n    EventID: 1102\n    SubjectUserName: admin01\n    SubjectDomainName|startswith: 'EX'\n  condition: sel\n",
+    );
+    let evtx = repo().join("../shared/data/evtx/evtxattack_DE_RDP_Tunnel_5156.evtx");
+    let out = run(&[
+        "hunt",
+        evtx.to_str().unwrap(),
+        "--no-db",
+        "--output",
+        "jsonl",
+        "--no-builtin",
+        "--sigma",
+        rule.to_str().unwrap(),
+    ]);
+    let got: Vec<Value> = alerts(&out);
+    assert_eq!(got.len(), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(got[0]["event"]["id"], "1102");
+}

@@ -6,7 +6,7 @@ use imdsguard_event::{Event, Format, SourceRef};
 
 use super::windows::{windows_event, WinRecord};
 use super::{event_id, missing, Skip};
-use crate::fields::{object, Fields};
+use crate::fields::{object, Fields, Nested};
 
 pub(crate) fn sniff(v: &Map<'_>) -> bool {
     object(v, &["Event", "System"]).is_some()
@@ -16,9 +16,17 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
     let system = object(v, &["Event", "System"]).ok_or_else(|| missing("Event.System"))?;
     let id = event_id(system.get("EventID")).ok_or_else(|| missing("Event.System.EventID"))?;
     let empty = Map::new();
-    let data = object(v, &["Event", "EventData"])
-        .or_else(|| object(v, &["Event", "UserData"]))
-        .unwrap_or(&empty);
+    let user_data;
+    let data: &dyn Fields = match object(v, &["Event", "EventData"]) {
+        Some(d) => d,
+        None => match object(v, &["Event", "UserData"]) {
+            Some(u) => {
+                user_data = Nested(u);
+                &user_data
+            }
+            None => &empty,
+        },
+    };
     let origin = system
         .text(&["Channel"])
         .or_else(|| object(system, &["Provider", "#attributes"]).and_then(|a| a.text(&["Name"])))

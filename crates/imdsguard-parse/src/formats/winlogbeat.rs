@@ -6,7 +6,7 @@ use imdsguard_event::{Event, Format, SourceRef};
 
 use super::windows::{windows_event, WinRecord};
 use super::{event_id, missing, Skip};
-use crate::fields::{object, Fields};
+use crate::fields::{object, Fields, Nested};
 
 pub(crate) fn sniff(v: &Map<'_>) -> bool {
     object(v, &["winlog"]).is_some_and(|w| w.contains_key("event_id"))
@@ -16,7 +16,17 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
     let winlog = object(v, &["winlog"]).ok_or_else(|| missing("winlog"))?;
     let id = event_id(winlog.get("event_id")).ok_or_else(|| missing("winlog.event_id"))?;
     let empty = Map::new();
-    let data = object(winlog, &["event_data"]).unwrap_or(&empty);
+    let user_data;
+    let data: &dyn Fields = match object(winlog, &["event_data"]) {
+        Some(d) => d,
+        None => match object(winlog, &["user_data"]) {
+            Some(u) => {
+                user_data = Nested(u);
+                &user_data
+            }
+            None => &empty,
+        },
+    };
     let rec = WinRecord {
         event_id: id,
         origin: winlog

@@ -9,7 +9,7 @@ use imdsguard_event::{Event, Format, Position, SourceRef};
 use super::windows::{windows_event, WinRecord};
 use super::{missing, Skip};
 use crate::error::SkipReason;
-use crate::fields::{xml_event_data, Layered};
+use crate::fields::{xml_event_data, xml_user_data, Layered};
 
 /// Whether a stream's first bytes are Windows event XML: after an optional byte-order mark and
 /// white space, `<?xml`, `<Events` or `<Event`, in UTF-8 or UTF-16.
@@ -121,8 +121,12 @@ pub(crate) fn decode_event(xml: &str, source: SourceRef) -> Result<Event, Skip> 
                 "EventID is not a number".to_owned(),
             )
         })?;
+    let mut pairs = xml_event_data(xml);
+    if pairs.is_empty() {
+        pairs = xml_user_data(xml);
+    }
     let data = Layered {
-        pairs: xml_event_data(xml),
+        pairs,
         fallback: None,
     };
     let origin = element(xml, "Channel")
