@@ -259,7 +259,9 @@ def main():
         if "incident_id" in a:  # incident lines follow the alerts
             continue
         src = a["source"]
-        ours.setdefault(a["rule_id"], set()).add((src["path"], src.get("record")))
+        # The Python parser numbers records by their header; imdsguard cites EventRecordID and
+        # keeps the header's number beside it.
+        ours.setdefault(a["rule_id"], set()).add((src["path"], src.get("header_record")))
 
     loaded = set(db.execute("SELECT _file, _record FROM logs").fetchall())
     stats = Counter()

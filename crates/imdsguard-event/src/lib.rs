@@ -156,20 +156,76 @@ pub struct SourceRef {
 }
 
 /// A record's position inside its file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Position {
     /// 1-based line number, for line-oriented formats.
     Line(u64),
-    /// EVTX event record id.
-    Record(u64),
+    /// An EVTX record: its `System/EventRecordID` (what Event Viewer, analysts and other tools
+    /// cite) and the number in its record header, which differs in exported or merged files.
+    Record {
+        /// `System/EventRecordID`, or the header's number when the record has none.
+        id: u64,
+        /// The record header's number.
+        header: u64,
+    },
+}
+
+impl Position {
+    /// The number an analyst looks the record up by: its line, or its `EventRecordID`.
+    pub fn number(self) -> u64 {
+        match self {
+            Position::Line(n) | Position::Record { id: n, .. } => n,
+        }
+    }
+}
+
+/// `{"line": N}`, or `{"record": ID, "header_record": N}`; flattened into [`SourceRef`].
+impl Serialize for Position {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match *self {
+            Position::Line(n) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("line", &n)?;
+                m.end()
+            }
+            Position::Record { id, header } => {
+                let mut m = s.serialize_map(Some(2))?;
+                m.serialize_entry("record", &id)?;
+                m.serialize_entry("header_record", &header)?;
+                m.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Position {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Raw {
+            line: Option<u64>,
+            record: Option<u64>,
+            header_record: Option<u64>,
+        }
+        let r = Raw::deserialize(d)?;
+        match (r.line, r.record) {
+            (Some(n), None) => Ok(Position::Line(n)),
+            (None, Some(id)) => Ok(Position::Record {
+                id,
+                header: r.header_record.unwrap_or(id),
+            }),
+            _ => Err(serde::de::Error::custom(
+                "a source has either a line or a record",
+            )),
+        }
+    }
 }
 
 impl fmt::Display for SourceRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.position {
             Position::Line(n) => write!(f, "{}:{}", self.path, n),
-            Position::Record(n) => write!(f, "{} record {}", self.path, n),
+            Position::Record { id, .. } => write!(f, "{} record {}", self.path, id),
         }
     }
 }
@@ -224,13 +280,15 @@ mod tests {
         assert_eq!(line.to_string(), "a.jsonl:7");
         let record = SourceRef {
             path: "s.evtx".into(),
-            position: Position::Record(42),
+            position: Position::Record { id: 42, header: 7 },
         };
         assert_eq!(
             serde_json::to_string(&record).unwrap(),
-            r#"{"path":"s.evtx","record":42}"#
+            r#"{"path":"s.evtx","record":42,"header_record":7}"#
         );
-        let back: SourceRef = serde_json::from_str(r#"{"path":"s.evtx","record":42}"#).unwrap();
+        assert_eq!(record.to_string(), "s.evtx record 42");
+        let back: SourceRef =
+            serde_json::from_str(r#"{"path":"s.evtx","record":42,"header_record":7}"#).unwrap();
         assert_eq!(back, record);
     }
 }

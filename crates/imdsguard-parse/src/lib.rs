@@ -968,8 +968,7 @@ mod tests {
         events
             .iter()
             .map(|e| match e.source.position {
-                Position::Line(n) => n,
-                Position::Record(n) => n,
+                Position::Line(n) | Position::Record { id: n, .. } => n,
             })
             .collect()
     }

@@ -215,7 +215,7 @@ fn evtx_files_yield_every_readable_record_and_name_the_rest() {
         }
         assert!(
             events.iter().all(
-                |e| matches!(e.source.position, imdsguard_event::Position::Record(n) if n > 0)
+                |e| matches!(e.source.position, imdsguard_event::Position::Record { id: n, .. } if n > 0)
             ),
             "{file}: records are named by number"
         );
@@ -250,7 +250,7 @@ fn evtx_files_yield_every_readable_record_and_name_the_rest() {
     assert!(
         events
             .iter()
-            .any(|e| matches!(e.source.position, imdsguard_event::Position::Record(n) if n > 3)),
+            .any(|e| matches!(e.source.position, imdsguard_event::Position::Record { id: n, .. } if n > 3)),
         "records after the zero-size one are read"
     );
 }

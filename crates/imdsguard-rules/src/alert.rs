@@ -94,7 +94,7 @@ pub struct Containment {
 fn position_text(p: imdsguard_event::Position) -> String {
     match p {
         imdsguard_event::Position::Line(n) => format!("l{n}"),
-        imdsguard_event::Position::Record(n) => format!("r{n}"),
+        imdsguard_event::Position::Record { id, .. } => format!("r{id}"),
     }
 }
 

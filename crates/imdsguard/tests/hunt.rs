@@ -820,3 +820,54 @@ fn user_data_fields_reach_sigma_rules() {
     assert_eq!(got.len(), 1, "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(got[0]["event"]["id"], "1102");
 }
+
+/// Sigma's `network_connection` rules are written for Sysmon 3; Security 5156 says the same
+/// things under other names (`Direction %%14593` is `Initiated: 'true'`). SigmaHQ's "Outbound
+/// RDP Connections Over Non-Standard Tools" matches plink.exe's two outbound 5156 connections
+/// to port 3389 in EVTX-ATTACK-SAMPLES' RDP tunnel file, the records Hayabusa reports, cited by
+/// their `EventRecordID` as Event Viewer shows them, with the record header's number beside.
+#[test]
+fn network_connection_rules_read_security_5156_and_alerts_cite_event_record_ids() {
+    let shared = repo().join("../shared/data");
+    let rule = shared.join(
+        "sigma/rules/windows/network_connection/net_connection_win_rdp_outbound_over_non_standard_tools.yml",
+    );
+    let evtx = shared.join("evtx/evtxattack_DE_RDP_Tunnel_5156.evtx");
+    let out = run(&[
+        "hunt",
+        evtx.to_str().unwrap(),
+        "--no-db",
+        "--output",
+        "jsonl",
+        "--no-builtin",
+        "--sigma",
+        rule.to_str().unwrap(),
+    ]);
+    let got: Vec<(u64, u64, String)> = alerts(&out)
+        .iter()
+        .map(|a| {
+            (
+                a["source"]["record"].as_u64().unwrap(),
+                a["source"]["header_record"].as_u64().unwrap(),
+                a["event"]["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (227727, 25, "5156".to_owned()),
+            (227741, 37, "5156".to_owned())
+        ],
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let peers = std::fs::read_to_string(shared.join("peers/hayabusa-hits.tsv")).unwrap();
+    for (record, _, _) in &got {
+        assert!(
+            peers.lines().any(|l| l.starts_with("ed74fe75")
+                && l.ends_with(&format!("evtxattack_DE_RDP_Tunnel_5156.evtx\t{record}"))),
+            "Hayabusa does not report record {record}"
+        );
+    }
+}

@@ -92,9 +92,70 @@ pub(crate) fn set_keep_fields(keep: bool) {
     KEEP_FIELDS.with(|k| k.set(keep));
 }
 
+/// The Sysmon fields a Security record carries under other names or in another form, so that
+/// Sigma's `network_connection` and `process_creation` rules, written for Sysmon 3 and 1, read
+/// Security 5156 and 4688 as they read Sysmon (as Hayabusa's field mapping does). Only names a
+/// rule interned are kept, and none the record has under the same name already. What has no
+/// Security equivalent (5156: `User`, `CommandLine`, `ParentImage`, `DestinationHostname`,
+/// `SourceHostname`; 4688: `OriginalFileName`, `Hashes`, `CurrentDirectory`, `ParentCommandLine`)
+/// stays absent, and `docs/sigma-windows-security.md` lists it. `Image`, `ParentImage`,
+/// `CommandLine`, `User`, `DestinationIp`, `DestinationPort` come through the typed fields.
+fn sysmon_equivalents(rec: &WinRecord<'_>, e: &Event) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if family(rec) != Family::Security {
+        return out;
+    }
+    let wanted = |name: &str| Sym::lookup(name).is_some() && rec.data.raw(name).is_none();
+    let mut add = |name: &'static str, value: Option<String>| {
+        if let Some(v) = value.filter(|_| wanted(name)) {
+            out.push((name, v));
+        }
+    };
+    let ipv6 = |a: &Option<String>| a.as_ref().map(|a| a.contains(':').to_string());
+    match rec.event_id {
+        5156 => {
+            let net = e.network.as_ref();
+            add(
+                "Initiated",
+                net.and_then(|n| n.outbound).map(|o| o.to_string()),
+            );
+            add("SourceIp", net.and_then(|n| n.src_ip.clone()));
+            add("SourceIsIpv6", net.and_then(|n| ipv6(&n.src_ip)));
+            add("DestinationIsIpv6", net.and_then(|n| ipv6(&n.dst_ip)));
+            add("ProcessId", e.process.pid.map(|p| p.to_string()));
+        }
+        4688 => {
+            add("ParentProcessId", e.parent.pid.map(|p| p.to_string()));
+            add(
+                "IntegrityLevel",
+                rec.data
+                    .text(&["MandatoryLabel"])
+                    .and_then(|l| integrity_level(&l).map(str::to_owned)),
+            );
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Sysmon's `IntegrityLevel` for a 4688 `MandatoryLabel` SID.
+fn integrity_level(label: &str) -> Option<&'static str> {
+    Some(match label.trim().to_ascii_uppercase().as_str() {
+        "S-1-16-0" => "Untrusted",
+        "S-1-16-4096" => "Low",
+        "S-1-16-8192" => "Medium",
+        "S-1-16-8448" => "MediumPlus",
+        "S-1-16-12288" => "High",
+        "S-1-16-16384" => "System",
+        "S-1-16-20480" => "Protected",
+        _ => return None,
+    })
+}
+
 /// Copies a record's fields into the event under the names rules interned; values of other
 /// names go under [`Event::ANY_FIELD`] when a keyword rule interned it.
 fn keep_fields(e: &mut Event, rec: &WinRecord<'_>) {
+    let equivalents = sysmon_equivalents(rec, e);
     let any = Sym::lookup(Event::ANY_FIELD);
     let mut push = |name: &str, value: Cow<'_, str>| {
         // Some providers name EventData fields with spaces (Defender's `Threat Name`); Sigma
@@ -118,7 +179,21 @@ fn keep_fields(e: &mut Event, rec: &WinRecord<'_>) {
     if let Some(p) = &rec.provider {
         push("Provider_Name", Cow::Borrowed(p));
     }
-    rec.data.each(&mut push);
+    let sec5156 = rec.event_id == 5156 && family(rec) == Family::Security;
+    rec.data.each(&mut |name, value| {
+        // Security 5156 writes the protocol's number where Sysmon writes its name: both are kept,
+        // side by side, so a rule of either kind reads its own.
+        let named = (sec5156 && name == "Protocol")
+            .then(|| protocol_name(value.trim().to_owned()))
+            .filter(|n| n.as_str() != value.trim());
+        push(name, value);
+        if let Some(n) = named {
+            push("Protocol", Cow::Owned(n));
+        }
+    });
+    for (name, value) in equivalents {
+        push(name, Cow::Owned(value));
+    }
     // Only under names a rule reads: not searched by keywords (a record number or a level is no
     // text of the event), and not read at all when no rule asks.
     if let Some(system) = rec.system {
