@@ -340,6 +340,48 @@ fn memchr_newline(b: &[u8]) -> Option<usize> {
     memchr::memchr(b'\n', b)
 }
 
+/// Where the newlines of a stream are, as far as it has been read, for turning a byte offset
+/// into a line: offsets behind the last one asked for are dropped, so memory stays small.
+#[derive(Default)]
+struct NewlineIndex {
+    /// Offsets of newlines not yet passed.
+    ahead: std::collections::VecDeque<u64>,
+    /// Newlines passed.
+    passed: u64,
+}
+
+impl NewlineIndex {
+    /// The 0-based line of a record starting at `byte`: the newlines before it, and one at it
+    /// (the csv crate starts a record after `\r\n` at the `\n`; no record starts with one).
+    /// Offsets asked for only grow.
+    fn line_at(&mut self, byte: u64) -> u64 {
+        while self.ahead.front().is_some_and(|&o| o <= byte) {
+            self.ahead.pop_front();
+            self.passed += 1;
+        }
+        self.passed
+    }
+}
+
+/// A reader that notes where each newline it hands out is.
+struct CountNewlines<R> {
+    inner: R,
+    index: std::rc::Rc<std::cell::RefCell<NewlineIndex>>,
+    offset: u64,
+}
+
+impl<R: Read> Read for CountNewlines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut index = self.index.borrow_mut();
+        for i in memchr::memchr_iter(b'\n', &buf[..n]) {
+            index.ahead.push_back(self.offset + i as u64);
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
 /// A Defender advanced-hunting CSV export: the header names the columns, each row is a record.
 fn read_defender_csv(
     name: &str,
@@ -356,9 +398,17 @@ fn read_defender_csv(
         .to_vec();
     let mut stream = header;
     stream.push(b'\n');
+    // Lines are counted here from each record's byte offset: the csv crate's own line count
+    // falls one behind after a quoted field ending a CRLF row.
+    let newlines = std::rc::Rc::new(std::cell::RefCell::new(NewlineIndex::default()));
+    let counted = CountNewlines {
+        inner: io::Cursor::new(stream).chain(r),
+        index: std::rc::Rc::clone(&newlines),
+        offset: 0,
+    };
     let mut csv = csv::ReaderBuilder::new()
         .flexible(true)
-        .from_reader(io::Cursor::new(stream).chain(r));
+        .from_reader(counted);
     let columns: Vec<String> = match csv.headers() {
         Ok(h) => h.iter().map(str::to_owned).collect(),
         Err(e) => {
@@ -370,11 +420,13 @@ fn read_defender_csv(
     };
     let mut record = csv::StringRecord::new();
     loop {
-        let line = header_line - 1 + csv.position().line();
+        let line = header_line + newlines.borrow_mut().line_at(csv.position().byte());
         match csv.read_record(&mut record) {
             Ok(false) => return,
             Ok(true) => {
-                let line = header_line - 1 + record.position().map_or(line, |p| p.line());
+                let line = record.position().map_or(line, |p| {
+                    header_line + newlines.borrow_mut().line_at(p.byte())
+                });
                 let source = SourceRef {
                     path: name.to_owned(),
                     position: Position::Line(line),
