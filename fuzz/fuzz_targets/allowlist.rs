@@ -21,6 +21,7 @@ fuzz_target!(|data: &[u8]| {
                 kind: EventKind::NetworkConnect,
                 native_id: None,
                 time: None,
+                clock: Default::default(),
                 host: Some(image.into()),
                 process: Process { image: Some(image.into()), command_line: Some(image.into()), comm: Some(image.into()), ..Process::default() },
                 parent: Process { image: Some(image.into()), ..Process::default() },

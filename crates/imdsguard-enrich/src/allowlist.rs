@@ -718,6 +718,7 @@ mod tests {
             kind: imdsguard_event::EventKind::NetworkConnect,
             native_id: None,
             time: None,
+            clock: Default::default(),
             host: None,
             process: Process {
                 image: Some(image.into()),

@@ -281,6 +281,7 @@ mod tests {
             kind: EventKind::NetworkConnect,
             native_id: None,
             time: None,
+            clock: Default::default(),
             host: None,
             process: Process::default(),
             parent: Process::default(),

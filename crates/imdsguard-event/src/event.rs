@@ -184,9 +184,13 @@ pub struct Event {
     /// The format's own event id (`1`, `3`, `22`, `4688`, `5156`), or its action name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub native_id: Option<String>,
-    /// When, as the record writes it.
+    /// When: UTC RFC 3339 with milliseconds once the reader has normalized it (decoders put the
+    /// record's most reliable time field here as written, and say its [`Clock`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time: Option<String>,
+    /// Whether [`Event::time`], as a decoder wrote it without a zone, is UTC or local time.
+    #[serde(skip)]
+    pub clock: crate::Clock,
     /// The host the record comes from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
@@ -274,6 +278,7 @@ mod tests {
             kind: EventKind::NetworkConnect,
             native_id: Some("5156".into()),
             time: None,
+            clock: Default::default(),
             host: Some("web01".into()),
             process: Process {
                 pid: Some(42),

@@ -18,7 +18,7 @@ mod time;
 
 pub use event::{Container, Event, EventKind, Format, Network, Process};
 pub use sym::Sym;
-pub use time::{format_time_ms, parse_time_ms};
+pub use time::{format_time_ms, parse_time_in, parse_time_ms, Clock, LocalZone};
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,14 +1,24 @@
-//! Record times as the formats write them, read into milliseconds since the Unix epoch.
+//! Record times as the formats write them, read into milliseconds since the Unix epoch, and
+//! printed back in one form: UTC RFC 3339 with milliseconds.
 //!
 //! Correlation needs one clock across formats: Sysmon and Winlogbeat write RFC 3339 with 7 or 3
-//! fraction digits and `Z`, NXLog `2026-11-20 09:14:07` (no zone: read as UTC, as NXLog's
-//! `EventTime` is written by the collector in UTC unless configured otherwise), Defender
-//! `2026-11-20T10:05:12Z` or with an offset, auditd and Zeek epoch seconds with a fraction
-//! (`1623456789.123`). Anything else is `None`: the caller counts it, it is never guessed.
+//! fraction digits and `Z`, Sysmon's `UtcTime` `2026-11-20 09:14:07.203` (UTC, no zone written),
+//! NXLog's `EventTime` `2026-11-20 09:14:07` (the collector's local time, no zone written),
+//! Defender `2026-11-20T10:05:12Z` or with an offset, auditd and Zeek epoch seconds with a
+//! fraction (`1623456789.123`). A time without a zone is read in the [`LocalZone`] its field is
+//! known to be in (UTC for `UtcTime`; the zone the user names for local ones). Anything else is
+//! `None`: the caller counts it, it is never guessed.
 
 /// Milliseconds since 1970-01-01T00:00:00Z of a record time, or `None` when the text is not one
-/// of the forms above (or names an impossible date).
+/// of the forms above (or names an impossible date). A time written without a zone is read as
+/// UTC.
 pub fn parse_time_ms(text: &str) -> Option<i64> {
+    parse_time_in(text, None)
+}
+
+/// [`parse_time_ms`], reading a time written without a zone in `zone` (UTC when `None`). A time
+/// that names its zone or offset is read in it, whatever `zone` says.
+pub fn parse_time_in(text: &str, zone: Option<&LocalZone>) -> Option<i64> {
     let s = text.trim();
     if s.is_empty() {
         return None;
@@ -55,6 +65,21 @@ pub fn parse_time_ms(text: &str) -> Option<i64> {
         rest = &frac[n..];
     }
     let offset_s = match rest {
+        [] if zone.is_some() => {
+            let zone = zone?;
+            let dt = jiff::civil::DateTime::new(
+                year as i16,
+                month as i8,
+                day as i8,
+                hour as i8,
+                minute as i8,
+                second.min(59) as i8,
+                0,
+            )
+            .ok()?;
+            let ts = zone.tz.to_timestamp(dt).ok()?;
+            return Some(ts.as_millisecond() + millis);
+        }
         [] | [b'Z' | b'z'] => 0,
         [sign @ (b'+' | b'-'), h1, h2, tail @ ..] => {
             let h = digits(&[*h1, *h2])?;
@@ -78,6 +103,79 @@ pub fn parse_time_ms(text: &str) -> Option<i64> {
     let days = days_from_civil(year as i64, month, day);
     let secs = days * 86_400 + (hour * 3600 + minute * 60 + second.min(59)) as i64 - offset_s;
     Some(secs * 1000 + millis)
+}
+
+/// The zone of record times written without one: UTC, a fixed offset (`+05:30`, `-0400`) or an
+/// IANA zone (`America/New_York`, read from the system's time zone database, daylight saving
+/// included).
+#[derive(Debug, Clone)]
+pub struct LocalZone {
+    name: String,
+    tz: jiff::tz::TimeZone,
+}
+
+impl LocalZone {
+    /// The zone `text` names, or why it names none.
+    pub fn parse(text: &str) -> Result<LocalZone, String> {
+        let t = text.trim();
+        if t.eq_ignore_ascii_case("utc") || t.eq_ignore_ascii_case("z") {
+            return Ok(LocalZone {
+                name: "UTC".into(),
+                tz: jiff::tz::TimeZone::UTC,
+            });
+        }
+        if let Some(sign) = t.strip_prefix(['+', '-']).map(|_| t.as_bytes()[0]) {
+            let digits: String = t[1..].chars().filter(|c| *c != ':').collect();
+            let (h, m) = match digits.len() {
+                2 => (digits.parse::<i32>().ok(), Some(0)),
+                4 => (
+                    digits[..2].parse::<i32>().ok(),
+                    digits[2..].parse::<i32>().ok(),
+                ),
+                _ => (None, None),
+            };
+            let (Some(h), Some(m)) = (h, m) else {
+                return Err(format!(
+                    "{t:?} is not an offset (write +HH:MM or -HHMM, such as -04:00)"
+                ));
+            };
+            if h > 18 || m > 59 {
+                return Err(format!("{t:?} is not an offset: at most ±18:00"));
+            }
+            let secs = (h * 3600 + m * 60) * if sign == b'-' { -1 } else { 1 };
+            let offset = jiff::tz::Offset::from_seconds(secs).map_err(|e| e.to_string())?;
+            return Ok(LocalZone {
+                name: t.to_owned(),
+                tz: jiff::tz::TimeZone::fixed(offset),
+            });
+        }
+        match jiff::tz::TimeZone::get(t) {
+            Ok(tz) => Ok(LocalZone {
+                name: t.to_owned(),
+                tz,
+            }),
+            Err(e) => Err(format!(
+                "{t:?} is not a time zone: give an IANA name (America/New_York), an offset \
+                 (-04:00) or UTC ({e})"
+            )),
+        }
+    }
+
+    /// The zone as the user named it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Where a record's time field keeps its clock, when the field writes no zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Clock {
+    /// UTC, by the field's definition (Sysmon's `UtcTime`, auditd's epoch) or by its zone.
+    #[default]
+    Utc,
+    /// The writer's local time with no zone (NXLog's `EventTime`): read in the zone the user
+    /// gives, else as UTC and counted.
+    Local,
 }
 
 /// Milliseconds since the epoch as RFC 3339 UTC with milliseconds (`2026-11-20T09:14:07.000Z`).
@@ -168,6 +266,37 @@ mod tests {
             parse_time_ms("2024-02-29T00:00:00Z"),
             Some(1_709_164_800_000)
         );
+    }
+
+    #[test]
+    fn times_without_a_zone_are_read_in_the_zone_given() {
+        let ny = LocalZone::parse("America/New_York").unwrap();
+        // EDT in September (UTC-4), EST in December (UTC-5).
+        assert_eq!(
+            parse_time_in("2020-09-04 03:08:22", Some(&ny)).map(format_time_ms),
+            Some("2020-09-04T07:08:22.000Z".to_owned())
+        );
+        assert_eq!(
+            parse_time_in("2020-12-04 03:08:22.5", Some(&ny)).map(format_time_ms),
+            Some("2020-12-04T08:08:22.500Z".to_owned())
+        );
+        // A time that writes its zone keeps it.
+        assert_eq!(
+            parse_time_in("2020-09-04T03:08:22Z", Some(&ny)),
+            parse_time_ms("2020-09-04T03:08:22Z")
+        );
+        let fixed = LocalZone::parse("+05:30").unwrap();
+        assert_eq!(
+            parse_time_in("2026-11-20 09:14:07", Some(&fixed)),
+            parse_time_ms("2026-11-20T03:44:07Z")
+        );
+        assert_eq!(
+            LocalZone::parse("-0400").map(|z| parse_time_in("2026-11-20 09:14:07", Some(&z))),
+            Ok(parse_time_ms("2026-11-20T13:14:07Z"))
+        );
+        for bad in ["Mars/Olympus", "+25:00", "+5", "EDT4"] {
+            assert!(LocalZone::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

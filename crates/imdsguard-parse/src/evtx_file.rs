@@ -60,7 +60,7 @@ pub(crate) fn read_evtx<T: Read + Seek>(
                         source.clone(),
                     ),
                     source,
-                    opts.keep_skips,
+                    opts,
                     on_event,
                 );
             }

@@ -29,7 +29,10 @@ use std::path::{Path, PathBuf};
 use crate::json::Value;
 pub use error::{InputError, SkipReason, Skipped};
 pub use formats::json_format_names;
-use imdsguard_event::{Event, Format, Position, SourceRef};
+use imdsguard_event::{
+    format_time_ms, parse_time_in, parse_time_ms, Clock, Event, Format, LocalZone, Position,
+    SourceRef,
+};
 
 /// How inputs are read.
 #[derive(Debug, Clone)]
@@ -45,6 +48,9 @@ pub struct ReadOptions {
     /// Keep each Windows record's own fields in [`Event::fields`] (under the names rules interned
     /// with [`imdsguard_event::Sym`]), for rules that read fields the typed model does not name.
     pub keep_fields: bool,
+    /// The zone of times a record writes in local time without a zone (NXLog's `EventTime`);
+    /// without one they are read as UTC and counted.
+    pub timezone: Option<LocalZone>,
 }
 
 impl Default for ReadOptions {
@@ -55,6 +61,7 @@ impl Default for ReadOptions {
             max_document: 256 << 20,
             keep_skips: 10,
             keep_fields: false,
+            timezone: None,
         }
     }
 }
@@ -74,6 +81,50 @@ pub struct Summary {
     pub input_errors: Vec<String>,
     /// Files in no supported format, with the formats tried.
     pub unrecognized_files: Vec<String>,
+    /// Events whose time was local with no zone and no `timezone` was given: read as UTC.
+    pub local_times: BTreeMap<Format, u64>,
+    /// Events whose time field could not be read as a time (they are not correlated).
+    pub unreadable_times: BTreeMap<Format, u64>,
+    /// The first of those, with the text the record has.
+    pub first_unreadable_times: Vec<(SourceRef, String)>,
+}
+
+/// What normalizing an event's time found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TimeNote {
+    /// Read (or the record has no time field).
+    Fine,
+    /// Local time with no zone and none given: read as UTC.
+    LocalAsUtc,
+    /// Not a time.
+    Unreadable,
+}
+
+/// Puts an event's time in the one form every output uses (UTC RFC 3339, milliseconds), reading
+/// a zone-less local time in `zone`. A time that cannot be read is dropped (and counted): no
+/// output shows a time in another form.
+pub(crate) fn normalize_time(
+    e: &mut Event,
+    zone: Option<&LocalZone>,
+) -> (TimeNote, Option<String>) {
+    let Some(raw) = e.time.take() else {
+        return (TimeNote::Fine, None);
+    };
+    let (ms, note) = match e.clock {
+        Clock::Utc => (parse_time_ms(&raw), TimeNote::Fine),
+        Clock::Local => match zone {
+            Some(z) => (parse_time_in(&raw, Some(z)), TimeNote::Fine),
+            None => (parse_time_ms(&raw), TimeNote::LocalAsUtc),
+        },
+    };
+    e.clock = Clock::Utc;
+    match ms {
+        Some(ms) => {
+            e.time = Some(format_time_ms(ms));
+            (note, None)
+        }
+        None => (TimeNote::Unreadable, Some(raw)),
+    }
 }
 
 impl Summary {
@@ -87,10 +138,37 @@ impl Summary {
         self.skipped.values().sum()
     }
 
-    /// Counts a decoded event and hands it on.
-    fn event(&mut self, event: Event, on_event: &mut dyn FnMut(Event)) {
-        *self.events.entry(event.format).or_default() += 1;
+    /// Normalizes a decoded event's time, counts it and hands it on.
+    fn event(&mut self, mut event: Event, opts: &ReadOptions, on_event: &mut dyn FnMut(Event)) {
+        let (note, raw) = normalize_time(&mut event, opts.timezone.as_ref());
+        self.count(
+            event.format,
+            note,
+            raw.map(|r| (event.source.clone(), r)),
+            opts.keep_skips,
+        );
         on_event(event);
+    }
+
+    /// Counts one event of `format` and what its time was.
+    pub(crate) fn count(
+        &mut self,
+        format: Format,
+        note: TimeNote,
+        unreadable: Option<(SourceRef, String)>,
+        keep: usize,
+    ) {
+        *self.events.entry(format).or_default() += 1;
+        match note {
+            TimeNote::Fine => {}
+            TimeNote::LocalAsUtc => *self.local_times.entry(format).or_default() += 1,
+            TimeNote::Unreadable => {
+                *self.unreadable_times.entry(format).or_default() += 1;
+                if let Some(u) = unreadable.filter(|_| self.first_unreadable_times.len() < keep) {
+                    self.first_unreadable_times.push(u);
+                }
+            }
+        }
     }
 
     /// Counts and hands on a decoder's event, or records why it gave none.
@@ -98,18 +176,18 @@ impl Summary {
         &mut self,
         result: Result<Event, formats::Skip>,
         source: SourceRef,
-        keep: usize,
+        opts: &ReadOptions,
         on_event: &mut dyn FnMut(Event),
     ) {
         match result {
-            Ok(event) => self.event(event, on_event),
+            Ok(event) => self.event(event, opts, on_event),
             Err((reason, detail)) => self.skip(
                 Skipped {
                     source,
                     reason,
                     detail,
                 },
-                keep,
+                opts.keep_skips,
             ),
         }
     }
@@ -204,6 +282,17 @@ impl Summary {
         }
         self.input_errors.extend(other.input_errors);
         self.unrecognized_files.extend(other.unrecognized_files);
+        for (f, n) in other.local_times {
+            *self.local_times.entry(f).or_default() += n;
+        }
+        for (f, n) in other.unreadable_times {
+            *self.unreadable_times.entry(f).or_default() += n;
+        }
+        for u in other.first_unreadable_times {
+            if self.first_unreadable_times.len() < keep {
+                self.first_unreadable_times.push(u);
+            }
+        }
     }
 }
 
@@ -458,7 +547,7 @@ fn read_defender_csv(
                 summary.decoded(
                     formats::defender::decode_csv_row(&row, source.clone()),
                     source,
-                    opts.keep_skips,
+                    opts,
                     on_event,
                 );
             }
@@ -526,7 +615,7 @@ fn read_auditd(
     };
     let mut open: Vec<Open> = Vec::new();
     let emit_open = |o: Open, summary: &mut Summary, on_event: &mut dyn FnMut(Event)| {
-        summary.event(event(&o.records, at(o.first_line)), on_event);
+        summary.event(event(&o.records, at(o.first_line)), opts, on_event);
     };
     let handle = |text: &[u8],
                   line: u64,
@@ -586,7 +675,7 @@ fn read_auditd(
                 records: vec![rec],
             }),
             None => {
-                summary.event(event(std::slice::from_ref(&rec), at(line)), on_event);
+                summary.event(event(std::slice::from_ref(&rec), at(line)), opts, on_event);
             }
         }
     };
@@ -604,7 +693,7 @@ fn read_auditd(
     );
     open.sort_by_key(|o| o.first_line);
     for o in open {
-        summary.event(event(&o.records, at(o.first_line)), on_event);
+        summary.event(event(&o.records, at(o.first_line)), opts, on_event);
     }
 }
 
@@ -852,7 +941,7 @@ fn read_windows_xml(
     };
     formats::windows::set_keep_fields(opts.keep_fields);
     formats::xml::decode_document(&text, 1, name, &mut |source, result| {
-        summary.decoded(result, source, opts.keep_skips, on_event)
+        summary.decoded(result, source, opts, on_event)
     });
 }
 
@@ -864,7 +953,7 @@ fn decode_line(
     on_event: &mut dyn FnMut(Event),
 ) {
     match decode_line_result(line, source, opts) {
-        Ok(e) => summary.event(e, on_event),
+        Ok(e) => summary.event(e, opts, on_event),
         Err(s) => summary.skip(s, opts.keep_skips),
     }
 }
@@ -909,7 +998,7 @@ fn emit(
     summary.decoded(
         formats::decode_json(value, source.clone(), opts.format),
         source,
-        opts.keep_skips,
+        opts,
         on_event,
     );
 }

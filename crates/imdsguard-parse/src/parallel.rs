@@ -12,7 +12,9 @@ use std::sync::{mpsc, Mutex};
 
 use imdsguard_event::{Event, Format, Position, SourceRef};
 
-use crate::{decode_line_result, ReadOptions, SkipReason, Skipped, Summary};
+use crate::{
+    decode_line_result, normalize_time, ReadOptions, SkipReason, Skipped, Summary, TimeNote,
+};
 
 /// The skip of a line longer than the limit.
 fn too_long<T>(source: SourceRef, len: usize, max: usize) -> Item<T> {
@@ -101,7 +103,8 @@ pub(crate) struct Parallel<'a, 's, T> {
 }
 
 enum Item<T> {
-    Event(Format, T),
+    /// An event's format, what its time was (and the unreadable text), and what `map` made of it.
+    Event(Format, TimeNote, Option<Box<(SourceRef, String)>>, T),
     Skip(Skipped),
 }
 
@@ -166,7 +169,13 @@ impl<T: Send> JsonLines for Parallel<'_, '_, T> {
                                 split_lines(&bytes, first_line, opts.max_line, &mut |line, l| {
                                     items.push(match l {
                                         Ok(l) => match decode_line_result(l, at(line), opts) {
-                                            Ok(e) => Item::Event(e.format, map(e)),
+                                            Ok(mut e) => {
+                                                let (note, raw) =
+                                                    normalize_time(&mut e, opts.timezone.as_ref());
+                                                let raw =
+                                                    raw.map(|r| Box::new((e.source.clone(), r)));
+                                                Item::Event(e.format, note, raw, map(e))
+                                            }
                                             Err(skip) => Item::Skip(skip),
                                         },
                                         Err(len) => too_long(at(line), len, opts.max_line),
@@ -189,8 +198,8 @@ impl<T: Send> JsonLines for Parallel<'_, '_, T> {
                 in_order.drain(until, &mut |items| {
                     for it in items {
                         match it {
-                            Item::Event(f, t) => {
-                                *summary.events.entry(f).or_default() += 1;
+                            Item::Event(f, note, raw, t) => {
+                                summary.count(f, note, raw.map(|b| *b), opts.keep_skips);
                                 (self.sink.borrow_mut())(t);
                             }
                             Item::Skip(skip) => summary.skip(skip, opts.keep_skips),

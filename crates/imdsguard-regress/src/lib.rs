@@ -613,6 +613,7 @@ pub fn json_event(v: &serde_json::Value, shown: &str, line: u64) -> Event {
         kind: EventKind::Other,
         native_id: None,
         time: None,
+        clock: Default::default(),
         host: None,
         process: Default::default(),
         parent: Default::default(),

@@ -76,6 +76,7 @@ fn event(raw: Vec<(usize, usize)>, kind: usize, image: Option<usize>) -> Event {
         ][kind],
         native_id: None,
         time: None,
+        clock: Default::default(),
         host: None,
         process: Process {
             image: image.map(|v| VALUES[v].to_owned()),

@@ -25,6 +25,7 @@ use crate::{load_catalog, print_summary, AlertOutput};
 pub struct HuntConfig {
     pub inputs: Vec<PathBuf>,
     pub format: Option<Format>,
+    pub timezone: Option<imdsguard_event::LocalZone>,
     pub output: Option<AlertOutput>,
     pub out_file: Option<PathBuf>,
     pub min_severity: Severity,
@@ -564,6 +565,7 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
         format: cfg.format,
         // Sigma rules read records' own fields; the built-in pack needs only the typed ones.
         keep_fields: !cfg.sigma.is_empty(),
+        timezone: cfg.timezone.clone(),
         ..ReadOptions::default()
     };
     let mut summary = Summary::default();

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use imdsguard_event::{Format, Severity};
+use imdsguard_event::{Format, LocalZone, Severity};
 use imdsguard_parse::{read_inputs_parallel, ReadOptions, Summary};
 use imdsguard_target::report::{table_header, TargetReport};
 use imdsguard_target::{Catalog, Normalizer, MAX_INPUT};
@@ -90,6 +90,11 @@ struct WatchArgs {
     /// Decode every record with this format instead of sniffing.
     #[arg(long, value_parser = parse_format)]
     format: Option<Format>,
+    /// The zone of record times written in local time without one (NXLog's `EventTime` when no
+    /// UTC field is beside it): an IANA name (`America/New_York`, daylight saving included), an
+    /// offset (`-04:00`) or `UTC`. Without it such times are read as UTC, and the summary counts them.
+    #[arg(long, value_name = "ZONE", value_parser = parse_zone)]
+    timezone: Option<LocalZone>,
     /// Output format: jsonl (default) or table (one line per alert).
     #[arg(long, value_enum, default_value = "jsonl")]
     output: store_cmds::StoredOutput,
@@ -195,6 +200,11 @@ struct HuntArgs {
     /// Decode every record with this format instead of sniffing (see `events --help`).
     #[arg(long, value_parser = parse_format)]
     format: Option<Format>,
+    /// The zone of record times written in local time without one (NXLog's `EventTime` when no
+    /// UTC field is beside it): an IANA name (`America/New_York`, daylight saving included), an
+    /// offset (`-04:00`) or `UTC`. Without it such times are read as UTC, and the summary counts them.
+    #[arg(long, value_name = "ZONE", value_parser = parse_zone)]
+    timezone: Option<LocalZone>,
     /// Output format: table (default on a terminal), jsonl (default otherwise), csv.
     #[arg(long, value_enum)]
     output: Option<AlertOutput>,
@@ -354,9 +364,18 @@ struct EventsArgs {
     /// defender-streaming, defender-csv, ecs, auditd, windows-xml (EVTX files are recognized by their header).
     #[arg(long, value_parser = parse_format)]
     format: Option<Format>,
+    /// The zone of record times written in local time without one (NXLog's `EventTime` when no
+    /// UTC field is beside it): an IANA name (`America/New_York`, daylight saving included), an
+    /// offset (`-04:00`) or `UTC`. Without it such times are read as UTC, and the summary counts them.
+    #[arg(long, value_name = "ZONE", value_parser = parse_zone)]
+    timezone: Option<LocalZone>,
     /// Worker threads for decoding (default: one per CPU).
     #[arg(long, short = 'j', value_name = "N")]
     threads: Option<usize>,
+}
+
+fn parse_zone(s: &str) -> Result<LocalZone, String> {
+    LocalZone::parse(s)
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
@@ -478,6 +497,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             db: store_cmds::db_path(a.db)?,
             inputs: a.inputs,
             format: a.format,
+            timezone: a.timezone,
             output: a.output,
             out_file: a.out,
             min_severity: a.min_severity,
@@ -504,6 +524,7 @@ fn hunt_with(a: HuntArgs, db: Option<PathBuf>) -> Result<ExitCode> {
     hunt::hunt(hunt::HuntConfig {
         inputs: a.inputs,
         format: a.format,
+        timezone: a.timezone,
         output: a.output,
         out_file: a.out,
         min_severity: a.min_severity,
@@ -663,6 +684,7 @@ fn catalog(args: CatalogArgs) -> Result<ExitCode> {
 fn events(args: EventsArgs) -> Result<ExitCode> {
     let opts = ReadOptions {
         format: args.format,
+        timezone: args.timezone,
         ..ReadOptions::default()
     };
     let stdout = io::stdout();
@@ -733,6 +755,21 @@ pub(crate) fn print_summary(s: &Summary, elapsed: std::time::Duration) {
             "  ... {} more skipped records counted above",
             s.total_skipped() - s.first_skips.len() as u64
         );
+    }
+    for (format, n) in &s.local_times {
+        eprintln!(
+            "  time     {n} {} records write local time without a zone: read as UTC (give --timezone)",
+            format.as_str()
+        );
+    }
+    for (format, n) in &s.unreadable_times {
+        eprintln!(
+            "  time     {n} {} records have a time that is not one; they are left out of correlation",
+            format.as_str()
+        );
+    }
+    for (source, text) in &s.first_unreadable_times {
+        eprintln!("  time     {source}: {text:?} is not a time");
     }
     for f in &s.unrecognized_files {
         eprintln!("  not read: {f}");

@@ -36,6 +36,7 @@ use crate::store_cmds::StoredOutput;
 pub struct WatchConfig {
     pub inputs: Vec<PathBuf>,
     pub format: Option<Format>,
+    pub timezone: Option<imdsguard_event::LocalZone>,
     pub output: StoredOutput,
     pub out_file: Option<PathBuf>,
     pub min_severity: Severity,
@@ -381,6 +382,7 @@ pub fn watch(cfg: WatchConfig) -> Result<ExitCode> {
         opts: ReadOptions {
             format: cfg.format,
             keep_fields: !cfg.sigma.is_empty(),
+            timezone: cfg.timezone.clone(),
             ..ReadOptions::default()
         },
         min_severity: cfg.min_severity,

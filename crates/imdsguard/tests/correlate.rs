@@ -180,7 +180,7 @@ fn a_day_of_agents_then_an_attack_gives_the_expected_alerts_and_one_incident() {
     let (alerts, stderr) = hunt(&log, &allow, &inc_path, "2");
 
     // The benign day and morning raise nothing: every alert is from the attack.
-    let attack_start = "2026-11-21 10:00:05";
+    let attack_start = "2026-11-21T10:00:05.000Z";
     for a in &alerts {
         assert!(
             a["time"].as_str().unwrap() >= attack_start,
@@ -199,7 +199,8 @@ fn a_day_of_agents_then_an_attack_gives_the_expected_alerts_and_one_incident() {
             )
         })
         .collect();
-    let want = |r: &str, t: &str, s: &str| (r.to_owned(), format!("2026-11-21 {t}"), s.to_owned());
+    let want =
+        |r: &str, t: &str, s: &str| (r.to_owned(), format!("2026-11-21T{t}.000Z"), s.to_owned());
     assert_eq!(
         correlations,
         [
@@ -322,7 +323,7 @@ level: high
     // window restarts and the 4 left do not reach 10 again.
     assert_eq!(fired.len(), 1, "{alerts:#?}");
     assert_eq!(fired[0]["severity"], "high");
-    assert_eq!(fired[0]["time"], "2026-11-21 10:00:34");
+    assert_eq!(fired[0]["time"], "2026-11-21T10:00:34.000Z");
     assert_eq!(fired[0]["related"].as_array().unwrap().len(), 10);
     assert!(fired[0]["reasons"][0]
         .as_str()
@@ -387,7 +388,7 @@ level: high
         .collect();
     assert_eq!(shown.len(), 1, "{shown:#?}");
     assert_eq!(shown[0]["rule_id"], "5d2c8a61-0000-4000-8000-000000000002");
-    assert_eq!(shown[0]["time"], "2026-11-21 10:00:34");
+    assert_eq!(shown[0]["time"], "2026-11-21T10:00:34.000Z");
 }
 
 /// A store of its own for each run, so that no run learns from another's baseline (tests run
@@ -466,7 +467,7 @@ level: high
     // it. Neither the base rule nor the inner correlation alerts on its own.
     assert_eq!(ids, ["5d2c8a61-0000-4000-8000-000000000013"], "{alerts:#?}");
     assert!(
-        alerts[0]["time"].as_str().unwrap() > "2026-11-21 10:00:34",
+        alerts[0]["time"].as_str().unwrap() > "2026-11-21T10:00:34.000Z",
         "{alerts:#?}"
     );
     assert!(alerts[0]["reasons"][0]

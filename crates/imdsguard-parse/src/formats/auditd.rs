@@ -244,6 +244,7 @@ pub(crate) fn event(records: &[Record], source: SourceRef) -> Event {
         kind: EventKind::Other,
         native_id: Some(first.rtype.clone()),
         time: rfc3339(&first.time),
+        clock: imdsguard_event::Clock::Utc,
         host: first.node.clone(),
         process: Process::default(),
         parent: Process::default(),

@@ -100,6 +100,7 @@ fn row_event(
         kind: EventKind::Other,
         native_id: Some(action.clone()),
         time: d.text(&["Timestamp"]),
+        clock: imdsguard_event::Clock::Utc,
         host: d.text(&["DeviceName"]),
         process: initiating(d),
         parent: Process {

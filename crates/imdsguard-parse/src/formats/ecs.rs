@@ -90,6 +90,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
         kind: EventKind::Other,
         native_id: object(v, &["event"]).and_then(|ev| ev.text(&["code", "action"])),
         time: v.text(&["@timestamp"]),
+        clock: imdsguard_event::Clock::Utc,
         host: object(v, &["host"]).and_then(|h| h.text(&["name", "hostname"])),
         process: process(proc_obj, user),
         parent: process(proc_obj.and_then(|p| object(p, &["parent"])), None),

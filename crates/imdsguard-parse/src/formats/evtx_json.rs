@@ -36,6 +36,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
         origin,
         data,
         time: object(system, &["TimeCreated", "#attributes"]).and_then(|a| a.text(&["SystemTime"])),
+        clock: imdsguard_event::Clock::Utc,
         host: system.text(&["Computer"]),
         provider: object(system, &["Provider", "#attributes"]).and_then(|a| a.raw("Name")),
         system: Some(system),

@@ -3,7 +3,7 @@
 //! EventData fields at the top level.
 
 use crate::json::Map;
-use imdsguard_event::{Event, Format, SourceRef};
+use imdsguard_event::{Clock, Event, Format, SourceRef};
 
 use super::windows::{windows_event, WinRecord};
 use super::{event_id, missing, Skip};
@@ -18,16 +18,33 @@ pub(crate) fn sniff(v: &Map<'_>) -> bool {
 
 pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
     let id = event_id(v.get("EventID")).ok_or_else(|| missing("EventID"))?;
+    // NXLog writes the collector's local time without a zone (`EventTime`); a pipeline after it
+    // often adds UTC (`@timestamp`, `TimeCreated` with a `Z`), which is preferred.
+    let zoned = |name: &str| v.text(&[name]).filter(|t| writes_zone(t));
+    let (time, clock) = match zoned("@timestamp").or_else(|| zoned("TimeCreated")) {
+        Some(t) => (Some(t), Clock::Utc),
+        None => (
+            v.text(&["EventTime", "TimeCreated", "EventReceivedTime"]),
+            Clock::Local,
+        ),
+    };
     let rec = WinRecord {
         event_id: id,
         origin: v
             .text(&["Channel", "SourceName", "ProviderName"])
             .unwrap_or_default(),
         data: v,
-        time: v.text(&["EventTime", "TimeCreated", "@timestamp", "UtcTime"]),
+        time,
+        clock,
         host: v.text(&["Hostname", "Computer", "host"]),
         provider: v.raw_any(&["SourceName", "ProviderName", "Provider"]),
         system: None,
     };
     Ok(windows_event(source, Format::NxlogJson, &rec))
+}
+
+/// Whether a time names its zone: a `Z` or an offset after the clock time.
+fn writes_zone(t: &str) -> bool {
+    let t = t.trim();
+    t.ends_with(['Z', 'z']) || t.len() > 19 && t[19..].contains(['+', '-'])
 }

@@ -55,6 +55,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
             time: attribute(&message, "SystemTime")
                 .map(str::to_owned)
                 .or(time),
+            clock: imdsguard_event::Clock::Utc,
             host: element(&message, "Computer").map(str::to_owned).or(host),
             provider: attribute(&message, "Provider Name").map(std::borrow::Cow::Borrowed),
             system: None,
@@ -73,6 +74,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
         kind: EventKind::Other,
         native_id: auoms_type.clone().or_else(|| v.text(&["ProcessName"])),
         time,
+        clock: imdsguard_event::Clock::Utc,
         host,
         process: Process::default(),
         parent: Process::default(),

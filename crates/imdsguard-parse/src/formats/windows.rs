@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::cell::Cell;
 
-use imdsguard_event::{Event, EventKind, Format, Network, Process, SourceRef, Sym};
+use imdsguard_event::{Clock, Event, EventKind, Format, Network, Process, SourceRef, Sym};
 
 use crate::fields::Fields;
 
@@ -17,7 +17,11 @@ pub(crate) struct WinRecord<'a> {
     /// Channel or provider name (`Microsoft-Windows-Sysmon/Operational`, `Security`, ...).
     pub origin: String,
     pub data: &'a dyn Fields,
+    /// The carrier's time field (`SystemTime`, `@timestamp`, `TimeGenerated`, NXLog's
+    /// `EventTime`) as written; Sysmon's own `UtcTime` is preferred when the record has it.
     pub time: Option<String>,
+    /// The clock of [`WinRecord::time`] when it writes no zone.
+    pub clock: Clock,
     pub host: Option<String>,
     /// The provider (`Microsoft-Windows-Sysmon`, `Service Control Manager`), which Sigma reads as
     /// `Provider_Name`.
@@ -210,12 +214,19 @@ fn keep_fields(e: &mut Event, rec: &WinRecord<'_>) {
 /// Maps one Windows event to the typed model.
 pub(crate) fn windows_event(source: SourceRef, format: Format, rec: &WinRecord<'_>) -> Event {
     let d = rec.data;
+    // Sysmon writes when the event happened in UTC (`UtcTime`): the most reliable time there is.
+    let (time, clock) = match family(rec) {
+        Family::Sysmon => d.text(&["UtcTime"]).map(|t| (Some(t), Clock::Utc)),
+        _ => None,
+    }
+    .unwrap_or_else(|| (rec.time.clone(), rec.clock));
     let mut e = Event {
         source,
         format,
         kind: EventKind::Other,
         native_id: Some(rec.event_id.to_string()),
-        time: rec.time.clone(),
+        time,
+        clock,
         host: rec.host.clone(),
         process: Process::default(),
         parent: Process::default(),

@@ -34,6 +34,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
             .unwrap_or_default(),
         data,
         time: v.text(&["@timestamp"]),
+        clock: imdsguard_event::Clock::Utc,
         host: winlog
             .text(&["computer_name"])
             .or_else(|| object(v, &["host"]).and_then(|h| h.text(&["name", "hostname"]))),

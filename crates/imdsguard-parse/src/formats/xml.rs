@@ -139,6 +139,7 @@ pub(crate) fn decode_event(xml: &str, source: SourceRef) -> Result<Event, Skip> 
         origin,
         data: &data,
         time: attribute(xml, "TimeCreated", "SystemTime").map(str::to_owned),
+        clock: imdsguard_event::Clock::Utc,
         host: element(xml, "Computer").map(str::to_owned),
         provider: attribute(xml, "Provider", "Name").map(std::borrow::Cow::Borrowed),
         system: Some(&XmlSystem::of(xml)),
