@@ -100,8 +100,9 @@ pub struct Incident {
     /// `INC-` and 12 hex digits.
     #[serde(rename = "incident_id")]
     pub id: String,
-    /// The host (empty when the alerts name none).
-    pub host: String,
+    /// The host, by its identity: the FQDN once one is seen (`workstation5.theshire.local`
+    /// for alerts naming `WORKSTATION5` too); `null` when the alerts name none.
+    pub host: Option<String>,
     /// First alert (RFC 3339 UTC).
     pub first: String,
     /// Last alert.
@@ -127,13 +128,13 @@ pub struct Incident {
 }
 
 impl Incident {
-    fn new(host: &str, first: Step, triage: Option<&Triage>) -> Incident {
+    fn new(key: &str, first: Step, triage: Option<&Triage>) -> Incident {
         let mut i = Incident {
             id: format!(
                 "INC-{:012x}",
-                stable_hash(&[host, &first.alert_id]) & 0xffff_ffff_ffff
+                stable_hash(&[key, &first.alert_id]) & 0xffff_ffff_ffff
             ),
-            host: host.to_owned(),
+            host: (!key.is_empty()).then(|| key.to_owned()),
             first: first.time.clone(),
             last: first.time.clone(),
             severity: first.severity,
@@ -239,9 +240,10 @@ impl Incidents {
         }
     }
 
-    /// Adds an alert at `time_ms` (alerts come in time order); returns the incident's id.
-    pub fn add(&mut self, a: &Alert, time_ms: i64) -> String {
-        let host = a.host.clone().unwrap_or_default().to_ascii_lowercase();
+    /// Adds an alert of the host `key` ([`crate::Hosts`]) at `time_ms` (alerts come in time
+    /// order); returns the incident's id.
+    pub fn add(&mut self, a: &Alert, key: &str, time_ms: i64) -> String {
+        let host = key.to_owned();
         self.changed.insert(host.clone());
         let step = Step {
             time: format_time_ms(time_ms),
@@ -271,6 +273,33 @@ impl Incidents {
         }
     }
 
+    /// The open incident of host `from` continues as `into`'s (a short name joined to its
+    /// FQDN); the later of the two stays open when both have one.
+    pub(crate) fn rename_host(&mut self, from: &str, into: &str) {
+        let Some(mut moved) = self.open.remove(from) else {
+            return;
+        };
+        moved.host = Some(into.to_owned());
+        self.changed.remove(from);
+        self.changed.insert(into.to_owned());
+        if self.opened.remove(from) {
+            self.opened.insert(into.to_owned());
+        }
+        match self.open.remove(into) {
+            Some(other) if other.last_ms > moved.last_ms => {
+                self.closed.push(moved);
+                self.open.insert(into.to_owned(), other);
+            }
+            Some(other) => {
+                self.closed.push(other);
+                self.open.insert(into.to_owned(), moved);
+            }
+            None => {
+                self.open.insert(into.to_owned(), moved);
+            }
+        }
+    }
+
     /// The incident with this id, open or closed.
     pub fn get(&self, id: &str) -> Option<&Incident> {
         self.open
@@ -283,10 +312,11 @@ impl Incidents {
     /// after a restart join the incident they belong to instead of opening another.
     pub fn restore(&mut self, saved: Vec<Incident>) {
         for i in saved {
-            match self.open.get(&i.host) {
+            let key = i.host.clone().unwrap_or_default();
+            match self.open.get(&key) {
                 Some(o) if o.last_ms >= i.last_ms => {}
                 _ => {
-                    self.open.insert(i.host.clone(), i);
+                    self.open.insert(key, i);
                 }
             }
         }
@@ -395,9 +425,9 @@ mod tests {
             Severity::Medium,
         );
         let c = alert("a3", "IMDS-001", "db01", Some("other"), Severity::Low);
-        let id = inc.add(&a, 0);
-        assert_eq!(inc.add(&b, 10 * MIN), id, "host names compare without case");
-        assert_ne!(inc.add(&c, 11 * MIN), id);
+        let id = inc.add(&a, "web01", 0);
+        assert_eq!(inc.add(&b, "web01", 10 * MIN), id);
+        assert_ne!(inc.add(&c, "db01", 11 * MIN), id);
         let all = inc.all();
         assert_eq!(all.len(), 2);
         let web = inc.get(&id).unwrap();
@@ -409,7 +439,10 @@ mod tests {
         // Two medium alerts, but execution → discovery → credential access.
         assert_eq!(web.severity, Severity::Critical);
         assert!(web.severity_reason.contains("raised from medium"));
-        let db = all.iter().find(|i| i.host == "db01").unwrap();
+        let db = all
+            .iter()
+            .find(|i| i.host.as_deref() == Some("db01"))
+            .unwrap();
         assert_eq!(db.severity, Severity::Low);
         assert_eq!(db.stages, [Stage::Discovery]);
     }
@@ -431,12 +464,12 @@ mod tests {
             Some("credentials"),
             Severity::High,
         );
-        let first = inc.add(&a, 0);
-        let second = inc.add(&b, 61 * MIN);
+        let first = inc.add(&a, "web01", 0);
+        let second = inc.add(&b, "web01", 61 * MIN);
         assert_ne!(first, second);
         assert_eq!(inc.all().len(), 2);
         // Ids are a function of host and first alert: the same input gives the same ids.
         let mut again = Incidents::new(60 * MIN);
-        assert_eq!(again.add(&a, 0), first);
+        assert_eq!(again.add(&a, "web01", 0), first);
     }
 }

@@ -17,6 +17,7 @@
 //! observations and their order, which the caller makes total (time, then input order), so the
 //! same input gives the same alerts and incidents whatever the thread count.
 
+mod host;
 pub mod imds;
 pub mod incident;
 pub mod sigma;
@@ -25,6 +26,7 @@ pub mod triage;
 use imdsguard_event::Severity;
 use imdsguard_rules::{stable_hash, Alert};
 
+pub use host::{Hosts, Resolved};
 pub use imds::{Baselines, Config, Context, Touch};
 pub use incident::{Incident, Incidents, Stage};
 pub use sigma::{CorrelateError, Correlator, Fired, Hit};
@@ -71,7 +73,12 @@ fn context(obs: &Observation) -> Option<Alert> {
         .first()
         .or(obs.hit_context.as_ref())
         .cloned()
-        .or_else(|| obs.touch.as_ref().map(|t| t.context.alert(&t.host)))
+        .or_else(|| {
+            obs.touch.as_ref().map(|t| {
+                t.context
+                    .alert(Some(t.host.as_str()).filter(|h| !h.is_empty()))
+            })
+        })
 }
 
 /// Puts observations back in time order within a bounded lateness, so that memory stays bounded
@@ -171,6 +178,8 @@ pub struct Engine {
     links: Vec<(String, String)>,
     /// Correlations another one names without `generate: true`: they feed it and do not alert.
     feeding: Vec<bool>,
+    /// One key per host, whatever name its records give.
+    hosts: Hosts,
 }
 
 /// Whether a rule known by `names` (its id, its `name`) only feeds correlations: one of them
@@ -215,8 +224,32 @@ impl Engine {
             last_hit: None,
             links: Vec::new(),
             feeding: Vec::new(),
+            hosts: Hosts::new(),
         }
-        .with_feeding())
+        .with_feeding()
+        .with_seeded_hosts())
+    }
+
+    /// Learns the host keys the saved baselines are under.
+    fn with_seeded_hosts(mut self) -> Engine {
+        if let Some(imds) = &self.imds {
+            let keys: Vec<String> = imds.baselines().keys().cloned().collect();
+            self.hosts.seed(keys.iter().map(String::as_str));
+        }
+        self
+    }
+
+    /// The key of a host name, moving what a short name gathered under its FQDN when the two
+    /// join.
+    fn host_key(&mut self, name: &str) -> String {
+        let r = self.hosts.resolve(name);
+        if let Some((from, into)) = &r.merge {
+            if let Some(imds) = &mut self.imds {
+                imds.rename_host(from, into);
+            }
+            self.incidents.rename_host(from, into);
+        }
+        r.key
     }
 
     /// Marks the correlations that only feed another one.
@@ -277,6 +310,9 @@ impl Engine {
     /// The event's own alerts get their triage here (in place); the new alerts come with theirs.
     pub fn push(&mut self, obs: &mut Observation) -> Vec<Alert> {
         let mut out = Vec::new();
+        if let Some(t) = &mut obs.touch {
+            t.host = self.host_key(&t.host);
+        }
         if let (Some(t), Some(imds)) = (&obs.touch, &mut self.imds) {
             let own = obs.alerts.first().map(|a| a.id.as_str());
             out.extend(imds.push(t, own));
@@ -303,7 +339,8 @@ impl Engine {
         }
         for a in obs.alerts.iter().chain(out.iter()) {
             if a.severity >= self.min_severity {
-                let id = self.incidents.add(a, obs.time_ms);
+                let key = self.host_key(a.host.as_deref().unwrap_or(""));
+                let id = self.incidents.add(a, &key, obs.time_ms);
                 self.links.push((a.id.clone(), id));
             }
         }
@@ -350,7 +387,8 @@ impl Engine {
         for (mut a, t) in alerts {
             a.triage = Some(triage::triage(&a, &Facts::default(), None));
             if a.severity >= self.min_severity {
-                let id = self.incidents.add(&a, t);
+                let key = self.host_key(a.host.as_deref().unwrap_or(""));
+                let id = self.incidents.add(&a, &key, t);
                 self.links.push((a.id.clone(), id));
                 out.push(a);
             }

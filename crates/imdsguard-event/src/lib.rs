@@ -221,6 +221,23 @@ impl<'de> Deserialize<'de> for Position {
     }
 }
 
+/// A host name as every output and every state keyed by host writes it: trimmed, case-folded,
+/// without a trailing dot; `None` for an empty name or a placeholder (`-`).
+pub fn host_name(raw: &str) -> Option<String> {
+    let t = raw.trim().trim_end_matches('.');
+    (!t.is_empty() && t != "-").then(|| t.to_ascii_lowercase())
+}
+
+/// The identity that joins one host's names: an address as it is, a DNS name's first label.
+/// `WORKSTATION5` and `workstation5.theshire.local` are one host, as Windows names them
+/// (a computer's name is unique in its domain); `name` is a [`host_name`].
+pub fn host_key(name: &str) -> &str {
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return name;
+    }
+    name.split('.').next().unwrap_or(name)
+}
+
 impl fmt::Display for SourceRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.position {
@@ -265,6 +282,20 @@ mod tests {
         }
         let parsed: Result<Technique, _> = serde_json::from_str("\"T1552.05\"");
         assert!(parsed.is_err());
+    }
+
+    #[test]
+    fn one_host_by_any_of_its_names() {
+        assert_eq!(
+            host_name(" WORKSTATION5.theshire.local. "),
+            Some("workstation5.theshire.local".into())
+        );
+        assert_eq!(host_name("-"), None);
+        assert_eq!(host_name(""), None);
+        assert_eq!(host_key("workstation5.theshire.local"), "workstation5");
+        assert_eq!(host_key("workstation5"), "workstation5");
+        assert_eq!(host_key("10.0.0.5"), "10.0.0.5");
+        assert_eq!(host_key("fd00::1"), "fd00::1");
     }
 
     #[test]

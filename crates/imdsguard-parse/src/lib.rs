@@ -30,8 +30,8 @@ use crate::json::Value;
 pub use error::{InputError, SkipReason, Skipped};
 pub use formats::json_format_names;
 use imdsguard_event::{
-    format_time_ms, parse_time_in, parse_time_ms, Clock, Event, Format, LocalZone, Position,
-    SourceRef,
+    format_time_ms, host_name, parse_time_in, parse_time_ms, Clock, Event, Format, LocalZone,
+    Position, SourceRef,
 };
 
 /// How inputs are read.
@@ -100,13 +100,14 @@ pub(crate) enum TimeNote {
     Unreadable,
 }
 
-/// Puts an event's time in the one form every output uses (UTC RFC 3339, milliseconds), reading
-/// a zone-less local time in `zone`. A time that cannot be read is dropped (and counted): no
-/// output shows a time in another form.
-pub(crate) fn normalize_time(
+/// Puts an event's time and host in the one form every output and every state uses: the time UTC
+/// RFC 3339 with milliseconds (a zone-less local time read in `zone`; one that cannot be read is
+/// dropped and counted), the host case-folded without a trailing dot.
+pub(crate) fn normalize_event(
     e: &mut Event,
     zone: Option<&LocalZone>,
 ) -> (TimeNote, Option<String>) {
+    e.host = e.host.as_deref().and_then(host_name);
     let Some(raw) = e.time.take() else {
         return (TimeNote::Fine, None);
     };
@@ -140,7 +141,7 @@ impl Summary {
 
     /// Normalizes a decoded event's time, counts it and hands it on.
     fn event(&mut self, mut event: Event, opts: &ReadOptions, on_event: &mut dyn FnMut(Event)) {
-        let (note, raw) = normalize_time(&mut event, opts.timezone.as_ref());
+        let (note, raw) = normalize_event(&mut event, opts.timezone.as_ref());
         self.count(
             event.format,
             note,

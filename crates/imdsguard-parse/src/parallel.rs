@@ -13,7 +13,7 @@ use std::sync::{mpsc, Mutex};
 use imdsguard_event::{Event, Format, Position, SourceRef};
 
 use crate::{
-    decode_line_result, normalize_time, ReadOptions, SkipReason, Skipped, Summary, TimeNote,
+    decode_line_result, normalize_event, ReadOptions, SkipReason, Skipped, Summary, TimeNote,
 };
 
 /// The skip of a line longer than the limit.
@@ -171,7 +171,7 @@ impl<T: Send> JsonLines for Parallel<'_, '_, T> {
                                         Ok(l) => match decode_line_result(l, at(line), opts) {
                                             Ok(mut e) => {
                                                 let (note, raw) =
-                                                    normalize_time(&mut e, opts.timezone.as_ref());
+                                                    normalize_event(&mut e, opts.timezone.as_ref());
                                                 let raw =
                                                     raw.map(|r| Box::new((e.source.clone(), r)));
                                                 Item::Event(e.format, note, raw, map(e))

@@ -164,7 +164,8 @@ pub struct Pending {
 pub struct AlertFilter {
     /// Only this rule.
     pub rule: Option<String>,
-    /// Only this host (case-insensitive).
+    /// Only this host, by any of its names (case-insensitive; a short name matches the FQDNs
+    /// that start with it, an FQDN its short name).
     pub host: Option<String>,
     /// At or above this severity.
     pub min_severity: Option<Severity>,
@@ -390,7 +391,7 @@ impl Store {
                 let last = i.last_ms;
                 inc.execute(params![
                     i.id,
-                    i.host,
+                    i.host.as_deref().unwrap_or(""),
                     first,
                     last,
                     severity_rank(i.severity),
@@ -489,8 +490,14 @@ impl Store {
         if let Some(r) = &f.rule {
             arg(&mut sql, " AND rule_id = ?", r.clone().into());
         }
-        if let Some(h) = &f.host {
-            arg(&mut sql, " AND host = ?", h.to_ascii_lowercase().into());
+        if let Some(h) = f.host.as_deref().and_then(imdsguard_event::host_name) {
+            // Any of the host's names: `web01` finds `web01.corp.example` and the reverse.
+            let key = imdsguard_event::host_key(&h).to_owned();
+            arg(
+                &mut sql,
+                " AND (host = ? OR substr(host, 1, length(?) + 1) = ? || '.')",
+                key.into(),
+            );
         }
         if let Some(s) = f.min_severity {
             arg(&mut sql, " AND severity >= ?", severity_rank(s).into());

@@ -82,7 +82,7 @@ fn a_file_from_a_newer_version_is_refused_untouched() {
 fn alerts_are_kept_once_and_filtered() {
     let mut s = Store::open(&temp("filter")).unwrap();
     let a = alert("a1", "IMDS-001", "WEB01", Severity::Medium, 1);
-    let b = alert("b2", "IMDS-004", "web01", Severity::High, 2);
+    let b = alert("b2", "IMDS-004", "web01.corp.example", Severity::High, 2);
     let c = alert("c3", "IMDS-004", "db01", Severity::Critical, 3);
     let batch = Batch {
         alerts: vec![(&a, Some(1000)), (&b, Some(2000)), (&c, Some(3000))],
@@ -105,6 +105,18 @@ fn alerts_are_kept_once_and_filtered() {
         ..AlertFilter::default()
     };
     assert_eq!(ids(web), ["b2", "a1"]);
+    // A host by any of its names: the FQDN finds the short name's alerts too, and `web0`
+    // finds nothing (names, not prefixes).
+    let fqdn = AlertFilter {
+        host: Some("WEB01.corp.example".into()),
+        ..AlertFilter::default()
+    };
+    assert_eq!(ids(fqdn), ["b2", "a1"]);
+    let prefix = AlertFilter {
+        host: Some("web0".into()),
+        ..AlertFilter::default()
+    };
+    assert!(ids(prefix).is_empty());
     let high = AlertFilter {
         min_severity: Some(Severity::High),
         rule: Some("IMDS-004".into()),
@@ -133,8 +145,8 @@ fn incidents_link_their_alerts_and_baselines_round_trip() {
     let a = alert("a1", "IMDS-003", "web01", Severity::High, 1);
     let b = alert("b2", "IMDS-004", "web01", Severity::High, 2);
     let mut inc = imdsguard_correlate::Incidents::new(3_600_000);
-    let id = inc.add(&a, 1000);
-    inc.add(&b, 2000);
+    let id = inc.add(&a, a.host.as_deref().unwrap(), 1000);
+    inc.add(&b, b.host.as_deref().unwrap(), 2000);
     let links = vec![("a1".to_owned(), id.clone()), ("b2".to_owned(), id.clone())];
     let all = inc.all();
     let mut baselines = Baselines::new();
@@ -287,7 +299,7 @@ fn a_restored_incident_takes_in_alerts_linked_after_it_was_written() {
     let mut s = Store::open(&temp("catchup")).unwrap();
     let a = alert("a1", "IMDS-003", "web01", Severity::High, 1);
     let mut inc = imdsguard_correlate::Incidents::new(3_600_000);
-    let id = inc.add(&a, 1000);
+    let id = inc.add(&a, a.host.as_deref().unwrap(), 1000);
     let saved = inc.all().into_iter().cloned().collect::<Vec<_>>();
     s.commit(&Batch {
         alerts: vec![(&a, Some(1000))],

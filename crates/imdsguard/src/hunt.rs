@@ -319,11 +319,7 @@ fn write_incident_table(w: &mut dyn Write, all: &[&Incident], color: bool) -> io
             "  {} {}  {}  {} → {}  {} alerts  [{}]",
             paint(i.severity, color),
             i.id,
-            if i.host.is_empty() {
-                "(no host)"
-            } else {
-                &i.host
-            },
+            i.host.as_deref().unwrap_or("(no host)"),
             i.first,
             i.last,
             i.timeline.len(),

@@ -68,9 +68,12 @@ struct Stats {
 /// A source of lines that is not a file: standard input or a syslog listener. Lines arrive on a
 /// bounded channel, so a slow watch slows its reader (standard input and TCP senders wait; UDP
 /// datagrams beyond the socket's buffer are dropped by the kernel, as UDP does).
+/// A line from a stream, with the host a syslog header named for it.
+type StreamLine = (Vec<u8>, Option<String>);
+
 struct Stream {
     name: String,
-    rx: Receiver<Vec<u8>>,
+    rx: Receiver<StreamLine>,
     lines: u64,
     open: bool,
 }
@@ -94,7 +97,7 @@ fn stdin_stream() -> Stream {
             match io::BufRead::read_until(&mut r, b'\n', &mut line) {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
-                    if tx.send(std::mem::take(&mut line)).is_err() {
+                    if tx.send((std::mem::take(&mut line), None)).is_err() {
                         break;
                     }
                 }
@@ -110,12 +113,15 @@ fn stdin_stream() -> Stream {
 }
 
 /// The message of a syslog frame, as a line for the decoders (frames that are not syslog are
-/// passed as they are: some senders strip the header).
-fn syslog_line(frame: &[u8]) -> Vec<u8> {
-    let msg = imdsguard_parse::syslog::parse(frame).map_or(frame, |m| m.msg);
+/// passed as they are: some senders strip the header), with the host its header names: the host
+/// of a record that names none itself.
+fn syslog_line(frame: &[u8]) -> StreamLine {
+    let parsed = imdsguard_parse::syslog::parse(frame);
+    let host = parsed.as_ref().and_then(|m| m.host).map(str::to_owned);
+    let msg = parsed.map_or(frame, |m| m.msg);
     let mut line = msg.to_vec();
     line.push(b'\n');
-    line
+    (line, host)
 }
 
 fn syslog_udp(addr: &str) -> Result<Stream> {
@@ -149,7 +155,7 @@ fn syslog_tcp(addr: &str) -> Result<Stream> {
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { continue };
-            let tx: SyncSender<Vec<u8>> = tx.clone();
+            let tx: SyncSender<StreamLine> = tx.clone();
             std::thread::spawn(move || {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 65_536];
@@ -187,18 +193,23 @@ fn syslog_tcp(addr: &str) -> Result<Stream> {
 }
 
 impl Stream {
-    /// The lines waiting, up to about `max_bytes`.
-    fn take(&mut self, max_bytes: usize) -> Option<(Vec<u8>, u64)> {
+    /// The lines waiting, up to about `max_bytes`, with the line numbers a syslog header named
+    /// a host for.
+    fn take(&mut self, max_bytes: usize) -> Option<(Vec<u8>, u64, Vec<(u64, String)>)> {
         let mut bytes = Vec::new();
+        let mut hosts = Vec::new();
         let before = self.lines;
         while bytes.len() < max_bytes {
             match self.rx.try_recv() {
-                Ok(mut line) => {
+                Ok((mut line, host)) => {
                     if line.last() != Some(&b'\n') {
                         line.push(b'\n');
                     }
                     bytes.extend_from_slice(&line);
                     self.lines += 1;
+                    if let Some(h) = host {
+                        hosts.push((self.lines, h));
+                    }
                 }
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
@@ -207,7 +218,7 @@ impl Stream {
                 }
             }
         }
-        (!bytes.is_empty()).then_some((bytes, before))
+        (!bytes.is_empty()).then_some((bytes, before, hosts))
     }
 }
 
@@ -237,6 +248,7 @@ impl Watcher<'_> {
         name: &str,
         bytes: &[u8],
         lines_before: u64,
+        hosts: &[(u64, String)],
         checkpoint: Option<Checkpoint>,
     ) -> Result<()> {
         let mut events = Vec::new();
@@ -248,6 +260,14 @@ impl Watcher<'_> {
             &mut self.summary,
             &mut |e| events.push(e),
         );
+        // A record that names no host is the syslog sender's.
+        for e in events.iter_mut().filter(|e| e.host.is_none()) {
+            if let imdsguard_event::Position::Line(line) = e.source.position {
+                if let Ok(i) = hosts.binary_search_by_key(&line, |(l, _)| *l) {
+                    e.host = imdsguard_event::host_name(&hosts[i].1);
+                }
+            }
+        }
         let mut alerts: Vec<(Alert, Option<i64>)> = Vec::new();
         for e in &events {
             self.stats.events += 1;
@@ -434,13 +454,19 @@ pub fn watch(cfg: WatchConfig) -> Result<ExitCode> {
                         lines: chunk.end.lines,
                         identity: Some(chunk.end.identity.clone()),
                     };
-                    w.chunk(&name, &chunk.bytes, chunk.lines_before, Some(checkpoint))?;
+                    w.chunk(
+                        &name,
+                        &chunk.bytes,
+                        chunk.lines_before,
+                        &[],
+                        Some(checkpoint),
+                    )?;
                 }
                 Input::Stream(s) => {
-                    if let Some((bytes, before)) = s.take(cfg.max_chunk) {
+                    if let Some((bytes, before, hosts)) = s.take(cfg.max_chunk) {
                         progressed = true;
                         let name = s.name.clone();
-                        w.chunk(&name, &bytes, before, None)?;
+                        w.chunk(&name, &bytes, before, &hosts, None)?;
                     }
                 }
             }

@@ -514,3 +514,85 @@ fn a_rule_that_only_feeds_still_alerts_on_an_event_whose_time_cannot_be_read() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// One host under two names, as OTRF's NXLog data names WORKSTATION5 (the Sysmon records'
+/// `Hostname`) and WORKSTATION5.theshire.local (the Security records'): one baseline, one
+/// incident under the FQDN, and a process first seen under one name is not new under the other.
+/// A third name with the same first label in another domain is another host.
+#[test]
+fn a_hosts_short_name_and_fqdn_are_one_host() {
+    let dir = temp_dir("hosts");
+    let log = dir.join("otrf.jsonl");
+    let ps = "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe";
+    let sysmon = |secs: u32, host: &str, image: &str| {
+        json!({"Keywords":"0x8000000000000000","Protocol":"tcp","DestinationIp":"169.254.169.254",
+               "Initiated":"true","SourcePort":"53080","User":"THESHIRE\\pgustavo",
+               "SourceName":"Microsoft-Windows-Sysmon","UtcTime":format!("{}.000", at(secs)),
+               "SourceIp":"172.18.39.5","DestinationPort":"80","ProcessId":"7000",
+               "Image":image,"Hostname":host,"Channel":"Microsoft-Windows-Sysmon/Operational",
+               "EventID":3})
+    };
+    let security = |secs: u32, host: &str| {
+        json!({"EventID":5156,"Hostname":host,"Channel":"Security","Direction":"%%14593",
+               "Application":"\\device\\harddiskvolume2\\windows\\system32\\windowspowershell\\v1.0\\powershell.exe",
+               "ProcessID":"7000","SourceAddress":"172.18.39.5","SourcePort":"53081",
+               "DestAddress":"169.254.169.254","DestPort":"80","Protocol":"6",
+               "@timestamp":format!("{}Z", at(secs).replace(' ', "T"))})
+    };
+    let agent = "C:\\Program Files\\Amazon\\SSM\\amazon-ssm-agent.exe";
+    let lines = [
+        // The baseline begins on the short name (an agent), and learns for an hour.
+        sysmon(0, "WORKSTATION5", agent),
+        // PowerShell after learning: new under the short name ...
+        sysmon(7200, "WORKSTATION5", ps),
+        // ... and not new again under the FQDN, whose records join the same host.
+        security(7202, "WORKSTATION5.theshire.local"),
+        // Another domain's WORKSTATION5 is another host: its PowerShell is its own.
+        security(7203, "WORKSTATION5.mordor.local"),
+    ];
+    std::fs::write(
+        &log,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let out = run(&[
+        "hunt",
+        log.to_str().unwrap(),
+        "--output",
+        "jsonl",
+        "--learn",
+        "1h",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all = jsonl(&String::from_utf8_lossy(&out.stdout));
+    let first_seen: Vec<&str> = all
+        .iter()
+        .filter(|a| a["rule_id"] == "IMDS-102")
+        .map(|a| a["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(first_seen, ["workstation5"], "{all:#?}");
+    let mut incidents: Vec<(String, u64)> = all
+        .iter()
+        .filter(|v| v.get("incident_id").is_some())
+        .map(|i| {
+            (
+                i["host"].as_str().unwrap().to_owned(),
+                i["alerts"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    incidents.sort();
+    // The short name's IMDS-001 and IMDS-102 and the FQDN's IMDS-001: one incident, named
+    // by the FQDN; mordor's own.
+    assert_eq!(
+        incidents,
+        [
+            ("workstation5.mordor.local".to_owned(), 1),
+            ("workstation5.theshire.local".to_owned(), 3)
+        ]
+    );
+}

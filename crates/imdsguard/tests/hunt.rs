@@ -312,7 +312,7 @@ fn otrf_agent_traffic_raises_nothing_and_powershell_is_alerted() {
     assert_eq!(first_seen.len(), 1, "{first_seen:#?}");
     // Sysmon's own UtcTime of the first connection, earlier than any Security record's.
     assert_eq!(first_seen[0]["time"], "2022-05-13T08:54:05.135Z");
-    assert_eq!(first_seen[0]["host"], "WORKSTATION5");
+    assert_eq!(first_seen[0]["host"], "workstation5");
     assert_eq!(all.len(), 8, "{all:#?}");
     for a in &all {
         assert_eq!(a["rule_id"], "IMDS-001");

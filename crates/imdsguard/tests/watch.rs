@@ -555,3 +555,68 @@ fn the_webhook_gets_every_alert_through_refusals_errors_and_a_restart() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&left.stdout).trim(), "0");
 }
+
+/// A record that names no host (an ECS line without `host.name`, an audit record without
+/// `node=`) is the syslog sender's: the header's HOSTNAME is its host.
+#[test]
+fn a_syslog_senders_host_names_records_that_name_none() {
+    let d = dir("syslog-host");
+    let mut child = bin()
+        .args([
+            "watch",
+            "--syslog-udp",
+            "127.0.0.1:0",
+            "--poll",
+            "20ms",
+            "--db",
+        ])
+        .arg(d.join("store.db"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let addr: std::net::SocketAddr = loop {
+        let mut l = String::new();
+        assert!(std::io::BufRead::read_line(&mut err, &mut l).unwrap() > 0);
+        if let Some(rest) = l
+            .trim()
+            .strip_prefix("imdsguard: watch: listening on syslog+udp://")
+        {
+            break rest.parse().unwrap();
+        }
+    };
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let record = r#"{"@timestamp":"2026-11-20T08:00:00Z","event":{"category":["process"]},"process":{"pid":41,"executable":"/usr/bin/curl","command_line":"curl -s http://169.254.169.254/latest/meta-data/iam/security-credentials/build-role"}}"#;
+    let named = record.replace(
+        r#""event""#,
+        r#""host":{"name":"Runner3.corp.example"},"event""#,
+    );
+    for (host, r) in [("Build7.corp.example", record), ("build7", named.as_str())] {
+        udp.send_to(
+            format!("<14>Nov 20 08:00:00 {host} filebeat: {r}").as_bytes(),
+            addr,
+        )
+        .unwrap();
+    }
+    let db = d.join("store.db");
+    wait_for("the alerts", Duration::from_secs(30), || {
+        stored_ids(&db).len() >= 2
+    });
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let hosts: std::collections::BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|a| a.get("rule_id").is_some())
+        .map(|a| a["host"].as_str().unwrap_or("(none)").to_owned())
+        .collect();
+    // The first names no host: the sender's; the second names its own, which wins.
+    assert_eq!(
+        hosts.into_iter().collect::<Vec<_>>(),
+        ["build7.corp.example", "runner3.corp.example"]
+    );
+}

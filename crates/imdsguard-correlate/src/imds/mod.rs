@@ -83,7 +83,8 @@ pub struct Request {
 pub struct Touch {
     /// When (ms since the epoch).
     pub time_ms: i64,
-    /// The host (empty when the record names none).
+    /// The host (case-folded; empty when the record names none). The engine replaces it with the
+    /// host's identity ([`crate::Hosts`]) before state is kept under it.
     pub host: String,
     /// Who made the request: the process by pid and image, or for a process start (a command
     /// line) the parent that ran it, since a shell running `curl` twice is one actor.
@@ -120,9 +121,8 @@ pub enum Context {
 }
 
 impl Context {
-    /// The context as an alert with empty rule fields; a brief one takes the touch's host
-    /// (lowercased).
-    pub fn alert(&self, host: &str) -> Alert {
+    /// The context as an alert with empty rule fields; a brief one takes the touch's host name.
+    pub fn alert(&self, host: Option<&str>) -> Alert {
         match self {
             Context::Full(a) => (**a).clone(),
             Context::Brief {
@@ -137,7 +137,7 @@ impl Context {
                 severity: Severity::Info,
                 attack: Vec::new(),
                 time: time.clone(),
-                host: (!host.is_empty()).then(|| host.to_owned()),
+                host: host.map(str::to_owned),
                 source: source.clone(),
                 event: event.clone(),
                 target: None,
@@ -187,11 +187,7 @@ impl Touch {
         }
         let e = ev.event;
         let agent = matches!(ev.verdict(), Verdict::Agent(_));
-        let host = e
-            .host
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_default();
+        let host = e.host.clone().unwrap_or_default();
         let identity = || {
             let mut identity = program(&e.process);
             if let Some(sha) = e.process.hashes.as_deref().and_then(sha256) {
@@ -317,6 +313,38 @@ pub struct HostBaseline {
     pub processes: BTreeMap<String, ProcessBaseline>,
 }
 
+impl HostBaseline {
+    /// Adds what another baseline of the same host knows.
+    fn absorb(&mut self, other: HostBaseline) {
+        self.since_ms = self.since_ms.min(other.since_ms);
+        for (id, p) in other.processes {
+            match self.processes.get_mut(&id) {
+                Some(have) => {
+                    have.first_ms = have.first_ms.min(p.first_ms);
+                    have.last_ms = have.last_ms.max(p.last_ms);
+                    have.requests += p.requests;
+                    have.busiest = have.busiest.max(p.busiest);
+                    have.buckets = have.buckets.max(p.buckets);
+                    have.counted_ms = have.counted_ms.max(p.counted_ms);
+                }
+                None => {
+                    self.processes.insert(id, p);
+                }
+            }
+        }
+    }
+}
+
+/// Moves the entries of host `from` in a map keyed by (host, actor) to host `into`.
+fn rekey<V>(map: &mut BTreeMap<Key, V>, from: &str, into: &str) {
+    let keys: Vec<Key> = map.keys().filter(|(h, _)| h == from).cloned().collect();
+    for k in keys {
+        if let Some(v) = map.remove(&k) {
+            map.entry((into.to_owned(), k.1)).or_insert(v);
+        }
+    }
+}
+
 /// Baselines of every host, as the store saves them.
 pub type Baselines = BTreeMap<String, HostBaseline>;
 
@@ -397,6 +425,30 @@ impl Imds {
             paths: BTreeMap::new(),
             reported_new: Default::default(),
             evicted: 0,
+        }
+    }
+
+    /// Moves what is kept under the host `from` to `into` (a short name joined to its FQDN).
+    pub(crate) fn rename_host(&mut self, from: &str, into: &str) {
+        if let Some(b) = self.baselines.remove(from) {
+            match self.baselines.get_mut(into) {
+                Some(have) => have.absorb(b),
+                None => {
+                    self.baselines.insert(into.to_owned(), b);
+                }
+            }
+        }
+        rekey(&mut self.tokens, from, into);
+        rekey(&mut self.paths, from, into);
+        let moved: Vec<Key> = self
+            .reported_new
+            .iter()
+            .filter(|(h, _)| h == from)
+            .cloned()
+            .collect();
+        for (_, id) in moved {
+            self.reported_new.remove(&(from.to_owned(), id.clone()));
+            self.reported_new.insert((into.to_owned(), id));
         }
     }
 
@@ -545,7 +597,9 @@ fn correlated(
     reasons: Vec<String>,
     related: Vec<String>,
 ) -> Alert {
-    let mut a = t.context.alert(&t.host);
+    let mut a = t
+        .context
+        .alert(Some(&t.host).filter(|h| !h.is_empty()).map(String::as_str));
     let mut parts: Vec<&str> = vec![meta.id];
     parts.extend(related.iter().map(String::as_str));
     a.id = format!("{:016x}", stable_hash(&parts));
