@@ -71,6 +71,10 @@ struct Stats {
 /// A line from a stream, with the host a syslog header named for it.
 type StreamLine = (Vec<u8>, Option<String>);
 
+/// Lines taken from a stream: their bytes, how many lines came before, and the line numbers a
+/// syslog header named a host for.
+type StreamChunk = (Vec<u8>, u64, Vec<(u64, String)>);
+
 struct Stream {
     name: String,
     rx: Receiver<StreamLine>,
@@ -195,7 +199,7 @@ fn syslog_tcp(addr: &str) -> Result<Stream> {
 impl Stream {
     /// The lines waiting, up to about `max_bytes`, with the line numbers a syslog header named
     /// a host for.
-    fn take(&mut self, max_bytes: usize) -> Option<(Vec<u8>, u64, Vec<(u64, String)>)> {
+    fn take(&mut self, max_bytes: usize) -> Option<StreamChunk> {
         let mut bytes = Vec::new();
         let mut hosts = Vec::new();
         let before = self.lines;
