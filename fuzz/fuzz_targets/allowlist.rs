@@ -20,6 +20,7 @@ fuzz_target!(|data: &[u8]| {
                 format: Format::Ecs,
                 kind: EventKind::NetworkConnect,
                 native_id: None,
+                record_id: None,
                 time: None,
                 clock: Default::default(),
                 host: Some(image.into()),

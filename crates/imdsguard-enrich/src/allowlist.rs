@@ -717,6 +717,7 @@ mod tests {
             format: Format::Ecs,
             kind: imdsguard_event::EventKind::NetworkConnect,
             native_id: None,
+            record_id: None,
             time: None,
             clock: Default::default(),
             host: None,

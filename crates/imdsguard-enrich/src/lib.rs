@@ -280,6 +280,7 @@ mod tests {
             format: Format::Ecs,
             kind: EventKind::NetworkConnect,
             native_id: None,
+            record_id: None,
             time: None,
             clock: Default::default(),
             host: None,

@@ -184,6 +184,11 @@ pub struct Event {
     /// The format's own event id (`1`, `3`, `22`, `4688`, `5156`), or its action name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub native_id: Option<String>,
+    /// The record's own number or id where its format has one: Windows `EventRecordID` (NXLog's
+    /// `RecordNumber`, Winlogbeat's `record_id`), Defender's `ReportId`, the audit serial,
+    /// ECS `event.id`. With the host and format it names the record wherever the file lies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<String>,
     /// When: UTC RFC 3339 with milliseconds once the reader has normalized it (decoders put the
     /// record's most reliable time field here as written, and say its [`Clock`]).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -220,6 +225,55 @@ pub struct Event {
 impl Event {
     /// The symbol under which values are kept for keyword searches.
     pub const ANY_FIELD: &'static str = "*";
+
+    /// What names this record whatever file it was read from, however the path was spelled:
+    /// a hash of its format, host, time and event id with its own record id where the format
+    /// has one, else with what the record says (process, parent, network, DNS, container). Two
+    /// copies of one log give their records the same identity.
+    pub fn identity(&self) -> u64 {
+        let n = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_default();
+        let t = |v: &Option<String>| v.clone().unwrap_or_default();
+        let mut parts: Vec<String> = vec![
+            self.format.as_str().to_owned(),
+            t(&self.host),
+            t(&self.time),
+            t(&self.native_id),
+        ];
+        match &self.record_id {
+            Some(id) => parts.push(format!("record {id}")),
+            None => {
+                let p = &self.process;
+                let q = &self.parent;
+                parts.extend([
+                    n(p.pid),
+                    t(&p.image),
+                    t(&p.command_line),
+                    t(&p.user),
+                    t(&p.comm),
+                    n(q.pid),
+                    t(&q.image),
+                    t(&q.command_line),
+                    t(&self.dns_query),
+                ]);
+                if let Some(net) = &self.network {
+                    parts.extend([
+                        t(&net.protocol),
+                        t(&net.src_ip),
+                        n(net.src_port.map(u64::from)),
+                        t(&net.dst_ip),
+                        n(net.dst_port.map(u64::from)),
+                        t(&net.dst_host),
+                        t(&net.url),
+                    ]);
+                }
+                if let Some(c) = &self.container {
+                    parts.extend([t(&c.id), t(&c.name), t(&c.pod)]);
+                }
+            }
+        }
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        crate::stable_hash(&refs)
+    }
 
     /// The value of a raw field.
     pub fn field(&self, name: crate::Sym) -> Option<&str> {
@@ -277,6 +331,7 @@ mod tests {
             format: Format::NxlogJson,
             kind: EventKind::NetworkConnect,
             native_id: Some("5156".into()),
+            record_id: None,
             time: None,
             clock: Default::default(),
             host: Some("web01".into()),

@@ -221,6 +221,19 @@ impl<'de> Deserialize<'de> for Position {
     }
 }
 
+/// A 64-bit FNV-1a hash of `parts` (each followed by a separator byte): stable across runs,
+/// builds and platforms, for ids that must come out the same every time.
+pub fn stable_hash(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in p.bytes().chain(std::iter::once(0xff)) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
+
 /// A host name as every output and every state keyed by host writes it: trimmed, case-folded,
 /// without a trailing dot; `None` for an empty name or a placeholder (`-`).
 pub fn host_name(raw: &str) -> Option<String> {

@@ -612,6 +612,7 @@ pub fn json_event(v: &serde_json::Value, shown: &str, line: u64) -> Event {
         format: Format::JsonFields,
         kind: EventKind::Other,
         native_id: None,
+        record_id: None,
         time: None,
         clock: Default::default(),
         host: None,

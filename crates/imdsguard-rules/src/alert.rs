@@ -2,7 +2,7 @@
 //! contract (`docs/ARCHITECTURE.md`).
 
 use imdsguard_enrich::{Enriched, Verdict};
-use imdsguard_event::{Severity, SourceRef, Technique};
+use imdsguard_event::{stable_hash, Severity, SourceRef, Technique};
 use serde::{Deserialize, Serialize};
 
 use crate::rule::Hit;
@@ -10,10 +10,11 @@ use crate::rule::Hit;
 /// One alert.
 #[derive(Debug, Clone, Serialize)]
 pub struct Alert {
-    /// The alert's own id: 16 hex digits, a hash of the rule id, the record's place and time (a
-    /// rotated file reuses line numbers, not times) — or, for a correlation, of the rule id and
-    /// the alerts it joins — so the same input gives the same id on every run and a store keeps
-    /// each alert once.
+    /// The alert's own id: 16 hex digits, a hash of the rule id and the record's identity
+    /// ([`imdsguard_event::Event::identity`]: format, host, time, its own record id or content;
+    /// never the path, which a user spells many ways and a copy changes) — or, for a correlation,
+    /// of the rule id and the alerts and records it joins — so the same input gives the same id
+    /// on every run, from any path, and a store keeps each alert once.
     pub id: String,
     /// The rule's id.
     pub rule_id: String,
@@ -89,26 +90,6 @@ pub struct Containment {
     /// The command, where one can be given (placeholders in `<angle brackets>`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
-}
-
-fn position_text(p: imdsguard_event::Position) -> String {
-    match p {
-        imdsguard_event::Position::Line(n) => format!("l{n}"),
-        imdsguard_event::Position::Record { id, .. } => format!("r{id}"),
-    }
-}
-
-/// FNV-1a, 64 bits: stable across Rust releases and platforms (std's hasher is not promised to
-/// be), which alert ids need since they are stored and compared across runs.
-pub fn stable_hash(parts: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for p in parts {
-        for b in p.bytes().chain(std::iter::once(0xff)) {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    h
 }
 
 /// The record an alert comes from.
@@ -194,12 +175,7 @@ impl Alert {
         let mut a = Alert::context(ev);
         a.id = format!(
             "{:016x}",
-            stable_hash(&[
-                &hit.rule.id,
-                &a.source.path,
-                &position_text(a.source.position),
-                a.time.as_deref().unwrap_or(""),
-            ])
+            stable_hash(&[&hit.rule.id, &format!("{:016x}", ev.event.identity()),])
         );
         a.rule_id = hit.rule.id.clone();
         a.title = hit.rule.title.clone();

@@ -19,11 +19,11 @@ mod rule;
 mod timepart;
 
 pub use alert::{
-    stable_hash, Alert, AlertEvent, AlertNetwork, AlertProcess, AlertTarget, Answer, Containment,
-    Triage,
+    Alert, AlertEvent, AlertNetwork, AlertProcess, AlertTarget, Answer, Containment, Triage,
 };
 pub use error::RuleError;
 pub use field::{Field, Value};
+pub use imdsguard_event::stable_hash;
 pub use ir::{on, Cmp, Expr, Glob, Matcher, On, Text};
 pub use rule::{Escalation, Hit, Reason, Rule, RuleBuilder, RuleSet, Template};
 pub use timepart::TimePart;

@@ -75,6 +75,7 @@ fn event(raw: Vec<(usize, usize)>, kind: usize, image: Option<usize>) -> Event {
             EventKind::Other,
         ][kind],
         native_id: None,
+        record_id: None,
         time: None,
         clock: Default::default(),
         host: None,

@@ -209,3 +209,59 @@ fn a_store_from_a_newer_imdsguard_is_refused_by_name() {
     assert!(err.contains(&db.display().to_string()), "{err}");
     assert!(err.contains("newer"), "{err}");
 }
+
+/// An alert's id names what was found in which record, not how the path was typed nor where
+/// the file lies: `samples/logs`, `./samples/logs`, the absolute path and a copy elsewhere
+/// store each alert once, and each host keeps one incident.
+#[test]
+fn the_same_logs_by_any_path_or_copy_store_each_alert_once() {
+    let db = db("paths");
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let copy = db.parent().unwrap().join("copied-logs");
+    std::fs::create_dir_all(&copy).unwrap();
+    for f in std::fs::read_dir(repo.join("samples/logs")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, copy.join(f.file_name().unwrap())).unwrap();
+    }
+    let absolute = std::fs::canonicalize(repo.join("samples/logs")).unwrap();
+    let ids = |out: &Output| -> Vec<String> {
+        let mut v: Vec<String> = jsonl(&stdout(out))
+            .iter()
+            .filter_map(|a| a["id"].as_str().map(str::to_owned))
+            .collect();
+        v.sort();
+        v
+    };
+    let first = run(&db, &["hunt", "samples/logs", "--output", "jsonl"]);
+    let want = ids(&first);
+    assert!(!want.is_empty());
+    for path in [
+        "./samples/logs".to_owned(),
+        absolute.display().to_string(),
+        copy.display().to_string(),
+    ] {
+        let out = run(&db, &["hunt", &path, "--output", "jsonl"]);
+        assert_eq!(ids(&out), want, "{path}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("(0 new)"),
+            "{path}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let stored = jsonl(&stdout(&run(
+        &db,
+        &["alerts", "--output", "jsonl", "--limit", "100000"],
+    )));
+    assert_eq!(stored.len(), want.len());
+    // One incident per host: the latest of each host is the only one.
+    let incidents = jsonl(&stdout(&run(&db, &["incident", "--json"])));
+    let mut hosts: Vec<String> = incidents
+        .iter()
+        .map(|i| i["host"].as_str().unwrap_or("(none)").to_owned())
+        .collect();
+    let n = hosts.len();
+    assert!(n >= 5, "{incidents:#?}");
+    hosts.sort();
+    hosts.dedup();
+    assert_eq!(hosts.len(), n, "{incidents:#?}");
+}

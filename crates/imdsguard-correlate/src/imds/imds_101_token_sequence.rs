@@ -19,7 +19,7 @@ use imdsguard_event::{format_time_ms, Severity};
 use imdsguard_rules::Alert;
 use imdsguard_target::Kind;
 
-use super::{correlated, Imds, Meta, Touch};
+use super::{correlated, Imds, Meta, Ref, Touch};
 
 /// IMDS-101.
 pub const META: Meta = Meta {
@@ -36,7 +36,7 @@ pub const META: Meta = Meta {
 };
 
 impl Imds {
-    pub(super) fn token_sequence(&mut self, t: &Touch, own: &str, out: &mut Vec<Alert>) {
+    pub(super) fn token_sequence(&mut self, t: &Touch, own: &Ref, out: &mut Vec<Alert>) {
         if t.agent || !(t.has(Kind::Token) || t.has(Kind::Credentials)) {
             return;
         }
@@ -78,7 +78,7 @@ impl Imds {
                     "The process is not a verified cloud agent (allowlist verdict: not agent)."
                         .into(),
                 );
-                let related = if token_alert == own {
+                let related = if token_alert == *own {
                     vec![own.to_owned()]
                 } else {
                     vec![token_alert, own.to_owned()]

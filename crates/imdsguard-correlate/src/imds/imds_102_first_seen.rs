@@ -17,7 +17,7 @@
 use imdsguard_event::{format_time_ms, Severity};
 use imdsguard_rules::Alert;
 
-use super::{correlated, Imds, Learned, Meta, Touch};
+use super::{correlated, Imds, Learned, Meta, Ref, Touch};
 
 /// IMDS-102.
 pub const META: Meta = Meta {
@@ -38,7 +38,7 @@ impl Imds {
         &mut self,
         t: &Touch,
         learned: &Learned,
-        own: &str,
+        own: &Ref,
         out: &mut Vec<Alert>,
     ) {
         if learned.known || learned.learning || t.agent {

@@ -21,7 +21,7 @@
 use imdsguard_event::{format_time_ms, Severity};
 use imdsguard_rules::Alert;
 
-use super::{correlated, Bucket, Imds, Learned, Meta, Touch};
+use super::{correlated, Bucket, Imds, Learned, Meta, Ref, Touch};
 
 /// IMDS-103.
 pub const META: Meta = Meta {
@@ -38,7 +38,7 @@ pub const META: Meta = Meta {
 };
 
 impl Imds {
-    pub(super) fn rate(&mut self, t: &Touch, learned: &Learned, own: &str, out: &mut Vec<Alert>) {
+    pub(super) fn rate(&mut self, t: &Touch, learned: &Learned, own: &Ref, out: &mut Vec<Alert>) {
         let bucket_ms = self.cfg.rate_bucket_ms;
         let (factor, floor) = (self.cfg.rate_factor, self.cfg.rate_min);
         let start = t.time_ms - t.time_ms.rem_euclid(bucket_ms);

@@ -18,7 +18,7 @@ use imdsguard_event::{format_time_ms, Severity};
 use imdsguard_rules::Alert;
 use imdsguard_target::Kind;
 
-use super::{correlated, Imds, Meta, Touch};
+use super::{correlated, Imds, Meta, Ref, Touch};
 
 /// IMDS-104.
 pub const META: Meta = Meta {
@@ -35,7 +35,7 @@ pub const META: Meta = Meta {
 };
 
 impl Imds {
-    pub(super) fn enumeration(&mut self, t: &Touch, own: &str, out: &mut Vec<Alert>) {
+    pub(super) fn enumeration(&mut self, t: &Touch, own: &Ref, out: &mut Vec<Alert>) {
         // A connection without a path (most network telemetry) walks nothing.
         if t.agent || t.requests.iter().all(|r| r.path.is_none()) {
             return;
@@ -54,7 +54,7 @@ impl Imds {
         let distinct: BTreeSet<&str> = q.iter().map(|(_, p, _)| p.as_str()).collect();
         if distinct.len() >= self.cfg.enum_paths {
             let first = q.front().map_or(t.time_ms, |(ms, _, _)| *ms);
-            let mut related: Vec<String> = Vec::new();
+            let mut related: Vec<Ref> = Vec::new();
             for (_, _, id) in q.iter() {
                 if related.last() != Some(id) {
                     related.push(id.clone());

@@ -96,6 +96,8 @@ pub struct Touch {
     /// The requests (destination-only connections have no path; left empty for a verified
     /// agent's, which only a rate can come of).
     pub requests: Vec<Request>,
+    /// The record's identity ([`imdsguard_event::Event::identity`]).
+    pub record: u64,
     /// The event's context, for the alerts built from it.
     pub context: Context,
 }
@@ -204,6 +206,7 @@ impl Touch {
                 identity: identity(),
                 agent,
                 requests: Vec::new(),
+                record: e.identity(),
                 context: Context::Brief {
                     source: e.source.clone(),
                     time: e.time.clone(),
@@ -243,6 +246,7 @@ impl Touch {
             identity: identity(),
             agent,
             requests,
+            record: e.identity(),
             context: Context::Full(Box::new(Alert::context(ev))),
         })
     }
@@ -359,8 +363,17 @@ pub(crate) struct Bucket {
 /// (host, actor) or (host, identity).
 type Key = (String, String);
 
-/// A request remembered for a window: when, its path, and the event (alert id or record).
-type Seen = (i64, String, String);
+/// A request remembered for a window: when, its path, and the event.
+type Seen = (i64, String, Ref);
+
+/// An event a correlation joins: as `related` shows it (its alert's id, or `path:line` when it
+/// raised none) and as the correlation's id hashes it (the alert's id, or the record's identity,
+/// which no path spelling changes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Ref {
+    shown: String,
+    key: String,
+}
 
 /// What the baseline knew of a touch's process before it.
 struct Learned {
@@ -497,9 +510,16 @@ impl Imds {
     /// event by its alert's id, or by its record (`path:line`) when it raised none.
     pub fn push(&mut self, t: &Touch, event_alert: Option<&str>) -> Vec<Alert> {
         let mut out = Vec::new();
-        let own = event_alert
-            .map(str::to_owned)
-            .unwrap_or_else(|| t.context.source_text());
+        let own = match event_alert {
+            Some(id) => Ref {
+                shown: id.to_owned(),
+                key: id.to_owned(),
+            },
+            None => Ref {
+                shown: t.context.source_text(),
+                key: format!("record {:016x}", t.record),
+            },
+        };
         let learned = self.learn(t);
         self.token_sequence(t, &own, &mut out);
         self.first_seen(t, &learned, &own, &mut out);
@@ -595,20 +615,20 @@ fn correlated(
     severity: Severity,
     t: &Touch,
     reasons: Vec<String>,
-    related: Vec<String>,
+    related: Vec<Ref>,
 ) -> Alert {
     let mut a = t
         .context
         .alert(Some(&t.host).filter(|h| !h.is_empty()).map(String::as_str));
     let mut parts: Vec<&str> = vec![meta.id];
-    parts.extend(related.iter().map(String::as_str));
+    parts.extend(related.iter().map(|r| r.key.as_str()));
     a.id = format!("{:016x}", stable_hash(&parts));
     a.rule_id = meta.id.to_owned();
     a.title = meta.title.to_owned();
     a.severity = severity;
     a.attack = vec![Technique::new("T1552.005").expect("a valid technique id")];
     a.reasons = reasons;
-    a.related = related;
+    a.related = related.into_iter().map(|r| r.shown).collect();
     a
 }
 

@@ -243,6 +243,8 @@ pub(crate) fn event(records: &[Record], source: SourceRef) -> Event {
         format: Format::Auditd,
         kind: EventKind::Other,
         native_id: Some(first.rtype.clone()),
+        // The serial, with the time it was stamped at (serials restart at boot).
+        record_id: Some(format!("{}:{}", first.time, first.serial)),
         time: rfc3339(&first.time),
         clock: imdsguard_event::Clock::Utc,
         host: first.node.clone(),

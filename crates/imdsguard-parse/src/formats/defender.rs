@@ -99,6 +99,7 @@ fn row_event(
         format,
         kind: EventKind::Other,
         native_id: Some(action.clone()),
+        record_id: d.text(&["ReportId"]),
         time: d.text(&["Timestamp"]),
         clock: imdsguard_event::Clock::Utc,
         host: d.text(&["DeviceName"]),

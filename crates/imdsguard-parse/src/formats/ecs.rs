@@ -89,6 +89,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
         format: Format::Ecs,
         kind: EventKind::Other,
         native_id: object(v, &["event"]).and_then(|ev| ev.text(&["code", "action"])),
+        record_id: object(v, &["event"]).and_then(|ev| ev.text(&["id"])),
         time: v.text(&["@timestamp"]),
         clock: imdsguard_event::Clock::Utc,
         host: object(v, &["host"]).and_then(|h| h.text(&["name", "hostname"])),

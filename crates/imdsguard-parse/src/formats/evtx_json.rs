@@ -40,6 +40,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
         host: system.text(&["Computer"]),
         provider: object(system, &["Provider", "#attributes"]).and_then(|a| a.raw("Name")),
         system: Some(system),
+        record_id: None,
     };
     Ok(windows_event(source, Format::EvtxJson, &rec))
 }

@@ -39,6 +39,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
         host: v.text(&["Hostname", "Computer", "host"]),
         provider: v.raw_any(&["SourceName", "ProviderName", "Provider"]),
         system: None,
+        record_id: None,
     };
     Ok(windows_event(source, Format::NxlogJson, &rec))
 }

@@ -59,6 +59,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
             host: element(&message, "Computer").map(str::to_owned).or(host),
             provider: attribute(&message, "Provider Name").map(std::borrow::Cow::Borrowed),
             system: None,
+            record_id: element(&message, "EventRecordID").map(str::to_owned),
         };
         return Ok(windows_event(source, Format::SentinelSyslog, &rec));
     }
@@ -73,6 +74,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
         format: Format::SentinelSyslog,
         kind: EventKind::Other,
         native_id: auoms_type.clone().or_else(|| v.text(&["ProcessName"])),
+        record_id: None,
         time,
         clock: imdsguard_event::Clock::Utc,
         host,

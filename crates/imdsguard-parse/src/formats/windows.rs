@@ -30,6 +30,9 @@ pub(crate) struct WinRecord<'a> {
     /// The record's `System` element, where the format has one: Sigma reads a few of its fields
     /// ([`SYSTEM_FIELDS`]) by name.
     pub system: Option<&'a dyn Fields>,
+    /// The record's number where the carrier keeps it outside `System` and the data
+    /// (Winlogbeat's `winlog.record_id`).
+    pub record_id: Option<String>,
 }
 
 /// `System` fields Sigma rules test besides `EventID`, `Channel`, `Computer` and `Provider_Name`
@@ -225,6 +228,11 @@ pub(crate) fn windows_event(source: SourceRef, format: Format, rec: &WinRecord<'
         format,
         kind: EventKind::Other,
         native_id: Some(rec.event_id.to_string()),
+        record_id: rec
+            .record_id
+            .clone()
+            .or_else(|| rec.system.and_then(|s| s.text(&["EventRecordID"])))
+            .or_else(|| d.text(&["RecordNumber", "EventRecordID", "EventRecordId"])),
         time,
         clock,
         host: rec.host.clone(),

@@ -40,6 +40,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
             .or_else(|| object(v, &["host"]).and_then(|h| h.text(&["name", "hostname"]))),
         provider: winlog.raw("provider_name"),
         system: None,
+        record_id: winlog.text(&["record_id"]),
     };
     Ok(windows_event(source, Format::Winlogbeat, &rec))
 }

@@ -143,6 +143,7 @@ pub(crate) fn decode_event(xml: &str, source: SourceRef) -> Result<Event, Skip> 
         host: element(xml, "Computer").map(str::to_owned),
         provider: attribute(xml, "Provider", "Name").map(std::borrow::Cow::Borrowed),
         system: Some(&XmlSystem::of(xml)),
+        record_id: None,
     };
     Ok(windows_event(source, Format::WindowsXml, &rec))
 }
