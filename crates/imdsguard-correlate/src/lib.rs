@@ -23,6 +23,8 @@ pub mod incident;
 pub mod sigma;
 pub mod triage;
 
+use std::sync::Arc;
+
 use imdsguard_event::Severity;
 use imdsguard_rules::{stable_hash, Alert};
 
@@ -283,7 +285,7 @@ impl Engine {
 
     /// Feeds hits, and the hits of the correlations they complete, down a chain; the alerts
     /// come with the time of their last hit.
-    fn feed(&mut self, hits: Vec<Hit>, ctx: &Alert, out: &mut Vec<(Alert, i64)>) {
+    fn feed(&mut self, hits: Vec<Hit>, ctx: &Arc<Alert>, out: &mut Vec<(Alert, i64)>) {
         let mut pending = hits;
         for _ in 0..MAX_CHAIN {
             if pending.is_empty() {
@@ -291,8 +293,10 @@ impl Engine {
             }
             let mut next = Vec::new();
             for h in &pending {
-                for f in self.sigma.push(h) {
-                    let a = self.fired_alert(&f, ctx.clone());
+                for f in self.sigma.push_with(h, Some(Arc::clone(ctx))) {
+                    // A window closed by a later hit fires with its own last hit's context.
+                    let own = f.context.as_deref().unwrap_or(ctx).clone();
+                    let a = self.fired_alert(&f, own);
                     next.push(self.chained(&f, &a.id));
                     if !self.feeding[f.correlation] {
                         out.push((a, f.last_ms));
@@ -318,7 +322,7 @@ impl Engine {
             out.extend(imds.push(t, own));
         }
         if !obs.hits.is_empty() {
-            let ctx = context(obs).expect("an observation with a hit has an alert");
+            let ctx = Arc::new(context(obs).expect("an observation with a hit has an alert"));
             let mut fired = Vec::new();
             self.feed(obs.hits.clone(), &ctx, &mut fired);
             out.extend(fired.into_iter().map(|(a, _)| a));
@@ -364,25 +368,27 @@ impl Engine {
     /// carry the context of the last hit seen.
     pub fn finish(&mut self) -> Vec<Alert> {
         let mut out = Vec::new();
-        let Some(ctx) = self.last_hit.take() else {
+        let Some(last) = self.last_hit.take() else {
             return out;
         };
+        let last = Arc::new(last);
         let mut alerts = Vec::new();
         for _ in 0..MAX_CHAIN {
             let fired = self.sigma.finish();
             if fired.is_empty() {
                 break;
             }
-            // What closes here may complete correlations of correlations, judged in turn.
-            let mut chained = Vec::new();
+            // What closes here may complete correlations of correlations, judged in turn; each
+            // window fires with the context of its own last hit (its host, its process).
             for f in fired {
-                let a = self.fired_alert(&f, ctx.clone());
-                chained.push(self.chained(&f, &a.id));
+                let ctx = f.context.clone().unwrap_or_else(|| Arc::clone(&last));
+                let a = self.fired_alert(&f, (*ctx).clone());
+                let chained = self.chained(&f, &a.id);
                 if !self.feeding[f.correlation] {
                     alerts.push((a, f.last_ms));
                 }
+                self.feed(vec![chained], &ctx, &mut alerts);
             }
-            self.feed(chained, &ctx, &mut alerts);
         }
         for (mut a, t) in alerts {
             a.triage = Some(triage::triage(&a, &Facts::default(), None));

@@ -23,6 +23,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use std::sync::Arc;
+
+use imdsguard_rules::Alert;
 use imdsguard_sigma::{Correlation, CorrelationKind};
 
 /// One hit of a detection rule.
@@ -39,7 +42,7 @@ pub struct Hit {
 }
 
 /// A correlation that fired.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Fired {
     /// Index of the correlation rule in the list given to [`Correlator::new`].
     pub correlation: usize,
@@ -53,6 +56,9 @@ pub struct Fired {
     pub value: u64,
     /// The hits counted, in time order.
     pub hits: Vec<String>,
+    /// The context the caller gave with the window's last hit ([`Correlator::push_with`]):
+    /// what an alert judged at the end of the input is about (its host, its process).
+    pub context: Option<Arc<Alert>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +138,8 @@ struct Entry {
 struct Window {
     entries: VecDeque<Entry>,
     last_seen: u64,
+    /// The context given with the last hit.
+    context: Option<Arc<Alert>>,
 }
 
 /// A correlation rule that cannot run.
@@ -229,6 +237,12 @@ impl Correlator {
 
     /// Feeds one hit; returns the correlations it completes or whose windows it closes.
     pub fn push(&mut self, hit: &Hit) -> Vec<Fired> {
+        self.push_with(hit, None)
+    }
+
+    /// [`Correlator::push`], keeping `context` with the hit's windows: a window judged later
+    /// ([`Correlator::finish`]) fires with the context of its own last hit.
+    pub fn push_with(&mut self, hit: &Hit, context: Option<Arc<Alert>>) -> Vec<Fired> {
         let mut out = Vec::new();
         for s in 0..self.specs.len() {
             let Some((rule, group, value)) = self.specs[s].read(hit) else {
@@ -245,7 +259,8 @@ impl Correlator {
             if let Some(first) = w.entries.front() {
                 if hit.time_ms - first.time_ms >= window_ms {
                     if upper {
-                        if let Some(f) = judge(&self.specs[s], s, &key.1, &w.entries) {
+                        if let Some(mut f) = judge(&self.specs[s], s, &key.1, &w.entries) {
+                            f.context = w.context.clone();
                             out.push(f);
                         }
                         w.entries.clear();
@@ -266,8 +281,10 @@ impl Correlator {
                 value,
                 id: hit.id.clone(),
             });
+            w.context = context.clone();
             if !upper {
-                if let Some(f) = judge(&self.specs[s], s, &key.1, &w.entries) {
+                if let Some(mut f) = judge(&self.specs[s], s, &key.1, &w.entries) {
+                    f.context = w.context.clone();
                     out.push(f);
                     w.entries.clear();
                 }
@@ -282,7 +299,8 @@ impl Correlator {
         let mut out = Vec::new();
         for ((s, group), w) in std::mem::take(&mut self.windows) {
             if self.specs[s].bounds.iter().any(|b| b.upper()) {
-                if let Some(f) = judge(&self.specs[s], s, &group, &w.entries) {
+                if let Some(mut f) = judge(&self.specs[s], s, &group, &w.entries) {
+                    f.context = w.context;
                     out.push(f);
                 }
             }
@@ -352,6 +370,7 @@ fn judge(spec: &Spec, s: usize, group: &[String], entries: &VecDeque<Entry>) -> 
         last_ms: last.time_ms,
         value: value as u64,
         hits: counted.iter().map(|e| e.id.clone()).collect(),
+        context: None,
     })
 }
 

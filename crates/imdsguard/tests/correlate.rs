@@ -596,3 +596,93 @@ fn a_hosts_short_name_and_fqdn_are_one_host() {
         ]
     );
 }
+
+/// A correlation judged at the end of the input (an upper bound: few events of a kind) fires
+/// once per group, each with its own group's context: grouped by Computer, host-a's alert names
+/// host-a and host-b's names host-b.
+#[test]
+fn windows_judged_at_the_end_keep_their_own_context() {
+    let dir = temp_dir("finish-context");
+    let log = dir.join("curl.jsonl");
+    let curl_on = |secs: u32, host: &str, pid: u32| {
+        let mut v = curl(secs, pid, "-s http://169.254.169.254/latest/meta-data/");
+        v["Hostname"] = json!(host);
+        v
+    };
+    let lines = [
+        curl_on(0, "host-a.corp.example", 101),
+        curl_on(5, "host-a.corp.example", 102),
+        curl_on(10, "host-b.corp.example", 201),
+    ];
+    std::fs::write(
+        &log,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let rules = dir.join("rules.yml");
+    std::fs::write(
+        &rules,
+        r#"title: Curl Metadata Request
+id: 5d2c8a61-0000-4000-8000-000000000021
+name: curl_metadata_few
+status: experimental
+logsource:
+    category: process_creation
+    product: windows
+detection:
+    selection:
+        Image|endswith: '\curl.exe'
+        CommandLine|contains: '169.254.169.254'
+    condition: selection
+level: low
+---
+title: Few Curl Metadata Requests From One Host
+id: 5d2c8a61-0000-4000-8000-000000000022
+status: experimental
+correlation:
+    type: event_count
+    rules:
+        - curl_metadata_few
+    group-by:
+        - Computer
+    timespan: 1h
+    condition:
+        lte: 5
+level: medium
+"#,
+    )
+    .unwrap();
+    let out = run(&[
+        "hunt",
+        log.to_str().unwrap(),
+        "--output",
+        "jsonl",
+        "--no-builtin",
+        "--sigma",
+        rules.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut got: Vec<(String, String, usize)> = jsonl(&String::from_utf8_lossy(&out.stdout))
+        .into_iter()
+        .filter(|a| a["rule_id"] == "5d2c8a61-0000-4000-8000-000000000022")
+        .map(|a| {
+            (
+                a["host"].as_str().unwrap().to_owned(),
+                a["process"]["pid"].to_string(),
+                a["related"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("host-a.corp.example".to_owned(), "102".to_owned(), 2),
+            ("host-b.corp.example".to_owned(), "201".to_owned(), 1)
+        ]
+    );
+}
