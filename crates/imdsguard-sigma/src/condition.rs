@@ -64,9 +64,15 @@ fn tokens(s: &str) -> Result<Vec<Tok>, String> {
     Ok(out)
 }
 
+/// How deep `not` and parentheses may nest. SigmaHQ's rules nest three or four levels; a
+/// deeper condition is refused by name instead of overflowing the stack of every later stage
+/// (lowering, compilation, exports, evaluation), which all walk it recursively.
+pub const MAX_CONDITION_DEPTH: usize = 64;
+
 struct Parser {
     toks: Vec<Tok>,
     at: usize,
+    depth: usize,
 }
 
 impl Parser {
@@ -106,10 +112,24 @@ impl Parser {
         })
     }
 
+    fn deeper(&mut self) -> Result<(), String> {
+        self.depth += 1;
+        if self.depth > MAX_CONDITION_DEPTH {
+            return Err(format!(
+                "the condition nests deeper than {MAX_CONDITION_DEPTH} levels of 'not' and \
+                 parentheses"
+            ));
+        }
+        Ok(())
+    }
+
     fn not(&mut self) -> Result<Condition, String> {
         if self.peek() == Some(&Tok::Not) {
             self.next();
-            return Ok(Condition::Not(Box::new(self.not()?)));
+            self.deeper()?;
+            let inner = self.not()?;
+            self.depth -= 1;
+            return Ok(Condition::Not(Box::new(inner)));
         }
         self.atom()
     }
@@ -117,7 +137,9 @@ impl Parser {
     fn atom(&mut self) -> Result<Condition, String> {
         match self.next() {
             Some(Tok::Open) => {
+                self.deeper()?;
                 let inner = self.or()?;
+                self.depth -= 1;
                 match self.next() {
                     Some(Tok::Close) => Ok(inner),
                     _ => Err("a '(' is not closed".into()),
@@ -172,7 +194,11 @@ pub fn parse_condition(s: &str) -> Result<Condition, String> {
     if toks.is_empty() {
         return Err("the condition is empty".into());
     }
-    let mut p = Parser { toks, at: 0 };
+    let mut p = Parser {
+        toks,
+        at: 0,
+        depth: 0,
+    };
     let c = p.or()?;
     match p.next() {
         None => Ok(c),
@@ -181,16 +207,28 @@ pub fn parse_condition(s: &str) -> Result<Condition, String> {
     }
 }
 
-/// Whether `name` matches a condition pattern (`*` any run of characters).
+/// Whether `name` matches a condition pattern (`*` any run of characters). Iterative, with one
+/// backtracking point (the last `*`): linear in practice and never deep, whatever the pattern.
 pub(crate) fn pattern_matches(pattern: &str, name: &str) -> bool {
-    fn go(p: &[u8], n: &[u8]) -> bool {
-        match p.split_first() {
-            None => n.is_empty(),
-            Some((b'*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
-            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
+    let (p, n) = (pattern.as_bytes(), name.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while j < n.len() {
+        if i < p.len() && p[i] == b'*' {
+            star = Some((i, j));
+            i += 1;
+        } else if i < p.len() && p[i] == n[j] {
+            i += 1;
+            j += 1;
+        } else if let Some((si, sj)) = star {
+            i = si + 1;
+            j = sj + 1;
+            star = Some((si, sj + 1));
+        } else {
+            return false;
         }
     }
-    go(pattern.as_bytes(), name.as_bytes())
+    p[i..].iter().all(|&c| c == b'*')
 }
 
 impl Condition {
@@ -266,6 +304,34 @@ mod tests {
             assert!(e.contains(why), "{c:?}: {e}");
         }
         assert!(is_aggregation("selection | count() by host > 5"));
+    }
+
+    #[test]
+    fn deep_conditions_are_refused_by_name_not_by_a_crash() {
+        for deep in [
+            format!("{}sel", "not ".repeat(100_000)),
+            format!("{}sel{}", "(".repeat(100_000), ")".repeat(100_000)),
+            format!("{}sel{}", "not (".repeat(40), ")".repeat(40)),
+        ] {
+            let e = parse_condition(&deep).unwrap_err();
+            assert!(e.contains("nests deeper than 64"), "{e}");
+        }
+        let ok = format!("{}sel{}", "(".repeat(32), ")".repeat(32));
+        assert_eq!(
+            parse_condition(&ok).unwrap(),
+            Condition::Ident("sel".into())
+        );
+    }
+
+    #[test]
+    fn patterns_match_in_linear_time() {
+        let name = "a".repeat(10_000);
+        assert!(!pattern_matches(&format!("{}b", "*a".repeat(50)), &name));
+        assert!(pattern_matches("*a*a*a*", &name));
+        assert!(pattern_matches("sel*", "selection_1"));
+        assert!(!pattern_matches("sel*x", "selection_1"));
+        assert!(pattern_matches("*", ""));
+        assert!(!pattern_matches("a", ""));
     }
 
     #[test]

@@ -520,15 +520,17 @@ fn parse_detection(
             return Err(ctx.err(
                 ErrorKind::Aggregation,
                 format!(
-                    "the condition {c:?} aggregates with '|' (Sigma v1); write a correlation rule"
+                    "the condition {:?} aggregates with '|' (Sigma v1); write a correlation rule",
+                    shorten(c, 80)
                 ),
             ));
         }
-        parsed.push(
-            parse_condition(c).map_err(|e| {
-                ctx.err(ErrorKind::ConditionSyntax, format!("condition {c:?}: {e}"))
-            })?,
-        );
+        parsed.push(parse_condition(c).map_err(|e| {
+            ctx.err(
+                ErrorKind::ConditionSyntax,
+                format!("condition {:?}: {e}", shorten(c, 80)),
+            )
+        })?);
     }
     let condition = if parsed.len() == 1 {
         parsed.remove(0)
@@ -1127,5 +1129,13 @@ falsepositives:
         assert!(parse_cidr("10.0.0.0").is_none());
         assert_eq!(parse_timespan("1h"), Some(3600));
         assert_eq!(parse_timespan("h"), None);
+    }
+}
+
+/// A value quoted in a message, cut to `max` characters with `…` (a condition can be megabytes).
+fn shorten(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
     }
 }

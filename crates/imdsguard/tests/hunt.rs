@@ -872,3 +872,38 @@ fn network_connection_rules_read_security_5156_and_alerts_cite_event_record_ids(
         );
     }
 }
+
+/// A Sigma condition nested 100,000 deep (`not not … sel`, or parentheses) is refused by name,
+/// quoted short, and the run goes on with the other rules: no stack overflow kills it.
+#[test]
+fn a_condition_too_deep_is_refused_and_the_run_goes_on() {
+    let deep = temp_file(
+        "deep-condition",
+        "deep.yml",
+        &format!(
+            "title: Deep\nid: 00000000-0000-4000-8000-0000000000e1\nlogsource: {{category: process_creation, product: windows}}\ndetection:\n  sel:\n    CommandLine|contains: '169.254.169.254'\n  condition: {}sel\n",
+            "not ".repeat(100_000)
+        ),
+    );
+    std::fs::write(
+        deep.with_file_name("fine.yml"),
+        "title: Fine\nid: 00000000-0000-4000-8000-0000000000e2\nlogsource: {category: process_creation, product: windows}\ndetection:\n  sel:\n    CommandLine|contains: '169.254.169.254'\n  condition: sel\n",
+    )
+    .unwrap();
+    let out = run(&[
+        "hunt",
+        "samples/logs",
+        "--no-db",
+        "--output",
+        "jsonl",
+        "--no-builtin",
+        "--sigma",
+        deep.parent().unwrap().to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("nests deeper than 64 levels"), "{stderr}");
+    assert!(stderr.len() < 20_000, "the condition is quoted whole");
+    assert!(stderr.contains("1 rules run"), "{stderr}");
+    assert!(!alerts(&out).is_empty());
+}
