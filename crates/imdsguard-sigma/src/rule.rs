@@ -991,6 +991,14 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<SigmaError>) {
     }
 }
 
+/// A value quoted in a message, cut to `max` characters with `…` (a condition can be megabytes).
+fn shorten(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1129,13 +1137,5 @@ falsepositives:
         assert!(parse_cidr("10.0.0.0").is_none());
         assert_eq!(parse_timespan("1h"), Some(3600));
         assert_eq!(parse_timespan("h"), None);
-    }
-}
-
-/// A value quoted in a message, cut to `max` characters with `…` (a condition can be megabytes).
-fn shorten(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_owned(),
     }
 }
