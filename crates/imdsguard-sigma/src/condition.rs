@@ -200,6 +200,14 @@ pub fn parse_condition(s: &str) -> Result<Condition, String> {
         depth: 0,
     };
     let c = p.or()?;
+    // Precedence nests `and` in `or` without parentheses: the tree can be deeper than the text.
+    // Refused too, so that every condition printed (each `and`/`or` in parentheses) parses back.
+    if c.depth() > MAX_CONDITION_DEPTH {
+        return Err(format!(
+            "the condition nests deeper than {MAX_CONDITION_DEPTH} levels of 'not', 'and', 'or' \
+             and parentheses"
+        ));
+    }
     match p.next() {
         None => Ok(c),
         Some(Tok::Close) => Err("a ')' without its '('".into()),
@@ -232,6 +240,17 @@ pub(crate) fn pattern_matches(pattern: &str, name: &str) -> bool {
 }
 
 impl Condition {
+    /// How many `not`, `and` and `or` nodes the deepest path holds.
+    pub fn depth(&self) -> usize {
+        match self {
+            Condition::And(xs) | Condition::Or(xs) => {
+                1 + xs.iter().map(Condition::depth).max().unwrap_or(0)
+            }
+            Condition::Not(x) => 1 + x.depth(),
+            Condition::Ident(_) | Condition::OneOf(_) | Condition::AllOf(_) => 0,
+        }
+    }
+
     /// Every identifier and pattern the condition names.
     pub fn names(&self, out: &mut Vec<(bool, String)>) {
         match self {
