@@ -173,7 +173,6 @@ pub struct Engine {
     sigma: Correlator,
     sigma_rules: Vec<SigmaCorrelation>,
     incidents: Incidents,
-    min_severity: Severity,
     /// The context of the last observation with a Sigma hit, for alerts judged at the end.
     last_hit: Option<Alert>,
     /// (alert id, incident id) for each alert added to an incident since [`Engine::take_links`].
@@ -203,14 +202,13 @@ const MAX_CHAIN: usize = 8;
 impl Engine {
     /// The layer with the built-in correlations (`cfg`, `None` to run none; a saved
     /// `baselines`), the Sigma correlation rules given, and incidents that open after
-    /// `incident_gap_ms` of quiet on a host. Alerts below `min_severity` are left out of
-    /// incidents and of the output.
+    /// `incident_gap_ms` of quiet on a host. Every alert joins its host's incident, whatever
+    /// its severity: what is shown is the caller's choice, what is found is not.
     pub fn new(
         cfg: Option<Config>,
         baselines: Baselines,
         sigma_rules: Vec<SigmaCorrelation>,
         incident_gap_ms: i64,
-        min_severity: Severity,
     ) -> Result<Engine, CorrelateError> {
         let corr: Vec<imdsguard_sigma::Correlation> =
             sigma_rules.iter().map(|s| s.correlation.clone()).collect();
@@ -222,7 +220,6 @@ impl Engine {
             sigma: Correlator::new(&corr)?.with_max_groups(max),
             sigma_rules,
             incidents: Incidents::new(incident_gap_ms),
-            min_severity,
             last_hit: None,
             links: Vec::new(),
             feeding: Vec::new(),
@@ -330,7 +327,6 @@ impl Engine {
         if !obs.hits.is_empty() {
             self.last_hit = context(obs);
         }
-        out.retain(|a| a.severity >= self.min_severity);
         if obs.alerts.is_empty() && out.is_empty() {
             return out;
         }
@@ -342,11 +338,9 @@ impl Engine {
             a.triage = Some(triage::triage(a, &obs.facts, freq.as_ref()));
         }
         for a in obs.alerts.iter().chain(out.iter()) {
-            if a.severity >= self.min_severity {
-                let key = self.host_key(a.host.as_deref().unwrap_or(""));
-                let id = self.incidents.add(a, &key, obs.time_ms);
-                self.links.push((a.id.clone(), id));
-            }
+            let key = self.host_key(a.host.as_deref().unwrap_or(""));
+            let id = self.incidents.add(a, &key, obs.time_ms);
+            self.links.push((a.id.clone(), id));
         }
         out
     }
@@ -392,12 +386,10 @@ impl Engine {
         }
         for (mut a, t) in alerts {
             a.triage = Some(triage::triage(&a, &Facts::default(), None));
-            if a.severity >= self.min_severity {
-                let key = self.host_key(a.host.as_deref().unwrap_or(""));
-                let id = self.incidents.add(&a, &key, t);
-                self.links.push((a.id.clone(), id));
-                out.push(a);
-            }
+            let key = self.host_key(a.host.as_deref().unwrap_or(""));
+            let id = self.incidents.add(&a, &key, t);
+            self.links.push((a.id.clone(), id));
+            out.push(a);
         }
         out
     }

@@ -143,9 +143,10 @@ pub struct Batch<'a> {
     pub baselines: Option<&'a Baselines>,
     /// Input positions reached.
     pub checkpoints: Vec<Checkpoint>,
-    /// A webhook the new alerts are to be delivered to: each goes into the outbox in the same
-    /// transaction, so none is lost to a crash between storing and sending.
-    pub outbox: Option<&'a str>,
+    /// A webhook the new alerts at or above a severity are to be delivered to: each goes into
+    /// the outbox in the same transaction, so none is lost to a crash between storing and
+    /// sending.
+    pub outbox: Option<(&'a str, Severity)>,
 }
 
 /// An alert waiting in the outbox.
@@ -363,7 +364,8 @@ impl Store {
                     ])
                     .map_err(sql("storing an alert"))?;
                 new.push(n == 1);
-                if let (Some(target), true) = (batch.outbox, n == 1) {
+                let send = batch.outbox.filter(|(_, min)| n == 1 && a.severity >= *min);
+                if let Some((target, _)) = send {
                     tx.prepare_cached(
                         "INSERT OR IGNORE INTO outbox (alert_id, target, next_at_ms)
                          VALUES (?1, ?2, ?3)",

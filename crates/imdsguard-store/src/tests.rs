@@ -248,14 +248,17 @@ fn new_alerts_queue_for_a_webhook_and_leave_the_outbox_when_delivered() {
     let mut s = Store::open(&temp("outbox")).unwrap();
     let a = alert("a1", "IMDS-001", "web01", Severity::Medium, 1);
     let b = alert("b2", "IMDS-004", "web01", Severity::High, 2);
+    let low = alert("c3", "IMDS-103", "web01", Severity::Low, 3);
     let batch = Batch {
-        alerts: vec![(&a, Some(1)), (&b, Some(2))],
-        outbox: Some("http://soar/hook"),
+        alerts: vec![(&a, Some(1)), (&b, Some(2)), (&low, Some(3))],
+        outbox: Some(("http://soar/hook", Severity::Medium)),
         ..Batch::default()
     };
     s.commit(&batch).unwrap();
-    // Stored again (a restart reading the same lines): not queued twice.
+    // Stored again (a restart reading the same lines): not queued twice. The low alert is kept,
+    // and not sent: below the webhook's severity.
     s.commit(&batch).unwrap();
+    assert_eq!(s.alert_count().unwrap(), 3);
     assert_eq!(s.outbox_len("http://soar/hook").unwrap(), 2);
     let due = s.due("http://soar/hook", now_ms(), 10).unwrap();
     let ids: Vec<&str> = due.iter().map(|p| p.alert_id.as_str()).collect();

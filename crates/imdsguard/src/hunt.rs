@@ -47,8 +47,6 @@ pub struct HuntConfig {
 
 /// What a worker thread hands back for one event.
 pub(crate) struct Found {
-    /// The most severe hit, whether reported or not (for `--fail-on`).
-    pub(crate) worst: Option<Severity>,
     /// What the correlation layer needs of the event (its reported alerts, its metadata
     /// requests, its hits of rules Sigma correlations name), when it has any. Boxed: results
     /// travel between threads in blocks, and an inline observation made every result hundreds
@@ -58,27 +56,22 @@ pub(crate) struct Found {
     pub(crate) untimed: bool,
 }
 
-/// Detection on one event, on a worker thread: its alerts at or above `min_severity`, and what
-/// the correlation layer needs of it (its metadata requests, the facts triage reads, its hits of
-/// rules Sigma correlations name) when it has any of these.
+/// Detection on one event, on a worker thread: its alerts (every one, whatever the severity:
+/// what is shown is decided when it is written), and what the correlation layer needs of it (its
+/// metadata requests, the facts triage reads, its hits of rules Sigma correlations name) when it
+/// has any of these.
 pub(crate) fn observe(
     event: &imdsguard_event::Event,
     enricher: &Enricher<'_>,
     loaded: &Rules,
-    min_severity: Severity,
 ) -> Found {
     let ev = enricher.enrich(event);
     let time_ms = event.time.as_deref().and_then(parse_time_ms);
-    let mut worst = None;
     let mut alerts = Vec::new();
     let mut hits = Vec::new();
     let mut hit_context = None;
     for hit in loaded.set.eval(&ev) {
-        worst = worst.max(Some(hit.severity));
         let names = loaded.referenced.get(&hit.rule.id);
-        if hit.severity < min_severity && names.is_none() {
-            continue;
-        }
         let alert = Alert::new(&hit, &ev);
         // A rule that only feeds correlations does not alert on its own, unless the event's time
         // cannot be read: then it feeds nothing, and its alert is shown rather than lost.
@@ -95,7 +88,7 @@ pub(crate) fn observe(
                 id: alert.id.clone(),
             });
         }
-        if hit.severity >= min_severity && !feeds {
+        if !feeds {
             alerts.push(alert);
         } else if hit_context.is_none() {
             hit_context = Some(alert);
@@ -111,7 +104,6 @@ pub(crate) fn observe(
         Facts::default()
     };
     Found {
-        worst,
         untimed: wanted && time_ms.is_none(),
         obs: wanted.then(|| {
             Box::new(Observation {
@@ -127,9 +119,15 @@ pub(crate) fn observe(
     }
 }
 
-/// Where alerts go: the output sink, the counts for the summary, and the store, in batches.
+/// Where alerts go: the store keeps every one (in batches); the output sink, the counts and
+/// the exit status see those at or above `min_severity`.
 struct Out<'s> {
     sink: Sink,
+    min_severity: Severity,
+    /// The most severe alert written (for `--fail-on`).
+    worst: Option<Severity>,
+    /// Alerts below `min_severity`: raised and stored, not written.
+    hidden: u64,
     by_rule: BTreeMap<(String, Severity), u64>,
     write_error: Option<io::Error>,
     store: Option<&'s mut Store>,
@@ -146,16 +144,21 @@ impl Out<'_> {
     const BATCH: usize = 1000;
 
     fn write(&mut self, a: Alert, time_ms: Option<i64>) {
-        *self
-            .by_rule
-            .entry((a.rule_id.clone(), a.severity))
-            .or_default() += 1;
         if self.store.is_some() {
             self.pending.push((a.clone(), time_ms));
             if self.pending.len() >= Self::BATCH {
                 self.commit(&[], None);
             }
         }
+        if a.severity < self.min_severity {
+            self.hidden += 1;
+            return;
+        }
+        self.worst = self.worst.max(Some(a.severity));
+        *self
+            .by_rule
+            .entry((a.rule_id.clone(), a.severity))
+            .or_default() += 1;
         if self.write_error.is_none() {
             if let Err(e) = self.sink.write(a) {
                 self.write_error = Some(e);
@@ -509,7 +512,6 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
         baselines,
         loaded.correlations.clone(),
         cfg.incident_gap_ms,
-        cfg.min_severity,
     )
     .map_err(|e| {
         let c = &loaded.correlations[e.correlation];
@@ -565,12 +567,10 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
         ..ReadOptions::default()
     };
     let mut summary = Summary::default();
-    let mut worst: Option<Severity> = None;
     let mut alerts = 0u64;
     let mut seen = 0u64;
     let started = Instant::now();
-    let min_severity = cfg.min_severity;
-    let detect = |event: imdsguard_event::Event| observe(&event, &enricher, &loaded, min_severity);
+    let detect = |event: imdsguard_event::Event| observe(&event, &enricher, &loaded);
     let mut reorder = Reorder::new(cfg.reorder_ms, 100_000);
     let mut untimed = 0u64;
     let mut correlations = 0u64;
@@ -579,6 +579,9 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
     // whose time could not be read is triaged without a baseline and written at once.
     let mut out = Out {
         sink,
+        min_severity: cfg.min_severity,
+        worst: None,
+        hidden: 0,
         by_rule: BTreeMap::new(),
         write_error: None,
         store: store.as_mut(),
@@ -588,7 +591,7 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
         new_in_store: 0,
         store_error: None,
     };
-    let mut emit = |obs: Observation, timed: bool, worst: &mut Option<Severity>| {
+    let mut emit = |obs: Observation, timed: bool| {
         let mut obs = obs;
         let more = if timed {
             let more = engine.push(&mut obs);
@@ -601,7 +604,6 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
         correlations += more.len() as u64;
         let time = timed.then_some(obs.time_ms);
         for a in obs.alerts.into_iter().chain(more) {
-            *worst = (*worst).max(Some(a.severity));
             out.write(a, time);
         }
     };
@@ -618,7 +620,6 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
                     b.set_message(format!("{seen} events, {alerts} alerts"));
                 }
             }
-            worst = worst.max(found.worst);
             let Some(mut obs) = found.obs else {
                 return;
             };
@@ -626,22 +627,21 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
             obs.seq = seen;
             if found.untimed {
                 untimed += 1;
-                emit(*obs, false, &mut worst);
+                emit(*obs, false);
             } else {
                 for o in reorder.push(obs) {
-                    emit(*o, true, &mut worst);
+                    emit(*o, true);
                 }
             }
         },
     );
     for o in reorder.finish() {
-        emit(*o, true, &mut worst);
+        emit(*o, true);
     }
     let finished = engine.finish();
     out.links.extend(engine.take_links());
     for a in finished {
         correlations += 1;
-        worst = worst.max(Some(a.severity));
         let time = a.time.as_deref().and_then(parse_time_ms);
         out.write(a, time);
     }
@@ -650,6 +650,8 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
     out.commit(&incidents, engine.baselines());
     let Out {
         sink,
+        worst,
+        hidden,
         by_rule,
         write_error,
         stored,
@@ -657,6 +659,11 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
         store_error,
         ..
     } = out;
+    // Incidents are shown as alerts are: those at or above --min-severity (the store has all).
+    let incidents: Vec<&Incident> = incidents
+        .into_iter()
+        .filter(|i| i.severity >= cfg.min_severity)
+        .collect();
     if let Some(path) = &cfg.incidents {
         write_incidents(path, &incidents)?;
     }
@@ -686,6 +693,12 @@ pub fn hunt(cfg: HuntConfig) -> Result<ExitCode> {
         }
     }
     eprintln!("  alerts   {alerts}");
+    if hidden > 0 {
+        eprintln!(
+            "  alerts   {hidden} below --min-severity {} not shown (the store keeps them)",
+            cfg.min_severity.as_str()
+        );
+    }
     if untimed > 0 {
         eprintln!(
             "  alerts   {untimed} events left out of correlation and incidents: their time could not be read"

@@ -275,7 +275,7 @@ impl Watcher<'_> {
         let mut alerts: Vec<(Alert, Option<i64>)> = Vec::new();
         for e in &events {
             self.stats.events += 1;
-            let found = observe(e, &self.enricher, &self.loaded, self.min_severity);
+            let found = observe(e, &self.enricher, &self.loaded);
             let Some(mut obs) = found.obs else {
                 continue;
             };
@@ -309,7 +309,7 @@ impl Watcher<'_> {
                 checkpoints: checkpoint.into_iter().collect(),
                 incidents: save_incidents,
                 baselines: save_baselines,
-                outbox: self.webhook.as_deref(),
+                outbox: self.webhook.as_deref().map(|w| (w, self.min_severity)),
             },
         )?;
         self.print(&alerts, &printed)
@@ -317,7 +317,8 @@ impl Watcher<'_> {
 
     fn print(&mut self, alerts: &[(Alert, Option<i64>)], printed: &[bool]) -> Result<()> {
         for (i, (a, _)) in alerts.iter().enumerate() {
-            if printed[i] {
+            // New to the store, and at or above --min-severity (the store keeps the rest).
+            if printed[i] && a.severity >= self.min_severity {
                 self.stats.alerts += 1;
                 write_alert(&mut *self.out, a, self.output)?;
             }
@@ -350,7 +351,6 @@ pub fn watch(cfg: WatchConfig) -> Result<ExitCode> {
         store.baselines()?,
         loaded.correlations.clone(),
         cfg.incident_gap_ms,
-        cfg.min_severity,
     )
     .map_err(|e| anyhow::anyhow!("Sigma correlation {}: {}", e.correlation, e.message))?;
     let mut engine = engine;
@@ -511,7 +511,7 @@ pub fn watch(cfg: WatchConfig) -> Result<ExitCode> {
             checkpoints: Vec::new(),
             incidents: true,
             baselines: true,
-            outbox: w.webhook.as_deref(),
+            outbox: w.webhook.as_deref().map(|u| (u, w.min_severity)),
         },
     )?;
     w.print(&last, &printed)?;
@@ -604,7 +604,7 @@ struct Saved<'a> {
     /// The baselines.
     baselines: bool,
     /// The webhook new alerts are queued for.
-    outbox: Option<&'a str>,
+    outbox: Option<(&'a str, Severity)>,
 }
 
 /// One transaction: the alerts with their incident links, and what `saved` names. Returns, per

@@ -907,3 +907,83 @@ fn a_condition_too_deep_is_refused_and_the_run_goes_on() {
     assert!(stderr.contains("1 rules run"), "{stderr}");
     assert!(!alerts(&out).is_empty());
 }
+
+/// `--min-severity` chooses what is shown; the store keeps every alert. `--fail-on` judges what
+/// is shown: an alert hidden by `--min-severity`, or the hit of a rule that only feeds a
+/// correlation (not an alert), never makes the exit status 1 with nothing printed.
+#[test]
+fn fail_on_judges_the_alerts_shown_and_the_store_keeps_them_all() {
+    let medium = temp_file(
+        "fail-on",
+        "curl.ndjson",
+        r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["network"]},"host":{"name":"h"},"process":{"pid":9,"executable":"/usr/bin/curl"},"destination":{"ip":"169.254.169.254","port":80}}
+"#,
+    );
+    let db = medium.with_file_name("store.db");
+    let out = bin()
+        .args(["hunt", medium.to_str().unwrap(), "--output", "jsonl"])
+        .args(["--min-severity", "high", "--fail-on", "medium", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        stderr.contains("1 below --min-severity high not shown (the store keeps them)"),
+        "{stderr}"
+    );
+    let kept = bin()
+        .args(["alerts", "--output", "jsonl", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let kept: Vec<Value> = String::from_utf8_lossy(&kept.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0]["rule_id"], "IMDS-001");
+    assert_eq!(kept[0]["severity"], "medium");
+    // Shown, it fails the run.
+    let out = run(&[
+        "hunt",
+        medium.to_str().unwrap(),
+        "--output",
+        "jsonl",
+        "--fail-on",
+        "medium",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(alerts(&out).len(), 1);
+
+    // A critical rule that only feeds a correlation which never fires: no alert, exit 0.
+    let rules = medium.with_file_name("feeding.yml");
+    std::fs::write(
+        &rules,
+        "title: Curl to the metadata service\nid: 00000000-0000-4000-8000-0000000000f1\nname: curl_imds\nlogsource: {category: network_connection, product: linux}\ndetection:\n  sel:\n    Image|endswith: '/curl'\n  condition: sel\nlevel: critical\n---\ntitle: Many curls\nid: 00000000-0000-4000-8000-0000000000f2\ncorrelation:\n  type: event_count\n  rules: [curl_imds]\n  group-by: [Computer]\n  timespan: 1m\n  condition: {gte: 100}\nlevel: high\n",
+    )
+    .unwrap();
+    let out = run(&[
+        "hunt",
+        medium.to_str().unwrap(),
+        "--output",
+        "jsonl",
+        "--no-builtin",
+        "--sigma",
+        rules.to_str().unwrap(),
+        "--fail-on",
+        "low",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(alerts(&out).is_empty());
+}
