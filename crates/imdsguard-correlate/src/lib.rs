@@ -335,7 +335,7 @@ impl Engine {
             _ => None,
         };
         for a in obs.alerts.iter_mut().chain(out.iter_mut()) {
-            a.triage = Some(triage::triage(a, &obs.facts, freq.as_ref()));
+            a.triage = triage::applies(a).then(|| triage::triage(a, &obs.facts, freq.as_ref()));
         }
         for a in obs.alerts.iter().chain(out.iter()) {
             let key = self.host_key(a.host.as_deref().unwrap_or(""));
@@ -354,7 +354,7 @@ impl Engine {
     /// the questions are answered without a baseline.
     pub fn triage_only(alerts: &mut [Alert], facts: &Facts) {
         for a in alerts {
-            a.triage = Some(triage::triage(a, facts, None));
+            a.triage = triage::applies(a).then(|| triage::triage(a, facts, None));
         }
     }
 
@@ -385,7 +385,7 @@ impl Engine {
             }
         }
         for (mut a, t) in alerts {
-            a.triage = Some(triage::triage(&a, &Facts::default(), None));
+            a.triage = triage::applies(&a).then(|| triage::triage(&a, &Facts::default(), None));
             let key = self.host_key(a.host.as_deref().unwrap_or(""));
             let id = self.incidents.add(&a, &key, t);
             self.links.push((a.id.clone(), id));

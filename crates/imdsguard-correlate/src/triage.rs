@@ -163,6 +163,14 @@ fn answer(key: &str, question: &str, answer: &str, evidence: String) -> Answer {
 }
 
 /// The triage of one alert.
+/// Whether the metadata playbook applies to an alert: it names a metadata target, or it is one
+/// of the built-in correlations over metadata requests. A Sigma rule about something else (a
+/// `bcdedit` tamper, a logon) gets no metadata questions, escalation or containment.
+pub fn applies(a: &Alert) -> bool {
+    a.target.is_some() || a.rule_id.starts_with("IMDS-")
+}
+
+/// The playbook's triage of an alert the playbook [`applies`] to.
 pub fn triage(a: &Alert, facts: &Facts, freq: Option<&Frequency>) -> Triage {
     let host = a.host.as_deref().unwrap_or("(no host)");
     let image = a.process.as_ref().and_then(|p| p.image.clone());
@@ -470,6 +478,85 @@ fn is_external(ip: IpAddr) -> bool {
     }
 }
 
+/// Programs many legitimate tasks on a host run as: blocking one from the metadata service
+/// blocks them all (cloud SDK modules, configuration management, the agent's own scripts).
+const SHARED_PROGRAMS: &[&str] = &[
+    "powershell",
+    "pwsh",
+    "cmd",
+    "wscript",
+    "cscript",
+    "mshta",
+    "rundll32",
+    "regsvr32",
+    "svchost",
+    "msiexec",
+    "python",
+    "python2",
+    "python3",
+    "py",
+    "pythonw",
+    "bash",
+    "sh",
+    "dash",
+    "zsh",
+    "ksh",
+    "curl",
+    "wget",
+    "java",
+    "javaw",
+    "node",
+    "perl",
+    "ruby",
+    "php",
+    "php-fpm",
+    "w3wp",
+    "httpd",
+    "apache2",
+    "nginx",
+    "tomcat",
+];
+
+/// Whether `image` is one of [`SHARED_PROGRAMS`] (any version suffix: `python3.11`, `php-fpm8.2`)
+/// where the system or a package installs it: a copy in a temp or user folder is its own.
+fn shared_program(image: &str) -> bool {
+    if matches!(
+        imdsguard_enrich::Location::of(image),
+        imdsguard_enrich::Location::Deleted
+            | imdsguard_enrich::Location::SharedMemory
+            | imdsguard_enrich::Location::Temp
+            | imdsguard_enrich::Location::Downloads
+            | imdsguard_enrich::Location::UserWritable
+    ) {
+        return false;
+    }
+    let name = image
+        .rsplit(['\\', '/'])
+        .next()
+        .unwrap_or(image)
+        .to_ascii_lowercase();
+    let stem = name.strip_suffix(".exe").unwrap_or(&name);
+    let stem = stem.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    SHARED_PROGRAMS.contains(&stem)
+}
+
+/// A shell expression giving the AWS instance id of `host`: by its private DNS name for EC2's
+/// `ip-10-0-1-15` names, else by its `Name` tag (the console's name for it).
+fn aws_instance_of(host: Option<&str>) -> String {
+    let filter = match host {
+        Some(h) if h.starts_with("ip-") => format!(
+            "Name=private-dns-name,Values={}*",
+            h.split('.').next().unwrap_or(h)
+        ),
+        Some(h) => format!("Name=tag:Name,Values={}", h.split('.').next().unwrap_or(h)),
+        None => "Name=private-ip-address,Values=<the host's private address>".into(),
+    };
+    format!(
+        "$(aws ec2 describe-instances --filters '{filter}' --query \
+         'Reservations[0].Instances[0].InstanceId' --output text)"
+    )
+}
+
 fn containment(a: &Alert, facts: &Facts, escalate: bool) -> Vec<Containment> {
     let mut out = Vec::new();
     let step = |action: &str, why: String, command: Option<String>| Containment {
@@ -513,9 +600,25 @@ fn containment(a: &Alert, facts: &Facts, escalate: bool) -> Vec<Containment> {
                     normalize_path(image)
                 )
             };
+            let mut why = format!("{image} is not an authorized caller (verdict {verdict}).");
+            let user = p.and_then(|p| p.user.as_deref()).unwrap_or("");
+            if !windows && matches!(user, "root" | "0") {
+                why.push_str(
+                    " Careful: the rule blocks every process of root, the cloud agents among \
+                     them; prefer a network namespace or a cgroup for the process.",
+                );
+            } else if windows && shared_program(image) {
+                why.push_str(&format!(
+                    " Careful: {} is a program many legitimate tasks on this host run as (cloud \
+                     SDK modules, configuration management, the cloud agent's scripts); this \
+                     rule blocks them all. Prefer blocking the user or the parent that ran it, \
+                     and test before leaving it in place.",
+                    image.rsplit(['\\', '/']).next().unwrap_or(image)
+                ));
+            }
             out.push(step(
                 "Block the process from the metadata service",
-                format!("{image} is not an authorized caller (verdict {verdict})."),
+                why,
                 Some(command),
             ));
         }
@@ -567,11 +670,11 @@ fn containment(a: &Alert, facts: &Facts, escalate: bool) -> Vec<Containment> {
                     ""
                 }
             ),
-            Some(
-                "aws ec2 modify-instance-metadata-options --instance-id <instance-id> \
-                 --http-tokens required --http-put-response-hop-limit 1 --http-endpoint enabled"
-                    .into(),
-            ),
+            Some(format!(
+                "aws ec2 modify-instance-metadata-options --instance-id {} --http-tokens \
+                 required --http-put-response-hop-limit 1 --http-endpoint enabled",
+                aws_instance_of(a.host.as_deref())
+            )),
         ));
     }
     if matches!(kind, "credentials" | "token" | "identity" | "userdata") && escalate {
@@ -579,26 +682,46 @@ fn containment(a: &Alert, facts: &Facts, escalate: bool) -> Vec<Containment> {
         let when = a.time.as_deref().unwrap_or("<alert time>");
         match provider {
             Some("aws") | None if aws_like => {
-                let role = principal.unwrap_or("<role>");
+                // The role the path names, else the one the instance's profile holds, looked
+                // up by the host's name.
+                let (role, find) = match principal {
+                    Some(r) => (r.to_owned(), String::new()),
+                    None => (
+                        "\"$ROLE\"".to_owned(),
+                        format!(
+                            "ROLE=$(aws iam get-instance-profile --instance-profile-name \
+                             \"$(aws ec2 describe-instances --instance-ids {} --query \
+                             'Reservations[0].Instances[0].IamInstanceProfile.Arn' --output text \
+                             | cut -d/ -f2)\" --query 'InstanceProfile.Roles[0].RoleName' \
+                             --output text); ",
+                            aws_instance_of(a.host.as_deref())
+                        ),
+                    ),
+                };
+                let named = principal.map_or_else(
+                    || "the role of the instance's profile".to_owned(),
+                    str::to_owned,
+                );
                 out.push(step(
                     "Rotate the role's credentials",
                     format!(
                         "Instance-role credentials cannot be deleted, only outlived: deny every \
-                         session of {role} issued before now (what the console's \"Revoke \
+                         session of {named} issued before now (what the console's \"Revoke \
                          active sessions\" does), then find their use in CloudTrail since {when}."
                     ),
                     Some(format!(
-                        "aws iam put-role-policy --role-name {role} --policy-name \
-                         AWSRevokeOlderSessions --policy-document '{{\"Version\":\"2012-10-17\",\
-                         \"Statement\":[{{\"Effect\":\"Deny\",\"Action\":\"*\",\"Resource\":\"*\",\
-                         \"Condition\":{{\"DateLessThan\":{{\"aws:TokenIssueTime\":\"<now, ISO 8601>\"}}}}}}]}}'"
+                        "{find}aws iam put-role-policy --role-name {role} --policy-name \
+                         AWSRevokeOlderSessions --policy-document \"{{\\\"Version\\\":\\\"2012-10-17\\\",\
+                         \\\"Statement\\\":[{{\\\"Effect\\\":\\\"Deny\\\",\\\"Action\\\":\\\"*\\\",\\\"Resource\\\":\\\"*\\\",\
+                         \\\"Condition\\\":{{\\\"DateLessThan\\\":{{\\\"aws:TokenIssueTime\\\":\
+                         \\\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\\\"}}}}}}]}}\""
                     )),
                 ));
                 out.push(step(
                     "Restrict the role",
-                    format!("Keep only what the instance needs of {role}'s permissions."),
+                    format!("Keep only what the instance needs of {named}'s permissions."),
                     Some(format!(
-                        "aws iam list-attached-role-policies --role-name {role}"
+                        "{find}aws iam list-attached-role-policies --role-name {role}"
                     )),
                 ));
             }
@@ -607,19 +730,39 @@ fn containment(a: &Alert, facts: &Facts, escalate: bool) -> Vec<Containment> {
                 "Managed-identity tokens cannot be revoked before they expire (up to 24 h): \
                  remove or narrow the identity's role assignments now."
                     .into(),
-                Some("az role assignment list --assignee <principal-id> --all".into()),
+                Some(format!(
+                    "az role assignment list --all --assignee \"$(az vm list --query \
+                     \"[?name=='{}'].identity.principalId | [0]\" --output tsv)\"",
+                    a.host
+                        .as_deref()
+                        .map_or("<the VM's name>", |h| h.split('.').next().unwrap_or(h))
+                )),
             )),
             Some("gcp") => {
-                let sa = principal.unwrap_or("<service-account>");
+                // `default` names the VM's own account without its address: looked up by the
+                // VM's name.
+                let (named, sa) = match principal.filter(|p| *p != "default") {
+                    Some(sa) => (sa.to_owned(), sa.to_owned()),
+                    None => (
+                        "the VM's service account".to_owned(),
+                        format!(
+                            "$(gcloud compute instances list --filter=\"name={}\" \
+                             --format=\"value(serviceAccounts[0].email)\")",
+                            a.host
+                                .as_deref()
+                                .map_or("<the VM's name>", |h| h.split('.').next().unwrap_or(h))
+                        ),
+                    ),
+                };
                 out.push(step(
                     "Restrict the service account",
                     format!(
-                        "Access tokens of {sa} live up to an hour: remove its roles or disable it \
-                         if it was stolen."
+                        "Access tokens of {named} live up to an hour: remove its roles or \
+                         disable it if it was stolen."
                     ),
                     Some(format!(
-                        "gcloud projects get-iam-policy <project> --flatten='bindings[].members' \
-                         --filter='bindings.members:{sa}'"
+                        "gcloud projects get-iam-policy \"$(gcloud config get-value project)\" \
+                         --flatten='bindings[].members' --filter=\"bindings.members:{sa}\""
                     )),
                 ));
             }
@@ -694,6 +837,19 @@ mod tests {
     use serde_json::json;
 
     /// The triage of one NXLog record, as an alert of `rule` with the given frequency.
+    fn decoded(record: serde_json::Value) -> imdsguard_event::Event {
+        let mut events = Vec::new();
+        read_reader(
+            "t",
+            &mut record.to_string().as_bytes(),
+            &ReadOptions::default(),
+            &mut Summary::default(),
+            &mut |e| events.push(e),
+        );
+        assert_eq!(events.len(), 1, "{record}");
+        events.remove(0)
+    }
+
     fn triage_of(record: serde_json::Value, rule: &str, freq: Option<&Frequency>) -> Triage {
         let mut events = Vec::new();
         read_reader(
@@ -768,11 +924,63 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains(r"-Program 'C:\Windows\System32\curl.exe'"));
+        // curl.exe in System32 is shared by the host's tasks: blocking it says what it costs.
+        assert!(
+            t.containment[0].why.contains("Careful: curl.exe"),
+            "{}",
+            t.containment[0].why
+        );
+        // `default` is the VM's own account, looked up by its name.
         assert!(t.containment[2]
             .command
             .as_deref()
             .unwrap()
-            .contains("default"));
+            .contains(r#"gcloud compute instances list --filter="name=web01""#));
+    }
+
+    #[test]
+    fn alerts_not_about_the_metadata_service_get_no_metadata_playbook() {
+        // A Sigma rule on bcdedit: no target, not a built-in correlation.
+        let mut a = Alert::context(&Enricher::builtin().enrich(&decoded(start(
+            r"C:\Windows\System32\bcdedit.exe",
+            "bcdedit /set {default} recoveryenabled no",
+            r"C:\Windows\System32\cmd.exe",
+            r"CORP\admin",
+        ))));
+        a.rule_id = "1444443e-6757-43e4-9ea4-c8fc705f79a2".into();
+        assert!(a.target.is_none());
+        assert!(!applies(&a));
+        a.rule_id = "IMDS-103".into();
+        assert!(applies(&a));
+    }
+
+    #[test]
+    fn a_role_nobody_named_is_looked_up_not_left_as_a_placeholder() {
+        let t = triage_of(
+            start(
+                "/usr/bin/curl",
+                "curl -s http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+                "/bin/bash",
+                "www-data",
+            ),
+            "IMDS-004",
+            None,
+        );
+        let commands: Vec<&str> = t
+            .containment
+            .iter()
+            .filter_map(|c| c.command.as_deref())
+            .collect();
+        assert!(!commands.is_empty());
+        for c in &commands {
+            assert!(!c.contains("<role>") && !c.contains("<instance-id>"), "{c}");
+        }
+        assert!(
+            commands
+                .iter()
+                .any(|c| c.contains("ROLE=$(aws iam get-instance-profile")),
+            "{commands:#?}"
+        );
     }
 
     #[test]

@@ -987,3 +987,40 @@ fn fail_on_judges_the_alerts_shown_and_the_store_keeps_them_all() {
     );
     assert!(alerts(&out).is_empty());
 }
+
+/// SigmaHQ's "Boot Configuration Tampering Via Bcdedit.EXE" on its real records (the Atomic Red
+/// Team run in EVTX-ATTACK-SAMPLES, records 3648 and 3650, as Chainsaw reports them): the
+/// alerts carry no metadata playbook (no firewall rule against bcdedit.exe, no IMDSv2 advice),
+/// since they are not about the metadata service.
+#[test]
+fn a_sigma_alert_about_something_else_gets_no_metadata_triage() {
+    let shared = repo().join("../shared/data");
+    let rule = shared.join(
+        "sigma/rules/windows/process_creation/proc_creation_win_bcdedit_boot_conf_tamper.yml",
+    );
+    let evtx = shared.join("evtx/evtxattack_PanacheSysmon_vs_AtomicRedTeam01.evtx");
+    let out = run(&[
+        "hunt",
+        evtx.to_str().unwrap(),
+        "--no-db",
+        "--output",
+        "jsonl",
+        "--no-builtin",
+        "--sigma",
+        rule.to_str().unwrap(),
+    ]);
+    let all = alerts(&out);
+    let records: Vec<u64> = all
+        .iter()
+        .map(|a| a["source"]["record"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        records,
+        [3648, 3650],
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for a in &all {
+        assert!(a.get("triage").is_none(), "{a}");
+    }
+}
