@@ -830,9 +830,10 @@ fn user_data_fields_reach_sigma_rules() {
 #[test]
 fn network_connection_rules_read_security_5156_and_alerts_cite_event_record_ids() {
     let shared = repo().join("../shared/data");
-    let rule = shared.join(
-        "sigma/rules/windows/network_connection/net_connection_win_rdp_outbound_over_non_standard_tools.yml",
-    );
+    // Every network_connection rule: the Sysmon-only ones must not misfire on 5156 either
+    // (its lsass.exe is `\device\harddiskvolume1\…`, which the Kerberos rule's filter writes
+    // as `C:\Windows\System32\lsass.exe`).
+    let rule = shared.join("sigma/rules/windows/network_connection");
     let evtx = shared.join("evtx/evtxattack_DE_RDP_Tunnel_5156.evtx");
     let out = run(&[
         "hunt",
@@ -847,6 +848,7 @@ fn network_connection_rules_read_security_5156_and_alerts_cite_event_record_ids(
     let got: Vec<(u64, u64, String)> = alerts(&out)
         .iter()
         .map(|a| {
+            assert_eq!(a["rule_id"], "ed74fe75-7594-4b4b-ae38-e38e3fd2eb23", "{a}");
             (
                 a["source"]["record"].as_u64().unwrap(),
                 a["source"]["header_record"].as_u64().unwrap(),

@@ -105,8 +105,8 @@ pub(crate) fn set_keep_fields(keep: bool) {
 /// rule interned are kept, and none the record has under the same name already. What has no
 /// Security equivalent (5156: `User`, `CommandLine`, `ParentImage`, `DestinationHostname`,
 /// `SourceHostname`; 4688: `OriginalFileName`, `Hashes`, `CurrentDirectory`, `ParentCommandLine`)
-/// stays absent, and `docs/sigma-windows-security.md` lists it. `Image`, `ParentImage`,
-/// `CommandLine`, `User`, `DestinationIp`, `DestinationPort` come through the typed fields.
+/// stays absent, and `docs/sigma-windows-security.md` lists it. `ParentImage`, `CommandLine`,
+/// `User`, `DestinationIp`, `DestinationPort` come through the typed fields.
 fn sysmon_equivalents(rec: &WinRecord<'_>, e: &Event) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     if family(rec) != Family::Security {
@@ -130,6 +130,10 @@ fn sysmon_equivalents(rec: &WinRecord<'_>, e: &Event) -> Vec<(&'static str, Stri
             add("SourceIsIpv6", net.and_then(|n| ipv6(&n.src_ip)));
             add("DestinationIsIpv6", net.and_then(|n| ipv6(&n.dst_ip)));
             add("ProcessId", e.process.pid.map(|p| p.to_string()));
+            // 5156 names the volume (`\device\harddiskvolume2\windows\...`), Sysmon the drive:
+            // rules compare `C:\Windows\...`, so the volume is read as the system drive, C:,
+            // which it is on nearly every host (`Application` keeps it as written).
+            add("Image", e.process.image.as_deref().map(drive_form));
         }
         4688 => {
             add("ParentProcessId", e.parent.pid.map(|p| p.to_string()));
@@ -143,6 +147,19 @@ fn sysmon_equivalents(rec: &WinRecord<'_>, e: &Event) -> Vec<(&'static str, Stri
         _ => {}
     }
     out
+}
+
+/// `\device\harddiskvolumeN\rest` as `C:\rest`; any other path as it is.
+fn drive_form(path: &str) -> String {
+    const DEVICE: &str = "\\device\\harddiskvolume";
+    match path.get(..DEVICE.len()) {
+        Some(p) if p.eq_ignore_ascii_case(DEVICE) => {
+            let rest = &path[DEVICE.len()..];
+            let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+            format!("C:{rest}")
+        }
+        _ => path.to_owned(),
+    }
 }
 
 /// Sysmon's `IntegrityLevel` for a 4688 `MandatoryLabel` SID.
