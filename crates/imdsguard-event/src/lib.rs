@@ -241,6 +241,19 @@ pub fn host_name(raw: &str) -> Option<String> {
     (!t.is_empty() && t != "-").then(|| t.to_ascii_lowercase())
 }
 
+/// [`host_name`] in place: no allocation when the name is already in that form.
+pub fn normalize_host_name(host: &mut Option<String>) {
+    let Some(h) = host else { return };
+    let t = h.trim().trim_end_matches('.');
+    if t.is_empty() || t == "-" {
+        *host = None;
+    } else if t.len() != h.len() {
+        *host = Some(t.to_ascii_lowercase());
+    } else {
+        h.make_ascii_lowercase();
+    }
+}
+
 /// The identity that joins one host's names: an address as it is, a DNS name's first label.
 /// `WORKSTATION5` and `workstation5.theshire.local` are one host, as Windows names them
 /// (a computer's name is unique in its domain); `name` is a [`host_name`].

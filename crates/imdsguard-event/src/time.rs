@@ -179,17 +179,35 @@ pub enum Clock {
 }
 
 /// Milliseconds since the epoch as RFC 3339 UTC with milliseconds (`2026-11-20T09:14:07.000Z`).
+/// Written digit by digit: every event's time goes through here.
 pub fn format_time_ms(ms: i64) -> String {
     let days = ms.div_euclid(86_400_000);
     let rem = ms.rem_euclid(86_400_000);
     let (y, m, d) = civil_from_days(days);
     let (h, rem) = (rem / 3_600_000, rem % 3_600_000);
     let (min, rem) = (rem / 60_000, rem % 60_000);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{:02}.{:03}Z",
-        rem / 1000,
-        rem % 1000
-    )
+    if !(0..=9999).contains(&y) {
+        return format!(
+            "{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{:02}.{:03}Z",
+            rem / 1000,
+            rem % 1000
+        );
+    }
+    let mut b = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut n: i64| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    put(0, 4, y);
+    put(5, 2, i64::from(m));
+    put(8, 2, i64::from(d));
+    put(11, 2, h);
+    put(14, 2, min);
+    put(17, 2, rem / 1000);
+    put(20, 3, rem % 1000);
+    String::from_utf8(b.to_vec()).expect("ASCII digits and separators")
 }
 
 fn epoch_ms(s: &str) -> Option<i64> {

@@ -30,8 +30,8 @@ use crate::json::Value;
 pub use error::{InputError, SkipReason, Skipped};
 pub use formats::json_format_names;
 use imdsguard_event::{
-    format_time_ms, host_name, parse_time_in, parse_time_ms, Clock, Event, Format, LocalZone,
-    Position, SourceRef,
+    format_time_ms, normalize_host_name, parse_time_in, parse_time_ms, Clock, Event, Format,
+    LocalZone, Position, SourceRef,
 };
 
 /// How inputs are read.
@@ -107,7 +107,7 @@ pub(crate) fn normalize_event(
     e: &mut Event,
     zone: Option<&LocalZone>,
 ) -> (TimeNote, Option<String>) {
-    e.host = e.host.as_deref().and_then(host_name);
+    normalize_host_name(&mut e.host);
     let Some(raw) = e.time.take() else {
         return (TimeNote::Fine, None);
     };

@@ -20,9 +20,9 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
     let id = event_id(v.get("EventID")).ok_or_else(|| missing("EventID"))?;
     // NXLog writes the collector's local time without a zone (`EventTime`); a pipeline after it
     // often adds UTC (`@timestamp`, `TimeCreated` with a `Z`), which is preferred.
-    let zoned = |name: &str| v.text(&[name]).filter(|t| writes_zone(t));
+    let zoned = |name: &str| v.raw(name).filter(|t| writes_zone(t));
     let (time, clock) = match zoned("@timestamp").or_else(|| zoned("TimeCreated")) {
-        Some(t) => (Some(t), Clock::Utc),
+        Some(t) => (Some(t.trim().to_owned()), Clock::Utc),
         None => (
             v.text(&["EventTime", "TimeCreated", "EventReceivedTime"]),
             Clock::Local,
@@ -39,7 +39,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
         host: v.text(&["Hostname", "Computer", "host"]),
         provider: v.raw_any(&["SourceName", "ProviderName", "Provider"]),
         system: None,
-        record_id: None,
+        record_id: v.text(&["RecordNumber"]),
     };
     Ok(windows_event(source, Format::NxlogJson, &rec))
 }

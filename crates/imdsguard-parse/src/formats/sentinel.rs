@@ -55,7 +55,7 @@ pub(crate) fn decode_windows_event(v: &Map<'_>, source: SourceRef) -> Result<Eve
         host: v.text(&["Computer"]),
         provider: v.raw_any(&["Provider", "EventSourceName"]),
         system: None,
-        record_id: None,
+        record_id: v.text(&["EventRecordId", "EventRecordID"]),
     };
     Ok(windows_event(source, Format::SentinelWindowsEvent, &rec))
 }
@@ -82,7 +82,7 @@ pub(crate) fn decode_security_event(v: &Map<'_>, source: SourceRef) -> Result<Ev
         host: v.text(&["Computer"]),
         provider: v.raw_any(&["Provider", "EventSourceName"]),
         system: None,
-        record_id: None,
+        record_id: v.text(&["EventRecordId", "EventRecordID"]),
     };
     Ok(windows_event(source, Format::SentinelSecurityEvent, &rec))
 }

@@ -30,8 +30,8 @@ pub(crate) struct WinRecord<'a> {
     /// The record's `System` element, where the format has one: Sigma reads a few of its fields
     /// ([`SYSTEM_FIELDS`]) by name.
     pub system: Option<&'a dyn Fields>,
-    /// The record's number where the carrier keeps it outside `System` and the data
-    /// (Winlogbeat's `winlog.record_id`).
+    /// The record's number where the carrier keeps it outside a `System` element (NXLog's
+    /// `RecordNumber`, Winlogbeat's `winlog.record_id`, Sentinel's `EventRecordId`).
     pub record_id: Option<String>,
 }
 
@@ -248,8 +248,7 @@ pub(crate) fn windows_event(source: SourceRef, format: Format, rec: &WinRecord<'
         record_id: rec
             .record_id
             .clone()
-            .or_else(|| rec.system.and_then(|s| s.text(&["EventRecordID"])))
-            .or_else(|| d.text(&["RecordNumber", "EventRecordID", "EventRecordId"])),
+            .or_else(|| rec.system.and_then(|s| s.text(&["EventRecordID"]))),
         time,
         clock,
         host: rec.host.clone(),
