@@ -1,6 +1,5 @@
 //! The `imdsguard` command: parses arguments, wires the library crates, maps outcomes to exit codes.
 
-use std::fs;
 use std::io::{self, BufRead, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,12 +9,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use imdsguard_event::{Format, LocalZone, Severity};
 use imdsguard_parse::{read_inputs_parallel, ReadOptions, Summary};
 use imdsguard_target::report::{table_header, TargetReport};
-use imdsguard_target::{Catalog, Normalizer, MAX_INPUT};
+use imdsguard_target::{Catalog, MAX_INPUT};
 
 mod hunt;
 mod store_cmds;
 mod watch;
-mod webhook;
 
 /// Find theft of cloud credentials through instance metadata services.
 #[derive(Debug, Parser)]
@@ -149,11 +147,16 @@ struct CorrelateArgs {
 }
 
 impl CorrelateArgs {
-    fn config(&self) -> imdsguard_correlate::Config {
-        imdsguard_correlate::Config {
-            learn_ms: self.learn,
-            token_window_ms: self.token_window,
-            ..imdsguard_correlate::Config::default()
+    /// The correlation settings, with `hunt`'s reorder lateness (`watch` reads in order).
+    fn config(&self, reorder_ms: Option<i64>) -> imdsguard_pipeline::CorrelateConfig {
+        imdsguard_pipeline::CorrelateConfig {
+            imds: imdsguard_correlate::Config {
+                learn_ms: self.learn,
+                token_window_ms: self.token_window,
+                ..imdsguard_correlate::Config::default()
+            },
+            incident_gap_ms: self.incident_gap,
+            reorder_ms: reorder_ms.unwrap_or(0),
         }
     }
 }
@@ -493,27 +496,37 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rules(args) => rules(args),
         Command::Allowlist(args) => allowlist(args),
         Command::Sigma(args) => sigma(args),
-        Command::Watch(a) => watch::watch(watch::WatchConfig {
-            db: store_cmds::db_path(a.db)?,
-            inputs: a.inputs,
-            format: a.format,
-            timezone: a.timezone,
-            output: a.output,
-            out_file: a.out,
-            min_severity: a.min_severity,
-            allowlist: a.allowlist,
-            catalog: a.catalog,
-            sigma: a.sigma,
-            no_builtin: a.no_builtin,
-            correlate: a.correlate.config(),
-            incident_gap_ms: a.correlate.incident_gap,
-            poll: std::time::Duration::from_millis(a.poll.max(1) as u64),
-            max_chunk: a.max_chunk.max(4096),
-            once: a.once,
-            syslog_udp: a.syslog_udp,
-            syslog_tcp: a.syslog_tcp,
-            webhook: a.webhook,
-        }),
+        Command::Watch(a) => {
+            let cfg = imdsguard_pipeline::WatchConfig {
+                common: imdsguard_pipeline::Config {
+                    resources: imdsguard_pipeline::ResourceConfig {
+                        catalog: a.catalog,
+                        allowlist: a.allowlist,
+                    },
+                    rules: imdsguard_pipeline::RulesConfig {
+                        builtin: !a.no_builtin,
+                        sigma: a.sigma,
+                    },
+                    read: imdsguard_pipeline::ReadConfig {
+                        format: a.format,
+                        timezone: a.timezone,
+                    },
+                    correlate: a.correlate.config(None),
+                    min_severity: a.min_severity,
+                    // Rules load on every core; the stream itself is read on one thread.
+                    threads: default_threads(None),
+                },
+                db: store_cmds::db_path(a.db)?,
+                inputs: a.inputs,
+                syslog_udp: a.syslog_udp,
+                syslog_tcp: a.syslog_tcp,
+                poll: std::time::Duration::from_millis(a.poll.max(1) as u64),
+                max_chunk: a.max_chunk.max(4096),
+                once: a.once,
+                webhook: a.webhook,
+            };
+            watch::watch(cfg, a.output, a.out)
+        }
         Command::Alerts(a) => store_cmds::alerts(a),
         Command::Incident(a) => store_cmds::incident(a),
         Command::Triage(a) => store_cmds::triage(a),
@@ -521,43 +534,46 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn hunt_with(a: HuntArgs, db: Option<PathBuf>) -> Result<ExitCode> {
-    hunt::hunt(hunt::HuntConfig {
+    let cfg = imdsguard_pipeline::HuntConfig {
+        common: imdsguard_pipeline::Config {
+            resources: imdsguard_pipeline::ResourceConfig {
+                catalog: a.catalog,
+                allowlist: a.allowlist,
+            },
+            rules: imdsguard_pipeline::RulesConfig {
+                builtin: !a.no_builtin,
+                sigma: a.sigma,
+            },
+            read: imdsguard_pipeline::ReadConfig {
+                format: a.format,
+                timezone: a.timezone,
+            },
+            correlate: a.correlate.config(Some(a.reorder)),
+            min_severity: a.min_severity,
+            threads: default_threads(a.threads),
+        },
         inputs: a.inputs,
-        format: a.format,
-        timezone: a.timezone,
-        output: a.output,
-        out_file: a.out,
-        min_severity: a.min_severity,
-        fail_on: a.fail_on,
-        allowlist: a.allowlist,
-        catalog: a.catalog,
-        progress: !a.no_progress,
-        color: !a.no_color,
-        threads: default_threads(a.threads),
-        sigma: a.sigma,
-        no_builtin: a.no_builtin,
-        incidents: a.incidents,
-        correlate: a.correlate.config(),
-        incident_gap_ms: a.correlate.incident_gap,
-        reorder_ms: a.reorder,
         db,
-    })
-}
-
-pub(crate) fn load_catalog(path: Option<&PathBuf>) -> Result<&'static Catalog> {
-    let Some(path) = path else {
-        return Ok(Catalog::builtin());
     };
-    let text = fs::read_to_string(path)
-        .with_context(|| format!("cannot read catalog {}", path.display()))?;
-    let cat = Catalog::builtin_extended(&text, &path.display().to_string())?;
-    // One catalog per process, alive until exit: leaking it lets targets borrow from it freely.
-    Ok(Box::leak(Box::new(cat)))
+    hunt::hunt(
+        cfg,
+        hunt::Printing {
+            output: a.output,
+            out_file: a.out,
+            incidents_file: a.incidents,
+            progress: !a.no_progress,
+            color: !a.no_color,
+            fail_on: a.fail_on,
+        },
+    )
 }
 
 fn target(args: TargetArgs) -> Result<ExitCode> {
-    let cat = load_catalog(args.catalog.as_ref())?;
-    let normalizer = Normalizer::new(cat);
+    let resources = imdsguard_pipeline::Resources::load(&imdsguard_pipeline::ResourceConfig {
+        catalog: args.catalog.clone(),
+        allowlist: None,
+    })?;
+    let normalizer = resources.normalizer();
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     const WIDTH: usize = 60;

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 #[cfg(feature = "webhook")]
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 #[cfg(feature = "webhook")]
@@ -19,7 +20,7 @@ use imdsguard_store::Store;
 
 /// The backoff after `attempts` failures.
 #[cfg_attr(not(feature = "webhook"), allow(dead_code))]
-pub fn backoff_ms(attempts: u32) -> i64 {
+pub(crate) fn backoff_ms(attempts: u32) -> i64 {
     1000i64.saturating_mul(1i64 << attempts.min(9)).min(300_000)
 }
 
@@ -31,37 +32,55 @@ fn now_ms() -> i64 {
 }
 
 /// Starts the sender; it stops when `stop` is set, after one last pass over what is due (so a
-/// clean shutdown delivers what it can; the rest waits in the outbox for the next run).
-pub fn start(db: PathBuf, url: String, stop: Arc<AtomicBool>) -> anyhow::Result<JoinHandle<()>> {
+/// clean shutdown delivers what it can; the rest waits in the outbox for the next run). What it
+/// has to say (a receiver failing, the store) goes to `notes`, once per different message.
+pub(crate) fn start(
+    db: PathBuf,
+    url: String,
+    stop: Arc<AtomicBool>,
+    notes: Sender<String>,
+) -> Result<JoinHandle<()>, crate::PipelineError> {
     #[cfg(not(feature = "webhook"))]
     {
-        let _ = (db, url, stop);
-        anyhow::bail!("this imdsguard was built without the `webhook` feature")
+        let _ = (db, url, stop, notes);
+        Err(crate::PipelineError::Webhook(
+            "this imdsguard was built without the `webhook` feature".into(),
+        ))
     }
     #[cfg(feature = "webhook")]
     {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            anyhow::bail!("--webhook {url:?}: give an http:// or https:// URL");
+            return Err(crate::PipelineError::Webhook(format!(
+                "--webhook {url:?}: give an http:// or https:// URL"
+            )));
         }
-        let store = Store::open(&db)?;
+        let store = Store::open(&db).map_err(crate::PipelineError::store(format!(
+            "cannot use the store {} for the webhook",
+            db.display()
+        )))?;
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(10)))
             .http_status_as_error(false)
             .build()
             .into();
-        Ok(std::thread::spawn(move || run(store, agent, &url, &stop)))
+        Ok(std::thread::spawn(move || {
+            run(store, agent, &url, &stop, &notes)
+        }))
     }
 }
 
 #[cfg(feature = "webhook")]
-fn run(mut store: Store, agent: ureq::Agent, url: &str, stop: &AtomicBool) {
+fn run(mut store: Store, agent: ureq::Agent, url: &str, stop: &AtomicBool, notes: &Sender<String>) {
+    let note = |m: String| {
+        let _ = notes.send(m);
+    };
     let mut last_error = String::new();
     loop {
         let stopping = stop.load(Ordering::Relaxed);
         let due = match store.due(url, now_ms(), 100) {
             Ok(d) => d,
             Err(e) => {
-                eprintln!("imdsguard: webhook: {e}");
+                note(format!("webhook: {e}"));
                 Vec::new()
             }
         };
@@ -80,9 +99,9 @@ fn run(mut store: Store, agent: ureq::Agent, url: &str, stop: &AtomicBool) {
                 Ok(()) => store.delivered(&p.alert_id, url),
                 Err(why) => {
                     if why != last_error {
-                        eprintln!(
-                            "imdsguard: webhook: {url}: {why}; retrying with backoff (alerts wait in the store)"
-                        );
+                        note(format!(
+                            "webhook: {url}: {why}; retrying with backoff (alerts wait in the store)"
+                        ));
                         last_error = why.clone();
                     }
                     let next = now_ms() + backoff_ms(p.attempts);
@@ -90,7 +109,7 @@ fn run(mut store: Store, agent: ureq::Agent, url: &str, stop: &AtomicBool) {
                 }
             };
             if let Err(e) = stored {
-                eprintln!("imdsguard: webhook: {e}");
+                note(format!("webhook: {e}"));
             }
             if stop.load(Ordering::Relaxed) && !stopping {
                 break;

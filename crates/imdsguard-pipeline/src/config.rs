@@ -1,0 +1,106 @@
+//! What a run is asked to do, as typed values: the binary turns arguments into these, tests and
+//! other entry points build them directly.
+
+use std::path::PathBuf;
+
+use imdsguard_event::{Format, LocalZone, Severity};
+
+/// The catalog and allowlist files that extend the built-in ones.
+#[derive(Debug, Clone, Default)]
+pub struct ResourceConfig {
+    /// A catalog file (same format as `imdsguard catalog --toml`).
+    pub catalog: Option<PathBuf>,
+    /// An allowlist file (same format as `imdsguard allowlist --toml`).
+    pub allowlist: Option<PathBuf>,
+}
+
+/// Which rules run.
+#[derive(Debug, Clone)]
+pub struct RulesConfig {
+    /// Sigma rule files or directories (filters and correlations among them).
+    pub sigma: Vec<PathBuf>,
+    /// Run the built-in detections and correlations (IMDS-001 … IMDS-104).
+    pub builtin: bool,
+}
+
+/// How records are read.
+#[derive(Debug, Clone, Default)]
+pub struct ReadConfig {
+    /// Decode every record with this format instead of sniffing.
+    pub format: Option<Format>,
+    /// The zone of local times written without one.
+    pub timezone: Option<LocalZone>,
+}
+
+/// The correlation layer's settings.
+#[derive(Debug, Clone)]
+pub struct CorrelateConfig {
+    /// The built-in correlations' settings (learning period, token window, …).
+    pub imds: imdsguard_correlate::Config,
+    /// Quiet on a host longer than this opens a new incident.
+    pub incident_gap_ms: i64,
+    /// `hunt`: how far out of time order records may come and still be correlated in order.
+    pub reorder_ms: i64,
+}
+
+impl Default for CorrelateConfig {
+    fn default() -> Self {
+        CorrelateConfig {
+            imds: imdsguard_correlate::Config::default(),
+            incident_gap_ms: 3_600_000,
+            reorder_ms: 300_000,
+        }
+    }
+}
+
+/// What every run shares.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Catalog and allowlist.
+    pub resources: ResourceConfig,
+    /// The rules.
+    pub rules: RulesConfig,
+    /// Reading.
+    pub read: ReadConfig,
+    /// Correlation.
+    pub correlate: CorrelateConfig,
+    /// What is shown: alerts and incidents below it are raised, correlated and stored, not
+    /// handed to the caller's sink (nor the webhook).
+    pub min_severity: Severity,
+    /// Worker threads for decoding and detection (`hunt`), and for loading rules.
+    pub threads: usize,
+}
+
+/// `hunt`: read inputs to their end.
+#[derive(Debug, Clone)]
+pub struct HuntConfig {
+    /// What every run shares.
+    pub common: Config,
+    /// Files, directories, `-` for standard input.
+    pub inputs: Vec<PathBuf>,
+    /// The store; `None` keeps nothing.
+    pub db: Option<PathBuf>,
+}
+
+/// `watch`: follow inputs until stopped.
+#[derive(Debug, Clone)]
+pub struct WatchConfig {
+    /// What every run shares.
+    pub common: Config,
+    /// Files to follow, `-` for standard input.
+    pub inputs: Vec<PathBuf>,
+    /// Syslog listeners (RFC 5424/3164) on these addresses.
+    pub syslog_udp: Vec<String>,
+    /// Syslog over TCP (octet counting or newlines).
+    pub syslog_tcp: Vec<String>,
+    /// The store (required: positions, alerts, incidents, baselines, the outbox).
+    pub db: PathBuf,
+    /// How long to wait when no input grew.
+    pub poll: std::time::Duration,
+    /// Most bytes read from an input per transaction.
+    pub max_chunk: usize,
+    /// Stop once every file is read to its end and standard input is closed.
+    pub once: bool,
+    /// POST every new alert shown to this URL (through the store's outbox).
+    pub webhook: Option<String>,
+}

@@ -1,0 +1,98 @@
+//! Detection on one event: enrich it, evaluate every rule, and hand back what the correlation
+//! layer needs. Runs on the worker threads; reads only immutable, shared state.
+
+use imdsguard_correlate::{Facts, Hit, Observation, Touch};
+use imdsguard_enrich::Enricher;
+use imdsguard_event::{parse_time_ms, Event};
+use imdsguard_rules::Alert;
+
+use crate::rules::Rules;
+
+/// The enrich stage and the rules, shared by every worker.
+#[derive(Clone, Copy)]
+pub struct Detector<'a> {
+    enricher: Enricher<'a>,
+    rules: &'a Rules,
+}
+
+/// What detection made of one event.
+pub struct Found {
+    /// What the correlation layer needs of the event (its alerts, its metadata requests, its
+    /// hits of rules Sigma correlations name), when it has any. Boxed: results travel between
+    /// threads in blocks, and an inline observation made every result hundreds of bytes to copy.
+    pub(crate) obs: Option<Box<Observation>>,
+    /// The event raised an alert or reached the service but its time could not be read.
+    pub(crate) untimed: bool,
+}
+
+impl<'a> Detector<'a> {
+    /// Detection with `enricher` and `rules`.
+    pub fn new(enricher: Enricher<'a>, rules: &'a Rules) -> Detector<'a> {
+        Detector { enricher, rules }
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &'a Rules {
+        self.rules
+    }
+
+    /// Every alert the event raises (whatever the severity: what is shown is decided when it is
+    /// written), and what the correlation layer needs of it: its metadata requests, the facts
+    /// triage reads, its hits of rules Sigma correlations name.
+    pub fn observe(&self, event: &Event) -> Found {
+        let loaded = self.rules;
+        let ev = self.enricher.enrich(event);
+        let time_ms = event.time.as_deref().and_then(parse_time_ms);
+        let mut alerts = Vec::new();
+        let mut hits = Vec::new();
+        let mut hit_context = None;
+        for hit in loaded.set.eval(&ev) {
+            let names = loaded.referenced.get(&hit.rule.id);
+            let alert = Alert::new(&hit, &ev);
+            // A rule that only feeds correlations does not alert on its own, unless the event's
+            // time cannot be read: then it feeds nothing, and its alert is shown rather than
+            // lost.
+            let feeds = time_ms.is_some() && loaded.feeding.contains(&hit.rule.id);
+            if let (Some(names), Some(time_ms)) = (names, time_ms) {
+                hits.push(Hit {
+                    rule: names.clone(),
+                    time_ms,
+                    fields: loaded
+                        .fields
+                        .iter()
+                        .filter_map(|(n, f)| Some((n.clone(), f.get(&ev)?.to_string())))
+                        .collect(),
+                    id: alert.id.clone(),
+                });
+            }
+            if !feeds {
+                alerts.push(alert);
+            } else if hit_context.is_none() {
+                hit_context = Some(alert);
+            }
+        }
+        let touch = time_ms.and_then(|t| Touch::of(&ev, t));
+        let wanted = !alerts.is_empty() || touch.is_some() || !hits.is_empty();
+        // Triage reads the facts for the event's alerts, or a correlation's on a touch that is
+        // not a verified agent's (an agent's can only raise a rate alert).
+        let facts = if !alerts.is_empty() || touch.as_ref().is_some_and(|t| !t.agent) {
+            Facts::of(&ev)
+        } else {
+            Facts::default()
+        };
+        Found {
+            untimed: wanted && time_ms.is_none(),
+            obs: wanted.then(|| {
+                Box::new(Observation {
+                    time_ms: time_ms.unwrap_or(i64::MIN),
+                    seq: 0,
+                    alerts,
+                    touch,
+                    facts,
+                    hits,
+                    hit_context,
+                })
+            }),
+        }
+    }
+}

@@ -1,0 +1,477 @@
+//! `watch`: follow files as they grow, standard input and syslog, and detect continuously, with
+//! the decoders, detections, correlation and triage `hunt` runs.
+//!
+//! Each input is read in chunks of complete lines. A chunk's alerts, the incidents they touch
+//! and the file's new position are written to the store in one transaction, so a restart — even
+//! after `kill -9` — resumes at the last committed position, and what it reads again adds no
+//! alert twice (ids are stable). Alerts reach the caller's sink after they are committed and
+//! only when they were new to the store, so the output repeats nothing either. Reading waits for
+//! writing: when output is slow, input is read slowly, never dropped, and at most one chunk per
+//! input is held.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use imdsguard_correlate::{Baselines, Engine, Incident};
+use imdsguard_event::{Position as RecordPosition, Severity};
+use imdsguard_parse::follow::{Follower, Position};
+use imdsguard_parse::{read_reader_at, ReadOptions, Summary};
+use imdsguard_rules::Alert;
+use imdsguard_store::{Batch, Checkpoint, Store};
+
+use crate::config::WatchConfig;
+use crate::detect::Detector;
+use crate::error::PipelineError;
+use crate::hunt::open_store;
+use crate::resources::Resources;
+use crate::rules::{Rules, RulesReport};
+use crate::run::Correlation;
+use crate::sink::AlertSink;
+use crate::sources::{stdin_stream, syslog_tcp, syslog_udp, Input};
+
+/// How `watch` tells its caller what it is doing; the caller decides what to print.
+pub trait Reporter {
+    /// A sentence worth a line on its own: a listener's address, an input that does not exist
+    /// yet, an input that cannot be read (each different message once), a webhook failure.
+    fn note(&mut self, message: &str);
+    /// About once a second: where the watch is.
+    fn status(&mut self, _status: &WatchStatus) {}
+    /// When asked (`SIGUSR1`): the metrics, as one JSON object.
+    fn metrics(&mut self, _metrics: &serde_json::Value) {}
+}
+
+/// Where a watch is.
+#[derive(Debug, Clone, Default)]
+pub struct WatchStatus {
+    /// Events read so far.
+    pub events: u64,
+    /// Alerts shown so far.
+    pub alerts: u64,
+    /// The newest event time correlated.
+    pub last_event_ms: Option<i64>,
+    /// Seconds since the watch started.
+    pub uptime_s: f64,
+}
+
+/// What a watch did, when it stops.
+#[derive(Debug)]
+pub struct WatchReport {
+    /// What was read and skipped.
+    pub summary: Summary,
+    /// Where it stopped.
+    pub status: WatchStatus,
+    /// Whether it stopped on a signal (else: `once`, every input read).
+    pub signalled: bool,
+    /// Alerts waiting in the store for the webhook when it stopped.
+    pub webhook_backlog: u64,
+}
+
+/// The watch's state between chunks.
+struct Watcher<'a> {
+    detector: Detector<'a>,
+    run: Correlation,
+    store: Store,
+    opts: ReadOptions,
+    min_severity: Severity,
+    summary: Summary,
+    events: u64,
+    shown: u64,
+    last_baseline_save: Instant,
+    last_incident_save: Instant,
+    webhook: Option<String>,
+}
+
+/// What a commit saves besides the alerts and their incident links.
+struct Saved<'a> {
+    /// Input positions reached.
+    checkpoints: Vec<Checkpoint>,
+    /// The incidents changed or closed since they were last saved.
+    incidents: bool,
+    /// The baselines.
+    baselines: bool,
+    /// The webhook new alerts at or above a severity are queued for.
+    outbox: Option<(&'a str, Severity)>,
+}
+
+impl Watcher<'_> {
+    /// Decodes, detects, correlates and commits one chunk (with the file's position, if it is a
+    /// file), then hands the sink the alerts that were new. A record that names no host gets the
+    /// one its syslog header named (`hosts`: line number and host).
+    fn chunk(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        lines_before: u64,
+        hosts: &[(u64, String)],
+        checkpoint: Option<Checkpoint>,
+        sink: &mut dyn AlertSink,
+    ) -> Result<(), PipelineError> {
+        let mut events = Vec::new();
+        read_reader_at(
+            name,
+            &mut &bytes[..],
+            lines_before,
+            &self.opts,
+            &mut self.summary,
+            &mut |e| events.push(e),
+        );
+        for e in events.iter_mut().filter(|e| e.host.is_none()) {
+            if let RecordPosition::Line(line) = e.source.position {
+                if let Ok(i) = hosts.binary_search_by_key(&line, |(l, _)| *l) {
+                    e.host = imdsguard_event::host_name(&hosts[i].1);
+                }
+            }
+        }
+        let mut alerts: Vec<(Alert, Option<i64>)> = Vec::new();
+        for e in &events {
+            self.events += 1;
+            let found = self.detector.observe(e);
+            self.run.push(found, &mut |a, t| alerts.push((a, t)));
+        }
+        let save_baselines = self.last_baseline_save.elapsed() > Duration::from_secs(60);
+        if save_baselines {
+            self.last_baseline_save = Instant::now();
+        }
+        // Incidents are a summary, rewritten whole: at most once a second (the alerts and their
+        // links are in every transaction).
+        let save_incidents = self.last_incident_save.elapsed() > Duration::from_secs(1);
+        if save_incidents {
+            self.last_incident_save = Instant::now();
+        }
+        let outbox = self.webhook.as_deref().map(|w| (w, self.min_severity));
+        let new = commit(
+            &mut self.store,
+            &mut self.run.engine,
+            &alerts,
+            Saved {
+                checkpoints: checkpoint.into_iter().collect(),
+                incidents: save_incidents,
+                baselines: save_baselines,
+                outbox,
+            },
+        )?;
+        self.show(&alerts, &new, sink)
+    }
+
+    /// Hands the sink each alert new to the store and at or above the minimum severity.
+    fn show(
+        &mut self,
+        alerts: &[(Alert, Option<i64>)],
+        new: &[bool],
+        sink: &mut dyn AlertSink,
+    ) -> Result<(), PipelineError> {
+        for (i, (a, _)) in alerts.iter().enumerate() {
+            if new[i] && a.severity >= self.min_severity {
+                self.shown += 1;
+                sink.alert(a).map_err(PipelineError::Output)?;
+            }
+        }
+        sink.flush().map_err(PipelineError::Output)
+    }
+
+    fn status(&self, started: Instant) -> WatchStatus {
+        WatchStatus {
+            events: self.events,
+            alerts: self.shown,
+            last_event_ms: self.run.last_event_ms,
+            uptime_s: started.elapsed().as_secs_f64(),
+        }
+    }
+}
+
+/// One transaction: the alerts with their incident links, and what `saved` names. Returns, per
+/// alert, whether it was new to the store.
+fn commit(
+    store: &mut Store,
+    engine: &mut Engine,
+    alerts: &[(Alert, Option<i64>)],
+    saved: Saved<'_>,
+) -> Result<Vec<bool>, PipelineError> {
+    // A new incident is written at once (alerts link to it in this transaction); changes to
+    // existing ones wait for `saved.incidents`.
+    let (closed, changed): (Vec<Incident>, Vec<Incident>) = if saved.incidents {
+        let closed = engine.incidents_mut().take_closed();
+        engine.incidents_mut().take_opened();
+        let changed = engine
+            .incidents_mut()
+            .take_changed()
+            .into_iter()
+            .cloned()
+            .collect();
+        (closed, changed)
+    } else {
+        let opened = engine
+            .incidents_mut()
+            .take_opened()
+            .into_iter()
+            .cloned()
+            .collect();
+        // A host's old incident closes when its new one opens: written now too.
+        (engine.incidents_mut().take_closed(), opened)
+    };
+    let incidents: Vec<&Incident> = closed.iter().chain(changed.iter()).collect();
+    let baselines: Option<Baselines> = if saved.baselines {
+        engine.baselines().cloned()
+    } else {
+        None
+    };
+    let links = engine.take_links();
+    let batch = Batch {
+        alerts: alerts.iter().map(|(a, t)| (a, *t)).collect(),
+        incidents,
+        links,
+        baselines: baselines.as_ref(),
+        checkpoints: saved.checkpoints,
+        outbox: saved.outbox,
+    };
+    store
+        .commit_new(&batch)
+        .map_err(PipelineError::store("storing a chunk's alerts"))
+}
+
+/// Runs until `stop` is set (or, with `cfg.once`, until every file is read to its end and
+/// standard input is closed). `metrics` set asks for one metrics report. `on_rules` sees what
+/// loading the rules found before any input is read.
+pub fn watch(
+    cfg: &WatchConfig,
+    sink: &mut dyn AlertSink,
+    reporter: &mut dyn Reporter,
+    stop: &AtomicBool,
+    metrics: &AtomicBool,
+    on_rules: &mut dyn FnMut(&RulesReport),
+) -> Result<WatchReport, PipelineError> {
+    let common = &cfg.common;
+    let resources = Resources::load(&common.resources)?;
+    let normalizer = resources.normalizer();
+    let (rules, rules_report) = Rules::load(&common.rules, common.threads)?;
+    on_rules(&rules_report);
+    let store = open_store(&cfg.db)?;
+    let baselines = store
+        .baselines()
+        .map_err(PipelineError::store("reading the saved baselines"))?;
+    let mut engine = rules.engine(&common.correlate, baselines)?;
+    engine.restore_incidents(
+        store
+            .latest_incidents()
+            .map_err(PipelineError::store("reading the saved incidents"))?,
+    );
+    let mut inputs = Vec::new();
+    for p in &cfg.inputs {
+        if p.as_os_str() == "-" {
+            inputs.push(Input::Stream(stdin_stream()));
+            continue;
+        }
+        let name = p.display().to_string();
+        let saved = store
+            .checkpoint(&name)
+            .map_err(PipelineError::store("reading the saved positions"))?
+            .and_then(|c| {
+                c.identity.map(|identity| Position {
+                    identity,
+                    offset: c.offset,
+                    lines: c.lines,
+                })
+            });
+        if !p.exists() {
+            reporter.note(&format!(
+                "{} does not exist yet; waiting for it",
+                p.display()
+            ));
+        }
+        inputs.push(Input::File(Follower::new(p, saved)));
+    }
+    for a in &cfg.syslog_udp {
+        let s = syslog_udp(a)?;
+        reporter.note(&format!("listening on {}", s.name));
+        inputs.push(Input::Stream(s));
+    }
+    for a in &cfg.syslog_tcp {
+        let s = syslog_tcp(a)?;
+        reporter.note(&format!("listening on {}", s.name));
+        inputs.push(Input::Stream(s));
+    }
+    if inputs.is_empty() {
+        return Err(PipelineError::NothingToWatch);
+    }
+    let mut w = Watcher {
+        detector: Detector::new(resources.enricher(&normalizer), &rules),
+        run: Correlation::new(engine, None),
+        store,
+        opts: ReadOptions {
+            format: common.read.format,
+            keep_fields: rules.reads_record_fields(),
+            timezone: common.read.timezone.clone(),
+            ..ReadOptions::default()
+        },
+        min_severity: common.min_severity,
+        summary: Summary::default(),
+        events: 0,
+        shown: 0,
+        last_baseline_save: Instant::now(),
+        last_incident_save: Instant::now(),
+        webhook: cfg.webhook.clone(),
+    };
+    let sender_stop = Arc::new(AtomicBool::new(false));
+    let (notes_tx, notes) = std::sync::mpsc::channel::<String>();
+    let sender = match &cfg.webhook {
+        Some(url) => Some(crate::webhook::start(
+            cfg.db.clone(),
+            url.clone(),
+            Arc::clone(&sender_stop),
+            notes_tx,
+        )?),
+        None => None,
+    };
+    let started = Instant::now();
+    let mut last_status = Instant::now();
+    let mut read_errors: Vec<String> = Vec::new();
+    let mut dropped_said = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let mut progressed = false;
+        for input in inputs.iter_mut() {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            match input {
+                Input::File(f) => {
+                    let chunk = match f.poll(cfg.max_chunk) {
+                        Ok(Some(c)) => c,
+                        Ok(None) => continue,
+                        Err(e) => {
+                            let msg = format!("{}: {e}", f.path().display());
+                            if !read_errors.contains(&msg) {
+                                reporter.note(&msg);
+                                read_errors.push(msg);
+                            }
+                            continue;
+                        }
+                    };
+                    progressed = true;
+                    let name = f.path().display().to_string();
+                    let checkpoint = Checkpoint {
+                        input: name.clone(),
+                        offset: chunk.end.offset,
+                        lines: chunk.end.lines,
+                        identity: Some(chunk.end.identity.clone()),
+                    };
+                    w.chunk(
+                        &name,
+                        &chunk.bytes,
+                        chunk.lines_before,
+                        &[],
+                        Some(checkpoint),
+                        sink,
+                    )?;
+                }
+                Input::Stream(s) => {
+                    if let Some((bytes, before, hosts)) = s.take(cfg.max_chunk) {
+                        progressed = true;
+                        let name = s.name.clone();
+                        w.chunk(&name, &bytes, before, &hosts, None, sink)?;
+                    }
+                    let dropped = s.dropped.load(Ordering::Relaxed);
+                    if dropped > dropped_said {
+                        reporter.note(&format!(
+                            "{}: {} syslog frames over 1 MiB dropped",
+                            s.name,
+                            dropped - dropped_said
+                        ));
+                        dropped_said = dropped;
+                    }
+                }
+            }
+        }
+        for n in notes.try_iter() {
+            reporter.note(&n);
+        }
+        if metrics.swap(false, Ordering::Relaxed) {
+            reporter.metrics(&metrics_of(&w, &inputs, started));
+        }
+        if last_status.elapsed() > Duration::from_secs(1) {
+            last_status = Instant::now();
+            reporter.status(&w.status(started));
+        }
+        if !progressed {
+            // `once`: files read to their end, standard input closed (listeners never close).
+            let streams_done = inputs
+                .iter()
+                .all(|i| !matches!(i, Input::Stream(s) if s.open && s.name == "-"));
+            if cfg.once && streams_done {
+                break;
+            }
+            std::thread::sleep(cfg.poll);
+        }
+    }
+    // Clean shutdown: judge what is open, store everything with the baselines.
+    let mut last: Vec<(Alert, Option<i64>)> = Vec::new();
+    w.run.finish(&mut |a, t| last.push((a, t)));
+    let outbox = w.webhook.as_deref().map(|u| (u, w.min_severity));
+    let new = commit(
+        &mut w.store,
+        &mut w.run.engine,
+        &last,
+        Saved {
+            checkpoints: Vec::new(),
+            incidents: true,
+            baselines: true,
+            outbox,
+        },
+    )?;
+    w.show(&last, &new, sink)?;
+    let mut webhook_backlog = 0;
+    if let Some(t) = sender {
+        // One last pass over what is due, then the rest waits in the outbox.
+        sender_stop.store(true, Ordering::Relaxed);
+        let _ = t.join();
+        for n in notes.try_iter() {
+            reporter.note(&n);
+        }
+        if let Some(url) = &w.webhook {
+            webhook_backlog = w
+                .store
+                .outbox_len(url)
+                .map_err(PipelineError::store("counting the webhook's outbox"))?;
+        }
+    }
+    Ok(WatchReport {
+        status: w.status(started),
+        summary: w.summary,
+        signalled: stop.load(Ordering::Relaxed),
+        webhook_backlog,
+    })
+}
+
+/// The metrics: events and alerts so far and per second, the lag behind the newest record, each
+/// input's position, and the webhook's backlog.
+fn metrics_of(w: &Watcher<'_>, inputs: &[Input], started: Instant) -> serde_json::Value {
+    let secs = started.elapsed().as_secs_f64().max(0.001);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let inputs: Vec<serde_json::Value> = inputs
+        .iter()
+        .map(|i| match i {
+            Input::File(f) => serde_json::json!({
+                "input": f.path().display().to_string(),
+                "offset": f.position().offset,
+                "lines": f.position().lines,
+            }),
+            Input::Stream(s) => serde_json::json!({ "input": s.name, "lines": s.lines }),
+        })
+        .collect();
+    let outbox = w
+        .webhook
+        .as_deref()
+        .and_then(|u| w.store.outbox_len(u).ok());
+    serde_json::json!({
+        "metrics": "imdsguard watch",
+        "uptime_s": (secs * 10.0).round() / 10.0,
+        "events": w.events,
+        "events_per_s": (w.events as f64 / secs).round(),
+        "alerts": w.shown,
+        "lag_s": w.run.last_event_ms.map(|t| (now - t) as f64 / 1000.0),
+        "inputs": inputs,
+        "webhook_backlog": outbox,
+    })
+}
