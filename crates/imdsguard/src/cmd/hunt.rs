@@ -1,6 +1,8 @@
 //! `imdsguard hunt`: the printed forms of alerts (JSON lines, CSV, a table), the progress line and
 //! the closing summary. The hunt itself is `imdsguard_pipeline::hunt`.
 
+use crate::{default_threads, parse_duration_ms, parse_format, parse_zone};
+use imdsguard_event::{Format, LocalZone};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -304,4 +306,140 @@ fn print_hunt_summary(r: &HuntReport, sigma: bool, min: Severity) {
             r.evicted
         );
     }
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct HuntArgs {
+    /// Files, directories or `-` for standard input.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Decode every record with this format instead of sniffing (see `events --help`).
+    #[arg(long, value_parser = parse_format)]
+    format: Option<Format>,
+    /// The zone of record times written in local time without one (NXLog's `EventTime` when no
+    /// UTC field is beside it): an IANA name (`America/New_York`, daylight saving included), an
+    /// offset (`-04:00`) or `UTC`. Without it such times are read as UTC, and the summary counts them.
+    #[arg(long, value_name = "ZONE", value_parser = parse_zone)]
+    timezone: Option<LocalZone>,
+    /// Output format: table (default on a terminal), jsonl (default otherwise), csv.
+    #[arg(long, value_enum)]
+    output: Option<AlertOutput>,
+    /// Write alerts to FILE instead of standard output.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Report only alerts at or above this severity (info, low, medium, high, critical).
+    #[arg(long, default_value = "info")]
+    min_severity: Severity,
+    /// Exit with status 1 when an alert at or above this severity was found.
+    #[arg(long, value_name = "SEVERITY")]
+    fail_on: Option<Severity>,
+    /// An allowlist file that extends the built-in one (same format as `imdsguard allowlist --toml`).
+    #[arg(long, value_name = "FILE")]
+    allowlist: Option<PathBuf>,
+    /// A catalog file that extends the built-in one (same format as `imdsguard catalog --toml`).
+    #[arg(long, value_name = "FILE")]
+    catalog: Option<PathBuf>,
+    /// Never show the progress bar (it is shown only when standard error is a terminal).
+    #[arg(long)]
+    no_progress: bool,
+    /// Never color the table.
+    #[arg(long)]
+    no_color: bool,
+    /// Worker threads for decoding and detection (default: one per CPU).
+    #[arg(long, short = 'j', value_name = "N")]
+    threads: Option<usize>,
+    /// Sigma rule files or directories to run beside the built-in detections (repeatable).
+    #[arg(long, value_name = "PATH")]
+    sigma: Vec<PathBuf>,
+    /// Run only the Sigma rules given, not the built-in detections.
+    #[arg(long, requires = "sigma")]
+    no_builtin: bool,
+    /// Write the incidents (alerts grouped per host, with timeline and stages) as JSON lines.
+    #[arg(long, value_name = "FILE")]
+    incidents: Option<PathBuf>,
+    #[command(flatten)]
+    correlate: CorrelateArgs,
+    /// The store that keeps alerts, incidents and baselines (default: $IMDSGUARD_DB, else
+    /// imdsguard/imdsguard.db under $XDG_DATA_HOME or ~/.local/share).
+    #[arg(long, value_name = "PATH", conflicts_with = "no_db")]
+    db: Option<PathBuf>,
+    /// Keep nothing: no store is opened or written (baselines start empty).
+    #[arg(long)]
+    no_db: bool,
+    /// How far out of time order records may come (across files) and still be correlated in
+    /// order; later ones are correlated as they come, and counted.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration_ms)]
+    reorder: i64,
+}
+
+/// The correlation layer's settings, the same for `hunt` and `watch`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CorrelateArgs {
+    /// How long a host's metadata requests only teach the baseline before first-seen (IMDS-102)
+    /// and rate (IMDS-103) alerts start: `90s`, `30m`, `24h`, `7d`.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration_ms)]
+    learn: i64,
+    /// Alerts on one host further apart than this open a new incident.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration_ms)]
+    incident_gap: i64,
+    /// How long after an IMDSv2 token request a credential read by the same process counts as
+    /// the token sequence (IMDS-101).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration_ms)]
+    token_window: i64,
+}
+
+impl CorrelateArgs {
+    /// The correlation settings, with `hunt`'s reorder lateness (`watch` reads in order).
+    pub(crate) fn config(&self, reorder_ms: Option<i64>) -> imdsguard_pipeline::CorrelateConfig {
+        imdsguard_pipeline::CorrelateConfig {
+            imds: imdsguard_correlate::Config {
+                learn_ms: self.learn,
+                token_window_ms: self.token_window,
+                ..imdsguard_correlate::Config::default()
+            },
+            incident_gap_ms: self.incident_gap,
+            reorder_ms: reorder_ms.unwrap_or(0),
+        }
+    }
+}
+
+/// `hunt`'s arguments as the pipeline's configuration, then the hunt.
+pub(crate) fn hunt_with(a: HuntArgs) -> Result<ExitCode> {
+    let db = if a.no_db {
+        None
+    } else {
+        Some(crate::cmd::store::db_path(a.db.clone())?)
+    };
+    let cfg = imdsguard_pipeline::HuntConfig {
+        common: imdsguard_pipeline::Config {
+            resources: imdsguard_pipeline::ResourceConfig {
+                catalog: a.catalog,
+                allowlist: a.allowlist,
+            },
+            rules: imdsguard_pipeline::RulesConfig {
+                builtin: !a.no_builtin,
+                sigma: a.sigma,
+            },
+            read: imdsguard_pipeline::ReadConfig {
+                format: a.format,
+                timezone: a.timezone,
+            },
+            correlate: a.correlate.config(Some(a.reorder)),
+            min_severity: a.min_severity,
+            threads: default_threads(a.threads),
+        },
+        inputs: a.inputs,
+        db,
+    };
+    hunt(
+        cfg,
+        Printing {
+            output: a.output,
+            out_file: a.out,
+            incidents_file: a.incidents,
+            progress: !a.no_progress,
+            color: !a.no_color,
+            fail_on: a.fail_on,
+        },
+    )
 }

@@ -1,0 +1,129 @@
+//! `imdsguard events`: every record as a typed event, and the read summary every reading
+//! command prints.
+
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use imdsguard_event::{Format, LocalZone};
+use imdsguard_parse::{read_inputs_parallel, ReadOptions, Summary};
+
+use crate::{default_threads, parse_format, parse_zone};
+#[derive(Debug, clap::Args)]
+pub(crate) struct EventsArgs {
+    /// Files, directories or `-` for standard input.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Decode every record with this format instead of sniffing: evtx-json, nxlog-json,
+    /// sentinel-windowsevent, sentinel-securityevent, sentinel-syslog, winlogbeat, defender-json,
+    /// defender-streaming, defender-csv, ecs, auditd, windows-xml (EVTX files are recognized by their header).
+    #[arg(long, value_parser = parse_format)]
+    format: Option<Format>,
+    /// The zone of record times written in local time without one (NXLog's `EventTime` when no
+    /// UTC field is beside it): an IANA name (`America/New_York`, daylight saving included), an
+    /// offset (`-04:00`) or `UTC`. Without it such times are read as UTC, and the summary counts them.
+    #[arg(long, value_name = "ZONE", value_parser = parse_zone)]
+    timezone: Option<LocalZone>,
+    /// Worker threads for decoding (default: one per CPU).
+    #[arg(long, short = 'j', value_name = "N")]
+    threads: Option<usize>,
+}
+
+pub(crate) fn events(args: EventsArgs) -> Result<ExitCode> {
+    let opts = ReadOptions {
+        format: args.format,
+        timezone: args.timezone,
+        ..ReadOptions::default()
+    };
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut summary = Summary::default();
+    let mut write_error: Option<io::Error> = None;
+    let started = std::time::Instant::now();
+    // Workers serialize; this thread writes, in input order.
+    let to_json = |event: imdsguard_event::Event| {
+        let mut line = serde_json::to_vec(&event).unwrap_or_default();
+        line.push(b'\n');
+        line
+    };
+    read_inputs_parallel(
+        &args.inputs,
+        &opts,
+        default_threads(args.threads),
+        &mut summary,
+        &to_json,
+        &mut |line: Vec<u8>| {
+            if write_error.is_none() {
+                if let Err(e) = out.write_all(&line) {
+                    write_error = Some(e);
+                }
+            }
+        },
+    );
+    if let Some(e) = write_error {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            return Err(e).context("writing events");
+        }
+    }
+    out.flush().ok();
+    print_summary(&summary, started.elapsed());
+    // Exit 2 when inputs were named and not one of them could be read: missing, unreadable, or in
+    // no supported format. A readable input that holds no events is a completed run.
+    let unread = summary.input_errors.len() as u64 + summary.unrecognized_files.len() as u64;
+    let none_read = summary.total_events() == 0 && summary.total_skipped() == 0 && unread > 0;
+    Ok(if none_read {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub(crate) fn print_summary(s: &Summary, elapsed: std::time::Duration) {
+    let secs = elapsed.as_secs_f64();
+    eprintln!(
+        "imdsguard: {} files ({} in no supported format), {} events, {} records skipped, {:.2} s ({:.0} events/s)",
+        s.files,
+        s.unrecognized_files.len(),
+        s.total_events(),
+        s.total_skipped(),
+        secs,
+        s.total_events() as f64 / secs.max(1e-9)
+    );
+    for (format, n) in &s.events {
+        eprintln!("  events   {:<24} {n}", format.as_str());
+    }
+    for (reason, n) in &s.skipped {
+        eprintln!("  skipped  {:<24} {n}", reason.as_str());
+    }
+    for skip in &s.first_skips {
+        eprintln!("  skipped: {skip}");
+    }
+    if s.total_skipped() > s.first_skips.len() as u64 {
+        eprintln!(
+            "  ... {} more skipped records counted above",
+            s.total_skipped() - s.first_skips.len() as u64
+        );
+    }
+    for (format, n) in &s.local_times {
+        eprintln!(
+            "  time     {n} {} records write local time without a zone: read as UTC (give --timezone)",
+            format.as_str()
+        );
+    }
+    for (format, n) in &s.unreadable_times {
+        eprintln!(
+            "  time     {n} {} records have a time that is not one; they are left out of correlation",
+            format.as_str()
+        );
+    }
+    for (source, text) in &s.first_unreadable_times {
+        eprintln!("  time     {source}: {text:?} is not a time");
+    }
+    for f in &s.unrecognized_files {
+        eprintln!("  not read: {f}");
+    }
+    for e in &s.input_errors {
+        eprintln!("  error: {e}");
+    }
+}

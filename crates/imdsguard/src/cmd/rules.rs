@@ -1,0 +1,326 @@
+//! `imdsguard rules`: the built-in detections listed, shown and exported to other languages.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Subcommand;
+use imdsguard_target::Catalog;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RulesArgs {
+    #[command(subcommand)]
+    action: RulesAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RulesAction {
+    /// One line per detection: id, severity, ATT&CK, title.
+    List,
+    /// Everything about one detection: description, false positives, condition, reasons.
+    Show {
+        /// The detection's id (`IMDS-001`).
+        id: String,
+    },
+    /// Export the built-in detections to another rule language.
+    ///
+    /// `--to sigma` writes one Sigma rule per detection and log source it can be written for
+    /// (process_creation, network_connection, dns_query), the enriched checks spelled out in the
+    /// log source's fields (catalog addresses and names, allowlisted agent paths, ...); what is
+    /// approximated is said in each rule's description, and detections or log sources that cannot
+    /// be written are named on standard error.
+    ///
+    /// `--to kql|spl|eql|esql|sql` writes a query per rule: Defender XDR KQL, Splunk SPL, Elastic
+    /// EQL and ES|QL (ECS fields), SQL (DuckDB, Trino, Spark SQL). The built-in detections go
+    /// through their Sigma form; Sigma files or directories given after the options are converted
+    /// instead. Where the language is wider than the rule, a comment says so; rules a language
+    /// cannot express are named on standard error with the reason.
+    Export {
+        /// The target language.
+        #[arg(long, value_parser = ["sigma", "kql", "spl", "eql", "esql", "sql"])]
+        to: String,
+        /// Export only this detection (or Sigma rule, by id or title).
+        #[arg(long)]
+        rule: Option<String>,
+        /// `text` (queries with comments) or `jsonl` (one object per query: id, title, path,
+        /// lang, query, notes).
+        #[arg(long, default_value = "text", value_parser = ["text", "jsonl"])]
+        output: String,
+        /// SQL: the table to read.
+        #[arg(long, default_value = "logs")]
+        table: String,
+        /// SQL: the engine (regex function, quoting).
+        #[arg(long, default_value = "duckdb", value_parser = ["duckdb", "trino", "spark"])]
+        dialect: String,
+        /// ES|QL: the index pattern to read.
+        #[arg(long, default_value = "logs-*")]
+        index: String,
+        /// Sigma rule files or directories to convert instead of the built-in detections.
+        sigma: Vec<PathBuf>,
+    },
+}
+
+pub(crate) fn rules(args: RulesArgs) -> Result<ExitCode> {
+    let pack = imdsguard_detections::pack();
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    match args.action {
+        RulesAction::List => {
+            for r in pack.rules() {
+                let attack: Vec<&str> = r.attack.iter().map(|t| t.as_str()).collect();
+                writeln!(
+                    out,
+                    "{}  {:<8}  {:<20}  {}",
+                    r.id,
+                    r.severity.as_str(),
+                    attack.join(","),
+                    r.title
+                )?;
+            }
+            for m in imdsguard_correlate::imds::RULES {
+                writeln!(
+                    out,
+                    "{}  {:<8}  {:<20}  {}  (correlation)",
+                    m.id,
+                    m.severity.as_str(),
+                    "T1552.005",
+                    m.title
+                )?;
+            }
+        }
+        RulesAction::Export {
+            to,
+            rule,
+            output,
+            table,
+            dialect,
+            index,
+            sigma,
+        } if to != "sigma" || !sigma.is_empty() => {
+            drop(out);
+            let opts = imdsguard_query::Options {
+                table,
+                dialect: imdsguard_query::SqlDialect::from_name(&dialect).unwrap_or_default(),
+                index,
+            };
+            return export_queries(pack, &to, rule, &output, &opts, &sigma);
+        }
+        RulesAction::Export { rule, .. } => {
+            let cat = Catalog::builtin();
+            let allow = imdsguard_enrich::Allowlist::builtin();
+            let mut first = true;
+            let mut found = false;
+            for r in pack.rules() {
+                if rule
+                    .as_deref()
+                    .is_some_and(|id| !r.id.eq_ignore_ascii_case(id))
+                {
+                    continue;
+                }
+                found = true;
+                let (exported, skipped) = imdsguard_sigma::export_rule(r, cat, allow);
+                for e in exported {
+                    if !first {
+                        writeln!(out, "---")?;
+                    }
+                    first = false;
+                    out.write_all(e.yaml.as_bytes())?;
+                }
+                for s in skipped {
+                    eprintln!(
+                        "imdsguard: {} not exported for {}: {}",
+                        s.rule_id,
+                        s.target
+                            .map_or("any log source".to_owned(), |t| format!("{t:?}")),
+                        s.reason
+                    );
+                }
+            }
+            if !found {
+                anyhow::bail!("no detection {:?}", rule.unwrap_or_default());
+            }
+        }
+        RulesAction::Show { id } => {
+            let correlation = imdsguard_correlate::imds::RULES
+                .iter()
+                .find(|m| m.id.eq_ignore_ascii_case(&id));
+            if let Some(m) = correlation {
+                writeln!(
+                    out,
+                    "{}  {}  (correlation over metadata requests)",
+                    m.id, m.title
+                )?;
+                writeln!(out, "severity:   {}", m.severity)?;
+                writeln!(out, "ATT&CK:     T1552.005")?;
+                writeln!(out, "\n{}\n", m.description)?;
+                writeln!(out, "false positives:")?;
+                for fp in m.false_positives {
+                    writeln!(out, "  - {fp}")?;
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let Some(r) = pack.get(&id) else {
+                let ids: Vec<&str> = pack
+                    .rules()
+                    .iter()
+                    .map(|r| r.id.as_str())
+                    .chain(imdsguard_correlate::imds::RULES.iter().map(|m| m.id))
+                    .collect();
+                anyhow::bail!("no detection {id:?}; detections: {}", ids.join(", "));
+            };
+            let attack: Vec<&str> = r.attack.iter().map(|t| t.as_str()).collect();
+            writeln!(out, "{}  {}", r.id, r.title)?;
+            writeln!(out, "severity:   {}", r.severity)?;
+            for e in &r.escalations {
+                writeln!(out, "            {} when {}", e.severity, e.when)?;
+            }
+            writeln!(out, "ATT&CK:     {}", attack.join(", "))?;
+            writeln!(out, "\n{}\n", r.description)?;
+            writeln!(out, "condition:\n  {}\n", r.when)?;
+            writeln!(out, "reasons:")?;
+            for reason in &r.reasons {
+                match &reason.when {
+                    Some(w) => writeln!(out, "  - {}\n      when {}", reason.text, w)?,
+                    None => writeln!(out, "  - {}", reason.text)?,
+                }
+            }
+            for e in &r.escalations {
+                writeln!(out, "  - {}\n      when {}", e.reason, e.when)?;
+            }
+            writeln!(out, "\nfalse positives:")?;
+            for fp in &r.false_positives {
+                writeln!(out, "  - {fp}")?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `rules export --to kql|spl|eql|esql|sql`: the pack (through its Sigma form) or Sigma files as
+/// queries.
+pub(crate) fn export_queries(
+    pack: &imdsguard_rules::RuleSet,
+    to: &str,
+    only: Option<String>,
+    output: &str,
+    opts: &imdsguard_query::Options,
+    sigma: &[PathBuf],
+) -> Result<ExitCode> {
+    use imdsguard_query::{convert, Lang};
+    let Some(lang) = Lang::from_name(to) else {
+        anyhow::bail!("Sigma files are already Sigma: give --to kql, spl, eql, esql or sql");
+    };
+    let mut rules = Vec::new();
+    let mut load_errors = 0usize;
+    if sigma.is_empty() {
+        let cat = Catalog::builtin();
+        let allow = imdsguard_enrich::Allowlist::builtin();
+        for r in pack.rules() {
+            let (exported, skipped) = imdsguard_sigma::export_rule(r, cat, allow);
+            for e in exported {
+                let path = format!("{} (built-in)", r.id);
+                let parsed = imdsguard_sigma::parse_rule(&e.yaml, &path).map_err(|e| {
+                    anyhow::anyhow!("the pack's own Sigma export does not read back: {e}")
+                })?;
+                rules.extend(parsed.into_iter().map(|s| (r.id.clone(), s)));
+            }
+            for s in skipped {
+                eprintln!(
+                    "imdsguard: {} not exported for {}: {}",
+                    s.rule_id,
+                    s.target
+                        .map_or("any log source".to_owned(), |t| format!("{t:?}")),
+                    s.reason
+                );
+            }
+        }
+    } else {
+        let mut all = Vec::new();
+        for p in sigma {
+            let (rs, errs) = imdsguard_sigma::load_dir(p);
+            for e in &errs {
+                eprintln!("imdsguard: {e}");
+            }
+            load_errors += errs.len();
+            all.extend(rs);
+        }
+        // Sigma filters among the files tune the rules they name before those are written.
+        let (all, filters) = imdsguard_sigma::apply_filters(all);
+        for e in &filters.unused {
+            eprintln!("imdsguard: {e}");
+        }
+        load_errors += filters.unused.len();
+        for (title, n) in &filters.applied {
+            eprintln!("imdsguard: filter {title:?} tunes {n} rules");
+        }
+        rules.extend(
+            all.into_iter()
+                .map(|r| (r.id.clone().unwrap_or_else(|| r.title.clone()), r)),
+        );
+    }
+    if let Some(want) = &only {
+        rules.retain(|(id, r)| {
+            id.eq_ignore_ascii_case(want)
+                || r.id
+                    .as_deref()
+                    .is_some_and(|i| i.eq_ignore_ascii_case(want))
+                || r.title.eq_ignore_ascii_case(want)
+        });
+        if rules.is_empty() {
+            anyhow::bail!("no rule {want:?}");
+        }
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let (comment, end) = match lang {
+        Lang::Kql | Lang::Eql | Lang::Esql => ("// ", ""),
+        Lang::Spl => ("```", "```"),
+        Lang::Sql => ("-- ", ""),
+    };
+    let mut written = 0usize;
+    let mut refused: std::collections::BTreeMap<String, usize> = Default::default();
+    for (id, r) in &rules {
+        match convert(r, lang, opts) {
+            Ok(q) => {
+                written += 1;
+                if output == "jsonl" {
+                    let line = serde_json::json!({
+                        "id": id,
+                        "title": r.title,
+                        "path": r.path,
+                        "lang": lang.name(),
+                        "query": q.text,
+                        "notes": q.notes,
+                    });
+                    writeln!(out, "{line}")?;
+                } else {
+                    if written > 1 {
+                        writeln!(out)?;
+                    }
+                    writeln!(out, "{comment}{} ({id}){end}", r.title)?;
+                    for n in &q.notes {
+                        writeln!(out, "{comment}note: {n}{end}")?;
+                    }
+                    writeln!(out, "{}", q.text)?;
+                }
+            }
+            Err(e) => {
+                eprintln!("imdsguard: {e}");
+                *refused.entry(e.message).or_default() += 1;
+            }
+        }
+    }
+    out.flush()?;
+    let n_refused: usize = refused.values().sum();
+    eprintln!(
+        "imdsguard: {written} {} queries from {} rules; {n_refused} not expressible; {load_errors} files did not load",
+        lang.name(),
+        rules.len()
+    );
+    Ok(if written == 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,237 @@
+//! `imdsguard watch`: signals, the printed forms of alerts, the status line and metrics on
+//! standard error. The watch itself is `imdsguard_pipeline::watch`.
+
+use crate::{default_threads, parse_duration_ms, parse_format, parse_zone};
+use imdsguard_event::{Format, LocalZone, Severity};
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use imdsguard_event::format_time_ms;
+use imdsguard_pipeline::{AlertSink, Reporter, WatchConfig, WatchStatus};
+use imdsguard_rules::Alert;
+
+use crate::cmd::store::StoredOutput;
+
+/// Alerts as `watch` prints them: JSON lines, or the line `imdsguard alerts` prints.
+struct Printed {
+    out: Box<dyn Write>,
+    output: StoredOutput,
+}
+
+impl AlertSink for Printed {
+    fn alert(&mut self, a: &Alert) -> io::Result<()> {
+        match self.output {
+            StoredOutput::Jsonl => {
+                serde_json::to_writer(&mut *self.out, a)?;
+                self.out.write_all(b"\n")
+            }
+            // The line `imdsguard alerts` prints, with the id `triage` takes.
+            StoredOutput::Table => writeln!(
+                self.out,
+                "{}",
+                crate::cmd::store::alert_line(&serde_json::to_value(a)?)
+            ),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// What the watch says on standard error: notes always, the status line on a terminal.
+struct Stderr {
+    status_line: bool,
+}
+
+impl Reporter for Stderr {
+    fn note(&mut self, message: &str) {
+        if self.status_line {
+            eprint!("\r\x1b[K");
+        }
+        eprintln!("imdsguard: watch: {message}");
+    }
+
+    fn status(&mut self, s: &WatchStatus) {
+        if self.status_line {
+            eprint!("\r\x1b[K{}", status(s));
+        }
+    }
+
+    fn metrics(&mut self, m: &serde_json::Value) {
+        eprintln!("{m}");
+    }
+}
+
+fn status(s: &WatchStatus) -> String {
+    let secs = s.uptime_s.max(0.001);
+    let lag = s.last_event_ms.map(|t| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        (now - t) as f64 / 1000.0
+    });
+    format!(
+        "{} events ({:.0}/s), {} alerts, last event at {}{}",
+        s.events,
+        s.events as f64 / secs,
+        s.alerts,
+        s.last_event_ms.map_or("-".into(), format_time_ms),
+        lag.map_or(String::new(), |l| format!(" (lag {l:.1} s)"))
+    )
+}
+
+/// Runs until SIGINT or SIGTERM (or, with `once`, until every input is read).
+pub fn watch(
+    cfg: WatchConfig,
+    output: StoredOutput,
+    out_file: Option<PathBuf>,
+) -> Result<ExitCode> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing signal handlers")?;
+    }
+    // `kill -USR1 PID`: one line of metrics on standard error.
+    let metrics = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&metrics))
+        .context("installing signal handlers")?;
+    let out: Box<dyn Write> = match &out_file {
+        Some(p) => Box::new(BufWriter::new(
+            File::options()
+                .create(true)
+                .append(true)
+                .open(p)
+                .with_context(|| format!("cannot open {}", p.display()))?,
+        )),
+        None => Box::new(BufWriter::new(io::stdout())),
+    };
+    let mut sink = Printed { out, output };
+    let status_line = io::stderr().is_terminal();
+    let mut reporter = Stderr { status_line };
+    let report = imdsguard_pipeline::watch(
+        &cfg,
+        &mut sink,
+        &mut reporter,
+        &stop,
+        &metrics,
+        &mut crate::cmd::hunt::show_rule_errors,
+    )?;
+    if status_line {
+        eprintln!();
+    }
+    if report.webhook_backlog > 0 {
+        eprintln!(
+            "imdsguard: webhook: {} alerts wait in the store for {}",
+            report.webhook_backlog,
+            cfg.webhook.as_deref().unwrap_or("")
+        );
+    }
+    eprintln!(
+        "imdsguard: watch stopped{}: {}",
+        if report.signalled { " on a signal" } else { "" },
+        status(&report.status)
+    );
+    crate::print_summary(
+        &report.summary,
+        std::time::Duration::from_secs_f64(report.status.uptime_s),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct WatchArgs {
+    /// Files to follow, or `-` for standard input.
+    inputs: Vec<PathBuf>,
+    /// Receive syslog (RFC 5424 or 3164) over UDP on this address (`0.0.0.0:514`); repeatable.
+    #[arg(long, value_name = "ADDR")]
+    syslog_udp: Vec<String>,
+    /// Receive syslog over TCP on this address (octet-counted or newline-delimited frames).
+    #[arg(long, value_name = "ADDR")]
+    syslog_tcp: Vec<String>,
+    /// POST every new alert (its JSON) to this URL, retrying with backoff until it answers 2xx;
+    /// alerts wait in the store meanwhile, across restarts.
+    #[arg(long, value_name = "URL")]
+    webhook: Option<String>,
+    /// Decode every record with this format instead of sniffing.
+    #[arg(long, value_parser = parse_format)]
+    format: Option<Format>,
+    /// The zone of record times written in local time without one (NXLog's `EventTime` when no
+    /// UTC field is beside it): an IANA name (`America/New_York`, daylight saving included), an
+    /// offset (`-04:00`) or `UTC`. Without it such times are read as UTC, and the summary counts them.
+    #[arg(long, value_name = "ZONE", value_parser = parse_zone)]
+    timezone: Option<LocalZone>,
+    /// Output format: jsonl (default) or table (one line per alert).
+    #[arg(long, value_enum, default_value = "jsonl")]
+    output: StoredOutput,
+    /// Append alerts to FILE instead of standard output.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Report only alerts at or above this severity.
+    #[arg(long, default_value = "info")]
+    min_severity: Severity,
+    /// An allowlist file that extends the built-in one.
+    #[arg(long, value_name = "FILE")]
+    allowlist: Option<PathBuf>,
+    /// A catalog file that extends the built-in one.
+    #[arg(long, value_name = "FILE")]
+    catalog: Option<PathBuf>,
+    /// Sigma rule files or directories to run beside the built-in detections.
+    #[arg(long, value_name = "PATH")]
+    sigma: Vec<PathBuf>,
+    /// Run only the Sigma rules given.
+    #[arg(long, requires = "sigma")]
+    no_builtin: bool,
+    /// The store: alerts, incidents, baselines and each file's position (default as for `hunt`).
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
+    /// How long to wait when no file grew.
+    #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = parse_duration_ms)]
+    poll: i64,
+    /// Most bytes read from a file per transaction.
+    #[arg(long, value_name = "BYTES", default_value = "1048576")]
+    max_chunk: usize,
+    /// Stop once every file is read to its end (catch up, then exit).
+    #[arg(long)]
+    once: bool,
+    #[command(flatten)]
+    correlate: crate::cmd::hunt::CorrelateArgs,
+}
+
+/// `watch`'s arguments as the pipeline's configuration, then the watch.
+pub(crate) fn watch_with(a: WatchArgs) -> Result<ExitCode> {
+    let cfg = imdsguard_pipeline::WatchConfig {
+        common: imdsguard_pipeline::Config {
+            resources: imdsguard_pipeline::ResourceConfig {
+                catalog: a.catalog,
+                allowlist: a.allowlist,
+            },
+            rules: imdsguard_pipeline::RulesConfig {
+                builtin: !a.no_builtin,
+                sigma: a.sigma,
+            },
+            read: imdsguard_pipeline::ReadConfig {
+                format: a.format,
+                timezone: a.timezone,
+            },
+            correlate: a.correlate.config(None),
+            min_severity: a.min_severity,
+            // Rules load on every core; the stream itself is read on one thread.
+            threads: default_threads(None),
+        },
+        db: crate::cmd::store::db_path(a.db)?,
+        inputs: a.inputs,
+        syslog_udp: a.syslog_udp,
+        syslog_tcp: a.syslog_tcp,
+        poll: std::time::Duration::from_millis(a.poll.max(1) as u64),
+        max_chunk: a.max_chunk.max(4096),
+        once: a.once,
+        webhook: a.webhook,
+    };
+    watch(cfg, a.output, a.out)
+}
