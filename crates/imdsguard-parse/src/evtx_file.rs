@@ -38,7 +38,7 @@ pub(crate) fn read_evtx<T: Read + Seek>(
         position: Position::Record { id, header },
     };
     let mut last_record = 0u64;
-    crate::formats::windows::set_keep_fields(opts.keep_fields);
+    let how = crate::formats::Decoding::of(opts);
     for record in parser.records_json_value() {
         match record {
             Ok(r) => {
@@ -58,6 +58,7 @@ pub(crate) fn read_evtx<T: Read + Seek>(
                     crate::formats::evtx_json::decode_value(
                         &crate::json::Value::from_serde(&r.data),
                         source.clone(),
+                        how,
                     ),
                     source,
                     opts,

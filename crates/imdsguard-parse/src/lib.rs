@@ -26,6 +26,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+use crate::formats::Decoding;
 use crate::json::Value;
 pub use error::{InputError, SkipReason, Skipped};
 pub use formats::json_format_names;
@@ -940,8 +941,7 @@ fn read_windows_xml(
             return;
         }
     };
-    formats::windows::set_keep_fields(opts.keep_fields);
-    formats::xml::decode_document(&text, 1, name, &mut |source, result| {
+    formats::xml::decode_document(&text, 1, name, Decoding::of(opts), &mut |source, result| {
         summary.decoded(result, source, opts, on_event)
     });
 }
@@ -980,12 +980,13 @@ fn decode_line_result(
             });
         }
     };
-    formats::windows::set_keep_fields(opts.keep_fields);
-    formats::decode_json(&value, source.clone(), opts.format).map_err(|(reason, detail)| Skipped {
-        source,
-        reason,
-        detail,
-    })
+    formats::decode_json(&value, source.clone(), opts.format, Decoding::of(opts)).map_err(
+        |(reason, detail)| Skipped {
+            source,
+            reason,
+            detail,
+        },
+    )
 }
 
 fn emit(
@@ -995,9 +996,8 @@ fn emit(
     summary: &mut Summary,
     on_event: &mut dyn FnMut(Event),
 ) {
-    formats::windows::set_keep_fields(opts.keep_fields);
     summary.decoded(
-        formats::decode_json(value, source.clone(), opts.format),
+        formats::decode_json(value, source.clone(), opts.format, Decoding::of(opts)),
         source,
         opts,
         on_event,

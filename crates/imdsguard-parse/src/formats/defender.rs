@@ -6,7 +6,7 @@
 use crate::json::{Map, Value};
 use imdsguard_event::{Event, EventKind, Format, Network, Process, SourceRef};
 
-use super::{missing, Skip};
+use super::{missing, Decoding, Skip};
 use crate::fields::Fields;
 
 pub(crate) fn sniff_row(v: &Map<'_>) -> bool {
@@ -20,11 +20,15 @@ pub(crate) fn sniff_streaming(v: &Map<'_>) -> bool {
         && v.get("properties").is_some_and(Value::is_object)
 }
 
-pub(crate) fn decode_row(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
+pub(crate) fn decode_row(v: &Map<'_>, source: SourceRef, _how: Decoding) -> Result<Event, Skip> {
     row_event(v, source, Format::DefenderJson, None)
 }
 
-pub(crate) fn decode_streaming(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
+pub(crate) fn decode_streaming(
+    v: &Map<'_>,
+    source: SourceRef,
+    _how: Decoding,
+) -> Result<Event, Skip> {
     let row = v
         .get("properties")
         .and_then(Value::as_object)

@@ -5,14 +5,14 @@ use crate::json::{Map, Value};
 use imdsguard_event::{Event, Format, SourceRef};
 
 use super::windows::{windows_event, WinRecord};
-use super::{event_id, missing, Skip};
+use super::{event_id, missing, Decoding, Skip};
 use crate::fields::{object, Fields, Nested};
 
 pub(crate) fn sniff(v: &Map<'_>) -> bool {
     object(v, &["Event", "System"]).is_some()
 }
 
-pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
+pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding) -> Result<Event, Skip> {
     let system = object(v, &["Event", "System"]).ok_or_else(|| missing("Event.System"))?;
     let id = event_id(system.get("EventID")).ok_or_else(|| missing("Event.System.EventID"))?;
     let empty = Map::new();
@@ -42,11 +42,11 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
         system: Some(system),
         record_id: None,
     };
-    Ok(windows_event(source, Format::EvtxJson, &rec))
+    Ok(windows_event(source, Format::EvtxJson, &rec, how))
 }
 
 /// Decodes a record value as the evtx crate renders it (used for EVTX files).
-pub(crate) fn decode_value(v: &Value, source: SourceRef) -> Result<Event, Skip> {
+pub(crate) fn decode_value(v: &Value, source: SourceRef, how: Decoding) -> Result<Event, Skip> {
     let map = v.as_object().ok_or_else(|| missing("a JSON object"))?;
-    decode(map, source)
+    decode(map, source, how)
 }

@@ -22,7 +22,22 @@ use crate::error::SkipReason;
 pub(crate) type Skip = (SkipReason, String);
 
 type Sniff = fn(&Map<'_>) -> bool;
-type Decode = fn(&Map<'_>, SourceRef) -> Result<Event, Skip>;
+type Decode = fn(&Map<'_>, SourceRef, Decoding) -> Result<Event, Skip>;
+
+/// What a reader asks of every decoder, passed with each record.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Decoding {
+    /// Keep records' own fields beside the typed ones ([`crate::ReadOptions::keep_fields`]).
+    pub keep_fields: bool,
+}
+
+impl Decoding {
+    pub(crate) fn of(opts: &crate::ReadOptions) -> Decoding {
+        Decoding {
+            keep_fields: opts.keep_fields,
+        }
+    }
+}
 
 /// The JSON decoders in sniffing order: the most specific shapes first.
 const JSON_FORMATS: &[(Format, Sniff, Decode)] = &[
@@ -64,6 +79,7 @@ pub(crate) fn decode_json(
     v: &Value,
     source: SourceRef,
     forced: Option<Format>,
+    how: Decoding,
 ) -> Result<Event, Skip> {
     let Some(map) = v.as_object() else {
         return Err((
@@ -77,7 +93,7 @@ pub(crate) fn decode_json(
             None => sniff(map),
         };
         if chosen {
-            return decode(map, source);
+            return decode(map, source, how);
         }
     }
     match forced {

@@ -6,7 +6,7 @@ use crate::json::Map;
 use imdsguard_event::{Clock, Event, Format, SourceRef};
 
 use super::windows::{windows_event, WinRecord};
-use super::{event_id, missing, Skip};
+use super::{event_id, missing, Decoding, Skip};
 use crate::fields::Fields;
 
 pub(crate) fn sniff(v: &Map<'_>) -> bool {
@@ -16,7 +16,7 @@ pub(crate) fn sniff(v: &Map<'_>) -> bool {
             || v.contains_key("SourceModuleType"))
 }
 
-pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
+pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding) -> Result<Event, Skip> {
     let id = event_id(v.get("EventID")).ok_or_else(|| missing("EventID"))?;
     // NXLog writes the collector's local time without a zone (`EventTime`); a pipeline after it
     // often adds UTC (`@timestamp`, `TimeCreated` with a `Z`), which is preferred.
@@ -41,7 +41,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
         system: None,
         record_id: v.text(&["RecordNumber"]),
     };
-    Ok(windows_event(source, Format::NxlogJson, &rec))
+    Ok(windows_event(source, Format::NxlogJson, &rec, how))
 }
 
 /// Whether a time names its zone: a `Z` or an offset after the clock time.

@@ -6,7 +6,7 @@ use crate::json::{Map, Value};
 use imdsguard_event::{Event, Format, SourceRef};
 
 use super::windows::{windows_event, WinRecord};
-use super::{event_id, missing, Skip};
+use super::{event_id, missing, Decoding, Skip};
 use crate::error::SkipReason;
 use crate::fields::{xml_event_data, Fields, Layered};
 
@@ -25,7 +25,11 @@ pub(crate) fn sniff_security_event(v: &Map<'_>) -> bool {
             .is_some_and(|s| s.trim_start().starts_with('<'))
 }
 
-pub(crate) fn decode_windows_event(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
+pub(crate) fn decode_windows_event(
+    v: &Map<'_>,
+    source: SourceRef,
+    how: Decoding,
+) -> Result<Event, Skip> {
     let id = event_id(v.get("EventID")).ok_or_else(|| missing("EventID"))?;
     let data: Map<'_> = match v.get("EventData") {
         Some(Value::String(s)) => match serde_json::from_str::<Value<'_>>(s) {
@@ -57,10 +61,19 @@ pub(crate) fn decode_windows_event(v: &Map<'_>, source: SourceRef) -> Result<Eve
         system: None,
         record_id: v.text(&["EventRecordId", "EventRecordID"]),
     };
-    Ok(windows_event(source, Format::SentinelWindowsEvent, &rec))
+    Ok(windows_event(
+        source,
+        Format::SentinelWindowsEvent,
+        &rec,
+        how,
+    ))
 }
 
-pub(crate) fn decode_security_event(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
+pub(crate) fn decode_security_event(
+    v: &Map<'_>,
+    source: SourceRef,
+    how: Decoding,
+) -> Result<Event, Skip> {
     let id = event_id(v.get("EventID")).ok_or_else(|| missing("EventID"))?;
     let pairs = v
         .get("EventData")
@@ -84,5 +97,10 @@ pub(crate) fn decode_security_event(v: &Map<'_>, source: SourceRef) -> Result<Ev
         system: None,
         record_id: v.text(&["EventRecordId", "EventRecordID"]),
     };
-    Ok(windows_event(source, Format::SentinelSecurityEvent, &rec))
+    Ok(windows_event(
+        source,
+        Format::SentinelSecurityEvent,
+        &rec,
+        how,
+    ))
 }

@@ -8,7 +8,7 @@ use imdsguard_event::{Event, EventKind, Format, Process, SourceRef};
 
 use super::auditd::pairs;
 use super::windows::{windows_event, WinRecord};
-use super::{missing, Skip};
+use super::{missing, Decoding, Skip};
 use crate::fields::{xml_event_data, Fields, Layered};
 
 pub(crate) fn sniff(v: &Map<'_>) -> bool {
@@ -32,7 +32,7 @@ fn attribute<'a>(xml: &'a str, attr: &str) -> Option<&'a str> {
     Some(&xml[start..end])
 }
 
-pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
+pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding) -> Result<Event, Skip> {
     let message = v
         .text(&["SyslogMessage"])
         .ok_or_else(|| missing("SyslogMessage"))?;
@@ -61,7 +61,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
             system: None,
             record_id: element(&message, "EventRecordID").map(str::to_owned),
         };
-        return Ok(windows_event(source, Format::SentinelSyslog, &rec));
+        return Ok(windows_event(source, Format::SentinelSyslog, &rec, how));
     }
     let auoms_type = v.text(&["EventType"]).or_else(|| {
         message

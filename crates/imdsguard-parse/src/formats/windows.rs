@@ -4,8 +4,8 @@
 //! Every Windows JSON shape (evtx JSON, NXLog, Sentinel, Winlogbeat) reduces to: an event id, a
 //! channel or provider, the EventData fields, and system fields; [`windows_event`] maps those.
 
+use super::Decoding;
 use std::borrow::Cow;
-use std::cell::Cell;
 
 use imdsguard_event::{Clock, Event, EventKind, Format, Network, Process, SourceRef, Sym};
 
@@ -86,17 +86,6 @@ fn protocol_name(p: String) -> String {
         "58" => "icmpv6".into(),
         _ => p.to_ascii_lowercase(),
     }
-}
-
-thread_local! {
-    /// Whether decoders on this thread keep records' own fields ([`crate::ReadOptions::keep_fields`]);
-    /// set by the reader before it hands records to the decoders.
-    static KEEP_FIELDS: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Sets whether Windows records decoded on this thread keep their own fields.
-pub(crate) fn set_keep_fields(keep: bool) {
-    KEEP_FIELDS.with(|k| k.set(keep));
 }
 
 /// The Sysmon fields a Security record carries under other names or in another form, so that
@@ -232,7 +221,12 @@ fn keep_fields(e: &mut Event, rec: &WinRecord<'_>) {
 }
 
 /// Maps one Windows event to the typed model.
-pub(crate) fn windows_event(source: SourceRef, format: Format, rec: &WinRecord<'_>) -> Event {
+pub(crate) fn windows_event(
+    source: SourceRef,
+    format: Format,
+    rec: &WinRecord<'_>,
+    how: Decoding,
+) -> Event {
     let d = rec.data;
     // Sysmon writes when the event happened in UTC (`UtcTime`): the most reliable time there is.
     let (time, clock) = match family(rec) {
@@ -360,7 +354,7 @@ pub(crate) fn windows_event(source: SourceRef, format: Format, rec: &WinRecord<'
             };
         }
     }
-    if KEEP_FIELDS.with(Cell::get) {
+    if how.keep_fields {
         keep_fields(&mut e, rec);
     }
     e

@@ -5,14 +5,14 @@ use crate::json::Map;
 use imdsguard_event::{Event, Format, SourceRef};
 
 use super::windows::{windows_event, WinRecord};
-use super::{event_id, missing, Skip};
+use super::{event_id, missing, Decoding, Skip};
 use crate::fields::{object, Fields, Nested};
 
 pub(crate) fn sniff(v: &Map<'_>) -> bool {
     object(v, &["winlog"]).is_some_and(|w| w.contains_key("event_id"))
 }
 
-pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
+pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding) -> Result<Event, Skip> {
     let winlog = object(v, &["winlog"]).ok_or_else(|| missing("winlog"))?;
     let id = event_id(winlog.get("event_id")).ok_or_else(|| missing("winlog.event_id"))?;
     let empty = Map::new();
@@ -42,5 +42,5 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
         system: None,
         record_id: winlog.text(&["record_id"]),
     };
-    Ok(windows_event(source, Format::Winlogbeat, &rec))
+    Ok(windows_event(source, Format::Winlogbeat, &rec, how))
 }

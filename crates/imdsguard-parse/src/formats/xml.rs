@@ -7,7 +7,7 @@
 use imdsguard_event::{Event, Format, Position, SourceRef};
 
 use super::windows::{windows_event, WinRecord};
-use super::{missing, Skip};
+use super::{missing, Decoding, Skip};
 use crate::error::SkipReason;
 use crate::fields::{xml_event_data, xml_user_data, Layered};
 
@@ -111,7 +111,7 @@ impl crate::fields::Fields for XmlSystem<'_> {
 }
 
 /// Decodes one `<Event>...</Event>` element.
-pub(crate) fn decode_event(xml: &str, source: SourceRef) -> Result<Event, Skip> {
+pub(crate) fn decode_event(xml: &str, source: SourceRef, how: Decoding) -> Result<Event, Skip> {
     let id: u32 = element(xml, "EventID")
         .ok_or_else(|| missing("EventID"))?
         .parse()
@@ -145,7 +145,7 @@ pub(crate) fn decode_event(xml: &str, source: SourceRef) -> Result<Event, Skip> 
         system: Some(&XmlSystem::of(xml)),
         record_id: None,
     };
-    Ok(windows_event(source, Format::WindowsXml, &rec))
+    Ok(windows_event(source, Format::WindowsXml, &rec, how))
 }
 
 /// Every `<Event>` element of a document with the 1-based line it starts on (counted from
@@ -183,6 +183,7 @@ pub(crate) fn decode_document(
     text: &str,
     first_line: u64,
     name: &str,
+    how: Decoding,
     f: &mut dyn FnMut(SourceRef, Result<Event, Skip>),
 ) {
     for (line, ev) in events(text, first_line) {
@@ -191,7 +192,7 @@ pub(crate) fn decode_document(
             position: Position::Line(line),
         };
         let result = match ev {
-            Ok(xml) => decode_event(xml, source.clone()),
+            Ok(xml) => decode_event(xml, source.clone(), how),
             Err(_) => Err((
                 SkipReason::Malformed,
                 "an <Event> element without its </Event>: the document is cut".to_owned(),
@@ -212,7 +213,9 @@ mod tests {
     fn wevtutil_events_decode_with_their_lines() {
         let text = format!("{WEVTUTIL}{WEVTUTIL}");
         let mut got = Vec::new();
-        decode_document(&text, 1, "s.xml", &mut |src, r| got.push((src, r)));
+        decode_document(&text, 1, "s.xml", Decoding::default(), &mut |src, r| {
+            got.push((src, r))
+        });
         assert_eq!(got.len(), 2);
         let (src, r) = &got[1];
         assert_eq!(src.position, Position::Line(2));
@@ -241,7 +244,9 @@ mod tests {
         assert!(sniff_start(&bytes[..16]));
         let text = document_text(&bytes).unwrap();
         let mut got = Vec::new();
-        decode_document(&text, 1, "s.xml", &mut |src, r| got.push((src, r)));
+        decode_document(&text, 1, "s.xml", Decoding::default(), &mut |src, r| {
+            got.push((src, r))
+        });
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].0.position, Position::Line(2));
         assert!(got[0].1.is_ok());
@@ -251,7 +256,9 @@ mod tests {
     fn a_cut_document_reports_the_unfinished_event() {
         let text = format!("{WEVTUTIL}{}", &WEVTUTIL[..200]);
         let mut got = Vec::new();
-        decode_document(&text, 1, "s.xml", &mut |src, r| got.push((src, r)));
+        decode_document(&text, 1, "s.xml", Decoding::default(), &mut |src, r| {
+            got.push((src, r))
+        });
         assert_eq!(got.len(), 2);
         assert!(got[0].1.is_ok());
         let err = got[1].1.as_ref().unwrap_err();
