@@ -30,7 +30,9 @@ fuzz_target!(|data: &[u8]| {
     for kind in [imdsguard_regress::SampleKind::Json, imdsguard_regress::SampleKind::Ndjson] {
         let mut bad = Vec::new();
         for (line, v) in imdsguard_regress::json_objects(text, kind, "s.json", &mut bad) {
-            let _ = imdsguard_regress::json_event(&v, "s.json", line);
+            let all = imdsguard_event::FieldSet::of([imdsguard_event::Sym::ANY]);
+            let e = imdsguard_regress::json_event(&v, "s.json", line, &all);
+            assert!(e.fields.windows(2).all(|w| w[0].0 <= w[1].0));
         }
         assert!(bad.iter().all(|b| b.starts_with("s.json")));
     }

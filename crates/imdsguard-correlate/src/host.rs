@@ -40,7 +40,7 @@ impl Hosts {
 
     /// Learns the keys a store kept state under (baselines, incidents), so that a restart
     /// resolves names as the run that saved them did.
-    pub fn seed<'a>(&mut self, keys: impl IntoIterator<Item = &'a str>) {
+    pub fn learn<'a>(&mut self, keys: impl IntoIterator<Item = &'a str>) {
         for k in keys {
             let _ = self.resolve(k);
         }
@@ -115,9 +115,9 @@ mod tests {
     }
 
     #[test]
-    fn seeded_keys_resolve_as_before_a_restart() {
+    fn learned_keys_resolve_as_before_a_restart() {
         let mut h = Hosts::new();
-        h.seed(["db01.corp.example"]);
+        h.learn(["db01.corp.example"]);
         assert_eq!(h.resolve("db01").key, "db01.corp.example");
     }
 }

@@ -1,5 +1,5 @@
 //! Incidents: the alerts of one host grouped into one story with a timeline, the attack-chain
-//! stages they cover (seed 003: execution → discovery → credential access → use), and a severity
+//! stages they cover (as the Suspicious IMDS API Request detection describes them: execution → discovery → credential access → use), and a severity
 //! for the whole chain.
 //!
 //! An alert joins its host's open incident when it comes within [`Incidents::gap_ms`] of that

@@ -8,7 +8,7 @@
 //!   `temporal_ordered`) over the hits of the rules they name.
 //! - [`incident`]: alerts of one host grouped into incidents with a timeline, the attack-chain
 //!   stages and a severity for the whole chain.
-//! - [`triage`]: seed 002's playbook on every alert and incident — the four questions answered
+//! - [`triage`]: the SOC playbook for T1552.005 on every alert and incident — the four questions answered
 //!   with evidence, the escalation decision, containment with commands.
 //!
 //! [`Engine`] drives all three over [`Observation`]s — one per event that raised an alert or
@@ -226,14 +226,14 @@ impl Engine {
             hosts: Hosts::new(),
         }
         .with_feeding()
-        .with_seeded_hosts())
+        .with_learned_hosts())
     }
 
     /// Learns the host keys the saved baselines are under.
-    fn with_seeded_hosts(mut self) -> Engine {
+    fn with_learned_hosts(mut self) -> Engine {
         if let Some(imds) = &self.imds {
             let keys: Vec<String> = imds.baselines().keys().cloned().collect();
-            self.hosts.seed(keys.iter().map(String::as_str));
+            self.hosts.learn(keys.iter().map(String::as_str));
         }
         self
     }

@@ -1,4 +1,4 @@
-//! Seed 002's playbook, applied to every alert and incident: the four questions for analysis
+//! The SOC playbook for T1552.005, applied to every alert and incident: the four questions for analysis
 //! answered from the data with the evidence, the escalation decision by the playbook's rule, and
 //! containment steps for this case with the commands where they can be given.
 //!

@@ -18,7 +18,7 @@ pub fn masquerade() -> Expr {
     on(Field::ProcessVerdict).is("masquerade")
 }
 
-/// Locations seed 003 calls unusual.
+/// Locations the Suspicious IMDS API Request detection calls unusual.
 pub const UNUSUAL_LOCATIONS: &[&str] = &[
     "deleted",
     "shared-memory",

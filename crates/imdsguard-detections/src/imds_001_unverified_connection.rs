@@ -3,7 +3,8 @@
 //! *What.* A network connection or DNS query whose destination is a metadata endpoint (any
 //! provider, any address the catalog knows: `169.254.169.254`, `fd00:ec2::254`,
 //! `metadata.google.internal`, `100.100.100.200`, `169.254.170.2`, Azure Arc's local port ...),
-//! made by a process the allowlist does not verify. Seed 001's pattern 1; seed 003's "common tools".
+//! made by a process the allowlist does not verify. Pattern 1 of the KQL hunting query for T1552.005; the "common tools" of the
+//! Suspicious IMDS API Request detection.
 //!
 //! *Why.* Outside the cloud agents, few programs need the metadata service; a shell, a scripting
 //! engine or an unknown binary reaching it is how credential theft starts (discovery, then

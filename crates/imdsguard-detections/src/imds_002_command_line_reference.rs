@@ -3,7 +3,8 @@
 //! *What.* A process whose command line, read by the normalizer, points at a metadata service:
 //! `curl http://169.254.169.254/latest/meta-data/`, `Invoke-RestMethod -Headers
 //! @{Metadata="true"} http://169.254.169.254/metadata/instance`, `wget metadata/computeMetadata/v1/`,
-//! a metadata environment variable. Seed 001's pattern 2; seed 003's Linux rule.
+//! a metadata environment variable. Pattern 2 of the KQL hunting query for T1552.005; the Linux rule of the
+//! Suspicious IMDS API Request detection.
 //!
 //! *Why.* Hands-on-keyboard discovery and scripted theft show up as command lines before (or
 //! without) any network record. Host-level process logs are often the only telemetry there is.

@@ -3,7 +3,7 @@
 //! *What.* A process running from a temporary directory, a downloads folder, `/dev/shm`, another
 //! user-writable place (home directories, `C:\Users\Public`, `AppData`, `C:\ProgramData`, web
 //! roots), or a deleted or memory-only binary, that reaches or references a metadata endpoint.
-//! Seed 003's "requests from unusual locations".
+//! The "requests from unusual locations" of the Suspicious IMDS API Request detection.
 //!
 //! *Why.* Cloud agents and admin tools are installed by packages into system directories;
 //! droppers, miners (TeamTNT's, Kinsing) and stagers run from where they were written.

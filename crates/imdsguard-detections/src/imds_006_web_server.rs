@@ -4,7 +4,7 @@
 //! other Python app servers, Node and Ruby app servers, reverse proxies — or a process one of them
 //! started — connecting to or requesting a metadata endpoint.
 //!
-//! *Why.* Seed 002: a web application has no business reading instance metadata; when it does, an
+//! *Why.* The SOC playbook for T1552.005: a web application has no business reading instance metadata; when it does, an
 //! outsider most likely made it (server-side request forgery, the Capital One breach). A child of
 //! the server (a web shell's `curl`) is command injection on the same path.
 //!

@@ -5,7 +5,7 @@
 //! service while running from the wrong path, as an unexpected user, or under the wrong parent.
 //!
 //! *Why.* Naming a payload after the agent is the cheapest way past a detection that allowlists
-//! agents by name (seed 001's query does exactly that). imdsguard verifies agents by path, so a
+//! agents by name (the KQL hunting query for T1552.005 does exactly that). imdsguard verifies agents by path, so a
 //! lookalike stands out, and it stands out as deliberate.
 //!
 //! *False positives.* An agent installed in a non-default directory: add its path with

@@ -1,4 +1,4 @@
-//! Web servers and application servers (seed 002's SSRF indicator): a process that serves HTTP has
+//! Web servers and application servers (the SOC playbook's SSRF indicator): a process that serves HTTP has
 //! no reason to read the metadata service, so its request there is most likely one an outsider
 //! made it send. A process such a server started (a web shell's `curl`) is told apart.
 

@@ -1,5 +1,5 @@
 //! Executable paths: one normalized spelling for matching, and the class of place a binary runs
-//! from (seed 003's "unusual locations").
+//! from (the "unusual locations" of the Suspicious IMDS API Request rule).
 
 /// Lowercase, `/` separators, without `\\?\`, `\device\harddiskvolumeN` or a drive letter, without a
 /// ` (deleted)` suffix or a prelink `;hex` suffix, always starting with `/`.

@@ -17,7 +17,7 @@ mod sym;
 mod time;
 
 pub use event::{Container, Event, EventKind, Format, Network, Process};
-pub use sym::Sym;
+pub use sym::{FieldSet, Sym};
 pub use time::{format_time_ms, parse_time_in, parse_time_ms, Clock, LocalZone};
 
 use std::fmt;

@@ -25,14 +25,15 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::formats::Decoding;
 use crate::json::Value;
 pub use error::{InputError, SkipReason, Skipped};
 pub use formats::json_format_names;
 use imdsguard_event::{
-    format_time_ms, normalize_host_name, parse_time_in, parse_time_ms, Clock, Event, Format,
-    LocalZone, Position, SourceRef,
+    format_time_ms, normalize_host_name, parse_time_in, parse_time_ms, Clock, Event, FieldSet,
+    Format, LocalZone, Position, SourceRef,
 };
 
 /// How inputs are read.
@@ -46,9 +47,10 @@ pub struct ReadOptions {
     pub max_document: u64,
     /// How many skipped records the summary keeps in full.
     pub keep_skips: usize,
-    /// Keep each Windows record's own fields in [`Event::fields`] (under the names rules interned
-    /// with [`imdsguard_event::Sym`]), for rules that read fields the typed model does not name.
-    pub keep_fields: bool,
+    /// The record fields the loaded rules read (a rule set's
+    /// [`record_fields`](https://docs.rs/imdsguard-rules)): each Windows record keeps those in
+    /// [`Event::fields`], for rules that read fields the typed model does not name. Empty: none.
+    pub fields: Arc<FieldSet>,
     /// The zone of times a record writes in local time without a zone (NXLog's `EventTime`);
     /// without one they are read as UTC and counted.
     pub timezone: Option<LocalZone>,
@@ -61,7 +63,7 @@ impl Default for ReadOptions {
             max_line: 1 << 20,
             max_document: 256 << 20,
             keep_skips: 10,
-            keep_fields: false,
+            fields: Arc::default(),
             timezone: None,
         }
     }

@@ -101,7 +101,7 @@ fn kept_fields_carry_provider_unnamed_data_and_spaced_names() {
         "\n"
     );
     let opts = ReadOptions {
-        keep_fields: true,
+        fields: std::sync::Arc::new(imdsguard_event::FieldSet::of([prov, data, threat, image])),
         ..ReadOptions::default()
     };
     let mut events = Vec::new();
@@ -123,7 +123,14 @@ fn kept_fields_carry_provider_unnamed_data_and_spaced_names() {
     assert_eq!(datas, ["Windows Update", "%%1053"]);
     assert_eq!(events[1].field(threat), Some("Virus:DOS/EICAR_Test_File"));
     assert_eq!(events[1].field(image), Some("C:\\x.exe"));
-    // Without the option nothing is kept.
+    // A name another rule set reads (numbered in this process) is not kept: only the set given.
+    let channel = Sym::intern("Channel");
+    assert!(events.iter().all(|e| e.field(channel).is_none()));
+    assert!(events
+        .iter()
+        .flat_map(|e| &e.fields)
+        .all(|(s, _)| [prov, data, threat, image].contains(s)));
+    // Without a field set nothing is kept.
     let mut plain = Vec::new();
     read_reader(
         "k.jsonl",

@@ -188,7 +188,7 @@ pub fn hunt(
     let mut run = Correlation::new(engine, Some(common.correlate.reorder_ms));
     let opts = ReadOptions {
         format: common.read.format,
-        keep_fields: rules.reads_record_fields(),
+        fields: rules.record_fields().clone(),
         timezone: common.read.timezone.clone(),
         ..ReadOptions::default()
     };

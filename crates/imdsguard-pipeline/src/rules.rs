@@ -24,8 +24,8 @@ pub struct Rules {
     pub(crate) fields: Vec<(String, Field)>,
     /// Whether the built-in pack runs (and so the built-in correlations).
     pub(crate) builtin: bool,
-    /// Whether Sigma rules were given (they read records' own fields).
-    pub(crate) sigma: bool,
+    /// The record fields the rules and correlations read.
+    record_fields: std::sync::Arc<imdsguard_event::FieldSet>,
 }
 
 /// What loading the rules found, for the caller to show.
@@ -145,22 +145,29 @@ impl Rules {
             .collect();
         field_names.sort();
         field_names.dedup();
-        let fields = field_names
+        let fields: Vec<(String, Field)> = field_names
             .into_iter()
             .map(|n| {
                 let f = imdsguard_sigma::sigma_field(&n);
                 (n, f)
             })
             .collect();
+        let set = RuleSet::new(rules).map_err(Box::new)?;
+        // What the reader keeps: the fields the rules test and those correlations group by,
+        // count or alias.
+        let mut read = imdsguard_event::FieldSet::clone(set.record_fields());
+        read.extend(&imdsguard_rules::record_fields_of(
+            fields.iter().map(|(_, f)| *f),
+        ));
         Ok((
             Rules {
-                set: RuleSet::new(rules).map_err(Box::new)?,
+                set,
+                record_fields: std::sync::Arc::new(read),
                 correlations,
                 referenced,
                 feeding,
                 fields,
                 builtin: cfg.builtin,
-                sigma: !cfg.sigma.is_empty(),
             },
             report,
         ))
@@ -186,10 +193,10 @@ impl Rules {
             })
     }
 
-    /// Whether any rule reads a record's own fields (Sigma rules do; the built-in pack reads
-    /// only the typed ones), which the reader then keeps.
-    pub fn reads_record_fields(&self) -> bool {
-        self.sigma
+    /// The record fields the rules read (Sigma rules do; the built-in pack reads only the typed
+    /// ones), which the reader keeps and no others.
+    pub fn record_fields(&self) -> &std::sync::Arc<imdsguard_event::FieldSet> {
+        &self.record_fields
     }
 
     /// The correlation engine these rules feed, starting from saved `baselines`.

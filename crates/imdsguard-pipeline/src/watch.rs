@@ -300,7 +300,7 @@ pub fn watch(
         store,
         opts: ReadOptions {
             format: common.read.format,
-            keep_fields: rules.reads_record_fields(),
+            fields: rules.record_fields().clone(),
             timezone: common.read.timezone.clone(),
             ..ReadOptions::default()
         },

@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use imdsguard_event::{Event, EventKind, Format, Position, SourceRef, Sym};
+use imdsguard_event::{Event, EventKind, FieldSet, Format, Position, SourceRef, Sym};
 use imdsguard_parse::{read_inputs, ReadOptions, Summary};
 use imdsguard_sigma::{
     apply_filters, apply_pipelines, compile, compile_detection, load_dir, parse_rule, Pipeline,
@@ -460,7 +460,7 @@ fn run_evtx(rule: &SigmaRule, sample: &Path, o: &mut Outcome) -> Result<(), Stri
     let compiled = compile(rule).map_err(|e| e.to_string())?;
     let enricher = imdsguard_enrich::Enricher::builtin();
     let opts = ReadOptions {
-        keep_fields: true,
+        fields: std::sync::Arc::new(imdsguard_rules::record_fields([&compiled])),
         ..ReadOptions::default()
     };
     let mut summary = Summary::default();
@@ -511,12 +511,13 @@ fn run_json(
         .map_err(|e| e.to_string())?;
     apply_pipelines(&mut rule, &pipelines).map_err(|e| e.to_string())?;
     let compiled = compile_detection(&rule).map_err(|e| e.to_string())?;
+    let fields = imdsguard_rules::record_fields([&compiled]);
     let enricher = imdsguard_enrich::Enricher::builtin();
     let shown = t.sample.display().to_string();
     let body = std::fs::read_to_string(&t.sample).map_err(|e| format!("{shown}: {e}"))?;
     let objects = json_objects(&body, kind, &shown, &mut o.unreadable);
     for (line, v) in objects {
-        let e = json_event(&v, &shown, line);
+        let e = json_event(&v, &shown, line, &fields);
         o.records += 1;
         if compiled.eval(&enricher.enrich(&e)).is_some() {
             o.got += 1;
@@ -593,14 +594,13 @@ fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>)
 }
 
 /// A JSON object as an event of its fields alone: each value under its dotted path, kept only
-/// under names a compiled rule reads (and under the keyword name when a keyword rule is loaded).
-pub fn json_event(v: &serde_json::Value, shown: &str, line: u64) -> Event {
+/// under names the rules read (`read`), and under [`Sym::ANY`] when keyword rules are loaded.
+pub fn json_event(v: &serde_json::Value, shown: &str, line: u64, read: &FieldSet) -> Event {
     let mut pairs = Vec::new();
     flatten("", v, &mut pairs);
-    let any = Sym::lookup(Event::ANY_FIELD);
     let mut fields: Vec<(Sym, String)> = pairs
         .into_iter()
-        .filter_map(|(k, v)| Sym::lookup(&k).or(any).map(|s| (s, v)))
+        .filter_map(|(k, v)| read.place(&k).map(|s| (s, v)))
         .collect();
     // The evaluator reads a name's values as one run.
     fields.sort_by_key(|(s, _)| *s);
@@ -666,19 +666,19 @@ mod tests {
             r#"{"Event": {"EventData": {"Tags": ["x", "y"], "Null": null}, "System": {"EventID": 4688, "Other": true}}}"#,
         )
         .unwrap();
-        let e = json_event(&v, "t.json", 1);
+        let e = json_event(&v, "t.json", 1, &FieldSet::of([a, b]));
         let mine: Vec<_> = e
             .fields
             .iter()
-            .filter(|(s, _)| *s == a || *s == b)
-            .map(|(s, v)| (s.as_str(), v.as_str()))
+            .map(|(s, v)| format!("{}={v}", s.name()))
             .collect();
+        // Only the names the rules read: `Null` and `Other` are not kept.
         assert_eq!(
             mine,
             [
-                ("Event.EventData.Tags", "x"),
-                ("Event.EventData.Tags", "y"),
-                ("Event.System.EventID", "4688")
+                "Event.EventData.Tags=x",
+                "Event.EventData.Tags=y",
+                "Event.System.EventID=4688"
             ]
         );
         assert_eq!(e.format, Format::JsonFields);

@@ -169,10 +169,11 @@ fn time_modifiers_read_the_part_as_written() {
     .unwrap()
     .remove(0);
     let compiled = compile_detection(&rule).unwrap();
+    let fields = imdsguard_rules::record_fields([&compiled]);
     let enricher = imdsguard_enrich::Enricher::builtin();
     let fires = |time: &str| {
         let v = serde_json::json!({ "UtcTime": time });
-        let e = imdsguard_regress::json_event(&v, "t.json", 1);
+        let e = imdsguard_regress::json_event(&v, "t.json", 1, &fields);
         compiled.eval(&enricher.enrich(&e)).is_some()
     };
     // ISO week 48 of 2026 runs from Monday the 23rd to Sunday the 29th of November.

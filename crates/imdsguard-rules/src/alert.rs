@@ -54,7 +54,7 @@ pub struct Alert {
     pub triage: Option<Triage>,
 }
 
-/// Seed 002's triage of an alert or incident.
+/// The SOC playbook's triage of an alert or incident (its four questions for analysis).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Triage {
     /// The four questions for analysis, in the playbook's order.

@@ -28,12 +28,12 @@ macro_rules! fields {
             /// Every field, in documentation order.
             pub const ALL: &'static [Field] = &[$(Field::$variant,)*];
 
-            /// The dotted name rules and reason templates use.
-            pub fn name(self) -> &'static str {
+            /// The dotted name rules and reason templates use; a record's own field by its name.
+            pub fn name(self) -> Cow<'static, str> {
                 match self {
-                    $( Field::$variant => $name, )*
-                    Field::Raw(s) | Field::RawOr(s, _) => s.as_str(),
-                    Field::Keywords => "keywords",
+                    $( Field::$variant => Cow::Borrowed($name), )*
+                    Field::Raw(s) | Field::RawOr(s, _) => Cow::Owned(s.name().to_string()),
+                    Field::Keywords => Cow::Borrowed("keywords"),
                 }
             }
 
@@ -121,7 +121,7 @@ fields! {
 
 impl fmt::Display for Field {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.write_str(&self.name())
     }
 }
 
@@ -286,7 +286,7 @@ mod tests {
     fn names_round_trip_and_are_unique() {
         let mut seen = std::collections::HashSet::new();
         for f in Field::ALL {
-            assert_eq!(Field::from_name(f.name()), Some(*f));
+            assert_eq!(Field::from_name(&f.name()), Some(*f));
             assert!(seen.insert(f.name()));
         }
         assert_eq!(Field::from_name("process.nope"), None);

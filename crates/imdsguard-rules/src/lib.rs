@@ -25,5 +25,7 @@ pub use error::RuleError;
 pub use field::{Field, Value};
 pub use imdsguard_event::stable_hash;
 pub use ir::{on, Cmp, Expr, Glob, Matcher, On, Text};
-pub use rule::{Escalation, Hit, Reason, Rule, RuleBuilder, RuleSet, Template};
+pub use rule::{
+    record_fields, record_fields_of, Escalation, Hit, Reason, Rule, RuleBuilder, RuleSet, Template,
+};
 pub use timepart::TimePart;

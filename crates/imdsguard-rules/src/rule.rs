@@ -3,7 +3,7 @@
 use std::fmt;
 
 use imdsguard_enrich::Enriched;
-use imdsguard_event::{Severity, Technique};
+use imdsguard_event::{FieldSet, Severity, Sym, Technique};
 
 use crate::error::RuleError;
 use crate::field::Field;
@@ -130,6 +130,40 @@ pub struct Rule {
     pub escalations: Vec<Escalation>,
     /// Reasons, in order.
     pub reasons: Vec<Reason>,
+}
+
+impl Rule {
+    /// Every field the rule reads: its condition, its escalations and its reasons.
+    pub fn fields(&self) -> Vec<Field> {
+        let mut out = Vec::new();
+        self.when.fields(&mut out);
+        for e in &self.escalations {
+            e.when.fields(&mut out);
+            out.extend(e.reason.fields());
+        }
+        for r in &self.reasons {
+            if let Some(w) = &r.when {
+                w.fields(&mut out);
+            }
+            out.extend(r.text.fields());
+        }
+        out
+    }
+}
+
+/// The record fields some of these rules read (Sigma's `Image`, `EventID`, keywords), frozen
+/// for the reader.
+pub fn record_fields<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> FieldSet {
+    record_fields_of(rules.into_iter().flat_map(Rule::fields))
+}
+
+/// The record fields among these fields.
+pub fn record_fields_of(fields: impl IntoIterator<Item = Field>) -> FieldSet {
+    FieldSet::of(fields.into_iter().filter_map(|f| match f {
+        Field::Raw(s) | Field::RawOr(s, _) => Some(s),
+        Field::Keywords => Some(Sym::ANY),
+        _ => None,
+    }))
 }
 
 /// A rule that matched one event.
@@ -287,6 +321,7 @@ pub struct RuleSet {
     rules: Vec<Rule>,
     index: crate::index::Index,
     prefilter: crate::prefilter::Prefilter,
+    record_fields: std::sync::Arc<FieldSet>,
 }
 
 impl RuleSet {
@@ -304,11 +339,18 @@ impl RuleSet {
         let conditions: Vec<&Expr> = rules.iter().map(|r| &r.when).collect();
         let index = crate::index::Index::build(&conditions);
         let prefilter = crate::prefilter::Prefilter::build(&conditions);
+        let record_fields = std::sync::Arc::new(record_fields(&rules));
         Ok(RuleSet {
             rules,
             index,
             prefilter,
+            record_fields,
         })
+    }
+
+    /// The record fields these rules read, for the reader: it keeps those and no others.
+    pub fn record_fields(&self) -> &std::sync::Arc<FieldSet> {
+        &self.record_fields
     }
 
     /// Rules evaluated for every event, and the number of index keys for the others.

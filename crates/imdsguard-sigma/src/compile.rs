@@ -328,11 +328,9 @@ fn merge_tests(xs: Vec<Expr>) -> Expr {
 fn test_expr(t: &Test) -> Result<Expr, String> {
     let field = match &t.field {
         Some(f) => sigma_field(f),
-        None => {
-            // Keywords read every value: decoders keep the fields no rule names under `*`.
-            Sym::intern(imdsguard_event::Event::ANY_FIELD);
-            Field::Keywords
-        }
+        // Keywords read every value: the rule set's field set then tells decoders to keep the
+        // fields no rule names under `Sym::ANY`.
+        None => Field::Keywords,
     };
     let exists = Expr::Test(field, vec![Matcher::Exists]);
     let m = match &t.op {

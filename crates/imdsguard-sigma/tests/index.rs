@@ -47,7 +47,7 @@ fn indexed_evaluation_equals_reference_evaluation() {
     );
     let enricher = Enricher::builtin();
     let opts = ReadOptions {
-        keep_fields: true,
+        fields: set.record_fields().clone(),
         ..ReadOptions::default()
     };
     let inputs: Vec<PathBuf> = ["evtx", "defender", "linux", "sigma/regression_data"]

@@ -5,7 +5,7 @@
 //! actor) asks for a session token and, within the token window (60 s by default), reads role
 //! credentials. One command doing both counts too.
 //!
-//! Why: seed 004 names this sequence as the signature of token acquisition, and IMDSv2 does not
+//! Why: the detection guidance on metadata-service abuse (after AWS's IMDSv2 documentation) names this sequence as the signature of token acquisition, and IMDSv2 does not
 //! stop a process on the instance: it only adds the PUT. A process that is not a verified cloud
 //! agent running the whole handshake is stealing the instance role.
 //!

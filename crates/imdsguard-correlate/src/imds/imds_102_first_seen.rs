@@ -5,12 +5,12 @@
 //! SHA-256 when the record gives one, so a replaced binary is new — that the baseline has never
 //! seen reaching the service.
 //!
-//! Why: seed 001's hunt and seed 003's rules look for processes "not typically associated with
+//! Why: the KQL hunting query for T1552.005 and the Suspicious IMDS API Request rules look for processes "not typically associated with
 //! legitimate IMDS API requests"; on a given host that set is small and stable, so a newcomer is
 //! worth a look even when it is not in a temp directory and uses no obfuscation.
 //!
 //! False positives: new deployments and updated applications (a new hash); verified cloud agents
-//! are skipped. Cross-reference with deployment times, as seed 002's L1 steps say.
+//! are skipped. Cross-reference with deployment times, as the SOC playbook's first-line steps say.
 //!
 //! ATT&CK: T1552.005 (Cloud Instance Metadata API).
 

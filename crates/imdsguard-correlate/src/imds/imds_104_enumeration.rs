@@ -3,7 +3,8 @@
 //! What: one actor (host, process) requests at least `enum_paths` (10) distinct metadata paths
 //! within `enum_window_ms` (60 s). High when the walk reaches credentials, medium otherwise.
 //!
-//! Why: seed 002 asks whether the volume is unusual and issue 6 names enumeration as discovery:
+//! Why: the SOC playbook asks whether the volume is unusual, and MITRE ATT&CK counts such
+//! walks as discovery (T1580, Cloud Infrastructure Discovery):
 //! tools such as Pacu, TeamTNT's scripts and `ec2-metadata`-style crawlers walk the tree to find
 //! roles, user-data and keys. Applications read the two or three paths they need.
 //!

@@ -1,7 +1,7 @@
 //! Microsoft Defender XDR advanced hunting: rows of `DeviceProcessEvents`, `DeviceNetworkEvents`
 //! and `DeviceEvents`, as query exports write them (flat) and as the streaming API sends them
 //! (`category: AdvancedHunting-<table>`, the row under `properties`). Column names are the ones the
-//! KQL of the seed queries use.
+//! KQL hunting queries for T1552.005 use.
 
 use crate::json::{Map, Value};
 use imdsguard_event::{Event, EventKind, Format, Network, Process, SourceRef};
@@ -20,7 +20,11 @@ pub(crate) fn sniff_streaming(v: &Map<'_>) -> bool {
         && v.get("properties").is_some_and(Value::is_object)
 }
 
-pub(crate) fn decode_row(v: &Map<'_>, source: SourceRef, _how: Decoding) -> Result<Event, Skip> {
+pub(crate) fn decode_row(
+    v: &Map<'_>,
+    source: SourceRef,
+    _how: Decoding<'_>,
+) -> Result<Event, Skip> {
     row_event(v, source, Format::DefenderJson, None)
 }
 

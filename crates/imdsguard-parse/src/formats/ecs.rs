@@ -74,7 +74,7 @@ fn container(v: &Map<'_>) -> Option<Container> {
     (found != Container::default()).then_some(found)
 }
 
-pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding) -> Result<Event, Skip> {
+pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Result<Event, Skip> {
     let categories = strings(object(v, &["event"]).and_then(|e| e.get("category")));
     let user = object(v, &["user"]).and_then(|u| {
         let name = u.text(&["name"])?;

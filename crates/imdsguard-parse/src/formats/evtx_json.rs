@@ -12,7 +12,7 @@ pub(crate) fn sniff(v: &Map<'_>) -> bool {
     object(v, &["Event", "System"]).is_some()
 }
 
-pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding) -> Result<Event, Skip> {
+pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Result<Event, Skip> {
     let system = object(v, &["Event", "System"]).ok_or_else(|| missing("Event.System"))?;
     let id = event_id(system.get("EventID")).ok_or_else(|| missing("Event.System.EventID"))?;
     let empty = Map::new();
@@ -46,7 +46,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding) -> Result<Ev
 }
 
 /// Decodes a record value as the evtx crate renders it (used for EVTX files).
-pub(crate) fn decode_value(v: &Value, source: SourceRef, how: Decoding) -> Result<Event, Skip> {
+pub(crate) fn decode_value(v: &Value, source: SourceRef, how: Decoding<'_>) -> Result<Event, Skip> {
     let map = v.as_object().ok_or_else(|| missing("a JSON object"))?;
     decode(map, source, how)
 }

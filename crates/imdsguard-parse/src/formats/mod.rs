@@ -14,7 +14,7 @@ mod winlogbeat;
 pub(crate) mod xml;
 
 use crate::json::{Map, Value};
-use imdsguard_event::{Event, Format, SourceRef};
+use imdsguard_event::{Event, FieldSet, Format, SourceRef};
 
 use crate::error::SkipReason;
 
@@ -22,19 +22,19 @@ use crate::error::SkipReason;
 pub(crate) type Skip = (SkipReason, String);
 
 type Sniff = fn(&Map<'_>) -> bool;
-type Decode = fn(&Map<'_>, SourceRef, Decoding) -> Result<Event, Skip>;
+type Decode = fn(&Map<'_>, SourceRef, Decoding<'_>) -> Result<Event, Skip>;
 
 /// What a reader asks of every decoder, passed with each record.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Decoding {
-    /// Keep records' own fields beside the typed ones ([`crate::ReadOptions::keep_fields`]).
-    pub keep_fields: bool,
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Decoding<'a> {
+    /// The record fields to keep beside the typed ones ([`crate::ReadOptions::fields`]).
+    pub fields: &'a FieldSet,
 }
 
-impl Decoding {
-    pub(crate) fn of(opts: &crate::ReadOptions) -> Decoding {
+impl Decoding<'_> {
+    pub(crate) fn of(opts: &crate::ReadOptions) -> Decoding<'_> {
         Decoding {
-            keep_fields: opts.keep_fields,
+            fields: &opts.fields,
         }
     }
 }
@@ -79,7 +79,7 @@ pub(crate) fn decode_json(
     v: &Value,
     source: SourceRef,
     forced: Option<Format>,
-    how: Decoding,
+    how: Decoding<'_>,
 ) -> Result<Event, Skip> {
     let Some(map) = v.as_object() else {
         return Err((

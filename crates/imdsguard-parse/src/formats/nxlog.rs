@@ -16,7 +16,7 @@ pub(crate) fn sniff(v: &Map<'_>) -> bool {
             || v.contains_key("SourceModuleType"))
 }
 
-pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding) -> Result<Event, Skip> {
+pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Result<Event, Skip> {
     let id = event_id(v.get("EventID")).ok_or_else(|| missing("EventID"))?;
     // NXLog writes the collector's local time without a zone (`EventTime`); a pipeline after it
     // often adds UTC (`@timestamp`, `TimeCreated` with a `Z`), which is preferred.

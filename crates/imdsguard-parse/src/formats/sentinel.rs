@@ -28,7 +28,7 @@ pub(crate) fn sniff_security_event(v: &Map<'_>) -> bool {
 pub(crate) fn decode_windows_event(
     v: &Map<'_>,
     source: SourceRef,
-    how: Decoding,
+    how: Decoding<'_>,
 ) -> Result<Event, Skip> {
     let id = event_id(v.get("EventID")).ok_or_else(|| missing("EventID"))?;
     let data: Map<'_> = match v.get("EventData") {
@@ -72,7 +72,7 @@ pub(crate) fn decode_windows_event(
 pub(crate) fn decode_security_event(
     v: &Map<'_>,
     source: SourceRef,
-    how: Decoding,
+    how: Decoding<'_>,
 ) -> Result<Event, Skip> {
     let id = event_id(v.get("EventID")).ok_or_else(|| missing("EventID"))?;
     let pairs = v

@@ -32,7 +32,7 @@ fn attribute<'a>(xml: &'a str, attr: &str) -> Option<&'a str> {
     Some(&xml[start..end])
 }
 
-pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding) -> Result<Event, Skip> {
+pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Result<Event, Skip> {
     let message = v
         .text(&["SyslogMessage"])
         .ok_or_else(|| missing("SyslogMessage"))?;

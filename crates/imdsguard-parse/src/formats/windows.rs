@@ -7,7 +7,9 @@
 use super::Decoding;
 use std::borrow::Cow;
 
-use imdsguard_event::{Clock, Event, EventKind, Format, Network, Process, SourceRef, Sym};
+use imdsguard_event::{
+    Clock, Event, EventKind, FieldSet, Format, Network, Process, SourceRef, Sym,
+};
 
 use crate::fields::Fields;
 
@@ -96,12 +98,16 @@ fn protocol_name(p: String) -> String {
 /// `SourceHostname`; 4688: `OriginalFileName`, `Hashes`, `CurrentDirectory`, `ParentCommandLine`)
 /// stays absent, and `docs/sigma-windows-security.md` lists it. `ParentImage`, `CommandLine`,
 /// `User`, `DestinationIp`, `DestinationPort` come through the typed fields.
-fn sysmon_equivalents(rec: &WinRecord<'_>, e: &Event) -> Vec<(&'static str, String)> {
+fn sysmon_equivalents(
+    rec: &WinRecord<'_>,
+    e: &Event,
+    fields: &FieldSet,
+) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     if family(rec) != Family::Security {
         return out;
     }
-    let wanted = |name: &str| Sym::lookup(name).is_some() && rec.data.raw(name).is_none();
+    let wanted = |name: &str| fields.get(name).is_some() && rec.data.raw(name).is_none();
     let mut add = |name: &'static str, value: Option<String>| {
         if let Some(v) = value.filter(|_| wanted(name)) {
             out.push((name, v));
@@ -165,20 +171,20 @@ fn integrity_level(label: &str) -> Option<&'static str> {
     })
 }
 
-/// Copies a record's fields into the event under the names rules interned; values of other
-/// names go under [`Event::ANY_FIELD`] when a keyword rule interned it.
-fn keep_fields(e: &mut Event, rec: &WinRecord<'_>) {
-    let equivalents = sysmon_equivalents(rec, e);
-    let any = Sym::lookup(Event::ANY_FIELD);
+/// Copies a record's fields into the event under the names rules read; values of other names go
+/// under [`Sym::ANY`] when keyword rules are loaded.
+fn keep_fields(e: &mut Event, rec: &WinRecord<'_>, fields: &FieldSet) {
+    let equivalents = sysmon_equivalents(rec, e, fields);
     let mut push = |name: &str, value: Cow<'_, str>| {
         // Some providers name EventData fields with spaces (Defender's `Threat Name`); Sigma
         // writes them without (`ThreatName`).
         let spaced = || {
             name.contains(' ')
-                .then(|| Sym::lookup(&name.replace(' ', "")))
+                .then(|| fields.get(&name.replace(' ', "")))
                 .flatten()
         };
-        if let Some(s) = Sym::lookup(name).or_else(spaced).or(any) {
+        let any = || fields.keywords().then_some(Sym::ANY);
+        if let Some(s) = fields.get(name).or_else(spaced).or_else(any) {
             e.fields.push((s, value.into_owned()));
         }
     };
@@ -211,7 +217,7 @@ fn keep_fields(e: &mut Event, rec: &WinRecord<'_>) {
     // text of the event), and not read at all when no rule asks.
     if let Some(system) = rec.system {
         for name in SYSTEM_FIELDS {
-            if let Some(s) = Sym::lookup(name) {
+            if let Some(s) = fields.get(name) {
                 if let Some(v) = system.raw(name) {
                     e.fields.push((s, v.into_owned()));
                 }
@@ -225,7 +231,7 @@ pub(crate) fn windows_event(
     source: SourceRef,
     format: Format,
     rec: &WinRecord<'_>,
-    how: Decoding,
+    how: Decoding<'_>,
 ) -> Event {
     let d = rec.data;
     // Sysmon writes when the event happened in UTC (`UtcTime`): the most reliable time there is.
@@ -354,8 +360,8 @@ pub(crate) fn windows_event(
             };
         }
     }
-    if how.keep_fields {
-        keep_fields(&mut e, rec);
+    if !how.fields.is_empty() {
+        keep_fields(&mut e, rec, how.fields);
     }
     e
 }

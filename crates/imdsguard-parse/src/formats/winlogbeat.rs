@@ -12,7 +12,7 @@ pub(crate) fn sniff(v: &Map<'_>) -> bool {
     object(v, &["winlog"]).is_some_and(|w| w.contains_key("event_id"))
 }
 
-pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding) -> Result<Event, Skip> {
+pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Result<Event, Skip> {
     let winlog = object(v, &["winlog"]).ok_or_else(|| missing("winlog"))?;
     let id = event_id(winlog.get("event_id")).ok_or_else(|| missing("winlog.event_id"))?;
     let empty = Map::new();

@@ -111,7 +111,7 @@ impl crate::fields::Fields for XmlSystem<'_> {
 }
 
 /// Decodes one `<Event>...</Event>` element.
-pub(crate) fn decode_event(xml: &str, source: SourceRef, how: Decoding) -> Result<Event, Skip> {
+pub(crate) fn decode_event(xml: &str, source: SourceRef, how: Decoding<'_>) -> Result<Event, Skip> {
     let id: u32 = element(xml, "EventID")
         .ok_or_else(|| missing("EventID"))?
         .parse()
@@ -183,7 +183,7 @@ pub(crate) fn decode_document(
     text: &str,
     first_line: u64,
     name: &str,
-    how: Decoding,
+    how: Decoding<'_>,
     f: &mut dyn FnMut(SourceRef, Result<Event, Skip>),
 ) {
     for (line, ev) in events(text, first_line) {
@@ -205,7 +205,7 @@ pub(crate) fn decode_document(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use imdsguard_event::EventKind;
+    use imdsguard_event::{EventKind, FieldSet};
 
     const WEVTUTIL: &str = "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System><Provider Name='Microsoft-Windows-Sysmon' Guid='{5770385f-c22a-43e0-bf4c-06f5698ffbd9}'/><EventID>3</EventID><Version>5</Version><TimeCreated SystemTime='2026-11-20T09:14:08.1234567Z'/><EventRecordID>4242</EventRecordID><Channel>Microsoft-Windows-Sysmon/Operational</Channel><Computer>web01.corp.example</Computer></System><EventData><Data Name='Image'>C:\\Windows\\System32\\curl.exe</Data><Data Name='User'>CORP\\svc</Data><Data Name='Protocol'>tcp</Data><Data Name='Initiated'>true</Data><Data Name='DestinationIp'>169.254.169.254</Data><Data Name='DestinationPort'>80</Data></EventData></Event>\n";
 
@@ -213,9 +213,15 @@ mod tests {
     fn wevtutil_events_decode_with_their_lines() {
         let text = format!("{WEVTUTIL}{WEVTUTIL}");
         let mut got = Vec::new();
-        decode_document(&text, 1, "s.xml", Decoding::default(), &mut |src, r| {
-            got.push((src, r))
-        });
+        decode_document(
+            &text,
+            1,
+            "s.xml",
+            Decoding {
+                fields: &FieldSet::default(),
+            },
+            &mut |src, r| got.push((src, r)),
+        );
         assert_eq!(got.len(), 2);
         let (src, r) = &got[1];
         assert_eq!(src.position, Position::Line(2));
@@ -244,9 +250,15 @@ mod tests {
         assert!(sniff_start(&bytes[..16]));
         let text = document_text(&bytes).unwrap();
         let mut got = Vec::new();
-        decode_document(&text, 1, "s.xml", Decoding::default(), &mut |src, r| {
-            got.push((src, r))
-        });
+        decode_document(
+            &text,
+            1,
+            "s.xml",
+            Decoding {
+                fields: &FieldSet::default(),
+            },
+            &mut |src, r| got.push((src, r)),
+        );
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].0.position, Position::Line(2));
         assert!(got[0].1.is_ok());
@@ -256,9 +268,15 @@ mod tests {
     fn a_cut_document_reports_the_unfinished_event() {
         let text = format!("{WEVTUTIL}{}", &WEVTUTIL[..200]);
         let mut got = Vec::new();
-        decode_document(&text, 1, "s.xml", Decoding::default(), &mut |src, r| {
-            got.push((src, r))
-        });
+        decode_document(
+            &text,
+            1,
+            "s.xml",
+            Decoding {
+                fields: &FieldSet::default(),
+            },
+            &mut |src, r| got.push((src, r)),
+        );
         assert_eq!(got.len(), 2);
         assert!(got[0].1.is_ok());
         let err = got[1].1.as_ref().unwrap_err();

@@ -235,7 +235,7 @@ fn incident_line(i: &Value) -> String {
 }
 
 fn write_triage(out: &mut dyn Write, t: &Value) -> io::Result<()> {
-    writeln!(out, "\ntriage (seed 002's questions)")?;
+    writeln!(out, "\ntriage (the SOC playbook's questions)")?;
     for q in t["questions"].as_array().into_iter().flatten() {
         writeln!(
             out,
