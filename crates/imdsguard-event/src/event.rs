@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use crate::SourceRef;
+use crate::{Format, SourceRef};
 
 /// What happened, as far as metadata abuse is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -22,66 +22,6 @@ pub enum EventKind {
     HttpRequest,
     /// Anything else the format carries; kept so Sigma rules can still match it.
     Other,
-}
-
-/// Which decoder read the record, and so which field names it had. Serialized as [`Format::as_str`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Format {
-    /// Windows events as JSON from the evtx crate or `evtx_dump` (`Event.System`, `Event.EventData`).
-    EvtxJson,
-    /// Windows events flattened by NXLog `im_msvistalog` (and similar flat exports).
-    NxlogJson,
-    /// Microsoft Sentinel `WindowsEvent` rows (EventData as a JSON string).
-    SentinelWindowsEvent,
-    /// Microsoft Sentinel `SecurityEvent` rows (EventData as an XML string).
-    SentinelSecurityEvent,
-    /// Winlogbeat / Elastic Agent (`winlog.event_id`, `winlog.event_data`).
-    Winlogbeat,
-    /// Microsoft Defender XDR advanced-hunting rows (export or query results).
-    DefenderJson,
-    /// Microsoft Defender XDR streaming API records (`category`, `properties`).
-    DefenderStreaming,
-    /// Microsoft Defender XDR advanced-hunting CSV export.
-    DefenderCsv,
-    /// Elastic Common Schema NDJSON.
-    Ecs,
-    /// Linux audit logs (auditd raw and enriched), records grouped into events by serial.
-    Auditd,
-    /// Microsoft Sentinel `Syslog` rows: Sysmon for Linux (XML message) and auoms (audit pairs).
-    SentinelSyslog,
-    /// Windows events as XML: `wevtutil qe /f:xml` output and Event Viewer's "Save as XML"
-    /// (`<Events><Event>...`, UTF-8 or UTF-16).
-    WindowsXml,
-    /// Any JSON object read field by field, each value under its dotted path
-    /// (`Event.EventData.CommandLine`): how Sigma's regression suite reads its JSON samples.
-    JsonFields,
-}
-
-impl Format {
-    /// The kebab-case name used in summaries and `--format`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::EvtxJson => "evtx-json",
-            Format::NxlogJson => "nxlog-json",
-            Format::SentinelWindowsEvent => "sentinel-windowsevent",
-            Format::SentinelSecurityEvent => "sentinel-securityevent",
-            Format::Winlogbeat => "winlogbeat",
-            Format::DefenderJson => "defender-json",
-            Format::DefenderStreaming => "defender-streaming",
-            Format::DefenderCsv => "defender-csv",
-            Format::Ecs => "ecs",
-            Format::Auditd => "auditd",
-            Format::SentinelSyslog => "sentinel-syslog",
-            Format::WindowsXml => "windows-xml",
-            Format::JsonFields => "json-fields",
-        }
-    }
-}
-
-impl Serialize for Format {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
 }
 
 /// A process as a record names it.

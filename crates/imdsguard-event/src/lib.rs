@@ -13,10 +13,12 @@
 //! This crate does no I/O and depends on nothing of the project's; every other crate may depend on it.
 
 mod event;
+mod format;
 mod sym;
 mod time;
 
-pub use event::{Container, Event, EventKind, Format, Network, Process};
+pub use event::{Container, Event, EventKind, Network, Process};
+pub use format::{Format, FormatInfo, Platform, UnknownFormat};
 pub use sym::{FieldSet, Sym};
 pub use time::{format_time_ms, parse_time_in, parse_time_ms, Clock, LocalZone};
 

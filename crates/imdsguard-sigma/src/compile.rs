@@ -14,7 +14,7 @@
 
 use std::sync::LazyLock;
 
-use imdsguard_event::{Severity, Sym};
+use imdsguard_event::{Format, Platform, Severity, Sym};
 use imdsguard_rules::{Expr, Field, Glob, Matcher, Rule, Text};
 use regex::Regex;
 use serde::Deserialize;
@@ -90,22 +90,6 @@ pub fn sigma_field(name: &str) -> Field {
     }
 }
 
-/// Formats that carry Windows telemetry, and those that carry Linux telemetry, for the typed
-/// reading of a rule's log source.
-const WINDOWS_FORMATS: &[&str] = &[
-    "evtx-json",
-    "nxlog-json",
-    "sentinel-windowsevent",
-    "sentinel-securityevent",
-    "winlogbeat",
-    "windows-xml",
-    "defender-json",
-    "defender-streaming",
-    "defender-csv",
-    "ecs",
-];
-const LINUX_FORMATS: &[&str] = &["auditd", "sentinel-syslog", "ecs"];
-
 /// The typed reading of a log source: the event kind its category means, on the formats its
 /// product is logged in (Security 4688 and Defender rows are process creations too).
 fn typed_filter(ls: &LogSource) -> Option<Expr> {
@@ -118,15 +102,16 @@ fn typed_filter(ls: &LogSource) -> Option<Expr> {
     if ls.service.is_some() {
         return None;
     }
-    let formats = match ls.product.as_deref() {
-        Some("windows") => WINDOWS_FORMATS,
-        Some("linux") => LINUX_FORMATS,
-        None => &[][..],
-        Some(_) => return None,
+    // The formats that carry the product's telemetry, from the format registry.
+    let formats: Vec<&str> = match ls.product.as_deref() {
+        Some(p) => Format::of_platform(Platform::from_product(p)?)
+            .map(Format::as_str)
+            .collect(),
+        None => Vec::new(),
     };
     let mut parts = vec![imdsguard_rules::on(Field::EventKind).is(kind)];
     if !formats.is_empty() {
-        parts.push(imdsguard_rules::on(Field::EventFormat).any_of(formats));
+        parts.push(imdsguard_rules::on(Field::EventFormat).any_of(&formats));
     }
     Some(Expr::All(parts))
 }

@@ -116,28 +116,13 @@ fn parse_zone(s: &str) -> Result<LocalZone, String> {
     LocalZone::parse(s)
 }
 
-fn parse_format(s: &str) -> Result<Format, String> {
-    const ALL: &[Format] = &[
-        Format::EvtxJson,
-        Format::NxlogJson,
-        Format::SentinelWindowsEvent,
-        Format::SentinelSecurityEvent,
-        Format::Winlogbeat,
-        Format::DefenderJson,
-        Format::DefenderStreaming,
-        Format::Ecs,
-        Format::Auditd,
-        Format::DefenderCsv,
-        Format::SentinelSyslog,
-        Format::WindowsXml,
-    ];
-    ALL.iter()
-        .copied()
-        .find(|f| f.as_str() == s)
-        .ok_or_else(|| {
-            let names: Vec<&str> = ALL.iter().map(|f| f.as_str()).collect();
-            format!("unknown format {s:?}; formats: {}", names.join(", "))
-        })
+/// `--format`'s values and their help, from the format registry.
+fn format_parser() -> impl clap::builder::TypedValueParser<Value = Format> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(
+        Format::selectable().map(|i| PossibleValue::new(i.name).help(i.about)),
+    )
+    .try_map(|s| s.parse::<Format>())
 }
 
 fn main() -> ExitCode {

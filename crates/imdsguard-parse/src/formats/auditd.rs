@@ -12,6 +12,11 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use imdsguard_event::{Event, EventKind, Format, Network, Process, SourceRef};
+use std::io::BufRead;
+
+use crate::error::SkipReason;
+use crate::{each_line, ReadOptions, Skipped, Summary};
+use imdsguard_event::Position;
 
 /// One parsed record line.
 #[derive(Debug, Clone)]
@@ -350,6 +355,129 @@ fn execve_args(r: &Record) -> Option<String> {
         args.push(arg);
     }
     (!args.is_empty()).then(|| args.join(" "))
+}
+
+/// How many lines an audit event stays open after its last record when no `EOE` closes it.
+const AUDIT_WINDOW: u64 = 16;
+
+/// Audit records grouped into events by (node, serial).
+pub(crate) fn read(
+    name: &str,
+    first: Vec<u8>,
+    first_line: u64,
+    r: &mut dyn BufRead,
+    opts: &ReadOptions,
+    summary: &mut Summary,
+    on_event: &mut dyn FnMut(Event),
+) {
+    struct Open {
+        node: Option<String>,
+        serial: u64,
+        first_line: u64,
+        last_line: u64,
+        records: Vec<Record>,
+    }
+    const AUXILIARY: &[&str] = &[
+        "SYSCALL",
+        "EXECVE",
+        "CWD",
+        "PATH",
+        "PROCTITLE",
+        "SOCKADDR",
+        "SOCKETCALL",
+        "FD_PAIR",
+        "MMAP",
+        "BPRM_FCAPS",
+        "CAPSET",
+        "OBJ_PID",
+        "NETFILTER_CFG",
+    ];
+    let at = |line: u64| SourceRef {
+        path: name.to_owned(),
+        position: Position::Line(line),
+    };
+    let mut open: Vec<Open> = Vec::new();
+    let emit_open = |o: Open, summary: &mut Summary, on_event: &mut dyn FnMut(Event)| {
+        summary.event(event(&o.records, at(o.first_line)), opts, on_event);
+    };
+    let handle = |text: &[u8],
+                  line: u64,
+                  open: &mut Vec<Open>,
+                  summary: &mut Summary,
+                  on_event: &mut dyn FnMut(Event)| {
+        // Close events whose records stopped arriving (logs without EOE).
+        while let Some(i) = open.iter().position(|o| line - o.last_line > AUDIT_WINDOW) {
+            let o = open.remove(i);
+            emit_open(o, summary, on_event);
+        }
+        let Ok(text) = std::str::from_utf8(text) else {
+            summary.skip(
+                Skipped {
+                    source: at(line),
+                    reason: SkipReason::NotUtf8,
+                    detail: "invalid UTF-8".into(),
+                },
+                opts.keep_skips,
+            );
+            return;
+        };
+        let rec = match parse_line(text) {
+            Ok(r) => r,
+            Err(why) => {
+                summary.skip(
+                    Skipped {
+                        source: at(line),
+                        reason: SkipReason::Malformed,
+                        detail: format!("not an audit record: {why}"),
+                    },
+                    opts.keep_skips,
+                );
+                return;
+            }
+        };
+        let pos = open
+            .iter()
+            .position(|o| o.serial == rec.serial && o.node == rec.node);
+        if rec.rtype == "EOE" {
+            if let Some(i) = pos {
+                let o = open.remove(i);
+                emit_open(o, summary, on_event);
+            }
+            return;
+        }
+        match pos {
+            Some(i) => {
+                open[i].last_line = line;
+                open[i].records.push(rec);
+            }
+            None if AUXILIARY.contains(&rec.rtype.as_str()) => open.push(Open {
+                node: rec.node.clone(),
+                serial: rec.serial,
+                first_line: line,
+                last_line: line,
+                records: vec![rec],
+            }),
+            None => {
+                summary.event(event(std::slice::from_ref(&rec), at(line)), opts, on_event);
+            }
+        }
+    };
+    handle(&first, first_line, &mut open, summary, on_event);
+    each_line(
+        name,
+        r,
+        first_line,
+        opts,
+        summary,
+        &mut |t, line, summary| {
+            handle(&t, line, &mut open, summary, on_event);
+            true
+        },
+    );
+    open.sort_by_key(|o| o.first_line);
+    for o in open {
+        summary.event(event(&o.records, at(o.first_line)), opts, on_event);
+    }
 }
 
 #[cfg(test)]

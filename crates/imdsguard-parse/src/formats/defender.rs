@@ -1,52 +1,13 @@
-//! Microsoft Defender XDR advanced hunting: rows of `DeviceProcessEvents`, `DeviceNetworkEvents`
-//! and `DeviceEvents`, as query exports write them (flat) and as the streaming API sends them
-//! (`category: AdvancedHunting-<table>`, the row under `properties`). Column names are the ones the
+//! Microsoft Defender XDR advanced hunting: what its three carriers (`defender_json.rs`,
+//! `defender_streaming.rs`, `defender_csv.rs`) share — one row of `DeviceProcessEvents`,
+//! `DeviceNetworkEvents` or `DeviceEvents` into the typed event. Column names are the ones the
 //! KQL hunting queries for T1552.005 use.
 
 use crate::json::{Map, Value};
 use imdsguard_event::{Event, EventKind, Format, Network, Process, SourceRef};
 
-use super::{missing, Decoding, Skip};
+use super::{missing, Skip};
 use crate::fields::Fields;
-
-pub(crate) fn sniff_row(v: &Map<'_>) -> bool {
-    v.contains_key("DeviceName") && v.contains_key("ActionType")
-}
-
-pub(crate) fn sniff_streaming(v: &Map<'_>) -> bool {
-    v.get("category")
-        .and_then(Value::as_str)
-        .is_some_and(|c| c.starts_with("AdvancedHunting-"))
-        && v.get("properties").is_some_and(Value::is_object)
-}
-
-pub(crate) fn decode_row(
-    v: &Map<'_>,
-    source: SourceRef,
-    _how: Decoding<'_>,
-) -> Result<Event, Skip> {
-    row_event(v, source, Format::DefenderJson, None)
-}
-
-pub(crate) fn decode_streaming(
-    v: &Map<'_>,
-    source: SourceRef,
-    _how: Decoding,
-) -> Result<Event, Skip> {
-    let row = v
-        .get("properties")
-        .and_then(Value::as_object)
-        .ok_or_else(|| missing("properties"))?;
-    let table = v
-        .get("category")
-        .and_then(Value::as_str)
-        .and_then(|c| c.strip_prefix("AdvancedHunting-"));
-    let mut e = row_event(row, source, Format::DefenderStreaming, table)?;
-    if e.time.is_none() {
-        e.time = v.text(&["time"]);
-    }
-    Ok(e)
-}
 
 /// `FolderPath` usually holds the whole path; older rows hold the folder only.
 fn image(d: &dyn Fields, folder: &str, file: &str) -> Option<String> {
@@ -93,7 +54,7 @@ fn initiating(d: &dyn Fields) -> Process {
     }
 }
 
-fn row_event(
+pub(crate) fn row_event(
     d: &Map<'_>,
     source: SourceRef,
     format: Format,
@@ -168,18 +129,4 @@ fn row_event(
             .and_then(|m| m.text(&["DnsQueryString", "QueryName"]));
     }
     Ok(e)
-}
-
-/// Whether a CSV header line is an advanced-hunting export.
-pub(crate) fn sniff_csv_header(line: &str) -> bool {
-    let line = line.trim_start_matches('\u{feff}').trim_start();
-    !line.starts_with(['{', '['])
-        && line.contains(',')
-        && line.contains("DeviceName")
-        && line.contains("ActionType")
-}
-
-/// One row of an advanced-hunting CSV export, keyed by its header.
-pub(crate) fn decode_csv_row(row: &Map<'_>, source: SourceRef) -> Result<Event, Skip> {
-    row_event(row, source, Format::DefenderCsv, None)
 }

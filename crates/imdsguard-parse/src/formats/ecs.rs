@@ -4,8 +4,14 @@
 use crate::json::{Map, Value};
 use imdsguard_event::{Container, Event, EventKind, Format, Network, Process, SourceRef};
 
-use super::{Decoding, Skip};
+use super::{Decoding, JsonDecoder, Skip};
 use crate::fields::{object, Fields};
+
+pub(crate) const DECODER: JsonDecoder = JsonDecoder {
+    format: Format::Ecs,
+    sniff,
+    decode,
+};
 
 pub(crate) fn sniff(v: &Map<'_>) -> bool {
     v.contains_key("ecs")

@@ -5,8 +5,14 @@ use crate::json::{Map, Value};
 use imdsguard_event::{Event, Format, SourceRef};
 
 use super::windows::{windows_event, WinRecord};
-use super::{event_id, missing, Decoding, Skip};
+use super::{event_id, missing, Decoding, JsonDecoder, Skip};
 use crate::fields::{object, Fields, Nested};
+
+pub(crate) const DECODER: JsonDecoder = JsonDecoder {
+    format: Format::EvtxJson,
+    sniff,
+    decode,
+};
 
 pub(crate) fn sniff(v: &Map<'_>) -> bool {
     object(v, &["Event", "System"]).is_some()

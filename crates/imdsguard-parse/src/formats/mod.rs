@@ -1,17 +1,24 @@
-//! One decoder per format. Each has a `sniff` rule (does a record look like mine?) and a `decode`
-//! function; [`decode_json`] tries them in order. Adding a format is one file here plus its line
-//! in [`JSON_FORMATS`] and its fixtures.
+//! One file per format, named after it (`evtx-json` is `evtx_json.rs`), beside what several
+//! formats share (`windows.rs`: Windows events into the typed model; `defender.rs`: an
+//! advanced-hunting row). A JSON format's file holds its [`JsonDecoder`] — a `sniff` rule and a
+//! `decode` function — and [`decode_json`] tries them in [`JSON_FORMATS`]' order. Adding a format
+//! is its line in the registry (`imdsguard_event::Format`), its file here, its line in
+//! [`JSON_FORMATS`] and its fixtures.
 
 pub(crate) mod auditd;
-pub(crate) mod defender;
+mod defender;
+pub(crate) mod defender_csv;
+mod defender_json;
+mod defender_streaming;
 mod ecs;
 pub(crate) mod evtx_json;
-mod nxlog;
-mod sentinel;
-mod syslog;
+mod nxlog_json;
+mod sentinel_securityevent;
+mod sentinel_syslog;
+mod sentinel_windowsevent;
 pub(crate) mod windows;
+pub(crate) mod windows_xml;
 mod winlogbeat;
-pub(crate) mod xml;
 
 use crate::json::{Map, Value};
 use imdsguard_event::{Event, FieldSet, Format, SourceRef};
@@ -23,6 +30,28 @@ pub(crate) type Skip = (SkipReason, String);
 
 type Sniff = fn(&Map<'_>) -> bool;
 type Decode = fn(&Map<'_>, SourceRef, Decoding<'_>) -> Result<Event, Skip>;
+
+/// A JSON format's decoder: its sniffing rule (does a record look like mine?) and its decoding.
+pub(crate) struct JsonDecoder {
+    pub format: Format,
+    pub sniff: Sniff,
+    pub decode: Decode,
+}
+
+/// The JSON decoders in sniffing order: the most specific shapes first. Each is its format's
+/// file; the other formats (`auditd`, `defender-csv`, `windows-xml`) are told apart by their
+/// first line or bytes before any record is read.
+const JSON_FORMATS: &[JsonDecoder] = &[
+    evtx_json::DECODER,
+    winlogbeat::DECODER,
+    sentinel_windowsevent::DECODER,
+    sentinel_securityevent::DECODER,
+    sentinel_syslog::DECODER,
+    defender_streaming::DECODER,
+    defender_json::DECODER,
+    nxlog_json::DECODER,
+    ecs::DECODER,
+];
 
 /// What a reader asks of every decoder, passed with each record.
 #[derive(Debug, Clone, Copy)]
@@ -39,38 +68,9 @@ impl Decoding<'_> {
     }
 }
 
-/// The JSON decoders in sniffing order: the most specific shapes first.
-const JSON_FORMATS: &[(Format, Sniff, Decode)] = &[
-    (Format::EvtxJson, evtx_json::sniff, evtx_json::decode),
-    (Format::Winlogbeat, winlogbeat::sniff, winlogbeat::decode),
-    (
-        Format::SentinelWindowsEvent,
-        sentinel::sniff_windows_event,
-        sentinel::decode_windows_event,
-    ),
-    (
-        Format::SentinelSecurityEvent,
-        sentinel::sniff_security_event,
-        sentinel::decode_security_event,
-    ),
-    (Format::SentinelSyslog, syslog::sniff, syslog::decode),
-    (
-        Format::DefenderStreaming,
-        defender::sniff_streaming,
-        defender::decode_streaming,
-    ),
-    (
-        Format::DefenderJson,
-        defender::sniff_row,
-        defender::decode_row,
-    ),
-    (Format::NxlogJson, nxlog::sniff, nxlog::decode),
-    (Format::Ecs, ecs::sniff, ecs::decode),
-];
-
 /// The formats a JSON record is tried against, for error messages.
 pub fn json_format_names() -> Vec<&'static str> {
-    JSON_FORMATS.iter().map(|(f, _, _)| f.as_str()).collect()
+    JSON_FORMATS.iter().map(|d| d.format.as_str()).collect()
 }
 
 /// Decodes one JSON record with the first decoder whose sniffing rule accepts it, or the forced
@@ -87,13 +87,13 @@ pub(crate) fn decode_json(
             format!("a JSON {} is not a record", kind_of(v)),
         ));
     };
-    for (format, sniff, decode) in JSON_FORMATS {
+    for d in JSON_FORMATS {
         let chosen = match forced {
-            Some(f) => f == *format,
-            None => sniff(map),
+            Some(f) => f == d.format,
+            None => (d.sniff)(map),
         };
         if chosen {
-            return decode(map, source, how);
+            return (d.decode)(map, source, how);
         }
     }
     match forced {
@@ -134,4 +134,44 @@ pub(crate) fn event_id(v: Option<&Value>) -> Option<u32> {
 
 pub(crate) fn missing(what: &str) -> Skip {
     (SkipReason::MissingField, format!("no {what}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every format the registry says `--format` can force has its file here, named after it,
+    /// and a JSON format is sniffed by exactly one decoder.
+    #[test]
+    fn each_format_is_one_file_and_at_most_one_json_decoder() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/formats");
+        for info in Format::selectable() {
+            let file = dir.join(format!("{}.rs", info.name.replace('-', "_")));
+            assert!(file.is_file(), "{} has no {}", info.name, file.display());
+            let decoders = JSON_FORMATS.iter().filter(|d| d.format == info.format).count();
+            assert!(decoders <= 1, "{} has {decoders} JSON decoders", info.name);
+        }
+        // Every JSON decoder is a selectable format.
+        for d in JSON_FORMATS {
+            assert!(d.format.info().selectable, "{}", d.format);
+        }
+    }
+
+    #[test]
+    fn a_forced_format_decodes_with_its_decoder_only() {
+        let fields = FieldSet::default();
+        let how = Decoding { fields: &fields };
+        let v: Value = serde_json::from_str(r#"{"DeviceName":"h","ActionType":"ConnectionSuccess","Timestamp":"2026-01-01T00:00:00Z"}"#).unwrap();
+        let at = SourceRef {
+            path: "f".into(),
+            position: imdsguard_event::Position::Line(1),
+        };
+        let sniffed = decode_json(&v, at.clone(), None, how).unwrap();
+        assert_eq!(sniffed.format, Format::DefenderJson);
+        let forced = decode_json(&v, at.clone(), Some(Format::Ecs), how);
+        assert!(forced.map(|e| e.format) != Ok(Format::DefenderJson));
+        let (reason, detail) = decode_json(&v, at, Some(Format::Auditd), how).unwrap_err();
+        assert_eq!(reason, SkipReason::UnknownShape);
+        assert_eq!(detail, "auditd is not a JSON format");
+    }
 }

@@ -5,8 +5,14 @@ use crate::json::Map;
 use imdsguard_event::{Event, Format, SourceRef};
 
 use super::windows::{windows_event, WinRecord};
-use super::{event_id, missing, Decoding, Skip};
+use super::{event_id, missing, Decoding, JsonDecoder, Skip};
 use crate::fields::{object, Fields, Nested};
+
+pub(crate) const DECODER: JsonDecoder = JsonDecoder {
+    format: Format::Winlogbeat,
+    sniff,
+    decode,
+};
 
 pub(crate) fn sniff(v: &Map<'_>) -> bool {
     object(v, &["winlog"]).is_some_and(|w| w.contains_key("event_id"))

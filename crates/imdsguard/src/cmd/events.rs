@@ -9,16 +9,15 @@ use anyhow::{Context, Result};
 use imdsguard_event::{Format, LocalZone};
 use imdsguard_parse::{read_inputs_parallel, ReadOptions, Summary};
 
-use crate::{default_threads, parse_format, parse_zone};
+use crate::{default_threads, format_parser, parse_zone};
 #[derive(Debug, clap::Args)]
 pub(crate) struct EventsArgs {
     /// Files, directories or `-` for standard input.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
-    /// Decode every record with this format instead of sniffing: evtx-json, nxlog-json,
-    /// sentinel-windowsevent, sentinel-securityevent, sentinel-syslog, winlogbeat, defender-json,
-    /// defender-streaming, defender-csv, ecs, auditd, windows-xml (EVTX files are recognized by their header).
-    #[arg(long, value_parser = parse_format)]
+    /// Decode every record with this format instead of sniffing (EVTX files are recognized by
+    /// their header).
+    #[arg(long, value_parser = format_parser())]
     format: Option<Format>,
     /// The zone of record times written in local time without one (NXLog's `EventTime` when no
     /// UTC field is beside it): an IANA name (`America/New_York`, daylight saving included), an

@@ -1,7 +1,7 @@
 //! `imdsguard hunt`: the printed forms of alerts (JSON lines, CSV, a table), the progress line and
 //! the closing summary. The hunt itself is `imdsguard_pipeline::hunt`.
 
-use crate::{default_threads, parse_duration_ms, parse_format, parse_zone};
+use crate::{default_threads, format_parser, parse_duration_ms, parse_zone};
 use imdsguard_event::{Format, LocalZone};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -314,7 +314,7 @@ pub(crate) struct HuntArgs {
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
     /// Decode every record with this format instead of sniffing (see `events --help`).
-    #[arg(long, value_parser = parse_format)]
+    #[arg(long, value_parser = format_parser())]
     format: Option<Format>,
     /// The zone of record times written in local time without one (NXLog's `EventTime` when no
     /// UTC field is beside it): an IANA name (`America/New_York`, daylight saving included), an

@@ -1,7 +1,7 @@
 //! `imdsguard watch`: signals, the printed forms of alerts, the status line and metrics on
 //! standard error. The watch itself is `imdsguard_pipeline::watch`.
 
-use crate::{default_threads, parse_duration_ms, parse_format, parse_zone};
+use crate::{default_threads, format_parser, parse_duration_ms, parse_zone};
 use imdsguard_event::{Format, LocalZone, Severity};
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -159,7 +159,7 @@ pub(crate) struct WatchArgs {
     #[arg(long, value_name = "URL")]
     webhook: Option<String>,
     /// Decode every record with this format instead of sniffing.
-    #[arg(long, value_parser = parse_format)]
+    #[arg(long, value_parser = format_parser())]
     format: Option<Format>,
     /// The zone of record times written in local time without one (NXLog's `EventTime` when no
     /// UTC field is beside it): an IANA name (`America/New_York`, daylight saving included), an

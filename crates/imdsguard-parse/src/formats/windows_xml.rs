@@ -10,6 +10,9 @@ use super::windows::{windows_event, WinRecord};
 use super::{missing, Decoding, Skip};
 use crate::error::SkipReason;
 use crate::fields::{xml_event_data, xml_user_data, Layered};
+use std::io::BufRead;
+
+use crate::{read_document, ReadOptions, Skipped, Summary};
 
 /// Whether a stream's first bytes are Windows event XML: after an optional byte-order mark and
 /// white space, `<?xml`, `<Events` or `<Event`, in UTF-8 or UTF-16.
@@ -200,6 +203,39 @@ pub(crate) fn decode_document(
         };
         f(source, result);
     }
+}
+
+/// A Windows event XML document, read whole up to `max_document`.
+pub(crate) fn read(
+    name: &str,
+    r: &mut dyn BufRead,
+    opts: &ReadOptions,
+    summary: &mut Summary,
+    on_event: &mut dyn FnMut(Event),
+) {
+    let Some(doc) = read_document(name, Vec::new(), r, opts, summary) else {
+        return;
+    };
+    let text = match document_text(&doc) {
+        Ok(t) => t,
+        Err(e) => {
+            summary.skip(
+                Skipped {
+                    source: SourceRef {
+                        path: name.to_owned(),
+                        position: Position::Line(1),
+                    },
+                    reason: SkipReason::NotUtf8,
+                    detail: format!("the XML document is not UTF-8 or UTF-16: {e}"),
+                },
+                opts.keep_skips,
+            );
+            return;
+        }
+    };
+    decode_document(&text, 1, name, Decoding::of(opts), &mut |source, result| {
+        summary.decoded(result, source, opts, on_event)
+    });
 }
 
 #[cfg(test)]

@@ -8,8 +8,14 @@ use imdsguard_event::{Event, EventKind, Format, Process, SourceRef};
 
 use super::auditd::pairs;
 use super::windows::{windows_event, WinRecord};
-use super::{missing, Decoding, Skip};
+use super::{missing, Decoding, JsonDecoder, Skip};
 use crate::fields::{xml_event_data, Fields, Layered};
+
+pub(crate) const DECODER: JsonDecoder = JsonDecoder {
+    format: Format::SentinelSyslog,
+    sniff,
+    decode,
+};
 
 pub(crate) fn sniff(v: &Map<'_>) -> bool {
     v.get("Type").and_then(Value::as_str) == Some("Syslog")

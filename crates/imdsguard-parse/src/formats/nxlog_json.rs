@@ -6,8 +6,14 @@ use crate::json::Map;
 use imdsguard_event::{Clock, Event, Format, SourceRef};
 
 use super::windows::{windows_event, WinRecord};
-use super::{event_id, missing, Decoding, Skip};
+use super::{event_id, missing, Decoding, JsonDecoder, Skip};
 use crate::fields::Fields;
+
+pub(crate) const DECODER: JsonDecoder = JsonDecoder {
+    format: Format::NxlogJson,
+    sniff,
+    decode,
+};
 
 pub(crate) fn sniff(v: &Map<'_>) -> bool {
     v.contains_key("EventID")

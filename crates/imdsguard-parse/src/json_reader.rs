@@ -1,0 +1,149 @@
+//! JSON records to the JSON decoders: one line at a time (JSON lines), or a whole document of
+//! concatenated or array records, each record cited by the line it starts on.
+
+use imdsguard_event::{Event, Position, SourceRef};
+
+use crate::formats::{self, Decoding};
+use crate::json::Value;
+use crate::{ReadOptions, SkipReason, Skipped, Summary};
+
+pub(crate) fn decode_line(
+    line: &[u8],
+    source: SourceRef,
+    opts: &ReadOptions,
+    summary: &mut Summary,
+    on_event: &mut dyn FnMut(Event),
+) {
+    match decode_line_result(line, source, opts) {
+        Ok(e) => summary.event(e, opts, on_event),
+        Err(s) => summary.skip(s, opts.keep_skips),
+    }
+}
+
+/// One JSON line decoded, or why not.
+pub(crate) fn decode_line_result(
+    line: &[u8],
+    source: SourceRef,
+    opts: &ReadOptions,
+) -> Result<Event, Skipped> {
+    let value: Value = match serde_json::from_slice(line) {
+        Ok(v) => v,
+        Err(e) => {
+            let (reason, detail) = if std::str::from_utf8(line).is_err() {
+                (SkipReason::NotUtf8, "invalid UTF-8".to_owned())
+            } else {
+                (SkipReason::InvalidJson, e.to_string())
+            };
+            return Err(Skipped {
+                source,
+                reason,
+                detail,
+            });
+        }
+    };
+    formats::decode_json(&value, source.clone(), opts.format, Decoding::of(opts)).map_err(
+        |(reason, detail)| Skipped {
+            source,
+            reason,
+            detail,
+        },
+    )
+}
+
+pub(crate) fn emit(
+    value: &Value,
+    source: SourceRef,
+    opts: &ReadOptions,
+    summary: &mut Summary,
+    on_event: &mut dyn FnMut(Event),
+) {
+    summary.decoded(
+        formats::decode_json(value, source.clone(), opts.format, Decoding::of(opts)),
+        source,
+        opts,
+        on_event,
+    );
+}
+
+/// Concatenated JSON values, or one top-level array of them; each record's line is where it starts.
+pub(crate) fn decode_document(
+    doc: &[u8],
+    first_line: u64,
+    name: &str,
+    opts: &ReadOptions,
+    summary: &mut Summary,
+    on_event: &mut dyn FnMut(Event),
+) {
+    // The reader put a newline after the first line whether or not the input had one: a position
+    // at the very end belongs to the last line, not to one after it.
+    let line_of = |offset: usize| {
+        let end = offset.min(doc.len().saturating_sub(1));
+        first_line + doc[..end].iter().filter(|&&c| c == b'\n').count() as u64
+    };
+    let at = |offset: usize| SourceRef {
+        path: name.to_owned(),
+        position: Position::Line(line_of(offset)),
+    };
+    let skip_ws = |mut i: usize| {
+        while i < doc.len() && doc[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        i
+    };
+    let mut i = skip_ws(0);
+    let in_array = doc.get(i) == Some(&b'[');
+    if in_array {
+        i += 1;
+    }
+    loop {
+        i = skip_ws(i);
+        if i >= doc.len() {
+            if in_array {
+                summary.skip(
+                    Skipped {
+                        source: at(i),
+                        reason: SkipReason::InvalidJson,
+                        detail: "the array is not closed (truncated file?)".into(),
+                    },
+                    opts.keep_skips,
+                );
+            }
+            return;
+        }
+        if in_array && doc[i] == b']' {
+            return;
+        }
+        let mut stream = serde_json::Deserializer::from_slice(&doc[i..]).into_iter::<Value>();
+        match stream.next() {
+            Some(Ok(value)) => {
+                let start = i;
+                i += stream.byte_offset();
+                emit(&value, at(start), opts, summary, on_event);
+            }
+            Some(Err(e)) => {
+                // Resynchronise at the next line that starts a record.
+                summary.skip(
+                    Skipped {
+                        source: at(i),
+                        reason: SkipReason::InvalidJson,
+                        detail: e.to_string(),
+                    },
+                    opts.keep_skips,
+                );
+                match doc[i..]
+                    .windows(2)
+                    .position(|w| w[0] == b'\n' && (w[1] == b'{' || w[1] == b'['))
+                {
+                    Some(p) => i += p + 1,
+                    None => return,
+                }
+                continue;
+            }
+            None => return,
+        }
+        i = skip_ws(i);
+        if in_array && doc.get(i) == Some(&b',') {
+            i += 1;
+        }
+    }
+}
