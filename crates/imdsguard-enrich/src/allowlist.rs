@@ -154,16 +154,64 @@ impl PartialEq for Agent {
 }
 impl Eq for Agent {}
 
+/// A verdict without what it refers to: what alerts carry and rules test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VerdictKind {
+    /// [`Verdict::Agent`].
+    Agent,
+    /// [`Verdict::Masquerade`].
+    Masquerade,
+    /// [`Verdict::Unverified`].
+    Unverified,
+    /// [`Verdict::Unlisted`].
+    Unlisted,
+    /// [`Verdict::Unknown`].
+    Unknown,
+}
+
+impl VerdictKind {
+    /// Every verdict.
+    pub const ALL: &'static [VerdictKind] = &[
+        VerdictKind::Agent,
+        VerdictKind::Masquerade,
+        VerdictKind::Unverified,
+        VerdictKind::Unlisted,
+        VerdictKind::Unknown,
+    ];
+
+    /// The verdict's name, as rules and outputs spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerdictKind::Agent => "agent",
+            VerdictKind::Masquerade => "masquerade",
+            VerdictKind::Unverified => "unverified",
+            VerdictKind::Unlisted => "unlisted",
+            VerdictKind::Unknown => "unknown",
+        }
+    }
+}
+
+impl serde::Serialize for VerdictKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl Verdict<'_> {
+    /// The verdict without what it refers to.
+    pub fn kind(&self) -> VerdictKind {
+        match self {
+            Verdict::Agent(_) => VerdictKind::Agent,
+            Verdict::Masquerade { .. } => VerdictKind::Masquerade,
+            Verdict::Unverified { .. } => VerdictKind::Unverified,
+            Verdict::Unlisted => VerdictKind::Unlisted,
+            Verdict::Unknown => VerdictKind::Unknown,
+        }
+    }
+
     /// The verdict's name, as rules and outputs spell it.
     pub fn as_str(&self) -> &'static str {
-        match self {
-            Verdict::Agent(_) => "agent",
-            Verdict::Masquerade { .. } => "masquerade",
-            Verdict::Unverified { .. } => "unverified",
-            Verdict::Unlisted => "unlisted",
-            Verdict::Unknown => "unknown",
-        }
+        self.kind().as_str()
     }
 
     /// The agent entry involved, if any.

@@ -19,6 +19,9 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// Every value, in output order.
+    pub const ALL: &'static [Caller] = &[Caller::WebServer, Caller::WebServerChild];
+
     /// The name rules and outputs use.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -138,6 +141,12 @@ pub fn caller(event: &Event) -> Option<Caller> {
         Some(Caller::WebServerChild)
     } else {
         None
+    }
+}
+
+impl serde::Serialize for Caller {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 

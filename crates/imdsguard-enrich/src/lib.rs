@@ -21,7 +21,7 @@ use std::cell::OnceCell;
 use imdsguard_event::Event;
 use imdsguard_target::{Encoding, Encodings, Normalizer, ReadAs, Target};
 
-pub use allowlist::{script_argument, Agent, Allowlist, Verdict};
+pub use allowlist::{script_argument, Agent, Allowlist, Verdict, VerdictKind};
 pub use caller::{caller, serves_http, web_server_patterns, Caller};
 pub use error::AllowlistError;
 pub use path::{basename, normalize_path, strip_deleted, Location};
@@ -40,6 +40,14 @@ pub enum TargetSource {
 }
 
 impl TargetSource {
+    /// Every value, in output order.
+    pub const ALL: &'static [TargetSource] = &[
+        TargetSource::Destination,
+        TargetSource::Url,
+        TargetSource::Dns,
+        TargetSource::CommandLine,
+    ];
+
     /// The name rules and outputs use.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -263,6 +271,12 @@ impl<'e> Enriched<'e> {
             push(TargetSource::CommandLine, cl, ReadAs::Text, |e| e);
         }
         out
+    }
+}
+
+impl serde::Serialize for TargetSource {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 

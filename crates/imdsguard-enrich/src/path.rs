@@ -71,6 +71,17 @@ pub enum Location {
 }
 
 impl Location {
+    /// Every value, in output order.
+    pub const ALL: &'static [Location] = &[
+        Location::Deleted,
+        Location::SharedMemory,
+        Location::Temp,
+        Location::Downloads,
+        Location::UserWritable,
+        Location::System,
+        Location::Other,
+    ];
+
     /// The name rules and outputs use.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -183,6 +194,12 @@ impl Location {
         } else {
             Location::Other
         }
+    }
+}
+
+impl serde::Serialize for Location {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 

@@ -24,6 +24,28 @@ pub enum EventKind {
     Other,
 }
 
+impl EventKind {
+    /// Every kind.
+    pub const ALL: &'static [EventKind] = &[
+        EventKind::ProcessStart,
+        EventKind::NetworkConnect,
+        EventKind::DnsQuery,
+        EventKind::HttpRequest,
+        EventKind::Other,
+    ];
+
+    /// The kebab-case name used in every output and by rules.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::ProcessStart => "process-start",
+            EventKind::NetworkConnect => "network-connect",
+            EventKind::DnsQuery => "dns-query",
+            EventKind::HttpRequest => "http-request",
+            EventKind::Other => "other",
+        }
+    }
+}
+
 /// A process as a record names it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Process {

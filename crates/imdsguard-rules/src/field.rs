@@ -196,6 +196,32 @@ impl Field {
             .and_then(|i| u8::try_from(i).ok())
     }
 
+    /// Every value the field can take, when they are a closed set: the names of an enum the
+    /// product defines (an event kind, a format, a verdict...). A rule testing such a field for
+    /// a value outside it would never match, so building it fails.
+    pub fn domain(self) -> Option<Vec<&'static str>> {
+        use imdsguard_enrich::{Caller, Location, TargetSource, VerdictKind};
+        use imdsguard_target::{Encoding, Kind};
+        Some(match self {
+            Field::EventKind => imdsguard_event::EventKind::ALL
+                .iter()
+                .map(|k| k.as_str())
+                .collect(),
+            Field::EventFormat => imdsguard_event::Format::ALL
+                .iter()
+                .map(|i| i.name)
+                .collect(),
+            Field::TargetKind => Kind::ALL.iter().map(|k| k.as_str()).collect(),
+            Field::TargetEncoding => Encoding::ALL.iter().map(|e| e.as_str()).collect(),
+            Field::TargetSource => TargetSource::ALL.iter().map(|t| t.as_str()).collect(),
+            Field::TargetMethod => vec!["PUT"],
+            Field::ProcessVerdict => VerdictKind::ALL.iter().map(|v| v.as_str()).collect(),
+            Field::ProcessLocation => Location::ALL.iter().map(|l| l.as_str()).collect(),
+            Field::ProcessCaller => Caller::ALL.iter().map(|c| c.as_str()).collect(),
+            _ => return None,
+        })
+    }
+
     /// Whether the enrich stage computes this field (as opposed to the decoder).
     pub fn is_enriched(self) -> bool {
         !matches!(self, Field::Raw(_) | Field::RawOr(..) | Field::Keywords)
@@ -208,13 +234,7 @@ impl Field {
         let net = e.network.as_ref();
         let c = e.container.as_ref();
         match self {
-            Field::EventKind => st(match e.kind {
-                imdsguard_event::EventKind::ProcessStart => "process-start",
-                imdsguard_event::EventKind::NetworkConnect => "network-connect",
-                imdsguard_event::EventKind::DnsQuery => "dns-query",
-                imdsguard_event::EventKind::HttpRequest => "http-request",
-                imdsguard_event::EventKind::Other => "other",
-            }),
+            Field::EventKind => st(e.kind.as_str()),
             Field::EventFormat => st(e.format.as_str()),
             Field::EventId => s(e.native_id.as_deref()),
             Field::Host => s(e.host.as_deref()),

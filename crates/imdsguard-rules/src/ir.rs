@@ -354,6 +354,34 @@ impl Expr {
         }
     }
 
+    /// The first test of a field with a closed set of values ([`Field::domain`]) by a matcher
+    /// that no value of the set meets: a typo (`process.verdict is "agnet"`) that would make the
+    /// test never hold (or, negated, always).
+    pub fn check_domains(&self) -> Result<(), String> {
+        match self {
+            Expr::True | Expr::SameValue(..) => Ok(()),
+            Expr::Test(f, ms) => {
+                let Some(domain) = f.domain() else {
+                    return Ok(());
+                };
+                for m in ms {
+                    if matches!(m, Matcher::Exists) {
+                        continue;
+                    }
+                    if !domain.iter().any(|v| m.matches(&Value::Str((*v).into()))) {
+                        return Err(format!(
+                            "no value of {f} meets `{m}`: its values are {}",
+                            domain.join(", ")
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            Expr::All(xs) | Expr::Any(xs) => xs.iter().try_for_each(Expr::check_domains),
+            Expr::Not(x) => x.check_domains(),
+        }
+    }
+
     /// Every field the expression reads.
     pub fn fields(&self, out: &mut Vec<Field>) {
         match self {

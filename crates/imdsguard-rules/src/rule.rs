@@ -311,6 +311,14 @@ impl RuleBuilder {
         if self.rule.reasons.iter().all(|r| r.when.is_some()) {
             return Err(err("no reason that is always given".into()));
         }
+        let r = &self.rule;
+        r.when.check_domains().map_err(&err)?;
+        for e in &r.escalations {
+            e.when.check_domains().map_err(&err)?;
+        }
+        for w in r.reasons.iter().filter_map(|x| x.when.as_ref()) {
+            w.check_domains().map_err(&err)?;
+        }
         Ok(self.rule)
     }
 }
@@ -433,5 +441,39 @@ mod tests {
             .unwrap_err()
             .to_string()
             .starts_with("rule X-1: unknown field"));
+    }
+
+    #[test]
+    fn a_test_no_value_of_a_closed_field_meets_is_refused() {
+        use crate::ir::on;
+        let build = |when: Expr| {
+            Rule::builder("X-1", "t", Severity::Low, when)
+                .description("d")
+                .attack("T1552.005")
+                .reason("r")
+                .build()
+        };
+        let e = build(on(Field::ProcessVerdict).is("agnet"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("agnet") && e.contains("agent, masquerade"),
+            "{e}"
+        );
+        // Negated, in a list, or in an escalation: still a typo.
+        let e = build(Expr::Not(Box::new(
+            on(Field::TargetKind).any_of(&["credentials", "creds"]),
+        )));
+        assert!(e.unwrap_err().to_string().contains("creds"));
+        let e = build(on(Field::EventKind).is("networkconnect")).unwrap_err();
+        assert!(e.to_string().contains("network-connect"), "{e}");
+        // Every real value, any letter case, prefixes of real values and fields without a closed
+        // set build.
+        for v in ["agent", "UNLISTED", "masquerade"] {
+            build(on(Field::ProcessVerdict).is(v)).unwrap();
+        }
+        build(on(Field::TargetKind).starts_with_any(&["cred"])).unwrap();
+        build(on(Field::ProcessName).is("anything.exe")).unwrap();
+        build(on(Field::TargetMethod).exists()).unwrap();
     }
 }

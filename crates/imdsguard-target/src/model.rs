@@ -23,6 +23,15 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every value, in output order.
+    pub const ALL: &'static [Kind] = &[
+        Kind::Other,
+        Kind::Token,
+        Kind::Identity,
+        Kind::Userdata,
+        Kind::Credentials,
+    ];
+
     /// The lowercase name used in every output.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -207,6 +216,12 @@ impl FromIterator<Encoding> for Encodings {
             set.insert(e);
         }
         set
+    }
+}
+
+impl Serialize for Encoding {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 

@@ -148,7 +148,10 @@ mod tests {
         for info in Format::selectable() {
             let file = dir.join(format!("{}.rs", info.name.replace('-', "_")));
             assert!(file.is_file(), "{} has no {}", info.name, file.display());
-            let decoders = JSON_FORMATS.iter().filter(|d| d.format == info.format).count();
+            let decoders = JSON_FORMATS
+                .iter()
+                .filter(|d| d.format == info.format)
+                .count();
             assert!(decoders <= 1, "{} has {decoders} JSON decoders", info.name);
         }
         // Every JSON decoder is a selectable format.
