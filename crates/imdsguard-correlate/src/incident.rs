@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use imdsguard_event::{format_time_ms, EventKind, Severity};
 use imdsguard_rules::{stable_hash, Alert, Triage};
+use imdsguard_target::Kind;
 use serde::{Deserialize, Serialize};
 
 /// A step of the attack chain.
@@ -50,7 +51,7 @@ pub fn stages_of(a: &Alert) -> Vec<Stage> {
 
 /// The stages of an alert of `rule_id` on a process start (or not) with a target of
 /// `target_kind`: [`stages_of`] for an alert read back from the store.
-pub fn stages_for(rule_id: &str, process_start: bool, target_kind: Option<&str>) -> Vec<Stage> {
+pub fn stages_for(rule_id: &str, process_start: bool, target_kind: Option<Kind>) -> Vec<Stage> {
     let mut out = Vec::new();
     let runs_a_tool = matches!(rule_id, "IMDS-003" | "IMDS-006" | "IMDS-007")
         || (process_start && target_kind.is_none());
@@ -61,7 +62,7 @@ pub fn stages_for(rule_id: &str, process_start: bool, target_kind: Option<&str>)
         "IMDS-101" => out.push(Stage::CredentialAccess),
         "IMDS-104" => out.push(Stage::Discovery),
         _ => match target_kind {
-            Some("credentials" | "token" | "identity" | "userdata") => {
+            Some(Kind::Credentials | Kind::Token | Kind::Identity | Kind::Userdata) => {
                 out.push(Stage::CredentialAccess)
             }
             Some(_) => out.push(Stage::Discovery),
@@ -372,7 +373,7 @@ mod tests {
                 position: Position::Line(1),
             },
             event: AlertEvent {
-                format: "nxlog-json",
+                format: imdsguard_event::Format::NxlogJson,
                 kind: EventKind::NetworkConnect,
                 id: None,
             },
@@ -380,9 +381,9 @@ mod tests {
                 provider: None,
                 endpoint: None,
                 path: None,
-                kind: k,
+                kind: serde_json::from_value(k.into()).unwrap(),
                 encoding: Vec::new(),
-                found_in: "destination",
+                found_in: imdsguard_enrich::TargetSource::Destination,
                 method: None,
             }),
             process: None,

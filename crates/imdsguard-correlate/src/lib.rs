@@ -17,6 +17,7 @@
 //! observations and their order, which the caller makes total (time, then input order), so the
 //! same input gives the same alerts and incidents whatever the thread count.
 
+pub mod containment;
 mod host;
 pub mod imds;
 pub mod incident;

@@ -11,17 +11,19 @@
 
 use std::net::IpAddr;
 
-use imdsguard_enrich::{normalize_path, Enriched, TargetSource};
+use imdsguard_enrich::{normalize_path, Caller, Enriched, TargetSource, VerdictKind};
 use imdsguard_event::format_time_ms;
-use imdsguard_rules::{Alert, Answer, Containment, Triage};
+use imdsguard_rules::{Alert, Answer, Containment, Question, Reply, Triage};
 use imdsguard_target::{HeaderRole, Kind};
+
+use crate::containment::{Playbooks, Var, When};
 
 /// What triage needs of an event beyond its alert: who called, from where, and what the request
 /// carried.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Facts {
     /// `web-server` or `web-server-child`.
-    pub caller: Option<&'static str>,
+    pub caller: Option<Caller>,
     /// The web server's image (the process, or its parent for a child).
     pub server: Option<String>,
     /// The client address of an HTTP request record (web and proxy logs).
@@ -49,12 +51,12 @@ impl Facts {
         let e = ev.event;
         let caller = ev.caller();
         let server = match caller {
-            Some(imdsguard_enrich::Caller::WebServer) => e.process.image.clone(),
-            Some(imdsguard_enrich::Caller::WebServerChild) => e.parent.image.clone(),
+            Some(Caller::WebServer) => e.process.image.clone(),
+            Some(Caller::WebServerChild) => e.parent.image.clone(),
             None => None,
         };
         let mut f = Facts {
-            caller: caller.map(|c| c.as_str()),
+            caller,
             server,
             client_ip: (e.kind == imdsguard_event::EventKind::HttpRequest)
                 .then(|| e.network.as_ref().and_then(|n| n.src_ip.clone()))
@@ -145,24 +147,37 @@ pub struct Frequency {
     pub min_buckets: u64,
 }
 
-const Q_AUTHORIZED: &str =
-    "Are access attempts to the metadata API coming from authorized applications or systems?";
-const Q_FREQUENCY: &str =
-    "Is the frequency or volume of requests to the instance metadata API unusual?";
-const Q_ERRORS: &str = "Are there any error logs indicating failed, potentially unauthorized, \
-                        access to the metadata service?";
-const Q_SSRF: &str = "Are there any external IP addresses making requests indicative of SSRF?";
+/// One question answered, and the part of the playbook's escalation rule the answer meets, if
+/// any.
+struct Finding {
+    answer: Answer,
+    escalate_because: Option<String>,
+}
 
-fn answer(key: &str, question: &str, answer: &str, evidence: String) -> Answer {
-    Answer {
-        key: key.into(),
-        question: question.into(),
-        answer: answer.into(),
-        evidence,
+impl Finding {
+    fn plain(question: Question, reply: Reply, evidence: String) -> Finding {
+        Finding {
+            answer: Answer::new(question, reply, evidence),
+            escalate_because: None,
+        }
+    }
+
+    fn escalating(question: Question, reply: Reply, evidence: String, because: String) -> Finding {
+        Finding {
+            answer: Answer::new(question, reply, evidence),
+            escalate_because: Some(because),
+        }
     }
 }
 
-/// The triage of one alert.
+/// The alert's acting process, as sentences name it.
+fn who(a: &Alert) -> String {
+    a.process
+        .as_ref()
+        .and_then(|p| p.image.clone())
+        .unwrap_or_else(|| "the process".into())
+}
+
 /// Whether the metadata playbook applies to an alert: it names a metadata target, or it is one
 /// of the built-in correlations over metadata requests. A Sigma rule about something else (a
 /// `bcdedit` tamper, a logon) gets no metadata questions, escalation or containment.
@@ -172,291 +187,297 @@ pub fn applies(a: &Alert) -> bool {
 
 /// The playbook's triage of an alert the playbook [`applies`] to.
 pub fn triage(a: &Alert, facts: &Facts, freq: Option<&Frequency>) -> Triage {
-    let host = a.host.as_deref().unwrap_or("(no host)");
-    let image = a.process.as_ref().and_then(|p| p.image.clone());
-    let who = image.clone().unwrap_or_else(|| "the process".into());
-    let mut why_escalate: Vec<String> = Vec::new();
+    let findings = [
+        authorized(a),
+        frequency(a, freq),
+        errors(facts),
+        ssrf(a, facts),
+    ];
+    let why_escalate: Vec<&str> = findings
+        .iter()
+        .filter_map(|f| f.escalate_because.as_deref())
+        .collect();
+    let escalate = !why_escalate.is_empty();
+    let escalate_reason = if escalate {
+        format!("Escalate to T2: {}.", why_escalate.join("; "))
+    } else {
+        let said = |q: Question| findings[q as usize].answer.answer;
+        format!(
+            "The data shows no part of the playbook's escalation rule: authorized {}, unusual \
+             frequency {}, SSRF {}.",
+            said(Question::Authorized),
+            said(Question::Frequency),
+            said(Question::Ssrf)
+        )
+    };
+    Triage {
+        questions: findings.into_iter().map(|f| f.answer).collect(),
+        escalate,
+        escalate_reason,
+        containment: containment(a, facts, escalate),
+    }
+}
 
-    // 1. Authorized?
-    let q1 = match &a.process {
-        Some(p) => {
-            let user = p.user.as_deref().unwrap_or("unknown user");
-            let (ans, ev) = match p.verdict {
-                "agent" => (
-                    "yes",
-                    format!(
-                        "{who} is the verified cloud agent {} (path and every other allowlist \
-                         constraint hold), running as {user}.",
-                        p.agent.as_deref().unwrap_or("?")
-                    ),
-                ),
-                "masquerade" => (
-                    "no",
-                    format!(
-                        "{who} is named like the cloud agent {} but fails its allowlist entry: \
-                         a masquerade, running as {user}.",
-                        p.agent.as_deref().unwrap_or("?")
-                    ),
-                ),
-                "unverified" => (
-                    "no",
-                    format!(
-                        "{who} is named like the cloud agent {} where it lives, but the record \
-                         lacks a value its entry needs; not allowed. User {user}.",
-                        p.agent.as_deref().unwrap_or("?")
-                    ),
-                ),
-                "unlisted" => (
-                    "no",
-                    format!("{who} is not on the agent allowlist; it runs as {user}."),
-                ),
-                _ => (
-                    "unknown",
-                    "The record names no executable, so the allowlist cannot judge it.".into(),
-                ),
-            };
-            if ans == "no" {
-                why_escalate.push(format!("access from an unauthorized source ({who})"));
-            }
-            answer("authorized", Q_AUTHORIZED, ans, ev)
-        }
-        None => answer(
-            "authorized",
-            Q_AUTHORIZED,
-            "unknown",
+/// The playbook's first question: is the caller an authorized application? Decided by the
+/// allowlist's verdict on the acting process.
+fn authorized(a: &Alert) -> Finding {
+    let q = Question::Authorized;
+    let Some(p) = &a.process else {
+        return Finding::plain(
+            q,
+            Reply::Unknown,
             "The record names no process (a network or web log); the guard proxy or host \
              telemetry attributes requests to processes."
                 .into(),
-        ),
+        );
     };
-
-    // 2. Unusual frequency or volume?
-    let correlation_says = matches!(a.rule_id.as_str(), "IMDS-102" | "IMDS-103" | "IMDS-104");
-    let q2 = match freq {
-        _ if correlation_says => {
-            why_escalate.push("an access pattern differing from normal operations".into());
-            answer(
-                "frequency",
-                Q_FREQUENCY,
-                "yes",
-                format!("{} ({}): {}", a.title, a.rule_id, a.reasons.join(" ")),
+    let who = who(a);
+    let user = p.user.as_deref().unwrap_or("unknown user");
+    let agent = p.agent.as_deref().unwrap_or("?");
+    let evidence = match p.verdict {
+        VerdictKind::Agent => {
+            return Finding::plain(
+                q,
+                Reply::Yes,
+                format!(
+                    "{who} is the verified cloud agent {agent} (path and every other allowlist \
+                     constraint hold), running as {user}."
+                ),
             )
         }
-        None => answer(
-            "frequency",
-            Q_FREQUENCY,
-            "unknown",
-            format!("No baseline of {host} yet (built-in correlations off, or no request seen)."),
+        VerdictKind::Unknown => {
+            return Finding::plain(
+                q,
+                Reply::Unknown,
+                "The record names no executable, so the allowlist cannot judge it.".into(),
+            )
+        }
+        VerdictKind::Masquerade => format!(
+            "{who} is named like the cloud agent {agent} but fails its allowlist entry: a \
+             masquerade, running as {user}."
         ),
-        Some(f) => match (f.learning, f.known_since) {
-            (Some((done, total)), _) => answer(
-                "frequency",
-                Q_FREQUENCY,
-                "unknown",
-                format!(
-                    "{host}'s baseline is still being learned ({:.1} h of {:.1} h since {}): \
-                     how often {who} usually reaches the service is not known yet.",
-                    done as f64 / 3.6e6,
-                    total as f64 / 3.6e6,
-                    format_time_ms(f.since_ms),
-                ),
-            ),
-            (None, None) => {
-                why_escalate.push("an access pattern differing from normal operations".into());
-                answer(
-                    "frequency",
-                    Q_FREQUENCY,
-                    "yes",
-                    format!(
-                        "{who} had never reached the service on {host} since its baseline \
-                         began at {}.",
-                        format_time_ms(f.since_ms)
-                    ),
-                )
-            }
-            (None, Some(since)) if f.this_bucket > f.threshold => {
-                why_escalate.push("an access pattern differing from normal operations".into());
-                answer(
-                    "frequency",
-                    Q_FREQUENCY,
-                    "yes",
-                    format!(
-                        "{} requests in {} s, above {} (its busiest while learning: {}); known \
-                         since {}.",
-                        f.this_bucket,
-                        f.bucket_ms / 1000,
-                        f.threshold,
-                        f.busiest,
-                        format_time_ms(since)
-                    ),
-                )
-            }
-            (None, Some(since)) if f.buckets < f.min_buckets => answer(
-                "frequency",
-                Q_FREQUENCY,
-                "unknown",
-                format!(
-                    "{who} has reached the service on {host} since {}, but its baseline saw \
-                     requests in only {} of the {} {} s buckets needed to tell a usual rate \
-                     (the logs of the learning period are thin); {} in this {} s.",
-                    format_time_ms(since),
-                    f.buckets,
-                    f.min_buckets,
-                    f.bucket_ms / 1000,
-                    f.this_bucket,
-                    f.bucket_ms / 1000,
-                ),
-            ),
-            (None, Some(since)) => answer(
-                "frequency",
-                Q_FREQUENCY,
-                "no",
-                format!(
-                    "{who} has reached the service on {host} since {}; {} in this {} s, its \
-                     busiest while learning {}.",
-                    format_time_ms(since),
-                    f.this_bucket,
-                    f.bucket_ms / 1000,
-                    f.busiest
-                ),
-            ),
-        },
+        VerdictKind::Unverified => format!(
+            "{who} is named like the cloud agent {agent} where it lives, but the record lacks a \
+             value its entry needs; not allowed. User {user}."
+        ),
+        VerdictKind::Unlisted => {
+            format!("{who} is not on the agent allowlist; it runs as {user}.")
+        }
     };
+    Finding::escalating(
+        q,
+        Reply::No,
+        evidence,
+        format!("access from an unauthorized source ({who})"),
+    )
+}
 
-    // 3. Errors showing failed attempts?
-    let q3 = if let Some(s) = facts.status.filter(|s| *s == 401 || *s == 403) {
-        answer(
-            "errors",
-            Q_ERRORS,
-            "yes",
+/// The playbook's second question: is the frequency or volume unusual? A rate or first-use
+/// correlation says so itself; otherwise the host's baseline answers, or says why it cannot.
+fn frequency(a: &Alert, freq: Option<&Frequency>) -> Finding {
+    let q = Question::Frequency;
+    let unusual = "an access pattern differing from normal operations".to_owned();
+    let host = a.host.as_deref().unwrap_or("(no host)");
+    let who = who(a);
+    if matches!(a.rule_id.as_str(), "IMDS-102" | "IMDS-103" | "IMDS-104") {
+        return Finding::escalating(
+            q,
+            Reply::Yes,
+            format!("{} ({}): {}", a.title, a.rule_id, a.reasons.join(" ")),
+            unusual,
+        );
+    }
+    let Some(f) = freq else {
+        return Finding::plain(
+            q,
+            Reply::Unknown,
+            format!("No baseline of {host} yet (built-in correlations off, or no request seen)."),
+        );
+    };
+    let bucket_s = f.bucket_ms / 1000;
+    match (f.learning, f.known_since) {
+        (Some((done, total)), _) => Finding::plain(
+            q,
+            Reply::Unknown,
+            format!(
+                "{host}'s baseline is still being learned ({:.1} h of {:.1} h since {}): how \
+                 often {who} usually reaches the service is not known yet.",
+                done as f64 / 3.6e6,
+                total as f64 / 3.6e6,
+                format_time_ms(f.since_ms),
+            ),
+        ),
+        (None, None) => Finding::escalating(
+            q,
+            Reply::Yes,
+            format!(
+                "{who} had never reached the service on {host} since its baseline began at {}.",
+                format_time_ms(f.since_ms)
+            ),
+            unusual,
+        ),
+        (None, Some(since)) if f.this_bucket > f.threshold => Finding::escalating(
+            q,
+            Reply::Yes,
+            format!(
+                "{} requests in {bucket_s} s, above {} (its busiest while learning: {}); known \
+                 since {}.",
+                f.this_bucket,
+                f.threshold,
+                f.busiest,
+                format_time_ms(since)
+            ),
+            unusual,
+        ),
+        (None, Some(since)) if f.buckets < f.min_buckets => Finding::plain(
+            q,
+            Reply::Unknown,
+            format!(
+                "{who} has reached the service on {host} since {}, but its baseline saw requests \
+                 in only {} of the {} {bucket_s} s buckets needed to tell a usual rate (the logs \
+                 of the learning period are thin); {} in this {bucket_s} s.",
+                format_time_ms(since),
+                f.buckets,
+                f.min_buckets,
+                f.this_bucket,
+            ),
+        ),
+        (None, Some(since)) => Finding::plain(
+            q,
+            Reply::No,
+            format!(
+                "{who} has reached the service on {host} since {}; {} in this {bucket_s} s, its \
+                 busiest while learning {}.",
+                format_time_ms(since),
+                f.this_bucket,
+                f.busiest
+            ),
+        ),
+    }
+}
+
+/// The playbook's third question: do errors show failed attempts? From the HTTP status when the
+/// record has one, else from what the request as written lacks.
+fn errors(facts: &Facts) -> Finding {
+    let q = Question::Errors;
+    if let Some(s) = facts.status.filter(|s| *s == 401 || *s == 403) {
+        return Finding::plain(
+            q,
+            Reply::Yes,
             format!("The service answered {s}: a refused, possibly unauthorized, attempt."),
-        )
-    } else if !facts.missing_required.is_empty() {
-        answer(
-            "errors",
-            Q_ERRORS,
-            "yes",
+        );
+    }
+    if !facts.missing_required.is_empty() {
+        return Finding::plain(
+            q,
+            Reply::Yes,
             format!(
                 "The request lacks the header {} that {} requires: the service refuses it (a \
                  failed attempt, or an SSRF that cannot set headers probing).",
                 facts.missing_required.join(", "),
                 facts.provider.as_deref().unwrap_or("the provider")
             ),
-        )
-    } else if facts.no_token {
-        answer(
-            "errors",
-            Q_ERRORS,
-            "unknown",
+        );
+    }
+    if facts.no_token {
+        return Finding::plain(
+            q,
+            Reply::Unknown,
             format!(
                 "The request carries no session token and no token request was seen (IMDSv1 \
                  style): it fails with 401 where {} requires tokens, and succeeds where it does \
                  not. Check the instance's metadata options.",
                 facts.provider.as_deref().unwrap_or("the service")
             ),
-        )
-    } else if facts.http_detail {
-        answer(
-            "errors",
-            Q_ERRORS,
-            "no",
+        );
+    }
+    if facts.http_detail {
+        return Finding::plain(
+            q,
+            Reply::No,
             "The request as written carries what the service requires; no error is recorded."
                 .into(),
-        )
-    } else {
-        answer(
-            "errors",
-            Q_ERRORS,
-            "unknown",
-            "This source records the connection, not the HTTP exchange: look for 401/403 in the \
-             guard proxy's audit log or a web/proxy log."
-                .into(),
-        )
-    };
+        );
+    }
+    Finding::plain(
+        q,
+        Reply::Unknown,
+        "This source records the connection, not the HTTP exchange: look for 401/403 in the \
+         guard proxy's audit log or a web/proxy log."
+            .into(),
+    )
+}
 
-    // 4. External addresses, SSRF?
+/// The playbook's fourth question: do external addresses make requests indicative of SSRF? A
+/// metadata URL inside a web request, an external client, or a web server (or its child) as the
+/// caller says yes.
+fn ssrf(a: &Alert, facts: &Facts) -> Finding {
+    let q = Question::Ssrf;
+    let when = a.time.as_deref().unwrap_or("the alert time");
+    if let Some(url) = &facts.nested_in {
+        let from = facts
+            .client_ip
+            .as_ref()
+            .map_or_else(String::new, |ip| format!(" from {ip}"));
+        return Finding::escalating(
+            q,
+            Reply::Yes,
+            format!(
+                "The metadata URL arrived inside a web request ({url}){from}: the SSRF payload \
+                 itself. The client is in the same record or the front proxy's log."
+            ),
+            "an SSRF attempt in a web request".into(),
+        );
+    }
     let external = facts
         .client_ip
         .as_deref()
         .and_then(|ip| ip.parse::<IpAddr>().ok())
         .filter(|ip| is_external(*ip));
-    let q4 = if let Some(url) = &facts.nested_in {
-        why_escalate.push("an SSRF attempt in a web request".into());
-        answer(
-            "ssrf",
-            Q_SSRF,
-            "yes",
-            format!(
-                "The metadata URL arrived inside a web request ({url}){}: the SSRF payload \
-                 itself. The client is in the same record or the front proxy's log.",
-                match &facts.client_ip {
-                    Some(ip) => format!(" from {ip}"),
-                    None => String::new(),
-                }
-            ),
-        )
-    } else if let Some(ip) = external {
-        why_escalate.push(format!("SSRF indication from external address {ip}"));
-        answer(
-            "ssrf",
-            Q_SSRF,
-            "yes",
+    if let Some(ip) = external {
+        return Finding::escalating(
+            q,
+            Reply::Yes,
             format!("The request came from the external address {ip}."),
-        )
-    } else if let Some(c) = facts.caller {
-        let server = facts.server.as_deref().unwrap_or("a web server");
-        why_escalate.push(format!("SSRF indication ({c} {server})"));
-        answer(
-            "ssrf",
-            Q_SSRF,
-            "yes",
-            if c == "web-server" {
-                format!(
-                    "{server} serves HTTP and has no reason to read the metadata service: a \
-                     request an outside client made it send (SSRF). Find the client in its \
-                     access log around {}.",
-                    a.time.as_deref().unwrap_or("the alert time")
-                )
-            } else {
-                format!(
-                    "{who} was started by the web server {server}: a web shell or command \
-                     injection. Find the request in its access log around {}.",
-                    a.time.as_deref().unwrap_or("the alert time")
-                )
-            },
-        )
-    } else if a.process.is_some() {
-        answer(
-            "ssrf",
-            Q_SSRF,
-            "no",
-            format!("{who} is not a web server nor started by one: a local process, not a relayed request."),
-        )
-    } else {
-        answer(
-            "ssrf",
-            Q_SSRF,
-            "unknown",
-            "Neither the caller nor a client address is recorded.".into(),
-        )
-    };
-
-    let escalate = !why_escalate.is_empty();
-    let escalate_reason = if escalate {
-        format!("Escalate to T2: {}.", why_escalate.join("; "))
-    } else {
-        format!(
-            "The data shows no part of the playbook's escalation rule: authorized {}, unusual \
-             frequency {}, SSRF {}.",
-            q1.answer, q2.answer, q4.answer
-        )
-    };
-    Triage {
-        questions: vec![q1, q2, q3, q4],
-        escalate,
-        escalate_reason,
-        containment: containment(a, facts, escalate),
+            format!("SSRF indication from external address {ip}"),
+        );
     }
+    let who = who(a);
+    if let Some(c) = facts.caller {
+        let server = facts.server.as_deref().unwrap_or("a web server");
+        let evidence = match c {
+            Caller::WebServer => format!(
+                "{server} serves HTTP and has no reason to read the metadata service: a request \
+                 an outside client made it send (SSRF). Find the client in its access log around \
+                 {when}."
+            ),
+            Caller::WebServerChild => format!(
+                "{who} was started by the web server {server}: a web shell or command injection. \
+                 Find the request in its access log around {when}."
+            ),
+        };
+        return Finding::escalating(
+            q,
+            Reply::Yes,
+            evidence,
+            format!("SSRF indication ({} {server})", c.as_str()),
+        );
+    }
+    if a.process.is_some() {
+        return Finding::plain(
+            q,
+            Reply::No,
+            format!(
+                "{who} is not a web server nor started by one: a local process, not a relayed \
+                 request."
+            ),
+        );
+    }
+    Finding::plain(
+        q,
+        Reply::Unknown,
+        "Neither the caller nor a client address is recorded.".into(),
+    )
 }
 
 fn is_external(ip: IpAddr) -> bool {
@@ -566,7 +587,7 @@ fn containment(a: &Alert, facts: &Facts, escalate: bool) -> Vec<Containment> {
     };
     let p = a.process.as_ref();
     let image = p.and_then(|p| p.image.as_deref());
-    let verdict = p.map_or("unknown", |p| p.verdict);
+    let verdict = p.map_or(VerdictKind::Unknown, |p| p.verdict);
     let provider = facts.provider.as_deref();
     // A firewall rule needs an address: a host name endpoint (metadata.google.internal) is
     // the link-local address every provider's name resolves to, but Alibaba's own.
@@ -582,8 +603,8 @@ fn containment(a: &Alert, facts: &Facts, escalate: bool) -> Vec<Containment> {
                 "169.254.169.254".into()
             }
         });
-    let kind = a.target.as_ref().map_or("other", |t| t.kind);
-    if escalate && verdict != "agent" {
+    let kind = a.target.as_ref().map_or(Kind::Other, |t| t.kind);
+    if escalate && verdict != VerdictKind::Agent {
         if let Some(image) = image {
             let windows = image.contains('\\') || image.contains(':');
             let command = if windows {
@@ -600,7 +621,10 @@ fn containment(a: &Alert, facts: &Facts, escalate: bool) -> Vec<Containment> {
                     normalize_path(image)
                 )
             };
-            let mut why = format!("{image} is not an authorized caller (verdict {verdict}).");
+            let mut why = format!(
+                "{image} is not an authorized caller (verdict {}).",
+                verdict.as_str()
+            );
             let user = p.and_then(|p| p.user.as_deref()).unwrap_or("");
             if !windows && matches!(user, "root" | "0") {
                 why.push_str(
@@ -637,7 +661,7 @@ fn containment(a: &Alert, facts: &Facts, escalate: bool) -> Vec<Containment> {
         ));
     }
     match facts.caller {
-        Some("web-server") => out.push(step(
+        Some(Caller::WebServer) => out.push(step(
             "Fix the SSRF",
             format!(
                 "{server} relays requests to the metadata service: validate outbound URLs, \
@@ -646,7 +670,7 @@ fn containment(a: &Alert, facts: &Facts, escalate: bool) -> Vec<Containment> {
             ),
             None,
         )),
-        Some(_) => out.push(step(
+        Some(Caller::WebServerChild) => out.push(step(
             "Remove the web shell or fix the command injection",
             format!(
                 "{server} started {}: find the request that did it in its access log around \
@@ -658,140 +682,109 @@ fn containment(a: &Alert, facts: &Facts, escalate: bool) -> Vec<Containment> {
         None => {}
     }
     let aws_like = provider == Some("aws") || (provider.is_none() && endpoint == "169.254.169.254");
-    if aws_like {
+    let playbook = if aws_like {
+        "aws"
+    } else {
+        provider.unwrap_or("*")
+    };
+    let stolen = kind != Kind::Other && escalate;
+    let steps = Playbooks::builtin().steps(playbook);
+    let values = Values::of(
+        a,
+        facts.principal.as_deref(),
+        aws_like && provider.is_none(),
+    );
+    for s in steps.iter().filter(|s| s.when == When::Always || stolen) {
+        let fill = |v| values.get(v);
         out.push(step(
-            "Enforce IMDSv2 and a hop limit of 1",
-            format!(
-                "{}Tokens stop SSRF that cannot send a PUT with headers; a hop limit of 1 keeps \
-                 containers and forwarded traffic from getting a token.",
-                if provider.is_none() {
-                    "If the instance is on AWS (169.254.169.254 alone does not tell the provider): "
-                } else {
-                    ""
-                }
-            ),
-            Some(format!(
-                "aws ec2 modify-instance-metadata-options --instance-id {} --http-tokens \
-                 required --http-put-response-hop-limit 1 --http-endpoint enabled",
-                aws_instance_of(a.host.as_deref())
-            )),
+            &s.action,
+            s.why.render(&fill),
+            s.command.as_ref().map(|c| c.render(&fill)),
         ));
     }
-    if matches!(kind, "credentials" | "token" | "identity" | "userdata") && escalate {
-        let principal = facts.principal.as_deref();
-        let when = a.time.as_deref().unwrap_or("<alert time>");
-        match provider {
-            Some("aws") | None if aws_like => {
-                // The role the path names, else the one the instance's profile holds, looked
-                // up by the host's name.
-                let (role, find) = match principal {
-                    Some(r) => (r.to_owned(), String::new()),
-                    None => (
-                        "\"$ROLE\"".to_owned(),
-                        format!(
-                            "ROLE=$(aws iam get-instance-profile --instance-profile-name \
-                             \"$(aws ec2 describe-instances --instance-ids {} --query \
-                             'Reservations[0].Instances[0].IamInstanceProfile.Arn' --output text \
-                             | cut -d/ -f2)\" --query 'InstanceProfile.Roles[0].RoleName' \
-                             --output text); ",
-                            aws_instance_of(a.host.as_deref())
-                        ),
-                    ),
-                };
-                let named = principal.map_or_else(
-                    || "the role of the instance's profile".to_owned(),
-                    str::to_owned,
-                );
-                out.push(step(
-                    "Rotate the role's credentials",
-                    format!(
-                        "Instance-role credentials cannot be deleted, only outlived: deny every \
-                         session of {named} issued before now (what the console's \"Revoke \
-                         active sessions\" does), then find their use in CloudTrail since {when}."
-                    ),
-                    Some(format!(
-                        "{find}aws iam put-role-policy --role-name {role} --policy-name \
-                         AWSRevokeOlderSessions --policy-document \"{{\\\"Version\\\":\\\"2012-10-17\\\",\
-                         \\\"Statement\\\":[{{\\\"Effect\\\":\\\"Deny\\\",\\\"Action\\\":\\\"*\\\",\\\"Resource\\\":\\\"*\\\",\
-                         \\\"Condition\\\":{{\\\"DateLessThan\\\":{{\\\"aws:TokenIssueTime\\\":\
-                         \\\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\\\"}}}}}}]}}\""
-                    )),
-                ));
-                out.push(step(
-                    "Restrict the role",
-                    format!("Keep only what the instance needs of {named}'s permissions."),
-                    Some(format!(
-                        "{find}aws iam list-attached-role-policies --role-name {role}"
-                    )),
-                ));
-            }
-            Some("azure") => out.push(step(
-                "Restrict the managed identity",
-                "Managed-identity tokens cannot be revoked before they expire (up to 24 h): \
-                 remove or narrow the identity's role assignments now."
-                    .into(),
-                Some(format!(
-                    "az role assignment list --all --assignee \"$(az vm list --query \
-                     \"[?name=='{}'].identity.principalId | [0]\" --output tsv)\"",
-                    a.host
-                        .as_deref()
-                        .map_or("<the VM's name>", |h| h.split('.').next().unwrap_or(h))
-                )),
-            )),
-            Some("gcp") => {
-                // `default` names the VM's own account without its address: looked up by the
-                // VM's name.
-                let (named, sa) = match principal.filter(|p| *p != "default") {
-                    Some(sa) => (sa.to_owned(), sa.to_owned()),
-                    None => (
-                        "the VM's service account".to_owned(),
-                        format!(
-                            "$(gcloud compute instances list --filter=\"name={}\" \
-                             --format=\"value(serviceAccounts[0].email)\")",
-                            a.host
-                                .as_deref()
-                                .map_or("<the VM's name>", |h| h.split('.').next().unwrap_or(h))
-                        ),
-                    ),
-                };
-                out.push(step(
-                    "Restrict the service account",
-                    format!(
-                        "Access tokens of {named} live up to an hour: remove its roles or \
-                         disable it if it was stolen."
-                    ),
-                    Some(format!(
-                        "gcloud projects get-iam-policy \"$(gcloud config get-value project)\" \
-                         --flatten='bindings[].members' --filter=\"bindings.members:{sa}\""
-                    )),
-                ));
-            }
-            _ => out.push(step(
-                "Rotate the instance's credentials",
-                "Credentials were read by an unauthorized caller: revoke them and narrow what \
-                 the instance identity may do."
-                    .into(),
-                None,
-            )),
+    out
+}
+
+/// The values a provider's containment steps name ([`Var`]), for one alert.
+struct Values {
+    when: String,
+    aws_unsure: bool,
+    host: Option<String>,
+    principal: Option<String>,
+}
+
+impl Values {
+    fn of(a: &Alert, principal: Option<&str>, aws_unsure: bool) -> Values {
+        Values {
+            when: a.time.clone().unwrap_or_else(|| "<alert time>".into()),
+            aws_unsure,
+            host: a.host.clone(),
+            principal: principal.map(str::to_owned),
         }
     }
-    out
+
+    fn short_host(&self) -> &str {
+        self.host
+            .as_deref()
+            .map_or("<the VM's name>", |h| h.split('.').next().unwrap_or(h))
+    }
+
+    /// The GCP account the path names; `default` names the VM's own account without its
+    /// address, so it is looked up by the VM's name like no name at all.
+    fn gcp_account(&self) -> Option<&str> {
+        self.principal.as_deref().filter(|p| *p != "default")
+    }
+
+    fn get(&self, v: Var) -> String {
+        let instance = || aws_instance_of(self.host.as_deref());
+        match v {
+            Var::When => self.when.clone(),
+            Var::AwsUnsure => if self.aws_unsure {
+                "If the instance is on AWS (169.254.169.254 alone does not tell the provider): "
+            } else {
+                ""
+            }
+            .into(),
+            Var::AwsInstance => instance(),
+            Var::Role => self.principal.clone().unwrap_or_else(|| "\"$ROLE\"".into()),
+            Var::RoleLookup => match self.principal {
+                Some(_) => String::new(),
+                None => format!(
+                    "ROLE=$(aws iam get-instance-profile --instance-profile-name \
+                     \"$(aws ec2 describe-instances --instance-ids {} --query \
+                     'Reservations[0].Instances[0].IamInstanceProfile.Arn' --output text \
+                     | cut -d/ -f2)\" --query 'InstanceProfile.Roles[0].RoleName' \
+                     --output text); ",
+                    instance()
+                ),
+            },
+            Var::RoleNamed => self
+                .principal
+                .clone()
+                .unwrap_or_else(|| "the role of the instance's profile".into()),
+            Var::Vm => self.short_host().to_owned(),
+            Var::ServiceAccount => match self.gcp_account() {
+                Some(sa) => sa.to_owned(),
+                None => format!(
+                    "$(gcloud compute instances list --filter=\"name={}\" \
+                     --format=\"value(serviceAccounts[0].email)\")",
+                    self.short_host()
+                ),
+            },
+            Var::ServiceAccountNamed => self
+                .gcp_account()
+                .map_or_else(|| "the VM's service account".to_owned(), str::to_owned),
+        }
+    }
 }
 
 /// Folds an alert's triage into its incident's: an incident escalates when any of its alerts
 /// does; each question keeps its most telling answer (`no` to "authorized?", `yes` elsewhere,
 /// then `unknown`); each distinct containment step appears once.
 pub fn merge(into: &mut Triage, from: &Triage) {
-    let rank = |key: &str, a: &str| match (key, a) {
-        ("authorized", "no") => 2,
-        ("authorized", "yes") => 0,
-        (_, "yes") => 2,
-        (_, "unknown") => 1,
-        _ => 0,
-    };
     for q in &from.questions {
         match into.questions.iter_mut().find(|x| x.key == q.key) {
-            Some(x) if rank(&q.key, &q.answer) > rank(&x.key, &x.answer) => *x = q.clone(),
+            Some(x) if q.key.rank(q.answer) > x.key.rank(x.answer) => *x = q.clone(),
             Some(_) => {}
             None => into.questions.push(q.clone()),
         }
@@ -939,6 +932,40 @@ mod tests {
     }
 
     #[test]
+    fn an_azure_identity_token_read_by_an_unlisted_tool_gets_azures_playbook() {
+        let t = triage_of(
+            start(
+                r"C:\Users\bob\AppData\Local\Temp\x.exe",
+                "x.exe -H Metadata:true http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://management.azure.com/",
+                r"C:\Windows\System32\cmd.exe",
+                r"CORP\bob",
+            ),
+            "IMDS-002",
+            None,
+        );
+        assert!(t.escalate);
+        let steps: Vec<(&str, Option<&str>)> = t
+            .containment
+            .iter()
+            .map(|c| (c.action.as_str(), c.command.as_deref()))
+            .collect();
+        assert_eq!(steps.len(), 2, "{steps:?}");
+        assert_eq!(steps[0].0, "Block the process from the metadata service");
+        assert_eq!(
+            steps[1],
+            (
+                "Restrict the managed identity",
+                Some(
+                    r#"az role assignment list --all --assignee "$(az vm list --query "[?name=='web01'].identity.principalId | [0]" --output tsv)""#
+                )
+            )
+        );
+        // Azure's endpoint is 169.254.169.254 too, but the Metadata header tells the provider:
+        // no AWS step.
+        assert!(!t.containment.iter().any(|c| c.action.contains("IMDSv2")));
+    }
+
+    #[test]
     fn alerts_not_about_the_metadata_service_get_no_metadata_playbook() {
         // A Sigma rule on bcdedit: no target, not a built-in correlation.
         let mut a = Alert::context(&Enricher::builtin().enrich(&decoded(start(
@@ -995,9 +1022,9 @@ mod tests {
             "IMDS-004",
             None,
         );
-        assert_eq!(t.questions[2].answer, "unknown");
+        assert_eq!(t.questions[2].answer, Reply::Unknown);
         assert!(t.questions[2].evidence.contains("IMDSv1"), "{t:?}");
-        assert_eq!(t.questions[3].answer, "no");
+        assert_eq!(t.questions[3].answer, Reply::No);
         let rotate = t
             .containment
             .iter()
@@ -1053,7 +1080,7 @@ mod tests {
             ..usual
         };
         let t = triage_of(record.clone(), "IMDS-001", Some(&burst));
-        assert_eq!(t.questions[1].answer, "yes");
+        assert_eq!(t.questions[1].answer, Reply::Yes);
         assert!(t.escalate);
         assert!(t.escalate_reason.contains("differing from normal"));
         // A baseline that saw requests in only three minutes cannot say what is usual.
@@ -1062,7 +1089,7 @@ mod tests {
             ..usual
         };
         let t = triage_of(record, "IMDS-001", Some(&thin));
-        assert_eq!(t.questions[1].answer, "unknown");
+        assert_eq!(t.questions[1].answer, Reply::Unknown);
         assert!(
             t.questions[1].evidence.contains("only 3 of the 10"),
             "{}",
@@ -1086,14 +1113,18 @@ mod tests {
         merge(&mut all, &web);
         assert_eq!(all, web, "merging a triage with itself changes nothing");
         let calm = Triage {
-            questions: vec![answer("authorized", Q_AUTHORIZED, "yes", "agent".into())],
+            questions: vec![Answer::new(
+                Question::Authorized,
+                Reply::Yes,
+                "agent".into(),
+            )],
             escalate: false,
             escalate_reason: "none".into(),
             containment: Vec::new(),
         };
         let mut inc = calm.clone();
         merge(&mut inc, &web);
-        assert_eq!(inc.questions[0].answer, "no");
+        assert_eq!(inc.questions[0].answer, Reply::No);
         assert!(inc.escalate);
         assert_eq!(inc.escalate_reason, web.escalate_reason);
     }

@@ -1,8 +1,9 @@
 //! The alert: what `imdsguard hunt` prints for one rule matching one event. The JSON shape is a
 //! contract (`docs/ARCHITECTURE.md`).
 
-use imdsguard_enrich::{Enriched, Verdict};
-use imdsguard_event::{stable_hash, Severity, SourceRef, Technique};
+use imdsguard_enrich::{Enriched, TargetSource, Verdict, VerdictKind};
+use imdsguard_event::{stable_hash, Format, Severity, SourceRef, Technique};
+use imdsguard_target::{Encoding, Kind};
 use serde::{Deserialize, Serialize};
 
 use crate::rule::Hit;
@@ -70,14 +71,126 @@ pub struct Triage {
 /// One question answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Answer {
-    /// Short key: `authorized`, `frequency`, `errors`, `ssrf`.
-    pub key: String,
+    /// Which question: `authorized`, `frequency`, `errors`, `ssrf`.
+    pub key: Question,
     /// The question as the playbook asks it.
     pub question: String,
     /// `yes`, `no` or `unknown` (what the data cannot tell, said so).
-    pub answer: String,
+    pub answer: Reply,
     /// The facts the answer rests on.
     pub evidence: String,
+}
+
+impl Answer {
+    /// `question` answered `reply` on `evidence`, in the playbook's words.
+    pub fn new(question: Question, reply: Reply, evidence: String) -> Answer {
+        Answer {
+            key: question,
+            question: question.text().to_owned(),
+            answer: reply,
+            evidence,
+        }
+    }
+}
+
+/// The SOC playbook's four questions for analysis, in its order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Question {
+    /// Are access attempts coming from authorized applications or systems?
+    Authorized,
+    /// Is the frequency or volume of requests unusual?
+    Frequency,
+    /// Are there error logs showing failed, potentially unauthorized, access?
+    Errors,
+    /// Are external addresses making requests indicative of SSRF?
+    Ssrf,
+}
+
+impl Question {
+    /// The four, in the playbook's order.
+    pub const ALL: [Question; 4] = [
+        Question::Authorized,
+        Question::Frequency,
+        Question::Errors,
+        Question::Ssrf,
+    ];
+
+    /// The short key outputs use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Question::Authorized => "authorized",
+            Question::Frequency => "frequency",
+            Question::Errors => "errors",
+            Question::Ssrf => "ssrf",
+        }
+    }
+
+    /// The question as the playbook asks it.
+    pub fn text(self) -> &'static str {
+        match self {
+            Question::Authorized => {
+                "Are access attempts to the metadata API coming from authorized applications or \
+                 systems?"
+            }
+            Question::Frequency => {
+                "Is the frequency or volume of requests to the instance metadata API unusual?"
+            }
+            Question::Errors => {
+                "Are there any error logs indicating failed, potentially unauthorized, access to \
+                 the metadata service?"
+            }
+            Question::Ssrf => {
+                "Are there any external IP addresses making requests indicative of SSRF?"
+            }
+        }
+    }
+
+    /// Whether `reply` to this question is a finding: `no` to "authorized?", `yes` to the
+    /// others. A finding ranks above `unknown`, which ranks above the reassuring answer.
+    pub fn rank(self, reply: Reply) -> u8 {
+        match (self, reply) {
+            (Question::Authorized, Reply::No)
+            | (Question::Frequency | Question::Errors | Question::Ssrf, Reply::Yes) => 2,
+            (_, Reply::Unknown) => 1,
+            _ => 0,
+        }
+    }
+}
+
+/// An answer to one of the playbook's questions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reply {
+    /// Yes.
+    Yes,
+    /// No.
+    No,
+    /// The data cannot tell; the evidence says where to look.
+    Unknown,
+}
+
+impl Reply {
+    /// `yes`, `no`, `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reply::Yes => "yes",
+            Reply::No => "no",
+            Reply::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for Question {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One containment step.
@@ -95,8 +208,8 @@ pub struct Containment {
 /// The record an alert comes from.
 #[derive(Debug, Clone, Serialize)]
 pub struct AlertEvent {
-    /// The decoder's name.
-    pub format: &'static str,
+    /// The format the record was decoded as.
+    pub format: Format,
     /// The event kind.
     pub kind: imdsguard_event::EventKind,
     /// The format's own id.
@@ -114,14 +227,22 @@ pub struct AlertTarget {
     /// Normalized path.
     pub path: Option<String>,
     /// What the path hands out.
-    pub kind: &'static str,
+    pub kind: Kind,
     /// Every non-canonical encoding seen in the event's targets.
-    pub encoding: Vec<&'static str>,
+    pub encoding: Vec<Encoding>,
     /// Where in the event: `destination`, `url`, `dns`, `command-line`.
-    pub found_in: &'static str,
+    pub found_in: TargetSource,
     /// `PUT` for the token request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub method: Option<&'static str>,
+}
+
+impl AlertTarget {
+    /// The encodings, comma-separated.
+    pub fn encoding_text(&self) -> String {
+        let names: Vec<&str> = self.encoding.iter().map(|e| e.as_str()).collect();
+        names.join(",")
+    }
 }
 
 /// The process part of an alert.
@@ -146,7 +267,7 @@ pub struct AlertProcess {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parent_command_line: Option<String>,
     /// Allowlist verdict.
-    pub verdict: &'static str,
+    pub verdict: VerdictKind,
     /// The agent entry the verdict names.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
@@ -193,9 +314,9 @@ impl Alert {
             provider: f.target.provider_id().map(str::to_owned),
             endpoint: f.target.endpoint_text().map(str::to_owned),
             path: f.target.path.clone(),
-            kind: f.target.kind.as_str(),
-            encoding: ev.encodings().iter().map(|x| x.as_str()).collect(),
-            found_in: f.source.as_str(),
+            kind: f.target.kind,
+            encoding: ev.encodings().iter().collect(),
+            found_in: f.source,
             method: ev.targets().iter().find_map(|t| t.target.method),
         });
         let verdict = ev.verdict();
@@ -206,7 +327,7 @@ impl Alert {
             user: e.process.user.clone(),
             parent_image: e.parent.image.clone(),
             parent_command_line: e.parent.command_line.clone(),
-            verdict: verdict.as_str(),
+            verdict: verdict.kind(),
             agent: match verdict {
                 Verdict::Unlisted | Verdict::Unknown => None,
                 v => v.agent().map(|a| a.id.clone()),
@@ -222,7 +343,7 @@ impl Alert {
             host: e.host.clone(),
             source: e.source.clone(),
             event: AlertEvent {
-                format: e.format.as_str(),
+                format: e.format,
                 kind: e.kind,
                 id: e.native_id.clone(),
             },
@@ -258,7 +379,7 @@ impl Alert {
             s.push_str(p);
         }
         if !t.encoding.is_empty() {
-            s.push_str(&format!(" [{}]", t.encoding.join(",")));
+            s.push_str(&format!(" [{}]", t.encoding_text()));
         }
         s
     }
@@ -312,22 +433,19 @@ impl Alert {
             o(self.time.as_ref()),
             o(self.host.as_ref()),
             self.source_text(),
-            serde_json::to_value(self.event.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            self.event.kind.as_str().to_owned(),
             o(p.and_then(|p| p.image.as_ref())),
             o(p.and_then(|p| p.command_line.as_ref())),
             o(p.and_then(|p| p.user.as_ref())),
             o(p.and_then(|p| p.parent_image.as_ref())),
-            p.map(|p| p.verdict.to_owned()).unwrap_or_default(),
+            p.map(|p| p.verdict.as_str().to_owned()).unwrap_or_default(),
             o(t.and_then(|t| t.endpoint.as_ref())),
             o(t.and_then(|t| t.path.as_ref())),
             t.map(|t| {
                 if t.encoding.is_empty() {
-                    t.kind.to_owned()
+                    t.kind.as_str().to_owned()
                 } else {
-                    format!("{} [{}]", t.kind, t.encoding.join(","))
+                    format!("{} [{}]", t.kind.as_str(), t.encoding_text())
                 }
             })
             .unwrap_or_default(),

@@ -19,7 +19,8 @@ mod rule;
 mod timepart;
 
 pub use alert::{
-    Alert, AlertEvent, AlertNetwork, AlertProcess, AlertTarget, Answer, Containment, Triage,
+    Alert, AlertEvent, AlertNetwork, AlertProcess, AlertTarget, Answer, Containment, Question,
+    Reply, Triage,
 };
 pub use error::RuleError;
 pub use field::{Field, Value};

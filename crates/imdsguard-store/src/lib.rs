@@ -644,7 +644,7 @@ impl Store {
                 stages: imdsguard_correlate::incident::stages_for(
                     v["rule_id"].as_str().unwrap_or(""),
                     v["event"]["kind"] == "process-start",
-                    v["target"]["kind"].as_str(),
+                    serde_json::from_value(v["target"]["kind"].clone()).ok(),
                 ),
                 what: format!(
                     "{} → {}",

@@ -23,7 +23,7 @@ fn alert(id: &str, rule: &str, host: &str, sev: Severity, line: u64) -> Alert {
             position: Position::Line(line),
         },
         event: AlertEvent {
-            format: "nxlog-json",
+            format: imdsguard_event::Format::NxlogJson,
             kind: EventKind::NetworkConnect,
             id: None,
         },
@@ -317,9 +317,9 @@ fn a_restored_incident_takes_in_alerts_linked_after_it_was_written() {
         provider: Some("aws".into()),
         endpoint: Some("169.254.169.254".into()),
         path: Some("/latest/meta-data/iam/security-credentials/r".into()),
-        kind: "credentials",
+        kind: imdsguard_target::Kind::Credentials,
         encoding: Vec::new(),
-        found_in: "command-line",
+        found_in: imdsguard_enrich::TargetSource::CommandLine,
         method: None,
     });
     s.commit(&Batch {

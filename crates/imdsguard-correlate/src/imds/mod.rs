@@ -150,7 +150,7 @@ impl Context {
                     user: None,
                     parent_image: None,
                     parent_command_line: None,
-                    verdict: "agent",
+                    verdict: imdsguard_enrich::VerdictKind::Agent,
                     agent: process.2.clone(),
                 }),
                 network: None,
@@ -211,7 +211,7 @@ impl Touch {
                     source: e.source.clone(),
                     time: e.time.clone(),
                     event: AlertEvent {
-                        format: e.format.as_str(),
+                        format: e.format,
                         kind: e.kind,
                         id: None,
                     },
