@@ -146,3 +146,34 @@ fn every_rule_is_documented_and_ids_are_stable() {
         );
     }
 }
+
+/// What each detection's first positive fixture raises, as the alert JSON users read: a change
+/// in any field, reason or severity shows up in review.
+#[test]
+fn each_detection_s_alert_on_its_first_positive() {
+    let enricher = Enricher::builtin();
+    for (id, pos, _) in fixtures() {
+        let mut events = Vec::new();
+        read_reader(
+            "fixture.log",
+            &mut pos[0].as_bytes(),
+            &ReadOptions::default(),
+            &mut Summary::default(),
+            &mut |e| events.push(e),
+        );
+        let alerts: Vec<imdsguard_rules::Alert> = events
+            .iter()
+            .flat_map(|e| {
+                let ev = enricher.enrich(e);
+                pack()
+                    .eval(&ev)
+                    .into_iter()
+                    .filter(|h| h.rule.id == id)
+                    .map(|h| imdsguard_rules::Alert::new(&h, &ev))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(alerts.len(), 1, "{id}");
+        insta::assert_json_snapshot!(id, alerts[0]);
+    }
+}

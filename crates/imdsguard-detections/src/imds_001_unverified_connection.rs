@@ -37,18 +37,7 @@ pub fn rule() -> Rule {
         !in_container(),
         !unusual_location(),
     ]);
-    let b = Rule::builder(
-        "IMDS-001",
-        "Metadata service reached by a process that is not a verified cloud agent",
-        Severity::Medium,
-        when,
-    )
-    .description(
-        "A network connection or DNS query to a cloud metadata endpoint by a process the agent \
-         allowlist does not verify.",
-    )
-    .false_positive("Applications built on cloud SDKs that read instance credentials by design.")
-    .false_positive("Agents installed where the built-in allowlist does not expect them.")
+    let b = Rule::documented(include_str!("imds_001_unverified_connection.rs"), Severity::Medium, when)
     .attack("T1552.005")
     .attack("T1580")
     .reason_if(

@@ -1,4 +1,4 @@
-//! **IMDS-002 — A command line that references a metadata endpoint or path.**
+//! **IMDS-002 — Command line references a cloud metadata endpoint.**
 //!
 //! *What.* A process whose command line, read by the normalizer, points at a metadata service:
 //! `curl http://169.254.169.254/latest/meta-data/`, `Invoke-RestMethod -Headers
@@ -32,15 +32,7 @@ pub fn rule() -> Rule {
         !credentials(),
         !on(Field::TargetEncoding).exists(),
     ]);
-    let b = Rule::builder(
-        "IMDS-002",
-        "Command line references a cloud metadata endpoint",
-        Severity::Medium,
-        when,
-    )
-    .description("A process command line that points at a cloud metadata service, by the normalizer.")
-    .false_positive("Administrators reading instance metadata by hand.")
-    .false_positive("Provisioning scripts that read non-credential metadata.")
+    let b = Rule::documented(include_str!("imds_002_command_line_reference.rs"), Severity::Medium, when)
     .attack("T1552.005")
     .attack("T1580")
     .reason("{process.name} was run with a command line that requests the metadata service at {target.endpoint}.")

@@ -26,18 +26,7 @@ pub fn rule() -> Rule {
         !masquerade(),
         unusual_location(),
     ]);
-    let b = Rule::builder(
-        "IMDS-003",
-        "Metadata request from a binary in an unusual location",
-        Severity::High,
-        when,
-    )
-    .description(
-        "A process running from a temporary, download, shared-memory, user-writable or deleted \
-         location reaches or references a cloud metadata endpoint.",
-    )
-    .false_positive("Developers running tools from their home directory.")
-    .false_positive("Self-updating agents running from a staging directory.")
+    let b = Rule::documented(include_str!("imds_003_unusual_location.rs"), Severity::High, when)
     .attack("T1552.005")
     .attack("T1036")
     .reason("{process.image} runs from {process.location_text} and reaches for the metadata service at {target.endpoint}.")

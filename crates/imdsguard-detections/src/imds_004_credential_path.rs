@@ -1,4 +1,4 @@
-//! **IMDS-004 — Access to a metadata credential path.**
+//! **IMDS-004 — Request for cloud credentials from the metadata service.**
 //!
 //! *What.* A command line or requested URL for a path that hands out credentials: AWS
 //! `iam/security-credentials/…`, ECS task credentials (`169.254.170.2$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`),
@@ -31,14 +31,7 @@ pub fn rule() -> Rule {
         not_agent(),
         !masquerade(),
     ]);
-    let b = Rule::builder(
-        "IMDS-004",
-        "Request for cloud credentials from the metadata service",
-        Severity::High,
-        when,
-    )
-    .description("A command line or URL requesting a metadata path that hands out role credentials or access tokens.")
-    .false_positive("Scripts that export instance credentials on purpose.")
+    let b = Rule::documented(include_str!("imds_004_credential_path.rs"), Severity::High, when)
     .attack("T1552.005")
     .reason("{process.name} requests {target.path} from the metadata service at {target.endpoint}: the answer is a credential usable from anywhere.")
     .reason_if(!on(Field::ProcessName).exists(), "A request for {target.path} from the metadata service at {target.endpoint} was logged.")

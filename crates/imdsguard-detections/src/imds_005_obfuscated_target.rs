@@ -1,4 +1,4 @@
-//! **IMDS-005 — Obfuscated metadata target.**
+//! **IMDS-005 — Obfuscated cloud metadata target.**
 //!
 //! *What.* A metadata endpoint written in any non-canonical form: decimal, octal, hex or short
 //! IPv4 (`2852039166`, `0251.0376.0251.0376`, `0xa9fea9fe`), IPv6 wrappings (`::ffff:a9fe:a9fe`,
@@ -28,14 +28,7 @@ pub fn rule() -> Rule {
         on(Field::TargetEncoding).exists(),
         not_agent(),
     ]);
-    let b = Rule::builder(
-        "IMDS-005",
-        "Obfuscated cloud metadata target",
-        Severity::High,
-        when,
-    )
-    .description("A metadata endpoint written in a non-canonical form meant to evade filters.")
-    .false_positive("SSRF scanners and payload lists run on purpose by security testers.")
+    let b = Rule::documented(include_str!("imds_005_obfuscated_target.rs"), Severity::High, when)
     .attack("T1552.005")
     .attack("T1027")
     .reason("The metadata service at {target.endpoint} is written in a non-canonical form ({target.encoding}), which benign software does not do.")

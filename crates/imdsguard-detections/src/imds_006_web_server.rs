@@ -1,4 +1,4 @@
-//! **IMDS-006 — A web server or application server reaching the metadata service.**
+//! **IMDS-006 — Web server or application server reaching the metadata service (SSRF indicator).**
 //!
 //! *What.* nginx, httpd, IIS `w3wp`, php-fpm, Tomcat and other Java servers, gunicorn/uwsgi and
 //! other Python app servers, Node and Ruby app servers, reverse proxies — or a process one of them
@@ -22,14 +22,7 @@ use crate::common::*;
 /// The detection.
 pub fn rule() -> Rule {
     let when = Expr::All(vec![has_target(), web_caller(), not_agent(), !masquerade()]);
-    let b = Rule::builder(
-        "IMDS-006",
-        "Web server or application server reaching the metadata service (SSRF indicator)",
-        Severity::High,
-        when,
-    )
-    .description("A web or application server, or a process it started, reaches a cloud metadata endpoint.")
-    .false_positive("Web applications that use a cloud SDK with the instance role.")
+    let b = Rule::documented(include_str!("imds_006_web_server.rs"), Severity::High, when)
     .attack("T1552.005")
     .attack("T1190")
     .reason_if(

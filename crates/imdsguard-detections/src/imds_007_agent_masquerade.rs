@@ -1,4 +1,4 @@
-//! **IMDS-007 — Cloud agent masquerade.**
+//! **IMDS-007 — Cloud agent masquerade reaching the metadata service.**
 //!
 //! *What.* A process named like an allowlisted cloud agent (`amazon-ssm-agent`,
 //! `WindowsAzureGuestAgent.exe`, `google_guest_agent` ...) that reaches or references the metadata
@@ -21,17 +21,11 @@ use crate::common::*;
 /// The detection.
 pub fn rule() -> Rule {
     let when = has_target().and(masquerade());
-    let b = Rule::builder(
-        "IMDS-007",
-        "Cloud agent masquerade reaching the metadata service",
+    let b = Rule::documented(
+        include_str!("imds_007_agent_masquerade.rs"),
         Severity::High,
         when,
     )
-    .description(
-        "A process named like an allowlisted cloud agent, running from the wrong path, as the \
-         wrong user or under the wrong parent, reaches the metadata service.",
-    )
-    .false_positive("An agent installed in a non-default directory.")
     .attack("T1036.005")
     .attack("T1552.005")
     .reason("{process.verdict_reason}.")

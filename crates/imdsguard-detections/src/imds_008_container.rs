@@ -1,4 +1,4 @@
-//! **IMDS-008 — A container reaching the node's metadata service.**
+//! **IMDS-008 — Container or pod reaching the node's metadata service.**
 //!
 //! *What.* A process in a container or Kubernetes pod (the record carries container or pod
 //! context) that reaches or references the metadata service of the node it runs on.
@@ -22,14 +22,7 @@ use crate::common::*;
 /// The detection.
 pub fn rule() -> Rule {
     let when = Expr::All(vec![has_target(), in_container(), not_agent()]);
-    let b = Rule::builder(
-        "IMDS-008",
-        "Container or pod reaching the node's metadata service",
-        Severity::Medium,
-        when,
-    )
-    .description("A process in a container or pod reaches the metadata service of its node.")
-    .false_positive("Node add-ons running as pods (aws-node, CSI drivers, kube2iam).")
+    let b = Rule::documented(include_str!("imds_008_container.rs"), Severity::Medium, when)
     .attack("T1552.005")
     .attack("T1611")
     .reason("{process.name} runs in container {container.id} and reached the node's metadata service at {target.endpoint}.")

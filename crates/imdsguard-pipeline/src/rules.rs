@@ -182,8 +182,8 @@ impl Rules {
             .or_else(|| {
                 imdsguard_correlate::imds::RULES
                     .iter()
-                    .find(|m| m.id == id)
-                    .map(|m| m.title)
+                    .find(|m| m.id() == id)
+                    .map(|m| m.title())
             })
             .or_else(|| {
                 self.correlations

@@ -120,8 +120,48 @@ pub struct QueryError {
     pub rule: String,
     /// The language.
     pub lang: Lang,
-    /// Why, in a sentence.
-    pub message: String,
+    /// Why.
+    pub reason: Refusal,
+}
+
+/// Why a rule is not written in a language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A Sigma filter, given as a rule: it belongs with the rules it tunes.
+    Filter,
+    /// A correlation rule: not exported to query languages.
+    Correlation,
+    /// The detection itself is not valid (a bad value for its modifier).
+    Detection(imdsguard_sigma::DetectionError),
+    /// No test of the rule can be written, so the query would match every event: why each was
+    /// left out.
+    NothingWritable(Vec<String>),
+    /// The condition can never hold.
+    Never,
+    /// The language has no form for the rule's log source or one of its constructs, in a
+    /// sentence naming it.
+    Unwritable(String),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Filter => {
+                f.write_str("a Sigma filter is not a rule: give it with the rules it tunes")
+            }
+            Refusal::Correlation => {
+                f.write_str("correlation rules are not exported to query languages yet")
+            }
+            Refusal::Detection(e) => write!(f, "{e}"),
+            Refusal::NothingWritable(why) => write!(
+                f,
+                "no test of the rule can be written ({}), so the query would match every event",
+                why.join("; ")
+            ),
+            Refusal::Never => f.write_str("the condition can never hold"),
+            Refusal::Unwritable(why) => f.write_str(why),
+        }
+    }
 }
 
 impl fmt::Display for QueryError {
@@ -132,7 +172,7 @@ impl fmt::Display for QueryError {
             self.path,
             self.rule,
             self.lang.name(),
-            self.message
+            self.reason
         )
     }
 }
@@ -141,27 +181,24 @@ impl std::error::Error for QueryError {}
 
 /// Writes one Sigma detection rule as a query.
 pub fn convert(rule: &SigmaRule, lang: Lang, opts: &Options) -> Result<Query, QueryError> {
-    let fail = |message: String| QueryError {
+    let fail = |reason: Refusal| QueryError {
         path: rule.path.clone(),
         rule: rule.title.clone(),
         lang,
-        message,
+        reason,
     };
+    let unwritable = |why: String| fail(Refusal::Unwritable(why));
     if rule.filter.is_some() {
-        return Err(fail(
-            "a Sigma filter is not a rule: give it with the rules it tunes".into(),
-        ));
+        return Err(fail(Refusal::Filter));
     }
     let Some(det) = &rule.detection else {
-        return Err(fail(
-            "correlation rules are not exported to query languages yet".into(),
-        ));
+        return Err(fail(Refusal::Correlation));
     };
-    let node = simplify(imdsguard_sigma::lower(det).map_err(&fail)?);
+    let node = simplify(imdsguard_sigma::lower(det).map_err(|e| fail(Refusal::Detection(e)))?);
     let mut notes = Vec::new();
     // Tests the language cannot write are left out in the direction that widens the query.
     let check: Box<Check> = match lang {
-        Lang::Kql => Box::new(kql::checker(rule).map_err(&fail)?),
+        Lang::Kql => Box::new(kql::checker(rule).map_err(unwritable)?),
         Lang::Spl => Box::new(|_: &Test| None),
         Lang::Eql => Box::new(ecs::eql_unsupported),
         Lang::Esql => Box::new(ecs::esql_unsupported),
@@ -179,13 +216,8 @@ pub fn convert(rule: &SigmaRule, lang: Lang, opts: &Options) -> Result<Query, Qu
     let node = simplify(fold(widen(node, true, &check, &mut notes)));
     let node = scope_service(rule, lang, node);
     match &node {
-        Node::All(xs) if xs.is_empty() => {
-            return Err(fail(format!(
-                "no test of the rule can be written ({}), so the query would match every event",
-                notes.join("; ")
-            )))
-        }
-        Node::Any(xs) if xs.is_empty() => return Err(fail("the condition can never hold".into())),
+        Node::All(xs) if xs.is_empty() => return Err(fail(Refusal::NothingWritable(notes))),
+        Node::Any(xs) if xs.is_empty() => return Err(fail(Refusal::Never)),
         _ => {}
     }
     let text = match lang {
@@ -195,7 +227,7 @@ pub fn convert(rule: &SigmaRule, lang: Lang, opts: &Options) -> Result<Query, Qu
         Lang::Esql => ecs::esql(rule, &node, opts, &mut notes),
         Lang::Sql => sql::query(rule, &node, opts, &mut notes),
     }
-    .map_err(fail)?;
+    .map_err(unwritable)?;
     notes.sort();
     notes.dedup();
     Ok(Query { lang, text, notes })

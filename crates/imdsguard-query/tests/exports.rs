@@ -226,3 +226,20 @@ fn time_modifiers_are_left_out_with_a_note_in_every_language() {
         assert!(q.text.to_lowercase().contains("curl"), "{}", q.text);
     }
 }
+
+/// A rule that cannot be written says why, as a value a caller can act on.
+#[test]
+fn refusals_are_typed() {
+    use imdsguard_query::Refusal;
+    let filter = "title: Not for admins\nlogsource:\n  product: windows\n  category: process_creation\nfilter:\n  rules:\n    - 5d1a2b3c-0000-4000-8000-000000000001\n  selection:\n    User: admin\n  condition: not selection\n";
+    let correlation = "title: Many\ncorrelation:\n  type: event_count\n  rules:\n    - some_rule\n  group-by:\n    - Computer\n  timespan: 5m\n  condition:\n    gte: 10\n";
+    for (text, want) in [
+        (filter, Refusal::Filter),
+        (correlation, Refusal::Correlation),
+    ] {
+        let rules = parse_rule(text, "inline.yml").expect("parses");
+        let e = convert(&rules[0], Lang::Kql, &Options::default()).unwrap_err();
+        assert_eq!(e.reason, want, "{e}");
+        assert!(e.to_string().starts_with("inline.yml: rule "), "{e}");
+    }
+}

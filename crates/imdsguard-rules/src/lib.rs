@@ -10,6 +10,7 @@
 //! (sequences, baselines) belongs to the correlation layer.
 
 mod alert;
+mod doc;
 mod error;
 mod field;
 mod index;
@@ -22,6 +23,7 @@ pub use alert::{
     Alert, AlertEvent, AlertNetwork, AlertProcess, AlertTarget, Answer, Containment, Question,
     Reply, Triage,
 };
+pub use doc::Doc;
 pub use error::RuleError;
 pub use field::{Field, Value};
 pub use imdsguard_event::stable_hash;

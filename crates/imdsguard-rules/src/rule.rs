@@ -5,6 +5,7 @@ use std::fmt;
 use imdsguard_enrich::Enriched;
 use imdsguard_event::{FieldSet, Severity, Sym, Technique};
 
+use crate::doc::Doc;
 use crate::error::RuleError;
 use crate::field::Field;
 use crate::ir::Expr;
@@ -130,6 +131,8 @@ pub struct Rule {
     pub escalations: Vec<Escalation>,
     /// Reasons, in order.
     pub reasons: Vec<Reason>,
+    /// A built-in detection's documentation, from its source file.
+    pub doc: Option<Doc>,
 }
 
 impl Rule {
@@ -198,8 +201,32 @@ impl Rule {
                 when,
                 escalations: Vec::new(),
                 reasons: Vec::new(),
+                doc: None,
             },
             error: None,
+        }
+    }
+
+    /// Starts a built-in detection from its source file (`include_str!` of the file itself):
+    /// id, title, description and false positives come from the file's module comment
+    /// ([`Doc`]), written once.
+    pub fn documented(source: &'static str, severity: Severity, when: Expr) -> RuleBuilder {
+        match Doc::from_source(source) {
+            Ok(doc) => {
+                let mut b = Rule::builder(doc.id, doc.title, severity, when);
+                b.rule.description = doc.section("What").unwrap_or_default().replace("\n\n", " ");
+                b.rule.false_positives = doc
+                    .section("False positives")
+                    .map(|t| t.split("\n\n").map(str::to_owned).collect())
+                    .unwrap_or_default();
+                b.rule.doc = Some(doc);
+                b
+            }
+            Err(e) => {
+                let mut b = Rule::builder("?", "?", severity, when);
+                b.error = Some(format!("its documentation: {e}"));
+                b
+            }
         }
     }
 
@@ -307,6 +334,23 @@ impl RuleBuilder {
         }
         if self.rule.description.is_empty() {
             return Err(err("no description".into()));
+        }
+        if let Some(doc) = &self.rule.doc {
+            let named = doc.techniques();
+            if let Some(t) = self
+                .rule
+                .attack
+                .iter()
+                .find(|t| !named.iter().any(|n| n == t.as_str()))
+            {
+                return Err(err(format!(
+                    "ATT&CK {} is not in its documentation's *ATT&CK.* section",
+                    t.as_str()
+                )));
+            }
+            if self.rule.attack.is_empty() {
+                return Err(err("no ATT&CK technique".into()));
+            }
         }
         if self.rule.reasons.iter().all(|r| r.when.is_some()) {
             return Err(err("no reason that is always given".into()));

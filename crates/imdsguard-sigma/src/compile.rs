@@ -19,7 +19,7 @@ use imdsguard_rules::{Expr, Field, Glob, Matcher, Rule, Text};
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::error::{ErrorKind, SigmaError};
+use crate::error::{DetectionError, ErrorKind, SigmaError};
 use crate::lower::{lower, regex_source, Node, Op, Test};
 use crate::rule::{Level, LogSource, SigmaRule};
 use crate::value::{Pattern, Piece};
@@ -260,7 +260,7 @@ fn compile_with(r: &SigmaRule, logsource: bool) -> Result<Rule, SigmaError> {
     };
     let cond = lower(det)
         .and_then(|n| node_expr(&n))
-        .map_err(|m| err(ErrorKind::Value, m))?;
+        .map_err(|m| err(ErrorKind::Value, m.to_string()))?;
     let id = r.id.clone().unwrap_or_else(|| r.title.clone());
     let escaped = |s: &str| s.replace('{', "{{").replace('}', "}}");
     let mut b = Rule::builder(&id, &r.title, severity(r.level), filter.and(cond))
@@ -278,7 +278,7 @@ fn compile_with(r: &SigmaRule, logsource: bool) -> Result<Rule, SigmaError> {
     b.build().map_err(|e| err(ErrorKind::Value, e.to_string()))
 }
 
-fn node_expr(n: &Node) -> Result<Expr, String> {
+fn node_expr(n: &Node) -> Result<Expr, DetectionError> {
     Ok(match n {
         Node::All(xs) => Expr::All(xs.iter().map(node_expr).collect::<Result<_, _>>()?),
         Node::Any(xs) => merge_tests(xs.iter().map(node_expr).collect::<Result<_, _>>()?),
@@ -310,7 +310,7 @@ fn merge_tests(xs: Vec<Expr>) -> Expr {
     Expr::Test(field, ms)
 }
 
-fn test_expr(t: &Test) -> Result<Expr, String> {
+fn test_expr(t: &Test) -> Result<Expr, DetectionError> {
     let field = match &t.field {
         Some(f) => sigma_field(f),
         // Keywords read every value: the rule set's field set then tells decoders to keep the
@@ -334,7 +334,10 @@ fn test_expr(t: &Test) -> Result<Expr, String> {
         Op::Cidr { net, len, .. } => Matcher::Cidr(*net, *len),
         op @ Op::Regex { .. } => {
             let src = regex_source(op).unwrap_or_default();
-            Matcher::Regex(Regex::new(&src).map_err(|e| format!("regex {src:?}: {e}"))?)
+            Matcher::Regex(Regex::new(&src).map_err(|e| DetectionError::Regex {
+                expr: src.clone(),
+                reason: e.to_string(),
+            })?)
         }
         Op::Glob { pattern, cased } => glob_matcher(pattern, *cased)?,
     };
@@ -343,7 +346,7 @@ fn test_expr(t: &Test) -> Result<Expr, String> {
 
 /// A pattern as the cheapest matcher: exact, prefix (`x*`), suffix (`*x`), contains (`*x*`), or
 /// an anchored regex.
-fn glob_matcher(p: &Pattern, cased: bool) -> Result<Matcher, String> {
+fn glob_matcher(p: &Pattern, cased: bool) -> Result<Matcher, DetectionError> {
     let text = |s: &str| if cased { Text::cased(s) } else { Text::new(s) };
     let n = p.pieces.len();
     match p.pieces.as_slice() {
@@ -397,7 +400,10 @@ fn glob_matcher(p: &Pattern, cased: bool) -> Result<Matcher, String> {
     }
     Regex::new(&re)
         .map(Matcher::Regex)
-        .map_err(|e| format!("pattern {p}: {e}"))
+        .map_err(|e| DetectionError::Pattern {
+            pattern: p.to_string(),
+            reason: e.to_string(),
+        })
 }
 
 #[cfg(test)]

@@ -20,6 +20,84 @@ pub enum Condition {
     AllOf(String),
 }
 
+/// Why a condition does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConditionError {
+    /// A character no token starts with, and its byte position.
+    UnexpectedCharacter {
+        /// The character.
+        c: char,
+        /// Its byte offset in the condition.
+        at: usize,
+    },
+    /// More than [`MAX_CONDITION_DEPTH`] levels of `not` and parentheses.
+    TooDeep,
+    /// More than [`MAX_CONDITION_DEPTH`] levels once precedence nests `and` in `or`.
+    TooDeepTree,
+    /// A `(` without its `)`.
+    Unclosed,
+    /// A `)` without its `(`.
+    StrayClose,
+    /// `1 of`, `all of` or `any of` without what they range over (the quantifier as written).
+    QuantifierWithoutTarget(String),
+    /// A wildcard identifier pattern without `1 of` or `all of`.
+    BarePattern(String),
+    /// `and` or `or` where an operand belongs.
+    MisplacedOperator,
+    /// `not` with nothing after it.
+    NotWithoutOperand,
+    /// A `|` (Sigma v1 aggregation).
+    Pipe,
+    /// The condition ends where an operand belongs.
+    Truncated,
+    /// Nothing but blanks.
+    Empty,
+    /// Two operands side by side.
+    MissingOperator,
+}
+
+impl std::fmt::Display for ConditionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConditionError::UnexpectedCharacter { c, at } => {
+                write!(f, "unexpected character {c:?} at position {at}")
+            }
+            ConditionError::TooDeep => write!(
+                f,
+                "the condition nests deeper than {MAX_CONDITION_DEPTH} levels of 'not' and \
+                 parentheses"
+            ),
+            ConditionError::TooDeepTree => write!(
+                f,
+                "the condition nests deeper than {MAX_CONDITION_DEPTH} levels of 'not', 'and', \
+                 'or' and parentheses"
+            ),
+            ConditionError::Unclosed => f.write_str("a '(' is not closed"),
+            ConditionError::StrayClose => f.write_str("a ')' without its '('"),
+            ConditionError::QuantifierWithoutTarget(w) => {
+                write!(f, "'{w} of' needs an identifier pattern or 'them'")
+            }
+            ConditionError::BarePattern(w) => {
+                write!(f, "the pattern {w:?} needs '1 of' or 'all of' before it")
+            }
+            ConditionError::MisplacedOperator => {
+                f.write_str("an operator where an operand was expected")
+            }
+            ConditionError::NotWithoutOperand => f.write_str("'not' without an operand"),
+            ConditionError::Pipe => f.write_str("'|'"),
+            ConditionError::Truncated => {
+                f.write_str("the condition ends where an operand was expected")
+            }
+            ConditionError::Empty => f.write_str("the condition is empty"),
+            ConditionError::MissingOperator => {
+                f.write_str("two operands without 'and' or 'or' between them")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConditionError {}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Tok {
     Open,
@@ -31,7 +109,7 @@ enum Tok {
     Pipe,
 }
 
-fn tokens(s: &str) -> Result<Vec<Tok>, String> {
+fn tokens(s: &str) -> Result<Vec<Tok>, ConditionError> {
     let mut out = Vec::new();
     let mut chars = s.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
@@ -58,7 +136,7 @@ fn tokens(s: &str) -> Result<Vec<Tok>, String> {
                     _ => Tok::Word(w.to_owned()),
                 });
             }
-            c => return Err(format!("unexpected character {c:?} at position {i}")),
+            c => return Err(ConditionError::UnexpectedCharacter { c, at: i }),
         }
     }
     Ok(out)
@@ -86,7 +164,7 @@ impl Parser {
         t
     }
 
-    fn or(&mut self) -> Result<Condition, String> {
+    fn or(&mut self) -> Result<Condition, ConditionError> {
         let mut parts = vec![self.and()?];
         while self.peek() == Some(&Tok::Or) {
             self.next();
@@ -99,7 +177,7 @@ impl Parser {
         })
     }
 
-    fn and(&mut self) -> Result<Condition, String> {
+    fn and(&mut self) -> Result<Condition, ConditionError> {
         let mut parts = vec![self.not()?];
         while self.peek() == Some(&Tok::And) {
             self.next();
@@ -112,18 +190,15 @@ impl Parser {
         })
     }
 
-    fn deeper(&mut self) -> Result<(), String> {
+    fn deeper(&mut self) -> Result<(), ConditionError> {
         self.depth += 1;
         if self.depth > MAX_CONDITION_DEPTH {
-            return Err(format!(
-                "the condition nests deeper than {MAX_CONDITION_DEPTH} levels of 'not' and \
-                 parentheses"
-            ));
+            return Err(ConditionError::TooDeep);
         }
         Ok(())
     }
 
-    fn not(&mut self) -> Result<Condition, String> {
+    fn not(&mut self) -> Result<Condition, ConditionError> {
         if self.peek() == Some(&Tok::Not) {
             self.next();
             self.deeper()?;
@@ -134,7 +209,7 @@ impl Parser {
         self.atom()
     }
 
-    fn atom(&mut self) -> Result<Condition, String> {
+    fn atom(&mut self) -> Result<Condition, ConditionError> {
         match self.next() {
             Some(Tok::Open) => {
                 self.deeper()?;
@@ -142,7 +217,7 @@ impl Parser {
                 self.depth -= 1;
                 match self.next() {
                     Some(Tok::Close) => Ok(inner),
-                    _ => Err("a '(' is not closed".into()),
+                    _ => Err(ConditionError::Unclosed),
                 }
             }
             Some(Tok::Word(w)) => {
@@ -154,7 +229,7 @@ impl Parser {
                     self.next();
                     let target = match self.next() {
                         Some(Tok::Word(t)) => t,
-                        _ => return Err(format!("'{w} of' needs an identifier pattern or 'them'")),
+                        _ => return Err(ConditionError::QuantifierWithoutTarget(w)),
                     };
                     let target = if target.eq_ignore_ascii_case("them") {
                         "them".to_owned()
@@ -168,17 +243,15 @@ impl Parser {
                     });
                 }
                 if w.contains('*') {
-                    return Err(format!(
-                        "the pattern {w:?} needs '1 of' or 'all of' before it"
-                    ));
+                    return Err(ConditionError::BarePattern(w));
                 }
                 Ok(Condition::Ident(w))
             }
-            Some(Tok::Close) => Err("a ')' without its '('".into()),
-            Some(Tok::And | Tok::Or) => Err("an operator where an operand was expected".into()),
-            Some(Tok::Not) => Err("'not' without an operand".into()),
-            Some(Tok::Pipe) => Err("'|'".into()),
-            None => Err("the condition ends where an operand was expected".into()),
+            Some(Tok::Close) => Err(ConditionError::StrayClose),
+            Some(Tok::And | Tok::Or) => Err(ConditionError::MisplacedOperator),
+            Some(Tok::Not) => Err(ConditionError::NotWithoutOperand),
+            Some(Tok::Pipe) => Err(ConditionError::Pipe),
+            None => Err(ConditionError::Truncated),
         }
     }
 }
@@ -189,10 +262,10 @@ pub(crate) fn is_aggregation(s: &str) -> bool {
 }
 
 /// Parses a condition.
-pub fn parse_condition(s: &str) -> Result<Condition, String> {
+pub fn parse_condition(s: &str) -> Result<Condition, ConditionError> {
     let toks = tokens(s)?;
     if toks.is_empty() {
-        return Err("the condition is empty".into());
+        return Err(ConditionError::Empty);
     }
     let mut p = Parser {
         toks,
@@ -203,15 +276,12 @@ pub fn parse_condition(s: &str) -> Result<Condition, String> {
     // Precedence nests `and` in `or` without parentheses: the tree can be deeper than the text.
     // Refused too, so that every condition printed (each `and`/`or` in parentheses) parses back.
     if c.depth() > MAX_CONDITION_DEPTH {
-        return Err(format!(
-            "the condition nests deeper than {MAX_CONDITION_DEPTH} levels of 'not', 'and', 'or' \
-             and parentheses"
-        ));
+        return Err(ConditionError::TooDeepTree);
     }
     match p.next() {
         None => Ok(c),
-        Some(Tok::Close) => Err("a ')' without its '('".into()),
-        Some(_) => Err("two operands without 'and' or 'or' between them".into()),
+        Some(Tok::Close) => Err(ConditionError::StrayClose),
+        Some(_) => Err(ConditionError::MissingOperator),
     }
 }
 
@@ -310,17 +380,31 @@ mod tests {
 
     #[test]
     fn bad_conditions_say_why() {
-        for (c, why) in [
-            ("a and", "ends where an operand"),
-            ("(a or b", "not closed"),
-            ("a b", "two operands"),
-            ("sel*", "needs '1 of'"),
-            ("a)", "without its '('"),
-            ("", "empty"),
-            ("1 of", "needs an identifier"),
+        for (c, kind, why) in [
+            ("a and", ConditionError::Truncated, "ends where an operand"),
+            ("(a or b", ConditionError::Unclosed, "not closed"),
+            ("a b", ConditionError::MissingOperator, "two operands"),
+            (
+                "sel*",
+                ConditionError::BarePattern("sel*".into()),
+                "needs '1 of'",
+            ),
+            ("a)", ConditionError::StrayClose, "without its '('"),
+            ("", ConditionError::Empty, "empty"),
+            (
+                "1 of",
+                ConditionError::QuantifierWithoutTarget("1".into()),
+                "needs an identifier",
+            ),
+            (
+                "a & b",
+                ConditionError::UnexpectedCharacter { c: '&', at: 2 },
+                "position 2",
+            ),
         ] {
             let e = parse_condition(c).unwrap_err();
-            assert!(e.contains(why), "{c:?}: {e}");
+            assert_eq!(e, kind, "{c:?}");
+            assert!(e.to_string().contains(why), "{c:?}: {e}");
         }
         assert!(is_aggregation("selection | count() by host > 5"));
     }
@@ -333,7 +417,11 @@ mod tests {
             format!("{}sel{}", "not (".repeat(40), ")".repeat(40)),
         ] {
             let e = parse_condition(&deep).unwrap_err();
-            assert!(e.contains("nests deeper than 64"), "{e}");
+            assert!(
+                matches!(e, ConditionError::TooDeep | ConditionError::TooDeepTree),
+                "{e}"
+            );
+            assert!(e.to_string().contains("nests deeper than 64"), "{e}");
         }
         let ok = format!("{}sel{}", "(".repeat(32), ")".repeat(32));
         assert_eq!(

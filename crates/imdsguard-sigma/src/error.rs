@@ -75,3 +75,43 @@ impl fmt::Display for SigmaError {
         }
     }
 }
+
+/// Why a rule's detection cannot be lowered or compiled, before the file and rule are attached
+/// (a [`SigmaError`] of kind [`ErrorKind::Value`] carries it to the user).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DetectionError {
+    /// The condition names a search the detection lacks.
+    #[error("no search {0:?}")]
+    NoSearch(String),
+    /// A time-part modifier (`minute`, `hour`…) with a value that is not a whole number.
+    #[error("{0} takes a whole number")]
+    TimePartNotWhole(&'static str),
+    /// `gt`, `gte`, `lt` or `lte` with a value that is not a number.
+    #[error("gt, gte, lt and lte take a number")]
+    CompareNotANumber,
+    /// `fieldref` with a value that is not a plain field name.
+    #[error("fieldref takes a field name")]
+    FieldRefNotAName,
+    /// `cidr` with a value that is not a network.
+    #[error("{0:?} is not a network")]
+    NotANetwork(String),
+    /// A regular expression that does not compile.
+    #[error("regex {expr:?}: {reason}")]
+    Regex {
+        /// The expression as compiled.
+        expr: String,
+        /// The regex crate's reason.
+        reason: String,
+    },
+    /// `base64` or `base64offset` on a value with wildcards.
+    #[error("base64 values cannot hold wildcards")]
+    Base64Wildcard,
+    /// A wildcard pattern whose regex form does not compile (too large).
+    #[error("pattern {pattern}: {reason}")]
+    Pattern {
+        /// The pattern as written.
+        pattern: String,
+        /// The regex crate's reason.
+        reason: String,
+    },
+}

@@ -18,7 +18,9 @@ mod condition;
 mod error;
 mod export;
 mod filter;
+mod load;
 mod lower;
+mod parse;
 mod pipeline;
 mod rule;
 mod value;
@@ -26,15 +28,17 @@ mod value;
 pub use compile::{
     compile, compile_all, compile_detection, logsource_channels, severity, sigma_field,
 };
-pub use condition::{parse_condition, Condition};
-pub use error::{ErrorKind, SigmaError};
+pub use condition::{parse_condition, Condition, ConditionError};
+pub use error::{DetectionError, ErrorKind, SigmaError};
 pub use export::{export_rule, Exported, Skipped as ExportSkipped, Target as ExportTarget};
 pub use filter::{apply_filters, FilterReport};
+pub use load::{load_dir, load_dir_with};
 pub use lower::{lower, regex_source, Node, Op, Test, WINDASHES};
+pub use parse::parse_rule;
 pub use pipeline::{apply_pipelines, Pipeline};
 pub use rule::{
-    load_dir, load_dir_with, parse_rule, Correlation, CorrelationKind, Detection, FieldTest,
-    FilterTarget, Level, LogSource, Modifier, Search, SigmaRule, Status,
+    Correlation, CorrelationKind, Detection, FieldTest, FilterTarget, Level, LogSource, Modifier,
+    Search, SigmaRule, Status,
 };
 pub use value::{Pattern, Piece, SigmaValue};
 

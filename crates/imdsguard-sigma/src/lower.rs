@@ -19,7 +19,9 @@ use base64::Engine;
 use imdsguard_rules::Cmp;
 
 use crate::condition::Condition;
-use crate::rule::{parse_cidr, Detection, FieldTest, Modifier, Search};
+use crate::error::DetectionError;
+use crate::parse::parse_cidr;
+use crate::rule::{Detection, FieldTest, Modifier, Search};
 use crate::value::{Pattern, Piece, SigmaValue};
 
 /// Boolean logic over field tests.
@@ -89,12 +91,12 @@ pub enum Op {
 }
 
 /// Lowers a rule's detection.
-pub fn lower(det: &Detection) -> Result<Node, String> {
+pub fn lower(det: &Detection) -> Result<Node, DetectionError> {
     condition(&det.condition, det)
 }
 
-fn condition(c: &Condition, det: &Detection) -> Result<Node, String> {
-    let each = |names: Vec<&str>| -> Result<Vec<Node>, String> {
+fn condition(c: &Condition, det: &Detection) -> Result<Node, DetectionError> {
+    let each = |names: Vec<&str>| -> Result<Vec<Node>, DetectionError> {
         names
             .into_iter()
             .map(|n| det.search(n).map(search).unwrap_or(Ok(Node::All(vec![]))))
@@ -114,24 +116,26 @@ fn condition(c: &Condition, det: &Detection) -> Result<Node, String> {
         Condition::Not(x) => Node::Not(Box::new(condition(x, det)?)),
         Condition::Ident(name) => search(
             det.search(name)
-                .ok_or_else(|| format!("no search {name:?}"))?,
+                .ok_or_else(|| DetectionError::NoSearch(name.clone()))?,
         )?,
         Condition::OneOf(p) => Node::Any(each(det.expand(p))?),
         Condition::AllOf(p) => Node::All(each(det.expand(p))?),
     })
 }
 
-fn search(s: &Search) -> Result<Node, String> {
-    let map = |tests: &[FieldTest]| -> Result<Node, String> {
+fn search(s: &Search) -> Result<Node, DetectionError> {
+    let map = |tests: &[FieldTest]| -> Result<Node, DetectionError> {
         Ok(Node::All(
             tests.iter().map(field_test).collect::<Result<_, _>>()?,
         ))
     };
     Ok(match s {
         Search::Map(tests) => map(tests)?,
-        Search::AnyOf(maps) => {
-            Node::Any(maps.iter().map(|m| map(m)).collect::<Result<_, String>>()?)
-        }
+        Search::AnyOf(maps) => Node::Any(
+            maps.iter()
+                .map(|m| map(m))
+                .collect::<Result<_, DetectionError>>()?,
+        ),
         Search::Keywords(t) => field_test(t)?,
     })
 }
@@ -144,7 +148,7 @@ enum Place {
     Contains,
 }
 
-fn field_test(t: &FieldTest) -> Result<Node, String> {
+fn field_test(t: &FieldTest) -> Result<Node, DetectionError> {
     let has = |m: Modifier| t.modifiers.contains(&m);
     let place = if has(Modifier::Contains)
         || (t.field.is_none() && !has(Modifier::StartsWith) && !has(Modifier::EndsWith))
@@ -192,7 +196,7 @@ fn one_or_any(mut xs: Vec<Node>) -> Node {
 }
 
 /// The tests one value stands for (several for `windash` and `base64offset`: any of them).
-fn value_ops(t: &FieldTest, v: &SigmaValue, place: Place) -> Result<Vec<Op>, String> {
+fn value_ops(t: &FieldTest, v: &SigmaValue, place: Place) -> Result<Vec<Op>, DetectionError> {
     let has = |m: Modifier| t.modifiers.contains(&m);
     match v {
         SigmaValue::Null => return Ok(vec![Op::Null]),
@@ -213,7 +217,7 @@ fn value_ops(t: &FieldTest, v: &SigmaValue, place: Place) -> Result<Vec<Op>, Str
         _ => None,
     }) {
         let SigmaValue::Int(n) = v else {
-            return Err(format!("{} takes a whole number", part.as_str()));
+            return Err(DetectionError::TimePartNotWhole(part.as_str()));
         };
         return Ok(vec![Op::TimePart(part, compare, *n)]);
     }
@@ -227,7 +231,7 @@ fn value_ops(t: &FieldTest, v: &SigmaValue, place: Place) -> Result<Vec<Op>, Str
             let bound = match v {
                 SigmaValue::Int(i) => *i as f64,
                 SigmaValue::Float(f) => *f,
-                _ => return Err("gt, gte, lt and lte take a number".into()),
+                _ => return Err(DetectionError::CompareNotANumber),
             };
             return Ok(vec![Op::Compare(op, bound)]);
         }
@@ -258,12 +262,12 @@ fn value_ops(t: &FieldTest, v: &SigmaValue, place: Place) -> Result<Vec<Op>, Str
         SigmaValue::Null => unreachable!("handled above"),
     };
     if has(Modifier::FieldRef) {
-        let other = text.as_literal().ok_or("fieldref takes a field name")?;
+        let other = text.as_literal().ok_or(DetectionError::FieldRefNotAName)?;
         return Ok(vec![Op::FieldRef(other)]);
     }
     if has(Modifier::Cidr) {
         let t = text.as_literal().unwrap_or_default();
-        let (net, len) = parse_cidr(&t).ok_or_else(|| format!("{t:?} is not a network"))?;
+        let (net, len) = parse_cidr(&t).ok_or_else(|| DetectionError::NotANetwork(t.clone()))?;
         return Ok(vec![Op::Cidr { text: t, net, len }]);
     }
     if has(Modifier::Re) {
@@ -274,14 +278,15 @@ fn value_ops(t: &FieldTest, v: &SigmaValue, place: Place) -> Result<Vec<Op>, Str
             multi_line: has(Modifier::ReMultiLine),
             dot_all: has(Modifier::ReDotAll),
         };
-        regex::Regex::new(&regex_source(&op).unwrap_or_default())
-            .map_err(|e| format!("regex: {e}"))?;
+        let compiled = regex_source(&op).unwrap_or_default();
+        regex::Regex::new(&compiled).map_err(|e| DetectionError::Regex {
+            expr: compiled,
+            reason: e.to_string(),
+        })?;
         return Ok(vec![op]);
     }
     if has(Modifier::Base64) || has(Modifier::Base64Offset) {
-        let lit = text
-            .as_literal()
-            .ok_or("base64 values cannot hold wildcards")?;
+        let lit = text.as_literal().ok_or(DetectionError::Base64Wildcard)?;
         let bytes: Vec<u8> = if has(Modifier::Utf16Le) || has(Modifier::Wide) {
             lit.encode_utf16().flat_map(u16::to_le_bytes).collect()
         } else if has(Modifier::Utf16Be) {

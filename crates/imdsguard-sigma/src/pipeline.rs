@@ -16,7 +16,8 @@ use std::path::Path;
 use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::error::{ErrorKind, SigmaError};
-use crate::rule::{parse_tests, string as text, FieldTest, LogSource, Modifier, Search, SigmaRule};
+use crate::parse::{parse_tests, string as text};
+use crate::rule::{FieldTest, LogSource, Modifier, Search, SigmaRule};
 use crate::value::{Pattern, SigmaValue};
 use crate::Condition;
 

@@ -289,6 +289,63 @@ fn looks_generic(segments: &[String]) -> bool {
             .is_some_and(|s| SHAPES.contains(&s.as_str()))
 }
 
+/// A provider entry's own checks: its id's spelling and uniqueness, something to reach it by,
+/// and ports when it says it needs them.
+fn check_provider(
+    rp: &RawProvider,
+    id: &str,
+    ids: &HashMap<String, usize>,
+    l: &Loader<'_>,
+) -> Result<(), CatalogError> {
+    let fail = |message: String| Err(l.err(Some(rp.id.span()), message));
+    if id.is_empty()
+        || !id
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+    {
+        return fail(format!(
+            "provider id {id:?} must be lowercase letters, digits and dashes"
+        ));
+    }
+    if ids.contains_key(id) {
+        return fail(format!("provider id {id:?} appears twice"));
+    }
+    if rp.addresses.is_empty() && rp.hosts.is_empty() {
+        return fail(format!("provider {id:?} has neither addresses nor hosts"));
+    }
+    if rp.port_required && rp.ports.is_empty() {
+        return fail(format!(
+            "provider {id:?}: port_required needs the ports it is served on"
+        ));
+    }
+    Ok(())
+}
+
+/// A path pattern: it starts with `/`; its segments are kept lowercase; a pattern ordinary APIs
+/// also serve is marked generic unless the entry says otherwise.
+fn path_pattern(p: RawPath, id: &str, l: &Loader<'_>) -> Result<PathPattern, CatalogError> {
+    let pat = p.path.get_ref();
+    if !pat.starts_with('/') {
+        return Err(l.err(
+            Some(p.path.span()),
+            format!("provider {id:?}: path pattern {pat:?} must start with /"),
+        ));
+    }
+    let segments: Vec<String> = pat
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.to_ascii_lowercase())
+        .collect();
+    let generic = p.generic.unwrap_or_else(|| looks_generic(&segments));
+    Ok(PathPattern {
+        pattern: pat.clone(),
+        segments,
+        query: p.query.map(|q| q.to_ascii_lowercase()),
+        kind: p.kind,
+        generic,
+    })
+}
+
 impl Catalog {
     /// The catalog bundled with imdsguard.
     pub fn builtin() -> &'static Catalog {
@@ -358,102 +415,15 @@ impl Catalog {
         let mut ids: HashMap<String, usize> = HashMap::new();
         for (pi, rp) in raw.provider.into_iter().enumerate() {
             let id = rp.id.get_ref().clone();
-            if id.is_empty()
-                || !id
-                    .bytes()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-            {
-                return Err(l.err(
-                    Some(rp.id.span()),
-                    format!("provider id {id:?} must be lowercase letters, digits and dashes"),
-                ));
-            }
-            if ids.insert(id.clone(), pi).is_some() {
-                return Err(l.err(
-                    Some(rp.id.span()),
-                    format!("provider id {id:?} appears twice"),
-                ));
-            }
-            if rp.addresses.is_empty() && rp.hosts.is_empty() {
-                return Err(l.err(
-                    Some(rp.id.span()),
-                    format!("provider {id:?} has neither addresses nor hosts"),
-                ));
-            }
-            if rp.port_required && rp.ports.is_empty() {
-                return Err(l.err(
-                    Some(rp.id.span()),
-                    format!("provider {id:?}: port_required needs the ports it is served on"),
-                ));
-            }
-            let mut addresses = Vec::new();
-            for a in &rp.addresses {
-                let addr: IpAddr = a.get_ref().parse().map_err(|_| {
-                    l.err(Some(a.span()), format!("provider {id:?}: {:?} is not an IPv4 or IPv6 address in standard notation", a.get_ref()))
-                })?;
-                addresses.push(addr);
-                let text = addr.to_string();
-                let ei = cat.endpoint_index(&text);
-                cat.endpoints[ei].providers.push(pi);
-                match addr {
-                    IpAddr::V4(v4) if !cat.v4.iter().any(|(x, _)| *x == v4) => {
-                        cat.v4.push((v4, ei))
-                    }
-                    IpAddr::V6(v6) if !cat.v6.iter().any(|(x, _)| *x == v6) => {
-                        cat.v6.push((v6, ei))
-                    }
-                    _ => {}
-                }
-            }
-            let mut hosts = Vec::new();
-            for h in &rp.hosts {
-                let host = normalize_host(h.get_ref());
-                let labels: Vec<String> = host.split('.').map(str::to_owned).collect();
-                if host.is_empty()
-                    || labels.iter().any(|x| {
-                        x.is_empty()
-                            || !x.bytes().all(|c| {
-                                c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'*'
-                            })
-                    })
-                {
-                    return Err(l.err(
-                        Some(h.span()),
-                        format!("provider {id:?}: {:?} is not a host name", h.get_ref()),
-                    ));
-                }
-                let ei = cat.endpoint_index(&host);
-                cat.endpoints[ei].providers.push(pi);
-                if labels.iter().any(|x| x == "*") {
-                    cat.name_patterns.push((labels, ei));
-                } else {
-                    cat.names.insert(host.clone(), ei);
-                }
-                hosts.push(host);
-            }
-            let mut paths = Vec::new();
-            for p in rp.paths {
-                let pat = p.path.get_ref();
-                if !pat.starts_with('/') {
-                    return Err(l.err(
-                        Some(p.path.span()),
-                        format!("provider {id:?}: path pattern {pat:?} must start with /"),
-                    ));
-                }
-                let segments: Vec<String> = pat
-                    .split('/')
-                    .filter(|s| !s.is_empty())
-                    .map(|s| s.to_ascii_lowercase())
-                    .collect();
-                let generic = p.generic.unwrap_or_else(|| looks_generic(&segments));
-                paths.push(PathPattern {
-                    pattern: pat.clone(),
-                    segments,
-                    query: p.query.map(|q| q.to_ascii_lowercase()),
-                    kind: p.kind,
-                    generic,
-                });
-            }
+            check_provider(&rp, &id, &ids, l)?;
+            ids.insert(id.clone(), pi);
+            let addresses = cat.add_addresses(&rp, &id, pi, l)?;
+            let hosts = cat.add_hosts(&rp, &id, pi, l)?;
+            let paths = rp
+                .paths
+                .into_iter()
+                .map(|p| path_pattern(p, &id, l))
+                .collect::<Result<_, _>>()?;
             cat.providers.push(Provider {
                 id,
                 name: rp.name,
@@ -469,51 +439,8 @@ impl Catalog {
             });
         }
         for re in raw.env {
-            let name = re.name.get_ref().clone();
-            if name.is_empty() || !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') {
-                return Err(l.err(
-                    Some(re.name.span()),
-                    format!("{name:?} is not an environment variable name"),
-                ));
-            }
-            let provider = *ids.get(re.provider.get_ref()).ok_or_else(|| {
-                l.err(
-                    Some(re.provider.span()),
-                    format!(
-                        "variable {name}: no provider with id {:?}",
-                        re.provider.get_ref()
-                    ),
-                )
-            })?;
-            let endpoint = match &re.endpoint {
-                Some(e) => {
-                    let text = e
-                        .get_ref()
-                        .parse::<IpAddr>()
-                        .map(|a| a.to_string())
-                        .unwrap_or_else(|_| normalize_host(e.get_ref()));
-                    let ei = cat.endpoints.iter().position(|x| x.text == text).ok_or_else(|| {
-                        l.err(Some(e.span()), format!("variable {name}: endpoint {:?} is not an address or host of any provider", e.get_ref()))
-                    })?;
-                    Some(ei)
-                }
-                None => None,
-            };
-            if re.relative && endpoint.is_none() {
-                return Err(l.err(
-                    Some(re.name.span()),
-                    format!(
-                        "variable {name}: relative = true needs an endpoint to join the path to"
-                    ),
-                ));
-            }
-            cat.env.push(EnvVar {
-                name,
-                provider,
-                endpoint,
-                kind: re.kind,
-                relative: re.relative,
-            });
+            let var = cat.env_var(re, &ids, l)?;
+            cat.env.push(var);
         }
         for w in raw.wildcard_dns {
             let suffix = normalize_host(&w.suffix);
@@ -550,6 +477,138 @@ impl Catalog {
             });
         }
         Ok(cat)
+    }
+
+    /// A provider's addresses, each joined to its endpoint (shared by the providers that serve
+    /// the same address) and to the address tables.
+    fn add_addresses(
+        &mut self,
+        rp: &RawProvider,
+        id: &str,
+        pi: usize,
+        l: &Loader<'_>,
+    ) -> Result<Vec<IpAddr>, CatalogError> {
+        let mut addresses = Vec::new();
+        for a in &rp.addresses {
+            let addr: IpAddr = a.get_ref().parse().map_err(|_| {
+                l.err(
+                    Some(a.span()),
+                    format!(
+                        "provider {id:?}: {:?} is not an IPv4 or IPv6 address in standard notation",
+                        a.get_ref()
+                    ),
+                )
+            })?;
+            addresses.push(addr);
+            let ei = self.endpoint_index(&addr.to_string());
+            self.endpoints[ei].providers.push(pi);
+            match addr {
+                IpAddr::V4(v4) if !self.v4.iter().any(|(x, _)| *x == v4) => self.v4.push((v4, ei)),
+                IpAddr::V6(v6) if !self.v6.iter().any(|(x, _)| *x == v6) => self.v6.push((v6, ei)),
+                _ => {}
+            }
+        }
+        Ok(addresses)
+    }
+
+    /// A provider's host names (lowercase, no trailing dot), each joined to its endpoint and to
+    /// the exact names or, with a `*` label, the name patterns.
+    fn add_hosts(
+        &mut self,
+        rp: &RawProvider,
+        id: &str,
+        pi: usize,
+        l: &Loader<'_>,
+    ) -> Result<Vec<String>, CatalogError> {
+        let mut hosts = Vec::new();
+        for h in &rp.hosts {
+            let host = normalize_host(h.get_ref());
+            let labels: Vec<String> = host.split('.').map(str::to_owned).collect();
+            let bad_label = |x: &String| {
+                x.is_empty()
+                    || !x
+                        .bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'*')
+            };
+            if host.is_empty() || labels.iter().any(bad_label) {
+                return Err(l.err(
+                    Some(h.span()),
+                    format!("provider {id:?}: {:?} is not a host name", h.get_ref()),
+                ));
+            }
+            let ei = self.endpoint_index(&host);
+            self.endpoints[ei].providers.push(pi);
+            if labels.iter().any(|x| x == "*") {
+                self.name_patterns.push((labels, ei));
+            } else {
+                self.names.insert(host.clone(), ei);
+            }
+            hosts.push(host);
+        }
+        Ok(hosts)
+    }
+
+    /// An environment variable naming a provider (by id) and, optionally, one of its endpoints.
+    fn env_var(
+        &self,
+        re: RawEnv,
+        ids: &HashMap<String, usize>,
+        l: &Loader<'_>,
+    ) -> Result<EnvVar, CatalogError> {
+        let name = re.name.get_ref().clone();
+        if name.is_empty() || !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') {
+            return Err(l.err(
+                Some(re.name.span()),
+                format!("{name:?} is not an environment variable name"),
+            ));
+        }
+        let provider = *ids.get(re.provider.get_ref()).ok_or_else(|| {
+            l.err(
+                Some(re.provider.span()),
+                format!(
+                    "variable {name}: no provider with id {:?}",
+                    re.provider.get_ref()
+                ),
+            )
+        })?;
+        let endpoint = match &re.endpoint {
+            Some(e) => {
+                let text = e
+                    .get_ref()
+                    .parse::<IpAddr>()
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|_| normalize_host(e.get_ref()));
+                let ei = self
+                    .endpoints
+                    .iter()
+                    .position(|x| x.text == text)
+                    .ok_or_else(|| {
+                        l.err(
+                            Some(e.span()),
+                            format!(
+                                "variable {name}: endpoint {:?} is not an address or host of any \
+                             provider",
+                                e.get_ref()
+                            ),
+                        )
+                    })?;
+                Some(ei)
+            }
+            None => None,
+        };
+        if re.relative && endpoint.is_none() {
+            return Err(l.err(
+                Some(re.name.span()),
+                format!("variable {name}: relative = true needs an endpoint to join the path to"),
+            ));
+        }
+        Ok(EnvVar {
+            name,
+            provider,
+            endpoint,
+            kind: re.kind,
+            relative: re.relative,
+        })
     }
 
     fn endpoint_index(&mut self, text: &str) -> usize {

@@ -181,3 +181,35 @@ fn every_correlation_has_timelines_and_they_hold() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// What each correlation's first positive timeline raises, as the alert JSON users read.
+#[test]
+fn each_correlation_s_alert_on_its_first_positive() {
+    let all: [(&str, Cases); 4] = [
+        ("IMDS-101", imds_101_token_sequence::positive),
+        ("IMDS-102", imds_102_first_seen::positive),
+        ("IMDS-103", imds_103_rate::positive),
+        ("IMDS-104", imds_104_enumeration::positive),
+    ];
+    for (id, pos) in all {
+        let alerts = raised(&pos()[0]).unwrap();
+        let mine: Vec<&Alert> = alerts.iter().filter(|a| a.rule_id == id).collect();
+        assert_eq!(mine.len(), 1, "{id}");
+        insta::assert_json_snapshot!(id, mine[0]);
+    }
+}
+
+/// Each correlation's documentation (its file's module comment) reads, with its id in order.
+#[test]
+fn every_correlation_is_documented_in_its_own_file() {
+    for (i, m) in RULES.iter().enumerate() {
+        let doc = m.doc();
+        assert_eq!(doc.id, format!("IMDS-{}", 101 + i));
+        assert_eq!(m.title(), doc.title);
+        assert!(
+            doc.techniques().iter().any(|t| t == "T1552.005"),
+            "{}",
+            doc.id
+        );
+    }
+}

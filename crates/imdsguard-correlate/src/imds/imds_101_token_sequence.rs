@@ -1,19 +1,19 @@
-//! IMDS-101: an IMDSv2 session token request followed by a credential read.
+//! **IMDS-101 — IMDSv2 token request followed by a credential read.**
 //!
-//! What: a process (by host, pid and image; for a process start, the parent that ran it, since a
+//! *What.* A process (by host, pid and image; for a process start, the parent that ran it, since a
 //! shell running `curl -X PUT …/latest/api/token` then `curl …/security-credentials/role` is one
 //! actor) asks for a session token and, within the token window (60 s by default), reads role
 //! credentials. One command doing both counts too.
 //!
-//! Why: the detection guidance on metadata-service abuse (after AWS's IMDSv2 documentation) names this sequence as the signature of token acquisition, and IMDSv2 does not
+//! *Why.* The detection guidance on metadata-service abuse (after AWS's IMDSv2 documentation) names this sequence as the signature of token acquisition, and IMDSv2 does not
 //! stop a process on the instance: it only adds the PUT. A process that is not a verified cloud
 //! agent running the whole handshake is stealing the instance role.
 //!
-//! False positives: in-house tools and SDK-based applications that fetch their own credentials
+//! *False positives.* In-house tools and SDK-based applications that fetch their own credentials
 //! (every AWS SDK does the handshake): allowlist them and they are skipped. Agents verified by the
 //! allowlist are never reported.
 //!
-//! ATT&CK: T1552.005 (Cloud Instance Metadata API).
+//! *ATT&CK.* T1552.005 (Cloud Instance Metadata API).
 
 use imdsguard_event::{format_time_ms, Severity};
 use imdsguard_rules::Alert;
@@ -23,16 +23,8 @@ use super::{correlated, Imds, Meta, Ref, Touch};
 
 /// IMDS-101.
 pub const META: Meta = Meta {
-    id: "IMDS-101",
-    title: "IMDSv2 token request followed by a credential read",
+    source: include_str!("imds_101_token_sequence.rs"),
     severity: Severity::High,
-    description: "A process that is not a verified cloud agent asked the metadata service for an \
-                  IMDSv2 session token and then read role credentials within the token window: \
-                  the handshake an attacker runs before stealing the instance role.",
-    false_positives: &[
-        "Applications using a cloud SDK for their own credentials (allowlist them).",
-        "Administrators checking the role by hand.",
-    ],
 };
 
 impl Imds {

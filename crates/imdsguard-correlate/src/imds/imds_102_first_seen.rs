@@ -1,18 +1,18 @@
-//! IMDS-102: a process reaches the metadata service for the first time on a host.
+//! **IMDS-102 — Process reaches the metadata service for the first time on this host.**
 //!
-//! What: after the host's learning period (`learn_ms`, a day by default, from the first request
+//! *What.* After the host's learning period (`learn_ms`, a day by default, from the first request
 //! seen on the host, or carried over from the store), a process identity — image path, and its
 //! SHA-256 when the record gives one, so a replaced binary is new — that the baseline has never
 //! seen reaching the service.
 //!
-//! Why: the KQL hunting query for T1552.005 and the Suspicious IMDS API Request rules look for processes "not typically associated with
+//! *Why.* The KQL hunting query for T1552.005 and the Suspicious IMDS API Request rules look for processes "not typically associated with
 //! legitimate IMDS API requests"; on a given host that set is small and stable, so a newcomer is
 //! worth a look even when it is not in a temp directory and uses no obfuscation.
 //!
-//! False positives: new deployments and updated applications (a new hash); verified cloud agents
+//! *False positives.* New deployments and updated applications (a new hash); verified cloud agents
 //! are skipped. Cross-reference with deployment times, as the SOC playbook's first-line steps say.
 //!
-//! ATT&CK: T1552.005 (Cloud Instance Metadata API).
+//! *ATT&CK.* T1552.005 (Cloud Instance Metadata API).
 
 use imdsguard_event::{format_time_ms, Severity};
 use imdsguard_rules::Alert;
@@ -21,16 +21,8 @@ use super::{correlated, Imds, Learned, Meta, Ref, Touch};
 
 /// IMDS-102.
 pub const META: Meta = Meta {
-    id: "IMDS-102",
-    title: "Process reaches the metadata service for the first time on this host",
+    source: include_str!("imds_102_first_seen.rs"),
     severity: Severity::Medium,
-    description: "After the host's baseline was learned, a process the baseline had never seen \
-                  reached the metadata service: on a given host the processes that legitimately \
-                  do are few and stable.",
-    false_positives: &[
-        "A new or updated application (a new hash); cross-reference with deployments.",
-        "A host whose learning period missed a rarely run job.",
-    ],
 };
 
 impl Imds {

@@ -1,6 +1,6 @@
-//! IMDS-103: a metadata request rate above the process's own baseline.
+//! **IMDS-103 — Metadata request rate above the process's own baseline.**
 //!
-//! What: requests per (host, process identity) are counted in buckets of `rate_bucket_ms` (one
+//! *What.* Requests per (host, process identity) are counted in buckets of `rate_bucket_ms` (one
 //! minute). During the host's learning period the busiest bucket of each process is kept, with
 //! how many buckets held requests; after it, a bucket with more than `rate_factor` (3) times the
 //! busiest, and more than `rate_min` (30) requests, alerts once. A baseline that saw fewer than
@@ -9,14 +9,14 @@
 //! polls WireServer about 180 times a minute, every minute), and any other process is held to
 //! `rate_min` alone, as one with no baseline is.
 //!
-//! Why: the second question of the SOC playbook for T1552.005 — is the frequency or volume
+//! *Why.* The second question of the SOC playbook for T1552.005 — is the frequency or volume
 //! unusual? — answered against the process's own history rather than a fixed number: agents poll
 //! on a schedule, credential harvesting and SSRF scanners burst.
 //!
-//! False positives: an agent restarting or re-registering (low severity for verified agents);
+//! *False positives.* An agent restarting or re-registering (low severity for verified agents);
 //! load tests of an application that reads metadata per request.
 //!
-//! ATT&CK: T1552.005 (Cloud Instance Metadata API).
+//! *ATT&CK.* T1552.005 (Cloud Instance Metadata API).
 
 use imdsguard_event::{format_time_ms, Severity};
 use imdsguard_rules::Alert;
@@ -25,16 +25,8 @@ use super::{correlated, Bucket, Imds, Learned, Meta, Ref, Touch};
 
 /// IMDS-103.
 pub const META: Meta = Meta {
-    id: "IMDS-103",
-    title: "Metadata request rate above the process's own baseline",
+    source: include_str!("imds_103_rate.rs"),
     severity: Severity::Medium,
-    description: "A process made far more metadata requests in a minute than in its busiest \
-                  minute while the host's baseline was learned: agents poll on a schedule, \
-                  credential harvesting and SSRF scanning burst.",
-    false_positives: &[
-        "An agent restarting or re-registering (verified agents alert at low severity).",
-        "Load tests of an application that reads metadata on every request.",
-    ],
 };
 
 impl Imds {

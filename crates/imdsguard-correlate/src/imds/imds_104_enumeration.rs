@@ -1,17 +1,17 @@
-//! IMDS-104: enumeration of many metadata paths in a short time.
+//! **IMDS-104 — Enumeration of many metadata paths.**
 //!
-//! What: one actor (host, process) requests at least `enum_paths` (10) distinct metadata paths
+//! *What.* One actor (host, process) requests at least `enum_paths` (10) distinct metadata paths
 //! within `enum_window_ms` (60 s). High when the walk reaches credentials, medium otherwise.
 //!
-//! Why: the SOC playbook asks whether the volume is unusual, and MITRE ATT&CK counts such
+//! *Why.* The SOC playbook asks whether the volume is unusual, and MITRE ATT&CK counts such
 //! walks as discovery (T1580, Cloud Infrastructure Discovery):
 //! tools such as Pacu, TeamTNT's scripts and `ec2-metadata`-style crawlers walk the tree to find
 //! roles, user-data and keys. Applications read the two or three paths they need.
 //!
-//! False positives: cloud-init and the guest agents crawl the tree at boot; verified agents are
+//! *False positives.* cloud-init and the guest agents crawl the tree at boot; verified agents are
 //! skipped. Inventory tools that crawl (allowlist them).
 //!
-//! ATT&CK: T1552.005 (Cloud Instance Metadata API); the walk itself is discovery (T1580).
+//! *ATT&CK.* T1552.005 (Cloud Instance Metadata API); the walk itself is discovery (T1580).
 
 use std::collections::BTreeSet;
 
@@ -23,16 +23,8 @@ use super::{correlated, Imds, Meta, Ref, Touch};
 
 /// IMDS-104.
 pub const META: Meta = Meta {
-    id: "IMDS-104",
-    title: "Enumeration of many metadata paths",
+    source: include_str!("imds_104_enumeration.rs"),
     severity: Severity::Medium,
-    description: "One process requested many distinct metadata paths within a minute: walking \
-                  the service to find roles, user-data and keys is discovery before credential \
-                  theft.",
-    false_positives: &[
-        "cloud-init and guest agents at boot (verified agents are skipped).",
-        "Inventory or configuration tools that crawl the tree (allowlist them).",
-    ],
 };
 
 impl Imds {

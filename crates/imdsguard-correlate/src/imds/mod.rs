@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use imdsguard_enrich::{normalize_path, Enriched, TargetSource, Verdict};
 use imdsguard_event::{EventKind, Severity, SourceRef, Technique};
-use imdsguard_rules::{stable_hash, Alert, AlertEvent};
+use imdsguard_rules::{stable_hash, Alert, AlertEvent, Doc};
 use imdsguard_target::Kind;
 use serde::{Deserialize, Serialize};
 
@@ -391,19 +391,35 @@ struct Learned {
     others: usize,
 }
 
-/// A built-in correlation, described.
+/// A built-in correlation: its source file, whose module comment documents it ([`Doc`]), and its
+/// base severity.
 #[derive(Debug, Clone, Copy)]
 pub struct Meta {
-    /// Stable id (`IMDS-101`).
-    pub id: &'static str,
-    /// One line.
-    pub title: &'static str,
+    /// The correlation's source file (`include_str!` of itself).
+    pub source: &'static str,
     /// Base severity (some cases raise or lower it, as each file says).
     pub severity: Severity,
-    /// What it detects and why it matters.
-    pub description: &'static str,
-    /// Known benign causes.
-    pub false_positives: &'static [&'static str],
+}
+
+impl Meta {
+    /// Stable id (`IMDS-101`), from the documentation's first line.
+    pub fn id(&self) -> &'static str {
+        Doc::header(self.source)
+            .expect("built-in documentation is tested")
+            .0
+    }
+
+    /// One line, from the documentation's first line.
+    pub fn title(&self) -> &'static str {
+        Doc::header(self.source)
+            .expect("built-in documentation is tested")
+            .1
+    }
+
+    /// The documentation.
+    pub fn doc(&self) -> Doc {
+        Doc::from_source(self.source).expect("built-in documentation is tested")
+    }
 }
 
 /// The built-in correlations, in id order.
@@ -620,11 +636,11 @@ fn correlated(
     let mut a = t
         .context
         .alert(Some(&t.host).filter(|h| !h.is_empty()).map(String::as_str));
-    let mut parts: Vec<&str> = vec![meta.id];
+    let mut parts: Vec<&str> = vec![meta.id()];
     parts.extend(related.iter().map(|r| r.key.as_str()));
     a.id = format!("{:016x}", stable_hash(&parts));
-    a.rule_id = meta.id.to_owned();
-    a.title = meta.title.to_owned();
+    a.rule_id = meta.id().to_owned();
+    a.title = meta.title().to_owned();
     a.severity = severity;
     a.attack = vec![Technique::new("T1552.005").expect("a valid technique id")];
     a.reasons = reasons;

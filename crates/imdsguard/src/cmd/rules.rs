@@ -82,10 +82,10 @@ pub(crate) fn rules(args: RulesArgs) -> Result<ExitCode> {
                 writeln!(
                     out,
                     "{}  {:<8}  {:<20}  {}  (correlation)",
-                    m.id,
+                    m.id(),
                     m.severity.as_str(),
                     "T1552.005",
-                    m.title
+                    m.title()
                 )?;
             }
         }
@@ -144,20 +144,17 @@ pub(crate) fn rules(args: RulesArgs) -> Result<ExitCode> {
         RulesAction::Show { id } => {
             let correlation = imdsguard_correlate::imds::RULES
                 .iter()
-                .find(|m| m.id.eq_ignore_ascii_case(&id));
+                .find(|m| m.id().eq_ignore_ascii_case(&id));
             if let Some(m) = correlation {
                 writeln!(
                     out,
                     "{}  {}  (correlation over metadata requests)",
-                    m.id, m.title
+                    m.id(),
+                    m.title()
                 )?;
                 writeln!(out, "severity:   {}", m.severity)?;
                 writeln!(out, "ATT&CK:     T1552.005")?;
-                writeln!(out, "\n{}\n", m.description)?;
-                writeln!(out, "false positives:")?;
-                for fp in m.false_positives {
-                    writeln!(out, "  - {fp}")?;
-                }
+                write!(out, "\n{}", m.doc())?;
                 return Ok(ExitCode::SUCCESS);
             }
             let Some(r) = pack.get(&id) else {
@@ -165,7 +162,7 @@ pub(crate) fn rules(args: RulesArgs) -> Result<ExitCode> {
                     .rules()
                     .iter()
                     .map(|r| r.id.as_str())
-                    .chain(imdsguard_correlate::imds::RULES.iter().map(|m| m.id))
+                    .chain(imdsguard_correlate::imds::RULES.iter().map(|m| m.id()))
                     .collect();
                 anyhow::bail!("no detection {id:?}; detections: {}", ids.join(", "));
             };
@@ -176,8 +173,16 @@ pub(crate) fn rules(args: RulesArgs) -> Result<ExitCode> {
                 writeln!(out, "            {} when {}", e.severity, e.when)?;
             }
             writeln!(out, "ATT&CK:     {}", attack.join(", "))?;
-            writeln!(out, "\n{}\n", r.description)?;
-            writeln!(out, "condition:\n  {}\n", r.when)?;
+            match &r.doc {
+                Some(doc) => write!(out, "\n{doc}")?,
+                None => {
+                    writeln!(out, "\n{}\n\nfalse positives:", r.description)?;
+                    for fp in &r.false_positives {
+                        writeln!(out, "  - {fp}")?;
+                    }
+                }
+            }
+            writeln!(out, "\ncondition:\n  {}\n", r.when)?;
             writeln!(out, "reasons:")?;
             for reason in &r.reasons {
                 match &reason.when {
@@ -187,10 +192,6 @@ pub(crate) fn rules(args: RulesArgs) -> Result<ExitCode> {
             }
             for e in &r.escalations {
                 writeln!(out, "  - {}\n      when {}", e.reason, e.when)?;
-            }
-            writeln!(out, "\nfalse positives:")?;
-            for fp in &r.false_positives {
-                writeln!(out, "  - {fp}")?;
             }
         }
     }
@@ -307,7 +308,7 @@ pub(crate) fn export_queries(
             }
             Err(e) => {
                 eprintln!("imdsguard: {e}");
-                *refused.entry(e.message).or_default() += 1;
+                *refused.entry(e.reason.to_string()).or_default() += 1;
             }
         }
     }
