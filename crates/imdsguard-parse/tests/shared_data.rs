@@ -7,16 +7,11 @@ use std::path::PathBuf;
 use imdsguard_event::{Event, EventKind, Format};
 use imdsguard_parse::{read_inputs, ReadOptions, Summary};
 
-fn shared(rel: &str) -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(rel);
-    assert!(
-        p.exists(),
-        "{} is missing: these tests read the public logs in ../shared/data beside the repository",
-        p.display()
-    );
-    p
+/// The file or directory under the public logs, or the test returns (skipped off CI).
+macro_rules! shared {
+    ($rel:expr $(,)?) => {
+        imdsguard_testdata::shared_data!($rel)
+    };
 }
 
 fn read(paths: &[PathBuf]) -> (Vec<Event>, Summary) {
@@ -48,7 +43,7 @@ fn relative(mut events: Vec<Event>) -> Vec<Event> {
 
 #[test]
 fn otrf_imds_connections_all_decode_as_connections_to_the_endpoint() {
-    let (events, summary) = read(&[shared("evtx/otrf_json/otrf_windows_imds_events.jsonl")]);
+    let (events, summary) = read(&[shared!("evtx/otrf_json/otrf_windows_imds_events.jsonl")]);
     assert_eq!(summary.total_skipped(), 0, "{:?}", summary.first_skips);
     assert_eq!(events.len(), 1077);
     let by_format: BTreeMap<Format, usize> = events.iter().fold(BTreeMap::new(), |mut m, e| {
@@ -87,7 +82,7 @@ fn otrf_imds_connections_all_decode_as_connections_to_the_endpoint() {
 
 #[test]
 fn sentinel_rows_snapshot() {
-    let (events, _) = read(&[shared("evtx/otrf_json/otrf_windows_imds_events.jsonl")]);
+    let (events, _) = read(&[shared!("evtx/otrf_json/otrf_windows_imds_events.jsonl")]);
     let sentinel: Vec<Event> = events
         .into_iter()
         .filter(|e| {
@@ -102,7 +97,7 @@ fn sentinel_rows_snapshot() {
 
 #[test]
 fn defender_exports_snapshot() {
-    let (events, summary) = read(&[shared("defender")]);
+    let (events, summary) = read(&[shared!("defender")]);
     assert_eq!(summary.total_skipped(), 0, "{:?}", summary.first_skips);
     assert!(events
         .iter()
@@ -112,7 +107,7 @@ fn defender_exports_snapshot() {
 
 #[test]
 fn sigma_regression_events_decode_without_a_skip() {
-    let (events, summary) = read(&[shared("sigma/regression_data")]);
+    let (events, summary) = read(&[shared!("sigma/regression_data")]);
     assert_eq!(summary.total_skipped(), 0, "{:?}", summary.first_skips);
     assert!(events.len() >= 142, "{} events", events.len());
     assert!(events.iter().all(|e| e.format == Format::EvtxJson));
@@ -136,12 +131,12 @@ fn sigma_regression_events_decode_without_a_skip() {
 #[test]
 fn auditd_logs_group_records_and_decode_the_gce_agent_connection() {
     let (events, summary) = read(&[
-        shared("linux/go-libaudit_normal_gce_google_accounts.log"),
-        shared("linux/go-libaudit_audit-rhel7.log"),
-        shared("linux/laurel_record-connect.txt"),
-        shared("linux/laurel_record-execve.txt"),
-        shared("linux/laurel_record-execve-long.txt"),
-        shared("linux/laurel_record-perl-reverse-shell.txt"),
+        shared!("linux/go-libaudit_normal_gce_google_accounts.log"),
+        shared!("linux/go-libaudit_audit-rhel7.log"),
+        shared!("linux/laurel_record-connect.txt"),
+        shared!("linux/laurel_record-execve.txt"),
+        shared!("linux/laurel_record-execve-long.txt"),
+        shared!("linux/laurel_record-perl-reverse-shell.txt"),
     ]);
     // One line in the RHEL 7 sample has no timestamp at all (`type=UNKNOWN[1329] msg=?`).
     assert_eq!(summary.total_skipped(), 1, "{:?}", summary.first_skips);
@@ -205,7 +200,7 @@ fn evtx_files_yield_every_readable_record_and_name_the_rest() {
     ];
     let mut failures = Vec::new();
     for (file, want_events, want_skipped) in table {
-        let (events, summary) = read(&[shared(&format!("evtx/{file}"))]);
+        let (events, summary) = read(&[shared!(&format!("evtx/{file}"))]);
         let got = (events.len() as u64, summary.total_skipped());
         if got != (*want_events, *want_skipped) {
             failures.push(format!(
@@ -226,7 +221,7 @@ fn evtx_files_yield_every_readable_record_and_name_the_rest() {
         );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    let (events, _) = read(&[shared("evtx/evtxattack_DE_RDP_Tunnel_5156.evtx")]);
+    let (events, _) = read(&[shared!("evtx/evtxattack_DE_RDP_Tunnel_5156.evtx")]);
     assert_eq!(
         count(&events, EventKind::NetworkConnect, "5156"),
         63,
@@ -237,7 +232,7 @@ fn evtx_files_yield_every_readable_record_and_name_the_rest() {
         17,
         "and every 4688 a process start"
     );
-    let (events, summary) = read(&[shared(
+    let (events, summary) = read(&[shared!(
         "evtx/omerbenamram_sample-with-zero-data-size-event.evtx",
     )]);
     assert!(
@@ -258,8 +253,8 @@ fn evtx_files_yield_every_readable_record_and_name_the_rest() {
 #[test]
 fn sentinel_syslog_rows_from_linux_decode() {
     let (events, summary) = read(&[
-        shared("linux/otrf_syslog_sysmon_linux_log4shell_jndi_reference.json"),
-        shared("linux/otrf_syslog_auoms_auditd_log4shell_jndi_reference.json"),
+        shared!("linux/otrf_syslog_sysmon_linux_log4shell_jndi_reference.json"),
+        shared!("linux/otrf_syslog_auoms_auditd_log4shell_jndi_reference.json"),
     ]);
     assert_eq!(summary.total_skipped(), 0, "{:?}", summary.first_skips);
     assert_eq!(events.len(), 143);

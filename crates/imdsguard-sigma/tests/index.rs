@@ -10,7 +10,7 @@ use imdsguard_sigma::{compile, load_dir};
 
 #[test]
 fn indexed_evaluation_equals_reference_evaluation() {
-    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    let shared = imdsguard_testdata::shared_data!("");
     let mut rules = Vec::new();
     for dir in ["rules", "rules-emerging-threats", "rules-threat-hunting"] {
         let (loaded, _) = load_dir(&shared.join("sigma").join(dir));

@@ -3,21 +3,17 @@
 //! specification or the regex engine rules out (counted by reason, each class explained below).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use imdsguard_sigma::{load_dir, ErrorKind};
 
-fn sigma_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sigma")
-}
-
 #[test]
 fn every_sigmahq_rule_loads_or_is_reported() {
+    let sigma_root = imdsguard_testdata::shared_data!("sigma");
     let mut files = 0;
     let mut loaded = 0;
     let mut by_kind: BTreeMap<ErrorKind, Vec<String>> = BTreeMap::new();
     for dir in ["rules", "rules-emerging-threats", "rules-threat-hunting"] {
-        let root = sigma_root().join(dir);
+        let root = sigma_root.join(dir);
         files += walk(&root);
         let (rules, errors) = load_dir(&root);
         loaded += rules.len();

@@ -245,7 +245,7 @@ fn imdsguard_target_limit() -> usize {
 
 #[test]
 fn events_decodes_real_logs_and_names_what_it_could_not_read() {
-    let data = repo().join("../shared/data/evtx/otrf_json");
+    let data = imdsguard_testdata::shared_data!("evtx/otrf_json");
     let out = bin()
         .args(["events", data.to_str().unwrap()])
         .output()

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use imdsguard_testdata::shared_data;
 use serde_json::Value;
 
 fn bin() -> Command {
@@ -93,8 +94,10 @@ fn hunt_over_the_bundled_samples_matches_the_snapshot() {
 
 #[test]
 fn one_thread_or_several_give_the_same_alerts() {
-    let big = repo().join("../shared/data/evtx/otrf_json");
-    for input in ["samples/logs", big.to_str().unwrap()] {
+    let big = imdsguard_testdata::shared_data("evtx/otrf_json");
+    let mut inputs = vec!["samples/logs".to_owned()];
+    inputs.extend(big.map(|p| p.display().to_string()));
+    for input in inputs.iter().map(String::as_str) {
         let one = run(&["hunt", input, "--output", "jsonl", "-j", "1"]);
         let two = run(&["hunt", input, "--output", "jsonl", "-j", "2"]);
         let four = run(&["hunt", input, "--output", "jsonl", "-j", "4"]);
@@ -304,7 +307,7 @@ fn allowlist_prints_the_entries_and_its_toml_loads_back() {
 /// connections to 169.254.169.254. What is raised: PowerShell, run as SYSTEM, reaching the service.
 #[test]
 fn otrf_agent_traffic_raises_nothing_and_powershell_is_alerted() {
-    let dir = repo().join("../shared/data/evtx/otrf_json");
+    let dir = shared_data!("evtx/otrf_json");
     let out = run(&["hunt", dir.to_str().unwrap(), "--output", "jsonl"]);
     assert!(out.status.success());
     let all = alerts(&out);
@@ -335,7 +338,7 @@ fn otrf_agent_traffic_raises_nothing_and_powershell_is_alerted() {
 /// recognized as the agent.
 #[test]
 fn every_public_log_raises_only_what_is_not_an_agent() {
-    let dir = repo().join("../shared/data");
+    let dir = shared_data!("");
     let out = run(&["hunt", dir.to_str().unwrap(), "--output", "jsonl"]);
     let all = alerts(&out);
     assert!(!all.is_empty());
@@ -722,6 +725,7 @@ fn antivirus_rules_read_defender_detections_under_their_own_field_names() {
     ]
     .join("\n");
     let file = temp_file("av", "defender.jsonl", &(logs + "\n"));
+    let rule = shared_data!("sigma/rules/category/antivirus/av_password_dumper.yml");
     let out = run(&[
         "hunt",
         "--no-db",
@@ -729,7 +733,7 @@ fn antivirus_rules_read_defender_detections_under_their_own_field_names() {
         "--output",
         "jsonl",
         "--sigma",
-        "../shared/data/sigma/rules/category/antivirus/av_password_dumper.yml",
+        rule.to_str().unwrap(),
         file.to_str().unwrap(),
     ]);
     let got = alerts(&out);
@@ -810,7 +814,7 @@ fn user_data_fields_reach_sigma_rules() {
         "cleared.yml",
         "title: Security log cleared by admin01\nid: 00000000-0000-4000-8000-0000000000d1\nlogsource: {product: windows, service: security}\ndetection:\n  sel:\n    EventID: 1102\n    SubjectUserName: admin01\n    SubjectDomainName|startswith: 'EX'\n  condition: sel\n",
     );
-    let evtx = repo().join("../shared/data/evtx/evtxattack_DE_RDP_Tunnel_5156.evtx");
+    let evtx = shared_data!("evtx/evtxattack_DE_RDP_Tunnel_5156.evtx");
     let out = run(&[
         "hunt",
         evtx.to_str().unwrap(),
@@ -833,7 +837,7 @@ fn user_data_fields_reach_sigma_rules() {
 /// their `EventRecordID` as Event Viewer shows them, with the record header's number beside.
 #[test]
 fn network_connection_rules_read_security_5156_and_alerts_cite_event_record_ids() {
-    let shared = repo().join("../shared/data");
+    let shared = shared_data!("");
     // Every network_connection rule: the Sysmon-only ones must not misfire on 5156 either
     // (its lsass.exe is `\device\harddiskvolume1\…`, which the Kerberos rule's filter writes
     // as `C:\Windows\System32\lsass.exe`).
@@ -1000,7 +1004,7 @@ fn fail_on_judges_the_alerts_shown_and_the_store_keeps_them_all() {
 /// since they are not about the metadata service.
 #[test]
 fn a_sigma_alert_about_something_else_gets_no_metadata_triage() {
-    let shared = repo().join("../shared/data");
+    let shared = shared_data!("");
     let rule = shared.join(
         "sigma/rules/windows/process_creation/proc_creation_win_bcdedit_boot_conf_tamper.yml",
     );

@@ -11,17 +11,7 @@ use std::process::Command;
 use serde_json::Value;
 
 fn shared() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    if p.join("peers").exists() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{} is missing: CI runs with ../shared beside the repository",
-        p.display()
-    );
-    eprintln!("skipped: ../shared/data/peers is not beside the repository");
-    None
+    imdsguard_testdata::shared_data("peers").map(|_| imdsguard_testdata::root())
 }
 
 fn evtx_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -67,7 +67,7 @@ fn run_script(
 
 #[test]
 fn pysigma_sqlite_and_the_duckdb_export_select_what_the_engine_alerts_on() {
-    let data = workspace().join("../shared/data");
+    let data = imdsguard_testdata::shared_data!("");
     let (r, stdout) = run_script(
         "conformance.py",
         &[
@@ -107,7 +107,7 @@ fn pysigma_sqlite_and_the_duckdb_export_select_what_the_engine_alerts_on() {
 /// counts Monday-started weeks from 0, not ISO 8601 weeks (unit tests check those).
 #[test]
 fn sigma_2_1_modifiers_select_what_pysigma_sqlite_selects() {
-    let data = workspace().join("../shared/data");
+    let data = imdsguard_testdata::shared_data!("");
     let (r, stdout) = run_script(
         "conformance.py",
         &[
@@ -140,9 +140,10 @@ fn sigma_2_1_modifiers_select_what_pysigma_sqlite_selects() {
 /// put a field (imdsguard follows the module pipelines, pySigma's ECS mapping does not).
 #[test]
 fn exports_agree_with_pysigma_backends() {
+    let rules = imdsguard_testdata::shared_data!("sigma/rules/windows");
     let (r, stdout) = run_script(
         "crosscheck.py",
-        &[workspace().join("../shared/data/sigma/rules/windows")],
+        &[rules],
         &["--lang", "kql,spl,eql,esql"],
         "--json",
         true,
