@@ -7,53 +7,13 @@ use imdsguard_parse::{read_reader, ReadOptions, Summary};
 
 use crate::*;
 
-fn fixtures() -> Vec<(
-    &'static str,
-    &'static [&'static str],
-    &'static [&'static str],
-)> {
-    vec![
-        (
-            "IMDS-001",
-            imds_001_unverified_connection::POSITIVE,
-            imds_001_unverified_connection::NEGATIVE,
-        ),
-        (
-            "IMDS-002",
-            imds_002_command_line_reference::POSITIVE,
-            imds_002_command_line_reference::NEGATIVE,
-        ),
-        (
-            "IMDS-003",
-            imds_003_unusual_location::POSITIVE,
-            imds_003_unusual_location::NEGATIVE,
-        ),
-        (
-            "IMDS-004",
-            imds_004_credential_path::POSITIVE,
-            imds_004_credential_path::NEGATIVE,
-        ),
-        (
-            "IMDS-005",
-            imds_005_obfuscated_target::POSITIVE,
-            imds_005_obfuscated_target::NEGATIVE,
-        ),
-        (
-            "IMDS-006",
-            imds_006_web_server::POSITIVE,
-            imds_006_web_server::NEGATIVE,
-        ),
-        (
-            "IMDS-007",
-            imds_007_agent_masquerade::POSITIVE,
-            imds_007_agent_masquerade::NEGATIVE,
-        ),
-        (
-            "IMDS-008",
-            imds_008_container::POSITIVE,
-            imds_008_container::NEGATIVE,
-        ),
-    ]
+/// (rule id, positive fixtures, negative fixtures) of every detection, from its file.
+fn fixtures() -> Vec<(String, &'static [&'static str], &'static [&'static str])> {
+    FIXTURES
+        .iter()
+        .zip(DETECTIONS)
+        .map(|((_, pos, neg), rule)| (rule().id, *pos, *neg))
+        .collect()
 }
 
 /// Rule ids raised by a fixture document, with the reasons of the rule under test.
@@ -93,13 +53,14 @@ fn every_detection_has_fixtures_and_they_hold() {
     let all = fixtures();
     assert_eq!(all.len(), DETECTIONS.len());
     let mut failures = Vec::new();
-    for (id, pos, neg) in all {
+    for (id, pos, neg) in &all {
+        let id = id.as_str();
         assert!(pack().get(id).is_some(), "{id} is not in the pack");
         assert!(
             !pos.is_empty() && !neg.is_empty(),
             "{id} needs positive and negative fixtures"
         );
-        for doc in pos {
+        for doc in *pos {
             match raised(doc, id) {
                 Ok((ids, reasons)) if ids.iter().any(|i| i == id) => {
                     if reasons.is_empty()
@@ -116,7 +77,7 @@ fn every_detection_has_fixtures_and_they_hold() {
                 Err(e) => failures.push(format!("{id}: {e}: {doc}")),
             }
         }
-        for doc in neg {
+        for doc in *neg {
             match raised(doc, id) {
                 Ok((ids, _)) if ids.iter().any(|i| i == id) => {
                     failures.push(format!("{id}: negative raised: {doc}"))
@@ -153,6 +114,7 @@ fn every_rule_is_documented_and_ids_are_stable() {
 fn each_detection_s_alert_on_its_first_positive() {
     let enricher = Enricher::builtin();
     for (id, pos, _) in fixtures() {
+        let id = id.as_str();
         let mut events = Vec::new();
         read_reader(
             "fixture.log",

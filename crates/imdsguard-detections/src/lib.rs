@@ -6,6 +6,10 @@
 //! IR over event fields and the fields the enrich stage computes; none reads a raw string the
 //! enrich stage has already read.
 //!
+//! Adding a detection is its file (`src/imds_NNN_name.rs`: module comment, `rule()`, `POSITIVE`
+//! and `NEGATIVE`) and its `pub mod` line below; `build.rs` lists it in [`DETECTIONS`] and in the
+//! fixture table, and its tests (fixtures, alert snapshot, documentation) run.
+//!
 //! Shared ground rules, in [`common`]: a detection needs a metadata target in the event, and a
 //! verified agent (allowlist verdict `agent`) raises nothing. What an agent *starts* is a process
 //! of its own and is judged as any other.
@@ -24,17 +28,7 @@ use std::sync::LazyLock;
 
 use imdsguard_rules::{Rule, RuleSet};
 
-/// Each detection's constructor, in id order.
-pub const DETECTIONS: &[fn() -> Rule] = &[
-    imds_001_unverified_connection::rule,
-    imds_002_command_line_reference::rule,
-    imds_003_unusual_location::rule,
-    imds_004_credential_path::rule,
-    imds_005_obfuscated_target::rule,
-    imds_006_web_server::rule,
-    imds_007_agent_masquerade::rule,
-    imds_008_container::rule,
-];
+include!(concat!(env!("OUT_DIR"), "/detections.rs"));
 
 static PACK: LazyLock<RuleSet> = LazyLock::new(|| {
     RuleSet::new(DETECTIONS.iter().map(|f| f()).collect())
