@@ -55,6 +55,12 @@ pub struct ReadOptions {
     /// The zone of times a record writes in local time without a zone (NXLog's `EventTime`);
     /// without one they are read as UTC and counted.
     pub timezone: Option<LocalZone>,
+    /// How many lines that are no record a stream may start with before the whole stream is
+    /// named as not a supported format (a file that is no log: a README, a YAML rule). Lines
+    /// before the first record are skipped and counted one by one. `u64::MAX` for a live stream
+    /// (`watch`'s standard input, syslog, a followed file's new lines), which is never named
+    /// unsupported: each line that is no record is skipped and counted.
+    pub leading_junk: u64,
 }
 
 impl Default for ReadOptions {
@@ -66,6 +72,7 @@ impl Default for ReadOptions {
             keep_skips: 10,
             fields: Arc::default(),
             timezone: None,
+            leading_junk: 16,
         }
     }
 }
@@ -93,7 +100,10 @@ pub fn read_inputs(
             continue;
         }
         let mut files = Vec::new();
-        if let Err(e) = collect_files(input, &mut files) {
+        let mut notes = Vec::new();
+        let walked = collect_files(input, &mut files, &mut notes);
+        summary.input_errors.extend(notes);
+        if let Err(e) = walked {
             summary.input_errors.push(e.to_string());
             continue;
         }
@@ -134,25 +144,93 @@ pub fn read_inputs_parallel<T: Send>(
     parallel::read_files(inputs, opts, threads, summary, map, &sink, &par);
 }
 
-pub(crate) fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
-    let io_err = |source| InputError::Io {
+/// The files an input names: the input itself when it is not a directory (read whatever it is:
+/// a FIFO given by name is the user's choice), else every regular file under it, sorted. What a
+/// walk finds and does not read — a dangling or looping symbolic link, a directory reached
+/// again through a link, a FIFO, socket or device, an unreadable directory — goes to `notes`,
+/// one line each, and the walk goes on. Only an input that cannot be opened at all is an error.
+pub(crate) fn collect_files(
+    path: &Path,
+    out: &mut Vec<PathBuf>,
+    notes: &mut Vec<String>,
+) -> Result<(), InputError> {
+    let meta = std::fs::metadata(path).map_err(|source| InputError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let meta = std::fs::metadata(path).map_err(io_err)?;
+    })?;
     if !meta.is_dir() {
         out.push(path.to_path_buf());
         return Ok(());
     }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(io_err)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
+    walk(path, out, notes, &mut std::collections::HashSet::new());
+    Ok(())
+}
+
+fn walk(
+    dir: &Path,
+    out: &mut Vec<PathBuf>,
+    notes: &mut Vec<String>,
+    seen: &mut std::collections::HashSet<PathBuf>,
+) {
+    // A directory is walked once, however many links lead to it: no loop, no file read twice.
+    let key = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    if !seen.insert(key) {
+        notes.push(format!(
+            "{}: a directory already walked (a symbolic link to it): not walked again",
+            dir.display()
+        ));
+        return;
+    }
+    let mut entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(e) => {
+            notes.push(format!("{}: {e}: not walked", dir.display()));
+            return;
+        }
+    };
     entries.sort();
     for entry in entries {
-        collect_files(&entry, out)?;
+        match std::fs::metadata(&entry) {
+            Ok(m) if m.is_dir() => walk(&entry, out, notes, seen),
+            Ok(m) if m.is_file() => out.push(entry),
+            Ok(m) => notes.push(format!(
+                "{}: {}: not read (only regular files are read in a directory)",
+                entry.display(),
+                special_kind(&m)
+            )),
+            Err(e) => {
+                let link = std::fs::symlink_metadata(&entry).is_ok_and(|m| m.is_symlink());
+                notes.push(if link {
+                    format!(
+                        "{}: a symbolic link that leads nowhere ({e}): not read",
+                        entry.display()
+                    )
+                } else {
+                    format!("{}: {e}: not read", entry.display())
+                });
+            }
+        }
     }
-    Ok(())
+}
+
+/// What a file that is neither a directory nor a regular file is.
+fn special_kind(m: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = m.file_type();
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_block_device() || t.is_char_device() {
+            return "a device";
+        }
+    }
+    let _ = m;
+    "not a regular file"
 }
 
 pub(crate) fn read_file(
@@ -370,7 +448,15 @@ pub(crate) fn read_stream(
         formats::windows_xml::read(name, &mut *r, opts, summary, on_event);
         return;
     }
-    // The first non-blank line chooses the reading: audit, CSV, JSON lines or a JSON document.
+    // The first line that is a record of some reading chooses it: audit, CSV, JSON lines or a JSON
+    // document. Lines before it that are none (a banner, a shell's noise, a syslog sender's junk)
+    // are skipped and counted, each with its line, once a reading is found; a file that starts
+    // with more of them than `leading_junk`, or holds nothing else, is named once as not a
+    // supported format.
+    let mut leading: Vec<u64> = Vec::new();
+    let mut leading_count = 0u64;
+    let mut evtx_head = false;
+    let mut gave_up = false;
     let mut first: Option<(Vec<u8>, u64)> = None;
     each_line(
         name,
@@ -379,13 +465,41 @@ pub(crate) fn read_stream(
         opts,
         summary,
         &mut |t, line, _| {
+            if !starts_a_reading(&t, opts) {
+                if leading_count >= opts.leading_junk {
+                    gave_up = true;
+                    return false;
+                }
+                evtx_head |= leading_count == 0 && t.starts_with(b"ElfFile\0");
+                leading_count += 1;
+                if leading.len() < opts.keep_skips {
+                    leading.push(line);
+                }
+                return !evtx_head;
+            }
             first = Some((t, line));
             false
         },
     );
     let Some((first, line_no)) = first else {
+        // Nothing but lines that are no record: one message for a file, not one per line; on a
+        // live stream, each line skipped and counted.
+        if gave_up || (leading_count > 0 && opts.leading_junk != u64::MAX) {
+            let what = if evtx_head {
+                "EVTX on a stream: EVTX needs seeking, give the file's path instead".to_owned()
+            } else {
+                format!(
+                    "not a supported log format (tried windows-xml, auditd, defender-csv and the JSON formats: {})",
+                    json_format_names().join(", ")
+                )
+            };
+            summary.unrecognized_files.push(format!("{name}: {what}"));
+            return;
+        }
+        skip_leading(&leading, leading_count, &at, opts, summary);
         return;
     };
+    skip_leading(&leading, leading_count, &at, opts, summary);
     let is_audit = match opts.format {
         Some(f) => f == Format::Auditd,
         None => std::str::from_utf8(&first).is_ok_and(formats::auditd::sniff_line),
@@ -400,24 +514,6 @@ pub(crate) fn read_stream(
     };
     if is_csv {
         formats::defender_csv::read(name, first, line_no, &mut *r, opts, summary, on_event);
-        return;
-    }
-    if opts.format.is_none()
-        && !matches!(
-            first.iter().find(|c| !c.is_ascii_whitespace()),
-            Some(b'{' | b'[')
-        )
-    {
-        // Not JSON at all: one message for the file, not one per line.
-        let what = if first.starts_with(b"ElfFile\0") {
-            "EVTX on a stream: EVTX needs seeking, give the file's path instead".to_owned()
-        } else {
-            format!(
-                "not a supported log format (tried windows-xml, auditd, defender-csv and the JSON formats: {})",
-                json_format_names().join(", ")
-            )
-        };
-        summary.unrecognized_files.push(format!("{name}: {what}"));
         return;
     }
     let first_is_record = serde_json::from_slice::<Value>(&first).is_ok_and(|v| v.is_object());
@@ -445,6 +541,58 @@ pub(crate) fn read_stream(
     head.push(b'\n');
     if let Some(doc) = read_document(name, head, &mut *r, opts, summary) {
         decode_document(&doc, line_no, name, opts, summary, on_event);
+    }
+}
+
+/// Records the lines before a stream's first record (`kept` of `count` by line) as skipped.
+fn skip_leading(
+    kept: &[u64],
+    count: u64,
+    at: &dyn Fn(u64) -> SourceRef,
+    opts: &ReadOptions,
+    summary: &mut Summary,
+) {
+    for line in kept {
+        summary.skip(
+            Skipped {
+                source: at(*line),
+                reason: SkipReason::Malformed,
+                detail: "not a record of any supported format".into(),
+            },
+            opts.keep_skips,
+        );
+    }
+    summary.count_skips(SkipReason::Malformed, count - kept.len() as u64);
+}
+
+/// Whether `line` can start a reading: an audit record, a Defender CSV header, or JSON (a whole
+/// value, or one the line's end cuts: a pretty-printed document) — not a line such as
+/// `[INFO] started` that JSON cannot read at all. With a format forced, what that format's
+/// reading takes.
+fn starts_a_reading(line: &[u8], opts: &ReadOptions) -> bool {
+    let json = || {
+        if !matches!(
+            line.iter().find(|c| !c.is_ascii_whitespace()),
+            Some(b'{' | b'[')
+        ) {
+            return false;
+        }
+        let mut values =
+            serde_json::Deserializer::from_slice(line).into_iter::<serde::de::IgnoredAny>();
+        match values.next() {
+            Some(Ok(_)) => true,
+            Some(Err(e)) => e.is_eof(),
+            None => false,
+        }
+    };
+    match opts.format {
+        Some(Format::Auditd | Format::DefenderCsv | Format::WindowsXml) => true,
+        Some(_) => json(),
+        None => {
+            std::str::from_utf8(line).is_ok_and(|t| {
+                formats::auditd::sniff_line(t) || formats::defender_csv::sniff_csv_header(t)
+            }) || json()
+        }
     }
 }
 
@@ -560,6 +708,64 @@ mod tests {
             read_text("cut.json", &format!("[\n{},\n{{\n  \"Event\": {{", rec(1)));
         assert_eq!(events.len(), 1, "what precedes a truncation is kept");
         assert_eq!(summary.total_skipped(), 1);
+    }
+
+    #[test]
+    fn lines_before_the_first_record_are_skipped_one_by_one_not_the_stream() {
+        let rec = "{\"EventID\":3,\"Channel\":\"Microsoft-Windows-Sysmon/Operational\",\"Image\":\"C:\\\\x\\\\curl.exe\",\"DestinationIp\":\"169.254.169.254\"}";
+        // A banner, a log line that looks like JSON to a first glance, and a blank line, then
+        // records: the records are read, each junk line is skipped by its line.
+        let text = format!("starting up\n[INFO] tail -f\n\n{rec}\n{rec}\n");
+        let (events, summary) = read_text("s.jsonl", &text);
+        assert_eq!(lines(&events), vec![4, 5]);
+        assert!(summary.unrecognized_files.is_empty());
+        assert_eq!(summary.skipped.get(&SkipReason::Malformed), Some(&2));
+        let shown: Vec<String> = summary
+            .first_skips
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            shown[0].starts_with("s.jsonl:1: malformed record: not a record"),
+            "{shown:?}"
+        );
+        assert!(shown[1].starts_with("s.jsonl:2: "), "{shown:?}");
+        // An audit log behind a junk line is still an audit log.
+        let audit = "type=SYSCALL msg=audit(1763630000.300:3001): arch=c000003e syscall=59 success=yes exit=0 ppid=2200 pid=2201 uid=1001 comm=\"curl\" exe=\"/usr/bin/curl\" key=\"exec\"\ntype=EXECVE msg=audit(1763630000.300:3001): argc=2 a0=\"curl\" a1=\"http://169.254.169.254/latest/meta-data/\"\ntype=EOE msg=audit(1763630000.300:3001):\n";
+        let (events, summary) = read_text("a.log", &format!("-- Logs begin --\n{audit}"));
+        assert_eq!(events.len(), 1, "{:?}", summary.first_skips);
+        assert_eq!(summary.skipped.get(&SkipReason::Malformed), Some(&1));
+        // A pretty-printed document still starts a reading on its first line.
+        let (events, _) = read_text("d.json", &format!("[\n{rec}\n]\n"));
+        assert_eq!(events.len(), 1);
+        // A file that starts with more such lines than `leading_junk` is no log: named once.
+        let readme = format!("{}{rec}\n", "# A README\n".repeat(17));
+        let (events, summary) = read_text("README.md", &readme);
+        assert!(events.is_empty());
+        assert_eq!(summary.unrecognized_files.len(), 1);
+        assert_eq!(summary.total_skipped(), 0);
+        // A live stream's chunk of junk alone: each line skipped and counted, nothing named
+        // unsupported, and the next chunk's records read.
+        let live = ReadOptions {
+            leading_junk: u64::MAX,
+            ..ReadOptions::default()
+        };
+        let mut summary = Summary::default();
+        let mut events = Vec::new();
+        for chunk in ["junk\n".repeat(20), format!("{rec}\n")] {
+            read_stream(
+                "-",
+                Box::new(io::Cursor::new(chunk.into_bytes())),
+                0,
+                &live,
+                &mut summary,
+                &mut |e| events.push(e),
+                None,
+            );
+        }
+        assert_eq!(events.len(), 1);
+        assert!(summary.unrecognized_files.is_empty());
+        assert_eq!(summary.skipped.get(&SkipReason::Malformed), Some(&20));
     }
 
     #[test]

@@ -335,7 +335,10 @@ pub(crate) fn read_files<T: Send>(
             continue;
         }
         let mut files = Vec::new();
-        match crate::collect_files(input, &mut files) {
+        let mut notes = Vec::new();
+        let walked = crate::collect_files(input, &mut files, &mut notes);
+        work.extend(notes.into_iter().map(Work::Error));
+        match walked {
             Err(e) => work.push(Work::Error(e.to_string())),
             Ok(()) => {
                 for f in files {

@@ -144,6 +144,13 @@ impl Summary {
         }
     }
 
+    /// `n` more records skipped for `reason`, beyond those recorded in full.
+    pub(crate) fn count_skips(&mut self, reason: SkipReason, n: u64) {
+        if n > 0 {
+            *self.skipped.entry(reason).or_default() += n;
+        }
+    }
+
     pub(crate) fn skip(&mut self, s: Skipped, keep: usize) {
         *self.skipped.entry(s.reason).or_default() += 1;
         if self.first_skips.len() < keep {

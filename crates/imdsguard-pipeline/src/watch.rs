@@ -302,6 +302,8 @@ pub fn watch(
             format: common.read.format,
             fields: rules.record_fields().clone(),
             timezone: common.read.timezone.clone(),
+            // Live input: a line that is no record is skipped and counted, never the chunk.
+            leading_junk: u64::MAX,
             ..ReadOptions::default()
         },
         min_severity: common.min_severity,

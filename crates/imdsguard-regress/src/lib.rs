@@ -29,7 +29,7 @@ use imdsguard_sigma::{
     SigmaError, SigmaRule,
 };
 use serde::Serialize;
-use yaml_rust2::{Yaml, YamlLoader};
+use yaml_rust2::Yaml;
 
 /// The crate's error: a suite that cannot be read at all.
 #[derive(Debug, thiserror::Error)]
@@ -233,7 +233,7 @@ impl Info {
 
     /// Reads an `info.yml`'s text; `path` is where it is (relative paths start beside it too).
     pub fn parse(root: &Path, path: &Path, body: &str) -> Result<Info, String> {
-        let docs = YamlLoader::load_from_str(body).map_err(|e| e.to_string())?;
+        let docs = imdsguard_sigma::yaml::load(body)?;
         let doc = docs.first().ok_or("empty file")?;
         let (rules_key, tests_key, only_first) = if !doc["rules"].is_badvalue() {
             ("rules", "test_cases", false)

@@ -24,6 +24,7 @@ mod parse;
 mod pipeline;
 mod rule;
 mod value;
+pub mod yaml;
 
 pub use compile::{
     compile, compile_all, compile_detection, logsource_channels, severity, sigma_field,

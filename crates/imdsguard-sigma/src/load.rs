@@ -23,6 +23,21 @@ pub fn load_dir_with(root: &Path, threads: usize) -> (Vec<SigmaRule>, Vec<SigmaE
     let mut rules = Vec::new();
     let read = |f: &PathBuf| {
         let path = f.display().to_string();
+        let too_large = std::fs::metadata(f)
+            .ok()
+            .filter(|m| m.len() > crate::yaml::MAX_BYTES as u64);
+        if let Some(m) = too_large {
+            return Err(SigmaError {
+                path,
+                rule: None,
+                kind: ErrorKind::Yaml,
+                message: format!(
+                    "{} bytes, more than the {} a YAML file may hold here; not read",
+                    m.len(),
+                    crate::yaml::MAX_BYTES
+                ),
+            });
+        }
         match std::fs::read_to_string(f) {
             Ok(text) => parse_rule(&text, &path),
             Err(e) => Err(SigmaError {

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use yaml_rust2::{Yaml, YamlLoader};
+use yaml_rust2::Yaml;
 
 use crate::condition::{is_aggregation, parse_condition, Condition};
 use crate::error::{ErrorKind, SigmaError};
@@ -68,8 +68,7 @@ fn yaml11_leading_zeros(text: &str) -> std::borrow::Cow<'_, str> {
 pub fn parse_rule(text: &str, path: &str) -> Result<Vec<SigmaRule>, SigmaError> {
     let ctx = Ctx { path, rule: None };
     let text = yaml11_leading_zeros(text);
-    let docs =
-        YamlLoader::load_from_str(&text).map_err(|e| ctx.err(ErrorKind::Yaml, e.to_string()))?;
+    let docs = crate::yaml::load(&text).map_err(|e| ctx.err(ErrorKind::Yaml, e))?;
     let mut out = Vec::new();
     for doc in docs.iter().filter(|d| !d.is_null()) {
         out.push(parse_doc(doc, path)?);

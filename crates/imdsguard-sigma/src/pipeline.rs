@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use yaml_rust2::{Yaml, YamlLoader};
+use yaml_rust2::Yaml;
 
 use crate::error::{ErrorKind, SigmaError};
 use crate::parse::{parse_tests, string as text};
@@ -102,11 +102,11 @@ impl Pipeline {
             kind: ErrorKind::Pipeline,
             message,
         };
-        let docs = YamlLoader::load_from_str(body).map_err(|e| SigmaError {
+        let docs = crate::yaml::load(body).map_err(|message| SigmaError {
             path: path.to_owned(),
             rule: None,
             kind: ErrorKind::Yaml,
-            message: e.to_string(),
+            message,
         })?;
         let doc = docs
             .into_iter()

@@ -115,6 +115,11 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (alert_id, target)
      );
      CREATE INDEX outbox_due ON outbox(target, next_at_ms);",
+    // 3: an index for every query the commands run: each host's latest incident (what `watch`
+    // restores at start), incidents by severity and time (`incident`), alerts by rule.
+    "CREATE INDEX incidents_by_host ON incidents(host, last_ms);
+     CREATE INDEX incidents_by_severity ON incidents(severity, last_ms);
+     CREATE INDEX alerts_by_rule ON alerts(rule_id, time_ms);",
 ];
 
 /// Where a followed input stands.
@@ -264,46 +269,77 @@ impl Store {
         self.conn
             .busy_timeout(std::time::Duration::from_secs(10))
             .map_err(self.err("setting the busy timeout"))?;
-        let mode: String = self
-            .conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(self.err("switching to WAL"))?;
+        // Switching a new file to WAL takes an exclusive lock that the busy timeout does not wait
+        // for: another process opening the same new store at that moment makes it fail with
+        // "database is locked". Retried for as long as the busy timeout.
+        let started = std::time::Instant::now();
+        let mode: String = loop {
+            match self
+                .conn
+                .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+                        && started.elapsed() < std::time::Duration::from_secs(10) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                other => break other.map_err(self.err("switching to WAL"))?,
+            }
+        };
         debug_assert!(mode.eq_ignore_ascii_case("wal") || mode == "memory");
         self.conn
             .execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
             .map_err(self.err("setting pragmas"))?;
+        let known = MIGRATIONS.len() as i64;
+        let check = |version: i64| {
+            if version > known {
+                return Err(StoreError::TooNew {
+                    path: self.path.clone(),
+                    found: version,
+                    known,
+                });
+            }
+            if version < 0 {
+                return Err(StoreError::Corrupt {
+                    path: self.path.clone(),
+                    what: "the schema version".into(),
+                    message: format!(
+                        "{version} is no schema version of imdsguard's; the file is left as it is"
+                    ),
+                });
+            }
+            Ok(version)
+        };
         let version: i64 = self
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(self.err("reading the schema version"))?;
-        let known = MIGRATIONS.len() as i64;
-        if version > known {
-            return Err(StoreError::TooNew {
-                path: self.path.clone(),
-                found: version,
-                known,
-            });
+        if check(version)? == known {
+            return Ok(());
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        // Migrations run under an exclusive lock, the version read again inside it: of two
+        // processes opening a new store at once, one migrates and the other finds it done.
+        let path = self.path.clone();
+        let sqlite = |what: String| {
+            let path = path.clone();
+            move |source| StoreError::Sqlite { path, what, source }
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
+            .map_err(sqlite("starting the migrations".into()))?;
+        let version: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(sqlite("reading the schema version".into()))?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(check(version)? as usize) {
             let n = i + 1;
-            let path = self.path.clone();
-            let tx = self
-                .conn
-                .transaction()
-                .map_err(|source| StoreError::Sqlite {
-                    path: path.clone(),
-                    what: format!("starting migration {n}"),
-                    source,
-                })?;
             tx.execute_batch(sql)
                 .and_then(|_| tx.execute_batch(&format!("PRAGMA user_version = {n}")))
-                .and_then(|_| tx.commit())
-                .map_err(|source| StoreError::Sqlite {
-                    path,
-                    what: format!("migration {n}"),
-                    source,
-                })?;
+                .map_err(sqlite(format!("migration {n}")))?;
         }
+        tx.commit()
+            .map_err(sqlite("committing the migrations".into()))?;
         Ok(())
     }
 

@@ -351,3 +351,127 @@ fn a_restored_incident_takes_in_alerts_linked_after_it_was_written() {
         r.severity_reason
     );
 }
+
+/// A schema version no imdsguard writes (negative) is refused and the file left as it is.
+#[test]
+fn a_negative_schema_version_is_refused_untouched() {
+    let path = temp("negative");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let c = Connection::open(&path).unwrap();
+    c.execute_batch("PRAGMA user_version = -1;").unwrap();
+    drop(c);
+    match Store::open(&path) {
+        Err(StoreError::Corrupt { message, .. }) => assert!(message.contains("-1"), "{message}"),
+        other => panic!("expected a refusal, got {:?}", other.map(|s| s.path)),
+    }
+    let c = Connection::open(&path).unwrap();
+    let v: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, -1);
+    let tables: i64 = c
+        .query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(tables, 0, "nothing was created in it");
+}
+
+/// Several processes opening one new store at once (two `watch`es started together): one
+/// migrates, the others find it done; none fails with "table alerts already exists".
+#[test]
+fn stores_opened_at_once_migrate_once() {
+    for round in 0..5 {
+        let path = temp(&format!("race{round}"));
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(6));
+        let opened: Vec<_> = (0..6)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    Store::open(&path).map(|s| s.version().unwrap())
+                })
+            })
+            .collect();
+        for t in opened {
+            match t.join().unwrap() {
+                Ok(v) => assert_eq!(v, MIGRATIONS.len() as i64),
+                Err(e) => panic!("round {round}: {e}"),
+            }
+        }
+    }
+}
+
+/// Every query the commands and `watch` run on a growing table reads it through an index (the
+/// query plan, not a timing): each host's latest incident (what `watch` restores at start, once
+/// a correlated scan per row), incidents by severity, alerts by rule, host, incident and time.
+#[test]
+fn the_commands_queries_use_indexes() {
+    let s = Store::open(&temp("plans")).unwrap();
+    let plan = |sql: &str| -> String {
+        let mut st = s
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        let rows = st
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>();
+        rows.join(" | ")
+    };
+    let latest = plan(
+        "SELECT id, json FROM incidents i WHERE last_ms =
+           (SELECT MAX(last_ms) FROM incidents j WHERE j.host = i.host) ORDER BY host, id",
+    );
+    assert!(
+        latest.contains("USING COVERING INDEX incidents_by_host"),
+        "{latest}"
+    );
+    for (sql, index) in [
+        ("SELECT json FROM incidents WHERE severity >= 3 ORDER BY last_ms DESC, id LIMIT 10", "incidents_by_severity"),
+        ("SELECT json FROM alerts WHERE 1=1 AND rule_id = 'IMDS-001' ORDER BY time_ms DESC, id", "alerts_by_rule"),
+        ("SELECT json FROM alerts WHERE 1=1 AND (host = 'web01' OR substr(host, 1, 6) = 'web01.') ORDER BY time_ms DESC, id", "alerts_by"),
+        ("SELECT COUNT(*) FROM alerts WHERE incident_id = 'x'", "alerts_by_incident"),
+    ] {
+        let p = plan(sql);
+        assert!(p.contains(index), "{sql}: {p}");
+    }
+}
+
+/// The latest incident of each of 5,000 hosts, each with two incidents, is restored exactly.
+#[test]
+fn a_large_store_restores_each_hosts_latest_incident() {
+    let mut s = Store::open(&temp("large")).unwrap();
+    let mut inc = imdsguard_correlate::Incidents::new(1_000);
+    let alerts: Vec<Alert> = (0..10_000)
+        .map(|i| {
+            alert(
+                &format!("a{i}"),
+                "IMDS-001",
+                &format!("h{}", i % 5_000),
+                Severity::Medium,
+                i,
+            )
+        })
+        .collect();
+    let mut links = Vec::new();
+    for (i, a) in alerts.iter().enumerate() {
+        // The second alert of each host comes after the gap: a new incident.
+        let t = if i < 5_000 { 0 } else { 10_000 };
+        links.push((a.id.clone(), inc.add(a, a.host.as_deref().unwrap(), t)));
+    }
+    let all = inc.all().into_iter().cloned().collect::<Vec<_>>();
+    assert_eq!(all.len(), 10_000);
+    s.commit(&Batch {
+        alerts: alerts.iter().map(|a| (a, Some(0))).collect(),
+        incidents: all.iter().collect(),
+        links,
+        ..Batch::default()
+    })
+    .unwrap();
+    let restored = s.latest_incidents().unwrap();
+    assert_eq!(restored.len(), 5_000);
+    assert!(
+        restored.iter().all(|r| r.last_ms == 10_000),
+        "each host's later incident"
+    );
+}

@@ -436,3 +436,69 @@ fn fresh_db() -> std::path::PathBuf {
         .join(format!("imdsguard-test-cli-{}", std::process::id()))
         .join(format!("{n}.db"))
 }
+
+/// A directory walk reads every regular file and names, without reading, what it cannot or must
+/// not read: a dangling symbolic link, a link back to an ancestor (a loop), a FIFO (opening it
+/// would wait for a writer forever). Before, the first two made `hunt DIR` read nothing (exit 2)
+/// and the FIFO hung it.
+#[test]
+fn a_walk_reads_the_files_and_names_links_and_fifos_it_skips() {
+    let dir = std::env::temp_dir().join(format!("imdsguard-cli-walk-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::copy(
+        repo().join("samples/logs/windows-nxlog.jsonl"),
+        dir.join("a.jsonl"),
+    )
+    .unwrap();
+    std::fs::copy(
+        repo().join("samples/logs/ecs.ndjson"),
+        dir.join("sub/b.ndjson"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(dir.join("gone.jsonl"), dir.join("dangling.jsonl")).unwrap();
+    std::os::unix::fs::symlink(&dir, dir.join("sub/loop")).unwrap();
+    let fifo = dir.join("pipe.jsonl");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    for threads in ["1", "2"] {
+        // Output to files, so that waiting never stalls on a full pipe.
+        let (out_file, err_file) = (dir.with_extension("out"), dir.with_extension("err"));
+        let mut child = bin()
+            .args(["hunt", "--no-db", "-j", threads, "--output", "jsonl"])
+            .arg(&dir)
+            .stdout(std::fs::File::create(&out_file).unwrap())
+            .stderr(std::fs::File::create(&err_file).unwrap())
+            .spawn()
+            .unwrap();
+        // A hang is a failure, not a stuck test run.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("hunt over a directory with a FIFO did not finish");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let status = child.wait().unwrap();
+        let stderr = std::fs::read_to_string(&err_file).unwrap();
+        assert_eq!(status.code(), Some(0), "{stderr}");
+        assert!(stderr.contains("2 files"), "{stderr}");
+        assert!(
+            stderr.contains("dangling.jsonl: a symbolic link that leads nowhere"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("pipe.jsonl: a FIFO: not read"), "{stderr}");
+        assert!(
+            stderr.contains("loop: a directory already walked"),
+            "{stderr}"
+        );
+        // The files were read: their alerts are there.
+        assert!(std::fs::read_to_string(&out_file)
+            .unwrap()
+            .contains("\"rule_id\""));
+    }
+}

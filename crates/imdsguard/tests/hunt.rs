@@ -376,7 +376,7 @@ fn sigma_check_names_bad_files_and_counts_reasons() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(
-            "1 Sigma rules loaded (1 detection, 0 correlation, 0 filters), 1 files failed"
+            "1 Sigma rules load and compile (1 detection, 0 correlation, 0 filters), 1 failed"
         ),
         "{stderr}"
     );
@@ -387,6 +387,33 @@ fn sigma_check_names_bad_files_and_counts_reasons() {
     std::fs::remove_file(dir.join("bad.yml")).unwrap();
     let out = run(&["sigma", "check", dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
+    // A regex the specification allows but the engine's size limit does not: `sigma check`
+    // says so as `hunt` does (it said 0 failed and hunt dropped the rule).
+    std::fs::write(
+        dir.join("big.yml"),
+        "title: big regex\nid: 00000000-0000-4000-8000-0000000000aa\nlogsource: {category: process_creation, product: windows}\ndetection:\n  sel:\n    CommandLine|re: '(\\w{1000}){1000}'\n  condition: sel\n",
+    )
+    .unwrap();
+    let check = run(&["sigma", "check", dir.to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        said.contains("big.yml: rule \"big regex\": regex"),
+        "{said}"
+    );
+    let hunt = run(&[
+        "hunt",
+        "samples/logs",
+        "--no-db",
+        "--no-builtin",
+        "--sigma",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&hunt.stderr).contains("big.yml: rule \"big regex\": regex"),
+        "{}",
+        String::from_utf8_lossy(&hunt.stderr)
+    );
 }
 
 #[test]
@@ -477,6 +504,41 @@ fn sigma_keyword_searches_read_every_field() {
         .collect();
     // Only the DNS query (line 4) holds the name, in QueryName, which the rule never names.
     assert_eq!(lines, [4], "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A rule file whose aliases would expand to a billion nodes (under a key no rule reads) is
+/// refused by name, and the rules beside it run. Before, memory grew without limit.
+#[test]
+fn an_alias_bomb_in_a_rule_file_is_refused_and_the_rest_run() {
+    let good = temp_file(
+        "sigma-bomb",
+        "kw.yml",
+        "title: Metadata address anywhere in a Sysmon record\nid: 00000000-0000-4000-8000-00000000000e\nlogsource: {product: windows, service: sysmon}\ndetection:\n  keywords:\n    - '169.254.169.254.nip.io'\n  condition: keywords\n",
+    );
+    let mut bomb = String::from(
+        "title: Laughs\nid: 00000000-0000-4000-8000-00000000000f\nlogsource: {product: windows, service: sysmon}\ndetection:\n  sel:\n    Image: x\n  condition: sel\nunused:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n",
+    );
+    for i in 1..9 {
+        let p = i - 1;
+        bomb.push_str(&format!(
+            "  a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    std::fs::write(good.with_file_name("bomb.yml"), bomb).unwrap();
+    let out = run(&[
+        "hunt",
+        "samples/logs/sysmon-wevtutil.xml",
+        "--no-db",
+        "--output",
+        "jsonl",
+        "--no-builtin",
+        "--sigma",
+        good.parent().unwrap().to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bomb.yml"), "{stderr}");
+    assert!(stderr.contains("alias bomb"), "{stderr}");
+    assert_eq!(alerts(&out).len(), 1, "{stderr}");
 }
 
 #[test]

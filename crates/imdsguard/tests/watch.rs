@@ -339,6 +339,52 @@ fn standard_input_is_watched_like_a_file() {
     assert_eq!(rules_of(&String::from_utf8_lossy(&out.stdout)), want);
 }
 
+/// A line that is no record (a banner on standard input, a sender's junk datagram) costs that
+/// line, counted, and never the good records read with it.
+#[test]
+fn junk_lines_cost_themselves_not_the_records_read_with_them() {
+    let d = dir("junk");
+    let log = d.join("sysmon.jsonl");
+    write_lines(&log, 0..40);
+    let good = std::fs::read_to_string(&log).unwrap();
+    let mut lines: Vec<&str> = good.lines().collect();
+    lines.insert(20, "-- rotated by logrotate --");
+    let text = format!(
+        "tail: following sysmon.jsonl\n[INFO] ready\n{}\n",
+        lines.join("\n")
+    );
+    let mut child = bin()
+        .args(["watch", "-", "--once", "--db"])
+        .arg(d.join("store.db"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let hunted = bin()
+        .args(["hunt", "--no-db", "--output", "jsonl"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    let want = rules_of(&String::from_utf8_lossy(&hunted.stdout));
+    assert!(!want.is_empty());
+    assert_eq!(rules_of(&String::from_utf8_lossy(&out.stdout)), want);
+    // The junk lines are named by their line on the stream.
+    assert!(stderr.contains("-:1: malformed record"), "{stderr}");
+    assert!(stderr.contains("-:2: malformed record"), "{stderr}");
+    // (Invalid JSON inside a chunk of records; not a record when a chunk starts with it.)
+    assert!(stderr.contains("-:23: "), "{stderr}");
+}
+
 #[test]
 fn syslog_over_tcp_and_udp_is_decoded_and_detected() {
     let d = dir("syslog");

@@ -50,24 +50,25 @@ pub(crate) fn sigma(args: SigmaArgs) -> Result<ExitCode> {
             output,
         } => return sigma_test(&root, &rules, &output),
     };
-    let mut rules = 0usize;
-    let mut correlations = 0usize;
-    let mut filters = 0usize;
+    // The same loading and compiling as `hunt --sigma`: one verdict for a rule, whichever
+    // command reads it (a regex over the engine's size limit fails here too).
+    let cfg = imdsguard_pipeline::config::RulesConfig {
+        sigma: paths,
+        builtin: false,
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (_, report) = imdsguard_pipeline::Rules::load(&cfg, threads)?;
     let mut by_reason: std::collections::BTreeMap<&'static str, usize> = Default::default();
-    for p in &paths {
-        let (loaded, errors) = imdsguard_sigma::load_dir(p);
-        correlations += loaded.iter().filter(|r| r.correlation.is_some()).count();
-        filters += loaded.iter().filter(|r| r.filter.is_some()).count();
-        rules += loaded.len();
-        for e in errors {
-            println!("{e}");
-            *by_reason.entry(e.kind.as_str()).or_default() += 1;
-        }
+    for e in &report.errors {
+        println!("{e}");
+        *by_reason.entry(e.kind.as_str()).or_default() += 1;
     }
+    let (detections, correlations) = (report.sigma_rules, report.correlations);
+    let filters = report.filters.len();
     let failed: usize = by_reason.values().sum();
     eprintln!(
-        "imdsguard: {rules} Sigma rules loaded ({} detection, {correlations} correlation, {filters} filters), {failed} files failed",
-        rules - correlations - filters
+        "imdsguard: {} Sigma rules load and compile ({detections} detection, {correlations} correlation, {filters} filters), {failed} failed",
+        detections + correlations + filters
     );
     for (reason, n) in &by_reason {
         eprintln!("  failed   {reason:<40} {n}");
