@@ -24,6 +24,20 @@ pub struct Position {
     pub offset: u64,
     /// Lines consumed.
     pub lines: u64,
+    /// A fingerprint of the bytes just before `offset` (up to [`TAIL`]), when any were read:
+    /// what tells a file truncated and grown again past the offset between two reads (same
+    /// file, longer than the offset, other bytes) from one that only grew.
+    pub tail: Option<u64>,
+}
+
+/// How many bytes before the offset the fingerprint covers.
+pub const TAIL: u64 = 256;
+
+/// The fingerprint of `bytes` (FNV-1a).
+fn fingerprint(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Complete lines read from a followed file.
@@ -68,6 +82,7 @@ impl Follower {
                 identity: String::new(),
                 offset: 0,
                 lines: 0,
+                tail: None,
             }),
         }
     }
@@ -104,16 +119,19 @@ impl Follower {
                     identity: id,
                     offset: 0,
                     lines: 0,
+                    tail: None,
                 };
             }
             self.file = Some(f);
         }
         let file = self.file.as_mut().expect("opened above");
         let open_meta = file.metadata()?;
-        if open_meta.len() < self.pos.offset {
-            // Truncated in place.
+        if open_meta.len() < self.pos.offset || !self.tail_holds()? {
+            // Truncated in place — and perhaps written again past the offset before this read,
+            // which only the bytes before the offset tell.
             self.pos.offset = 0;
             self.pos.lines = 0;
+            self.pos.tail = None;
             restarted = true;
         }
         if let Some(chunk) = self.read_lines(max_bytes, restarted)? {
@@ -127,6 +145,7 @@ impl Follower {
                 identity: String::new(),
                 offset: 0,
                 lines: 0,
+                tail: None,
             };
             let mut next = self.poll(max_bytes)?;
             if let Some(c) = next.as_mut() {
@@ -135,6 +154,19 @@ impl Follower {
             return Ok(next);
         }
         Ok(None)
+    }
+
+    /// Whether the bytes before the offset are still those read there.
+    fn tail_holds(&mut self) -> io::Result<bool> {
+        let Some(want) = self.pos.tail else {
+            return Ok(true);
+        };
+        let file = self.file.as_mut().expect("an open file");
+        let from = self.pos.offset.saturating_sub(TAIL);
+        file.seek(SeekFrom::Start(from))?;
+        let mut buf = Vec::with_capacity(TAIL as usize);
+        file.take(self.pos.offset - from).read_to_end(&mut buf)?;
+        Ok(buf.len() as u64 == self.pos.offset - from && fingerprint(&buf) == want)
     }
 
     fn read_lines(&mut self, max_bytes: usize, restarted: bool) -> io::Result<Option<Chunk>> {
@@ -157,6 +189,19 @@ impl Follower {
     fn take(&mut self, bytes: Vec<u8>, restarted: bool) -> Chunk {
         let lines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
         let before = self.pos.lines;
+        // The fingerprint of what now lies just before the offset: this chunk's end, and the
+        // previous one's when the chunk is shorter than the window.
+        let tail_start = bytes.len().saturating_sub(TAIL as usize);
+        let mut window = Vec::with_capacity(TAIL as usize);
+        if (bytes.len() as u64) < TAIL && self.pos.offset > 0 {
+            if let Some(f) = self.file.as_mut() {
+                let want = (TAIL - bytes.len() as u64).min(self.pos.offset);
+                let _ = f.seek(SeekFrom::Start(self.pos.offset - want));
+                let _ = f.take(want).read_to_end(&mut window);
+            }
+        }
+        window.extend_from_slice(&bytes[tail_start..]);
+        self.pos.tail = Some(fingerprint(&window));
         self.pos.offset += bytes.len() as u64;
         self.pos.lines += lines;
         Chunk {
@@ -270,6 +315,61 @@ mod tests {
         append(&p, "x\n");
         let c = f.poll(1 << 20).unwrap().unwrap();
         assert_eq!((text(&c), c.lines_before, c.restarted), ("x\n", 0, true));
+    }
+
+    /// copytruncate, then more written than was there before the next read: the file is longer
+    /// than the offset, so only the bytes before the offset tell. Every new line is read, from
+    /// the start, not from the middle of one (4,000 lines were lost so).
+    #[test]
+    fn truncation_then_regrowth_past_the_offset_starts_over() {
+        let d = dir("regrow");
+        let p = d.join("a.log");
+        let old: String = (0..100).map(|i| format!("old record {i}\n")).collect();
+        append(&p, &old);
+        let mut f = Follower::new(&p, None);
+        while f.poll(1 << 20).unwrap().is_some() {}
+        let saved = f.position().clone();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&p)
+            .unwrap();
+        let new: String = (0..400)
+            .map(|i| format!("new entry number {i}\n"))
+            .collect();
+        append(&p, &new);
+        let mut got = String::new();
+        let mut restarted = false;
+        while let Some(c) = f.poll(1 << 20).unwrap() {
+            restarted |= c.restarted;
+            got.push_str(text(&c));
+        }
+        assert!(restarted);
+        assert_eq!(got, new);
+        assert_eq!(f.position().lines, 400);
+        // The same from a saved position, as after a restart.
+        let mut resumed = Follower::new(&p, Some(saved));
+        let c = resumed.poll(1 << 20).unwrap().unwrap();
+        assert!(c.restarted);
+        assert_eq!(c.lines_before, 0);
+        assert!(text(&c).starts_with("new entry number 0\n"));
+    }
+
+    /// A file that only grew keeps its place, chunk after chunk, however small.
+    #[test]
+    fn growth_alone_keeps_the_place() {
+        let d = dir("grow");
+        let p = d.join("a.log");
+        let mut f = Follower::new(&p, None);
+        let mut all = String::new();
+        for i in 0..50 {
+            let line = format!("{i}\n");
+            append(&p, &line);
+            let c = f.poll(1 << 20).unwrap().unwrap();
+            assert!(!c.restarted, "line {i}");
+            all.push_str(text(&c));
+        }
+        assert_eq!(all, (0..50).map(|i| format!("{i}\n")).collect::<String>());
     }
 
     #[test]

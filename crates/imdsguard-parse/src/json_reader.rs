@@ -15,17 +15,35 @@ pub(crate) fn decode_line(
     on_event: &mut dyn FnMut(Event),
 ) {
     match decode_line_result(line, source, opts) {
-        Ok(e) => summary.event(e, opts, on_event),
+        Ok((e, lossy)) => {
+            if lossy {
+                summary.lossy(e.source.clone(), opts.keep_skips);
+            }
+            summary.event(e, opts, on_event)
+        }
         Err(s) => summary.skip(s, opts.keep_skips),
     }
 }
 
-/// One JSON line decoded, or why not.
+/// One JSON line decoded, or why not; and whether it was read lossily: a line that is not valid
+/// UTF-8 is read with U+FFFD in place of each invalid byte, so that one bad byte in one field
+/// (a user agent, a host name an attacker controls) marks that field and does not hide the
+/// record.
 pub(crate) fn decode_line_result(
     line: &[u8],
     source: SourceRef,
     opts: &ReadOptions,
-) -> Result<Event, Skipped> {
+) -> Result<(Event, bool), Skipped> {
+    match decode_exact(line, source.clone(), opts) {
+        Err(s) if s.reason == SkipReason::NotUtf8 => {
+            let fixed = String::from_utf8_lossy(line);
+            decode_exact(fixed.as_bytes(), source, opts).map(|e| (e, true))
+        }
+        other => other.map(|e| (e, false)),
+    }
+}
+
+fn decode_exact(line: &[u8], source: SourceRef, opts: &ReadOptions) -> Result<Event, Skipped> {
     let value: Value = match serde_json::from_slice(line) {
         Ok(v) => v,
         Err(e) => {

@@ -516,7 +516,8 @@ pub(crate) fn read_stream(
         formats::defender_csv::read(name, first, line_no, &mut *r, opts, summary, on_event);
         return;
     }
-    let first_is_record = serde_json::from_slice::<Value>(&first).is_ok_and(|v| v.is_object());
+    let first_is_record = serde_json::from_str::<Value>(&String::from_utf8_lossy(&first))
+        .is_ok_and(|v| v.is_object());
     if first_is_record {
         if let Some(par) = par {
             par.run(name, first, line_no, &mut *r, opts, summary);
@@ -577,8 +578,10 @@ fn starts_a_reading(line: &[u8], opts: &ReadOptions) -> bool {
         ) {
             return false;
         }
+        // A line that is not UTF-8 is judged as it will be read: with U+FFFD in place.
+        let text = String::from_utf8_lossy(line);
         let mut values =
-            serde_json::Deserializer::from_slice(line).into_iter::<serde::de::IgnoredAny>();
+            serde_json::Deserializer::from_str(&text).into_iter::<serde::de::IgnoredAny>();
         match values.next() {
             Some(Ok(_)) => true,
             Some(Err(e)) => e.is_eof(),

@@ -104,7 +104,13 @@ pub(crate) struct Parallel<'a, 's, T> {
 
 enum Item<T> {
     /// An event's format, what its time was (and the unreadable text), and what `map` made of it.
-    Event(Format, TimeNote, Option<Box<(SourceRef, String)>>, T),
+    Event(
+        Format,
+        TimeNote,
+        Option<Box<(SourceRef, String)>>,
+        Option<SourceRef>,
+        T,
+    ),
     Skip(Skipped),
 }
 
@@ -169,12 +175,13 @@ impl<T: Send> JsonLines for Parallel<'_, '_, T> {
                                 split_lines(&bytes, first_line, opts.max_line, &mut |line, l| {
                                     items.push(match l {
                                         Ok(l) => match decode_line_result(l, at(line), opts) {
-                                            Ok(mut e) => {
+                                            Ok((mut e, lossy)) => {
                                                 let (note, raw) =
                                                     normalize_event(&mut e, opts.timezone.as_ref());
                                                 let raw =
                                                     raw.map(|r| Box::new((e.source.clone(), r)));
-                                                Item::Event(e.format, note, raw, map(e))
+                                                let lossy = lossy.then(|| e.source.clone());
+                                                Item::Event(e.format, note, raw, lossy, map(e))
                                             }
                                             Err(skip) => Item::Skip(skip),
                                         },
@@ -198,7 +205,10 @@ impl<T: Send> JsonLines for Parallel<'_, '_, T> {
                 in_order.drain(until, &mut |items| {
                     for it in items {
                         match it {
-                            Item::Event(f, note, raw, t) => {
+                            Item::Event(f, note, raw, lossy, t) => {
+                                if let Some(at) = lossy {
+                                    summary.lossy(at, opts.keep_skips);
+                                }
                                 summary.count(f, note, raw.map(|b| *b), opts.keep_skips);
                                 (self.sink.borrow_mut())(t);
                             }

@@ -33,6 +33,10 @@ pub struct Summary {
     pub unreadable_times: BTreeMap<Format, u64>,
     /// The first of those, with the text the record has.
     pub first_unreadable_times: Vec<(SourceRef, String)>,
+    /// Records that were not valid UTF-8, read with U+FFFD in place of each invalid byte.
+    pub lossy: u64,
+    /// The first of those.
+    pub first_lossy: Vec<SourceRef>,
 }
 
 /// What normalizing an event's time found.
@@ -144,6 +148,14 @@ impl Summary {
         }
     }
 
+    /// A record read lossily (not valid UTF-8).
+    pub(crate) fn lossy(&mut self, at: SourceRef, keep: usize) {
+        self.lossy += 1;
+        if self.first_lossy.len() < keep {
+            self.first_lossy.push(at);
+        }
+    }
+
     /// `n` more records skipped for `reason`, beyond those recorded in full.
     pub(crate) fn count_skips(&mut self, reason: SkipReason, n: u64) {
         if n > 0 {
@@ -186,6 +198,12 @@ impl Summary {
         for u in other.first_unreadable_times {
             if self.first_unreadable_times.len() < keep {
                 self.first_unreadable_times.push(u);
+            }
+        }
+        self.lossy += other.lossy;
+        for at in other.first_lossy {
+            if self.first_lossy.len() < keep {
+                self.first_lossy.push(at);
             }
         }
     }

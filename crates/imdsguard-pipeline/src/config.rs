@@ -101,6 +101,7 @@ pub struct WatchConfig {
     pub max_chunk: usize,
     /// Stop once every file is read to its end and standard input is closed.
     pub once: bool,
-    /// POST every new alert shown to this URL (through the store's outbox).
-    pub webhook: Option<String>,
+    /// POST every new alert shown to this destination (through the store's outbox, keyed by
+    /// its name).
+    pub webhook: Option<crate::Webhook>,
 }

@@ -28,6 +28,7 @@
 //! - [`AlertSink`]: the caller's output; the store and the webhook are the pipeline's own.
 
 pub mod config;
+mod destination;
 mod detect;
 mod error;
 mod hunt;
@@ -42,6 +43,7 @@ mod webhook;
 pub use config::{
     Config, CorrelateConfig, HuntConfig, ReadConfig, ResourceConfig, RulesConfig, WatchConfig,
 };
+pub use destination::Webhook;
 pub use detect::{Detector, Found};
 pub use error::PipelineError;
 pub use hunt::{hunt, write_incidents, HuntReport, RuleCount, StoreReport};

@@ -79,7 +79,7 @@ struct Watcher<'a> {
     shown: u64,
     last_baseline_save: Instant,
     last_incident_save: Instant,
-    webhook: Option<String>,
+    webhook: Option<crate::Webhook>,
 }
 
 /// What a commit saves besides the alerts and their incident links.
@@ -139,8 +139,9 @@ impl Watcher<'_> {
         if save_incidents {
             self.last_incident_save = Instant::now();
         }
-        let outbox = self.webhook.as_deref().map(|w| (w, self.min_severity));
-        let new = commit(
+        let outbox = self.webhook.as_ref().map(|w| (w.name(), self.min_severity));
+        let min = self.min_severity;
+        self.shown += commit(
             &mut self.store,
             &mut self.run.engine,
             &alerts,
@@ -150,24 +151,9 @@ impl Watcher<'_> {
                 baselines: save_baselines,
                 outbox,
             },
+            &mut |new| show(&alerts, new, min, sink),
         )?;
-        self.show(&alerts, &new, sink)
-    }
-
-    /// Hands the sink each alert new to the store and at or above the minimum severity.
-    fn show(
-        &mut self,
-        alerts: &[(Alert, Option<i64>)],
-        new: &[bool],
-        sink: &mut dyn AlertSink,
-    ) -> Result<(), PipelineError> {
-        for (i, (a, _)) in alerts.iter().enumerate() {
-            if new[i] && a.severity >= self.min_severity {
-                self.shown += 1;
-                sink.alert(a).map_err(PipelineError::Output)?;
-            }
-        }
-        sink.flush().map_err(PipelineError::Output)
+        Ok(())
     }
 
     fn status(&self, started: Instant) -> WatchStatus {
@@ -180,14 +166,36 @@ impl Watcher<'_> {
     }
 }
 
-/// One transaction: the alerts with their incident links, and what `saved` names. Returns, per
-/// alert, whether it was new to the store.
+/// Hands the sink each alert new to the store and at or above the minimum severity, and flushes
+/// it; returns how many.
+fn show(
+    alerts: &[(Alert, Option<i64>)],
+    new: &[bool],
+    min: Severity,
+    sink: &mut dyn AlertSink,
+) -> Result<u64, PipelineError> {
+    let mut shown = 0;
+    for (i, (a, _)) in alerts.iter().enumerate() {
+        if new[i] && a.severity >= min {
+            shown += 1;
+            sink.alert(a).map_err(PipelineError::Output)?;
+        }
+    }
+    sink.flush().map_err(PipelineError::Output)?;
+    Ok(shown)
+}
+
+/// One transaction: the alerts with their incident links, and what `saved` names; `show` sees,
+/// per alert, whether it is new to the store, after the batch is written and before it is
+/// committed (what it prints is printed at least once, even across a crash). Returns what `show`
+/// returned.
 fn commit(
     store: &mut Store,
     engine: &mut Engine,
     alerts: &[(Alert, Option<i64>)],
     saved: Saved<'_>,
-) -> Result<Vec<bool>, PipelineError> {
+    show: &mut dyn FnMut(&[bool]) -> Result<u64, PipelineError>,
+) -> Result<u64, PipelineError> {
     // A new incident is written at once (alerts link to it in this transaction); changes to
     // existing ones wait for `saved.incidents`.
     let (closed, changed): (Vec<Incident>, Vec<Incident>) = if saved.incidents {
@@ -225,9 +233,11 @@ fn commit(
         checkpoints: saved.checkpoints,
         outbox: saved.outbox,
     };
+    let mut shown = 0;
     store
-        .commit_new(&batch)
-        .map_err(PipelineError::store("storing a chunk's alerts"))
+        .commit_then(&batch, |new| show(new).map(|n| shown = n))
+        .map_err(PipelineError::store("storing a chunk's alerts"))??;
+    Ok(shown)
 }
 
 /// Runs until `stop` is set (or, with `cfg.once`, until every file is read to its end and
@@ -271,6 +281,10 @@ pub fn watch(
                     identity,
                     offset: c.offset,
                     lines: c.lines,
+                    tail: c
+                        .tail
+                        .as_deref()
+                        .and_then(|t| u64::from_str_radix(t, 16).ok()),
                 })
             });
         if !p.exists() {
@@ -316,10 +330,13 @@ pub fn watch(
     };
     let sender_stop = Arc::new(AtomicBool::new(false));
     let (notes_tx, notes) = std::sync::mpsc::channel::<String>();
+    for n in crate::webhook::adopt_outbox(&mut w.store, cfg.webhook.as_ref())? {
+        reporter.note(&n);
+    }
     let sender = match &cfg.webhook {
-        Some(url) => Some(crate::webhook::start(
+        Some(hook) => Some(crate::webhook::start(
             cfg.db.clone(),
-            url.clone(),
+            hook.clone(),
             Arc::clone(&sender_stop),
             notes_tx,
         )?),
@@ -356,6 +373,7 @@ pub fn watch(
                         offset: chunk.end.offset,
                         lines: chunk.end.lines,
                         identity: Some(chunk.end.identity.clone()),
+                        tail: chunk.end.tail.map(|t| format!("{t:016x}")),
                     };
                     w.chunk(
                         &name,
@@ -408,8 +426,9 @@ pub fn watch(
     // Clean shutdown: judge what is open, store everything with the baselines.
     let mut last: Vec<(Alert, Option<i64>)> = Vec::new();
     w.run.finish(&mut |a, t| last.push((a, t)));
-    let outbox = w.webhook.as_deref().map(|u| (u, w.min_severity));
-    let new = commit(
+    let outbox = w.webhook.as_ref().map(|h| (h.name(), w.min_severity));
+    let min = w.min_severity;
+    w.shown += commit(
         &mut w.store,
         &mut w.run.engine,
         &last,
@@ -419,20 +438,26 @@ pub fn watch(
             baselines: true,
             outbox,
         },
+        &mut |new| show(&last, new, min, sink),
     )?;
-    w.show(&last, &new, sink)?;
     let mut webhook_backlog = 0;
-    if let Some(t) = sender {
-        // One last pass over what is due, then the rest waits in the outbox.
+    if let Some(sender) = sender {
+        // One last pass over what is due, for at most the grace period (a receiver that hangs
+        // does not hold the stop); the rest waits in the outbox for the next run.
         sender_stop.store(true, Ordering::Relaxed);
-        let _ = t.join();
+        if !sender.stopped_within(crate::webhook::STOP_GRACE) {
+            reporter.note(&format!(
+                "webhook: the receiver did not answer within {} s of the stop; undelivered alerts wait in the store",
+                crate::webhook::STOP_GRACE.as_secs()
+            ));
+        }
         for n in notes.try_iter() {
             reporter.note(&n);
         }
-        if let Some(url) = &w.webhook {
+        if let Some(hook) = &w.webhook {
             webhook_backlog = w
                 .store
-                .outbox_len(url)
+                .outbox_len(hook.name())
                 .map_err(PipelineError::store("counting the webhook's outbox"))?;
         }
     }
@@ -464,8 +489,8 @@ fn metrics_of(w: &Watcher<'_>, inputs: &[Input], started: Instant) -> serde_json
         .collect();
     let outbox = w
         .webhook
-        .as_deref()
-        .and_then(|u| w.store.outbox_len(u).ok());
+        .as_ref()
+        .and_then(|h| w.store.outbox_len(h.name()).ok());
     serde_json::json!({
         "metrics": "imdsguard watch",
         "uptime_s": (secs * 10.0).round() / 10.0,

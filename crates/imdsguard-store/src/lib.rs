@@ -120,6 +120,9 @@ const MIGRATIONS: &[&str] = &[
     "CREATE INDEX incidents_by_host ON incidents(host, last_ms);
      CREATE INDEX incidents_by_severity ON incidents(severity, last_ms);
      CREATE INDEX alerts_by_rule ON alerts(rule_id, time_ms);",
+    // 4: a fingerprint of the bytes before a followed file's offset, to notice a file truncated
+    // and grown past the offset between two reads.
+    "ALTER TABLE checkpoints ADD COLUMN tail TEXT;",
 ];
 
 /// Where a followed input stands.
@@ -133,6 +136,9 @@ pub struct Checkpoint {
     pub lines: u64,
     /// What identifies the file the offset is in (device and inode), to notice rotation.
     pub identity: Option<String>,
+    /// A fingerprint of the bytes just before the offset, to notice the file truncated and
+    /// grown again past it.
+    pub tail: Option<String>,
 }
 
 /// One transaction's worth of results.
@@ -364,6 +370,20 @@ impl Store {
     /// [`Store::commit`], saying for each alert of the batch whether it was new (not already
     /// stored): what `watch` prints, so that a restart prints nothing twice.
     pub fn commit_new(&mut self, batch: &Batch<'_>) -> Result<Vec<bool>, StoreError> {
+        self.commit_then(batch, |_| Ok::<(), std::convert::Infallible>(()))
+            .map(|r| r.unwrap_or_else(|never| match never {}))
+    }
+
+    /// [`Store::commit_new`], calling `before_commit` with what is new once the batch is written
+    /// and before it is committed: what `watch` prints goes out before the store says it did, so
+    /// a crash in between prints it again after the restart (at least once, by stable id) rather
+    /// than never. When `before_commit` fails, nothing is committed and its error is returned
+    /// (inside the `Ok`; the outer error is the store's own).
+    pub fn commit_then<E>(
+        &mut self,
+        batch: &Batch<'_>,
+        before_commit: impl FnOnce(&[bool]) -> Result<(), E>,
+    ) -> Result<Result<Vec<bool>, E>, StoreError> {
         let path = self.path.clone();
         let sql = |what: &str| {
             let what = what.to_owned();
@@ -457,8 +477,8 @@ impl Store {
             }
             let mut cp = tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO checkpoints (input, offset, lines, identity, updated_at_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT OR REPLACE INTO checkpoints (input, offset, lines, identity, updated_at_ms, tail)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
                 .map_err(sql("preparing the checkpoint insert"))?;
             for c in &batch.checkpoints {
@@ -467,13 +487,17 @@ impl Store {
                     c.offset as i64,
                     c.lines as i64,
                     c.identity,
-                    now
+                    now,
+                    c.tail
                 ])
                 .map_err(sql("storing a checkpoint"))?;
             }
         }
+        if let Err(e) = before_commit(&new) {
+            return Ok(Err(e));
+        }
         tx.commit().map_err(sql("committing"))?;
-        Ok(new)
+        Ok(Ok(new))
     }
 
     /// The saved baselines of every host. A row that does not read back is an error naming it.
@@ -502,7 +526,7 @@ impl Store {
     pub fn checkpoint(&self, input: &str) -> Result<Option<Checkpoint>, StoreError> {
         self.conn
             .query_row(
-                "SELECT input, offset, lines, identity FROM checkpoints WHERE input = ?1",
+                "SELECT input, offset, lines, identity, tail FROM checkpoints WHERE input = ?1",
                 [input],
                 |r| {
                     Ok(Checkpoint {
@@ -510,6 +534,7 @@ impl Store {
                         offset: r.get::<_, i64>(1)? as u64,
                         lines: r.get::<_, i64>(2)? as u64,
                         identity: r.get(3)?,
+                        tail: r.get(4)?,
                     })
                 },
             )
@@ -849,6 +874,63 @@ impl Store {
             )
             .map(|n| n as u64)
             .map_err(self.err("counting the outbox"))
+    }
+
+    /// Every destination the outbox holds alerts for, with how many.
+    pub fn outbox_targets(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT target, COUNT(*) FROM outbox GROUP BY target ORDER BY target")
+            .map_err(self.err("reading the outbox"))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+            })
+            .map_err(self.err("reading the outbox"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(self.err("reading the outbox"))
+    }
+
+    /// Moves the alerts waiting for `from` to `to` (an alert already waiting for `to` stays
+    /// once), and replaces their last error by `error` when given: one transaction.
+    pub fn rename_outbox_target(
+        &mut self,
+        from: &str,
+        to: &str,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        if from == to {
+            return self
+                .conn
+                .execute(
+                    "UPDATE outbox SET last_error = COALESCE(?2, last_error) WHERE target = ?1",
+                    params![from, error],
+                )
+                .map(|_| ())
+                .map_err(self.err("renaming an outbox destination"));
+        }
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|source| StoreError::Sqlite {
+                path: path.clone(),
+                what: "renaming an outbox destination".into(),
+                source,
+            })?;
+        tx.execute(
+            "UPDATE OR IGNORE outbox SET target = ?2, last_error = COALESCE(?3, last_error)
+             WHERE target = ?1",
+            params![from, to, error],
+        )
+        .and_then(|_| tx.execute("DELETE FROM outbox WHERE target = ?1", [from]))
+        .and_then(|_| tx.commit())
+        .map(|_| ())
+        .map_err(|source| StoreError::Sqlite {
+            path,
+            what: "renaming an outbox destination".into(),
+            source,
+        })
     }
 
     /// How many alerts the store holds.

@@ -169,6 +169,7 @@ fn incidents_link_their_alerts_and_baselines_round_trip() {
             offset: 4096,
             lines: 12,
             identity: Some("2049:1234".into()),
+            tail: Some("5f3a".into()),
         }],
     })
     .unwrap();

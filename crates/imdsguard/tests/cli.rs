@@ -502,3 +502,43 @@ fn a_walk_reads_the_files_and_names_links_and_fifos_it_skips() {
             .contains("\"rule_id\""));
     }
 }
+
+/// One invalid UTF-8 byte in one field (here the command line an attacker shaped) does not hide
+/// the record: it is read with U+FFFD in that place, alerted on, and counted with its line.
+/// Before, the whole record was skipped as "not UTF-8".
+#[test]
+fn a_record_with_an_invalid_utf8_byte_is_read_and_marked() {
+    let mut record = br#"{"EventTime":"2026-11-20 08:00:00","Hostname":"web01","SourceModuleType":"im_msvistalog","EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","ProcessId":"4242","Image":"C:\\Users\\bob\\AppData\\Local\\Temp\\x.exe","CommandLine":"x.exe http://169.254.169.254/latest/meta-data/iam/security-credentials/ "#.to_vec();
+    record.extend_from_slice(b"\xff\xfe");
+    record.extend_from_slice(
+        br#"","User":"CORP\\bob","ParentImage":"C:\\Windows\\System32\\cmd.exe"}"#,
+    );
+    record.push(b'\n');
+    let dir = std::env::temp_dir().join(format!("imdsguard-cli-utf8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad-byte.jsonl");
+    std::fs::write(&file, &record).unwrap();
+    let out = bin()
+        .args(["hunt", "--no-db", "--output", "jsonl"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("1 records were not valid UTF-8"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("bad-byte.jsonl:1: read with U+FFFD"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("0 records skipped"), "{stderr}");
+    let first: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(first["host"], "web01");
+    assert!(first["process"]["command_line"]
+        .as_str()
+        .unwrap()
+        .ends_with("security-credentials/ \u{fffd}\u{fffd}"));
+}

@@ -137,27 +137,30 @@ fn killed_mid_file_and_restarted_it_stores_every_alert_once() {
     // Its standard output is a pipe nobody reads: once the pipe is full, writing blocks, and
     // with it the reading (back-pressure). Small chunks: many transactions.
     let mut first = bin()
-        .args(["watch", "--max-chunk", "8192", "--poll", "20ms", "--db"])
+        .args(["watch", "--max-chunk", "4096", "--poll", "20ms", "--db"])
         .arg(&db)
         .arg(&log)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Alerts are printed before their chunk commits: once the pipe is full, the chunk being
+    // printed never commits. Wait for a first commit (or a stall before any).
+    let started = Instant::now();
     wait_for("a first checkpoint", Duration::from_secs(60), || {
-        checkpoint(&db).is_some_and(|o| o > 0)
+        checkpoint(&db).is_some_and(|o| o > 0) || started.elapsed() > Duration::from_secs(10)
     });
     // Blocked on its output, it reads no further: the checkpoint stays put.
     std::thread::sleep(Duration::from_millis(500));
-    let held = checkpoint(&db).unwrap();
+    let held = checkpoint(&db);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
         checkpoint(&db),
-        Some(held),
+        held,
         "reading went on while output was blocked"
     );
     assert!(
-        held < size,
+        held.unwrap_or(0) < size,
         "the whole file was read before the kill: nothing tested"
     );
     kill9(&mut first);
@@ -188,14 +191,19 @@ fn killed_mid_file_and_restarted_it_stores_every_alert_once() {
         "lost or extra alerts in the store"
     );
     assert_eq!(stored, want);
-    // Nothing printed twice across the two runs, and nothing printed that is not stored.
+    // Every stored alert was printed, at least once across the two runs (the store's own
+    // guarantee: an alert is printed before its transaction commits, so one printed when the
+    // kill came is printed again after the restart, by the same id); nothing printed that is
+    // not stored. (Before, alerts committed and then lost in the blocked output were never
+    // printed: 12% of them in one measurement.)
     let mut printed = ids_of(&printed_first);
     printed.extend(ids_of(&String::from_utf8_lossy(&second.stdout)));
-    let n = printed.len();
     printed.sort();
     printed.dedup();
-    assert_eq!(printed.len(), n, "an alert was printed twice");
-    assert!(printed.iter().all(|id| stored.binary_search(id).is_ok()));
+    assert_eq!(
+        printed, stored,
+        "an alert stored but never printed, or printed and not stored"
+    );
     // The second run printed what the first had not yet stored.
     assert!(!ids_of(&String::from_utf8_lossy(&second.stdout)).is_empty());
     // The restart continued each host's incident (7 hosts, 50 minutes of alerts each, under
@@ -665,4 +673,168 @@ fn a_syslog_senders_host_names_records_that_name_none() {
         hosts.into_iter().collect::<Vec<_>>(),
         ["build7.corp.example", "runner3.corp.example"]
     );
+}
+
+/// Every byte of the store's files, its WAL included.
+fn store_bytes(db: &Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for ext in ["", "-wal", "-shm"] {
+        let p = PathBuf::from(format!("{}{ext}", db.display()));
+        all.extend(std::fs::read(&p).unwrap_or_default());
+    }
+    all
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// A webhook URL's secrets (`user:password@`, `?token=`) are shown masked and never stored; the
+/// outbox keys alerts by the destination's name, so a new token for the same destination
+/// delivers what waited; alerts waiting for another destination are reported at start, not
+/// stranded unsaid.
+#[test]
+fn webhook_secrets_are_never_shown_or_stored_and_a_new_token_delivers_the_backlog() {
+    let d = dir("webhook-secret");
+    let log = d.join("sysmon.jsonl");
+    let db = d.join("store.db");
+    write_lines(&log, 0..10);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Refuses everything at first (503), then accepts from its 1,000th request.
+    let got = receiver(listener, 1000);
+    let url = format!("http://alice:hunter2222@127.0.0.1:{port}/hook?token=s3cr3tvalue");
+    let first = bin()
+        .args(["watch", "--once", "--webhook", &url, "--db"])
+        .arg(&db)
+        .arg(&log)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(first.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "webhook: http://***@127.0.0.1:{port}/hook?token=***: HTTP 503"
+        )),
+        "{stderr}"
+    );
+    for secret in ["hunter2222", "s3cr3tvalue"] {
+        assert!(!stderr.contains(secret), "{secret} shown: {stderr}");
+        assert!(!contains(&store_bytes(&db), secret), "{secret} stored");
+    }
+    let stored = stored_ids(&db);
+    assert!(!stored.is_empty());
+    assert!(!got.lock().unwrap().is_empty(), "the receiver was asked");
+
+    // Another path without a name: the backlog for the first destination is reported.
+    let other = format!("http://127.0.0.1:{port}/elsewhere");
+    let second = bin()
+        .args(["watch", "--once", "--webhook", &other, "--db"])
+        .arg(&db)
+        .arg(&log)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "webhook: {} alerts wait in the store for \"http://127.0.0.1:{port}/hook\", which is not this run's webhook",
+            stored.len()
+        )),
+        "{stderr}"
+    );
+
+    // A new token for the same destination (same name) delivers what waits, once the receiver
+    // accepts.
+    let accepting = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port2 = accepting.local_addr().unwrap().port();
+    let got2 = receiver(accepting, 0);
+    let url2 = format!("http://alice:newpass99@127.0.0.1:{port2}/hook?token=rotated");
+    let third = bin()
+        .args([
+            "watch",
+            "--poll",
+            "20ms",
+            "--webhook",
+            &url2,
+            "--webhook-name",
+            &format!("http://127.0.0.1:{port}/hook"),
+            "--db",
+        ])
+        .arg(&db)
+        .arg(&log)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let delivered = || -> Vec<String> {
+        let mut ok: Vec<String> = got2
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(s, _)| *s == 200)
+            .map(|(_, id)| id.clone())
+            .collect();
+        ok.sort();
+        ok.dedup();
+        ok
+    };
+    // Each waits out its backoff from the refusals (a few seconds at most here).
+    wait_for("the backlog delivered", Duration::from_secs(60), || {
+        delivered().len() >= stored.len()
+    });
+    Command::new("kill")
+        .args(["-TERM", &third.id().to_string()])
+        .status()
+        .unwrap();
+    let out = third.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(delivered(), stored);
+    for secret in ["newpass99", "rotated"] {
+        assert!(!String::from_utf8_lossy(&out.stderr).contains(secret));
+        assert!(!contains(&store_bytes(&db), secret), "{secret} stored");
+    }
+}
+
+/// A receiver that accepts connections and never answers: a stopping `watch` waits for it at
+/// most its grace period, leaving undelivered alerts in the outbox (before, 10 s per alert).
+#[test]
+fn a_hung_webhook_receiver_does_not_hold_the_stop() {
+    let d = dir("webhook-hung");
+    let log = d.join("sysmon.jsonl");
+    let db = d.join("store.db");
+    write_lines(&log, 0..15);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = std::sync::Arc::clone(&held);
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            keep.lock().unwrap().push(conn);
+        }
+    });
+    let started = std::time::Instant::now();
+    let mut child = bin()
+        .args(["watch", "--once", "--webhook"])
+        .arg(format!("http://127.0.0.1:{port}/hook"))
+        .arg("--db")
+        .arg(&db)
+        .arg(&log)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Far below the 150 s the old sender took for these 15 alerts.
+    let deadline = started + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("watch did not stop while the receiver hung");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("did not answer within 5 s"), "{stderr}");
+    assert!(stderr.contains("alerts wait in the store"), "{stderr}");
 }

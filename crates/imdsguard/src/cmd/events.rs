@@ -119,6 +119,15 @@ pub(crate) fn print_summary(s: &Summary, elapsed: std::time::Duration) {
     for (source, text) in &s.first_unreadable_times {
         eprintln!("  time     {source}: {text:?} is not a time");
     }
+    if s.lossy > 0 {
+        eprintln!(
+            "  utf-8    {} records were not valid UTF-8: read with U+FFFD in place of each invalid byte",
+            s.lossy
+        );
+    }
+    for at in &s.first_lossy {
+        eprintln!("  utf-8    {at}: read with U+FFFD");
+    }
     for f in &s.unrecognized_files {
         eprintln!("  not read: {f}");
     }

@@ -129,7 +129,9 @@ pub fn watch(
         eprintln!(
             "imdsguard: webhook: {} alerts wait in the store for {}",
             report.webhook_backlog,
-            cfg.webhook.as_deref().unwrap_or("")
+            cfg.webhook
+                .as_ref()
+                .map_or(String::new(), |w| w.name().to_owned())
         );
     }
     eprintln!(
@@ -155,9 +157,15 @@ pub(crate) struct WatchArgs {
     #[arg(long, value_name = "ADDR")]
     syslog_tcp: Vec<String>,
     /// POST every new alert (its JSON) to this URL, retrying with backoff until it answers 2xx;
-    /// alerts wait in the store meanwhile, across restarts.
+    /// alerts wait in the store meanwhile, across restarts. `env:VAR` reads the URL from the
+    /// environment variable VAR (keeps a token off the command line). Its secrets (`user:pass@`,
+    /// query values) are masked wherever it is shown, and never stored.
     #[arg(long, value_name = "URL")]
     webhook: Option<String>,
+    /// The name the store keeps the webhook's undelivered alerts under (default: the URL's
+    /// scheme, host and path): a new URL or token with the same name delivers what waits.
+    #[arg(long, value_name = "NAME", requires = "webhook")]
+    webhook_name: Option<String>,
     /// Decode every record with this format instead of sniffing.
     #[arg(long, value_parser = format_parser())]
     format: Option<Format>,
@@ -231,7 +239,12 @@ pub(crate) fn watch_with(a: WatchArgs) -> Result<ExitCode> {
         poll: std::time::Duration::from_millis(a.poll.max(1) as u64),
         max_chunk: a.max_chunk.max(4096),
         once: a.once,
-        webhook: a.webhook,
+        webhook: a
+            .webhook
+            .as_deref()
+            .map(|url| imdsguard_pipeline::Webhook::new(url, a.webhook_name.as_deref()))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!(e))?,
     };
     watch(cfg, a.output, a.out)
 }
