@@ -97,6 +97,8 @@ pub struct WatchConfig {
     pub db: PathBuf,
     /// How long to wait when no input grew.
     pub poll: std::time::Duration,
+    /// How long a syslog TCP connection may stay silent before it is closed.
+    pub syslog_idle: std::time::Duration,
     /// Most bytes read from an input per transaction.
     pub max_chunk: usize,
     /// Stop once every file is read to its end and standard input is closed.

@@ -26,9 +26,62 @@ pub(crate) struct Stream {
     rx: Receiver<StreamLine>,
     pub(crate) lines: u64,
     pub(crate) open: bool,
-    /// Frames dropped by the reader (over 1 MiB without their end).
-    pub(crate) dropped: Arc<AtomicU64>,
+    /// What the reader left out and says once: connections that sent frames over 1 MiB
+    /// (each counted once), connections refused over the cap, idle connections closed.
+    pub(crate) counts: Arc<Counts>,
+    /// How much of `counts` was said already.
+    pub(crate) said: (u64, u64, u64),
 }
+
+/// What a stream's reader left out.
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    pub(crate) oversized: AtomicU64,
+    pub(crate) refused: AtomicU64,
+    pub(crate) idle: AtomicU64,
+}
+
+impl Stream {
+    /// What the reader left out since the last call, in sentences.
+    pub(crate) fn news(&mut self) -> Vec<String> {
+        let now = (
+            self.counts.oversized.load(Ordering::Relaxed),
+            self.counts.refused.load(Ordering::Relaxed),
+            self.counts.idle.load(Ordering::Relaxed),
+        );
+        let mut out = Vec::new();
+        if now.0 > self.said.0 {
+            out.push(format!(
+                "{}: {} connections sent a frame over 1 MiB (dropped, said once per connection)",
+                self.name,
+                now.0 - self.said.0
+            ));
+        }
+        if now.1 > self.said.1 {
+            out.push(format!(
+                "{}: {} connections refused: at most {MAX_TCP_CONNECTIONS} are open at once",
+                self.name,
+                now.1 - self.said.1
+            ));
+        }
+        if now.2 > self.said.2 {
+            out.push(format!(
+                "{}: {} idle connections closed",
+                self.name,
+                now.2 - self.said.2
+            ));
+        }
+        self.said = now;
+        out
+    }
+}
+
+/// At most this many syslog TCP connections are open at once (one reading thread each); more
+/// are closed as they come, and counted.
+pub(crate) const MAX_TCP_CONNECTIONS: usize = 256;
+
+/// The longest frame read whole.
+const MAX_FRAME: usize = 1 << 20;
 
 /// One input `watch` reads.
 pub(crate) enum Input {
@@ -64,7 +117,8 @@ pub(crate) fn stdin_stream() -> Stream {
         rx,
         lines: 0,
         open: true,
-        dropped: Arc::new(AtomicU64::new(0)),
+        counts: Arc::default(),
+        said: (0, 0, 0),
     }
 }
 
@@ -102,11 +156,15 @@ pub(crate) fn syslog_udp(addr: &str) -> Result<Stream, PipelineError> {
         rx,
         lines: 0,
         open: true,
-        dropped: Arc::new(AtomicU64::new(0)),
+        counts: Arc::default(),
+        said: (0, 0, 0),
     })
 }
 
-pub(crate) fn syslog_tcp(addr: &str) -> Result<Stream, PipelineError> {
+/// A syslog TCP listener: one reading thread per connection, at most [`MAX_TCP_CONNECTIONS`] at
+/// once; a connection silent for `idle` is closed (senders reconnect); a frame over 1 MiB
+/// without its end is dropped and said once per connection.
+pub(crate) fn syslog_tcp(addr: &str, idle: std::time::Duration) -> Result<Stream, PipelineError> {
     let err = |source| PipelineError::Listen {
         proto: "tcp",
         addr: addr.to_owned(),
@@ -115,38 +173,24 @@ pub(crate) fn syslog_tcp(addr: &str) -> Result<Stream, PipelineError> {
     let listener = std::net::TcpListener::bind(addr).map_err(err)?;
     let name = format!("syslog+tcp://{}", listener.local_addr().map_err(err)?);
     let (tx, rx) = sync_channel(STREAM_BOUND);
-    let dropped = Arc::new(AtomicU64::new(0));
-    let counted = Arc::clone(&dropped);
+    let counts: Arc<Counts> = Arc::default();
+    let counted = Arc::clone(&counts);
     std::thread::spawn(move || {
+        let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let dropped = Arc::clone(&counted);
-            let tx: SyncSender<StreamLine> = tx.clone();
+            let Ok(conn) = conn else { continue };
+            if open.load(Ordering::Relaxed) >= MAX_TCP_CONNECTIONS {
+                counted.refused.fetch_add(1, Ordering::Relaxed);
+                drop(conn);
+                continue;
+            }
+            open.fetch_add(1, Ordering::Relaxed);
+            let _ = conn.set_read_timeout(Some(idle));
+            let (tx, counts, open): (SyncSender<StreamLine>, _, _) =
+                (tx.clone(), Arc::clone(&counted), Arc::clone(&open));
             std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 65_536];
-                loop {
-                    let n = match io::Read::read(&mut conn, &mut chunk) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    buf.extend_from_slice(&chunk[..n]);
-                    let (frames, used) = imdsguard_parse::syslog::split_tcp(&buf);
-                    for f in frames {
-                        if tx.send(syslog_line(f)).is_err() {
-                            return;
-                        }
-                    }
-                    buf.drain(..used);
-                    if buf.len() > 1 << 20 {
-                        // A frame over 1 MiB without its end: dropped and counted.
-                        dropped.fetch_add(1, Ordering::Relaxed);
-                        buf.clear();
-                    }
-                }
-                if !buf.is_empty() {
-                    let _ = tx.send(syslog_line(&buf));
-                }
+                read_connection(conn, &tx, &counts);
+                open.fetch_sub(1, Ordering::Relaxed);
             });
         }
     });
@@ -155,8 +199,51 @@ pub(crate) fn syslog_tcp(addr: &str) -> Result<Stream, PipelineError> {
         rx,
         lines: 0,
         open: true,
-        dropped,
+        counts,
+        said: (0, 0, 0),
     })
+}
+
+/// Reads one sender's frames until it closes, goes idle, or the stream is gone.
+fn read_connection(mut conn: std::net::TcpStream, tx: &SyncSender<StreamLine>, counts: &Counts) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 65_536];
+    let mut oversized = false;
+    loop {
+        let n = match io::Read::read(&mut conn, &mut chunk) {
+            Ok(0) => break,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                counts.idle.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+            Err(_) => break,
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        let (frames, used) = imdsguard_parse::syslog::split_tcp(&buf);
+        for f in frames {
+            if tx.send(syslog_line(f)).is_err() {
+                return;
+            }
+        }
+        buf.drain(..used);
+        if buf.len() > MAX_FRAME {
+            // A frame over 1 MiB without its end: dropped; said once for the connection.
+            if !oversized {
+                counts.oversized.fetch_add(1, Ordering::Relaxed);
+                oversized = true;
+            }
+            buf.clear();
+        }
+    }
+    if !buf.is_empty() {
+        let _ = tx.send(syslog_line(&buf));
+    }
 }
 
 impl Stream {

@@ -301,7 +301,7 @@ pub fn watch(
         inputs.push(Input::Stream(s));
     }
     for a in &cfg.syslog_tcp {
-        let s = syslog_tcp(a)?;
+        let s = syslog_tcp(a, cfg.syslog_idle)?;
         reporter.note(&format!("listening on {}", s.name));
         inputs.push(Input::Stream(s));
     }
@@ -345,7 +345,6 @@ pub fn watch(
     let started = Instant::now();
     let mut last_status = Instant::now();
     let mut read_errors: Vec<String> = Vec::new();
-    let mut dropped_said = 0u64;
     while !stop.load(Ordering::Relaxed) {
         let mut progressed = false;
         for input in inputs.iter_mut() {
@@ -390,14 +389,8 @@ pub fn watch(
                         let name = s.name.clone();
                         w.chunk(&name, &bytes, before, &hosts, None, sink)?;
                     }
-                    let dropped = s.dropped.load(Ordering::Relaxed);
-                    if dropped > dropped_said {
-                        reporter.note(&format!(
-                            "{}: {} syslog frames over 1 MiB dropped",
-                            s.name,
-                            dropped - dropped_said
-                        ));
-                        dropped_said = dropped;
+                    for n in s.news() {
+                        reporter.note(&n);
                     }
                 }
             }

@@ -838,3 +838,119 @@ fn a_hung_webhook_receiver_does_not_hold_the_stop() {
     assert!(stderr.contains("did not answer within 5 s"), "{stderr}");
     assert!(stderr.contains("alerts wait in the store"), "{stderr}");
 }
+
+/// The syslog TCP listener is bounded: at most 256 connections at once (the rest closed as
+/// they come, counted), a silent connection closed after `--syslog-idle`, a frame over 1 MiB
+/// dropped and said once for its connection (not once per MiB), and the sender's next frame
+/// read. Before: a thread per connection without limit or timeout (1,000 idle connections held
+/// 1,003 threads), and one warning per MiB.
+#[test]
+fn the_syslog_tcp_listener_is_bounded() {
+    use std::io::{BufRead, Read};
+    let d = dir("syslog-bounds");
+    let mut child = bin()
+        .args([
+            "watch",
+            "--syslog-tcp",
+            "127.0.0.1:0",
+            "--syslog-idle",
+            "2",
+            "--poll",
+            "20ms",
+            "--db",
+        ])
+        .arg(d.join("store.db"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let addr: std::net::SocketAddr = loop {
+        let mut l = String::new();
+        assert!(err.read_line(&mut l).unwrap() > 0, "no listener line");
+        if let Some(rest) = l
+            .trim()
+            .strip_prefix("imdsguard: watch: listening on syslog+tcp://")
+        {
+            break rest.parse().unwrap();
+        }
+    };
+    let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let keep = std::sync::Arc::clone(&said);
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = err.read_to_string(&mut rest);
+        keep.lock().unwrap().push_str(&rest);
+    });
+    let mut stdout = child.stdout.take().unwrap();
+    let printed = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    // 260 silent connections: 256 held, 4 closed at once.
+    let conns: Vec<std::net::TcpStream> = (0..260)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    let closed_at_once = |c: &std::net::TcpStream| {
+        c.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut r = c;
+        matches!(r.read(&mut [0u8; 1]), Ok(0))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let refused = conns
+        .iter()
+        .rev()
+        .take(8)
+        .filter(|c| closed_at_once(c))
+        .count();
+    assert!(refused >= 4, "{refused} of the last 8 closed at once");
+    // The silent ones are closed after the idle timeout, freeing their slots.
+    for c in conns.iter().take(3) {
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut r = c;
+        assert!(
+            matches!(r.read(&mut [0u8; 1]), Ok(0)),
+            "an idle connection stayed open"
+        );
+    }
+    drop(conns);
+    std::thread::sleep(Duration::from_millis(500));
+    // A sender with a 3 MiB frame, then a record: the record is read.
+    let mut big = std::net::TcpStream::connect(addr).unwrap();
+    big.write_all(&vec![b'A'; 3 << 20]).unwrap();
+    big.write_all(b"\n").unwrap();
+    big.write_all(line(0).as_bytes()).unwrap();
+    drop(big);
+    wait_for("the alert", Duration::from_secs(30), || {
+        !stored_ids(&d.join("store.db")).is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let out = printed.join().unwrap();
+    assert!(
+        !rules_of(&out).is_empty(),
+        "the record after the big frame alerted"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let said = said.lock().unwrap().clone();
+    assert!(
+        said.contains("connections refused: at most 256 are open at once"),
+        "{said}"
+    );
+    assert!(said.contains("idle connections closed"), "{said}");
+    assert_eq!(
+        said.matches("sent a frame over 1 MiB").count(),
+        1,
+        "one warning for the connection: {said}"
+    );
+    assert!(
+        said.contains(": 1 connections sent a frame over 1 MiB"),
+        "{said}"
+    );
+}

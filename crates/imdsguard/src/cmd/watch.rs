@@ -153,9 +153,13 @@ pub(crate) struct WatchArgs {
     /// Receive syslog (RFC 5424 or 3164) over UDP on this address (`0.0.0.0:514`); repeatable.
     #[arg(long, value_name = "ADDR")]
     syslog_udp: Vec<String>,
-    /// Receive syslog over TCP on this address (octet-counted or newline-delimited frames).
+    /// Receive syslog over TCP on this address (octet-counted or newline-delimited frames; at
+    /// most 256 connections at once).
     #[arg(long, value_name = "ADDR")]
     syslog_tcp: Vec<String>,
+    /// Close a syslog TCP connection silent for this many seconds (senders reconnect).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    syslog_idle: u64,
     /// POST every new alert (its JSON) to this URL, retrying with backoff until it answers 2xx;
     /// alerts wait in the store meanwhile, across restarts. `env:VAR` reads the URL from the
     /// environment variable VAR (keeps a token off the command line). Its secrets (`user:pass@`,
@@ -237,6 +241,7 @@ pub(crate) fn watch_with(a: WatchArgs) -> Result<ExitCode> {
         syslog_udp: a.syslog_udp,
         syslog_tcp: a.syslog_tcp,
         poll: std::time::Duration::from_millis(a.poll.max(1) as u64),
+        syslog_idle: std::time::Duration::from_secs(a.syslog_idle.max(1)),
         max_chunk: a.max_chunk.max(4096),
         once: a.once,
         webhook: a
