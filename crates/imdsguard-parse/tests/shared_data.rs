@@ -289,3 +289,34 @@ fn sentinel_syslog_rows_from_linux_decode() {
     );
     assert_eq!(shell.process.user.as_deref(), Some("tomcat"));
 }
+
+/// An EVTX file cut short (a copy stopped one byte, or 20,000 bytes, before its end) gives the
+/// records whole before the cut, and says what was lost. Before, the cut chunk was dropped
+/// silently: 0 events, 0 skipped.
+#[test]
+fn a_truncated_evtx_file_gives_what_precedes_the_cut_and_says_so() {
+    let full = shared!("evtx/evtxattack_DE_RDP_Tunnel_5156.evtx");
+    let bytes = std::fs::read(&full).unwrap();
+    let (whole, _) = read(std::slice::from_ref(&full));
+    assert_eq!(whole.len(), 101);
+    let dir = std::env::temp_dir().join(format!("imdsguard-evtx-cut-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (cut, want) in [(1usize, 101usize), (20_000, 72)] {
+        let path = dir.join(format!("cut{cut}.evtx"));
+        std::fs::write(&path, &bytes[..bytes.len() - cut]).unwrap();
+        let (events, summary) = read(&[path]);
+        assert_eq!(events.len(), want, "cut {cut}: {:?}", summary.input_errors);
+        // The records kept are the first ones, in order, as in the whole file.
+        for (a, b) in events.iter().zip(&whole) {
+            assert_eq!(a.record_id, b.record_id);
+        }
+        assert!(
+            summary.input_errors.iter().any(|e| e.contains(&format!(
+                "the file ends {} bytes into chunk 1 of the 1 its header counts: {want} records read",
+                65_536 - cut
+            ))),
+            "{:?}",
+            summary.input_errors
+        );
+    }
+}
