@@ -457,6 +457,7 @@ pub(crate) fn read_stream(
     let mut leading_count = 0u64;
     let mut evtx_head = false;
     let mut gave_up = false;
+    let mut utf16 = false;
     let mut first: Option<(Vec<u8>, u64)> = None;
     each_line(
         name,
@@ -471,6 +472,8 @@ pub(crate) fn read_stream(
                     return false;
                 }
                 evtx_head |= leading_count == 0 && t.starts_with(b"ElfFile\0");
+                utf16 |= leading_count == 0
+                    && (t.starts_with(&[0xFF, 0xFE]) || t.starts_with(&[0xFE, 0xFF]));
                 leading_count += 1;
                 if leading.len() < opts.keep_skips {
                     leading.push(line);
@@ -487,6 +490,11 @@ pub(crate) fn read_stream(
         if gave_up || (leading_count > 0 && opts.leading_junk != u64::MAX) {
             let what = if evtx_head {
                 "EVTX on a stream: EVTX needs seeking, give the file's path instead".to_owned()
+            } else if utf16 {
+                "UTF-16 text (as PowerShell's Out-File writes it): only Windows event XML is read \
+                 in UTF-16; convert it to UTF-8 (iconv -f UTF-16 -t UTF-8, or Out-File -Encoding \
+                 utf8)"
+                    .to_owned()
             } else {
                 format!(
                     "not a supported log format (tried windows-xml, auditd, defender-csv and the JSON formats: {})",
@@ -781,6 +789,26 @@ mod tests {
             summary.unrecognized_files[0].starts_with(
                 "info.yml: not a supported log format (tried windows-xml, auditd, defender-csv and the JSON formats: evtx-json, "
             ),
+            "{:?}",
+            summary.unrecognized_files
+        );
+        // UTF-16 JSON lines (PowerShell's Out-File): named as UTF-16, with what to do.
+        let mut u16 = vec![0xFF, 0xFE];
+        for u in "{\"EventID\":3}\n".encode_utf16() {
+            u16.extend_from_slice(&u.to_le_bytes());
+        }
+        let mut summary = Summary::default();
+        read_stream(
+            "ps.json",
+            Box::new(io::Cursor::new(u16)),
+            0,
+            &ReadOptions::default(),
+            &mut summary,
+            &mut |_| {},
+            None,
+        );
+        assert!(
+            summary.unrecognized_files[0].contains("ps.json: UTF-16 text"),
             "{:?}",
             summary.unrecognized_files
         );

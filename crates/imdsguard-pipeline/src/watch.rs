@@ -185,10 +185,10 @@ fn show(
     Ok(shown)
 }
 
-/// One transaction: the alerts with their incident links, and what `saved` names; `show` sees,
-/// per alert, whether it is new to the store, after the batch is written and before it is
-/// committed (what it prints is printed at least once, even across a crash). Returns what `show`
-/// returned.
+/// One transaction: the alerts with their incident links, and what `saved` names. Before it,
+/// `show` sees, per alert, whether it is new to the store: what it prints is printed before the
+/// store holds it, so at least once even across a crash, and no write lock is held while the
+/// output is slow. Returns what `show` returned.
 fn commit(
     store: &mut Store,
     engine: &mut Engine,
@@ -233,10 +233,14 @@ fn commit(
         checkpoints: saved.checkpoints,
         outbox: saved.outbox,
     };
-    let mut shown = 0;
+    let ids: Vec<&str> = alerts.iter().map(|(a, _)| a.id.as_str()).collect();
+    let new = store
+        .unseen(&ids)
+        .map_err(PipelineError::store("looking up a chunk's alerts"))?;
+    let shown = show(&new)?;
     store
-        .commit_then(&batch, |new| show(new).map(|n| shown = n))
-        .map_err(PipelineError::store("storing a chunk's alerts"))??;
+        .commit_new(&batch)
+        .map_err(PipelineError::store("storing a chunk's alerts"))?;
     Ok(shown)
 }
 

@@ -370,20 +370,6 @@ impl Store {
     /// [`Store::commit`], saying for each alert of the batch whether it was new (not already
     /// stored): what `watch` prints, so that a restart prints nothing twice.
     pub fn commit_new(&mut self, batch: &Batch<'_>) -> Result<Vec<bool>, StoreError> {
-        self.commit_then(batch, |_| Ok::<(), std::convert::Infallible>(()))
-            .map(|r| r.unwrap_or_else(|never| match never {}))
-    }
-
-    /// [`Store::commit_new`], calling `before_commit` with what is new once the batch is written
-    /// and before it is committed: what `watch` prints goes out before the store says it did, so
-    /// a crash in between prints it again after the restart (at least once, by stable id) rather
-    /// than never. When `before_commit` fails, nothing is committed and its error is returned
-    /// (inside the `Ok`; the outer error is the store's own).
-    pub fn commit_then<E>(
-        &mut self,
-        batch: &Batch<'_>,
-        before_commit: impl FnOnce(&[bool]) -> Result<(), E>,
-    ) -> Result<Result<Vec<bool>, E>, StoreError> {
         let path = self.path.clone();
         let sql = |what: &str| {
             let what = what.to_owned();
@@ -493,11 +479,26 @@ impl Store {
                 .map_err(sql("storing a checkpoint"))?;
             }
         }
-        if let Err(e) = before_commit(&new) {
-            return Ok(Err(e));
-        }
         tx.commit().map_err(sql("committing"))?;
-        Ok(Ok(new))
+        Ok(new)
+    }
+
+    /// For each id, whether the store holds no alert of it yet (an id twice in `ids` is new
+    /// once): what `watch` prints before it commits, without holding the write lock meanwhile.
+    pub fn unseen(&self, ids: &[&str]) -> Result<Vec<bool>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT EXISTS(SELECT 1 FROM alerts WHERE id = ?1)")
+            .map_err(self.err("looking alerts up"))?;
+        let mut seen = std::collections::HashSet::new();
+        ids.iter()
+            .map(|id| {
+                let stored: bool = st
+                    .query_row([id], |r| r.get(0))
+                    .map_err(self.err("looking alerts up"))?;
+                Ok(!stored && seen.insert(*id))
+            })
+            .collect()
     }
 
     /// The saved baselines of every host. A row that does not read back is an error naming it.
@@ -556,9 +557,11 @@ impl Store {
         if let Some(h) = f.host.as_deref().and_then(imdsguard_event::host_name) {
             // Any of the host's names: `web01` finds `web01.corp.example` and the reverse.
             let key = imdsguard_event::host_key(&h).to_owned();
+            // A range on the host index (`key` up to `key/`, '/' following '.'), narrowed to
+            // the name itself and its `key.` suffixes.
             arg(
                 &mut sql,
-                " AND (host = ? OR substr(host, 1, length(?) + 1) = ? || '.')",
+                " AND host >= ? AND host < ? || '/' AND (host = ? OR host >= ? || '.')",
                 key.into(),
             );
         }

@@ -430,7 +430,7 @@ fn the_commands_queries_use_indexes() {
     for (sql, index) in [
         ("SELECT json FROM incidents WHERE severity >= 3 ORDER BY last_ms DESC, id LIMIT 10", "incidents_by_severity"),
         ("SELECT json FROM alerts WHERE 1=1 AND rule_id = 'IMDS-001' ORDER BY time_ms DESC, id", "alerts_by_rule"),
-        ("SELECT json FROM alerts WHERE 1=1 AND (host = 'web01' OR substr(host, 1, 6) = 'web01.') ORDER BY time_ms DESC, id", "alerts_by"),
+        ("SELECT json FROM alerts WHERE 1=1 AND host >= 'web01' AND host < 'web01' || '/' AND (host = 'web01' OR host >= 'web01' || '.') ORDER BY time_ms DESC, id", "alerts_by_host"),
         ("SELECT COUNT(*) FROM alerts WHERE incident_id = 'x'", "alerts_by_incident"),
     ] {
         let p = plan(sql);
