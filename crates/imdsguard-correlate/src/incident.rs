@@ -342,6 +342,36 @@ impl Incidents {
         hosts.iter().filter_map(|h| self.open.get(h)).collect()
     }
 
+    /// Closes the open incidents whose last alert is older than `before` (milliseconds since
+    /// the epoch): a host quiet for longer than the gap has finished its incident, which can
+    /// then leave memory with [`Incidents::take_closed`]. Returns how many closed.
+    pub fn close_quiet(&mut self, before: i64) -> usize {
+        let quiet: Vec<String> = self
+            .open
+            .iter()
+            .filter(|(_, i)| i.last_ms < before)
+            .map(|(h, _)| h.clone())
+            .collect();
+        for h in &quiet {
+            if let Some(i) = self.open.remove(h) {
+                self.changed.remove(h);
+                self.opened.remove(h);
+                self.closed.push(i);
+            }
+        }
+        quiet.len()
+    }
+
+    /// Every incident, closed and open, handed over and dropped from memory: the end of a
+    /// `hunt`.
+    pub fn take_all(&mut self) -> Vec<Incident> {
+        self.changed.clear();
+        self.opened.clear();
+        let mut all = std::mem::take(&mut self.closed);
+        all.extend(std::mem::take(&mut self.open).into_values());
+        all
+    }
+
     /// Every incident, by first alert time then host.
     pub fn all(&self) -> Vec<&Incident> {
         let mut v: Vec<&Incident> = self.closed.iter().chain(self.open.values()).collect();
@@ -446,6 +476,25 @@ mod tests {
             .unwrap();
         assert_eq!(db.severity, Severity::Low);
         assert_eq!(db.stages, [Stage::Discovery]);
+    }
+
+    #[test]
+    fn quiet_incidents_close_and_a_later_alert_opens_another() {
+        let mut inc = Incidents::new(60 * MIN);
+        let a = alert("a1", "IMDS-001", "web01", Some("other"), Severity::Low);
+        let b = alert("a2", "IMDS-001", "db01", Some("other"), Severity::Low);
+        let first = inc.add(&a, "web01", 0);
+        inc.add(&b, "db01", 50 * MIN);
+        // Only web01 has been quiet since before minute 30.
+        assert_eq!(inc.close_quiet(30 * MIN), 1);
+        let closed = inc.take_closed();
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].id, first);
+        assert_eq!(inc.all().len(), 1);
+        let later = alert("a3", "IMDS-001", "web01", Some("other"), Severity::Low);
+        assert_ne!(inc.add(&later, "web01", 55 * MIN), first);
+        assert_eq!(inc.take_all().len(), 2);
+        assert!(inc.all().is_empty());
     }
 
     #[test]

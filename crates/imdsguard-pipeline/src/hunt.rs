@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use imdsguard_correlate::{Baselines, Incident};
+use imdsguard_correlate::{Baselines, Engine, Incident};
 use imdsguard_event::Severity;
 use imdsguard_parse::{read_inputs_parallel, ReadOptions, Summary};
 use imdsguard_rules::Alert;
@@ -18,6 +18,7 @@ use crate::resources::Resources;
 use crate::rules::{Rules, RulesReport};
 use crate::run::Correlation;
 use crate::sink::AlertSink;
+use crate::spill::Spill;
 
 /// Alerts per store transaction.
 const BATCH: usize = 1000;
@@ -41,10 +42,13 @@ pub struct HuntReport {
     pub worst_shown: Option<Severity>,
     /// Events left out of correlation and incidents: their time could not be read.
     pub untimed: u64,
-    /// Every incident, by first alert time.
-    pub incidents: Vec<Incident>,
-    /// How many incidents were shown (at or above the minimum severity).
-    pub incidents_shown: usize,
+    /// Incidents made (each handed to the store when there is one).
+    pub incidents: u64,
+    /// Incidents shown (at or above the minimum severity), by severity, most severe first.
+    pub incidents_shown: Vec<(Severity, u64)>,
+    /// Why the incidents to show were held in memory rather than in a temporary file, if they
+    /// were.
+    pub incidents_note: Option<String>,
     /// The store, when one was used.
     pub store: Option<StoreReport>,
     /// Events that came more than the reorder lateness behind newer ones.
@@ -95,9 +99,10 @@ impl HuntReport {
     }
 }
 
-/// The store's side of a hunt: every alert, in transactions of [`BATCH`], then the incidents
-/// and baselines. After a failure nothing more is stored (the error ends the run after the
-/// output is written).
+/// The store's side of a hunt: every alert, in transactions of [`BATCH`] with the incidents
+/// finished meanwhile and the links of those alerts, then the rest of the incidents and the
+/// baselines. After a failure nothing more is stored (the error ends the run after the output
+/// is written).
 struct Keep {
     store: Store,
     pending: Vec<(Alert, Option<i64>)>,
@@ -107,13 +112,6 @@ struct Keep {
 }
 
 impl Keep {
-    fn add(&mut self, a: &Alert, time_ms: Option<i64>) {
-        self.pending.push((a.clone(), time_ms));
-        if self.pending.len() >= BATCH {
-            self.commit(&[], Vec::new(), None);
-        }
-    }
-
     fn commit(
         &mut self,
         incidents: &[&Incident],
@@ -143,6 +141,117 @@ impl Keep {
     }
 }
 
+/// Where a hunt's alerts and incidents go as correlation releases them: the store, the
+/// caller's sink, the counts of the report; finished incidents leave memory for the spill.
+struct Out<'a> {
+    keep: Option<Keep>,
+    sink: &'a mut dyn AlertSink,
+    min: Severity,
+    shown: BTreeMap<(String, Severity), u64>,
+    hidden: u64,
+    worst_shown: Option<Severity>,
+    write_error: Option<std::io::Error>,
+    /// Finished incidents waiting for the store's next transaction.
+    finished: Vec<Incident>,
+    spill: Spill,
+    incidents: u64,
+    incidents_shown: BTreeMap<Severity, u64>,
+    /// The newest alert time so far, and observations since quiet incidents were closed.
+    newest_ms: i64,
+    since_close: u32,
+    /// Incidents quiet for longer than this behind the newest alert are finished: the gap,
+    /// plus the lateness the reorder buffer allows.
+    quiet_ms: i64,
+}
+
+impl Out<'_> {
+    fn alert(&mut self, a: Alert, time: Option<i64>) {
+        if self.a_shown(&a) && self.write_error.is_none() {
+            if let Err(e) = self.sink.alert(&a) {
+                self.write_error = Some(e);
+            }
+        }
+        if let Some(t) = time {
+            self.newest_ms = self.newest_ms.max(t);
+        }
+        if let Some(k) = &mut self.keep {
+            k.pending.push((a, time));
+        }
+    }
+
+    fn a_shown(&mut self, a: &Alert) -> bool {
+        if a.severity < self.min {
+            self.hidden += 1;
+            return false;
+        }
+        self.worst_shown = self.worst_shown.max(Some(a.severity));
+        *self
+            .shown
+            .entry((a.rule_id.clone(), a.severity))
+            .or_default() += 1;
+        true
+    }
+
+    /// After each observation: incidents finished meanwhile are counted and leave memory (to
+    /// the store's next transaction, then to the spill when shown); the store gets a
+    /// transaction once [`BATCH`] alerts or finished incidents wait.
+    fn settle(&mut self, engine: &mut Engine) {
+        self.since_close += 1;
+        if self.since_close >= 4096 {
+            self.since_close = 0;
+            engine
+                .incidents_mut()
+                .close_quiet(self.newest_ms.saturating_sub(self.quiet_ms));
+        }
+        let closed = engine.incidents_mut().take_closed();
+        for i in closed {
+            self.finish(i);
+        }
+        match &self.keep {
+            Some(k) if k.pending.len() >= BATCH || self.finished.len() >= BATCH => {
+                self.commit(engine, None)
+            }
+            Some(_) => {}
+            None => {
+                engine.take_links();
+                self.release();
+            }
+        }
+    }
+
+    fn finish(&mut self, i: Incident) {
+        self.incidents += 1;
+        if i.severity >= self.min {
+            *self.incidents_shown.entry(i.severity).or_default() += 1;
+        }
+        self.finished.push(i);
+    }
+
+    /// One store transaction: the waiting alerts, the finished incidents, the links made so
+    /// far, and `baselines` when given.
+    fn commit(&mut self, engine: &mut Engine, baselines: Option<&Baselines>) {
+        let links = engine.take_links();
+        // The hosts whose incidents changed: the last transaction writes the open ones.
+        engine.incidents_mut().take_changed();
+        engine.incidents_mut().take_opened();
+        if let Some(k) = &mut self.keep {
+            let refs: Vec<&Incident> = self.finished.iter().collect();
+            k.commit(&refs, links, baselines);
+        }
+        self.release();
+    }
+
+    /// Finished incidents the sink shows go to the spill; the others are done with.
+    fn release(&mut self) {
+        let wants = self.sink.wants_incidents();
+        for i in self.finished.drain(..) {
+            if wants && i.severity >= self.min {
+                self.spill.push(i);
+            }
+        }
+    }
+}
+
 /// Opens the store at `path`, naming it in the error.
 pub(crate) fn open_store(path: &Path) -> Result<Store, PipelineError> {
     Store::open(path).map_err(PipelineError::store(format!(
@@ -167,7 +276,7 @@ pub fn hunt(
     let (rules, rules_report) = Rules::load(&common.rules, common.threads)?;
     on_rules(&rules_report);
     let detector = Detector::new(resources.enricher(&normalizer), &rules);
-    let mut keep = match &cfg.db {
+    let keep = match &cfg.db {
         Some(p) => Some(Keep {
             store: open_store(p)?,
             pending: Vec::new(),
@@ -193,29 +302,27 @@ pub fn hunt(
         ..ReadOptions::default()
     };
     let started = Instant::now();
-    let min = common.min_severity;
     let mut summary = Summary::default();
-    let mut shown: BTreeMap<(String, Severity), u64> = BTreeMap::new();
-    let mut hidden = 0u64;
-    let mut worst_shown: Option<Severity> = None;
-    let mut write_error: Option<std::io::Error> = None;
-    let mut seen = 0u64;
-    let mut write = |a: Alert, time: Option<i64>| {
-        if let Some(k) = &mut keep {
-            k.add(&a, time);
-        }
-        if a.severity < min {
-            hidden += 1;
-            return;
-        }
-        worst_shown = worst_shown.max(Some(a.severity));
-        *shown.entry((a.rule_id.clone(), a.severity)).or_default() += 1;
-        if write_error.is_none() {
-            if let Err(e) = sink.alert(&a) {
-                write_error = Some(e);
-            }
-        }
+    let mut out = Out {
+        keep,
+        sink,
+        min: common.min_severity,
+        shown: BTreeMap::new(),
+        hidden: 0,
+        worst_shown: None,
+        write_error: None,
+        finished: Vec::new(),
+        spill: Spill::default(),
+        incidents: 0,
+        incidents_shown: BTreeMap::new(),
+        newest_ms: i64::MIN,
+        since_close: 0,
+        quiet_ms: common
+            .correlate
+            .incident_gap_ms
+            .saturating_add(common.correlate.reorder_ms),
     };
+    let mut seen = 0u64;
     let detect = |event: imdsguard_event::Event| detector.observe(&event);
     read_inputs_parallel(
         &cfg.inputs,
@@ -228,20 +335,34 @@ pub fn hunt(
             if seen.is_multiple_of(4096) {
                 progress(seen, run.raised);
             }
-            run.push(found, &mut write);
+            run.push(found, &mut |a, t| out.alert(a, t));
+            out.settle(&mut run.engine);
         },
     );
-    run.finish(&mut write);
-    let links = run.engine.take_links();
-    let all = run.engine.incidents().all();
-    if let Some(k) = &mut keep {
-        k.commit(&all, links, run.engine.baselines());
+    run.finish(&mut |a, t| out.alert(a, t));
+    // What is still open finishes with the input.
+    for i in run.engine.incidents_mut().take_all() {
+        out.finish(i);
     }
-    // Incidents are shown as alerts are: those at or above the minimum severity.
-    let shown_incidents: Vec<&Incident> =
-        all.iter().copied().filter(|i| i.severity >= min).collect();
+    let baselines = run.engine.baselines().cloned();
+    out.commit(&mut run.engine, baselines.as_ref());
+    let Out {
+        keep,
+        sink,
+        shown,
+        hidden,
+        worst_shown,
+        mut write_error,
+        spill,
+        incidents,
+        incidents_shown,
+        ..
+    } = out;
+    let spill_note = spill.note.clone();
+    // Incidents are shown as alerts are: those at or above the minimum severity, in order of
+    // their first alert.
     if write_error.is_none() {
-        if let Err(e) = sink.incidents(&shown_incidents).and_then(|()| sink.flush()) {
+        if let Err(e) = spill.drain(&mut *sink).and_then(|()| sink.flush()) {
             write_error = Some(e);
         }
     }
@@ -249,8 +370,6 @@ pub fn hunt(
     if let Some(e) = write_error.filter(|e| e.kind() != std::io::ErrorKind::BrokenPipe) {
         return Err(PipelineError::Output(e));
     }
-    let incidents_shown = shown_incidents.len();
-    let incidents: Vec<Incident> = all.into_iter().cloned().collect();
     let store = match keep {
         Some(k) => {
             if let Some(e) = k.error {
@@ -286,24 +405,10 @@ pub fn hunt(
         worst_shown,
         untimed: run.untimed,
         incidents,
-        incidents_shown,
+        incidents_shown: incidents_shown.into_iter().rev().collect(),
+        incidents_note: spill_note,
         store,
         late: run.late(),
         evicted: run.engine.evicted(),
     })
-}
-
-/// Writes incidents as JSON lines to `path` (for CSV users, who get alerts only on the output).
-pub fn write_incidents(path: &Path, incidents: &[&Incident]) -> Result<(), PipelineError> {
-    use std::io::Write;
-    let err = |source: std::io::Error| PipelineError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut w = std::io::BufWriter::new(std::fs::File::create(path).map_err(err)?);
-    for i in incidents {
-        serde_json::to_writer(&mut w, i).map_err(|e| err(e.into()))?;
-        w.write_all(b"\n").map_err(err)?;
-    }
-    w.flush().map_err(err)
 }

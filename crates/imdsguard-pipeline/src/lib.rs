@@ -37,6 +37,7 @@ mod rules;
 mod run;
 mod sink;
 mod sources;
+mod spill;
 mod watch;
 mod webhook;
 
@@ -46,7 +47,7 @@ pub use config::{
 pub use destination::Webhook;
 pub use detect::{Detector, Found};
 pub use error::PipelineError;
-pub use hunt::{hunt, write_incidents, HuntReport, RuleCount, StoreReport};
+pub use hunt::{hunt, HuntReport, RuleCount, StoreReport};
 pub use resources::Resources;
 pub use rules::{Rules, RulesReport};
 pub use sink::{AlertSink, Collect};

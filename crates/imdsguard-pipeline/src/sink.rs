@@ -7,15 +7,29 @@ use imdsguard_correlate::Incident;
 use imdsguard_rules::Alert;
 
 /// The caller's output. `hunt` hands it every alert at or above the minimum severity in output
-/// order, then the incidents at or above it; `watch` hands it each such alert once it is
+/// order, then the incidents at or above it one by one (by first alert time, then host), then
+/// flushes; `watch` hands it each such alert once it is
 /// committed to the store and new there, and flushes after every transaction.
 pub trait AlertSink {
     /// One alert.
     fn alert(&mut self, alert: &Alert) -> io::Result<()>;
 
-    /// The incidents, at the end of a `hunt`.
-    fn incidents(&mut self, _incidents: &[&Incident]) -> io::Result<()> {
+    /// Whether it shows incidents: when not, a hunt keeps none for it (it still counts and
+    /// stores them).
+    fn wants_incidents(&self) -> bool {
+        true
+    }
+
+    /// One incident, at the end of a `hunt`, after every alert.
+    fn incident(&mut self, _incident: &Incident) -> io::Result<()> {
         Ok(())
+    }
+
+    /// One incident as the JSON `serde_json` writes for it, for a sink that writes it as it
+    /// is: returns whether it did (when not, [`AlertSink::incident`] follows with the parsed
+    /// incident).
+    fn incident_json(&mut self, _json: &[u8]) -> io::Result<bool> {
+        Ok(false)
     }
 
     /// Everything handed so far is to be written now.
@@ -39,9 +53,8 @@ impl AlertSink for Collect {
         Ok(())
     }
 
-    fn incidents(&mut self, incidents: &[&Incident]) -> io::Result<()> {
-        self.incidents
-            .extend(incidents.iter().map(|i| (*i).clone()));
+    fn incident(&mut self, incident: &Incident) -> io::Result<()> {
+        self.incidents.push(incident.clone());
         Ok(())
     }
 }

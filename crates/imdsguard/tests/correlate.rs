@@ -686,3 +686,74 @@ level: medium
         ]
     );
 }
+
+/// A fleet's worth of incidents: each is shown once, in order of its first alert, the store
+/// holds every one, and a hunt that cannot make its temporary file keeps them in memory and
+/// says so (the figures of memory are in bench/run-incidents.sh).
+#[test]
+fn many_incidents_on_many_hosts_are_all_shown_in_order_and_stored() {
+    let dir = temp_dir("many-incidents");
+    let log = dir.join("fleet.jsonl");
+    let (hosts, bursts) = (40u32, 30u32);
+    let mut text = String::new();
+    // A burst every two hours per host (the incident gap is one hour), hosts interleaved.
+    for b in 0..bursts {
+        for h in 0..hosts {
+            let mut v = connect(b * 7200 + h * 60, 4000 + h, "C:\\Users\\Public\\x.exe", "U");
+            v["Hostname"] = json!(format!("host{h:02}.corp.example"));
+            text.push_str(&v.to_string());
+            text.push('\n');
+        }
+    }
+    std::fs::write(&log, text).unwrap();
+    let db = dir.join("fleet.db");
+    let hunt = |tmp: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_imdsguard"))
+            .env("TMPDIR", tmp)
+            .args(["hunt", "--output", "jsonl", "--db"])
+            .arg(&db)
+            .arg(&log)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        let incidents: Vec<Value> = jsonl(&String::from_utf8_lossy(&out.stdout))
+            .into_iter()
+            .filter(|v| v.get("incident_id").is_some())
+            .collect();
+        (incidents, stderr)
+    };
+    let (incidents, stderr) = hunt(&std::env::temp_dir());
+    assert_eq!(incidents.len(), (hosts * bursts) as usize, "{stderr}");
+    assert!(stderr.contains("incidents 1200, 1200 high"), "{stderr}");
+    assert!(stderr.contains("1200 incidents"), "{stderr}");
+    let key = |v: &Value| {
+        (
+            v["timeline"][0]["time_ms"].as_i64().unwrap(),
+            v["host"].as_str().unwrap().to_owned(),
+        )
+    };
+    let keys: Vec<_> = incidents.iter().map(key).collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+    sorted.dedup();
+    assert_eq!(sorted.len(), keys.len());
+    assert!(incidents.iter().all(|i| i["alerts"] == 1));
+    let stored = Command::new(env!("CARGO_BIN_EXE_imdsguard"))
+        .args(["incident", "--json", "--limit", "5000", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert_eq!(
+        jsonl(&String::from_utf8_lossy(&stored.stdout)).len(),
+        incidents.len()
+    );
+    // No temporary directory: the same incidents, from memory, and a line saying why.
+    let (again, stderr) = hunt(&dir.join("no-such-dir"));
+    assert_eq!(again, incidents);
+    assert!(
+        stderr.contains("incidents kept in memory: no temporary file in"),
+        "{stderr}"
+    );
+}

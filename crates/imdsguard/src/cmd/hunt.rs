@@ -3,7 +3,6 @@
 
 use crate::{default_threads, format_parser, parse_duration_ms, parse_zone};
 use imdsguard_event::{Format, LocalZone};
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
@@ -32,52 +31,109 @@ pub struct Printing {
 }
 
 /// The printed forms of alerts.
-enum Sink {
+enum Form {
     Jsonl(Box<dyn Write>),
     Csv(Box<csv::Writer<Box<dyn Write>>>),
-    /// Grouped by host: held until the end.
-    Table(Box<dyn Write>, Vec<Alert>, bool),
+    /// Grouped by host: held until the first incident or the end.
+    Table {
+        w: Box<dyn Write>,
+        alerts: Vec<Alert>,
+        color: bool,
+        /// The alert table and the incidents' heading are written.
+        written: bool,
+    },
+}
+
+/// The output, and the incidents file when one is given.
+struct Sink {
+    form: Form,
+    incidents: Option<BufWriter<File>>,
+}
+
+impl Form {
+    /// A table's alerts, once, with the incidents' heading when incidents follow.
+    fn table_written(&mut self, heading: bool) -> io::Result<()> {
+        if let Form::Table {
+            w,
+            alerts,
+            color,
+            written,
+        } = self
+        {
+            if !*written {
+                *written = true;
+                write_table(&mut **w, alerts, *color)?;
+                alerts.clear();
+                if heading {
+                    writeln!(w, "\nincidents")?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl AlertSink for Sink {
     fn alert(&mut self, a: &Alert) -> io::Result<()> {
-        match self {
-            Sink::Jsonl(w) => {
+        match &mut self.form {
+            Form::Jsonl(w) => {
                 serde_json::to_writer(&mut *w, a)?;
                 w.write_all(b"\n")
             }
-            Sink::Csv(w) => w.write_record(a.csv_record()).map_err(io::Error::other),
-            Sink::Table(_, all, _) => {
-                all.push(a.clone());
+            Form::Csv(w) => w.write_record(a.csv_record()).map_err(io::Error::other),
+            Form::Table { alerts, .. } => {
+                alerts.push(a.clone());
                 Ok(())
             }
         }
+    }
+
+    fn wants_incidents(&self) -> bool {
+        self.incidents.is_some() || !matches!(self.form, Form::Csv(_))
     }
 
     /// The incidents after the alerts: JSON lines with `incident_id` (the output contract), a
     /// section of the table; CSV has alert rows only (`--incidents FILE` writes them for any
     /// output).
-    fn incidents(&mut self, incidents: &[&Incident]) -> io::Result<()> {
-        match self {
-            Sink::Jsonl(w) => {
-                for i in incidents {
-                    serde_json::to_writer(&mut *w, i)?;
-                    w.write_all(b"\n")?;
-                }
-                Ok(())
+    fn incident(&mut self, i: &Incident) -> io::Result<()> {
+        if let Some(f) = &mut self.incidents {
+            serde_json::to_writer(&mut *f, i)?;
+            f.write_all(b"\n")?;
+        }
+        self.form.table_written(true)?;
+        match &mut self.form {
+            Form::Jsonl(w) => {
+                serde_json::to_writer(&mut *w, i)?;
+                w.write_all(b"\n")
             }
-            Sink::Csv(_) => Ok(()),
-            Sink::Table(w, all, color) => {
-                write_table(&mut **w, all, *color)?;
-                write_incident_table(&mut **w, incidents, *color)
-            }
+            Form::Csv(_) => Ok(()),
+            Form::Table { w, color, .. } => write_incident_line(&mut **w, i, *color),
         }
     }
 
+    fn incident_json(&mut self, json: &[u8]) -> io::Result<bool> {
+        if matches!(self.form, Form::Table { .. }) {
+            return Ok(false);
+        }
+        if let Some(f) = &mut self.incidents {
+            f.write_all(json)?;
+            f.write_all(b"\n")?;
+        }
+        if let Form::Jsonl(w) = &mut self.form {
+            w.write_all(json)?;
+            w.write_all(b"\n")?;
+        }
+        Ok(true)
+    }
+
     fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Sink::Jsonl(w) | Sink::Table(w, _, _) => w.flush(),
-            Sink::Csv(w) => w.flush(),
+        self.form.table_written(false)?;
+        if let Some(f) = &mut self.incidents {
+            f.flush()?;
+        }
+        match &mut self.form {
+            Form::Jsonl(w) | Form::Table { w, .. } => w.flush(),
+            Form::Csv(w) => w.flush(),
         }
     }
 }
@@ -120,26 +176,19 @@ fn write_table(w: &mut dyn Write, all: &mut [Alert], color: bool) -> io::Result<
     Ok(())
 }
 
-fn write_incident_table(w: &mut dyn Write, all: &[&Incident], color: bool) -> io::Result<()> {
-    if all.is_empty() {
-        return Ok(());
-    }
-    writeln!(w, "\nincidents")?;
-    for i in all {
-        let stages: Vec<&str> = i.stages.iter().map(|s| s.as_str()).collect();
-        writeln!(
-            w,
-            "  {} {}  {}  {} → {}  {} alerts  [{}]",
-            paint(i.severity, color),
-            i.id,
-            i.host.as_deref().unwrap_or("(no host)"),
-            i.first,
-            i.last,
-            i.timeline.len(),
-            stages.join(" → ")
-        )?;
-    }
-    Ok(())
+fn write_incident_line(w: &mut dyn Write, i: &Incident, color: bool) -> io::Result<()> {
+    let stages: Vec<&str> = i.stages.iter().map(|s| s.as_str()).collect();
+    writeln!(
+        w,
+        "  {} {}  {}  {} → {}  {} alerts  [{}]",
+        paint(i.severity, color),
+        i.id,
+        i.host.as_deref().unwrap_or("(no host)"),
+        i.first,
+        i.last,
+        i.alerts,
+        stages.join(" → ")
+    )
 }
 
 fn shorten(s: &str, width: usize) -> String {
@@ -190,16 +239,30 @@ pub fn hunt(cfg: HuntConfig, p: Printing) -> Result<ExitCode> {
         AlertOutput::Jsonl
     });
     let color = p.color && to_terminal && output == AlertOutput::Table;
-    let mut sink = match output {
-        AlertOutput::Jsonl => Sink::Jsonl(out),
+    let form = match output {
+        AlertOutput::Jsonl => Form::Jsonl(out),
         AlertOutput::Csv => {
             let mut w = csv::Writer::from_writer(out);
             w.write_record(Alert::CSV_HEADER)
                 .context("writing CSV header")?;
-            Sink::Csv(Box::new(w))
+            Form::Csv(Box::new(w))
         }
-        AlertOutput::Table => Sink::Table(out, Vec::new(), color),
+        AlertOutput::Table => Form::Table {
+            w: out,
+            alerts: Vec::new(),
+            color,
+            written: false,
+        },
     };
+    let incidents = match &p.incidents_file {
+        Some(path) => {
+            Some(BufWriter::new(File::create(path).with_context(|| {
+                format!("cannot create {}", path.display())
+            })?))
+        }
+        None => None,
+    };
+    let mut sink = Sink { form, incidents };
     let bar = (p.progress && io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new_spinner();
         b.set_style(
@@ -220,14 +283,6 @@ pub fn hunt(cfg: HuntConfig, p: Printing) -> Result<ExitCode> {
         b.finish_and_clear();
     }
     let report = result?;
-    if let Some(path) = &p.incidents_file {
-        let shown: Vec<&Incident> = report
-            .incidents
-            .iter()
-            .filter(|i| i.severity >= min)
-            .collect();
-        imdsguard_pipeline::write_incidents(path, &shown)?;
-    }
     print_hunt_summary(&report, sigma, min);
     Ok(ExitCode::from(report.exit_code(p.fail_on)))
 }
@@ -273,25 +328,21 @@ fn print_hunt_summary(r: &HuntReport, sigma: bool, min: Severity) {
             c.title
         );
     }
-    let mut by_sev: BTreeMap<std::cmp::Reverse<Severity>, usize> = BTreeMap::new();
-    for i in r.incidents.iter().filter(|i| i.severity >= min) {
-        *by_sev.entry(std::cmp::Reverse(i.severity)).or_default() += 1;
-    }
     eprintln!(
         "  incidents {}{}",
-        r.incidents_shown,
-        by_sev
+        r.incidents_shown.iter().map(|(_, n)| n).sum::<u64>(),
+        r.incidents_shown
             .iter()
-            .map(|(s, n)| format!(", {n} {}", s.0.as_str()))
+            .map(|(s, n)| format!(", {n} {}", s.as_str()))
             .collect::<String>()
     );
+    if let Some(note) = &r.incidents_note {
+        eprintln!("  incidents {note}");
+    }
     if let Some(s) = &r.store {
         eprintln!(
             "  store    {}: {} alerts written ({} new), {} incidents",
-            s.path,
-            s.written,
-            s.new,
-            r.incidents.len()
+            s.path, s.written, s.new, r.incidents
         );
     }
     if r.late > 0 {
