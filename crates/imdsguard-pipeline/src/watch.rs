@@ -265,11 +265,15 @@ pub fn watch(
         .baselines()
         .map_err(PipelineError::store("reading the saved baselines"))?;
     let mut engine = rules.engine(&common.correlate, baselines)?;
-    engine.restore_incidents(
-        store
-            .latest_incidents()
-            .map_err(PipelineError::store("reading the saved incidents"))?,
-    );
+    let (saved_incidents, unreadable) = store
+        .latest_incidents()
+        .map_err(PipelineError::store("reading the saved incidents"))?;
+    for e in unreadable {
+        reporter.note(&format!(
+            "{e}: left out; its host's next alert opens a new incident"
+        ));
+    }
+    engine.restore_incidents(saved_incidents);
     let mut inputs = Vec::new();
     for p in &cfg.inputs {
         if p.as_os_str() == "-" {

@@ -15,7 +15,17 @@ use std::path::{Path, PathBuf};
 use imdsguard_correlate::{Baselines, Incident};
 use imdsguard_event::Severity;
 use imdsguard_rules::Alert;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+/// Stored records listed, and those that did not read back, each named: one damaged row costs
+/// that row, never the listing.
+#[derive(Debug, Default)]
+pub struct Listed {
+    /// The records, as their JSON.
+    pub rows: Vec<serde_json::Value>,
+    /// The rows left out, with why.
+    pub unreadable: Vec<StoreError>,
+}
 
 /// What went wrong, and where.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +57,14 @@ pub enum StoreError {
         path: String,
         /// Which record.
         what: String,
+        /// Why.
+        message: String,
+    },
+    /// The file cannot be written by this user (or is on a read-only file system).
+    #[error("{path}: this user cannot write to it ({message})")]
+    ReadOnly {
+        /// The database file.
+        path: String,
         /// Why.
         message: String,
     },
@@ -242,6 +260,65 @@ pub fn default_path() -> Option<PathBuf> {
     Some(data.join("imdsguard").join("imdsguard.db"))
 }
 
+/// How [`Store::open_read`] opens a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    Writable,
+    ReadOnly,
+    Immutable,
+}
+
+/// Whether this process's user owns the file (true where that cannot be told).
+fn owned_by_me(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // `/proc/self` belongs to the process's effective user.
+        match (std::fs::metadata("/proc/self"), std::fs::metadata(path)) {
+            (Ok(me), Ok(file)) => me.uid() == file.uid(),
+            _ => true,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        true
+    }
+}
+
+/// A listed row's id and record, whatever their types (a damaged row is named, not fatal).
+fn row_pair(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(rusqlite::types::Value, rusqlite::types::Value)> {
+    Ok((r.get(0)?, r.get(1)?))
+}
+
+fn value_type(v: &rusqlite::types::Value) -> &'static str {
+    use rusqlite::types::Value as V;
+    match v {
+        V::Null => "NULL",
+        V::Integer(_) => "an integer",
+        V::Real(_) => "a number",
+        V::Text(_) => "text",
+        V::Blob(_) => "a blob",
+    }
+}
+
+/// A path as the path of a `file:` URI: `%`, `?` and `#` (and anything not printable ASCII)
+/// percent-encoded.
+fn uri_path(path: &Path) -> String {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = String::new();
+    for &b in abs.as_os_str().as_encoded_bytes() {
+        match b {
+            b'%' | b'?' | b'#' => out.push_str(&format!("%{b:02X}")),
+            0x21..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 impl Store {
     /// Opens (creating it and its directory if need be) and migrates the file.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
@@ -252,14 +329,116 @@ impl Store {
                 source,
             })?;
         }
+        // A file this user cannot write is refused before SQLite opens it: SQLite would open it
+        // read-only, leave `-wal` and `-shm` files owned by this user beside it, and fail at
+        // the first write, after the output is done.
+        if let Err(e) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+        {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(StoreError::ReadOnly {
+                    path: p,
+                    message: e.to_string(),
+                });
+            }
+        }
         let conn = Connection::open(path).map_err(|source| StoreError::Sqlite {
             path: p.clone(),
             what: "opening".into(),
             source,
         })?;
+        if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+            return Err(StoreError::ReadOnly {
+                path: p,
+                message: "SQLite opened it read-only".into(),
+            });
+        }
         let mut store = Store { conn, path: p };
         store.setup()?;
         Ok(store)
+    }
+
+    /// Opens an existing file to read: no migration, no change of journal mode, nothing
+    /// created. A store in a directory this user cannot write (another user's, a read-only
+    /// mount) is read as it is:
+    ///
+    /// - its owner, who can write it, reads through a read-write connection, which removes the
+    ///   `-wal` and `-shm` files on close as a writer does;
+    /// - another user, while a writer runs (its `-shm` exists), reads through a read-only one;
+    /// - otherwise (no writer: no `-shm`, which a reader that is not the owner must not leave
+    ///   behind for the owner's next writer to trip on, or cannot create) the file is read as
+    ///   immutable.
+    pub fn open_read(path: &Path) -> Result<Store, StoreError> {
+        let p = path.display().to_string();
+        let open = |how: Reading| -> Result<Store, StoreError> {
+            let base = OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+            let (uri, flags) = match how {
+                Reading::Writable => (
+                    format!("file:{}", uri_path(path)),
+                    base | OpenFlags::SQLITE_OPEN_READ_WRITE,
+                ),
+                Reading::ReadOnly => (
+                    format!("file:{}", uri_path(path)),
+                    base | OpenFlags::SQLITE_OPEN_READ_ONLY,
+                ),
+                Reading::Immutable => (
+                    format!("file:{}?immutable=1", uri_path(path)),
+                    base | OpenFlags::SQLITE_OPEN_READ_ONLY,
+                ),
+            };
+            let conn =
+                Connection::open_with_flags(uri, flags).map_err(|source| StoreError::Sqlite {
+                    path: p.clone(),
+                    what: "opening to read".into(),
+                    source,
+                })?;
+            let store = Store {
+                conn,
+                path: p.clone(),
+            };
+            store
+                .conn
+                .busy_timeout(std::time::Duration::from_secs(10))
+                .map_err(store.err("setting the busy timeout"))?;
+            let version = store.version()?;
+            let known = MIGRATIONS.len() as i64;
+            if version > known {
+                return Err(StoreError::TooNew {
+                    path: p.clone(),
+                    found: version,
+                    known,
+                });
+            }
+            Ok(store)
+        };
+        let mut shm = path.as_os_str().to_owned();
+        shm.push("-shm");
+        let writer_running = Path::new(&shm).exists();
+        let mine = owned_by_me(path);
+        let writable = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .is_ok();
+        let first = match (mine && writable, writer_running) {
+            (true, _) => Reading::Writable,
+            (false, true) => Reading::ReadOnly,
+            (false, false) => Reading::Immutable,
+        };
+        match open(first) {
+            Err(StoreError::Sqlite { source, .. })
+                if first != Reading::Immutable
+                    && matches!(
+                        source.sqlite_error_code(),
+                        Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+                    ) =>
+            {
+                open(Reading::Immutable)
+            }
+            other => other,
+        }
     }
 
     fn err(&self, what: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
@@ -543,9 +722,10 @@ impl Store {
             .map_err(self.err("reading a checkpoint"))
     }
 
-    /// Stored alerts (as their JSON), newest first.
-    pub fn alerts(&self, f: &AlertFilter) -> Result<Vec<serde_json::Value>, StoreError> {
-        let mut sql = String::from("SELECT json FROM alerts WHERE 1=1");
+    /// Stored alerts (as their JSON), newest first; rows that do not read back are named in
+    /// [`Listed::unreadable`].
+    pub fn alerts(&self, f: &AlertFilter) -> Result<Listed, StoreError> {
+        let mut sql = String::from("SELECT id, json FROM alerts WHERE 1=1");
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         let mut arg = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
             args.push(v);
@@ -586,14 +766,37 @@ impl Store {
             .prepare(&sql)
             .map_err(self.err("listing alerts"))?;
         let rows = st
-            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                r.get::<_, String>(0)
-            })
+            .query_map(rusqlite::params_from_iter(args.iter()), row_pair)
             .map_err(self.err("listing alerts"))?;
-        let mut out = Vec::new();
+        self.listed(rows, "alert")
+    }
+
+    /// Reads listed rows: each one's JSON, or why it is left out.
+    fn listed(
+        &self,
+        rows: impl Iterator<Item = rusqlite::Result<(rusqlite::types::Value, rusqlite::types::Value)>>,
+        kind: &str,
+    ) -> Result<Listed, StoreError> {
+        use rusqlite::types::Value as V;
+        let mut out = Listed::default();
         for row in rows {
-            let json = row.map_err(self.err("reading an alert"))?;
-            out.push(self.value(&json, "an alert")?);
+            let (id, json) = row.map_err(self.err(&format!("reading an {kind}")))?;
+            let id = match id {
+                V::Text(t) => t,
+                other => format!("{other:?}"),
+            };
+            let what = format!("{kind} {id}");
+            match json {
+                V::Text(t) => match self.value(&t, &what) {
+                    Ok(v) => out.rows.push(v),
+                    Err(e) => out.unreadable.push(e),
+                },
+                other => out.unreadable.push(StoreError::Corrupt {
+                    path: self.path.clone(),
+                    what,
+                    message: format!("its record is {}, not JSON text", value_type(&other)),
+                }),
+            }
         }
         Ok(out)
     }
@@ -631,8 +834,9 @@ impl Store {
     }
 
     /// The latest incident of each host, as the correlation layer keeps it: what a restarted
-    /// `watch` continues. A row that does not read back is an error naming it.
-    pub fn latest_incidents(&self) -> Result<Vec<Incident>, StoreError> {
+    /// `watch` continues. A row that does not read back is left out and named in the second
+    /// list (its host then starts a new incident).
+    pub fn latest_incidents(&self) -> Result<(Vec<Incident>, Vec<StoreError>), StoreError> {
         let mut st = self
             .conn
             .prepare(
@@ -641,21 +845,26 @@ impl Store {
             )
             .map_err(self.err("reading the latest incidents"))?;
         let rows = st
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .query_map([], row_pair)
             .map_err(self.err("reading the latest incidents"))?;
+        let listed = self.listed(rows, "incident")?;
         let mut out = Vec::new();
-        for row in rows {
-            let (id, json) = row.map_err(self.err("reading an incident"))?;
-            let mut inc: Incident =
-                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+        let mut unreadable = listed.unreadable;
+        for v in listed.rows {
+            let id = v["incident_id"].as_str().unwrap_or("?").to_owned();
+            match serde_json::from_value::<Incident>(v) {
+                Ok(mut inc) => {
+                    self.catch_up(&mut inc)?;
+                    out.push(inc);
+                }
+                Err(e) => unreadable.push(StoreError::Corrupt {
                     path: self.path.clone(),
                     what: format!("incident {id}"),
                     message: e.to_string(),
-                })?;
-            self.catch_up(&mut inc)?;
-            out.push(inc);
+                }),
+            }
         }
-        Ok(out)
+        Ok((out, unreadable))
     }
 
     /// Folds into a saved incident the alerts linked to it after it was last written (incidents
@@ -729,30 +938,26 @@ impl Store {
         Ok(())
     }
 
-    /// Stored incidents (as their JSON), newest first, at or above a severity.
+    /// Stored incidents (as their JSON), newest first, at or above a severity; rows that do
+    /// not read back are named in [`Listed::unreadable`].
     pub fn incidents(
         &self,
         min_severity: Option<Severity>,
         limit: usize,
-    ) -> Result<Vec<serde_json::Value>, StoreError> {
+    ) -> Result<Listed, StoreError> {
         let mut st = self
             .conn
             .prepare(
-                "SELECT json FROM incidents WHERE severity >= ?1 ORDER BY last_ms DESC, id LIMIT ?2",
+                "SELECT id, json FROM incidents WHERE severity >= ?1 ORDER BY last_ms DESC, id LIMIT ?2",
             )
             .map_err(self.err("listing incidents"))?;
         let rows = st
             .query_map(
                 params![min_severity.map_or(0, severity_rank), limit as i64],
-                |r| r.get::<_, String>(0),
+                row_pair,
             )
             .map_err(self.err("listing incidents"))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let json = row.map_err(self.err("reading an incident"))?;
-            out.push(self.value(&json, "an incident")?);
-        }
-        Ok(out)
+        self.listed(rows, "incident")
     }
 
     /// Records an analyst's action on an alert or incident, which must exist.

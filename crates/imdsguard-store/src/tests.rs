@@ -95,6 +95,7 @@ fn alerts_are_kept_once_and_filtered() {
     let ids = |f: AlertFilter| -> Vec<String> {
         s.alerts(&f)
             .unwrap()
+            .rows
             .iter()
             .map(|v| v["id"].as_str().unwrap().to_owned())
             .collect()
@@ -135,7 +136,7 @@ fn alerts_are_kept_once_and_filtered() {
     };
     assert_eq!(ids(one), ["c3"]);
     // The JSON read back is the alert as written.
-    let back = &s.alerts(&AlertFilter::default()).unwrap()[2];
+    let back = &s.alerts(&AlertFilter::default()).unwrap().rows[2];
     assert_eq!(back, &serde_json::to_value(&a).unwrap());
 }
 
@@ -182,14 +183,21 @@ fn incidents_link_their_alerts_and_baselines_round_trip() {
             ..AlertFilter::default()
         })
         .unwrap();
-    assert_eq!(linked.len(), 2);
+    assert_eq!(linked.rows.len(), 2);
+    assert!(linked.unreadable.is_empty());
     assert_eq!(s.baselines().unwrap(), baselines);
     let cp = s.checkpoint("/var/log/x.log").unwrap().unwrap();
     assert_eq!((cp.offset, cp.lines), (4096, 12));
     assert_eq!(s.checkpoint("/nope").unwrap(), None);
     // Two high alerts showing execution only: a high incident.
-    assert_eq!(s.incidents(Some(Severity::High), 10).unwrap().len(), 1);
-    assert_eq!(s.incidents(Some(Severity::Critical), 10).unwrap().len(), 0);
+    assert_eq!(s.incidents(Some(Severity::High), 10).unwrap().rows.len(), 1);
+    assert_eq!(
+        s.incidents(Some(Severity::Critical), 10)
+            .unwrap()
+            .rows
+            .len(),
+        0
+    );
 }
 
 #[test]
@@ -329,7 +337,8 @@ fn a_restored_incident_takes_in_alerts_linked_after_it_was_written() {
         ..Batch::default()
     })
     .unwrap();
-    let restored = s.latest_incidents().unwrap();
+    let (restored, unreadable) = s.latest_incidents().unwrap();
+    assert!(unreadable.is_empty());
     assert_eq!(restored.len(), 1);
     let r = &restored[0];
     assert_eq!(r.id, id);
@@ -469,7 +478,8 @@ fn a_large_store_restores_each_hosts_latest_incident() {
         ..Batch::default()
     })
     .unwrap();
-    let restored = s.latest_incidents().unwrap();
+    let (restored, unreadable) = s.latest_incidents().unwrap();
+    assert!(unreadable.is_empty());
     assert_eq!(restored.len(), 5_000);
     assert!(
         restored.iter().all(|r| r.last_ms == 10_000),

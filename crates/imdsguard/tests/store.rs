@@ -265,3 +265,171 @@ fn the_same_logs_by_any_path_or_copy_store_each_alert_once() {
     hosts.dedup();
     assert_eq!(hosts.len(), n, "{incidents:#?}");
 }
+
+fn sql(db: &Path, statements: &str) {
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import sqlite3; c = sqlite3.connect({:?}); c.executescript({statements:?}); c.commit()",
+            db.display().to_string()
+        ))
+        .status();
+    assert!(
+        status.is_ok_and(|s| s.success()),
+        "python3 with sqlite3 is needed to damage rows"
+    );
+}
+
+/// One damaged row costs that row: `alerts`, `incident` and a restarted `watch` name it and
+/// show or continue with the rest.
+#[test]
+fn a_damaged_row_is_named_and_the_rest_is_shown() {
+    let db = db("damaged");
+    stdout(&run(&db, &["hunt", "samples/logs", "--output", "jsonl"]));
+    let all = jsonl(&stdout(&run(
+        &db,
+        &["alerts", "--output", "jsonl", "--limit", "1000"],
+    )));
+    let incidents = jsonl(&stdout(&run(&db, &["incident", "--json"])));
+    assert!(all.len() > 3 && incidents.len() > 1);
+    let (bad_text, bad_blob) = (
+        all[0]["id"].as_str().unwrap(),
+        all[1]["id"].as_str().unwrap(),
+    );
+    let bad_incident = incidents[0]["incident_id"].as_str().unwrap();
+    sql(
+        &db,
+        &format!(
+            "UPDATE alerts SET json = '{{\"id\": \"cut sho' WHERE id = '{bad_text}';
+             UPDATE alerts SET json = X'00ff10' WHERE id = '{bad_blob}';
+             UPDATE incidents SET json = 'not json' WHERE id = '{bad_incident}';"
+        ),
+    );
+    let out = run(&db, &["alerts", "--output", "jsonl", "--limit", "1000"]);
+    let shown = jsonl(&stdout(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(shown.len(), all.len() - 2, "{err}");
+    assert!(shown
+        .iter()
+        .all(|a| a["id"] != bad_text && a["id"] != bad_blob));
+    assert!(
+        err.contains(&format!("alert {bad_text}: EOF while parsing")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "alert {bad_blob}: its record is a blob, not JSON text"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("(2 rows left out: they do not read back)"),
+        "{err}"
+    );
+
+    let out = run(&db, &["incident", "--json"]);
+    let listed = jsonl(&stdout(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(listed.len(), incidents.len() - 1, "{err}");
+    assert!(err.contains(&format!("incident {bad_incident}:")), "{err}");
+
+    // A restarted watch continues the readable incidents and says which one it cannot.
+    let out = run(
+        &db,
+        &[
+            "watch",
+            "--once",
+            "samples/logs/linux-audit.log",
+            "--output",
+            "jsonl",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "incident {bad_incident}: expected ident at line 1 column 2: left out"
+        )),
+        "{err}"
+    );
+}
+
+/// Runs `args` as a user who does not own the store: `nobody` when this is root (and `setpriv`
+/// can run the binary as it), this user otherwise with the store's file and folder made
+/// read-only. `None` when neither can be arranged.
+fn as_other_user(db: &Path, args: &[&str]) -> Option<Output> {
+    let bin = env!("CARGO_BIN_EXE_imdsguard");
+    let root = std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false);
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin]);
+        c
+    } else {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = db.parent().unwrap();
+        std::fs::set_permissions(db, std::fs::Permissions::from_mode(0o444)).ok()?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).ok()?;
+        Command::new(bin)
+    };
+    let out = cmd
+        .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .env_remove("IMDSGUARD_DB")
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .output()
+        .ok()?;
+    // setpriv missing, or the binary out of nobody's reach (a home directory).
+    let err = String::from_utf8_lossy(&out.stderr);
+    if root && (err.contains("setpriv:") || out.status.code() == Some(126)) {
+        return None;
+    }
+    Some(out)
+}
+
+/// A store another user owns: `hunt` refuses it before printing anything and leaves no file
+/// beside it; `alerts` and `incident` read it as it is, leaving nothing either.
+#[test]
+fn a_store_this_user_cannot_write_is_refused_by_hunt_and_read_by_alerts() {
+    let db = db("not-mine");
+    stdout(&run(&db, &["hunt", "samples/logs", "--output", "jsonl"]));
+    let want = jsonl(&stdout(&run(
+        &db,
+        &["alerts", "--output", "jsonl", "--limit", "1000"],
+    )));
+    // As `watch` leaves a store once stopped: no -wal, no -shm.
+    let dir = db.parent().unwrap().to_owned();
+    let beside = || {
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(beside(), ["imdsguard.db"]);
+    // The folder writable by anyone: only the file's ownership says no.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let Some(out) = as_other_user(&db, &["hunt", "samples/logs", "--output", "jsonl"]) else {
+        eprintln!("skipped: no way to run as a user other than the store's owner here");
+        return;
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(out.stdout.is_empty(), "{err}");
+    // Said once, with the way out.
+    assert_eq!(err.matches("this user cannot write to it").count(), 1, "{err}");
+    assert!(err.contains("give another --db, or --no-db"), "{err}");
+    assert_eq!(beside(), ["imdsguard.db"]);
+
+    let out = as_other_user(&db, &["alerts", "--output", "jsonl", "--limit", "1000"]).unwrap();
+    assert_eq!(jsonl(&stdout(&out)), want);
+    let out = as_other_user(&db, &["incident"]).unwrap();
+    assert!(stdout(&out).contains("INC-"));
+    assert_eq!(beside(), ["imdsguard.db"]);
+}

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use imdsguard_event::{format_time_ms, parse_time_ms, Severity};
-use imdsguard_store::{AlertFilter, Store, STATUSES};
+use imdsguard_store::{AlertFilter, Listed, Store, STATUSES};
 use serde_json::Value;
 
 /// The store to use: the one given, else the default location.
@@ -16,7 +16,7 @@ pub fn db_path(given: Option<PathBuf>) -> Result<PathBuf> {
     )
 }
 
-fn open(given: Option<PathBuf>) -> Result<Store> {
+fn existing(given: Option<PathBuf>) -> Result<PathBuf> {
     let path = db_path(given)?;
     if !path.exists() {
         anyhow::bail!(
@@ -24,7 +24,26 @@ fn open(given: Option<PathBuf>) -> Result<Store> {
             path.display()
         );
     }
-    Ok(Store::open(&path)?)
+    Ok(path)
+}
+
+/// The store, to write (`triage`).
+fn open(given: Option<PathBuf>) -> Result<Store> {
+    Ok(Store::open(&existing(given)?)?)
+}
+
+/// The store, to read: nothing is written, so another user's store or one on a read-only
+/// mount is read as it is.
+fn open_read(given: Option<PathBuf>) -> Result<Store> {
+    Ok(Store::open_read(&existing(given)?)?)
+}
+
+/// Names the rows that did not read back (the listing goes on without them); returns how many.
+fn say_unreadable(listed: &Listed) -> usize {
+    for e in &listed.unreadable {
+        eprintln!("imdsguard: {e}: left out");
+    }
+    listed.unreadable.len()
 }
 
 /// `--since`/`--until`: an RFC 3339 time, or a duration meaning that long ago (`24h`).
@@ -82,7 +101,7 @@ pub enum StoredOutput {
 }
 
 pub fn alerts(a: AlertsArgs) -> Result<ExitCode> {
-    let store = open(a.db)?;
+    let store = open_read(a.db)?;
     let found = store.alerts(&AlertFilter {
         rule: a.rule,
         host: a.host,
@@ -93,14 +112,24 @@ pub fn alerts(a: AlertsArgs) -> Result<ExitCode> {
         limit: Some(a.limit),
     })?;
     let mut out = BufWriter::new(io::stdout().lock());
-    for v in &found {
+    for v in &found.rows {
         match a.output {
             StoredOutput::Jsonl => writeln!(out, "{v}")?,
             StoredOutput::Table => writeln!(out, "{}", alert_line(v))?,
         }
     }
     out.flush()?;
-    eprintln!("imdsguard: {} alerts from {}", found.len(), store.path());
+    let bad = say_unreadable(&found);
+    eprintln!(
+        "imdsguard: {} alerts from {}{}",
+        found.rows.len(),
+        store.path(),
+        if bad > 0 {
+            format!(" ({bad} rows left out: they do not read back)")
+        } else {
+            String::new()
+        }
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -153,17 +182,19 @@ pub struct IncidentArgs {
 }
 
 pub fn incident(a: IncidentArgs) -> Result<ExitCode> {
-    let store = open(a.db)?;
+    let store = open_read(a.db)?;
     let mut out = BufWriter::new(io::stdout().lock());
     let Some(id) = a.id else {
-        for i in store.incidents(a.min_severity, a.limit)? {
+        let listed = store.incidents(a.min_severity, a.limit)?;
+        for i in &listed.rows {
             if a.json {
                 writeln!(out, "{i}")?;
             } else {
-                writeln!(out, "{}", incident_line(&i))?;
+                writeln!(out, "{}", incident_line(i))?;
             }
         }
         out.flush()?;
+        say_unreadable(&listed);
         return Ok(ExitCode::SUCCESS);
     };
     let Some(inc) = store.incident(&id)? else {
@@ -173,10 +204,11 @@ pub fn incident(a: IncidentArgs) -> Result<ExitCode> {
         incident: Some(id.clone()),
         ..AlertFilter::default()
     })?;
+    say_unreadable(&alerts);
     let actions = store.actions(&id)?;
     if a.json {
         let mut v = inc.clone();
-        v["alerts"] = Value::Array(alerts);
+        v["alerts"] = Value::Array(alerts.rows);
         v["actions"] = actions_json(&actions);
         writeln!(out, "{v}")?;
         out.flush()?;
@@ -229,7 +261,9 @@ fn incident_line(i: &Value) -> String {
         },
         text(i, &["first"]),
         text(i, &["last"]),
-        i["timeline"].as_array().map_or(0, Vec::len),
+        i["alerts"]
+            .as_u64()
+            .unwrap_or_else(|| i["timeline"].as_array().map_or(0, Vec::len) as u64),
         stages.join(" → ")
     )
 }
