@@ -17,6 +17,142 @@ use crate::{ReadOptions, Summary};
 /// The first eight bytes of every EVTX file.
 pub(crate) const MAGIC: &[u8; 8] = b"ElfFile\0";
 
+/// The first eight bytes of every chunk.
+const CHUNK_MAGIC: &[u8; 8] = b"ElfChnk\0";
+
+/// Where the first chunk starts: the file header's block size, which Windows always writes as
+/// 4,096.
+const FIRST_CHUNK: u64 = 4096;
+
+/// Whether `source` holds EVTX chunks behind a file header that is not one (its magic
+/// overwritten): a chunk's magic where the first chunk starts.
+pub(crate) fn has_chunks<T: Read + Seek>(source: &mut T) -> bool {
+    let mut magic = [0u8; 8];
+    source.seek(SeekFrom::Start(FIRST_CHUNK)).is_ok()
+        && source.read_exact(&mut magic).is_ok()
+        && &magic == CHUNK_MAGIC
+}
+
+/// A file whose header is damaged but whose chunks are there: each 64 KiB chunk after the
+/// first 4,096 bytes is read by its own header (a chunk holds its records, string and template
+/// tables: it needs nothing from the file header); space allocated for chunks not yet written
+/// (all zeros) is passed over. What could not be read is counted and said.
+pub(crate) fn read_headless<T: Read + Seek>(
+    name: &str,
+    mut source: T,
+    opts: &ReadOptions,
+    summary: &mut Summary,
+    on_event: &mut dyn FnMut(Event),
+) {
+    let Ok(size) = source.seek(SeekFrom::End(0)) else {
+        summary
+            .input_errors
+            .push(format!("{name}: not a readable EVTX file: cannot seek"));
+        return;
+    };
+    let (mut read, mut unreadable, mut records, mut last) = (0u64, 0u64, 0u64, 0u64);
+    let mut offset = FIRST_CHUNK;
+    let mut number = 0u64;
+    let mut partial = None;
+    while offset < size {
+        let len = (size - offset).min(CHUNK);
+        let mut data = vec![0u8; len as usize];
+        if source.seek(SeekFrom::Start(offset)).is_err() || source.read_exact(&mut data).is_err() {
+            summary.input_errors.push(format!(
+                "{name}: reading stopped at chunk {}: the file cannot be read further",
+                number + 1
+            ));
+            break;
+        }
+        if len < CHUNK {
+            partial = Some(Tail {
+                number,
+                bytes: data,
+                declared: 0,
+            });
+            break;
+        }
+        // Space Windows allocated for chunks not written yet.
+        let empty = data.iter().all(|&b| b == 0);
+        match read_chunk(name, data, opts, summary, on_event) {
+            _ if empty => {}
+            Some((n, l)) => {
+                read += 1;
+                records += n;
+                last = last.max(l);
+            }
+            None => {
+                unreadable += 1;
+                summary.skip(
+                    Skipped {
+                        source: at(name, last + 1, last + 1),
+                        reason: SkipReason::Malformed,
+                        detail: format!(
+                            "chunk {} (at byte {offset}) has no readable chunk header: its records are lost",
+                            number + 1
+                        ),
+                    },
+                    opts.keep_skips,
+                );
+            }
+        }
+        offset += CHUNK;
+        number += 1;
+    }
+    summary.input_errors.push(format!(
+        "{name}: the file header is damaged (the file does not begin with `ElfFile`): \
+         {records} records read from {read} chunks by their own headers{}",
+        if unreadable > 0 {
+            format!(", {unreadable} chunks unreadable")
+        } else {
+            String::new()
+        }
+    ));
+    if let Some(tail) = partial {
+        read_partial(name, tail, opts, summary, on_event);
+    }
+}
+
+/// The records of one whole chunk: how many, and the last one's number; `None` when its
+/// header cannot be read. A record that does not read is skipped with the number it would
+/// have, and the chunk's later records with it.
+fn read_chunk(
+    name: &str,
+    data: Vec<u8>,
+    opts: &ReadOptions,
+    summary: &mut Summary,
+    on_event: &mut dyn FnMut(Event),
+) -> Option<(u64, u64)> {
+    if !data.starts_with(CHUNK_MAGIC) {
+        return None;
+    }
+    let mut chunk = EvtxChunkData::new(data, false).ok()?;
+    let first = chunk.header.first_event_record_id;
+    let mut parsed = chunk.parse(Arc::new(settings())).ok()?;
+    let (mut n, mut last) = (0u64, first.saturating_sub(1));
+    for record in parsed.iter() {
+        match record.and_then(|r| r.into_json_value()) {
+            Ok(r) => {
+                n += 1;
+                last = r.event_record_id;
+                emit(name, &r, opts, summary, on_event);
+            }
+            Err(e) => {
+                summary.skip(
+                    Skipped {
+                        source: at(name, last + 1, last + 1),
+                        reason: SkipReason::Malformed,
+                        detail: format!("unreadable data where record {} would be: {e}", last + 1),
+                    },
+                    opts.keep_skips,
+                );
+                break;
+            }
+        }
+    }
+    Some((n, last))
+}
+
 pub(crate) fn read_evtx<T: Read + Seek>(
     name: &str,
     mut source: T,
@@ -173,10 +309,14 @@ fn read_partial(
     let missing = tail.declared.saturating_sub(tail.number + 1);
     summary.input_errors.push(match recovered {
         Some(()) => format!(
-            "{name}: the file ends {kept} bytes into chunk {} of the {} its header counts: \
+            "{name}: the file ends {kept} bytes into chunk {}{}: \
              {read} records read from that part, the rest of the chunk is lost{}",
             tail.number + 1,
-            tail.declared,
+            if tail.declared > 0 {
+                format!(" of the {} its header counts", tail.declared)
+            } else {
+                String::new()
+            },
             if missing > 0 {
                 format!(", and {missing} chunks after it are missing")
             } else {

@@ -259,6 +259,12 @@ pub(crate) fn read_file(
         evtx_file::read_evtx(&name, file, opts, summary, on_event);
         return Ok(());
     }
+    // An EVTX file whose header was overwritten still has its chunks.
+    if n == 8 && evtx_file::has_chunks(&mut file) {
+        evtx_file::read_headless(&name, file, opts, summary, on_event);
+        return Ok(());
+    }
+    file.seek(SeekFrom::Start(n as u64)).map_err(io_err)?;
     let head = io::Cursor::new(magic[..n].to_vec()).chain(file);
     if n >= 2 && magic[..2] == [0x1f, 0x8b] {
         let mut gz = BufReader::new(flate2::read::MultiGzDecoder::new(head));
@@ -402,6 +408,28 @@ pub fn read_reader(
     on_event: &mut dyn FnMut(Event),
 ) {
     read_stream(name, Box::new(reader), 0, opts, summary, on_event, None);
+}
+
+/// Reads an EVTX file held in memory (a whole file, cut short, or with its header damaged) as
+/// a file of that name would be read: its records, what was lost said in `summary`. Bytes that
+/// are no EVTX at all are an input error.
+pub fn read_evtx_bytes(
+    name: &str,
+    bytes: &[u8],
+    opts: &ReadOptions,
+    summary: &mut Summary,
+    on_event: &mut dyn FnMut(Event),
+) {
+    let mut c = io::Cursor::new(bytes);
+    if bytes.starts_with(evtx_file::MAGIC) {
+        evtx_file::read_evtx(name, c, opts, summary, on_event);
+    } else if evtx_file::has_chunks(&mut c) {
+        evtx_file::read_headless(name, c, opts, summary, on_event);
+    } else {
+        summary.input_errors.push(format!(
+            "{name}: not an EVTX file: neither file nor chunk header"
+        ));
+    }
 }
 
 /// [`read_reader`] for a piece of a longer stream that starts after `lines_before` lines: what

@@ -320,3 +320,64 @@ fn a_truncated_evtx_file_gives_what_precedes_the_cut_and_says_so() {
         );
     }
 }
+
+/// An EVTX file whose header was overwritten (its first bytes zeroed) still holds its chunks:
+/// every record is read from them, and a chunk damaged too costs only its own records, counted.
+/// Before, such a file was "in no supported format": 0 events.
+#[test]
+fn an_evtx_file_with_a_damaged_header_gives_the_records_of_its_chunks() {
+    let full = shared!("evtx/omerbenamram_security.evtx");
+    let bytes = std::fs::read(&full).unwrap();
+    let (whole, _) = read(std::slice::from_ref(&full));
+    assert!(whole.len() > 1000, "{}", whole.len());
+    let dir = std::env::temp_dir().join(format!("imdsguard-evtx-head-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let mut damaged = bytes.clone();
+    damaged[..8].copy_from_slice(&[0; 8]);
+    let path = dir.join("header.evtx");
+    std::fs::write(&path, &damaged).unwrap();
+    let (events, summary) = read(std::slice::from_ref(&path));
+    let ids =
+        |e: &[imdsguard_event::Event]| e.iter().map(|e| e.record_id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&events), ids(&whole));
+    // The chunks written (the header counts them; the file has room for more).
+    let chunks = u16::from_le_bytes([bytes[0x2a], bytes[0x2b]]) as usize;
+    assert!(
+        summary.input_errors.iter().any(|e| e.contains(&format!(
+            "the file header is damaged (the file does not begin with `ElfFile`): {} records read from {chunks} chunks",
+            whole.len()
+        ))),
+        "{:?}",
+        summary.input_errors
+    );
+    assert_eq!(summary.total_skipped(), 0);
+
+    // The third chunk's header overwritten as well: its records are lost, and said to be.
+    let third = 4096 + 2 * 65_536;
+    damaged[third..third + 8].copy_from_slice(&[0; 8]);
+    std::fs::write(&path, &damaged).unwrap();
+    let (events, summary) = read(std::slice::from_ref(&path));
+    let lost: Vec<_> = whole
+        .iter()
+        .filter(|e| !events.iter().any(|k| k.record_id == e.record_id))
+        .collect();
+    assert!(!lost.is_empty());
+    assert_eq!(events.len() + lost.len(), whole.len());
+    assert_eq!(summary.total_skipped(), 1);
+    assert!(
+        summary.first_skips.iter().any(|s| s
+            .detail
+            .contains("chunk 3 (at byte 135168) has no readable chunk header")),
+        "{:?}",
+        summary.first_skips
+    );
+    assert!(
+        summary.input_errors.iter().any(|e| e.contains(&format!(
+            "{} chunks by their own headers, 1 chunks unreadable",
+            chunks - 1
+        ))),
+        "{:?}",
+        summary.input_errors
+    );
+}

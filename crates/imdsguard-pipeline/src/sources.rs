@@ -31,6 +31,73 @@ pub(crate) struct Stream {
     pub(crate) counts: Arc<Counts>,
     /// How much of `counts` was said already.
     pub(crate) said: (u64, u64, u64),
+    /// A UDP listener's socket, by inode: the kernel counts the datagrams it dropped for it.
+    udp: Option<KernelDrops>,
+}
+
+/// The datagrams the kernel dropped for a UDP socket (its receive buffer full: `watch` read
+/// slower than they came), as `/proc/net/udp` and `udp6` show them in their `drops` column —
+/// the counter `SO_RXQ_OVFL` reports.
+struct KernelDrops {
+    inode: u64,
+    /// When last read, and what it was then (read at most once a second).
+    read_at: Option<std::time::Instant>,
+    dropped: u64,
+    said: u64,
+}
+
+impl KernelDrops {
+    fn of(sock: &std::net::UdpSocket) -> Option<KernelDrops> {
+        use std::os::fd::AsRawFd;
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", sock.as_raw_fd())).ok()?;
+        let inode = link
+            .to_str()?
+            .strip_prefix("socket:[")?
+            .strip_suffix(']')?
+            .parse()
+            .ok()?;
+        Some(KernelDrops {
+            inode,
+            read_at: None,
+            dropped: 0,
+            said: 0,
+        })
+    }
+
+    /// The count now (the last one read within the second).
+    fn dropped(&mut self) -> u64 {
+        if self
+            .read_at
+            .is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(1))
+        {
+            return self.dropped;
+        }
+        self.read_at = Some(std::time::Instant::now());
+        if let Some(n) = self.read() {
+            self.dropped = n;
+        }
+        self.dropped
+    }
+
+    /// The count in the kernel's tables, if the socket is there.
+    fn read(&self) -> Option<u64> {
+        ["/proc/net/udp", "/proc/net/udp6"]
+            .iter()
+            .find_map(|table| {
+                std::fs::read_to_string(table)
+                    .ok()
+                    .and_then(|t| udp_drops(&t, self.inode))
+            })
+    }
+}
+
+/// The `drops` column of the row of `/proc/net/udp` whose inode is `inode`.
+fn udp_drops(table: &str, inode: u64) -> Option<u64> {
+    // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
+    table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() >= 13 && f[9].parse() == Ok(inode)).then(|| f[12].parse().ok())?
+    })
 }
 
 /// What a stream's reader left out.
@@ -72,7 +139,23 @@ impl Stream {
             ));
         }
         self.said = now;
+        if let Some(k) = &mut self.udp {
+            let dropped = k.dropped();
+            if dropped > k.said {
+                out.push(format!(
+                    "{}: {} datagrams dropped by the kernel: its receive buffer was full (watch read slower than they came)",
+                    self.name,
+                    dropped - k.said
+                ));
+                k.said = dropped;
+            }
+        }
         out
+    }
+
+    /// Datagrams the kernel dropped for a UDP listener since it was opened.
+    pub(crate) fn dropped(&mut self) -> Option<u64> {
+        self.udp.as_mut().map(KernelDrops::dropped)
     }
 }
 
@@ -119,6 +202,7 @@ pub(crate) fn stdin_stream() -> Stream {
         open: true,
         counts: Arc::default(),
         said: (0, 0, 0),
+        udp: None,
     }
 }
 
@@ -142,6 +226,7 @@ pub(crate) fn syslog_udp(addr: &str) -> Result<Stream, PipelineError> {
     };
     let sock = std::net::UdpSocket::bind(addr).map_err(err)?;
     let name = format!("syslog+udp://{}", sock.local_addr().map_err(err)?);
+    let udp = KernelDrops::of(&sock);
     let (tx, rx) = sync_channel(STREAM_BOUND);
     std::thread::spawn(move || {
         let mut buf = vec![0u8; 65_536];
@@ -158,6 +243,7 @@ pub(crate) fn syslog_udp(addr: &str) -> Result<Stream, PipelineError> {
         open: true,
         counts: Arc::default(),
         said: (0, 0, 0),
+        udp,
     })
 }
 
@@ -201,6 +287,7 @@ pub(crate) fn syslog_tcp(addr: &str, idle: std::time::Duration) -> Result<Stream
         open: true,
         counts,
         said: (0, 0, 0),
+        udp: None,
     })
 }
 
@@ -273,5 +360,28 @@ impl Stream {
             }
         }
         (!bytes.is_empty()).then_some((bytes, before, hosts))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_drops_column_of_a_udp_socket_is_found_by_inode() {
+        let table = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+  211: 0100007F:0202 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4512 2 0000000000000000 0
+ 1003: 0100007F:D431 00000000:0000 07 00000000:00034000 00:00000000 00000000     0        0 98765 2 0000000000000000 1744
+";
+        assert_eq!(udp_drops(table, 98765), Some(1744));
+        assert_eq!(udp_drops(table, 4512), Some(0));
+        assert_eq!(udp_drops(table, 1), None);
+    }
+
+    #[test]
+    fn a_bound_udp_socket_is_found_in_the_kernel_table() {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let k = KernelDrops::of(&sock).expect("/proc/self/fd names the socket");
+        assert_eq!(k.read(), Some(0));
     }
 }

@@ -407,7 +407,7 @@ pub fn watch(
             reporter.note(&n);
         }
         if metrics.swap(false, Ordering::Relaxed) {
-            reporter.metrics(&metrics_of(&w, &inputs, started));
+            reporter.metrics(&metrics_of(&w, &mut inputs, started));
         }
         if last_status.elapsed() > Duration::from_secs(1) {
             last_status = Instant::now();
@@ -472,20 +472,27 @@ pub fn watch(
 
 /// The metrics: events and alerts so far and per second, the lag behind the newest record, each
 /// input's position, and the webhook's backlog.
-fn metrics_of(w: &Watcher<'_>, inputs: &[Input], started: Instant) -> serde_json::Value {
+fn metrics_of(w: &Watcher<'_>, inputs: &mut [Input], started: Instant) -> serde_json::Value {
     let secs = started.elapsed().as_secs_f64().max(0.001);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     let inputs: Vec<serde_json::Value> = inputs
-        .iter()
+        .iter_mut()
         .map(|i| match i {
             Input::File(f) => serde_json::json!({
                 "input": f.path().display().to_string(),
                 "offset": f.position().offset,
                 "lines": f.position().lines,
             }),
-            Input::Stream(s) => serde_json::json!({ "input": s.name, "lines": s.lines }),
+            Input::Stream(s) => match s.dropped() {
+                Some(d) => serde_json::json!({
+                    "input": s.name,
+                    "lines": s.lines,
+                    "dropped_by_kernel": d,
+                }),
+                None => serde_json::json!({ "input": s.name, "lines": s.lines }),
+            },
         })
         .collect();
     let outbox = w

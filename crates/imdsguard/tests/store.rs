@@ -423,7 +423,11 @@ fn a_store_this_user_cannot_write_is_refused_by_hunt_and_read_by_alerts() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(out.stdout.is_empty(), "{err}");
     // Said once, with the way out.
-    assert_eq!(err.matches("this user cannot write to it").count(), 1, "{err}");
+    assert_eq!(
+        err.matches("this user cannot write to it").count(),
+        1,
+        "{err}"
+    );
     assert!(err.contains("give another --db, or --no-db"), "{err}");
     assert_eq!(beside(), ["imdsguard.db"]);
 

@@ -954,3 +954,102 @@ fn the_syslog_tcp_listener_is_bounded() {
         "{said}"
     );
 }
+
+/// Datagrams the kernel drops because `watch` reads slower than they come (here: stopped with
+/// SIGSTOP while they are sent) are counted from the kernel's own counter and said: what was
+/// read and what was dropped add up to what was sent.
+#[test]
+fn udp_datagrams_the_kernel_drops_are_counted_and_said() {
+    let d = dir("udp-drops");
+    let mut child = bin()
+        .args([
+            "watch",
+            "--syslog-udp",
+            "127.0.0.1:0",
+            "--poll",
+            "20ms",
+            "--db",
+        ])
+        .arg(d.join("store.db"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (seen, (tx, rx)) = (std::sync::Arc::clone(&lines), std::sync::mpsc::channel());
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    std::thread::spawn(move || loop {
+        let mut l = String::new();
+        if std::io::BufRead::read_line(&mut err, &mut l).unwrap_or(0) == 0 {
+            break;
+        }
+        if let Some(a) = l
+            .trim()
+            .strip_prefix("imdsguard: watch: listening on syslog+udp://")
+        {
+            let _ = tx.send(a.parse::<std::net::SocketAddr>().unwrap());
+        }
+        seen.lock().unwrap().push(l);
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the listener line");
+    let signal = |s: &str| {
+        assert!(Command::new("kill")
+            .args([s, &pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+    signal("-STOP");
+    let sent = 3000u32;
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..sent {
+        let frame = format!("<14>Nov 20 08:00:00 web01 nxlog: {}", line(i).trim_end());
+        udp.send_to(frame.as_bytes(), addr).unwrap();
+    }
+    signal("-CONT");
+    // Metrics until what was read and what was dropped account for every datagram.
+    let mut last = Value::Null;
+    let start = Instant::now();
+    loop {
+        signal("-USR1");
+        std::thread::sleep(Duration::from_millis(300));
+        if let Some(m) = lines
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|l| l.starts_with("{\"metrics\""))
+        {
+            last = serde_json::from_str(m).unwrap();
+        }
+        let input = &last["inputs"][0];
+        let (read, dropped) = (input["lines"].as_u64(), input["dropped_by_kernel"].as_u64());
+        if let (Some(r), Some(dr)) = (read, dropped) {
+            if r + dr == u64::from(sent) {
+                assert!(
+                    dr > 0,
+                    "the stopped watch's buffer held every datagram: {last}"
+                );
+                assert!(r > 0, "{last}");
+                break;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "read and dropped never added up to {sent}: {last}"
+        );
+    }
+    signal("-TERM");
+    assert!(child.wait().unwrap().success());
+    let dropped = last["inputs"][0]["dropped_by_kernel"].as_u64().unwrap();
+    let said = lines.lock().unwrap().join("");
+    assert!(
+        said.contains(&format!(
+            "syslog+udp://{addr}: {dropped} datagrams dropped by the kernel: its receive buffer was full"
+        )),
+        "{said}"
+    );
+}
