@@ -22,6 +22,7 @@ mod json_reader;
 mod parallel;
 mod summary;
 pub mod syslog;
+mod utf16;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
@@ -476,6 +477,26 @@ pub(crate) fn read_stream(
         formats::windows_xml::read(name, &mut *r, opts, summary, on_event);
         return;
     }
+    // UTF-16 with its byte-order mark (PowerShell's `Out-File`): read as UTF-8.
+    let bom = r.fill_buf().ok().and_then(|b| match b {
+        [0xFF, 0xFE, ..] => Some(true),
+        [0xFE, 0xFF, ..] => Some(false),
+        _ => None,
+    });
+    if let Some(little) = bom {
+        r.consume(2);
+        let utf8 = utf16::Utf16Reader::new(r, little);
+        read_stream(
+            name,
+            Box::new(BufReader::with_capacity(READ_BUFFER, utf8)),
+            lines_before,
+            opts,
+            summary,
+            on_event,
+            par,
+        );
+        return;
+    }
     // The first line that is a record of some reading chooses it: audit, CSV, JSON lines or a JSON
     // document. Lines before it that are none (a banner, a shell's noise, a syslog sender's junk)
     // are skipped and counted, each with its line, once a reading is found; a file that starts
@@ -500,8 +521,11 @@ pub(crate) fn read_stream(
                     return false;
                 }
                 evtx_head |= leading_count == 0 && t.starts_with(b"ElfFile\0");
+                // UTF-16 without its byte-order mark: ASCII with a NUL after (or before) each byte.
                 utf16 |= leading_count == 0
-                    && (t.starts_with(&[0xFF, 0xFE]) || t.starts_with(&[0xFE, 0xFF]));
+                    && t.len() >= 4
+                    && ((t[1] == 0 && t[3] == 0 && t[0] != 0)
+                        || (t[0] == 0 && t[2] == 0 && t[1] != 0));
                 leading_count += 1;
                 if leading.len() < opts.keep_skips {
                     leading.push(line);
@@ -519,9 +543,8 @@ pub(crate) fn read_stream(
             let what = if evtx_head {
                 "EVTX on a stream: EVTX needs seeking, give the file's path instead".to_owned()
             } else if utf16 {
-                "UTF-16 text (as PowerShell's Out-File writes it): only Windows event XML is read \
-                 in UTF-16; convert it to UTF-8 (iconv -f UTF-16 -t UTF-8, or Out-File -Encoding \
-                 utf8)"
+                "UTF-16 text without a byte-order mark, whose byte order cannot be told: convert \
+                 it to UTF-8 (iconv -f UTF-16LE -t UTF-8, or Out-File -Encoding utf8)"
                     .to_owned()
             } else {
                 format!(
@@ -807,6 +830,49 @@ mod tests {
         assert_eq!(summary.skipped.get(&SkipReason::Malformed), Some(&20));
     }
 
+    /// JSON lines in UTF-16 with a byte-order mark, as Windows PowerShell's `Out-File` writes
+    /// them, are read as the same lines in UTF-8 (before, the file was named and not read).
+    #[test]
+    fn utf16_json_lines_read_as_their_utf8_twins() {
+        let text = concat!(
+            r#"{"EventTime":"2026-11-20 08:00:00","Hostname":"web01","SourceModuleType":"im_msvistalog","EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","ProcessId":"4","Image":"C:\\Windows\\System32\\curl.exe","CommandLine":"curl.exe http://169.254.169.254/latest/meta-data/ zoë"}"#,
+            "\r\n",
+            "not json\r\n",
+            r#"{"EventTime":"2026-11-20 08:00:01","Hostname":"web01","SourceModuleType":"im_msvistalog","EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","ProcessId":"5","Image":"C:\\x.exe"}"#,
+            "\r\n"
+        );
+        let (want, want_summary) = read_text("ps.json", text);
+        assert_eq!(want.len(), 2);
+        for little in [true, false] {
+            let mut bytes = if little {
+                vec![0xFF, 0xFE]
+            } else {
+                vec![0xFE, 0xFF]
+            };
+            for u in text.encode_utf16() {
+                bytes.extend_from_slice(&if little {
+                    u.to_le_bytes()
+                } else {
+                    u.to_be_bytes()
+                });
+            }
+            let mut summary = Summary::default();
+            let mut events = Vec::new();
+            read_stream(
+                "ps.json",
+                Box::new(io::Cursor::new(bytes)),
+                0,
+                &ReadOptions::default(),
+                &mut summary,
+                &mut |e| events.push(e),
+                None,
+            );
+            assert_eq!(events, want);
+            assert_eq!(summary.total_skipped(), want_summary.total_skipped());
+            assert_eq!(summary.first_skips[0].source.position, Position::Line(2));
+        }
+    }
+
     #[test]
     fn files_in_no_supported_format_are_named_once() {
         let (events, summary) = read_text("info.yml", "title: x\nid: 1\n");
@@ -820,14 +886,14 @@ mod tests {
             "{:?}",
             summary.unrecognized_files
         );
-        // UTF-16 JSON lines (PowerShell's Out-File): named as UTF-16, with what to do.
-        let mut u16 = vec![0xFF, 0xFE];
-        for u in "{\"EventID\":3}\n".encode_utf16() {
+        // UTF-16 with no byte-order mark: named, with what to do.
+        let mut u16 = Vec::new();
+        for u in "title: x\n".encode_utf16() {
             u16.extend_from_slice(&u.to_le_bytes());
         }
         let mut summary = Summary::default();
         read_stream(
-            "ps.json",
+            "ps.txt",
             Box::new(io::Cursor::new(u16)),
             0,
             &ReadOptions::default(),
@@ -836,7 +902,7 @@ mod tests {
             None,
         );
         assert!(
-            summary.unrecognized_files[0].contains("ps.json: UTF-16 text"),
+            summary.unrecognized_files[0].contains("ps.txt: UTF-16 text without a byte-order mark"),
             "{:?}",
             summary.unrecognized_files
         );
