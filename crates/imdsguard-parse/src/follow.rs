@@ -137,6 +137,11 @@ impl Follower {
         if let Some(chunk) = self.read_lines(max_bytes, restarted)? {
             return Ok(Some(chunk));
         }
+        if restarted {
+            // Another file, or this one truncated, with no complete line yet: the position is
+            // news still, so that a checkpoint stops naming the old file's offset.
+            return Ok(Some(self.empty_restart()));
+        }
         // Nothing more in the open file: has the path moved on to another one?
         let rotated = at_path.is_some_and(|m| identity(&m) != self.pos.identity);
         if rotated {
@@ -147,13 +152,26 @@ impl Follower {
                 lines: 0,
                 tail: None,
             };
-            let mut next = self.poll(max_bytes)?;
-            if let Some(c) = next.as_mut() {
-                c.restarted = true;
-            }
-            return Ok(next);
+            let next = self.poll(max_bytes)?;
+            return Ok(Some(match next {
+                Some(mut c) => {
+                    c.restarted = true;
+                    c
+                }
+                None => self.empty_restart(),
+            }));
         }
         Ok(None)
+    }
+
+    /// No lines, at the start of a new file.
+    fn empty_restart(&self) -> Chunk {
+        Chunk {
+            bytes: Vec::new(),
+            lines_before: 0,
+            end: self.pos.clone(),
+            restarted: true,
+        }
     }
 
     /// Whether the bytes before the offset are still those read there.
@@ -297,6 +315,28 @@ mod tests {
         let c = f.poll(1 << 20).unwrap().unwrap();
         assert_eq!((text(&c), c.lines_before, c.restarted), ("3\n", 0, true));
         assert_eq!(f.poll(1 << 20).unwrap(), None);
+    }
+
+    /// Rotated to a new file with nothing in it yet: the position moves to the new file at
+    /// once (a checkpoint naming the old file's offset would outlive it), then stays quiet.
+    #[test]
+    fn rotation_to_an_empty_file_moves_the_position_at_once() {
+        let d = dir("rotate-empty");
+        let p = d.join("a.log");
+        append(&p, "1\n");
+        let mut f = Follower::new(&p, None);
+        let old = f.poll(1 << 20).unwrap().unwrap().end;
+        std::fs::rename(&p, d.join("a.log.1")).unwrap();
+        append(&p, "");
+        let c = f.poll(1 << 20).unwrap().unwrap();
+        assert_eq!((text(&c), c.restarted, c.end.offset), ("", true, 0));
+        assert_ne!(c.end.identity, old.identity);
+        assert_eq!(f.poll(1 << 20).unwrap(), None);
+        // A restart from the old position says the same.
+        let mut again = Follower::new(&p, Some(old));
+        let c = again.poll(1 << 20).unwrap().unwrap();
+        assert_eq!((text(&c), c.restarted, c.end.offset), ("", true, 0));
+        assert_eq!(again.poll(1 << 20).unwrap(), None);
     }
 
     #[test]

@@ -158,6 +158,10 @@ fn run(
             let outcome = match result {
                 Ok(resp) if resp.status().is_success() => Ok(()),
                 Ok(resp) => Err(format!("HTTP {}", resp.status().as_u16())),
+                // ureq names its timer ("timeout: global"); the receiver's silence is the news.
+                Err(ureq::Error::Timeout(_)) => {
+                    Err(format!("no answer within {} s", REQUEST_TIMEOUT.as_secs()))
+                }
                 Err(e) => Err(hook.redact(&e.to_string())),
             };
             let stored = match outcome {

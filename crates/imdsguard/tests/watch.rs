@@ -1053,3 +1053,49 @@ fn udp_datagrams_the_kernel_drops_are_counted_and_said() {
         "{said}"
     );
 }
+
+/// Output appended to a file that a crash cut mid-line: the cut line is ended before the new
+/// output, so every new line is whole JSON (before, the first new alert was glued to the cut
+/// one and lost to any reader of JSON lines).
+#[test]
+fn output_appended_after_a_cut_line_starts_on_a_line_of_its_own() {
+    let d = dir("cut-line");
+    let log = d.join("sysmon.jsonl");
+    write_lines(&log, 0..5);
+    let out_file = d.join("alerts.jsonl");
+    std::fs::write(&out_file, "{\"id\":\"whole\"}\n{\"id\":\"cut sh").unwrap();
+    let out = bin()
+        .args(["watch", "--once", "--output", "jsonl", "--db"])
+        .arg(d.join("store.db"))
+        .arg("-o")
+        .arg(&out_file)
+        .arg(&log)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("the output's last line was cut short"),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(&out_file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[1], "{\"id\":\"cut sh");
+    let new: Vec<Value> = lines[2..]
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(new.len(), hunted_ids(&log).len());
+    // A file that ends whole gets nothing added.
+    let again = bin()
+        .args(["watch", "--once", "--output", "jsonl", "--db"])
+        .arg(d.join("store2.db"))
+        .arg("-o")
+        .arg(&out_file)
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&again.stderr).contains("cut short"));
+    let text2 = std::fs::read_to_string(&out_file).unwrap();
+    assert_eq!(text2.lines().count(), lines.len() + new.len());
+}

@@ -86,6 +86,23 @@ fn status(s: &WatchStatus) -> String {
     )
 }
 
+/// Whether `path` is a regular file whose last byte is not a line end.
+fn ends_in_a_cut_line(path: &std::path::Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = File::open(path) else {
+        return false;
+    };
+    let len = match f.metadata() {
+        Ok(m) if m.is_file() => m.len(),
+        _ => return false,
+    };
+    let mut last = [0u8; 1];
+    len > 0
+        && f.seek(SeekFrom::Start(len - 1)).is_ok()
+        && f.read_exact(&mut last).is_ok()
+        && last[0] != b'\n'
+}
+
 /// Runs until SIGINT or SIGTERM (or, with `once`, until every input is read).
 pub fn watch(
     cfg: WatchConfig,
@@ -101,16 +118,35 @@ pub fn watch(
     let metrics = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&metrics))
         .context("installing signal handlers")?;
-    let out: Box<dyn Write> = match &out_file {
-        Some(p) => Box::new(BufWriter::new(
-            File::options()
-                .create(true)
-                .append(true)
-                .open(p)
-                .with_context(|| format!("cannot open {}", p.display()))?,
-        )),
-        None => Box::new(BufWriter::new(io::stdout())),
+    // A transaction's lines go out in one write where they fit: a crash then cuts at most
+    // the last line.
+    const OUT_BUFFER: usize = 1 << 20;
+    let (mut out, appended_to): (Box<dyn Write>, PathBuf) = match &out_file {
+        Some(p) => (
+            Box::new(BufWriter::with_capacity(
+                OUT_BUFFER,
+                File::options()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .with_context(|| format!("cannot open {}", p.display()))?,
+            )),
+            p.clone(),
+        ),
+        None => (
+            Box::new(BufWriter::with_capacity(OUT_BUFFER, io::stdout())),
+            PathBuf::from("/proc/self/fd/1"),
+        ),
     };
+    // Output appended to a file that a crash left with a line cut short (`watch >> alerts.jsonl`
+    // killed mid-line): that line is ended first, so the next one is whole. The alert it held
+    // is printed again, whole: it was printed before it was stored.
+    if ends_in_a_cut_line(&appended_to) {
+        out.write_all(b"\n").context("writing the output")?;
+        eprintln!(
+            "imdsguard: watch: the output's last line was cut short (a crash): ended it; its alert is printed again whole"
+        );
+    }
     let mut sink = Printed { out, output };
     let status_line = io::stderr().is_terminal();
     let mut reporter = Stderr { status_line };
