@@ -184,3 +184,49 @@ fn defender_csv_exports_decode_row_by_row() {
         summary.first_skips
     );
 }
+
+/// One byte that is not UTF-8 in an audit record or an XML export costs that byte (read as
+/// U+FFFD, counted and named), not the record, nor the XML document's every event.
+#[test]
+fn a_byte_that_is_not_utf8_costs_the_byte_in_audit_and_xml_too() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let read = |name: &str, bytes: Vec<u8>| {
+        let mut summary = Summary::default();
+        let mut events = Vec::new();
+        imdsguard_parse::read_reader(
+            name,
+            &mut std::io::Cursor::new(bytes),
+            &ReadOptions::default(),
+            &mut summary,
+            &mut |e| events.push(e),
+        );
+        (events, summary)
+    };
+    for (file, needle) in [
+        (
+            "samples/logs/linux-audit.log",
+            &b"exe=\"/dev/shm/.x/c\""[..],
+        ),
+        ("samples/logs/sysmon-wevtutil.xml", &b"SSM\\amazon"[..]),
+    ] {
+        let bytes = std::fs::read(root.join(file)).unwrap();
+        let (want, _) = read(file, bytes.clone());
+        assert!(!want.is_empty(), "{file}");
+        let at = bytes
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .unwrap_or_else(|| panic!("{file}: no {:?}", String::from_utf8_lossy(needle)))
+            + needle.len()
+            - 1;
+        let mut damaged = bytes.clone();
+        damaged.insert(at - 1, 0xFF);
+        let (got, summary) = read(file, damaged);
+        assert_eq!(got.len(), want.len(), "{file}: {:?}", summary.first_skips);
+        assert_eq!(summary.lossy, 1, "{file}");
+        assert_eq!(summary.total_skipped(), 0, "{file}");
+        assert!(
+            got.iter().any(|e| format!("{e:?}").contains('\u{FFFD}')),
+            "{file}: the mark is kept in a field"
+        );
+    }
+}

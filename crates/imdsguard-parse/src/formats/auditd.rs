@@ -410,18 +410,16 @@ pub(crate) fn read(
             let o = open.remove(i);
             emit_open(o, summary, on_event);
         }
-        let Ok(text) = std::str::from_utf8(text) else {
-            summary.skip(
-                Skipped {
-                    source: at(line),
-                    reason: SkipReason::NotUtf8,
-                    detail: "invalid UTF-8".into(),
-                },
-                opts.keep_skips,
-            );
-            return;
+        // A byte that is not UTF-8 (in a value an attacker chose) costs that byte, not the
+        // record: read as U+FFFD, counted and named.
+        let text = match std::str::from_utf8(text) {
+            Ok(t) => std::borrow::Cow::Borrowed(t),
+            Err(_) => {
+                summary.lossy(at(line), opts.keep_skips);
+                String::from_utf8_lossy(text)
+            }
         };
-        let rec = match parse_line(text) {
+        let rec = match parse_line(&text) {
             Ok(r) => r,
             Err(why) => {
                 summary.skip(

@@ -12,7 +12,7 @@ use crate::error::SkipReason;
 use crate::fields::{xml_event_data, xml_user_data, Layered};
 use std::io::BufRead;
 
-use crate::{read_document, ReadOptions, Skipped, Summary};
+use crate::{read_document, ReadOptions, Summary};
 
 /// Whether a stream's first bytes are Windows event XML: after an optional byte-order mark and
 /// white space, `<?xml`, `<Events` or `<Event`, in UTF-8 or UTF-16.
@@ -39,15 +39,18 @@ fn utf16(b: &[u8], f: fn([u8; 2]) -> u16) -> String {
         .collect()
 }
 
-/// The document as text: UTF-16 (by its byte-order mark) is converted, UTF-8 checked.
-pub(crate) fn document_text(doc: &[u8]) -> Result<String, String> {
+/// The document as text: UTF-16 (by its byte-order mark) is converted, UTF-8 read with U+FFFD
+/// for any byte that is not (the second value says whether one was).
+pub(crate) fn document_text(doc: &[u8]) -> (String, bool) {
+    let utf8 = |b: &[u8]| match std::str::from_utf8(b) {
+        Ok(t) => (t.to_owned(), false),
+        Err(_) => (String::from_utf8_lossy(b).into_owned(), true),
+    };
     match doc {
-        [0xFF, 0xFE, rest @ ..] => Ok(utf16(rest, u16::from_le_bytes)),
-        [0xFE, 0xFF, rest @ ..] => Ok(utf16(rest, u16::from_be_bytes)),
-        [0xEF, 0xBB, 0xBF, rest @ ..] => {
-            String::from_utf8(rest.to_vec()).map_err(|e| e.to_string())
-        }
-        _ => String::from_utf8(doc.to_vec()).map_err(|e| e.to_string()),
+        [0xFF, 0xFE, rest @ ..] => (utf16(rest, u16::from_le_bytes), false),
+        [0xFE, 0xFF, rest @ ..] => (utf16(rest, u16::from_be_bytes), false),
+        [0xEF, 0xBB, 0xBF, rest @ ..] => utf8(rest),
+        _ => utf8(doc),
     }
 }
 
@@ -216,23 +219,17 @@ pub(crate) fn read(
     let Some(doc) = read_document(name, Vec::new(), r, opts, summary) else {
         return;
     };
-    let text = match document_text(&doc) {
-        Ok(t) => t,
-        Err(e) => {
-            summary.skip(
-                Skipped {
-                    source: SourceRef {
-                        path: name.to_owned(),
-                        position: Position::Line(1),
-                    },
-                    reason: SkipReason::NotUtf8,
-                    detail: format!("the XML document is not UTF-8 or UTF-16: {e}"),
-                },
-                opts.keep_skips,
-            );
-            return;
-        }
-    };
+    let (text, lossy) = document_text(&doc);
+    if lossy {
+        // One bad byte costs that byte, not the document's every event.
+        summary.lossy(
+            SourceRef {
+                path: name.to_owned(),
+                position: Position::Line(1),
+            },
+            opts.keep_skips,
+        );
+    }
     decode_document(&text, 1, name, Decoding::of(opts), &mut |source, result| {
         summary.decoded(result, source, opts, on_event)
     });
@@ -284,7 +281,7 @@ mod tests {
             bytes.extend_from_slice(&u.to_le_bytes());
         }
         assert!(sniff_start(&bytes[..16]));
-        let text = document_text(&bytes).unwrap();
+        let (text, _) = document_text(&bytes);
         let mut got = Vec::new();
         decode_document(
             &text,
