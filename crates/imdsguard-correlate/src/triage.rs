@@ -226,8 +226,8 @@ fn authorized(a: &Alert) -> Finding {
         return Finding::plain(
             q,
             Reply::Unknown,
-            "The record names no process (a network or web log); the guard proxy or host \
-             telemetry attributes requests to processes."
+            "The record names no process (a network or web log); host telemetry (Sysmon \
+             event 3, auditd connect records) attributes requests to processes."
                 .into(),
         );
     };
@@ -402,8 +402,8 @@ fn errors(facts: &Facts) -> Finding {
     Finding::plain(
         q,
         Reply::Unknown,
-        "This source records the connection, not the HTTP exchange: look for 401/403 in the \
-         guard proxy's audit log or a web/proxy log."
+        "This source records the connection, not the HTTP exchange: look for 401/403 answers \
+         from the metadata service in a web or proxy log."
             .into(),
     )
 }

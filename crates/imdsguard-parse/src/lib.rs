@@ -103,7 +103,7 @@ pub fn read_inputs(
         let mut files = Vec::new();
         let mut notes = Vec::new();
         let walked = collect_files(input, &mut files, &mut notes);
-        summary.input_errors.extend(notes);
+        summary.note_walk(notes);
         if let Err(e) = walked {
             summary.input_errors.push(e.to_string());
             continue;
@@ -150,6 +150,9 @@ pub fn read_inputs_parallel<T: Send>(
 /// walk finds and does not read — a dangling or looping symbolic link, a directory reached
 /// again through a link, a FIFO, socket or device, an unreadable directory — goes to `notes`,
 /// one line each, and the walk goes on. Only an input that cannot be opened at all is an error.
+/// Marks a walk's note that says what was passed over on purpose, not what failed.
+pub(crate) const PASSED_OVER: &str = "\u{0}passed:";
+
 pub(crate) fn collect_files(
     path: &Path,
     out: &mut Vec<PathBuf>,
@@ -190,7 +193,36 @@ fn walk(
         }
     };
     entries.sort();
+    // Hidden entries (`.git`, `.cache`, editors' swap files) are not logs: passed over, said
+    // once per folder; a hidden folder named on the command line is walked.
+    let hidden: Vec<&PathBuf> = entries
+        .iter()
+        .filter(|e| {
+            e.file_name()
+                .is_some_and(|n| n.as_encoded_bytes().starts_with(b"."))
+        })
+        .collect();
+    if !hidden.is_empty() {
+        notes.push(format!(
+            "{PASSED_OVER}{}: {} hidden entries not read ({}{}): name them to read them",
+            dir.display(),
+            hidden.len(),
+            hidden
+                .iter()
+                .take(3)
+                .filter_map(|e| e.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if hidden.len() > 3 { ", …" } else { "" }
+        ));
+    }
     for entry in entries {
+        if entry
+            .file_name()
+            .is_some_and(|n| n.as_encoded_bytes().starts_with(b"."))
+        {
+            continue;
+        }
         match std::fs::metadata(&entry) {
             Ok(m) if m.is_dir() => walk(&entry, out, notes, seen),
             Ok(m) if m.is_file() => out.push(entry),

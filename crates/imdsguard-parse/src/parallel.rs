@@ -347,7 +347,7 @@ pub(crate) fn read_files<T: Send>(
         let mut files = Vec::new();
         let mut notes = Vec::new();
         let walked = crate::collect_files(input, &mut files, &mut notes);
-        work.extend(notes.into_iter().map(Work::Error));
+        summary.note_walk(notes);
         match walked {
             Err(e) => work.push(Work::Error(e.to_string())),
             Ok(()) => {

@@ -35,6 +35,8 @@ pub struct Summary {
     pub first_unreadable_times: Vec<(SourceRef, String)>,
     /// Records that were not valid UTF-8, read with U+FFFD in place of each invalid byte.
     pub lossy: u64,
+    /// What a directory walk passed over on purpose (hidden entries), one line per folder.
+    pub passed_over: Vec<String>,
     /// The first of those.
     pub first_lossy: Vec<SourceRef>,
 }
@@ -174,8 +176,20 @@ impl Summary {
 impl Summary {
     /// Adds what another read found (a file read on a worker thread), keeping at most `keep`
     /// skipped records in full.
+    /// A directory walk's notes: what failed to `input_errors`, what was passed over on
+    /// purpose to `passed_over`.
+    pub(crate) fn note_walk(&mut self, notes: Vec<String>) {
+        for n in notes {
+            match n.strip_prefix(crate::PASSED_OVER) {
+                Some(p) => self.passed_over.push(p.to_owned()),
+                None => self.input_errors.push(n),
+            }
+        }
+    }
+
     pub(crate) fn merge(&mut self, other: Summary, keep: usize) {
         self.files += other.files;
+        self.passed_over.extend(other.passed_over);
         for (f, n) in other.events {
             *self.events.entry(f).or_default() += n;
         }

@@ -21,6 +21,12 @@ pub enum PipelineError {
     /// The allowlist file given does not load (its message names file and line).
     #[error(transparent)]
     Allowlist(#[from] Box<imdsguard_enrich::AllowlistError>),
+    /// Nothing to run: the built-in pack is off and no Sigma rule loaded.
+    #[error("no rule to run: --no-builtin, and {failed} Sigma files given, none of which loaded (the reasons are above)")]
+    NoRules {
+        /// Sigma files or rules that failed.
+        failed: usize,
+    },
     /// A `--sigma` path that does not exist.
     #[error("no Sigma rules at {}", .0.display())]
     NoSigmaRules(PathBuf),

@@ -82,14 +82,34 @@ pub struct StoreReport {
 }
 
 impl HuntReport {
-    /// The exit status a hunt ends with: 2 when not one input could be read (missing,
-    /// unreadable, or in no supported format), 1 when `fail_on` is given and an alert at or
+    /// Why nothing was analysed, when not one record was read (not even one skipped): no
+    /// file found, or none readable, or none in a supported format.
+    pub fn nothing_analysed(&self) -> Option<String> {
+        let s = &self.summary;
+        if s.total_events() > 0 || s.total_skipped() > 0 {
+            return None;
+        }
+        let unsupported = s.unrecognized_files.len();
+        let unreadable = s.input_errors.len();
+        Some(if s.files == 0 && unreadable == 0 {
+            "nothing analysed: no file found in the inputs given".to_owned()
+        } else if unsupported > 0 && unreadable == 0 {
+            format!(
+                "nothing analysed: the {unsupported} files found are in no supported log format"
+            )
+        } else if unreadable > 0 {
+            format!("nothing analysed: {unreadable} inputs could not be read and no other held a record")
+        } else {
+            "nothing analysed: the inputs hold no record".to_owned()
+        })
+    }
+
+    /// The exit status a hunt ends with: 2 when nothing was analysed (no file found, none
+    /// readable, or none in a supported format: [`HuntReport::nothing_analysed`]), 1 when `fail_on` is given and an alert at or
     /// above it was shown (never for one `min_severity` hides, nor for a hit of a rule that
     /// only feeds a correlation, which is no alert), else 0.
     pub fn exit_code(&self, fail_on: Option<Severity>) -> u8 {
-        let s = &self.summary;
-        let unread = s.input_errors.len() + s.unrecognized_files.len();
-        if s.total_events() == 0 && s.total_skipped() == 0 && unread > 0 {
+        if self.nothing_analysed().is_some() {
             return 2;
         }
         match (fail_on, self.worst_shown) {
@@ -275,6 +295,7 @@ pub fn hunt(
     let normalizer = resources.normalizer();
     let (rules, rules_report) = Rules::load(&common.rules, common.threads)?;
     on_rules(&rules_report);
+    rules.require_some(&rules_report)?;
     let detector = Detector::new(resources.enricher(&normalizer), &rules);
     let keep = match &cfg.db {
         Some(p) => Some(Keep {

@@ -1,5 +1,5 @@
-//! The pipeline every imdsguard entry point runs, so that `hunt`, `watch` and what comes next
-//! (web and cloud sources, the guard proxy) share one path from a record to an alert:
+//! The pipeline every imdsguard entry point runs, so that `hunt` and `watch` share one path
+//! from a record to an alert:
 //!
 //! ```text
 //!  Config ──► Resources (catalog, allowlist) ──► Detector (enricher + Rules)   [immutable, shared]

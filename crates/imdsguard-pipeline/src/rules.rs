@@ -173,6 +173,17 @@ impl Rules {
         ))
     }
 
+    /// Refuses a rule set with nothing to run (`--no-builtin` and every Sigma file failed to
+    /// load, or none given): a run with it would analyse nothing and look clean.
+    pub(crate) fn require_some(&self, report: &RulesReport) -> Result<(), PipelineError> {
+        if self.builtin || report.sigma_rules > 0 || report.correlations > 0 {
+            return Ok(());
+        }
+        Err(PipelineError::NoRules {
+            failed: report.errors.len(),
+        })
+    }
+
     /// The title of a rule or correlation by id: a detection, a built-in correlation or a
     /// Sigma correlation.
     pub fn title(&self, id: &str) -> Option<&str> {

@@ -260,6 +260,7 @@ pub fn watch(
     let normalizer = resources.normalizer();
     let (rules, rules_report) = Rules::load(&common.rules, common.threads)?;
     on_rules(&rules_report);
+    rules.require_some(&rules_report)?;
     let store = open_store(&cfg.db)?;
     let baselines = store
         .baselines()

@@ -1096,3 +1096,116 @@ fn a_sigma_alert_about_something_else_gets_no_metadata_triage() {
         assert!(a.get("triage").is_none(), "{a}");
     }
 }
+
+/// Nothing analysed is no success: an empty folder, a folder of files in no supported format,
+/// and a Sigma-only run whose every rule failed to load end with status 2 and one sentence.
+#[test]
+fn nothing_analysed_ends_with_status_2_and_says_why() {
+    let empty = temp_file("nothing", "keep", "")
+        .parent()
+        .unwrap()
+        .join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = run(&["hunt", "--no-db", empty.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("nothing analysed: no file found in the inputs given"),
+        "{err}"
+    );
+
+    let notes = temp_file("nothing-unsupported", "notes.txt", "hello\n");
+    temp_file("nothing-unsupported", "rule.yml", "title: x\n");
+    let out = run(&["hunt", "--no-db", notes.parent().unwrap().to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("nothing analysed: the 2 files found are in no supported log format"),
+        "{err}"
+    );
+
+    let bad = temp_file("nothing-rules", "r.yml", "title: no logsource\n");
+    let out = run(&[
+        "hunt",
+        "--no-db",
+        "--no-builtin",
+        "--sigma",
+        bad.to_str().unwrap(),
+        "samples/logs",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        err.contains("no rule to run: --no-builtin, and 1 Sigma files given, none of which loaded"),
+        "{err}"
+    );
+}
+
+/// Hidden entries met while walking (`.git`) are passed over and said once per folder; a
+/// hidden folder named on the command line is read.
+#[test]
+fn hidden_entries_are_passed_over_unless_named() {
+    let audit = std::fs::read_to_string(repo().join("samples/logs/linux-audit.log")).unwrap();
+    let root = temp_file("hidden", "keep", "")
+        .parent()
+        .unwrap()
+        .join("tree");
+    for d in ["logs", ".git"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::write(root.join("logs/audit.log"), &audit).unwrap();
+    std::fs::write(root.join(".git/audit.log"), &audit).unwrap();
+    let out = run(&[
+        "hunt",
+        "--no-db",
+        "--output",
+        "jsonl",
+        root.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let found = alerts(&out);
+    assert!(!found.is_empty());
+    assert!(found
+        .iter()
+        .all(|a| !a["source"]["path"].as_str().unwrap().contains("/.git/")));
+    assert!(
+        err.contains(&format!(
+            "passed over: {}: 1 hidden entries not read (.git): name them to read them",
+            root.display()
+        )),
+        "{err}"
+    );
+    let named = run(&[
+        "hunt",
+        "--no-db",
+        "--output",
+        "jsonl",
+        root.join(".git").to_str().unwrap(),
+    ]);
+    assert_eq!(alerts(&named).len(), found.len());
+}
+
+/// A reader that goes away (`| head -1`) ends the run quietly, with status 0.
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let mut child = bin()
+        .current_dir(repo())
+        .args(["hunt", "--no-db", "--output", "jsonl", "samples/logs"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    assert!(first.starts_with("{\"id\""));
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("error"), "{err}");
+}

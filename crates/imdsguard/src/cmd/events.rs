@@ -78,6 +78,44 @@ pub(crate) fn events(args: EventsArgs) -> Result<ExitCode> {
     })
 }
 
+/// Files named one by one before the rest are counted by extension.
+const NAMED_NOT_READ: usize = 5;
+
+/// The files not read: the first few named with why, the rest counted by extension (a folder
+/// of thousands of other files says so in a line, not a megabyte).
+fn not_read_lines(files: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = files.iter().take(NAMED_NOT_READ).cloned().collect();
+    if files.len() <= NAMED_NOT_READ {
+        return out;
+    }
+    let mut by_ext: std::collections::BTreeMap<String, usize> = Default::default();
+    for f in &files[NAMED_NOT_READ..] {
+        // "path: why": the path ends at the first ": " after its last '/'.
+        let name_start = f.rfind('/').map_or(0, |i| i + 1);
+        let name = f[name_start..]
+            .split_once(": ")
+            .map_or(&f[name_start..], |(n, _)| n);
+        let ext = std::path::Path::new(name)
+            .extension()
+            .map_or("(no extension)".to_owned(), |e| {
+                format!(".{}", e.to_string_lossy())
+            });
+        *by_ext.entry(ext).or_default() += 1;
+    }
+    let mut counts: Vec<(String, usize)> = by_ext.into_iter().collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    out.push(format!(
+        "{} more files not read, by extension: {}",
+        files.len() - NAMED_NOT_READ,
+        counts
+            .iter()
+            .map(|(e, n)| format!("{n} {e}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    out
+}
+
 pub(crate) fn print_summary(s: &Summary, elapsed: std::time::Duration) {
     let secs = elapsed.as_secs_f64();
     eprintln!(
@@ -128,10 +166,33 @@ pub(crate) fn print_summary(s: &Summary, elapsed: std::time::Duration) {
     for at in &s.first_lossy {
         eprintln!("  utf-8    {at}: read with U+FFFD");
     }
-    for f in &s.unrecognized_files {
-        eprintln!("  not read: {f}");
+    for p in &s.passed_over {
+        eprintln!("  passed over: {p}");
+    }
+    for line in not_read_lines(&s.unrecognized_files) {
+        eprintln!("  not read: {line}");
     }
     for e in &s.input_errors {
         eprintln!("  error: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn files_not_read_beyond_the_first_few_are_counted_by_extension() {
+        let files: Vec<String> = [
+            "a.txt", "b.yml", "c.yml", "d", "e.json", "f.yml", "g.txt", "h", "i.yml",
+        ]
+        .iter()
+        .map(|n| format!("/data/x: y/{n}: not a supported log format (tried …)"))
+        .collect();
+        let lines = super::not_read_lines(&files);
+        assert_eq!(lines.len(), 6);
+        assert_eq!(lines[0], files[0]);
+        assert_eq!(
+            lines[5],
+            "4 more files not read, by extension: 2 .yml, 1 (no extension), 1 .txt"
+        );
     }
 }

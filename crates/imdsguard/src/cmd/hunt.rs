@@ -357,6 +357,9 @@ fn print_hunt_summary(r: &HuntReport, sigma: bool, min: Severity) {
             r.evicted
         );
     }
+    if let Some(why) = r.nothing_analysed() {
+        eprintln!("imdsguard: {why}");
+    }
 }
 
 #[derive(Debug, clap::Args)]
