@@ -58,6 +58,12 @@ fn every_format_maps_its_fields() {
             r#"{"@timestamp":"2024-01-01T00:00:00Z","host":{"name":"ws1"},"winlog":{"event_id":"3","channel":"Microsoft-Windows-Sysmon/Operational","computer_name":"ws1.corp","event_data":{"ProcessId":"9","Image":"C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe","DestinationIp":"169.254.169.254","DestinationPort":"80","Protocol":"tcp","Initiated":"true"}}}"#,
             r"winlogbeat network-connect id=3 host=ws1.corp proc=9|C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe|-|- parent=-|- net=169.254.169.254:80 out",
         ),
+        // Winlogbeat 5.x and 6.x (the 2019 Mordor datasets): the same fields at the top level,
+        // `log_name` for the channel, `source_name` for the provider, `record_number`.
+        (
+            r#"{"@timestamp":"2019-05-18T18:34:58.964Z","beat":{"hostname":"WECServer","name":"WECServer","version":"6.5.4"},"computer_name":"HR001.shire.com","event_data":{"ProcessId":"3032","Image":"C:\\Windows\\System32\\curl.exe","CommandLine":"curl http://169.254.169.254/latest/meta-data/iam/security-credentials/","User":"SHIRE\\pgustavo","ParentProcessId":"2364","ParentImage":"C:\\Windows\\System32\\cmd.exe"},"event_id":1,"host":{"name":"WECServer"},"level":"Information","log_name":"Microsoft-Windows-Sysmon/Operational","opcode":"Info","process_id":2208,"record_number":"25012","source_name":"Microsoft-Windows-Sysmon","type":"wineventlog","version":5}"#,
+            r"winlogbeat process-start id=1 host=hr001.shire.com proc=3032|C:\Windows\System32\curl.exe|curl http://169.254.169.254/latest/meta-data/iam/security-credentials/|SHIRE\pgustavo parent=2364|C:\Windows\System32\cmd.exe",
+        ),
         (
             r#"{"Timestamp":"2024-01-01T00:00:00Z","DeviceName":"vm1","ActionType":"ConnectionSuccess","RemoteIP":"169.254.169.254","RemotePort":80,"RemoteUrl":"169.254.169.254","InitiatingProcessFileName":"curl.exe","InitiatingProcessFolderPath":"c:\\tools","InitiatingProcessCommandLine":"curl.exe http://169.254.169.254/","InitiatingProcessId":77,"InitiatingProcessAccountDomain":"corp","InitiatingProcessAccountName":"bob"}"#,
             r"defender-json network-connect id=ConnectionSuccess host=vm1 proc=77|c:\tools\curl.exe|curl.exe http://169.254.169.254/|corp\bob parent=-|- net=169.254.169.254:80 url=169.254.169.254 out",

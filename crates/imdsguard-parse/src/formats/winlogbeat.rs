@@ -1,5 +1,7 @@
 //! Winlogbeat and Elastic Agent Windows events: `winlog.event_id`, `winlog.channel`,
-//! `winlog.event_data`, with `host.name` and `@timestamp` beside them.
+//! `winlog.event_data`, with `host.name` and `@timestamp` beside them; and Winlogbeat 5.x and
+//! 6.x, which wrote the same at the top level (`event_id`, `log_name`, `source_name`,
+//! `computer_name`, `record_number`, `event_data`): the shape of the 2019 Mordor datasets.
 
 use crate::json::Map;
 use imdsguard_event::{Event, Format, SourceRef};
@@ -15,11 +17,29 @@ pub(crate) const DECODER: JsonDecoder = JsonDecoder {
 };
 
 pub(crate) fn sniff(v: &Map<'_>) -> bool {
-    object(v, &["winlog"]).is_some_and(|w| w.contains_key("event_id"))
+    object(v, &["winlog"]).is_some_and(|w| w.contains_key("event_id")) || legacy(v)
+}
+
+/// Winlogbeat before 7.0: the record's fields at the top level.
+fn legacy(v: &Map<'_>) -> bool {
+    v.contains_key("event_id") && v.contains_key("log_name")
 }
 
 pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Result<Event, Skip> {
+    if !v.contains_key("winlog") && legacy(v) {
+        return decode_winlog(v, v, source, how);
+    }
     let winlog = object(v, &["winlog"]).ok_or_else(|| missing("winlog"))?;
+    decode_winlog(v, winlog, source, how)
+}
+
+/// `winlog` holds the record's own fields: `v.winlog` (7.x and later) or `v` itself.
+fn decode_winlog(
+    v: &Map<'_>,
+    winlog: &Map<'_>,
+    source: SourceRef,
+    how: Decoding<'_>,
+) -> Result<Event, Skip> {
     let id = event_id(winlog.get("event_id")).ok_or_else(|| missing("winlog.event_id"))?;
     let empty = Map::new();
     let user_data;
@@ -36,7 +56,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Resul
     let rec = WinRecord {
         event_id: id,
         origin: winlog
-            .text(&["channel", "provider_name"])
+            .text(&["channel", "log_name", "provider_name", "source_name"])
             .unwrap_or_default(),
         data,
         time: v.text(&["@timestamp"]),
@@ -44,9 +64,11 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Resul
         host: winlog
             .text(&["computer_name"])
             .or_else(|| object(v, &["host"]).and_then(|h| h.text(&["name", "hostname"]))),
-        provider: winlog.raw("provider_name"),
+        provider: winlog
+            .raw("provider_name")
+            .or_else(|| winlog.raw("source_name")),
         system: None,
-        record_id: winlog.text(&["record_id"]),
+        record_id: winlog.text(&["record_id", "record_number"]),
     };
     Ok(windows_event(source, Format::Winlogbeat, &rec, how))
 }
