@@ -12,6 +12,7 @@
 //! - [`Summary`] counts files, events by format, and skipped records by reason, keeping the first
 //!   few skips in full.
 
+mod archive;
 mod error;
 mod evtx_file;
 mod fields;
@@ -279,7 +280,8 @@ pub(crate) fn read_file(
     };
     let name = path.display().to_string();
     let mut file = File::open(path).map_err(io_err)?;
-    let mut magic = [0u8; 8];
+    // The first 512 bytes tell EVTX, archives and gzip from text.
+    let mut magic = [0u8; 512];
     let mut n = 0;
     while n < magic.len() {
         match file.read(&mut magic[n..]).map_err(io_err)? {
@@ -287,20 +289,37 @@ pub(crate) fn read_file(
             k => n += k,
         }
     }
-    if n == 8 && &magic == evtx_file::MAGIC {
+    if n >= 8 && magic.starts_with(evtx_file::MAGIC) {
         file.seek(SeekFrom::Start(0)).map_err(io_err)?;
         evtx_file::read_evtx(&name, file, opts, summary, on_event);
         return Ok(());
     }
     // An EVTX file whose header was overwritten still has its chunks.
-    if n == 8 && evtx_file::has_chunks(&mut file) {
+    if n >= 8 && evtx_file::has_chunks(&mut file) {
         evtx_file::read_headless(&name, file, opts, summary, on_event);
+        return Ok(());
+    }
+    // An archive counts as the files it holds.
+    if archive::is_zip(&magic[..n]) || archive::is_tar(&magic[..n]) {
+        summary.files = summary.files.saturating_sub(1);
+        file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+        let mut r = BufReader::with_capacity(READ_BUFFER, file);
+        if archive::is_zip(&magic[..n]) {
+            archive::read_zip(&name, r, opts, summary, on_event, par);
+        } else {
+            archive::read_tar(&name, &mut r, opts, summary, on_event, par);
+        }
         return Ok(());
     }
     file.seek(SeekFrom::Start(n as u64)).map_err(io_err)?;
     let head = io::Cursor::new(magic[..n].to_vec()).chain(file);
     if n >= 2 && magic[..2] == [0x1f, 0x8b] {
         let mut gz = BufReader::new(flate2::read::MultiGzDecoder::new(head));
+        if gz.fill_buf().is_ok_and(archive::is_tar) {
+            summary.files = summary.files.saturating_sub(1);
+            archive::read_tar(&name, &mut gz, opts, summary, on_event, par);
+            return Ok(());
+        }
         if gz.fill_buf().is_ok_and(|b| b.starts_with(evtx_file::MAGIC)) {
             // A compressed EVTX file: the parser needs to seek, so it is read into memory.
             let mut buf = Vec::new();

@@ -1209,3 +1209,88 @@ fn a_closed_pipe_ends_quietly() {
     assert!(out.status.success(), "{err}");
     assert!(!err.contains("error"), "{err}");
 }
+
+/// ZIP and tar archives (plain and gzip) are read like a folder of their members: the same
+/// alerts as the files themselves, each cited as `archive!member`; hidden members
+/// (`__MACOSX/`) are passed over and said.
+#[test]
+fn archives_are_read_member_by_member() {
+    let dir = temp_file("archives", "keep", "")
+        .parent()
+        .unwrap()
+        .to_owned();
+    let members = [
+        "samples/logs/linux-audit.log",
+        "samples/logs/windows-nxlog.jsonl",
+    ];
+    let script = format!(
+        r#"
+import tarfile, zipfile, os
+os.chdir({repo:?})
+members = {members:?}
+z = zipfile.ZipFile({zip:?}, "w", zipfile.ZIP_DEFLATED)
+for m in members:
+    z.write(m, "logs/" + os.path.basename(m))
+z.writestr("__MACOSX/logs/._linux-audit.log", b"\x00\x05\x16\x07")
+z.close()
+for path, mode in (({tar:?}, "w"), ({tgz:?}, "w:gz")):
+    t = tarfile.open(path, mode)
+    for m in members:
+        t.add(m, "logs/" + os.path.basename(m))
+    t.close()
+"#,
+        repo = repo().display().to_string(),
+        zip = dir.join("logs.zip").display().to_string(),
+        tar = dir.join("logs.tar").display().to_string(),
+        tgz = dir.join("logs.tar.gz").display().to_string(),
+    );
+    let made = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .status();
+    assert!(
+        made.is_ok_and(|s| s.success()),
+        "python3 is needed to build the archives"
+    );
+    let plain = run(&[
+        "hunt", "--no-db", "--output", "jsonl", members[0], members[1],
+    ]);
+    let key = |a: &Value| {
+        let path = a["source"]["path"].as_str().unwrap();
+        let file = path.rsplit(['/', '!']).next().unwrap().to_owned();
+        (
+            a["rule_id"].as_str().unwrap().to_owned(),
+            file,
+            a["source"]["line"].as_u64(),
+        )
+    };
+    let mut want: Vec<_> = alerts(&plain).iter().map(key).collect();
+    want.sort();
+    assert!(!want.is_empty());
+    for archive in ["logs.zip", "logs.tar", "logs.tar.gz"] {
+        let path = dir.join(archive);
+        let out = run(&[
+            "hunt",
+            "--no-db",
+            "--output",
+            "jsonl",
+            path.to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{archive}: {err}");
+        let found = alerts(&out);
+        let mut got: Vec<_> = found.iter().map(key).collect();
+        got.sort();
+        assert_eq!(got, want, "{archive}: {err}");
+        assert!(found.iter().all(|a| a["source"]["path"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}!logs/", path.display()))));
+        assert!(
+            err.contains("imdsguard: 2 files (0 in no supported format)"),
+            "{archive}: {err}"
+        );
+        if archive == "logs.zip" {
+            assert!(err.contains("1 hidden members not read"), "{err}");
+        }
+    }
+}

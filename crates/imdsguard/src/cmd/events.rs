@@ -166,8 +166,14 @@ pub(crate) fn print_summary(s: &Summary, elapsed: std::time::Duration) {
     for at in &s.first_lossy {
         eprintln!("  utf-8    {at}: read with U+FFFD");
     }
-    for p in &s.passed_over {
+    for p in s.passed_over.iter().take(NAMED_NOT_READ) {
         eprintln!("  passed over: {p}");
+    }
+    if s.passed_over.len() > NAMED_NOT_READ {
+        eprintln!(
+            "  passed over: hidden entries in {} more folders or archives",
+            s.passed_over.len() - NAMED_NOT_READ
+        );
     }
     for line in not_read_lines(&s.unrecognized_files) {
         eprintln!("  not read: {line}");
