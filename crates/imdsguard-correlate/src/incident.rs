@@ -95,9 +95,29 @@ pub struct Step {
     pub source: String,
 }
 
+/// The tag every incident's JSON starts with, `"type": "incident"` (alerts say `"alert"`), so
+/// that a JSON-lines stream of both is told line by line. Incidents stored before it read back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IncidentTag;
+
+impl Serialize for IncidentTag {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("incident")
+    }
+}
+
+impl<'de> Deserialize<'de> for IncidentTag {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| IncidentTag)
+    }
+}
+
 /// Alerts of one host, grouped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Incident {
+    /// Always `"incident"`.
+    #[serde(rename = "type", default)]
+    pub tag: IncidentTag,
     /// `INC-` and 12 hex digits.
     #[serde(rename = "incident_id")]
     pub id: String,
@@ -131,6 +151,7 @@ pub struct Incident {
 impl Incident {
     fn new(key: &str, first: Step, triage: Option<&Triage>) -> Incident {
         let mut i = Incident {
+            tag: IncidentTag,
             id: format!(
                 "INC-{:012x}",
                 stable_hash(&[key, &first.alert_id]) & 0xffff_ffff_ffff
@@ -391,6 +412,7 @@ mod tests {
 
     fn alert(id: &str, rule: &str, host: &str, kind: Option<&'static str>, sev: Severity) -> Alert {
         Alert {
+            tag: imdsguard_rules::AlertTag,
             id: id.into(),
             rule_id: rule.into(),
             title: rule.into(),

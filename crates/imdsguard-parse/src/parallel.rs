@@ -103,10 +103,12 @@ pub(crate) struct Parallel<'a, 's, T> {
 }
 
 enum Item<T> {
-    /// An event's format, what its time was (and the unreadable text), and what `map` made of it.
+    /// An event's format, what its time was (and when, or the unreadable text), and what `map`
+    /// made of it.
     Event(
         Format,
         TimeNote,
+        Option<i64>,
         Option<Box<(SourceRef, String)>>,
         Option<SourceRef>,
         T,
@@ -176,12 +178,12 @@ impl<T: Send> JsonLines for Parallel<'_, '_, T> {
                                     items.push(match l {
                                         Ok(l) => match decode_line_result(l, at(line), opts) {
                                             Ok((mut e, lossy)) => {
-                                                let (note, raw) =
+                                                let (note, raw, ms) =
                                                     normalize_event(&mut e, opts.timezone.as_ref());
                                                 let raw =
                                                     raw.map(|r| Box::new((e.source.clone(), r)));
                                                 let lossy = lossy.then(|| e.source.clone());
-                                                Item::Event(e.format, note, raw, lossy, map(e))
+                                                Item::Event(e.format, note, ms, raw, lossy, map(e))
                                             }
                                             Err(skip) => Item::Skip(skip),
                                         },
@@ -205,11 +207,11 @@ impl<T: Send> JsonLines for Parallel<'_, '_, T> {
                 in_order.drain(until, &mut |items| {
                     for it in items {
                         match it {
-                            Item::Event(f, note, raw, lossy, t) => {
+                            Item::Event(f, note, ms, raw, lossy, t) => {
                                 if let Some(at) = lossy {
                                     summary.lossy(at, opts.keep_skips);
                                 }
-                                summary.count(f, note, raw.map(|b| *b), opts.keep_skips);
+                                summary.count(f, note, ms, raw.map(|b| *b), opts.keep_skips);
                                 (self.sink.borrow_mut())(t);
                             }
                             Item::Skip(skip) => summary.skip(skip, opts.keep_skips),

@@ -35,6 +35,10 @@ pub struct Summary {
     pub first_unreadable_times: Vec<(SourceRef, String)>,
     /// Records that were not valid UTF-8, read with U+FFFD in place of each invalid byte.
     pub lossy: u64,
+    /// The earliest and latest event time read (milliseconds since the epoch, UTC).
+    pub first_ms: Option<i64>,
+    /// See `first_ms`.
+    pub last_ms: Option<i64>,
     /// What a directory walk passed over on purpose (hidden entries), one line per folder.
     pub passed_over: Vec<String>,
     /// The first of those.
@@ -58,10 +62,10 @@ pub(crate) enum TimeNote {
 pub(crate) fn normalize_event(
     e: &mut Event,
     zone: Option<&LocalZone>,
-) -> (TimeNote, Option<String>) {
+) -> (TimeNote, Option<String>, Option<i64>) {
     normalize_host_name(&mut e.host);
     let Some(raw) = e.time.take() else {
-        return (TimeNote::Fine, None);
+        return (TimeNote::Fine, None, None);
     };
     let (ms, note) = match e.clock {
         Clock::Utc => (parse_time_ms(&raw), TimeNote::Fine),
@@ -74,9 +78,9 @@ pub(crate) fn normalize_event(
     match ms {
         Some(ms) => {
             e.time = Some(format_time_ms(ms));
-            (note, None)
+            (note, None, Some(ms))
         }
-        None => (TimeNote::Unreadable, Some(raw)),
+        None => (TimeNote::Unreadable, Some(raw), None),
     }
 }
 
@@ -98,10 +102,11 @@ impl Summary {
         opts: &ReadOptions,
         on_event: &mut dyn FnMut(Event),
     ) {
-        let (note, raw) = normalize_event(&mut event, opts.timezone.as_ref());
+        let (note, raw, ms) = normalize_event(&mut event, opts.timezone.as_ref());
         self.count(
             event.format,
             note,
+            ms,
             raw.map(|r| (event.source.clone(), r)),
             opts.keep_skips,
         );
@@ -113,10 +118,15 @@ impl Summary {
         &mut self,
         format: Format,
         note: TimeNote,
+        time_ms: Option<i64>,
         unreadable: Option<(SourceRef, String)>,
         keep: usize,
     ) {
         *self.events.entry(format).or_default() += 1;
+        if let Some(t) = time_ms {
+            self.first_ms = Some(self.first_ms.map_or(t, |f| f.min(t)));
+            self.last_ms = Some(self.last_ms.map_or(t, |l| l.max(t)));
+        }
         match note {
             TimeNote::Fine => {}
             TimeNote::LocalAsUtc => *self.local_times.entry(format).or_default() += 1,
@@ -190,6 +200,10 @@ impl Summary {
     pub(crate) fn merge(&mut self, other: Summary, keep: usize) {
         self.files += other.files;
         self.passed_over.extend(other.passed_over);
+        for t in [other.first_ms, other.last_ms].into_iter().flatten() {
+            self.first_ms = Some(self.first_ms.map_or(t, |f| f.min(t)));
+            self.last_ms = Some(self.last_ms.map_or(t, |l| l.max(t)));
+        }
         for (f, n) in other.events {
             *self.events.entry(f).or_default() += n;
         }

@@ -34,8 +34,13 @@ pub struct HuntReport {
     pub rules: RulesReport,
     /// Alerts raised (the events' own and the correlations').
     pub raised: u64,
-    /// Alerts shown, by rule and severity, with the rule's title.
+    /// Alerts shown, by rule and severity, with the rule's title: most severe first, then most
+    /// frequent.
     pub shown: Vec<RuleCount>,
+    /// Alerts shown by host, most first (`(no host)` for alerts that name none).
+    pub by_host: Vec<(String, u64)>,
+    /// Alerts shown by day (UTC, `YYYY-MM-DD`), most first.
+    pub by_day: Vec<(String, u64)>,
     /// Alerts below the minimum severity: raised and stored, not shown.
     pub hidden: u64,
     /// The most severe alert shown.
@@ -168,6 +173,9 @@ struct Out<'a> {
     sink: &'a mut dyn AlertSink,
     min: Severity,
     shown: BTreeMap<(String, Severity), u64>,
+    /// Shown alerts by host (`(no host)` for none) and by UTC day.
+    by_host: BTreeMap<String, u64>,
+    by_day: BTreeMap<String, u64>,
     hidden: u64,
     worst_shown: Option<Severity>,
     write_error: Option<std::io::Error>,
@@ -209,6 +217,13 @@ impl Out<'_> {
             .shown
             .entry((a.rule_id.clone(), a.severity))
             .or_default() += 1;
+        *self
+            .by_host
+            .entry(a.host.clone().unwrap_or_else(|| "(no host)".into()))
+            .or_default() += 1;
+        if let Some(day) = a.time.as_deref().and_then(|t| t.get(..10)) {
+            *self.by_day.entry(day.to_owned()).or_default() += 1;
+        }
         true
     }
 
@@ -329,6 +344,8 @@ pub fn hunt(
         sink,
         min: common.min_severity,
         shown: BTreeMap::new(),
+        by_host: BTreeMap::new(),
+        by_day: BTreeMap::new(),
         hidden: 0,
         worst_shown: None,
         write_error: None,
@@ -371,6 +388,8 @@ pub fn hunt(
         keep,
         sink,
         shown,
+        by_host,
+        by_day,
         hidden,
         worst_shown,
         mut write_error,
@@ -407,7 +426,7 @@ pub fn hunt(
         }
         None => None,
     };
-    let shown = shown
+    let mut shown: Vec<RuleCount> = shown
         .into_iter()
         .map(|((rule, severity), alerts)| RuleCount {
             title: rules.title(&rule).unwrap_or("").to_owned(),
@@ -416,12 +435,27 @@ pub fn hunt(
             alerts,
         })
         .collect();
+    // Most severe first, then the most frequent, then by title.
+    shown.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(b.alerts.cmp(&a.alerts))
+            .then_with(|| a.title.cmp(&b.title))
+            .then_with(|| a.rule.cmp(&b.rule))
+    });
+    let top = |m: BTreeMap<String, u64>| {
+        let mut v: Vec<(String, u64)> = m.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v
+    };
     Ok(HuntReport {
         summary,
         elapsed: started.elapsed(),
         rules: rules_report,
         raised: run.raised,
         shown,
+        by_host: top(by_host),
+        by_day: top(by_day),
         hidden,
         worst_shown,
         untimed: run.untimed,

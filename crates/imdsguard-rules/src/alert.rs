@@ -8,9 +8,23 @@ use serde::{Deserialize, Serialize};
 
 use crate::rule::Hit;
 
+/// The tag every alert's JSON starts with, `"type": "alert"`, so that a JSON-lines stream of
+/// alerts and incidents (`"type": "incident"`) is told line by line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AlertTag;
+
+impl Serialize for AlertTag {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("alert")
+    }
+}
+
 /// One alert.
 #[derive(Debug, Clone, Serialize)]
 pub struct Alert {
+    /// Always `"alert"`.
+    #[serde(rename = "type")]
+    pub tag: AlertTag,
     /// The alert's own id: 16 hex digits, a hash of the rule id and the record's identity
     /// ([`imdsguard_event::Event::identity`]: format, host, time, its own record id or content;
     /// never the path, which a user spells many ways and a copy changes) — or, for a correlation,
@@ -334,6 +348,7 @@ impl Alert {
             },
         });
         Alert {
+            tag: AlertTag,
             id: String::new(),
             rule_id: String::new(),
             title: String::new(),

@@ -11,6 +11,7 @@ fn temp(name: &str) -> PathBuf {
 
 fn alert(id: &str, rule: &str, host: &str, sev: Severity, line: u64) -> Alert {
     Alert {
+        tag: imdsguard_rules::AlertTag,
         id: id.into(),
         rule_id: rule.into(),
         title: format!("title of {rule}"),

@@ -133,6 +133,7 @@ impl Context {
                 event,
                 process,
             } => Alert {
+                tag: imdsguard_rules::AlertTag,
                 id: String::new(),
                 rule_id: String::new(),
                 title: String::new(),

@@ -17,6 +17,9 @@ use imdsguard_rules::Alert;
 
 use crate::{print_summary, AlertOutput};
 
+/// How many hosts and days the summary names.
+const TOP: usize = 5;
+
 /// How many Sigma load errors are named one by one (the rest are counted by reason).
 const SHOWN_ERRORS: usize = 10;
 
@@ -319,14 +322,56 @@ fn print_hunt_summary(r: &HuntReport, sigma: bool, min: Severity) {
             r.untimed
         );
     }
+    if let (Some(first), Some(last)) = (r.summary.first_ms, r.summary.last_ms) {
+        eprintln!(
+            "  time     events from {} to {}",
+            imdsguard_event::format_time_ms(first),
+            imdsguard_event::format_time_ms(last)
+        );
+    }
+    let mut levels: Vec<(Severity, u64)> = Vec::new();
+    for c in &r.shown {
+        match levels.last_mut() {
+            Some((s, n)) if *s == c.severity => *n += c.alerts,
+            _ => levels.push((c.severity, c.alerts)),
+        }
+    }
+    if !levels.is_empty() {
+        eprintln!(
+            "  shown    {}",
+            levels
+                .iter()
+                .map(|(s, n)| format!("{n} {}", s.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     for c in &r.shown {
         eprintln!(
-            "  alerts   {} {:<8} {:>8}  {}",
-            c.rule,
+            "  alerts   {:<8} {:>8}  {} ({})",
             c.severity.as_str(),
             c.alerts,
-            c.title
+            c.title,
+            c.rule
         );
+    }
+    let top = |v: &[(String, u64)]| {
+        let mut text = v
+            .iter()
+            .take(TOP)
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if v.len() > TOP {
+            text.push_str(&format!(" (and {} more)", v.len() - TOP));
+        }
+        text
+    };
+    if !r.by_host.is_empty() {
+        eprintln!("  hosts    {}", top(&r.by_host));
+    }
+    if !r.by_day.is_empty() {
+        eprintln!("  days     {}", top(&r.by_day));
     }
     eprintln!(
         "  incidents {}{}",
@@ -347,7 +392,7 @@ fn print_hunt_summary(r: &HuntReport, sigma: bool, min: Severity) {
     }
     if r.late > 0 {
         eprintln!(
-            "  correlate {} events came more than --reorder behind newer ones and were correlated late",
+            "  correlate {} events were older than events already correlated (inputs not in time order, across files or within one): they were correlated as they came, so a sequence or rate spanning them can be missed; --reorder DURATION waits longer for late events, at the cost of memory",
             r.late
         );
     }
