@@ -416,54 +416,70 @@ impl Alert {
     }
 
     /// The CSV header matching [`Alert::csv_record`].
-    pub const CSV_HEADER: [&'static str; 16] = [
+    pub const CSV_HEADER: [&'static str; 23] = [
+        "id",
         "severity",
         "rule_id",
         "title",
         "time",
         "host",
         "source",
+        "format",
+        "event_id",
         "event_kind",
         "process_image",
         "process_command_line",
         "process_user",
         "parent_image",
         "verdict",
+        "target_provider",
         "target_endpoint",
         "target_path",
         "target_kind",
+        "target_encoding",
+        "attack",
+        "escalate",
         "reasons",
     ];
 
-    /// One CSV record: `target_kind` carries the encodings in brackets (`credentials [hex]`), and
-    /// the reasons are joined with ` | `.
-    pub fn csv_record(&self) -> [String; 16] {
+    /// One CSV record: the alert's id first (what `imdsguard triage ID` takes), its event's
+    /// format and native id, the ATT&CK ids joined with `;`, `escalate` as `true`/`false`
+    /// (empty without triage), the encodings joined with `;`, the reasons with ` | `.
+    pub fn csv_record(&self) -> [String; 23] {
         let p = self.process.as_ref();
         let t = self.target.as_ref();
         let o = |v: Option<&String>| v.cloned().unwrap_or_default();
         [
+            self.id.clone(),
             self.severity.as_str().to_owned(),
             self.rule_id.clone(),
             self.title.clone(),
             o(self.time.as_ref()),
             o(self.host.as_ref()),
             self.source_text(),
+            self.event.format.as_str().to_owned(),
+            o(self.event.id.as_ref()),
             self.event.kind.as_str().to_owned(),
             o(p.and_then(|p| p.image.as_ref())),
             o(p.and_then(|p| p.command_line.as_ref())),
             o(p.and_then(|p| p.user.as_ref())),
             o(p.and_then(|p| p.parent_image.as_ref())),
             p.map(|p| p.verdict.as_str().to_owned()).unwrap_or_default(),
+            o(t.and_then(|t| t.provider.as_ref())),
             o(t.and_then(|t| t.endpoint.as_ref())),
             o(t.and_then(|t| t.path.as_ref())),
-            t.map(|t| {
-                if t.encoding.is_empty() {
-                    t.kind.as_str().to_owned()
-                } else {
-                    format!("{} [{}]", t.kind.as_str(), t.encoding_text())
-                }
-            })
-            .unwrap_or_default(),
+            t.map(|t| t.kind.as_str().to_owned()).unwrap_or_default(),
+            t.map(|t| t.encoding_text().replace(',', ";"))
+                .unwrap_or_default(),
+            self.attack
+                .iter()
+                .map(Technique::as_str)
+                .collect::<Vec<_>>()
+                .join(";"),
+            self.triage
+                .as_ref()
+                .map(|t| t.escalate.to_string())
+                .unwrap_or_default(),
             self.reasons.join(" | "),
         ]
     }

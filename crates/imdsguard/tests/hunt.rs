@@ -122,14 +122,48 @@ fn table_groups_by_host_and_csv_has_one_row_per_alert() {
     let out = run(&["hunt", "samples/logs", "--output", "csv"]);
     let mut r = csv::Reader::from_reader(out.stdout.as_slice());
     let header: Vec<String> = r.headers().unwrap().iter().map(str::to_owned).collect();
-    assert_eq!(header[0], "severity");
-    assert_eq!(header[1], "rule_id");
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no {name} column: {header:?}"))
+    };
     let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), jsonl.len());
     for (row, a) in rows.iter().zip(&jsonl) {
-        assert_eq!(&row[1], a["rule_id"].as_str().unwrap());
-        assert_eq!(&row[0], a["severity"].as_str().unwrap());
+        // The id reaches `imdsguard triage ID`; the rest is what an analyst sorts by.
+        assert_eq!(&row[col("id")], a["id"].as_str().unwrap());
+        assert_eq!(&row[col("rule_id")], a["rule_id"].as_str().unwrap());
+        assert_eq!(&row[col("severity")], a["severity"].as_str().unwrap());
+        assert_eq!(&row[col("format")], a["event"]["format"].as_str().unwrap());
+        assert_eq!(
+            &row[col("event_id")],
+            a["event"]["id"].as_str().unwrap_or("")
+        );
+        assert_eq!(
+            &row[col("target_provider")],
+            a["target"]["provider"].as_str().unwrap_or("")
+        );
+        let attack: Vec<&str> = a["attack"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        assert_eq!(&row[col("attack")], attack.join(";"));
+        let escalate = a["triage"]["escalate"]
+            .as_bool()
+            .map(|b| b.to_string())
+            .unwrap_or_default();
+        assert_eq!(&row[col("escalate")], escalate);
+        let encodings: Vec<&str> = a["target"]["encoding"]
+            .as_array()
+            .map(|e| e.iter().map(|x| x.as_str().unwrap()).collect())
+            .unwrap_or_default();
+        assert_eq!(&row[col("target_encoding")], encodings.join(";"));
     }
+    assert!(rows.iter().any(|r| !r[col("target_encoding")].is_empty()));
+    assert!(rows.iter().any(|r| &r[col("escalate")] == "true"));
 }
 
 #[test]
@@ -1296,4 +1330,51 @@ for path, mode in (({tar:?}, "w"), ({tgz:?}, "w:gz")):
             assert!(err.contains("1 hidden members not read"), "{err}");
         }
     }
+}
+
+/// Color: `--color always` colors a pipe, `never` never does, and `auto` colors a terminal
+/// (a real pseudo-terminal, through `script`) unless `NO_COLOR` is set.
+#[test]
+fn color_follows_color_and_no_color() {
+    let esc = |out: &[u8]| String::from_utf8_lossy(out).matches("\x1b[").count();
+    let piped = |when: &str| {
+        run(&[
+            "hunt",
+            "--no-db",
+            "samples/logs",
+            "--output",
+            "table",
+            "--color",
+            when,
+        ])
+        .stdout
+    };
+    assert!(esc(&piped("always")) > 0);
+    assert_eq!(esc(&piped("never")), 0);
+    assert_eq!(esc(&piped("auto")), 0, "a pipe is no terminal");
+    let on_terminal = |no_color: Option<&str>| {
+        let mut c = std::process::Command::new("script");
+        c.current_dir(repo())
+            .env("IMDSGUARD_DB", fresh_db())
+            .args(["-qec"])
+            .arg(format!(
+                "{} hunt --no-db samples/logs --output table",
+                env!("CARGO_BIN_EXE_imdsguard")
+            ))
+            .arg("/dev/null");
+        match no_color {
+            Some(v) => c.env("NO_COLOR", v),
+            None => c.env_remove("NO_COLOR"),
+        };
+        c.output()
+    };
+    let Ok(plain) = on_terminal(None) else {
+        eprintln!("skipped: no `script` to give the run a terminal");
+        return;
+    };
+    assert!(plain.status.success());
+    // Severity names are colored (ESC [ 3x m) on a terminal.
+    assert!(String::from_utf8_lossy(&plain.stdout).contains("\x1b[3"));
+    let no_color = on_terminal(Some("1")).unwrap();
+    assert!(!String::from_utf8_lossy(&no_color.stdout).contains("\x1b[3"));
 }

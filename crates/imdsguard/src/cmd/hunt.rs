@@ -23,13 +23,24 @@ const TOP: usize = 5;
 /// How many Sigma load errors are named one by one (the rest are counted by reason).
 const SHOWN_ERRORS: usize = 10;
 
+/// When the table is colored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    /// On a terminal, unless `NO_COLOR` is set.
+    Auto,
+    /// Always, also into a pipe or file.
+    Always,
+    /// Never.
+    Never,
+}
+
 /// What `hunt` prints and where, beside what the pipeline does.
 pub struct Printing {
     pub output: Option<AlertOutput>,
     pub out_file: Option<PathBuf>,
     pub incidents_file: Option<PathBuf>,
     pub progress: bool,
-    pub color: bool,
+    pub color: ColorWhen,
     pub fail_on: Option<Severity>,
 }
 
@@ -241,7 +252,15 @@ pub fn hunt(cfg: HuntConfig, p: Printing) -> Result<ExitCode> {
     } else {
         AlertOutput::Jsonl
     });
-    let color = p.color && to_terminal && output == AlertOutput::Table;
+    let color = output == AlertOutput::Table
+        && match p.color {
+            ColorWhen::Always => true,
+            ColorWhen::Never => false,
+            // https://no-color.org: any non-empty NO_COLOR turns color off.
+            ColorWhen::Auto => {
+                to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        };
     let form = match output {
         AlertOutput::Jsonl => Form::Jsonl(out),
         AlertOutput::Csv => {
@@ -441,7 +460,10 @@ pub(crate) struct HuntArgs {
     /// Never show the progress bar (it is shown only when standard error is a terminal).
     #[arg(long)]
     no_progress: bool,
-    /// Never color the table.
+    /// Color the table: `auto` (on a terminal, unless `NO_COLOR` is set), `always`, `never`.
+    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    color: ColorWhen,
+    /// Never color the table (the same as `--color never`).
     #[arg(long)]
     no_color: bool,
     /// Worker threads for decoding and detection (default: one per CPU).
@@ -537,7 +559,11 @@ pub(crate) fn hunt_with(a: HuntArgs) -> Result<ExitCode> {
             out_file: a.out,
             incidents_file: a.incidents,
             progress: !a.no_progress,
-            color: !a.no_color,
+            color: if a.no_color {
+                ColorWhen::Never
+            } else {
+                a.color
+            },
             fail_on: a.fail_on,
         },
     )
