@@ -227,6 +227,9 @@ pub struct Action {
 /// The statuses an analyst may set.
 pub const STATUSES: [&str; 3] = ["acknowledged", "escalated", "closed"];
 
+/// The status of an alert or incident no analyst has acted on yet.
+pub const OPEN: &str = "open";
+
 /// An open store.
 pub struct Store {
     conn: Connection,
@@ -995,6 +998,20 @@ impl Store {
             who: who.to_owned(),
             at_ms,
         })
+    }
+
+    /// The status of an alert or incident: its latest action's, or [`OPEN`].
+    pub fn status(&self, target: &str) -> Result<String, StoreError> {
+        let status: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT status FROM triage_actions WHERE target = ?1 ORDER BY seq DESC LIMIT 1",
+                [target],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.err("reading a status"))?;
+        Ok(status.unwrap_or_else(|| OPEN.to_owned()))
     }
 
     /// The actions on an alert or incident, oldest first.

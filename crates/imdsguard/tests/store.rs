@@ -135,7 +135,7 @@ fn an_incident_shows_its_timeline_and_triage_and_keeps_analyst_actions() {
     assert!(shown.contains("timeline"), "{shown}");
     assert!(shown.contains("IMDS-101"), "{shown}");
     assert!(shown.contains("escalate: true"), "{shown}");
-    assert!(shown.contains("status: new"), "{shown}");
+    assert!(shown.contains("status: open"), "{shown}");
 
     // Analyst actions are kept, with who and the note, in order.
     stdout(&run(
@@ -436,4 +436,57 @@ fn a_store_this_user_cannot_write_is_refused_by_hunt_and_read_by_alerts() {
     let out = as_other_user(&db, &["incident"]).unwrap();
     assert!(stdout(&out).contains("INC-"));
     assert_eq!(beside(), ["imdsguard.db"]);
+}
+
+/// The store's tables have a heading and the triage status; `triage --status` answers in one
+/// line and, without `--who`, names the operating system's user.
+#[test]
+fn tables_show_the_triage_status_and_triage_answers_in_one_line() {
+    let db = db("status");
+    stdout(&run(&db, &["hunt", "samples/logs", "--output", "jsonl"]));
+    let table = stdout(&run(&db, &["alerts", "--limit", "1000"]));
+    let mut lines = table.lines();
+    assert!(lines.next().unwrap().starts_with("SEVERITY ID"), "{table}");
+    let first = lines.next().unwrap();
+    let id = first.split_whitespace().nth(1).unwrap().to_owned();
+    assert!(first.contains("  open  "), "{first}");
+    let out = Command::new(env!("CARGO_BIN_EXE_imdsguard"))
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .args([
+            "triage",
+            &id,
+            "--status",
+            "escalated",
+            "--note",
+            "web shell",
+            "--db",
+        ])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let said = stdout(&out);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(said.starts_with(&format!("{id}  escalated  by ")), "{said}");
+    assert!(said.trim_end().ends_with("web shell"), "{said}");
+    let who = said
+        .split("  by ")
+        .nth(1)
+        .unwrap()
+        .split("  at ")
+        .next()
+        .unwrap();
+    assert!(!who.is_empty() && who != "unknown", "{said}");
+    let table = stdout(&run(&db, &["alerts", "--limit", "1000"]));
+    let row = table.lines().find(|l| l.contains(&id)).unwrap();
+    assert!(row.contains("  escalated  "), "{row}");
+    let incidents = stdout(&run(&db, &["incident"]));
+    assert!(
+        incidents.lines().next().unwrap().ends_with("STATUS"),
+        "{incidents}"
+    );
+    assert!(
+        incidents.lines().skip(1).all(|l| l.ends_with("open")),
+        "{incidents}"
+    );
 }

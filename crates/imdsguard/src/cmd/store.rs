@@ -112,10 +112,16 @@ pub fn alerts(a: AlertsArgs) -> Result<ExitCode> {
         limit: Some(a.limit),
     })?;
     let mut out = BufWriter::new(io::stdout().lock());
+    if a.output == StoredOutput::Table && !found.rows.is_empty() {
+        writeln!(out, "{}", ALERT_HEADER)?;
+    }
     for v in &found.rows {
         match a.output {
             StoredOutput::Jsonl => writeln!(out, "{v}")?,
-            StoredOutput::Table => writeln!(out, "{}", alert_line(v))?,
+            StoredOutput::Table => {
+                let status = store.status(text(v, &["id"]))?;
+                writeln!(out, "{}", alert_line(v, &status))?
+            }
         }
     }
     out.flush()?;
@@ -141,8 +147,12 @@ fn text<'a>(v: &'a Value, path: &[&str]) -> &'a str {
     v.as_str().unwrap_or("-")
 }
 
-/// One stored alert as a table line: severity, id, rule, time, host, process, target.
-pub fn alert_line(v: &Value) -> String {
+/// The heading of [`alert_line`]'s columns.
+pub const ALERT_HEADER: &str = "SEVERITY ID                RULE       TIME                      STATUS        HOST                  PROCESS                                   TARGET";
+
+/// One stored alert as a table line: severity, id, rule, time, triage status, host, process,
+/// target.
+pub fn alert_line(v: &Value, status: &str) -> String {
     let target = match (
         v["target"]["endpoint"].as_str(),
         v["target"]["path"].as_str(),
@@ -152,11 +162,12 @@ pub fn alert_line(v: &Value) -> String {
         _ => "-".into(),
     };
     format!(
-        "{:<8} {}  {:<9}  {:<24}  {:<20}  {:<40}  {}",
+        "{:<8} {}  {:<9}  {:<24}  {:<12}  {:<20}  {:<40}  {}",
         text(v, &["severity"]).to_uppercase(),
         text(v, &["id"]),
         text(v, &["rule_id"]),
         text(v, &["time"]),
+        status,
         text(v, &["host"]),
         text(v, &["process", "image"]),
         target
@@ -186,11 +197,15 @@ pub fn incident(a: IncidentArgs) -> Result<ExitCode> {
     let mut out = BufWriter::new(io::stdout().lock());
     let Some(id) = a.id else {
         let listed = store.incidents(a.min_severity, a.limit)?;
+        if !a.json && !listed.rows.is_empty() {
+            writeln!(out, "{INCIDENT_HEADER}")?;
+        }
         for i in &listed.rows {
             if a.json {
                 writeln!(out, "{i}")?;
             } else {
-                writeln!(out, "{}", incident_line(i))?;
+                let status = store.status(text(i, &["incident_id"]))?;
+                writeln!(out, "{}  {status}", incident_line(i))?;
             }
         }
         out.flush()?;
@@ -243,6 +258,10 @@ pub fn incident(a: IncidentArgs) -> Result<ExitCode> {
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// The heading of the incident list: [`incident_line`]'s columns, then the triage status.
+const INCIDENT_HEADER: &str =
+    "SEVERITY ID                HOST  FIRST → LAST  ALERTS  [STAGES]  STATUS";
 
 fn incident_line(i: &Value) -> String {
     let stages: Vec<&str> = i["stages"]
@@ -320,7 +339,7 @@ fn actions_json(actions: &[imdsguard_store::Action]) -> Value {
 
 fn write_actions(out: &mut dyn Write, actions: &[imdsguard_store::Action]) -> io::Result<()> {
     if actions.is_empty() {
-        return writeln!(out, "\nstatus: new (no analyst action yet)");
+        return writeln!(out, "\nstatus: open (no analyst action yet)");
     }
     writeln!(out, "\nactions")?;
     for a in actions {
@@ -354,22 +373,49 @@ pub struct TriageArgs {
     db: Option<PathBuf>,
 }
 
+/// Who acts, when `--who` is not given: `$USER`, `$LOGNAME`, else the name `/etc/passwd` gives
+/// this process's user id, else `uid N`.
+fn os_user() -> String {
+    for var in ["USER", "LOGNAME"] {
+        if let Some(u) = std::env::var(var).ok().filter(|u| !u.is_empty()) {
+            return u;
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // `/proc/self` belongs to the process's effective user.
+        if let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) {
+            let name = std::fs::read_to_string("/etc/passwd").ok().and_then(|t| {
+                t.lines().find_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    (f.len() > 2 && f[2].parse() == Ok(uid)).then(|| f[0].to_owned())
+                })
+            });
+            return name.unwrap_or_else(|| format!("uid {uid}"));
+        }
+    }
+    "unknown".into()
+}
+
 pub fn triage(a: TriageArgs) -> Result<ExitCode> {
     let mut store = open(a.db)?;
     if let Some(status) = &a.status {
-        let who = a
-            .who
-            .clone()
-            .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
-            .unwrap_or_else(|| "unknown".into());
+        let who = a.who.clone().unwrap_or_else(os_user);
         let act = store.act(&a.id, status, a.note.as_deref(), &who)?;
-        eprintln!(
-            "imdsguard: {} {} by {} at {}",
+        // One line: what was recorded (`imdsguard triage ID` without --status shows it all).
+        println!(
+            "{}  {}  by {}  at {}{}",
             act.target,
             act.status,
             act.who,
-            format_time_ms(act.at_ms)
+            format_time_ms(act.at_ms),
+            a.note
+                .as_deref()
+                .map(|n| format!("  {n}"))
+                .unwrap_or_default()
         );
+        return Ok(ExitCode::SUCCESS);
     }
     let subject = match store.incident(&a.id)? {
         Some(i) => i,
@@ -381,7 +427,7 @@ pub fn triage(a: TriageArgs) -> Result<ExitCode> {
     if subject.get("incident_id").is_some() {
         writeln!(out, "{}", incident_line(&subject))?;
     } else {
-        writeln!(out, "{}", alert_line(&subject))?;
+        writeln!(out, "{}", alert_line(&subject, &store.status(&a.id)?))?;
         for r in subject["reasons"].as_array().into_iter().flatten() {
             writeln!(out, "  - {}", r.as_str().unwrap_or(""))?;
         }

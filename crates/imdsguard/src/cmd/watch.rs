@@ -21,6 +21,8 @@ use crate::cmd::store::StoredOutput;
 struct Printed {
     out: Box<dyn Write>,
     output: StoredOutput,
+    /// The table's heading is written (before its first line).
+    headed: bool,
 }
 
 impl AlertSink for Printed {
@@ -31,11 +33,16 @@ impl AlertSink for Printed {
                 self.out.write_all(b"\n")
             }
             // The line `imdsguard alerts` prints, with the id `triage` takes.
-            StoredOutput::Table => writeln!(
-                self.out,
-                "{}",
-                crate::cmd::store::alert_line(&serde_json::to_value(a)?)
-            ),
+            StoredOutput::Table => {
+                if !std::mem::replace(&mut self.headed, true) {
+                    writeln!(self.out, "{}", crate::cmd::store::ALERT_HEADER)?;
+                }
+                writeln!(
+                    self.out,
+                    "{}",
+                    crate::cmd::store::alert_line(&serde_json::to_value(a)?, imdsguard_store::OPEN)
+                )
+            }
         }
     }
 
@@ -147,7 +154,11 @@ pub fn watch(
             "imdsguard: watch: the output's last line was cut short (a crash): ended it; its alert is printed again whole"
         );
     }
-    let mut sink = Printed { out, output };
+    let mut sink = Printed {
+        out,
+        output,
+        headed: false,
+    };
     let status_line = io::stderr().is_terminal();
     let mut reporter = Stderr { status_line };
     let report = imdsguard_pipeline::watch(
