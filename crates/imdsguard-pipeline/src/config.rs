@@ -103,6 +103,8 @@ pub struct WatchConfig {
     pub max_chunk: usize,
     /// Stop once every file is read to its end and standard input is closed.
     pub once: bool,
+    /// Wait for files that do not exist yet (else they are an error).
+    pub wait: bool,
     /// POST every new alert shown to this destination (through the store's outbox, keyed by
     /// its name).
     pub webhook: Option<crate::Webhook>,

@@ -27,6 +27,14 @@ pub enum PipelineError {
         /// Sigma files or rules that failed.
         failed: usize,
     },
+    /// A file to follow that cannot be followed: missing (without `--wait`), or EVTX.
+    #[error("{}: {why}", path.display())]
+    NotFollowable {
+        /// The file.
+        path: PathBuf,
+        /// Why, and what to do.
+        why: String,
+    },
     /// A `--sigma` path that does not exist.
     #[error("no Sigma rules at {}", .0.display())]
     NoSigmaRules(PathBuf),

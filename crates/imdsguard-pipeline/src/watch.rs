@@ -185,6 +185,16 @@ fn show(
     Ok(shown)
 }
 
+/// Whether the file starts like an EVTX file.
+fn is_evtx(p: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 8];
+    std::fs::File::open(p)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && &magic == b"ElfFile\0"
+}
+
 /// One transaction: the alerts with their incident links, and what `saved` names. Before it,
 /// `show` sees, per alert, whether it is new to the store: what it prints is printed before the
 /// store holds it, so at least once even across a crash, and no write lock is held while the
@@ -297,10 +307,24 @@ pub fn watch(
                 })
             });
         if !p.exists() {
+            if !cfg.wait {
+                return Err(PipelineError::NotFollowable {
+                    path: p.clone(),
+                    why: "no such file (give --wait to wait for it to appear)".into(),
+                });
+            }
             reporter.note(&format!(
                 "{} does not exist yet; waiting for it",
                 p.display()
             ));
+        } else if is_evtx(p) {
+            return Err(PipelineError::NotFollowable {
+                path: p.clone(),
+                why: "an EVTX file: watch follows logs written line by line (JSON lines, audit \
+                      logs) as they grow; read EVTX files with `imdsguard hunt`, or forward the \
+                      events as JSON (Winlogbeat, NXLog) to a file or syslog that watch follows"
+                    .into(),
+            });
         }
         inputs.push(Input::File(Follower::new(p, saved)));
     }

@@ -95,10 +95,13 @@ fn parse_duration_ms(s: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("{s:?}: too long"))
 }
 
+/// Worker threads: as asked, or one per CPU when not given or given as 0 (`-j 0`: automatic,
+/// as make and ripgrep read it).
 fn default_threads(requested: Option<usize>) -> usize {
-    requested
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1)
+    match requested {
+        Some(n) if n > 0 => n,
+        _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    }
 }
 
 /// How `hunt` writes alerts.
@@ -171,5 +174,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Alerts(a) => store_cmds::alerts(a),
         Command::Incident(a) => store_cmds::incident(a),
         Command::Triage(a) => store_cmds::triage(a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn zero_threads_means_one_per_cpu() {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(super::default_threads(Some(0)), cpus);
+        assert_eq!(super::default_threads(None), cpus);
+        assert_eq!(super::default_threads(Some(3)), 3);
     }
 }

@@ -1099,3 +1099,67 @@ fn output_appended_after_a_cut_line_starts_on_a_line_of_its_own() {
     let text2 = std::fs::read_to_string(&out_file).unwrap();
     assert_eq!(text2.lines().count(), lines.len() + new.len());
 }
+
+/// A file to follow that is missing is an error unless `--wait` says to wait for it; an EVTX
+/// file is refused with what to do instead (it is not written line by line).
+#[test]
+fn a_missing_file_needs_wait_and_evtx_is_refused_by_name() {
+    let d = dir("not-followable");
+    let missing = d.join("typo.jsonl");
+    let out = bin()
+        .args(["watch", "--once", "--db"])
+        .arg(d.join("store.db"))
+        .arg(&missing)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}: no such file (give --wait to wait for it to appear)",
+            missing.display()
+        )),
+        "{err}"
+    );
+    // With --wait it waits: the file appears, its records are read.
+    let child = bin()
+        .args(["watch", "--wait", "--poll", "20ms", "--db"])
+        .arg(d.join("store.db"))
+        .arg(&missing)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    write_lines(&missing, 0..3);
+    let db = d.join("store.db");
+    wait_for("the new file", Duration::from_secs(30), || {
+        checkpoint(&db).is_some_and(|o| o > 0)
+    });
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = wait_output(child);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("does not exist yet; waiting for it"), "{err}");
+
+    let evtx = d.join("security.evtx");
+    let mut bytes = b"ElfFile\0".to_vec();
+    bytes.resize(4096, 0);
+    std::fs::write(&evtx, bytes).unwrap();
+    let out = bin()
+        .args(["watch", "--once", "--db"])
+        .arg(d.join("store2.db"))
+        .arg(&evtx)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("an EVTX file: watch follows logs written line by line"),
+        "{err}"
+    );
+    assert!(err.contains("imdsguard hunt"), "{err}");
+}

@@ -24,7 +24,7 @@ pub(crate) struct EventsArgs {
     /// offset (`-04:00`) or `UTC`. Without it such times are read as UTC, and the summary counts them.
     #[arg(long, value_name = "ZONE", value_parser = parse_zone)]
     timezone: Option<LocalZone>,
-    /// Worker threads for decoding (default: one per CPU).
+    /// Worker threads for decoding (default, or 0: one per CPU).
     #[arg(long, short = 'j', value_name = "N")]
     threads: Option<usize>,
 }

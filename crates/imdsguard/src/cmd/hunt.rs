@@ -466,7 +466,7 @@ pub(crate) struct HuntArgs {
     /// Never color the table (the same as `--color never`).
     #[arg(long)]
     no_color: bool,
-    /// Worker threads for decoding and detection (default: one per CPU).
+    /// Worker threads for decoding and detection (default, or 0: one per CPU).
     #[arg(long, short = 'j', value_name = "N")]
     threads: Option<usize>,
     /// Sigma rule files or directories to run beside the built-in detections (repeatable).

@@ -258,6 +258,9 @@ pub(crate) struct WatchArgs {
     /// Stop once every file is read to its end (catch up, then exit).
     #[arg(long)]
     once: bool,
+    /// Wait for files that do not exist yet (without it, a missing file is an error).
+    #[arg(long)]
+    wait: bool,
     #[command(flatten)]
     correlate: crate::cmd::hunt::CorrelateArgs,
 }
@@ -291,6 +294,7 @@ pub(crate) fn watch_with(a: WatchArgs) -> Result<ExitCode> {
         syslog_idle: std::time::Duration::from_secs(a.syslog_idle.max(1)),
         max_chunk: a.max_chunk.max(4096),
         once: a.once,
+        wait: a.wait,
         webhook: a
             .webhook
             .as_deref()
