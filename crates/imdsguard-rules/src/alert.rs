@@ -442,6 +442,63 @@ impl Alert {
         "reasons",
     ];
 
+    /// The event's key fields in a few words, as Hayabusa's details are: `Proc`, `Cmdline`,
+    /// `User`, `Parent`, `Dst` (address and port, or host), `Url`, `Target` (the metadata path
+    /// asked for), joined with ` ¦ `; long values shortened in the middle.
+    pub fn details(&self) -> String {
+        let short = |s: &str, max: usize| -> String {
+            let n = s.chars().count();
+            if n <= max {
+                return s.to_owned();
+            }
+            let head: String = s.chars().take(max / 2).collect();
+            let tail: String = s.chars().skip(n - (max - max / 2 - 1)).collect();
+            format!("{head}…{tail}")
+        };
+        let file = |p: &str| p.rsplit(['\\', '/']).next().unwrap_or(p).to_owned();
+        let mut out: Vec<String> = Vec::new();
+        if let Some(p) = &self.process {
+            if let Some(i) = &p.image {
+                out.push(format!("Proc: {}", file(i)));
+            }
+            if let Some(c) = &p.command_line {
+                out.push(format!("Cmdline: {}", short(c, 120)));
+            }
+            if let Some(u) = &p.user {
+                out.push(format!("User: {u}"));
+            }
+            if let Some(pi) = &p.parent_image {
+                out.push(format!("Parent: {}", file(pi)));
+            }
+        }
+        if let Some(n) = &self.network {
+            match (&n.dst_host, &n.dst_ip, n.dst_port) {
+                (Some(h), _, Some(port)) => out.push(format!("Dst: {h}:{port}")),
+                (Some(h), _, None) => out.push(format!("Dst: {h}")),
+                (None, Some(ip), Some(port)) if ip.contains(':') => {
+                    out.push(format!("Dst: [{ip}]:{port}"))
+                }
+                (None, Some(ip), Some(port)) => out.push(format!("Dst: {ip}:{port}")),
+                (None, Some(ip), None) => out.push(format!("Dst: {ip}")),
+                _ => {}
+            }
+            if let Some(u) = &n.url {
+                out.push(format!("Url: {}", short(u, 100)));
+            }
+        }
+        if let Some(t) = &self.target {
+            let at = format!(
+                "{}{}",
+                t.endpoint.as_deref().unwrap_or(""),
+                t.path.as_deref().unwrap_or("")
+            );
+            if !at.is_empty() {
+                out.push(format!("Target: {}", short(&at, 100)));
+            }
+        }
+        out.join(" ¦ ")
+    }
+
     /// One CSV record: the alert's id first (what `imdsguard triage ID` takes), its event's
     /// format and native id, the ATT&CK ids joined with `;`, `escalate` as `true`/`false`
     /// (empty without triage), the encodings joined with `;`, the reasons with ` | `.
@@ -482,5 +539,63 @@ impl Alert {
                 .unwrap_or_default(),
             self.reasons.join(" | "),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_name_the_key_fields_shortly() {
+        let a = Alert {
+            tag: AlertTag,
+            id: "x".into(),
+            rule_id: "r".into(),
+            title: "t".into(),
+            severity: Severity::High,
+            attack: Vec::new(),
+            time: None,
+            host: None,
+            source: SourceRef {
+                path: "f".into(),
+                position: imdsguard_event::Position::Line(1),
+            },
+            event: AlertEvent {
+                format: Format::Auditd,
+                kind: imdsguard_event::EventKind::NetworkConnect,
+                id: None,
+            },
+            target: None,
+            process: Some(AlertProcess {
+                pid: None,
+                image: Some("C:\\Windows\\System32\\curl.exe".into()),
+                command_line: Some(format!("curl {}", "a".repeat(200))),
+                user: Some("CORP\\bob".into()),
+                parent_image: Some("/usr/bin/bash".into()),
+                parent_command_line: None,
+                verdict: VerdictKind::Unlisted,
+                agent: None,
+            }),
+            network: Some(AlertNetwork {
+                dst_ip: Some("fd00:ec2::254".into()),
+                dst_port: Some(80),
+                dst_host: None,
+                url: None,
+            }),
+            container: None,
+            reasons: Vec::new(),
+            related: Vec::new(),
+            triage: None,
+        };
+        let d = a.details();
+        assert!(d.starts_with("Proc: curl.exe ¦ Cmdline: curl aaa"), "{d}");
+        assert!(d.contains('…'), "{d}");
+        assert!(
+            d.contains(" ¦ User: CORP\\bob ¦ Parent: bash ¦ Dst: [fd00:ec2::254]:80"),
+            "{d}"
+        );
+        let cmd = d.split(" ¦ ").nth(1).unwrap();
+        assert_eq!(cmd.chars().count(), "Cmdline: ".len() + 120);
     }
 }

@@ -176,14 +176,21 @@ fn write_table(w: &mut dyn Write, all: &mut [Alert], color: bool) -> io::Result<
             host = Some(a.host.as_deref());
             writeln!(w, "{}", a.host.as_deref().unwrap_or("(no host)"))?;
         }
+        // Severity, time, the rule's title and id, the record's format and event id, the
+        // event's key fields, and where the record is.
+        let event = match &a.event.id {
+            Some(id) => format!("{} {id}", a.event.format.as_str()),
+            None => a.event.format.as_str().to_owned(),
+        };
         writeln!(
             w,
-            "  {} {}  {:<24}  {:<40}  {}  ({})",
+            "  {} {:<24}  {} ({})  [{}]  {}  ({})",
             paint(a.severity, color),
-            a.rule_id,
             a.time.as_deref().unwrap_or("-"),
-            shorten(&a.process_text(), 40),
-            a.target_text(),
+            shorten_end(&a.title, 70),
+            a.rule_id,
+            event,
+            a.details(),
             a.source_text()
         )?;
     }
@@ -205,19 +212,13 @@ fn write_incident_line(w: &mut dyn Write, i: &Incident, color: bool) -> io::Resu
     )
 }
 
-fn shorten(s: &str, width: usize) -> String {
+/// `s` cut to `width` characters at its end (a title's start says most).
+fn shorten_end(s: &str, width: usize) -> String {
     if s.chars().count() <= width {
         return s.to_owned();
     }
-    let tail: String = s
-        .chars()
-        .rev()
-        .take(width - 1)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    format!("…{tail}")
+    let head: String = s.chars().take(width - 1).collect();
+    format!("{head}…")
 }
 
 /// Names the first Sigma files that did not load (the summary counts all of them by reason).
