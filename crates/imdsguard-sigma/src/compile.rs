@@ -238,8 +238,10 @@ fn compile_with(r: &SigmaRule, logsource: bool) -> Result<Rule, SigmaError> {
             err(
                 ErrorKind::LogSource,
                 format!(
-                    "log source (product {:?}, category {:?}, service {:?}) is not mapped to any input",
-                    r.logsource.product, r.logsource.category, r.logsource.service
+                    "log source (product {}, category {}, service {}) is not mapped to any input",
+                    r.logsource.product.as_deref().unwrap_or("-"),
+                    r.logsource.category.as_deref().unwrap_or("-"),
+                    r.logsource.service.as_deref().unwrap_or("-")
                 ),
             )
         })?

@@ -43,7 +43,8 @@ impl Target {
         Target::DnsQuery,
     ];
 
-    fn category(self) -> &'static str {
+    /// Its Sigma log-source category (`process_creation`, …).
+    pub fn category(self) -> &'static str {
         match self {
             Target::ProcessCreation => "process_creation",
             Target::NetworkConnection => "network_connection",

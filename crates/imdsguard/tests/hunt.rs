@@ -1378,3 +1378,24 @@ fn color_follows_color_and_no_color() {
     let no_color = on_terminal(Some("1")).unwrap();
     assert!(!String::from_utf8_lossy(&no_color.stdout).contains("\x1b[3"));
 }
+
+/// Exporting a detection that has no Sigma form says so in words, not "no rule".
+#[test]
+fn exporting_a_rule_with_no_sigma_form_says_why() {
+    let out = run(&["rules", "export", "--to", "kql", "--rule", "IMDS-008"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(
+            "IMDS-008 cannot be written in kql: it has no Sigma form (needs container context"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("not exported for network_connection"), "{err}");
+    assert!(
+        !err.contains("Some(") && !err.contains("NetworkConnection"),
+        "{err}"
+    );
+    let out = run(&["rules", "export", "--to", "kql", "--rule", "IMDS-999"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no rule IMDS-999 in the pack"));
+}

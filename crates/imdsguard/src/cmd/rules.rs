@@ -214,6 +214,8 @@ pub(crate) fn export_queries(
     };
     let mut rules = Vec::new();
     let mut load_errors = 0usize;
+    // Pack rules with no Sigma form at all, and why: what `--rule ID` is told when it names one.
+    let mut unexportable: Vec<(String, String)> = Vec::new();
     if sigma.is_empty() {
         let cat = Catalog::builtin();
         let allow = imdsguard_enrich::Allowlist::builtin();
@@ -226,14 +228,24 @@ pub(crate) fn export_queries(
                 })?;
                 rules.extend(parsed.into_iter().map(|s| (r.id.clone(), s)));
             }
-            for s in skipped {
-                eprintln!(
-                    "imdsguard: {} not exported for {}: {}",
-                    s.rule_id,
-                    s.target
-                        .map_or("any log source".to_owned(), |t| format!("{t:?}")),
-                    s.reason
-                );
+            let none_exported = !rules.iter().any(|(id, _)| id == &r.id);
+            for s in &skipped {
+                if only
+                    .as_deref()
+                    .is_none_or(|o| o.eq_ignore_ascii_case(&s.rule_id))
+                {
+                    eprintln!(
+                        "imdsguard: {} not exported for {}: {}",
+                        s.rule_id,
+                        s.target.map_or("any log source", |t| t.category()),
+                        s.reason
+                    );
+                }
+            }
+            if none_exported {
+                if let Some(s) = skipped.first() {
+                    unexportable.push((r.id.clone(), s.reason.clone()));
+                }
             }
         }
     } else {
@@ -269,7 +281,16 @@ pub(crate) fn export_queries(
                 || r.title.eq_ignore_ascii_case(want)
         });
         if rules.is_empty() {
-            anyhow::bail!("no rule {want:?}");
+            if let Some((id, why)) = unexportable
+                .iter()
+                .find(|(id, _)| id.eq_ignore_ascii_case(want))
+            {
+                anyhow::bail!(
+                    "{id} cannot be written in {}: it has no Sigma form ({why})",
+                    lang.name()
+                );
+            }
+            anyhow::bail!("no rule {want} in the pack or the Sigma files given");
         }
     }
     let stdout = std::io::stdout();
