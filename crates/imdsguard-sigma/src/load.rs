@@ -39,6 +39,9 @@ pub fn load_dir_with(root: &Path, threads: usize) -> (Vec<SigmaRule>, Vec<SigmaE
             });
         }
         match std::fs::read_to_string(f) {
+            // A SigmaHQ checkout's regression-test descriptions (`info.yml`) sit beside the
+            // rules; they are no rules.
+            Ok(text) if is_test_description(&text) => Ok(Vec::new()),
             Ok(text) => parse_rule(&text, &path),
             Err(e) => Err(SigmaError {
                 path,
@@ -57,6 +60,11 @@ pub fn load_dir_with(root: &Path, threads: usize) -> (Vec<SigmaRule>, Vec<SigmaE
     (rules, errors)
 }
 
+/// Whether a YAML file is a SigmaHQ regression-test description rather than a rule.
+fn is_test_description(text: &str) -> bool {
+    text.starts_with("regression_tests_info:") || text.contains("\nregression_tests_info:")
+}
+
 fn collect(p: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<SigmaError>) {
     if p.is_file() {
         out.push(p.to_path_buf());
@@ -66,6 +74,11 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<SigmaError>) {
         Ok(rd) => {
             for e in rd.flatten() {
                 let path = e.path();
+                // Hidden folders (`.github`'s workflows) hold no rules.
+                let hidden = e.file_name().as_encoded_bytes().starts_with(b".");
+                if hidden {
+                    continue;
+                }
                 if path.is_dir() {
                     collect(&path, out, errors);
                 } else if path.extension().is_some_and(|x| x == "yml" || x == "yaml") {
@@ -79,5 +92,33 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<SigmaError>) {
             kind: ErrorKind::Io,
             message: e.to_string(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkouts_test_descriptions_and_hidden_folders_are_not_rules() {
+        let dir = std::env::temp_dir().join(format!("imdsguard-sigma-load-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for d in ["rules", "regression_data/rules/x", ".github/workflows"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        std::fs::write(
+            dir.join("rules/r.yml"),
+            "title: T\nlogsource:\n  category: process_creation\n  product: windows\ndetection:\n  s:\n    Image|endswith: '\\\\curl.exe'\n  condition: s\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("regression_data/rules/x/info.yml"),
+            "id: 1\ndescription: d\nrule_metadata:\n  - id: 2\nregression_tests_info:\n  - name: Positive\n    type: evtx\n    path: a.evtx\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join(".github/workflows/ci.yml"), "on: push\njobs: {}\n").unwrap();
+        let (rules, errors) = load_dir(&dir);
+        assert_eq!(rules.len(), 1, "{errors:?}");
+        assert!(errors.is_empty(), "{errors:?}");
     }
 }
