@@ -80,6 +80,10 @@ pub struct HuntConfig {
     pub inputs: Vec<PathBuf>,
     /// The store; `None` keeps nothing.
     pub db: Option<PathBuf>,
+    /// Only events from this time on (ms since the epoch, inclusive).
+    pub from_ms: Option<i64>,
+    /// Only events before this time (exclusive).
+    pub to_ms: Option<i64>,
 }
 
 /// `watch`: follow inputs until stopped.

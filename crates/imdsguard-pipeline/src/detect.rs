@@ -13,6 +13,9 @@ use crate::rules::Rules;
 pub struct Detector<'a> {
     enricher: Enricher<'a>,
     rules: &'a Rules,
+    /// Events before `from` or from `to` on (ms since the epoch) are not analysed.
+    from: Option<i64>,
+    to: Option<i64>,
 }
 
 /// What detection made of one event.
@@ -23,12 +26,25 @@ pub struct Found {
     pub(crate) obs: Option<Box<Observation>>,
     /// The event raised an alert or reached the service but its time could not be read.
     pub(crate) untimed: bool,
+    /// The event's time is outside the window asked for: not analysed.
+    pub(crate) outside: bool,
 }
 
 impl<'a> Detector<'a> {
     /// Detection with `enricher` and `rules`.
     pub fn new(enricher: Enricher<'a>, rules: &'a Rules) -> Detector<'a> {
-        Detector { enricher, rules }
+        Detector {
+            enricher,
+            rules,
+            from: None,
+            to: None,
+        }
+    }
+
+    /// Only events from `from` (inclusive) to `to` (exclusive) are analysed; those whose time
+    /// cannot be read are, and are counted as such.
+    pub fn within(self, from: Option<i64>, to: Option<i64>) -> Detector<'a> {
+        Detector { from, to, ..self }
     }
 
     /// The rules.
@@ -41,8 +57,17 @@ impl<'a> Detector<'a> {
     /// triage reads, its hits of rules Sigma correlations name.
     pub fn observe(&self, event: &Event) -> Found {
         let loaded = self.rules;
-        let ev = self.enricher.enrich(event);
         let time_ms = event.time.as_deref().and_then(parse_time_ms);
+        if let Some(t) = time_ms {
+            if self.from.is_some_and(|f| t < f) || self.to.is_some_and(|u| t >= u) {
+                return Found {
+                    obs: None,
+                    untimed: false,
+                    outside: true,
+                };
+            }
+        }
+        let ev = self.enricher.enrich(event);
         let mut alerts = Vec::new();
         let mut hits = Vec::new();
         let mut hit_context = None;
@@ -81,6 +106,7 @@ impl<'a> Detector<'a> {
             Facts::default()
         };
         Found {
+            outside: false,
             untimed: wanted && time_ms.is_none(),
             obs: wanted.then(|| {
                 Box::new(Observation {

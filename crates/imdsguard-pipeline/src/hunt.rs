@@ -47,6 +47,8 @@ pub struct HuntReport {
     pub worst_shown: Option<Severity>,
     /// Events left out of correlation and incidents: their time could not be read.
     pub untimed: u64,
+    /// Events not analysed: their time is outside `--from`/`--to`.
+    pub outside: u64,
     /// Incidents made (each handed to the store when there is one).
     pub incidents: u64,
     /// Incidents shown (at or above the minimum severity), by severity, most severe first.
@@ -311,7 +313,8 @@ pub fn hunt(
     let (rules, rules_report) = Rules::load(&common.rules, common.threads)?;
     on_rules(&rules_report);
     rules.require_some(&rules_report)?;
-    let detector = Detector::new(resources.enricher(&normalizer), &rules);
+    let detector =
+        Detector::new(resources.enricher(&normalizer), &rules).within(cfg.from_ms, cfg.to_ms);
     let keep = match &cfg.db {
         Some(p) => Some(Keep {
             store: open_store(p)?,
@@ -361,6 +364,7 @@ pub fn hunt(
             .saturating_add(common.correlate.reorder_ms),
     };
     let mut seen = 0u64;
+    let mut outside = 0u64;
     let detect = |event: imdsguard_event::Event| detector.observe(&event);
     read_inputs_parallel(
         &cfg.inputs,
@@ -370,6 +374,7 @@ pub fn hunt(
         &detect,
         &mut |found: Found| {
             seen += 1;
+            outside += u64::from(found.outside);
             if seen.is_multiple_of(4096) {
                 progress(seen, run.raised);
             }
@@ -459,6 +464,7 @@ pub fn hunt(
         hidden,
         worst_shown,
         untimed: run.untimed,
+        outside,
         incidents,
         incidents_shown: incidents_shown.into_iter().rev().collect(),
         incidents_note: spill_note,

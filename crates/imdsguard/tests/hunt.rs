@@ -1399,3 +1399,66 @@ fn exporting_a_rule_with_no_sigma_form_says_why() {
     let out = run(&["rules", "export", "--to", "kql", "--rule", "IMDS-999"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no rule IMDS-999 in the pack"));
 }
+
+/// `--from`/`--to` analyse only the events inside the window: the alerts are those of a hunt
+/// whose times fall inside it, and the events left out are counted.
+#[test]
+fn from_and_to_keep_the_events_inside_the_window() {
+    let all = alerts(&run(&[
+        "hunt",
+        "--no-db",
+        "--output",
+        "jsonl",
+        "samples/logs",
+    ]));
+    let (from, to) = ("2026-11-21T00:00:00Z", "2026-11-22T00:00:00Z");
+    let out = run(&[
+        "hunt",
+        "--no-db",
+        "--output",
+        "jsonl",
+        "samples/logs",
+        "--from",
+        from,
+        "--to",
+        to,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let inside = alerts(&out);
+    assert!(!inside.is_empty());
+    assert!(inside.len() < all.len());
+    for a in &inside {
+        let t = a["time"].as_str().unwrap();
+        assert!(t >= from && t < to, "{a}");
+    }
+    // The same per-event alerts as the whole hunt's inside the window.
+    let ids = |v: &[Value]| {
+        let mut ids: Vec<String> = v
+            .iter()
+            .filter(|a| a["rule_id"].as_str().unwrap().starts_with("IMDS-00"))
+            .filter(|a| {
+                let t = a["time"].as_str().unwrap_or("");
+                t >= from && t < to
+            })
+            .map(|a| a["id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&inside), ids(&all));
+    assert!(
+        err.contains("events outside --from/--to: not analysed"),
+        "{err}"
+    );
+    let bad = run(&[
+        "hunt",
+        "--no-db",
+        "samples/logs",
+        "--from",
+        to,
+        "--to",
+        from,
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -336,6 +336,12 @@ fn print_hunt_summary(r: &HuntReport, sigma: bool, min: Severity) {
             min.as_str()
         );
     }
+    if r.outside > 0 {
+        eprintln!(
+            "  time     {} events outside --from/--to: not analysed",
+            r.outside
+        );
+    }
     if r.untimed > 0 {
         eprintln!(
             "  alerts   {} events left out of correlation and incidents: their time could not be read",
@@ -488,6 +494,13 @@ pub(crate) struct HuntArgs {
     /// Keep nothing: no store is opened or written (baselines start empty).
     #[arg(long)]
     no_db: bool,
+    /// Analyse only events from this time on: RFC 3339 (`2026-11-20T10:00:00Z`) or a duration
+    /// ago (`24h`). Events whose time cannot be read are analysed.
+    #[arg(long, value_name = "TIME", value_parser = crate::cmd::store::when)]
+    from: Option<i64>,
+    /// Analyse only events before this time (same forms as --from).
+    #[arg(long, value_name = "TIME", value_parser = crate::cmd::store::when)]
+    to: Option<i64>,
     /// How far out of time order records may come (across files) and still be correlated in
     /// order; later ones are correlated as they come, and counted.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration_ms)]
@@ -532,7 +545,14 @@ pub(crate) fn hunt_with(a: HuntArgs) -> Result<ExitCode> {
     } else {
         Some(crate::cmd::store::db_path(a.db.clone())?)
     };
+    if let (Some(f), Some(t)) = (a.from, a.to) {
+        if f >= t {
+            anyhow::bail!("--from must come before --to");
+        }
+    }
     let cfg = imdsguard_pipeline::HuntConfig {
+        from_ms: a.from,
+        to_ms: a.to,
         common: imdsguard_pipeline::Config {
             resources: imdsguard_pipeline::ResourceConfig {
                 catalog: a.catalog,

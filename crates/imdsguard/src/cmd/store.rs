@@ -47,7 +47,7 @@ fn say_unreadable(listed: &Listed) -> usize {
 }
 
 /// `--since`/`--until`: an RFC 3339 time, or a duration meaning that long ago (`24h`).
-fn when(s: &str) -> Result<i64, String> {
+pub(crate) fn when(s: &str) -> Result<i64, String> {
     if let Some(t) = parse_time_ms(s) {
         return Ok(t);
     }
