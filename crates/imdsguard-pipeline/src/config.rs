@@ -21,6 +21,26 @@ pub struct RulesConfig {
     pub sigma: Vec<PathBuf>,
     /// Run the built-in detections and correlations (IMDS-001 … IMDS-104).
     pub builtin: bool,
+    /// Which Sigma rules run.
+    pub select: Selection,
+}
+
+/// Which Sigma rules run, as Hayabusa selects them: by level, status, tag and id. A rule a
+/// correlation that runs names is kept whatever the selection, so the correlation can count it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Rules at or above this level (`None`: every level).
+    pub min_level: Option<imdsguard_event::Severity>,
+    /// Only rules of this level.
+    pub exact_level: Option<imdsguard_event::Severity>,
+    /// Run rules marked `deprecated` (left out by default).
+    pub deprecated: bool,
+    /// Run rules marked `unsupported` (left out by default).
+    pub unsupported: bool,
+    /// Only rules with one of these tags (any case), when any are given.
+    pub tags: Vec<String>,
+    /// Only rules with one of these ids (any case), when any are given.
+    pub ids: Vec<String>,
 }
 
 /// How records are read.

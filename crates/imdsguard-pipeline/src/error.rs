@@ -22,7 +22,7 @@ pub enum PipelineError {
     #[error(transparent)]
     Allowlist(#[from] Box<imdsguard_enrich::AllowlistError>),
     /// Nothing to run: the built-in pack is off and no Sigma rule loaded.
-    #[error("no rule to run: --no-builtin, and {failed} Sigma files given, none of which loaded (the reasons are above)")]
+    #[error("no rule to run: --no-builtin, and no Sigma rule both loaded and was selected ({failed} failed to load; the reasons are above)")]
     NoRules {
         /// Sigma files or rules that failed.
         failed: usize,

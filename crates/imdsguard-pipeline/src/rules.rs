@@ -39,6 +39,71 @@ pub struct RulesReport {
     pub filters: Vec<(String, usize)>,
     /// Files or rules that did not load, each with its path, rule and reason.
     pub errors: Vec<SigmaError>,
+    /// Rules the selection left out, by why (`status deprecated`, `level`, `tag`, `id`).
+    pub left_out: BTreeMap<&'static str, usize>,
+}
+
+/// The rules [`crate::config::Selection`] keeps; counts the others by why. Rules named by a
+/// correlation that is kept stay.
+fn select(
+    all: Vec<imdsguard_sigma::SigmaRule>,
+    sel: &crate::config::Selection,
+    left_out: &mut BTreeMap<&'static str, usize>,
+) -> Vec<imdsguard_sigma::SigmaRule> {
+    use imdsguard_sigma::Status;
+    let why = |r: &imdsguard_sigma::SigmaRule| -> Option<&'static str> {
+        match r.status {
+            Some(Status::Deprecated) if !sel.deprecated => return Some("status deprecated"),
+            Some(Status::Unsupported) if !sel.unsupported => return Some("status unsupported"),
+            _ => {}
+        }
+        let level = imdsguard_sigma::severity(r.level);
+        if sel.min_level.is_some_and(|m| level < m) || sel.exact_level.is_some_and(|e| level != e) {
+            return Some("level");
+        }
+        if !sel.tags.is_empty()
+            && !r
+                .tags
+                .iter()
+                .any(|t| sel.tags.iter().any(|w| w.eq_ignore_ascii_case(t)))
+        {
+            return Some("tag");
+        }
+        if !sel.ids.is_empty()
+            && !r
+                .id
+                .as_deref()
+                .is_some_and(|id| sel.ids.iter().any(|w| w.eq_ignore_ascii_case(id)))
+        {
+            return Some("id");
+        }
+        None
+    };
+    let verdicts: Vec<Option<&'static str>> = all.iter().map(why).collect();
+    // Names the kept correlations count by.
+    let named: HashSet<String> = all
+        .iter()
+        .zip(&verdicts)
+        .filter(|(_, v)| v.is_none())
+        .filter_map(|(r, _)| r.correlation.as_ref())
+        .flat_map(|c| c.rules.iter().map(|n| n.to_ascii_lowercase()))
+        .collect();
+    all.into_iter()
+        .zip(verdicts)
+        .filter_map(|(r, v)| {
+            let needed = [r.id.as_deref(), r.name.as_deref()]
+                .into_iter()
+                .flatten()
+                .any(|n| named.contains(&n.to_ascii_lowercase()));
+            match v {
+                Some(why) if !needed => {
+                    *left_out.entry(why).or_default() += 1;
+                    None
+                }
+                _ => Some(r),
+            }
+        })
+        .collect()
 }
 
 impl RulesReport {
@@ -81,6 +146,7 @@ impl Rules {
         let (all, filter_report) = imdsguard_sigma::apply_filters(all);
         report.errors.extend(filter_report.unused);
         report.filters = filter_report.applied;
+        let all = select(all, &cfg.select, &mut report.left_out);
         let compiled = imdsguard_sigma::compile_all(&all, threads);
         for (r, compiled) in all.iter().zip(compiled) {
             if let Some(c) = &r.correlation {

@@ -1174,7 +1174,7 @@ fn nothing_analysed_ends_with_status_2_and_says_why() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(out.stdout.is_empty());
     assert!(
-        err.contains("no rule to run: --no-builtin, and 1 Sigma files given, none of which loaded"),
+        err.contains("no rule to run: --no-builtin, and no Sigma rule both loaded and was selected (1 failed to load"),
         "{err}"
     );
 }
@@ -1461,4 +1461,65 @@ fn from_and_to_keep_the_events_inside_the_window() {
         from,
     ]);
     assert_eq!(bad.status.code(), Some(2));
+}
+
+/// Sigma rules are selected as Hayabusa selects them: deprecated and unsupported ones are left
+/// out unless asked for, and level, tag and id narrow the rest; what was left out is counted.
+#[test]
+fn sigma_rules_are_selected_by_status_level_tag_and_id() {
+    let rule = |name: &str, status: &str, level: &str, tag: &str| {
+        temp_file(
+            "select",
+            &format!("{name}.yml"),
+            &format!(
+                "title: {name}\nid: {name}-0000-0000-0000-000000000000\nstatus: {status}\nlevel: {level}\ntags:\n  - {tag}\nlogsource:\n  category: process_creation\n  product: windows\ndetection:\n  s:\n    Image|endswith: '\\curl.exe'\n  condition: s\n"
+            ),
+        )
+    };
+    rule("aaaaaaaa", "stable", "high", "attack.t1552.005");
+    rule("bbbbbbbb", "test", "medium", "attack.execution");
+    rule("cccccccc", "deprecated", "high", "attack.t1552.005");
+    let dir = rule("dddddddd", "unsupported", "critical", "attack.t1552.005");
+    let dir = dir.parent().unwrap().to_str().unwrap().to_owned();
+    let hunt = |extra: &[&str]| {
+        let mut args = vec![
+            "hunt",
+            "--no-db",
+            "--no-builtin",
+            "--output",
+            "jsonl",
+            "--sigma",
+            &dir,
+        ];
+        args.extend_from_slice(extra);
+        args.push("samples/logs");
+        let out = run(&args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{err}");
+        let mut rules: Vec<String> = alerts(&out)
+            .iter()
+            .map(|a| a["title"].as_str().unwrap().to_owned())
+            .collect();
+        rules.sort();
+        rules.dedup();
+        (rules, err)
+    };
+    let (rules, err) = hunt(&[]);
+    assert_eq!(rules, ["aaaaaaaa", "bbbbbbbb"], "{err}");
+    assert!(err.contains("not selected (status deprecated): 1"), "{err}");
+    assert!(
+        err.contains("not selected (status unsupported): 1"),
+        "{err}"
+    );
+    let (rules, _) = hunt(&["--include-deprecated", "--include-unsupported"]);
+    assert_eq!(rules.len(), 4);
+    let (rules, err) = hunt(&["--min-level", "high"]);
+    assert_eq!(rules, ["aaaaaaaa"], "{err}");
+    assert!(err.contains("not selected (level): 1"), "{err}");
+    let (rules, _) = hunt(&["--exact-level", "medium"]);
+    assert_eq!(rules, ["bbbbbbbb"]);
+    let (rules, _) = hunt(&["--tag", "ATTACK.EXECUTION"]);
+    assert_eq!(rules, ["bbbbbbbb"]);
+    let (rules, _) = hunt(&["--rule-id", "aaaaaaaa-0000-0000-0000-000000000000"]);
+    assert_eq!(rules, ["aaaaaaaa"]);
 }

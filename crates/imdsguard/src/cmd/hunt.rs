@@ -324,6 +324,9 @@ fn print_hunt_summary(r: &HuntReport, sigma: bool, min: Severity) {
         for (reason, n) in &failed {
             eprintln!("  sigma    not loaded: {reason:<40} {n}");
         }
+        for (why, n) in &r.rules.left_out {
+            eprintln!("  sigma    not selected ({why}): {n}");
+        }
         for (title, n) in &r.rules.filters {
             eprintln!("  sigma    filter {title:?} tunes {n} rules");
         }
@@ -494,6 +497,24 @@ pub(crate) struct HuntArgs {
     /// Keep nothing: no store is opened or written (baselines start empty).
     #[arg(long)]
     no_db: bool,
+    /// Run only Sigma rules at or above this level.
+    #[arg(long, value_name = "LEVEL")]
+    min_level: Option<Severity>,
+    /// Run only Sigma rules of this level.
+    #[arg(long, value_name = "LEVEL", conflicts_with = "min_level")]
+    exact_level: Option<Severity>,
+    /// Run Sigma rules marked deprecated too (left out by default).
+    #[arg(long)]
+    include_deprecated: bool,
+    /// Run Sigma rules marked unsupported too (left out by default).
+    #[arg(long)]
+    include_unsupported: bool,
+    /// Run only Sigma rules with this tag (repeatable; any case: `attack.t1552.005`).
+    #[arg(long, value_name = "TAG")]
+    tag: Vec<String>,
+    /// Run only the Sigma rule with this id (repeatable).
+    #[arg(long, value_name = "ID")]
+    rule_id: Vec<String>,
     /// Analyse only events from this time on: RFC 3339 (`2026-11-20T10:00:00Z`) or a duration
     /// ago (`24h`). Events whose time cannot be read are analysed.
     #[arg(long, value_name = "TIME", value_parser = crate::cmd::store::when)]
@@ -561,6 +582,14 @@ pub(crate) fn hunt_with(a: HuntArgs) -> Result<ExitCode> {
             rules: imdsguard_pipeline::RulesConfig {
                 builtin: !a.no_builtin,
                 sigma: a.sigma,
+                select: imdsguard_pipeline::config::Selection {
+                    min_level: a.min_level,
+                    exact_level: a.exact_level,
+                    deprecated: a.include_deprecated,
+                    unsupported: a.include_unsupported,
+                    tags: a.tag,
+                    ids: a.rule_id,
+                },
             },
             read: imdsguard_pipeline::ReadConfig {
                 format: a.format,

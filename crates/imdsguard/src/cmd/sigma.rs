@@ -55,6 +55,12 @@ pub(crate) fn sigma(args: SigmaArgs) -> Result<ExitCode> {
     let cfg = imdsguard_pipeline::config::RulesConfig {
         sigma: paths,
         builtin: false,
+        // Every rule is checked, deprecated and unsupported ones too.
+        select: imdsguard_pipeline::config::Selection {
+            deprecated: true,
+            unsupported: true,
+            ..Default::default()
+        },
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (_, report) = imdsguard_pipeline::Rules::load(&cfg, threads)?;

@@ -276,6 +276,7 @@ pub(crate) fn watch_with(a: WatchArgs) -> Result<ExitCode> {
             rules: imdsguard_pipeline::RulesConfig {
                 builtin: !a.no_builtin,
                 sigma: a.sigma,
+                select: Default::default(),
             },
             read: imdsguard_pipeline::ReadConfig {
                 format: a.format,
