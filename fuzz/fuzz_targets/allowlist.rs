@@ -19,6 +19,7 @@ fuzz_target!(|data: &[u8]| {
                 source: SourceRef { path: "f".into(), position: Position::Line(1) },
                 format: Format::Ecs,
                 kind: EventKind::NetworkConnect,
+                channel: None,
                 native_id: None,
                 record_id: None,
                 time: None,

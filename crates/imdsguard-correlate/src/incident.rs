@@ -428,6 +428,7 @@ mod tests {
                 format: imdsguard_event::Format::NxlogJson,
                 kind: EventKind::NetworkConnect,
                 id: None,
+                channel: None,
             },
             target: kind.map(|k| AlertTarget {
                 provider: None,

@@ -764,6 +764,7 @@ mod tests {
             },
             format: Format::Ecs,
             kind: imdsguard_event::EventKind::NetworkConnect,
+            channel: None,
             native_id: None,
             record_id: None,
             time: None,

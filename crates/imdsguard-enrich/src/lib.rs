@@ -293,6 +293,7 @@ mod tests {
             },
             format: Format::Ecs,
             kind: EventKind::NetworkConnect,
+            channel: None,
             native_id: None,
             record_id: None,
             time: None,

@@ -143,6 +143,10 @@ pub struct Event {
     pub format: Format,
     /// What happened.
     pub kind: EventKind,
+    /// The Windows channel (`Security`, `Microsoft-Windows-Sysmon/Operational`), for Windows
+    /// events that name it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
     /// The format's own event id (`1`, `3`, `22`, `4688`, `5156`), or its action name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub native_id: Option<String>,
@@ -292,6 +296,7 @@ mod tests {
             },
             format: Format::NxlogJson,
             kind: EventKind::NetworkConnect,
+            channel: None,
             native_id: Some("5156".into()),
             record_id: None,
             time: None,

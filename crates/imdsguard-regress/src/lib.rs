@@ -611,6 +611,7 @@ pub fn json_event(v: &serde_json::Value, shown: &str, line: u64, read: &FieldSet
         },
         format: Format::JsonFields,
         kind: EventKind::Other,
+        channel: None,
         native_id: None,
         record_id: None,
         time: None,

@@ -229,6 +229,9 @@ pub struct AlertEvent {
     /// The format's own id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// The Windows channel, when the record names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
 }
 
 /// The target part of an alert.
@@ -361,6 +364,7 @@ impl Alert {
                 format: e.format,
                 kind: e.kind,
                 id: e.native_id.clone(),
+                channel: e.channel.clone(),
             },
             target,
             process,
@@ -565,6 +569,7 @@ mod tests {
                 format: Format::Auditd,
                 kind: imdsguard_event::EventKind::NetworkConnect,
                 id: None,
+                channel: None,
             },
             target: None,
             process: Some(AlertProcess {

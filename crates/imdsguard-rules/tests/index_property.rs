@@ -74,6 +74,7 @@ fn event(raw: Vec<(usize, usize)>, kind: usize, image: Option<usize>) -> Event {
             EventKind::NetworkConnect,
             EventKind::Other,
         ][kind],
+        channel: None,
         native_id: None,
         record_id: None,
         time: None,

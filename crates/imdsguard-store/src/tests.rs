@@ -27,6 +27,7 @@ fn alert(id: &str, rule: &str, host: &str, sev: Severity, line: u64) -> Alert {
             format: imdsguard_event::Format::NxlogJson,
             kind: EventKind::NetworkConnect,
             id: None,
+            channel: None,
         },
         target: None,
         process: None,

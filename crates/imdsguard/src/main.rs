@@ -113,6 +113,10 @@ pub enum AlertOutput {
     Jsonl,
     /// Comma-separated values with a header row.
     Csv,
+    /// A timeline in time order as CSV, its columns chosen by `--profile`.
+    CsvTimeline,
+    /// A timeline in time order as JSON lines, its fields chosen by `--profile`.
+    JsonTimeline,
 }
 
 fn parse_zone(s: &str) -> Result<LocalZone, String> {

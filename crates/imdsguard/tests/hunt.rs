@@ -1523,3 +1523,94 @@ fn sigma_rules_are_selected_by_status_level_tag_and_id() {
     let (rules, _) = hunt(&["--rule-id", "aaaaaaaa-0000-0000-0000-000000000000"]);
     assert_eq!(rules, ["aaaaaaaa"]);
 }
+
+/// Timelines: CSV and JSON lines in time order, one row per alert, with each profile's columns
+/// (Timesketch's three required ones first in its profile).
+#[test]
+fn timelines_are_in_time_order_with_each_profiles_columns() {
+    let all = alerts(&run(&[
+        "hunt",
+        "--no-db",
+        "--output",
+        "jsonl",
+        "samples/logs",
+    ]));
+    let out = run(&[
+        "hunt",
+        "--no-db",
+        "--output",
+        "csv-timeline",
+        "samples/logs",
+    ]);
+    assert!(out.status.success());
+    let mut r = csv::Reader::from_reader(out.stdout.as_slice());
+    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_owned).collect();
+    assert_eq!(
+        header[..8],
+        [
+            "Timestamp",
+            "Computer",
+            "Channel",
+            "EventID",
+            "Level",
+            "RuleTitle",
+            "Details",
+            "RecordID"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), all.len());
+    let times: Vec<&str> = rows.iter().map(|r| &r[0]).collect();
+    let mut sorted = times.clone();
+    sorted.sort();
+    assert_eq!(times, sorted);
+    let id = header.iter().position(|h| h == "AlertID").unwrap();
+    let mut ids: Vec<&str> = rows.iter().map(|r| &r[id]).collect();
+    ids.sort();
+    let mut want: Vec<&str> = all.iter().map(|a| a["id"].as_str().unwrap()).collect();
+    want.sort();
+    assert_eq!(ids, want);
+    let sysmon = rows
+        .iter()
+        .find(|r| &r[2] == "Microsoft-Windows-Sysmon/Operational")
+        .expect("a Sysmon row names its channel");
+    assert!(sysmon[6].starts_with("Proc: "), "{sysmon:?}");
+
+    let out = run(&[
+        "hunt",
+        "--no-db",
+        "--output",
+        "json-timeline",
+        "--profile",
+        "timesketch",
+        "samples/logs",
+    ]);
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), all.len());
+    for l in &lines {
+        assert!(l["datetime"].as_str().is_some_and(|t| !t.is_empty()), "{l}");
+        assert_eq!(l["timestamp_desc"], "Event Time");
+        assert!(l["message"].as_str().unwrap().contains(": "), "{l}");
+    }
+    let minimal = run(&[
+        "hunt",
+        "--no-db",
+        "--output",
+        "csv-timeline",
+        "--profile",
+        "minimal",
+        "samples/logs",
+    ]);
+    let first = String::from_utf8_lossy(&minimal.stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        first,
+        "Timestamp,Computer,Channel,EventID,Level,RuleTitle,Details"
+    );
+}

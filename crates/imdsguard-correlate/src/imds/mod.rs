@@ -215,6 +215,7 @@ impl Touch {
                         format: e.format,
                         kind: e.kind,
                         id: None,
+                        channel: None,
                     },
                     process: (
                         e.process.pid,

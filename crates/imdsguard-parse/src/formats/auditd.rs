@@ -247,6 +247,7 @@ pub(crate) fn event(records: &[Record], source: SourceRef) -> Event {
         source,
         format: Format::Auditd,
         kind: EventKind::Other,
+        channel: None,
         native_id: Some(first.rtype.clone()),
         // The serial, with the time it was stamped at (serials restart at boot).
         record_id: Some(format!("{}:{}", first.time, first.serial)),

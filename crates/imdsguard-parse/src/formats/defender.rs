@@ -67,6 +67,7 @@ pub(crate) fn row_event(
         source,
         format,
         kind: EventKind::Other,
+        channel: None,
         native_id: Some(action.clone()),
         record_id: d.text(&["ReportId"]),
         time: d.text(&["Timestamp"]),

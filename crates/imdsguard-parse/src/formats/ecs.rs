@@ -94,6 +94,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Resu
         source,
         format: Format::Ecs,
         kind: EventKind::Other,
+        channel: None,
         native_id: object(v, &["event"]).and_then(|ev| ev.text(&["code", "action"])),
         record_id: object(v, &["event"]).and_then(|ev| ev.text(&["id"])),
         time: v.text(&["@timestamp"]),

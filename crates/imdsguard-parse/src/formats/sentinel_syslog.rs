@@ -79,6 +79,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Resul
         source,
         format: Format::SentinelSyslog,
         kind: EventKind::Other,
+        channel: None,
         native_id: auoms_type.clone().or_else(|| v.text(&["ProcessName"])),
         record_id: None,
         time,

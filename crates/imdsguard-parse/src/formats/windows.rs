@@ -244,6 +244,7 @@ pub(crate) fn windows_event(
         source,
         format,
         kind: EventKind::Other,
+        channel: (!rec.origin.is_empty()).then(|| rec.origin.clone()),
         native_id: Some(rec.event_id.to_string()),
         record_id: rec
             .record_id

@@ -37,6 +37,7 @@ pub enum ColorWhen {
 /// What `hunt` prints and where, beside what the pipeline does.
 pub struct Printing {
     pub output: Option<AlertOutput>,
+    pub profile: crate::cmd::timeline::Profile,
     pub out_file: Option<PathBuf>,
     pub incidents_file: Option<PathBuf>,
     pub progress: bool,
@@ -48,6 +49,13 @@ pub struct Printing {
 enum Form {
     Jsonl(Box<dyn Write>),
     Csv(Box<csv::Writer<Box<dyn Write>>>),
+    /// A timeline: held until the end, then sorted by time.
+    Timeline {
+        w: Box<dyn Write>,
+        alerts: Vec<Alert>,
+        profile: crate::cmd::timeline::Profile,
+        json: bool,
+    },
     /// Grouped by host: held until the first incident or the end.
     Table {
         w: Box<dyn Write>,
@@ -65,6 +73,45 @@ struct Sink {
 }
 
 impl Form {
+    /// A timeline's rows, once, in time order.
+    fn timeline_written(&mut self) -> io::Result<()> {
+        use crate::cmd::timeline;
+        let Form::Timeline {
+            w,
+            alerts,
+            profile,
+            json,
+        } = self
+        else {
+            return Ok(());
+        };
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        timeline::sort(alerts);
+        let header = timeline::header(*profile);
+        if *json {
+            for a in alerts.iter() {
+                let mut m = serde_json::Map::new();
+                for (k, v) in header.iter().zip(timeline::row(a, *profile)) {
+                    m.insert((*k).to_owned(), serde_json::Value::String(v));
+                }
+                serde_json::to_writer(&mut *w, &m)?;
+                w.write_all(b"\n")?;
+            }
+        } else {
+            let mut c = csv::Writer::from_writer(&mut *w);
+            c.write_record(&header).map_err(io::Error::other)?;
+            for a in alerts.iter() {
+                c.write_record(timeline::row(a, *profile))
+                    .map_err(io::Error::other)?;
+            }
+            c.flush()?;
+        }
+        alerts.clear();
+        Ok(())
+    }
+
     /// A table's alerts, once, with the incidents' heading when incidents follow.
     fn table_written(&mut self, heading: bool) -> io::Result<()> {
         if let Form::Table {
@@ -95,7 +142,7 @@ impl AlertSink for Sink {
                 w.write_all(b"\n")
             }
             Form::Csv(w) => w.write_record(a.csv_record()).map_err(io::Error::other),
-            Form::Table { alerts, .. } => {
+            Form::Table { alerts, .. } | Form::Timeline { alerts, .. } => {
                 alerts.push(a.clone());
                 Ok(())
             }
@@ -103,7 +150,7 @@ impl AlertSink for Sink {
     }
 
     fn wants_incidents(&self) -> bool {
-        self.incidents.is_some() || !matches!(self.form, Form::Csv(_))
+        self.incidents.is_some() || !matches!(self.form, Form::Csv(_) | Form::Timeline { .. })
     }
 
     /// The incidents after the alerts: JSON lines with `incident_id` (the output contract), a
@@ -120,7 +167,7 @@ impl AlertSink for Sink {
                 serde_json::to_writer(&mut *w, i)?;
                 w.write_all(b"\n")
             }
-            Form::Csv(_) => Ok(()),
+            Form::Csv(_) | Form::Timeline { .. } => Ok(()),
             Form::Table { w, color, .. } => write_incident_line(&mut **w, i, *color),
         }
     }
@@ -142,11 +189,12 @@ impl AlertSink for Sink {
 
     fn flush(&mut self) -> io::Result<()> {
         self.form.table_written(false)?;
+        self.form.timeline_written()?;
         if let Some(f) = &mut self.incidents {
             f.flush()?;
         }
         match &mut self.form {
-            Form::Jsonl(w) | Form::Table { w, .. } => w.flush(),
+            Form::Jsonl(w) | Form::Table { w, .. } | Form::Timeline { w, .. } => w.flush(),
             Form::Csv(w) => w.flush(),
         }
     }
@@ -270,6 +318,12 @@ pub fn hunt(cfg: HuntConfig, p: Printing) -> Result<ExitCode> {
                 .context("writing CSV header")?;
             Form::Csv(Box::new(w))
         }
+        AlertOutput::CsvTimeline | AlertOutput::JsonTimeline => Form::Timeline {
+            w: out,
+            alerts: Vec::new(),
+            profile: p.profile,
+            json: output == AlertOutput::JsonTimeline,
+        },
         AlertOutput::Table => Form::Table {
             w: out,
             alerts: Vec::new(),
@@ -449,9 +503,13 @@ pub(crate) struct HuntArgs {
     /// offset (`-04:00`) or `UTC`. Without it such times are read as UTC, and the summary counts them.
     #[arg(long, value_name = "ZONE", value_parser = parse_zone)]
     timezone: Option<LocalZone>,
-    /// Output format: table (default on a terminal), jsonl (default otherwise), csv.
+    /// Output format: table (default on a terminal), jsonl (default otherwise), csv, or a
+    /// timeline in time order (csv-timeline, json-timeline).
     #[arg(long, value_enum)]
     output: Option<AlertOutput>,
+    /// The timeline's columns: minimal, standard, verbose, timesketch.
+    #[arg(long, value_enum, default_value = "standard")]
+    profile: crate::cmd::timeline::Profile,
     /// Write alerts to FILE instead of standard output.
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     out: Option<PathBuf>,
@@ -606,6 +664,7 @@ pub(crate) fn hunt_with(a: HuntArgs) -> Result<ExitCode> {
         cfg,
         Printing {
             output: a.output,
+            profile: a.profile,
             out_file: a.out,
             incidents_file: a.incidents,
             progress: !a.no_progress,

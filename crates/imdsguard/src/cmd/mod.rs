@@ -9,4 +9,5 @@ pub(crate) mod rules;
 pub(crate) mod sigma;
 pub(crate) mod store;
 pub(crate) mod target;
+pub(crate) mod timeline;
 pub(crate) mod watch;
