@@ -443,7 +443,12 @@ pub fn watch(
             let streams_done = inputs
                 .iter()
                 .all(|i| !matches!(i, Input::Stream(s) if s.open && s.name == "-"));
-            if cfg.once && streams_done {
+            // Standard input alone (`watch -`, a pipe): its end is the end, as for any filter.
+            let stdin_only = !inputs.is_empty()
+                && inputs
+                    .iter()
+                    .all(|i| matches!(i, Input::Stream(s) if s.name == "-"));
+            if (cfg.once || stdin_only) && streams_done {
                 break;
             }
             std::thread::sleep(cfg.poll);

@@ -1163,3 +1163,41 @@ fn a_missing_file_needs_wait_and_evtx_is_refused_by_name() {
     );
     assert!(err.contains("imdsguard hunt"), "{err}");
 }
+
+/// `watch -` alone is a filter: the end of standard input ends it (no --once needed), with
+/// every alert of the input printed.
+#[test]
+fn watch_on_standard_input_alone_ends_with_it() {
+    let d = dir("stdin-ends");
+    let mut child = bin()
+        .args(["watch", "-", "--output", "jsonl", "--db"])
+        .arg(d.join("store.db"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let text: String = (0..5).map(line).collect();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "watch - did not end with its input"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let all = d.join("all.jsonl");
+    write_lines(&all, 0..5);
+    assert_eq!(
+        ids_of(&String::from_utf8_lossy(&out.stdout)).len(),
+        hunted_ids(&all).len()
+    );
+}
