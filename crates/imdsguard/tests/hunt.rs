@@ -1614,3 +1614,35 @@ fn timelines_are_in_time_order_with_each_profiles_columns() {
         "Timestamp,Computer,Channel,EventID,Level,RuleTitle,Details"
     );
 }
+
+/// A rule given twice (its file beside its folder) is exported once, and said to be.
+#[test]
+fn a_rule_given_twice_is_exported_once() {
+    let rule = temp_file(
+        "twice",
+        "r.yml",
+        "title: Curl\nid: 0b5e1c36-0000-4a2e-9d0a-1f6b3e1f0a11\nlogsource:\n  category: process_creation\n  product: windows\ndetection:\n  s:\n    Image|endswith: '\\curl.exe'\n  condition: s\n",
+    );
+    let dir = rule.parent().unwrap().to_str().unwrap().to_owned();
+    let out = run(&[
+        "rules",
+        "export",
+        "--to",
+        "kql",
+        "--output",
+        "jsonl",
+        &dir,
+        rule.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        1,
+        "{err}"
+    );
+    assert!(
+        err.contains("1 rules given more than once, written once"),
+        "{err}"
+    );
+}

@@ -272,6 +272,19 @@ pub(crate) fn export_queries(
                 .map(|r| (r.id.clone().unwrap_or_else(|| r.title.clone()), r)),
         );
     }
+    // A rule given twice (a file named beside its folder, the same id in two places) is
+    // written once: the first.
+    let mut seen = std::collections::HashSet::new();
+    let before = rules.len();
+    rules.retain(|(id, r): &(String, imdsguard_sigma::SigmaRule)| {
+        seen.insert((id.to_ascii_lowercase(), r.logsource.category.clone()))
+    });
+    if rules.len() < before {
+        eprintln!(
+            "imdsguard: {} rules given more than once, written once",
+            before - rules.len()
+        );
+    }
     if let Some(want) = &only {
         rules.retain(|(id, r)| {
             id.eq_ignore_ascii_case(want)
