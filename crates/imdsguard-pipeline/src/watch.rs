@@ -492,6 +492,11 @@ pub fn watch(
                 .map_err(PipelineError::store("counting the webhook's outbox"))?;
         }
     }
+    // The summary counts the files followed (their chunks are read as streams).
+    w.summary.files = inputs
+        .iter()
+        .filter(|i| matches!(i, Input::File(_)))
+        .count() as u64;
     Ok(WatchReport {
         status: w.status(started),
         summary: w.summary,

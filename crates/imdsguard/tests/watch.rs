@@ -1144,6 +1144,8 @@ fn a_missing_file_needs_wait_and_evtx_is_refused_by_name() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("does not exist yet; waiting for it"), "{err}");
+    // Its summary counts the file it followed.
+    assert!(err.contains("imdsguard: 1 files (0 in no supported format), 3 events"), "{err}");
 
     let evtx = d.join("security.evtx");
     let mut bytes = b"ElfFile\0".to_vec();
