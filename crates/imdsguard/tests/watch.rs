@@ -1145,7 +1145,10 @@ fn a_missing_file_needs_wait_and_evtx_is_refused_by_name() {
     assert!(out.status.success(), "{err}");
     assert!(err.contains("does not exist yet; waiting for it"), "{err}");
     // Its summary counts the file it followed.
-    assert!(err.contains("imdsguard: 1 files (0 in no supported format), 3 events"), "{err}");
+    assert!(
+        err.contains("imdsguard: 1 files (0 in no supported format), 3 events"),
+        "{err}"
+    );
 
     let evtx = d.join("security.evtx");
     let mut bytes = b"ElfFile\0".to_vec();
