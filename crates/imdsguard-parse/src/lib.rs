@@ -102,9 +102,12 @@ pub fn read_inputs(
             continue;
         }
         let mut files = Vec::new();
-        let mut notes = Vec::new();
-        let walked = collect_files(input, &mut files, &mut notes);
-        summary.note_walk(notes);
+        let walked = collect_files(
+            input,
+            &mut files,
+            &mut summary.input_errors,
+            &mut summary.passed_over,
+        );
         if let Err(e) = walked {
             summary.input_errors.push(e.to_string());
             continue;
@@ -150,14 +153,13 @@ pub fn read_inputs_parallel<T: Send>(
 /// a FIFO given by name is the user's choice), else every regular file under it, sorted. What a
 /// walk finds and does not read — a dangling or looping symbolic link, a directory reached
 /// again through a link, a FIFO, socket or device, an unreadable directory — goes to `notes`,
-/// one line each, and the walk goes on. Only an input that cannot be opened at all is an error.
-/// Marks a walk's note that says what was passed over on purpose, not what failed.
-pub(crate) const PASSED_OVER: &str = "\u{0}passed:";
-
+/// one line each, and the walk goes on; hidden entries it passes over on purpose go to
+/// `passed`, one line per folder. Only an input that cannot be opened at all is an error.
 pub(crate) fn collect_files(
     path: &Path,
     out: &mut Vec<PathBuf>,
     notes: &mut Vec<String>,
+    passed: &mut Vec<String>,
 ) -> Result<(), InputError> {
     let meta = std::fs::metadata(path).map_err(|source| InputError::Io {
         path: path.to_path_buf(),
@@ -167,7 +169,13 @@ pub(crate) fn collect_files(
         out.push(path.to_path_buf());
         return Ok(());
     }
-    walk(path, out, notes, &mut std::collections::HashSet::new());
+    walk(
+        path,
+        out,
+        notes,
+        passed,
+        &mut std::collections::HashSet::new(),
+    );
     Ok(())
 }
 
@@ -175,6 +183,7 @@ fn walk(
     dir: &Path,
     out: &mut Vec<PathBuf>,
     notes: &mut Vec<String>,
+    passed: &mut Vec<String>,
     seen: &mut std::collections::HashSet<PathBuf>,
 ) {
     // A directory is walked once, however many links lead to it: no loop, no file read twice.
@@ -204,8 +213,8 @@ fn walk(
         })
         .collect();
     if !hidden.is_empty() {
-        notes.push(format!(
-            "{PASSED_OVER}{}: {} hidden entries not read ({}{}): name them to read them",
+        passed.push(format!(
+            "{}: {} hidden entries not read ({}{}): name them to read them",
             dir.display(),
             hidden.len(),
             hidden
@@ -225,7 +234,7 @@ fn walk(
             continue;
         }
         match std::fs::metadata(&entry) {
-            Ok(m) if m.is_dir() => walk(&entry, out, notes, seen),
+            Ok(m) if m.is_dir() => walk(&entry, out, notes, passed, seen),
             Ok(m) if m.is_file() => out.push(entry),
             Ok(m) => notes.push(format!(
                 "{}: {}: not read (only regular files are read in a directory)",

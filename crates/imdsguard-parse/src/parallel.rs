@@ -347,9 +347,12 @@ pub(crate) fn read_files<T: Send>(
             continue;
         }
         let mut files = Vec::new();
-        let mut notes = Vec::new();
-        let walked = crate::collect_files(input, &mut files, &mut notes);
-        summary.note_walk(notes);
+        let walked = crate::collect_files(
+            input,
+            &mut files,
+            &mut summary.input_errors,
+            &mut summary.passed_over,
+        );
         match walked {
             Err(e) => work.push(Work::Error(e.to_string())),
             Ok(()) => {

@@ -186,17 +186,6 @@ impl Summary {
 impl Summary {
     /// Adds what another read found (a file read on a worker thread), keeping at most `keep`
     /// skipped records in full.
-    /// A directory walk's notes: what failed to `input_errors`, what was passed over on
-    /// purpose to `passed_over`.
-    pub(crate) fn note_walk(&mut self, notes: Vec<String>) {
-        for n in notes {
-            match n.strip_prefix(crate::PASSED_OVER) {
-                Some(p) => self.passed_over.push(p.to_owned()),
-                None => self.input_errors.push(n),
-            }
-        }
-    }
-
     pub(crate) fn merge(&mut self, other: Summary, keep: usize) {
         self.files += other.files;
         self.passed_over.extend(other.passed_over);

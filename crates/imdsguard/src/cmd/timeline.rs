@@ -65,11 +65,12 @@ pub fn row(a: &Alert, p: Profile) -> Vec<String> {
     let o = |v: Option<&String>| v.cloned().unwrap_or_default();
     let pr = a.process.as_ref();
     let t = a.target.as_ref();
+    let details = a.details();
     let value = |column: &str| -> String {
         match column {
             "Timestamp" | "datetime" => o(a.time.as_ref()),
             "timestamp_desc" => "Event Time".into(),
-            "message" => format!("{}: {}", a.title, a.details()),
+            "message" => format!("{}: {details}", a.title),
             "Computer" => o(a.host.as_ref()),
             // Logs that are not Windows event logs have no channel: their format stands in.
             "Channel" => a
@@ -80,7 +81,7 @@ pub fn row(a: &Alert, p: Profile) -> Vec<String> {
             "EventID" => o(a.event.id.as_ref()),
             "Level" => a.severity.as_str().into(),
             "RuleTitle" => a.title.clone(),
-            "Details" => a.details(),
+            "Details" => details.clone(),
             "RecordID" => match a.source.position {
                 Position::Record { id, .. } => id.to_string(),
                 Position::Line(_) => String::new(),
