@@ -16,15 +16,18 @@ pub enum InputError {
         /// What the OS said.
         source: std::io::Error,
     },
-    /// A JSON document too large to hold in memory (JSON lines have no such limit).
-    #[error("{path}: a {size}-byte JSON document is more than the {limit} bytes read whole; write it as JSON lines")]
+    /// A document read whole (JSON, XML, a compressed EVTX file) larger than the limit; line
+    /// formats have no such limit.
+    #[error("{path}: {what} larger than the {limit} bytes read whole; {advice}")]
     TooLarge {
         /// The file.
         path: PathBuf,
-        /// Its size.
-        size: u64,
+        /// What the file holds ("a JSON document", "an XML document", "a gzip-compressed EVTX file").
+        what: &'static str,
         /// The limit.
         limit: u64,
+        /// What to do about it.
+        advice: &'static str,
     },
 }
 

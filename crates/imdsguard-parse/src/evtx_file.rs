@@ -8,6 +8,7 @@
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
 
+use evtx::err::EvtxError;
 use evtx::{EvtxChunkData, EvtxParser, ParserSettings, SerializedEvtxRecord};
 use imdsguard_event::{Event, Position, SourceRef};
 
@@ -50,6 +51,7 @@ pub(crate) fn read_headless<T: Read + Seek>(
             .push(format!("{name}: not a readable EVTX file: cannot seek"));
         return;
     };
+    let ranges = chunk_ranges(&mut source);
     let (mut read, mut unreadable, mut records, mut last) = (0u64, 0u64, 0u64, 0u64);
     let mut offset = FIRST_CHUNK;
     let mut number = 0u64;
@@ -83,17 +85,19 @@ pub(crate) fn read_headless<T: Read + Seek>(
             }
             None => {
                 unreadable += 1;
+                let (what, lost) = lost_records(number, last, &ranges);
                 summary.skip(
                     Skipped {
                         source: at(name, last + 1, last + 1),
                         reason: SkipReason::Malformed,
                         detail: format!(
-                            "chunk {} (at byte {offset}) has no readable chunk header: its records are lost",
+                            "chunk {} (at byte {offset}) has no readable chunk header: {what}",
                             number + 1
                         ),
                     },
                     opts.keep_skips,
                 );
+                summary.count_skips(SkipReason::Malformed, lost.saturating_sub(1));
             }
         }
         offset += CHUNK;
@@ -163,6 +167,7 @@ pub(crate) fn read_evtx<T: Read + Seek>(
     // A file cut short (a copy stopped, a disk full) ends inside a chunk: the evtx crate reads
     // whole chunks only, so that part is read here, and what it lost is said.
     let tail = partial_chunk(&mut source);
+    let ranges = chunk_ranges(&mut source);
     if source.seek(SeekFrom::Start(0)).is_err() {
         summary
             .input_errors
@@ -186,21 +191,113 @@ pub(crate) fn read_evtx<T: Read + Seek>(
                 last_record = r.event_record_id;
                 emit(name, &r, opts, summary, on_event);
             }
-            Err(e) => summary.skip(
-                Skipped {
-                    source: at(name, last_record + 1, last_record + 1),
-                    reason: SkipReason::Malformed,
-                    detail: format!(
-                        "unreadable data where record {} would be: {e}",
-                        last_record + 1
-                    ),
-                },
-                opts.keep_skips,
-            ),
+            Err(e) => {
+                let (detail, lost) = unreadable(&e, last_record, &ranges);
+                summary.skip(
+                    Skipped {
+                        source: at(name, last_record + 1, last_record + 1),
+                        reason: SkipReason::Malformed,
+                        detail,
+                    },
+                    opts.keep_skips,
+                );
+                summary.count_skips(SkipReason::Malformed, lost.saturating_sub(1));
+            }
         }
     }
     if let Some(tail) = tail {
         read_partial(name, tail, opts, summary, on_event);
+    }
+}
+
+/// The first and last record numbers each whole chunk's header declares (`None` where the header
+/// is not a chunk's), to say how many records an unreadable chunk held.
+fn chunk_ranges<T: Read + Seek>(source: &mut T) -> Vec<Option<(u64, u64)>> {
+    let mut ranges = Vec::new();
+    let Ok(size) = source.seek(SeekFrom::End(0)) else {
+        return ranges;
+    };
+    let mut offset = FIRST_CHUNK;
+    while offset + CHUNK <= size {
+        let mut head = [0u8; 24];
+        let read =
+            source.seek(SeekFrom::Start(offset)).is_ok() && source.read_exact(&mut head).is_ok();
+        ranges.push(if read && &head[..8] == CHUNK_MAGIC {
+            let n = |i: usize| u64::from_le_bytes(head[i..i + 8].try_into().unwrap_or_default());
+            Some((n(8), n(16))).filter(|(first, last)| first <= last)
+        } else {
+            None
+        });
+        offset += CHUNK;
+    }
+    ranges
+}
+
+/// The records chunk `index` (from 0) held, in words, and how many: from its own header, or
+/// else those between the last record read and the next readable chunk's first (one when
+/// neither is known).
+fn lost_records(index: u64, last_record: u64, ranges: &[Option<(u64, u64)>]) -> (String, u64) {
+    let i = usize::try_from(index).unwrap_or(usize::MAX);
+    let lost = ranges.get(i).copied().flatten().or_else(|| {
+        ranges
+            .iter()
+            .skip(i.saturating_add(1))
+            .find_map(|r| *r)
+            .map(|(next, _)| (last_record + 1, next.saturating_sub(1)))
+            .filter(|(first, last)| first <= last)
+    });
+    match lost {
+        Some((first, last)) if first == last => (format!("its record {first} is lost"), 1),
+        Some((first, last)) => (
+            format!(
+                "its {} records, {first} to {last}, are lost",
+                last - first + 1
+            ),
+            last - first + 1,
+        ),
+        None => ("its records are lost".to_owned(), 1),
+    }
+}
+
+/// What the parser could not read, named by chunk (numbered from 1, with its offset in the file)
+/// or record, as a forensic tool would be asked to find it; and how many records that lost
+/// (known from the chunk's own header, or from the next readable chunk's first record).
+fn unreadable(e: &EvtxError, last_record: u64, ranges: &[Option<(u64, u64)>]) -> (String, u64) {
+    match e {
+        EvtxError::FailedToParseChunk { chunk_id, source } => {
+            let (what, lost) = lost_records(*chunk_id, last_record, ranges);
+            (
+                format!(
+                    "chunk {} (at byte {}) cannot be read ({source}): {what}",
+                    chunk_id + 1,
+                    FIRST_CHUNK + chunk_id * CHUNK
+                ),
+                lost,
+            )
+        }
+        EvtxError::FailedToReadRecordAt {
+            chunk: Some(c),
+            offset,
+            source,
+        } => (
+            format!(
+                "the record at byte {offset} of chunk {} (at byte {}) cannot be read ({source}); \
+                 the chunk's later records are read",
+                c + 1,
+                FIRST_CHUNK + c * CHUNK
+            ),
+            1,
+        ),
+        EvtxError::FailedToParseRecord { record_id, source } => {
+            (format!("record {record_id} cannot be read: {source}"), 1)
+        }
+        other => (
+            format!(
+                "unreadable data where record {} would be: {other}",
+                last_record + 1
+            ),
+            1,
+        ),
     }
 }
 

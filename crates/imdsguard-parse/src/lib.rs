@@ -46,7 +46,8 @@ pub struct ReadOptions {
     pub format: Option<Format>,
     /// Longest line read in JSON lines mode; longer lines are skipped and counted.
     pub max_line: usize,
-    /// Largest JSON document (not JSON lines) read whole.
+    /// Largest document read whole: a JSON document (not JSON lines), an XML export, a
+    /// compressed EVTX file.
     pub max_document: u64,
     /// How many skipped records the summary keeps in full.
     pub keep_skips: usize,
@@ -340,8 +341,9 @@ pub(crate) fn read_file(
             if buf.len() as u64 > opts.max_document {
                 return Err(InputError::TooLarge {
                     path: path.to_path_buf(),
-                    size: buf.len() as u64,
+                    what: "a gzip-compressed EVTX file",
                     limit: opts.max_document,
+                    advice: "decompress it first",
                 });
             }
             evtx_file::read_evtx(&name, io::Cursor::new(buf), opts, summary, on_event);
@@ -659,7 +661,7 @@ pub(crate) fn read_stream(
     // A document: the first line and the rest, read whole up to the limit.
     let mut head = first;
     head.push(b'\n');
-    if let Some(doc) = read_document(name, head, &mut *r, opts, summary) {
+    if let Some(doc) = read_document(name, DocumentKind::Json, head, &mut *r, opts, summary) {
         decode_document(&doc, line_no, name, opts, summary, on_event);
     }
 }
@@ -718,10 +720,34 @@ fn starts_a_reading(line: &[u8], opts: &ReadOptions) -> bool {
     }
 }
 
+/// What a document read whole is, for the message when it is too large.
+#[derive(Clone, Copy)]
+pub(crate) enum DocumentKind {
+    Json,
+    Xml,
+}
+
+impl DocumentKind {
+    fn what(self) -> &'static str {
+        match self {
+            DocumentKind::Json => "a JSON document (not JSON lines)",
+            DocumentKind::Xml => "an XML document",
+        }
+    }
+
+    fn advice(self) -> &'static str {
+        match self {
+            DocumentKind::Json => "write it as JSON lines, one record a line",
+            DocumentKind::Xml => "split it, or export the events as EVTX or JSON lines",
+        }
+    }
+}
+
 /// The rest of a stream after `head`, whole, up to [`ReadOptions::max_document`] bytes; a longer
 /// document or a read error is recorded in the summary (`None` when too large).
 pub(crate) fn read_document(
     name: &str,
+    kind: DocumentKind,
     head: Vec<u8>,
     r: &mut dyn BufRead,
     opts: &ReadOptions,
@@ -741,8 +767,9 @@ pub(crate) fn read_document(
         summary.input_errors.push(
             InputError::TooLarge {
                 path: PathBuf::from(name),
-                size: doc.len() as u64,
+                what: kind.what(),
                 limit,
+                advice: kind.advice(),
             }
             .to_string(),
         );
@@ -768,6 +795,49 @@ mod tests {
             None,
         );
         (events, summary)
+    }
+
+    #[test]
+    fn a_document_over_the_limit_is_named_by_what_it_is() {
+        let opts = ReadOptions {
+            max_document: 64,
+            ..ReadOptions::default()
+        };
+        let cases = [
+            (
+                "big.xml",
+                format!("<Events>{}</Events>", "<Event></Event>".repeat(20)),
+                "big.xml: an XML document larger than the 64 bytes read whole",
+            ),
+            (
+                "big.json",
+                format!("[\n{}{{}}]", "{},\n".repeat(30)),
+                "big.json: a JSON document (not JSON lines) larger than the 64 bytes read whole",
+            ),
+        ];
+        for (name, text, want) in cases {
+            let mut summary = Summary::default();
+            read_stream(
+                name,
+                Box::new(io::Cursor::new(text.into_bytes())),
+                0,
+                &opts,
+                &mut summary,
+                &mut |_| {},
+                None,
+            );
+            assert_eq!(
+                summary.input_errors.len(),
+                1,
+                "{name}: {:?}",
+                summary.input_errors
+            );
+            assert!(
+                summary.input_errors[0].starts_with(want),
+                "{}",
+                summary.input_errors[0]
+            );
+        }
     }
 
     fn lines(events: &[Event]) -> Vec<u64> {

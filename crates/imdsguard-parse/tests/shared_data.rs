@@ -364,11 +364,17 @@ fn an_evtx_file_with_a_damaged_header_gives_the_records_of_its_chunks() {
         .collect();
     assert!(!lost.is_empty());
     assert_eq!(events.len() + lost.len(), whole.len());
-    assert_eq!(summary.total_skipped(), 1);
+    // Every lost record is counted, and named by its numbers.
+    assert_eq!(summary.total_skipped(), lost.len() as u64);
+    let range = format!(
+        "its {} records, {} to {}, are lost",
+        lost.len(),
+        lost[0].record_id.as_deref().unwrap_or("?"),
+        lost[lost.len() - 1].record_id.as_deref().unwrap_or("?")
+    );
     assert!(
-        summary.first_skips.iter().any(|s| s
-            .detail
-            .contains("chunk 3 (at byte 135168) has no readable chunk header")),
+        summary.first_skips.iter().any(|s| s.detail
+            == format!("chunk 3 (at byte 135168) has no readable chunk header: {range}")),
         "{:?}",
         summary.first_skips
     );
@@ -380,4 +386,39 @@ fn an_evtx_file_with_a_damaged_header_gives_the_records_of_its_chunks() {
         "{:?}",
         summary.input_errors
     );
+}
+
+/// A chunk damaged inside a whole file: its records are skipped, each counted, and the skip
+/// names the chunk, where it is, and the records it held; the other chunks' records are read.
+#[test]
+fn an_unreadable_chunk_is_named_and_its_records_counted() {
+    let full = shared!("evtx/omerbenamram_security.evtx");
+    let mut bytes = std::fs::read(&full).unwrap();
+    let (whole, _) = read(std::slice::from_ref(&full));
+    let dir = std::env::temp_dir().join(format!("imdsguard-evtx-chunk-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let third = 4096 + 2 * 65_536;
+    bytes[third..third + 8].copy_from_slice(b"XXXXXXXX");
+    let path = dir.join("chunk.evtx");
+    std::fs::write(&path, &bytes).unwrap();
+    let (events, summary) = read(std::slice::from_ref(&path));
+    let lost: Vec<_> = whole
+        .iter()
+        .filter(|e| !events.iter().any(|k| k.record_id == e.record_id))
+        .collect();
+    assert!(lost.len() > 10, "{}", lost.len());
+    assert_eq!(events.len() + lost.len(), whole.len());
+    assert_eq!(summary.total_skipped(), lost.len() as u64);
+    let want = format!(
+        "chunk 3 (at byte 135168) cannot be read (Failed to parse chunk header): its {} records, {} to {}, are lost",
+        lost.len(),
+        lost[0].record_id.as_deref().unwrap_or("?"),
+        lost[lost.len() - 1].record_id.as_deref().unwrap_or("?")
+    );
+    assert!(
+        summary.first_skips.iter().any(|s| s.detail == want),
+        "{want}\n{:?}",
+        summary.first_skips
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -12,7 +12,7 @@ use crate::error::SkipReason;
 use crate::fields::{xml_event_data, xml_user_data, Layered};
 use std::io::BufRead;
 
-use crate::{read_document, ReadOptions, Summary};
+use crate::{read_document, DocumentKind, ReadOptions, Summary};
 
 /// Whether a stream's first bytes are Windows event XML: after an optional byte-order mark and
 /// white space, `<?xml`, `<Events` or `<Event`, in UTF-8 or UTF-16.
@@ -216,7 +216,7 @@ pub(crate) fn read(
     summary: &mut Summary,
     on_event: &mut dyn FnMut(Event),
 ) {
-    let Some(doc) = read_document(name, Vec::new(), r, opts, summary) else {
+    let Some(doc) = read_document(name, DocumentKind::Xml, Vec::new(), r, opts, summary) else {
         return;
     };
     let (text, lossy) = document_text(&doc);
