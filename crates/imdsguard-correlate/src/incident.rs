@@ -429,6 +429,7 @@ mod tests {
                 kind: EventKind::NetworkConnect,
                 id: None,
                 channel: None,
+                fields: Default::default(),
             },
             target: kind.map(|k| AlertTarget {
                 provider: None,

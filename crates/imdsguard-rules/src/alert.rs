@@ -232,6 +232,31 @@ pub struct AlertEvent {
     /// The Windows channel, when the record names one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
+    /// The record's fields that the loaded rules read (what a Sigma rule matched on) beyond
+    /// those the alert's process and network parts carry, by the record's own names (Sysmon's
+    /// where a field map gives them); a field with two values (as read and as mapped, such as a
+    /// protocol number and its name) keeps both joined by `; `.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+impl AlertEvent {
+    /// The record fields an event carries (not the keyword search's values), by name.
+    pub fn fields_of(e: &imdsguard_event::Event) -> std::collections::BTreeMap<String, String> {
+        let mut out = std::collections::BTreeMap::<String, String>::new();
+        for (sym, value) in &e.fields {
+            if *sym == imdsguard_event::Sym::ANY {
+                continue;
+            }
+            out.entry(sym.name().to_string())
+                .and_modify(|v| {
+                    v.push_str("; ");
+                    v.push_str(value);
+                })
+                .or_insert_with(|| value.clone());
+        }
+        out
+    }
 }
 
 /// The target part of an alert.
@@ -365,6 +390,7 @@ impl Alert {
                 kind: e.kind,
                 id: e.native_id.clone(),
                 channel: e.channel.clone(),
+                fields: AlertEvent::fields_of(e),
             },
             target,
             process,
@@ -570,6 +596,7 @@ mod tests {
                 kind: imdsguard_event::EventKind::NetworkConnect,
                 id: None,
                 channel: None,
+                fields: Default::default(),
             },
             target: None,
             process: Some(AlertProcess {

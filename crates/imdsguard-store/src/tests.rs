@@ -28,6 +28,7 @@ fn alert(id: &str, rule: &str, host: &str, sev: Severity, line: u64) -> Alert {
             kind: EventKind::NetworkConnect,
             id: None,
             channel: None,
+            fields: Default::default(),
         },
         target: None,
         process: None,

@@ -956,6 +956,13 @@ fn network_connection_rules_read_security_5156_and_alerts_cite_event_record_ids(
         .iter()
         .map(|a| {
             assert_eq!(a["rule_id"], "ed74fe75-7594-4b4b-ae38-e38e3fd2eb23", "{a}");
+            // The alert carries the record fields the rule matched on.
+            let fields = &a["event"]["fields"];
+            assert_eq!(fields["Initiated"], "true", "{a}");
+            assert_eq!(
+                fields["Image"], "C:\\users\\user01\\desktop\\plink.exe",
+                "{a}"
+            );
             (
                 a["source"]["record"].as_u64().unwrap(),
                 a["source"]["header_record"].as_u64().unwrap(),

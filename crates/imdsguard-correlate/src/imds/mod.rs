@@ -216,6 +216,7 @@ impl Touch {
                         kind: e.kind,
                         id: None,
                         channel: None,
+                        fields: Default::default(),
                     },
                     process: (
                         e.process.pid,
