@@ -116,7 +116,7 @@ pub enum Context {
         /// Its time as written.
         time: Option<String>,
         /// The format and event kind.
-        event: AlertEvent,
+        event: (imdsguard_event::Format, imdsguard_event::EventKind),
         /// Process id and image as written, and the agent's allowlist id.
         process: (Option<u64>, Option<String>, Option<String>),
     },
@@ -142,7 +142,13 @@ impl Context {
                 time: time.clone(),
                 host: host.map(str::to_owned),
                 source: source.clone(),
-                event: event.clone(),
+                event: AlertEvent {
+                    format: event.0,
+                    kind: event.1,
+                    id: None,
+                    channel: None,
+                    fields: Default::default(),
+                },
                 target: None,
                 process: Some(imdsguard_rules::AlertProcess {
                     pid: process.0,
@@ -211,13 +217,7 @@ impl Touch {
                 context: Context::Brief {
                     source: e.source.clone(),
                     time: e.time.clone(),
-                    event: AlertEvent {
-                        format: e.format,
-                        kind: e.kind,
-                        id: None,
-                        channel: None,
-                        fields: Default::default(),
-                    },
+                    event: (e.format, e.kind),
                     process: (
                         e.process.pid,
                         e.process.image.clone(),
