@@ -24,10 +24,9 @@ fn python() -> Option<PathBuf> {
     if p.exists() {
         return Some(p);
     }
-    let why = format!(
-        "target/pysigma-venv/bin/python is not there: run `bash tests/pysigma/setup.sh` once (installs pySigma, its backends, \
-         an EVTX parser and DuckDB from PyPI), or set IMDSGUARD_PYSIGMA_PYTHON"
-    );
+    let why = "target/pysigma-venv/bin/python is not there: run `bash tests/pysigma/setup.sh` \
+               once (installs pySigma, its backends, an EVTX parser and DuckDB from PyPI), or set \
+               IMDSGUARD_PYSIGMA_PYTHON";
     assert!(std::env::var_os("CI").is_none(), "{why}");
     // Straight to the process's standard error: the harness would hide an `eprintln!`.
     let _ = writeln!(std::io::stderr(), "skipped: {why}");
