@@ -84,25 +84,29 @@ fn context(obs: &Observation) -> Option<Alert> {
         })
 }
 
-/// Puts observations back in time order within a bounded lateness, so that memory stays bounded
-/// by configuration, not by input size.
+/// Puts observations back in time order, so that memory stays bounded by configuration, not by
+/// input size.
 ///
-/// An observation is held until one `lateness_ms` newer has arrived (or more than `max_held` are
-/// held), then released in (time, input order). An observation older than the last released
-/// is released at once, as it comes: correlation sees it late rather than not at all. What is
+/// An observation is held until one `lateness_ms` newer has arrived (with no lateness: until the
+/// input ends), or until what is held exceeds `max_bytes` (by [`Observation::approx_bytes`]),
+/// then released in (time, input order). An observation older than the last released is
+/// released at once, as it comes: correlation sees it late rather than not at all. What is
 /// released depends only on the input sequence, never on timing or threads.
 pub struct Reorder {
-    lateness_ms: i64,
-    max_held: usize,
+    lateness_ms: Option<i64>,
+    max_bytes: usize,
+    held_bytes: usize,
     held: std::collections::BinaryHeap<std::cmp::Reverse<Held>>,
     newest: i64,
-    /// Observations that came later than the lateness allows.
+    /// Observations that came older than one already released.
     pub late: u64,
+    /// Observations released before their time because `max_bytes` were held.
+    pub early: u64,
     released_up_to: i64,
 }
 
 /// Boxed: the heap moves its entries as it sifts, and an observation is a few hundred bytes.
-struct Held(Box<Observation>);
+struct Held(Box<Observation>, usize);
 
 impl PartialEq for Held {
     fn eq(&self, o: &Self) -> bool {
@@ -122,14 +126,17 @@ impl Ord for Held {
 }
 
 impl Reorder {
-    /// Holds observations up to `lateness_ms` behind the newest, and at most `max_held`.
-    pub fn new(lateness_ms: i64, max_held: usize) -> Reorder {
+    /// Holds observations up to `lateness_ms` behind the newest (`None`: to the end of the
+    /// input), and at most `max_bytes` of them.
+    pub fn new(lateness_ms: Option<i64>, max_bytes: usize) -> Reorder {
         Reorder {
             lateness_ms,
-            max_held: max_held.max(1),
+            max_bytes,
+            held_bytes: 0,
             held: Default::default(),
             newest: i64::MIN,
             late: 0,
+            early: 0,
             released_up_to: i64::MIN,
         }
     }
@@ -141,30 +148,105 @@ impl Reorder {
             return vec![obs];
         }
         self.newest = self.newest.max(obs.time_ms);
-        self.held.push(std::cmp::Reverse(Held(obs)));
+        let bytes = obs.approx_bytes();
+        self.held_bytes += bytes;
+        self.held.push(std::cmp::Reverse(Held(obs, bytes)));
         let mut out = Vec::new();
         while let Some(std::cmp::Reverse(top)) = self.held.peek() {
-            let due = top.0.time_ms <= self.newest.saturating_sub(self.lateness_ms)
-                || self.held.len() > self.max_held;
-            if !due {
+            let in_time = self
+                .lateness_ms
+                .is_some_and(|l| top.0.time_ms <= self.newest.saturating_sub(l));
+            let full = self.held_bytes > self.max_bytes && self.held.len() > 1;
+            if !in_time && !full {
                 break;
             }
-            let Some(std::cmp::Reverse(Held(o))) = self.held.pop() else {
+            let Some(std::cmp::Reverse(Held(o, bytes))) = self.held.pop() else {
                 break;
             };
+            self.early += u64::from(!in_time);
+            self.held_bytes -= bytes;
             self.released_up_to = o.time_ms;
             out.push(o);
         }
         out
     }
 
+    /// The oldest observation held, if any: at the end of the input, everything held, one at a
+    /// time in order.
+    pub fn pop(&mut self) -> Option<Box<Observation>> {
+        let std::cmp::Reverse(Held(o, bytes)) = self.held.pop()?;
+        self.held_bytes -= bytes;
+        self.released_up_to = o.time_ms;
+        Some(o)
+    }
+
     /// The end of the input: everything held, in order.
     pub fn finish(&mut self) -> Vec<Box<Observation>> {
-        let mut out = Vec::with_capacity(self.held.len());
-        while let Some(std::cmp::Reverse(Held(o))) = self.held.pop() {
-            out.push(o);
-        }
-        out
+        std::iter::from_fn(|| self.pop()).collect()
+    }
+
+    /// The bytes held now, as [`Observation::approx_bytes`] counts them.
+    pub fn held_bytes(&self) -> usize {
+        self.held_bytes
+    }
+}
+
+impl Observation {
+    /// About how many bytes the observation takes in memory, its allocations included: what
+    /// the reorder buffer counts against its budget. The sum of its parts' sizes, times 1.7:
+    /// what a hunt's resident memory was measured to grow by per byte of that sum (allocator
+    /// rounding and headers, the heap's growth).
+    pub fn approx_bytes(&self) -> usize {
+        let n = self.parts_bytes();
+        n + n * 7 / 10
+    }
+
+    fn parts_bytes(&self) -> usize {
+        let s = |v: &String| v.capacity();
+        let o = |v: &Option<String>| v.as_ref().map_or(0, String::capacity);
+        std::mem::size_of::<Observation>()
+            + self
+                .alerts
+                .iter()
+                .map(|a| std::mem::size_of::<Alert>() + a.heap_bytes())
+                .sum::<usize>()
+            + self.touch.as_ref().map_or(0, |t| {
+                s(&t.host)
+                    + s(&t.actor)
+                    + s(&t.identity)
+                    + t.requests.capacity() * std::mem::size_of::<imds::Request>()
+                    + t.requests.iter().map(|r| o(&r.path)).sum::<usize>()
+                    + match &t.context {
+                        imds::Context::Full(a) => std::mem::size_of::<Alert>() + a.heap_bytes(),
+                        imds::Context::Brief {
+                            source,
+                            time,
+                            process,
+                            ..
+                        } => s(&source.path) + o(time) + o(&process.1) + o(&process.2),
+                    }
+            })
+            + o(&self.facts.server)
+            + o(&self.facts.client_ip)
+            + o(&self.facts.principal)
+            + o(&self.facts.provider)
+            + self
+                .hits
+                .iter()
+                .map(|h| {
+                    std::mem::size_of::<Hit>()
+                        + h.rule.iter().map(|r| r.capacity() + 24).sum::<usize>()
+                        + h.fields
+                            .iter()
+                            .map(|(k, v)| k.capacity() + v.capacity() + 64)
+                            .sum::<usize>()
+                        + s(&h.id)
+                })
+                .sum::<usize>()
+            + self
+                .hit_context
+                .as_ref()
+                .map_or(0, |a| std::mem::size_of::<Alert>() + a.heap_bytes())
     }
 }
 
@@ -477,7 +559,7 @@ mod tests {
 
     #[test]
     fn records_within_the_lateness_come_out_in_time_order() {
-        let mut r = Reorder::new(10, 1000);
+        let mut r = Reorder::new(Some(10), usize::MAX);
         let got = order(&mut r, &[(5, 1), (3, 2), (20, 3), (12, 4), (40, 5), (5, 6)]);
         // (5, 6) came after 20 and 40 released everything up to 30: it is late, passed on as
         // it comes, and counted.
@@ -487,10 +569,26 @@ mod tests {
 
     #[test]
     fn ties_keep_input_order_and_the_buffer_is_bounded() {
-        let mut r = Reorder::new(1_000_000, 2);
+        let one = obs(7, 1).approx_bytes();
+        assert!(one >= std::mem::size_of::<Observation>());
+        let mut r = Reorder::new(Some(1_000_000), 2 * one);
         let got = order(&mut r, &[(7, 1), (7, 2), (7, 3), (1, 4)]);
         // Never more than 2 held: the third push releases the first; (1, 4) is then late.
         assert_eq!(got, [(7, 1), (1, 4), (7, 2), (7, 3)]);
-        assert_eq!(r.late, 1);
+        assert_eq!((r.late, r.early), (1, 1));
+        assert_eq!(r.held_bytes(), 0);
+    }
+
+    #[test]
+    fn without_a_lateness_the_whole_input_comes_out_in_time_order() {
+        let mut r = Reorder::new(None, usize::MAX);
+        let input: Vec<(i64, u64)> = (0..1000u64)
+            .map(|i| (((i * 7919) % 1000) as i64 * 86_400_000, i))
+            .collect();
+        let got = order(&mut r, &input);
+        let mut want = input.clone();
+        want.sort();
+        assert_eq!(got, want);
+        assert_eq!((r.late, r.early), (0, 0));
     }
 }

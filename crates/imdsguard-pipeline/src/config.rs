@@ -59,8 +59,12 @@ pub struct CorrelateConfig {
     pub imds: imdsguard_correlate::Config,
     /// Quiet on a host longer than this opens a new incident.
     pub incident_gap_ms: i64,
-    /// `hunt`: how far out of time order records may come and still be correlated in order.
-    pub reorder_ms: i64,
+    /// `hunt`: how far out of time order records may come and still be correlated in order;
+    /// `None`: the whole input is put in time order before it is correlated.
+    pub reorder_ms: Option<i64>,
+    /// `hunt`: the most memory the observations held for ordering take; past it the oldest are
+    /// correlated early, and older ones that come later are late.
+    pub reorder_bytes: usize,
 }
 
 impl Default for CorrelateConfig {
@@ -68,7 +72,8 @@ impl Default for CorrelateConfig {
         CorrelateConfig {
             imds: imdsguard_correlate::Config::default(),
             incident_gap_ms: 3_600_000,
-            reorder_ms: 300_000,
+            reorder_ms: None,
+            reorder_bytes: 512 << 20,
         }
     }
 }

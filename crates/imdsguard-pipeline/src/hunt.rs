@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use imdsguard_correlate::{Baselines, Engine, Incident};
+use imdsguard_correlate::{Baselines, Engine, Incident, Reorder};
 use imdsguard_event::Severity;
 use imdsguard_parse::{read_inputs_parallel, ReadOptions, Summary};
 use imdsguard_rules::Alert;
@@ -58,8 +58,14 @@ pub struct HuntReport {
     pub incidents_note: Option<String>,
     /// The store, when one was used.
     pub store: Option<StoreReport>,
-    /// Events that came more than the reorder lateness behind newer ones.
+    /// Events older than one already correlated (past the reorder lateness, or after the
+    /// buffer's memory was full).
     pub late: u64,
+    /// Events correlated before their time because the reorder buffer's memory was full.
+    pub early: u64,
+    /// The reorder settings the hunt ran with: the lateness (`None`: the whole input) and the
+    /// memory.
+    pub reorder: (Option<i64>, usize),
     /// Keys dropped to keep the correlation state bounded.
     pub evicted: u64,
 }
@@ -333,7 +339,13 @@ pub fn hunt(
         None => Baselines::new(),
     };
     let engine = rules.engine(&common.correlate, baselines)?;
-    let mut run = Correlation::new(engine, Some(common.correlate.reorder_ms));
+    let mut run = Correlation::new(
+        engine,
+        Some(Reorder::new(
+            common.correlate.reorder_ms,
+            common.correlate.reorder_bytes,
+        )),
+    );
     let opts = ReadOptions {
         format: common.read.format,
         fields: rules.record_fields().clone(),
@@ -361,7 +373,7 @@ pub fn hunt(
         quiet_ms: common
             .correlate
             .incident_gap_ms
-            .saturating_add(common.correlate.reorder_ms),
+            .saturating_add(common.correlate.reorder_ms.unwrap_or(0)),
     };
     let mut seen = 0u64;
     let mut outside = 0u64;
@@ -382,6 +394,11 @@ pub fn hunt(
             out.settle(&mut run.engine);
         },
     );
+    // What the reorder buffer holds, in time order, settling as it goes (so incidents that end
+    // are finished and leave memory).
+    while run.release_one(&mut |a, t| out.alert(a, t)) {
+        out.settle(&mut run.engine);
+    }
     run.finish(&mut |a, t| out.alert(a, t));
     // What is still open finishes with the input.
     for i in run.engine.incidents_mut().take_all() {
@@ -470,6 +487,8 @@ pub fn hunt(
         incidents_note: spill_note,
         store,
         late: run.late(),
+        early: run.early(),
+        reorder: (common.correlate.reorder_ms, common.correlate.reorder_bytes),
         evicted: run.engine.evicted(),
     })
 }

@@ -10,9 +10,6 @@ use imdsguard_rules::Alert;
 
 use crate::detect::Found;
 
-/// How many observations the reorder buffer holds at most.
-const MAX_HELD: usize = 100_000;
-
 /// Correlation state of one run, and its counts.
 pub(crate) struct Correlation {
     pub(crate) engine: Engine,
@@ -29,11 +26,11 @@ pub(crate) struct Correlation {
 }
 
 impl Correlation {
-    /// Correlation by `engine`, reordering within `reorder_ms` when given.
-    pub(crate) fn new(engine: Engine, reorder_ms: Option<i64>) -> Correlation {
+    /// Correlation by `engine`, through `reorder` when given.
+    pub(crate) fn new(engine: Engine, reorder: Option<Reorder>) -> Correlation {
         Correlation {
             engine,
-            reorder: reorder_ms.map(|ms| Reorder::new(ms, MAX_HELD)),
+            reorder,
             seq: 0,
             untimed: 0,
             raised: 0,
@@ -79,16 +76,22 @@ impl Correlation {
         }
     }
 
-    /// The end of the input: what the reorder buffer holds, then the windows judged at the end.
-    pub(crate) fn finish(&mut self, out: &mut dyn FnMut(Alert, Option<i64>)) {
-        let held = self
-            .reorder
-            .as_mut()
-            .map(Reorder::finish)
-            .unwrap_or_default();
-        for o in held {
-            self.correlate(*o, out);
+    /// The end of the input, one observation the reorder buffer holds at a time (so the caller
+    /// can settle between them): false when none is left.
+    pub(crate) fn release_one(&mut self, out: &mut dyn FnMut(Alert, Option<i64>)) -> bool {
+        match self.reorder.as_mut().and_then(Reorder::pop) {
+            Some(o) => {
+                self.correlate(*o, out);
+                true
+            }
+            None => false,
         }
+    }
+
+    /// The end of the input: what the reorder buffer still holds, then the windows judged at
+    /// the end.
+    pub(crate) fn finish(&mut self, out: &mut dyn FnMut(Alert, Option<i64>)) {
+        while self.release_one(out) {}
         for a in self.engine.finish() {
             self.raised += 1;
             let time = a.time.as_deref().and_then(parse_time_ms);
@@ -99,5 +102,10 @@ impl Correlation {
     /// Observations that came later than the reorder buffer allows (correlated late).
     pub(crate) fn late(&self) -> u64 {
         self.reorder.as_ref().map_or(0, |r| r.late)
+    }
+
+    /// Observations the reorder buffer released before their time, its memory being full.
+    pub(crate) fn early(&self) -> u64 {
+        self.reorder.as_ref().map_or(0, |r| r.early)
     }
 }

@@ -409,6 +409,78 @@ impl Alert {
 }
 
 impl Alert {
+    /// About how many bytes the alert's allocations take (its strings and lists), for memory
+    /// budgets; `size_of::<Alert>()` is the rest.
+    pub fn heap_bytes(&self) -> usize {
+        let s = |v: &String| v.capacity();
+        let o = |v: &Option<String>| v.as_ref().map_or(0, String::capacity);
+        let mut n = s(&self.id)
+            + s(&self.rule_id)
+            + s(&self.title)
+            + o(&self.time)
+            + o(&self.host)
+            + s(&self.source.path)
+            + self.attack.capacity() * std::mem::size_of::<Technique>()
+            + o(&self.event.id)
+            + o(&self.event.channel)
+            + self
+                .event
+                .fields
+                .iter()
+                .map(|(k, v)| k.capacity() + v.capacity() + 64)
+                .sum::<usize>()
+            + self
+                .reasons
+                .iter()
+                .chain(&self.related)
+                .map(|r| r.capacity() + 24)
+                .sum::<usize>();
+        if let Some(t) = &self.target {
+            n += std::mem::size_of::<AlertTarget>()
+                + o(&t.provider)
+                + o(&t.endpoint)
+                + o(&t.path)
+                + t.encoding.capacity() * std::mem::size_of::<Encoding>();
+        }
+        if let Some(p) = &self.process {
+            n += std::mem::size_of::<AlertProcess>()
+                + o(&p.image)
+                + o(&p.command_line)
+                + o(&p.user)
+                + o(&p.parent_image)
+                + o(&p.parent_command_line)
+                + o(&p.agent);
+        }
+        if let Some(w) = &self.network {
+            n += std::mem::size_of::<AlertNetwork>() + o(&w.dst_ip) + o(&w.dst_host) + o(&w.url);
+        }
+        if let Some(c) = &self.container {
+            n += std::mem::size_of::<imdsguard_event::Container>()
+                + o(&c.id)
+                + o(&c.name)
+                + o(&c.image)
+                + o(&c.pod);
+        }
+        if let Some(t) = &self.triage {
+            n += std::mem::size_of::<Triage>()
+                + s(&t.escalate_reason)
+                + t.questions
+                    .iter()
+                    .map(|a| std::mem::size_of::<Answer>() + s(&a.question) + s(&a.evidence))
+                    .sum::<usize>()
+                + t.containment
+                    .iter()
+                    .map(|c| {
+                        std::mem::size_of::<Containment>()
+                            + s(&c.action)
+                            + s(&c.why)
+                            + o(&c.command)
+                    })
+                    .sum::<usize>();
+        }
+        n
+    }
+
     /// `path:line` or `path record N`.
     pub fn source_text(&self) -> String {
         self.source.to_string()

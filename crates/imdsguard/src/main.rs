@@ -95,6 +95,60 @@ fn parse_duration_ms(s: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("{s:?}: too long"))
 }
 
+/// A size in bytes: a number with `K`, `M` or `G` (powers of 1,024), or bytes alone.
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: usize = n
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number and a unit, like 512M"))?;
+    let scale: usize = match unit
+        .trim()
+        .to_ascii_uppercase()
+        .trim_end_matches(['B', 'I'])
+    {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (K, M, G)")),
+    };
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("{s:?}: too large"))
+}
+
+/// A duration as `parse_duration_ms` reads it, in the largest unit that divides it: `5m`, `90s`.
+fn show_duration(ms: i64) -> String {
+    for (unit, scale) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
+        if ms != 0 && ms % scale == 0 {
+            return format!("{}{unit}", ms / scale);
+        }
+    }
+    format!("{ms}ms")
+}
+
+/// A size as people read it: `512 MiB`, `1.5 GiB`.
+fn show_size(bytes: usize) -> String {
+    const UNITS: [&str; 4] = ["bytes", "KiB", "MiB", "GiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 || v.fract() == 0.0 {
+        format!("{v:.0} {}", UNITS[u])
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
 /// Worker threads: as asked, or one per CPU when not given or given as 0 (`-j 0`: automatic,
 /// as make and ripgrep read it).
 fn default_threads(requested: Option<usize>) -> usize {

@@ -1653,3 +1653,110 @@ fn a_rule_given_twice_is_exported_once() {
         "{err}"
     );
 }
+
+/// Files are read in path order, but correlation sees the whole input in time order: a token
+/// request in a file read second still comes before the credential read it precedes (IMDS-101),
+/// alerts come in time order, and nothing is called late. With `--reorder 1m` (bounded
+/// lateness, alerts as the input is read) the sequence across files is missed and the summary
+/// says so in plain words; with too little `--reorder-memory` the same, naming the limit.
+#[test]
+fn the_whole_input_is_correlated_in_time_order_across_files() {
+    let rec = |t: &str, pid: u32, cmd: &str| {
+        serde_json::json!({
+            "EventTime": t, "Hostname": "web01.corp.example", "SourceModuleType": "im_msvistalog",
+            "EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational",
+            "ProcessId": pid.to_string(), "Image": "C:\\Windows\\System32\\curl.exe",
+            "CommandLine": cmd, "User": "CORP\\svc-web", "ParentProcessId": "5120",
+            "ParentImage": "C:\\Windows\\System32\\cmd.exe", "ParentCommandLine": "cmd.exe"
+        })
+        .to_string()
+    };
+    let put = "curl -s -X PUT http://169.254.169.254/latest/api/token -H \"X-aws-ec2-metadata-token-ttl-seconds: 21600\"";
+    let get = "curl -s -H \"X-aws-ec2-metadata-token: AQAE\" http://169.254.169.254/latest/meta-data/iam/security-credentials/web-role";
+    let other = "curl -s http://169.254.169.254/latest/meta-data/instance-id";
+    let a = temp_file(
+        "order",
+        "a-later.jsonl",
+        &format!(
+            "{}\n{}\n",
+            rec("2026-11-20 09:14:30", 7001, get),
+            rec("2026-11-20 10:30:00", 7002, other)
+        ),
+    );
+    temp_file(
+        "order",
+        "b-earlier.jsonl",
+        &format!("{}\n", rec("2026-11-20 09:14:07", 7000, put)),
+    );
+    let dir = a.parent().unwrap().to_str().unwrap().to_owned();
+    let rules = |out: &Output| -> Vec<(String, String)> {
+        alerts(out)
+            .iter()
+            .filter(|v| v["type"] == "alert")
+            .map(|v| {
+                (
+                    v["time"].as_str().unwrap().to_owned(),
+                    v["rule_id"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let out = run(&["hunt", &dir, "--no-db", "--output", "jsonl"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let got = rules(&out);
+    assert!(
+        got.contains(&("2026-11-20T09:14:30.000Z".into(), "IMDS-101".into())),
+        "{got:?}\n{stderr}"
+    );
+    let mut sorted = got.clone();
+    sorted.sort();
+    assert_eq!(got, sorted, "alerts in time order");
+    assert!(!stderr.contains("correlate"), "{stderr}");
+
+    let out = run(&[
+        "hunt",
+        &dir,
+        "--no-db",
+        "--output",
+        "jsonl",
+        "--reorder",
+        "1m",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !rules(&out).iter().any(|(_, r)| r == "IMDS-101"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "correlate 1 events came more than --reorder 1m behind newer ones (inputs not in time order)"
+        ),
+        "{stderr}"
+    );
+
+    let out = run(&[
+        "hunt",
+        &dir,
+        "--no-db",
+        "--output",
+        "jsonl",
+        "--reorder-memory",
+        "1K",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !rules(&out).iter().any(|(_, r)| r == "IMDS-101"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("correlate the records held to put the input in time order reached --reorder-memory 1 KiB: 1 were correlated before the input was read to its end, and 1 came older"),
+        "{stderr}"
+    );
+    let out = run(&["hunt", &dir, "--no-db", "--reorder-memory", "lots"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("expected a number and a unit, like 512M"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -473,11 +473,24 @@ fn print_hunt_summary(r: &HuntReport, sigma: bool, min: Severity) {
             s.path, s.written, s.new, r.incidents
         );
     }
-    if r.late > 0 {
-        eprintln!(
-            "  correlate {} events were older than events already correlated (inputs not in time order, across files or within one): they were correlated as they came, so a sequence or rate spanning them can be missed; --reorder DURATION waits longer for late events, at the cost of memory",
+    match r.reorder {
+        (None, bytes) if r.late > 0 => eprintln!(
+            "  correlate the records held to put the input in time order reached \
+             --reorder-memory {}: {} were correlated before the input was read to its end, and \
+             {} came older than records already correlated, so a sequence or rate spanning them \
+             can be missed; give more memory to correlate them in order",
+            crate::show_size(bytes),
+            r.early,
             r.late
-        );
+        ),
+        (Some(ms), _) if r.late > 0 => eprintln!(
+            "  correlate {} events came more than --reorder {} behind newer ones (inputs not in \
+             time order): they were correlated as they came, so a sequence or rate spanning \
+             them can be missed; without --reorder the whole input is put in time order first",
+            r.late,
+            crate::show_duration(ms)
+        ),
+        _ => {}
     }
     if r.evicted > 0 {
         eprintln!(
@@ -580,10 +593,15 @@ pub(crate) struct HuntArgs {
     /// Analyse only events before this time (same forms as --from).
     #[arg(long, value_name = "TIME", value_parser = crate::cmd::store::when)]
     to: Option<i64>,
-    /// How far out of time order records may come (across files) and still be correlated in
-    /// order; later ones are correlated as they come, and counted.
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration_ms)]
-    reorder: i64,
+    /// Correlate records held at most this far behind the newest (alerts then come while the
+    /// input is read) instead of putting the whole input in time order first (the default);
+    /// records later than that are correlated as they come, and counted.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms)]
+    reorder: Option<i64>,
+    /// The most memory the records waiting to be put in time order may take; past it the oldest
+    /// are correlated early, and the summary says so.
+    #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = crate::parse_size)]
+    reorder_memory: usize,
 }
 
 /// The correlation layer's settings, the same for `hunt` and `watch`.
@@ -603,8 +621,13 @@ pub(crate) struct CorrelateArgs {
 }
 
 impl CorrelateArgs {
-    /// The correlation settings, with `hunt`'s reorder lateness (`watch` reads in order).
-    pub(crate) fn config(&self, reorder_ms: Option<i64>) -> imdsguard_pipeline::CorrelateConfig {
+    /// The correlation settings, with `hunt`'s reorder lateness and memory (`watch` reads in
+    /// order).
+    pub(crate) fn config(
+        &self,
+        reorder_ms: Option<i64>,
+        reorder_bytes: usize,
+    ) -> imdsguard_pipeline::CorrelateConfig {
         imdsguard_pipeline::CorrelateConfig {
             imds: imdsguard_correlate::Config {
                 learn_ms: self.learn,
@@ -612,7 +635,8 @@ impl CorrelateArgs {
                 ..imdsguard_correlate::Config::default()
             },
             incident_gap_ms: self.incident_gap,
-            reorder_ms: reorder_ms.unwrap_or(0),
+            reorder_ms,
+            reorder_bytes,
         }
     }
 }
@@ -653,7 +677,7 @@ pub(crate) fn hunt_with(a: HuntArgs) -> Result<ExitCode> {
                 format: a.format,
                 timezone: a.timezone,
             },
-            correlate: a.correlate.config(Some(a.reorder)),
+            correlate: a.correlate.config(a.reorder, a.reorder_memory),
             min_severity: a.min_severity,
             threads: default_threads(a.threads),
         },

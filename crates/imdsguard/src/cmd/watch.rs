@@ -282,7 +282,7 @@ pub(crate) fn watch_with(a: WatchArgs) -> Result<ExitCode> {
                 format: a.format,
                 timezone: a.timezone,
             },
-            correlate: a.correlate.config(None),
+            correlate: a.correlate.config(None, 0),
             min_severity: a.min_severity,
             // Rules load on every core; the stream itself is read on one thread.
             threads: default_threads(None),
