@@ -234,23 +234,31 @@ fn chunk_ranges<T: Read + Seek>(source: &mut T) -> Vec<Option<(u64, u64)>> {
 }
 
 /// The records chunk `index` (from 0) held, in words, and how many: from its own header, or
-/// else those between the last record read and the next readable chunk's first (one when
-/// neither is known).
+/// else those numbered between the last record read and the next readable chunk's first (one
+/// when neither is known).
 fn lost_records(index: u64, last_record: u64, ranges: &[Option<(u64, u64)>]) -> (String, u64) {
     let i = usize::try_from(index).unwrap_or(usize::MAX);
-    let lost = ranges.get(i).copied().flatten().or_else(|| {
-        ranges
-            .iter()
-            .skip(i.saturating_add(1))
-            .find_map(|r| *r)
-            .map(|(next, _)| (last_record + 1, next.saturating_sub(1)))
-            .filter(|(first, last)| first <= last)
-    });
-    match lost {
-        Some((first, last)) if first == last => (format!("its record {first} is lost"), 1),
+    if let Some((first, last)) = ranges.get(i).copied().flatten() {
+        return match last - first {
+            0 => (format!("its record {first} is lost"), 1),
+            n => (
+                format!("its {} records, {first} to {last}, are lost", n + 1),
+                n + 1,
+            ),
+        };
+    }
+    // No header: the records numbered between the chunks around it in the file are missing
+    // (not at the point where a full log wrapped around, where the numbers go back).
+    let between = ranges
+        .iter()
+        .skip(i.saturating_add(1))
+        .find_map(|r| *r)
+        .map(|(next, _)| (last_record + 1, next.saturating_sub(1)))
+        .filter(|(first, last)| first <= last);
+    match between {
         Some((first, last)) => (
             format!(
-                "its {} records, {first} to {last}, are lost",
+                "its records are lost: {} by the numbers of the chunks around it, {first} to {last}",
                 last - first + 1
             ),
             last - first + 1,

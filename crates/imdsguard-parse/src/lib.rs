@@ -64,6 +64,91 @@ pub struct ReadOptions {
     /// (`watch`'s standard input, syslog, a followed file's new lines), which is never named
     /// unsupported: each line that is no record is skipped and counted.
     pub leading_junk: u64,
+    /// Where to count the bytes of input files consumed, for a progress bar.
+    pub progress: Option<Arc<Progress>>,
+}
+
+/// How far a read has got: the bytes of input files consumed (as stored, compressed or not),
+/// shared with whoever shows progress. A file counts its whole size once it is done with, read
+/// to its end or not.
+#[derive(Debug, Default)]
+pub struct Progress {
+    bytes: std::sync::atomic::AtomicU64,
+}
+
+impl Progress {
+    /// The bytes consumed so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn add(&self, n: u64) {
+        self.bytes
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The total size of the files `inputs` name (directories walked as a read walks them), for a
+/// progress bar; `None` when one is standard input or not a regular file (its size is unknown).
+pub fn input_size(inputs: &[PathBuf]) -> Option<u64> {
+    let mut total = 0u64;
+    for input in inputs {
+        if input.as_os_str() == "-" {
+            return None;
+        }
+        let mut files = Vec::new();
+        let (mut notes, mut passed) = (Vec::new(), Vec::new());
+        if collect_files(input, &mut files, &mut notes, &mut passed).is_err() {
+            continue;
+        }
+        for f in files {
+            let meta = std::fs::metadata(&f).ok()?;
+            if !meta.is_file() {
+                return None;
+            }
+            total += meta.len();
+        }
+    }
+    Some(total)
+}
+
+/// An input file whose reads are counted into a [`Progress`], when one is given; dropped, it
+/// counts the rest of its size.
+struct Counted {
+    file: File,
+    progress: Option<Arc<Progress>>,
+    size: u64,
+    counted: u64,
+}
+
+impl Counted {
+    fn count(&mut self, n: u64) {
+        if let Some(p) = &self.progress {
+            let n = n.min(self.size - self.counted);
+            self.counted += n;
+            p.add(n);
+        }
+    }
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.count(n as u64);
+        Ok(n)
+    }
+}
+
+impl Seek for Counted {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.file.seek(pos)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.count(u64::MAX);
+    }
 }
 
 impl Default for ReadOptions {
@@ -76,6 +161,7 @@ impl Default for ReadOptions {
             fields: Arc::default(),
             timezone: None,
             leading_junk: 16,
+            progress: None,
         }
     }
 }
@@ -289,7 +375,16 @@ pub(crate) fn read_file(
         source,
     };
     let name = path.display().to_string();
-    let mut file = File::open(path).map_err(io_err)?;
+    let file = File::open(path).map_err(io_err)?;
+    let mut file = Counted {
+        size: match &opts.progress {
+            Some(_) => file.metadata().map_or(0, |m| m.len()),
+            None => 0,
+        },
+        file,
+        progress: opts.progress.clone(),
+        counted: 0,
+    };
     // The first 512 bytes tell EVTX, archives and gzip from text.
     let mut magic = [0u8; 512];
     let mut n = 0;

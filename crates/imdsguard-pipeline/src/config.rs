@@ -50,6 +50,8 @@ pub struct ReadConfig {
     pub format: Option<Format>,
     /// The zone of local times written without one.
     pub timezone: Option<LocalZone>,
+    /// Where to count the input bytes read, for a progress bar.
+    pub progress: Option<std::sync::Arc<imdsguard_parse::Progress>>,
 }
 
 /// The correlation layer's settings.

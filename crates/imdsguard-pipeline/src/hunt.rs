@@ -350,6 +350,7 @@ pub fn hunt(
         format: common.read.format,
         fields: rules.record_fields().clone(),
         timezone: common.read.timezone.clone(),
+        progress: common.read.progress.clone(),
         ..ReadOptions::default()
     };
     let started = Instant::now();

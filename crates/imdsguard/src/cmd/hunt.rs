@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -283,7 +284,7 @@ pub(crate) fn show_rule_errors(r: &RulesReport) {
 }
 
 /// Runs the hunt and prints what it found.
-pub fn hunt(cfg: HuntConfig, p: Printing) -> Result<ExitCode> {
+pub fn hunt(mut cfg: HuntConfig, p: Printing) -> Result<ExitCode> {
     let (out, to_terminal): (Box<dyn Write>, bool) = match &p.out_file {
         Some(path) => (
             Box::new(BufWriter::new(
@@ -340,21 +341,31 @@ pub fn hunt(cfg: HuntConfig, p: Printing) -> Result<ExitCode> {
         None => None,
     };
     let mut sink = Sink { form, incidents };
-    let bar = (p.progress && io::stderr().is_terminal()).then(|| {
-        let b = indicatif::ProgressBar::new_spinner();
-        b.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-        );
-        b.enable_steady_tick(Duration::from_millis(120));
-        b
-    });
+    let (bar, read) = progress_bar(p.progress, &mut cfg);
     let sigma = !cfg.common.rules.sigma.is_empty();
     let min = cfg.common.min_severity;
-    let result = imdsguard_pipeline::hunt(&cfg, &mut sink, &mut show_rule_errors, &mut |e, a| {
-        if let Some(b) = &bar {
-            b.set_message(format!("{e} events, {a} alerts"));
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        // The bar follows the bytes read between the pipeline's own calls.
+        if let (Some(b), Some(read)) = (&bar, &read) {
+            let done = &done;
+            scope.spawn(move || {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    b.set_position(read.bytes());
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            });
         }
+        let r = imdsguard_pipeline::hunt(&cfg, &mut sink, &mut show_rule_errors, &mut |e, a| {
+            if let Some(b) = &bar {
+                if let Some(read) = &read {
+                    b.set_position(read.bytes());
+                }
+                b.set_message(format!("{e} events, {a} alerts"));
+            }
+        });
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        r
     });
     if let Some(b) = bar {
         b.finish_and_clear();
@@ -362,6 +373,47 @@ pub fn hunt(cfg: HuntConfig, p: Printing) -> Result<ExitCode> {
     let report = result?;
     print_hunt_summary(&report, sigma, min);
     Ok(ExitCode::from(report.exit_code(p.fail_on)))
+}
+
+/// The progress bar on standard error, when it is a terminal and not turned off: by bytes (with
+/// percentage, rate and time left) when the inputs' total size is known, else a spinner with
+/// counts; and the counter the reader adds the bytes it consumes to.
+fn progress_bar(
+    wanted: bool,
+    cfg: &mut HuntConfig,
+) -> (
+    Option<indicatif::ProgressBar>,
+    Option<Arc<imdsguard_parse::Progress>>,
+) {
+    if !wanted || !io::stderr().is_terminal() {
+        return (None, None);
+    }
+    let (bar, read) = match imdsguard_parse::input_size(&cfg.inputs) {
+        Some(total) => {
+            let b = indicatif::ProgressBar::new(total);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {elapsed_precise} [{wide_bar}] {percent:>3}% \
+                     {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            let read = Arc::new(imdsguard_parse::Progress::default());
+            cfg.common.read.progress = Some(Arc::clone(&read));
+            (b, Some(read))
+        }
+        None => {
+            let b = indicatif::ProgressBar::new_spinner();
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            (b, None)
+        }
+    };
+    bar.enable_steady_tick(Duration::from_millis(120));
+    (Some(bar), read)
 }
 
 /// The closing summary on standard error.
@@ -676,6 +728,7 @@ pub(crate) fn hunt_with(a: HuntArgs) -> Result<ExitCode> {
             read: imdsguard_pipeline::ReadConfig {
                 format: a.format,
                 timezone: a.timezone,
+                progress: None,
             },
             correlate: a.correlate.config(a.reorder, a.reorder_memory),
             min_severity: a.min_severity,

@@ -281,6 +281,7 @@ pub(crate) fn watch_with(a: WatchArgs) -> Result<ExitCode> {
             read: imdsguard_pipeline::ReadConfig {
                 format: a.format,
                 timezone: a.timezone,
+                progress: None,
             },
             correlate: a.correlate.config(None, 0),
             min_severity: a.min_severity,
