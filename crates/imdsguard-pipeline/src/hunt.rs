@@ -305,8 +305,8 @@ pub(crate) fn open_store(path: &Path) -> Result<Store, PipelineError> {
 
 /// Runs a hunt: loads the catalog, allowlist and rules (`on_rules` sees what loading found
 /// before any input is read), reads every input, and hands the shown alerts, then the shown
-/// incidents, to `sink`. `progress` is called every 4,096 events with the events read and the
-/// alerts raised so far.
+/// incidents, to `sink`. `progress` is called every 4,096 events read, and every 4,096 events
+/// correlated once the input has been read, with the events read and the alerts raised so far.
 pub fn hunt(
     cfg: &HuntConfig,
     sink: &mut dyn AlertSink,
@@ -397,8 +397,13 @@ pub fn hunt(
     );
     // What the reorder buffer holds, in time order, settling as it goes (so incidents that end
     // are finished and leave memory).
+    let mut released = 0u64;
     while run.release_one(&mut |a, t| out.alert(a, t)) {
         out.settle(&mut run.engine);
+        released += 1;
+        if released.is_multiple_of(4096) {
+            progress(seen, run.raised);
+        }
     }
     run.finish(&mut |a, t| out.alert(a, t));
     // What is still open finishes with the input.

@@ -1760,3 +1760,48 @@ fn the_whole_input_is_correlated_in_time_order_across_files() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// On a terminal (a real pseudo-terminal, through `script`) a hunt over files shows a progress
+/// bar by bytes: percentage, bytes of the total, rate and time left; through a pipe it shows
+/// none, and `--no-progress` turns it off.
+#[test]
+fn a_terminal_gets_a_progress_bar_by_bytes() {
+    let sample = std::fs::read_to_string(repo().join("samples/logs/windows-nxlog.jsonl")).unwrap();
+    let big = temp_file("progress", "big.jsonl", &sample.repeat(600));
+    let size = std::fs::metadata(&big).unwrap().len();
+    let on_terminal = |extra: &str| {
+        std::process::Command::new("script")
+            .current_dir(repo())
+            .env("IMDSGUARD_DB", fresh_db())
+            .env_remove("NO_COLOR")
+            .args(["-qec"])
+            .arg(format!(
+                "{} hunt --no-db {} -o /dev/null {extra}",
+                env!("CARGO_BIN_EXE_imdsguard"),
+                big.display()
+            ))
+            .arg("/dev/null")
+            .output()
+    };
+    let Ok(shown) = on_terminal("") else {
+        eprintln!("skipped: no `script` to give the run a terminal");
+        return;
+    };
+    assert!(shown.status.success());
+    let text = String::from_utf8_lossy(&shown.stdout);
+    let total = format!("{:.2} MiB", size as f64 / 1_048_576.0);
+    // The last state drawn: everything read, of the files' total size.
+    assert!(
+        text.contains(&format!("100% {total}/{total}")),
+        "{total}: {text}"
+    );
+    assert!(text.contains("/s ETA "), "{text}");
+    let hidden = on_terminal("--no-progress").unwrap();
+    assert!(
+        !String::from_utf8_lossy(&hidden.stdout).contains("ETA"),
+        "{}",
+        String::from_utf8_lossy(&hidden.stdout)
+    );
+    let piped = run(&["hunt", "--no-db", big.to_str().unwrap(), "-o", "/dev/null"]);
+    assert!(!String::from_utf8_lossy(&piped.stderr).contains("ETA"));
+}

@@ -358,10 +358,13 @@ pub fn hunt(mut cfg: HuntConfig, p: Printing) -> Result<ExitCode> {
         }
         let r = imdsguard_pipeline::hunt(&cfg, &mut sink, &mut show_rule_errors, &mut |e, a| {
             if let Some(b) = &bar {
-                if let Some(read) = &read {
-                    b.set_position(read.bytes());
+                match &read {
+                    Some(read) => {
+                        b.set_position(read.bytes());
+                        b.set_message(format!("{a} alerts"));
+                    }
+                    None => b.set_message(format!("{e} events, {a} alerts")),
                 }
-                b.set_message(format!("{e} events, {a} alerts"));
             }
         });
         done.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -393,8 +396,8 @@ fn progress_bar(
             let b = indicatif::ProgressBar::new(total);
             b.set_style(
                 indicatif::ProgressStyle::with_template(
-                    "{spinner} {elapsed_precise} [{wide_bar}] {percent:>3}% \
-                     {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+                    "{spinner} [{wide_bar}] {percent:>3}% {binary_bytes}/{binary_total_bytes} \
+                     {binary_bytes_per_sec} ETA {eta} {msg}",
                 )
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
                 .progress_chars("=> "),
