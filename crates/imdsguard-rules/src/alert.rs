@@ -518,7 +518,7 @@ impl Alert {
     }
 
     /// The CSV header matching [`Alert::csv_record`].
-    pub const CSV_HEADER: [&'static str; 23] = [
+    pub const CSV_HEADER: [&'static str; 24] = [
         "id",
         "severity",
         "rule_id",
@@ -527,6 +527,7 @@ impl Alert {
         "host",
         "source",
         "format",
+        "channel",
         "event_id",
         "event_kind",
         "process_image",
@@ -604,7 +605,7 @@ impl Alert {
     /// One CSV record: the alert's id first (what `imdsguard triage ID` takes), its event's
     /// format and native id, the ATT&CK ids joined with `;`, `escalate` as `true`/`false`
     /// (empty without triage), the encodings joined with `;`, the reasons with ` | `.
-    pub fn csv_record(&self) -> [String; 23] {
+    pub fn csv_record(&self) -> [String; 24] {
         let p = self.process.as_ref();
         let t = self.target.as_ref();
         let o = |v: Option<&String>| v.cloned().unwrap_or_default();
@@ -617,6 +618,7 @@ impl Alert {
             o(self.host.as_ref()),
             self.source_text(),
             self.event.format.as_str().to_owned(),
+            o(self.event.channel.as_ref()),
             o(self.event.id.as_ref()),
             self.event.kind.as_str().to_owned(),
             o(p.and_then(|p| p.image.as_ref())),
@@ -640,6 +642,66 @@ impl Alert {
                 .map(|t| t.escalate.to_string())
                 .unwrap_or_default(),
             self.reasons.join(" | "),
+        ]
+    }
+
+    /// [`Alert::csv_record`] of an alert as its JSON (what the store keeps), the same columns.
+    pub fn csv_record_json(v: &serde_json::Value) -> [String; 24] {
+        let text = |path: &[&str]| -> String {
+            let mut v = v;
+            for p in path {
+                v = &v[*p];
+            }
+            match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => String::new(),
+                other => other.to_string(),
+            }
+        };
+        let list = |path: &[&str], sep: &str| -> String {
+            let mut v = v;
+            for p in path {
+                v = &v[*p];
+            }
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(serde_json::Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(sep)
+                })
+                .unwrap_or_default()
+        };
+        let source = match (v["source"]["line"].as_u64(), v["source"]["record"].as_u64()) {
+            (Some(n), _) => format!("{}:{n}", text(&["source", "path"])),
+            (None, Some(n)) => format!("{} record {n}", text(&["source", "path"])),
+            (None, None) => text(&["source", "path"]),
+        };
+        [
+            text(&["id"]),
+            text(&["severity"]),
+            text(&["rule_id"]),
+            text(&["title"]),
+            text(&["time"]),
+            text(&["host"]),
+            source,
+            text(&["event", "format"]),
+            text(&["event", "channel"]),
+            text(&["event", "id"]),
+            text(&["event", "kind"]),
+            text(&["process", "image"]),
+            text(&["process", "command_line"]),
+            text(&["process", "user"]),
+            text(&["process", "parent_image"]),
+            text(&["process", "verdict"]),
+            text(&["target", "provider"]),
+            text(&["target", "endpoint"]),
+            text(&["target", "path"]),
+            text(&["target", "kind"]),
+            list(&["target", "encoding"], ";"),
+            list(&["attack"], ";"),
+            text(&["triage", "escalate"]),
+            list(&["reasons"], " | "),
         ]
     }
 }

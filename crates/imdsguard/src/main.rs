@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use imdsguard_event::{Format, LocalZone};
 
 mod cmd;
+mod out;
 
 use cmd::allowlist::{allowlist, AllowlistArgs};
 use cmd::catalog::{catalog, CatalogArgs};
@@ -163,8 +164,10 @@ fn default_threads(requested: Option<usize>) -> usize {
 pub enum AlertOutput {
     /// One line per alert, grouped by host, severity colored on a terminal.
     Table,
-    /// One JSON object per alert and line.
+    /// One JSON object per alert and line, then one per incident.
     Jsonl,
+    /// One JSON array: the alerts, then the incidents (each with its `type`).
+    Json,
     /// Comma-separated values with a header row.
     Csv,
     /// A timeline in time order as CSV, its columns chosen by `--profile`.

@@ -391,6 +391,8 @@ fn the_pack_exports_to_every_query_language() {
         for l in &lines {
             assert_eq!(l["lang"], lang);
             let q = l["query"].as_str().unwrap_or_default();
+            // Each export says its size.
+            assert_eq!(l["bytes"].as_u64(), Some(q.len() as u64), "{lang}");
             // Every query carries the metadata address it hunts for.
             assert!(q.contains("169.254.169.254"), "{lang}: {q}");
         }
@@ -422,7 +424,7 @@ fn sigma_files_export_and_bad_ones_are_named() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.yml"), "{err}");
     assert!(
-        err.contains("1 spl queries from 1 rules; 0 not expressible; 1 files did not load"),
+        err.contains("1 spl queries from 1 rules (917 bytes in all, the largest 917 bytes); 0 not expressible; 1 files did not load"),
         "{err}"
     );
 }
@@ -541,4 +543,111 @@ fn a_record_with_an_invalid_utf8_byte_is_read_and_marked() {
         .as_str()
         .unwrap()
         .ends_with("security-credentials/ \u{fffd}\u{fffd}"));
+}
+
+/// `target` speaks the shared vocabulary: `--output jsonl` (the default, `-f` the same
+/// option), `json` (one array of the same objects), `table`, and `-o FILE`.
+#[test]
+fn target_prints_lines_an_array_or_a_table_to_a_file_or_stdout() {
+    let inputs = [
+        "curl http://169.254.169.254/latest/meta-data/",
+        "ls -la /tmp",
+    ];
+    let run_target = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_imdsguard"))
+            .arg("target")
+            .args(inputs)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let lines: Vec<serde_json::Value> = run_target(&[])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["metadata"], true);
+    assert_eq!(lines[1]["metadata"], false);
+    let array: Vec<serde_json::Value> =
+        serde_json::from_str(&run_target(&["--output", "json"])).unwrap();
+    assert_eq!(array, lines);
+    assert_eq!(
+        run_target(&["-f", "jsonl"]),
+        run_target(&["--output", "jsonl"])
+    );
+    let table = run_target(&["--output", "table"]);
+    assert_eq!(table.lines().count(), 3, "{table}");
+    let file = std::env::temp_dir().join(format!("imdsguard-target-{}.json", std::process::id()));
+    assert!(run_target(&["--output", "json", "-o", file.to_str().unwrap()]).is_empty());
+    let written: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(written, lines);
+    std::fs::remove_file(&file).ok();
+}
+
+/// Exports report their sizes; `--max-size` leaves out, by name, the queries a SIEM would refuse;
+/// `--output json` is one array and `-o FILE` writes there.
+#[test]
+fn exports_report_their_size_and_keep_to_a_limit() {
+    let all = bin()
+        .args(["rules", "export", "--to", "spl", "--output", "json"])
+        .output()
+        .expect("run");
+    assert!(all.status.success());
+    let queries: Vec<serde_json::Value> = serde_json::from_slice(&all.stdout).unwrap();
+    let sizes: Vec<u64> = queries
+        .iter()
+        .map(|q| q["bytes"].as_u64().unwrap())
+        .collect();
+    let largest = *sizes.iter().max().unwrap();
+    let limit = sizes.iter().sum::<u64>() / sizes.len() as u64;
+    let over = sizes.iter().filter(|&&s| s > limit).count();
+    assert!(over > 0 && over < sizes.len());
+    let file = std::env::temp_dir().join(format!("imdsguard-export-{}.json", std::process::id()));
+    let kept = bin()
+        .args([
+            "rules",
+            "export",
+            "--to",
+            "spl",
+            "--output",
+            "json",
+            "--max-size",
+        ])
+        .arg(limit.to_string())
+        .arg("-o")
+        .arg(&file)
+        .output()
+        .expect("run");
+    assert!(kept.status.success());
+    assert!(kept.stdout.is_empty());
+    let written: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(written.len(), sizes.len() - over);
+    assert!(written
+        .iter()
+        .all(|q| q["bytes"].as_u64().unwrap() <= limit));
+    let err = String::from_utf8_lossy(&kept.stderr);
+    assert_eq!(
+        err.matches(&format!(", over --max-size {limit}")).count(),
+        over,
+        "{err}"
+    );
+    assert!(err.contains(&format!("; {over} over --max-size")), "{err}");
+    let plain = bin()
+        .args(["rules", "export", "--to", "spl"])
+        .output()
+        .unwrap();
+    let plain_err = String::from_utf8_lossy(&plain.stderr);
+    assert!(
+        plain_err.contains(&format!("the largest {:.1} KiB", largest as f64 / 1024.0)),
+        "{plain_err}"
+    );
+    std::fs::remove_file(&file).ok();
 }

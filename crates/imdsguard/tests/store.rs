@@ -490,3 +490,79 @@ fn tables_show_the_triage_status_and_triage_answers_in_one_line() {
         "{incidents}"
     );
 }
+
+/// One vocabulary across commands: `--output jsonl` (a value a line), `json` (one array), `csv`
+/// where rows make sense, `-o FILE`. The store gives back `hunt`'s CSV row for row, and every
+/// JSON array holds exactly what the lines hold.
+#[test]
+fn every_command_speaks_jsonl_json_csv_and_writes_to_a_file() {
+    let db = db("vocabulary");
+    let lines = jsonl(&stdout(&run(
+        &db,
+        &["hunt", "samples/logs", "--output", "jsonl"],
+    )));
+    let array: Vec<Value> = serde_json::from_str(&stdout(&run(
+        &db,
+        &["hunt", "samples/logs", "--output", "json"],
+    )))
+    .unwrap();
+    assert_eq!(array, lines);
+    assert!(lines.iter().any(|v| v["type"] == "incident"));
+
+    // `alerts`: the same CSV rows as the hunt's own CSV, and an array of its lines.
+    let sorted = |text: &str| {
+        let mut rows: Vec<String> = text.lines().map(str::to_owned).collect();
+        let header = rows.remove(0);
+        rows.sort();
+        (header, rows)
+    };
+    let hunt_csv = stdout(&run(&db, &["hunt", "samples/logs", "--output", "csv"]));
+    let stored_csv = stdout(&run(&db, &["alerts", "--output", "csv", "--limit", "1000"]));
+    let (header, rows) = sorted(&stored_csv);
+    assert_eq!(sorted(&hunt_csv), (header.clone(), rows.clone()));
+    assert!(
+        header.starts_with("id,severity,rule_id,title,time,host,source,format,channel,event_id,")
+    );
+    assert!(rows
+        .iter()
+        .any(|r| r.contains(",Microsoft-Windows-Sysmon/Operational,")));
+    let alerts_jsonl = jsonl(&stdout(&run(
+        &db,
+        &["alerts", "--output", "jsonl", "--limit", "1000"],
+    )));
+    let alerts_json: Vec<Value> = serde_json::from_str(&stdout(&run(
+        &db,
+        &["alerts", "--output", "json", "--limit", "1000"],
+    )))
+    .unwrap();
+    assert_eq!(alerts_json, alerts_jsonl);
+    assert_eq!(alerts_json.len(), rows.len());
+    let file = db.with_file_name("alerts.csv");
+    let quiet = stdout(&run(
+        &db,
+        &[
+            "alerts",
+            "--output",
+            "csv",
+            "--limit",
+            "1000",
+            "-o",
+            file.to_str().unwrap(),
+        ],
+    ));
+    assert!(quiet.is_empty());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), stored_csv);
+
+    // `incident`: lines, one array, and a clear refusal of CSV.
+    let listed = jsonl(&stdout(&run(&db, &["incident", "--output", "jsonl"])));
+    let listed_json: Vec<Value> =
+        serde_json::from_str(&stdout(&run(&db, &["incident", "--output", "json"]))).unwrap();
+    assert_eq!(listed_json, listed);
+    assert_eq!(
+        listed.len(),
+        lines.iter().filter(|v| v["type"] == "incident").count()
+    );
+    let csv = run(&db, &["incident", "--output", "csv"]);
+    assert_eq!(csv.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&csv.stderr).contains("incidents have no CSV form"));
+}

@@ -16,6 +16,7 @@ use imdsguard_event::Severity;
 use imdsguard_pipeline::{AlertSink, HuntConfig, HuntReport, RulesReport};
 use imdsguard_rules::Alert;
 
+use crate::out::JsonItems;
 use crate::{print_summary, AlertOutput};
 
 /// How many hosts and days the summary names.
@@ -48,7 +49,8 @@ pub struct Printing {
 
 /// The printed forms of alerts.
 enum Form {
-    Jsonl(Box<dyn Write>),
+    /// JSON lines or one JSON array.
+    Json(JsonItems<Box<dyn Write>>),
     Csv(Box<csv::Writer<Box<dyn Write>>>),
     /// A timeline: held until the end, then sorted by time.
     Timeline {
@@ -138,10 +140,7 @@ impl Form {
 impl AlertSink for Sink {
     fn alert(&mut self, a: &Alert) -> io::Result<()> {
         match &mut self.form {
-            Form::Jsonl(w) => {
-                serde_json::to_writer(&mut *w, a)?;
-                w.write_all(b"\n")
-            }
+            Form::Json(w) => w.item(a),
             Form::Csv(w) => w.write_record(a.csv_record()).map_err(io::Error::other),
             Form::Table { alerts, .. } | Form::Timeline { alerts, .. } => {
                 alerts.push(a.clone());
@@ -164,10 +163,7 @@ impl AlertSink for Sink {
         }
         self.form.table_written(true)?;
         match &mut self.form {
-            Form::Jsonl(w) => {
-                serde_json::to_writer(&mut *w, i)?;
-                w.write_all(b"\n")
-            }
+            Form::Json(w) => w.item(i),
             Form::Csv(_) | Form::Timeline { .. } => Ok(()),
             Form::Table { w, color, .. } => write_incident_line(&mut **w, i, *color),
         }
@@ -181,9 +177,8 @@ impl AlertSink for Sink {
             f.write_all(json)?;
             f.write_all(b"\n")?;
         }
-        if let Form::Jsonl(w) = &mut self.form {
-            w.write_all(json)?;
-            w.write_all(b"\n")?;
+        if let Form::Json(w) = &mut self.form {
+            w.raw(json)?;
         }
         Ok(true)
     }
@@ -195,7 +190,8 @@ impl AlertSink for Sink {
             f.flush()?;
         }
         match &mut self.form {
-            Form::Jsonl(w) | Form::Table { w, .. } | Form::Timeline { w, .. } => w.flush(),
+            Form::Json(w) => w.finish(),
+            Form::Table { w, .. } | Form::Timeline { w, .. } => w.flush(),
             Form::Csv(w) => w.flush(),
         }
     }
@@ -285,18 +281,7 @@ pub(crate) fn show_rule_errors(r: &RulesReport) {
 
 /// Runs the hunt and prints what it found.
 pub fn hunt(mut cfg: HuntConfig, p: Printing) -> Result<ExitCode> {
-    let (out, to_terminal): (Box<dyn Write>, bool) = match &p.out_file {
-        Some(path) => (
-            Box::new(BufWriter::new(
-                File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
-            )),
-            false,
-        ),
-        None => (
-            Box::new(BufWriter::new(io::stdout())),
-            io::stdout().is_terminal(),
-        ),
-    };
+    let (out, to_terminal) = crate::out::destination(p.out_file.as_ref())?;
     let output = p.output.unwrap_or(if to_terminal {
         AlertOutput::Table
     } else {
@@ -312,7 +297,8 @@ pub fn hunt(mut cfg: HuntConfig, p: Printing) -> Result<ExitCode> {
             }
         };
     let form = match output {
-        AlertOutput::Jsonl => Form::Jsonl(out),
+        AlertOutput::Jsonl => Form::Json(JsonItems::new(out, false)),
+        AlertOutput::Json => Form::Json(JsonItems::new(out, true)),
         AlertOutput::Csv => {
             let mut w = csv::Writer::from_writer(out);
             w.write_record(Alert::CSV_HEADER)

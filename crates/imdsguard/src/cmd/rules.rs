@@ -43,10 +43,17 @@ pub(crate) enum RulesAction {
         /// Export only this detection (or Sigma rule, by id or title).
         #[arg(long)]
         rule: Option<String>,
-        /// `text` (queries with comments) or `jsonl` (one object per query: id, title, path,
-        /// lang, query, notes).
-        #[arg(long, default_value = "text", value_parser = ["text", "jsonl"])]
+        /// `text` (queries with comments), `jsonl` (one object per query: id, title, path, lang,
+        /// query, bytes, notes) or `json` (those objects as one array).
+        #[arg(long, default_value = "text", value_parser = ["text", "jsonl", "json"])]
         output: String,
+        /// Write to this file instead of standard output.
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// The longest query your SIEM takes (`64K`, `10000`): a longer one is not written, and
+        /// is named with its size. Every export's size is reported either way.
+        #[arg(long, value_name = "SIZE", value_parser = crate::parse_size)]
+        max_size: Option<usize>,
         /// SQL: the table to read.
         #[arg(long, default_value = "logs")]
         table: String,
@@ -93,6 +100,8 @@ pub(crate) fn rules(args: RulesArgs) -> Result<ExitCode> {
             to,
             rule,
             output,
+            out: file,
+            max_size,
             table,
             dialect,
             index,
@@ -104,9 +113,19 @@ pub(crate) fn rules(args: RulesArgs) -> Result<ExitCode> {
                 dialect: imdsguard_query::SqlDialect::from_name(&dialect).unwrap_or_default(),
                 index,
             };
-            return export_queries(pack, &to, rule, &output, &opts, &sigma);
+            let (w, _) = crate::out::destination(file.as_ref())?;
+            let written = Written {
+                w,
+                form: output,
+                max_size,
+            };
+            return export_queries(pack, &to, rule, written, &opts, &sigma);
         }
-        RulesAction::Export { rule, .. } => {
+        RulesAction::Export {
+            rule, out: file, ..
+        } => {
+            drop(out);
+            let (mut out, _) = crate::out::destination(file.as_ref())?;
             let cat = Catalog::builtin();
             let allow = imdsguard_enrich::Allowlist::builtin();
             let mut first = true;
@@ -140,6 +159,7 @@ pub(crate) fn rules(args: RulesArgs) -> Result<ExitCode> {
             if !found {
                 anyhow::bail!("no detection {:?}", rule.unwrap_or_default());
             }
+            out.flush()?;
         }
         RulesAction::Show { id } => {
             let correlation = imdsguard_correlate::imds::RULES
@@ -198,13 +218,22 @@ pub(crate) fn rules(args: RulesArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Where and how exported queries are written.
+pub(crate) struct Written {
+    pub(crate) w: Box<dyn Write>,
+    /// `text`, `jsonl` or `json`.
+    pub(crate) form: String,
+    /// The longest query written.
+    pub(crate) max_size: Option<usize>,
+}
+
 /// `rules export --to kql|spl|eql|esql|sql`: the pack (through its Sigma form) or Sigma files as
 /// queries.
 pub(crate) fn export_queries(
     pack: &imdsguard_rules::RuleSet,
     to: &str,
     only: Option<String>,
-    output: &str,
+    written_to: Written,
     opts: &imdsguard_query::Options,
     sigma: &[PathBuf],
 ) -> Result<ExitCode> {
@@ -306,38 +335,52 @@ pub(crate) fn export_queries(
             anyhow::bail!("no rule {want} in the pack or the Sigma files given");
         }
     }
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let Written { w, form, max_size } = written_to;
+    let mut items = crate::out::JsonItems::new(w, form == "json");
     let (comment, end) = match lang {
         Lang::Kql | Lang::Eql | Lang::Esql => ("// ", ""),
         Lang::Spl => ("```", "```"),
         Lang::Sql => ("-- ", ""),
     };
     let mut written = 0usize;
+    let (mut largest, mut total, mut too_long) = (0usize, 0usize, 0usize);
     let mut refused: std::collections::BTreeMap<String, usize> = Default::default();
     for (id, r) in &rules {
         match convert(r, lang, opts) {
             Ok(q) => {
+                let bytes = q.text.len();
+                if let Some(max) = max_size.filter(|&m| bytes > m) {
+                    too_long += 1;
+                    eprintln!(
+                        "imdsguard: {} ({id}) not written: its {} query is {bytes} bytes, over --max-size {max}",
+                        r.title,
+                        lang.name()
+                    );
+                    continue;
+                }
                 written += 1;
-                if output == "jsonl" {
-                    let line = serde_json::json!({
+                largest = largest.max(bytes);
+                total += bytes;
+                if form == "text" {
+                    let out = &mut items.w;
+                    if written > 1 {
+                        writeln!(out)?;
+                    }
+                    writeln!(out, "{comment}{} ({id}), {bytes} bytes{end}", r.title)?;
+                    for n in &q.notes {
+                        writeln!(out, "{comment}note: {n}{end}")?;
+                    }
+                    writeln!(out, "{}", q.text)?;
+                } else {
+                    items.item(&serde_json::json!({
                         "id": id,
                         "title": r.title,
                         "path": r.path,
                         "lang": lang.name(),
                         "query": q.text,
+                        "bytes": bytes,
                         "notes": q.notes,
-                    });
-                    writeln!(out, "{line}")?;
-                } else {
-                    if written > 1 {
-                        writeln!(out)?;
-                    }
-                    writeln!(out, "{comment}{} ({id}){end}", r.title)?;
-                    for n in &q.notes {
-                        writeln!(out, "{comment}note: {n}{end}")?;
-                    }
-                    writeln!(out, "{}", q.text)?;
+                    }))?;
                 }
             }
             Err(e) => {
@@ -346,12 +389,18 @@ pub(crate) fn export_queries(
             }
         }
     }
-    out.flush()?;
+    items.finish()?;
     let n_refused: usize = refused.values().sum();
     eprintln!(
-        "imdsguard: {written} {} queries from {} rules; {n_refused} not expressible; {load_errors} files did not load",
+        "imdsguard: {written} {} queries from {} rules ({} in all, the largest {}){}; {n_refused} not expressible; {load_errors} files did not load",
         lang.name(),
-        rules.len()
+        rules.len(),
+        crate::show_size(total),
+        crate::show_size(largest),
+        match max_size {
+            Some(max) => format!("; {too_long} over --max-size {}", crate::show_size(max)),
+            None => String::new(),
+        }
     );
     Ok(if written == 0 {
         ExitCode::from(1)

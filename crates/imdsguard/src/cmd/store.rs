@@ -9,6 +9,8 @@ use imdsguard_event::{format_time_ms, parse_time_ms, Severity};
 use imdsguard_store::{AlertFilter, Listed, Store, STATUSES};
 use serde_json::Value;
 
+use crate::out::JsonItems;
+
 /// The store to use: the one given, else the default location.
 pub fn db_path(given: Option<PathBuf>) -> Result<PathBuf> {
     given.or_else(imdsguard_store::default_path).context(
@@ -86,17 +88,33 @@ pub struct AlertsArgs {
     /// At most this many, newest first.
     #[arg(long, default_value = "50")]
     limit: usize,
-    /// table (default) or jsonl (the alerts as `hunt` printed them).
+    /// How to print them.
     #[arg(long, value_enum, default_value = "table")]
-    output: StoredOutput,
+    output: ListOutput,
+    /// Write to this file instead of standard output.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
-/// How `alerts` prints what the store keeps.
+/// How `alerts` and `incident` print what the store keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListOutput {
+    /// One line each, with a heading and the triage status.
+    Table,
+    /// The JSON `hunt` printed, one a line, exactly as stored.
+    Jsonl,
+    /// The same JSON, as one array.
+    Json,
+    /// Alerts only: `hunt --output csv`'s columns.
+    Csv,
+}
+
+/// How `watch` prints alerts as they come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum StoredOutput {
     /// One line per alert.
     Table,
-    /// The alerts' JSON, one per line, exactly as stored.
+    /// The alerts' JSON, one per line, as the store keeps them.
     Jsonl,
 }
 
@@ -111,20 +129,34 @@ pub fn alerts(a: AlertsArgs) -> Result<ExitCode> {
         incident: a.incident,
         limit: Some(a.limit),
     })?;
-    let mut out = BufWriter::new(io::stdout().lock());
-    if a.output == StoredOutput::Table && !found.rows.is_empty() {
-        writeln!(out, "{}", ALERT_HEADER)?;
-    }
-    for v in &found.rows {
-        match a.output {
-            StoredOutput::Jsonl => writeln!(out, "{v}")?,
-            StoredOutput::Table => {
-                let status = store.status(text(v, &["id"]))?;
-                writeln!(out, "{}", alert_line(v, &status))?
+    let (mut out, _) = crate::out::destination(a.out.as_ref())?;
+    match a.output {
+        ListOutput::Table => {
+            if !found.rows.is_empty() {
+                writeln!(out, "{ALERT_HEADER}")?;
             }
+            for v in &found.rows {
+                let status = store.status(text(v, &["id"]))?;
+                writeln!(out, "{}", alert_line(v, &status))?;
+            }
+            out.flush()?;
+        }
+        ListOutput::Jsonl | ListOutput::Json => {
+            let mut items = JsonItems::new(out, a.output == ListOutput::Json);
+            for v in &found.rows {
+                items.item(v)?;
+            }
+            items.finish()?;
+        }
+        ListOutput::Csv => {
+            let mut w = csv::Writer::from_writer(out);
+            w.write_record(imdsguard_rules::Alert::CSV_HEADER)?;
+            for v in &found.rows {
+                w.write_record(imdsguard_rules::Alert::csv_record_json(v))?;
+            }
+            w.flush()?;
         }
     }
-    out.flush()?;
     let bad = say_unreadable(&found);
     eprintln!(
         "imdsguard: {} alerts from {}{}",
@@ -187,28 +219,48 @@ pub struct IncidentArgs {
     /// When listing: at most this many.
     #[arg(long, default_value = "20")]
     limit: usize,
-    /// Print the incident as JSON (with its alerts and actions) instead of text.
-    #[arg(long)]
+    /// How to print: `table` (text), `jsonl` (one incident a line; one incident with its alerts
+    /// and actions), `json` (the same as one array when listing).
+    #[arg(long, value_enum, default_value = "table")]
+    output: ListOutput,
+    /// The same as `--output jsonl`.
+    #[arg(long, hide = true)]
     json: bool,
+    /// Write to this file instead of standard output.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
 pub fn incident(a: IncidentArgs) -> Result<ExitCode> {
+    let output = match a.output {
+        ListOutput::Table if a.json => ListOutput::Jsonl,
+        ListOutput::Csv => anyhow::bail!(
+            "incidents have no CSV form: use --output jsonl or json (`alerts --incident ID \
+             --output csv` gives an incident's alerts as CSV)"
+        ),
+        o => o,
+    };
+    let json = output != ListOutput::Table;
     let store = open_read(a.db)?;
-    let mut out = BufWriter::new(io::stdout().lock());
+    let (mut out, _) = crate::out::destination(a.out.as_ref())?;
     let Some(id) = a.id else {
         let listed = store.incidents(a.min_severity, a.limit)?;
-        if !a.json && !listed.rows.is_empty() {
-            writeln!(out, "{INCIDENT_HEADER}")?;
-        }
-        for i in &listed.rows {
-            if a.json {
-                writeln!(out, "{i}")?;
-            } else {
+        if json {
+            let mut items = JsonItems::new(out, output == ListOutput::Json);
+            for i in &listed.rows {
+                items.item(i)?;
+            }
+            items.finish()?;
+        } else {
+            if !listed.rows.is_empty() {
+                writeln!(out, "{INCIDENT_HEADER}")?;
+            }
+            for i in &listed.rows {
                 let status = store.status(text(i, &["incident_id"]))?;
                 writeln!(out, "{}  {status}", incident_line(i))?;
             }
+            out.flush()?;
         }
-        out.flush()?;
         say_unreadable(&listed);
         return Ok(ExitCode::SUCCESS);
     };
@@ -221,7 +273,7 @@ pub fn incident(a: IncidentArgs) -> Result<ExitCode> {
     })?;
     say_unreadable(&alerts);
     let actions = store.actions(&id)?;
-    if a.json {
+    if json {
         let mut v = inc.clone();
         v["alerts"] = Value::Array(alerts.rows);
         v["actions"] = actions_json(&actions);

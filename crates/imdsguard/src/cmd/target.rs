@@ -1,6 +1,6 @@
 //! `imdsguard target`: whether each string points at a metadata service.
 
-use std::io::{self, BufRead, BufWriter, IsTerminal, Write};
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -9,13 +9,19 @@ use clap::ValueEnum;
 use imdsguard_target::report::{table_header, TargetReport};
 use imdsguard_target::MAX_INPUT;
 
+use crate::out::JsonItems;
+
 #[derive(Debug, clap::Args)]
 pub(crate) struct TargetArgs {
     /// Strings to classify; standard input, one per line, when none are given.
     strings: Vec<String>,
-    /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value_t = Output::Json)]
+    /// How to print: one JSON object a line (`jsonl`), one JSON array (`json`), or aligned
+    /// columns (`table`). `-f` is the same option.
+    #[arg(long, short = 'f', value_enum, default_value_t = Output::Jsonl)]
     output: Output,
+    /// Write to this file instead of standard output.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    out: Option<PathBuf>,
     /// A catalog file that extends the built-in one (same format as `imdsguard catalog --toml`).
     #[arg(long, value_name = "FILE")]
     catalog: Option<PathBuf>,
@@ -53,6 +59,8 @@ impl From<ReadAsArg> for imdsguard_target::ReadAs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Output {
     /// One JSON object per line.
+    Jsonl,
+    /// One JSON array.
     Json,
     /// Aligned columns for people.
     Table,
@@ -64,13 +72,13 @@ pub(crate) fn target(args: TargetArgs) -> Result<ExitCode> {
         allowlist: None,
     })?;
     let normalizer = resources.normalizer();
-    let stdout = io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
+    let (w, _) = crate::out::destination(args.out.as_ref())?;
+    let mut out = JsonItems::new(w, args.output == Output::Json);
     const WIDTH: usize = 60;
     if args.output == Output::Table {
-        writeln!(out, "{}", table_header(WIDTH))?;
+        writeln!(out.w, "{}", table_header(WIDTH))?;
     }
-    let emit = |input: &str, out: &mut BufWriter<io::StdoutLock<'_>>| -> Result<()> {
+    let emit = |input: &str, out: &mut JsonItems<Box<dyn Write>>| -> Result<()> {
         if input.len() > MAX_INPUT {
             eprintln!(
                 "imdsguard target: an input of {} bytes was read up to its first {} bytes",
@@ -83,11 +91,8 @@ pub(crate) fn target(args: TargetArgs) -> Result<ExitCode> {
             return Ok(());
         }
         match args.output {
-            Output::Json => {
-                serde_json::to_writer(&mut *out, &report)?;
-                out.write_all(b"\n")?;
-            }
-            Output::Table => writeln!(out, "{}", report.table_row(WIDTH))?,
+            Output::Json | Output::Jsonl => out.item(&report)?,
+            Output::Table => writeln!(out.w, "{}", report.table_row(WIDTH))?,
         }
         Ok(())
     };
@@ -127,6 +132,6 @@ pub(crate) fn target(args: TargetArgs) -> Result<ExitCode> {
             emit(s, &mut out)?;
         }
     }
-    out.flush()?;
+    out.finish()?;
     Ok(ExitCode::SUCCESS)
 }
