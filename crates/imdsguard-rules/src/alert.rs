@@ -351,8 +351,8 @@ impl Alert {
     /// The event's part of an alert (time, host, source, target, process, network), with the
     /// rule's part empty: what a correlation fills in with its own rule.
     pub fn context(ev: &Enriched<'_>) -> Alert {
-        let e = ev.event;
-        let target = ev.best().map(|f| AlertTarget {
+        let mut a = Alert::record(ev.event);
+        a.target = ev.best().map(|f| AlertTarget {
             provider: f.target.provider_id().map(str::to_owned),
             endpoint: f.target.endpoint_text().map(str::to_owned),
             path: f.target.path.clone(),
@@ -362,6 +362,20 @@ impl Alert {
             method: ev.targets().iter().find_map(|t| t.target.method),
         });
         let verdict = ev.verdict();
+        if let Some(p) = &mut a.process {
+            p.verdict = verdict.kind();
+            p.agent = match verdict {
+                Verdict::Unlisted | Verdict::Unknown => None,
+                v => v.agent().map(|a| a.id.clone()),
+            };
+        }
+        a
+    }
+
+    /// What the record itself says (time, host, source, event, process, network, container),
+    /// without enrichment (no target, the process's verdict unknown) and with the rule's part
+    /// empty: a record found by a search rather than a rule.
+    pub fn record(e: &imdsguard_event::Event) -> Alert {
         let process = (!e.process.is_empty() || !e.parent.is_empty()).then(|| AlertProcess {
             pid: e.process.pid,
             image: e.process.image.clone(),
@@ -369,11 +383,8 @@ impl Alert {
             user: e.process.user.clone(),
             parent_image: e.parent.image.clone(),
             parent_command_line: e.parent.command_line.clone(),
-            verdict: verdict.kind(),
-            agent: match verdict {
-                Verdict::Unlisted | Verdict::Unknown => None,
-                v => v.agent().map(|a| a.id.clone()),
-            },
+            verdict: imdsguard_enrich::VerdictKind::Unknown,
+            agent: None,
         });
         Alert {
             tag: AlertTag,
@@ -392,7 +403,7 @@ impl Alert {
                 channel: e.channel.clone(),
                 fields: AlertEvent::fields_of(e),
             },
-            target,
+            target: None,
             process,
             network: e.network.as_ref().map(|n| AlertNetwork {
                 dst_ip: n.dst_ip.clone(),

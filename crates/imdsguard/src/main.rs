@@ -14,6 +14,7 @@ use cmd::catalog::{catalog, CatalogArgs};
 use cmd::events::{events, print_summary, EventsArgs};
 use cmd::hunt::{hunt_with, HuntArgs};
 use cmd::rules::{rules, RulesArgs};
+use cmd::search::{metrics, search, MetricsArgs, SearchArgs};
 use cmd::sigma::{sigma, SigmaArgs};
 use cmd::store as store_cmds;
 use cmd::target::{target, TargetArgs};
@@ -51,6 +52,16 @@ enum Command {
     /// part of the output; alerts, incidents and baselines are kept in the store (`--db`). Exit status: 0 when the run completed, 1 when `--fail-on` found an alert at
     /// or above its severity, 2 for usage errors or when not one input could be read.
     Hunt(HuntArgs),
+    /// Find records by keyword, regular expression or field value, in every format `hunt`
+    /// reads, and print them as a timeline.
+    ///
+    /// Keywords match any of a record's values in any case; `--regex` uses Rust's regular
+    /// expressions; `--field NAME=TEXT` reads the field the log names NAME. Records come in
+    /// time order. Exit status 2 when not one input could be read.
+    Search(SearchArgs),
+    /// Count records by channel and event id, by host, or by file, with the first and last
+    /// record time of each.
+    Metrics(MetricsArgs),
     /// List or show the built-in detections.
     Rules(RulesArgs),
     /// Print the agent allowlist: which processes may read the metadata service.
@@ -228,6 +239,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Catalog(args) => catalog(args),
         Command::Events(args) => events(args),
         Command::Hunt(a) => hunt_with(a),
+        Command::Search(a) => search(a),
+        Command::Metrics(a) => metrics(a),
         Command::Rules(args) => rules(args),
         Command::Allowlist(args) => allowlist(args),
         Command::Sigma(args) => sigma(args),

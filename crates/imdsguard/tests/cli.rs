@@ -651,3 +651,162 @@ fn exports_report_their_size_and_keep_to_a_limit() {
     );
     std::fs::remove_file(&file).ok();
 }
+
+/// `search` finds records of every format by keyword (any case), regular expression or field
+/// value and prints them in time order; `metrics` counts records by channel and event id as
+/// `events` decodes them.
+#[test]
+fn search_and_metrics_read_every_format() {
+    let samples = repo().join("samples/logs");
+    let run = |args: &[&str]| {
+        let out = bin()
+            .arg(args[0])
+            .arg(&samples)
+            .args(&args[1..])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let lines = |text: &str| -> Vec<serde_json::Value> {
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    // Every record whose raw text names curl, in any case, and no other: counted independently
+    // from the files' lines (each of these formats is one record a line).
+    let found = lines(&run(&["search", "-k", "CURL", "--output", "jsonl"]));
+    let mut want: Vec<String> = Vec::new();
+    for f in [
+        "ecs.ndjson",
+        "windows-nxlog.jsonl",
+        "winlogbeat.ndjson",
+        "sentinel-securityevent.json",
+    ] {
+        let text = std::fs::read_to_string(samples.join(f)).unwrap();
+        for (i, l) in text.lines().enumerate() {
+            if l.to_lowercase().contains("curl") {
+                want.push(format!("samples/logs/{f}:{}", i + 1));
+            }
+        }
+    }
+    let mut got: Vec<String> = found
+        .iter()
+        .map(|v| {
+            v["Source"]
+                .as_str()
+                .unwrap()
+                .replace(&format!("{}/", repo().display()), "")
+        })
+        .map(|s| s.trim_start_matches("./").to_owned())
+        .collect();
+    got.iter_mut().for_each(|s| {
+        if let Some(i) = s.find("samples/logs/") {
+            *s = s[i..].to_owned();
+        }
+    });
+    let mut sorted_want = want.clone();
+    sorted_want.sort();
+    let mut sorted_got = got.clone();
+    sorted_got.sort();
+    assert_eq!(sorted_got, sorted_want);
+    let times: Vec<&str> = found
+        .iter()
+        .map(|v| v["Timestamp"].as_str().unwrap())
+        .collect();
+    let mut in_order = times.clone();
+    in_order.sort();
+    assert_eq!(times, in_order);
+    assert!(found.iter().all(|v| v["Matched"]
+        .as_str()
+        .unwrap()
+        .to_lowercase()
+        .contains("curl")));
+
+    // A regular expression, a field, the time window; the array holds what the lines hold.
+    let obfuscated = lines(&run(&[
+        "search",
+        "-r",
+        r"\[::ffff:[0-9a-f:]+\]",
+        "--output",
+        "jsonl",
+    ]));
+    assert_eq!(obfuscated.len(), 1);
+    assert_eq!(obfuscated[0]["EventID"], "4688");
+    let powershell = lines(&run(&[
+        "search",
+        "-F",
+        "Image=POWERSHELL.exe",
+        "--output",
+        "jsonl",
+    ]));
+    assert!(!powershell.is_empty());
+    assert!(powershell.iter().all(|v| v["Details"]
+        .as_str()
+        .unwrap()
+        .contains("Proc: powershell.exe")));
+    let array: Vec<serde_json::Value> =
+        serde_json::from_str(&run(&["search", "-k", "curl", "--output", "json"])).unwrap();
+    assert_eq!(array, found);
+    let later = lines(&run(&[
+        "search",
+        "-k",
+        "curl",
+        "--from",
+        "2026-11-20T10:00:00Z",
+        "--output",
+        "jsonl",
+    ]));
+    assert_eq!(
+        later.len(),
+        times
+            .iter()
+            .filter(|t| **t >= "2026-11-20T10:00:00Z")
+            .count()
+    );
+    let nothing = bin().args(["search"]).arg(&samples).output().unwrap();
+    assert_eq!(nothing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&nothing.stderr).contains("say what to look for"));
+
+    // metrics: the same counts as the decoded events, grouped.
+    let events = bin().arg("events").arg(&samples).output().unwrap();
+    let mut want: std::collections::BTreeMap<(String, String), u64> = Default::default();
+    for e in lines(&String::from_utf8(events.stdout).unwrap()) {
+        let channel = e["channel"]
+            .as_str()
+            .or(e["format"].as_str())
+            .unwrap()
+            .to_owned();
+        let id = e["native_id"].as_str().unwrap_or("").to_owned();
+        *want.entry((channel, id)).or_default() += 1;
+    }
+    let rows = lines(&run(&["metrics", "--output", "jsonl"]));
+    let got: std::collections::BTreeMap<(String, String), u64> = rows
+        .iter()
+        .map(|r| {
+            (
+                (
+                    r["Channel"].as_str().unwrap().to_owned(),
+                    r["EventID"].as_str().unwrap().to_owned(),
+                ),
+                r["Records"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    let counts: Vec<u64> = rows
+        .iter()
+        .map(|r| r["Records"].as_u64().unwrap())
+        .collect();
+    assert!(counts.windows(2).all(|w| w[0] >= w[1]), "most first");
+    let hosts = run(&["metrics", "--by", "host", "--output", "csv"]);
+    assert!(
+        hosts.starts_with("Computer,Records,Percent,First,Last\n"),
+        "{hosts}"
+    );
+    assert!(hosts.contains("\nweb01.corp.example,"), "{hosts}");
+}

@@ -6,6 +6,7 @@ pub(crate) mod catalog;
 pub(crate) mod events;
 pub(crate) mod hunt;
 pub(crate) mod rules;
+pub(crate) mod search;
 pub(crate) mod sigma;
 pub(crate) mod store;
 pub(crate) mod target;
