@@ -66,6 +66,10 @@ pub struct ReadOptions {
     pub leading_junk: u64,
     /// Where to count the bytes of input files consumed, for a progress bar.
     pub progress: Option<Arc<Progress>>,
+    /// When not empty, a directory's files are read only when their names end in `.EXT` for
+    /// one of these (any case, no leading dot: `evtx`, `jsonl.gz`); files named on the command
+    /// line are read whatever their names.
+    pub extensions: Arc<Vec<String>>,
 }
 
 /// How far a read has got: the bytes of input files consumed (as stored, compressed or not),
@@ -90,7 +94,7 @@ impl Progress {
 
 /// The total size of the files `inputs` name (directories walked as a read walks them), for a
 /// progress bar; `None` when one is standard input or not a regular file (its size is unknown).
-pub fn input_size(inputs: &[PathBuf]) -> Option<u64> {
+pub fn input_size(inputs: &[PathBuf], extensions: &[String]) -> Option<u64> {
     let mut total = 0u64;
     for input in inputs {
         if input.as_os_str() == "-" {
@@ -98,7 +102,7 @@ pub fn input_size(inputs: &[PathBuf]) -> Option<u64> {
         }
         let mut files = Vec::new();
         let (mut notes, mut passed) = (Vec::new(), Vec::new());
-        if collect_files(input, &mut files, &mut notes, &mut passed).is_err() {
+        if collect_files(input, extensions, &mut files, &mut notes, &mut passed).is_err() {
             continue;
         }
         for f in files {
@@ -162,6 +166,7 @@ impl Default for ReadOptions {
             timezone: None,
             leading_junk: 16,
             progress: None,
+            extensions: Arc::default(),
         }
     }
 }
@@ -191,6 +196,7 @@ pub fn read_inputs(
         let mut files = Vec::new();
         let walked = collect_files(
             input,
+            &opts.extensions,
             &mut files,
             &mut summary.input_errors,
             &mut summary.passed_over,
@@ -244,6 +250,7 @@ pub fn read_inputs_parallel<T: Send>(
 /// `passed`, one line per folder. Only an input that cannot be opened at all is an error.
 pub(crate) fn collect_files(
     path: &Path,
+    extensions: &[String],
     out: &mut Vec<PathBuf>,
     notes: &mut Vec<String>,
     passed: &mut Vec<String>,
@@ -258,6 +265,7 @@ pub(crate) fn collect_files(
     }
     walk(
         path,
+        extensions,
         out,
         notes,
         passed,
@@ -266,8 +274,22 @@ pub(crate) fn collect_files(
     Ok(())
 }
 
+/// Whether a file's name ends in `.EXT` for one of `extensions`, in any case.
+fn has_extension(path: &Path, extensions: &[String]) -> bool {
+    let Some(name) = path.file_name() else {
+        return false;
+    };
+    let name = name.to_string_lossy().to_ascii_lowercase();
+    extensions.iter().any(|e| {
+        name.len() > e.len() + 1
+            && name.ends_with(e.as_str())
+            && name.as_bytes()[name.len() - e.len() - 1] == b'.'
+    })
+}
+
 fn walk(
     dir: &Path,
+    extensions: &[String],
     out: &mut Vec<PathBuf>,
     notes: &mut Vec<String>,
     passed: &mut Vec<String>,
@@ -313,6 +335,7 @@ fn walk(
             if hidden.len() > 3 { ", …" } else { "" }
         ));
     }
+    let mut other = 0usize;
     for entry in entries {
         if entry
             .file_name()
@@ -321,7 +344,12 @@ fn walk(
             continue;
         }
         match std::fs::metadata(&entry) {
-            Ok(m) if m.is_dir() => walk(&entry, out, notes, passed, seen),
+            Ok(m) if m.is_dir() => walk(&entry, extensions, out, notes, passed, seen),
+            Ok(m)
+                if m.is_file() && !extensions.is_empty() && !has_extension(&entry, extensions) =>
+            {
+                other += 1;
+            }
             Ok(m) if m.is_file() => out.push(entry),
             Ok(m) => notes.push(format!(
                 "{}: {}: not read (only regular files are read in a directory)",
@@ -340,6 +368,13 @@ fn walk(
                 });
             }
         }
+    }
+    if other > 0 {
+        passed.push(format!(
+            "{}: {other} files not named .{} not read (--ext)",
+            dir.display(),
+            extensions.join(", .")
+        ));
     }
 }
 

@@ -349,6 +349,7 @@ pub(crate) fn read_files<T: Send>(
         let mut files = Vec::new();
         let walked = crate::collect_files(
             input,
+            &opts.extensions,
             &mut files,
             &mut summary.input_errors,
             &mut summary.passed_over,

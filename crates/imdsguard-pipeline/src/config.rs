@@ -52,6 +52,8 @@ pub struct ReadConfig {
     pub timezone: Option<LocalZone>,
     /// Where to count the input bytes read, for a progress bar.
     pub progress: Option<std::sync::Arc<imdsguard_parse::Progress>>,
+    /// A directory's files are read only with one of these extensions (all when empty).
+    pub extensions: Vec<String>,
 }
 
 /// The correlation layer's settings.

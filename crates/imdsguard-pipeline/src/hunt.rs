@@ -351,6 +351,7 @@ pub fn hunt(
         fields: rules.record_fields().clone(),
         timezone: common.read.timezone.clone(),
         progress: common.read.progress.clone(),
+        extensions: std::sync::Arc::new(common.read.extensions.clone()),
         ..ReadOptions::default()
     };
     let started = Instant::now();

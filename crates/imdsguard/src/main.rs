@@ -107,6 +107,15 @@ fn parse_duration_ms(s: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("{s:?}: too long"))
 }
 
+/// A file extension as `--ext` takes it: without its leading dot, in lower case.
+fn parse_ext(s: &str) -> Result<String, String> {
+    let e = s.trim().trim_start_matches('.').to_ascii_lowercase();
+    if e.is_empty() || e.contains(['/', '\\']) {
+        return Err(format!("{s:?}: give an extension such as evtx or jsonl.gz"));
+    }
+    Ok(e)
+}
+
 /// A size in bytes: a number with `K`, `M` or `G` (powers of 1,024), or bytes alone.
 fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();

@@ -1805,3 +1805,61 @@ fn a_terminal_gets_a_progress_bar_by_bytes() {
     let piped = run(&["hunt", "--no-db", big.to_str().unwrap(), "-o", "/dev/null"]);
     assert!(!String::from_utf8_lossy(&piped.stderr).contains("ETA"));
 }
+
+/// `--ext` chooses which of a directory's files are read (any case, with or without the dot,
+/// several allowed); the others are said once per folder; a file named on the command line is
+/// read whatever its name; the progress total counts only what is read.
+#[test]
+fn ext_chooses_the_files_a_directory_gives() {
+    let audit = std::fs::read_to_string(repo().join("samples/logs/linux-audit.log")).unwrap();
+    let nxlog = std::fs::read_to_string(repo().join("samples/logs/windows-nxlog.jsonl")).unwrap();
+    let dir = temp_file("ext", "a.LOG", &audit)
+        .parent()
+        .unwrap()
+        .to_owned();
+    std::fs::write(dir.join("b.jsonl"), &nxlog).unwrap();
+    std::fs::write(dir.join("c.txt"), &nxlog).unwrap();
+    let sources = |out: &Output| -> std::collections::BTreeSet<String> {
+        alerts(out)
+            .iter()
+            .filter(|a| a["type"] == "alert")
+            .map(|a| {
+                let p = a["source"]["path"].as_str().unwrap();
+                p.rsplit('/').next().unwrap().to_owned()
+            })
+            .collect()
+    };
+    let d = dir.to_str().unwrap();
+    let all = run(&["hunt", "--no-db", "--output", "jsonl", d]);
+    assert_eq!(
+        sources(&all),
+        ["a.LOG", "b.jsonl", "c.txt"].map(String::from).into()
+    );
+    let some = run(&[
+        "hunt", "--no-db", "--output", "jsonl", "--ext", ".log", "--ext", "JSONL", d,
+    ]);
+    let err = String::from_utf8_lossy(&some.stderr);
+    assert_eq!(
+        sources(&some),
+        ["a.LOG", "b.jsonl"].map(String::from).into(),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{d}: 1 files not named .log, .jsonl not read (--ext)"
+        )),
+        "{err}"
+    );
+    let named = run(&[
+        "hunt",
+        "--no-db",
+        "--output",
+        "jsonl",
+        "--ext",
+        "log",
+        dir.join("c.txt").to_str().unwrap(),
+    ]);
+    assert_eq!(sources(&named), ["c.txt"].map(String::from).into());
+    let bad = run(&["hunt", "--no-db", "--ext", "a/b", d]);
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -27,12 +27,16 @@ pub(crate) struct EventsArgs {
     /// Worker threads for decoding (default, or 0: one per CPU).
     #[arg(long, short = 'j', value_name = "N")]
     threads: Option<usize>,
+    /// In directories, read only files with this extension (`evtx`, `jsonl.gz`; repeatable).
+    #[arg(long, value_name = "EXT", value_parser = crate::parse_ext)]
+    ext: Vec<String>,
 }
 
 pub(crate) fn events(args: EventsArgs) -> Result<ExitCode> {
     let opts = ReadOptions {
         format: args.format,
         timezone: args.timezone,
+        extensions: std::sync::Arc::new(args.ext.clone()),
         ..ReadOptions::default()
     };
     let stdout = io::stdout();

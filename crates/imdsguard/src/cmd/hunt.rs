@@ -377,7 +377,7 @@ fn progress_bar(
     if !wanted || !io::stderr().is_terminal() {
         return (None, None);
     }
-    let (bar, read) = match imdsguard_parse::input_size(&cfg.inputs) {
+    let (bar, read) = match imdsguard_parse::input_size(&cfg.inputs, &cfg.common.read.extensions) {
         Some(total) => {
             let b = indicatif::ProgressBar::new(total);
             b.set_style(
@@ -627,6 +627,10 @@ pub(crate) struct HuntArgs {
     /// Run only the Sigma rule with this id (repeatable).
     #[arg(long, value_name = "ID")]
     rule_id: Vec<String>,
+    /// In directories, read only files with this extension (`evtx`, `jsonl.gz`; repeatable);
+    /// files named on the command line are read whatever their names.
+    #[arg(long, value_name = "EXT", value_parser = crate::parse_ext)]
+    ext: Vec<String>,
     /// Analyse only events from this time on: RFC 3339 (`2026-11-20T10:00:00Z`) or a duration
     /// ago (`24h`). Events whose time cannot be read are analysed.
     #[arg(long, value_name = "TIME", value_parser = crate::cmd::store::when)]
@@ -718,6 +722,7 @@ pub(crate) fn hunt_with(a: HuntArgs) -> Result<ExitCode> {
                 format: a.format,
                 timezone: a.timezone,
                 progress: None,
+                extensions: a.ext,
             },
             correlate: a.correlate.config(a.reorder, a.reorder_memory),
             min_severity: a.min_severity,

@@ -39,6 +39,9 @@ pub(crate) struct ReadArgs {
     /// Only records before this time (same forms as --from).
     #[arg(long, value_name = "TIME", value_parser = crate::cmd::store::when)]
     to: Option<i64>,
+    /// In directories, read only files with this extension (`evtx`, `jsonl.gz`; repeatable).
+    #[arg(long, value_name = "EXT", value_parser = crate::parse_ext)]
+    ext: Vec<String>,
     /// Write to this file instead of standard output.
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     out: Option<PathBuf>,
@@ -50,6 +53,7 @@ impl ReadArgs {
             format: self.format,
             timezone: self.timezone.clone(),
             fields: Arc::new(fields),
+            extensions: Arc::new(self.ext.clone()),
             ..ReadOptions::default()
         }
     }

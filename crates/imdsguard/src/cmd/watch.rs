@@ -282,6 +282,7 @@ pub(crate) fn watch_with(a: WatchArgs) -> Result<ExitCode> {
                 format: a.format,
                 timezone: a.timezone,
                 progress: None,
+                extensions: Vec::new(),
             },
             correlate: a.correlate.config(None, 0),
             min_severity: a.min_severity,
