@@ -151,7 +151,7 @@ pub(crate) fn rules(args: RulesArgs) -> Result<ExitCode> {
                         "imdsguard: {} not exported for {}: {}",
                         s.rule_id,
                         s.target
-                            .map_or("any log source".to_owned(), |t| format!("{t:?}")),
+                            .map_or("any log source", |t| t.category()),
                         s.reason
                     );
                 }
