@@ -150,8 +150,7 @@ pub(crate) fn rules(args: RulesArgs) -> Result<ExitCode> {
                     eprintln!(
                         "imdsguard: {} not exported for {}: {}",
                         s.rule_id,
-                        s.target
-                            .map_or("any log source", |t| t.category()),
+                        s.target.map_or("any log source", |t| t.category()),
                         s.reason
                     );
                 }
