@@ -28,6 +28,7 @@ fuzz_target!(|data: &[u8]| {
                 process: Process { image: Some(image.into()), command_line: Some(image.into()), comm: Some(image.into()), ..Process::default() },
                 parent: Process { image: Some(image.into()), ..Process::default() },
                 network: None,
+                http: None,
                 dns_query: None,
                 container: None,
                 fields: Vec::new(),

@@ -443,6 +443,7 @@ mod tests {
             process: None,
             network: None,
             container: None,
+            http: None,
             reasons: Vec::new(),
             related: Vec::new(),
             triage: None,

@@ -776,6 +776,7 @@ mod tests {
             },
             parent: Process::default(),
             network: None,
+            http: None,
             dns_query: None,
             container: None,
             fields: Vec::new(),

@@ -223,7 +223,15 @@ impl<'e> Enriched<'e> {
                 out.push(Found { source, target: t });
             }
         };
-        if let Some(net) = e.network.as_ref().filter(|n| n.outbound != Some(false)) {
+        // An accepted connection's destination is this host; an HTTP request it accepted still
+        // carries what the client asked for in its URL (an SSRF payload).
+        let http = e.kind == imdsguard_event::EventKind::HttpRequest;
+        if let Some(net) = e
+            .network
+            .as_ref()
+            .filter(|n| n.outbound != Some(false) || http)
+        {
+            let inbound = net.outbound == Some(false);
             // A destination that parses as an address and is no catalog endpoint (the common case)
             // skips the normalizer; anything else (zone ids, odd notations) goes through it.
             let plain_non_target = |ip: &str| {
@@ -232,7 +240,7 @@ impl<'e> Enriched<'e> {
             };
             // Every metadata service is HTTP over TCP: a UDP datagram to a catalog address is
             // something else that shares it (Azure's 168.63.129.16 is also the VM's DNS resolver).
-            let tcp = !net.protocol.as_deref().is_some_and(not_http_transport);
+            let tcp = !inbound && !net.protocol.as_deref().is_some_and(not_http_transport);
             if let Some(ip) = net
                 .dst_ip
                 .as_deref()
@@ -306,6 +314,7 @@ mod tests {
                 dst_port: Some(port),
                 ..Network::default()
             }),
+            http: None,
             dns_query: None,
             container: None,
             fields: Vec::new(),

@@ -114,6 +114,55 @@ pub struct Network {
     pub outbound: Option<bool>,
 }
 
+/// Where an HTTP request was recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Vantage {
+    /// By the web server or reverse proxy that received it (an access log).
+    Inbound,
+    /// By a forward proxy that sent it on (Squid).
+    Outbound,
+    /// On the wire, by a network monitor (Zeek).
+    Wire,
+    /// The log does not say (an ECS web event without `network.direction`).
+    Unknown,
+}
+
+/// An HTTP request as a web, proxy or network log records it. The client is the network part's
+/// source, the full URL (scheme and host where the log gives them) its `url`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Http {
+    /// Where it was recorded.
+    pub vantage: Vantage,
+    /// `GET`, `PUT`, … as logged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// The request target as logged: path and query (`/fetch?u=http%3A%2F%2F…`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    /// The `Host` header, or the virtual host that served it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// `HTTP/1.1`, … as logged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The answer's status code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Bytes of the answer's body (or of the whole answer, as the log counts them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_out: Option<u64>,
+    /// The `User-Agent` header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// The `Referer` header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referer: Option<String>,
+    /// The `X-Forwarded-For` header: the addresses a request came through, the client first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forwarded_for: Option<String>,
+}
+
 /// The container a process runs in, when the record says (ECS `container.*`, Kubernetes pod).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Container {
@@ -174,6 +223,9 @@ pub struct Event {
     /// Network detail, for connections.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<Network>,
+    /// The HTTP request, for web, proxy and network logs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<Box<Http>>,
     /// The queried name, for DNS queries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dns_query: Option<String>,
@@ -194,8 +246,9 @@ impl Event {
 
     /// What names this record whatever file it was read from, however the path was spelled:
     /// a hash of its format, host, time and event id with its own record id where the format
-    /// has one, else with what the record says (process, parent, network, DNS, container). Two
-    /// copies of one log give their records the same identity.
+    /// has one, else with what the record says (process, parent, network, DNS, container; an
+    /// HTTP request by its client and URL, which the network part holds). Two copies of one log
+    /// give their records the same identity.
     pub fn identity(&self) -> u64 {
         let n = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_default();
         let t = |v: &Option<String>| v.clone().unwrap_or_default();
@@ -313,6 +366,7 @@ mod tests {
                 dst_port: Some(80),
                 ..Network::default()
             }),
+            http: None,
             dns_query: None,
             container: None,
             fields: Vec::new(),

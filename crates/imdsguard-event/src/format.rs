@@ -116,6 +116,9 @@ formats! {
     /// (`<Events><Event>...`, UTF-8 or UTF-16).
     WindowsXml = "windows-xml", [Windows], true,
         "Windows events as XML (wevtutil qe /f:xml, Event Viewer's Save as XML)";
+    /// Web server access logs: nginx and Apache `common`, `combined` and `vhost_combined`.
+    WebAccess = "web-access", [], true,
+        "nginx and Apache access logs (common, combined, vhost_combined)";
     /// Any JSON object read field by field, each value under its dotted path
     /// (`Event.EventData.CommandLine`): how Sigma's regression suite reads its JSON samples.
     JsonFields = "json-fields", [], false,

@@ -17,7 +17,7 @@ mod format;
 mod sym;
 mod time;
 
-pub use event::{Container, Event, EventKind, Network, Process};
+pub use event::{Container, Event, EventKind, Http, Network, Process, Vantage};
 pub use format::{Format, FormatInfo, Platform, UnknownFormat};
 pub use sym::{FieldSet, Sym};
 pub use time::{format_time_ms, parse_time_in, parse_time_ms, Clock, LocalZone};

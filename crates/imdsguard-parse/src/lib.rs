@@ -740,7 +740,7 @@ pub(crate) fn read_stream(
                     .to_owned()
             } else {
                 format!(
-                    "not a supported log format (tried windows-xml, auditd, defender-csv and the JSON formats: {})",
+                    "not a supported log format (tried windows-xml, auditd, defender-csv, web-access and the JSON formats: {})",
                     json_format_names().join(", ")
                 )
             };
@@ -757,6 +757,14 @@ pub(crate) fn read_stream(
     };
     if is_audit {
         formats::auditd::read(name, first, line_no, &mut *r, opts, summary, on_event);
+        return;
+    }
+    let is_access = match opts.format {
+        Some(f) => f == Format::WebAccess,
+        None => formats::web_access::sniff_line(&String::from_utf8_lossy(&first)),
+    };
+    if is_access {
+        formats::web_access::read(name, first, line_no, &mut *r, opts, summary, on_event);
         return;
     }
     let is_csv = match opts.format {
@@ -840,12 +848,13 @@ fn starts_a_reading(line: &[u8], opts: &ReadOptions) -> bool {
         }
     };
     match opts.format {
-        Some(Format::Auditd | Format::DefenderCsv | Format::WindowsXml) => true,
+        Some(Format::Auditd | Format::DefenderCsv | Format::WindowsXml | Format::WebAccess) => true,
         Some(_) => json(),
         None => {
             std::str::from_utf8(line).is_ok_and(|t| {
                 formats::auditd::sniff_line(t) || formats::defender_csv::sniff_csv_header(t)
-            }) || json()
+            }) || formats::web_access::sniff_line(&String::from_utf8_lossy(line))
+                || json()
         }
     }
 }
@@ -1141,7 +1150,7 @@ mod tests {
         assert_eq!(summary.unrecognized_files.len(), 1);
         assert!(
             summary.unrecognized_files[0].starts_with(
-                "info.yml: not a supported log format (tried windows-xml, auditd, defender-csv and the JSON formats: evtx-json, "
+                "info.yml: not a supported log format (tried windows-xml, auditd, defender-csv, web-access and the JSON formats: evtx-json, "
             ),
             "{:?}",
             summary.unrecognized_files

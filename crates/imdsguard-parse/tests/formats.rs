@@ -80,6 +80,15 @@ fn every_format_maps_its_fields() {
             r#"{"EventID":4624,"Channel":"Security","Hostname":"dc1","TargetUserName":"bob"}"#,
             "nxlog-json other id=4624 host=dc1 proc=-|-|-|- parent=-|-",
         ),
+        // nginx and Apache access logs: a request the server received.
+        (
+            r#"203.0.113.50 - - [20/Nov/2026:09:12:03 +0000] "GET /api/preview?url=http://169.254.169.254/latest/meta-data/ HTTP/1.1" 200 312 "-" "python-requests/2.31.0""#,
+            "web-access http-request id=GET host=- proc=-|-|-|- parent=-|- net=-:- url=/api/preview?url=http://169.254.169.254/latest/meta-data/ in",
+        ),
+        (
+            r#"shop.example:443 203.0.113.50 - - [20/Nov/2026:09:12:03 +0000] "POST /upload HTTP/2.0" 413 0 "-" "-""#,
+            "web-access http-request id=POST host=- proc=-|-|-|- parent=-|- net=-:- url=http://shop.example/upload in",
+        ),
     ];
     let dir = std::env::temp_dir().join(format!("imdsguard-formats-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -235,4 +244,51 @@ fn a_byte_that_is_not_utf8_costs_the_byte_in_audit_and_xml_too() {
             "{file}: the mark is kept in a field"
         );
     }
+}
+
+/// An access log: each line a request with its client, status, size and headers; a line that
+/// is no request is named with its line and the rest are read.
+#[test]
+fn access_log_lines_decode_with_their_http_part() {
+    let text = concat!(
+        r#"198.51.100.7 - bob [20/Nov/2026:09:00:04 -0500] "GET /a?b=c HTTP/1.1" 200 5120 "https://shop.example/" "Mozilla/5.0" "10.1.1.1, 203.0.113.9""#,
+        "\n",
+        "not an access line\n",
+        r#"10.0.1.40 - - [20/Nov/2026:09:00:00 +0000] "GET /health HTTP/1.1" 200 - "-" "ELB-HealthChecker/2.0""#,
+        "\n",
+    );
+    let dir = std::env::temp_dir().join(format!("imdsguard-access-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("access.log");
+    std::fs::write(&file, text).unwrap();
+    let mut events = Vec::new();
+    let mut summary = Summary::default();
+    read_inputs(&[file], &ReadOptions::default(), &mut summary, &mut |e| {
+        events.push(e)
+    });
+    assert_eq!(events.len(), 2);
+    let e = &events[0];
+    assert_eq!(e.time.as_deref(), Some("2026-11-20T14:00:04.000Z"));
+    assert_eq!(
+        e.network.as_ref().unwrap().src_ip.as_deref(),
+        Some("198.51.100.7")
+    );
+    let h = e.http.as_ref().unwrap();
+    assert_eq!(
+        (h.method.as_deref(), h.uri.as_deref(), h.status, h.bytes_out),
+        (Some("GET"), Some("/a?b=c"), Some(200), Some(5120))
+    );
+    assert_eq!(h.referer.as_deref(), Some("https://shop.example/"));
+    assert_eq!(h.user_agent.as_deref(), Some("Mozilla/5.0"));
+    assert_eq!(h.forwarded_for.as_deref(), Some("10.1.1.1, 203.0.113.9"));
+    assert_eq!(events[1].http.as_ref().unwrap().bytes_out, None);
+    assert_eq!(summary.total_skipped(), 1);
+    assert!(
+        summary.first_skips[0].to_string().ends_with(
+            "access.log:2: malformed record: not an access-log line (common, combined or vhost_combined)"
+        ),
+        "{}",
+        summary.first_skips[0]
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }

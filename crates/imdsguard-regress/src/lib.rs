@@ -620,6 +620,7 @@ pub fn json_event(v: &serde_json::Value, shown: &str, line: u64, read: &FieldSet
         process: Default::default(),
         parent: Default::default(),
         network: None,
+        http: None,
         dns_query: None,
         container: None,
         fields,

@@ -59,6 +59,9 @@ pub struct Alert {
     /// Container context, when the record carries it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container: Option<imdsguard_event::Container>,
+    /// The HTTP request, for web, proxy and network logs: the client and the request as logged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<Box<AlertHttp>>,
     /// Why, in sentences.
     pub reasons: Vec<String>,
     /// For a correlation: the ids of the alerts it joins, in time order.
@@ -315,6 +318,17 @@ pub struct AlertProcess {
     pub agent: Option<String>,
 }
 
+/// The HTTP part of an alert: who asked, and the request and answer as the log records them.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertHttp {
+    /// The client's address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// The request.
+    #[serde(flatten)]
+    pub request: imdsguard_event::Http,
+}
+
 /// The connection part of an alert.
 #[derive(Debug, Clone, Serialize)]
 pub struct AlertNetwork {
@@ -412,6 +426,12 @@ impl Alert {
                 url: n.url.clone(),
             }),
             container: e.container.clone(),
+            http: e.http.as_ref().map(|h| {
+                Box::new(AlertHttp {
+                    client: e.network.as_ref().and_then(|n| n.src_ip.clone()),
+                    request: (**h).clone(),
+                })
+            }),
             reasons: Vec::new(),
             related: Vec::new(),
             triage: None,
@@ -471,6 +491,18 @@ impl Alert {
                 + o(&c.name)
                 + o(&c.image)
                 + o(&c.pod);
+        }
+        if let Some(h) = &self.http {
+            let r = &h.request;
+            n += std::mem::size_of::<AlertHttp>()
+                + o(&h.client)
+                + o(&r.method)
+                + o(&r.uri)
+                + o(&r.host)
+                + o(&r.version)
+                + o(&r.user_agent)
+                + o(&r.referer)
+                + o(&r.forwarded_for);
         }
         if let Some(t) = &self.triage {
             n += std::mem::size_of::<Triage>()
@@ -583,6 +615,26 @@ impl Alert {
             }
             if let Some(pi) = &p.parent_image {
                 out.push(format!("Parent: {}", file(pi)));
+            }
+        }
+        if let Some(h) = &self.http {
+            if let Some(c) = &h.client {
+                out.push(format!("Client: {c}"));
+            }
+            let r = &h.request;
+            let answer: Vec<String> = [
+                r.method.clone(),
+                r.status.map(|s| s.to_string()),
+                r.bytes_out.map(|b| format!("{b} bytes")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if !answer.is_empty() {
+                out.push(format!("Req: {}", answer.join(" ")));
+            }
+            if let Some(ua) = &r.user_agent {
+                out.push(format!("UA: {}", short(ua, 60)));
             }
         }
         if let Some(n) = &self.network {
@@ -761,6 +813,7 @@ mod tests {
                 url: None,
             }),
             container: None,
+            http: None,
             reasons: Vec::new(),
             related: Vec::new(),
             triage: None,

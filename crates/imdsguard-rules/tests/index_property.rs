@@ -86,6 +86,7 @@ fn event(raw: Vec<(usize, usize)>, kind: usize, image: Option<usize>) -> Event {
         },
         parent: Process::default(),
         network: None,
+        http: None,
         dns_query: None,
         container: None,
         fields: raw

@@ -34,6 +34,7 @@ fn alert(id: &str, rule: &str, host: &str, sev: Severity, line: u64) -> Alert {
         process: None,
         network: None,
         container: None,
+        http: None,
         reasons: vec!["why".into()],
         related: Vec::new(),
         triage: None,

@@ -162,6 +162,7 @@ impl Context {
                 }),
                 network: None,
                 container: None,
+                http: None,
                 reasons: Vec::new(),
                 related: Vec::new(),
                 triage: None,
@@ -180,8 +181,18 @@ impl Context {
 
 impl Touch {
     /// The touch of an enriched event at `time_ms`, or `None` when the event reaches no metadata
-    /// target (a DNS lookup alone is not a request).
+    /// target (a DNS lookup alone is not a request), or when it is a request a web server
+    /// received: its client asked for the target, no process of this host reached it (the
+    /// process baselines and sequences here are about processes).
     pub fn of(ev: &Enriched<'_>, time_ms: i64) -> Option<Touch> {
+        if ev
+            .event
+            .http
+            .as_ref()
+            .is_some_and(|h| h.vantage == imdsguard_event::Vantage::Inbound)
+        {
+            return None;
+        }
         let requests: Vec<Request> = ev
             .targets()
             .iter()

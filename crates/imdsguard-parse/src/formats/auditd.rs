@@ -257,6 +257,7 @@ pub(crate) fn event(records: &[Record], source: SourceRef) -> Event {
         process: Process::default(),
         parent: Process::default(),
         network: None,
+        http: None,
         dns_query: None,
         container: None,
         fields: Vec::new(),

@@ -80,6 +80,7 @@ pub(crate) fn row_event(
             ..Process::default()
         },
         network: None,
+        http: None,
         dns_query: None,
         container: None,
         fields: Vec::new(),

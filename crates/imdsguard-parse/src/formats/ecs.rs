@@ -2,7 +2,9 @@
 //! `dns.*`, `host.name`, `@timestamp`.
 
 use crate::json::{Map, Value};
-use imdsguard_event::{Container, Event, EventKind, Format, Network, Process, SourceRef};
+use imdsguard_event::{
+    Container, Event, EventKind, Format, Http, Network, Process, SourceRef, Vantage,
+};
 
 use super::{Decoding, JsonDecoder, Skip};
 use crate::fields::{object, Fields};
@@ -80,6 +82,46 @@ fn container(v: &Map<'_>) -> Option<Container> {
     (found != Container::default()).then_some(found)
 }
 
+/// The HTTP part of a web event: ECS's `http.*`, `url.*` and `user_agent.*`; received or sent as
+/// `network.direction` says (a server's and a proxy's records look alike otherwise).
+fn http(v: &Map<'_>) -> Http {
+    let h = object(v, &["http"]);
+    let request = h.and_then(|h| object(h, &["request"]));
+    let response = h.and_then(|h| object(h, &["response"]));
+    let url = object(v, &["url"]);
+    let uri = url.and_then(|u| {
+        let path = u.text(&["path"])?;
+        Some(match u.text(&["query"]) {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        })
+    });
+    let vantage = match object(v, &["network"])
+        .and_then(|n| n.text(&["direction"]))
+        .as_deref()
+    {
+        Some("inbound" | "ingress") => Vantage::Inbound,
+        Some("outbound" | "egress") => Vantage::Outbound,
+        _ => Vantage::Unknown,
+    };
+    Http {
+        vantage,
+        method: request.and_then(|r| r.text(&["method"])),
+        uri,
+        host: url.and_then(|u| u.text(&["domain"])),
+        version: h.and_then(|h| h.text(&["version"])),
+        status: response
+            .and_then(|r| r.text(&["status_code"]))
+            .and_then(|s| s.parse().ok()),
+        bytes_out: response
+            .and_then(|r| object(r, &["body"]).and_then(|b| b.text(&["bytes"])))
+            .and_then(|b| b.parse().ok()),
+        user_agent: object(v, &["user_agent"]).and_then(|u| u.text(&["original"])),
+        referer: request.and_then(|r| r.text(&["referrer"])),
+        forwarded_for: None,
+    }
+}
+
 pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Result<Event, Skip> {
     let categories = strings(object(v, &["event"]).and_then(|e| e.get("category")));
     let user = object(v, &["user"]).and_then(|u| {
@@ -103,6 +145,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Resu
         process: process(proc_obj, user),
         parent: process(proc_obj.and_then(|p| object(p, &["parent"])), None),
         network: None,
+        http: None,
         dns_query: object(v, &["dns", "question"]).and_then(|q| q.text(&["name"])),
         container: container(v),
         fields: Vec::new(),
@@ -134,6 +177,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Resu
     } else if e.network.as_ref().is_some_and(|n| n.url.is_some())
         && categories.iter().any(|c| c == "web")
     {
+        e.http = Some(Box::new(http(v)));
         EventKind::HttpRequest
     } else if e.network.is_some() {
         EventKind::NetworkConnect

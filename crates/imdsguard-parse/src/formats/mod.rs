@@ -16,6 +16,7 @@ mod nxlog_json;
 mod sentinel_securityevent;
 mod sentinel_syslog;
 mod sentinel_windowsevent;
+pub(crate) mod web_access;
 pub(crate) mod windows;
 pub(crate) mod windows_xml;
 mod winlogbeat;

@@ -88,6 +88,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Resul
         process: Process::default(),
         parent: Process::default(),
         network: None,
+        http: None,
         dns_query: None,
         container: None,
         fields: Vec::new(),

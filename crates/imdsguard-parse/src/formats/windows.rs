@@ -256,6 +256,7 @@ pub(crate) fn windows_event(
         process: Process::default(),
         parent: Process::default(),
         network: None,
+        http: None,
         dns_query: None,
         container: None,
         fields: Vec::new(),

@@ -540,6 +540,7 @@ mod tests {
             },
             parent: Default::default(),
             network: None,
+            http: None,
             dns_query: None,
             container: None,
             fields: vec![(Sym::intern("Image"), image.into())],
