@@ -778,6 +778,17 @@ impl Values {
     }
 }
 
+/// How many distinct escalation reasons an incident names; the rest are counted.
+const MAX_REASONS: usize = 8;
+
+/// `N` of a merged reason's closing `and N more`.
+fn more_count(part: &str) -> Option<u64> {
+    part.strip_prefix("and ")?
+        .strip_suffix(" more")?
+        .parse()
+        .ok()
+}
+
 /// Folds an alert's triage into its incident's: an incident escalates when any of its alerts
 /// does; each question keeps its most telling answer (`no` to "authorized?", `yes` elsewhere,
 /// then `unknown`); each distinct containment step appears once.
@@ -802,10 +813,28 @@ pub fn merge(into: &mut Triage, from: &Triage) {
         } else {
             Vec::new()
         };
-        for p in parts(&from.escalate_reason) {
-            if !mine.contains(&p) {
-                mine.push(p);
+        // An incident of thousands of alerts (a scan from many addresses) names its first
+        // reasons and counts the others, so the reason stays a sentence and merging stays cheap.
+        let mut more: u64 = match mine.last().and_then(|l| more_count(l)) {
+            Some(n) => {
+                mine.pop();
+                n
             }
+            None => 0,
+        };
+        for p in parts(&from.escalate_reason) {
+            if let Some(n) = more_count(&p) {
+                more += n;
+            } else if !mine.contains(&p) {
+                if mine.len() < MAX_REASONS {
+                    mine.push(p);
+                } else {
+                    more += 1;
+                }
+            }
+        }
+        if more > 0 {
+            mine.push(format!("and {more} more"));
         }
         into.escalate = true;
         into.escalate_reason = format!("Escalate to T2: {}.", mine.join("; "));
@@ -1127,6 +1156,46 @@ mod tests {
         assert_eq!(inc.questions[0].answer, Reply::No);
         assert!(inc.escalate);
         assert_eq!(inc.escalate_reason, web.escalate_reason);
+    }
+
+    /// An incident of thousands of alerts with a reason each (a scan from thousands of
+    /// addresses) names its first reasons and counts the rest: the reason stays short and
+    /// merging stays linear.
+    #[test]
+    fn an_incident_names_its_first_reasons_and_counts_the_rest() {
+        let one = |i: u32| Triage {
+            questions: Vec::new(),
+            escalate: true,
+            escalate_reason: format!(
+                "Escalate to T2: SSRF indication from external address 198.18.0.{i}."
+            ),
+            containment: Vec::new(),
+        };
+        let mut inc = one(0);
+        for i in 1..5000 {
+            merge(&mut inc, &one(i));
+            // The same alert again adds nothing new to the named ones.
+            merge(&mut inc, &one(1));
+        }
+        let named = (0..MAX_REASONS as u32)
+            .map(|i| format!("SSRF indication from external address 198.18.0.{i}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let more = 5000 - MAX_REASONS as u64;
+        assert_eq!(
+            inc.escalate_reason,
+            format!("Escalate to T2: {named}; and {more} more.")
+        );
+        // An incident merged into another keeps the count.
+        let mut outer = one(9999);
+        merge(&mut outer, &inc);
+        assert!(
+            outer
+                .escalate_reason
+                .ends_with(&format!("; and {} more.", more + 1)),
+            "{}",
+            outer.escalate_reason
+        );
     }
 
     /// An SSRF payload as a web log records it (ECS `url.full`): the metadata URL inside a
