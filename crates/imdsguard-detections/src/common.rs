@@ -50,6 +50,28 @@ pub fn in_container() -> Expr {
     ])
 }
 
+/// A request a web server received for a path only a metadata service serves, with no
+/// metadata address in it: the request line's `path-only` target (IMDS-009's ground; the other
+/// detections leave it to IMDS-009).
+pub fn asked_of_the_server() -> Expr {
+    Expr::All(vec![
+        on(Field::HttpVantage).is("inbound"),
+        on(Field::TargetEncoding).is("path-only"),
+        !on(Field::TargetEndpoint).exists(),
+    ])
+}
+
+/// Every encoding but `path-only`: a path without an address is no obfuscation.
+pub fn obfuscated() -> Expr {
+    let names: Vec<&str> = Field::TargetEncoding
+        .domain()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| *e != "path-only")
+        .collect();
+    on(Field::TargetEncoding).any_of(&names)
+}
+
 /// The reasons every detection gives about the target and the process.
 pub fn standard_reasons(b: RuleBuilder) -> RuleBuilder {
     b.reason_if(

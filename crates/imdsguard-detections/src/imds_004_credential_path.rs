@@ -30,6 +30,7 @@ pub fn rule() -> Rule {
         on(Field::TargetSource).any_of(&["command-line", "url"]),
         not_agent(),
         !masquerade(),
+        !asked_of_the_server(),
     ]);
     let b = Rule::documented(include_str!("imds_004_credential_path.rs"), Severity::High, when)
     .attack("T1552.005")

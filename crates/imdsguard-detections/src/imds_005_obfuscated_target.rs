@@ -23,11 +23,7 @@ use crate::common::*;
 
 /// The detection.
 pub fn rule() -> Rule {
-    let when = Expr::All(vec![
-        has_target(),
-        on(Field::TargetEncoding).exists(),
-        not_agent(),
-    ]);
+    let when = Expr::All(vec![has_target(), obfuscated(), not_agent()]);
     let b = Rule::documented(include_str!("imds_005_obfuscated_target.rs"), Severity::High, when)
     .attack("T1552.005")
     .attack("T1027")

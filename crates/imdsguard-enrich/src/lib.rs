@@ -266,6 +266,16 @@ impl<'e> Enriched<'e> {
             if let Some(u) = net.url.as_deref().filter(|s| !s.trim().is_empty()) {
                 push(TargetSource::Url, u, ReadAs::Url, |e| e);
             }
+            // A request a web server received for a path only a metadata service serves (asked
+            // of a reverse proxy that forwards by Host, as in the Capital One breach): its
+            // request line, read as one, reports the path as `path-only`.
+            if let Some(line) = e.http.as_ref().filter(|_| inbound).and_then(|h| {
+                let path = h.uri.as_deref()?.split(['?', '#']).next()?;
+                path.starts_with('/')
+                    .then(|| format!("{} {path} HTTP/1.1", h.method.as_deref().unwrap_or("GET")))
+            }) {
+                push(TargetSource::Url, &line, ReadAs::Text, |e| e);
+            }
         }
         if let Some(q) = e.dns_query.as_deref().filter(|s| !s.trim().is_empty()) {
             push(TargetSource::Dns, q, ReadAs::Host, query_encodings);

@@ -128,6 +128,26 @@ pub enum Vantage {
     Unknown,
 }
 
+impl Vantage {
+    /// Every vantage.
+    pub const ALL: &'static [Vantage] = &[
+        Vantage::Inbound,
+        Vantage::Outbound,
+        Vantage::Wire,
+        Vantage::Unknown,
+    ];
+
+    /// The kebab-case name used in every output and by rules.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Vantage::Inbound => "inbound",
+            Vantage::Outbound => "outbound",
+            Vantage::Wire => "wire",
+            Vantage::Unknown => "unknown",
+        }
+    }
+}
+
 /// An HTTP request as a web, proxy or network log records it. The client is the network part's
 /// source, the full URL (scheme and host where the log gives them) its `url`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

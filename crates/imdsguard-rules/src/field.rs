@@ -87,6 +87,17 @@ fields! {
     ContainerImage = "container.image",
     /// Kubernetes pod.
     ContainerPod = "container.pod",
+    /// The HTTP method of a web, proxy or network log's request (`GET`).
+    HttpMethod = "http.method",
+    /// The answer's status code.
+    HttpStatus = "http.status",
+    /// Where the request was recorded: `inbound` (a web server's access log), `outbound` (a
+    /// forward proxy), `wire` (a network monitor), `unknown`.
+    HttpVantage = "http.vantage",
+    /// The client's address.
+    HttpClient = "http.client",
+    /// The `User-Agent` header.
+    HttpUserAgent = "http.user_agent",
     /// Enriched: what the most severe metadata target hands out (`credentials`, `token`,
     /// `identity`, `userdata`, `other`); absent when the event has no target.
     TargetKind = "target.kind",
@@ -218,6 +229,10 @@ impl Field {
             Field::ProcessVerdict => VerdictKind::ALL.iter().map(|v| v.as_str()).collect(),
             Field::ProcessLocation => Location::ALL.iter().map(|l| l.as_str()).collect(),
             Field::ProcessCaller => Caller::ALL.iter().map(|c| c.as_str()).collect(),
+            Field::HttpVantage => imdsguard_event::Vantage::ALL
+                .iter()
+                .map(|v| v.as_str())
+                .collect(),
             _ => return None,
         })
     }
@@ -253,6 +268,15 @@ impl Field {
             Field::ContainerId => s(c.and_then(|c| c.id.as_deref())),
             Field::ContainerImage => s(c.and_then(|c| c.image.as_deref())),
             Field::ContainerPod => s(c.and_then(|c| c.pod.as_deref())),
+            Field::HttpMethod => s(e.http.as_ref().and_then(|h| h.method.as_deref())),
+            Field::HttpStatus => e
+                .http
+                .as_ref()
+                .and_then(|h| h.status)
+                .map(|s| Value::Int(s.into())),
+            Field::HttpVantage => e.http.as_ref().and_then(|h| st(h.vantage.as_str())),
+            Field::HttpClient => s(e.http.as_ref().and(net).and_then(|n| n.src_ip.as_deref())),
+            Field::HttpUserAgent => s(e.http.as_ref().and_then(|h| h.user_agent.as_deref())),
             Field::TargetKind => ev
                 .best()
                 .map(|f| Value::Str(Cow::Borrowed(f.target.kind.as_str()))),

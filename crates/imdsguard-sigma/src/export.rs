@@ -482,7 +482,15 @@ impl Ctx<'_> {
                     Tri::False
                 }
             }
-            Field::TargetEncoding if exists => self.encoded_target(),
+            // Any non-canonical form (every encoding but `path-only`, which is no obfuscation):
+            // the forms the catalog spells.
+            Field::TargetEncoding
+                if exists
+                    || Self::eq_values(ms)
+                        .is_some_and(|v| !v.is_empty() && !v.contains(&"path-only")) =>
+            {
+                self.encoded_target()
+            }
             Field::ProcessVerdict => match Self::eq_values(ms).as_deref() {
                 Some(["agent"]) => self.agents(),
                 Some(["masquerade"]) => self.masquerade(),
@@ -490,6 +498,16 @@ impl Ctx<'_> {
             },
             Field::ProcessLocation => self.unusual_location(),
             Field::ProcessCaller if exists => self.web_caller(),
+            Field::HttpMethod
+            | Field::HttpStatus
+            | Field::HttpVantage
+            | Field::HttpClient
+            | Field::HttpUserAgent => {
+                if pos {
+                    return Err("needs an HTTP request as a web server logs it, which Sigma's process, network and DNS log sources do not carry".into());
+                }
+                Tri::False
+            }
             Field::ContainerId | Field::ContainerImage | Field::ContainerPod => {
                 if pos {
                     return Err("needs container context, which Sigma's process, network and DNS log sources do not carry".into());

@@ -262,8 +262,8 @@ fn rules_list_and_show_print_the_pack() {
     let out = run(&["rules", "list"]);
     assert!(out.status.success());
     let list = String::from_utf8(out.stdout).unwrap();
-    // Eight single-event detections and four correlations.
-    assert_eq!(list.lines().count(), 12);
+    // Nine single-event detections and four correlations.
+    assert_eq!(list.lines().count(), 13);
     assert_eq!(
         list.lines()
             .filter(|l| l.ends_with("(correlation)"))
