@@ -264,12 +264,7 @@ pub(crate) fn search(a: SearchArgs) -> Result<ExitCode> {
     );
     // A timeline: in time order, records without a readable time last as they came.
     found.sort_by_key(|f| (f.time_ms.is_none(), f.time_ms));
-    let (mut w, terminal) = destination(read.out.as_ref())?;
-    let output = a.output.unwrap_or(if terminal {
-        SearchOutput::Table
-    } else {
-        SearchOutput::Jsonl
-    });
+    let (mut w, output) = output_to(read, a.output)?;
     let written = match output {
         SearchOutput::Table => found.iter().try_for_each(|f| {
             let mut r = search_row(f);
@@ -318,6 +313,21 @@ pub(crate) fn search(a: SearchArgs) -> Result<ExitCode> {
     print_summary(&summary, started.elapsed());
     eprintln!("  found    {} records", found.len());
     Ok(exit_status(&summary))
+}
+
+/// Where a command writes, and in which form: as asked, else a table on a terminal and JSON
+/// lines otherwise.
+fn output_to(
+    read: &ReadArgs,
+    asked: Option<SearchOutput>,
+) -> Result<(Box<dyn Write>, SearchOutput)> {
+    let (w, terminal) = destination(read.out.as_ref())?;
+    let output = asked.unwrap_or(if terminal {
+        SearchOutput::Table
+    } else {
+        SearchOutput::Jsonl
+    });
+    Ok((w, output))
 }
 
 /// `s` on one line (runs of white space as one space), cut in the middle to `max` characters.
@@ -451,12 +461,7 @@ pub(crate) fn metrics(a: MetricsArgs) -> Result<ExitCode> {
         r.push(time(t.last));
         r
     };
-    let (mut w, terminal) = destination(read.out.as_ref())?;
-    let output = a.output.unwrap_or(if terminal {
-        SearchOutput::Table
-    } else {
-        SearchOutput::Jsonl
-    });
+    let (mut w, output) = output_to(read, a.output)?;
     let written = match output {
         SearchOutput::Table => {
             let table: Vec<Vec<String>> =
