@@ -89,6 +89,11 @@ fn every_format_maps_its_fields() {
             r#"shop.example:443 203.0.113.50 - - [20/Nov/2026:09:12:03 +0000] "POST /upload HTTP/2.0" 413 0 "-" "-""#,
             "web-access http-request id=POST host=- proc=-|-|-|- parent=-|- net=-:- url=http://shop.example/upload in",
         ),
+        // Zeek's http.log as JSON: a request seen on the wire.
+        (
+            r#"{"ts":1795165921.305988,"uid":"C1","id.orig_h":"10.42.0.17","id.orig_p":51544,"id.resp_h":"169.254.169.254","id.resp_p":80,"trans_depth":1,"method":"GET","host":"169.254.169.254","uri":"/latest/meta-data/","status_code":200}"#,
+            "zeek-http http-request id=GET host=- proc=-|-|-|- parent=-|- net=169.254.169.254:80 url=http://169.254.169.254/latest/meta-data/",
+        ),
     ];
     let dir = std::env::temp_dir().join(format!("imdsguard-formats-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -424,3 +424,43 @@ fn an_unreadable_chunk_is_named_and_its_records_counted() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Web and network logs as public projects ship them: Elastic's nginx module test file (address
+/// lists before the client, a quoted X-Forwarded-For list, an empty request) and OTRF's APT29
+/// Zeek `http.log` (JSON with `id_orig_h`-style names): every line an HTTP request, none skipped.
+#[test]
+fn public_web_and_zeek_logs_decode_every_line() {
+    let nginx = shared!("net/elastic-beats_nginx_access_test.log");
+    let (events, summary) = read(std::slice::from_ref(&nginx));
+    assert_eq!(summary.total_skipped(), 0, "{:?}", summary.first_skips);
+    let lines = std::fs::read_to_string(&nginx).unwrap().lines().count();
+    assert_eq!(events.len(), lines);
+    let clients: Vec<&str> = events
+        .iter()
+        .map(|e| e.network.as_ref().unwrap().src_ip.as_deref().unwrap())
+        .collect();
+    assert_eq!(
+        clients,
+        [
+            "127.0.0.1",
+            "172.17.0.1",
+            "85.181.35.98",
+            "85.181.35.98",
+            "10.2.1.185",
+            "10.2.2.121",
+            "127.0.0.1"
+        ]
+    );
+    assert!(events.iter().all(|e| e.format == Format::WebAccess));
+
+    let zeek = shared!("net/otrf_apt29_day1_SCRANTON_zeek_json_http.log");
+    let (events, summary) = read(std::slice::from_ref(&zeek));
+    assert_eq!(summary.total_skipped(), 0, "{:?}", summary.first_skips);
+    let lines = std::fs::read_to_string(&zeek).unwrap().lines().count();
+    assert_eq!(events.len(), lines);
+    for e in &events {
+        assert_eq!(e.format, Format::ZeekHttp);
+        assert!(e.network.as_ref().unwrap().src_ip.is_some(), "{}", e.source);
+        assert!(e.record_id.is_some(), "{}", e.source);
+    }
+}

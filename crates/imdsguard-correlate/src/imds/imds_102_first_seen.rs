@@ -33,7 +33,8 @@ impl Imds {
         own: &Ref,
         out: &mut Vec<Alert>,
     ) {
-        if learned.known || learned.learning || t.agent {
+        // A web, proxy or network log names no process: there is no process to be new.
+        if learned.known || learned.learning || t.agent || t.identity == super::UNKNOWN_PROGRAM {
             return;
         }
         if !self

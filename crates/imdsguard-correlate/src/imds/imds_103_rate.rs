@@ -31,6 +31,10 @@ pub const META: Meta = Meta {
 
 impl Imds {
     pub(super) fn rate(&mut self, t: &Touch, learned: &Learned, own: &Ref, out: &mut Vec<Alert>) {
+        // A web, proxy or network log names no process, whose own rate this would be.
+        if t.identity == super::UNKNOWN_PROGRAM {
+            return;
+        }
         let bucket_ms = self.cfg.rate_bucket_ms;
         let (factor, floor) = (self.cfg.rate_factor, self.cfg.rate_min);
         let start = t.time_ms - t.time_ms.rem_euclid(bucket_ms);

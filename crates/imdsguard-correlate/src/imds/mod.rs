@@ -279,11 +279,14 @@ impl Touch {
 
 /// A process's program as baselines know it: the image path in one spelling (`C:\…` and
 /// `\device\harddiskvolume2\…` are one binary), else the kernel's `comm`, else `?`.
+/// The identity of a process the record does not name (web, proxy and network logs).
+pub(crate) const UNKNOWN_PROGRAM: &str = "?";
+
 fn program(p: &imdsguard_event::Process) -> String {
     match (&p.image, &p.comm) {
         (Some(image), _) => normalize_path(image),
         (None, Some(comm)) => format!("comm:{comm}"),
-        (None, None) => "?".into(),
+        (None, None) => UNKNOWN_PROGRAM.into(),
     }
 }
 

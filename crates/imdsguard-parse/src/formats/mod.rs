@@ -20,6 +20,7 @@ pub(crate) mod web_access;
 pub(crate) mod windows;
 pub(crate) mod windows_xml;
 mod winlogbeat;
+mod zeek_http;
 
 use crate::json::{Map, Value};
 use imdsguard_event::{Event, FieldSet, Format, SourceRef};
@@ -51,6 +52,7 @@ const JSON_FORMATS: &[JsonDecoder] = &[
     defender_streaming::DECODER,
     defender_json::DECODER,
     nxlog_json::DECODER,
+    zeek_http::DECODER,
     ecs::DECODER,
 ];
 

@@ -23,6 +23,8 @@ use crate::{ReadOptions, Summary};
 pub(crate) struct Line<'a> {
     vhost: Option<&'a str>,
     client: &'a str,
+    /// Addresses the request came through, written before the client.
+    through: Option<&'a str>,
     user: Option<&'a str>,
     /// `10/Oct/2000:13:55:36 -0700`.
     time: &'a str,
@@ -43,13 +45,15 @@ pub(crate) fn sniff_line(line: &str) -> bool {
 pub(crate) fn split(line: &str) -> Option<Line<'_>> {
     let line = line.trim_end_matches(['\r', '\n']);
     let open = line.find(" [")?;
-    let head: Vec<&str> = line[..open].split(' ').collect();
-    let (vhost, client, user) = match head.as_slice() {
-        [h, _, u] => (None, *h, *u),
-        [v, h, _, u] => (Some(*v), *h, *u),
-        _ => return None,
-    };
-    if client.is_empty() || client.contains(['"', '[']) {
+    // `… ident user [`: the two fields before the time, then what comes first: the client, the
+    // virtual host and the client, or the addresses a request came through and the client
+    // (`10.0.0.2, 10.0.0.1, 127.0.0.1` or `"10.5.1.1, 199.96.1.1" 10.2.1.185`, as nginx's
+    // `real_ip` and `$http_x_forwarded_for` formats write them).
+    let head = &line[..open];
+    let (head, user) = head.rsplit_once(' ')?;
+    let (prefix, _ident) = head.rsplit_once(' ')?;
+    let (vhost, client, through) = client_part(prefix)?;
+    if client.is_empty() || client.contains(['"', '[', ' ', ',']) {
         return None;
     }
     let rest = &line[open + 2..];
@@ -85,6 +89,7 @@ pub(crate) fn split(line: &str) -> Option<Line<'_>> {
     Some(Line {
         vhost,
         client,
+        through,
         user: Some(user).filter(|u| *u != "-"),
         time,
         request,
@@ -93,6 +98,31 @@ pub(crate) fn split(line: &str) -> Option<Line<'_>> {
         referer: extra.next().flatten(),
         user_agent: extra.next().flatten(),
         forwarded_for: extra.next().flatten(),
+    })
+}
+
+/// The start of a line: `(virtual host, client, addresses it came through)`.
+fn client_part(prefix: &str) -> Option<(Option<&str>, &str, Option<&str>)> {
+    let prefix = prefix.trim();
+    if let Some(quoted) = prefix.strip_prefix('"') {
+        let (list, client) = quoted.split_once('"')?;
+        return Some((None, client.trim(), Some(list.trim())));
+    }
+    if let Some(at) = prefix.rfind(", ") {
+        // `a, b, c` (the client last) or `a, b c` (a list, then the client).
+        let tail = &prefix[at + 2..];
+        return Some(match tail.split_once(' ') {
+            Some((_, client)) => (
+                None,
+                client,
+                Some(&prefix[..prefix.len() - client.len() - 1]),
+            ),
+            None => (None, tail, Some(&prefix[..at])),
+        });
+    }
+    Some(match prefix.split_once(' ') {
+        Some((vhost, client)) => (Some(vhost), client, None),
+        None => (None, prefix, None),
     })
 }
 
@@ -211,7 +241,10 @@ pub(crate) fn decode(line: &Line<'_>, source: SourceRef) -> Result<Event, (SkipR
             bytes_out: line.bytes,
             user_agent: line.user_agent.clone(),
             referer: line.referer.clone(),
-            forwarded_for: line.forwarded_for.clone(),
+            forwarded_for: line
+                .forwarded_for
+                .clone()
+                .or_else(|| line.through.map(str::to_owned)),
         })),
         dns_query: None,
         container: None,
@@ -313,6 +346,32 @@ mod tests {
         let e = decode(&split(junk).unwrap(), at()).unwrap();
         assert_eq!(e.http.as_ref().unwrap().method, None);
         assert_eq!(e.http.as_ref().unwrap().status, Some(400));
+    }
+
+    #[test]
+    fn address_lists_before_the_client_are_read_as_the_way_it_came() {
+        let cases = [
+            (
+                r#"10.0.0.2, 10.0.0.1, 127.0.0.1 - - [07/Dec/2016:11:05:07 +0100] "GET /ocelot HTTP/1.1" 200 571 "-" "Firefox/49.0""#,
+                "127.0.0.1",
+                Some("10.0.0.2, 10.0.0.1"),
+            ),
+            (
+                r#""10.5.102.222, 199.96.1.1, 204.246.1.1" 10.2.1.185 - - [22/Jan/2016:13:18:29 +0000] "GET /assets/xxxx?q=100 HTTP/1.1" 200 25507 "-" "Amazon CloudFront""#,
+                "10.2.1.185",
+                Some("10.5.102.222, 199.96.1.1, 204.246.1.1"),
+            ),
+            (
+                r#"2a03:0000:10ff:f00f:0000:0000:0:8000, 10.225.192.17 10.2.2.121 - - [30/Dec/2016:06:47:09 +0000] "GET /test.html HTTP/1.1" 404 8571 "-" "Facebot""#,
+                "10.2.2.121",
+                Some("2a03:0000:10ff:f00f:0000:0000:0:8000, 10.225.192.17"),
+            ),
+        ];
+        for (line, client, through) in cases {
+            let l = split(line).unwrap_or_else(|| panic!("{line}"));
+            assert_eq!((l.client, l.through), (client, through), "{line}");
+            assert_eq!(l.vhost, None);
+        }
     }
 
     #[test]
