@@ -116,9 +116,9 @@ formats! {
     /// (`<Events><Event>...`, UTF-8 or UTF-16).
     WindowsXml = "windows-xml", [Windows], true,
         "Windows events as XML (wevtutil qe /f:xml, Event Viewer's Save as XML)";
-    /// Zeek's `http.log` as JSON lines: HTTP requests seen on the wire.
+    /// Zeek's `http.log`, as JSON lines or in Zeek's TSV: HTTP requests seen on the wire.
     ZeekHttp = "zeek-http", [], true,
-        "Zeek http.log as JSON lines (requests seen on the wire)";
+        "Zeek http.log, JSON lines or TSV (requests seen on the wire)";
     /// Web server access logs: nginx and Apache `common`, `combined` and `vhost_combined`.
     WebAccess = "web-access", [], true,
         "nginx and Apache access logs (common, combined, vhost_combined)";

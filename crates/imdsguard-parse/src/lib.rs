@@ -759,6 +759,12 @@ pub(crate) fn read_stream(
         formats::auditd::read(name, first, line_no, &mut *r, opts, summary, on_event);
         return;
     }
+    let is_zeek_tsv = matches!(opts.format, None | Some(Format::ZeekHttp))
+        && formats::zeek_tsv::sniff_line(&String::from_utf8_lossy(&first));
+    if is_zeek_tsv {
+        formats::zeek_tsv::read(name, first, line_no, &mut *r, opts, summary, on_event);
+        return;
+    }
     let is_access = match opts.format {
         Some(f) => f == Format::WebAccess,
         None => formats::web_access::sniff_line(&String::from_utf8_lossy(&first)),
@@ -849,11 +855,15 @@ fn starts_a_reading(line: &[u8], opts: &ReadOptions) -> bool {
     };
     match opts.format {
         Some(Format::Auditd | Format::DefenderCsv | Format::WindowsXml | Format::WebAccess) => true,
+        Some(Format::ZeekHttp) => {
+            formats::zeek_tsv::sniff_line(&String::from_utf8_lossy(line)) || json()
+        }
         Some(_) => json(),
         None => {
             std::str::from_utf8(line).is_ok_and(|t| {
                 formats::auditd::sniff_line(t) || formats::defender_csv::sniff_csv_header(t)
             }) || formats::web_access::sniff_line(&String::from_utf8_lossy(line))
+                || formats::zeek_tsv::sniff_line(&String::from_utf8_lossy(line))
                 || json()
         }
     }

@@ -297,3 +297,58 @@ fn access_log_lines_decode_with_their_http_part() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Zeek's TSV: the header names the fields and the separators; `-` is unset, sets split on the
+/// set separator; a line whose values do not fit the header is named; a log of another path is
+/// named once, not read.
+#[test]
+fn zeek_tsv_http_logs_decode_by_their_header() {
+    let text = "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\thttp\n\
+#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\ttrans_depth\tmethod\thost\turi\tuser_agent\tresponse_body_len\tstatus_code\tproxied\n\
+#types\ttime\tstring\taddr\tport\taddr\tport\tcount\tstring\tstring\tstring\tstring\tcount\tcount\tset[string]\n\
+1795165921.305988\tCHhAv\t10.42.0.17\t51544\t169.254.169.254\t80\t1\tGET\t169.254.169.254\t/latest/meta-data/iam/security-credentials/node-role\tpython-requests/2.31.0\t1321\t200\t-\n\
+1795165930.000000\tCx\t10.0.1.15\t40100\t10.0.2.8\t3128\t1\tGET\t-\thttp://169.254.169.254/latest/user-data\tWget/1.21\t0\t401\tX-FORWARDED-FOR -> 203.0.113.9,VIA -> 1.1 squid\n\
+1795165931.0\tbad\n\
+#path\tconn\n\
+#fields\tts\tuid\n\
+1795165932.0\tC9\n";
+    let dir = std::env::temp_dir().join(format!("imdsguard-zeek-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("http.log");
+    std::fs::write(&file, text).unwrap();
+    let mut events = Vec::new();
+    let mut summary = Summary::default();
+    read_inputs(&[file], &ReadOptions::default(), &mut summary, &mut |e| {
+        events.push(e)
+    });
+    assert_eq!(events.len(), 2, "{:?}", summary.first_skips);
+    let first = &events[0];
+    assert_eq!(first.record_id.as_deref(), Some("CHhAv#1"));
+    assert_eq!(
+        first.network.as_ref().unwrap().url.as_deref(),
+        Some("http://169.254.169.254/latest/meta-data/iam/security-credentials/node-role")
+    );
+    let proxied = events[1].http.as_ref().unwrap();
+    assert_eq!(proxied.status, Some(401));
+    assert_eq!(proxied.forwarded_for.as_deref(), Some("203.0.113.9"));
+    assert_eq!(
+        events[1].network.as_ref().unwrap().url.as_deref(),
+        Some("http://169.254.169.254/latest/user-data")
+    );
+    assert!(
+        summary.first_skips.iter().any(|s| s
+            .to_string()
+            .ends_with("http.log:10: malformed record: 2 values for the 14 fields of the header")),
+        "{:?}",
+        summary.first_skips
+    );
+    assert!(
+        summary
+            .unrecognized_files
+            .iter()
+            .any(|u| u.ends_with("http.log: a Zeek conn log: only http logs are read yet")),
+        "{:?}",
+        summary.unrecognized_files
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

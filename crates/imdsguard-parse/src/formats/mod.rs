@@ -20,7 +20,8 @@ pub(crate) mod web_access;
 pub(crate) mod windows;
 pub(crate) mod windows_xml;
 mod winlogbeat;
-mod zeek_http;
+pub(crate) mod zeek_http;
+pub(crate) mod zeek_tsv;
 
 use crate::json::{Map, Value};
 use imdsguard_event::{Event, FieldSet, Format, SourceRef};
