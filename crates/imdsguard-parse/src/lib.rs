@@ -544,6 +544,24 @@ fn memchr_newline(b: &[u8]) -> Option<usize> {
     memchr::memchr(b'\n', b)
 }
 
+/// Hands `first` (line `first_line`, already read to choose the reading), then every line
+/// after it, to `f` with its number: the loop of the line formats.
+pub(crate) fn each_line_from(
+    name: &str,
+    first: Vec<u8>,
+    first_line: u64,
+    r: &mut dyn BufRead,
+    opts: &ReadOptions,
+    summary: &mut Summary,
+    f: &mut dyn FnMut(Vec<u8>, u64, &mut Summary),
+) {
+    f(first, first_line, summary);
+    each_line(name, r, first_line, opts, summary, &mut |t, n, summary| {
+        f(t, n, summary);
+        true
+    });
+}
+
 /// Hands each non-blank line after line `after` to `f` with its number, until `f` returns false
 /// or the stream ends. Lines longer than `max_line` are skipped and counted; a read error (a
 /// truncated gzip) ends the stream, keeping what was read, and is reported with the line reached.
@@ -788,17 +806,14 @@ pub(crate) fn read_stream(
             par.run(name, first, line_no, &mut *r, opts, summary);
             return;
         }
-        decode_line(&first, at(line_no), opts, summary, on_event);
-        each_line(
+        each_line_from(
             name,
-            &mut *r,
+            first,
             line_no,
+            &mut *r,
             opts,
             summary,
-            &mut |t, line, summary| {
-                decode_line(&t, at(line), opts, summary, on_event);
-                true
-            },
+            &mut |t, line, summary| decode_line(&t, at(line), opts, summary, on_event),
         );
         return;
     }

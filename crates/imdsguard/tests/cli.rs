@@ -686,6 +686,9 @@ fn search_and_metrics_read_every_format() {
         "windows-nxlog.jsonl",
         "winlogbeat.ndjson",
         "sentinel-securityevent.json",
+        // A user agent in a web server's and a network monitor's records.
+        "nginx-access.log",
+        "zeek-http.log",
     ] {
         let text = std::fs::read_to_string(samples.join(f)).unwrap();
         for (i, l) in text.lines().enumerate() {
@@ -771,6 +774,20 @@ fn search_and_metrics_read_every_format() {
             .iter()
             .filter(|t| **t >= "2026-11-20T10:00:00Z")
             .count()
+    );
+    // A field no record carries is said, not left as an empty result.
+    let typo = bin()
+        .args(["search"])
+        .arg(&samples)
+        .args(["-F", "Imgae=curl", "--output", "jsonl"])
+        .output()
+        .unwrap();
+    assert!(typo.stdout.is_empty());
+    assert!(
+        String::from_utf8_lossy(&typo.stderr)
+            .contains("no record read carried a field named \"Imgae\""),
+        "{}",
+        String::from_utf8_lossy(&typo.stderr)
     );
     let nothing = bin().args(["search"]).arg(&samples).output().unwrap();
     assert_eq!(nothing.status.code(), Some(2));

@@ -262,13 +262,13 @@ pub(crate) fn read(
     summary: &mut Summary,
     on_event: &mut dyn FnMut(Event),
 ) {
-    let mut one = |t: &[u8], n: u64, summary: &mut Summary| {
+    let mut one = |t: Vec<u8>, n: u64, summary: &mut Summary| {
         let source = SourceRef {
             path: name.to_owned(),
             position: Position::Line(n),
         };
         // A byte that is not UTF-8 (a scanner's request) costs that byte, marked, not the line.
-        let text = String::from_utf8_lossy(t);
+        let text = String::from_utf8_lossy(&t);
         if matches!(text, std::borrow::Cow::Owned(_)) {
             summary.lossy(source.clone(), opts.keep_skips);
         }
@@ -281,11 +281,7 @@ pub(crate) fn read(
         };
         summary.decoded(decoded, source, opts, on_event);
     };
-    one(&first, first_line, summary);
-    crate::each_line(name, r, first_line, opts, summary, &mut |t, n, summary| {
-        one(&t, n, summary);
-        true
-    });
+    crate::each_line_from(name, first, first_line, r, opts, summary, &mut one);
 }
 
 #[cfg(test)]

@@ -69,10 +69,10 @@ pub(crate) fn read(
         separator: "\t".into(),
         ..Header::default()
     };
-    // Paths already named as not read, so a file says it once per path.
-    let mut named: Vec<String> = Vec::new();
-    let mut one = |t: &[u8], n: u64, summary: &mut Summary| {
-        let text = String::from_utf8_lossy(t);
+    // Records of paths not read, by path: a file says each once, with its count.
+    let mut not_read: Vec<(String, u64)> = Vec::new();
+    let mut one = |t: Vec<u8>, n: u64, summary: &mut Summary| {
+        let text = String::from_utf8_lossy(&t);
         let at = SourceRef {
             path: name.to_owned(),
             position: Position::Line(n),
@@ -103,14 +103,10 @@ pub(crate) fn read(
         }
         let path = header.path.clone().unwrap_or_default();
         if path != "http" {
-            if !named.contains(&path) {
-                named.push(path.clone());
-                summary.unrecognized_files.push(format!(
-                    "{name}: a Zeek {} log: only http logs are read yet",
-                    if path.is_empty() { "(unnamed)" } else { &path }
-                ));
+            match not_read.iter_mut().find(|(p, _)| *p == path) {
+                Some((_, n)) => *n += 1,
+                None => not_read.push((path, 1)),
             }
-            summary.count_skips(SkipReason::UnknownShape, 1);
             return;
         }
         let values: Vec<&str> = text.split(header.separator.as_str()).collect();
@@ -156,11 +152,14 @@ pub(crate) fn read(
             on_event,
         );
     };
-    one(&first, first_line, summary);
-    crate::each_line(name, r, first_line, opts, summary, &mut |t, n, summary| {
-        one(&t, n, summary);
-        true
-    });
+    crate::each_line_from(name, first, first_line, r, opts, summary, &mut one);
+    for (path, records) in not_read {
+        summary.unrecognized_files.push(format!(
+            "{name}: a Zeek {} log ({records} record{}): only http logs are read yet",
+            if path.is_empty() { "(unnamed)" } else { &path },
+            if records == 1 { "" } else { "s" }
+        ));
+    }
 }
 
 #[cfg(test)]

@@ -79,8 +79,9 @@ pub(crate) struct SearchArgs {
     /// times: any of them).
     #[arg(short = 'r', long = "regex", value_name = "REGEX")]
     regexes: Vec<String>,
-    /// `NAME=TEXT`: the record's field NAME (as the log names it: `Image`, `CommandLine`,
-    /// `DestinationIp`) holds TEXT, in any case. Given several times, all must hold.
+    /// `NAME=TEXT`: the record's field NAME holds TEXT, in any case; given several times, all
+    /// must hold. Fields are those Windows event records name (`Image`, `CommandLine`,
+    /// `DestinationIp`, `EventID`…); for other formats use --keyword or --regex.
     #[arg(short = 'F', long = "field", value_name = "NAME=TEXT", value_parser = field_filter)]
     fields: Vec<(String, String)>,
     /// Regular expressions ignore case.
@@ -119,16 +120,23 @@ struct Query {
     keywords: Vec<String>,
     regexes: Vec<Regex>,
     fields: Vec<(Sym, String)>,
+    /// Per field filter: whether any record read carried that field (a misspelt name, or a
+    /// format that names no fields, is said, not left as an empty result).
+    seen: Vec<std::sync::atomic::AtomicBool>,
 }
 
 impl Query {
     /// The values that made the record match (empty when it does not).
     fn matches(&self, e: &Event) -> Option<Vec<String>> {
-        for (sym, text) in &self.fields {
-            let holds = e
-                .fields
-                .iter()
-                .any(|(s, v)| s == sym && v.to_lowercase().contains(text.as_str()));
+        for ((sym, text), seen) in self.fields.iter().zip(&self.seen) {
+            let mut carried = false;
+            let holds = e.fields.iter().any(|(s, v)| {
+                carried |= s == sym;
+                s == sym && v.to_lowercase().contains(text.as_str())
+            });
+            if carried {
+                seen.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             if !holds {
                 return None;
             }
@@ -149,7 +157,8 @@ impl Query {
     }
 }
 
-/// Every value of a record: the typed parts and every field the reader kept.
+/// Every value of a record: the typed parts (process, network, HTTP request) and every field
+/// the reader kept.
 fn values(e: &Event) -> impl Iterator<Item = &str> {
     let p = [&e.process, &e.parent].into_iter().flat_map(|p| {
         [&p.image, &p.command_line, &p.user, &p.hashes, &p.comm]
@@ -161,11 +170,17 @@ fn values(e: &Event) -> impl Iterator<Item = &str> {
             .into_iter()
             .flatten()
     });
+    let h = e.http.iter().flat_map(|h| {
+        [&h.uri, &h.host, &h.user_agent, &h.referer, &h.forwarded_for]
+            .into_iter()
+            .flatten()
+    });
     [&e.host, &e.dns_query, &e.channel, &e.native_id]
         .into_iter()
         .flatten()
         .chain(p)
         .chain(n)
+        .chain(h)
         .map(String::as_str)
         .chain(e.fields.iter().map(|(_, v)| v.as_str()))
 }
@@ -237,6 +252,7 @@ pub(crate) fn search(a: SearchArgs) -> Result<ExitCode> {
             .iter()
             .map(|(n, t)| (Sym::intern(n), t.clone()))
             .collect(),
+        seen: a.fields.iter().map(|_| Default::default()).collect(),
     };
     let opts = a.read.options(FieldSet::of(syms));
     let started = std::time::Instant::now();
@@ -312,6 +328,14 @@ pub(crate) fn search(a: SearchArgs) -> Result<ExitCode> {
     finish_output(written.and_then(|()| w.flush()))?;
     print_summary(&summary, started.elapsed());
     eprintln!("  found    {} records", found.len());
+    for ((name, _), seen) in a.fields.iter().zip(&query.seen) {
+        if !seen.load(std::sync::atomic::Ordering::Relaxed) {
+            eprintln!(
+                "  search   no record read carried a field named {name:?} (field filters read \
+                 Windows events' own fields; use --keyword or --regex for other formats)"
+            );
+        }
+    }
     Ok(exit_status(&summary))
 }
 
@@ -565,6 +589,7 @@ mod tests {
                 .iter()
                 .map(|(n, t)| (Sym::intern(n), t.to_lowercase()))
                 .collect(),
+            seen: f.iter().map(|_| Default::default()).collect(),
         };
         assert_eq!(
             q(&["CURL.EXE"], &[], &[]).matches(&e),
