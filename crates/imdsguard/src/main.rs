@@ -56,8 +56,8 @@ enum Command {
     /// reads, and print them as a timeline.
     ///
     /// Keywords match any of a record's values in any case; `--regex` uses Rust's regular
-    /// expressions; `--field NAME=TEXT` reads the field the log names NAME. Records come in
-    /// time order. Exit status 2 when not one input could be read.
+    /// expressions; `--field NAME=TEXT` reads the field a Windows event record names NAME.
+    /// Records come in time order. Exit status 2 when not one input could be read.
     Search(SearchArgs),
     /// Count records by channel and event id, by host, or by file, with the first and last
     /// record time of each.
@@ -268,5 +268,22 @@ mod tests {
         assert_eq!(super::default_threads(Some(0)), cpus);
         assert_eq!(super::default_threads(None), cpus);
         assert_eq!(super::default_threads(Some(3)), 3);
+    }
+
+    #[test]
+    fn sizes_and_durations_read_and_print_as_people_write_them() {
+        use super::{parse_size, show_duration, show_size};
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("64K"), Ok(64 << 10));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert!(parse_size("1.5G").is_err());
+        assert!(parse_size("12X").unwrap_err().contains("unknown unit"));
+        assert_eq!(show_size(512 << 20), "512 MiB");
+        assert_eq!(show_size(1536 << 20), "1.5 GiB");
+        assert_eq!(show_size(1000), "1000 bytes");
+        assert_eq!(show_duration(300_000), "5m");
+        assert_eq!(show_duration(90_000), "90s");
+        assert_eq!(show_duration(1_500), "1500ms");
     }
 }
