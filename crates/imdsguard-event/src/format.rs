@@ -119,9 +119,30 @@ formats! {
     /// Zeek's `http.log`, as JSON lines or in Zeek's TSV: HTTP requests seen on the wire.
     ZeekHttp = "zeek-http", [], true,
         "Zeek http.log, JSON lines or TSV (requests seen on the wire)";
+    /// Zeek's `conn.log`, as JSON lines or in Zeek's TSV: connections seen on the wire.
+    ZeekConn = "zeek-conn", [], true,
+        "Zeek conn.log, JSON lines or TSV (connections seen on the wire)";
+    /// Zeek's `dns.log`, as JSON lines or in Zeek's TSV: name lookups seen on the wire.
+    ZeekDns = "zeek-dns", [], true,
+        "Zeek dns.log, JSON lines or TSV (lookups seen on the wire)";
     /// Web server access logs: nginx and Apache `common`, `combined` and `vhost_combined`.
     WebAccess = "web-access", [], true,
         "nginx and Apache access logs (common, combined, vhost_combined)";
+    /// W3C extended logs (`#Fields:` header): IIS's and CloudFront's access logs.
+    W3c = "w3c", [], true,
+        "W3C extended logs with a #Fields header: IIS, Amazon CloudFront";
+    /// Squid's access log, native or combined: requests a forward proxy sent on.
+    Squid = "squid", [], true,
+        "Squid forward-proxy access logs (native, combined)";
+    /// AWS Application and Classic Load Balancer access logs.
+    AwsAlb = "aws-alb", [], true,
+        "AWS Application and Classic Load Balancer access logs";
+    /// AWS WAF logs (JSON, with the request's headers).
+    AwsWaf = "aws-waf", [], true,
+        "AWS WAF logs (JSON, the request's headers included)";
+    /// Amazon VPC flow logs, versions 2 to 5, with or without their header line.
+    AwsVpcFlow = "aws-vpc-flow", [], true,
+        "Amazon VPC flow logs, versions 2-5 (no metadata-service traffic: AWS does not record it)";
     /// Any JSON object read field by field, each value under its dotted path
     /// (`Event.EventData.CommandLine`): how Sigma's regression suite reads its JSON samples.
     JsonFields = "json-fields", [], false,

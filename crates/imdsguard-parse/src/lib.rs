@@ -758,7 +758,8 @@ pub(crate) fn read_stream(
                     .to_owned()
             } else {
                 format!(
-                    "not a supported log format (tried windows-xml, auditd, defender-csv, web-access and the JSON formats: {})",
+                    "not a supported log format (tried windows-xml, {} and the JSON formats: {})",
+                    formats::line_format_names().join(", "),
                     json_format_names().join(", ")
                 )
             };
@@ -769,34 +770,8 @@ pub(crate) fn read_stream(
         return;
     };
     skip_leading(&leading, leading_count, &at, opts, summary);
-    let is_audit = match opts.format {
-        Some(f) => f == Format::Auditd,
-        None => std::str::from_utf8(&first).is_ok_and(formats::auditd::sniff_line),
-    };
-    if is_audit {
-        formats::auditd::read(name, first, line_no, &mut *r, opts, summary, on_event);
-        return;
-    }
-    let is_zeek_tsv = matches!(opts.format, None | Some(Format::ZeekHttp))
-        && formats::zeek_tsv::sniff_line(&String::from_utf8_lossy(&first));
-    if is_zeek_tsv {
-        formats::zeek_tsv::read(name, first, line_no, &mut *r, opts, summary, on_event);
-        return;
-    }
-    let is_access = match opts.format {
-        Some(f) => f == Format::WebAccess,
-        None => formats::web_access::sniff_line(&String::from_utf8_lossy(&first)),
-    };
-    if is_access {
-        formats::web_access::read(name, first, line_no, &mut *r, opts, summary, on_event);
-        return;
-    }
-    let is_csv = match opts.format {
-        Some(f) => f == Format::DefenderCsv,
-        None => std::str::from_utf8(&first).is_ok_and(formats::defender_csv::sniff_csv_header),
-    };
-    if is_csv {
-        formats::defender_csv::read(name, first, line_no, &mut *r, opts, summary, on_event);
+    if let Some(lines) = formats::line_reader(&first, opts.format) {
+        (lines.read)(name, first, line_no, &mut *r, opts, summary, on_event);
         return;
     }
     let first_is_record = serde_json::from_str::<Value>(&String::from_utf8_lossy(&first))
@@ -846,7 +821,8 @@ fn skip_leading(
     summary.count_skips(SkipReason::Malformed, count - kept.len() as u64);
 }
 
-/// Whether `line` can start a reading: an audit record, a Defender CSV header, or JSON (a whole
+/// Whether `line` can start a reading: the first line of a line format (an audit record, a Zeek
+/// or W3C header, an access-log line, a Defender CSV header …), or JSON (a whole
 /// value, or one the line's end cuts: a pretty-printed document) — not a line such as
 /// `[INFO] started` that JSON cannot read at all. With a format forced, what that format's
 /// reading takes.
@@ -868,19 +844,18 @@ fn starts_a_reading(line: &[u8], opts: &ReadOptions) -> bool {
             None => false,
         }
     };
+    let text = String::from_utf8_lossy(line);
     match opts.format {
-        Some(Format::Auditd | Format::DefenderCsv | Format::WindowsXml | Format::WebAccess) => true,
-        Some(Format::ZeekHttp) => {
-            formats::zeek_tsv::sniff_line(&String::from_utf8_lossy(line)) || json()
-        }
-        Some(_) => json(),
-        None => {
-            std::str::from_utf8(line).is_ok_and(|t| {
-                formats::auditd::sniff_line(t) || formats::defender_csv::sniff_csv_header(t)
-            }) || formats::web_access::sniff_line(&String::from_utf8_lossy(line))
-                || formats::zeek_tsv::sniff_line(&String::from_utf8_lossy(line))
-                || json()
-        }
+        Some(Format::WindowsXml) => true,
+        Some(f) => match formats::LINE_FORMATS
+            .iter()
+            .find(|l| l.formats.contains(&f))
+        {
+            Some(l) if !l.also_json => true,
+            Some(l) => (l.sniff)(&text) || json(),
+            None => json(),
+        },
+        None => formats::LINE_FORMATS.iter().any(|l| (l.sniff)(&text)) || json(),
     }
 }
 
@@ -1175,7 +1150,7 @@ mod tests {
         assert_eq!(summary.unrecognized_files.len(), 1);
         assert!(
             summary.unrecognized_files[0].starts_with(
-                "info.yml: not a supported log format (tried windows-xml, auditd, defender-csv, web-access and the JSON formats: evtx-json, "
+                "info.yml: not a supported log format (tried windows-xml, auditd, zeek-http, zeek-conn, zeek-dns, w3c, web-access, squid, aws-alb, aws-vpc-flow, defender-csv and the JSON formats: evtx-json, "
             ),
             "{:?}",
             summary.unrecognized_files

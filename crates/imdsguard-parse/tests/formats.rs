@@ -309,7 +309,7 @@ fn zeek_tsv_http_logs_decode_by_their_header() {
 1795165921.305988\tCHhAv\t10.42.0.17\t51544\t169.254.169.254\t80\t1\tGET\t169.254.169.254\t/latest/meta-data/iam/security-credentials/node-role\tpython-requests/2.31.0\t1321\t200\t-\n\
 1795165930.000000\tCx\t10.0.1.15\t40100\t10.0.2.8\t3128\t1\tGET\t-\thttp://169.254.169.254/latest/user-data\tWget/1.21\t0\t401\tX-FORWARDED-FOR -> 203.0.113.9,VIA -> 1.1 squid\n\
 1795165931.0\tbad\n\
-#path\tconn\n\
+#path\tssh\n\
 #fields\tts\tuid\n\
 1795165932.0\tC9\n";
     let dir = std::env::temp_dir().join(format!("imdsguard-zeek-{}", std::process::id()));
@@ -343,11 +343,9 @@ fn zeek_tsv_http_logs_decode_by_their_header() {
         summary.first_skips
     );
     assert!(
-        summary
-            .unrecognized_files
-            .iter()
-            .any(|u| u
-                .ends_with("http.log: a Zeek conn log (1 record): only http logs are read yet")),
+        summary.unrecognized_files.iter().any(|u| u.ends_with(
+            "http.log: a Zeek ssh log (1 record): the Zeek logs read are http, conn and dns"
+        )),
         "{:?}",
         summary.unrecognized_files
     );

@@ -6,6 +6,9 @@
 //! [`JSON_FORMATS`] and its fixtures.
 
 pub(crate) mod auditd;
+pub(crate) mod aws_alb;
+pub(crate) mod aws_vpc_flow;
+mod aws_waf;
 mod defender;
 pub(crate) mod defender_csv;
 mod defender_json;
@@ -16,14 +19,21 @@ mod nxlog_json;
 mod sentinel_securityevent;
 mod sentinel_syslog;
 mod sentinel_windowsevent;
+pub(crate) mod squid;
+pub(crate) mod w3c;
 pub(crate) mod web_access;
 pub(crate) mod windows;
 pub(crate) mod windows_xml;
 mod winlogbeat;
+pub(crate) mod zeek_conn;
+pub(crate) mod zeek_dns;
 pub(crate) mod zeek_http;
 pub(crate) mod zeek_tsv;
 
+use std::io::BufRead;
+
 use crate::json::{Map, Value};
+use crate::{ReadOptions, Summary};
 use imdsguard_event::{Event, FieldSet, Format, SourceRef};
 
 use crate::error::SkipReason;
@@ -54,8 +64,98 @@ const JSON_FORMATS: &[JsonDecoder] = &[
     defender_json::DECODER,
     nxlog_json::DECODER,
     zeek_http::DECODER,
+    zeek_conn::DECODER,
+    zeek_dns::DECODER,
+    aws_waf::DECODER,
     ecs::DECODER,
 ];
+
+/// A line format's reading: the file's name, its first record line (already read, to choose
+/// the reading) and that line's number, then the rest of the stream.
+pub(crate) type ReadLines =
+    fn(&str, Vec<u8>, u64, &mut dyn BufRead, &ReadOptions, &mut Summary, &mut dyn FnMut(Event));
+
+/// A format told apart by its first line: its sniffing rule and its reading.
+pub(crate) struct LineReader {
+    /// The formats this reading reads (`--format` chooses it for any of them).
+    pub formats: &'static [Format],
+    /// Whether a first line starts this reading.
+    pub sniff: fn(&str) -> bool,
+    /// The reading.
+    pub read: ReadLines,
+    /// Whether its formats also come as JSON lines (Zeek's): then a forced format chooses this
+    /// reading only when the first line is sniffed.
+    pub also_json: bool,
+}
+
+/// The line formats in sniffing order: the most specific first lines first.
+pub(crate) const LINE_FORMATS: &[LineReader] = &[
+    LineReader {
+        formats: &[Format::Auditd],
+        sniff: auditd::sniff_line,
+        read: auditd::read,
+        also_json: false,
+    },
+    LineReader {
+        formats: &[Format::ZeekHttp, Format::ZeekConn, Format::ZeekDns],
+        sniff: zeek_tsv::sniff_line,
+        read: zeek_tsv::read,
+        also_json: true,
+    },
+    LineReader {
+        formats: &[Format::W3c],
+        sniff: w3c::sniff_line,
+        read: w3c::read,
+        also_json: false,
+    },
+    LineReader {
+        formats: &[Format::WebAccess],
+        sniff: web_access::sniff_line,
+        read: web_access::read,
+        also_json: false,
+    },
+    LineReader {
+        formats: &[Format::Squid],
+        sniff: squid::sniff_line,
+        read: squid::read,
+        also_json: false,
+    },
+    LineReader {
+        formats: &[Format::AwsAlb],
+        sniff: aws_alb::sniff_line,
+        read: aws_alb::read,
+        also_json: false,
+    },
+    LineReader {
+        formats: &[Format::AwsVpcFlow],
+        sniff: aws_vpc_flow::sniff_line,
+        read: aws_vpc_flow::read,
+        also_json: false,
+    },
+    LineReader {
+        formats: &[Format::DefenderCsv],
+        sniff: defender_csv::sniff_csv_header,
+        read: defender_csv::read,
+        also_json: false,
+    },
+];
+
+/// The line reading for a first line: the forced format's, or the first whose rule sniffs it.
+pub(crate) fn line_reader(first: &[u8], forced: Option<Format>) -> Option<&'static LineReader> {
+    let text = String::from_utf8_lossy(first);
+    LINE_FORMATS.iter().find(|l| match forced {
+        Some(f) => l.formats.contains(&f) && (!l.also_json || (l.sniff)(&text)),
+        None => (l.sniff)(&text),
+    })
+}
+
+/// The names of the line formats, for messages.
+pub(crate) fn line_format_names() -> Vec<&'static str> {
+    LINE_FORMATS
+        .iter()
+        .flat_map(|l| l.formats.iter().map(|f| f.as_str()))
+        .collect()
+}
 
 /// What a reader asks of every decoder, passed with each record.
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +205,16 @@ pub(crate) fn decode_json(
             SkipReason::UnknownShape,
             format!("{} is not a JSON format", f.as_str()),
         )),
+        // A Zeek record of a log not read (ssh, files, x509 …): said as such, not as junk.
+        None if map.get("uid").is_some()
+            && (map.get("id.orig_h").is_some() || map.get("id_orig_h").is_some()) =>
+        {
+            Err((
+                SkipReason::UnknownShape,
+                "a Zeek record of a log not read (the Zeek logs read are http, conn and dns)"
+                    .into(),
+            ))
+        }
         None => Err((
             SkipReason::UnknownShape,
             format!(

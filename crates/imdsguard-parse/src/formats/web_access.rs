@@ -34,6 +34,9 @@ pub(crate) struct Line<'a> {
     referer: Option<String>,
     user_agent: Option<String>,
     forwarded_for: Option<String>,
+    /// Squid's `combined` form ends with `code:hierarchy` (`TCP_MISS:HIER_DIRECT`): the line is
+    /// a forward proxy's.
+    proxy_result: Option<&'a str>,
 }
 
 /// Whether a line is an access-log line of one of the forms read here.
@@ -85,6 +88,15 @@ pub(crate) fn split(line: &str) -> Option<Line<'_>> {
         }
         extra.push(quoted(&mut tail)?);
     }
+    let rest = tail.trim();
+    let proxy_result = rest.split_once(':').and_then(|(code, hier)| {
+        let word =
+            |w: &str| !w.is_empty() && w.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
+        (code.starts_with("TCP_") || code.starts_with("UDP_") || code == "NONE")
+            .then_some(())
+            .filter(|_| word(code) && word(hier.split('/').next().unwrap_or("")))
+            .map(|_| rest)
+    });
     let mut extra = extra.into_iter().map(|v| Some(v).filter(|v| v != "-"));
     Some(Line {
         vhost,
@@ -98,6 +110,7 @@ pub(crate) fn split(line: &str) -> Option<Line<'_>> {
         referer: extra.next().flatten(),
         user_agent: extra.next().flatten(),
         forwarded_for: extra.next().flatten(),
+        proxy_result,
     })
 }
 
@@ -204,9 +217,16 @@ pub(crate) fn decode(line: &Line<'_>, source: SourceRef) -> Result<Event, (SkipR
         }
         _ => (None, Some(line.request.clone()).filter(|r| r != "-"), None),
     };
-    let host = line
-        .vhost
-        .map(|v| v.rsplit_once(':').map_or(v, |(h, _)| h).to_owned());
+    let proxy = line.proxy_result.is_some();
+    let host = match line.vhost {
+        Some(v) => Some(v.rsplit_once(':').map_or(v, |(h, _)| h).to_owned()),
+        // A proxy is asked for absolute URLs, or for `host:port` to tunnel to.
+        None if proxy => uri.as_deref().map(|u| {
+            let a = super::squid::url_authority(u).unwrap_or(u);
+            super::squid::authority(a).0.to_owned()
+        }),
+        None => None,
+    };
     // The URL as the server saw it: the virtual host in front when the log names one, else the
     // request target alone (an absolute-form target, as a proxy is asked, is whole already).
     let url = uri.as_ref().map(|u| match &host {
@@ -215,7 +235,11 @@ pub(crate) fn decode(line: &Line<'_>, source: SourceRef) -> Result<Event, (SkipR
     });
     Ok(Event {
         source,
-        format: Format::WebAccess,
+        format: if proxy {
+            Format::Squid
+        } else {
+            Format::WebAccess
+        },
         kind: EventKind::HttpRequest,
         channel: None,
         native_id: method.clone(),
@@ -228,11 +252,15 @@ pub(crate) fn decode(line: &Line<'_>, source: SourceRef) -> Result<Event, (SkipR
         network: Some(Network {
             src_ip: Some(line.client.to_owned()),
             url,
-            outbound: Some(false),
+            outbound: Some(proxy),
             ..Network::default()
         }),
         http: Some(Box::new(Http {
-            vantage: Vantage::Inbound,
+            vantage: if proxy {
+                Vantage::Outbound
+            } else {
+                Vantage::Inbound
+            },
             method,
             uri,
             host,
@@ -368,6 +396,23 @@ mod tests {
             assert_eq!((l.client, l.through), (client, through), "{line}");
             assert_eq!(l.vhost, None);
         }
+    }
+
+    #[test]
+    fn squid_combined_lines_are_a_forward_proxys() {
+        let line = r#"10.0.3.7 - - [20/Nov/2026:09:14:05 +0000] "GET http://169.254.169.254/latest/meta-data/iam/security-credentials/ HTTP/1.1" 200 1580 "-" "python-requests/2.31" TCP_MISS:HIER_DIRECT"#;
+        let l = split(line).unwrap();
+        assert_eq!(l.proxy_result, Some("TCP_MISS:HIER_DIRECT"));
+        let e = decode(&l, at()).unwrap();
+        assert_eq!(e.format, Format::Squid);
+        let h = e.http.as_ref().unwrap();
+        assert_eq!(h.vantage, Vantage::Outbound);
+        assert_eq!(h.host.as_deref(), Some("169.254.169.254"));
+        // A combined line of a web server ends with its quoted fields.
+        let plain = r#"10.0.3.7 - - [20/Nov/2026:09:14:05 +0000] "GET / HTTP/1.1" 200 15 "-" "x""#;
+        assert_eq!(split(plain).unwrap().proxy_result, None);
+        let e = decode(&split(plain).unwrap(), at()).unwrap();
+        assert_eq!(e.http.as_ref().unwrap().vantage, Vantage::Inbound);
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! Zeek's logs in their native TSV form: a header (`#separator \x09`, `#set_separator`,
 //! `#empty_field`, `#unset_field`, `#path`, `#fields`, `#types`), then one record a line, its
-//! values in the `#fields` order, `-` for unset and `(empty)` for an empty set. `http` logs are
-//! read into the same HTTP events as their JSON form; a log of another path (`conn`, `dns`,
-//! `ssh`…) is named once as not read yet. A file can hold several logs one after the other
-//! (a new header starts the next).
+//! values in the `#fields` order, `-` for unset and `(empty)` for an empty set. `http`, `conn`
+//! and `dns` logs are read into the same events as their JSON form; a log of another path
+//! (`ssh`, `files` …) is named once with its record count. A file can hold several logs one
+//! after the other (a new header starts the next).
 
 use std::borrow::Cow;
 use std::io::BufRead;
@@ -102,13 +102,18 @@ pub(crate) fn read(
             return;
         }
         let path = header.path.clone().unwrap_or_default();
-        if path != "http" {
-            match not_read.iter_mut().find(|(p, _)| *p == path) {
-                Some((_, n)) => *n += 1,
-                None => not_read.push((path, 1)),
+        let decode = match path.as_str() {
+            "http" => super::zeek_http::decode,
+            "conn" => super::zeek_conn::decode,
+            "dns" => super::zeek_dns::decode,
+            _ => {
+                match not_read.iter_mut().find(|(p, _)| *p == path) {
+                    Some((_, n)) => *n += 1,
+                    None => not_read.push((path, 1)),
+                }
+                return;
             }
-            return;
-        }
+        };
         let values: Vec<&str> = text.split(header.separator.as_str()).collect();
         if values.len() != header.fields.len() {
             summary.skip(
@@ -133,7 +138,11 @@ pub(crate) fn read(
             .map(|(k, v)| {
                 let value = if v == header.empty {
                     Value::Array(Vec::new())
-                } else if k == "proxied" || k.ends_with("_names") {
+                } else if matches!(
+                    k.as_str(),
+                    "proxied" | "answers" | "TTLs" | "tunnel_parents"
+                ) || k.ends_with("_names")
+                {
                     Value::Array(
                         v.split(header.set_separator.as_str())
                             .map(|s| Value::String(Cow::Owned(s.to_owned())))
@@ -146,7 +155,7 @@ pub(crate) fn read(
             })
             .collect();
         summary.decoded(
-            super::zeek_http::decode(&record, at.clone(), Decoding::of(opts)),
+            decode(&record, at.clone(), Decoding::of(opts)),
             at,
             opts,
             on_event,
@@ -155,7 +164,7 @@ pub(crate) fn read(
     crate::each_line_from(name, first, first_line, r, opts, summary, &mut one);
     for (path, records) in not_read {
         summary.unrecognized_files.push(format!(
-            "{name}: a Zeek {} log ({records} record{}): only http logs are read yet",
+            "{name}: a Zeek {} log ({records} record{}): the Zeek logs read are http, conn and dns",
             if path.is_empty() { "(unnamed)" } else { &path },
             if records == 1 { "" } else { "s" }
         ));
