@@ -323,6 +323,17 @@ impl Engine {
 
     /// The key of a host name, moving what a short name gathered under its FQDN when the two
     /// join.
+    /// The incident an alert joins: its host's; for a record that names no host but a web
+    /// client (access, proxy and wire logs), the client's, so one client's attempts across
+    /// servers and logs are one incident, with its first and last request.
+    fn incident_key(&mut self, a: &Alert) -> String {
+        let client = a.http.as_ref().and_then(|h| h.client.as_deref());
+        match (a.host.as_deref().filter(|h| !h.is_empty()), client) {
+            (None, Some(client)) => format!("client {client}"),
+            (host, _) => self.host_key(host.unwrap_or("")),
+        }
+    }
+
     fn host_key(&mut self, name: &str) -> String {
         let r = self.hosts.resolve(name);
         if let Some((from, into)) = &r.merge {
@@ -421,7 +432,7 @@ impl Engine {
             a.triage = triage::applies(a).then(|| triage::triage(a, &obs.facts, freq.as_ref()));
         }
         for a in obs.alerts.iter().chain(out.iter()) {
-            let key = self.host_key(a.host.as_deref().unwrap_or(""));
+            let key = self.incident_key(a);
             let id = self.incidents.add(a, &key, obs.time_ms);
             self.links.push((a.id.clone(), id));
         }
@@ -469,7 +480,7 @@ impl Engine {
         }
         for (mut a, t) in alerts {
             a.triage = triage::applies(&a).then(|| triage::triage(&a, &Facts::default(), None));
-            let key = self.host_key(a.host.as_deref().unwrap_or(""));
+            let key = self.incident_key(&a);
             let id = self.incidents.add(&a, &key, t);
             self.links.push((a.id.clone(), id));
             out.push(a);

@@ -68,8 +68,15 @@ impl Facts {
         };
         let t = &best.target;
         f.http_detail = matches!(best.source, TargetSource::Url | TargetSource::CommandLine);
+        // A metadata address in the URL a web server was asked for is a payload too, nested or
+        // written plainly in a parameter.
+        let asked_of_a_server = e
+            .http
+            .as_ref()
+            .is_some_and(|h| h.vantage == imdsguard_event::Vantage::Inbound)
+            && t.endpoint.is_some();
         if best.source == TargetSource::Url
-            && t.encoding.contains(imdsguard_target::Encoding::NestedUrl)
+            && (t.encoding.contains(imdsguard_target::Encoding::NestedUrl) || asked_of_a_server)
         {
             f.nested_in = e.network.as_ref().and_then(|n| n.url.clone());
         }
@@ -170,11 +177,19 @@ impl Finding {
     }
 }
 
-/// The alert's acting process, as sentences name it.
+/// The alert's acting process, as sentences name it; for a web, proxy or wire record that names
+/// no process, its client.
 fn who(a: &Alert) -> String {
+    let client = || {
+        a.http
+            .as_ref()
+            .and_then(|h| h.client.as_deref())
+            .map(|c| format!("client {c}"))
+    };
     a.process
         .as_ref()
         .and_then(|p| p.image.clone())
+        .or_else(client)
         .unwrap_or_else(|| "the process".into())
 }
 
@@ -190,7 +205,7 @@ pub fn triage(a: &Alert, facts: &Facts, freq: Option<&Frequency>) -> Triage {
     let findings = [
         authorized(a),
         frequency(a, freq),
-        errors(facts),
+        errors(a, facts),
         ssrf(a, facts),
     ];
     let why_escalate: Vec<&str> = findings
@@ -222,6 +237,30 @@ pub fn triage(a: &Alert, facts: &Facts, freq: Option<&Frequency>) -> Triage {
 /// allowlist's verdict on the acting process.
 fn authorized(a: &Alert) -> Finding {
     let q = Question::Authorized;
+    let client = a.http.as_ref().and_then(|h| h.client.as_deref());
+    if let (None, Some(client)) = (&a.process, client) {
+        let external = client.parse::<IpAddr>().ok().filter(|ip| is_external(*ip));
+        return match external {
+            Some(ip) => Finding::escalating(
+                q,
+                Reply::No,
+                format!(
+                    "The request came from {ip}, an address outside the private ranges: an \
+                     outside client is never an authorized caller of the metadata service."
+                ),
+                format!("access from an unauthorized source ({ip})"),
+            ),
+            None => Finding::plain(
+                q,
+                Reply::Unknown,
+                format!(
+                    "The request came from {client}, an internal address; the log names no \
+                     process. Host telemetry on {client} (Sysmon event 3, auditd connect \
+                     records) names the program that sent it."
+                ),
+            ),
+        };
+    }
     let Some(p) = &a.process else {
         return Finding::plain(
             q,
@@ -278,6 +317,11 @@ fn frequency(a: &Alert, freq: Option<&Frequency>) -> Finding {
     let q = Question::Frequency;
     let unusual = "an access pattern differing from normal operations".to_owned();
     let host = a.host.as_deref().unwrap_or("(no host)");
+    // Where the baseline was learned: the host, or for web and proxy records, these logs.
+    let on_host = match a.host.as_deref() {
+        Some(h) => format!("on {h}"),
+        None => "in these logs".to_owned(),
+    };
     let who = who(a);
     if matches!(a.rule_id.as_str(), "IMDS-102" | "IMDS-103" | "IMDS-104") {
         return Finding::escalating(
@@ -311,7 +355,7 @@ fn frequency(a: &Alert, freq: Option<&Frequency>) -> Finding {
             q,
             Reply::Yes,
             format!(
-                "{who} had never reached the service on {host} since its baseline began at {}.",
+                "{who} had never reached the service {on_host} since its baseline began at {}.",
                 format_time_ms(f.since_ms)
             ),
             unusual,
@@ -333,7 +377,7 @@ fn frequency(a: &Alert, freq: Option<&Frequency>) -> Finding {
             q,
             Reply::Unknown,
             format!(
-                "{who} has reached the service on {host} since {}, but its baseline saw requests \
+                "{who} has reached the service {on_host} since {}, but its baseline saw requests \
                  in only {} of the {} {bucket_s} s buckets needed to tell a usual rate (the logs \
                  of the learning period are thin); {} in this {bucket_s} s.",
                 format_time_ms(since),
@@ -346,7 +390,7 @@ fn frequency(a: &Alert, freq: Option<&Frequency>) -> Finding {
             q,
             Reply::No,
             format!(
-                "{who} has reached the service on {host} since {}; {} in this {bucket_s} s, its \
+                "{who} has reached the service {on_host} since {}; {} in this {bucket_s} s, its \
                  busiest while learning {}.",
                 format_time_ms(since),
                 f.this_bucket,
@@ -358,8 +402,41 @@ fn frequency(a: &Alert, freq: Option<&Frequency>) -> Finding {
 
 /// The playbook's third question: do errors show failed attempts? From the HTTP status when the
 /// record has one, else from what the request as written lacks.
-fn errors(facts: &Facts) -> Finding {
+fn errors(a: &Alert, facts: &Facts) -> Finding {
     let q = Question::Errors;
+    // A web server's answer to an SSRF attempt says whether the attempt got through it.
+    let inbound = a
+        .http
+        .as_ref()
+        .filter(|h| h.request.vantage == imdsguard_event::Vantage::Inbound);
+    if let Some(s) = inbound.and_then(|h| h.request.status) {
+        let bytes = inbound.and_then(|h| h.request.bytes_out);
+        if s >= 400 {
+            return Finding::plain(
+                q,
+                Reply::Yes,
+                format!(
+                    "The web server answered {s}: the attempt failed there (a probe, or a \
+                     payload the application refused)."
+                ),
+            );
+        }
+        let kind = a.target.as_ref().map(|t| t.kind);
+        let sized = match bytes {
+            // An AWS credential document is about 1.3 KB; Azure's and GCP's tokens 1-4 KB.
+            Some(n) if kind == Some(Kind::Credentials) && (800..=6000).contains(&n) => format!(
+                " with {n} bytes, the size of a credential document: the application may have \
+                 returned the service's answer"
+            ),
+            Some(n) => format!(" with {n} bytes"),
+            None => String::new(),
+        };
+        return Finding::plain(
+            q,
+            Reply::No,
+            format!("The web server answered {s}{sized}; no error is recorded."),
+        );
+    }
     if let Some(s) = facts.status.filter(|s| *s == 401 || *s == 403) {
         return Finding::plain(
             q,
@@ -442,6 +519,26 @@ fn ssrf(a: &Alert, facts: &Facts) -> Finding {
             format!("SSRF indication from external address {ip}"),
         );
     }
+    // Relayed: the addresses a proxy wrote in X-Forwarded-For.
+    let relayed_for = a
+        .http
+        .as_ref()
+        .and_then(|h| h.request.forwarded_for.as_deref())
+        .into_iter()
+        .flat_map(|list| list.split(','))
+        .filter_map(|ip| ip.trim().parse::<IpAddr>().ok())
+        .find(|ip| is_external(*ip));
+    if let Some(ip) = relayed_for {
+        return Finding::escalating(
+            q,
+            Reply::Yes,
+            format!(
+                "The request was relayed for the external address {ip} (X-Forwarded-For): SSRF \
+                 through a proxy."
+            ),
+            format!("SSRF indication from external address {ip} (relayed)"),
+        );
+    }
     let who = who(a);
     if let Some(c) = facts.caller {
         let server = facts.server.as_deref().unwrap_or("a web server");
@@ -470,6 +567,16 @@ fn ssrf(a: &Alert, facts: &Facts) -> Finding {
             format!(
                 "{who} is not a web server nor started by one: a local process, not a relayed \
                  request."
+            ),
+        );
+    }
+    if let Some(ip) = &facts.client_ip {
+        return Finding::plain(
+            q,
+            Reply::No,
+            format!(
+                "The client {ip} is an internal address and the record names no outside address \
+                 it relayed for."
             ),
         );
     }
@@ -650,14 +757,51 @@ fn containment(a: &Alert, facts: &Facts, escalate: bool) -> Vec<Containment> {
     let server = facts.server.as_deref().unwrap_or("the web application");
     let when = a.time.as_deref().unwrap_or("the alert time");
     if let Some(url) = &facts.nested_in {
+        let route = a
+            .http
+            .as_ref()
+            .and_then(|h| h.request.uri.as_deref())
+            .map(|u| u.split('?').next().unwrap_or(u).to_owned());
+        let route = match route {
+            Some(r) => format!("The route {r} ({url})"),
+            None => format!("The application behind {url}"),
+        };
         out.push(step(
             "Fix the SSRF",
             format!(
-                "The application behind {url} fetches a URL it is given: validate outbound URLs \
-                 and refuse link-local and metadata addresses and redirects to them; block the \
-                 payload at the WAF meanwhile."
+                "{route} fetches a URL it is given: validate outbound URLs and refuse \
+                 link-local and metadata addresses and redirects to them; block the payload at \
+                 the WAF meanwhile."
             ),
             None,
+        ));
+    }
+    let vantage = a.http.as_ref().map(|h| h.request.vantage);
+    let path_only = a
+        .target
+        .as_ref()
+        .is_some_and(|t| t.endpoint.is_none() && t.path.is_some());
+    if vantage == Some(imdsguard_event::Vantage::Inbound) && path_only {
+        out.push(step(
+            "Stop the proxy from forwarding by Host",
+            format!(
+                "A metadata path was asked of the site itself around {when}: make the reverse \
+                 proxy or WAF in front serve only the site's own names (a default server that \
+                 refuses other Host values, no proxying to addresses taken from the request)."
+            ),
+            None,
+        ));
+    }
+    if vantage == Some(imdsguard_event::Vantage::Outbound) {
+        out.push(step(
+            "Deny metadata addresses at the forward proxy",
+            "The proxy fetched the metadata URL from its own host's service: its clients must \
+             never reach it through the proxy."
+                .into(),
+            Some(format!(
+                "acl imds dst {endpoint} 169.254.170.2 fd00:ec2::254\nhttp_access deny imds  \
+                 # squid.conf, before the first http_access allow"
+            )),
         ));
     }
     match facts.caller {
@@ -1233,6 +1377,84 @@ mod tests {
         );
         assert!(t.escalate);
         assert!(t.containment.iter().any(|c| c.action == "Fix the SSRF"));
+    }
+
+    fn triage_of_line(line: &str, rule: &str) -> Triage {
+        let mut events = Vec::new();
+        read_reader(
+            "t",
+            &mut line.as_bytes(),
+            &ReadOptions::default(),
+            &mut Summary::default(),
+            &mut |e| events.push(e),
+        );
+        assert_eq!(events.len(), 1, "{line}");
+        let enricher = Enricher::builtin();
+        let ev = enricher.enrich(&events[0]);
+        let mut a = Alert::context(&ev);
+        a.rule_id = rule.into();
+        a.severity = Severity::High;
+        triage(&a, &Facts::of(&ev), None)
+    }
+
+    /// Web and proxy logs answer from the client and the answer: an outside client is never
+    /// authorized, a 4xx/5xx is a failed attempt, a 2xx with a credential-sized body may have
+    /// leaked; containment names the route, the Host-forwarding proxy or the forward proxy.
+    #[test]
+    fn web_and_proxy_requests_are_judged_by_client_and_answer() {
+        let failed = r#"203.0.113.50 - - [20/Nov/2026:09:12:09 +0000] "GET /api/preview?url=http://169.254.169.254/latest/meta-data/iam/security-credentials/ HTTP/1.1" 500 0 "-" "python-requests/2.31.0""#;
+        let t = triage_of_line(failed, "IMDS-004");
+        let got = answers(&t);
+        assert_eq!(got[0], ("authorized", "no"));
+        assert_eq!(got[2], ("errors", "yes"));
+        assert!(t.questions[2].evidence.contains("answered 500"));
+        assert!(t
+            .escalate_reason
+            .contains("unauthorized source (203.0.113.50)"));
+        let fix = t
+            .containment
+            .iter()
+            .find(|c| c.action == "Fix the SSRF")
+            .unwrap();
+        assert!(
+            fix.why.starts_with("The route /api/preview "),
+            "{}",
+            fix.why
+        );
+
+        let leaked = r#"10.0.1.40 - - [20/Nov/2026:09:12:04 +0000] "GET /api/preview?url=http://169.254.169.254/latest/meta-data/iam/security-credentials/web-role HTTP/1.1" 200 1321 "-" "python-requests/2.31.0""#;
+        let t = triage_of_line(leaked, "IMDS-004");
+        let got = answers(&t);
+        assert_eq!(got[0], ("authorized", "unknown"));
+        assert_eq!(got[2], ("errors", "no"));
+        assert!(
+            t.questions[2]
+                .evidence
+                .contains("size of a credential document"),
+            "{}",
+            t.questions[2].evidence
+        );
+
+        let host_header = r#"198.51.100.23 - - [20/Nov/2026:09:20:41 +0000] "GET /latest/meta-data/iam/security-credentials/ HTTP/1.1" 404 153 "-" "curl/8.4.0""#;
+        let t = triage_of_line(host_header, "IMDS-009");
+        assert!(t
+            .containment
+            .iter()
+            .any(|c| c.action == "Stop the proxy from forwarding by Host"));
+
+        let proxy = "1795165921.920      4 10.244.3.17 TCP_MISS/200 1321 GET http://169.254.169.254/latest/meta-data/iam/security-credentials/proxy-node-role - HIER_DIRECT/169.254.169.254 text/plain";
+        let t = triage_of_line(proxy, "IMDS-010");
+        let deny = t
+            .containment
+            .iter()
+            .find(|c| c.action == "Deny metadata addresses at the forward proxy")
+            .unwrap();
+        assert!(deny
+            .command
+            .as_deref()
+            .unwrap()
+            .contains("acl imds dst 169.254.169.254"));
+        assert_eq!(answers(&t)[0], ("authorized", "unknown"));
     }
 
     #[test]

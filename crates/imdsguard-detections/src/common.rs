@@ -61,6 +61,12 @@ pub fn asked_of_the_server() -> Expr {
     ])
 }
 
+/// A request logged by a forward proxy or seen on the wire (IMDS-010's ground; the other
+/// detections leave it to IMDS-010).
+pub fn proxied_or_on_the_wire() -> Expr {
+    on(Field::HttpVantage).any_of(&["outbound", "wire"])
+}
+
 /// Every encoding but `path-only`: a path without an address is no obfuscation.
 pub fn obfuscated() -> Expr {
     let names: Vec<&str> = Field::TargetEncoding

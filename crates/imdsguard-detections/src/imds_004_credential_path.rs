@@ -12,6 +12,9 @@
 //! process: the agent is trusted, what it runs is not. Using IMDSv2 correctly (token first, then
 //! the read with its header) is no reason for silence; attackers do it too.
 //!
+//! *Not here.* Requests a forward proxy logged or a monitor saw on the wire are IMDS-010's; paths
+//! asked of a web server itself are IMDS-009's.
+//!
 //! *False positives.* Scripts that deliberately export instance credentials (some CI runners and
 //! backup tools); they should use the SDK instead, and can be allowed by path.
 //!
@@ -31,6 +34,7 @@ pub fn rule() -> Rule {
         not_agent(),
         !masquerade(),
         !asked_of_the_server(),
+        !proxied_or_on_the_wire(),
     ]);
     let b = Rule::documented(include_str!("imds_004_credential_path.rs"), Severity::High, when)
     .attack("T1552.005")

@@ -464,3 +464,139 @@ fn public_web_and_zeek_logs_decode_every_line() {
         assert!(e.record_id.is_some(), "{}", e.source);
     }
 }
+
+/// The proxy, load balancer, WAF, flow-log and Zeek conn/dns files: every line read as its
+/// format, sniffed from its first line; flow records with no traffic and Zeek logs of other
+/// paths named with why.
+#[test]
+fn public_proxy_balancer_flow_and_zeek_network_logs_decode() {
+    let data_lines = |p: &PathBuf| {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .count()
+    };
+    for (file, format, kind) in [
+        (
+            "net/elastic-beats_squid_access1_first22.log",
+            Format::Squid,
+            EventKind::HttpRequest,
+        ),
+        (
+            "net/elastic-beats_aws_example-alb-http.log",
+            Format::AwsAlb,
+            EventKind::HttpRequest,
+        ),
+        (
+            "net/elastic-integrations_aws_waf_test-waf.log",
+            Format::AwsWaf,
+            EventKind::HttpRequest,
+        ),
+        (
+            "net/otrf_apt29_day1_SCRANTON_zeek_json_conn.log",
+            Format::ZeekConn,
+            EventKind::NetworkConnect,
+        ),
+        (
+            "net/otrf_lsass01_zeek_tsv_conn.log",
+            Format::ZeekConn,
+            EventKind::NetworkConnect,
+        ),
+        (
+            "net/elastic-integrations_aws_vpcflow_v5-all-fields.log",
+            Format::AwsVpcFlow,
+            EventKind::NetworkConnect,
+        ),
+    ] {
+        let path = shared!(file);
+        let (events, summary) = read(std::slice::from_ref(&path));
+        assert_eq!(
+            summary.total_skipped(),
+            0,
+            "{file}: {:?}",
+            summary.first_skips
+        );
+        assert_eq!(events.len(), data_lines(&path), "{file}");
+        for e in &events {
+            assert_eq!((e.format, e.kind), (format, kind), "{}", e.source);
+            let n = e.network.as_ref().unwrap();
+            assert!(n.src_ip.is_some(), "{}", e.source);
+            assert!(e.time.is_some(), "{}", e.source);
+        }
+    }
+
+    // Squid: the clients and the servers reached directly.
+    let squid = shared!("net/elastic-beats_squid_access1_first22.log");
+    let (events, _) = read(std::slice::from_ref(&squid));
+    let connects = events
+        .iter()
+        .filter(|e| e.native_id.as_deref() == Some("CONNECT"))
+        .count();
+    let text = std::fs::read_to_string(&squid).unwrap();
+    assert_eq!(connects, text.matches(" CONNECT ").count());
+    assert!(connects > 0);
+    assert!(events
+        .iter()
+        .all(|e| e.http.as_ref().unwrap().vantage == imdsguard_event::Vantage::Outbound));
+    assert_eq!(
+        events[0].network.as_ref().unwrap().dst_host.as_deref(),
+        Some("login.yahoo.com")
+    );
+
+    // The load balancer: a request it could not read keeps its status, not a made-up URL.
+    let alb = shared!("net/elastic-beats_aws_example-alb-http.log");
+    let (events, _) = read(std::slice::from_ref(&alb));
+    let unread: Vec<_> = events
+        .iter()
+        .filter(|e| e.http.as_ref().unwrap().method.is_none())
+        .collect();
+    assert_eq!(unread.len(), 2);
+    assert!(unread
+        .iter()
+        .all(|e| e.network.as_ref().unwrap().url.is_none()
+            && e.http.as_ref().unwrap().status == Some(400)));
+
+    // Flow logs: NODATA and SKIPDATA windows are named, not read as flows.
+    let flow = shared!("net/elastic-integrations_aws_vpcflow_v2-extra-samples.log");
+    let (events, summary) = read(std::slice::from_ref(&flow));
+    assert_eq!(
+        events.len() as u64 + summary.total_skipped(),
+        data_lines(&flow) as u64
+    );
+    assert_eq!(summary.total_skipped(), 2);
+    assert!(summary.first_skips[0].detail.contains("NODATA"));
+    assert!(summary.first_skips[1].detail.contains("SKIPDATA"));
+
+    // Zeek dns: every record read, the ones naming a query as lookups.
+    let dns = shared!("net/otrf_lsass01_zeek_tsv_dns.log");
+    let (events, summary) = read(std::slice::from_ref(&dns));
+    assert_eq!(summary.total_skipped(), 0, "{:?}", summary.first_skips);
+    assert_eq!(events.len(), data_lines(&dns));
+    let lookups: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::DnsQuery)
+        .collect();
+    assert!(!lookups.is_empty());
+    assert!(lookups
+        .iter()
+        .all(|e| e.dns_query.is_some() && e.format == Format::ZeekDns));
+
+    // Zeek logs of other paths: the TSV named once with its count, JSON records skipped as such.
+    let ssh_tsv = shared!("net/brimdata_wrccdc2018_zeek_tsv_ssh.log.gz");
+    let ssh_json = shared!("net/brimdata_wrccdc2018_zeek_json_ssh.json.gz");
+    let (events, summary) = read(&[ssh_tsv, ssh_json]);
+    assert!(events.is_empty());
+    assert_eq!(
+        summary.unrecognized_files.len(),
+        1,
+        "{:?}",
+        summary.unrecognized_files
+    );
+    assert!(summary.unrecognized_files[0].contains("a Zeek ssh log (22 records)"));
+    assert!(summary.total_skipped() > 0);
+    assert!(summary
+        .first_skips
+        .iter()
+        .all(|s| s.detail.starts_with("a Zeek record of a log not read")));
+}

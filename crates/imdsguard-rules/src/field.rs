@@ -98,6 +98,11 @@ fields! {
     HttpClient = "http.client",
     /// The `User-Agent` header.
     HttpUserAgent = "http.user_agent",
+    /// The `Host` header, or the virtual host that served the request.
+    HttpHost = "http.host",
+    /// The `X-Forwarded-For` header (or the addresses an access log writes before the client):
+    /// the request was relayed for another client.
+    HttpForwardedFor = "http.forwarded_for",
     /// Enriched: what the most severe metadata target hands out (`credentials`, `token`,
     /// `identity`, `userdata`, `other`); absent when the event has no target.
     TargetKind = "target.kind",
@@ -277,6 +282,8 @@ impl Field {
             Field::HttpVantage => e.http.as_ref().and_then(|h| st(h.vantage.as_str())),
             Field::HttpClient => s(e.http.as_ref().and(net).and_then(|n| n.src_ip.as_deref())),
             Field::HttpUserAgent => s(e.http.as_ref().and_then(|h| h.user_agent.as_deref())),
+            Field::HttpHost => s(e.http.as_ref().and_then(|h| h.host.as_deref())),
+            Field::HttpForwardedFor => s(e.http.as_ref().and_then(|h| h.forwarded_for.as_deref())),
             Field::TargetKind => ev
                 .best()
                 .map(|f| Value::Str(Cow::Borrowed(f.target.kind.as_str()))),

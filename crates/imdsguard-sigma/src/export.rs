@@ -502,7 +502,9 @@ impl Ctx<'_> {
             | Field::HttpStatus
             | Field::HttpVantage
             | Field::HttpClient
-            | Field::HttpUserAgent => {
+            | Field::HttpUserAgent
+            | Field::HttpHost
+            | Field::HttpForwardedFor => {
                 if pos {
                     return Err("needs an HTTP request as a web server logs it, which Sigma's process, network and DNS log sources do not carry".into());
                 }

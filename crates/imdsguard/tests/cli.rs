@@ -295,7 +295,7 @@ fn events_decodes_real_logs_and_names_what_it_could_not_read() {
         stderr.contains(&format!("{} events", events.len())),
         "{stderr}"
     );
-    assert!(stderr.contains("otrf_windows_imds_events.index.tsv: not a supported log format (tried windows-xml, auditd, defender-csv, web-access and the JSON formats: evtx-json"), "{stderr}");
+    assert!(stderr.contains("otrf_windows_imds_events.index.tsv: not a supported log format (tried windows-xml, auditd, zeek-http, zeek-conn, zeek-dns, w3c, web-access, squid, aws-alb, aws-vpc-flow, defender-csv and the JSON formats: evtx-json"), "{stderr}");
     assert!(stderr.contains("events   nxlog-json"), "{stderr}");
 }
 
@@ -327,7 +327,7 @@ fn events_over_the_bundled_log_samples_match_the_snapshot() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("9 files (0 in no supported format), 42 events, 0 records skipped"),
+        stderr.contains("12 files (0 in no supported format), 55 events, 0 records skipped"),
         "{stderr}"
     );
     insta::assert_snapshot!(
@@ -689,6 +689,9 @@ fn search_and_metrics_read_every_format() {
         // A user agent in a web server's and a network monitor's records.
         "nginx-access.log",
         "zeek-http.log",
+        "alb-access.log",
+        // A package name in a forward proxy's URL.
+        "squid-access.log",
     ] {
         let text = std::fs::read_to_string(samples.join(f)).unwrap();
         for (i, l) in text.lines().enumerate() {
