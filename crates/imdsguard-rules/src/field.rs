@@ -73,6 +73,10 @@ fields! {
     ParentCommandLine = "parent.command_line",
     /// Destination address as logged.
     DstIp = "network.dst_ip",
+    /// Source address.
+    SrcIp = "network.src_ip",
+    /// Source port.
+    SrcPort = "network.src_port",
     /// Destination port.
     DstPort = "network.dst_port",
     /// Destination host name.
@@ -103,6 +107,16 @@ fields! {
     /// The `X-Forwarded-For` header (or the addresses an access log writes before the client):
     /// the request was relayed for another client.
     HttpForwardedFor = "http.forwarded_for",
+    /// The request target as logged: path and query (`/fetch?u=…`), or a proxy's absolute URL.
+    HttpUri = "http.uri",
+    /// The target's path, without scheme, authority or query (`/fetch`).
+    HttpPath = "http.path",
+    /// The target's query, without `?` (`u=…`).
+    HttpQuery = "http.query",
+    /// The extension of the path's last segment (`php`, `exe`).
+    HttpExtension = "http.extension",
+    /// The `Referer` header.
+    HttpReferer = "http.referer",
     /// Enriched: what the most severe metadata target hands out (`credentials`, `token`,
     /// `identity`, `userdata`, `other`); absent when the event has no target.
     TargetKind = "target.kind",
@@ -266,6 +280,8 @@ impl Field {
             Field::ParentName => s(e.parent.name()),
             Field::ParentCommandLine => s(e.parent.command_line.as_deref()),
             Field::DstIp => s(net.and_then(|n| n.dst_ip.as_deref())),
+            Field::SrcIp => s(net.and_then(|n| n.src_ip.as_deref())),
+            Field::SrcPort => net.and_then(|n| n.src_port).map(|p| Value::Int(p.into())),
             Field::DstPort => net.and_then(|n| n.dst_port).map(|p| Value::Int(p.into())),
             Field::DstHost => s(net.and_then(|n| n.dst_host.as_deref())),
             Field::Url => s(net.and_then(|n| n.url.as_deref())),
@@ -284,6 +300,16 @@ impl Field {
             Field::HttpUserAgent => s(e.http.as_ref().and_then(|h| h.user_agent.as_deref())),
             Field::HttpHost => s(e.http.as_ref().and_then(|h| h.host.as_deref())),
             Field::HttpForwardedFor => s(e.http.as_ref().and_then(|h| h.forwarded_for.as_deref())),
+            Field::HttpUri => s(e.http.as_ref().and_then(|h| h.uri.as_deref())),
+            Field::HttpPath => s(uri_parts(e).map(|(p, _)| p)),
+            Field::HttpQuery => s(uri_parts(e).and_then(|(_, q)| q)),
+            Field::HttpExtension => s(uri_parts(e).and_then(|(p, _)| {
+                let last = p.rsplit('/').next()?;
+                last.rsplit_once('.')
+                    .map(|(_, ext)| ext)
+                    .filter(|x| !x.is_empty())
+            })),
+            Field::HttpReferer => s(e.http.as_ref().and_then(|h| h.referer.as_deref())),
             Field::TargetKind => ev
                 .best()
                 .map(|f| Value::Str(Cow::Borrowed(f.target.kind.as_str()))),
@@ -323,10 +349,42 @@ impl Field {
                 Some(v) => Some(v),
                 None => Field::ALL.get(usize::from(typed)).and_then(|f| f.get(ev)),
             },
-            Field::Keywords => (!e.fields.is_empty())
-                .then(|| Value::Strs(e.fields.iter().map(|(_, v)| v.as_str()).collect())),
+            Field::Keywords => match &e.http {
+                // A web, proxy or wire record's text: what its log line says of the request.
+                Some(h) if e.fields.is_empty() => {
+                    let v: Vec<&str> = [
+                        h.method.as_deref(),
+                        h.uri.as_deref(),
+                        h.host.as_deref(),
+                        h.user_agent.as_deref(),
+                        h.referer.as_deref(),
+                        h.forwarded_for.as_deref(),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                    (!v.is_empty()).then_some(Value::Strs(v))
+                }
+                _ => (!e.fields.is_empty())
+                    .then(|| Value::Strs(e.fields.iter().map(|(_, v)| v.as_str()).collect())),
+            },
         }
     }
+}
+
+/// An HTTP request target's path and query: `http://h:80/a/b.php?x=1` and `/a/b.php?x=1` are
+/// (`/a/b.php`, `x=1`).
+fn uri_parts(e: &imdsguard_event::Event) -> Option<(&str, Option<&str>)> {
+    let uri = e.http.as_ref()?.uri.as_deref()?;
+    let target = match uri.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => uri,
+    };
+    let target = target.split('#').next().unwrap_or(target);
+    Some(match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    })
 }
 
 #[cfg(test)]

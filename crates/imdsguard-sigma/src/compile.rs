@@ -93,6 +93,33 @@ pub fn sigma_field(name: &str) -> Field {
 /// The typed reading of a log source: the event kind its category means, on the formats its
 /// product is logged in (Security 4688 and Defender rows are process creations too).
 fn typed_filter(ls: &LogSource) -> Option<Expr> {
+    use imdsguard_rules::on;
+    // Web, proxy and firewall logs: the typed request or connection, whatever format logged it
+    // (a product names the application, not a platform these formats are told by).
+    if ls.service.is_none() {
+        match ls.category.as_deref()? {
+            "webserver" => {
+                return Some(Expr::All(vec![
+                    on(Field::EventKind).is("http-request"),
+                    on(Field::HttpVantage).any_of(&["inbound", "unknown"]),
+                ]))
+            }
+            "proxy" => {
+                return Some(Expr::All(vec![
+                    on(Field::EventKind).is("http-request"),
+                    on(Field::HttpVantage).any_of(&["outbound", "wire", "unknown"]),
+                ]))
+            }
+            "firewall" => {
+                return Some(Expr::All(vec![
+                    on(Field::EventKind).is("network-connect"),
+                    on(Field::EventFormat)
+                        .any_of(&[Format::AwsVpcFlow.as_str(), Format::ZeekConn.as_str()]),
+                ]))
+            }
+            _ => {}
+        }
+    }
     let kind = match ls.category.as_deref()? {
         "process_creation" => "process-start",
         "network_connection" => "network-connect",

@@ -78,6 +78,8 @@ impl Target {
             (Target::NetworkConnection, Field::DstIp) => Some("DestinationIp"),
             (Target::NetworkConnection, Field::DstPort) => Some("DestinationPort"),
             (Target::NetworkConnection, Field::DstHost) => Some("DestinationHostname"),
+            (Target::NetworkConnection, Field::SrcIp) => Some("SourceIp"),
+            (Target::NetworkConnection, Field::SrcPort) => Some("SourcePort"),
             (Target::DnsQuery, Field::DnsQuery) => Some("QueryName"),
             _ => None,
         }
@@ -504,7 +506,12 @@ impl Ctx<'_> {
             | Field::HttpClient
             | Field::HttpUserAgent
             | Field::HttpHost
-            | Field::HttpForwardedFor => {
+            | Field::HttpForwardedFor
+            | Field::HttpUri
+            | Field::HttpPath
+            | Field::HttpQuery
+            | Field::HttpExtension
+            | Field::HttpReferer => {
                 if pos {
                     return Err("needs an HTTP request as a web server logs it, which Sigma's process, network and DNS log sources do not carry".into());
                 }

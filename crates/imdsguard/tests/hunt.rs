@@ -1863,3 +1863,84 @@ fn ext_chooses_the_files_a_directory_gives() {
     let bad = run(&["hunt", "--no-db", "--ext", "a/b", d]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// SigmaHQ's web server, proxy and firewall rules run on the typed requests and flows of every
+/// web, proxy and network format, their pySigma field names read from the typed fields: a
+/// webserver rule fires on an access log and not on the same request through a forward proxy;
+/// a proxy rule fires on requests seen on the wire (OTRF's APT29 WebDAV download); a firewall
+/// rule on an accepted flow and not on a rejected one.
+#[test]
+fn sigma_web_proxy_and_firewall_rules_run_on_network_logs() {
+    let web = shared_data!("sigma/rules/web");
+    let firewall = shared_data!("sigma/rules/network/firewall");
+    let apt29 = shared_data!("net/otrf_apt29_day1_SCRANTON_zeek_json_http.log");
+    let access = temp_file(
+        "sigma-web",
+        "access.log",
+        "198.51.100.77 - - [20/Nov/2026:10:00:00 +0000] \"GET /download?file=../../../etc/passwd HTTP/1.1\" 400 0 \"-\" \"Mozilla/5.0\"\n\
+         198.51.100.7 - - [20/Nov/2026:10:00:02 +0000] \"GET / HTTP/1.1\" 200 5120 \"-\" \"Mozilla/5.0\"\n",
+    );
+    let proxy = temp_file(
+        "sigma-web",
+        "squid.log",
+        "1795165201.114     87 10.0.2.31 TCP_MISS/200 5120 GET http://198.51.100.9/../../../etc/passwd - HIER_DIRECT/198.51.100.9 text/plain\n",
+    );
+    let flows = temp_file(
+        "sigma-web",
+        "flows.log",
+        "2 123456789010 eni-1235b8ca123456789 172.31.16.139 203.0.113.12 49761 21 6 20 4249 1418530010 1418530070 ACCEPT OK\n\
+         2 123456789010 eni-1235b8ca123456789 172.31.16.139 203.0.113.12 49762 23 6 20 4249 1418530010 1418530070 REJECT OK\n",
+    );
+    let out = bin()
+        .current_dir(repo())
+        .args(["hunt", "--no-builtin", "--sigma"])
+        .arg(&web)
+        .arg("--sigma")
+        .arg(&firewall)
+        .args([&access, &proxy, &flows, &apt29])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let hits: Vec<(String, String)> = alerts(&out)
+        .iter()
+        .map(|a| {
+            let src = &a["source"];
+            let file = src["path"].as_str().unwrap().rsplit('/').next().unwrap();
+            (
+                a["title"].as_str().unwrap().to_owned(),
+                format!("{file}:{}", src["line"]),
+            )
+        })
+        .collect();
+    let lines_of = |title: &str| -> Vec<&str> {
+        hits.iter()
+            .filter(|(t, _)| t == title)
+            .map(|(_, at)| at.as_str())
+            .collect()
+    };
+    assert_eq!(
+        lines_of("Path Traversal Exploitation Attempts"),
+        ["access.log:1"],
+        "{hits:?}"
+    );
+    assert_eq!(
+        lines_of("Cleartext Protocol Usage"),
+        ["flows.log:1"],
+        "{hits:?}"
+    );
+    let webdav = lines_of("Windows WebDAV User Agent");
+    assert!(!webdav.is_empty(), "{hits:?}");
+    assert!(webdav
+        .iter()
+        .all(|at| at.starts_with("otrf_apt29_day1_SCRANTON_zeek_json_http.log:")));
+    // The forward proxy's request is no web server's: no webserver rule reads it.
+    assert!(
+        hits.iter().all(|(_, at)| !at.starts_with("squid.log")),
+        "{hits:?}"
+    );
+    assert!(
+        stderr.contains("not loaded: log source not mapped to any input       3"),
+        "{stderr}"
+    );
+}
