@@ -215,7 +215,8 @@ fn epoch_ms(s: &str) -> Option<i64> {
     if whole.is_empty() || whole.len() > 12 || frac.contains('.') {
         return None;
     }
-    let secs: i64 = whole.parse().ok()?;
+    // Up to the end of the year 9999, the last time RFC 3339 writes.
+    let secs: i64 = whole.parse().ok().filter(|s| *s <= 253_402_300_799)?;
     let mut millis = 0i64;
     for i in 0..3 {
         millis = millis * 10 + frac.as_bytes().get(i).map_or(0, |d| (d - b'0') as i64);
@@ -265,6 +266,16 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Epoch seconds past the year 9999 are no time RFC 3339 can write back: refused, so every
+    /// time a decoder keeps reads again (found by fuzzing Zeek and flow logs).
+    #[test]
+    fn epoch_times_stop_at_the_year_9999() {
+        let last = parse_time_ms("253402300799").unwrap();
+        assert_eq!(format_time_ms(last), "9999-12-31T23:59:59.000Z");
+        assert_eq!(parse_time_ms("253402300800"), None);
+        assert_eq!(parse_time_ms("999999999999.5"), None);
+    }
 
     #[test]
     fn the_forms_the_decoders_write() {

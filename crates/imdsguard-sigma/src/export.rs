@@ -694,6 +694,7 @@ fn stable_id(rule: &str, target: Target) -> String {
 pub fn export_rule(rule: &Rule, cat: &Catalog, allow: &Allowlist) -> (Vec<Exported>, Vec<Skipped>) {
     let mut out = Vec::new();
     let mut skipped = Vec::new();
+    let mut never = 0;
     for target in Target::ALL {
         let mut ctx = Ctx {
             cat,
@@ -703,7 +704,10 @@ pub fn export_rule(rule: &Rule, cat: &Catalog, allow: &Allowlist) -> (Vec<Export
         };
         let expr = match ctx.spec(&rule.when, true) {
             Ok(Tri::E(e)) => e,
-            Ok(Tri::False) => continue,
+            Ok(Tri::False) => {
+                never += 1;
+                continue;
+            }
             Ok(Tri::True) => {
                 skipped.push(Skipped {
                     rule_id: rule.id.clone(),
@@ -792,6 +796,17 @@ pub fn export_rule(rule: &Rule, cat: &Catalog, allow: &Allowlist) -> (Vec<Export
             rule_id: rule.id.clone(),
             target,
             yaml: y,
+        });
+    }
+    // A rule no log source can hold (it reads web, proxy or wire requests) is said once, not
+    // left out silently.
+    if never == Target::ALL.len() {
+        skipped.push(Skipped {
+            rule_id: rule.id.clone(),
+            target: None,
+            reason: "its condition holds on no event of Sigma's process, network and DNS log \
+                     sources (it reads HTTP requests as web, proxy and network logs record them)"
+                .into(),
         });
     }
     (out, skipped)

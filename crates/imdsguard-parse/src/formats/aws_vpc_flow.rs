@@ -130,9 +130,11 @@ fn decode(
         ));
     }
     let start = get("start").ok_or_else(|| (SkipReason::MissingField, "no start".to_owned()))?;
+    // Seconds since the epoch, up to the year 9999.
     let time = start
         .parse::<i64>()
         .ok()
+        .filter(|s| (0..=253_402_300_799).contains(s))
         .map(|s| format_time_ms(s * 1000))
         .ok_or_else(|| {
             (

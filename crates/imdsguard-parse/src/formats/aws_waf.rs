@@ -48,12 +48,18 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Resu
     let ms = v
         .text(&["timestamp"])
         .ok_or_else(|| super::missing("timestamp"))?;
-    let time = ms.parse::<i64>().ok().map(format_time_ms).ok_or_else(|| {
-        (
-            SkipReason::Malformed,
-            format!("timestamp {ms:?} is not a time"),
-        )
-    })?;
+    // Milliseconds since the epoch, up to the end of the year 9999.
+    let time = ms
+        .parse::<i64>()
+        .ok()
+        .filter(|ms| (0..=253_402_300_799_999).contains(ms))
+        .map(format_time_ms)
+        .ok_or_else(|| {
+            (
+                SkipReason::Malformed,
+                format!("timestamp {ms:?} is not a time"),
+            )
+        })?;
     let host = header(req, "Host").map(|h| super::squid::authority(&h).0.to_owned());
     let path = req.text(&["uri"]);
     let uri = path.as_ref().map(|p| match req.text(&["args"]) {
