@@ -1,4 +1,5 @@
-//! Fuzzes the proxy, load balancer, WAF, W3C, flow-log and Zeek conn/dns readers, the first byte
+//! Fuzzes the proxy, load balancer, WAF, W3C, flow-log, Zeek conn/dns, Azure gateway and Google
+//! Cloud request-log readers, the first byte
 //! choosing which (every one reached): any bytes either decode into events of that format with
 //! a readable time and a line inside the input, or are counted as skipped; nothing panics.
 #![no_main]
@@ -15,6 +16,8 @@ const FORMATS: &[Format] = &[
     Format::AwsWaf,
     Format::ZeekConn,
     Format::ZeekDns,
+    Format::AzureHttp,
+    Format::GcpHttp,
 ];
 
 fuzz_target!(|data: &[u8]| {

@@ -61,21 +61,57 @@ pub fn asked_of_the_server() -> Expr {
     ])
 }
 
+/// A request a web server, balancer, gateway or WAF received that carries a metadata address
+/// (IMDS-011's ground; IMDS-004 leaves it to IMDS-011).
+pub fn ssrf_in_request() -> Expr {
+    Expr::All(vec![
+        on(Field::HttpVantage).any_of(&["inbound", "unknown"]),
+        has_target(),
+        on(Field::TargetEndpoint).exists(),
+        !asked_of_the_server(),
+    ])
+}
+
 /// A request logged by a forward proxy or seen on the wire (IMDS-010's ground; the other
 /// detections leave it to IMDS-010).
 pub fn proxied_or_on_the_wire() -> Expr {
     on(Field::HttpVantage).any_of(&["outbound", "wire"])
 }
 
+/// A credential path answered with success and a body the size of a credential document (an
+/// AWS role's is about 1.3 KB, Azure's and GCP's tokens 1-4 KB; a role listing is a few
+/// bytes), or of a size the log does not give.
+pub fn credentials_answered() -> Expr {
+    Expr::All(vec![
+        credentials(),
+        on(Field::HttpStatus).starts_with_any(&["2"]),
+        Expr::Any(vec![
+            on(Field::HttpBytesOut).at_least(800.0),
+            !on(Field::HttpBytesOut).exists(),
+        ]),
+    ])
+}
+
 /// Every encoding but `path-only`: a path without an address is no obfuscation.
+/// A URL nested in a parameter of a request a server received is how SSRF arrives, not a way of
+/// hiding it: only its other encodings count there.
 pub fn obfuscated() -> Expr {
     let names: Vec<&str> = Field::TargetEncoding
         .domain()
         .unwrap_or_default()
         .into_iter()
-        .filter(|e| *e != "path-only")
+        .filter(|e| *e != "path-only" && *e != "nested-url")
         .collect();
-    on(Field::TargetEncoding).any_of(&names)
+    Expr::Any(vec![
+        on(Field::TargetEncoding).any_of(&names),
+        Expr::All(vec![
+            on(Field::TargetEncoding).is("nested-url"),
+            !Expr::All(vec![
+                on(Field::EventKind).is("http-request"),
+                on(Field::HttpVantage).any_of(&["inbound", "unknown"]),
+            ]),
+        ]),
+    ])
 }
 
 /// The reasons every detection gives about the target and the process.

@@ -13,7 +13,8 @@
 //! the read with its header) is no reason for silence; attackers do it too.
 //!
 //! *Not here.* Requests a forward proxy logged or a monitor saw on the wire are IMDS-010's; paths
-//! asked of a web server itself are IMDS-009's.
+//! asked of a web server itself are IMDS-009's; payloads in requests a server received are
+//! IMDS-011's.
 //!
 //! *False positives.* Scripts that deliberately export instance credentials (some CI runners and
 //! backup tools); they should use the SDK instead, and can be allowed by path.
@@ -35,6 +36,7 @@ pub fn rule() -> Rule {
         !masquerade(),
         !asked_of_the_server(),
         !proxied_or_on_the_wire(),
+        !ssrf_in_request(),
     ]);
     let b = Rule::documented(include_str!("imds_004_credential_path.rs"), Severity::High, when)
     .attack("T1552.005")

@@ -48,12 +48,9 @@ pub fn rule() -> Rule {
         "The path hands out role credentials or access tokens.",
     )
     .escalate(
-        Expr::All(vec![
-            credentials(),
-            on(Field::HttpStatus).starts_with_any(&["2"]),
-        ]),
+        credentials_answered(),
         Severity::Critical,
-        "The server answered a credential path with success: it may have relayed the metadata service's answer.",
+        "The server answered a credential path with a body the size of a credential document: it may have relayed the metadata service's answer.",
     );
     finish(b)
 }

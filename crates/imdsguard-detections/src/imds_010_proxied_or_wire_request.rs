@@ -72,12 +72,9 @@ pub fn rule() -> Rule {
             "The path hands out credentials or tokens, or the request was relayed for another client.",
         )
         .escalate(
-            Expr::All(vec![
-                credentials(),
-                on(Field::HttpStatus).starts_with_any(&["2"]),
-            ]),
+            credentials_answered(),
             Severity::Critical,
-            "A credential path was answered with success: role credentials left the service.",
+            "A credential path was answered with success and a body the size of a credential document: role credentials left the service.",
         );
     finish(b)
 }

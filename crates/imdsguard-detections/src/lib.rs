@@ -25,6 +25,7 @@ pub mod imds_007_agent_masquerade;
 pub mod imds_008_container;
 pub mod imds_009_metadata_path_at_web_server;
 pub mod imds_010_proxied_or_wire_request;
+pub mod imds_011_ssrf_attempt;
 
 use std::sync::LazyLock;
 

@@ -140,6 +140,12 @@ formats! {
     /// AWS WAF logs (JSON, with the request's headers).
     AwsWaf = "aws-waf", [], true,
         "AWS WAF logs (JSON, the request's headers included)";
+    /// Azure Application Gateway and Front Door access logs (diagnostic JSON, Log Analytics).
+    AzureHttp = "azure-http", [], true,
+        "Azure Application Gateway and Front Door access logs (JSON)";
+    /// Google Cloud Logging entries with an `httpRequest`: load balancers, Cloud Run, App Engine.
+    GcpHttp = "gcp-http", [], true,
+        "Google Cloud HTTP(S) load balancer and other request logs (JSON)";
     /// Amazon VPC flow logs, versions 2 to 5, with or without their header line.
     AwsVpcFlow = "aws-vpc-flow", [], true,
         "Amazon VPC flow logs, versions 2-5 (no metadata-service traffic: AWS does not record it)";

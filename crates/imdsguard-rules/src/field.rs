@@ -117,6 +117,8 @@ fields! {
     HttpExtension = "http.extension",
     /// The `Referer` header.
     HttpReferer = "http.referer",
+    /// Bytes of the answer, as the log counts them.
+    HttpBytesOut = "http.bytes_out",
     /// Enriched: what the most severe metadata target hands out (`credentials`, `token`,
     /// `identity`, `userdata`, `other`); absent when the event has no target.
     TargetKind = "target.kind",
@@ -310,6 +312,7 @@ impl Field {
                     .filter(|x| !x.is_empty())
             })),
             Field::HttpReferer => s(e.http.as_ref().and_then(|h| h.referer.as_deref())),
+            Field::HttpBytesOut => e.http.as_ref().and_then(|h| h.bytes_out).map(Value::Int),
             Field::TargetKind => ev
                 .best()
                 .map(|f| Value::Str(Cow::Borrowed(f.target.kind.as_str()))),

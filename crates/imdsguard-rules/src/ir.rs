@@ -461,6 +461,10 @@ impl On {
             vs.iter().map(|v| Matcher::Prefix(Text::new(v))).collect(),
         )
     }
+    /// A number at least `n`.
+    pub fn at_least(self, n: f64) -> Expr {
+        Expr::Test(self.0, vec![Matcher::Compare(Cmp::Gte, n)])
+    }
     /// Ends with any of `vs`.
     pub fn ends_with_any(self, vs: &[&str]) -> Expr {
         Expr::Test(

@@ -511,7 +511,8 @@ impl Ctx<'_> {
             | Field::HttpPath
             | Field::HttpQuery
             | Field::HttpExtension
-            | Field::HttpReferer => {
+            | Field::HttpReferer
+            | Field::HttpBytesOut => {
                 if pos {
                     return Err("needs an HTTP request as a web server logs it, which Sigma's process, network and DNS log sources do not carry".into());
                 }

@@ -327,7 +327,7 @@ fn events_over_the_bundled_log_samples_match_the_snapshot() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("12 files (0 in no supported format), 55 events, 0 records skipped"),
+        stderr.contains("14 files (0 in no supported format), 59 events, 0 records skipped"),
         "{stderr}"
     );
     insta::assert_snapshot!(

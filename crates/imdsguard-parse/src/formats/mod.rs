@@ -9,12 +9,14 @@ pub(crate) mod auditd;
 pub(crate) mod aws_alb;
 pub(crate) mod aws_vpc_flow;
 mod aws_waf;
+mod azure_http;
 mod defender;
 pub(crate) mod defender_csv;
 mod defender_json;
 mod defender_streaming;
 mod ecs;
 pub(crate) mod evtx_json;
+mod gcp_http;
 mod nxlog_json;
 mod sentinel_securityevent;
 mod sentinel_syslog;
@@ -60,6 +62,7 @@ const JSON_FORMATS: &[JsonDecoder] = &[
     sentinel_windowsevent::DECODER,
     sentinel_securityevent::DECODER,
     sentinel_syslog::DECODER,
+    azure_http::DECODER,
     defender_streaming::DECODER,
     defender_json::DECODER,
     nxlog_json::DECODER,
@@ -67,6 +70,7 @@ const JSON_FORMATS: &[JsonDecoder] = &[
     zeek_conn::DECODER,
     zeek_dns::DECODER,
     aws_waf::DECODER,
+    gcp_http::DECODER,
     ecs::DECODER,
 ];
 
