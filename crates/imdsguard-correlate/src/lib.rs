@@ -324,10 +324,14 @@ impl Engine {
     /// The key of a host name, moving what a short name gathered under its FQDN when the two
     /// join.
     /// The incident an alert joins: its host's; for a record that names no host but a web
-    /// client (access, proxy and wire logs), the client's, so one client's attempts across
+    /// client (access, proxy and wire logs) or a source address (flows, Zeek), the client's, so one client's attempts across
     /// servers and logs are one incident, with its first and last request.
     fn incident_key(&mut self, a: &Alert) -> String {
-        let client = a.http.as_ref().and_then(|h| h.client.as_deref());
+        let client = a
+            .http
+            .as_ref()
+            .and_then(|h| h.client.as_deref())
+            .or_else(|| a.network.as_ref().and_then(|n| n.src_ip.as_deref()));
         match (a.host.as_deref().filter(|h| !h.is_empty()), client) {
             (None, Some(client)) => format!("client {client}"),
             (host, _) => self.host_key(host.unwrap_or("")),

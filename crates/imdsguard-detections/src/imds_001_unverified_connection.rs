@@ -41,16 +41,24 @@ pub fn rule() -> Rule {
     .attack("T1552.005")
     .attack("T1580")
     .reason_if(
-        on(Field::EventKind).is("network-connect"),
+        Expr::All(vec![on(Field::EventKind).is("network-connect"), on(Field::ProcessName).exists()]),
         "{process.name} connected to the metadata service at {target.endpoint}.",
     )
     .reason_if(
-        on(Field::EventKind).is("dns-query"),
+        Expr::All(vec![on(Field::EventKind).is("dns-query"), on(Field::ProcessName).exists()]),
         "{process.name} looked up the metadata service's name ({dns.query}).",
     )
     .reason_if(
-        !on(Field::ProcessName).exists(),
+        Expr::All(vec![on(Field::EventKind).is("network-connect"), !on(Field::ProcessName).exists()]),
         "A connection to the metadata service at {target.endpoint} was made by a process the record does not name.",
+    )
+    .reason_if(
+        Expr::All(vec![on(Field::EventKind).is("dns-query"), !on(Field::ProcessName).exists()]),
+        "The metadata service's name ({dns.query}) was looked up.",
+    )
+    .reason_if(
+        Expr::All(vec![!on(Field::ProcessName).exists(), on(Field::SrcIp).exists()]),
+        "The request came from {network.src_ip}: host telemetry there names the program.",
     )
     .reason("{process.verdict_reason}.");
     let b = standard_reasons(b).escalate(
@@ -71,6 +79,8 @@ pub(crate) const POSITIVE: &[&str] = &[
     r#"{"EventID":22,"Hostname":"gce-web-1","Channel":"Microsoft-Windows-Sysmon/Operational","SourceName":"Microsoft-Windows-Sysmon","UtcTime":"2026-11-20 10:00:00.120","ProcessGuid":"{39e4a257-0000-0000-0000-000000000900}","ProcessId":"4400","QueryName":"metadata","QueryStatus":"0","QueryResults":"::ffff:169.254.169.254;","Image":"C:\\Python311\\python.exe","EventTime":"2026-11-20 10:00:00"}"#,
     // Security 5156 as NXLog writes it: PowerShell reaching the service (as in the OTRF data).
     r#"{"EventID":5156,"Hostname":"WORKSTATION5","Channel":"Security","Application":"\\device\\harddiskvolume2\\windows\\system32\\windowspowershell\\v1.0\\powershell.exe","ProcessID":"4321","Direction":"%%14593","SourceAddress":"10.0.0.4","SourcePort":"50000","DestAddress":"169.254.169.254","DestPort":"80","Protocol":"6","EventTime":"2020-10-22 10:00:00"}"#,
+    // A lookup a network monitor saw (Zeek dns.log): no process, the asking address instead.
+    r#"{"ts":1795165932.0,"uid":"D3","id.orig_h":"10.0.1.16","id.orig_p":5355,"id.resp_h":"10.0.0.2","id.resp_p":53,"proto":"udp","query":"metadata.google.internal","qtype_name":"A"}"#,
 ];
 
 #[cfg(test)]

@@ -236,7 +236,7 @@ impl Verdict<'_> {
                 agent.name
             ),
             Verdict::Unlisted => format!("{image} is not a known cloud agent"),
-            Verdict::Unknown => "the record does not name the process".to_owned(),
+            Verdict::Unknown => "The record does not name the process".to_owned(),
         }
     }
 }

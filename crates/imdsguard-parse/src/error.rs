@@ -29,6 +29,14 @@ pub enum InputError {
         /// What to do about it.
         advice: &'static str,
     },
+    /// An access-log layout (`--log-format`) that cannot be read.
+    #[error("--log-format, at character {at}: {message}")]
+    LogFormat {
+        /// Where in the layout (characters from its start).
+        at: usize,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// Why a record was skipped.

@@ -33,6 +33,7 @@ use std::sync::Arc;
 use crate::json::Value;
 pub use error::{InputError, SkipReason, Skipped};
 pub use formats::json_format_names;
+pub use formats::log_format::LogFormat;
 use imdsguard_event::{Event, FieldSet, Format, LocalZone, Position, SourceRef};
 pub(crate) use json_reader::{decode_document, decode_line, decode_line_result};
 pub(crate) use summary::normalize_event;
@@ -70,6 +71,9 @@ pub struct ReadOptions {
     /// one of these (any case, no leading dot: `evtx`, `jsonl.gz`); files named on the command
     /// line are read whatever their names.
     pub extensions: Arc<Vec<String>>,
+    /// The user's access-log layout (`--log-format`): a file whose first record line follows it
+    /// is read with it.
+    pub log_format: Option<Arc<LogFormat>>,
 }
 
 /// How far a read has got: the bytes of input files consumed (as stored, compressed or not),
@@ -167,6 +171,7 @@ impl Default for ReadOptions {
             leading_junk: 16,
             progress: None,
             extensions: Arc::default(),
+            log_format: None,
         }
     }
 }
@@ -770,6 +775,10 @@ pub(crate) fn read_stream(
         return;
     };
     skip_leading(&leading, leading_count, &at, opts, summary);
+    if formats::follows_layout(&first, opts) {
+        formats::log_format::read(name, first, line_no, &mut *r, opts, summary, on_event);
+        return;
+    }
     if let Some(lines) = formats::line_reader(&first, opts.format) {
         (lines.read)(name, first, line_no, &mut *r, opts, summary, on_event);
         return;
@@ -844,6 +853,9 @@ fn starts_a_reading(line: &[u8], opts: &ReadOptions) -> bool {
             None => false,
         }
     };
+    if formats::follows_layout(line, opts) {
+        return true;
+    }
     let text = String::from_utf8_lossy(line);
     match opts.format {
         Some(Format::WindowsXml) => true,

@@ -54,6 +54,8 @@ pub struct ReadConfig {
     pub progress: Option<std::sync::Arc<imdsguard_parse::Progress>>,
     /// A directory's files are read only with one of these extensions (all when empty).
     pub extensions: Vec<String>,
+    /// The user's access-log layout (`--log-format`).
+    pub log_format: Option<std::sync::Arc<imdsguard_parse::LogFormat>>,
 }
 
 /// The correlation layer's settings.

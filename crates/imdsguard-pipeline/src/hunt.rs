@@ -352,6 +352,7 @@ pub fn hunt(
         timezone: common.read.timezone.clone(),
         progress: common.read.progress.clone(),
         extensions: std::sync::Arc::new(common.read.extensions.clone()),
+        log_format: common.read.log_format.clone(),
         ..ReadOptions::default()
     };
     let started = Instant::now();

@@ -349,6 +349,7 @@ pub fn watch(
             format: common.read.format,
             fields: rules.record_fields().clone(),
             timezone: common.read.timezone.clone(),
+            log_format: common.read.log_format.clone(),
             // Live input: a line that is no record is skipped and counted, never the chunk.
             leading_junk: u64::MAX,
             ..ReadOptions::default()

@@ -332,6 +332,10 @@ pub struct AlertHttp {
 /// The connection part of an alert.
 #[derive(Debug, Clone, Serialize)]
 pub struct AlertNetwork {
+    /// Source address, for a record that names no process and no HTTP client (a flow, a
+    /// connection or a lookup seen on the wire): the only "who" it has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src_ip: Option<String>,
     /// Destination address.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dst_ip: Option<String>,
@@ -420,6 +424,10 @@ impl Alert {
             target: None,
             process,
             network: e.network.as_ref().map(|n| AlertNetwork {
+                src_ip: n
+                    .src_ip
+                    .clone()
+                    .filter(|_| e.http.is_none() && e.process == Default::default()),
                 dst_ip: n.dst_ip.clone(),
                 dst_port: n.dst_port,
                 dst_host: n.dst_host.clone(),
@@ -638,6 +646,9 @@ impl Alert {
             }
         }
         if let Some(n) = &self.network {
+            if let Some(src) = &n.src_ip {
+                out.push(format!("Src: {src}"));
+            }
             match (&n.dst_host, &n.dst_ip, n.dst_port) {
                 (Some(h), _, Some(port)) => out.push(format!("Dst: {h}:{port}")),
                 (Some(h), _, None) => out.push(format!("Dst: {h}")),
@@ -807,6 +818,7 @@ mod tests {
                 agent: None,
             }),
             network: Some(AlertNetwork {
+                src_ip: None,
                 dst_ip: Some("fd00:ec2::254".into()),
                 dst_port: Some(80),
                 dst_host: None,

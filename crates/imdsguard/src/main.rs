@@ -107,6 +107,13 @@ fn parse_duration_ms(s: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("{s:?}: too long"))
 }
 
+/// An access-log layout as `--log-format` takes it: nginx's `log_format` or Apache's `LogFormat`.
+fn parse_log_format(s: &str) -> Result<std::sync::Arc<imdsguard_parse::LogFormat>, String> {
+    imdsguard_parse::LogFormat::parse(s)
+        .map(std::sync::Arc::new)
+        .map_err(|e| e.to_string())
+}
+
 /// A file extension as `--ext` takes it: without its leading dot, in lower case.
 fn parse_ext(s: &str) -> Result<String, String> {
     let e = s.trim().trim_start_matches('.').to_ascii_lowercase();

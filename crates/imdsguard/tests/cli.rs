@@ -834,3 +834,84 @@ fn search_and_metrics_read_every_format() {
     );
     assert!(hosts.contains("\nweb01.corp.example,"), "{hosts}");
 }
+
+/// `--log-format` reads an access log in the server's own layout (nginx's `log_format` with the
+/// Host first and timings after), beside files in the standard forms, which are still sniffed;
+/// a layout that cannot be read is refused with where.
+#[test]
+fn log_format_reads_a_custom_layout_and_names_bad_layouts() {
+    let dir = std::env::temp_dir().join(format!("imdsguard-logformat-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let custom = dir.join("custom.log");
+    std::fs::write(
+        &custom,
+        "shop.example 198.51.100.7 [20/Nov/2026:09:00:04 +0000] \"GET / HTTP/1.1\" 200 5120 rt=0.004 \"Mozilla/5.0\"\n\
+         169.254.169.254 198.51.100.23 [20/Nov/2026:09:20:41 +0000] \"GET /latest/meta-data/iam/security-credentials/ HTTP/1.1\" 404 153 rt=0.001 \"curl/8.4.0\"\n\
+         not a line of this layout\n",
+    )
+    .unwrap();
+    let layout = r#"$host $remote_addr [$time_local] "$request" $status $body_bytes_sent rt=$request_time "$http_user_agent""#;
+    let out = bin()
+        .current_dir(repo())
+        .args([
+            "hunt",
+            "--no-db",
+            "--output",
+            "jsonl",
+            "--log-format",
+            layout,
+        ])
+        .arg(&custom)
+        .arg("samples/logs/nginx-access.log")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let alerts: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["type"] == "alert")
+        .collect();
+    let custom_hits: Vec<(&str, u64)> = alerts
+        .iter()
+        .filter(|a| {
+            a["source"]["path"]
+                .as_str()
+                .unwrap()
+                .ends_with("custom.log")
+        })
+        .map(|a| {
+            (
+                a["rule_id"].as_str().unwrap(),
+                a["source"]["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(custom_hits, [("IMDS-009", 2)], "{stderr}");
+    // The standard log beside it is still read as its own form.
+    assert!(alerts.iter().any(|a| a["source"]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("nginx-access.log")));
+    assert!(
+        stderr.contains("custom.log:3: malformed record: does not follow the --log-format"),
+        "{stderr}"
+    );
+
+    let bad = bin()
+        .args([
+            "events",
+            "--log-format",
+            "$remote_addr$remote_user [$time_local] \"$request\"",
+        ])
+        .arg(&custom)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("--log-format, at character 12: two fields with nothing between them"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

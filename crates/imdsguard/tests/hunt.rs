@@ -1944,3 +1944,58 @@ fn sigma_web_proxy_and_firewall_rules_run_on_network_logs() {
         "{stderr}"
     );
 }
+
+/// Lookups and connections a network monitor saw name no process and no host: the alert names
+/// the address that asked, and each address's alerts are one incident.
+#[test]
+fn wire_records_name_the_asking_address_and_group_by_it() {
+    let dns = temp_file(
+        "wire-dns",
+        "dns.log",
+        "{\"ts\":1795165930.0,\"uid\":\"D1\",\"id.orig_h\":\"10.0.1.15\",\"id.orig_p\":5353,\"id.resp_h\":\"10.0.0.2\",\"id.resp_p\":53,\"proto\":\"udp\",\"query\":\"169.254.169.254.nip.io\",\"qtype_name\":\"A\"}\n\
+         {\"ts\":1795165932.0,\"uid\":\"D3\",\"id.orig_h\":\"10.0.1.16\",\"id.orig_p\":5355,\"id.resp_h\":\"10.0.0.2\",\"id.resp_p\":53,\"proto\":\"udp\",\"query\":\"metadata.google.internal\",\"qtype_name\":\"A\"}\n",
+    );
+    let out = bin()
+        .args(["hunt", "--no-db", "--output", "jsonl"])
+        .arg(&dns)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let all = alerts(&out);
+    let by_src = |ip: &str| -> Vec<&Value> {
+        all.iter()
+            .filter(|a| a["network"]["src_ip"] == ip)
+            .collect()
+    };
+    let first = by_src("10.0.1.15");
+    let second = by_src("10.0.1.16");
+    // The rebinding name is obfuscation too; the plain name is not.
+    let rules = |v: &[&Value]| -> Vec<String> {
+        let mut r: Vec<String> = v
+            .iter()
+            .map(|a| a["rule_id"].as_str().unwrap().to_owned())
+            .collect();
+        r.sort();
+        r
+    };
+    assert_eq!(rules(&first), ["IMDS-001", "IMDS-005"]);
+    assert_eq!(rules(&second), ["IMDS-001"]);
+    assert!(first[0]["reasons"][0]
+        .as_str()
+        .unwrap()
+        .contains("(169.254.169.254.nip.io) was looked up"));
+    let incidents: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["type"] == "incident")
+        .collect();
+    let hosts: Vec<&str> = incidents
+        .iter()
+        .map(|i| i["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        hosts,
+        ["client 10.0.1.15", "client 10.0.1.16"],
+        "{incidents:?}"
+    );
+}

@@ -17,6 +17,7 @@ mod defender_streaming;
 mod ecs;
 pub(crate) mod evtx_json;
 mod gcp_http;
+pub(crate) mod log_format;
 mod nxlog_json;
 mod sentinel_securityevent;
 mod sentinel_syslog;
@@ -143,6 +144,14 @@ pub(crate) const LINE_FORMATS: &[LineReader] = &[
         also_json: false,
     },
 ];
+
+/// Whether a line follows the user's access-log layout (`--log-format`).
+pub(crate) fn follows_layout(line: &[u8], opts: &ReadOptions) -> bool {
+    opts.log_format.as_ref().is_some_and(|f| {
+        let text = String::from_utf8_lossy(line);
+        f.follows(text.trim_end_matches(['\r', '\n']))
+    })
+}
 
 /// The line reading for a first line: the forced format's, or the first whose rule sniffs it.
 pub(crate) fn line_reader(first: &[u8], forced: Option<Format>) -> Option<&'static LineReader> {

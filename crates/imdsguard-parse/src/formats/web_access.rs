@@ -184,7 +184,7 @@ fn quoted(rest: &mut &str) -> Option<String> {
 }
 
 /// `10/Oct/2000:13:55:36 -0700` in RFC 3339 (`2000-10-10T20:55:36.000Z`).
-fn time(t: &str) -> Option<String> {
+pub(crate) fn ncsa_time(t: &str) -> Option<String> {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
@@ -202,7 +202,7 @@ fn time(t: &str) -> Option<String> {
 
 /// The event of one line.
 pub(crate) fn decode(line: &Line<'_>, source: SourceRef) -> Result<Event, (SkipReason, String)> {
-    let time = time(line.time).ok_or_else(|| {
+    let time = ncsa_time(line.time).ok_or_else(|| {
         (
             SkipReason::Malformed,
             format!("{:?} is not a time", line.time),

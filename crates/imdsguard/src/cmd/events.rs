@@ -30,6 +30,12 @@ pub(crate) struct EventsArgs {
     /// In directories, read only files with this extension (`evtx`, `jsonl.gz`; repeatable).
     #[arg(long, value_name = "EXT", value_parser = crate::parse_ext)]
     ext: Vec<String>,
+    /// An access-log layout, as the server's configuration writes it: nginx's `log_format`
+    /// (`'$remote_addr - $remote_user [$time_local] "$request" $status …'`) or Apache's
+    /// `LogFormat` (`'%h %l %u %t \"%r\" %>s %b …'`). A file whose first record line follows
+    /// it is read with it; the others are sniffed as usual.
+    #[arg(long, value_name = "FORMAT", value_parser = crate::parse_log_format)]
+    log_format: Option<std::sync::Arc<imdsguard_parse::LogFormat>>,
 }
 
 pub(crate) fn events(args: EventsArgs) -> Result<ExitCode> {
@@ -37,6 +43,7 @@ pub(crate) fn events(args: EventsArgs) -> Result<ExitCode> {
         format: args.format,
         timezone: args.timezone,
         extensions: std::sync::Arc::new(args.ext.clone()),
+        log_format: args.log_format.clone(),
         ..ReadOptions::default()
     };
     let stdout = io::stdout();

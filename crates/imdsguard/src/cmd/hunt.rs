@@ -631,6 +631,12 @@ pub(crate) struct HuntArgs {
     /// files named on the command line are read whatever their names.
     #[arg(long, value_name = "EXT", value_parser = crate::parse_ext)]
     ext: Vec<String>,
+    /// An access-log layout, as the server's configuration writes it: nginx's `log_format`
+    /// (`'$remote_addr - $remote_user [$time_local] "$request" $status …'`) or Apache's
+    /// `LogFormat` (`'%h %l %u %t \"%r\" %>s %b …'`). A file whose first record line follows
+    /// it is read with it; the others are sniffed as usual.
+    #[arg(long, value_name = "FORMAT", value_parser = crate::parse_log_format)]
+    log_format: Option<std::sync::Arc<imdsguard_parse::LogFormat>>,
     /// Analyse only events from this time on: RFC 3339 (`2026-11-20T10:00:00Z`) or a duration
     /// ago (`24h`). Events whose time cannot be read are analysed.
     #[arg(long, value_name = "TIME", value_parser = crate::cmd::store::when)]
@@ -723,6 +729,7 @@ pub(crate) fn hunt_with(a: HuntArgs) -> Result<ExitCode> {
                 timezone: a.timezone,
                 progress: None,
                 extensions: a.ext,
+                log_format: a.log_format,
             },
             correlate: a.correlate.config(a.reorder, a.reorder_memory),
             min_severity: a.min_severity,

@@ -42,6 +42,12 @@ pub(crate) struct ReadArgs {
     /// In directories, read only files with this extension (`evtx`, `jsonl.gz`; repeatable).
     #[arg(long, value_name = "EXT", value_parser = crate::parse_ext)]
     ext: Vec<String>,
+    /// An access-log layout, as the server's configuration writes it: nginx's `log_format`
+    /// (`'$remote_addr - $remote_user [$time_local] "$request" $status …'`) or Apache's
+    /// `LogFormat` (`'%h %l %u %t \"%r\" %>s %b …'`). A file whose first record line follows
+    /// it is read with it; the others are sniffed as usual.
+    #[arg(long, value_name = "FORMAT", value_parser = crate::parse_log_format)]
+    log_format: Option<std::sync::Arc<imdsguard_parse::LogFormat>>,
     /// Write to this file instead of standard output.
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     out: Option<PathBuf>,
@@ -54,6 +60,7 @@ impl ReadArgs {
             timezone: self.timezone.clone(),
             fields: Arc::new(fields),
             extensions: Arc::new(self.ext.clone()),
+            log_format: self.log_format.clone(),
             ..ReadOptions::default()
         }
     }

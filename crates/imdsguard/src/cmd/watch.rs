@@ -225,6 +225,12 @@ pub(crate) struct WatchArgs {
     /// offset (`-04:00`) or `UTC`. Without it such times are read as UTC, and the summary counts them.
     #[arg(long, value_name = "ZONE", value_parser = parse_zone)]
     timezone: Option<LocalZone>,
+    /// An access-log layout, as the server's configuration writes it: nginx's `log_format`
+    /// (`'$remote_addr - $remote_user [$time_local] "$request" $status …'`) or Apache's
+    /// `LogFormat` (`'%h %l %u %t \"%r\" %>s %b …'`). A file whose first record line follows
+    /// it is read with it; the others are sniffed as usual.
+    #[arg(long, value_name = "FORMAT", value_parser = crate::parse_log_format)]
+    log_format: Option<std::sync::Arc<imdsguard_parse::LogFormat>>,
     /// Output format: jsonl (default) or table (one line per alert).
     #[arg(long, value_enum, default_value = "jsonl")]
     output: StoredOutput,
@@ -283,6 +289,7 @@ pub(crate) fn watch_with(a: WatchArgs) -> Result<ExitCode> {
                 timezone: a.timezone,
                 progress: None,
                 extensions: Vec::new(),
+                log_format: a.log_format,
             },
             correlate: a.correlate.config(None, 0),
             min_severity: a.min_severity,
