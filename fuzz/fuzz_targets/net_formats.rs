@@ -18,6 +18,7 @@ const FORMATS: &[Format] = &[
     Format::ZeekDns,
     Format::AzureHttp,
     Format::GcpHttp,
+    Format::Haproxy,
 ];
 
 fuzz_target!(|data: &[u8]| {

@@ -131,6 +131,9 @@ formats! {
     /// W3C extended logs (`#Fields:` header): IIS's and CloudFront's access logs.
     W3c = "w3c", [], true,
         "W3C extended logs with a #Fields header: IIS, Amazon CloudFront";
+    /// HAProxy's HTTP log, with or without its syslog header.
+    Haproxy = "haproxy", [], true,
+        "HAProxy HTTP logs (option httplog), with or without the syslog header";
     /// Squid's access log, native or combined: requests a forward proxy sent on.
     Squid = "squid", [], true,
         "Squid forward-proxy access logs (native, combined)";

@@ -1162,7 +1162,7 @@ mod tests {
         assert_eq!(summary.unrecognized_files.len(), 1);
         assert!(
             summary.unrecognized_files[0].starts_with(
-                "info.yml: not a supported log format (tried windows-xml, auditd, zeek-http, zeek-conn, zeek-dns, w3c, web-access, squid, aws-alb, aws-vpc-flow, defender-csv and the JSON formats: evtx-json, "
+                "info.yml: not a supported log format (tried windows-xml, auditd, zeek-http, zeek-conn, zeek-dns, w3c, web-access, haproxy, squid, aws-alb, aws-vpc-flow, defender-csv and the JSON formats: evtx-json, "
             ),
             "{:?}",
             summary.unrecognized_files

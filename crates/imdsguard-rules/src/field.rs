@@ -353,8 +353,9 @@ impl Field {
                 None => Field::ALL.get(usize::from(typed)).and_then(|f| f.get(ev)),
             },
             Field::Keywords => match &e.http {
-                // A web, proxy or wire record's text: what its log line says of the request.
-                Some(h) if e.fields.is_empty() => {
+                // A web, proxy or wire record's text: what its log line says of the request,
+                // and the fields kept beside it (captured headers).
+                Some(h) => {
                     let v: Vec<&str> = [
                         h.method.as_deref(),
                         h.uri.as_deref(),
@@ -365,6 +366,7 @@ impl Field {
                     ]
                     .into_iter()
                     .flatten()
+                    .chain(e.fields.iter().map(|(_, v)| v.as_str()))
                     .collect();
                     (!v.is_empty()).then_some(Value::Strs(v))
                 }

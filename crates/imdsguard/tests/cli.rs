@@ -295,7 +295,7 @@ fn events_decodes_real_logs_and_names_what_it_could_not_read() {
         stderr.contains(&format!("{} events", events.len())),
         "{stderr}"
     );
-    assert!(stderr.contains("otrf_windows_imds_events.index.tsv: not a supported log format (tried windows-xml, auditd, zeek-http, zeek-conn, zeek-dns, w3c, web-access, squid, aws-alb, aws-vpc-flow, defender-csv and the JSON formats: evtx-json"), "{stderr}");
+    assert!(stderr.contains("otrf_windows_imds_events.index.tsv: not a supported log format (tried windows-xml, auditd, zeek-http, zeek-conn, zeek-dns, w3c, web-access, haproxy, squid, aws-alb, aws-vpc-flow, defender-csv and the JSON formats: evtx-json"), "{stderr}");
     assert!(stderr.contains("events   nxlog-json"), "{stderr}");
 }
 
@@ -327,7 +327,7 @@ fn events_over_the_bundled_log_samples_match_the_snapshot() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("14 files (0 in no supported format), 59 events, 0 records skipped"),
+        stderr.contains("15 files (0 in no supported format), 62 events, 0 records skipped"),
         "{stderr}"
     );
     insta::assert_snapshot!(

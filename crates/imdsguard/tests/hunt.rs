@@ -83,7 +83,7 @@ fn hunt_over_the_bundled_samples_matches_the_snapshot() {
         );
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("59 events, 0 records skipped"), "{stderr}");
+    assert!(stderr.contains("62 events, 0 records skipped"), "{stderr}");
     assert!(
         stderr.contains(&format!("alerts   {}", all.len())),
         "{stderr}"

@@ -17,6 +17,7 @@ mod defender_streaming;
 mod ecs;
 pub(crate) mod evtx_json;
 mod gcp_http;
+pub(crate) mod haproxy;
 pub(crate) mod log_format;
 mod nxlog_json;
 mod sentinel_securityevent;
@@ -117,6 +118,12 @@ pub(crate) const LINE_FORMATS: &[LineReader] = &[
         formats: &[Format::WebAccess],
         sniff: web_access::sniff_line,
         read: web_access::read,
+        also_json: false,
+    },
+    LineReader {
+        formats: &[Format::Haproxy],
+        sniff: haproxy::sniff_line,
+        read: haproxy::read,
         also_json: false,
     },
     LineReader {
