@@ -82,11 +82,15 @@ impl Facts {
         }
         f.provider = t.provider_id().map(str::to_owned);
         f.principal = t.path.as_deref().and_then(principal);
+        // The headers the request sent: read from its command line, or named by the log.
+        let logged = e.http.as_ref().and_then(|h| h.header_names.as_ref());
+        let sent = |name: &str| {
+            t.headers.iter().any(|x| x.eq_ignore_ascii_case(name))
+                || logged.is_some_and(|l| l.iter().any(|x| x.eq_ignore_ascii_case(name)))
+        };
         if let (Some(p), true) = (t.provider, f.http_detail) {
             for h in &p.headers {
-                if h.role == HeaderRole::Required
-                    && !t.headers.iter().any(|x| x.eq_ignore_ascii_case(&h.name))
-                {
+                if h.role == HeaderRole::Required && !sent(&h.name) {
                     f.missing_required.push(match &h.value {
                         Some(v) => format!("{}: {v}", h.name),
                         None => h.name.clone(),
@@ -108,11 +112,7 @@ impl Facts {
                     .targets()
                     .iter()
                     .any(|x| x.target.method.is_some() || x.target.kind == Kind::Token);
-                let has = t
-                    .headers
-                    .iter()
-                    .any(|x| x.eq_ignore_ascii_case(&tok.header));
-                f.no_token = !asked && !has;
+                f.no_token = !asked && !sent(&tok.header);
             }
         }
         f

@@ -181,6 +181,10 @@ pub struct Http {
     /// The `X-Forwarded-For` header: the addresses a request came through, the client first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forwarded_for: Option<String>,
+    /// The names of the request's headers, when the log records them (Zeek's
+    /// `client_header_names`, a WAF's headers): what the request did not send is known too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header_names: Option<Vec<String>>,
 }
 
 /// The container a process runs in, when the record says (ECS `container.*`, Kubernetes pod).

@@ -119,6 +119,8 @@ fields! {
     HttpReferer = "http.referer",
     /// Bytes of the answer, as the log counts them.
     HttpBytesOut = "http.bytes_out",
+    /// The names of the headers the request sent, when the log records them.
+    HttpHeaderNames = "http.header_names",
     /// Enriched: what the most severe metadata target hands out (`credentials`, `token`,
     /// `identity`, `userdata`, `other`); absent when the event has no target.
     TargetKind = "target.kind",
@@ -312,6 +314,11 @@ impl Field {
                     .filter(|x| !x.is_empty())
             })),
             Field::HttpReferer => s(e.http.as_ref().and_then(|h| h.referer.as_deref())),
+            Field::HttpHeaderNames => e
+                .http
+                .as_ref()
+                .and_then(|h| h.header_names.as_ref())
+                .map(|n| Value::Strs(n.iter().map(String::as_str).collect())),
             Field::HttpBytesOut => e.http.as_ref().and_then(|h| h.bytes_out).map(Value::Int),
             Field::TargetKind => ev
                 .best()

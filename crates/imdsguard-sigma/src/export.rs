@@ -512,7 +512,8 @@ impl Ctx<'_> {
             | Field::HttpQuery
             | Field::HttpExtension
             | Field::HttpReferer
-            | Field::HttpBytesOut => {
+            | Field::HttpBytesOut
+            | Field::HttpHeaderNames => {
                 if pos {
                     return Err("needs an HTTP request as a web server logs it, which Sigma's process, network and DNS log sources do not carry".into());
                 }

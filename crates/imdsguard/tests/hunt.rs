@@ -83,7 +83,7 @@ fn hunt_over_the_bundled_samples_matches_the_snapshot() {
         );
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("62 events, 0 records skipped"), "{stderr}");
+    assert!(stderr.contains("63 events, 0 records skipped"), "{stderr}");
     assert!(
         stderr.contains(&format!("alerts   {}", all.len())),
         "{stderr}"
@@ -262,8 +262,8 @@ fn rules_list_and_show_print_the_pack() {
     let out = run(&["rules", "list"]);
     assert!(out.status.success());
     let list = String::from_utf8(out.stdout).unwrap();
-    // Eleven single-event detections and four correlations.
-    assert_eq!(list.lines().count(), 15);
+    // Twelve single-event detections and four correlations.
+    assert_eq!(list.lines().count(), 16);
     assert_eq!(
         list.lines()
             .filter(|l| l.ends_with("(correlation)"))

@@ -193,6 +193,7 @@ pub(crate) fn decode(line: &str, source: SourceRef) -> Result<Event, (SkipReason
             user_agent: field(l.user_agent).map(str::to_owned),
             referer: None,
             forwarded_for: None,
+            header_names: None,
         })),
         dns_query: None,
         container: None,

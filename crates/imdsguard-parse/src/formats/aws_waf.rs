@@ -103,6 +103,15 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Resu
             user_agent: header(req, "User-Agent"),
             referer: header(req, "Referer"),
             forwarded_for: header(req, "X-Forwarded-For"),
+            header_names: match req.get("headers") {
+                Some(Value::Array(items)) => Some(
+                    items
+                        .iter()
+                        .filter_map(|h| h.as_object()?.text(&["name"]))
+                        .collect(),
+                ),
+                _ => None,
+            },
         })),
         dns_query: None,
         container: None,

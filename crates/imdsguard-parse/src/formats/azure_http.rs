@@ -147,6 +147,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Resu
             user_agent: row.text("userAgent"),
             referer: row.text("referer").or_else(|| row.text("referrer")),
             forwarded_for: None,
+            header_names: None,
         })),
         dns_query: None,
         container: None,

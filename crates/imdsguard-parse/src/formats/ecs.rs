@@ -119,6 +119,7 @@ fn http(v: &Map<'_>) -> Http {
         user_agent: object(v, &["user_agent"]).and_then(|u| u.text(&["original"])),
         referer: request.and_then(|r| r.text(&["referrer"])),
         forwarded_for: None,
+        header_names: None,
     }
 }
 

@@ -100,6 +100,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Resu
             user_agent: req.text(&["userAgent"]),
             referer: req.text(&["referer"]),
             forwarded_for: None,
+            header_names: None,
         })),
         dns_query: None,
         container: None,

@@ -170,6 +170,7 @@ fn decode(text: &str, source: SourceRef) -> Result<Event, (SkipReason, String)> 
             user_agent: None,
             referer: None,
             forwarded_for: None,
+            header_names: None,
         })),
         dns_query: None,
         container: None,

@@ -368,6 +368,7 @@ fn decode(fmt: &LogFormat, line: &str, source: SourceRef) -> Result<Event, (Skip
             user_agent: get(Var::UserAgent).map(unescape),
             referer: get(Var::Referer).map(unescape),
             forwarded_for: get(Var::ForwardedFor).map(unescape),
+            header_names: None,
         })),
         dns_query: None,
         container: None,

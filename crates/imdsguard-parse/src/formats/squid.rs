@@ -168,6 +168,7 @@ pub(crate) fn decode(line: &Line<'_>, source: SourceRef) -> Result<Event, (SkipR
             user_agent: None,
             referer: None,
             forwarded_for: None,
+            header_names: None,
         })),
         dns_query: None,
         container: None,

@@ -156,6 +156,7 @@ fn decode(values: &[&str], h: &Header, source: SourceRef) -> Result<Event, (Skip
             user_agent: text(&["cs(User-Agent)"]),
             referer: text(&["cs(Referer)"]),
             forwarded_for: text(&["x-forwarded-for", "cs(X-Forwarded-For)"]),
+            header_names: None,
         })),
         dns_query: None,
         container: None,

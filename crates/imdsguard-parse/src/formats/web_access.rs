@@ -273,6 +273,7 @@ pub(crate) fn decode(line: &Line<'_>, source: SourceRef) -> Result<Event, (SkipR
                 .forwarded_for
                 .clone()
                 .or_else(|| line.through.map(str::to_owned)),
+            header_names: None,
         })),
         dns_query: None,
         container: None,

@@ -2,8 +2,10 @@
 //! request and its answer seen on the wire. Fields by Zeek's names: `ts`, `uid`, `id.orig_h`,
 //! `id.orig_p`, `id.resp_h`, `id.resp_p` (or `id_orig_h` …, as writers that cannot keep dots in
 //! names rename them: RockNSM's, the Kafka plugin's), `trans_depth`, `method`, `host`, `uri`,
-//! `referrer`, `version`, `user_agent`, `response_body_len`, `status_code`, and `proxied` (the
-//! headers that show a proxy: `X-FORWARDED-FOR -> 10.0.0.7`).
+//! `referrer`, `version`, `user_agent`, `response_body_len`, `status_code`, `proxied` (the
+//! headers that show a proxy: `X-FORWARDED-FOR -> 10.0.0.7`), and `client_header_names` when
+//! Zeek's `header-names` policy logs it (which headers the request sent: a metadata request
+//! without `X-aws-ec2-metadata-token` is IMDSv1).
 
 use imdsguard_event::{
     format_time_ms, parse_time_ms, Event, EventKind, Format, Http, Network, SourceRef, Vantage,
@@ -110,6 +112,18 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Resu
             user_agent: v.text(&["user_agent"]),
             referer: v.text(&["referrer"]),
             forwarded_for: proxied(v, "X-FORWARDED-FOR"),
+            header_names: match v.get("client_header_names") {
+                Some(Value::Array(names)) => Some(
+                    names
+                        .iter()
+                        .filter_map(|n| match n {
+                            Value::String(s) => Some(s.to_string()),
+                            _ => None,
+                        })
+                        .collect(),
+                ),
+                _ => None,
+            },
         })),
         dns_query: None,
         container: None,
