@@ -11,6 +11,9 @@
 //! high severity on its own. Addresses the operating system logged (a connection's destination)
 //! are not counted: their notation says nothing.
 //!
+//! *Not here.* A payload in a request a web server, balancer or WAF received is IMDS-011's,
+//! which ranks an encoded one higher.
+//!
 //! *False positives.* Security testing (SSRF scanners, payload lists run on purpose).
 //!
 //! *ATT&CK.* T1552.005, T1027 (Obfuscated Files or Information), T1190 when it arrives through a
@@ -23,7 +26,12 @@ use crate::common::*;
 
 /// The detection.
 pub fn rule() -> Rule {
-    let when = Expr::All(vec![has_target(), obfuscated(), not_agent()]);
+    let when = Expr::All(vec![
+        has_target(),
+        obfuscated(),
+        not_agent(),
+        !ssrf_in_request(),
+    ]);
     let b = Rule::documented(include_str!("imds_005_obfuscated_target.rs"), Severity::High, when)
     .attack("T1552.005")
     .attack("T1027")
@@ -37,7 +45,6 @@ pub fn rule() -> Rule {
 pub(crate) const POSITIVE: &[&str] = &[
     r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["process"]},"host":{"name":"web01"},"process":{"executable":"/usr/bin/curl","command_line":"curl http://0xa9fea9fe/latest/meta-data/"}}"#,
     r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["process"]},"host":{"name":"web01"},"process":{"executable":"/usr/bin/wget","command_line":"wget -qO- http://[::ffff:a9fe:a9fe]/latest/meta-data/iam/security-credentials/"}}"#,
-    r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["web"]},"host":{"name":"web01"},"url":{"full":"http://shop.example/fetch?u=http%3A%2F%2F169.254.169.254%2Flatest%2Fmeta-data%2F"},"destination":{"ip":"10.0.0.5","port":80}}"#,
     // A DNS query for the service's address written as one decimal number (Sysmon 22): the
     // program asked for that name, so the notation is its writer's.
     r#"{"EventID":22,"Hostname":"web01","Channel":"Microsoft-Windows-Sysmon/Operational","SourceName":"Microsoft-Windows-Sysmon","UtcTime":"2026-11-20 10:00:00.120","ProcessGuid":"{39e4a257-0000-0000-0000-000000000901}","ProcessId":"4401","QueryName":"2852039166","QueryStatus":"0","QueryResults":"::ffff:169.254.169.254;","Image":"C:\\Users\\dev\\AppData\\Local\\Programs\\tool.exe","EventTime":"2026-11-20 10:00:00"}"#,
@@ -50,6 +57,8 @@ pub(crate) const POSITIVE: &[&str] = &[
 
 #[cfg(test)]
 pub(crate) const NEGATIVE: &[&str] = &[
+    // A payload in a request a web server received: IMDS-011's.
+    r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["web"]},"host":{"name":"web01"},"url":{"full":"http://shop.example/fetch?u=http%3A%2F%2F169.254.169.254%2Flatest%2Fmeta-data%2F"},"destination":{"ip":"10.0.0.5","port":80}}"#,
     r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["process"]},"host":{"name":"web01"},"process":{"executable":"/usr/bin/curl","command_line":"curl http://169.254.169.254/latest/meta-data/"}}"#,
     // The OS logged an IPv4-mapped destination: notation of a log, not of an attacker.
     r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["network"]},"host":{"name":"web01"},"process":{"executable":"/usr/bin/curl"},"destination":{"ip":"::ffff:169.254.169.254","port":80}}"#,

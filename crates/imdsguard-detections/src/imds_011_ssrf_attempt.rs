@@ -14,7 +14,7 @@
 //!
 //! *Not here.* Paths asked of the server itself, with no address (the Host-header request), are
 //! IMDS-009's; requests a forward proxy carried or a monitor saw are IMDS-010's. An encoded form
-//! also raises IMDS-005.
+//! ranks high here rather than raising IMDS-005 beside it.
 //!
 //! *False positives.* Security scanners run on purpose against the site, and applications whose
 //! parameters legitimately carry a link-local URL (none should): allow the scanner's addresses
@@ -63,6 +63,11 @@ pub fn rule() -> Rule {
             "The path hands out credentials, tokens or user-data.",
         )
         .escalate(
+            obfuscated(),
+            Severity::High,
+            "The target is written to slip past filters, which benign requests never do.",
+        )
+        .escalate(
             credentials_answered(),
             Severity::Critical,
             "A credential path was answered with success and a body the size of a credential document: the application may have returned the role's credentials.",
@@ -76,6 +81,8 @@ pub(crate) const POSITIVE: &[&str] = &[
     r#"203.0.113.50 - - [20/Nov/2026:09:12:01 +0000] "GET /api/preview?url=http://169.254.169.254/latest/meta-data/ HTTP/1.1" 200 312 "-" "python-requests/2.31.0""#,
     r#"203.0.113.50 - - [20/Nov/2026:09:12:09 +0000] "GET /api/preview?url=http%253A%252F%252F2852039166%252Flatest%252Fuser-data HTTP/1.1" 500 0 "-" "python-requests/2.31.0""#,
     r#"{"insertId":"k2","httpRequest":{"requestMethod":"GET","requestUrl":"https://shop.example/api/preview?src=http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token","status":403,"responseSize":"153","remoteIp":"203.0.113.50"},"resource":{"type":"http_load_balancer"},"timestamp":"2026-11-20T11:20:07.530Z","logName":"projects/p/logs/requests"}"#,
+    // An ECS web record, the payload percent-encoded: high for the encoding.
+    r#"{"@timestamp":"2026-11-20T10:00:00Z","event":{"category":["web"]},"host":{"name":"web01"},"url":{"full":"http://shop.example/fetch?u=http%3A%2F%2F169.254.169.254%2Flatest%2Fmeta-data%2F"},"destination":{"ip":"10.0.0.5","port":80}}"#,
 ];
 
 #[cfg(test)]
