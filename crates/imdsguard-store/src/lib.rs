@@ -272,6 +272,40 @@ enum Reading {
 }
 
 /// Whether this process's user owns the file (true where that cannot be told).
+/// Whether this user may write `path`, asked of the kernel without opening it. Opening and
+/// closing a descriptor of a store this process already has a connection to would drop that
+/// connection's locks (POSIX record locks belong to the process and go with any close): another
+/// process's reader would then see no writer, and on closing delete the `-wal` file this
+/// process goes on writing to, losing what it writes (seen with `watch --webhook`, whose
+/// delivery thread opens the store a second time, and a reader beside it). `access(2)` has no
+/// binding in std: the one `unsafe` call of this crate.
+#[allow(unsafe_code)]
+fn can_write(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+        if unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        match std::fs::metadata(path) {
+            Ok(m) if m.permissions().readonly() => Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "the file is read-only",
+            )),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 fn owned_by_me(path: &Path) -> bool {
     #[cfg(unix)]
     {
@@ -335,11 +369,7 @@ impl Store {
         // A file this user cannot write is refused before SQLite opens it: SQLite would open it
         // read-only, leave `-wal` and `-shm` files owned by this user beside it, and fail at
         // the first write, after the output is done.
-        if let Err(e) = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-        {
+        if let Err(e) = can_write(path) {
             if e.kind() != std::io::ErrorKind::NotFound {
                 return Err(StoreError::ReadOnly {
                     path: p,
@@ -420,11 +450,7 @@ impl Store {
         shm.push("-shm");
         let writer_running = Path::new(&shm).exists();
         let mine = owned_by_me(path);
-        let writable = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .is_ok();
+        let writable = can_write(path).is_ok();
         let first = match (mine && writable, writer_running) {
             (true, _) => Reading::Writable,
             (false, true) => Reading::ReadOnly,
@@ -559,7 +585,14 @@ impl Store {
             move |source| StoreError::Sqlite { path, what, source }
         };
         let now = now_ms();
-        let tx = self.conn.transaction().map_err(sql("starting a commit"))?;
+        // IMMEDIATE: the write lock is taken (waiting up to the busy timeout) before the
+        // transaction reads anything. A deferred one that reads first and then writes fails at
+        // once with "database is locked" when another connection (the webhook's deliveries)
+        // committed in between: WAL cannot upgrade a stale snapshot, and SQLite does not wait.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql("starting a commit"))?;
         let mut new = Vec::with_capacity(batch.alerts.len());
         {
             let mut ins = tx
@@ -1137,7 +1170,7 @@ impl Store {
         let path = self.path.clone();
         let tx = self
             .conn
-            .transaction()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|source| StoreError::Sqlite {
                 path: path.clone(),
                 what: "renaming an outbox destination".into(),

@@ -256,6 +256,49 @@ fn a_reader_reads_while_a_writer_holds_a_transaction() {
     assert_eq!(r.alert_count().unwrap(), 2);
 }
 
+/// A second store opened in the same process (`watch --webhook`'s delivery thread) must not
+/// drop the first connection's locks: a reader in another process (here Python's sqlite3, as
+/// `imdsguard alerts` in another terminal) would then think itself the last connection and, on
+/// closing, delete the `-wal` file the writer keeps writing to, so that what it writes next is
+/// lost.
+#[test]
+fn a_second_store_in_the_process_keeps_the_writers_wal_for_other_readers() {
+    let path = temp("second-open");
+    let mut w = Store::open(&path).unwrap();
+    let a = alert("a1", "IMDS-001", "web01", Severity::Medium, 1);
+    w.commit(&Batch {
+        alerts: vec![(&a, None)],
+        ..Batch::default()
+    })
+    .unwrap();
+    let _second = Store::open(&path).unwrap();
+    let count = || -> String {
+        let out = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(format!(
+                "import sqlite3\nc = sqlite3.connect({:?})\nprint(c.execute('select count(*) from alerts').fetchone()[0])\nc.close()",
+                path.display().to_string()
+            ))
+            .output()
+            .expect("python3 runs");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(count(), "1");
+    let mut wal = path.clone().into_os_string();
+    wal.push("-wal");
+    assert!(
+        std::path::Path::new(&wal).exists(),
+        "the reader deleted the writer's WAL"
+    );
+    let b = alert("b2", "IMDS-001", "web01", Severity::Medium, 2);
+    w.commit(&Batch {
+        alerts: vec![(&b, None)],
+        ..Batch::default()
+    })
+    .unwrap();
+    assert_eq!(count(), "2");
+}
+
 #[test]
 fn new_alerts_queue_for_a_webhook_and_leave_the_outbox_when_delivered() {
     let mut s = Store::open(&temp("outbox")).unwrap();
