@@ -96,6 +96,16 @@ fn typed_filter(ls: &LogSource) -> Option<Expr> {
     use imdsguard_rules::on;
     // Web, proxy and firewall logs: the typed request or connection, whatever format logged it
     // (a product names the application, not a platform these formats are told by).
+    // Zeek's logs by their service, read under Zeek's own field names.
+    if ls.product.as_deref() == Some("zeek") && ls.category.is_none() {
+        let format = match ls.service.as_deref()? {
+            "http" => Format::ZeekHttp,
+            "dns" => Format::ZeekDns,
+            "conn" => Format::ZeekConn,
+            _ => return None,
+        };
+        return Some(on(Field::EventFormat).is(format.as_str()));
+    }
     if ls.service.is_none() {
         match ls.category.as_deref()? {
             "webserver" => {

@@ -1999,3 +1999,32 @@ fn wire_records_name_the_asking_address_and_group_by_it() {
         "{incidents:?}"
     );
 }
+
+/// SigmaHQ's `product: zeek` rules for the http, dns and conn services read Zeek's own field
+/// names from the records: its WebDAV-executable rule fires on OTRF APT29's Zeek http log (the
+/// python.exe fetched over WebDAV), and on nothing else of the public network logs.
+#[test]
+fn sigma_zeek_rules_read_zeeks_own_fields() {
+    let zeek_rules = shared_data!("sigma/rules/network/zeek");
+    let net = shared_data!("net");
+    let out = bin()
+        .current_dir(repo())
+        .args(["hunt", "--no-db", "--no-builtin", "--sigma"])
+        .arg(&zeek_rules)
+        .arg(&net)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let all = alerts(&out);
+    assert!(!all.is_empty(), "{stderr}");
+    for a in &all {
+        assert_eq!(a["title"], "Executable from Webdav", "{a}");
+        let path = a["source"]["path"].as_str().unwrap();
+        assert!(
+            path.ends_with("otrf_apt29_day1_SCRANTON_zeek_json_http.log"),
+            "{path}"
+        );
+    }
+    assert!(stderr.contains("sigma    8 rules run"), "{stderr}");
+}

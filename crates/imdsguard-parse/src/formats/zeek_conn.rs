@@ -7,7 +7,7 @@
 //! names the container or pod address that made it.
 
 use imdsguard_event::{
-    format_time_ms, parse_time_ms, Event, EventKind, Format, Network, SourceRef,
+    format_time_ms, parse_time_ms, Event, EventKind, FieldSet, Format, Network, SourceRef, Sym,
 };
 
 use super::{Decoding, JsonDecoder, Skip};
@@ -38,6 +38,31 @@ pub(crate) fn zeek_time(v: &Map<'_>) -> Result<String, Skip> {
         .ok_or_else(|| (SkipReason::Malformed, format!("ts {ts:?} is not a time")))
 }
 
+/// Keeps the record's fields that loaded rules read, under Zeek's own names (`id.orig_h`,
+/// `query`, `uri` …, as SigmaHQ's `product: zeek` rules write them; `id_orig_h` read as
+/// `id.orig_h`); values of other names go under [`Sym::ANY`] when keyword rules are loaded.
+pub(crate) fn keep_zeek_fields(e: &mut Event, v: &Map<'_>, fields: &FieldSet) {
+    if fields.is_empty() {
+        return;
+    }
+    v.each(&mut |name, value| {
+        let dotted;
+        let name = match name.strip_prefix("id_") {
+            Some(rest) => {
+                dotted = format!("id.{rest}");
+                dotted.as_str()
+            }
+            None => name,
+        };
+        let sym = fields
+            .get(name)
+            .or_else(|| fields.keywords().then_some(Sym::ANY));
+        if let Some(s) = sym {
+            e.fields.push((s, value.into_owned()));
+        }
+    });
+}
+
 /// The connection's addresses and ports.
 pub(crate) fn zeek_network(v: &Map<'_>) -> Network {
     Network {
@@ -52,9 +77,9 @@ pub(crate) fn zeek_network(v: &Map<'_>) -> Network {
     }
 }
 
-pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Result<Event, Skip> {
+pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Result<Event, Skip> {
     let time = zeek_time(v)?;
-    Ok(Event {
+    let mut e = Event {
         source,
         format: Format::ZeekConn,
         kind: EventKind::NetworkConnect,
@@ -71,7 +96,9 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Resu
         dns_query: None,
         container: None,
         fields: Vec::new(),
-    })
+    };
+    keep_zeek_fields(&mut e, v, how.fields);
+    Ok(e)
 }
 
 #[cfg(test)]

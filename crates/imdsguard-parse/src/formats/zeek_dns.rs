@@ -4,7 +4,7 @@
 
 use imdsguard_event::{Event, EventKind, Format, SourceRef};
 
-use super::zeek_conn::{zeek_network, zeek_time};
+use super::zeek_conn::{keep_zeek_fields, zeek_network, zeek_time};
 use super::{Decoding, JsonDecoder, Skip};
 use crate::fields::Fields;
 use crate::json::Map;
@@ -23,10 +23,10 @@ pub(crate) fn sniff(v: &Map<'_>) -> bool {
         && v.get("conn_state").is_none()
 }
 
-pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Result<Event, Skip> {
+pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Result<Event, Skip> {
     let time = zeek_time(v)?;
     let query = v.text(&["query"]);
-    Ok(Event {
+    let mut e = Event {
         source,
         format: Format::ZeekDns,
         kind: if query.is_some() {
@@ -47,7 +47,9 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Resu
         dns_query: query,
         container: None,
         fields: Vec::new(),
-    })
+    };
+    keep_zeek_fields(&mut e, v, how.fields);
+    Ok(e)
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ fn proxied(v: &Map<'_>, name: &str) -> Option<String> {
     })
 }
 
-pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Result<Event, Skip> {
+pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Result<Event, Skip> {
     let ts = v
         .text(&["ts"])
         .ok_or_else(|| (SkipReason::MissingField, "no ts".to_owned()))?;
@@ -77,7 +77,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Resu
         Some(d) => format!("{uid}#{d}"),
         None => uid,
     });
-    Ok(Event {
+    let mut e = Event {
         source,
         format: Format::ZeekHttp,
         kind: EventKind::HttpRequest,
@@ -128,7 +128,9 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Resu
         dns_query: None,
         container: None,
         fields: Vec::new(),
-    })
+    };
+    super::zeek_conn::keep_zeek_fields(&mut e, v, how.fields);
+    Ok(e)
 }
 
 #[cfg(test)]
