@@ -567,6 +567,35 @@ pub(crate) fn each_line_from(
     });
 }
 
+/// The reading of a line format whose every line is one record: each line from `first` on, read
+/// lossily (a byte that is not UTF-8 costs that byte, and the record is marked), its line end cut,
+/// handed to `decode` with its place, and the event counted or the line skipped with why.
+#[allow(clippy::too_many_arguments)] // a line reader's own seven, and its decoder
+pub(crate) fn each_record_line(
+    name: &str,
+    first: Vec<u8>,
+    first_line: u64,
+    r: &mut dyn BufRead,
+    opts: &ReadOptions,
+    summary: &mut Summary,
+    on_event: &mut dyn FnMut(Event),
+    decode: &dyn Fn(&str, SourceRef) -> Result<Event, formats::Skip>,
+) {
+    let mut one = |t: Vec<u8>, n: u64, summary: &mut Summary| {
+        let source = SourceRef {
+            path: name.to_owned(),
+            position: Position::Line(n),
+        };
+        let text = String::from_utf8_lossy(&t);
+        if matches!(text, std::borrow::Cow::Owned(_)) {
+            summary.lossy(source.clone(), opts.keep_skips);
+        }
+        let line = text.trim_end_matches(['\r', '\n']);
+        summary.decoded(decode(line, source.clone()), source, opts, on_event);
+    };
+    each_line_from(name, first, first_line, r, opts, summary, &mut one);
+}
+
 /// Hands each non-blank line after line `after` to `f` with its number, until `f` returns false
 /// or the stream ends. Lines longer than `max_line` are skipped and counted; a read error (a
 /// truncated gzip) ends the stream, keeping what was read, and is reported with the line reached.

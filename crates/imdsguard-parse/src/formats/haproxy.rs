@@ -9,9 +9,7 @@
 
 use std::io::BufRead;
 
-use imdsguard_event::{
-    Clock, Event, EventKind, Format, Http, Network, Position, SourceRef, Vantage,
-};
+use imdsguard_event::{Clock, Event, EventKind, Format, Http, Network, SourceRef, Vantage};
 
 use crate::error::SkipReason;
 use crate::{ReadOptions, Summary};
@@ -192,23 +190,13 @@ pub(crate) fn read(
     summary: &mut Summary,
     on_event: &mut dyn FnMut(Event),
 ) {
-    let mut one = |t: Vec<u8>, n: u64, summary: &mut Summary| {
-        let source = SourceRef {
-            path: name.to_owned(),
-            position: Position::Line(n),
-        };
-        let text = String::from_utf8_lossy(&t);
-        if matches!(text, std::borrow::Cow::Owned(_)) {
-            summary.lossy(source.clone(), opts.keep_skips);
-        }
-        summary.decoded(decode(&text, source.clone()), source, opts, on_event);
-    };
-    crate::each_line_from(name, first, first_line, r, opts, summary, &mut one);
+    crate::each_record_line(name, first, first_line, r, opts, summary, on_event, &decode);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use imdsguard_event::Position;
 
     fn at() -> SourceRef {
         SourceRef {

@@ -9,8 +9,7 @@
 use std::io::BufRead;
 
 use imdsguard_event::{
-    format_time_ms, parse_time_ms, Event, EventKind, Format, Http, Network, Position, SourceRef,
-    Vantage,
+    format_time_ms, parse_time_ms, Event, EventKind, Format, Http, Network, SourceRef, Vantage,
 };
 
 use crate::error::{InputError, SkipReason};
@@ -389,24 +388,14 @@ pub(crate) fn read(
     let Some(fmt) = opts.log_format.clone() else {
         return;
     };
-    let mut one = |t: Vec<u8>, n: u64, summary: &mut Summary| {
-        let source = SourceRef {
-            path: name.to_owned(),
-            position: Position::Line(n),
-        };
-        let text = String::from_utf8_lossy(&t);
-        if matches!(text, std::borrow::Cow::Owned(_)) {
-            summary.lossy(source.clone(), opts.keep_skips);
-        }
-        let line = text.trim_end_matches(['\r', '\n']);
-        summary.decoded(decode(&fmt, line, source.clone()), source, opts, on_event);
-    };
-    crate::each_line_from(name, first, first_line, r, opts, summary, &mut one);
+    let decode = |line: &str, source: SourceRef| decode(&fmt, line, source);
+    crate::each_record_line(name, first, first_line, r, opts, summary, on_event, &decode);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use imdsguard_event::Position;
 
     fn at() -> SourceRef {
         SourceRef {

@@ -12,8 +12,7 @@
 use std::io::BufRead;
 
 use imdsguard_event::{
-    format_time_ms, parse_time_ms, Event, EventKind, Format, Http, Network, Position, SourceRef,
-    Vantage,
+    format_time_ms, parse_time_ms, Event, EventKind, Format, Http, Network, SourceRef, Vantage,
 };
 
 use crate::error::SkipReason;
@@ -187,30 +186,22 @@ pub(crate) fn read(
     summary: &mut Summary,
     on_event: &mut dyn FnMut(Event),
 ) {
-    let mut one = |t: Vec<u8>, n: u64, summary: &mut Summary| {
-        let source = SourceRef {
-            path: name.to_owned(),
-            position: Position::Line(n),
-        };
-        let text = String::from_utf8_lossy(&t);
-        if matches!(text, std::borrow::Cow::Owned(_)) {
-            summary.lossy(source.clone(), opts.keep_skips);
-        }
-        let decoded = match split(&text) {
-            Some(line) => decode(&line, source.clone()),
-            None => Err((
-                SkipReason::Malformed,
-                "not a Squid access-log line (time elapsed client code/status bytes method URL user hierarchy/peer type)".into(),
-            )),
-        };
-        summary.decoded(decoded, source, opts, on_event);
+    let decode = |text: &str, source: SourceRef| {
+        match split(text) {
+        Some(line) => decode(&line, source),
+        None => Err((
+            SkipReason::Malformed,
+            "not a Squid access-log line (time elapsed client code/status bytes method URL user hierarchy/peer type)".into(),
+        )),
+    }
     };
-    crate::each_line_from(name, first, first_line, r, opts, summary, &mut one);
+    crate::each_record_line(name, first, first_line, r, opts, summary, on_event, &decode);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use imdsguard_event::Position;
 
     fn at() -> SourceRef {
         SourceRef {
