@@ -444,6 +444,7 @@ mod tests {
             network: None,
             container: None,
             http: None,
+            cloud: None,
             reasons: Vec::new(),
             related: Vec::new(),
             triage: None,

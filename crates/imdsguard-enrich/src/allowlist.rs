@@ -777,6 +777,7 @@ mod tests {
             parent: Process::default(),
             network: None,
             http: None,
+            cloud: None,
             dns_query: None,
             container: None,
             fields: Vec::new(),

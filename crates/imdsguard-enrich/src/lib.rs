@@ -325,6 +325,7 @@ mod tests {
                 ..Network::default()
             }),
             http: None,
+            cloud: None,
             dns_query: None,
             container: None,
             fields: Vec::new(),

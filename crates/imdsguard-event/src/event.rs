@@ -20,6 +20,8 @@ pub enum EventKind {
     DnsQuery,
     /// An HTTP request (web and proxy logs, ECS `url`).
     HttpRequest,
+    /// A call to a cloud provider's API, from its audit log (CloudTrail).
+    CloudCall,
     /// Anything else the format carries; kept so Sigma rules can still match it.
     Other,
 }
@@ -31,6 +33,7 @@ impl EventKind {
         EventKind::NetworkConnect,
         EventKind::DnsQuery,
         EventKind::HttpRequest,
+        EventKind::CloudCall,
         EventKind::Other,
     ];
 
@@ -41,6 +44,7 @@ impl EventKind {
             EventKind::NetworkConnect => "network-connect",
             EventKind::DnsQuery => "dns-query",
             EventKind::HttpRequest => "http-request",
+            EventKind::CloudCall => "cloud-call",
             EventKind::Other => "other",
         }
     }
@@ -187,6 +191,129 @@ pub struct Http {
     pub header_names: Option<Vec<String>>,
 }
 
+/// Who made a cloud API call, as the provider's audit log names the identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Principal {
+    /// A role session (CloudTrail `AssumedRole`): temporary credentials.
+    AssumedRole,
+    /// A long-lived user (`IAMUser`, `Root`, an identity-center user).
+    User,
+    /// The provider's own service acting on the account's behalf (`AWSService`).
+    Service,
+    /// Anything else the log names (`FederatedUser`, `AWSAccount`, unknown types).
+    Other,
+}
+
+/// The instance metadata settings a call sets, as its request parameters give them; `None` where
+/// the call leaves a setting as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MetadataOptions {
+    /// `HttpTokens`: `required` (IMDSv2 only) or `optional` (IMDSv1 allowed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_tokens: Option<String>,
+    /// `HttpPutResponseHopLimit`: how many network hops the token answer may travel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hop_limit: Option<u32>,
+    /// `HttpEndpoint`: `enabled` or `disabled`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// What the settings apply to: an instance id, a launch template, or `account default`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+impl MetadataOptions {
+    /// How these settings weaken the metadata service's protection, each said in a few words:
+    /// IMDSv1 allowed, a hop limit above 1 (the token reaches containers and forwarded hops),
+    /// the endpoint turned on.
+    pub fn weakens(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self
+            .http_tokens
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("optional"))
+        {
+            out.push("imdsv1-allowed");
+        }
+        if self.hop_limit.is_some_and(|h| h > 1) {
+            out.push("hop-limit-raised");
+        }
+        if self
+            .endpoint
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("enabled"))
+        {
+            out.push("endpoint-enabled");
+        }
+        out
+    }
+}
+
+/// A call to a cloud provider's API as its audit log records it: who (the identity, and for a
+/// role session the instance whose credentials it is), from where, what.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Cloud {
+    /// `aws`, `azure`, `gcp`.
+    pub provider: &'static str,
+    /// The service called (`s3.amazonaws.com`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// The operation (`GetObject`, `ModifyInstanceMetadataOptions`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// The caller's address (`sourceIPAddress`), or the service name the provider writes there
+    /// when one of its services called.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller_ip: Option<String>,
+    /// The caller's user agent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// The kind of identity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal_type: Option<Principal>,
+    /// The identity (`arn:aws:sts::…:assumed-role/Role/i-0abc…`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// The role a session was issued for (its ARN).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The session's name: for an instance profile, the instance id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// The instance whose credentials made the call, when the session says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// The access key used (`ASIA…` keys are temporary).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_key: Option<String>,
+    /// How the instance got the credentials: `1.0` over IMDSv1, `2.0` over IMDSv2
+    /// (CloudTrail's `ec2RoleDelivery`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<String>,
+    /// The service that made the call on the caller's behalf (`invokedBy`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoked_by: Option<String>,
+    /// The VPC endpoint the call came through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpc_endpoint: Option<String>,
+    /// The error the call failed with (`AccessDenied`), if it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The account the call was made in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The instance metadata settings the call sets, for calls that set them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata_options: Option<MetadataOptions>,
+    /// For a role assumed on an instance's behalf: the session name and the access key issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued: Option<(String, String)>,
+}
+
 /// The container a process runs in, when the record says (ECS `container.*`, Kubernetes pod).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Container {
@@ -250,6 +377,9 @@ pub struct Event {
     /// The HTTP request, for web, proxy and network logs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<Box<Http>>,
+    /// The API call, for cloud audit logs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<Box<Cloud>>,
     /// The queried name, for DNS queries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dns_query: Option<String>,
@@ -391,6 +521,7 @@ mod tests {
                 ..Network::default()
             }),
             http: None,
+            cloud: None,
             dns_query: None,
             container: None,
             fields: Vec::new(),

@@ -152,6 +152,10 @@ formats! {
     /// Amazon VPC flow logs, versions 2 to 5, with or without their header line.
     AwsVpcFlow = "aws-vpc-flow", [], true,
         "Amazon VPC flow logs, versions 2-5 (no metadata-service traffic: AWS does not record it)";
+    /// AWS CloudTrail events: log files with a `Records` array (gzip, as delivered to S3),
+    /// one event a line (CloudTrail Lake, data-lake and SIEM exports), EventBridge events.
+    AwsCloudTrail = "aws-cloudtrail", [], true,
+        "AWS CloudTrail (Records files, gzip or not; one event a line; EventBridge)";
     /// Any JSON object read field by field, each value under its dotted path
     /// (`Event.EventData.CommandLine`): how Sigma's regression suite reads its JSON samples.
     JsonFields = "json-fields", [], false,

@@ -17,7 +17,9 @@ mod format;
 mod sym;
 mod time;
 
-pub use event::{Container, Event, EventKind, Http, Network, Process, Vantage};
+pub use event::{
+    Cloud, Container, Event, EventKind, Http, MetadataOptions, Network, Principal, Process, Vantage,
+};
 pub use format::{Format, FormatInfo, Platform, UnknownFormat};
 pub use sym::{FieldSet, Sym};
 pub use time::{format_time_ms, parse_time_in, parse_time_ms, Clock, LocalZone};
@@ -170,18 +172,30 @@ pub enum Position {
         /// The record header's number.
         header: u64,
     },
+    /// An element of a file's array of records (CloudTrail's `Records`): the line it starts on
+    /// and its 0-based index, as `jq '.Records[N]'` finds it; a log file delivered to S3 is one
+    /// line.
+    Element {
+        /// 1-based line the element starts on.
+        line: u64,
+        /// 0-based index in the array.
+        index: u64,
+    },
 }
 
 impl Position {
     /// The number an analyst looks the record up by: its line, or its `EventRecordID`.
     pub fn number(self) -> u64 {
         match self {
-            Position::Line(n) | Position::Record { id: n, .. } => n,
+            Position::Line(n)
+            | Position::Record { id: n, .. }
+            | Position::Element { line: n, .. } => n,
         }
     }
 }
 
-/// `{"line": N}`, or `{"record": ID, "header_record": N}`; flattened into [`SourceRef`].
+/// `{"line": N}`, `{"record": ID, "header_record": N}`, or `{"line": N, "element": I}`;
+/// flattened into [`SourceRef`].
 impl Serialize for Position {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
@@ -197,6 +211,12 @@ impl Serialize for Position {
                 m.serialize_entry("header_record", &header)?;
                 m.end()
             }
+            Position::Element { line, index } => {
+                let mut m = s.serialize_map(Some(2))?;
+                m.serialize_entry("line", &line)?;
+                m.serialize_entry("element", &index)?;
+                m.end()
+            }
         }
     }
 }
@@ -208,10 +228,14 @@ impl<'de> Deserialize<'de> for Position {
             line: Option<u64>,
             record: Option<u64>,
             header_record: Option<u64>,
+            element: Option<u64>,
         }
         let r = Raw::deserialize(d)?;
         match (r.line, r.record) {
-            (Some(n), None) => Ok(Position::Line(n)),
+            (Some(line), None) => Ok(match r.element {
+                Some(index) => Position::Element { line, index },
+                None => Position::Line(line),
+            }),
             (None, Some(id)) => Ok(Position::Record {
                 id,
                 header: r.header_record.unwrap_or(id),
@@ -271,6 +295,7 @@ impl fmt::Display for SourceRef {
         match self.position {
             Position::Line(n) => write!(f, "{}:{}", self.path, n),
             Position::Record { id, .. } => write!(f, "{} record {}", self.path, id),
+            Position::Element { line, index } => write!(f, "{}:{} [{}]", self.path, line, index),
         }
     }
 }

@@ -83,7 +83,30 @@ pub(crate) fn emit(
     );
 }
 
-/// Concatenated JSON values, or one top-level array of them; each record's line is where it starts.
+/// Where the elements of a log file's `Records` array begin, when `doc[i..]` opens one
+/// (`{"Records": [`, CloudTrail's log file): the offset after the `[`.
+pub(crate) fn records_array(doc: &[u8], i: usize) -> Option<usize> {
+    let ws = |mut j: usize| {
+        while j < doc.len() && doc[j].is_ascii_whitespace() {
+            j += 1;
+        }
+        j
+    };
+    let mut j = ws(i);
+    if doc.get(j) != Some(&b'{') {
+        return None;
+    }
+    j = ws(j + 1);
+    j = doc[j..].starts_with(b"\"Records\"").then_some(j + 9)?;
+    j = ws(j);
+    (doc.get(j) == Some(&b':')).then_some(())?;
+    j = ws(j + 1);
+    (doc.get(j) == Some(&b'[')).then_some(j + 1)
+}
+
+/// Concatenated JSON values, or one top-level array of them, or objects holding a `Records`
+/// array (CloudTrail's log files: each element cited by its line and index); each record's line
+/// is where it starts.
 pub(crate) fn decode_document(
     doc: &[u8],
     first_line: u64,
@@ -131,6 +154,15 @@ pub(crate) fn decode_document(
         if in_array && doc[i] == b']' {
             return;
         }
+        if let Some(start) = records_array(doc, i) {
+            match records(doc, start, &line_of, name, opts, summary, on_event) {
+                Some(end) => {
+                    i = end;
+                    continue;
+                }
+                None => return,
+            }
+        }
         let mut stream = serde_json::Deserializer::from_slice(&doc[i..]).into_iter::<Value>();
         match stream.next() {
             Some(Ok(value)) => {
@@ -164,4 +196,99 @@ pub(crate) fn decode_document(
             i += 1;
         }
     }
+}
+
+/// The elements of a `Records` array starting at `start`, each decoded and cited by its line and
+/// index; the offset after the object that holds the array, or `None` when the rest of the
+/// document cannot be read (said in the summary).
+fn records(
+    doc: &[u8],
+    start: usize,
+    line_of: &dyn Fn(usize) -> u64,
+    name: &str,
+    opts: &ReadOptions,
+    summary: &mut Summary,
+    on_event: &mut dyn FnMut(Event),
+) -> Option<usize> {
+    let skip_ws = |mut i: usize| {
+        while i < doc.len() && doc[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        i
+    };
+    let element = |offset: usize, index: u64| SourceRef {
+        path: name.to_owned(),
+        position: Position::Element {
+            line: line_of(offset),
+            index,
+        },
+    };
+    let bad = |offset: usize, index: u64, detail: String, summary: &mut Summary| {
+        summary.skip(
+            Skipped {
+                source: element(offset, index),
+                reason: SkipReason::InvalidJson,
+                detail,
+            },
+            opts.keep_skips,
+        );
+    };
+    let mut i = start;
+    let mut index = 0u64;
+    loop {
+        i = skip_ws(i);
+        match doc.get(i) {
+            None => {
+                bad(
+                    i,
+                    index,
+                    "the Records array is not closed (truncated file?)".into(),
+                    summary,
+                );
+                return None;
+            }
+            Some(b']') => break,
+            _ => {}
+        }
+        let mut stream = serde_json::Deserializer::from_slice(&doc[i..]).into_iter::<Value>();
+        match stream.next() {
+            Some(Ok(value)) => {
+                emit(&value, element(i, index), opts, summary, on_event);
+                i += stream.byte_offset();
+            }
+            Some(Err(e)) => {
+                bad(i, index, e.to_string(), summary);
+                return None;
+            }
+            None => return None,
+        }
+        index += 1;
+        i = skip_ws(i);
+        match doc.get(i) {
+            Some(b',') => i += 1,
+            Some(b']') => {}
+            _ => {
+                bad(
+                    i,
+                    index,
+                    "expected , or ] after an element of Records".into(),
+                    summary,
+                );
+                return None;
+            }
+        }
+    }
+    // The array's end, then the end of the object that holds it.
+    i = skip_ws(i + 1);
+    if doc.get(i) == Some(&b'}') {
+        return Some(i + 1);
+    }
+    bad(
+        i,
+        index,
+        "members after the Records array are not read: the file is not a CloudTrail log file"
+            .into(),
+        summary,
+    );
+    None
 }

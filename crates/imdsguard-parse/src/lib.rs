@@ -812,8 +812,11 @@ pub(crate) fn read_stream(
         (lines.read)(name, first, line_no, &mut *r, opts, summary, on_event);
         return;
     }
-    let first_is_record = serde_json::from_str::<Value>(&String::from_utf8_lossy(&first))
-        .is_ok_and(|v| v.is_object());
+    // A log file holding its records in one array (CloudTrail's `{"Records": [...]}`, one line
+    // as delivered) is a document, whose records are its array's elements.
+    let first_is_record = json_reader::records_array(&first, 0).is_none()
+        && serde_json::from_str::<Value>(&String::from_utf8_lossy(&first))
+            .is_ok_and(|v| v.is_object());
     if first_is_record {
         if let Some(par) = par {
             par.run(name, first, line_no, &mut *r, opts, summary);
@@ -866,6 +869,10 @@ fn skip_leading(
 /// reading takes.
 fn starts_a_reading(line: &[u8], opts: &ReadOptions) -> bool {
     let json = || {
+        // A log file of one array of records reads element by element, a bad one skipped.
+        if json_reader::records_array(line, 0).is_some() {
+            return true;
+        }
         if !matches!(
             line.iter().find(|c| !c.is_ascii_whitespace()),
             Some(b'{' | b'[')
@@ -977,6 +984,56 @@ mod tests {
         (events, summary)
     }
 
+    const CT: &str = r#"{"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","eventID":"X"}"#;
+
+    #[test]
+    fn a_records_array_is_read_element_by_element_each_cited_by_line_and_index() {
+        let one_line = format!("{{\"Records\":[{},{}]}}", CT, CT.replace("\"X\"", "\"Y\""));
+        let (events, summary) = read_text("ct.json", &one_line);
+        assert!(summary.skipped.is_empty());
+        let at: Vec<Position> = events.iter().map(|e| e.source.position).collect();
+        assert_eq!(
+            at,
+            [
+                Position::Element { line: 1, index: 0 },
+                Position::Element { line: 1, index: 1 }
+            ]
+        );
+        assert_eq!(events[1].record_id.as_deref(), Some("Y"));
+        assert_eq!(events[1].source.to_string(), "ct.json:1 [1]");
+        // Pretty-printed, and two files' worth concatenated.
+        let pretty =
+            format!("{{\n  \"Records\": [\n    {CT},\n    {CT}\n  ]\n}}\n{{\"Records\":[{CT}]}}\n");
+        let (events, _) = read_text("ct.json", &pretty);
+        let at: Vec<Position> = events.iter().map(|e| e.source.position).collect();
+        assert_eq!(
+            at,
+            [
+                Position::Element { line: 3, index: 0 },
+                Position::Element { line: 4, index: 1 },
+                Position::Element { line: 7, index: 0 }
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cut_records_array_keeps_what_came_before_and_says_where_it_stopped() {
+        let cut = format!("{{\"Records\":[{CT},{CT},{{\"eventVersion\":\"1.0");
+        let (events, summary) = read_text("ct.json", &cut);
+        assert_eq!(events.len(), 2);
+        assert_eq!(summary.skipped.values().sum::<u64>(), 1);
+        let s = &summary.first_skips[0];
+        assert_eq!(s.source.position, Position::Element { line: 1, index: 2 });
+        // Bad JSON inside an element names it too.
+        let bad = format!("{{\"Records\":[{CT},{{\"a\":tru}}]}}");
+        let (events, summary) = read_text("ct.json", &bad);
+        assert_eq!(events.len(), 1);
+        assert_eq!(
+            summary.first_skips[0].source.position,
+            Position::Element { line: 1, index: 1 }
+        );
+    }
+
     #[test]
     fn a_document_over_the_limit_is_named_by_what_it_is() {
         let opts = ReadOptions {
@@ -1021,12 +1078,7 @@ mod tests {
     }
 
     fn lines(events: &[Event]) -> Vec<u64> {
-        events
-            .iter()
-            .map(|e| match e.source.position {
-                Position::Line(n) | Position::Record { id: n, .. } => n,
-            })
-            .collect()
+        events.iter().map(|e| e.source.position.number()).collect()
     }
 
     #[test]

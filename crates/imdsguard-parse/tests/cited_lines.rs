@@ -92,7 +92,7 @@ fn cited(doc: &str) -> Result<Vec<(String, u64)>, String> {
         .iter()
         .map(|e| {
             let line = match e.source.position {
-                Position::Line(n) => n,
+                Position::Line(n) | Position::Element { line: n, .. } => n,
                 Position::Record { .. } => 0,
             };
             (e.host.clone().unwrap_or_default(), line)

@@ -621,6 +621,7 @@ pub fn json_event(v: &serde_json::Value, shown: &str, line: u64, read: &FieldSet
         parent: Default::default(),
         network: None,
         http: None,
+        cloud: None,
         dns_query: None,
         container: None,
         fields,

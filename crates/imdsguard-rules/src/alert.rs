@@ -62,6 +62,9 @@ pub struct Alert {
     /// The HTTP request, for web, proxy and network logs: the client and the request as logged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<Box<AlertHttp>>,
+    /// The cloud API call, for cloud audit logs: who, from where, what.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<Box<imdsguard_event::Cloud>>,
     /// Why, in sentences.
     pub reasons: Vec<String>,
     /// For a correlation: the ids of the alerts it joins, in time order.
@@ -440,6 +443,7 @@ impl Alert {
                     request: (**h).clone(),
                 })
             }),
+            cloud: e.cloud.clone(),
             reasons: Vec::new(),
             related: Vec::new(),
             triage: None,
@@ -489,6 +493,29 @@ impl Alert {
                 + o(&p.parent_image)
                 + o(&p.parent_command_line)
                 + o(&p.agent);
+        }
+        if let Some(c) = &self.cloud {
+            n += std::mem::size_of::<imdsguard_event::Cloud>()
+                + [
+                    &c.service,
+                    &c.action,
+                    &c.caller_ip,
+                    &c.user_agent,
+                    &c.principal,
+                    &c.role,
+                    &c.session,
+                    &c.instance,
+                    &c.access_key,
+                    &c.delivery,
+                    &c.invoked_by,
+                    &c.vpc_endpoint,
+                    &c.error,
+                    &c.account,
+                    &c.region,
+                ]
+                .into_iter()
+                .map(o)
+                .sum::<usize>();
         }
         if let Some(w) = &self.network {
             n += std::mem::size_of::<AlertNetwork>() + o(&w.dst_ip) + o(&w.dst_host) + o(&w.url);
@@ -826,6 +853,7 @@ mod tests {
             }),
             container: None,
             http: None,
+            cloud: None,
             reasons: Vec::new(),
             related: Vec::new(),
             triage: None,

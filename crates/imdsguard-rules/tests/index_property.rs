@@ -87,6 +87,7 @@ fn event(raw: Vec<(usize, usize)>, kind: usize, image: Option<usize>) -> Event {
         parent: Process::default(),
         network: None,
         http: None,
+        cloud: None,
         dns_query: None,
         container: None,
         fields: raw

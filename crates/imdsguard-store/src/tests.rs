@@ -35,6 +35,7 @@ fn alert(id: &str, rule: &str, host: &str, sev: Severity, line: u64) -> Alert {
         network: None,
         container: None,
         http: None,
+        cloud: None,
         reasons: vec!["why".into()],
         related: Vec::new(),
         triage: None,

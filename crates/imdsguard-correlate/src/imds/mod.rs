@@ -163,6 +163,7 @@ impl Context {
                 network: None,
                 container: None,
                 http: None,
+                cloud: None,
                 reasons: Vec::new(),
                 related: Vec::new(),
                 triage: None,

@@ -258,6 +258,7 @@ pub(crate) fn event(records: &[Record], source: SourceRef) -> Event {
         parent: Process::default(),
         network: None,
         http: None,
+        cloud: None,
         dns_query: None,
         container: None,
         fields: Vec::new(),

@@ -194,6 +194,7 @@ pub(crate) fn decode(line: &str, source: SourceRef) -> Result<Event, (SkipReason
             forwarded_for: None,
             header_names: None,
         })),
+        cloud: None,
         dns_query: None,
         container: None,
         fields: Vec::new(),

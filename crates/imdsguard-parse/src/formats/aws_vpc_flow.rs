@@ -172,6 +172,7 @@ fn decode(
             outbound,
         }),
         http: None,
+        cloud: None,
         dns_query: None,
         container: None,
         fields: Vec::new(),

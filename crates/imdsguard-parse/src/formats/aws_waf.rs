@@ -113,6 +113,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Resu
                 _ => None,
             },
         })),
+        cloud: None,
         dns_query: None,
         container: None,
         fields: Vec::new(),

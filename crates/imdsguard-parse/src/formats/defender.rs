@@ -81,6 +81,7 @@ pub(crate) fn row_event(
         },
         network: None,
         http: None,
+        cloud: None,
         dns_query: None,
         container: None,
         fields: Vec::new(),

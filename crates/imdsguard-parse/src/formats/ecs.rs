@@ -147,6 +147,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Resu
         parent: process(proc_obj.and_then(|p| object(p, &["parent"])), None),
         network: None,
         http: None,
+        cloud: None,
         dns_query: object(v, &["dns", "question"]).and_then(|q| q.text(&["name"])),
         container: container(v),
         fields: Vec::new(),

@@ -102,6 +102,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Resu
             forwarded_for: None,
             header_names: None,
         })),
+        cloud: None,
         dns_query: None,
         container: None,
         fields: Vec::new(),

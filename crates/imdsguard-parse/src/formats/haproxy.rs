@@ -170,6 +170,7 @@ fn decode(text: &str, source: SourceRef) -> Result<Event, (SkipReason, String)> 
             forwarded_for: None,
             header_names: None,
         })),
+        cloud: None,
         dns_query: None,
         container: None,
         // The backend server that answered, and the captured headers, as the record's text.

@@ -369,6 +369,7 @@ fn decode(fmt: &LogFormat, line: &str, source: SourceRef) -> Result<Event, (Skip
             forwarded_for: get(Var::ForwardedFor).map(unescape),
             header_names: None,
         })),
+        cloud: None,
         dns_query: None,
         container: None,
         fields: Vec::new(),

@@ -7,6 +7,7 @@
 
 pub(crate) mod auditd;
 pub(crate) mod aws_alb;
+pub(crate) mod aws_cloudtrail;
 pub(crate) mod aws_vpc_flow;
 mod aws_waf;
 mod azure_http;
@@ -72,6 +73,7 @@ const JSON_FORMATS: &[JsonDecoder] = &[
     zeek_conn::DECODER,
     zeek_dns::DECODER,
     aws_waf::DECODER,
+    aws_cloudtrail::DECODER,
     gcp_http::DECODER,
     ecs::DECODER,
 ];

@@ -89,6 +89,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Resul
         parent: Process::default(),
         network: None,
         http: None,
+        cloud: None,
         dns_query: None,
         container: None,
         fields: Vec::new(),

@@ -169,6 +169,7 @@ pub(crate) fn decode(line: &Line<'_>, source: SourceRef) -> Result<Event, (SkipR
             forwarded_for: None,
             header_names: None,
         })),
+        cloud: None,
         dns_query: None,
         container: None,
         fields: Vec::new(),

@@ -158,6 +158,7 @@ fn decode(values: &[&str], h: &Header, source: SourceRef) -> Result<Event, (Skip
             forwarded_for: text(&["x-forwarded-for", "cs(X-Forwarded-For)"]),
             header_names: None,
         })),
+        cloud: None,
         dns_query: None,
         container: None,
         fields: Vec::new(),

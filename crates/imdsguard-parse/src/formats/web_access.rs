@@ -274,6 +274,7 @@ pub(crate) fn decode(line: &Line<'_>, source: SourceRef) -> Result<Event, (SkipR
                 .or_else(|| line.through.map(str::to_owned)),
             header_names: None,
         })),
+        cloud: None,
         dns_query: None,
         container: None,
         fields: Vec::new(),

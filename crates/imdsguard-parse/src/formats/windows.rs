@@ -257,6 +257,7 @@ pub(crate) fn windows_event(
         parent: Process::default(),
         network: None,
         http: None,
+        cloud: None,
         dns_query: None,
         container: None,
         fields: Vec::new(),

@@ -93,6 +93,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Resul
         parent: Default::default(),
         network: Some(zeek_network(v)),
         http: None,
+        cloud: None,
         dns_query: None,
         container: None,
         fields: Vec::new(),

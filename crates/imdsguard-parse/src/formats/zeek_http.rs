@@ -125,6 +125,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Resul
                 _ => None,
             },
         })),
+        cloud: None,
         dns_query: None,
         container: None,
         fields: Vec::new(),

@@ -222,7 +222,7 @@ fn search_row(f: &Found) -> [String; 8] {
         a.event.id.clone().unwrap_or_default(),
         match a.source.position {
             Position::Record { id, .. } => id.to_string(),
-            Position::Line(_) => String::new(),
+            Position::Line(_) | Position::Element { .. } => String::new(),
         },
         a.details(),
         f.matched.join(" ¦ "),
@@ -577,6 +577,7 @@ mod tests {
             parent: Default::default(),
             network: None,
             http: None,
+            cloud: None,
             dns_query: None,
             container: None,
             fields: vec![(Sym::intern("Image"), image.into())],

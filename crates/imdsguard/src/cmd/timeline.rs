@@ -84,7 +84,7 @@ pub fn row(a: &Alert, p: Profile) -> Vec<String> {
             "Details" => details.clone(),
             "RecordID" => match a.source.position {
                 Position::Record { id, .. } => id.to_string(),
-                Position::Line(_) => String::new(),
+                Position::Line(_) | Position::Element { .. } => String::new(),
             },
             "RuleID" => a.rule_id.clone(),
             "MitreTechniques" => a
