@@ -27,6 +27,7 @@ pub mod imds_009_metadata_path_at_web_server;
 pub mod imds_010_proxied_or_wire_request;
 pub mod imds_011_ssrf_attempt;
 pub mod imds_012_imdsv1_request;
+pub mod imds_013_metadata_protection_weakened;
 
 use std::sync::LazyLock;
 

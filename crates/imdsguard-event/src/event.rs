@@ -205,6 +205,18 @@ pub enum Principal {
     Other,
 }
 
+impl Principal {
+    /// The kebab-case name used in every output and by rules.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Principal::AssumedRole => "assumed-role",
+            Principal::User => "user",
+            Principal::Service => "service",
+            Principal::Other => "other",
+        }
+    }
+}
+
 /// The instance metadata settings a call sets, as its request parameters give them; `None` where
 /// the call leaves a setting as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

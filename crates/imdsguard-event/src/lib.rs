@@ -14,6 +14,7 @@
 
 mod event;
 mod format;
+mod inventory;
 mod sym;
 mod time;
 
@@ -21,6 +22,7 @@ pub use event::{
     Cloud, Container, Event, EventKind, Http, MetadataOptions, Network, Principal, Process, Vantage,
 };
 pub use format::{Format, FormatInfo, Platform, UnknownFormat};
+pub use inventory::{Instance, Inventory};
 pub use sym::{FieldSet, Sym};
 pub use time::{format_time_ms, parse_time_in, parse_time_ms, Clock, LocalZone};
 

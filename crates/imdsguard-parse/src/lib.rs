@@ -18,6 +18,7 @@ mod evtx_file;
 mod fields;
 pub mod follow;
 mod formats;
+pub mod inventory;
 mod json;
 mod json_reader;
 mod parallel;

@@ -121,6 +121,43 @@ fields! {
     HttpBytesOut = "http.bytes_out",
     /// The names of the headers the request sent, when the log records them.
     HttpHeaderNames = "http.header_names",
+    /// A cloud audit log's provider (`aws`).
+    CloudProvider = "cloud.provider",
+    /// The service called (`s3.amazonaws.com`).
+    CloudService = "cloud.service",
+    /// The API operation (`GetObject`).
+    CloudAction = "cloud.action",
+    /// The caller's address, or the service name the provider writes in its place.
+    CloudCallerIp = "cloud.caller_ip",
+    /// The caller's user agent.
+    CloudUserAgent = "cloud.user_agent",
+    /// The kind of identity: `assumed-role`, `user`, `service`, `other`.
+    CloudPrincipalType = "cloud.principal_type",
+    /// The identity's ARN or name.
+    CloudPrincipal = "cloud.principal",
+    /// The role a session was issued for.
+    CloudRole = "cloud.role",
+    /// The session's name.
+    CloudSession = "cloud.session",
+    /// The instance whose credentials made the call.
+    CloudInstance = "cloud.instance",
+    /// The access key used.
+    CloudAccessKey = "cloud.access_key",
+    /// How the instance got the credentials: `1.0` (IMDSv1) or `2.0` (IMDSv2).
+    CloudDelivery = "cloud.delivery",
+    /// The error the call failed with.
+    CloudError = "cloud.error",
+    /// The VPC endpoint the call came through.
+    CloudVpcEndpoint = "cloud.vpc_endpoint",
+    /// How the metadata settings a call sets weaken protection (a list of `imdsv1-allowed`,
+    /// `hop-limit-raised`, `endpoint-enabled`).
+    CloudImdsWeakened = "cloud.imds_weakened",
+    /// What the metadata settings apply to (an instance, a launch template, `account default`).
+    CloudImdsTarget = "cloud.imds_target",
+    /// The `HttpTokens` a call sets.
+    CloudImdsTokens = "cloud.imds_tokens",
+    /// The `HttpPutResponseHopLimit` a call sets.
+    CloudImdsHopLimit = "cloud.imds_hop_limit",
     /// Enriched: what the most severe metadata target hands out (`credentials`, `token`,
     /// `identity`, `userdata`, `other`); absent when the event has no target.
     TargetKind = "target.kind",
@@ -252,6 +289,10 @@ impl Field {
             Field::ProcessVerdict => VerdictKind::ALL.iter().map(|v| v.as_str()).collect(),
             Field::ProcessLocation => Location::ALL.iter().map(|l| l.as_str()).collect(),
             Field::ProcessCaller => Caller::ALL.iter().map(|c| c.as_str()).collect(),
+            Field::CloudPrincipalType => vec!["assumed-role", "user", "service", "other"],
+            Field::CloudImdsWeakened => {
+                vec!["imdsv1-allowed", "hop-limit-raised", "endpoint-enabled"]
+            }
             Field::HttpVantage => imdsguard_event::Vantage::ALL
                 .iter()
                 .map(|v| v.as_str())
@@ -320,6 +361,32 @@ impl Field {
                 .and_then(|h| h.header_names.as_ref())
                 .map(|n| Value::Strs(n.iter().map(String::as_str).collect())),
             Field::HttpBytesOut => e.http.as_ref().and_then(|h| h.bytes_out).map(Value::Int),
+            Field::CloudProvider => e.cloud.as_ref().and_then(|c| st(c.provider)),
+            Field::CloudService => s(cloud(e).and_then(|c| c.service.as_deref())),
+            Field::CloudAction => s(cloud(e).and_then(|c| c.action.as_deref())),
+            Field::CloudCallerIp => s(cloud(e).and_then(|c| c.caller_ip.as_deref())),
+            Field::CloudUserAgent => s(cloud(e).and_then(|c| c.user_agent.as_deref())),
+            Field::CloudPrincipalType => cloud(e)
+                .and_then(|c| c.principal_type)
+                .and_then(|p| st(p.as_str())),
+            Field::CloudPrincipal => s(cloud(e).and_then(|c| c.principal.as_deref())),
+            Field::CloudRole => s(cloud(e).and_then(|c| c.role.as_deref())),
+            Field::CloudSession => s(cloud(e).and_then(|c| c.session.as_deref())),
+            Field::CloudInstance => s(cloud(e).and_then(|c| c.instance.as_deref())),
+            Field::CloudAccessKey => s(cloud(e).and_then(|c| c.access_key.as_deref())),
+            Field::CloudDelivery => s(cloud(e).and_then(|c| c.delivery.as_deref())),
+            Field::CloudError => s(cloud(e).and_then(|c| c.error.as_deref())),
+            Field::CloudVpcEndpoint => s(cloud(e).and_then(|c| c.vpc_endpoint.as_deref())),
+            Field::CloudImdsWeakened => cloud(e)
+                .and_then(|c| c.metadata_options.as_ref())
+                .map(|o| o.weakens())
+                .filter(|w| !w.is_empty())
+                .map(Value::List),
+            Field::CloudImdsTarget => s(imds_options(e).and_then(|o| o.target.as_deref())),
+            Field::CloudImdsTokens => s(imds_options(e).and_then(|o| o.http_tokens.as_deref())),
+            Field::CloudImdsHopLimit => imds_options(e)
+                .and_then(|o| o.hop_limit)
+                .map(|h| Value::Int(h.into())),
             Field::TargetKind => ev
                 .best()
                 .map(|f| Value::Str(Cow::Borrowed(f.target.kind.as_str()))),
@@ -382,6 +449,14 @@ impl Field {
             },
         }
     }
+}
+
+fn cloud(e: &imdsguard_event::Event) -> Option<&imdsguard_event::Cloud> {
+    e.cloud.as_deref()
+}
+
+fn imds_options(e: &imdsguard_event::Event) -> Option<&imdsguard_event::MetadataOptions> {
+    cloud(e)?.metadata_options.as_ref()
 }
 
 /// An HTTP request target's path and query: `http://h:80/a/b.php?x=1` and `/a/b.php?x=1` are

@@ -234,10 +234,19 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Resul
             Some((name, key))
         })
         .flatten();
+    let metadata_options = metadata_options(&action, v);
+    // The host the record is about: the instance whose credentials made the call, else the
+    // instance whose metadata settings it changes.
+    let host = instance.clone().or_else(|| {
+        metadata_options
+            .as_ref()
+            .and_then(|o| o.target.clone())
+            .filter(|t| is_instance_id(t))
+    });
     let cloud = Cloud {
         provider: "aws",
         service: v.text(&["eventSource"]),
-        metadata_options: metadata_options(&action, v),
+        metadata_options,
         action: Some(action.clone()),
         user_agent: v.text(&["userAgent"]),
         principal_type,
@@ -268,7 +277,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Resul
         record_id: v.text(&["eventID"]),
         time: Some(time),
         clock: imdsguard_event::Clock::Utc,
-        host: instance,
+        host,
         process: Default::default(),
         parent: Default::default(),
         network: caller
