@@ -24,7 +24,7 @@ pub enum Stage {
     Discovery,
     /// Role credentials, tokens, identity documents or user-data are read.
     CredentialAccess,
-    /// Stolen credentials are used elsewhere (cloud audit logs: no decoder yields this yet).
+    /// Stolen credentials are used elsewhere (cloud audit logs: IMDS-105).
     Use,
 }
 
@@ -61,6 +61,7 @@ pub fn stages_for(rule_id: &str, process_start: bool, target_kind: Option<Kind>)
     match rule_id {
         "IMDS-101" => out.push(Stage::CredentialAccess),
         "IMDS-104" => out.push(Stage::Discovery),
+        "IMDS-105" => out.push(Stage::Use),
         _ => match target_kind {
             Some(Kind::Credentials | Kind::Token | Kind::Identity | Kind::Userdata) => {
                 out.push(Stage::CredentialAccess)
@@ -456,6 +457,7 @@ mod tests {
     #[test]
     fn stages_come_from_the_rule_and_the_target() {
         let s = |rule, kind| stages_of(&alert("a", rule, "h", kind, Severity::High));
+        assert_eq!(s("IMDS-105", None), [Stage::Use]);
         assert_eq!(
             s("IMDS-003", Some("other")),
             [Stage::Execution, Stage::Discovery]

@@ -17,12 +17,14 @@
 //! observations and their order, which the caller makes total (time, then input order), so the
 //! same input gives the same alerts and incidents whatever the thread count.
 
+pub mod cloud;
 pub mod containment;
 mod host;
 pub mod imds;
 pub mod incident;
 pub mod sigma;
 pub mod triage;
+mod triage_cloud;
 
 use std::sync::Arc;
 
@@ -61,6 +63,8 @@ pub struct Observation {
     pub alerts: Vec<Alert>,
     /// Its metadata requests, if any.
     pub touch: Option<Touch>,
+    /// A cloud API call made with an instance's credentials, if it is one.
+    pub cloud: Option<Box<cloud::CloudUse>>,
     /// What triage needs beyond the alert.
     pub facts: Facts,
     /// Hits of rules that Sigma correlations name.
@@ -226,6 +230,7 @@ impl Observation {
                         } => s(&source.path) + o(time) + o(&process.1) + o(&process.2),
                     }
             })
+            + self.cloud.as_ref().map_or(0, |c| c.approx_bytes())
             + o(&self.facts.server)
             + o(&self.facts.client_ip)
             + o(&self.facts.principal)
@@ -264,6 +269,8 @@ pub struct Engine {
     feeding: Vec<bool>,
     /// One key per host, whatever name its records give.
     hosts: Hosts,
+    /// The cloud correlations and the inventory.
+    cloud: cloud::Cloud,
 }
 
 /// Whether a rule known by `names` (its id, its `name`) only feeds correlations: one of them
@@ -307,9 +314,21 @@ impl Engine {
             links: Vec::new(),
             feeding: Vec::new(),
             hosts: Hosts::new(),
+            cloud: cloud::Cloud::new(Default::default(), max),
         }
         .with_feeding()
         .with_learned_hosts())
+    }
+
+    /// Reads instance addresses, host names and metadata settings from `inventory`.
+    pub fn with_inventory(mut self, inventory: Arc<imdsguard_event::Inventory>) -> Engine {
+        let max = self.cloud_max();
+        self.cloud = cloud::Cloud::new(inventory, max);
+        self
+    }
+
+    fn cloud_max(&self) -> usize {
+        Config::default().max_keys
     }
 
     /// Learns the host keys the saved baselines are under.
@@ -416,6 +435,12 @@ impl Engine {
             let own = obs.alerts.first().map(|a| a.id.as_str());
             out.extend(imds.push(t, own));
         }
+        if let Some(u) = &obs.cloud {
+            out.extend(self.cloud.push(u));
+        }
+        for a in &mut obs.alerts {
+            self.cloud.name_host(a);
+        }
         if !obs.hits.is_empty() {
             let ctx = Arc::new(context(obs).expect("an observation with a hit has an alert"));
             let mut fired = Vec::new();
@@ -514,7 +539,7 @@ impl Engine {
 
     /// Keys and groups dropped to keep the state bounded.
     pub fn evicted(&self) -> u64 {
-        self.imds.as_ref().map_or(0, |i| i.evicted) + self.sigma.evicted()
+        self.imds.as_ref().map_or(0, |i| i.evicted) + self.sigma.evicted() + self.cloud.evicted
     }
 
     fn fired_alert(&self, f: &Fired, mut a: Alert) -> Alert {
@@ -557,6 +582,7 @@ mod tests {
             seq,
             alerts: Vec::new(),
             touch: None,
+            cloud: None,
             facts: Facts::default(),
             hits: Vec::new(),
             hit_context: None,

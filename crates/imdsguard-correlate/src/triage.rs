@@ -156,20 +156,25 @@ pub struct Frequency {
 
 /// One question answered, and the part of the playbook's escalation rule the answer meets, if
 /// any.
-struct Finding {
-    answer: Answer,
-    escalate_because: Option<String>,
+pub(crate) struct Finding {
+    pub(crate) answer: Answer,
+    pub(crate) escalate_because: Option<String>,
 }
 
 impl Finding {
-    fn plain(question: Question, reply: Reply, evidence: String) -> Finding {
+    pub(crate) fn plain(question: Question, reply: Reply, evidence: String) -> Finding {
         Finding {
             answer: Answer::new(question, reply, evidence),
             escalate_because: None,
         }
     }
 
-    fn escalating(question: Question, reply: Reply, evidence: String, because: String) -> Finding {
+    pub(crate) fn escalating(
+        question: Question,
+        reply: Reply,
+        evidence: String,
+        because: String,
+    ) -> Finding {
         Finding {
             answer: Answer::new(question, reply, evidence),
             escalate_because: Some(because),
@@ -202,6 +207,9 @@ pub fn applies(a: &Alert) -> bool {
 
 /// The playbook's triage of an alert the playbook [`applies`] to.
 pub fn triage(a: &Alert, facts: &Facts, freq: Option<&Frequency>) -> Triage {
+    if let (Some(c), None) = (&a.cloud, &a.target) {
+        return crate::triage_cloud::triage(a, c);
+    }
     let findings = [
         authorized(a),
         frequency(a, freq),

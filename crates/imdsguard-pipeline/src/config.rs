@@ -12,6 +12,9 @@ pub struct ResourceConfig {
     pub catalog: Option<PathBuf>,
     /// An allowlist file (same format as `imdsguard allowlist --toml`).
     pub allowlist: Option<PathBuf>,
+    /// Inventory files (`aws ec2 describe-instances`, `az vm list -d`,
+    /// `gcloud compute instances list --format=json`).
+    pub inventory: Vec<PathBuf>,
 }
 
 /// Which rules run.

@@ -1,6 +1,7 @@
 //! Detection on one event: enrich it, evaluate every rule, and hand back what the correlation
 //! layer needs. Runs on the worker threads; reads only immutable, shared state.
 
+use imdsguard_correlate::cloud::CloudUse;
 use imdsguard_correlate::{Facts, Hit, Observation, Touch};
 use imdsguard_enrich::Enricher;
 use imdsguard_event::{parse_time_ms, Event};
@@ -97,7 +98,8 @@ impl<'a> Detector<'a> {
             }
         }
         let touch = time_ms.and_then(|t| Touch::of(&ev, t));
-        let wanted = !alerts.is_empty() || touch.is_some() || !hits.is_empty();
+        let cloud = time_ms.and_then(|t| CloudUse::of(&ev, t)).map(Box::new);
+        let wanted = !alerts.is_empty() || touch.is_some() || cloud.is_some() || !hits.is_empty();
         // Triage reads the facts for the event's alerts, or a correlation's on a touch that is
         // not a verified agent's (an agent's can only raise a rate alert).
         let facts = if !alerts.is_empty() || touch.as_ref().is_some_and(|t| !t.agent) {
@@ -114,6 +116,7 @@ impl<'a> Detector<'a> {
                     seq: 0,
                     alerts,
                     touch,
+                    cloud,
                     facts,
                     hits,
                     hit_context,

@@ -38,6 +38,9 @@ pub enum PipelineError {
     /// A `--sigma` path that does not exist.
     #[error("no Sigma rules at {}", .0.display())]
     NoSigmaRules(PathBuf),
+    /// An inventory file that cannot be read (its message names the file).
+    #[error("inventory {0}")]
+    Inventory(#[from] imdsguard_parse::InputError),
     /// The rule set could not be built.
     #[error(transparent)]
     Rules(#[from] Box<imdsguard_rules::RuleError>),

@@ -338,7 +338,9 @@ pub fn hunt(
             .map_err(PipelineError::store("reading the saved baselines"))?,
         None => Baselines::new(),
     };
-    let engine = rules.engine(&common.correlate, baselines)?;
+    let engine = rules
+        .engine(&common.correlate, baselines)?
+        .with_inventory(resources.inventory().clone());
     let mut run = Correlation::new(
         engine,
         Some(Reorder::new(

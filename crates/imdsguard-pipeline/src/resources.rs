@@ -30,6 +30,8 @@ impl<T> std::ops::Deref for Owned<T> {
 pub struct Resources {
     catalog: Owned<Catalog>,
     allowlist: Owned<Allowlist>,
+    inventory: std::sync::Arc<imdsguard_event::Inventory>,
+    inventory_skipped: Vec<String>,
 }
 
 impl Resources {
@@ -57,12 +59,29 @@ impl Resources {
                     .map_err(Box::new)?,
             )),
         };
-        Ok(Resources { catalog, allowlist })
+        let (inventory, inventory_skipped) =
+            imdsguard_parse::inventory::load_inventories(&cfg.inventory)?;
+        Ok(Resources {
+            catalog,
+            allowlist,
+            inventory: std::sync::Arc::new(inventory),
+            inventory_skipped,
+        })
     }
 
     /// The catalog.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// The instances the inventory files list.
+    pub fn inventory(&self) -> &std::sync::Arc<imdsguard_event::Inventory> {
+        &self.inventory
+    }
+
+    /// The inventory entries not read, each with its file, place and why.
+    pub fn inventory_skipped(&self) -> &[String] {
+        &self.inventory_skipped
     }
 
     /// The allowlist.

@@ -275,7 +275,12 @@ pub fn watch(
     let baselines = store
         .baselines()
         .map_err(PipelineError::store("reading the saved baselines"))?;
-    let mut engine = rules.engine(&common.correlate, baselines)?;
+    let mut engine = rules
+        .engine(&common.correlate, baselines)?
+        .with_inventory(resources.inventory().clone());
+    for s in resources.inventory_skipped() {
+        reporter.note(&format!("{s}: not read"));
+    }
     let (saved_incidents, unreadable) = store
         .latest_incidents()
         .map_err(PipelineError::store("reading the saved incidents"))?;

@@ -379,6 +379,16 @@ fn every_public_log_raises_only_what_is_not_an_agent() {
     let out = run(&["hunt", dir.to_str().unwrap(), "--output", "jsonl"]);
     let all = alerts(&out);
     assert!(!all.is_empty());
+    // From the cloud audit logs, without an inventory: the IMDSv1 finding of OTRF's breached
+    // instance, once, and nothing else (one address only: nothing to call elsewhere).
+    let (cloud, all): (Vec<&Value>, Vec<&Value>) = all
+        .iter()
+        .partition(|a| a["event"]["format"] == "aws-cloudtrail");
+    let rules: Vec<&str> = cloud
+        .iter()
+        .map(|a| a["rule_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["IMDS-106"], "{cloud:#?}");
     for a in &all {
         assert_ne!(a["process"]["verdict"], "agent");
         let image = a["process"]["image"].as_str().unwrap_or("").to_lowercase();
@@ -388,6 +398,64 @@ fn every_public_log_raises_only_what_is_not_an_agent() {
         .as_str()
         .unwrap()
         .contains("gce_google_accounts")));
+}
+
+/// OTRF's `ec2_proxy_s3_exfiltration`: the breached proxy's role credentials, fetched over
+/// IMDSv1 through the proxy, then used from the attacker's machine (aws-cli on macOS) to list
+/// and copy the bucket. With an inventory giving the instance's public address (35.174.154.220,
+/// the address the dataset's own description curls), the use is found as one incident: the
+/// first call critical, each further operation joining it, and the IMDSv1 finding.
+#[test]
+fn otrf_stolen_instance_credentials_used_elsewhere_are_one_critical_incident() {
+    let file = shared_data!("cloud/otrf_aws_ec2_proxy_s3_exfiltration_2020-09-14011940.json");
+    let inv = temp_file(
+        "otrf-inventory",
+        "instances.json",
+        r#"{"Reservations":[{"Instances":[{"InstanceId":"i-0317f6c6b66ae9c40","PrivateDnsName":"ip-10-0-0-12.ec2.internal","PrivateIpAddress":"10.0.0.12","PublicIpAddress":"35.174.154.220","MetadataOptions":{"HttpTokens":"optional","HttpPutResponseHopLimit":1,"HttpEndpoint":"enabled"}}]}]}"#,
+    );
+    let out = run(&[
+        "hunt",
+        file.to_str().unwrap(),
+        "--inventory",
+        inv.to_str().unwrap(),
+        "--output",
+        "jsonl",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all = alerts(&out);
+    let of = |id: &str| -> Vec<&Value> { all.iter().filter(|a| a["rule_id"] == id).collect() };
+    let used = of("IMDS-105");
+    let first = used[0];
+    assert_eq!(first["severity"], "critical");
+    assert_eq!(first["time"], "2020-09-14T01:00:04.000Z");
+    assert_eq!(first["cloud"]["action"], "ListBuckets");
+    assert_eq!(first["cloud"]["caller_ip"], "1.2.3.4");
+    assert_eq!(first["host"], "ip-10-0-0-12.ec2.internal");
+    assert_eq!(first["triage"]["escalate"], true);
+    // The operations that follow, once each: ListObjects, GetObject.
+    let later: Vec<&str> = used[1..]
+        .iter()
+        .map(|a| a["cloud"]["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(later, ["ListObjects", "GetObject"]);
+    assert!(used[1..]
+        .iter()
+        .all(|a| a["severity"] == "low" && a["related"][0] == first["id"]));
+    assert_eq!(of("IMDS-106").len(), 1);
+    // The owner's own console calls (an IAM user) and EC2's AssumeRole raise nothing.
+    assert_eq!(all.len(), 4, "{all:#?}");
+    let incidents: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v.get("incident_id").is_some())
+        .collect();
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(incidents[0]["severity"], "critical");
+    assert_eq!(incidents[0]["stages"], serde_json::json!(["use"]));
 }
 
 #[test]

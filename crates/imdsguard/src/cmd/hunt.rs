@@ -576,6 +576,11 @@ pub(crate) struct HuntArgs {
     /// An allowlist file that extends the built-in one (same format as `imdsguard allowlist --toml`).
     #[arg(long, value_name = "FILE")]
     allowlist: Option<PathBuf>,
+    /// An inventory of instances (the JSON of `aws ec2 describe-instances`, `az vm list -d` or
+    /// `gcloud compute instances list --format=json`): their addresses and host names, for
+    /// telling where their credentials are used from. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    inventory: Vec<PathBuf>,
     /// A catalog file that extends the built-in one (same format as `imdsguard catalog --toml`).
     #[arg(long, value_name = "FILE")]
     catalog: Option<PathBuf>,
@@ -711,6 +716,7 @@ pub(crate) fn hunt_with(a: HuntArgs) -> Result<ExitCode> {
             resources: imdsguard_pipeline::ResourceConfig {
                 catalog: a.catalog,
                 allowlist: a.allowlist,
+                inventory: a.inventory,
             },
             rules: imdsguard_pipeline::RulesConfig {
                 builtin: !a.no_builtin,

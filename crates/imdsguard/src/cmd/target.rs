@@ -70,6 +70,7 @@ pub(crate) fn target(args: TargetArgs) -> Result<ExitCode> {
     let resources = imdsguard_pipeline::Resources::load(&imdsguard_pipeline::ResourceConfig {
         catalog: args.catalog.clone(),
         allowlist: None,
+        inventory: Vec::new(),
     })?;
     let normalizer = resources.normalizer();
     let (w, _) = crate::out::destination(args.out.as_ref())?;

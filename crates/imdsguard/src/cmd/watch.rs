@@ -243,6 +243,11 @@ pub(crate) struct WatchArgs {
     /// An allowlist file that extends the built-in one.
     #[arg(long, value_name = "FILE")]
     allowlist: Option<PathBuf>,
+    /// An inventory of instances (the JSON of `aws ec2 describe-instances`, `az vm list -d` or
+    /// `gcloud compute instances list --format=json`): their addresses and host names, for
+    /// telling where their credentials are used from. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    inventory: Vec<PathBuf>,
     /// A catalog file that extends the built-in one.
     #[arg(long, value_name = "FILE")]
     catalog: Option<PathBuf>,
@@ -278,6 +283,7 @@ pub(crate) fn watch_with(a: WatchArgs) -> Result<ExitCode> {
             resources: imdsguard_pipeline::ResourceConfig {
                 catalog: a.catalog,
                 allowlist: a.allowlist,
+                inventory: a.inventory,
             },
             rules: imdsguard_pipeline::RulesConfig {
                 builtin: !a.no_builtin,
