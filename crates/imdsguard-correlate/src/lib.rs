@@ -37,6 +37,12 @@ pub use incident::{Incident, Incidents, Stage};
 pub use sigma::{CorrelateError, Correlator, Fired, Hit};
 pub use triage::{Facts, Frequency};
 
+/// Every built-in correlation, in id order: over metadata requests (IMDS-101…104) and over
+/// cloud audit logs (IMDS-105, IMDS-106).
+pub fn correlations() -> impl Iterator<Item = &'static imds::Meta> {
+    imds::RULES.iter().chain(cloud::RULES.iter())
+}
+
 /// A Sigma correlation rule with what its alerts need.
 #[derive(Debug, Clone)]
 pub struct SigmaCorrelation {

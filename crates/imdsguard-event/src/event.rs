@@ -201,6 +201,8 @@ pub enum Principal {
     User,
     /// The provider's own service acting on the account's behalf (`AWSService`).
     Service,
+    /// A workload's identity: an Azure managed identity, a Google Cloud service account.
+    Workload,
     /// Anything else the log names (`FederatedUser`, `AWSAccount`, unknown types).
     Other,
 }
@@ -212,6 +214,7 @@ impl Principal {
             Principal::AssumedRole => "assumed-role",
             Principal::User => "user",
             Principal::Service => "service",
+            Principal::Workload => "workload",
             Principal::Other => "other",
         }
     }
@@ -293,7 +296,9 @@ pub struct Cloud {
     /// The session's name: for an instance profile, the instance id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
-    /// The instance whose credentials made the call, when the session says so.
+    /// The instance whose credentials made the call, when the record says so: the EC2 instance
+    /// a role session is named after, the Azure VM a managed identity's token names
+    /// (`xms_mirid`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
     /// The access key used (`ASIA…` keys are temporary).

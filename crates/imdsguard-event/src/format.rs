@@ -156,6 +156,13 @@ formats! {
     /// one event a line (CloudTrail Lake, data-lake and SIEM exports), EventBridge events.
     AwsCloudTrail = "aws-cloudtrail", [], true,
         "AWS CloudTrail (Records files, gzip or not; one event a line; EventBridge)";
+    /// Azure Activity Log records: diagnostic settings (storage, Event Hub), the REST API and
+    /// `az monitor activity-log list`, Log Analytics `AzureActivity` rows.
+    AzureActivity = "azure-activity", [], true,
+        "Azure Activity Log (diagnostic export, REST/az CLI, Log Analytics AzureActivity)";
+    /// Google Cloud Audit Logs (LogEntries with an `AuditLog` payload).
+    GcpAudit = "gcp-audit", [], true,
+        "Google Cloud Audit Logs (LogEntry with protoPayload AuditLog)";
     /// Any JSON object read field by field, each value under its dotted path
     /// (`Event.EventData.CommandLine`): how Sigma's regression suite reads its JSON samples.
     JsonFields = "json-fields", [], false,

@@ -114,6 +114,19 @@ impl Inventory {
         self.by_ip.get(&ip).map(|&i| &self.instances[i])
     }
 
+    /// The instances whose metadata service hands out this identity (a service account's email,
+    /// a managed identity's principal id).
+    pub fn by_identity(&self, identity: &str) -> Vec<&Instance> {
+        self.instances
+            .iter()
+            .filter(|i| {
+                i.identity
+                    .as_deref()
+                    .is_some_and(|x| x.eq_ignore_ascii_case(identity))
+            })
+            .collect()
+    }
+
     /// The instance with this host name (its short name matches).
     pub fn by_host(&self, host: &str) -> Option<&Instance> {
         self.by_host

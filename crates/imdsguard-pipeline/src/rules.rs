@@ -257,8 +257,7 @@ impl Rules {
             .get(id)
             .map(|r| r.title.as_str())
             .or_else(|| {
-                imdsguard_correlate::imds::RULES
-                    .iter()
+                imdsguard_correlate::correlations()
                     .find(|m| m.id() == id)
                     .map(|m| m.title())
             })

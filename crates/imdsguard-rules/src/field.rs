@@ -131,7 +131,7 @@ fields! {
     CloudCallerIp = "cloud.caller_ip",
     /// The caller's user agent.
     CloudUserAgent = "cloud.user_agent",
-    /// The kind of identity: `assumed-role`, `user`, `service`, `other`.
+    /// The kind of identity: `assumed-role`, `user`, `service`, `workload`, `other`.
     CloudPrincipalType = "cloud.principal_type",
     /// The identity's ARN or name.
     CloudPrincipal = "cloud.principal",
@@ -289,7 +289,9 @@ impl Field {
             Field::ProcessVerdict => VerdictKind::ALL.iter().map(|v| v.as_str()).collect(),
             Field::ProcessLocation => Location::ALL.iter().map(|l| l.as_str()).collect(),
             Field::ProcessCaller => Caller::ALL.iter().map(|c| c.as_str()).collect(),
-            Field::CloudPrincipalType => vec!["assumed-role", "user", "service", "other"],
+            Field::CloudPrincipalType => {
+                vec!["assumed-role", "user", "service", "workload", "other"]
+            }
             Field::CloudImdsWeakened => {
                 vec!["imdsv1-allowed", "hop-limit-raised", "endpoint-enabled"]
             }

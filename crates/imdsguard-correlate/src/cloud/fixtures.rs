@@ -188,3 +188,71 @@ fn each_cloud_correlation_is_documented_in_its_own_file() {
         );
     }
 }
+
+#[test]
+fn an_azure_vm_s_managed_identity_and_a_google_service_account_are_followed_too() {
+    let vm =
+        "/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/web1";
+    let az = |secs: u32, ip: &str| {
+        serde_json::json!({
+            "time": format!("2026-11-20T09:00:{secs:02}Z"),
+            "operationName": "MICROSOFT.STORAGE/STORAGEACCOUNTS/LISTKEYS/ACTION",
+            "category": "Administrative", "resultType": "Success",
+            "callerIpAddress": ip,
+            "identity": {"claims": {"xms_mirid": vm, "idtyp": "app"}},
+            "correlationId": format!("c{secs}"),
+        })
+        .to_string()
+    };
+    let gcp = |secs: u32, ip: &str| {
+        serde_json::json!({
+            "insertId": format!("g{secs}"),
+            "protoPayload": {
+                "@type": "type.googleapis.com/google.cloud.audit.AuditLog",
+                "authenticationInfo": {"principalEmail": "web@p.iam.gserviceaccount.com"},
+                "requestMetadata": {"callerIp": ip},
+                "serviceName": "storage.googleapis.com", "methodName": "storage.objects.get",
+            },
+            "timestamp": format!("2026-11-20T09:00:{secs:02}Z"),
+        })
+        .to_string()
+    };
+    let inv = Arc::new(Inventory::new(vec![
+        Instance {
+            provider: "azure",
+            id: vm.to_lowercase(),
+            host: Some("web1".into()),
+            private_ips: vec!["10.1.0.4".parse().unwrap()],
+            public_ips: vec!["20.1.2.3".parse().unwrap()],
+            ..Default::default()
+        },
+        Instance {
+            provider: "gcp",
+            id: "123".into(),
+            host: Some("gce-web".into()),
+            private_ips: vec!["10.128.0.2".parse().unwrap()],
+            public_ips: vec!["34.1.2.3".parse().unwrap()],
+            identity: Some("web@p.iam.gserviceaccount.com".into()),
+            ..Default::default()
+        },
+    ]));
+    let lines = vec![
+        az(0, "20.1.2.3"),
+        az(1, "198.51.100.23"),
+        gcp(2, "34.1.2.3"),
+        gcp(3, "private"),
+        gcp(4, "198.51.100.24"),
+    ];
+    let alerts = raised(&lines, inv);
+    let found = of(&alerts, "IMDS-105");
+    let got: Vec<(&str, Severity)> = found
+        .iter()
+        .map(|a| (a.host.as_deref().unwrap_or(""), a.severity))
+        .collect();
+    // The VM's identity is proven by its token: critical. A service account may be another
+    // workload's too: high.
+    assert_eq!(
+        got,
+        [("web1", Severity::Critical), ("gce-web", Severity::High)]
+    );
+}

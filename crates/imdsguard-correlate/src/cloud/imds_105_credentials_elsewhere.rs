@@ -1,9 +1,13 @@
 //! **IMDS-105 — Instance credentials used from elsewhere.**
 //!
-//! *What.* A cloud API call made with an instance profile's role session (CloudTrail names the
-//! session after the instance: `assumed-role/ROLE/i-0abc…`) from an address that is not the
-//! instance's: not among its private and public addresses in the inventory, or, for an instance
-//! the inventory does not list, not the address its sessions' earlier calls came from. Calls an
+//! *What.* A cloud API call made with an instance's credentials from an address that is not the
+//! instance's. The credentials are an instance's when the record says so — an EC2 instance
+//! profile's role session (CloudTrail names the session after the instance:
+//! `assumed-role/ROLE/i-0abc…`), an Azure VM's managed identity (the token's `xms_mirid` is the
+//! VM) — or, on Google Cloud, when the inventory gives the calling service account to
+//! instances. Not the instance's: not among its private and public addresses in the inventory,
+//! or, for an instance the inventory does not list (or lists without a public address, so its
+//! way out is unknown), not the address its earlier calls came from. Calls an
 //! AWS service makes on the session's behalf (`invokedBy`) and calls whose source is a service
 //! name are not elsewhere. Critical when the address is public and belongs to no listed
 //! instance (outside the account's instances); high from another listed instance, a private
@@ -45,58 +49,77 @@ impl Cloud {
         if u.invoked_by.is_some() {
             return;
         }
-        let listed = self.inventory.by_id(&u.instance);
-        let (severity, whose) = match listed {
-            Some(i) if i.owns(ip) => return,
-            Some(i) => {
-                let mut own: Vec<String> = i
-                    .private_ips
-                    .iter()
-                    .chain(&i.public_ips)
-                    .map(|a| a.to_string())
-                    .collect();
-                if own.is_empty() {
-                    own.push("none listed".into());
-                }
-                let other = self.inventory.by_ip(ip).map(|o| o.id.clone());
-                let sev = if other.is_none() && is_public(ip) {
-                    Severity::Critical
-                } else {
-                    Severity::High
-                };
-                let whose = match other {
-                    Some(o) => format!(
-                        "The inventory lists the instance's addresses as {}; {ip} is instance {o}'s: the credentials moved to another machine.",
-                        own.join(", ")
-                    ),
-                    None if is_public(ip) => format!(
-                        "The inventory lists the instance's addresses as {}; {ip} is a public address no listed instance has: the credentials are used outside the account's instances.",
-                        own.join(", ")
-                    ),
-                    None => format!(
-                        "The inventory lists the instance's addresses as {}; {ip} is not one of them.",
-                        own.join(", ")
-                    ),
-                };
-                (sev, whose)
-            }
-            None => {
-                let seen = self.learned.entry(u.instance.clone()).or_default();
-                if seen.is_empty() || seen.contains(&ip) {
-                    if seen.is_empty() {
-                        seen.push(ip);
-                    }
-                    return;
-                }
-                let first: Vec<String> = seen.iter().map(|a| a.to_string()).collect();
-                (
-                    Severity::High,
-                    format!(
-                        "The instance is not in the inventory; its sessions' calls came from {} first, so {ip} is a second place the credentials are used from (if {ip} is the instance's own, the first address is the one to look at).",
-                        first.join(", ")
-                    ),
+        let listed: Vec<&imdsguard_event::Instance> = if u.by_identity {
+            self.inventory.by_identity(&u.instance)
+        } else {
+            self.inventory.by_id(&u.instance).into_iter().collect()
+        };
+        // A service account no listed instance holds may be any workload's: nothing to compare.
+        if u.by_identity && listed.is_empty() {
+            return;
+        }
+        if listed.iter().any(|i| i.owns(ip)) {
+            return;
+        }
+        // An instance listed without a public address reaches the provider's API through a NAT
+        // or the provider's default outbound address, which the inventory does not give: its
+        // own public address is learned as for an unlisted one.
+        let egress_unknown = is_public(ip) && listed.iter().all(|i| i.public_ips.is_empty());
+        let (severity, whose) = if (u.by_identity || !egress_unknown) && !listed.is_empty() {
+            let own: Vec<String> = listed
+                .iter()
+                .flat_map(|i| i.private_ips.iter().chain(&i.public_ips))
+                .map(|a| a.to_string())
+                .collect();
+            let own = if own.is_empty() {
+                "none listed".to_owned()
+            } else {
+                own.join(", ")
+            };
+            let held_by = if u.by_identity {
+                let ids: Vec<&str> = listed.iter().map(|i| i.id.as_str()).collect();
+                format!(
+                    "The inventory gives {} to instance(s) {}, whose addresses are {own}",
+                    u.instance,
+                    ids.join(", ")
                 )
+            } else {
+                format!("The inventory lists the instance's addresses as {own}")
+            };
+            let other = self.inventory.by_ip(ip).map(|o| o.id.clone());
+            let public = is_public(ip);
+            let sev = if other.is_none() && public && !u.by_identity {
+                Severity::Critical
+            } else {
+                Severity::High
+            };
+            let whose = match other {
+                Some(o) => format!("{held_by}; {ip} is instance {o}'s: the credentials moved to another machine."),
+                None if public => format!("{held_by}; {ip} is a public address no listed instance has: the credentials are used outside the account's instances."),
+                None => format!("{held_by}; {ip} is not one of them."),
+            };
+            (sev, whose)
+        } else {
+            let seen = self.learned.entry(u.instance.clone()).or_default();
+            if seen.is_empty() || seen.contains(&ip) {
+                if seen.is_empty() {
+                    seen.push(ip);
+                }
+                return;
             }
+            let first: Vec<String> = seen.iter().map(|a| a.to_string()).collect();
+            let listed_note = if listed.is_empty() {
+                "The instance is not in the inventory"
+            } else {
+                "The inventory gives the instance no public address, so the address its calls leave from is learned"
+            };
+            (
+                Severity::High,
+                format!(
+                    "{listed_note}; its sessions' calls came from {} first, so {ip} is a second place the credentials are used from (if {ip} is the instance's own, the first address is the one to look at).",
+                    first.join(", ")
+                ),
+            )
         };
         let action = u
             .context

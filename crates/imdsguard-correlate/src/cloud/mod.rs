@@ -28,8 +28,12 @@ pub const RULES: [Meta; 2] = [
 pub struct CloudUse {
     /// When (ms since the epoch).
     pub time_ms: i64,
-    /// The instance whose role session made the call.
+    /// The instance whose credentials made the call (an EC2 instance id, an Azure VM's resource
+    /// id), or, when [`CloudUse::by_identity`], the workload identity the call names (a Google
+    /// Cloud service account), which the inventory ties to instances.
     pub instance: String,
+    /// Whether `instance` is an identity, not an instance.
+    pub by_identity: bool,
     /// The role's ARN, when the record names it.
     pub role: Option<String>,
     /// The caller's address (`None` when the provider wrote a service name there).
@@ -50,10 +54,19 @@ impl CloudUse {
     /// The use an event records, for a call made with an instance's role session.
     pub fn of(ev: &Enriched<'_>, time_ms: i64) -> Option<CloudUse> {
         let c = ev.event.cloud.as_deref()?;
-        let instance = c.instance.clone()?;
+        let (instance, by_identity) = match &c.instance {
+            Some(i) => (i.clone(), false),
+            None if c.provider == "gcp"
+                && c.principal_type == Some(imdsguard_event::Principal::Workload) =>
+            {
+                (c.principal.clone()?, true)
+            }
+            None => return None,
+        };
         Some(CloudUse {
             time_ms,
             instance,
+            by_identity,
             role: c.role.clone(),
             caller: c.caller_ip.as_deref().and_then(|a| a.parse().ok()),
             vpc_endpoint: c.vpc_endpoint.is_some(),
@@ -113,6 +126,11 @@ impl Cloud {
         self.elsewhere(u, &mut out);
         self.imdsv1(u, &mut out);
         for a in &mut out {
+            if a.host.is_none() && u.by_identity {
+                if let [i] = self.inventory.by_identity(&u.instance)[..] {
+                    a.host = Some(i.host.clone().unwrap_or_else(|| i.id.clone()));
+                }
+            }
             self.name_host(a);
         }
         bound(&mut self.learned, self.max_keys, &mut self.evicted);

@@ -10,6 +10,7 @@ pub(crate) mod aws_alb;
 pub(crate) mod aws_cloudtrail;
 pub(crate) mod aws_vpc_flow;
 mod aws_waf;
+mod azure_activity;
 mod azure_http;
 mod defender;
 pub(crate) mod defender_csv;
@@ -17,6 +18,7 @@ mod defender_json;
 mod defender_streaming;
 mod ecs;
 pub(crate) mod evtx_json;
+mod gcp_audit;
 mod gcp_http;
 pub(crate) mod haproxy;
 pub(crate) mod log_format;
@@ -65,6 +67,7 @@ const JSON_FORMATS: &[JsonDecoder] = &[
     sentinel_windowsevent::DECODER,
     sentinel_securityevent::DECODER,
     sentinel_syslog::DECODER,
+    azure_activity::DECODER,
     azure_http::DECODER,
     defender_streaming::DECODER,
     defender_json::DECODER,
@@ -74,6 +77,7 @@ const JSON_FORMATS: &[JsonDecoder] = &[
     zeek_dns::DECODER,
     aws_waf::DECODER,
     aws_cloudtrail::DECODER,
+    gcp_audit::DECODER,
     gcp_http::DECODER,
     ecs::DECODER,
 ];

@@ -85,13 +85,13 @@ pub(crate) fn rules(args: RulesArgs) -> Result<ExitCode> {
                     r.title
                 )?;
             }
-            for m in imdsguard_correlate::imds::RULES {
+            for m in imdsguard_correlate::correlations() {
                 writeln!(
                     out,
                     "{}  {:<8}  {:<20}  {}  (correlation)",
                     m.id(),
                     m.severity.as_str(),
-                    "T1552.005",
+                    m.doc().techniques().join(","),
                     m.title()
                 )?;
             }
@@ -161,18 +161,12 @@ pub(crate) fn rules(args: RulesArgs) -> Result<ExitCode> {
             out.flush()?;
         }
         RulesAction::Show { id } => {
-            let correlation = imdsguard_correlate::imds::RULES
-                .iter()
-                .find(|m| m.id().eq_ignore_ascii_case(&id));
+            let correlation =
+                imdsguard_correlate::correlations().find(|m| m.id().eq_ignore_ascii_case(&id));
             if let Some(m) = correlation {
-                writeln!(
-                    out,
-                    "{}  {}  (correlation over metadata requests)",
-                    m.id(),
-                    m.title()
-                )?;
+                writeln!(out, "{}  {}  (correlation)", m.id(), m.title())?;
                 writeln!(out, "severity:   {}", m.severity)?;
-                writeln!(out, "ATT&CK:     T1552.005")?;
+                writeln!(out, "ATT&CK:     {}", m.doc().techniques().join(", "))?;
                 write!(out, "\n{}", m.doc())?;
                 return Ok(ExitCode::SUCCESS);
             }
@@ -181,7 +175,7 @@ pub(crate) fn rules(args: RulesArgs) -> Result<ExitCode> {
                     .rules()
                     .iter()
                     .map(|r| r.id.as_str())
-                    .chain(imdsguard_correlate::imds::RULES.iter().map(|m| m.id()))
+                    .chain(imdsguard_correlate::correlations().map(|m| m.id()))
                     .collect();
                 anyhow::bail!("no detection {id:?}; detections: {}", ids.join(", "));
             };
