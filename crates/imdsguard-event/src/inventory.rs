@@ -41,6 +41,9 @@ pub struct Instance {
     /// The region or zone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// Whether its tags or labels say it runs containers for a cluster (an EKS, AKS or GKE
+    /// node, an ECS container instance).
+    pub container_host: bool,
 }
 
 impl Instance {

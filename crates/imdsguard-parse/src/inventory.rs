@@ -132,13 +132,27 @@ fn aws(v: &Value) -> Option<Instance> {
         host: text(v, "PrivateDnsName"),
         ..Default::default()
     };
-    i.name = v
+    let tags: Vec<(String, String)> = v
         .get("Tags")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .find(|t| t.get("Key").and_then(Value::as_str) == Some("Name"))
-        .and_then(|t| text(t, "Value"));
+        .filter_map(|t| Some((text(t, "Key")?, text(t, "Value").unwrap_or_default())))
+        .collect();
+    i.name = tags
+        .iter()
+        .find(|(k, _)| k == "Name")
+        .map(|(_, v)| v.clone());
+    i.container_host = tags.iter().any(|(k, _)| {
+        k.starts_with("kubernetes.io/cluster/")
+            || matches!(
+                k.as_str(),
+                "eks:cluster-name"
+                    | "aws:eks:cluster-name"
+                    | "eks:nodegroup-name"
+                    | "AmazonECSManaged"
+            )
+    });
     push(
         &mut i.private_ips,
         text(v, "PrivateIpAddress").and_then(|s| ip(&s)),
@@ -207,6 +221,10 @@ fn azure(v: &Value) -> Option<Instance> {
         push(&mut i.public_ips, ip(a));
     }
     i.identity = v.get("identity").and_then(|id| text(id, "principalId"));
+    i.container_host = v
+        .get("tags")
+        .and_then(Value::as_object)
+        .is_some_and(|t| t.keys().any(|k| k.starts_with("aks-managed-")));
     i.region = text(v, "location");
     Some(i)
 }
@@ -244,6 +262,10 @@ fn gcp(v: &Value) -> Option<Instance> {
         .and_then(|s| s.first())
         .and_then(|s| text(s, "email"));
     i.region = text(v, "zone").map(|z| z.rsplit('/').next().unwrap_or(&z).to_owned());
+    i.container_host = v
+        .get("labels")
+        .and_then(Value::as_object)
+        .is_some_and(|l| l.contains_key("goog-gke-node"));
     Some(i)
 }
 
@@ -269,7 +291,7 @@ mod tests {
 
     #[test]
     fn describe_instances_gives_addresses_metadata_options_and_profile() {
-        let v: Value = serde_json::from_str(r#"{"Reservations":[{"Instances":[{"InstanceId":"i-0317f6c6b66ae9c40","PrivateDnsName":"ip-10-0-0-5.ec2.internal","PrivateIpAddress":"10.0.0.5","PublicIpAddress":"35.174.154.220","NetworkInterfaces":[{"PrivateIpAddresses":[{"PrivateIpAddress":"10.0.0.5","Association":{"PublicIp":"35.174.154.220"}},{"PrivateIpAddress":"10.0.0.6"}],"Ipv6Addresses":[{"Ipv6Address":"2600:1f18::5"}]}],"MetadataOptions":{"State":"applied","HttpTokens":"optional","HttpPutResponseHopLimit":2,"HttpEndpoint":"enabled"},"IamInstanceProfile":{"Arn":"arn:aws:iam::1:instance-profile/web"},"Tags":[{"Key":"Name","Value":"proxy"}]},{"PrivateIpAddress":"10.0.0.9"}]}]}"#).unwrap();
+        let v: Value = serde_json::from_str(r#"{"Reservations":[{"Instances":[{"InstanceId":"i-0317f6c6b66ae9c40","PrivateDnsName":"ip-10-0-0-5.ec2.internal","PrivateIpAddress":"10.0.0.5","PublicIpAddress":"35.174.154.220","NetworkInterfaces":[{"PrivateIpAddresses":[{"PrivateIpAddress":"10.0.0.5","Association":{"PublicIp":"35.174.154.220"}},{"PrivateIpAddress":"10.0.0.6"}],"Ipv6Addresses":[{"Ipv6Address":"2600:1f18::5"}]}],"MetadataOptions":{"State":"applied","HttpTokens":"optional","HttpPutResponseHopLimit":2,"HttpEndpoint":"enabled"},"IamInstanceProfile":{"Arn":"arn:aws:iam::1:instance-profile/web"},"Tags":[{"Key":"Name","Value":"proxy"},{"Key":"kubernetes.io/cluster/prod","Value":"owned"}]},{"PrivateIpAddress":"10.0.0.9"}]}]}"#).unwrap();
         let r = parse_inventory("inv.json", &v).unwrap();
         assert_eq!(r.instances.len(), 1);
         assert_eq!(r.skipped, vec!["inv.json: instance 2: no InstanceId"]);
@@ -279,6 +301,7 @@ mod tests {
         assert_eq!(i.http_tokens.as_deref(), Some("optional"));
         assert_eq!(i.hop_limit, Some(2));
         assert_eq!(i.name.as_deref(), Some("proxy"));
+        assert!(i.container_host);
         assert_eq!(
             i.identity.as_deref(),
             Some("arn:aws:iam::1:instance-profile/web")

@@ -84,7 +84,8 @@ pub(crate) fn emit(
 }
 
 /// Where the elements of a log file's `Records` array begin, when `doc[i..]` opens one
-/// (`{"Records": [`, CloudTrail's log file): the offset after the `[`.
+/// (`{"Records": [`, CloudTrail's log file; `{"records": [`, Azure's diagnostic logs in a
+/// storage account or from Event Hubs): the offset after the `[`.
 pub(crate) fn records_array(doc: &[u8], i: usize) -> Option<usize> {
     let ws = |mut j: usize| {
         while j < doc.len() && doc[j].is_ascii_whitespace() {
@@ -97,7 +98,8 @@ pub(crate) fn records_array(doc: &[u8], i: usize) -> Option<usize> {
         return None;
     }
     j = ws(j + 1);
-    j = doc[j..].starts_with(b"\"Records\"").then_some(j + 9)?;
+    j = (doc[j..].starts_with(b"\"Records\"") || doc[j..].starts_with(b"\"records\""))
+        .then_some(j + 9)?;
     j = ws(j);
     (doc.get(j) == Some(&b':')).then_some(())?;
     j = ws(j + 1);

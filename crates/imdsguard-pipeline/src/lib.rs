@@ -27,6 +27,7 @@
 //!   with its position, and tells a [`Reporter`] what it does.
 //! - [`AlertSink`]: the caller's output; the store and the webhook are the pipeline's own.
 
+mod audit;
 pub mod config;
 mod destination;
 mod detect;
@@ -41,6 +42,7 @@ mod spill;
 mod watch;
 mod webhook;
 
+pub use audit::{audit, AuditConfig, AuditReport, Check, Finding};
 pub use config::{
     Config, CorrelateConfig, HuntConfig, ReadConfig, ResourceConfig, RulesConfig, WatchConfig,
 };

@@ -10,6 +10,7 @@ mod cmd;
 mod out;
 
 use cmd::allowlist::{allowlist, AllowlistArgs};
+use cmd::audit::{audit, AuditArgs};
 use cmd::catalog::{catalog, CatalogArgs};
 use cmd::events::{events, print_summary, EventsArgs};
 use cmd::hunt::{hunt_with, HuntArgs};
@@ -66,6 +67,15 @@ enum Command {
     Rules(RulesArgs),
     /// Print the agent allowlist: which processes may read the metadata service.
     Allowlist(AllowlistArgs),
+    /// Audit the hardening that stops credential theft through the metadata service.
+    ///
+    /// From an inventory (`--inventory`): instances that still allow IMDSv1, hop limits above 1
+    /// (on container hosts above all). From logs when given: roles whose credentials CloudTrail
+    /// says were delivered over IMDSv1, identities never used from their instance, and the hosts,
+    /// clients and processes that still send IMDSv1 requests. Each finding comes with the
+    /// command that fixes it. Exit status 1 when `--fail-on` found a finding at or above its
+    /// severity.
+    Audit(AuditArgs),
     /// Work with Sigma rules.
     Sigma(SigmaArgs),
     /// Follow log files, standard input or syslog and detect continuously (same detections as `hunt`).
@@ -259,6 +269,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Metrics(a) => metrics(a),
         Command::Rules(args) => rules(args),
         Command::Allowlist(args) => allowlist(args),
+        Command::Audit(a) => audit(a),
         Command::Sigma(args) => sigma(args),
         Command::Watch(a) => watch_with(a),
         Command::Alerts(a) => store_cmds::alerts(a),

@@ -2,6 +2,7 @@
 //! are printed. The work is in the library crates.
 
 pub(crate) mod allowlist;
+pub(crate) mod audit;
 pub(crate) mod catalog;
 pub(crate) mod events;
 pub(crate) mod hunt;
