@@ -323,6 +323,13 @@ impl Incidents {
         }
     }
 
+    /// Whether `key` has an open incident that an alert at `time_ms` would join.
+    pub(crate) fn joins(&self, key: &str, time_ms: i64) -> bool {
+        self.open
+            .get(key)
+            .is_some_and(|i| time_ms - i.last_ms <= self.gap_ms)
+    }
+
     /// The incident with this id, open or closed.
     pub fn get(&self, id: &str) -> Option<&Incident> {
         self.open

@@ -277,6 +277,8 @@ pub struct Engine {
     hosts: Hosts,
     /// The cloud correlations and the inventory.
     cloud: cloud::Cloud,
+    /// The incident key each first IMDS-105 alert joined, by alert id.
+    cloud_keys: std::collections::BTreeMap<String, String>,
 }
 
 /// Whether a rule known by `names` (its id, its `name`) only feeds correlations: one of them
@@ -321,6 +323,7 @@ impl Engine {
             feeding: Vec::new(),
             hosts: Hosts::new(),
             cloud: cloud::Cloud::new(Default::default(), max),
+            cloud_keys: Default::default(),
         }
         .with_feeding()
         .with_learned_hosts())
@@ -351,7 +354,23 @@ impl Engine {
     /// The incident an alert joins: its host's; for a record that names no host but a web
     /// client (access, proxy and wire logs) or a source address (flows, Zeek), the client's, so one client's attempts across
     /// servers and logs are one incident, with its first and last request.
-    fn incident_key(&mut self, a: &Alert) -> String {
+    fn incident_key(&mut self, a: &Alert, time_ms: i64) -> String {
+        // Stolen instance credentials used from an address: the instance's incident when its
+        // host telemetry already shows one (credential access on the host), else the incident
+        // of that address's requests to a web server or proxy when there is one (the server-side
+        // request forgery that read them), else the instance's.
+        if a.rule_id == "IMDS-105" {
+            let host = self.host_key(a.host.as_deref().unwrap_or(""));
+            if !self.incidents.joins(&host, time_ms) {
+                if let Some(caller) = a.cloud.as_ref().and_then(|c| c.caller_ip.as_deref()) {
+                    let client = format!("client {caller}");
+                    if self.incidents.joins(&client, time_ms) {
+                        return client;
+                    }
+                }
+            }
+            return host;
+        }
         let client = a
             .http
             .as_ref()
@@ -466,8 +485,29 @@ impl Engine {
         for a in obs.alerts.iter_mut().chain(out.iter_mut()) {
             a.triage = triage::applies(a).then(|| triage::triage(a, &obs.facts, freq.as_ref()));
         }
+        // The cloud alerts of one call join the incident its first IMDS-105 alert joined; later
+        // uses of the same stolen session join that one's.
+        let mut cloud_key: Option<String> = None;
         for a in obs.alerts.iter().chain(out.iter()) {
-            let key = self.incident_key(a);
+            let key = match (a.rule_id.as_str(), &cloud_key) {
+                ("IMDS-105", _) => {
+                    let followed = a.related.first().and_then(|r| self.cloud_keys.get(r));
+                    let key = match followed {
+                        Some(k) => k.clone(),
+                        None => self.incident_key(a, obs.time_ms),
+                    };
+                    if a.related.is_empty() {
+                        self.cloud_keys.insert(a.id.clone(), key.clone());
+                        while self.cloud_keys.len() > Config::default().max_keys {
+                            self.cloud_keys.pop_first();
+                        }
+                    }
+                    cloud_key = Some(key.clone());
+                    key
+                }
+                ("IMDS-106", Some(k)) => k.clone(),
+                _ => self.incident_key(a, obs.time_ms),
+            };
             let id = self.incidents.add(a, &key, obs.time_ms);
             self.links.push((a.id.clone(), id));
         }
@@ -515,7 +555,7 @@ impl Engine {
         }
         for (mut a, t) in alerts {
             a.triage = triage::applies(&a).then(|| triage::triage(&a, &Facts::default(), None));
-            let key = self.incident_key(&a);
+            let key = self.incident_key(&a, t);
             let id = self.incidents.add(&a, &key, t);
             self.links.push((a.id.clone(), id));
             out.push(a);

@@ -757,3 +757,115 @@ fn many_incidents_on_many_hosts_are_all_shown_in_order_and_stored() {
         "{stderr}"
     );
 }
+
+/// From theft to use across sources: credentials read on an EC2 instance (host telemetry, or a
+/// web server's access log showing the SSRF) and the instance's role then used from the
+/// attacker's address (CloudTrail) are one incident, the stage `use` after
+/// `credential-access`; the inventory ties the instance id to its host name.
+#[test]
+fn credential_access_and_use_from_elsewhere_are_one_incident_across_sources() {
+    let dir = temp_dir("cross-source");
+    let inventory = dir.join("instances.json");
+    std::fs::write(
+        &inventory,
+        r#"{"Reservations":[{"Instances":[{"InstanceId":"i-0a1b2c3d4e5f60718","PrivateDnsName":"ip-10-0-0-12.ec2.internal","PrivateIpAddress":"10.0.0.12","PublicIpAddress":"3.80.1.2","MetadataOptions":{"HttpTokens":"optional","HttpPutResponseHopLimit":1,"HttpEndpoint":"enabled"}}]}]}"#,
+    )
+    .unwrap();
+    // Elastic Agent on the instance: curl reads the role's credentials.
+    let host = dir.join("host.ndjson");
+    std::fs::write(
+        &host,
+        json!({
+            "@timestamp": "2026-11-20T09:00:05.000Z", "ecs": {"version": "8.11.0"},
+            "event": {"category": ["process"], "type": ["start"]},
+            "host": {"name": "ip-10-0-0-12"},
+            "process": {"pid": 4242, "executable": "/usr/bin/curl",
+                "command_line": "curl -s http://169.254.169.254/latest/meta-data/iam/security-credentials/web-role",
+                "parent": {"pid": 4100, "executable": "/bin/bash"}},
+            "user": {"name": "www-data"},
+        })
+        .to_string()
+            + "\n",
+    )
+    .unwrap();
+    // nginx on the instance: the same read through a server-side request forgery.
+    let web = dir.join("access.log");
+    std::fs::write(
+        &web,
+        "203.0.113.50 - - [20/Nov/2026:09:00:07 +0000] \"GET /fetch?url=http://169.254.169.254/latest/meta-data/iam/security-credentials/web-role HTTP/1.1\" 200 1320 \"-\" \"python-requests/2.31.0\"\n",
+    )
+    .unwrap();
+    // CloudTrail: the role's session of that instance, from the attacker's address.
+    let trail = dir.join("cloudtrail.json");
+    let call = |secs: u32, action: &str| {
+        json!({
+            "eventVersion": "1.08",
+            "userIdentity": {"type": "AssumedRole",
+                "arn": "arn:aws:sts::111122223333:assumed-role/web-role/i-0a1b2c3d4e5f60718",
+                "accessKeyId": "ASIAEXAMPLEKEY000001",
+                "sessionContext": {"sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::111122223333:role/web-role"}, "ec2RoleDelivery": "1.0"}},
+            "eventTime": format!("2026-11-20T09:{:02}:{:02}Z", secs / 60, secs % 60),
+            "eventSource": "s3.amazonaws.com", "eventName": action, "awsRegion": "us-east-1",
+            "sourceIPAddress": "203.0.113.50", "userAgent": "aws-cli/2.15.0",
+            "eventID": format!("e{secs}"),
+        })
+    };
+    std::fs::write(
+        &trail,
+        json!({"Records": [call(60, "ListBuckets"), call(90, "GetObject")]}).to_string(),
+    )
+    .unwrap();
+    let hunt = |files: &[&Path]| {
+        let mut args = vec![
+            "hunt",
+            "--output",
+            "jsonl",
+            "--inventory",
+            inventory.to_str().unwrap(),
+        ];
+        args.extend(files.iter().map(|p| p.to_str().unwrap()));
+        let out = run(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let all = jsonl(&String::from_utf8_lossy(&out.stdout));
+        let (incidents, alerts): (Vec<Value>, Vec<Value>) = all
+            .into_iter()
+            .partition(|v| v.get("incident_id").is_some());
+        (incidents, alerts)
+    };
+    let with = |incidents: &[Value], rule: &str| -> Vec<Value> {
+        incidents
+            .iter()
+            .filter(|i| {
+                i["timeline"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|s| s["rule_id"] == rule)
+            })
+            .cloned()
+            .collect()
+    };
+    // Host telemetry and CloudTrail: the instance's incident.
+    let (incidents, _) = hunt(&[&host, &trail]);
+    let inc = with(&incidents, "IMDS-105");
+    assert_eq!(inc.len(), 1, "{incidents:#?}");
+    assert_eq!(inc[0]["stages"], json!(["credential-access", "use"]));
+    assert!(inc[0]["host"].as_str().unwrap().starts_with("ip-10-0-0-12"));
+    assert!(with(&incidents, "IMDS-004")
+        .iter()
+        .any(|i| i["incident_id"] == inc[0]["incident_id"]));
+    assert_eq!(inc[0]["severity"], "critical");
+    // The web server's log and CloudTrail: the attacker's address is the thread.
+    let (incidents, _) = hunt(&[&web, &trail]);
+    let inc = with(&incidents, "IMDS-105");
+    assert_eq!(inc.len(), 1, "{incidents:#?}");
+    assert_eq!(inc[0]["host"], "client 203.0.113.50");
+    assert_eq!(inc[0]["stages"], json!(["credential-access", "use"]));
+    assert!(with(&incidents, "IMDS-011")
+        .iter()
+        .any(|i| i["incident_id"] == inc[0]["incident_id"]));
+}
