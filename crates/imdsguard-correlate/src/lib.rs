@@ -263,6 +263,8 @@ impl Observation {
 
 /// The correlation layer's state.
 pub struct Engine {
+    /// Whether the built-in correlations run (the cloud ones with the others).
+    builtin: bool,
     imds: Option<imds::Imds>,
     sigma: Correlator,
     sigma_rules: Vec<SigmaCorrelation>,
@@ -313,7 +315,9 @@ impl Engine {
         let max = cfg
             .as_ref()
             .map_or(Config::default().max_keys, |c| c.max_keys);
+        let builtin = cfg.is_some();
         Ok(Engine {
+            builtin,
             imds: cfg.map(|c| imds::Imds::new(c, baselines)),
             sigma: Correlator::new(&corr)?.with_max_groups(max),
             sigma_rules,
@@ -460,7 +464,7 @@ impl Engine {
             let own = obs.alerts.first().map(|a| a.id.as_str());
             out.extend(imds.push(t, own));
         }
-        if let Some(u) = &obs.cloud {
+        if let (Some(u), true) = (&obs.cloud, self.builtin) {
             out.extend(self.cloud.push(u));
         }
         for a in &mut obs.alerts {

@@ -672,6 +672,24 @@ impl Alert {
                 out.push(format!("UA: {}", short(ua, 60)));
             }
         }
+        if let Some(c) = &self.cloud {
+            let call: Vec<&str> = [c.service.as_deref(), c.action.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect();
+            if !call.is_empty() {
+                out.push(format!("Call: {}", call.join(" ")));
+            }
+            if let Some(p) = &c.principal {
+                out.push(format!("Principal: {}", short(p, 80)));
+            }
+            if let Some(e) = &c.error {
+                out.push(format!("Error: {e}"));
+            }
+            if let Some(ua) = &c.user_agent {
+                out.push(format!("UA: {}", short(ua, 60)));
+            }
+        }
         if let Some(n) = &self.network {
             if let Some(src) = &n.src_ip {
                 out.push(format!("Src: {src}"));

@@ -327,7 +327,7 @@ fn events_over_the_bundled_log_samples_match_the_snapshot() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("15 files (0 in no supported format), 63 events, 0 records skipped"),
+        stderr.contains("16 files (0 in no supported format), 71 events, 0 records skipped"),
         "{stderr}"
     );
     insta::assert_snapshot!(

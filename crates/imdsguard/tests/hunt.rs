@@ -83,7 +83,7 @@ fn hunt_over_the_bundled_samples_matches_the_snapshot() {
         );
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("63 events, 0 records skipped"), "{stderr}");
+    assert!(stderr.contains("71 events, 0 records skipped"), "{stderr}");
     assert!(
         stderr.contains(&format!("alerts   {}", all.len())),
         "{stderr}"
@@ -262,13 +262,13 @@ fn rules_list_and_show_print_the_pack() {
     let out = run(&["rules", "list"]);
     assert!(out.status.success());
     let list = String::from_utf8(out.stdout).unwrap();
-    // Twelve single-event detections and four correlations.
-    assert_eq!(list.lines().count(), 16);
+    // Thirteen single-event detections and six correlations.
+    assert_eq!(list.lines().count(), 19);
     assert_eq!(
         list.lines()
             .filter(|l| l.ends_with("(correlation)"))
             .count(),
-        4
+        6
     );
     insta::assert_snapshot!("rules_list", list);
     let out = run(&["rules", "show", "IMDS-101"]);

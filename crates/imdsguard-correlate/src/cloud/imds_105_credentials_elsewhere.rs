@@ -140,6 +140,12 @@ impl Cloud {
             .and_then(|c| c.user_agent.clone())
             .unwrap_or_else(|| "no user agent".into());
         let role = u.role.as_deref().unwrap_or("its role");
+        let refused = u
+            .context
+            .cloud
+            .as_ref()
+            .and_then(|c| c.error.as_deref())
+            .map_or_else(String::new, |e| format!(" (refused: {e})"));
         let key = (u.instance.clone(), ip);
         if let Some((first, calls)) = self.elsewhere.get_mut(&key) {
             if calls.insert(action.clone()) {
@@ -148,7 +154,7 @@ impl Cloud {
                     Severity::Low,
                     u,
                     vec![format!(
-                        "The same credentials of instance {} then called {action} on {service} from {ip}: use of the stolen session.",
+                        "The same credentials of instance {} then called {action} on {service} from {ip}{refused}: use of the stolen session.",
                         u.instance
                     )],
                     vec![first.clone()],
@@ -158,7 +164,7 @@ impl Cloud {
         }
         let mut reasons = vec![
             format!(
-                "{role}'s credentials, issued to instance {}, called {action} on {service} from {ip} ({agent}).",
+                "{role}'s credentials, issued to instance {}, called {action} on {service} from {ip} ({agent}){refused}.",
                 u.instance
             ),
             whose,
