@@ -29,6 +29,7 @@ fuzz_target!(|data: &[u8]| {
                 parent: Process { image: Some(image.into()), ..Process::default() },
                 network: None,
                 http: None,
+                cloud: None,
                 dns_query: None,
                 container: None,
                 fields: Vec::new(),

@@ -1018,6 +1018,25 @@ mod tests {
     }
 
     #[test]
+    fn a_csv_record_a_lone_carriage_return_starts_in_the_last_line_is_cited_there() {
+        let text = b"Timestamp,DeviceName,ActionType,InitiatingProcessFileName\r\xff\xfe,a,b,c";
+        let mut summary = Summary::default();
+        read_stream(
+            "h.csv",
+            Box::new(io::Cursor::new(text.to_vec())),
+            0,
+            &ReadOptions::default(),
+            &mut summary,
+            &mut |_| {},
+            None,
+        );
+        assert!(!summary.first_skips.is_empty(), "{summary:?}");
+        for s in &summary.first_skips {
+            assert_eq!(s.source.position, Position::Line(1), "{s}");
+        }
+    }
+
+    #[test]
     fn a_cut_records_array_keeps_what_came_before_and_says_where_it_stopped() {
         let cut = format!("{{\"Records\":[{CT},{CT},{{\"eventVersion\":\"1.0");
         let (events, summary) = read_text("ct.json", &cut);

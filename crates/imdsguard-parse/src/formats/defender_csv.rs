@@ -34,6 +34,11 @@ struct NewlineIndex {
     ahead: std::collections::VecDeque<u64>,
     /// Newlines passed.
     passed: u64,
+    /// Newlines read so far, and whether the last byte read was one: a record cannot start on
+    /// a line after the last (a lone `\r`, which the csv crate also ends records at, can put
+    /// the start of an empty last record just past the final newline).
+    seen: u64,
+    ends_with_newline: bool,
 }
 
 impl NewlineIndex {
@@ -45,7 +50,12 @@ impl NewlineIndex {
             self.ahead.pop_front();
             self.passed += 1;
         }
-        self.passed
+        self.passed.min(self.last())
+    }
+
+    /// The 0-based line of the last line read.
+    fn last(&self) -> u64 {
+        self.seen - u64::from(self.ends_with_newline && self.seen > 0)
     }
 }
 
@@ -62,6 +72,10 @@ impl<R: Read> Read for CountNewlines<R> {
         let mut index = self.index.borrow_mut();
         for i in memchr::memchr_iter(b'\n', &buf[..n]) {
             index.ahead.push_back(self.offset + i as u64);
+            index.seen += 1;
+        }
+        if n > 0 {
+            index.ends_with_newline = buf[n - 1] == b'\n';
         }
         self.offset += n as u64;
         Ok(n)
@@ -146,7 +160,12 @@ pub(crate) fn read(
             Err(e) => {
                 let source = SourceRef {
                     path: name.to_owned(),
-                    position: Position::Line(line.max(header_line + 1)),
+                    // After the header, on a line that exists (a lone `\r` ends a record
+                    // inside the header's own line).
+                    position: Position::Line(
+                        line.max(header_line + 1)
+                            .min(header_line + newlines.borrow().last()),
+                    ),
                 };
                 let fatal = e.is_io_error();
                 summary.skip(
