@@ -106,6 +106,18 @@ fn typed_filter(ls: &LogSource) -> Option<Expr> {
         };
         return Some(on(Field::EventFormat).is(format.as_str()));
     }
+    // Cloud audit logs by product and service, read under the provider's own field names.
+    if ls.category.is_none() {
+        let format = match (ls.product.as_deref()?, ls.service.as_deref()) {
+            ("aws", Some("cloudtrail")) => Some(Format::AwsCloudTrail),
+            ("azure", Some("activitylogs")) => Some(Format::AzureActivity),
+            ("gcp", Some("gcp.audit")) => Some(Format::GcpAudit),
+            _ => None,
+        };
+        if let Some(f) = format {
+            return Some(on(Field::EventFormat).is(f.as_str()));
+        }
+    }
     if ls.service.is_none() {
         match ls.category.as_deref()? {
             "webserver" => {

@@ -2096,3 +2096,71 @@ fn sigma_zeek_rules_read_zeeks_own_fields() {
     }
     assert!(stderr.contains("sigma    8 rules run"), "{stderr}");
 }
+
+/// Sigma's cloud rules run on the cloud audit logs under the provider's own field names:
+/// CloudTrail's dotted paths (an object's JSON for `requestParameters|contains`), Azure's
+/// `operationName` whether a string or `{"value": …}`, Google's `gcp.audit.method_name` as
+/// SigmaHQ's rules write it.
+#[test]
+fn sigma_cloud_rules_read_cloudtrail_azure_activity_and_gcp_audit_fields() {
+    let rules = [
+        ("ct.yml", "title: ct\nid: 11111111-1111-4111-8111-111111111111\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  sel:\n    eventSource: s3.amazonaws.com\n    userIdentity.sessionContext.ec2RoleDelivery: '1.0'\n    requestParameters|contains: 'shop-orders'\n  condition: sel\nlevel: high\n"),
+        ("az.yml", "title: az\nid: 22222222-2222-4222-8222-222222222222\nlogsource:\n  product: azure\n  service: activitylogs\ndetection:\n  sel:\n    operationName: MICROSOFT.STORAGE/STORAGEACCOUNTS/LISTKEYS/ACTION\n  condition: sel\nlevel: high\n"),
+        ("gcp.yml", "title: gcp\nid: 33333333-3333-4333-8333-333333333333\nlogsource:\n  product: gcp\n  service: gcp.audit\ndetection:\n  sel:\n    gcp.audit.method_name: storage.objects.get\n  condition: sel\nlevel: high\n"),
+    ];
+    let mut dir = None;
+    for (name, text) in rules {
+        dir = Some(
+            temp_file("sigma-cloud", name, text)
+                .parent()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let logs = temp_file(
+        "sigma-cloud-logs",
+        "cloud.json",
+        concat!(
+            r#"{"eventTimestamp":"2026-11-20T09:00:00Z","operationName":{"value":"MICROSOFT.STORAGE/STORAGEACCOUNTS/LISTKEYS/ACTION"},"caller":"p-1","claims":{"xms_mirid":"/subscriptions/0/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/web1"},"httpRequest":{"clientIpAddress":"198.51.100.23"},"status":{"value":"Succeeded"}}"#,
+            "\n",
+            r#"{"insertId":"g1","protoPayload":{"@type":"type.googleapis.com/google.cloud.audit.AuditLog","authenticationInfo":{"principalEmail":"web@p.iam.gserviceaccount.com"},"requestMetadata":{"callerIp":"198.51.100.24"},"serviceName":"storage.googleapis.com","methodName":"storage.objects.get"},"timestamp":"2026-11-20T09:00:01Z"}"#,
+            "\n"
+        ),
+    );
+    let out = run(&[
+        "hunt",
+        "--no-builtin",
+        "--sigma",
+        dir.unwrap().to_str().unwrap(),
+        "samples/logs/cloudtrail.json",
+        logs.to_str().unwrap(),
+        "--output",
+        "jsonl",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Vec<(String, String)> = alerts(&out)
+        .iter()
+        .map(|a| {
+            (
+                a["title"].as_str().unwrap().to_owned(),
+                a["cloud"]["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "az".to_owned(),
+                "MICROSOFT.STORAGE/STORAGEACCOUNTS/LISTKEYS/ACTION".to_owned()
+            ),
+            ("gcp".to_owned(), "storage.objects.get".to_owned()),
+            ("ct".to_owned(), "ListObjects".to_owned()),
+            ("ct".to_owned(), "GetObject".to_owned()),
+        ]
+    );
+}

@@ -15,7 +15,7 @@
 //! skipped and said to be one.
 
 use imdsguard_event::{
-    Cloud, Event, EventKind, Format, MetadataOptions, Network, Principal, SourceRef, Sym,
+    Cloud, Event, EventKind, Format, MetadataOptions, Network, Principal, SourceRef,
 };
 
 use super::{Decoding, JsonDecoder, Skip};
@@ -142,51 +142,6 @@ fn walk(m: &Map<'_>, depth: u8, f: &mut dyn FnMut(&str, &str)) {
     }
 }
 
-/// Keeps the record's fields that loaded rules read, under their dotted paths as Sigma's
-/// `product: aws` rules write them (`eventName`, `userIdentity.type`,
-/// `requestParameters.attribute`); other values under [`Sym::ANY`] when keyword rules are loaded.
-fn keep_fields(e: &mut Event, v: &Map<'_>, how: &Decoding<'_>) {
-    let fields = how.fields;
-    if fields.is_empty() {
-        return;
-    }
-    fn each(m: &Map<'_>, prefix: &str, depth: u8, f: &mut dyn FnMut(&str, String)) {
-        for (k, v) in m.iter() {
-            let name = if prefix.is_empty() {
-                k.to_owned()
-            } else {
-                format!("{prefix}.{k}")
-            };
-            match v {
-                Value::Object(o) if depth < 8 => each(o, &name, depth + 1, f),
-                Value::Array(items) => {
-                    for x in items {
-                        match x {
-                            Value::Object(o) if depth < 8 => each(o, &name, depth + 1, f),
-                            Value::String(s) => f(&name, s.to_string()),
-                            Value::Number(n) => f(&name, n.to_string()),
-                            Value::Bool(b) => f(&name, b.to_string()),
-                            _ => {}
-                        }
-                    }
-                }
-                Value::String(s) => f(&name, s.to_string()),
-                Value::Number(n) => f(&name, n.to_string()),
-                Value::Bool(b) => f(&name, b.to_string()),
-                _ => {}
-            }
-        }
-    }
-    each(v, "", 0, &mut |name, value| {
-        let sym = fields
-            .get(name)
-            .or_else(|| fields.keywords().then_some(Sym::ANY));
-        if let Some(s) = sym {
-            e.fields.push((s, value));
-        }
-    });
-}
-
 pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Result<Event, Skip> {
     if is_digest(v) {
         return Err((
@@ -292,7 +247,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Resul
         container: None,
         fields: Vec::new(),
     };
-    keep_fields(&mut e, v, &how);
+    super::cloud_fields::keep(&mut e, v, how.fields, &[], false);
     Ok(e)
 }
 

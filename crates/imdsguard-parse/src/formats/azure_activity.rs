@@ -48,7 +48,7 @@ fn vm_of(mirid: &str) -> Option<&str> {
     .then_some(mirid)
 }
 
-pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Result<Event, Skip> {
+pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Result<Event, Skip> {
     let time = v
         .text(&["time", "eventTimestamp", "TimeGenerated"])
         .ok_or_else(|| super::missing("time"))?;
@@ -141,7 +141,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Resu
         metadata_options: None,
         issued: None,
     };
-    Ok(Event {
+    let mut e = Event {
         source,
         format: Format::AzureActivity,
         kind: EventKind::CloudCall,
@@ -169,7 +169,9 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Resu
         dns_query: None,
         container: None,
         fields: Vec::new(),
-    })
+    };
+    super::cloud_fields::keep(&mut e, v, how.fields, &[], false);
+    Ok(e)
 }
 
 #[cfg(test)]

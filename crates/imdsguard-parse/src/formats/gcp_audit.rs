@@ -28,7 +28,7 @@ pub(crate) fn sniff(v: &Map<'_>) -> bool {
         .is_some_and(|t| t.ends_with("google.cloud.audit.AuditLog"))
 }
 
-pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Result<Event, Skip> {
+pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Result<Event, Skip> {
     let p = object(v, &["protoPayload"]).ok_or_else(|| super::missing("protoPayload"))?;
     let time = v
         .text(&["timestamp", "receiveTimestamp"])
@@ -78,7 +78,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Resu
         metadata_options: None,
         issued: None,
     };
-    Ok(Event {
+    let mut e = Event {
         source,
         format: Format::GcpAudit,
         kind: EventKind::CloudCall,
@@ -101,7 +101,9 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Resu
         dns_query: None,
         container: None,
         fields: Vec::new(),
-    })
+    };
+    super::cloud_fields::keep(&mut e, v, how.fields, super::cloud_fields::GCP, true);
+    Ok(e)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub(crate) mod aws_vpc_flow;
 mod aws_waf;
 mod azure_activity;
 mod azure_http;
+mod cloud_fields;
 mod defender;
 pub(crate) mod defender_csv;
 mod defender_json;
