@@ -803,12 +803,19 @@ pub fn export_rule(rule: &Rule, cat: &Catalog, allow: &Allowlist) -> (Vec<Export
     // A rule no log source can hold (it reads web, proxy or wire requests) is said once, not
     // left out silently.
     if never == Target::ALL.len() {
+        let cloud = rule.fields().iter().any(|f| f.name().starts_with("cloud."));
+        let what = if cloud {
+            "it reads cloud API calls as cloud audit logs record them"
+        } else {
+            "it reads HTTP requests as web, proxy and network logs record them"
+        };
         skipped.push(Skipped {
             rule_id: rule.id.clone(),
             target: None,
-            reason: "its condition holds on no event of Sigma's process, network and DNS log \
-                     sources (it reads HTTP requests as web, proxy and network logs record them)"
-                .into(),
+            reason: format!(
+                "its condition holds on no event of Sigma's process, network and DNS log \
+                 sources ({what})"
+            ),
         });
     }
     (out, skipped)
