@@ -49,7 +49,7 @@ enum Command {
     /// Reads files, directories (recursively) and `-` (standard input), gzip or not, in every
     /// format `events` reads, and prints one alert per detection that matches a record. A closing
     /// summary on standard error counts files, events by format, skipped records and alerts by rule
-    /// and severity. Correlations (IMDS-101…104, Sigma correlation rules), incidents and triage are
+    /// and severity. Correlations (IMDS-101…106, Sigma correlation rules), incidents and triage are
     /// part of the output; alerts, incidents and baselines are kept in the store (`--db`). Exit status: 0 when the run completed, 1 when `--fail-on` found an alert at
     /// or above its severity, 2 for usage errors or when not one input could be read.
     Hunt(HuntArgs),
