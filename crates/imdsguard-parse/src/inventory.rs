@@ -269,6 +269,44 @@ fn gcp(v: &Value) -> Option<Instance> {
     Some(i)
 }
 
+/// The inputs that are inventory files, told by their first 4 KiB and confirmed by reading them
+/// whole (named files only, not directories' members), and the rest in order: so an inventory
+/// given among the logs is used as one.
+pub fn split_inputs(
+    inputs: &[std::path::PathBuf],
+) -> (Vec<std::path::PathBuf>, Vec<std::path::PathBuf>) {
+    let mut logs = Vec::new();
+    let mut inventories = Vec::new();
+    for p in inputs {
+        if looks_like_inventory(p) && read_inventory(p).is_ok() {
+            inventories.push(p.clone());
+        } else {
+            logs.push(p.clone());
+        }
+    }
+    (logs, inventories)
+}
+
+/// Whether a named file's first bytes look like an inventory: a JSON object whose first member
+/// is `Reservations`, or a list whose first entry has `vmId` or `networkInterfaces`.
+fn looks_like_inventory(p: &Path) -> bool {
+    use std::io::Read;
+    let Ok(meta) = std::fs::metadata(p) else {
+        return false;
+    };
+    if !meta.is_file() || meta.len() > 256 * 1024 * 1024 {
+        return false;
+    }
+    let mut head = [0u8; 4096];
+    let Ok(n) = std::fs::File::open(p).and_then(|mut f| f.read(&mut head)) else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&head[..n]);
+    let t = head.trim_start();
+    (t.starts_with('{') && t[1..].trim_start().starts_with("\"Reservations\""))
+        || (t.starts_with('[') && (t.contains("\"vmId\"") || t.contains("\"networkInterfaces\"")))
+}
+
 /// Reads every inventory file into one inventory; what was not read is in the second value.
 pub fn load_inventories(
     paths: &[std::path::PathBuf],

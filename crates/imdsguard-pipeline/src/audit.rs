@@ -174,14 +174,18 @@ fn inventory_findings(i: &Instance, out: &mut Vec<Finding>) {
 
 /// Runs the audit.
 pub fn audit(cfg: &AuditConfig) -> Result<AuditReport, PipelineError> {
-    let resources = Resources::load(&cfg.resources)?;
+    // An inventory named among the inputs is used as one.
+    let (inputs, found) = imdsguard_parse::inventory::split_inputs(&cfg.inputs);
+    let mut resource_cfg = cfg.resources.clone();
+    resource_cfg.inventory.extend(found);
+    let resources = Resources::load(&resource_cfg)?;
     let inventory = resources.inventory().clone();
     let mut out: Vec<Finding> = Vec::new();
     for i in inventory.instances() {
         inventory_findings(i, &mut out);
     }
     let mut summary = Summary::default();
-    if cfg.inputs.is_empty() {
+    if inputs.is_empty() {
         return Ok(finish(
             out,
             inventory.instances().len(),
@@ -213,7 +217,7 @@ pub fn audit(cfg: &AuditConfig) -> Result<AuditReport, PipelineError> {
     let mut elsewhere: BTreeMap<String, u64> = BTreeMap::new();
     let mut delivered: BTreeMap<(String, String), Vec<SourceRef>> = BTreeMap::new();
     let mut callers: BTreeMap<(String, String), Vec<SourceRef>> = BTreeMap::new();
-    imdsguard_parse::read_inputs(&cfg.inputs, &opts, &mut summary, &mut |e| {
+    imdsguard_parse::read_inputs(&inputs, &opts, &mut summary, &mut |e| {
         if let Some(c) = e.cloud.as_deref() {
             if let Some(i) = &c.instance {
                 let key = i.to_ascii_lowercase();

@@ -68,6 +68,9 @@ pub struct HuntReport {
     pub reorder: (Option<i64>, usize),
     /// Keys dropped to keep the correlation state bounded.
     pub evicted: u64,
+    /// Instances the inventory files listed (`--inventory` and those named among the inputs), and
+    /// the inventory entries not read, each with why.
+    pub inventory: (usize, Vec<String>),
 }
 
 /// Shown alerts of one rule at one severity.
@@ -314,7 +317,11 @@ pub fn hunt(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<HuntReport, PipelineError> {
     let common = &cfg.common;
-    let resources = Resources::load(&common.resources)?;
+    // An inventory named among the inputs is used as one.
+    let (inputs, found) = imdsguard_parse::inventory::split_inputs(&cfg.inputs);
+    let mut resource_cfg = common.resources.clone();
+    resource_cfg.inventory.extend(found);
+    let resources = Resources::load(&resource_cfg)?;
     let normalizer = resources.normalizer();
     let (rules, rules_report) = Rules::load(&common.rules, common.threads)?;
     on_rules(&rules_report);
@@ -384,7 +391,7 @@ pub fn hunt(
     let mut outside = 0u64;
     let detect = |event: imdsguard_event::Event| detector.observe(&event);
     read_inputs_parallel(
-        &cfg.inputs,
+        &inputs,
         &opts,
         common.threads.max(1),
         &mut summary,
@@ -500,5 +507,9 @@ pub fn hunt(
         early: run.early(),
         reorder: (common.correlate.reorder_ms, common.correlate.reorder_bytes),
         evicted: run.engine.evicted(),
+        inventory: (
+            resources.inventory().instances().len(),
+            resources.inventory_skipped().to_vec(),
+        ),
     })
 }

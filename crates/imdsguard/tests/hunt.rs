@@ -456,6 +456,19 @@ fn otrf_stolen_instance_credentials_used_elsewhere_are_one_critical_incident() {
     assert_eq!(incidents.len(), 1);
     assert_eq!(incidents[0]["severity"], "critical");
     assert_eq!(incidents[0]["stages"], serde_json::json!(["use"]));
+    // The inventory named among the inputs is used as one, and said so.
+    let again = run(&[
+        "hunt",
+        inv.to_str().unwrap(),
+        file.to_str().unwrap(),
+        "--output",
+        "jsonl",
+    ]);
+    let ids = |a: &[Value]| a.iter().map(|a| a["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&alerts(&again)), ids(&all));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("inventory 1 instances"), "{err}");
+    assert!(err.contains("1 files"), "{err}");
 }
 
 #[test]

@@ -232,6 +232,13 @@ pub(crate) fn decode_json(
             SkipReason::UnknownShape,
             format!("{} is not a JSON format", f.as_str()),
         )),
+        // An inventory read as a log: said what it is and how to give it.
+        None if map.get("Reservations").is_some() || map.get("vmId").is_some() => Err((
+            SkipReason::UnknownShape,
+            "an inventory of instances (aws ec2 describe-instances, az vm list -d), not a log: \
+             give it with --inventory, or name the file among the inputs"
+                .into(),
+        )),
         // A Zeek record of a log not read (ssh, files, x509 …): said as such, not as junk.
         None if map.get("uid").is_some()
             && (map.get("id.orig_h").is_some() || map.get("id_orig_h").is_some()) =>

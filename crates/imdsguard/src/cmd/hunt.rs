@@ -539,6 +539,12 @@ fn print_hunt_summary(r: &HuntReport, sigma: bool, min: Severity) {
             r.evicted
         );
     }
+    if r.inventory.0 > 0 || !r.inventory.1.is_empty() {
+        eprintln!("  inventory {} instances", r.inventory.0);
+    }
+    for s in &r.inventory.1 {
+        eprintln!("  inventory not read: {s}");
+    }
     if let Some(why) = r.nothing_analysed() {
         eprintln!("imdsguard: {why}");
     }
