@@ -39,7 +39,7 @@ def record(i):
     kind = i % 20
     if kind < 13:
         inst, ip, role = instances[rnd.randrange(len(instances))]
-        if i % 5000 == 4999:
+        if i % 5000 == 4980:
             ip = f"203.0.113.{rnd.randint(1, 254)}"
         who = {"type": "AssumedRole", "principalId": f"AROAEXAMPLE{role.upper()}:{inst}",
                "arn": f"arn:aws:sts::111122223333:assumed-role/{role}/{inst}", "accountId": "111122223333",

@@ -83,6 +83,38 @@ pub(crate) fn emit(
     );
 }
 
+/// The line of a byte offset in a document, counted on from the last offset asked for (offsets
+/// mostly grow: one pass over a document of one long line, not one per record).
+struct LineOf<'d> {
+    doc: &'d [u8],
+    first_line: u64,
+    at: std::cell::Cell<(usize, u64)>,
+}
+
+impl<'d> LineOf<'d> {
+    fn new(doc: &'d [u8], first_line: u64) -> LineOf<'d> {
+        LineOf {
+            doc,
+            first_line,
+            at: std::cell::Cell::new((0, 0)),
+        }
+    }
+
+    /// The reader put a newline after the first line whether or not the input had one: a
+    /// position at the very end belongs to the last line, not to one after it.
+    fn at(&self, offset: usize) -> u64 {
+        let end = offset.min(self.doc.len().saturating_sub(1));
+        let (from, mut n) = self.at.get();
+        if end >= from {
+            n += memchr::memchr_iter(b'\n', &self.doc[from..end]).count() as u64;
+        } else {
+            n = memchr::memchr_iter(b'\n', &self.doc[..end]).count() as u64;
+        }
+        self.at.set((end, n));
+        self.first_line + n
+    }
+}
+
 /// Where the elements of a log file's `Records` array begin, when `doc[i..]` opens one
 /// (`{"Records": [`, CloudTrail's log file; `{"records": [`, Azure's diagnostic logs in a
 /// storage account or from Event Hubs): the offset after the `[`.
@@ -117,12 +149,8 @@ pub(crate) fn decode_document(
     summary: &mut Summary,
     on_event: &mut dyn FnMut(Event),
 ) {
-    // The reader put a newline after the first line whether or not the input had one: a position
-    // at the very end belongs to the last line, not to one after it.
-    let line_of = |offset: usize| {
-        let end = offset.min(doc.len().saturating_sub(1));
-        first_line + doc[..end].iter().filter(|&&c| c == b'\n').count() as u64
-    };
+    let lines = LineOf::new(doc, first_line);
+    let line_of = |offset: usize| lines.at(offset);
     let at = |offset: usize| SourceRef {
         path: name.to_owned(),
         position: Position::Line(line_of(offset)),

@@ -742,6 +742,25 @@ pub(crate) fn read_stream(
         );
         return;
     }
+    // A log file of one array of records (CloudTrail's `{"Records": [...]}` as delivered to S3,
+    // Azure's `{"records": [...]}`) is one line of many megabytes: read as a document from its
+    // first byte, whatever the line limit.
+    let records_file = opts.format.is_none_or(|f| {
+        matches!(
+            f,
+            Format::AwsCloudTrail | Format::AzureActivity | Format::AzureHttp
+        )
+    }) && r
+        .fill_buf()
+        .is_ok_and(|b| json_reader::records_array(b, 0).is_some());
+    if records_file {
+        if let Some(doc) =
+            read_document(name, DocumentKind::Json, Vec::new(), &mut *r, opts, summary)
+        {
+            decode_document(&doc, lines_before + 1, name, opts, summary, on_event);
+        }
+        return;
+    }
     // The first line that is a record of some reading chooses it: audit, CSV, JSON lines or a JSON
     // document. Lines before it that are none (a banner, a shell's noise, a syslog sender's junk)
     // are skipped and counted, each with its line, once a reading is found; a file that starts
@@ -1034,6 +1053,36 @@ mod tests {
         for s in &summary.first_skips {
             assert_eq!(s.source.position, Position::Line(1), "{s}");
         }
+    }
+
+    #[test]
+    fn a_records_file_longer_than_the_line_limit_is_read_whole() {
+        // CloudTrail delivers a file of many megabytes on one line.
+        let many: Vec<String> = (0..50)
+            .map(|i| CT.replace("\"X\"", &format!("\"E{i}\"")))
+            .collect();
+        let text = format!("{{\"Records\":[{}]}}", many.join(","));
+        let opts = ReadOptions {
+            max_line: 256,
+            ..ReadOptions::default()
+        };
+        let mut events = Vec::new();
+        let mut summary = Summary::default();
+        read_stream(
+            "big.json",
+            Box::new(io::Cursor::new(text.into_bytes())),
+            0,
+            &opts,
+            &mut summary,
+            &mut |e| events.push(e),
+            None,
+        );
+        assert!(summary.skipped.is_empty(), "{:?}", summary.first_skips);
+        assert_eq!(events.len(), 50);
+        assert_eq!(
+            events[49].source.position,
+            Position::Element { line: 1, index: 49 }
+        );
     }
 
     #[test]

@@ -17,6 +17,44 @@ pub struct Detector<'a> {
     /// Events before `from` or from `to` on (ms since the epoch) are not analysed.
     from: Option<i64>,
     to: Option<i64>,
+    /// This detector, for the cloud calls each thread remembers ([`seen_cloud_call`]).
+    id: u64,
+}
+
+/// Most cloud call keys a thread remembers for one detector.
+const MAX_SEEN: usize = 1 << 18;
+
+thread_local! {
+    /// The cloud calls this thread has handed on for one detector: key → earliest time.
+    static SEEN: std::cell::RefCell<(u64, std::collections::HashMap<u64, i64>)> =
+        Default::default();
+}
+
+/// Whether this thread already handed on, for detector `id`, a cloud call with `key` at or
+/// before `time_ms`; remembers it when not. A worker reads its blocks in input order, so such a
+/// call comes after that one in the input too, and adds nothing the correlation layer does not
+/// have (it would leave it out itself): leaving it out here saves copying it across threads.
+fn seen_cloud_call(id: u64, key: u64, time_ms: i64) -> bool {
+    SEEN.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.0 != id {
+            *s = (id, std::collections::HashMap::new());
+        }
+        let room = s.1.len() < MAX_SEEN;
+        match s.1.get_mut(&key) {
+            Some(t) if *t <= time_ms => true,
+            Some(t) => {
+                *t = time_ms;
+                false
+            }
+            None => {
+                if room {
+                    s.1.insert(key, time_ms);
+                }
+                false
+            }
+        }
+    })
 }
 
 /// What detection made of one event.
@@ -34,11 +72,13 @@ pub struct Found {
 impl<'a> Detector<'a> {
     /// Detection with `enricher` and `rules`.
     pub fn new(enricher: Enricher<'a>, rules: &'a Rules) -> Detector<'a> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Detector {
             enricher,
             rules,
             from: None,
             to: None,
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -98,7 +138,16 @@ impl<'a> Detector<'a> {
             }
         }
         let touch = time_ms.and_then(|t| Touch::of(&ev, t));
-        let cloud = time_ms.and_then(|t| CloudUse::of(&ev, t)).map(Box::new);
+        let cloud = time_ms
+            .filter(|t| {
+                event
+                    .cloud
+                    .as_deref()
+                    .and_then(imdsguard_correlate::cloud::key)
+                    .is_some_and(|k| !seen_cloud_call(self.id, k, *t))
+            })
+            .and_then(|t| CloudUse::of(&ev, t))
+            .map(Box::new);
         let wanted = !alerts.is_empty() || touch.is_some() || cloud.is_some() || !hits.is_empty();
         // Triage reads the facts for the event's alerts, or a correlation's on a touch that is
         // not a verified agent's (an agent's can only raise a rate alert).

@@ -23,7 +23,13 @@ pub(crate) struct Correlation {
     pub(crate) raised: u64,
     /// The newest event time correlated.
     pub(crate) last_event_ms: Option<i64>,
+    /// The keys of the cloud calls held so far ([`imdsguard_correlate::cloud::CloudUse::key`]),
+    /// each with the earliest time held.
+    cloud_seen: std::collections::HashMap<u64, i64>,
 }
+
+/// Most cloud call keys remembered (16 bytes each); past it every new call is held.
+const MAX_CLOUD_KEYS: usize = 1 << 20;
 
 impl Correlation {
     /// Correlation by `engine`, through `reorder` when given.
@@ -35,6 +41,7 @@ impl Correlation {
             untimed: 0,
             raised: 0,
             last_event_ms: None,
+            cloud_seen: Default::default(),
         }
     }
 
@@ -44,6 +51,25 @@ impl Correlation {
         let Some(mut obs) = found.obs else {
             return;
         };
+        // A cloud call that brings the cloud correlations nothing new (an instance's session from
+        // an address and for an operation already held, no earlier than that one) and raised
+        // nothing of its own is not held: in a large audit log most calls are an instance's own,
+        // repeated. An earlier one is held, so the first in time still comes first.
+        if let (Some(u), true) = (
+            &obs.cloud,
+            obs.alerts.is_empty() && obs.touch.is_none() && obs.hits.is_empty(),
+        ) {
+            let key = u.key;
+            let room = self.cloud_seen.len() < MAX_CLOUD_KEYS;
+            match self.cloud_seen.get_mut(&key) {
+                Some(held) if *held <= obs.time_ms => return,
+                Some(held) => *held = obs.time_ms,
+                None if room => {
+                    self.cloud_seen.insert(key, obs.time_ms);
+                }
+                None => {}
+            }
+        }
         self.seq += 1;
         obs.seq = self.seq;
         if found.untimed {

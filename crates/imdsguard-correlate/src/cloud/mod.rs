@@ -46,8 +46,13 @@ pub struct CloudUse {
     pub delivery: Option<String>,
     /// The record's identity, for alert ids.
     pub record: u64,
-    /// The event's context, for the alerts built from it.
-    pub context: Box<Alert>,
+    /// [`key`] of the call.
+    pub key: u64,
+    /// The record, without the fields kept for Sigma rules: what the alerts built from it
+    /// show (its source, time, host, caller and cloud call). A call is held until the input
+    /// is in time order, and most calls of a large audit log are such calls: an event is a
+    /// fraction of a whole alert context.
+    pub context: Box<imdsguard_event::Event>,
 }
 
 impl CloudUse {
@@ -73,18 +78,86 @@ impl CloudUse {
             invoked_by: c.invoked_by.clone(),
             delivery: c.delivery.clone(),
             record: ev.event.identity(),
-            context: Box::new(Alert::context(ev)),
+            key: key(c)?,
+            context: Box::new(imdsguard_event::Event {
+                fields: Vec::new(),
+                ..ev.event.clone()
+            }),
         })
     }
 
     /// About how many bytes it takes, for the reorder buffer's budget.
     pub fn approx_bytes(&self) -> usize {
+        let o = |v: &Option<String>| v.as_ref().map_or(0, String::capacity);
+        let e = &self.context;
         std::mem::size_of::<CloudUse>()
-            + std::mem::size_of::<Alert>()
+            + std::mem::size_of::<imdsguard_event::Event>()
             + self.instance.capacity()
-            + self.role.as_ref().map_or(0, String::capacity)
-            + self.context.heap_bytes()
+            + o(&self.role)
+            + o(&self.delivery)
+            + e.source.path.capacity()
+            + o(&e.time)
+            + o(&e.host)
+            + o(&e.native_id)
+            + o(&e.record_id)
+            + e.network
+                .as_ref()
+                .map_or(0, |n| std::mem::size_of_val(n) + o(&n.src_ip))
+            + e.cloud.as_ref().map_or(0, |c| {
+                std::mem::size_of_val(&**c)
+                    + [
+                        &c.service,
+                        &c.action,
+                        &c.caller_ip,
+                        &c.user_agent,
+                        &c.principal,
+                        &c.role,
+                        &c.session,
+                        &c.instance,
+                        &c.access_key,
+                        &c.delivery,
+                        &c.invoked_by,
+                        &c.vpc_endpoint,
+                        &c.error,
+                        &c.account,
+                        &c.region,
+                    ]
+                    .into_iter()
+                    .map(o)
+                    .sum::<usize>()
+            })
     }
+}
+
+/// What the cloud correlations can learn from a call, as a number: the instance (or workload
+/// identity), the caller's address, the operation, the role, how its credentials were delivered,
+/// whether a service made it and whether it came through a VPC endpoint. A later call with the
+/// same key, at the same time or after, adds nothing to them (the same address, an operation
+/// already followed), so a pipeline may leave it out before it is held for time order. `None`
+/// for a call no cloud correlation follows. Stable within a process (not across builds).
+pub fn key(c: &imdsguard_event::Cloud) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let holder = match &c.instance {
+        Some(i) => i,
+        None if c.provider == "gcp"
+            && c.principal_type == Some(imdsguard_event::Principal::Workload) =>
+        {
+            c.principal.as_ref()?
+        }
+        None => return None,
+    };
+    let mut h = std::hash::DefaultHasher::new();
+    (
+        holder,
+        &c.caller_ip,
+        &c.action,
+        &c.role,
+        &c.delivery,
+        &c.invoked_by,
+        c.vpc_endpoint.is_some(),
+    )
+        .hash(&mut h);
+    Some(h.finish())
 }
 
 /// The cloud correlations' state: per instance, the addresses its own calls came from, and what
@@ -175,7 +248,7 @@ fn alert(
     reasons: Vec<String>,
     related: Vec<String>,
 ) -> Alert {
-    let mut a = (*u.context).clone();
+    let mut a = Alert::record(&u.context);
     a.id = format!(
         "{:016x}",
         stable_hash(&[meta.id(), &format!("{:016x}", u.record)])
