@@ -791,11 +791,10 @@ impl Alert {
                 })
                 .unwrap_or_default()
         };
-        let source = match (v["source"]["line"].as_u64(), v["source"]["record"].as_u64()) {
-            (Some(n), _) => format!("{}:{n}", text(&["source", "path"])),
-            (None, Some(n)) => format!("{} record {n}", text(&["source", "path"])),
-            (None, None) => text(&["source", "path"]),
-        };
+        // As the alert itself writes it (`path:line`, `path record N`, `path:line [index]`).
+        let source = serde_json::from_value::<SourceRef>(v["source"].clone())
+            .map(|s| s.to_string())
+            .unwrap_or_else(|_| text(&["source", "path"]));
         [
             text(&["id"]),
             text(&["severity"]),

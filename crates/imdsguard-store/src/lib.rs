@@ -960,14 +960,9 @@ impl Store {
                     v["process"]["image"].as_str().unwrap_or("-"),
                     v["target"]["endpoint"].as_str().unwrap_or("-")
                 ),
-                source: format!(
-                    "{}:{}",
-                    v["source"]["path"].as_str().unwrap_or(""),
-                    v["source"]["line"]
-                        .as_u64()
-                        .or(v["source"]["record"].as_u64())
-                        .unwrap_or(0)
-                ),
+                source: serde_json::from_value::<imdsguard_event::SourceRef>(v["source"].clone())
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|_| v["source"]["path"].as_str().unwrap_or("").to_owned()),
             };
             inc.absorb(step, triage.as_ref());
         }
