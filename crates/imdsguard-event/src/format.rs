@@ -160,6 +160,10 @@ formats! {
     /// `az monitor activity-log list`, Log Analytics `AzureActivity` rows.
     AzureActivity = "azure-activity", [], true,
         "Azure Activity Log (diagnostic export, REST/az CLI, Log Analytics AzureActivity)";
+    /// Microsoft Entra ID sign-in (users, service principals, managed identities) and audit logs,
+    /// as diagnostic settings and Log Analytics write them.
+    AzureEntra = "azure-entra", [], true,
+        "Microsoft Entra ID sign-in and audit logs (diagnostic export, Log Analytics)";
     /// Google Cloud Audit Logs (LogEntries with an `AuditLog` payload).
     GcpAudit = "gcp-audit", [], true,
         "Google Cloud Audit Logs (LogEntry with protoPayload AuditLog)";

@@ -748,7 +748,7 @@ pub(crate) fn read_stream(
     let records_file = opts.format.is_none_or(|f| {
         matches!(
             f,
-            Format::AwsCloudTrail | Format::AzureActivity | Format::AzureHttp
+            Format::AwsCloudTrail | Format::AzureActivity | Format::AzureEntra | Format::AzureHttp
         )
     }) && r
         .fill_buf()

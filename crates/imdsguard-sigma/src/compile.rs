@@ -111,6 +111,7 @@ fn typed_filter(ls: &LogSource) -> Option<Expr> {
         let format = match (ls.product.as_deref()?, ls.service.as_deref()) {
             ("aws", Some("cloudtrail")) => Some(Format::AwsCloudTrail),
             ("azure", Some("activitylogs")) => Some(Format::AzureActivity),
+            ("azure", Some("signinlogs" | "auditlogs")) => Some(Format::AzureEntra),
             ("gcp", Some("gcp.audit")) => Some(Format::GcpAudit),
             _ => None,
         };

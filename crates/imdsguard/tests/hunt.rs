@@ -2177,3 +2177,47 @@ fn sigma_cloud_rules_read_cloudtrail_azure_activity_and_gcp_audit_fields() {
         ]
     );
 }
+
+/// SigmaHQ's Entra ID audit rules on OTRF's golden SAML audit rows (Log Analytics' `AuditLogs`,
+/// `InitiatedBy` as JSON text): the delegated permission grant and the application update are
+/// found under the names the rules use (`properties.message`); the credential update is not,
+/// since its logged name ends with a space the rule's value does not have.
+#[test]
+fn sigma_entra_audit_rules_run_on_otrf_golden_saml_audit_rows() {
+    let file = shared_data!("cloud/otrf_goldensaml_AADAuditEvents.json");
+    let rules = shared_data!("sigma/rules/cloud/azure/audit_logs");
+    let out = run(&[
+        "hunt",
+        "--no-builtin",
+        "--sigma",
+        rules.to_str().unwrap(),
+        file.to_str().unwrap(),
+        "--output",
+        "jsonl",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut got: Vec<(u64, String)> = alerts(&out)
+        .iter()
+        .map(|a| {
+            (
+                a["source"]["line"].as_u64().unwrap(),
+                a["title"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            (3, "Application AppID Uri Configuration Changes".to_owned()),
+            (4, "App Granted Microsoft Permissions".to_owned()),
+            (4, "Delegated Permissions Granted For All Users".to_owned()),
+        ]
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("azure-entra              4"), "{err}");
+}

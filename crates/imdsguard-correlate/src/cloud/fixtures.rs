@@ -256,3 +256,36 @@ fn an_azure_vm_s_managed_identity_and_a_google_service_account_are_followed_too(
         [("web1", Severity::Critical), ("gce-web", Severity::High)]
     );
 }
+
+#[test]
+fn a_managed_identity_s_sign_in_from_elsewhere_is_found_through_the_inventory() {
+    let sign_in = |secs: u32, ip: &str| {
+        serde_json::json!({
+            "TimeGenerated": format!("2026-11-20T09:00:{secs:02}Z"), "OperationName": "Sign-in activity",
+            "Category": "ManagedIdentitySignInLogs", "ResultType": "0", "ServicePrincipalId": "p-1",
+            "IPAddress": ip, "ResourceDisplayName": "Azure Key Vault", "Type": "AADManagedIdentitySignInLogs",
+        })
+        .to_string()
+    };
+    let inv = Arc::new(Inventory::new(vec![Instance {
+        provider: "azure",
+        id: "/subscriptions/0/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/web1"
+            .into(),
+        host: Some("web1".into()),
+        private_ips: vec!["10.1.0.4".parse().unwrap()],
+        public_ips: vec!["20.1.2.3".parse().unwrap()],
+        identity: Some("p-1".into()),
+        ..Default::default()
+    }]));
+    let alerts = raised(&[sign_in(0, "20.1.2.3"), sign_in(5, "198.51.100.23")], inv);
+    let found = of(&alerts, "IMDS-105");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].host.as_deref(), Some("web1"));
+    assert_eq!(found[0].severity, Severity::High);
+    // Without the inventory a workload identity may be any workload's: nothing.
+    let alerts = raised(
+        &[sign_in(0, "20.1.2.3"), sign_in(5, "198.51.100.23")],
+        Arc::default(),
+    );
+    assert!(of(&alerts, "IMDS-105").is_empty());
+}

@@ -61,9 +61,7 @@ impl CloudUse {
         let c = ev.event.cloud.as_deref()?;
         let (instance, by_identity) = match &c.instance {
             Some(i) => (i.clone(), false),
-            None if c.provider == "gcp"
-                && c.principal_type == Some(imdsguard_event::Principal::Workload) =>
-            {
+            None if c.principal_type == Some(imdsguard_event::Principal::Workload) => {
                 (c.principal.clone()?, true)
             }
             None => return None,
@@ -139,9 +137,7 @@ pub fn key(c: &imdsguard_event::Cloud) -> Option<u64> {
     use std::hash::{Hash, Hasher};
     let holder = match &c.instance {
         Some(i) => i,
-        None if c.provider == "gcp"
-            && c.principal_type == Some(imdsguard_event::Principal::Workload) =>
-        {
+        None if c.principal_type == Some(imdsguard_event::Principal::Workload) => {
             c.principal.as_ref()?
         }
         None => return None,

@@ -170,7 +170,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Resul
         container: None,
         fields: Vec::new(),
     };
-    super::cloud_fields::keep(&mut e, v, how.fields, &[], false);
+    super::cloud_fields::keep(&mut e, v, how.fields, super::cloud_fields::ACTIVITY, false);
     Ok(e)
 }
 

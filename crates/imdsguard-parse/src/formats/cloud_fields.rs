@@ -23,6 +23,52 @@ pub(crate) const GCP: Aliases = &[
     ),
 ];
 
+/// Entra ID's logs as SigmaHQ's Azure rules name their fields, whichever shape the record has:
+/// Log Analytics' column names for the diagnostic export's members and back, and the activity
+/// under `properties.message`.
+pub(crate) const ENTRA: Aliases = &[
+    ("operationName", "OperationName"),
+    ("operationName", "properties.message"),
+    ("OperationName", "operationName"),
+    ("OperationName", "properties.message"),
+    ("properties.activityDisplayName", "properties.message"),
+    ("resultType", "ResultType"),
+    ("ResultType", "resultType"),
+    ("resultDescription", "ResultDescription"),
+    ("ResultDescription", "resultDescription"),
+    ("category", "Category"),
+    ("Category", "category"),
+    ("properties.loggedByService", "LoggedByService"),
+    (
+        "properties.authenticationRequirement",
+        "AuthenticationRequirement",
+    ),
+    (
+        "AuthenticationRequirement",
+        "properties.authenticationRequirement",
+    ),
+    ("properties.userAgent", "userAgent"),
+    ("UserAgent", "userAgent"),
+    ("properties.riskState", "RiskState"),
+    (
+        "properties.deviceDetail.trustType",
+        "DeviceDetail.trusttype",
+    ),
+];
+
+/// The Activity Log as SigmaHQ's Azure rules name its fields, whichever shape the record has.
+pub(crate) const ACTIVITY: Aliases = &[
+    ("OperationNameValue", "operationName"),
+    ("operationName", "OperationNameValue"),
+    ("operationName", "properties.message"),
+    ("category", "CategoryValue"),
+    ("CategoryValue", "category"),
+    ("resourceProviderName", "ResourceProviderValue"),
+    ("ResourceProviderValue", "resourceProviderName"),
+    ("resourceId", "ResourceId"),
+    ("ResourceId", "resourceId"),
+];
+
 /// Keeps what `fields` asks for of `v` in `e.fields`; values under names no rule reads go under
 /// [`Sym::ANY`] when keyword rules are loaded. `data_prefix`: also answer `data.` + each path
 /// (exports that wrap the entry in `data`).

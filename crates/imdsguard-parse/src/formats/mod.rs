@@ -11,6 +11,7 @@ pub(crate) mod aws_cloudtrail;
 pub(crate) mod aws_vpc_flow;
 mod aws_waf;
 mod azure_activity;
+mod azure_entra;
 mod azure_http;
 mod cloud_fields;
 mod defender;
@@ -68,6 +69,7 @@ const JSON_FORMATS: &[JsonDecoder] = &[
     sentinel_windowsevent::DECODER,
     sentinel_securityevent::DECODER,
     sentinel_syslog::DECODER,
+    azure_entra::DECODER,
     azure_activity::DECODER,
     azure_http::DECODER,
     defender_streaming::DECODER,
