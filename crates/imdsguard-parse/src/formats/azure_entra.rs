@@ -255,7 +255,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Resul
     super::cloud_fields::keep(&mut e, v, how.fields, super::cloud_fields::ENTRA, false);
     // SigmaHQ's sign-in rules test `Status: Success`, which neither shape writes as text.
     if let Some(sym) = how.fields.get("Status") {
-        if !v.get("Status").is_some_and(|x| x.as_str().is_some()) {
+        if v.get("Status").is_none_or(|x| x.as_str().is_none()) {
             let ok = e.cloud.as_ref().is_some_and(|c| c.error.is_none());
             e.fields
                 .push((sym, if ok { "Success" } else { "Failure" }.to_owned()));
