@@ -1,6 +1,7 @@
 //! Fuzzes the cloud audit readers: the first byte puts the rest inside a CloudTrail `Records`
 //! file, a CloudTrail record's request parameters (where metadata settings are read), an Azure
-//! Activity record's token claims, or a Google Cloud audit payload. Nothing panics, and every
+//! Activity record's token claims, an Entra ID sign-in's properties, or a Google Cloud audit
+//! payload. Nothing panics, and every
 //! decoded record and skip is cited inside the input.
 #![no_main]
 
@@ -12,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&pick, rest)) = data.split_first() else {
         return;
     };
-    let (head, tail): (&[u8], &[u8]) = match pick % 4 {
+    let (head, tail): (&[u8], &[u8]) = match pick % 5 {
         0 => (b"{\"Records\":[", b"]}"),
         1 => (
             b"{\"eventVersion\":\"1.08\",\"eventSource\":\"ec2.amazonaws.com\",\"eventName\":\"RunInstances\",\"eventTime\":\"2026-01-01T00:00:00Z\",\"userIdentity\":{\"type\":\"AssumedRole\",\"arn\":\"arn:aws:sts::1:assumed-role/r/i-0123456789abcdef0\"},\"requestParameters\":",
@@ -21,6 +22,10 @@ fuzz_target!(|data: &[u8]| {
         2 => (
             b"{\"time\":\"2026-01-01T00:00:00Z\",\"operationName\":\"X/Y\",\"callerIpAddress\":\"1.2.3.4\",\"identity\":{\"claims\":",
             b"}}",
+        ),
+        3 => (
+            b"{\"time\":\"2026-01-01T00:00:00Z\",\"category\":\"ManagedIdentitySignInLogs\",\"properties\":",
+            b"}",
         ),
         _ => (
             b"{\"timestamp\":\"2026-01-01T00:00:00Z\",\"protoPayload\":{\"@type\":\"type.googleapis.com/google.cloud.audit.AuditLog\",\"methodName\":\"m\",\"requestMetadata\":",
