@@ -289,3 +289,26 @@ fn a_managed_identity_s_sign_in_from_elsewhere_is_found_through_the_inventory() 
     );
     assert!(of(&alerts, "IMDS-105").is_empty());
 }
+
+#[test]
+fn a_call_through_a_vpc_endpoint_is_elsewhere_only_from_another_listed_instance() {
+    let via_endpoint = |secs: u32, ip: &str| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&call(secs, "GetObject", ip, "2.0")).unwrap();
+        v["vpcEndpointId"] = "vpce-0a1b2c3d".into();
+        v.to_string()
+    };
+    // Its own public address first, then the endpoint from a private address: its own way in.
+    let lines = vec![
+        call(0, "ListBuckets", "3.80.1.2", "2.0"),
+        via_endpoint(5, "10.0.9.9"),
+    ];
+    assert!(of(&raised(&lines, Arc::default()), "IMDS-105").is_empty());
+    assert!(of(&raised(&lines, inventory()), "IMDS-105").is_empty());
+    // Through the endpoint from another listed instance's address: moved there.
+    let moved = vec![via_endpoint(0, "10.0.2.9")];
+    let a = raised(&moved, inventory());
+    let found = of(&a, "IMDS-105");
+    assert_eq!(found.len(), 1);
+    assert!(found[0].reasons.iter().any(|r| r.contains("VPC endpoint")));
+}

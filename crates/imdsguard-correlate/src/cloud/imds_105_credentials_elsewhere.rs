@@ -7,9 +7,10 @@
 //! VM) — or, on Google Cloud, when the inventory gives the calling service account to
 //! instances. Not the instance's: not among its private and public addresses in the inventory,
 //! or, for an instance the inventory does not list (or lists without a public address, so its
-//! way out is unknown), not the address its earlier calls came from. Calls an
-//! AWS service makes on the session's behalf (`invokedBy`) and calls whose source is a service
-//! name are not elsewhere. Critical when the address is public and belongs to no listed
+//! way out is unknown), not the address its earlier calls came from. Calls an AWS service makes
+//! on the session's behalf (`invokedBy`), calls whose source is a service name, and calls
+//! through a VPC endpoint from a private address no other listed instance has are not
+//! elsewhere. Critical when the address is public and belongs to no listed
 //! instance (outside the account's instances); high from another listed instance, a private
 //! address, or a second address of an unlisted instance. Each later call from the same address
 //! with the same credentials joins as a low-severity alert, once per API operation: the recon
@@ -59,6 +60,12 @@ impl Cloud {
             return;
         }
         if listed.iter().any(|i| i.owns(ip)) {
+            return;
+        }
+        // Through a VPC endpoint an instance calls from its private address, beside the public
+        // one its other calls leave by: not elsewhere, unless the address is another listed
+        // instance's.
+        if u.vpc_endpoint && !is_public(ip) && self.inventory.by_ip(ip).is_none() {
             return;
         }
         // An instance listed without a public address reaches the provider's API through a NAT
@@ -176,7 +183,10 @@ impl Cloud {
             );
         }
         if u.vpc_endpoint {
-            reasons.push("The call came through a VPC endpoint: from inside the network.".into());
+            reasons.push(
+                "The call came through a VPC endpoint: from inside the network, another machine's."
+                    .into(),
+            );
         }
         let a = alert(&META, severity, u, reasons, Vec::new());
         let mut calls = std::collections::BTreeSet::new();
