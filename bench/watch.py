@@ -2,14 +2,17 @@
 """`imdsguard watch` under load: sustained events/s from a file being appended, and latency from
 the write of a record to its alert on watch's output (median and p99).
 
-Usage: bench/watch.py BINARY [--poll 100ms] [--events 200000] [--alerts 500] [--rate 50]
+Usage: bench/watch.py BINARY [--poll 100ms] [--events 200000] [--alerts 500] [--rate 50] [--load N]
 
 Throughput: a writer appends EVENTS Sysmon records (NXLog JSON lines; 1 in 100 is curl reading
 role credentials, the rest the SSM agent's connections, as on a real host) in batches of 1,000
 while watch follows the file; the figure is EVENTS over the time from the first write to the
 store's checkpoint reaching the end of the file. Latency: then ALERTS records that each raise an
 alert are appended one at a time, RATE a second; each alert line watch prints is timestamped when
-read, and matched to its record by process id. One line per figure, for the README.
+read, and matched to its record by process id. With --load N, the SSM agent's records are appended
+beside them at N a second (every 5 ms, the records due), so the latency is measured under that
+load, and the store's checkpoint at the end says whether watch kept up. One line per figure, for
+the README.
 """
 import argparse
 import json
@@ -72,6 +75,7 @@ def main():
     ap.add_argument("--events", type=int, default=200000)
     ap.add_argument("--alerts", type=int, default=500)
     ap.add_argument("--rate", type=float, default=50.0)
+    ap.add_argument("--load", type=int, default=0)
     a = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="imdsguard-bench-watch-")
@@ -120,12 +124,40 @@ def main():
     written = {}
     base = a.events + 10
     with open(log, "a") as f:
-        for k in range(a.alerts):
-            i = base + k
-            f.write(record(i, a.events // 50 + 10 + k, True))
-            f.flush()
-            written[100000 + i] = time.monotonic()
-            time.sleep(1.0 / a.rate)
+        if a.load:
+            # Background records prepared ahead (a minute's worth of distinct times), written as
+            # they fall due beside the alert records.
+            background = [record(base + a.alerts + j, a.events // 50 + 10 + j // max(a.load, 1), False)
+                          for j in range(min(a.load * 2, 200000))]
+            t0 = time.monotonic()
+            sent = 0
+            k = 0
+            next_alert = t0
+            while k < a.alerts:
+                now = time.monotonic()
+                due = int((now - t0) * a.load) - sent
+                if due > 0:
+                    chunk = [background[(sent + j) % len(background)] for j in range(due)]
+                    f.write("".join(chunk))
+                    sent += due
+                if now >= next_alert:
+                    i = base + k
+                    f.write(record(i, a.events // 50 + 10 + k, True))
+                    f.flush()
+                    written[100000 + i] = time.monotonic()
+                    k += 1
+                    next_alert += 1.0 / a.rate
+                f.flush()
+                time.sleep(0.005)
+            elapsed = time.monotonic() - t0
+            print("load: %d background records in %.1f s = %.0f events/s" % (sent, elapsed, sent / elapsed))
+        else:
+            for k in range(a.alerts):
+                i = base + k
+                f.write(record(i, a.events // 50 + 10 + k, True))
+                f.flush()
+                written[100000 + i] = time.monotonic()
+                time.sleep(1.0 / a.rate)
     deadline = time.monotonic() + 10
     while len([p for p in written if p in arrivals]) < len(written) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -137,8 +169,8 @@ def main():
         return 1
     p50 = lat[len(lat) // 2]
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-    print("watch latency write→alert: median %.1f ms, p99 %.1f ms, max %.1f ms over %d alerts at %g/s (poll %s)"
-          % (p50, p99, lat[-1], len(lat), a.rate, a.poll))
+    print("watch latency write→alert: median %.1f ms, p99 %.1f ms, max %.1f ms over %d alerts at %g/s (poll %s%s)"
+          % (p50, p99, lat[-1], len(lat), a.rate, a.poll, ", under %d events/s" % a.load if a.load else ""))
     return 0
 
 

@@ -381,6 +381,20 @@ pub fn watch(
         )?),
         None => None,
     };
+    // Followed files wake the loop when they change (inotify), so a line is read as it is
+    // written; the poll interval bounds the wait for standard input, the listeners, a stop, and
+    // is the fallback where change notification is off.
+    let files: Vec<std::path::PathBuf> = inputs
+        .iter()
+        .filter_map(|i| match i {
+            Input::File(f) => Some(f.path().to_path_buf()),
+            Input::Stream(_) => None,
+        })
+        .collect();
+    let notify = imdsguard_parse::notify::Notify::new(&files);
+    if let (Some(why), false) = (&notify.off, files.is_empty()) {
+        reporter.note(why);
+    }
     let started = Instant::now();
     let mut last_status = Instant::now();
     let mut read_errors: Vec<String> = Vec::new();
@@ -457,7 +471,7 @@ pub fn watch(
             if (cfg.once || stdin_only) && streams_done {
                 break;
             }
-            std::thread::sleep(cfg.poll);
+            notify.wait(cfg.poll);
         }
     }
     // Clean shutdown: judge what is open, store everything with the baselines.
