@@ -69,12 +69,14 @@ const JSON_FORMATS: &[JsonDecoder] = &[
     sentinel_windowsevent::DECODER,
     sentinel_securityevent::DECODER,
     sentinel_syslog::DECODER,
-    azure_entra::DECODER,
-    azure_activity::DECODER,
     azure_http::DECODER,
     defender_streaming::DECODER,
     defender_json::DECODER,
     nxlog_json::DECODER,
+    // Cloud audit records carry no Windows event id: tried after the Windows carriers, whose
+    // records are the bulk of most inputs.
+    azure_entra::DECODER,
+    azure_activity::DECODER,
     zeek_http::DECODER,
     zeek_conn::DECODER,
     zeek_dns::DECODER,
