@@ -331,6 +331,32 @@ pub struct Cloud {
     pub issued: Option<(String, String)>,
 }
 
+impl Cloud {
+    /// About how many bytes its strings take, for memory budgets.
+    pub fn heap_bytes(&self) -> usize {
+        [
+            &self.service,
+            &self.action,
+            &self.caller_ip,
+            &self.user_agent,
+            &self.principal,
+            &self.role,
+            &self.session,
+            &self.instance,
+            &self.access_key,
+            &self.delivery,
+            &self.invoked_by,
+            &self.vpc_endpoint,
+            &self.error,
+            &self.account,
+            &self.region,
+        ]
+        .into_iter()
+        .map(|v| v.as_ref().map_or(0, String::capacity))
+        .sum()
+    }
+}
+
 /// The container a process runs in, when the record says (ECS `container.*`, Kubernetes pod).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Container {

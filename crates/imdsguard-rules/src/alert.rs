@@ -495,27 +495,7 @@ impl Alert {
                 + o(&p.agent);
         }
         if let Some(c) = &self.cloud {
-            n += std::mem::size_of::<imdsguard_event::Cloud>()
-                + [
-                    &c.service,
-                    &c.action,
-                    &c.caller_ip,
-                    &c.user_agent,
-                    &c.principal,
-                    &c.role,
-                    &c.session,
-                    &c.instance,
-                    &c.access_key,
-                    &c.delivery,
-                    &c.invoked_by,
-                    &c.vpc_endpoint,
-                    &c.error,
-                    &c.account,
-                    &c.region,
-                ]
-                .into_iter()
-                .map(o)
-                .sum::<usize>();
+            n += std::mem::size_of::<imdsguard_event::Cloud>() + c.heap_bytes();
         }
         if let Some(w) = &self.network {
             n += std::mem::size_of::<AlertNetwork>() + o(&w.dst_ip) + o(&w.dst_host) + o(&w.url);

@@ -101,29 +101,9 @@ impl CloudUse {
             + e.network
                 .as_ref()
                 .map_or(0, |n| std::mem::size_of_val(n) + o(&n.src_ip))
-            + e.cloud.as_ref().map_or(0, |c| {
-                std::mem::size_of_val(&**c)
-                    + [
-                        &c.service,
-                        &c.action,
-                        &c.caller_ip,
-                        &c.user_agent,
-                        &c.principal,
-                        &c.role,
-                        &c.session,
-                        &c.instance,
-                        &c.access_key,
-                        &c.delivery,
-                        &c.invoked_by,
-                        &c.vpc_endpoint,
-                        &c.error,
-                        &c.account,
-                        &c.region,
-                    ]
-                    .into_iter()
-                    .map(o)
-                    .sum::<usize>()
-            })
+            + e.cloud
+                .as_ref()
+                .map_or(0, |c| std::mem::size_of_val(&**c) + c.heap_bytes())
     }
 }
 

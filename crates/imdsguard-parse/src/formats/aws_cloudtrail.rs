@@ -14,9 +14,7 @@
 //! A digest file (`digestStartTime`, `logFiles`: hashes for integrity validation, no events) is
 //! skipped and said to be one.
 
-use imdsguard_event::{
-    Cloud, Event, EventKind, Format, MetadataOptions, Network, Principal, SourceRef,
-};
+use imdsguard_event::{Cloud, Event, Format, MetadataOptions, Principal, SourceRef};
 
 use super::{Decoding, JsonDecoder, Skip};
 use crate::error::SkipReason;
@@ -220,33 +218,18 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Resul
             .text(&["recipientAccountId"])
             .or_else(|| who.and_then(|w| w.text(&["accountId"]))),
         region: v.text(&["awsRegion"]),
-        caller_ip: caller.clone(),
+        caller_ip: caller,
         issued,
     };
-    let mut e = Event {
+    let mut e = super::cloud_fields::call_event(
         source,
-        format: Format::AwsCloudTrail,
-        kind: EventKind::CloudCall,
-        channel: None,
-        native_id: Some(action),
-        record_id: v.text(&["eventID"]),
-        time: Some(time),
-        clock: imdsguard_event::Clock::Utc,
+        Format::AwsCloudTrail,
+        time,
+        v.text(&["eventID"]),
         host,
-        process: Default::default(),
-        parent: Default::default(),
-        network: caller
-            .filter(|c| c.parse::<std::net::IpAddr>().is_ok())
-            .map(|ip| Network {
-                src_ip: Some(ip),
-                ..Default::default()
-            }),
-        http: None,
-        cloud: Some(Box::new(cloud)),
-        dns_query: None,
-        container: None,
-        fields: Vec::new(),
-    };
+        None,
+        cloud,
+    );
     super::cloud_fields::keep(&mut e, v, how.fields, &[], false);
     Ok(e)
 }
@@ -273,7 +256,7 @@ mod tests {
     fn an_instance_role_session_names_its_instance_and_delivery() {
         let e = read(r#"{"eventVersion":"1.08","userIdentity":{"type":"AssumedRole","principalId":"AROAEXAMPLE:i-0317f6c6b66ae9c40","arn":"arn:aws:sts::123456789123:assumed-role/WebRole/i-0317f6c6b66ae9c40","accountId":"123456789123","accessKeyId":"ASIA5FLZVX4OPVKKVBMX","sessionContext":{"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::123456789123:role/WebRole"},"ec2RoleDelivery":"1.0"}},"eventTime":"2020-09-14T01:00:04Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","awsRegion":"us-east-1","sourceIPAddress":"1.2.3.4","userAgent":"aws-cli/1.18.136","eventID":"e1","recipientAccountId":"123456789123"}"#).unwrap();
         let c = e.cloud.as_deref().unwrap();
-        assert_eq!(e.kind, EventKind::CloudCall);
+        assert_eq!(e.kind, imdsguard_event::EventKind::CloudCall);
         assert_eq!(c.instance.as_deref(), Some("i-0317f6c6b66ae9c40"));
         assert_eq!(e.host.as_deref(), Some("i-0317f6c6b66ae9c40"));
         assert_eq!(c.delivery.as_deref(), Some("1.0"));

@@ -10,7 +10,7 @@
 //! (`…/providers/Microsoft.Compute/virtualMachines/NAME`), which is the instance the call is
 //! typed with, as CloudTrail's session name is for an EC2 instance.
 
-use imdsguard_event::{Cloud, Event, EventKind, Format, Network, Principal, SourceRef};
+use imdsguard_event::{Cloud, Event, Format, Principal, SourceRef};
 
 use super::{Decoding, JsonDecoder, Skip};
 use crate::fields::{object, Fields};
@@ -121,7 +121,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Resul
         provider: "azure",
         service,
         action: Some(action.clone()),
-        caller_ip: caller_ip.clone(),
+        caller_ip,
         user_agent: None,
         principal_type: Some(principal_type),
         principal: v
@@ -141,35 +141,20 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Resul
         metadata_options: None,
         issued: None,
     };
-    let mut e = Event {
+    let mut e = super::cloud_fields::call_event(
         source,
-        format: Format::AzureActivity,
-        kind: EventKind::CloudCall,
-        channel: None,
-        native_id: Some(action),
-        record_id: v.text(&[
+        Format::AzureActivity,
+        time,
+        v.text(&[
             "eventDataId",
             "EventDataId",
             "correlationId",
             "CorrelationId",
         ]),
-        time: Some(time),
-        clock: imdsguard_event::Clock::Utc,
         host,
-        process: Default::default(),
-        parent: Default::default(),
-        network: caller_ip
-            .filter(|c| c.parse::<std::net::IpAddr>().is_ok())
-            .map(|ip| Network {
-                src_ip: Some(ip),
-                ..Default::default()
-            }),
-        http: None,
-        cloud: Some(Box::new(cloud)),
-        dns_query: None,
-        container: None,
-        fields: Vec::new(),
-    };
+        None,
+        cloud,
+    );
     super::cloud_fields::keep(&mut e, v, how.fields, super::cloud_fields::ACTIVITY, false);
     Ok(e)
 }

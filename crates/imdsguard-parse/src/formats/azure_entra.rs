@@ -9,7 +9,7 @@
 //! `az vm list -d` gives a VM's identity), so the inventory ties it to its VM; an audit entry names
 //! who initiated it (a user or an application) and from where.
 
-use imdsguard_event::{Cloud, Event, EventKind, Format, Network, Principal, SourceRef};
+use imdsguard_event::{Cloud, Event, Format, Principal, SourceRef};
 
 use super::{Decoding, JsonDecoder, Skip};
 use crate::fields::{object, Fields};
@@ -211,7 +211,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Resul
         provider: "azure",
         service: Some("Microsoft Entra ID".to_owned()),
         action: Some(action.clone()),
-        caller_ip: caller_ip.clone(),
+        caller_ip,
         user_agent: row.text(&["userAgent", "UserAgent"]),
         principal_type: Some(principal_type),
         principal,
@@ -228,30 +228,15 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Resul
         metadata_options: None,
         issued: None,
     };
-    let mut e = Event {
+    let mut e = super::cloud_fields::call_event(
         source,
-        format: Format::AzureEntra,
-        kind: EventKind::CloudCall,
-        channel: Some(category).filter(|c| !c.is_empty()),
-        native_id: Some(action),
-        record_id: row.text(&["id", "Id"]),
-        time: Some(time),
-        clock: imdsguard_event::Clock::Utc,
-        host: None,
-        process: Default::default(),
-        parent: Default::default(),
-        network: caller_ip
-            .filter(|c| c.parse::<std::net::IpAddr>().is_ok())
-            .map(|ip| Network {
-                src_ip: Some(ip),
-                ..Default::default()
-            }),
-        http: None,
-        cloud: Some(Box::new(cloud)),
-        dns_query: None,
-        container: None,
-        fields: Vec::new(),
-    };
+        Format::AzureEntra,
+        time,
+        row.text(&["id", "Id"]),
+        None,
+        Some(category).filter(|c| !c.is_empty()),
+        cloud,
+    );
     super::cloud_fields::keep(&mut e, v, how.fields, super::cloud_fields::ENTRA, false);
     // SigmaHQ's sign-in rules test `Status: Success`, which neither shape writes as text.
     if let Some(sym) = how.fields.get("Status") {

@@ -5,9 +5,49 @@
 //! member's own name, and the names other exports give the same value (`gcp.audit.method_name`
 //! and `data.protoPayload.…` for Google Cloud audit logs).
 
-use imdsguard_event::{Event, FieldSet, Sym};
+use imdsguard_event::{Cloud, Event, EventKind, FieldSet, Format, Network, SourceRef, Sym};
 
 use crate::json::{Map, Value};
+
+/// The event of one cloud API call: its time as written (UTC), the record's own id, the host it
+/// is about (an instance), its channel (Entra's log category), and the caller's address as the
+/// network source when it is an address (not a service's name).
+pub(crate) fn call_event(
+    source: SourceRef,
+    format: Format,
+    time: String,
+    record_id: Option<String>,
+    host: Option<String>,
+    channel: Option<String>,
+    cloud: Cloud,
+) -> Event {
+    Event {
+        source,
+        format,
+        kind: EventKind::CloudCall,
+        channel,
+        native_id: cloud.action.clone(),
+        record_id,
+        time: Some(time),
+        clock: imdsguard_event::Clock::Utc,
+        host,
+        process: Default::default(),
+        parent: Default::default(),
+        network: cloud
+            .caller_ip
+            .clone()
+            .filter(|c| c.parse::<std::net::IpAddr>().is_ok())
+            .map(|ip| Network {
+                src_ip: Some(ip),
+                ..Default::default()
+            }),
+        http: None,
+        cloud: Some(Box::new(cloud)),
+        dns_query: None,
+        container: None,
+        fields: Vec::new(),
+    }
+}
 
 /// Names a value is also kept under, by the dotted path the record gives it.
 pub(crate) type Aliases = &'static [(&'static str, &'static str)];

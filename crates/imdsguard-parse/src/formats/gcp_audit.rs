@@ -8,7 +8,7 @@
 //! A call made with a VM's service account names the account, not the VM: the inventory says
 //! which instances hand that account out.
 
-use imdsguard_event::{Cloud, Event, EventKind, Format, Network, Principal, SourceRef};
+use imdsguard_event::{Cloud, Event, Format, Principal, SourceRef};
 
 use super::{Decoding, JsonDecoder, Skip};
 use crate::fields::{object, Fields};
@@ -61,7 +61,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Resul
         provider: "gcp",
         service: p.text(&["serviceName"]),
         action: Some(action.clone()),
-        caller_ip: caller_ip.clone(),
+        caller_ip,
         user_agent: meta.and_then(|m| m.text(&["callerSuppliedUserAgent"])),
         principal_type,
         principal,
@@ -78,30 +78,15 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Resul
         metadata_options: None,
         issued: None,
     };
-    let mut e = Event {
+    let mut e = super::cloud_fields::call_event(
         source,
-        format: Format::GcpAudit,
-        kind: EventKind::CloudCall,
-        channel: None,
-        native_id: Some(action),
-        record_id: v.text(&["insertId"]),
-        time: Some(time),
-        clock: imdsguard_event::Clock::Utc,
-        host: None,
-        process: Default::default(),
-        parent: Default::default(),
-        network: caller_ip
-            .filter(|c| c.parse::<std::net::IpAddr>().is_ok())
-            .map(|ip| Network {
-                src_ip: Some(ip),
-                ..Default::default()
-            }),
-        http: None,
-        cloud: Some(Box::new(cloud)),
-        dns_query: None,
-        container: None,
-        fields: Vec::new(),
-    };
+        Format::GcpAudit,
+        time,
+        v.text(&["insertId"]),
+        None,
+        None,
+        cloud,
+    );
     super::cloud_fields::keep(&mut e, v, how.fields, super::cloud_fields::GCP, true);
     Ok(e)
 }
