@@ -16,23 +16,10 @@ fuzz_target!(|data: &[u8]| {
         }
         Ok(a) => {
             let e = Event {
-                source: SourceRef { path: "f".into(), position: Position::Line(1) },
-                format: Format::Ecs,
-                kind: EventKind::NetworkConnect,
-                channel: None,
-                native_id: None,
-                record_id: None,
-                time: None,
-                clock: Default::default(),
                 host: Some(image.into()),
                 process: Process { image: Some(image.into()), command_line: Some(image.into()), comm: Some(image.into()), ..Process::default() },
                 parent: Process { image: Some(image.into()), ..Process::default() },
-                network: None,
-                http: None,
-                cloud: None,
-                dns_query: None,
-                container: None,
-                fields: Vec::new(),
+                ..Event::empty(SourceRef { path: "f".into(), position: Position::Line(1) }, Format::Ecs, EventKind::NetworkConnect)
             };
             let v = a.verdict(&e);
             let _ = v.explain(&e);

@@ -438,6 +438,31 @@ pub struct Event {
 }
 
 impl Event {
+    /// An event of `kind` read by `format` at `source`, every other part empty: what a decoder
+    /// fills in (`Event { time, network, ..Event::empty(source, format, kind) }`), so a part added
+    /// to the model is written once here, not in every decoder.
+    pub fn empty(source: SourceRef, format: Format, kind: EventKind) -> Event {
+        Event {
+            source,
+            format,
+            kind,
+            channel: None,
+            native_id: None,
+            record_id: None,
+            time: None,
+            clock: crate::Clock::Utc,
+            host: None,
+            process: Process::default(),
+            parent: Process::default(),
+            network: None,
+            http: None,
+            cloud: None,
+            dns_query: None,
+            container: None,
+            fields: Vec::new(),
+        }
+    }
+
     /// The symbol under which values are kept for keyword searches.
     pub const ANY_FIELD: &'static str = "*";
 

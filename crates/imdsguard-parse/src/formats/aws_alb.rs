@@ -160,17 +160,9 @@ pub(crate) fn decode(line: &str, source: SourceRef) -> Result<Event, (SkipReason
         None => u.to_owned(),
     });
     Ok(Event {
-        source,
-        format: Format::AwsAlb,
-        kind: EventKind::HttpRequest,
-        channel: None,
         native_id: method.clone(),
         record_id: l.trace.and_then(field).map(str::to_owned),
         time: Some(time),
-        clock: imdsguard_event::Clock::Utc,
-        host: None,
-        process: Default::default(),
-        parent: Default::default(),
         network: Some(Network {
             protocol: Some("tcp".into()),
             src_ip: client.map(str::to_owned),
@@ -194,10 +186,7 @@ pub(crate) fn decode(line: &str, source: SourceRef) -> Result<Event, (SkipReason
             forwarded_for: None,
             header_names: None,
         })),
-        cloud: None,
-        dns_query: None,
-        container: None,
-        fields: Vec::new(),
+        ..Event::empty(source, Format::AwsAlb, EventKind::HttpRequest)
     })
 }
 

@@ -72,17 +72,9 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Resu
     });
     let method = req.text(&["httpMethod"]);
     Ok(Event {
-        source,
-        format: Format::AwsWaf,
-        kind: EventKind::HttpRequest,
-        channel: None,
         native_id: v.text(&["action"]),
         record_id: req.text(&["requestId"]),
         time: Some(time),
-        clock: imdsguard_event::Clock::Utc,
-        host: None,
-        process: Default::default(),
-        parent: Default::default(),
         network: Some(Network {
             protocol: Some("tcp".into()),
             src_ip: req.text(&["clientIp"]),
@@ -113,10 +105,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Resu
                 _ => None,
             },
         })),
-        cloud: None,
-        dns_query: None,
-        container: None,
-        fields: Vec::new(),
+        ..Event::empty(source, Format::AwsWaf, EventKind::HttpRequest)
     })
 }
 

@@ -110,19 +110,12 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Resu
     };
     let method = row.text("httpMethod");
     Ok(Event {
-        source,
-        format: Format::AzureHttp,
-        kind: EventKind::HttpRequest,
-        channel: None,
         native_id: method.clone(),
         record_id: row
             .text("transactionId")
             .or_else(|| row.text("trackingReference")),
         time: Some(time),
-        clock: imdsguard_event::Clock::Utc,
         host: row.text("instanceId"),
-        process: Default::default(),
-        parent: Default::default(),
         network: Some(Network {
             protocol: Some("tcp".into()),
             src_ip: row.text("clientIP").or_else(|| row.text("clientIp")),
@@ -149,10 +142,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Resu
             forwarded_for: None,
             header_names: None,
         })),
-        cloud: None,
-        dns_query: None,
-        container: None,
-        fields: Vec::new(),
+        ..Event::empty(source, Format::AzureHttp, EventKind::HttpRequest)
     })
 }
 

@@ -22,17 +22,11 @@ pub(crate) fn call_event(
     cloud: Cloud,
 ) -> Event {
     Event {
-        source,
-        format,
-        kind: EventKind::CloudCall,
         channel,
         native_id: cloud.action.clone(),
         record_id,
         time: Some(time),
-        clock: imdsguard_event::Clock::Utc,
         host,
-        process: Default::default(),
-        parent: Default::default(),
         network: cloud
             .caller_ip
             .clone()
@@ -41,11 +35,8 @@ pub(crate) fn call_event(
                 src_ip: Some(ip),
                 ..Default::default()
             }),
-        http: None,
         cloud: Some(Box::new(cloud)),
-        dns_query: None,
-        container: None,
-        fields: Vec::new(),
+        ..Event::empty(source, format, EventKind::CloudCall)
     }
 }
 

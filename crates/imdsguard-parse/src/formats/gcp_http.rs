@@ -62,14 +62,9 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Resu
     };
     let resource = object(v, &["resource", "labels"]);
     Ok(Event {
-        source,
-        format: Format::GcpHttp,
-        kind: EventKind::HttpRequest,
-        channel: None,
         native_id: method.clone(),
         record_id: v.text(&["insertId"]),
         time: Some(time),
-        clock: imdsguard_event::Clock::Utc,
         host: resource.and_then(|r| {
             r.text(&[
                 "backend_service_name",
@@ -78,8 +73,6 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Resu
                 "forwarding_rule_name",
             ])
         }),
-        process: Default::default(),
-        parent: Default::default(),
         network: Some(Network {
             protocol: Some("tcp".into()),
             src_ip: req.text(&["remoteIp"]),
@@ -102,10 +95,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, _how: Decoding<'_>) -> Resu
             forwarded_for: None,
             header_names: None,
         })),
-        cloud: None,
-        dns_query: None,
-        container: None,
-        fields: Vec::new(),
+        ..Event::empty(source, Format::GcpHttp, EventKind::HttpRequest)
     })
 }
 

@@ -138,17 +138,9 @@ fn decode(text: &str, source: SourceRef) -> Result<Event, (SkipReason, String)> 
         .and_then(super::squid::url_authority)
         .map(|a| super::squid::authority(a).0.to_owned());
     Ok(Event {
-        source,
-        format: Format::Haproxy,
-        kind: EventKind::HttpRequest,
-        channel: None,
         native_id: method.clone(),
-        record_id: None,
         time: Some(l.time),
         clock: Clock::Local,
-        host: None,
-        process: Default::default(),
-        parent: Default::default(),
         network: Some(Network {
             protocol: Some("tcp".into()),
             src_ip: Some(client.to_owned()),
@@ -170,14 +162,12 @@ fn decode(text: &str, source: SourceRef) -> Result<Event, (SkipReason, String)> 
             forwarded_for: None,
             header_names: None,
         })),
-        cloud: None,
-        dns_query: None,
-        container: None,
         // The backend server that answered, and the captured headers, as the record's text.
         fields: std::iter::once(("backend", l.backend))
             .chain(l.captured.map(|c| ("captured_headers", c)))
             .map(|(k, v)| (imdsguard_event::Sym::intern(k), v.to_owned()))
             .collect(),
+        ..Event::empty(source, Format::Haproxy, EventKind::HttpRequest)
     })
 }
 

@@ -339,17 +339,8 @@ fn decode(fmt: &LogFormat, line: &str, source: SourceRef) -> Result<Event, (Skip
     });
     let method = r_method.or_else(|| get(Var::Method).map(str::to_owned));
     Ok(Event {
-        source,
-        format: Format::WebAccess,
-        kind: EventKind::HttpRequest,
-        channel: None,
         native_id: method.clone(),
-        record_id: None,
         time: Some(time),
-        clock: imdsguard_event::Clock::Utc,
-        host: None,
-        process: Default::default(),
-        parent: Default::default(),
         network: Some(Network {
             src_ip: get(Var::Client).map(str::to_owned),
             url,
@@ -369,10 +360,7 @@ fn decode(fmt: &LogFormat, line: &str, source: SourceRef) -> Result<Event, (Skip
             forwarded_for: get(Var::ForwardedFor).map(unescape),
             header_names: None,
         })),
-        cloud: None,
-        dns_query: None,
-        container: None,
-        fields: Vec::new(),
+        ..Event::empty(source, Format::WebAccess, EventKind::HttpRequest)
     })
 }
 

@@ -135,17 +135,8 @@ pub(crate) fn decode(line: &Line<'_>, source: SourceRef) -> Result<Event, (SkipR
     // The peer is the server itself when the proxy went direct; a parent proxy otherwise.
     let direct = line.hierarchy.contains("DIRECT");
     Ok(Event {
-        source,
-        format: Format::Squid,
-        kind: EventKind::HttpRequest,
-        channel: None,
         native_id: Some(line.method.to_owned()),
-        record_id: None,
         time: Some(time),
-        clock: imdsguard_event::Clock::Utc,
-        host: None,
-        process: Default::default(),
-        parent: Default::default(),
         network: Some(Network {
             protocol: Some("tcp".into()),
             src_ip: Some(line.client.to_owned()),
@@ -169,10 +160,7 @@ pub(crate) fn decode(line: &Line<'_>, source: SourceRef) -> Result<Event, (SkipR
             forwarded_for: None,
             header_names: None,
         })),
-        cloud: None,
-        dns_query: None,
-        container: None,
-        fields: Vec::new(),
+        ..Event::empty(source, Format::Squid, EventKind::HttpRequest)
     })
 }
 

@@ -124,17 +124,10 @@ fn decode(values: &[&str], h: &Header, source: SourceRef) -> Result<Event, (Skip
     });
     let method = get(&["cs-method"]).map(str::to_owned);
     Ok(Event {
-        source,
-        format: Format::W3c,
-        kind: EventKind::HttpRequest,
-        channel: None,
         native_id: method.clone(),
         record_id: get(&["x-edge-request-id"]).map(str::to_owned),
         time: Some(time),
-        clock: imdsguard_event::Clock::Utc,
         host: get(&["s-computername"]).map(str::to_owned),
-        process: Default::default(),
-        parent: Default::default(),
         network: Some(Network {
             protocol: Some("tcp".into()),
             src_ip: get(&["c-ip"]).map(str::to_owned),
@@ -158,10 +151,7 @@ fn decode(values: &[&str], h: &Header, source: SourceRef) -> Result<Event, (Skip
             forwarded_for: text(&["x-forwarded-for", "cs(X-Forwarded-For)"]),
             header_names: None,
         })),
-        cloud: None,
-        dns_query: None,
-        container: None,
-        fields: Vec::new(),
+        ..Event::empty(source, Format::W3c, EventKind::HttpRequest)
     })
 }
 

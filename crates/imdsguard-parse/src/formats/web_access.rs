@@ -232,22 +232,14 @@ pub(crate) fn decode(line: &Line<'_>, source: SourceRef) -> Result<Event, (SkipR
         Some(h) if u.starts_with('/') => format!("http://{h}{u}"),
         _ => u.clone(),
     });
+    let format = if proxy {
+        Format::Squid
+    } else {
+        Format::WebAccess
+    };
     Ok(Event {
-        source,
-        format: if proxy {
-            Format::Squid
-        } else {
-            Format::WebAccess
-        },
-        kind: EventKind::HttpRequest,
-        channel: None,
         native_id: method.clone(),
-        record_id: None,
         time: Some(time),
-        clock: imdsguard_event::Clock::Utc,
-        host: None,
-        process: Default::default(),
-        parent: Default::default(),
         network: Some(Network {
             src_ip: Some(line.client.to_owned()),
             url,
@@ -274,10 +266,7 @@ pub(crate) fn decode(line: &Line<'_>, source: SourceRef) -> Result<Event, (SkipR
                 .or_else(|| line.through.map(str::to_owned)),
             header_names: None,
         })),
-        cloud: None,
-        dns_query: None,
-        container: None,
-        fields: Vec::new(),
+        ..Event::empty(source, format, EventKind::HttpRequest)
     })
 }
 

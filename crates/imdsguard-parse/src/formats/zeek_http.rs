@@ -78,17 +78,9 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Resul
         None => uid,
     });
     let mut e = Event {
-        source,
-        format: Format::ZeekHttp,
-        kind: EventKind::HttpRequest,
-        channel: None,
         native_id: v.text(&["method"]),
         record_id,
         time: Some(time),
-        clock: imdsguard_event::Clock::Utc,
-        host: None,
-        process: Default::default(),
-        parent: Default::default(),
         network: Some(Network {
             protocol: Some("tcp".into()),
             src_ip: v.text(&["id.orig_h", "id_orig_h"]),
@@ -125,10 +117,7 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Resul
                 _ => None,
             },
         })),
-        cloud: None,
-        dns_query: None,
-        container: None,
-        fields: Vec::new(),
+        ..Event::empty(source, Format::ZeekHttp, EventKind::HttpRequest)
     };
     super::zeek_conn::keep_zeek_fields(&mut e, v, how.fields);
     Ok(e)
