@@ -830,7 +830,14 @@ pub(crate) fn read_stream(
         return;
     }
     if let Some(lines) = formats::line_reader(&first, opts.format) {
-        (lines.read)(name, first, line_no, &mut *r, opts, summary, on_event);
+        match lines.read {
+            formats::Reading::Lines(read) => {
+                read(name, first, line_no, &mut *r, opts, summary, on_event)
+            }
+            formats::Reading::EveryLine(decode) => each_record_line(
+                name, first, line_no, &mut *r, opts, summary, on_event, &decode,
+            ),
+        }
         return;
     }
     // A log file holding its records in one array (CloudTrail's `{"Records": [...]}`, one line

@@ -9,7 +9,6 @@
 //! reverse-proxy path of the Capital One breach) shows it in the URL.
 
 use std::borrow::Cow;
-use std::io::BufRead;
 
 use imdsguard_event::{
     format_time_ms, parse_time_ms, Event, EventKind, Format, Http, Network, SourceRef, Vantage,
@@ -17,7 +16,6 @@ use imdsguard_event::{
 
 use super::squid::{authority, url_authority};
 use crate::error::SkipReason;
-use crate::{ReadOptions, Summary};
 
 /// The Application Load Balancer's request types.
 const TYPES: &[&str] = &["http", "https", "h2", "grpcs", "ws", "wss"];
@@ -112,7 +110,7 @@ pub(crate) fn sniff_line(line: &str) -> bool {
 }
 
 /// The event of one line.
-pub(crate) fn decode(line: &str, source: SourceRef) -> Result<Event, (SkipReason, String)> {
+pub(crate) fn decode_line(line: &str, source: SourceRef) -> Result<Event, (SkipReason, String)> {
     let bad = |what: &str| (SkipReason::Malformed, what.to_owned());
     let t = tokens(line).ok_or_else(|| bad("a quoted field is not closed"))?;
     let l = layout(&t).ok_or_else(|| {
@@ -190,20 +188,6 @@ pub(crate) fn decode(line: &str, source: SourceRef) -> Result<Event, (SkipReason
     })
 }
 
-/// A load balancer's log: every line a request; a line that is not one is skipped, named and
-/// counted.
-pub(crate) fn read(
-    name: &str,
-    first: Vec<u8>,
-    first_line: u64,
-    r: &mut dyn BufRead,
-    opts: &ReadOptions,
-    summary: &mut Summary,
-    on_event: &mut dyn FnMut(Event),
-) {
-    crate::each_record_line(name, first, first_line, r, opts, summary, on_event, &decode);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,7 +204,7 @@ mod tests {
     fn application_and_classic_lines_decode() {
         let alb = r#"http 2018-07-02T22:23:00.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.39:2817 10.0.0.1:80 0.000 0.001 0.000 200 200 34 366 "GET http://169.254.169.254:80/latest/meta-data/iam/security-credentials/ HTTP/1.1" "curl/7.46.0" - - arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/my-targets/73e2d6bc24d8a067 "Root=1-58337262-36d228ad5d99923122bbe354" "-" "-" 0 2018-07-02T22:22:48.364000Z "forward" "-" "-" "10.0.0.1:80" "200" "-" "-""#;
         assert!(sniff_line(alb));
-        let e = decode(alb, at()).unwrap();
+        let e = decode_line(alb, at()).unwrap();
         assert_eq!(e.time.as_deref(), Some("2018-07-02T22:23:00.186Z"));
         assert_eq!(
             e.record_id.as_deref(),
@@ -243,14 +227,14 @@ mod tests {
 
         let classic = r#"2015-05-13T23:39:43.945958Z my-loadbalancer 192.168.131.39:2817 10.0.0.1:80 0.000073 0.001048 0.000057 200 200 0 29 "GET http://www.example.com:80/ HTTP/1.1" "curl/7.38.0" - -"#;
         assert!(sniff_line(classic));
-        let e = decode(classic, at()).unwrap();
+        let e = decode_line(classic, at()).unwrap();
         let h = e.http.as_ref().unwrap();
         assert_eq!(h.method.as_deref(), Some("GET"));
         assert_eq!(h.uri.as_deref(), Some("/"));
         assert_eq!(h.status, Some(200));
 
         let unread = r#"http 2018-11-30T22:23:00.186641Z app/my-loadbalancer/50dc6c495c0c9188 192.168.131.39:2817 - -1 -1 -1 400 - 0 0 "- http://www.example.com:80- -" "-" - - - "-" "-" "-" 0 2018-11-30T22:22:48.364000Z "-" "-" "-""#;
-        let e = decode(unread, at()).unwrap();
+        let e = decode_line(unread, at()).unwrap();
         assert_eq!(e.network.as_ref().unwrap().url, None);
         assert_eq!(e.http.as_ref().unwrap().status, Some(400));
     }

@@ -7,12 +7,9 @@
 //! request's text (their names are in the configuration, not the log). HAProxy's TCP log lines
 //! (`option tcplog`, no request) are named as such.
 
-use std::io::BufRead;
-
 use imdsguard_event::{Clock, Event, EventKind, Format, Http, Network, SourceRef, Vantage};
 
 use crate::error::SkipReason;
-use crate::{ReadOptions, Summary};
 
 /// The start of the HAProxy part of a line: after a syslog header ending in `haproxy[pid]: `
 /// (or any `name[pid]: `), or the line itself.
@@ -107,7 +104,7 @@ pub(crate) fn sniff_line(line: &str) -> bool {
     split(line).is_some()
 }
 
-fn decode(text: &str, source: SourceRef) -> Result<Event, (SkipReason, String)> {
+pub(crate) fn decode_line(text: &str, source: SourceRef) -> Result<Event, (SkipReason, String)> {
     let l = split(text).ok_or_else(|| {
         (
             SkipReason::Malformed,
@@ -171,19 +168,6 @@ fn decode(text: &str, source: SourceRef) -> Result<Event, (SkipReason, String)> 
     })
 }
 
-/// An HAProxy log: every line a request; a line that is not one is skipped, named and counted.
-pub(crate) fn read(
-    name: &str,
-    first: Vec<u8>,
-    first_line: u64,
-    r: &mut dyn BufRead,
-    opts: &ReadOptions,
-    summary: &mut Summary,
-    on_event: &mut dyn FnMut(Event),
-) {
-    crate::each_record_line(name, first, first_line, r, opts, summary, on_event, &decode);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,7 +185,7 @@ mod tests {
         // HAProxy's documented example, then the same without the syslog header.
         let doc = r#"Feb  6 12:14:14 localhost haproxy[14389]: 10.0.1.2:33317 [06/Feb/2009:12:14:14.655] http-in static/srv1 10/0/30/69/109 200 2750 - - ---- 1/1/1/1/0 0/0 {1wt.eu} {} "GET /index.html HTTP/1.1""#;
         assert!(sniff_line(doc));
-        let e = decode(doc, at()).unwrap();
+        let e = decode_line(doc, at()).unwrap();
         assert_eq!(e.time.as_deref(), Some("2009-02-06 12:14:14.655"));
         assert_eq!(e.clock, Clock::Local);
         let n = e.network.as_ref().unwrap();
@@ -219,7 +203,7 @@ mod tests {
         assert_eq!(kept, ["static/srv1", "{1wt.eu} {}"]);
 
         let bare = r#"203.0.113.9:40112 [20/Nov/2026:09:20:41.008] fe-web be-web/web1 0/0/1/2/3 200 1321 - - ---- 3/3/0/0/0 0/0 "GET /fetch?u=http://169.254.169.254/latest/meta-data/iam/security-credentials/web HTTP/1.1""#;
-        let e = decode(bare, at()).unwrap();
+        let e = decode_line(bare, at()).unwrap();
         assert_eq!(
             e.http.as_ref().unwrap().uri.as_deref(),
             Some("/fetch?u=http://169.254.169.254/latest/meta-data/iam/security-credentials/web")
@@ -230,7 +214,7 @@ mod tests {
     fn tcp_lines_and_other_logs_are_told_apart() {
         let tcp = "Feb  6 12:12:56 localhost haproxy[14387]: 10.0.1.2:33313 [06/Feb/2009:12:12:51.443] fnt bck/srv1 0/0/5007 212 -- 0/0/0/0/3 0/0";
         assert!(sniff_line(tcp));
-        let (reason, detail) = decode(tcp, at()).unwrap_err();
+        let (reason, detail) = decode_line(tcp, at()).unwrap_err();
         assert_eq!(reason, SkipReason::UnknownShape);
         assert!(detail.contains("TCP log line"));
         for other in [

@@ -99,10 +99,22 @@ pub(crate) struct LineReader {
     /// Whether a first line starts this reading.
     pub sniff: fn(&str) -> bool,
     /// The reading.
-    pub read: ReadLines,
+    pub read: Reading,
     /// Whether its formats also come as JSON lines (Zeek's): then a forced format chooses this
     /// reading only when the first line is sniffed.
     pub also_json: bool,
+}
+
+/// A decoder of one line of a format whose every line is a record.
+pub(crate) type DecodeLine = fn(&str, SourceRef) -> Result<Event, Skip>;
+
+/// How a line format is read: by a reader of its own (headers, records across lines), or line by
+/// line, each line a record ([`crate::each_record_line`]).
+pub(crate) enum Reading {
+    /// A reader of its own.
+    Lines(ReadLines),
+    /// Each line decoded alone.
+    EveryLine(DecodeLine),
 }
 
 /// The line formats in sniffing order: the most specific first lines first.
@@ -110,55 +122,55 @@ pub(crate) const LINE_FORMATS: &[LineReader] = &[
     LineReader {
         formats: &[Format::Auditd],
         sniff: auditd::sniff_line,
-        read: auditd::read,
+        read: Reading::Lines(auditd::read),
         also_json: false,
     },
     LineReader {
         formats: &[Format::ZeekHttp, Format::ZeekConn, Format::ZeekDns],
         sniff: zeek_tsv::sniff_line,
-        read: zeek_tsv::read,
+        read: Reading::Lines(zeek_tsv::read),
         also_json: true,
     },
     LineReader {
         formats: &[Format::W3c],
         sniff: w3c::sniff_line,
-        read: w3c::read,
+        read: Reading::Lines(w3c::read),
         also_json: false,
     },
     LineReader {
         formats: &[Format::WebAccess],
         sniff: web_access::sniff_line,
-        read: web_access::read,
+        read: Reading::EveryLine(web_access::decode_line),
         also_json: false,
     },
     LineReader {
         formats: &[Format::Haproxy],
         sniff: haproxy::sniff_line,
-        read: haproxy::read,
+        read: Reading::EveryLine(haproxy::decode_line),
         also_json: false,
     },
     LineReader {
         formats: &[Format::Squid],
         sniff: squid::sniff_line,
-        read: squid::read,
+        read: Reading::EveryLine(squid::decode_line),
         also_json: false,
     },
     LineReader {
         formats: &[Format::AwsAlb],
         sniff: aws_alb::sniff_line,
-        read: aws_alb::read,
+        read: Reading::EveryLine(aws_alb::decode_line),
         also_json: false,
     },
     LineReader {
         formats: &[Format::AwsVpcFlow],
         sniff: aws_vpc_flow::sniff_line,
-        read: aws_vpc_flow::read,
+        read: Reading::Lines(aws_vpc_flow::read),
         also_json: false,
     },
     LineReader {
         formats: &[Format::DefenderCsv],
         sniff: defender_csv::sniff_csv_header,
-        read: defender_csv::read,
+        read: Reading::Lines(defender_csv::read),
         also_json: false,
     },
 ];

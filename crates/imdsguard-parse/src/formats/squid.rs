@@ -9,14 +9,11 @@
 //! A metadata request through a forward proxy fetches the proxy host's own credentials: the
 //! proxy, not the client, is the instance whose role is exposed.
 
-use std::io::BufRead;
-
 use imdsguard_event::{
     format_time_ms, parse_time_ms, Event, EventKind, Format, Http, Network, SourceRef, Vantage,
 };
 
 use crate::error::SkipReason;
-use crate::{ReadOptions, Summary};
 
 /// One native line, split.
 #[derive(Debug, PartialEq, Eq)]
@@ -164,27 +161,15 @@ pub(crate) fn decode(line: &Line<'_>, source: SourceRef) -> Result<Event, (SkipR
     })
 }
 
-/// A native Squid log: every line a request; a line that is not one is skipped, named and
-/// counted.
-pub(crate) fn read(
-    name: &str,
-    first: Vec<u8>,
-    first_line: u64,
-    r: &mut dyn BufRead,
-    opts: &ReadOptions,
-    summary: &mut Summary,
-    on_event: &mut dyn FnMut(Event),
-) {
-    let decode = |text: &str, source: SourceRef| {
-        match split(text) {
+/// A native Squid log line: a request; a line that is not one is skipped, named and counted.
+pub(crate) fn decode_line(text: &str, source: SourceRef) -> Result<Event, (SkipReason, String)> {
+    match split(text) {
         Some(line) => decode(&line, source),
         None => Err((
             SkipReason::Malformed,
             "not a Squid access-log line (time elapsed client code/status bytes method URL user hierarchy/peer type)".into(),
         )),
     }
-    };
-    crate::each_record_line(name, first, first_line, r, opts, summary, on_event, &decode);
 }
 
 #[cfg(test)]

@@ -8,14 +8,11 @@
 //! Request lines are written as the client sent them: nginx escapes `"` and bytes outside
 //! printable ASCII as `\xHH`, Apache as `\"` and `\xHH`; both are read back.
 
-use std::io::BufRead;
-
 use imdsguard_event::{
     format_time_ms, parse_time_ms, Event, EventKind, Format, Http, Network, SourceRef, Vantage,
 };
 
 use crate::error::SkipReason;
-use crate::{ReadOptions, Summary};
 
 /// One access-log line, split.
 #[derive(Debug, PartialEq, Eq)]
@@ -270,24 +267,15 @@ pub(crate) fn decode(line: &Line<'_>, source: SourceRef) -> Result<Event, (SkipR
     })
 }
 
-/// An access log: every line a request; a line that is not one is skipped, named and counted.
-pub(crate) fn read(
-    name: &str,
-    first: Vec<u8>,
-    first_line: u64,
-    r: &mut dyn BufRead,
-    opts: &ReadOptions,
-    summary: &mut Summary,
-    on_event: &mut dyn FnMut(Event),
-) {
-    let decode = |text: &str, source: SourceRef| match split(text) {
+/// An access-log line: a request; a line that is not one is skipped, named and counted.
+pub(crate) fn decode_line(text: &str, source: SourceRef) -> Result<Event, (SkipReason, String)> {
+    match split(text) {
         Some(line) => decode(&line, source),
         None => Err((
             SkipReason::Malformed,
             "not an access-log line (common, combined or vhost_combined)".into(),
         )),
-    };
-    crate::each_record_line(name, first, first_line, r, opts, summary, on_event, &decode);
+    }
 }
 
 #[cfg(test)]
