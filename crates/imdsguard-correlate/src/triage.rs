@@ -595,13 +595,16 @@ fn ssrf(a: &Alert, facts: &Facts) -> Finding {
     )
 }
 
-fn is_external(ip: IpAddr) -> bool {
+/// Whether an address is one the public internet routes: not private, loopback, link-local,
+/// unspecified, broadcast or carrier-grade shared space (100.64.0.0/10), nor IPv6 unique-local.
+pub(crate) fn is_external(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v) => {
             !(v.is_private()
                 || v.is_loopback()
                 || v.is_link_local()
                 || v.is_unspecified()
+                || v.is_broadcast()
                 || v.octets()[0] == 100 && (64..128).contains(&v.octets()[1]))
         }
         IpAddr::V6(v) => {

@@ -19,7 +19,7 @@ pub(crate) fn triage(a: &Alert, c: &Cloud) -> Triage {
         .caller_ip
         .as_deref()
         .and_then(|s| s.parse::<IpAddr>().ok())
-        .is_some_and(crate::cloud::is_public);
+        .is_some_and(crate::triage::is_external);
     let who = c.principal.as_deref().unwrap_or("an unnamed identity");
     let authorized = if elsewhere {
         Finding::escalating(

@@ -33,8 +33,9 @@
 use imdsguard_event::Severity;
 use imdsguard_rules::Alert;
 
-use super::{alert, is_public, Cloud, CloudUse};
+use super::{alert, Cloud, CloudUse};
 use crate::imds::Meta;
+use crate::triage::is_external;
 
 /// IMDS-105.
 pub const META: Meta = Meta {
@@ -65,13 +66,13 @@ impl Cloud {
         // Through a VPC endpoint an instance calls from its private address, beside the public
         // one its other calls leave by: not elsewhere, unless the address is another listed
         // instance's.
-        if u.vpc_endpoint && !is_public(ip) && self.inventory.by_ip(ip).is_none() {
+        if u.vpc_endpoint && !is_external(ip) && self.inventory.by_ip(ip).is_none() {
             return;
         }
         // An instance listed without a public address reaches the provider's API through a NAT
         // or the provider's default outbound address, which the inventory does not give: its
         // own public address is learned as for an unlisted one.
-        let egress_unknown = is_public(ip) && listed.iter().all(|i| i.public_ips.is_empty());
+        let egress_unknown = is_external(ip) && listed.iter().all(|i| i.public_ips.is_empty());
         let (severity, whose) = if (u.by_identity || !egress_unknown) && !listed.is_empty() {
             let own: Vec<String> = listed
                 .iter()
@@ -94,7 +95,7 @@ impl Cloud {
                 format!("The inventory lists the instance's addresses as {own}")
             };
             let other = self.inventory.by_ip(ip).map(|o| o.id.clone());
-            let public = is_public(ip);
+            let public = is_external(ip);
             let sev = if other.is_none() && public && !u.by_identity {
                 Severity::Critical
             } else {

@@ -243,28 +243,5 @@ fn alert(
     a
 }
 
-/// Whether an address is one the public internet routes: not private, loopback, link-local,
-/// unspecified, broadcast or carrier-grade shared space (100.64.0.0/10), nor IPv6 unique-local.
-pub(crate) fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v) => {
-            let o = v.octets();
-            !(v.is_private()
-                || v.is_loopback()
-                || v.is_link_local()
-                || v.is_unspecified()
-                || v.is_broadcast()
-                || (o[0] == 100 && (64..128).contains(&o[1])))
-        }
-        IpAddr::V6(v) => {
-            let s = v.segments();
-            !(v.is_loopback()
-                || v.is_unspecified()
-                || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80)
-        }
-    }
-}
-
 #[cfg(test)]
 mod fixtures;
