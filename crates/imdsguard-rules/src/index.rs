@@ -30,8 +30,12 @@ pub(crate) fn necessary(e: &Expr) -> Option<Keys> {
             .collect(),
         Expr::All(xs) => {
             let options: Vec<Keys> = xs.iter().filter_map(necessary).collect();
-            // The most selective: fewest literals, preferring any field over the channel name.
-            options.into_iter().min_by_key(|k| k.len())
+            // The most selective: fewest literals, preferring any field over the channel name (a
+            // log source's `Channel = Sysmon` holds for every Sysmon event, its `EventID = 1` for
+            // the process starts alone).
+            options
+                .into_iter()
+                .min_by_key(|k| (k.len(), k.iter().any(|(f, _)| is_channel(*f))))
         }
         Expr::Any(xs) if !xs.is_empty() => {
             let mut all = Vec::new();
@@ -42,6 +46,12 @@ pub(crate) fn necessary(e: &Expr) -> Option<Keys> {
         }
         _ => None,
     }
+}
+
+/// Whether the field is a Windows record's channel name: true of every event of its log, the least
+/// selective key a log source gives.
+fn is_channel(f: Field) -> bool {
+    matches!(f, Field::Raw(s) | Field::RawOr(s, _) if s.name().eq_ignore_ascii_case("Channel"))
 }
 
 /// The index over a rule set.

@@ -20,11 +20,12 @@ use crate::ir::{Expr, Matcher};
 type Needs = Vec<(Field, String)>;
 
 /// What the rule needs to find, if its condition says. Enriched fields are left out (computing
-/// them for every event would cost what the rules' own short-circuit saves), as are the keyword
-/// field (every value of the record) and empty literals (which always occur).
+/// them for every event would cost what the rules' own short-circuit saves), as are empty literals
+/// (which always occur). A keyword search's literals are looked for in every value of the record:
+/// one automaton pass instead of one search per keyword and value.
 pub(crate) fn needed(e: &Expr) -> Option<Needs> {
     match e {
-        Expr::Test(f, ms) if !ms.is_empty() && !f.is_enriched() && *f != Field::Keywords => ms
+        Expr::Test(f, ms) if !ms.is_empty() && !f.is_enriched() => ms
             .iter()
             .map(|m| match m {
                 Matcher::Eq(t) | Matcher::Prefix(t) | Matcher::Suffix(t) | Matcher::Contains(t)
@@ -54,24 +55,22 @@ pub(crate) fn needed(e: &Expr) -> Option<Needs> {
     }
 }
 
-/// One automaton per field over every literal some rule needs there.
+/// One automaton per field over every literal some rule needs there, and the way back from a
+/// literal to the rules that need it.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Prefilter {
     /// The field, its automaton, and the global id of its first literal.
     fields: Vec<(Field, AhoCorasick, usize)>,
-    /// Per rule: the global literal ids one of which must occur, and the fields (positions in
-    /// `fields`) they belong to; `None` when the rule needs nothing.
-    rules: Vec<Option<(Vec<usize>, Vec<usize>)>>,
+    /// The rules needing global literal `l` are `users[starts[l]..starts[l + 1]]`.
+    starts: Vec<u32>,
+    users: Vec<u32>,
+    /// Per rule, a bit per field position it needs literals in: `words` words a rule.
+    masks: Vec<u64>,
+    words: usize,
+    /// A bit per rule that needs nothing (always passes this stage).
+    free: Vec<u64>,
     /// How many literals in all.
     literals: usize,
-}
-
-/// What one event was found to contain, filled in as fields are scanned.
-pub(crate) struct Found {
-    /// Bit per global literal id.
-    seen: Vec<u64>,
-    /// Bit per field position: scanned already.
-    scanned: Vec<u64>,
 }
 
 fn bit(set: &[u64], i: usize) -> bool {
@@ -88,14 +87,13 @@ impl Prefilter {
         let mut literals: Vec<(Field, Vec<String>)> = Vec::new();
         let mut field_at: HashMap<Field, usize> = HashMap::new();
         let mut lit_at: HashMap<(usize, String), usize> = HashMap::new();
-        let mut rules = Vec::with_capacity(conditions.len());
+        let mut rules: Vec<Option<Vec<(usize, usize)>>> = Vec::with_capacity(conditions.len());
         for c in conditions {
             let Some(n) = needed(c) else {
                 rules.push(None);
                 continue;
             };
             let mut local = Vec::with_capacity(n.len());
-            let mut at_fields = Vec::new();
             for (f, lit) in n {
                 let at = *field_at.entry(f).or_insert_with(|| {
                     literals.push((f, Vec::new()));
@@ -106,11 +104,8 @@ impl Prefilter {
                     literals[at].1.len() - 1
                 });
                 local.push((at, k));
-                if !at_fields.contains(&at) {
-                    at_fields.push(at);
-                }
             }
-            rules.push(Some((local, at_fields)));
+            rules.push(Some(local));
         }
         let mut fields = Vec::with_capacity(literals.len());
         let mut base = 0;
@@ -120,67 +115,106 @@ impl Prefilter {
             let ac = AhoCorasickBuilder::new()
                 .ascii_case_insensitive(true)
                 .match_kind(MatchKind::Standard)
-                .kind(Some(AhoCorasickKind::ContiguousNFA))
+                .kind(Some(if lits.len() <= 100 {
+                    AhoCorasickKind::DFA
+                } else {
+                    AhoCorasickKind::ContiguousNFA
+                }))
                 .build(lits)
                 .expect("literal automaton: sizes are far below the crate's limits");
             fields.push((*f, ac, base));
             base += lits.len();
         }
-        let rules = rules
-            .into_iter()
-            .map(|r| {
-                r.map(|(local, at_fields)| {
-                    let ids = local.iter().map(|&(at, k)| fields[at].2 + k).collect();
-                    (ids, at_fields)
-                })
-            })
-            .collect();
+        let words = fields.len().div_ceil(64).max(1);
+        let mut masks = vec![0u64; rules.len() * words];
+        let mut free = vec![0u64; rules.len().div_ceil(64)];
+        let mut by_literal: Vec<Vec<u32>> = vec![Vec::new(); base];
+        for (i, r) in rules.iter().enumerate() {
+            let Some(local) = r else {
+                set_bit(&mut free, i);
+                continue;
+            };
+            for &(at, k) in local {
+                set_bit(&mut masks[i * words..(i + 1) * words], at);
+                let users = &mut by_literal[fields[at].2 + k];
+                if users.last() != Some(&(i as u32)) {
+                    users.push(i as u32);
+                }
+            }
+        }
+        let mut starts = Vec::with_capacity(base + 1);
+        let mut users = Vec::new();
+        for list in by_literal {
+            starts.push(users.len() as u32);
+            users.extend(list);
+        }
+        starts.push(users.len() as u32);
         Prefilter {
             fields,
-            rules,
+            starts,
+            users,
+            masks,
+            words,
+            free,
             literals: base,
         }
     }
 
-    /// A fresh record of what one event contains.
-    pub(crate) fn found(&self) -> Found {
-        Found {
-            seen: vec![0; self.literals.div_ceil(64)],
-            scanned: vec![0; self.fields.len().div_ceil(64)],
-        }
-    }
-
-    /// Whether rule `i` can match the event: one of its literals occurs (scanning the fields it
-    /// needs the first time they are asked for).
-    pub(crate) fn may_match(&self, i: usize, ev: &Enriched<'_>, found: &mut Found) -> bool {
-        let Some((ids, at_fields)) = &self.rules[i] else {
-            return true;
-        };
-        for &at in at_fields {
-            if !bit(&found.scanned, at) {
-                set_bit(&mut found.scanned, at);
-                self.scan(at, ev, &mut found.seen);
+    /// Keeps, of the candidate rules (a bit per rule), those that can match the event: rules that
+    /// need nothing, and rules one of whose literals occurs. Each field some candidate needs is
+    /// scanned once, and each literal found marks the rules that need it: the cost follows what
+    /// the event contains, not how many literals the candidates list.
+    pub(crate) fn retain(&self, candidates: &mut [u64], ev: &Enriched<'_>) {
+        let mut wanted = vec![0u64; self.words];
+        for (w, &word) in candidates.iter().enumerate() {
+            let mut word = word & !self.free[w];
+            while word != 0 {
+                let i = w * 64 + word.trailing_zeros() as usize;
+                word &= word - 1;
+                for (x, m) in wanted
+                    .iter_mut()
+                    .zip(&self.masks[i * self.words..(i + 1) * self.words])
+                {
+                    *x |= m;
+                }
             }
         }
-        ids.iter().any(|&id| bit(&found.seen, id))
+        let mut passed = self.free.clone();
+        let mut seen = vec![0u64; self.literals.div_ceil(64)];
+        for (w, &word) in wanted.iter().enumerate() {
+            let mut word = word;
+            while word != 0 {
+                let at = w * 64 + word.trailing_zeros() as usize;
+                word &= word - 1;
+                self.scan(at, ev, &mut seen, &mut passed);
+            }
+        }
+        for (c, p) in candidates.iter_mut().zip(&passed) {
+            *c &= p;
+        }
     }
 
-    fn scan(&self, at: usize, ev: &Enriched<'_>, seen: &mut [u64]) {
+    fn scan(&self, at: usize, ev: &Enriched<'_>, seen: &mut [u64], passed: &mut [u64]) {
         let (field, ac, base) = &self.fields[at];
         let Some(v) = field.get(ev) else { return };
         v.each_text(|s| {
             for m in ac.find_overlapping_iter(s) {
-                set_bit(seen, base + m.pattern().as_usize());
+                let l = base + m.pattern().as_usize();
+                if bit(seen, l) {
+                    continue;
+                }
+                set_bit(seen, l);
+                for &r in &self.users[self.starts[l] as usize..self.starts[l + 1] as usize] {
+                    set_bit(passed, r as usize);
+                }
             }
         });
     }
 
     /// Rules that need literals, and literals in all.
     pub(crate) fn stats(&self) -> (usize, usize) {
-        (
-            self.rules.iter().filter(|r| r.is_some()).count(),
-            self.literals,
-        )
+        let free: u32 = self.free.iter().map(|w| w.count_ones()).sum();
+        (self.masks.len() / self.words - free as usize, self.literals)
     }
 }
 

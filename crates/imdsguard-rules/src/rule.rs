@@ -434,17 +434,16 @@ impl RuleSet {
     /// Every rule that matches the event, in rule order; only the rules the index says the event
     /// can match, and whose needed literals occur in it, are evaluated.
     pub fn eval<'r>(&'r self, ev: &Enriched<'_>) -> Vec<Hit<'r>> {
-        let mut found = self.prefilter.found();
+        let mut candidates = self.index.candidates(ev);
+        self.prefilter.retain(&mut candidates, ev);
         let mut hits = Vec::new();
-        for (w, &word) in self.index.candidates(ev).iter().enumerate() {
+        for (w, &word) in candidates.iter().enumerate() {
             let mut word = word;
             while word != 0 {
                 let i = w * 64 + word.trailing_zeros() as usize;
                 word &= word - 1;
-                if self.prefilter.may_match(i, ev, &mut found) {
-                    if let Some(hit) = self.rules[i].eval(ev) {
-                        hits.push(hit);
-                    }
+                if let Some(hit) = self.rules[i].eval(ev) {
+                    hits.push(hit);
                 }
             }
         }

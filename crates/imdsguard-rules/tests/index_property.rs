@@ -1,7 +1,7 @@
 //! Property: the indexed and prefiltered evaluator ([`RuleSet::eval`]) returns exactly what the reference
 //! evaluator ([`RuleSet::eval_reference`], every rule on every event) returns, for random rule sets
-//! (equality, containment, negation, conjunction and disjunction over raw and typed fields) and
-//! random events.
+//! (equality, containment, negation, conjunction and disjunction over raw and typed fields, the
+//! `Channel` field the index likes least, and keyword searches over every value) and random events.
 
 use imdsguard_enrich::Enricher;
 use imdsguard_event::Severity;
@@ -9,20 +9,21 @@ use imdsguard_event::{Event, EventKind, Format, Position, Process, SourceRef, Sy
 use imdsguard_rules::{Expr, Field, Matcher, Rule, RuleSet, Text};
 use proptest::prelude::*;
 
-const NAMES: [&str; 3] = ["PropEventID", "PropChannel", "PropImage"];
+const NAMES: [&str; 3] = ["PropEventID", "Channel", "PropImage"];
 const VALUES: [&str; 5] = ["1", "3", "sysmon", "Security", "C:\\x\\CMD.exe"];
 
 fn field(i: usize) -> Field {
     match i {
         0..=2 => Field::Raw(Sym::intern(NAMES[i])),
         3 => Field::EventKind,
-        _ => Field::ProcessImage,
+        4 => Field::ProcessImage,
+        _ => Field::Keywords,
     }
 }
 
 fn leaf() -> impl Strategy<Value = Expr> {
     (
-        0usize..5,
+        0usize..6,
         prop::collection::vec((0usize..5, 0usize..6), 1..3),
     )
         .prop_map(|(f, vs)| {
