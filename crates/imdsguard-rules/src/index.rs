@@ -30,12 +30,12 @@ pub(crate) fn necessary(e: &Expr) -> Option<Keys> {
             .collect(),
         Expr::All(xs) => {
             let options: Vec<Keys> = xs.iter().filter_map(necessary).collect();
-            // The most selective: fewest literals, preferring any field over the channel name (a
-            // log source's `Channel = Sysmon` holds for every Sysmon event, its `EventID = 1` for
-            // the process starts alone).
+            // The most selective: any field before the channel name (a log source's `Channel =
+            // Security` holds for every Security event, a selection's `EventID ∈ {4624, 4625}`
+            // for the logons alone), then the fewest literals.
             options
                 .into_iter()
-                .min_by_key(|k| (k.len(), k.iter().any(|(f, _)| is_channel(*f))))
+                .min_by_key(|k| (k.iter().any(|(f, _)| is_channel(*f)), k.len()))
         }
         Expr::Any(xs) if !xs.is_empty() => {
             let mut all = Vec::new();

@@ -278,11 +278,15 @@ fn value_ops(t: &FieldTest, v: &SigmaValue, place: Place) -> Result<Vec<Op>, Det
             multi_line: has(Modifier::ReMultiLine),
             dot_all: has(Modifier::ReDotAll),
         };
+        // Parsed with its flags, not compiled: compilation (which also refuses a regex too large
+        // to build) happens once, when the rule compiles.
         let compiled = regex_source(&op).unwrap_or_default();
-        regex::Regex::new(&compiled).map_err(|e| DetectionError::Regex {
-            expr: compiled,
-            reason: e.to_string(),
-        })?;
+        regex_syntax::Parser::new()
+            .parse(&compiled)
+            .map_err(|e| DetectionError::Regex {
+                expr: compiled,
+                reason: e.to_string(),
+            })?;
         return Ok(vec![op]);
     }
     if has(Modifier::Base64) || has(Modifier::Base64Offset) {
