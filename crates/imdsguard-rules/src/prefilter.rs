@@ -3,12 +3,13 @@
 //! For each rule, [`needed`] derives from its condition clauses of `(field, literal)` pairs: for
 //! the rule to match, in every clause one of the literals must occur in its field's value, ASCII
 //! case ignored (every `Eq`, `Prefix`, `Suffix` and `Contains` test holds only where its text
-//! occurs; every part of a conjunction must hold; of a disjunction, one part). All literals of one
+//! occurs, a regex only where one of the prefixes its matches start with occurs; every part of a
+//! conjunction must hold; of a disjunction, one part). All literals of one
 //! field go into one Aho-Corasick automaton; per event, each field some candidate rule needs is
 //! scanned once, each literal found marks the clauses it satisfies, and a rule with a clause left
 //! unsatisfied is not evaluated. Sound by construction, like the first stage ([`crate::index`]): a
-//! rule is skipped only when its condition cannot hold. Rules with no such literals (regexes only,
-//! numbers, `exists`) are always evaluated.
+//! rule is skipped only when its condition cannot hold. Rules with no such literals (regexes that
+//! can start anywhere, numbers, `exists`) are always evaluated.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -58,14 +59,41 @@ fn ranked(e: &Expr) -> Vec<Clause> {
     out
 }
 
+/// Literals one of which every match of the regex contains, lowercased: the prefixes every match
+/// starts with (regex-syntax's extraction, which reads look-arounds as matching anywhere, so it
+/// never leaves a literal out). `None` when the regex has no such finite set, or one of them is
+/// empty (it matches anywhere).
+fn regex_literals(re: &regex::Regex) -> Option<Vec<String>> {
+    let hir = regex_syntax::Parser::new().parse(re.as_str()).ok()?;
+    let seq = regex_syntax::hir::literal::Extractor::new().extract(&hir);
+    let lits = seq.literals().filter(|l| !l.is_empty())?;
+    let mut out: Vec<String> = Vec::with_capacity(lits.len());
+    for l in lits {
+        let b = l.as_bytes();
+        // A prefix cut inside a character keeps its whole characters: still a prefix.
+        let s = match std::str::from_utf8(b) {
+            Ok(s) => s,
+            Err(e) => std::str::from_utf8(&b[..e.valid_up_to()]).ok()?,
+        };
+        if s.is_empty() {
+            return None;
+        }
+        let s = s.to_ascii_lowercase();
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    Some(out)
+}
+
 /// Every necessary clause, each with whether it is only equalities.
 fn clauses(e: &Expr) -> Vec<(bool, Clause)> {
     match e {
         Expr::Test(f, ms) if !ms.is_empty() && !f.is_enriched() => {
             let mut eq_only = true;
-            let c: Option<Clause> = ms
-                .iter()
-                .map(|m| match m {
+            let mut c = Clause::new();
+            for m in ms {
+                match m {
                     Matcher::Eq(t)
                     | Matcher::Prefix(t)
                     | Matcher::Suffix(t)
@@ -73,12 +101,19 @@ fn clauses(e: &Expr) -> Vec<(bool, Clause)> {
                         if !t.as_str().is_empty() =>
                     {
                         eq_only &= matches!(m, Matcher::Eq(_));
-                        Some((*f, t.as_str().to_ascii_lowercase()))
+                        c.push((*f, t.as_str().to_ascii_lowercase()));
                     }
-                    _ => None,
-                })
-                .collect();
-            c.map(|c| vec![(eq_only, c)]).unwrap_or_default()
+                    Matcher::Regex(re) => {
+                        let Some(lits) = regex_literals(re) else {
+                            return Vec::new();
+                        };
+                        eq_only = false;
+                        c.extend(lits.into_iter().map(|l| (*f, l)));
+                    }
+                    _ => return Vec::new(),
+                }
+            }
+            vec![(eq_only, c)]
         }
         Expr::All(xs) => xs.iter().flat_map(clauses).collect(),
         // One part must hold: the union of one clause of each part (the rarest), when every part
@@ -386,13 +421,36 @@ mod tests {
                 .collect(),
         );
         assert_eq!(needed(&many).len(), MAX_CLAUSES);
-        // Negations, regexes and enriched fields need nothing.
-        assert!(needed(&Expr::Not(Box::new(img))).is_empty());
-        let re = Expr::Test(
-            Field::ProcessCommandLine,
-            vec![Matcher::Regex(regex::Regex::new("a+").unwrap())],
+        // A regex: the prefixes its matches start with, lowercased, case variants once.
+        let re = |r: &str| {
+            Expr::Test(
+                Field::ProcessCommandLine,
+                vec![Matcher::Regex(regex::Regex::new(r).unwrap())],
+            )
+        };
+        assert_eq!(
+            needed(&re(r"(?i)net\s+(user|group)")),
+            [vec![lit(Field::ProcessCommandLine, "net"),]]
         );
-        assert!(needed(&re).is_empty());
+        assert_eq!(
+            needed(&re("(Iex|wget) ")),
+            [vec![
+                lit(Field::ProcessCommandLine, "iex "),
+                lit(Field::ProcessCommandLine, "wget "),
+            ]]
+        );
+        // Negations, regexes that can start anywhere, and enriched fields need nothing.
+        assert!(needed(&Expr::Not(Box::new(img))).is_empty());
+        assert!(needed(&re(r"\w+\.exe")).is_empty());
+        assert!(needed(&re(".+x")).is_empty());
+        // `a*b` starts with `a` or with `b`.
+        assert_eq!(
+            needed(&re("a*b")),
+            [vec![
+                lit(Field::ProcessCommandLine, "a"),
+                lit(Field::ProcessCommandLine, "b")
+            ]]
+        );
         assert!(needed(&on(Field::ProcessVerdict).is("agent")).is_empty());
         let empty = Expr::Test(Field::ProcessImage, vec![Matcher::Eq(Text::new(""))]);
         assert!(needed(&empty).is_empty());

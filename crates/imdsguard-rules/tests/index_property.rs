@@ -1,7 +1,8 @@
 //! Property: the indexed and prefiltered evaluator ([`RuleSet::eval`]) returns exactly what the reference
 //! evaluator ([`RuleSet::eval_reference`], every rule on every event) returns, for random rule sets
 //! (equality, containment, negation, conjunction and disjunction over raw and typed fields, the
-//! `Channel` field the index likes least, and keyword searches over every value) and random events.
+//! `Channel` field the index likes least, keyword searches over every value, and regexes) and random
+//! events.
 
 use imdsguard_enrich::Enricher;
 use imdsguard_event::Severity;
@@ -21,10 +22,14 @@ fn field(i: usize) -> Field {
     }
 }
 
+fn regex(r: &str) -> Matcher {
+    Matcher::Regex(regex::Regex::new(r).unwrap())
+}
+
 fn leaf() -> impl Strategy<Value = Expr> {
     (
         0usize..6,
-        prop::collection::vec((0usize..5, 0usize..6), 1..3),
+        prop::collection::vec((0usize..5, 0usize..9), 1..3),
     )
         .prop_map(|(f, vs)| {
             let ms = vs
@@ -45,6 +50,15 @@ fn leaf() -> impl Strategy<Value = Expr> {
                         2 => Matcher::Prefix(Text::new(head)),
                         3 => Matcher::Suffix(Text::new(tail)),
                         4 => Matcher::Eq(Text::cased(text)),
+                        // Regexes: a literal start, a start of two case-folded alternatives, and
+                        // one that can start anywhere.
+                        5 => regex(&format!(
+                            "(?i){}.*{}",
+                            regex::escape(head),
+                            regex::escape(tail)
+                        )),
+                        6 => regex(&format!("(x|{})+", regex::escape(head))),
+                        7 => regex(&format!(".?{}", regex::escape(tail))),
                         _ => Matcher::Exists,
                     }
                 })
