@@ -146,10 +146,11 @@ impl Rules {
         let (all, filter_report) = imdsguard_sigma::apply_filters(all);
         report.errors.extend(filter_report.unused);
         report.filters = filter_report.applied;
-        let all = select(all, &cfg.select, &mut report.left_out);
-        let compiled = imdsguard_sigma::compile_all(&all, threads);
-        // Each parsed rule is dropped once its compiled form is kept: the parsed set is not held
-        // beside the rule set being built (a fifth of the peak memory of loading SigmaHQ's rules).
+        let mut all = select(all, &cfg.select, &mut report.left_out);
+        // Each parsed detection is released as soon as it is compiled, and the rest of each
+        // parsed rule once its compiled form is kept: the parsed set is not held beside the rule
+        // set being built (a fifth of the peak memory of loading SigmaHQ's rules).
+        let compiled = imdsguard_sigma::compile_all_releasing(&mut all, threads);
         for (r, compiled) in all.into_iter().zip(compiled) {
             if let Some(c) = &r.correlation {
                 correlations.push(SigmaCorrelation {

@@ -250,6 +250,20 @@ pub fn compile_all(rules: &[SigmaRule], threads: usize) -> Vec<Result<Rule, Sigm
     crate::par_map(rules, threads, compile)
 }
 
+/// [`compile_all`], releasing each rule's detection (the bulk of a parsed rule) as soon as it is
+/// compiled, so that the parsed and the compiled forms of a large rule set are not held together;
+/// the rest of each rule (path, title, ids, level, correlation) stays.
+pub fn compile_all_releasing(
+    rules: &mut [SigmaRule],
+    threads: usize,
+) -> Vec<Result<Rule, SigmaError>> {
+    crate::par_map_mut(rules, threads, |r| {
+        let compiled = compile(r);
+        r.detection = None;
+        compiled
+    })
+}
+
 /// Compiles a Sigma detection rule into the rule IR.
 pub fn compile(r: &SigmaRule) -> Result<Rule, SigmaError> {
     compile_with(r, true)
@@ -461,6 +475,28 @@ fn glob_matcher(p: &Pattern, cased: bool) -> Result<Matcher, DetectionError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compiling_while_releasing_gives_the_same_rules_and_keeps_what_a_caller_reads() {
+        let text = "title: T\nid: 5f1a0a3c-1d7e-4a53-9d59-8d6f1e2b3c4d\nname: t\nlevel: high\n\
+                    logsource:\n  category: process_creation\n  product: windows\n\
+                    detection:\n  s:\n    Image|endswith: '\\\\curl.exe'\n  condition: s\n";
+        let rules = crate::parse_rule(text, "t.yml").unwrap();
+        let plain = compile_all(&rules, 1);
+        for threads in [1, 2] {
+            let mut released = rules.clone();
+            let compiled = compile_all_releasing(&mut released, threads);
+            assert_eq!(compiled.len(), plain.len());
+            for (a, b) in compiled.iter().zip(&plain) {
+                let (a, b) = (a.as_ref().unwrap(), b.as_ref().unwrap());
+                assert_eq!((&a.id, &a.title, a.severity), (&b.id, &b.title, b.severity));
+                assert_eq!(format!("{:?}", a.when), format!("{:?}", b.when));
+            }
+            assert!(released[0].detection.is_none());
+            assert_eq!(released[0].name.as_deref(), Some("t"));
+            assert_eq!(released[0].path, "t.yml");
+        }
+    }
 
     #[test]
     fn the_data_tables_load() {

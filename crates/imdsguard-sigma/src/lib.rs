@@ -27,7 +27,8 @@ mod value;
 pub mod yaml;
 
 pub use compile::{
-    compile, compile_all, compile_detection, logsource_channels, severity, sigma_field,
+    compile, compile_all, compile_all_releasing, compile_detection, logsource_channels, severity,
+    sigma_field,
 };
 pub use condition::{parse_condition, Condition, ConditionError};
 pub use error::{DetectionError, ErrorKind, SigmaError};
@@ -45,6 +46,29 @@ pub use value::{Pattern, Piece, SigmaValue};
 
 /// `f` over `items` on up to `threads` scoped threads, each taking a contiguous run: results in
 /// the items' order.
+/// [`par_map`] over items the function may change.
+pub(crate) fn par_map_mut<T: Send, U: Send>(
+    items: &mut [T],
+    threads: usize,
+    f: impl Fn(&mut T) -> U + Sync,
+) -> Vec<U> {
+    let threads = threads.clamp(1, items.len().max(1));
+    if threads == 1 {
+        return items.iter_mut().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks_mut(chunk)
+            .map(|part| s.spawn(|| part.iter_mut().map(&f).collect::<Vec<U>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
 pub(crate) fn par_map<T: Sync, U: Send>(
     items: &[T],
     threads: usize,
