@@ -54,6 +54,18 @@ fn is_channel(f: Field) -> bool {
     matches!(f, Field::Raw(s) | Field::RawOr(s, _) if s.name().eq_ignore_ascii_case("Channel"))
 }
 
+/// `s` with ASCII letters lowercased: `s` itself when it has no uppercase letter (values are
+/// mostly lowercase or digits already), else a copy in `buf`.
+pub(crate) fn ascii_lowercase<'a>(s: &'a str, buf: &'a mut String) -> &'a str {
+    if !s.bytes().any(|b| b.is_ascii_uppercase()) {
+        return s;
+    }
+    buf.clear();
+    buf.push_str(s);
+    buf.make_ascii_lowercase();
+    buf
+}
+
 /// The index over a rule set.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Index {
@@ -106,15 +118,7 @@ impl Index {
         for (f, map) in &self.by_field {
             let Some(v) = f.get(ev) else { continue };
             v.each_text(|s: &str| {
-                // Values are mostly lowercase or digits already: copy only when they are not.
-                let key = if s.bytes().any(|b| b.is_ascii_uppercase()) {
-                    lower.clear();
-                    lower.push_str(s);
-                    lower.make_ascii_lowercase();
-                    lower.as_str()
-                } else {
-                    s
-                };
+                let key = ascii_lowercase(s, &mut lower);
                 if let Some(list) = map.get(key) {
                     for &i in list {
                         bits[i as usize / 64] |= 1 << (i % 64);

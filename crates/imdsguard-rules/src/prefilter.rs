@@ -337,15 +337,7 @@ impl Prefilter {
         let ac = f.automaton();
         let mut lower = String::new();
         v.each_text(|s| {
-            let s = if s.bytes().any(|b| b.is_ascii_uppercase()) {
-                lower.clear();
-                lower.push_str(s);
-                lower.make_ascii_lowercase();
-                lower.as_str()
-            } else {
-                s
-            };
-            for m in ac.find_overlapping_iter(s) {
+            for m in ac.find_overlapping_iter(crate::index::ascii_lowercase(s, &mut lower)) {
                 let l = f.base + m.pattern().as_usize();
                 if bit(seen, l) {
                     continue;

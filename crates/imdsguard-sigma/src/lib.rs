@@ -44,45 +44,49 @@ pub use rule::{
 };
 pub use value::{Pattern, Piece, SigmaValue};
 
-/// `f` over `items` on up to `threads` scoped threads, each taking a contiguous run: results in
-/// the items' order.
 /// [`par_map`] over items the function may change.
 pub(crate) fn par_map_mut<T: Send, U: Send>(
     items: &mut [T],
     threads: usize,
     f: impl Fn(&mut T) -> U + Sync,
 ) -> Vec<U> {
-    let threads = threads.clamp(1, items.len().max(1));
-    if threads == 1 {
-        return items.iter_mut().map(f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks_mut(chunk)
-            .map(|part| s.spawn(|| part.iter_mut().map(&f).collect::<Vec<U>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
+    let chunk = chunk_len(items.len(), threads);
+    on_threads(items.chunks_mut(chunk).collect(), |part| {
+        part.iter_mut().map(&f).collect()
     })
 }
 
+/// `f` over `items` on up to `threads` scoped threads, each taking a contiguous run: results in
+/// the items' order.
 pub(crate) fn par_map<T: Sync, U: Send>(
     items: &[T],
     threads: usize,
     f: impl Fn(&T) -> U + Sync,
 ) -> Vec<U> {
-    let threads = threads.clamp(1, items.len().max(1));
-    if threads == 1 {
-        return items.iter().map(f).collect();
+    let chunk = chunk_len(items.len(), threads);
+    on_threads(items.chunks(chunk).collect(), |part| {
+        part.iter().map(&f).collect()
+    })
+}
+
+/// Items a thread gets so that `threads` threads share `len` items.
+fn chunk_len(len: usize, threads: usize) -> usize {
+    len.div_ceil(threads.clamp(1, len.max(1))).max(1)
+}
+
+/// Each part on a thread of its own (the calling thread when there is one part), the results in
+/// part order.
+fn on_threads<P: Send, U: Send>(parts: Vec<P>, f: impl Fn(P) -> Vec<U> + Sync) -> Vec<U> {
+    if parts.len() <= 1 {
+        return parts.into_iter().flat_map(&f).collect();
     }
-    let chunk = items.len().div_ceil(threads);
     std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| s.spawn(|| part.iter().map(&f).collect::<Vec<U>>()))
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| {
+                let f = &f;
+                s.spawn(move || f(part))
+            })
             .collect();
         handles
             .into_iter()
