@@ -134,7 +134,7 @@ impl<'a> Detector<'a> {
             if !feeds {
                 alerts.push(alert);
             } else if hit_context.is_none() {
-                hit_context = Some(alert);
+                hit_context = Some(Box::new(alert));
             }
         }
         let touch = time_ms.and_then(|t| Touch::of(&ev, t));
