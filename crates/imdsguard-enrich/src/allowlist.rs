@@ -757,30 +757,20 @@ mod tests {
     use imdsguard_event::{Format, Position, Process, SourceRef};
 
     fn ev(image: &str) -> Event {
+        let source = SourceRef {
+            path: "t".into(),
+            position: Position::Line(1),
+        };
         Event {
-            source: SourceRef {
-                path: "t".into(),
-                position: Position::Line(1),
-            },
-            format: Format::Ecs,
-            kind: imdsguard_event::EventKind::NetworkConnect,
-            channel: None,
-            native_id: None,
-            record_id: None,
-            time: None,
-            clock: Default::default(),
-            host: None,
             process: Process {
                 image: Some(image.into()),
                 ..Process::default()
             },
-            parent: Process::default(),
-            network: None,
-            http: None,
-            cloud: None,
-            dns_query: None,
-            container: None,
-            fields: Vec::new(),
+            ..Event::empty(
+                source,
+                Format::Ecs,
+                imdsguard_event::EventKind::NetworkConnect,
+            )
         }
     }
 

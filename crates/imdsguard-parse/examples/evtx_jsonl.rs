@@ -1,7 +1,7 @@
 //! Writes the records of EVTX files to standard output as JSON lines, one record a line, in the
 //! shape `evtx_dump -o jsonl` gives (`{"Event":{"System":…,"EventData":…}}`), which `hunt` reads
 //! as `evtx-json`. `bench/run-sigma-json.sh` builds its JSON corpus with it from the public EVTX
-//! files. A record the evtx crate cannot read is named on standard error and counted.
+//! files. A file or record the evtx crate cannot read is named on standard error and counted.
 //!
 //!   cargo run --release -p imdsguard-parse --example evtx_jsonl -- FILE.evtx… > records.jsonl
 
@@ -11,13 +11,13 @@ use evtx::{EvtxParser, ParserSettings};
 
 fn main() -> std::io::Result<()> {
     let mut out = BufWriter::new(std::io::stdout().lock());
-    let (mut written, mut skipped) = (0u64, 0u64);
+    let (mut written, mut files_skipped, mut records_skipped) = (0u64, 0u64, 0u64);
     for path in std::env::args().skip(1) {
         let parser = match EvtxParser::from_path(&path) {
             Ok(p) => p,
             Err(e) => {
                 eprintln!("{path}: not read: {e}");
-                skipped += 1;
+                files_skipped += 1;
                 continue;
             }
         };
@@ -32,12 +32,14 @@ fn main() -> std::io::Result<()> {
                 }
                 Err(e) => {
                     eprintln!("{path}: a record not read: {e}");
-                    skipped += 1;
+                    records_skipped += 1;
                 }
             }
         }
     }
     out.flush()?;
-    eprintln!("{written} records written, {skipped} not read");
+    eprintln!(
+        "{written} records written; {records_skipped} records and {files_skipped} files not read"
+    );
     Ok(())
 }

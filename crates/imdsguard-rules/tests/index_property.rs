@@ -78,37 +78,25 @@ fn expr() -> impl Strategy<Value = Expr> {
 }
 
 fn event(raw: Vec<(usize, usize)>, kind: usize, image: Option<usize>) -> Event {
+    let source = SourceRef {
+        path: "prop".into(),
+        position: Position::Line(1),
+    };
+    let kind = [
+        EventKind::ProcessStart,
+        EventKind::NetworkConnect,
+        EventKind::Other,
+    ][kind];
     Event {
-        source: SourceRef {
-            path: "prop".into(),
-            position: Position::Line(1),
-        },
-        format: Format::EvtxJson,
-        kind: [
-            EventKind::ProcessStart,
-            EventKind::NetworkConnect,
-            EventKind::Other,
-        ][kind],
-        channel: None,
-        native_id: None,
-        record_id: None,
-        time: None,
-        clock: Default::default(),
-        host: None,
         process: Process {
             image: image.map(|v| VALUES[v].to_owned()),
             ..Process::default()
         },
-        parent: Process::default(),
-        network: None,
-        http: None,
-        cloud: None,
-        dns_query: None,
-        container: None,
         fields: raw
             .into_iter()
             .map(|(n, v)| (Sym::intern(NAMES[n]), VALUES[v].to_owned()))
             .collect(),
+        ..Event::empty(source, Format::EvtxJson, kind)
     }
 }
 

@@ -27,6 +27,17 @@ fn run(args: &[&str]) -> Output {
         .expect("run imdsguard")
 }
 
+/// [`run`], which must succeed (its standard error shown when it does not).
+fn run_ok(args: &[&str]) -> Output {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// The alert lines of a JSON-lines output (incident lines, with `incident_id`, follow them).
 fn alerts(out: &Output) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout)
@@ -46,12 +57,7 @@ fn temp_file(case: &str, name: &str, contents: &str) -> PathBuf {
 
 #[test]
 fn hunt_over_the_bundled_samples_matches_the_snapshot() {
-    let out = run(&["hunt", "samples/logs", "--output", "jsonl"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_ok(&["hunt", "samples/logs", "--output", "jsonl"]);
     let all = alerts(&out);
     // Every alert is traceable and explained.
     for a in &all {
@@ -323,7 +329,7 @@ fn allowlist_prints_the_entries_and_its_toml_loads_back() {
         })
         .collect();
     let file = temp_file("roundtrip2", "allow.toml", &replacing);
-    let out = run(&[
+    let out = run_ok(&[
         "hunt",
         "samples/logs",
         "--output",
@@ -331,11 +337,6 @@ fn allowlist_prints_the_entries_and_its_toml_loads_back() {
         "--allowlist",
         file.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let default = run(&["hunt", "samples/logs", "--output", "jsonl"]);
     assert_eq!(out.stdout, default.stdout);
 }
@@ -413,7 +414,7 @@ fn otrf_stolen_instance_credentials_used_elsewhere_are_one_critical_incident() {
         "instances.json",
         r#"{"Reservations":[{"Instances":[{"InstanceId":"i-0317f6c6b66ae9c40","PrivateDnsName":"ip-10-0-0-12.ec2.internal","PrivateIpAddress":"10.0.0.12","PublicIpAddress":"35.174.154.220","MetadataOptions":{"HttpTokens":"optional","HttpPutResponseHopLimit":1,"HttpEndpoint":"enabled"}}]}]}"#,
     );
-    let out = run(&[
+    let out = run_ok(&[
         "hunt",
         file.to_str().unwrap(),
         "--inventory",
@@ -421,11 +422,6 @@ fn otrf_stolen_instance_credentials_used_elsewhere_are_one_critical_incident() {
         "--output",
         "jsonl",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let all = alerts(&out);
     let of = |id: &str| -> Vec<&Value> { all.iter().filter(|a| a["rule_id"] == id).collect() };
     let used = of("IMDS-105");
@@ -554,7 +550,7 @@ detection:
     condition: selection and not filter_agent
 "#,
     );
-    let out = run(&[
+    let out = run_ok(&[
         "hunt",
         "samples/logs/sysmon-wevtutil.xml",
         "--output",
@@ -563,11 +559,6 @@ detection:
         rule.to_str().unwrap(),
         "--no-builtin",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let all = alerts(&out);
     // Lines 2 and 3 are PowerShell requesting 169.254.169.254 (Sysmon 1); lines 1 and 4 are not.
     let lines: Vec<u64> = all
@@ -721,12 +712,7 @@ fn one_sigma_rule_runs_over_every_format_through_the_field_map() {
 /// rule's description says the normalizer reads forms no list spells).
 #[test]
 fn the_pack_exported_as_sigma_finds_what_the_pack_finds() {
-    let out = run(&["rules", "export", "--to", "sigma"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_ok(&["rules", "export", "--to", "sigma"]);
     let yaml = String::from_utf8(out.stdout).unwrap();
     let docs = yaml.split("\n---\n").count();
     assert!(docs >= 10, "{docs} rules");
@@ -2140,7 +2126,7 @@ fn sigma_cloud_rules_read_cloudtrail_azure_activity_and_gcp_audit_fields() {
             "\n"
         ),
     );
-    let out = run(&[
+    let out = run_ok(&[
         "hunt",
         "--no-builtin",
         "--sigma",
@@ -2150,11 +2136,6 @@ fn sigma_cloud_rules_read_cloudtrail_azure_activity_and_gcp_audit_fields() {
         "--output",
         "jsonl",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let got: Vec<(String, String)> = alerts(&out)
         .iter()
         .map(|a| {
@@ -2186,7 +2167,7 @@ fn sigma_cloud_rules_read_cloudtrail_azure_activity_and_gcp_audit_fields() {
 fn sigma_entra_audit_rules_run_on_otrf_golden_saml_audit_rows() {
     let file = shared_data!("cloud/otrf_goldensaml_AADAuditEvents.json");
     let rules = shared_data!("sigma/rules/cloud/azure/audit_logs");
-    let out = run(&[
+    let out = run_ok(&[
         "hunt",
         "--no-builtin",
         "--sigma",
@@ -2195,11 +2176,6 @@ fn sigma_entra_audit_rules_run_on_otrf_golden_saml_audit_rows() {
         "--output",
         "jsonl",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let mut got: Vec<(u64, String)> = alerts(&out)
         .iter()
         .map(|a| {

@@ -244,24 +244,12 @@ pub(crate) fn event(records: &[Record], source: SourceRef) -> Event {
     let first = &records[0];
     let find = |t: &str| records.iter().find(|r| r.rtype == t);
     let mut e = Event {
-        source,
-        format: Format::Auditd,
-        kind: EventKind::Other,
-        channel: None,
         native_id: Some(first.rtype.clone()),
         // The serial, with the time it was stamped at (serials restart at boot).
         record_id: Some(format!("{}:{}", first.time, first.serial)),
         time: rfc3339(&first.time),
-        clock: imdsguard_event::Clock::Utc,
         host: first.node.clone(),
-        process: Process::default(),
-        parent: Process::default(),
-        network: None,
-        http: None,
-        cloud: None,
-        dns_query: None,
-        container: None,
-        fields: Vec::new(),
+        ..Event::empty(source, Format::Auditd, EventKind::Other)
     };
     let Some(sys) = find("SYSCALL") else {
         // Not a syscall event (USER_*, CONFIG_CHANGE, ...): keep what process detail it has.

@@ -64,14 +64,9 @@ pub(crate) fn row_event(
         .text(&["ActionType"])
         .ok_or_else(|| missing("ActionType"))?;
     let mut e = Event {
-        source,
-        format,
-        kind: EventKind::Other,
-        channel: None,
         native_id: Some(action.clone()),
         record_id: d.text(&["ReportId"]),
         time: d.text(&["Timestamp"]),
-        clock: imdsguard_event::Clock::Utc,
         host: d.text(&["DeviceName"]),
         process: initiating(d),
         parent: Process {
@@ -79,12 +74,7 @@ pub(crate) fn row_event(
             image: d.text(&["InitiatingProcessParentFileName"]),
             ..Process::default()
         },
-        network: None,
-        http: None,
-        cloud: None,
-        dns_query: None,
-        container: None,
-        fields: Vec::new(),
+        ..Event::empty(source, format, EventKind::Other)
     };
     let is_process = action == "ProcessCreated"
         || table == Some("DeviceProcessEvents")

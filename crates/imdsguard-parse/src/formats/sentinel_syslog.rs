@@ -76,23 +76,10 @@ pub(crate) fn decode(v: &Map<'_>, source: SourceRef, how: Decoding<'_>) -> Resul
             .map(str::to_owned)
     });
     let mut e = Event {
-        source,
-        format: Format::SentinelSyslog,
-        kind: EventKind::Other,
-        channel: None,
         native_id: auoms_type.clone().or_else(|| v.text(&["ProcessName"])),
-        record_id: None,
         time,
-        clock: imdsguard_event::Clock::Utc,
         host,
-        process: Process::default(),
-        parent: Process::default(),
-        network: None,
-        http: None,
-        cloud: None,
-        dns_query: None,
-        container: None,
-        fields: Vec::new(),
+        ..Event::empty(source, Format::SentinelSyslog, EventKind::Other)
     };
     if auoms_type.as_deref() == Some("AUOMS_EXECVE") {
         let body = v.text(&["EventData"]).unwrap_or_else(|| {

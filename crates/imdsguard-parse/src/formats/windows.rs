@@ -241,9 +241,6 @@ pub(crate) fn windows_event(
     }
     .unwrap_or_else(|| (rec.time.clone(), rec.clock));
     let mut e = Event {
-        source,
-        format,
-        kind: EventKind::Other,
         channel: (!rec.origin.is_empty()).then(|| rec.origin.clone()),
         native_id: Some(rec.event_id.to_string()),
         record_id: rec
@@ -253,14 +250,7 @@ pub(crate) fn windows_event(
         time,
         clock,
         host: rec.host.clone(),
-        process: Process::default(),
-        parent: Process::default(),
-        network: None,
-        http: None,
-        cloud: None,
-        dns_query: None,
-        container: None,
-        fields: Vec::new(),
+        ..Event::empty(source, format, EventKind::Other)
     };
     match (family(rec), rec.event_id) {
         (Family::Sysmon, 1) => {
