@@ -11,8 +11,9 @@ pub(crate) trait Fields {
     /// The field's text, if present.
     fn raw(&self, name: &str) -> Option<Cow<'_, str>>;
 
-    /// Every field with a scalar value, in record order.
-    fn each(&self, f: &mut dyn FnMut(&str, Cow<'_, str>));
+    /// Every field with a scalar value, in record order. The value is read as text only when the
+    /// caller asks ([`Scalar::text`]): most callers keep a few names and skip the rest.
+    fn each(&self, f: &mut dyn FnMut(&str, Scalar<'_>));
 
     /// The first of `names` that is present, as the record holds it (no copy when it can borrow).
     fn raw_any(&self, names: &[&str]) -> Option<Cow<'_, str>> {
@@ -44,14 +45,34 @@ pub(crate) trait Fields {
     }
 }
 
+/// A field's value as a record holds it, turned into text on demand.
+#[derive(Clone, Copy)]
+pub(crate) enum Scalar<'v> {
+    /// A JSON string, number or boolean.
+    Json(&'v Value<'v>),
+    /// Text read from elsewhere.
+    Text(&'v str),
+}
+
+impl<'v> Scalar<'v> {
+    /// The value as text: borrowed for strings, written out for numbers and booleans.
+    pub(crate) fn text(self) -> Cow<'v, str> {
+        match self {
+            Scalar::Json(Value::String(s)) => Cow::Borrowed(s.as_str()),
+            Scalar::Json(Value::Number(n)) => Cow::Owned(n.to_string()),
+            Scalar::Json(Value::Bool(b)) => Cow::Owned(b.to_string()),
+            Scalar::Json(_) => Cow::Borrowed(""),
+            Scalar::Text(t) => Cow::Borrowed(t),
+        }
+    }
+}
+
 /// One member of a record's data, as text: scalars, and the values of unnamed EventData
 /// (`<Data>a</Data><Data>b</Data>` renders as a list or as `{"#text": [...]}`), each kept under
 /// the key.
-fn member(k: &str, v: &Value<'_>, f: &mut dyn FnMut(&str, Cow<'_, str>)) {
+fn member<'v>(k: &str, v: &'v Value<'v>, f: &mut dyn FnMut(&str, Scalar<'_>)) {
     match v {
-        Value::String(s) => f(k, Cow::Borrowed(s)),
-        Value::Number(n) => f(k, Cow::Owned(n.to_string())),
-        Value::Bool(b) => f(k, Cow::Owned(b.to_string())),
+        Value::String(_) | Value::Number(_) | Value::Bool(_) => f(k, Scalar::Json(v)),
         Value::Array(items) => items.iter().for_each(|x| scalar(k, x, f)),
         Value::Object(o) => {
             if let Some(t) = o.get("#text") {
@@ -66,7 +87,7 @@ fn member(k: &str, v: &Value<'_>, f: &mut dyn FnMut(&str, Cow<'_, str>)) {
 }
 
 impl Fields for Map<'_> {
-    fn each(&self, f: &mut dyn FnMut(&str, Cow<'_, str>)) {
+    fn each(&self, f: &mut dyn FnMut(&str, Scalar<'_>)) {
         for (k, v) in self.iter() {
             member(k, v, f);
         }
@@ -82,12 +103,9 @@ impl Fields for Map<'_> {
     }
 }
 
-fn scalar(k: &str, v: &Value<'_>, f: &mut dyn FnMut(&str, Cow<'_, str>)) {
-    match v {
-        Value::String(s) => f(k, Cow::Borrowed(s)),
-        Value::Number(n) => f(k, Cow::Owned(n.to_string())),
-        Value::Bool(b) => f(k, Cow::Owned(b.to_string())),
-        _ => {}
+fn scalar<'v>(k: &str, v: &'v Value<'v>, f: &mut dyn FnMut(&str, Scalar<'_>)) {
+    if let Value::String(_) | Value::Number(_) | Value::Bool(_) = v {
+        f(k, Scalar::Json(v))
     }
 }
 
@@ -97,7 +115,7 @@ fn scalar(k: &str, v: &Value<'_>, f: &mut dyn FnMut(&str, Cow<'_, str>)) {
 pub(crate) struct Nested<'a>(pub &'a Map<'a>);
 
 impl Nested<'_> {
-    fn walk(m: &Map<'_>, depth: u8, f: &mut dyn FnMut(&str, Cow<'_, str>)) {
+    fn walk<'v>(m: &'v Map<'v>, depth: u8, f: &mut dyn FnMut(&str, Scalar<'_>)) {
         for (k, v) in m.iter() {
             match v {
                 Value::Object(o) if k != "#attributes" && !o.contains_key("#text") => {
@@ -123,7 +141,7 @@ impl Nested<'_> {
 const MAX_NESTING: u8 = 8;
 
 impl Fields for Nested<'_> {
-    fn each(&self, f: &mut dyn FnMut(&str, Cow<'_, str>)) {
+    fn each(&self, f: &mut dyn FnMut(&str, Scalar<'_>)) {
         Self::walk(self.0, 0, f);
     }
 
@@ -131,7 +149,7 @@ impl Fields for Nested<'_> {
         let mut found = None;
         self.each(&mut |k, v| {
             if found.is_none() && k == name {
-                found = Some(v.into_owned());
+                found = Some(v.text().into_owned());
             }
         });
         found.map(Cow::Owned)
@@ -145,9 +163,9 @@ pub(crate) struct Layered<'a> {
 }
 
 impl Fields for Layered<'_> {
-    fn each(&self, f: &mut dyn FnMut(&str, Cow<'_, str>)) {
+    fn each(&self, f: &mut dyn FnMut(&str, Scalar<'_>)) {
         for (k, v) in &self.pairs {
-            f(k, Cow::Borrowed(v));
+            f(k, Scalar::Text(v));
         }
         if let Some(m) = self.fallback {
             m.each(f);
@@ -290,7 +308,7 @@ mod tests {
         .unwrap();
         let n = Nested(&m);
         let mut all = Vec::new();
-        n.each(&mut |k, v| all.push((k.to_owned(), v.into_owned())));
+        n.each(&mut |k, v| all.push((k.to_owned(), v.text().into_owned())));
         assert_eq!(
             all,
             vec![

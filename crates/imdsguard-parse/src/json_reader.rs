@@ -4,7 +4,7 @@
 use imdsguard_event::{Event, Position, SourceRef};
 
 use crate::formats::{self, Decoding};
-use crate::json::Value;
+use crate::json::{self, Value};
 use crate::{ReadOptions, SkipReason, Skipped, Summary};
 
 pub(crate) fn decode_line(
@@ -44,20 +44,22 @@ pub(crate) fn decode_line_result(
 }
 
 fn decode_exact(line: &[u8], source: SourceRef, opts: &ReadOptions) -> Result<Event, Skipped> {
-    let value: Value = match serde_json::from_slice(line) {
-        Ok(v) => v,
-        Err(e) => {
-            let (reason, detail) = if std::str::from_utf8(line).is_err() {
-                (SkipReason::NotUtf8, "invalid UTF-8".to_owned())
-            } else {
-                (SkipReason::InvalidJson, e.to_string())
-            };
-            return Err(Skipped {
-                source,
-                reason,
-                detail,
-            });
-        }
+    let skipped = |reason, detail| Skipped {
+        source: source.clone(),
+        reason,
+        detail,
+    };
+    let Ok(text) = std::str::from_utf8(line) else {
+        return Err(skipped(SkipReason::NotUtf8, "invalid UTF-8".to_owned()));
+    };
+    // The fast reader accepts what serde_json accepts; serde_json says what is wrong with the
+    // rest (and reads the record should the two ever disagree).
+    let value: Value = match json::parse(text) {
+        Some(v) => v,
+        None => match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(e) => return Err(skipped(SkipReason::InvalidJson, e.to_string())),
+        },
     };
     formats::decode_json(&value, source.clone(), opts.format, Decoding::of(opts)).map_err(
         |(reason, detail)| Skipped {

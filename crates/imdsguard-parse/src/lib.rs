@@ -40,6 +40,10 @@ use imdsguard_event::{Event, FieldSet, Format, LocalZone, Position, SourceRef};
 pub(crate) use json_reader::{decode_document, decode_line, decode_line_result};
 pub(crate) use summary::normalize_event;
 pub use summary::Summary;
+
+/// For the fuzz target: whether the fast JSON reader agrees with `serde_json` on a document.
+#[doc(hidden)]
+pub use json::agrees_with_serde as json_agrees_with_serde;
 pub(crate) use summary::TimeNote;
 
 /// How inputs are read.

@@ -152,7 +152,7 @@ pub(crate) fn read(
                     .zip(
                         record
                             .iter()
-                            .map(|v| crate::json::Value::String(std::borrow::Cow::Borrowed(v))),
+                            .map(|v| crate::json::Value::String(crate::json::Str::borrowed(v))),
                     )
                     .collect();
                 summary.decoded(decode_row(&row, source.clone()), source, opts, on_event);

@@ -11,7 +11,7 @@ use imdsguard_event::{
     Clock, Event, EventKind, FieldSet, Format, Network, Process, SourceRef, Sym,
 };
 
-use crate::fields::Fields;
+use crate::fields::{Fields, Scalar};
 
 /// The parts of a Windows event every carrier provides.
 pub(crate) struct WinRecord<'a> {
@@ -175,7 +175,7 @@ fn integrity_level(label: &str) -> Option<&'static str> {
 /// under [`Sym::ANY`] when keyword rules are loaded.
 fn keep_fields(e: &mut Event, rec: &WinRecord<'_>, fields: &FieldSet) {
     let equivalents = sysmon_equivalents(rec, e, fields);
-    let mut push = |name: &str, value: Cow<'_, str>| {
+    let mut push = |name: &str, value: Scalar<'_>| {
         // Some providers name EventData fields with spaces (Defender's `Threat Name`); Sigma
         // writes them without (`ThreatName`).
         let spaced = || {
@@ -185,33 +185,37 @@ fn keep_fields(e: &mut Event, rec: &WinRecord<'_>, fields: &FieldSet) {
         };
         let any = || fields.keywords().then_some(Sym::ANY);
         if let Some(s) = fields.get(name).or_else(spaced).or_else(any) {
-            e.fields.push((s, value.into_owned()));
+            e.fields.push((s, value.text().into_owned()));
         }
     };
-    push("EventID", Cow::Owned(rec.event_id.to_string()));
+    push("EventID", Scalar::Text(&rec.event_id.to_string()));
     if !rec.origin.is_empty() {
-        push("Channel", Cow::Borrowed(&rec.origin));
+        push("Channel", Scalar::Text(&rec.origin));
     }
     if let Some(h) = &rec.host {
-        push("Computer", Cow::Borrowed(h));
+        push("Computer", Scalar::Text(h));
     }
     if let Some(p) = &rec.provider {
-        push("Provider_Name", Cow::Borrowed(p));
+        push("Provider_Name", Scalar::Text(p));
     }
     let sec5156 = rec.event_id == 5156 && family(rec) == Family::Security;
     rec.data.each(&mut |name, value| {
         // Security 5156 writes the protocol's number where Sysmon writes its name: both are kept,
         // side by side, so a rule of either kind reads its own.
         let named = (sec5156 && name == "Protocol")
-            .then(|| protocol_name(value.trim().to_owned()))
-            .filter(|n| n.as_str() != value.trim());
+            .then(|| {
+                let number = value.text();
+                let n = protocol_name(number.trim().to_owned());
+                (n.as_str() != number.trim()).then_some(n)
+            })
+            .flatten();
         push(name, value);
         if let Some(n) = named {
-            push("Protocol", Cow::Owned(n));
+            push("Protocol", Scalar::Text(&n));
         }
     });
     for (name, value) in equivalents {
-        push(name, Cow::Owned(value));
+        push(name, Scalar::Text(&value));
     }
     // Only under names a rule reads: not searched by keywords (a record number or a level is no
     // text of the event), and not read at all when no rule asks.

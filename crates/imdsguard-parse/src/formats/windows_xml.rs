@@ -113,7 +113,7 @@ impl crate::fields::Fields for XmlSystem<'_> {
         element(self.0, name).map(std::borrow::Cow::Borrowed)
     }
 
-    fn each(&self, _: &mut dyn FnMut(&str, std::borrow::Cow<'_, str>)) {}
+    fn each(&self, _: &mut dyn FnMut(&str, crate::fields::Scalar<'_>)) {}
 }
 
 /// Decodes one `<Event>...</Event>` element.

@@ -58,7 +58,7 @@ pub(crate) fn keep_zeek_fields(e: &mut Event, v: &Map<'_>, fields: &FieldSet) {
             .get(name)
             .or_else(|| fields.keywords().then_some(Sym::ANY));
         if let Some(s) = sym {
-            e.fields.push((s, value.into_owned()));
+            e.fields.push((s, value.text().into_owned()));
         }
     });
 }

@@ -12,7 +12,7 @@ use imdsguard_event::{Event, Position, SourceRef};
 
 use super::Decoding;
 use crate::error::SkipReason;
-use crate::json::{Map, Value};
+use crate::json::{Map, Str, Value};
 use crate::{ReadOptions, Skipped, Summary};
 
 /// Whether a first line is a Zeek TSV header's.
@@ -145,11 +145,11 @@ pub(crate) fn read(
                 {
                     Value::Array(
                         v.split(header.set_separator.as_str())
-                            .map(|s| Value::String(Cow::Owned(s.to_owned())))
+                            .map(|s| Value::String(Str::borrowed(s)))
                             .collect(),
                     )
                 } else {
-                    Value::String(Cow::Owned(v.to_owned()))
+                    Value::String(Str::borrowed(v))
                 };
                 (Cow::Borrowed(k.as_str()), value)
             })
