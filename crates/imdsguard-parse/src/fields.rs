@@ -59,7 +59,7 @@ impl<'v> Scalar<'v> {
     pub(crate) fn text(self) -> Cow<'v, str> {
         match self {
             Scalar::Json(Value::String(s)) => Cow::Borrowed(s.as_str()),
-            Scalar::Json(Value::Number(n)) => Cow::Owned(n.to_string()),
+            Scalar::Json(Value::Number(n)) => Cow::Owned(n.text()),
             Scalar::Json(Value::Bool(b)) => Cow::Owned(b.to_string()),
             Scalar::Json(_) => Cow::Borrowed(""),
             Scalar::Text(t) => Cow::Borrowed(t),
@@ -96,7 +96,7 @@ impl Fields for Map<'_> {
     fn raw(&self, name: &str) -> Option<Cow<'_, str>> {
         match self.get(name)? {
             Value::String(s) => Some(Cow::Borrowed(s)),
-            Value::Number(n) => Some(Cow::Owned(n.to_string())),
+            Value::Number(n) => Some(Cow::Owned(n.text())),
             Value::Bool(b) => Some(Cow::Owned(b.to_string())),
             _ => None,
         }

@@ -25,6 +25,14 @@ pub(crate) enum Number {
 }
 
 impl Number {
+    /// As text, as `Display` writes it, in one allocation (integers are at most 20 characters).
+    pub(crate) fn text(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::with_capacity(24);
+        let _ = write!(s, "{self}");
+        s
+    }
+
     /// As an unsigned integer, when it is one.
     pub(crate) fn as_u64(&self) -> Option<u64> {
         match *self {
@@ -140,7 +148,11 @@ impl<'a> Map<'a> {
 
     /// The member named `key`.
     pub(crate) fn get(&self, key: &str) -> Option<&Value<'a>> {
-        self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| same_key(k, key))
+            .map(|(_, v)| v)
     }
 
     /// Members in input order.
@@ -150,8 +162,16 @@ impl<'a> Map<'a> {
 
     /// Whether a member is named `key`.
     pub(crate) fn contains_key(&self, key: &str) -> bool {
-        self.0.iter().any(|(k, _)| k == key)
+        self.0.iter().any(|(k, _)| same_key(k, key))
     }
+}
+
+/// Key equality with the length and first byte compared inline: decoders look up a dozen names
+/// in objects of forty-odd members, and nearly every comparison fails on one of the two, without
+/// the call to `memcmp` a plain `==` makes.
+#[inline]
+fn same_key(k: &str, key: &str) -> bool {
+    k.len() == key.len() && k.as_bytes().first() == key.as_bytes().first() && k == key
 }
 
 impl<'a> FromIterator<(Cow<'a, str>, Value<'a>)> for Map<'a> {
@@ -334,8 +354,10 @@ pub(crate) fn parse(text: &str) -> Option<Value<'_>> {
         bytes: text.as_bytes(),
         at: 0,
         depth: 0,
-        members: Vec::new(),
-        items: Vec::new(),
+        // Sized for a typical record (a Windows event has forty-odd members), so the stacks
+        // do not grow member by member.
+        members: Vec::with_capacity(64),
+        items: Vec::with_capacity(16),
     };
     p.whitespace();
     let v = p.value()?;
