@@ -14,6 +14,7 @@ use cmd::audit::{audit, AuditArgs};
 use cmd::catalog::{catalog, CatalogArgs};
 use cmd::events::{events, print_summary, EventsArgs};
 use cmd::hunt::{hunt_with, HuntArgs};
+use cmd::mock::{mock, MockArgs};
 use cmd::rules::{rules, RulesArgs};
 use cmd::search::{metrics, search, MetricsArgs, SearchArgs};
 use cmd::sigma::{sigma, SigmaArgs};
@@ -78,6 +79,14 @@ enum Command {
     Audit(AuditArgs),
     /// Work with Sigma rules.
     Sigma(SigmaArgs),
+    /// Serve a mock cloud metadata service that answers as the real ones do.
+    ///
+    /// AWS (IMDSv1 and IMDSv2: session tokens and their TTL, the token reply's hop limit, 401 for
+    /// token-less requests with `--require-token`, `X-Forwarded-For` refused on token requests),
+    /// Azure (`Metadata: true`, `api-version`), GCP (`Metadata-Flavor: Google`), and the ECS and
+    /// EKS Pod Identity credential endpoints, handing out fake but well-formed credentials. For
+    /// testing detections, policies and tools without a cloud. Runs until interrupted.
+    Mock(MockArgs),
     /// Follow log files, standard input or syslog and detect continuously (same detections as `hunt`).
     ///
     /// Reads each FILE from where the store says it stopped (through rotation and truncation),
@@ -271,6 +280,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Allowlist(args) => allowlist(args),
         Command::Audit(a) => audit(a),
         Command::Sigma(args) => sigma(args),
+        Command::Mock(args) => mock(args),
         Command::Watch(a) => watch_with(a),
         Command::Alerts(a) => store_cmds::alerts(a),
         Command::Incident(a) => store_cmds::incident(a),

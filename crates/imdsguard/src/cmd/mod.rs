@@ -6,6 +6,7 @@ pub(crate) mod audit;
 pub(crate) mod catalog;
 pub(crate) mod events;
 pub(crate) mod hunt;
+pub(crate) mod mock;
 pub(crate) mod rules;
 pub(crate) mod search;
 pub(crate) mod sigma;

@@ -1,0 +1,13 @@
+//! Guarding the metadata service on the host.
+//!
+//! [`mock`] is a faithful local stand-in for the metadata services of AWS (IMDSv1 and IMDSv2:
+//! session tokens with their TTL, the PUT response's hop limit, 401 for token-less requests when
+//! IMDSv2 is required, `X-Forwarded-For` refused), Azure (`Metadata: true`, `api-version`), GCP
+//! (`Metadata-Flavor: Google`) and the ECS and EKS Pod Identity credential endpoints, serving fake
+//! but well-formed credentials: for testing policies, detections and the tools around them
+//! without a cloud.
+
+mod error;
+pub mod mock;
+
+pub use error::GuardError;

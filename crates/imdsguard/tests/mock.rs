@@ -1,0 +1,327 @@
+//! `imdsguard mock` over real HTTP: on loopback with curl, and in network namespaces this test
+//! creates, where the mock listens on 169.254.169.254 one router away from the client so that
+//! the IMDSv2 hop limit is put to the test the way an instance or a container meets it.
+//!
+//! The namespace test needs root and `ip netns`; without them it is skipped with one line
+//! saying so, except under CI (`CI` set), where it must run.
+#![cfg(feature = "guard")]
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `imdsguard mock`, killed when dropped.
+struct Mock {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the mock (under `prefix`, e.g. `ip netns exec NS`) and waits for its ready line.
+fn start(prefix: &[&str], args: &[&str]) -> Mock {
+    let exe = env!("CARGO_BIN_EXE_imdsguard");
+    let mut argv: Vec<&str> = prefix.to_vec();
+    argv.push(exe);
+    argv.push("mock");
+    argv.extend_from_slice(args);
+    let mut child = Command::new(argv[0])
+        .args(&argv[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start imdsguard mock");
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().expect("stderr"))
+        .read_line(&mut line)
+        .expect("ready line");
+    let addr = line
+        .split(" on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    Mock { child, addr }
+}
+
+/// curl's answer: (HTTP status, body), or `None` when it got no reply in time.
+fn curl(prefix: &[&str], args: &[&str]) -> Option<(u16, String)> {
+    let mut argv: Vec<&str> = prefix.to_vec();
+    argv.extend_from_slice(&["curl", "-s", "--max-time", "3", "-w", "\n%{http_code}"]);
+    argv.extend_from_slice(args);
+    let out: Output = Command::new(argv[0])
+        .args(&argv[1..])
+        .output()
+        .expect("run curl");
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n')?;
+    Some((code.trim().parse().ok()?, body.to_owned()))
+}
+
+fn have_curl() -> bool {
+    Command::new("curl")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn curl_walks_the_imdsv2_sequence_on_loopback() {
+    if !have_curl() {
+        assert!(std::env::var_os("CI").is_none(), "CI installs curl");
+        eprintln!("skipped: curl is not installed");
+        return;
+    }
+    let m = start(&[], &["--listen", "127.0.0.1:0", "--require-token"]);
+    let base = format!("http://{}", m.addr);
+    let creds = format!("{base}/latest/meta-data/iam/security-credentials/imdsguard-mock-role");
+    assert_eq!(curl(&[], &[&creds]).map(|r| r.0), Some(401));
+    let (status, token) = curl(
+        &[],
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            "X-aws-ec2-metadata-token-ttl-seconds: 21600",
+            &format!("{base}/latest/api/token"),
+        ],
+    )
+    .expect("token reply");
+    assert_eq!(status, 200);
+    let (status, body) = curl(
+        &[],
+        &["-H", &format!("X-aws-ec2-metadata-token: {token}"), &creds],
+    )
+    .expect("credentials reply");
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).expect("credentials are JSON");
+    assert_eq!(v["Type"], "AWS-HMAC");
+    // Through a proxy: the token request is refused.
+    let forwarded = curl(
+        &[],
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            "X-aws-ec2-metadata-token-ttl-seconds: 60",
+            "-H",
+            "X-Forwarded-For: 203.0.113.7",
+            &format!("{base}/latest/api/token"),
+        ],
+    );
+    assert_eq!(forwarded.map(|r| r.0), Some(403));
+    // GCP and Azure on the same mock (`--provider all`).
+    let gcp = curl(
+        &[],
+        &[
+            "-H",
+            "Metadata-Flavor: Google",
+            &format!("{base}/computeMetadata/v1/project/project-id"),
+        ],
+    );
+    assert_eq!(gcp, Some((200, "imdsguard-mock".to_owned())));
+    let azure = curl(
+        &[],
+        &[&format!("{base}/metadata/instance?api-version=2021-02-01")],
+    );
+    assert_eq!(azure.map(|r| r.0), Some(400));
+}
+
+/// Three namespaces: a client ("host"), a router, and the metadata service ("metadata"), on
+/// two veth links; removed on drop.
+struct Net {
+    names: [String; 3],
+}
+
+impl Net {
+    fn host(&self) -> [&str; 4] {
+        ["ip", "netns", "exec", &self.names[0]]
+    }
+
+    fn metadata(&self) -> [&str; 4] {
+        ["ip", "netns", "exec", &self.names[2]]
+    }
+
+    fn create() -> Result<Net, String> {
+        let tag = std::process::id() % 100_000;
+        let names = [
+            format!("imdsg-host-{tag}"),
+            format!("imdsg-rtr-{tag}"),
+            format!("imdsg-md-{tag}"),
+        ];
+        let net = Net { names };
+        let [h, r, m] = [&net.names[0], &net.names[1], &net.names[2]];
+        let (vh, vr1, vr2, vm) = (
+            format!("ih{tag}"),
+            format!("ir{tag}"),
+            format!("jr{tag}"),
+            format!("jm{tag}"),
+        );
+        let steps: Vec<Vec<String>> = vec![
+            vec!["netns", "add", h],
+            vec!["netns", "add", r],
+            vec!["netns", "add", m],
+            vec!["link", "add", &vh, "type", "veth", "peer", "name", &vr1],
+            vec!["link", "add", &vm, "type", "veth", "peer", "name", &vr2],
+            vec!["link", "set", &vh, "netns", h],
+            vec!["link", "set", &vr1, "netns", r],
+            vec!["link", "set", &vr2, "netns", r],
+            vec!["link", "set", &vm, "netns", m],
+            vec!["-n", h, "addr", "add", "10.77.1.2/24", "dev", &vh],
+            vec!["-n", r, "addr", "add", "10.77.1.1/24", "dev", &vr1],
+            vec!["-n", r, "addr", "add", "10.77.2.1/24", "dev", &vr2],
+            vec!["-n", m, "addr", "add", "10.77.2.2/24", "dev", &vm],
+            vec!["-n", m, "addr", "add", "169.254.169.254/32", "dev", "lo"],
+            vec!["-n", h, "link", "set", "lo", "up"],
+            vec!["-n", r, "link", "set", "lo", "up"],
+            vec!["-n", m, "link", "set", "lo", "up"],
+            vec!["-n", h, "link", "set", &vh, "up"],
+            vec!["-n", r, "link", "set", &vr1, "up"],
+            vec!["-n", r, "link", "set", &vr2, "up"],
+            vec!["-n", m, "link", "set", &vm, "up"],
+            vec!["-n", h, "route", "add", "default", "via", "10.77.1.1"],
+            vec!["-n", m, "route", "add", "default", "via", "10.77.2.1"],
+            vec![
+                "-n",
+                r,
+                "route",
+                "add",
+                "169.254.169.254/32",
+                "via",
+                "10.77.2.2",
+            ],
+        ]
+        .into_iter()
+        .map(|v| v.into_iter().map(str::to_owned).collect())
+        .collect();
+        for step in &steps {
+            let out = Command::new("ip")
+                .args(step)
+                .output()
+                .map_err(|e| format!("ip: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "ip {}: {}",
+                    step.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+        }
+        let fwd = Command::new("ip")
+            .args(["netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
+            .status()
+            .map_err(|e| format!("sysctl: {e}"))?;
+        if !fwd.success() {
+            return Err("cannot turn on forwarding in the router namespace".to_owned());
+        }
+        Ok(net)
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for n in &self.names {
+            let _ = Command::new("ip").args(["netns", "del", n]).status();
+        }
+    }
+}
+
+/// Waits until the mock answers from the client namespace (routes and links settle).
+fn wait_reachable(prefix: &[&str], url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if curl(prefix, &[url]).is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{url} never answered from the client namespace");
+}
+
+#[test]
+fn the_token_reply_does_not_cross_a_router_with_hop_limit_1() {
+    let net = match Net::create() {
+        Ok(n) if have_curl() => n,
+        Ok(_) => {
+            assert!(std::env::var_os("CI").is_none(), "CI installs curl");
+            eprintln!("skipped: curl is not installed");
+            return;
+        }
+        Err(why) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs as root with ip netns: {why}"
+            );
+            eprintln!("skipped: network namespaces unavailable ({why})");
+            return;
+        }
+    };
+    let put = [
+        "-X",
+        "PUT",
+        "-H",
+        "X-aws-ec2-metadata-token-ttl-seconds: 60",
+        "http://169.254.169.254/latest/api/token",
+    ];
+    let region = "http://169.254.169.254/latest/meta-data/placement/region";
+    for hops in ["1", "2"] {
+        let m = start(
+            &net.metadata(),
+            &[
+                "--listen",
+                "169.254.169.254:80",
+                "--provider",
+                "aws",
+                "--hop-limit",
+                hops,
+            ],
+        );
+        assert_eq!(m.addr, "169.254.169.254:80");
+        wait_reachable(&net.host(), region);
+        // IMDSv1 GETs are not hop-limited: they reach the client either way.
+        assert_eq!(
+            curl(&net.host(), &[region]),
+            Some((200, "us-east-1".to_owned()))
+        );
+        // On the service's own host the token always arrives.
+        let local = curl(&net.metadata(), &put).map(|r| r.0);
+        assert_eq!(local, Some(200), "hop limit {hops}, same host");
+        let remote = curl(&net.host(), &put).map(|r| r.0);
+        if hops == "1" {
+            assert_eq!(remote, None, "a TTL-1 token reply must die at the router");
+        } else {
+            assert_eq!(remote, Some(200), "a TTL-2 token reply crosses one router");
+        }
+    }
+}
+
+#[test]
+fn bad_flags_are_refused_with_a_clear_message() {
+    let out = Command::new(env!("CARGO_BIN_EXE_imdsguard"))
+        .args(["mock", "--listen", "127.0.0.1:0", "--hop-limit", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--hop-limit"), "{err}");
+    // A port already taken: named in the error.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = held.local_addr().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_imdsguard"))
+        .args(["mock", "--listen", &addr])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+    let _ = std::io::stdout().flush();
+}
