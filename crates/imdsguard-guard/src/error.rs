@@ -11,6 +11,17 @@ pub enum GuardError {
         /// Why.
         source: std::io::Error,
     },
+    /// The audit log could not be written.
+    #[error("audit log {}: {source}", path.display())]
+    Audit {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The policy file cannot be used.
+    #[error("policy {0}")]
+    Policy(#[from] crate::policy::PolicyError),
     /// The asynchronous runtime could not start.
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),

@@ -6,8 +6,17 @@
 //! (`Metadata-Flavor: Google`) and the ECS and EKS Pod Identity credential endpoints, serving fake
 //! but well-formed credentials: for testing policies, detections and the tools around them
 //! without a cloud.
+//!
+//! [`proxy`] sits in front of the real service: each connection attributed to its process from
+//! the socket ([`attrib`]), each request decided by the [`policy`] and written to an audit log,
+//! then forwarded or refused as the service itself would refuse it.
 
+pub mod attrib;
+mod audit;
 mod error;
 pub mod mock;
+pub mod policy;
+pub mod proxy;
+mod redact;
 
 pub use error::GuardError;

@@ -784,7 +784,7 @@ pub async fn serve(listener: tokio::net::TcpListener, mock: Arc<Mock>) {
 }
 
 /// The TTL Linux gives unicast packets unless told otherwise (`net.ipv4.ip_default_ttl`).
-const DEFAULT_TTL: u32 = 64;
+pub(crate) const DEFAULT_TTL: u32 = 64;
 
 trait FdClone {
     fn as_fd_clone(&self) -> std::io::Result<std::net::TcpStream>;
@@ -800,7 +800,7 @@ impl FdClone for tokio::net::TcpStream {
 }
 
 /// Sets the IP TTL, or the IPv6 unicast hop limit, of the connection's replies.
-fn set_hops(s: &std::net::TcpStream, hops: u32) {
+pub(crate) fn set_hops(s: &std::net::TcpStream, hops: u32) {
     let sock = socket2::SockRef::from(s);
     let _ = match s.local_addr() {
         Ok(SocketAddr::V6(_)) => {

@@ -14,7 +14,7 @@ use cmd::audit::{audit, AuditArgs};
 use cmd::catalog::{catalog, CatalogArgs};
 use cmd::events::{events, print_summary, EventsArgs};
 use cmd::hunt::{hunt_with, HuntArgs};
-use cmd::mock::{mock, MockArgs};
+use cmd::mock::{mock, proxy, MockArgs, ProxyArgs};
 use cmd::rules::{rules, RulesArgs};
 use cmd::search::{metrics, search, MetricsArgs, SearchArgs};
 use cmd::sigma::{sigma, SigmaArgs};
@@ -87,6 +87,18 @@ enum Command {
     /// EKS Pod Identity credential endpoints, handing out fake but well-formed credentials. For
     /// testing detections, policies and tools without a cloud. Runs until interrupted.
     Mock(MockArgs),
+    /// Guard the metadata service: attribute every request to its process, decide it by a
+    /// policy, record it, and forward or refuse it.
+    ///
+    /// Listens on `--listen` and forwards to `--upstream`. Each connection is attributed from its
+    /// socket (process id, executable, command line, user, cgroup and container), never from an
+    /// address or a header; each request is decided by the policy (`--policy`, TOML: per-process
+    /// path and kind allowlists, IMDSv2 required, forwarding headers refused) and written to the
+    /// audit log. In `enforce` mode a denied request gets the status the service itself would
+    /// give (401 without an IMDSv2 token, 403 otherwise) and a body naming the rule; in `monitor`
+    /// mode (the default without a policy) everything passes and the log says what enforcing
+    /// would have done. An unreachable upstream gives 502. Runs until interrupted.
+    Proxy(ProxyArgs),
     /// Follow log files, standard input or syslog and detect continuously (same detections as `hunt`).
     ///
     /// Reads each FILE from where the store says it stopped (through rotation and truncation),
@@ -281,6 +293,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit(a) => audit(a),
         Command::Sigma(args) => sigma(args),
         Command::Mock(args) => mock(args),
+        Command::Proxy(args) => proxy(args),
         Command::Watch(a) => watch_with(a),
         Command::Alerts(a) => store_cmds::alerts(a),
         Command::Incident(a) => store_cmds::incident(a),

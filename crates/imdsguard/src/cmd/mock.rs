@@ -1,4 +1,5 @@
-//! `imdsguard mock`: the metadata-service mock, in the foreground.
+//! `imdsguard mock` and `imdsguard proxy`: the metadata-service mock and the guard, in the
+//! foreground.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -74,4 +75,73 @@ pub(crate) fn mock(args: MockArgs) -> Result<ExitCode> {
 #[cfg(not(feature = "guard"))]
 pub(crate) fn mock(_: MockArgs) -> Result<ExitCode> {
     anyhow::bail!("this imdsguard was built without the `guard` feature, which `mock` needs")
+}
+
+/// `--mode`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum ModeArg {
+    /// Decide and record, let everything pass.
+    Monitor,
+    /// Refuse what the policy denies.
+    Enforce,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ProxyArgs {
+    /// Address and port to listen on.
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: SocketAddr,
+    /// The metadata service to forward to.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "169.254.169.254:80")]
+    upstream: SocketAddr,
+    /// The policy (TOML; reloaded when it changes, the previous one kept when the new one is
+    /// bad). Without it: monitor mode, every request passes and is recorded.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<std::path::PathBuf>,
+    /// Where each request is recorded: who, what, the decision and the rule (JSON lines; never
+    /// tokens, credentials or bodies).
+    #[arg(long, value_name = "FILE")]
+    audit_log: std::path::PathBuf,
+    /// Over the policy's own `mode`.
+    #[arg(long, value_enum)]
+    mode: Option<ModeArg>,
+    /// Rotate the audit log past this size (five old files are kept).
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = crate::parse_size)]
+    audit_max_size: usize,
+}
+
+#[cfg(feature = "guard")]
+pub(crate) fn proxy(args: ProxyArgs) -> Result<ExitCode> {
+    use imdsguard_guard::policy::Mode;
+    use imdsguard_guard::proxy::{run, ProxyConfig};
+    let config = ProxyConfig {
+        listen: args.listen,
+        upstream: args.upstream,
+        policy: args.policy.clone(),
+        mode: args.mode.map(|m| match m {
+            ModeArg::Monitor => Mode::Monitor,
+            ModeArg::Enforce => Mode::Enforce,
+        }),
+        audit_log: args.audit_log.clone(),
+        audit_max_bytes: args.audit_max_size as u64,
+    };
+    let mode_arg = config.mode;
+    run(config, |addr, policy| {
+        let policy_text = match &args.policy {
+            Some(p) => format!("policy {} ({} rules)", p.display(), policy.rules.len()),
+            None => "no policy: every request passes".to_owned(),
+        };
+        eprintln!(
+            "imdsguard proxy: guarding {} on {addr} ({} mode, {policy_text}; audit log {})",
+            args.upstream,
+            mode_arg.unwrap_or(policy.mode).as_str(),
+            args.audit_log.display()
+        );
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(feature = "guard"))]
+pub(crate) fn proxy(_: ProxyArgs) -> Result<ExitCode> {
+    anyhow::bail!("this imdsguard was built without the `guard` feature, which `proxy` needs")
 }

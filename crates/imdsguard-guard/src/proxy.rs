@@ -1,0 +1,450 @@
+//! The guard in front of the metadata service: every request attributed to its process, decided
+//! by the policy, recorded in the audit log, and forwarded or refused.
+//!
+//! Each connection is attributed once, from its socket ([`crate::attrib`]), before any of its
+//! requests is read. Each request is classified with the endpoint catalog (provider and what the
+//! path hands out), decided ([`crate::policy`]), and in `enforce` mode refused with the status
+//! the service itself would give (401 for a missing IMDSv2 token, 403 otherwise) and a short body
+//! naming the rule; in `monitor` mode it passes, and the audit log says what enforcing would
+//! have done. IMDSv2 token replies leave with the policy's hop limit as their IP TTL, as the
+//! service sends them. The audit log never holds tokens, credentials or response bodies.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use imdsguard_target::Kind;
+use serde::Serialize;
+
+use crate::attrib::{Attribution, Attributor};
+use crate::audit::AuditLog;
+use crate::policy::{Decision, Facts, Mode, Policy};
+use crate::GuardError;
+
+/// How the proxy runs.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// Where it listens.
+    pub listen: SocketAddr,
+    /// The metadata service it forwards to.
+    pub upstream: SocketAddr,
+    /// The policy file (hot-reloaded); `None`: monitor everything.
+    pub policy: Option<PathBuf>,
+    /// `--mode`, over the policy file's own.
+    pub mode: Option<Mode>,
+    /// The audit log (JSON lines).
+    pub audit_log: PathBuf,
+    /// Rotate the audit log past this size.
+    pub audit_max_bytes: u64,
+}
+
+/// The largest request body forwarded (metadata requests have none).
+const MAX_REQUEST_BODY: usize = 64 * 1024;
+/// The largest response relayed (user-data is at most 16 KiB on AWS).
+const MAX_RESPONSE_BODY: usize = 4 * 1024 * 1024;
+/// How long the service may take to accept a connection, then to answer.
+const UPSTREAM_CONNECT: Duration = Duration::from_secs(2);
+const UPSTREAM_ANSWER: Duration = Duration::from_secs(10);
+/// How often the policy file is checked for changes.
+const RELOAD_EVERY: Duration = Duration::from_secs(1);
+
+struct Shared {
+    config: ProxyConfig,
+    policy: RwLock<Arc<Policy>>,
+    attributor: Attributor,
+    audit: Mutex<AuditLog>,
+    connections: AtomicU64,
+}
+
+impl Shared {
+    fn policy(&self) -> Arc<Policy> {
+        Arc::clone(&self.policy.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn mode(&self, p: &Policy) -> Mode {
+        self.config.mode.unwrap_or(p.mode)
+    }
+}
+
+/// One audit record: who, what, and what was decided. No tokens, credentials or bodies.
+#[derive(Debug, Serialize)]
+struct Record<'a> {
+    time: String,
+    connection: u64,
+    client: String,
+    attributed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unattributed: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    process: Option<&'a crate::attrib::Process>,
+    method: &'a str,
+    path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider: Option<&'a str>,
+    kind: &'static str,
+    token: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    forwarded: Vec<&'static str>,
+    mode: &'static str,
+    decision: &'static str,
+    rule: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    why: &'a str,
+    status: u16,
+    ms: f64,
+}
+
+/// Runs the proxy until interrupted; `on_ready` gets the bound address once it listens.
+pub fn run(
+    config: ProxyConfig,
+    on_ready: impl FnOnce(SocketAddr, &Policy),
+) -> Result<(), GuardError> {
+    let policy = match &config.policy {
+        Some(p) => Policy::load(p)?,
+        None => Policy::monitor_all(),
+    };
+    let audit = AuditLog::open(&config.audit_log, config.audit_max_bytes)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(GuardError::Runtime)?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| GuardError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let bound = listener.local_addr().unwrap_or(config.listen);
+        on_ready(bound, &policy);
+        let shared = Arc::new(Shared {
+            config,
+            policy: RwLock::new(Arc::new(policy)),
+            attributor: Attributor::default(),
+            audit: Mutex::new(audit),
+            connections: AtomicU64::new(0),
+        });
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(GuardError::Runtime)?;
+        tokio::select! {
+            _ = serve(listener, Arc::clone(&shared)) => {}
+            _ = reload(Arc::clone(&shared)) => {}
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        Ok(())
+    })
+}
+
+/// Re-reads the policy file when it changes; a bad file is reported and the old policy kept.
+async fn reload(shared: Arc<Shared>) {
+    let Some(path) = shared.config.policy.clone() else {
+        return std::future::pending().await;
+    };
+    let mut seen = modified(&path);
+    loop {
+        tokio::time::sleep(RELOAD_EVERY).await;
+        let now = modified(&path);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        match Policy::load(&path) {
+            Ok(p) => {
+                eprintln!(
+                    "imdsguard proxy: policy reloaded from {} ({} rules)",
+                    path.display(),
+                    p.rules.len()
+                );
+                *shared.policy.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(p);
+            }
+            Err(e) => {
+                eprintln!("imdsguard proxy: policy not reloaded, the previous one stays: {e}")
+            }
+        }
+    }
+}
+
+fn modified(path: &Path) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let local = match stream.local_addr() {
+                Ok(a) => a,
+                Err(_) => return,
+            };
+            let id = shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
+            // Attribution reads /proc: off the async threads. The client is waiting for its
+            // answer, so its socket and process are still there.
+            let who = {
+                let shared = Arc::clone(&shared);
+                tokio::task::spawn_blocking(move || shared.attributor.attribute(peer, local))
+                    .await
+                    .unwrap_or_else(|e| {
+                        Attribution::Unattributed(format!("attribution failed: {e}"))
+                    })
+            };
+            let who = Arc::new(who);
+            let raw = {
+                use std::os::fd::AsFd;
+                match stream.as_fd().try_clone_to_owned() {
+                    Ok(fd) => Arc::new(std::net::TcpStream::from(fd)),
+                    Err(_) => return,
+                }
+            };
+            let ttl_changed = Arc::new(AtomicBool::new(false));
+            let service = service_fn(move |req| {
+                let shared = Arc::clone(&shared);
+                let who = Arc::clone(&who);
+                let raw = Arc::clone(&raw);
+                let ttl_changed = Arc::clone(&ttl_changed);
+                async move {
+                    let started = Instant::now();
+                    let (resp, hop) = handle(&shared, req, &who, id, peer, started).await;
+                    if let Some(h) = hop {
+                        crate::mock::set_hops(&raw, u32::from(h));
+                        ttl_changed.store(true, Ordering::Relaxed);
+                    } else if ttl_changed.swap(false, Ordering::Relaxed) {
+                        crate::mock::set_hops(&raw, crate::mock::DEFAULT_TTL);
+                    }
+                    Ok::<_, Infallible>(resp)
+                }
+            });
+            let _ = http1::Builder::new()
+                .header_read_timeout(Duration::from_secs(10))
+                .timer(hyper_util::rt::TokioTimer::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// The catalog's reading of a request path: provider and what it hands out.
+fn classify(path: &str) -> (Option<String>, Kind) {
+    let host = if path.starts_with("/v2/credentials") {
+        "169.254.170.2"
+    } else if path.starts_with("/v1/credentials") {
+        "169.254.170.23"
+    } else {
+        "169.254.169.254"
+    };
+    let url = format!("http://{host}{path}");
+    match imdsguard_target::builtin().find(&url).into_iter().next() {
+        Some(t) => (t.provider_id().map(str::to_owned), t.kind),
+        None => (None, Kind::Other),
+    }
+}
+
+const FORWARDING_HEADERS: [&str; 3] = ["X-Forwarded-For", "Via", "Forwarded"];
+
+/// Headers that belong to one hop, not passed on.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+async fn handle(
+    shared: &Shared,
+    req: hyper::Request<hyper::body::Incoming>,
+    who: &Attribution,
+    connection: u64,
+    peer: SocketAddr,
+    started: Instant,
+) -> (hyper::Response<Full<Bytes>>, Option<u8>) {
+    let method = req.method().as_str().to_owned();
+    let path = req.uri().path().to_owned();
+    let (provider, kind) = classify(&path);
+    let headers = req.headers();
+    let token = headers.contains_key("x-aws-ec2-metadata-token");
+    // Secrets this request carries, to be kept out of the log wherever they appear (a client's
+    // command line often holds its token).
+    let secrets: Vec<String> = [
+        "x-aws-ec2-metadata-token",
+        "authorization",
+        "x-amz-security-token",
+    ]
+    .into_iter()
+    .filter_map(|h| headers.get(h))
+    .filter_map(|v| v.to_str().ok())
+    .map(|v| v.trim().to_owned())
+    .filter(|v| v.len() >= 8)
+    .collect();
+    let forwarded: Vec<&'static str> = FORWARDING_HEADERS
+        .into_iter()
+        .filter(|h| headers.contains_key(*h))
+        .collect();
+    let facts = Facts {
+        method: &method,
+        path: &path,
+        provider: provider.as_deref(),
+        kind,
+        token,
+        forwarded: forwarded.clone(),
+    };
+    let policy = shared.policy();
+    let mode = shared.mode(&policy);
+    let decision = policy.decide(&facts, who);
+    let (resp, status) = if !decision.allow && mode == Mode::Enforce {
+        refuse(&decision)
+    } else {
+        forward(shared.config.upstream, req).await
+    };
+    let hop =
+        (kind == Kind::Token && method == "PUT" && status == 200).then_some(policy.token_hop_limit);
+    let redacted;
+    let (attributed, unattributed, process) = match who {
+        Attribution::Process(p) => {
+            redacted = crate::redact::process(p, &secrets);
+            (true, None, Some(&redacted))
+        }
+        Attribution::Unattributed(why) => (false, Some(why.as_str()), None),
+    };
+    let record = Record {
+        time: jiff::Timestamp::now().to_string(),
+        connection,
+        client: peer.to_string(),
+        attributed,
+        unattributed,
+        process,
+        method: &method,
+        path: &path,
+        provider: provider.as_deref(),
+        kind: kind.as_str(),
+        token,
+        forwarded,
+        mode: mode.as_str(),
+        decision: if decision.allow { "allow" } else { "deny" },
+        rule: &decision.rule,
+        why: &decision.why,
+        status,
+        ms: started.elapsed().as_secs_f64() * 1000.0,
+    };
+    if let Err(e) = shared
+        .audit
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .write(&record)
+    {
+        eprintln!("imdsguard proxy: audit log: {e}");
+    }
+    (resp, hop)
+}
+
+fn text_response(status: u16, body: String) -> hyper::Response<Full<Bytes>> {
+    hyper::Response::builder()
+        .status(status)
+        .header("Content-Type", "text/plain; charset=utf-8")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_else(|_| hyper::Response::new(Full::new(Bytes::new())))
+}
+
+fn refuse(d: &Decision) -> (hyper::Response<Full<Bytes>>, u16) {
+    let body = format!(
+        "imdsguard: refused by policy rule {:?}: {}\n",
+        d.rule, d.why
+    );
+    (text_response(d.status, body), d.status)
+}
+
+async fn forward(
+    upstream: SocketAddr,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> (hyper::Response<Full<Bytes>>, u16) {
+    let bad_gateway = |why: String| {
+        (
+            text_response(
+                502,
+                format!("imdsguard: the metadata service at {upstream} {why}\n"),
+            ),
+            502,
+        )
+    };
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return (
+                text_response(413, "imdsguard: request body too large\n".to_owned()),
+                413,
+            )
+        }
+    };
+    let stream = match tokio::time::timeout(
+        UPSTREAM_CONNECT,
+        tokio::net::TcpStream::connect(upstream),
+    )
+    .await
+    {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return bad_gateway(format!("refused the connection ({e})")),
+        Err(_) => return bad_gateway("did not accept the connection in time".to_owned()),
+    };
+    let (mut send, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await {
+        Ok(x) => x,
+        Err(e) => return bad_gateway(format!("failed the handshake ({e})")),
+    };
+    tokio::spawn(conn);
+    let mut out = hyper::Request::builder().method(parts.method).uri(
+        parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/"),
+    );
+    for (k, v) in &parts.headers {
+        if !HOP_BY_HOP.contains(&k.as_str()) {
+            out = out.header(k, v);
+        }
+    }
+    let Ok(out) = out.body(Full::new(body)) else {
+        return bad_gateway("could not be asked (malformed request)".to_owned());
+    };
+    let resp = match tokio::time::timeout(UPSTREAM_ANSWER, send.send_request(out)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return bad_gateway(format!("failed ({e})")),
+        Err(_) => return bad_gateway("did not answer in time".to_owned()),
+    };
+    let (parts, body) = resp.into_parts();
+    let body = match Limited::new(body, MAX_RESPONSE_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return bad_gateway("sent an answer too large to relay".to_owned()),
+    };
+    let status = parts.status.as_u16();
+    let mut b = hyper::Response::builder().status(parts.status);
+    for (k, v) in &parts.headers {
+        if !HOP_BY_HOP.contains(&k.as_str()) && k != "content-length" {
+            b = b.header(k, v);
+        }
+    }
+    match b.body(Full::new(body)) {
+        Ok(r) => (r, status),
+        Err(_) => bad_gateway("sent a malformed answer".to_owned()),
+    }
+}
