@@ -497,6 +497,31 @@ kind = ["userdata"]
     }
 
     #[test]
+    fn the_readme_example_is_a_valid_policy() {
+        let readme = include_str!("../../../README.md");
+        let after = readme
+            .split_once("A complete policy:")
+            .expect("the README shows a complete policy")
+            .1;
+        let block = after
+            .split_once("```toml\n")
+            .and_then(|(_, rest)| rest.split_once("```"))
+            .expect("a toml block")
+            .0;
+        let p = Policy::parse(block, "README.md").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.rules.len(), 3);
+        assert!(p.require_imdsv2 && p.refuse_forwarded && p.mode == Mode::Enforce);
+        let ssm = proc("/snap/amazon-ssm-agent/7628/amazon-ssm-agent", "root");
+        let creds = facts(
+            "GET",
+            "/latest/meta-data/iam/security-credentials/r",
+            Kind::Credentials,
+            true,
+        );
+        assert_eq!(p.decide(&creds, &ssm).rule, "ssm-agent");
+    }
+
+    #[test]
     fn globs() {
         assert!(glob("/usr/bin/*", "/usr/bin/curl"));
         assert!(glob(
