@@ -22,6 +22,9 @@ pub enum GuardError {
     /// The policy file cannot be used.
     #[error("policy {0}")]
     Policy(#[from] crate::policy::PolicyError),
+    /// The packet-filter rules could not be changed.
+    #[error("redirect rules: {0}")]
+    Rules(String),
     /// The asynchronous runtime could not start.
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),

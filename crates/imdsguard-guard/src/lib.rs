@@ -14,6 +14,7 @@
 pub mod attrib;
 mod audit;
 mod error;
+pub mod install;
 pub mod mock;
 pub mod policy;
 pub mod proxy;

@@ -32,8 +32,8 @@ use crate::GuardError;
 /// How the proxy runs.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
-    /// Where it listens.
-    pub listen: SocketAddr,
+    /// Where it listens (the redirect sends IPv4 to 127.0.0.1, IPv6 to ::1).
+    pub listen: Vec<SocketAddr>,
     /// The metadata service it forwards to.
     pub upstream: SocketAddr,
     /// The policy file (hot-reloaded); `None`: monitor everything.
@@ -44,6 +44,8 @@ pub struct ProxyConfig {
     pub audit_log: PathBuf,
     /// Rotate the audit log past this size.
     pub audit_max_bytes: u64,
+    /// The socket mark of its own connections to the service, which the redirect lets pass.
+    pub mark: u32,
 }
 
 /// The largest request body forwarded (metadata requests have none).
@@ -80,6 +82,7 @@ struct Record<'a> {
     time: String,
     connection: u64,
     client: String,
+    destination: String,
     attributed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     unattributed: Option<&'a str>,
@@ -102,10 +105,10 @@ struct Record<'a> {
     ms: f64,
 }
 
-/// Runs the proxy until interrupted; `on_ready` gets the bound address once it listens.
+/// Runs the proxy until interrupted; `on_ready` gets the bound addresses once it listens.
 pub fn run(
     config: ProxyConfig,
-    on_ready: impl FnOnce(SocketAddr, &Policy),
+    on_ready: impl FnOnce(&[SocketAddr], &Policy),
 ) -> Result<(), GuardError> {
     let policy = match &config.policy {
         Some(p) => Policy::load(p)?,
@@ -118,14 +121,16 @@ pub fn run(
         .build()
         .map_err(GuardError::Runtime)?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| GuardError::Bind {
-                addr: config.listen,
-                source,
-            })?;
-        let bound = listener.local_addr().unwrap_or(config.listen);
-        on_ready(bound, &policy);
+        let mut listeners = Vec::new();
+        let mut bound = Vec::new();
+        for &addr in &config.listen {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| GuardError::Bind { addr, source })?;
+            bound.push(l.local_addr().unwrap_or(addr));
+            listeners.push(l);
+        }
+        on_ready(&bound, &policy);
         let shared = Arc::new(Shared {
             config,
             policy: RwLock::new(Arc::new(policy)),
@@ -135,8 +140,10 @@ pub fn run(
         });
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(GuardError::Runtime)?;
+        for l in listeners {
+            tokio::spawn(serve(l, Arc::clone(&shared)));
+        }
         tokio::select! {
-            _ = serve(listener, Arc::clone(&shared)) => {}
             _ = reload(Arc::clone(&shared)) => {}
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -195,6 +202,12 @@ async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
                 Err(_) => return,
             };
             let id = shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
+            // Where the client meant to go, when the redirect brought it here.
+            let target = original_destination(&stream, local).filter(|d| {
+                crate::install::GUARDED
+                    .iter()
+                    .any(|g| g.parse() == Ok(d.ip()))
+            });
             // Attribution reads /proc: off the async threads. The client is waiting for its
             // answer, so its socket and process are still there.
             let who = {
@@ -221,7 +234,7 @@ async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
                 let ttl_changed = Arc::clone(&ttl_changed);
                 async move {
                     let started = Instant::now();
-                    let (resp, hop) = handle(&shared, req, &who, id, peer, started).await;
+                    let (resp, hop) = handle(&shared, req, &who, id, peer, target, started).await;
                     if let Some(h) = hop {
                         crate::mock::set_hops(&raw, u32::from(h));
                         ttl_changed.store(true, Ordering::Relaxed);
@@ -276,6 +289,7 @@ async fn handle(
     who: &Attribution,
     connection: u64,
     peer: SocketAddr,
+    target: Option<SocketAddr>,
     started: Instant,
 ) -> (hyper::Response<Full<Bytes>>, Option<u8>) {
     let method = req.method().as_str().to_owned();
@@ -314,7 +328,12 @@ async fn handle(
     let (resp, status) = if !decision.allow && mode == Mode::Enforce {
         refuse(&decision)
     } else {
-        forward(shared.config.upstream, req).await
+        forward(
+            target.unwrap_or(shared.config.upstream),
+            shared.config.mark,
+            req,
+        )
+        .await
     };
     let hop =
         (kind == Kind::Token && method == "PUT" && status == 200).then_some(policy.token_hop_limit);
@@ -330,6 +349,7 @@ async fn handle(
         time: jiff::Timestamp::now().to_string(),
         connection,
         client: peer.to_string(),
+        destination: target.unwrap_or(shared.config.upstream).to_string(),
         attributed,
         unattributed,
         process,
@@ -375,6 +395,7 @@ fn refuse(d: &Decision) -> (hyper::Response<Full<Bytes>>, u16) {
 
 async fn forward(
     upstream: SocketAddr,
+    mark: u32,
     req: hyper::Request<hyper::body::Incoming>,
 ) -> (hyper::Response<Full<Bytes>>, u16) {
     let bad_gateway = |why: String| {
@@ -396,11 +417,7 @@ async fn forward(
             )
         }
     };
-    let stream = match tokio::time::timeout(
-        UPSTREAM_CONNECT,
-        tokio::net::TcpStream::connect(upstream),
-    )
-    .await
+    let stream = match tokio::time::timeout(UPSTREAM_CONNECT, connect_marked(upstream, mark)).await
     {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return bad_gateway(format!("refused the connection ({e})")),
@@ -447,4 +464,36 @@ async fn forward(
         Ok(r) => (r, status),
         Err(_) => bad_gateway("sent a malformed answer".to_owned()),
     }
+}
+
+/// A connection to the service carrying the proxy's mark, so the redirect lets it pass. Setting
+/// a mark needs `CAP_NET_ADMIN`; without it the connection goes unmarked (fine when nothing is
+/// redirected, as in tests on loopback).
+async fn connect_marked(to: SocketAddr, mark: u32) -> std::io::Result<tokio::net::TcpStream> {
+    let sock = match to {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    let _ = socket2::SockRef::from(&sock).set_mark(mark);
+    sock.connect(to).await
+}
+
+/// The destination a redirected connection was bound for (`SO_ORIGINAL_DST`), when it differs
+/// from where it arrived.
+fn original_destination(stream: &tokio::net::TcpStream, local: SocketAddr) -> Option<SocketAddr> {
+    let sock = socket2::SockRef::from(stream);
+    let dst = match local {
+        SocketAddr::V4(_) => sock.original_dst_v4(),
+        SocketAddr::V6(_) => sock.original_dst_v6(),
+    }
+    .ok()?
+    .as_socket()?;
+    let dst = match dst.ip() {
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), dst.port()),
+            None => dst,
+        },
+        _ => dst,
+    };
+    (dst != local).then_some(dst)
 }

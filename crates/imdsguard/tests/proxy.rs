@@ -314,3 +314,263 @@ fn without_a_policy_everything_passes_and_is_recorded() {
     assert_eq!(r[0]["token"], false);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A network namespace of the test's own, with the guarded addresses on its loopback; removed
+/// on drop.
+struct Ns(String);
+
+impl Ns {
+    fn create(tag: &str) -> Result<Ns, String> {
+        let name = format!("imdsg-{tag}-{}", std::process::id() % 100_000);
+        let ns = Ns(name.clone());
+        for step in [
+            vec!["netns", "add", &name],
+            vec!["-n", &name, "link", "set", "lo", "up"],
+            vec![
+                "-n",
+                &name,
+                "addr",
+                "add",
+                "169.254.169.254/32",
+                "dev",
+                "lo",
+            ],
+            vec![
+                "-n",
+                &name,
+                "-6",
+                "addr",
+                "add",
+                "fd00:ec2::254/128",
+                "dev",
+                "lo",
+                "nodad",
+            ],
+        ] {
+            let out = Command::new("ip")
+                .args(&step)
+                .output()
+                .map_err(|e| format!("ip: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "ip {}: {}",
+                    step.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+        }
+        Ok(ns)
+    }
+
+    fn exec(&self) -> [&str; 4] {
+        ["ip", "netns", "exec", &self.0]
+    }
+
+    fn run(&self, argv: &[&str]) -> (String, bool) {
+        let mut all: Vec<&str> = self.exec().to_vec();
+        all.extend_from_slice(argv);
+        run(&all)
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn start_in(ns: &Ns, args: &[&str]) -> Running {
+    let exe = env!("CARGO_BIN_EXE_imdsguard");
+    let mut all: Vec<&str> = vec!["netns", "exec", &ns.0, exe];
+    all.extend_from_slice(args);
+    let mut child = Command::new("ip")
+        .args(&all)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start imdsguard in the namespace");
+    let mut err = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    err.read_line(&mut line).expect("ready line");
+    assert!(line.contains(" on "), "{line}");
+    Running {
+        child,
+        addr: String::new(),
+        stderr: Some(err),
+    }
+}
+
+/// The namespace's rule set: nftables' whole listing, or for iptables every rule and chain of
+/// our own (iptables keeps the `nat` table it creates on first use, its built-in chains empty
+/// and accepting: no rule of ours, and nothing that changes traffic).
+fn ruleset(ns: &Ns, backend: &str) -> String {
+    if backend == "nft" {
+        return ns.run(&["nft", "list", "ruleset"]).0;
+    }
+    let builtin = [
+        ":PREROUTING ",
+        ":INPUT ",
+        ":OUTPUT ",
+        ":POSTROUTING ",
+        ":FORWARD ",
+    ];
+    let rules = |t: String| {
+        t.lines()
+            .filter(|l| {
+                l.starts_with("-A")
+                    || (l.starts_with(':') && !builtin.iter().any(|b| l.starts_with(b)))
+            })
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    format!(
+        "{}\n{}",
+        rules(ns.run(&["iptables-save"]).0),
+        rules(ns.run(&["ip6tables-save"]).0)
+    )
+}
+
+#[test]
+fn the_redirect_sends_every_address_form_through_the_guard_and_goes_away_cleanly() {
+    let missing = ["nft", "iptables", "curl", "python3"]
+        .into_iter()
+        .find(|t| {
+            !Command::new("sh")
+                .args(["-c", &format!("command -v {t}")])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+    for backend in ["nft", "iptables"] {
+        let ns = match (missing, Ns::create(&format!("rd{}", &backend[..2]))) {
+            (None, Ok(ns)) => ns,
+            (Some(t), _) => {
+                assert!(std::env::var_os("CI").is_none(), "CI installs {t}");
+                eprintln!("skipped: {t} is not installed");
+                return;
+            }
+            (None, Err(why)) => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI runs as root with ip netns: {why}"
+                );
+                eprintln!("skipped: network namespaces unavailable ({why})");
+                return;
+            }
+        };
+        let dir = temp_dir(&format!("redirect-{backend}"));
+        let policy = dir.join("policy.toml");
+        std::fs::write(
+            &policy,
+            "default = \"deny\"\n[[rule]]\nname = \"curl\"\naction = \"allow\"\nexe = [\"*/curl\"]\n",
+        )
+        .unwrap();
+        let log = dir.join("audit.jsonl");
+        let before = ruleset(&ns, backend);
+        let exe = env!("CARGO_BIN_EXE_imdsguard");
+        let (_, ok) = ns.run(&[
+            exe,
+            "proxy",
+            "install",
+            "--port",
+            "8169",
+            "--backend",
+            backend,
+        ]);
+        assert!(ok, "{backend}: install");
+        let (status, ok) = ns.run(&[exe, "proxy", "status", "--backend", backend]);
+        assert!(ok && status.starts_with("redirect: installed"), "{status}");
+        assert_ne!(
+            ruleset(&ns, backend),
+            before,
+            "{backend}: install wrote nothing"
+        );
+        let _mock = start_in(&ns, &["mock", "--listen", "[::]:80", "--provider", "aws"]);
+        let region = "http://169.254.169.254/latest/meta-data/placement/region";
+        // The rules are in and the proxy is not listening yet: refused, not let through.
+        let (_, ok) = ns.run(&["curl", "-s", "-m", "3", region]);
+        assert!(
+            !ok,
+            "{backend}: a connection got through before the proxy listened"
+        );
+        let _proxy = start_in(
+            &ns,
+            &[
+                "proxy",
+                "--listen",
+                "127.0.0.1:8169",
+                "--listen",
+                "[::1]:8169",
+                "--policy",
+                policy.to_str().unwrap(),
+                "--audit-log",
+                log.to_str().unwrap(),
+            ],
+        );
+        let forms = [
+            "http://169.254.169.254/latest/meta-data/placement/region",
+            "http://[fd00:ec2::254]/latest/meta-data/placement/region",
+            "http://[::ffff:169.254.169.254]/latest/meta-data/placement/region",
+            "http://[::ffff:a9fe:a9fe]/latest/meta-data/placement/region",
+        ];
+        for url in forms {
+            let (out, ok) = ns.run(&["curl", "-s", "-g", "-m", "3", url]);
+            assert!(ok && out == "us-east-1", "{backend}: {url}: {out}");
+        }
+        let py = format!(
+            "import urllib.request as u, urllib.error as e\ntry:\n  u.urlopen('{region}'); print(200)\nexcept e.HTTPError as x:\n  print(x.code)"
+        );
+        let (out, _) = ns.run(&["python3", "-c", &py]);
+        assert_eq!(out.trim(), "403", "{backend}: python must be refused");
+        let records = audit(&log);
+        assert_eq!(
+            records.len(),
+            5,
+            "{backend}: every request went through the guard"
+        );
+        let dests: Vec<&str> = records
+            .iter()
+            .map(|r| r["destination"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            dests,
+            [
+                "169.254.169.254:80",
+                "[fd00:ec2::254]:80",
+                "169.254.169.254:80",
+                "169.254.169.254:80",
+                "169.254.169.254:80"
+            ],
+            "{backend}"
+        );
+        assert!(records[..4]
+            .iter()
+            .all(|r| r["process"]["exe"].as_str().unwrap().ends_with("/curl")));
+        assert!(records[4]["process"]["exe"]
+            .as_str()
+            .unwrap()
+            .contains("python"));
+        // Uninstall: the rule set is exactly as before, and requests go straight to the service.
+        let (_, ok) = ns.run(&[exe, "proxy", "uninstall", "--backend", backend]);
+        assert!(ok, "{backend}: uninstall");
+        assert_eq!(
+            ruleset(&ns, backend),
+            before,
+            "{backend}: uninstall left something behind"
+        );
+        let (out, ok) = ns.run(&["curl", "-s", "-m", "3", region]);
+        assert!(ok && out == "us-east-1");
+        assert_eq!(
+            audit(&log).len(),
+            5,
+            "{backend}: no longer through the guard"
+        );
+        let (status, ok) = ns.run(&[exe, "proxy", "status", "--backend", backend]);
+        assert!(
+            !ok && status.starts_with("redirect: not installed"),
+            "{status}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -87,11 +87,15 @@ pub(crate) enum ModeArg {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub(crate) struct ProxyArgs {
-    /// Address and port to listen on.
-    #[arg(long, value_name = "ADDR:PORT")]
-    listen: SocketAddr,
-    /// The metadata service to forward to.
+    #[command(subcommand)]
+    action: Option<ProxyAction>,
+    /// Address and port to listen on; repeat for more (the redirect sends IPv4 connections to
+    /// 127.0.0.1 and IPv6 ones to ::1, at the port given to `install`).
+    #[arg(long, value_name = "ADDR:PORT", required = true)]
+    listen: Vec<SocketAddr>,
+    /// The metadata service to forward to (a redirected connection goes where it was bound).
     #[arg(long, value_name = "ADDR:PORT", default_value = "169.254.169.254:80")]
     upstream: SocketAddr,
     /// The policy (TOML; reloaded when it changes, the previous one kept when the new one is
@@ -100,45 +104,162 @@ pub(crate) struct ProxyArgs {
     policy: Option<std::path::PathBuf>,
     /// Where each request is recorded: who, what, the decision and the rule (JSON lines; never
     /// tokens, credentials or bodies).
-    #[arg(long, value_name = "FILE")]
-    audit_log: std::path::PathBuf,
+    #[arg(long, value_name = "FILE", required = true)]
+    audit_log: Option<std::path::PathBuf>,
     /// Over the policy's own `mode`.
     #[arg(long, value_enum)]
     mode: Option<ModeArg>,
     /// Rotate the audit log past this size (five old files are kept).
     #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = crate::parse_size)]
     audit_max_size: usize,
+    /// The socket mark of the proxy's own connections to the service (the redirect lets them
+    /// pass); the same as `install --mark`.
+    #[arg(long, default_value = "0x1d5", value_parser = parse_mark)]
+    mark: u32,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum ProxyAction {
+    /// Redirect every local connection to the metadata addresses to the proxy's port.
+    ///
+    /// nftables (table `inet imdsguard`) or, without `nft`, iptables and ip6tables (chain
+    /// `IMDSGUARD`): 169.254.169.254, 169.254.170.2, 169.254.170.23, 100.100.100.200,
+    /// fd00:ec2::254, fd00:ec2::23 and fd20:ce::254, port 80, IPv4-mapped IPv6 included. The
+    /// proxy's own connections, marked `--mark`, pass. Until the proxy listens, redirected
+    /// connections are refused. Open connections to those addresses are cut (conntrack).
+    Install(InstallArgs),
+    /// Remove the rules `install` wrote, and nothing else.
+    Uninstall(BackendArgs),
+    /// Say whether the redirect is in place, and show it.
+    Status(BackendArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct InstallArgs {
+    /// The proxy's port (it listens on 127.0.0.1 and [::1] at it).
+    #[arg(long, default_value_t = 8169)]
+    port: u16,
+    /// The socket mark of the proxy's own connections, which pass.
+    #[arg(long, default_value = "0x1d5", value_parser = parse_mark)]
+    mark: u32,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct BackendArgs {
+    /// The packet filter (default: nftables when `nft` runs, else iptables).
+    #[arg(long, value_enum)]
+    backend: Option<BackendArg>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum BackendArg {
+    /// nftables.
+    Nft,
+    /// iptables and ip6tables.
+    Iptables,
+}
+
+fn parse_mark(s: &str) -> Result<u32, String> {
+    let t = s.trim();
+    let n = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => t.parse(),
+    };
+    n.ok()
+        .filter(|n| *n != 0)
+        .ok_or_else(|| format!("{s:?} is not a non-zero mark (decimal or 0x hex)"))
+}
+
+#[cfg(feature = "guard")]
+fn backend(b: &BackendArgs) -> Result<imdsguard_guard::install::Backend> {
+    use imdsguard_guard::install::Backend;
+    match b.backend {
+        Some(BackendArg::Nft) => Ok(Backend::Nft),
+        Some(BackendArg::Iptables) => Ok(Backend::Iptables),
+        None => Backend::detect()
+            .ok_or_else(|| anyhow::anyhow!("neither nft nor iptables runs here: install nftables")),
+    }
 }
 
 #[cfg(feature = "guard")]
 pub(crate) fn proxy(args: ProxyArgs) -> Result<ExitCode> {
+    use imdsguard_guard::install;
     use imdsguard_guard::policy::Mode;
     use imdsguard_guard::proxy::{run, ProxyConfig};
-    let config = ProxyConfig {
-        listen: args.listen,
-        upstream: args.upstream,
-        policy: args.policy.clone(),
-        mode: args.mode.map(|m| match m {
-            ModeArg::Monitor => Mode::Monitor,
-            ModeArg::Enforce => Mode::Enforce,
-        }),
-        audit_log: args.audit_log.clone(),
-        audit_max_bytes: args.audit_max_size as u64,
-    };
-    let mode_arg = config.mode;
-    run(config, |addr, policy| {
-        let policy_text = match &args.policy {
-            Some(p) => format!("policy {} ({} rules)", p.display(), policy.rules.len()),
-            None => "no policy: every request passes".to_owned(),
-        };
-        eprintln!(
-            "imdsguard proxy: guarding {} on {addr} ({} mode, {policy_text}; audit log {})",
-            args.upstream,
-            mode_arg.unwrap_or(policy.mode).as_str(),
-            args.audit_log.display()
-        );
-    })?;
-    Ok(ExitCode::SUCCESS)
+    match &args.action {
+        Some(ProxyAction::Install(a)) => {
+            let b = backend(&a.backend)?;
+            let mut r = install::Redirect::new(a.port);
+            r.mark = a.mark;
+            let done = install::install(&r, b)?;
+            let cut = match done.flushed {
+                Some(n) => format!("{n} open connections to them cut"),
+                None => "conntrack not found: connections opened before now are not cut".to_owned(),
+            };
+            eprintln!(
+                "imdsguard proxy: {} now redirects the metadata addresses to port {} ({cut}); until the proxy listens there, such connections are refused",
+                b.name(),
+                a.port
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(ProxyAction::Uninstall(a)) => {
+            let b = backend(a)?;
+            if install::uninstall(b)? {
+                eprintln!("imdsguard proxy: the redirect is removed from {}", b.name());
+            } else {
+                eprintln!("imdsguard proxy: no redirect of ours in {}", b.name());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(ProxyAction::Status(a)) => {
+            let b = backend(a)?;
+            match install::listing(b) {
+                Some(rules) if install::installed(b) => {
+                    println!("redirect: installed ({})", b.name());
+                    print!("{rules}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                _ => {
+                    println!("redirect: not installed ({})", b.name());
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        None => {
+            let audit_log = args.audit_log.clone().expect("required by clap");
+            let config = ProxyConfig {
+                listen: args.listen.clone(),
+                upstream: args.upstream,
+                policy: args.policy.clone(),
+                mode: args.mode.map(|m| match m {
+                    ModeArg::Monitor => Mode::Monitor,
+                    ModeArg::Enforce => Mode::Enforce,
+                }),
+                audit_log: audit_log.clone(),
+                audit_max_bytes: args.audit_max_size as u64,
+                mark: args.mark,
+            };
+            let mode_arg = config.mode;
+            run(config, |addrs, policy| {
+                let policy_text = match &args.policy {
+                    Some(p) => format!("policy {} ({} rules)", p.display(), policy.rules.len()),
+                    None => "no policy: every request passes".to_owned(),
+                };
+                let on: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+                eprintln!(
+                    "imdsguard proxy: guarding {} on {} ({} mode, {policy_text}; audit log {})",
+                    args.upstream,
+                    on.join(" and "),
+                    mode_arg.unwrap_or(policy.mode).as_str(),
+                    audit_log.display()
+                );
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 #[cfg(not(feature = "guard"))]

@@ -1,0 +1,367 @@
+//! The redirect that puts the proxy in front of the metadata service: packet-filter rules that
+//! send every local connection to a guarded address (IPv4, IPv6, and IPv4-mapped IPv6, which
+//! leaves the host as IPv4) to the proxy's port, except the proxy's own, which carry its socket
+//! mark.
+//!
+//! nftables: one table, `inet imdsguard`, replaced atomically on install and deleted on
+//! uninstall, so nothing else in the rule set is touched. Where `nft` is absent, iptables and
+//! ip6tables: a chain `IMDSGUARD` in the `nat` table and one jump to it from `OUTPUT`.
+//!
+//! The rules go in before the proxy listens, and stay when it stops: until it listens (at boot,
+//! during a restart, after a crash) a redirected connection is refused, never let through to the
+//! service unguarded. Connections that were open before the install are cut (conntrack) so none
+//! keeps bypassing the guard.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::process::{Command, Stdio};
+
+use crate::GuardError;
+
+/// The socket mark the proxy's own connections to the service carry, and the rules let pass.
+pub const DEFAULT_MARK: u32 = 0x1d5;
+
+/// The addresses guarded by default: AWS (IMDS and its IPv6 address, ECS task credentials, EKS
+/// Pod Identity and its IPv6 address), GCP's IPv6 address, Alibaba Cloud's. Azure, GCP, Oracle
+/// and others share 169.254.169.254.
+pub const GUARDED: [&str; 7] = [
+    "169.254.169.254",
+    "169.254.170.2",
+    "169.254.170.23",
+    "100.100.100.200",
+    "fd00:ec2::254",
+    "fd00:ec2::23",
+    "fd20:ce::254",
+];
+
+/// Which packet filter holds the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// nftables (`nft`).
+    Nft,
+    /// iptables and ip6tables.
+    Iptables,
+}
+
+impl Backend {
+    /// nftables when `nft` runs, else iptables when it runs.
+    pub fn detect() -> Option<Backend> {
+        if runs("nft", &["--version"]) {
+            Some(Backend::Nft)
+        } else if runs("iptables", &["--version"]) {
+            Some(Backend::Iptables)
+        } else {
+            None
+        }
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Nft => "nftables",
+            Backend::Iptables => "iptables",
+        }
+    }
+}
+
+/// What to install.
+#[derive(Debug, Clone)]
+pub struct Redirect {
+    /// The proxy's port (it listens on 127.0.0.1 and ::1).
+    pub port: u16,
+    /// The mark of the proxy's own connections.
+    pub mark: u32,
+    /// The guarded addresses.
+    pub addresses: Vec<IpAddr>,
+}
+
+impl Redirect {
+    /// The default addresses, to `port`.
+    pub fn new(port: u16) -> Redirect {
+        Redirect {
+            port,
+            mark: DEFAULT_MARK,
+            addresses: GUARDED.iter().filter_map(|a| a.parse().ok()).collect(),
+        }
+    }
+
+    fn v4(&self) -> Vec<String> {
+        self.addresses
+            .iter()
+            .filter(|a| a.is_ipv4())
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    fn v6(&self) -> Vec<String> {
+        self.addresses
+            .iter()
+            .filter(|a| a.is_ipv6())
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// The nftables script: the table replaced as one transaction.
+    pub fn nft_script(&self) -> String {
+        let mut s = String::new();
+        s.push_str("add table inet imdsguard\ndelete table inet imdsguard\n");
+        s.push_str("table inet imdsguard {\n");
+        s.push_str("\tcomment \"imdsguard proxy: connections to the metadata service go through the guard\"\n");
+        s.push_str("\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n");
+        s.push_str(&format!("\t\tmeta mark {:#x} return\n", self.mark));
+        let v4 = self.v4();
+        if !v4.is_empty() {
+            s.push_str(&format!(
+                "\t\tip daddr {{ {} }} tcp dport 80 redirect to :{}\n",
+                v4.join(", "),
+                self.port
+            ));
+        }
+        let v6 = self.v6();
+        if !v6.is_empty() {
+            s.push_str(&format!(
+                "\t\tip6 daddr {{ {} }} tcp dport 80 redirect to :{}\n",
+                v6.join(", "),
+                self.port
+            ));
+        }
+        s.push_str("\t}\n}\n");
+        s
+    }
+
+    /// The iptables commands (without the program name), IPv4 then IPv6.
+    fn iptables_rules(&self) -> Vec<(&'static str, Vec<String>)> {
+        let mut out = Vec::new();
+        for (prog, addrs) in [("iptables", self.v4()), ("ip6tables", self.v6())] {
+            if addrs.is_empty() {
+                continue;
+            }
+            let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+            out.push((prog, v(&["-t", "nat", "-N", CHAIN])));
+            out.push((
+                prog,
+                v(&[
+                    "-t",
+                    "nat",
+                    "-A",
+                    CHAIN,
+                    "-m",
+                    "mark",
+                    "--mark",
+                    &format!("{:#x}", self.mark),
+                    "-j",
+                    "RETURN",
+                ]),
+            ));
+            for a in addrs {
+                out.push((
+                    prog,
+                    v(&[
+                        "-t",
+                        "nat",
+                        "-A",
+                        CHAIN,
+                        "-d",
+                        &a,
+                        "-p",
+                        "tcp",
+                        "--dport",
+                        "80",
+                        "-j",
+                        "REDIRECT",
+                        "--to-ports",
+                        &self.port.to_string(),
+                    ]),
+                ));
+            }
+            out.push((prog, v(&["-t", "nat", "-I", "OUTPUT", "1", "-j", CHAIN])));
+        }
+        out
+    }
+}
+
+const CHAIN: &str = "IMDSGUARD";
+
+/// What an install did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    /// Where the rules are.
+    pub backend: Backend,
+    /// Open connections to guarded addresses that were cut, when conntrack could say.
+    pub flushed: Option<usize>,
+}
+
+/// Installs (or replaces) the redirect.
+pub fn install(r: &Redirect, backend: Backend) -> Result<Installed, GuardError> {
+    match backend {
+        Backend::Nft => run_stdin("nft", &["-f", "-"], &r.nft_script())?,
+        Backend::Iptables => {
+            uninstall(Backend::Iptables)?;
+            for (prog, args) in r.iptables_rules() {
+                run(prog, &args.iter().map(String::as_str).collect::<Vec<_>>())?;
+            }
+        }
+    }
+    let flushed = flush_conntrack(&r.addresses);
+    Ok(Installed { backend, flushed })
+}
+
+/// Removes what [`install`] wrote, and only that; whether there was anything.
+pub fn uninstall(backend: Backend) -> Result<bool, GuardError> {
+    match backend {
+        Backend::Nft => {
+            if !installed(Backend::Nft) {
+                return Ok(false);
+            }
+            run("nft", &["delete", "table", "inet", "imdsguard"])?;
+            Ok(true)
+        }
+        Backend::Iptables => {
+            let mut any = false;
+            for prog in ["iptables", "ip6tables"] {
+                if !runs(prog, &["-t", "nat", "-L", CHAIN, "-n"]) {
+                    continue;
+                }
+                any = true;
+                while runs(prog, &["-t", "nat", "-D", "OUTPUT", "-j", CHAIN]) {}
+                run(prog, &["-t", "nat", "-F", CHAIN])?;
+                run(prog, &["-t", "nat", "-X", CHAIN])?;
+            }
+            Ok(any)
+        }
+    }
+}
+
+/// Whether the redirect is in place.
+pub fn installed(backend: Backend) -> bool {
+    match backend {
+        Backend::Nft => runs("nft", &["list", "table", "inet", "imdsguard"]),
+        Backend::Iptables => runs("iptables", &["-t", "nat", "-C", "OUTPUT", "-j", CHAIN]),
+    }
+}
+
+/// The installed rules as the packet filter lists them.
+pub fn listing(backend: Backend) -> Option<String> {
+    let out = match backend {
+        Backend::Nft => Command::new("nft")
+            .args(["list", "table", "inet", "imdsguard"])
+            .output(),
+        Backend::Iptables => Command::new("iptables")
+            .args(["-t", "nat", "-S", CHAIN])
+            .output(),
+    }
+    .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Cuts tracked connections to the guarded addresses; how many, or `None` without conntrack.
+fn flush_conntrack(addrs: &[IpAddr]) -> Option<usize> {
+    let mut n = 0;
+    for a in addrs {
+        let family = if a.is_ipv4() { "ipv4" } else { "ipv6" };
+        let out = Command::new("conntrack")
+            .args(["-D", "-f", family, "-p", "tcp", "-d", &a.to_string()])
+            .stdout(Stdio::null())
+            .output()
+            .ok()?;
+        // "conntrack v1.4.7 (conntrack-tools): 2 flow entries have been deleted."
+        let said = String::from_utf8_lossy(&out.stderr);
+        n += said
+            .split_whitespace()
+            .zip(said.split_whitespace().skip(1))
+            .find(|(_, w)| *w == "flow")
+            .and_then(|(n, _)| n.parse::<usize>().ok())
+            .unwrap_or(0);
+    }
+    Some(n)
+}
+
+fn runs(prog: &str, args: &[&str]) -> bool {
+    Command::new(prog)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn run(prog: &str, args: &[&str]) -> Result<(), GuardError> {
+    let out = Command::new(prog)
+        .args(args)
+        .output()
+        .map_err(|e| GuardError::Rules(format!("{prog}: {e}")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(GuardError::Rules(format!(
+            "{prog} {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+fn run_stdin(prog: &str, args: &[&str], input: &str) -> Result<(), GuardError> {
+    let mut child = Command::new(prog)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| GuardError::Rules(format!("{prog}: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(input.as_bytes())
+            .map_err(|e| GuardError::Rules(format!("{prog}: {e}")))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| GuardError::Rules(format!("{prog}: {e}")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(GuardError::Rules(format!(
+            "{prog} {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nft_table_redirects_every_guarded_address_but_the_proxys_own() {
+        let s = Redirect::new(8169).nft_script();
+        assert!(s.starts_with("add table inet imdsguard\ndelete table inet imdsguard\n"));
+        assert!(s.contains("meta mark 0x1d5 return"));
+        assert!(s.contains(
+            "ip daddr { 169.254.169.254, 169.254.170.2, 169.254.170.23, 100.100.100.200 } tcp dport 80 redirect to :8169"
+        ));
+        assert!(s.contains("ip6 daddr { fd00:ec2::254, fd00:ec2::23, fd20:ce::254 } tcp dport 80 redirect to :8169"));
+        // The mark's exemption comes before the redirects.
+        assert!(s.find("meta mark").unwrap() < s.find("redirect").unwrap());
+    }
+
+    #[test]
+    fn iptables_gets_a_chain_and_one_jump_per_family() {
+        let rules = Redirect::new(8169).iptables_rules();
+        let jumps: Vec<_> = rules
+            .iter()
+            .filter(|(_, a)| a.contains(&"OUTPUT".to_owned()))
+            .map(|(p, _)| *p)
+            .collect();
+        assert_eq!(jumps, ["iptables", "ip6tables"]);
+        assert_eq!(
+            rules
+                .iter()
+                .filter(|(_, a)| a.contains(&"REDIRECT".to_owned()))
+                .count(),
+            7
+        );
+    }
+}
