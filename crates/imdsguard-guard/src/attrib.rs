@@ -50,7 +50,13 @@ pub struct Attributor {
     proc_root: std::path::PathBuf,
     cache: Mutex<HashMap<(u32, u64), Arc<Process>>>,
     users: Mutex<Option<HashMap<u32, String>>>,
+    /// Processes that opened connections lately, most recent first: clients come back (an agent
+    /// polling, an SDK refreshing), and their descriptors are searched before all of `/proc`.
+    recent: Mutex<Vec<u32>>,
 }
+
+/// How many recent clients are searched first.
+const RECENT: usize = 16;
 
 impl Default for Attributor {
     fn default() -> Self {
@@ -68,11 +74,13 @@ impl Attributor {
             proc_root: proc_root.as_ref().to_path_buf(),
             cache: Mutex::new(HashMap::new()),
             users: Mutex::new(None),
+            recent: Mutex::new(Vec::new()),
         }
     }
 
-    /// The process behind the TCP connection whose client end is `peer` and whose server end is
-    /// `local` (as the server sees them).
+    /// The process behind the TCP connection whose client end is `peer` and whose other end is,
+    /// as the client sees it, `local` (the server's address, or the address the client asked
+    /// for when a redirect brought it to the server).
     pub fn attribute(&self, peer: SocketAddr, local: SocketAddr) -> Attribution {
         let sock = match self.find_socket(peer, local) {
             Ok(s) => s,
@@ -96,6 +104,19 @@ impl Attributor {
     fn find_socket(&self, peer: SocketAddr, local: SocketAddr) -> Result<Socket, String> {
         let peer = canonical(peer);
         let local = canonical(local);
+        // Asked of the kernel by the exact four-tuple when it can; the TCP tables otherwise.
+        if self.proc_root == Path::new("/proc") {
+            if let Ok((inode, uid)) = crate::sockdiag::lookup(peer, local) {
+                if inode != 0 {
+                    return Ok(Socket {
+                        local: peer,
+                        remote: local,
+                        uid,
+                        inode,
+                    });
+                }
+            }
+        }
         let mut best: Option<Socket> = None;
         for table in ["net/tcp", "net/tcp6"] {
             let Ok(text) = fs::read_to_string(self.proc_root.join(table)) else {
@@ -126,6 +147,33 @@ impl Attributor {
     /// all).
     fn find_pid(&self, inode: u64, uid: u32) -> Option<u32> {
         let want = format!("socket:[{inode}]");
+        let recent: Vec<u32> = self
+            .recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let found = recent
+            .into_iter()
+            .find(|&pid| self.holds(pid, &want))
+            .or_else(|| self.scan(&want, uid))?;
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent.retain(|&p| p != found);
+        recent.insert(0, found);
+        recent.truncate(RECENT);
+        Some(found)
+    }
+
+    /// Whether process `pid` has a descriptor on `want` (`socket:[inode]`).
+    fn holds(&self, pid: u32, want: &str) -> bool {
+        let Ok(fds) = fs::read_dir(self.proc_root.join(pid.to_string()).join("fd")) else {
+            return false;
+        };
+        fds.flatten()
+            .any(|fd| fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == want))
+    }
+
+    /// Every process of `uid` (all of them for root's sockets), searched for `want`.
+    fn scan(&self, want: &str, uid: u32) -> Option<u32> {
         let entries = fs::read_dir(&self.proc_root).ok()?;
         for e in entries.flatten() {
             let name = e.file_name();
@@ -135,13 +183,8 @@ impl Attributor {
             if uid != 0 && owner(&e.path()) != Some(uid) {
                 continue;
             }
-            let Ok(fds) = fs::read_dir(e.path().join("fd")) else {
-                continue;
-            };
-            for fd in fds.flatten() {
-                if fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == want.as_str()) {
-                    return Some(pid);
-                }
+            if self.holds(pid, want) {
+                return Some(pid);
             }
         }
         None
@@ -333,6 +376,34 @@ mod tests {
         assert_eq!(s.local, "[::1]:80".parse().unwrap());
         assert_eq!(s.remote, "169.254.169.254:8080".parse().unwrap());
         assert!(parse_tcp_line("  sl  local_address rem_address   st").is_none());
+    }
+
+    #[test]
+    fn the_kernel_names_the_same_socket_as_the_tcp_table() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = listener.local_addr().unwrap();
+        let client = std::net::TcpStream::connect(server).unwrap();
+        let (_conn, peer) = listener.accept().unwrap();
+        let (inode, uid) = crate::sockdiag::lookup(peer, server).expect("sock_diag answers");
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+        let row = table
+            .lines()
+            .filter_map(parse_tcp_line)
+            .find(|s| s.local == peer && s.remote == server)
+            .expect("the client socket is in the table");
+        assert_eq!((inode, uid), (row.inode, row.uid));
+        assert_eq!(uid, own_uid());
+        // IPv6 loopback, where the machine has it.
+        if let Ok(l6) = std::net::TcpListener::bind("[::1]:0") {
+            let s6 = l6.local_addr().unwrap();
+            let _c6 = std::net::TcpStream::connect(s6).unwrap();
+            let (_a6, p6) = l6.accept().unwrap();
+            let (i6, _) = crate::sockdiag::lookup(p6, s6).expect("sock_diag answers for IPv6");
+            assert!(i6 > 0 && i6 != inode);
+        }
+        // No such connection: an error, not a guess.
+        assert!(crate::sockdiag::lookup("127.0.0.1:9".parse().unwrap(), server).is_err());
+        drop(client);
     }
 
     #[test]

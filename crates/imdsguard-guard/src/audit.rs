@@ -5,8 +5,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
 use crate::GuardError;
 
 /// How many rotated files are kept.
@@ -33,13 +31,8 @@ impl AuditLog {
         })
     }
 
-    /// Writes one record as a line, rotating first when the file is full.
-    pub fn write<T: Serialize>(&mut self, record: &T) -> Result<(), GuardError> {
-        let mut line = serde_json::to_vec(record).map_err(|e| GuardError::Audit {
-            path: self.path.clone(),
-            source: std::io::Error::other(e),
-        })?;
-        line.push(b'\n');
+    /// Writes one line (newline included) to the buffer, rotating first when the file is full.
+    pub fn write_line(&mut self, line: &[u8]) -> Result<(), GuardError> {
         if self.size > 0 && self.size + line.len() as u64 > self.max {
             self.rotate()?;
         }
@@ -47,13 +40,17 @@ impl AuditLog {
             path: self.path.clone(),
             source,
         };
-        self.out.write_all(&line).map_err(io)?;
+        self.out.write_all(line).map_err(io)?;
+        self.size += line.len() as u64;
+        Ok(())
+    }
+
+    /// Writes what is buffered to the file.
+    pub fn flush(&mut self) -> Result<(), GuardError> {
         self.out.flush().map_err(|source| GuardError::Audit {
             path: self.path.clone(),
             source,
-        })?;
-        self.size += line.len() as u64;
-        Ok(())
+        })
     }
 
     fn rotate(&mut self) -> Result<(), GuardError> {
@@ -99,10 +96,12 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("audit.jsonl");
         let mut log = AuditLog::open(&path, 4096).unwrap();
-        let rec = serde_json::json!({ "pad": "x".repeat(1000) });
+        let mut rec = serde_json::to_vec(&serde_json::json!({ "pad": "x".repeat(1000) })).unwrap();
+        rec.push(b'\n');
         for _ in 0..40 {
-            log.write(&rec).unwrap();
+            log.write_line(&rec).unwrap();
         }
+        log.flush().unwrap();
         let lines = |p: &Path| {
             std::fs::read_to_string(p)
                 .map(|t| t.lines().count())

@@ -19,5 +19,6 @@ pub mod mock;
 pub mod policy;
 pub mod proxy;
 mod redact;
+mod sockdiag;
 
 pub use error::GuardError;

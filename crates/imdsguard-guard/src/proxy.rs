@@ -62,8 +62,66 @@ struct Shared {
     config: ProxyConfig,
     policy: RwLock<Arc<Policy>>,
     attributor: Attributor,
-    audit: Mutex<AuditLog>,
+    /// Lines for the audit log's writer; full, it makes requests wait rather than lose records.
+    audit: tokio::sync::mpsc::Sender<Vec<u8>>,
     connections: AtomicU64,
+    pool: Pool,
+}
+
+/// Records waiting for the writer, at most.
+const AUDIT_QUEUE: usize = 65_536;
+
+/// Writes audit lines as they come, flushing whenever none is waiting: every record is in the
+/// file (for `watch` to read) as soon as the burst it came in has been written.
+fn audit_writer(mut log: AuditLog, mut rx: tokio::sync::mpsc::Receiver<Vec<u8>>) {
+    while let Some(line) = rx.blocking_recv() {
+        let mut result = log.write_line(&line);
+        while let Ok(more) = rx.try_recv() {
+            result = result.and_then(|()| log.write_line(&more));
+        }
+        if let Err(e) = result.and_then(|()| log.flush()) {
+            eprintln!("imdsguard proxy: {e}");
+        }
+    }
+}
+
+/// Idle connections to the service, reused across clients: most clients open one connection
+/// per request, and the service answers faster on one it already has.
+#[derive(Default)]
+struct Pool {
+    idle: Mutex<std::collections::HashMap<SocketAddr, Vec<Sender>>>,
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// The most idle connections kept per address.
+const POOL_MAX: usize = 64;
+
+impl Pool {
+    async fn take(&self, to: SocketAddr) -> Option<Sender> {
+        loop {
+            let mut s = self
+                .idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_mut(&to)?
+                .pop()?;
+            if !s.is_closed() && s.ready().await.is_ok() {
+                return Some(s);
+            }
+        }
+    }
+
+    fn give_back(&self, to: SocketAddr, s: Sender) {
+        if s.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let list = idle.entry(to).or_default();
+        if list.len() < POOL_MAX {
+            list.push(s);
+        }
+    }
 }
 
 impl Shared {
@@ -115,12 +173,17 @@ pub fn run(
         None => Policy::monitor_all(),
     };
     let audit = AuditLog::open(&config.audit_log, config.audit_max_bytes)?;
+    let (audit_tx, audit_rx) = tokio::sync::mpsc::channel(AUDIT_QUEUE);
+    let writer = std::thread::Builder::new()
+        .name("audit-log".to_owned())
+        .spawn(move || audit_writer(audit, audit_rx))
+        .map_err(GuardError::Runtime)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(GuardError::Runtime)?;
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         let mut listeners = Vec::new();
         let mut bound = Vec::new();
         for &addr in &config.listen {
@@ -135,8 +198,9 @@ pub fn run(
             config,
             policy: RwLock::new(Arc::new(policy)),
             attributor: Attributor::default(),
-            audit: Mutex::new(audit),
+            audit: audit_tx,
             connections: AtomicU64::new(0),
+            pool: Pool::default(),
         });
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(GuardError::Runtime)?;
@@ -149,7 +213,12 @@ pub fn run(
             _ = term.recv() => {}
         }
         Ok(())
-    })
+    });
+    // The tasks (and with them every sender to the writer) go with the runtime; the writer then
+    // writes what is left and ends.
+    drop(rt);
+    let _ = writer.join();
+    result
 }
 
 /// Re-reads the policy file when it changes; a bad file is reported and the old policy kept.
@@ -203,7 +272,8 @@ async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
             };
             let id = shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
             // Where the client meant to go, when the redirect brought it here.
-            let target = original_destination(&stream, local).filter(|d| {
+            let original = original_destination(&stream, local);
+            let target = original.filter(|d| {
                 crate::install::GUARDED
                     .iter()
                     .any(|g| g.parse() == Ok(d.ip()))
@@ -212,7 +282,8 @@ async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
             // answer, so its socket and process are still there.
             let who = {
                 let shared = Arc::clone(&shared);
-                tokio::task::spawn_blocking(move || shared.attributor.attribute(peer, local))
+                let theirs = original.unwrap_or(local);
+                tokio::task::spawn_blocking(move || shared.attributor.attribute(peer, theirs))
                     .await
                     .unwrap_or_else(|e| {
                         Attribution::Unattributed(format!("attribution failed: {e}"))
@@ -329,6 +400,7 @@ async fn handle(
         refuse(&decision)
     } else {
         forward(
+            &shared.pool,
             target.unwrap_or(shared.config.upstream),
             shared.config.mark,
             req,
@@ -366,13 +438,14 @@ async fn handle(
         status,
         ms: started.elapsed().as_secs_f64() * 1000.0,
     };
-    if let Err(e) = shared
-        .audit
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .write(&record)
-    {
-        eprintln!("imdsguard proxy: audit log: {e}");
+    match serde_json::to_vec(&record) {
+        Ok(mut line) => {
+            line.push(b'\n');
+            if shared.audit.send(line).await.is_err() {
+                eprintln!("imdsguard proxy: the audit log's writer stopped");
+            }
+        }
+        Err(e) => eprintln!("imdsguard proxy: audit record: {e}"),
     }
     (resp, hop)
 }
@@ -394,6 +467,7 @@ fn refuse(d: &Decision) -> (hyper::Response<Full<Bytes>>, u16) {
 }
 
 async fn forward(
+    pool: &Pool,
     upstream: SocketAddr,
     mark: u32,
     req: hyper::Request<hyper::body::Incoming>,
@@ -417,17 +491,28 @@ async fn forward(
             )
         }
     };
-    let stream = match tokio::time::timeout(UPSTREAM_CONNECT, connect_marked(upstream, mark)).await
-    {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return bad_gateway(format!("refused the connection ({e})")),
-        Err(_) => return bad_gateway("did not accept the connection in time".to_owned()),
+    let mut send = match pool.take(upstream).await {
+        Some(s) => s,
+        None => {
+            let stream = match tokio::time::timeout(
+                UPSTREAM_CONNECT,
+                connect_marked(upstream, mark),
+            )
+            .await
+            {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return bad_gateway(format!("refused the connection ({e})")),
+                Err(_) => return bad_gateway("did not accept the connection in time".to_owned()),
+            };
+            let (send, conn) =
+                match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await {
+                    Ok(x) => x,
+                    Err(e) => return bad_gateway(format!("failed the handshake ({e})")),
+                };
+            tokio::spawn(conn);
+            send
+        }
     };
-    let (mut send, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await {
-        Ok(x) => x,
-        Err(e) => return bad_gateway(format!("failed the handshake ({e})")),
-    };
-    tokio::spawn(conn);
     let mut out = hyper::Request::builder().method(parts.method).uri(
         parts
             .uri
@@ -453,6 +538,7 @@ async fn forward(
         Ok(b) => b.to_bytes(),
         Err(_) => return bad_gateway("sent an answer too large to relay".to_owned()),
     };
+    pool.give_back(upstream, send);
     let status = parts.status.as_u16();
     let mut b = hyper::Response::builder().status(parts.status);
     for (k, v) in &parts.headers {

@@ -75,6 +75,19 @@ fn curl(args: &[&str]) -> (u16, String) {
     (code.trim().parse().unwrap_or(0), body.to_owned())
 }
 
+/// The audit log once it holds at least `n` records (its writer follows the answers by a
+/// moment), or as it is after five seconds.
+fn audit_n(path: &Path, n: usize) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = audit(path);
+        if r.len() >= n || Instant::now() > deadline {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn audit(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -179,7 +192,7 @@ fn clients_are_attributed_decided_and_recorded() {
         "{out}"
     );
 
-    let records = audit(&log);
+    let records = audit_n(&log, 10);
     assert_eq!(records.len(), 10, "one record per request");
     let exe = |r: &serde_json::Value| {
         r["process"]["exe"]
@@ -274,11 +287,13 @@ fn clients_are_attributed_decided_and_recorded() {
 
     // The service goes away: 502, quickly.
     drop(mock);
+    std::thread::sleep(Duration::from_millis(300));
+    let before_502 = audit(&log).len();
     let t = Instant::now();
     let (status, body) = curl(&["-H", &th, &region]);
     assert_eq!(status, 502, "{body}");
     assert!(t.elapsed() < Duration::from_secs(3));
-    let last = audit(&log).pop().unwrap();
+    let last = audit_n(&log, before_502 + 1).pop().unwrap();
     assert_eq!(last["status"], 502);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -306,7 +321,7 @@ fn without_a_policy_everything_passes_and_is_recorded() {
         proxy.addr
     )]);
     assert_eq!(status, 401);
-    let r = audit(&log);
+    let r = audit_n(&log, 1);
     assert_eq!(r.len(), 1);
     assert_eq!(r[0]["mode"], "monitor");
     assert_eq!(r[0]["decision"], "allow");
@@ -561,6 +576,7 @@ fn the_redirect_sends_every_address_form_through_the_guard_and_goes_away_cleanly
         );
         let (out, ok) = ns.run(&["curl", "-s", "-m", "3", region]);
         assert!(ok && out == "us-east-1");
+        std::thread::sleep(Duration::from_millis(300));
         assert_eq!(
             audit(&log).len(),
             5,
