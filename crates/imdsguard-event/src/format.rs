@@ -134,6 +134,10 @@ formats! {
     /// HAProxy's HTTP log, with or without its syslog header.
     Haproxy = "haproxy", [], true,
         "HAProxy HTTP logs (option httplog), with or without the syslog header";
+    /// `imdsguard proxy`'s audit log: each request to the metadata service with the process
+    /// behind it and the decision.
+    ImdsguardProxy = "imdsguard-proxy", [Linux], true,
+        "imdsguard proxy audit logs (each metadata request, its process and decision)";
     /// Squid's access log, native or combined: requests a forward proxy sent on.
     Squid = "squid", [], true,
         "Squid forward-proxy access logs (native, combined)";

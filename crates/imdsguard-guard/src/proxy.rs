@@ -66,6 +66,8 @@ struct Shared {
     audit: tokio::sync::mpsc::Sender<Vec<u8>>,
     connections: AtomicU64,
     pool: Pool,
+    /// This machine's name, in every record.
+    host: String,
 }
 
 /// Records waiting for the writer, at most.
@@ -138,6 +140,7 @@ impl Shared {
 #[derive(Debug, Serialize)]
 struct Record<'a> {
     time: String,
+    host: &'a str,
     connection: u64,
     client: String,
     destination: String,
@@ -152,6 +155,8 @@ struct Record<'a> {
     provider: Option<&'a str>,
     kind: &'static str,
     token: bool,
+    /// The request's header names (never their values).
+    headers: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     forwarded: Vec<&'static str>,
     mode: &'static str,
@@ -201,6 +206,9 @@ pub fn run(
             audit: audit_tx,
             connections: AtomicU64::new(0),
             pool: Pool::default(),
+            host: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_default(),
         });
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(GuardError::Runtime)?;
@@ -368,6 +376,7 @@ async fn handle(
     let (provider, kind) = classify(&path);
     let headers = req.headers();
     let token = headers.contains_key("x-aws-ec2-metadata-token");
+    let header_names: Vec<String> = headers.keys().map(|k| k.as_str().to_owned()).collect();
     // Secrets this request carries, to be kept out of the log wherever they appear (a client's
     // command line often holds its token).
     let secrets: Vec<String> = [
@@ -419,6 +428,7 @@ async fn handle(
     };
     let record = Record {
         time: jiff::Timestamp::now().to_string(),
+        host: &shared.host,
         connection,
         client: peer.to_string(),
         destination: target.unwrap_or(shared.config.upstream).to_string(),
@@ -430,6 +440,7 @@ async fn handle(
         provider: provider.as_deref(),
         kind: kind.as_str(),
         token,
+        headers: header_names,
         forwarded,
         mode: mode.as_str(),
         decision: if decision.allow { "allow" } else { "deny" },

@@ -566,6 +566,38 @@ fn the_redirect_sends_every_address_form_through_the_guard_and_goes_away_cleanly
             .as_str()
             .unwrap()
             .contains("python"));
+        // The audit log is a log like any other: hunt reads it, each request a connection of
+        // its process to the service.
+        let out = Command::new(exe)
+            .args([
+                "hunt",
+                "--no-db",
+                "--output",
+                "jsonl",
+                log.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        let summary = String::from_utf8_lossy(&out.stderr);
+        assert!(summary.contains("imdsguard-proxy"), "{summary}");
+        let alerts: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|a: &serde_json::Value| a["type"] == "alert")
+            .collect();
+        let alerted = |exe: &str, rules: &[&str]| {
+            alerts.iter().any(|a| {
+                rules.iter().any(|r| a["rule_id"] == *r)
+                    && a["process"]["image"]
+                        .as_str()
+                        .is_some_and(|i| i.contains(exe))
+                    && a["target"]["endpoint"].is_string()
+            })
+        };
+        // curl is no cloud agent; python runs from wherever this machine keeps it (a home
+        // directory under pyenv: an unusual location).
+        assert!(alerted("curl", &["IMDS-001"]), "{alerts:#?}");
+        assert!(alerted("python", &["IMDS-001", "IMDS-003"]), "{alerts:#?}");
         // Uninstall: the rule set is exactly as before, and requests go straight to the service.
         let (_, ok) = ns.run(&[exe, "proxy", "uninstall", "--backend", backend]);
         assert!(ok, "{backend}: uninstall");

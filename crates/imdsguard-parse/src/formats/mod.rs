@@ -23,6 +23,7 @@ pub(crate) mod evtx_json;
 mod gcp_audit;
 mod gcp_http;
 pub(crate) mod haproxy;
+pub(crate) mod imdsguard_proxy;
 pub(crate) mod log_format;
 mod nxlog_json;
 mod sentinel_securityevent;
@@ -77,6 +78,7 @@ const JSON_FORMATS: &[JsonDecoder] = &[
     // records are the bulk of most inputs.
     azure_entra::DECODER,
     azure_activity::DECODER,
+    imdsguard_proxy::DECODER,
     zeek_http::DECODER,
     zeek_conn::DECODER,
     zeek_dns::DECODER,
