@@ -20,5 +20,6 @@ pub mod policy;
 pub mod proxy;
 mod redact;
 mod sockdiag;
+pub mod suggest;
 
 pub use error::GuardError;

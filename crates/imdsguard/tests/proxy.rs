@@ -327,6 +327,79 @@ fn without_a_policy_everything_passes_and_is_recorded() {
     assert_eq!(r[0]["decision"], "allow");
     assert_eq!(r[0]["status"], 401);
     assert_eq!(r[0]["token"], false);
+    drop(proxy);
+
+    // Observe, learn, enforce: what monitor mode saw becomes a policy; under it, what was seen
+    // passes and nothing else does.
+    let mock = start(&["mock", "--listen", "127.0.0.1:0"]);
+    let log = dir.join("observed.jsonl");
+    let proxy = start(&[
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &mock.addr,
+        "--audit-log",
+        log.to_str().unwrap(),
+    ]);
+    let base = format!("http://{}", proxy.addr);
+    let region = format!("{base}/latest/meta-data/placement/region");
+    let userdata = format!("{base}/latest/user-data");
+    assert_eq!(curl(&[&region]).0, 200);
+    assert!(run(&["wget", "-q", "-O", "-", &userdata]).1);
+    audit_n(&log, 2);
+    drop(proxy);
+    std::fs::write(
+        &log,
+        format!("{}not json\n", std::fs::read_to_string(&log).unwrap()),
+    )
+    .unwrap();
+    let policy = dir.join("suggested.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_imdsguard"))
+        .args([
+            "proxy",
+            "suggest-policy",
+            log.to_str().unwrap(),
+            "-o",
+            policy.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("observed.jsonl:3: "),
+        "the bad line is named: {said}"
+    );
+    assert!(
+        said.contains("2 requests read from 1 audit logs; 1 lines skipped"),
+        "{said}"
+    );
+    let enforced_log = dir.join("enforced.jsonl");
+    let proxy = start(&[
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &mock.addr,
+        "--policy",
+        policy.to_str().unwrap(),
+        "--audit-log",
+        enforced_log.to_str().unwrap(),
+    ]);
+    let base = format!("http://{}", proxy.addr);
+    let region = format!("{base}/latest/meta-data/placement/region");
+    let userdata = format!("{base}/latest/user-data");
+    assert_eq!(curl(&[&region]).0, 200, "seen: allowed");
+    assert_eq!(curl(&[&userdata]).0, 403, "curl never asked for user-data");
+    assert!(
+        run(&["wget", "-q", "-O", "-", &userdata]).1,
+        "seen: allowed"
+    );
+    assert!(
+        !run(&["wget", "-q", "-O", "-", &region]).1,
+        "wget never asked for the region"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

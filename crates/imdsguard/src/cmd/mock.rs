@@ -132,6 +132,22 @@ pub(crate) enum ProxyAction {
     Uninstall(BackendArgs),
     /// Say whether the redirect is in place, and show it.
     Status(BackendArgs),
+    /// Write a policy from what audit logs recorded (in `monitor` mode, say), to review.
+    ///
+    /// One rule per executable seen, with its users (and containers, when it only ran in
+    /// containers), allowing exactly the methods and paths it asked for; everything else denied;
+    /// IMDSv2 required when every AWS request carried a token.
+    SuggestPolicy(SuggestArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct SuggestArgs {
+    /// Audit logs (`audit.jsonl`, and its rotated `audit.jsonl.1` … if wanted).
+    #[arg(required = true, value_name = "AUDIT_LOG")]
+    logs: Vec<std::path::PathBuf>,
+    /// Write the policy there instead of standard output.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    output: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -228,6 +244,7 @@ pub(crate) fn proxy(args: ProxyArgs) -> Result<ExitCode> {
                 }
             }
         }
+        Some(ProxyAction::SuggestPolicy(a)) => suggest_policy(a),
         None => {
             let audit_log = args.audit_log.clone().expect("required by clap");
             let config = ProxyConfig {
@@ -260,6 +277,68 @@ pub(crate) fn proxy(args: ProxyArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+#[cfg(feature = "guard")]
+fn suggest_policy(a: &SuggestArgs) -> Result<ExitCode> {
+    use std::io::BufRead;
+    let mut seen = imdsguard_guard::suggest::Observed::default();
+    let mut skipped = 0usize;
+    let mut read = 0usize;
+    for path in &a.logs {
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("imdsguard: {}: {e}", path.display());
+                continue;
+            }
+        };
+        read += 1;
+        for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+            let line = match line {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("imdsguard: {}:{}: {e}", path.display(), i + 1);
+                    skipped += 1;
+                    continue;
+                }
+            };
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<serde_json::Value>(&line) {
+                Ok(r) if r.get("decision").is_some() => seen.add(&r),
+                Ok(_) => {
+                    eprintln!(
+                        "imdsguard: {}:{}: not an audit record of imdsguard proxy",
+                        path.display(),
+                        i + 1
+                    );
+                    skipped += 1;
+                }
+                Err(e) => {
+                    eprintln!("imdsguard: {}:{}: {e}", path.display(), i + 1);
+                    skipped += 1;
+                }
+            }
+        }
+    }
+    if read == 0 {
+        anyhow::bail!("not one audit log could be read");
+    }
+    let sources: Vec<String> = a.logs.iter().map(|p| p.display().to_string()).collect();
+    let text = seen.policy(&sources.join(", "));
+    match &a.output {
+        Some(out) => {
+            std::fs::write(out, &text).map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?
+        }
+        None => print!("{text}"),
+    }
+    eprintln!(
+        "imdsguard: {} requests read from {read} audit logs; {skipped} lines skipped",
+        seen.requests()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(not(feature = "guard"))]
