@@ -240,6 +240,35 @@ pub fn installed(backend: Backend) -> bool {
     }
 }
 
+/// Whether the rules are in place as `r` wants them: our table with its mark exemption and its
+/// redirect to the port (nftables), or our chain with its redirects and the jump to it first in
+/// `OUTPUT` (iptables and ip6tables).
+pub fn intact(r: &Redirect, backend: Backend) -> bool {
+    let Some(listing) = listing(backend) else {
+        return false;
+    };
+    match backend {
+        Backend::Nft => {
+            listing.contains(&format!("meta mark {:#010x} return", r.mark))
+                && listing.contains(&format!("redirect to :{}", r.port))
+        }
+        Backend::Iptables => {
+            let first_jump = |prog: &str| {
+                Command::new(prog)
+                    .args(["-t", "nat", "-S", "OUTPUT"])
+                    .output()
+                    .ok()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .and_then(|t| t.lines().find(|l| l.starts_with("-A")).map(str::to_owned))
+                    .is_some_and(|l| l == format!("-A OUTPUT -j {CHAIN}"))
+            };
+            listing.contains(&format!("--to-ports {}", r.port))
+                && first_jump("iptables")
+                && (r.v6().is_empty() || first_jump("ip6tables"))
+        }
+    }
+}
+
 /// The installed rules as the packet filter lists them.
 pub fn listing(backend: Backend) -> Option<String> {
     let out = match backend {

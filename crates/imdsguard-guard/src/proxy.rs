@@ -46,6 +46,31 @@ pub struct ProxyConfig {
     pub audit_max_bytes: u64,
     /// The socket mark of its own connections to the service, which the redirect lets pass.
     pub mark: u32,
+    /// Keep this redirect in place: installed before listening when missing, checked every few
+    /// seconds and restored when removed or changed.
+    pub keep_redirect: Option<(crate::install::Redirect, crate::install::Backend)>,
+}
+
+/// How often a kept redirect is checked.
+const REDIRECT_CHECK: Duration = Duration::from_secs(3);
+
+/// Checks the redirect until the process ends, restoring it when it is gone or changed.
+fn keep_redirect(r: crate::install::Redirect, backend: crate::install::Backend) {
+    loop {
+        std::thread::sleep(REDIRECT_CHECK);
+        if crate::install::intact(&r, backend) {
+            continue;
+        }
+        match crate::install::install(&r, backend) {
+            Ok(_) => eprintln!(
+                "imdsguard proxy: the redirect was missing or changed in {}; restored",
+                backend.name()
+            ),
+            Err(e) => eprintln!(
+                "imdsguard proxy: the redirect is not in place and could not be restored: {e}"
+            ),
+        }
+    }
 }
 
 /// The largest request body forwarded (metadata requests have none).
@@ -177,6 +202,18 @@ pub fn run(
         Some(p) => Policy::load(p)?,
         None => Policy::monitor_all(),
     };
+    // The redirect goes in before the proxy listens: until it does, redirected connections are
+    // refused, never let through.
+    if let Some((r, backend)) = &config.keep_redirect {
+        if !crate::install::intact(r, *backend) {
+            crate::install::install(r, *backend)?;
+        }
+        let (r, backend) = (r.clone(), *backend);
+        std::thread::Builder::new()
+            .name("keep-redirect".to_owned())
+            .spawn(move || keep_redirect(r, backend))
+            .map_err(GuardError::Runtime)?;
+    }
     let audit = AuditLog::open(&config.audit_log, config.audit_max_bytes)?;
     let (audit_tx, audit_rx) = tokio::sync::mpsc::channel(AUDIT_QUEUE);
     let writer = std::thread::Builder::new()

@@ -695,3 +695,76 @@ fn the_redirect_sends_every_address_form_through_the_guard_and_goes_away_cleanly
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+#[test]
+fn a_kept_redirect_goes_in_before_listening_and_comes_back_when_removed() {
+    let ns = match Ns::create("keep") {
+        Ok(ns) if tools_missing().is_none() => ns,
+        Ok(_) => {
+            assert!(std::env::var_os("CI").is_none(), "CI installs the clients");
+            eprintln!("skipped: curl, wget or python3 is not installed");
+            return;
+        }
+        Err(why) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs as root with ip netns: {why}"
+            );
+            eprintln!("skipped: network namespaces unavailable ({why})");
+            return;
+        }
+    };
+    let dir = temp_dir("keep");
+    let log = dir.join("audit.jsonl");
+    let exe = env!("CARGO_BIN_EXE_imdsguard");
+    let status = |ns: &Ns| ns.run(&[exe, "proxy", "status", "--backend", "nft"]).1;
+    assert!(!status(&ns));
+    let _mock = start_in(
+        &ns,
+        &[
+            "mock",
+            "--listen",
+            "169.254.169.254:80",
+            "--provider",
+            "aws",
+        ],
+    );
+    let _proxy = start_in(
+        &ns,
+        &[
+            "proxy",
+            "--listen",
+            "127.0.0.1:8169",
+            "--keep-redirect",
+            "8169",
+            "--backend",
+            "nft",
+            "--audit-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    assert!(status(&ns), "installed before the proxy said it listens");
+    let region = "http://169.254.169.254/latest/meta-data/placement/region";
+    assert_eq!(
+        ns.run(&["curl", "-s", "-m", "3", region]),
+        ("us-east-1".to_owned(), true)
+    );
+    // Someone removes it: back within a few seconds, and requests go through the guard again.
+    assert!(ns.run(&["nft", "delete", "table", "inet", "imdsguard"]).1);
+    assert!(!status(&ns));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !status(&ns) {
+        assert!(Instant::now() < deadline, "the redirect was not restored");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        ns.run(&["curl", "-s", "-m", "3", region]),
+        ("us-east-1".to_owned(), true)
+    );
+    assert_eq!(
+        audit_n(&log, 2).len(),
+        2,
+        "both requests went through the guard"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

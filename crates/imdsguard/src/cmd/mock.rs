@@ -116,6 +116,12 @@ pub(crate) struct ProxyArgs {
     /// pass); the same as `install --mark`.
     #[arg(long, default_value = "0x1d5", value_parser = parse_mark)]
     mark: u32,
+    /// Keep the redirect to this port in place: installed before listening when missing,
+    /// checked every 3 seconds and restored when something removed or reordered it.
+    #[arg(long, value_name = "PORT")]
+    keep_redirect: Option<u16>,
+    #[command(flatten)]
+    backend: BackendArgs,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -258,6 +264,14 @@ pub(crate) fn proxy(args: ProxyArgs) -> Result<ExitCode> {
                 audit_log: audit_log.clone(),
                 audit_max_bytes: args.audit_max_size as u64,
                 mark: args.mark,
+                keep_redirect: match args.keep_redirect {
+                    Some(port) => {
+                        let mut r = install::Redirect::new(port);
+                        r.mark = args.mark;
+                        Some((r, backend(&args.backend)?))
+                    }
+                    None => None,
+                },
             };
             let mode_arg = config.mode;
             run(config, |addrs, policy| {
