@@ -182,6 +182,63 @@ impl Redirect {
 
 const CHAIN: &str = "IMDSGUARD";
 
+/// A systemd unit that runs the proxy as a service: the redirect installed before the network
+/// comes up (so nothing reaches the service unguarded at boot), the proxy restarted whenever it
+/// stops, with only the capabilities it needs (network administration for the rules and socket
+/// marks, reading other processes' `/proc` entries for attribution) under a user of its own, on a
+/// read-only file system but for its log directory.
+pub fn systemd_unit(
+    exe: &std::path::Path,
+    r: &Redirect,
+    backend: Backend,
+    policy: Option<&std::path::Path>,
+) -> String {
+    let exe = exe.display();
+    let b = match backend {
+        Backend::Nft => "nft",
+        Backend::Iptables => "iptables",
+    };
+    let policy = policy
+        .map(|p| format!(" --policy {}", p.display()))
+        .unwrap_or_default();
+    format!(
+        "[Unit]
+Description=imdsguard proxy: every request to the cloud metadata service attributed, decided, recorded
+DefaultDependencies=no
+After=local-fs.target
+Before=network-pre.target
+Wants=network-pre.target
+
+[Service]
+Type=simple
+# The redirect first: until the proxy listens, connections to the service are refused.
+ExecStartPre={exe} proxy install --port {port} --mark {mark:#x} --backend {b}
+ExecStart={exe} proxy --listen 127.0.0.1:{port} --listen [::1]:{port} --mark {mark:#x} --keep-redirect {port} --backend {b}{policy} --audit-log /var/log/imdsguard/audit.jsonl
+Restart=always
+RestartSec=1
+DynamicUser=yes
+LogsDirectory=imdsguard
+AmbientCapabilities=CAP_NET_ADMIN CAP_SYS_PTRACE CAP_DAC_READ_SEARCH
+CapabilityBoundingSet=CAP_NET_ADMIN CAP_SYS_PTRACE CAP_DAC_READ_SEARCH
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=read-only
+PrivateTmp=yes
+ProtectKernelModules=yes
+ProtectControlGroups=yes
+RestrictAddressFamilies=AF_INET AF_INET6 AF_NETLINK AF_UNIX
+LockPersonality=yes
+MemoryDenyWriteExecute=yes
+SystemCallArchitectures=native
+
+[Install]
+WantedBy=multi-user.target
+",
+        port = r.port,
+        mark = r.mark,
+    )
+}
+
 /// What an install did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Installed {
@@ -374,6 +431,21 @@ mod tests {
         assert!(s.contains("ip6 daddr { fd00:ec2::254, fd00:ec2::23, fd20:ce::254 } tcp dport 80 redirect to :8169"));
         // The mark's exemption comes before the redirects.
         assert!(s.find("meta mark").unwrap() < s.find("redirect").unwrap());
+    }
+
+    #[test]
+    fn the_unit_installs_the_redirect_before_the_network_and_keeps_it() {
+        let u = systemd_unit(
+            std::path::Path::new("/usr/bin/imdsguard"),
+            &Redirect::new(8169),
+            Backend::Nft,
+            Some(std::path::Path::new("/etc/imdsguard/policy.toml")),
+        );
+        assert!(u.contains("Before=network-pre.target"));
+        assert!(u.contains("ExecStartPre=/usr/bin/imdsguard proxy install --port 8169 --mark 0x1d5 --backend nft\n"));
+        assert!(u.contains("--keep-redirect 8169 --backend nft --policy /etc/imdsguard/policy.toml --audit-log /var/log/imdsguard/audit.jsonl\n"));
+        assert!(u.contains("DynamicUser=yes") && u.contains("ProtectSystem=strict"));
+        assert!(!u.contains("CAP_SYS_ADMIN"));
     }
 
     #[test]

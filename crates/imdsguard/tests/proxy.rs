@@ -768,3 +768,57 @@ fn a_kept_redirect_goes_in_before_listening_and_comes_back_when_removed() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_systemd_unit_is_written_and_systemd_accepts_it() {
+    let dir = temp_dir("unit");
+    let out = Command::new(env!("CARGO_BIN_EXE_imdsguard"))
+        .args([
+            "proxy",
+            "install",
+            "--unit",
+            "--unit-dir",
+            dir.to_str().unwrap(),
+            "--policy",
+            "/etc/imdsguard/policy.toml",
+            "--port",
+            "8170",
+            "--backend",
+            "nft",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let unit = dir.join("imdsguard-proxy.service");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    let exe = env!("CARGO_BIN_EXE_imdsguard");
+    assert!(
+        text.contains(&format!("ExecStartPre={exe} proxy install --port 8170 ")),
+        "{text}"
+    );
+    assert!(
+        text.contains("--listen 127.0.0.1:8170 --listen [::1]:8170"),
+        "{text}"
+    );
+    let have_systemd = Command::new("systemd-analyze")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if have_systemd {
+        let v = Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&unit)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&v.stderr);
+        assert!(v.status.success() && said.trim().is_empty(), "{said}");
+    } else {
+        eprintln!("skipped: systemd-analyze is not installed; the unit was not verified");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -166,6 +166,21 @@ pub(crate) struct InstallArgs {
     mark: u32,
     #[command(flatten)]
     backend: BackendArgs,
+    /// Instead of installing the rules now, write a systemd unit (`imdsguard-proxy.service`)
+    /// that installs them before the network comes up and runs the proxy with them.
+    #[arg(long)]
+    unit: bool,
+    /// Where `--unit` writes the unit.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/etc/systemd/system",
+        requires = "unit"
+    )]
+    unit_dir: std::path::PathBuf,
+    /// The policy the unit's proxy enforces (without it: monitor mode).
+    #[arg(long, value_name = "FILE", requires = "unit")]
+    policy: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -215,6 +230,19 @@ pub(crate) fn proxy(args: ProxyArgs) -> Result<ExitCode> {
             let b = backend(&a.backend)?;
             let mut r = install::Redirect::new(a.port);
             r.mark = a.mark;
+            if a.unit {
+                let exe = std::env::current_exe()
+                    .map_err(|e| anyhow::anyhow!("where is this imdsguard: {e}"))?;
+                let path = a.unit_dir.join("imdsguard-proxy.service");
+                let text = install::systemd_unit(&exe, &r, b, a.policy.as_deref());
+                std::fs::write(&path, text)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                eprintln!(
+                    "imdsguard proxy: wrote {}; `systemctl daemon-reload && systemctl enable --now imdsguard-proxy` starts it",
+                    path.display()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             let done = install::install(&r, b)?;
             let cut = match done.flushed {
                 Some(n) => format!("{n} open connections to them cut"),
