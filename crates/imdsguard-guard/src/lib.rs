@@ -14,6 +14,7 @@
 pub mod attrib;
 mod audit;
 mod error;
+pub mod harden;
 pub mod install;
 pub mod mock;
 pub mod policy;

@@ -14,7 +14,7 @@ use cmd::audit::{audit, AuditArgs};
 use cmd::catalog::{catalog, CatalogArgs};
 use cmd::events::{events, print_summary, EventsArgs};
 use cmd::hunt::{hunt_with, HuntArgs};
-use cmd::mock::{mock, proxy, MockArgs, ProxyArgs};
+use cmd::mock::{harden, mock, proxy, HardenArgs, MockArgs, ProxyArgs};
 use cmd::rules::{rules, RulesArgs};
 use cmd::search::{metrics, search, MetricsArgs, SearchArgs};
 use cmd::sigma::{sigma, SigmaArgs};
@@ -99,6 +99,10 @@ enum Command {
     /// mode (the default without a policy) everything passes and the log says what enforcing
     /// would have done. An unreachable upstream gives 502. Runs until interrupted.
     Proxy(ProxyArgs),
+    /// Print host controls around the metadata service: packet-filter rules that let only
+    /// listed users (and cgroups) reach it, audit rules that log connect() calls, a Sysmon
+    /// configuration fragment that captures what `hunt` needs.
+    Harden(HardenArgs),
     /// Follow log files, standard input or syslog and detect continuously (same detections as `hunt`).
     ///
     /// Reads each FILE from where the store says it stopped (through rotation and truncation),
@@ -294,6 +298,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sigma(args) => sigma(args),
         Command::Mock(args) => mock(args),
         Command::Proxy(args) => proxy(args),
+        Command::Harden(args) => harden(args),
         Command::Watch(a) => watch_with(a),
         Command::Alerts(a) => store_cmds::alerts(a),
         Command::Incident(a) => store_cmds::incident(a),

@@ -822,3 +822,80 @@ fn the_systemd_unit_is_written_and_systemd_accepts_it() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn harden_rules_let_only_the_listed_users_reach_the_service() {
+    let runuser = Command::new("sh")
+        .args(["-c", "command -v runuser"])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    for emit in ["nftables", "iptables"] {
+        let ns = match Ns::create(&format!("h{}", &emit[..2])) {
+            Ok(ns) if runuser && tools_missing().is_none() => ns,
+            Ok(_) => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI has runuser and the clients"
+                );
+                eprintln!("skipped: runuser, curl, wget or python3 is not installed");
+                return;
+            }
+            Err(why) => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI runs as root with ip netns: {why}"
+                );
+                eprintln!("skipped: network namespaces unavailable ({why})");
+                return;
+            }
+        };
+        let out = Command::new(env!("CARGO_BIN_EXE_imdsguard"))
+            .args(["harden", "--emit", emit])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let dir = temp_dir(&format!("harden-{emit}"));
+        let script = dir.join("rules");
+        std::fs::write(&script, &out.stdout).unwrap();
+        let _mock = start_in(
+            &ns,
+            &[
+                "mock",
+                "--listen",
+                "169.254.169.254:80",
+                "--provider",
+                "aws",
+            ],
+        );
+        let region = "http://169.254.169.254/latest/meta-data/placement/region";
+        let as_nobody = |ns: &Ns| {
+            ns.run(&[
+                "runuser", "-u", "nobody", "--", "curl", "-s", "-m", "3", region,
+            ])
+        };
+        // Before: anyone.
+        assert_eq!(
+            as_nobody(&ns),
+            ("us-east-1".to_owned(), true),
+            "{emit}: before"
+        );
+        let apply = if emit == "nftables" {
+            vec!["nft", "-f"]
+        } else {
+            vec!["sh"]
+        };
+        let mut argv = apply.clone();
+        argv.push(script.to_str().unwrap());
+        let (_, ok) = ns.run(&argv);
+        assert!(ok, "{emit}: the printed rules apply");
+        // After: root (the default allowed user) yes, nobody no.
+        assert_eq!(
+            ns.run(&["curl", "-s", "-m", "3", region]),
+            ("us-east-1".to_owned(), true),
+            "{emit}: root"
+        );
+        assert!(!as_nobody(&ns).1, "{emit}: nobody must be refused");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
