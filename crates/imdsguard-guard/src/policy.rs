@@ -8,6 +8,7 @@
 //! require_imdsv2 = true       # AWS: token-less requests refused with 401, as HttpTokens=required does
 //! refuse_forwarded = true     # X-Forwarded-For, Via or Forwarded: refused (SSRF through a proxy)
 //! token_hop_limit = 1         # IP TTL / hop limit of IMDSv2 token replies leaving the proxy
+//! rate_limit = 50             # requests a second per process (429 past it); none when absent
 //!
 //! [[rule]]
 //! name = "ssm-agent"
@@ -67,6 +68,7 @@ struct File {
     require_imdsv2: Option<bool>,
     refuse_forwarded: Option<bool>,
     token_hop_limit: Option<u8>,
+    rate_limit: Option<u32>,
     #[serde(default, rename = "rule")]
     rules: Vec<RuleFile>,
 }
@@ -118,6 +120,8 @@ pub struct Policy {
     pub refuse_forwarded: bool,
     /// The IP TTL / hop limit of IMDSv2 token replies.
     pub token_hop_limit: u8,
+    /// Requests a second one process may make (a burst of as many), when limited; past it, 429.
+    pub rate_limit: Option<u32>,
     /// The rules, in file order.
     pub rules: Vec<Rule>,
 }
@@ -131,6 +135,7 @@ impl Policy {
             require_imdsv2: false,
             refuse_forwarded: true,
             token_hop_limit: 1,
+            rate_limit: None,
             rules: Vec::new(),
         }
     }
@@ -223,6 +228,15 @@ impl Policy {
             require_imdsv2: file.require_imdsv2.unwrap_or(false),
             refuse_forwarded: file.refuse_forwarded.unwrap_or(true),
             token_hop_limit,
+            rate_limit: match file.rate_limit {
+                Some(0) => {
+                    return Err(err(
+                        None,
+                        "rate_limit: at least 1 request a second".to_owned(),
+                    ))
+                }
+                r => r,
+            },
             rules,
         })
     }
@@ -322,7 +336,7 @@ impl Decision {
         }
     }
 
-    fn deny(status: u16, rule: &str, why: String) -> Self {
+    pub(crate) fn deny(status: u16, rule: &str, why: String) -> Self {
         Decision {
             allow: false,
             status,

@@ -93,6 +93,51 @@ struct Shared {
     pool: Pool,
     /// This machine's name, in every record.
     host: String,
+    /// Each process's request budget under the policy's `rate_limit`.
+    buckets: Mutex<std::collections::HashMap<Caller, Bucket>>,
+    /// Connections being served; past `MAX_CONNECTIONS`, new ones wait to be accepted.
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// The most connections served at once: a flood of clients (or slow ones holding connections
+/// open) makes the next wait in the kernel's queue instead of exhausting the proxy.
+const MAX_CONNECTIONS: usize = 4096;
+
+/// Whom a rate limit counts: the process, or the client address when no process was named.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Caller {
+    Pid(u32, Option<String>),
+    Address(std::net::IpAddr),
+}
+
+/// A token bucket: `rate` requests a second, bursts of `rate`.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Shared {
+    /// Whether `who` may make one more request under `rate` a second.
+    fn within_rate(&self, who: Caller, rate: u32, now: Instant) -> bool {
+        let rate = f64::from(rate);
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() > 65_536 {
+            buckets.retain(|_, b| now.duration_since(b.at).as_secs() < 60);
+        }
+        let b = buckets.entry(who).or_insert(Bucket {
+            tokens: rate,
+            at: now,
+        });
+        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(rate);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// Records waiting for the writer, at most.
@@ -246,6 +291,8 @@ pub fn run(
             host: std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .map(|h| h.trim().to_owned())
                 .unwrap_or_default(),
+            buckets: Mutex::new(std::collections::HashMap::new()),
+            slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
         });
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(GuardError::Runtime)?;
@@ -302,6 +349,9 @@ fn modified(path: &Path) -> Option<(SystemTime, u64)> {
 
 async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
     loop {
+        let Ok(slot) = Arc::clone(&shared.slots).acquire_owned().await else {
+            return;
+        };
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
             Err(_) => {
@@ -311,6 +361,7 @@ async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
         };
         let shared = Arc::clone(&shared);
         tokio::spawn(async move {
+            let _slot = slot;
             let local = match stream.local_addr() {
                 Ok(a) => a,
                 Err(_) => return,
@@ -441,7 +492,20 @@ async fn handle(
     };
     let policy = shared.policy();
     let mode = shared.mode(&policy);
-    let decision = policy.decide(&facts, who);
+    let mut decision = policy.decide(&facts, who);
+    if let Some(rate) = policy.rate_limit {
+        let caller = match who {
+            Attribution::Process(p) => Caller::Pid(p.pid, p.exe.clone()),
+            Attribution::Unattributed(_) => Caller::Address(peer.ip()),
+        };
+        if decision.allow && !shared.within_rate(caller, rate, started) {
+            decision = Decision::deny(
+                429,
+                "rate-limit",
+                format!("more than {rate} requests a second from this process"),
+            );
+        }
+    }
     let (resp, status) = if !decision.allow && mode == Mode::Enforce {
         refuse(&decision)
     } else {

@@ -899,3 +899,47 @@ fn harden_rules_let_only_the_listed_users_reach_the_service() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+#[test]
+fn a_process_past_its_rate_limit_gets_429() {
+    if tools_missing().is_some() {
+        assert!(std::env::var_os("CI").is_none(), "CI installs the clients");
+        return;
+    }
+    let dir = temp_dir("rate");
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, "default = \"allow\"\nrate_limit = 5\n").unwrap();
+    let log = dir.join("audit.jsonl");
+    let mock = start(&["mock", "--listen", "127.0.0.1:0", "--provider", "aws"]);
+    let proxy = start(&[
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &mock.addr,
+        "--policy",
+        policy.to_str().unwrap(),
+        "--audit-log",
+        log.to_str().unwrap(),
+    ]);
+    let url = format!("http://{}/latest/meta-data/placement/region", proxy.addr);
+    // One curl process asking twenty times at once: five pass (the burst), the rest are refused.
+    let mut argv = vec!["curl", "-s", "-w", "%{http_code}\\n"];
+    for _ in 0..20 {
+        argv.extend(["-o", "/dev/null", url.as_str()]);
+    }
+    let (out, _) = run(&argv);
+    let codes: Vec<&str> = out.lines().collect();
+    assert_eq!(codes.len(), 20, "{out}");
+    let ok = codes.iter().filter(|c| **c == "200").count();
+    let limited = codes.iter().filter(|c| **c == "429").count();
+    assert!((5..=6).contains(&ok) && ok + limited == 20, "{codes:?}");
+    // Another process has its own budget.
+    assert_eq!(curl(&[&url]).0, 200);
+    let records = audit_n(&log, 21);
+    assert_eq!(
+        records.iter().filter(|r| r["rule"] == "rate-limit").count(),
+        limited
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
