@@ -140,6 +140,14 @@ impl Policy {
         }
     }
 
+    /// The SHA-256 of a policy file's bytes, in hex (as `sha256sum` prints it): which policy is
+    /// loaded, comparable across hosts.
+    pub fn file_hash(path: &Path) -> std::io::Result<String> {
+        use sha2::{Digest, Sha256};
+        let bytes = std::fs::read(path)?;
+        Ok(format!("{:x}", Sha256::digest(&bytes)))
+    }
+
     /// Reads and checks a policy file.
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
         let text = std::fs::read_to_string(path).map_err(|e| PolicyError {

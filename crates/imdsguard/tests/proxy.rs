@@ -716,6 +716,8 @@ fn a_kept_redirect_goes_in_before_listening_and_comes_back_when_removed() {
     };
     let dir = temp_dir("keep");
     let log = dir.join("audit.jsonl");
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, "default = \"allow\"\n").unwrap();
     let exe = env!("CARGO_BIN_EXE_imdsguard");
     let status = |ns: &Ns| ns.run(&[exe, "proxy", "status", "--backend", "nft"]).1;
     assert!(!status(&ns));

@@ -136,14 +136,30 @@ pub(crate) enum ProxyAction {
     Install(InstallArgs),
     /// Remove the rules `install` wrote, and nothing else.
     Uninstall(BackendArgs),
-    /// Say whether the redirect is in place, and show it.
-    Status(BackendArgs),
+    /// Say whether the redirect is in place (exit status 1 when not), the policy's hash and
+    /// mode, and the last decisions the audit log recorded.
+    Status(StatusArgs),
     /// Write a policy from what audit logs recorded (in `monitor` mode, say), to review.
     ///
     /// One rule per executable seen, with its users (and containers, when it only ran in
     /// containers), allowing exactly the methods and paths it asked for; everything else denied;
     /// IMDSv2 required when every AWS request carried a token.
     SuggestPolicy(SuggestArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct StatusArgs {
+    #[command(flatten)]
+    backend: BackendArgs,
+    /// The policy file the proxy runs with: its SHA-256, mode and rules are shown.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<std::path::PathBuf>,
+    /// The proxy's audit log: the mode it runs in and its last decisions are shown.
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<std::path::PathBuf>,
+    /// How many of the last decisions to show.
+    #[arg(long, default_value_t = 10)]
+    last: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -264,20 +280,7 @@ pub(crate) fn proxy(args: ProxyArgs) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Some(ProxyAction::Status(a)) => {
-            let b = backend(a)?;
-            match install::listing(b) {
-                Some(rules) if install::installed(b) => {
-                    println!("redirect: installed ({})", b.name());
-                    print!("{rules}");
-                    Ok(ExitCode::SUCCESS)
-                }
-                _ => {
-                    println!("redirect: not installed ({})", b.name());
-                    Ok(ExitCode::from(1))
-                }
-            }
-        }
+        Some(ProxyAction::Status(a)) => status(a),
         Some(ProxyAction::SuggestPolicy(a)) => suggest_policy(a),
         None => {
             let audit_log = args.audit_log.clone().expect("required by clap");
@@ -319,6 +322,95 @@ pub(crate) fn proxy(args: ProxyArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+#[cfg(feature = "guard")]
+fn status(a: &StatusArgs) -> Result<ExitCode> {
+    use imdsguard_guard::install;
+    use imdsguard_guard::policy::Policy;
+    let b = backend(&a.backend)?;
+    let installed = install::installed(b);
+    match install::listing(b) {
+        Some(rules) if installed => {
+            println!("redirect: installed ({})", b.name());
+            print!("{rules}");
+        }
+        _ => println!("redirect: not installed ({})", b.name()),
+    }
+    if let Some(p) = &a.policy {
+        let hash = Policy::file_hash(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+        match Policy::load(p) {
+            Ok(policy) => println!(
+                "policy: {} sha256 {hash} ({} mode, {} rules, default {})",
+                p.display(),
+                policy.mode.as_str(),
+                policy.rules.len(),
+                match policy.default {
+                    imdsguard_guard::policy::Action::Allow => "allow",
+                    imdsguard_guard::policy::Action::Deny => "deny",
+                }
+            ),
+            Err(e) => println!("policy: {} sha256 {hash} does not check: {e}", p.display()),
+        }
+    }
+    if let Some(log) = &a.audit_log {
+        let records = tail_records(log, a.last)?;
+        match records.last() {
+            Some(r) => println!(
+                "running: {} mode (the last record, {})",
+                r["mode"].as_str().unwrap_or("?"),
+                r["time"].as_str().unwrap_or("?")
+            ),
+            None => println!("running: no record in {}", log.display()),
+        }
+        if !records.is_empty() {
+            println!("last decisions ({}):", log.display());
+        }
+        for r in &records {
+            let who = match (r["process"]["exe"].as_str(), r["process"]["pid"].as_u64()) {
+                (Some(e), Some(p)) => format!("{e} (pid {p})"),
+                _ => format!("unattributed {}", r["client"].as_str().unwrap_or("?")),
+            };
+            println!(
+                "  {}  {:<5} {}  {who}  {} {}  rule {}",
+                r["time"].as_str().unwrap_or("?"),
+                r["decision"].as_str().unwrap_or("?"),
+                r["status"],
+                r["method"].as_str().unwrap_or("?"),
+                r["path"].as_str().unwrap_or("?"),
+                r["rule"].as_str().unwrap_or("?"),
+            );
+        }
+    }
+    Ok(if installed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The last `n` records of an audit log, read from its end.
+#[cfg(feature = "guard")]
+fn tail_records(path: &std::path::Path, n: usize) -> Result<Vec<serde_json::Value>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f =
+        std::fs::File::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let len = f.metadata()?.len();
+    let from = len.saturating_sub((n as u64 + 1) * 4096);
+    f.seek(SeekFrom::Start(from))?;
+    let mut text = String::new();
+    f.read_to_string(&mut text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let lines: Vec<&str> = text.lines().skip(usize::from(from > 0)).collect();
+    Ok(lines
+        .iter()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .take(n)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect())
 }
 
 #[cfg(feature = "guard")]
