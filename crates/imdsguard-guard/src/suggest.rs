@@ -14,6 +14,8 @@ pub struct Observed {
     unattributed: usize,
     aws_tokenless: BTreeSet<String>,
     aws: usize,
+    /// Records whose path is no absolute path (no request the proxy forwards has one).
+    odd: usize,
     first: Option<String>,
     last: Option<String>,
 }
@@ -38,6 +40,10 @@ impl Observed {
             self.last = Some(t.to_owned());
         }
         let path = r["path"].as_str().unwrap_or("/").to_owned();
+        if !path.starts_with('/') {
+            self.odd += 1;
+            return;
+        }
         if r["provider"] == "aws" {
             self.aws += 1;
             if r["token"] != true && r["kind"] != "token" {
@@ -80,16 +86,17 @@ impl Observed {
             "# Suggested by `imdsguard proxy suggest-policy` from {} requests{} in {sources}.",
             self.requests,
             match (&self.first, &self.last) {
-                (Some(a), Some(b)) => format!(" ({a} to {b})"),
+                (Some(a), Some(b)) => format!(" ({} to {})", comment(a), comment(b)),
                 _ => String::new(),
-            }
+            },
+            sources = comment(sources),
         );
         s.push_str("# Review it before enforcing: each rule allows what its program was seen asking for, and\n# nothing else is allowed.\n");
         s.push_str("mode = \"enforce\"\ndefault = \"deny\"\n");
         if self.aws > 0 && self.aws_tokenless.is_empty() {
             s.push_str("# Every AWS request seen carried an IMDSv2 session token.\nrequire_imdsv2 = true\n");
         } else if !self.aws_tokenless.is_empty() {
-            let who: Vec<&str> = self.aws_tokenless.iter().map(String::as_str).collect();
+            let who: Vec<String> = self.aws_tokenless.iter().map(|w| comment(w)).collect();
             let _ = writeln!(
                 s,
                 "# Not required yet: IMDSv1 requests (no session token) came from {}.\nrequire_imdsv2 = false",
@@ -97,6 +104,13 @@ impl Observed {
             );
         }
         s.push_str("refuse_forwarded = true\n");
+        if self.odd > 0 {
+            let _ = writeln!(
+                s,
+                "# {} records with a path that is not absolute were left out.",
+                self.odd
+            );
+        }
         if self.unattributed > 0 {
             let _ = writeln!(
                 s,
@@ -106,7 +120,10 @@ impl Observed {
         }
         let mut names = BTreeSet::new();
         for (exe, seen) in &self.by_exe {
-            let base = exe.rsplit('/').next().unwrap_or(exe);
+            let base = match exe.rsplit('/').next().map(str::trim) {
+                Some(b) if !b.is_empty() => b,
+                _ => "program",
+            };
             let mut name = base.to_owned();
             let mut n = 2;
             while !names.insert(name.clone()) {
@@ -137,6 +154,20 @@ impl Observed {
         }
         s
     }
+}
+
+/// Text for a comment line: control characters (a newline would end the comment) written as
+/// escapes.
+fn comment(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                format!("\\u{{{:04X}}}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// A TOML basic string.
