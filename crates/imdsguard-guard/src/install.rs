@@ -374,37 +374,32 @@ fn runs(prog: &str, args: &[&str]) -> bool {
 }
 
 fn run(prog: &str, args: &[&str]) -> Result<(), GuardError> {
-    let out = Command::new(prog)
-        .args(args)
-        .output()
-        .map_err(|e| GuardError::Rules(format!("{prog}: {e}")))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(GuardError::Rules(format!(
-            "{prog} {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )))
-    }
+    run_with(prog, args, None)
 }
 
 fn run_stdin(prog: &str, args: &[&str], input: &str) -> Result<(), GuardError> {
+    run_with(prog, args, Some(input))
+}
+
+/// Runs `prog ARGS`, with `input` on its standard input when given; its error output in the
+/// error when it fails.
+fn run_with(prog: &str, args: &[&str], input: Option<&str>) -> Result<(), GuardError> {
+    let failed = |e: std::io::Error| GuardError::Rules(format!("{prog}: {e}"));
     let mut child = Command::new(prog)
         .args(args)
-        .stdin(Stdio::piped())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| GuardError::Rules(format!("{prog}: {e}")))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(input.as_bytes())
-            .map_err(|e| GuardError::Rules(format!("{prog}: {e}")))?;
+        .map_err(failed)?;
+    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin.write_all(text.as_bytes()).map_err(failed)?;
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| GuardError::Rules(format!("{prog}: {e}")))?;
+    let out = child.wait_with_output().map_err(failed)?;
     if out.status.success() {
         Ok(())
     } else {

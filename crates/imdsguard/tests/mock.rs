@@ -6,82 +6,20 @@
 //! saying so, except under CI (`CI` set), where it must run.
 #![cfg(feature = "guard")]
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Output, Stdio};
+mod guard;
+
+use std::io::Write;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// A running `imdsguard mock`, killed when dropped.
-struct Mock {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the mock (under `prefix`, e.g. `ip netns exec NS`) and waits for its ready line.
-fn start(prefix: &[&str], args: &[&str]) -> Mock {
-    let exe = env!("CARGO_BIN_EXE_imdsguard");
-    let mut argv: Vec<&str> = prefix.to_vec();
-    argv.push(exe);
-    argv.push("mock");
-    argv.extend_from_slice(args);
-    let mut child = Command::new(argv[0])
-        .args(&argv[1..])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start imdsguard mock");
-    let mut line = String::new();
-    BufReader::new(child.stderr.take().expect("stderr"))
-        .read_line(&mut line)
-        .expect("ready line");
-    let addr = line
-        .split(" on ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
-    Mock { child, addr }
-}
-
-/// curl's answer: (HTTP status, body), or `None` when it got no reply in time.
-fn curl(prefix: &[&str], args: &[&str]) -> Option<(u16, String)> {
-    let mut argv: Vec<&str> = prefix.to_vec();
-    argv.extend_from_slice(&["curl", "-s", "--max-time", "3", "-w", "\n%{http_code}"]);
-    argv.extend_from_slice(args);
-    let out: Output = Command::new(argv[0])
-        .args(&argv[1..])
-        .output()
-        .expect("run curl");
-    if !out.status.success() {
-        return None;
-    }
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n')?;
-    Some((code.trim().parse().ok()?, body.to_owned()))
-}
-
-fn have_curl() -> bool {
-    Command::new("curl")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
+use guard::{curl_in as curl, ip, missing, skip, start};
 
 #[test]
 fn curl_walks_the_imdsv2_sequence_on_loopback() {
-    if !have_curl() {
-        assert!(std::env::var_os("CI").is_none(), "CI installs curl");
-        eprintln!("skipped: curl is not installed");
-        return;
+    if missing(&["curl"]).is_some() {
+        return skip("curl is not installed");
     }
-    let m = start(&[], &["--listen", "127.0.0.1:0", "--require-token"]);
+    let m = start(&[], &["mock", "--listen", "127.0.0.1:0", "--require-token"]);
     let base = format!("http://{}", m.addr);
     let creds = format!("{base}/latest/meta-data/iam/security-credentials/imdsguard-mock-role");
     assert_eq!(curl(&[], &[&creds]).map(|r| r.0), Some(401));
@@ -204,17 +142,7 @@ impl Net {
         .map(|v| v.into_iter().map(str::to_owned).collect())
         .collect();
         for step in &steps {
-            let out = Command::new("ip")
-                .args(step)
-                .output()
-                .map_err(|e| format!("ip: {e}"))?;
-            if !out.status.success() {
-                return Err(format!(
-                    "ip {}: {}",
-                    step.join(" "),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ));
-            }
+            ip(&step.iter().map(String::as_str).collect::<Vec<_>>())?;
         }
         let fwd = Command::new("ip")
             .args(["netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
@@ -250,20 +178,9 @@ fn wait_reachable(prefix: &[&str], url: &str) {
 #[test]
 fn the_token_reply_does_not_cross_a_router_with_hop_limit_1() {
     let net = match Net::create() {
-        Ok(n) if have_curl() => n,
-        Ok(_) => {
-            assert!(std::env::var_os("CI").is_none(), "CI installs curl");
-            eprintln!("skipped: curl is not installed");
-            return;
-        }
-        Err(why) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI runs as root with ip netns: {why}"
-            );
-            eprintln!("skipped: network namespaces unavailable ({why})");
-            return;
-        }
+        Ok(n) if missing(&["curl"]).is_none() => n,
+        Ok(_) => return skip("curl is not installed"),
+        Err(why) => return skip(&format!("network namespaces unavailable ({why})")),
     };
     let put = [
         "-X",
@@ -277,6 +194,7 @@ fn the_token_reply_does_not_cross_a_router_with_hop_limit_1() {
         let m = start(
             &net.metadata(),
             &[
+                "mock",
                 "--listen",
                 "169.254.169.254:80",
                 "--provider",

@@ -3,76 +3,25 @@
 //! reload and an upstream that goes away.
 #![cfg(feature = "guard")]
 
-use std::io::{BufRead, BufReader};
+mod guard;
+
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStderr, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Running {
-    child: Child,
-    addr: String,
-    stderr: Option<BufReader<ChildStderr>>,
-}
+use guard::{curl_in, missing, run, skip, start, Ns};
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(args: &[&str]) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_imdsguard"))
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start imdsguard");
-    let mut err = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    err.read_line(&mut line).expect("ready line");
-    let addr = line
-        .split(" on ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
-    Running {
-        child,
-        addr,
-        stderr: Some(err),
-    }
-}
+/// The clients the tests drive.
+const CLIENTS: [&str; 4] = ["curl", "wget", "python3", "sh"];
 
 fn tools_missing() -> Option<&'static str> {
-    ["curl", "wget", "python3", "sh"].into_iter().find(|t| {
-        !Command::new("sh")
-            .args(["-c", &format!("command -v {t}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
+    missing(&CLIENTS)
 }
 
-/// Runs a client; its standard output and exit status.
-fn run(argv: &[&str]) -> (String, bool) {
-    let out = Command::new(argv[0])
-        .args(&argv[1..])
-        .output()
-        .expect(argv[0]);
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        out.status.success(),
-    )
-}
-
-/// curl's body and status.
+/// curl's status and body; status 0 when no answer came.
 fn curl(args: &[&str]) -> (u16, String) {
-    let mut argv = vec!["curl", "-s", "--max-time", "5", "-w", "\n%{http_code}"];
-    argv.extend_from_slice(args);
-    let (out, _) = run(&argv);
-    let (body, code) = out.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_owned())
+    curl_in(&[], args).unwrap_or((0, String::new()))
 }
 
 /// The audit log once it holds at least `n` records (its writer follows the answers by a
@@ -123,26 +72,30 @@ path = ["/latest/meta-data/placement/region", "/latest/api/token"]
 #[test]
 fn clients_are_attributed_decided_and_recorded() {
     if let Some(t) = tools_missing() {
-        assert!(std::env::var_os("CI").is_none(), "CI installs {t}");
-        eprintln!("skipped: {t} is not installed");
-        return;
+        return skip(&format!("{t} is not installed"));
     }
     let dir = temp_dir("clients");
     let policy = dir.join("policy.toml");
     std::fs::write(&policy, POLICY).unwrap();
     let log = dir.join("audit.jsonl");
-    let mock = start(&["mock", "--listen", "127.0.0.1:0", "--provider", "aws"]);
-    let mut proxy = start(&[
-        "proxy",
-        "--listen",
-        "127.0.0.1:0",
-        "--upstream",
-        &mock.addr,
-        "--policy",
-        policy.to_str().unwrap(),
-        "--audit-log",
-        log.to_str().unwrap(),
-    ]);
+    let mock = start(
+        &[],
+        &["mock", "--listen", "127.0.0.1:0", "--provider", "aws"],
+    );
+    let mut proxy = start(
+        &[],
+        &[
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &mock.addr,
+            "--policy",
+            policy.to_str().unwrap(),
+            "--audit-log",
+            log.to_str().unwrap(),
+        ],
+    );
     let base = format!("http://{}", proxy.addr);
     let creds = format!("{base}/latest/meta-data/iam/security-credentials/imdsguard-mock-role");
     let region = format!("{base}/latest/meta-data/placement/region");
@@ -300,21 +253,24 @@ fn clients_are_attributed_decided_and_recorded() {
 
 #[test]
 fn without_a_policy_everything_passes_and_is_recorded() {
-    if tools_missing().is_some() {
-        return;
+    if let Some(t) = tools_missing() {
+        return skip(&format!("{t} is not installed"));
     }
     let dir = temp_dir("monitor");
     let log = dir.join("audit.jsonl");
-    let mock = start(&["mock", "--listen", "127.0.0.1:0", "--require-token"]);
-    let proxy = start(&[
-        "proxy",
-        "--listen",
-        "127.0.0.1:0",
-        "--upstream",
-        &mock.addr,
-        "--audit-log",
-        log.to_str().unwrap(),
-    ]);
+    let mock = start(&[], &["mock", "--listen", "127.0.0.1:0", "--require-token"]);
+    let proxy = start(
+        &[],
+        &[
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &mock.addr,
+            "--audit-log",
+            log.to_str().unwrap(),
+        ],
+    );
     // The mock itself requires IMDSv2: its 401 comes back through the proxy.
     let (status, _) = curl(&[&format!(
         "http://{}/latest/meta-data/iam/security-credentials/",
@@ -331,17 +287,20 @@ fn without_a_policy_everything_passes_and_is_recorded() {
 
     // Observe, learn, enforce: what monitor mode saw becomes a policy; under it, what was seen
     // passes and nothing else does.
-    let mock = start(&["mock", "--listen", "127.0.0.1:0"]);
+    let mock = start(&[], &["mock", "--listen", "127.0.0.1:0"]);
     let log = dir.join("observed.jsonl");
-    let proxy = start(&[
-        "proxy",
-        "--listen",
-        "127.0.0.1:0",
-        "--upstream",
-        &mock.addr,
-        "--audit-log",
-        log.to_str().unwrap(),
-    ]);
+    let proxy = start(
+        &[],
+        &[
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &mock.addr,
+            "--audit-log",
+            log.to_str().unwrap(),
+        ],
+    );
     let base = format!("http://{}", proxy.addr);
     let region = format!("{base}/latest/meta-data/placement/region");
     let userdata = format!("{base}/latest/user-data");
@@ -376,17 +335,20 @@ fn without_a_policy_everything_passes_and_is_recorded() {
         "{said}"
     );
     let enforced_log = dir.join("enforced.jsonl");
-    let proxy = start(&[
-        "proxy",
-        "--listen",
-        "127.0.0.1:0",
-        "--upstream",
-        &mock.addr,
-        "--policy",
-        policy.to_str().unwrap(),
-        "--audit-log",
-        enforced_log.to_str().unwrap(),
-    ]);
+    let proxy = start(
+        &[],
+        &[
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &mock.addr,
+            "--policy",
+            policy.to_str().unwrap(),
+            "--audit-log",
+            enforced_log.to_str().unwrap(),
+        ],
+    );
     let base = format!("http://{}", proxy.addr);
     let region = format!("{base}/latest/meta-data/placement/region");
     let userdata = format!("{base}/latest/user-data");
@@ -401,91 +363,6 @@ fn without_a_policy_everything_passes_and_is_recorded() {
         "wget never asked for the region"
     );
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// A network namespace of the test's own, with the guarded addresses on its loopback; removed
-/// on drop.
-struct Ns(String);
-
-impl Ns {
-    fn create(tag: &str) -> Result<Ns, String> {
-        let name = format!("imdsg-{tag}-{}", std::process::id() % 100_000);
-        let ns = Ns(name.clone());
-        for step in [
-            vec!["netns", "add", &name],
-            vec!["-n", &name, "link", "set", "lo", "up"],
-            vec![
-                "-n",
-                &name,
-                "addr",
-                "add",
-                "169.254.169.254/32",
-                "dev",
-                "lo",
-            ],
-            vec![
-                "-n",
-                &name,
-                "-6",
-                "addr",
-                "add",
-                "fd00:ec2::254/128",
-                "dev",
-                "lo",
-                "nodad",
-            ],
-        ] {
-            let out = Command::new("ip")
-                .args(&step)
-                .output()
-                .map_err(|e| format!("ip: {e}"))?;
-            if !out.status.success() {
-                return Err(format!(
-                    "ip {}: {}",
-                    step.join(" "),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ));
-            }
-        }
-        Ok(ns)
-    }
-
-    fn exec(&self) -> [&str; 4] {
-        ["ip", "netns", "exec", &self.0]
-    }
-
-    fn run(&self, argv: &[&str]) -> (String, bool) {
-        let mut all: Vec<&str> = self.exec().to_vec();
-        all.extend_from_slice(argv);
-        run(&all)
-    }
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-fn start_in(ns: &Ns, args: &[&str]) -> Running {
-    let exe = env!("CARGO_BIN_EXE_imdsguard");
-    let mut all: Vec<&str> = vec!["netns", "exec", &ns.0, exe];
-    all.extend_from_slice(args);
-    let mut child = Command::new("ip")
-        .args(&all)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start imdsguard in the namespace");
-    let mut err = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    err.read_line(&mut line).expect("ready line");
-    assert!(line.contains(" on "), "{line}");
-    Running {
-        child,
-        addr: String::new(),
-        stderr: Some(err),
-    }
 }
 
 /// The namespace's rule set: nftables' whole listing, or for iptables every rule and chain of
@@ -533,19 +410,8 @@ fn the_redirect_sends_every_address_form_through_the_guard_and_goes_away_cleanly
     for backend in ["nft", "iptables"] {
         let ns = match (missing, Ns::create(&format!("rd{}", &backend[..2]))) {
             (None, Ok(ns)) => ns,
-            (Some(t), _) => {
-                assert!(std::env::var_os("CI").is_none(), "CI installs {t}");
-                eprintln!("skipped: {t} is not installed");
-                return;
-            }
-            (None, Err(why)) => {
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "CI runs as root with ip netns: {why}"
-                );
-                eprintln!("skipped: network namespaces unavailable ({why})");
-                return;
-            }
+            (Some(t), _) => return skip(&format!("{t} is not installed")),
+            (None, Err(why)) => return skip(&format!("network namespaces unavailable ({why})")),
         };
         let dir = temp_dir(&format!("redirect-{backend}"));
         let policy = dir.join("policy.toml");
@@ -574,7 +440,10 @@ fn the_redirect_sends_every_address_form_through_the_guard_and_goes_away_cleanly
             before,
             "{backend}: install wrote nothing"
         );
-        let _mock = start_in(&ns, &["mock", "--listen", "[::]:80", "--provider", "aws"]);
+        let _mock = start(
+            &ns.exec(),
+            &["mock", "--listen", "[::]:80", "--provider", "aws"],
+        );
         let region = "http://169.254.169.254/latest/meta-data/placement/region";
         // The rules are in and the proxy is not listening yet: refused, not let through.
         let (_, ok) = ns.run(&["curl", "-s", "-m", "3", region]);
@@ -582,8 +451,8 @@ fn the_redirect_sends_every_address_form_through_the_guard_and_goes_away_cleanly
             !ok,
             "{backend}: a connection got through before the proxy listened"
         );
-        let _proxy = start_in(
-            &ns,
+        let _proxy = start(
+            &ns.exec(),
             &[
                 "proxy",
                 "--listen",
@@ -700,19 +569,8 @@ fn the_redirect_sends_every_address_form_through_the_guard_and_goes_away_cleanly
 fn a_kept_redirect_goes_in_before_listening_and_comes_back_when_removed() {
     let ns = match Ns::create("keep") {
         Ok(ns) if tools_missing().is_none() => ns,
-        Ok(_) => {
-            assert!(std::env::var_os("CI").is_none(), "CI installs the clients");
-            eprintln!("skipped: curl, wget or python3 is not installed");
-            return;
-        }
-        Err(why) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI runs as root with ip netns: {why}"
-            );
-            eprintln!("skipped: network namespaces unavailable ({why})");
-            return;
-        }
+        Ok(_) => return skip("curl, wget or python3 is not installed"),
+        Err(why) => return skip(&format!("network namespaces unavailable ({why})")),
     };
     let dir = temp_dir("keep");
     let log = dir.join("audit.jsonl");
@@ -721,8 +579,8 @@ fn a_kept_redirect_goes_in_before_listening_and_comes_back_when_removed() {
     let exe = env!("CARGO_BIN_EXE_imdsguard");
     let status = |ns: &Ns| ns.run(&[exe, "proxy", "status", "--backend", "nft"]).1;
     assert!(!status(&ns));
-    let _mock = start_in(
-        &ns,
+    let _mock = start(
+        &ns.exec(),
         &[
             "mock",
             "--listen",
@@ -731,8 +589,8 @@ fn a_kept_redirect_goes_in_before_listening_and_comes_back_when_removed() {
             "aws",
         ],
     );
-    let _proxy = start_in(
-        &ns,
+    let _proxy = start(
+        &ns.exec(),
         &[
             "proxy",
             "--listen",
@@ -827,30 +685,12 @@ fn the_systemd_unit_is_written_and_systemd_accepts_it() {
 
 #[test]
 fn harden_rules_let_only_the_listed_users_reach_the_service() {
-    let runuser = Command::new("sh")
-        .args(["-c", "command -v runuser"])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let lacking = missing(&["runuser", "nft", "iptables"]).or_else(tools_missing);
     for emit in ["nftables", "iptables"] {
         let ns = match Ns::create(&format!("h{}", &emit[..2])) {
-            Ok(ns) if runuser && tools_missing().is_none() => ns,
-            Ok(_) => {
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "CI has runuser and the clients"
-                );
-                eprintln!("skipped: runuser, curl, wget or python3 is not installed");
-                return;
-            }
-            Err(why) => {
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "CI runs as root with ip netns: {why}"
-                );
-                eprintln!("skipped: network namespaces unavailable ({why})");
-                return;
-            }
+            Ok(ns) if lacking.is_none() => ns,
+            Ok(_) => return skip(&format!("{} is not installed", lacking.unwrap_or("?"))),
+            Err(why) => return skip(&format!("network namespaces unavailable ({why})")),
         };
         let out = Command::new(env!("CARGO_BIN_EXE_imdsguard"))
             .args(["harden", "--emit", emit])
@@ -860,8 +700,8 @@ fn harden_rules_let_only_the_listed_users_reach_the_service() {
         let dir = temp_dir(&format!("harden-{emit}"));
         let script = dir.join("rules");
         std::fs::write(&script, &out.stdout).unwrap();
-        let _mock = start_in(
-            &ns,
+        let _mock = start(
+            &ns.exec(),
             &[
                 "mock",
                 "--listen",
@@ -904,26 +744,31 @@ fn harden_rules_let_only_the_listed_users_reach_the_service() {
 
 #[test]
 fn a_process_past_its_rate_limit_gets_429() {
-    if tools_missing().is_some() {
-        assert!(std::env::var_os("CI").is_none(), "CI installs the clients");
-        return;
+    if let Some(t) = tools_missing() {
+        return skip(&format!("{t} is not installed"));
     }
     let dir = temp_dir("rate");
     let policy = dir.join("policy.toml");
     std::fs::write(&policy, "default = \"allow\"\nrate_limit = 5\n").unwrap();
     let log = dir.join("audit.jsonl");
-    let mock = start(&["mock", "--listen", "127.0.0.1:0", "--provider", "aws"]);
-    let proxy = start(&[
-        "proxy",
-        "--listen",
-        "127.0.0.1:0",
-        "--upstream",
-        &mock.addr,
-        "--policy",
-        policy.to_str().unwrap(),
-        "--audit-log",
-        log.to_str().unwrap(),
-    ]);
+    let mock = start(
+        &[],
+        &["mock", "--listen", "127.0.0.1:0", "--provider", "aws"],
+    );
+    let proxy = start(
+        &[],
+        &[
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &mock.addr,
+            "--policy",
+            policy.to_str().unwrap(),
+            "--audit-log",
+            log.to_str().unwrap(),
+        ],
+    );
     let url = format!("http://{}/latest/meta-data/placement/region", proxy.addr);
     // One curl process asking twenty times at once: five pass (the burst), the rest are refused.
     let mut argv = vec!["curl", "-s", "-w", "%{http_code}\\n"];
