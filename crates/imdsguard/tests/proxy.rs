@@ -19,6 +19,16 @@ fn tools_missing() -> Option<&'static str> {
     missing(&CLIENTS)
 }
 
+/// A proxy on loopback in front of `upstream`, with a policy when given.
+fn proxy_to(upstream: &str, policy: Option<&Path>, log: &Path) -> guard::Running {
+    let mut args = vec!["proxy", "--listen", "127.0.0.1:0", "--upstream", upstream];
+    if let Some(p) = policy {
+        args.extend(["--policy", p.to_str().unwrap()]);
+    }
+    args.extend(["--audit-log", log.to_str().unwrap()]);
+    start(&[], &args)
+}
+
 /// curl's status and body; status 0 when no answer came.
 fn curl(args: &[&str]) -> (u16, String) {
     curl_in(&[], args).unwrap_or((0, String::new()))
@@ -82,20 +92,7 @@ fn clients_are_attributed_decided_and_recorded() {
         &[],
         &["mock", "--listen", "127.0.0.1:0", "--provider", "aws"],
     );
-    let mut proxy = start(
-        &[],
-        &[
-            "proxy",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            &mock.addr,
-            "--policy",
-            policy.to_str().unwrap(),
-            "--audit-log",
-            log.to_str().unwrap(),
-        ],
-    );
+    let mut proxy = proxy_to(&mock.addr, Some(&policy), &log);
     let base = format!("http://{}", proxy.addr);
     let creds = format!("{base}/latest/meta-data/iam/security-credentials/imdsguard-mock-role");
     let region = format!("{base}/latest/meta-data/placement/region");
@@ -259,18 +256,7 @@ fn without_a_policy_everything_passes_and_is_recorded() {
     let dir = temp_dir("monitor");
     let log = dir.join("audit.jsonl");
     let mock = start(&[], &["mock", "--listen", "127.0.0.1:0", "--require-token"]);
-    let proxy = start(
-        &[],
-        &[
-            "proxy",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            &mock.addr,
-            "--audit-log",
-            log.to_str().unwrap(),
-        ],
-    );
+    let proxy = proxy_to(&mock.addr, None, &log);
     // The mock itself requires IMDSv2: its 401 comes back through the proxy.
     let (status, _) = curl(&[&format!(
         "http://{}/latest/meta-data/iam/security-credentials/",
@@ -289,18 +275,7 @@ fn without_a_policy_everything_passes_and_is_recorded() {
     // passes and nothing else does.
     let mock = start(&[], &["mock", "--listen", "127.0.0.1:0"]);
     let log = dir.join("observed.jsonl");
-    let proxy = start(
-        &[],
-        &[
-            "proxy",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            &mock.addr,
-            "--audit-log",
-            log.to_str().unwrap(),
-        ],
-    );
+    let proxy = proxy_to(&mock.addr, None, &log);
     let base = format!("http://{}", proxy.addr);
     let region = format!("{base}/latest/meta-data/placement/region");
     let userdata = format!("{base}/latest/user-data");
@@ -335,20 +310,7 @@ fn without_a_policy_everything_passes_and_is_recorded() {
         "{said}"
     );
     let enforced_log = dir.join("enforced.jsonl");
-    let proxy = start(
-        &[],
-        &[
-            "proxy",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            &mock.addr,
-            "--policy",
-            policy.to_str().unwrap(),
-            "--audit-log",
-            enforced_log.to_str().unwrap(),
-        ],
-    );
+    let proxy = proxy_to(&mock.addr, Some(&policy), &enforced_log);
     let base = format!("http://{}", proxy.addr);
     let region = format!("{base}/latest/meta-data/placement/region");
     let userdata = format!("{base}/latest/user-data");
@@ -755,20 +717,7 @@ fn a_process_past_its_rate_limit_gets_429() {
         &[],
         &["mock", "--listen", "127.0.0.1:0", "--provider", "aws"],
     );
-    let proxy = start(
-        &[],
-        &[
-            "proxy",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            &mock.addr,
-            "--policy",
-            policy.to_str().unwrap(),
-            "--audit-log",
-            log.to_str().unwrap(),
-        ],
-    );
+    let proxy = proxy_to(&mock.addr, Some(&policy), &log);
     let url = format!("http://{}/latest/meta-data/placement/region", proxy.addr);
     // One curl process asking twenty times at once: five pass (the burst), the rest are refused.
     let mut argv = vec!["curl", "-s", "-w", "%{http_code}\\n"];
