@@ -192,6 +192,7 @@ pub fn systemd_unit(
     r: &Redirect,
     backend: Backend,
     policy: Option<&std::path::Path>,
+    fail_open: bool,
 ) -> String {
     let exe = exe.display();
     let b = match backend {
@@ -214,7 +215,7 @@ Type=simple
 # The redirect first: until the proxy listens, connections to the service are refused.
 ExecStartPre={exe} proxy install --port {port} --mark {mark:#x} --backend {b}
 ExecStart={exe} proxy --listen 127.0.0.1:{port} --listen [::1]:{port} --mark {mark:#x} --keep-redirect {port} --backend {b}{policy} --audit-log /var/log/imdsguard/audit.jsonl
-Restart=always
+{stop}Restart=always
 RestartSec=1
 DynamicUser=yes
 LogsDirectory=imdsguard
@@ -236,6 +237,11 @@ WantedBy=multi-user.target
 ",
         port = r.port,
         mark = r.mark,
+        stop = if fail_open {
+            format!("# The policy says fail = \"open\": when the proxy stops or crashes, the redirect goes,\n# and connections reach the service unguarded until it is back.\nExecStopPost={exe} proxy uninstall --backend {b}\n")
+        } else {
+            String::new()
+        },
     )
 }
 
@@ -435,8 +441,21 @@ mod tests {
             &Redirect::new(8169),
             Backend::Nft,
             Some(std::path::Path::new("/etc/imdsguard/policy.toml")),
+            false,
         );
         assert!(u.contains("Before=network-pre.target"));
+        assert!(
+            !u.contains("ExecStopPost"),
+            "fail closed: the rules stay when it stops"
+        );
+        let open = systemd_unit(
+            std::path::Path::new("/usr/bin/imdsguard"),
+            &Redirect::new(8169),
+            Backend::Nft,
+            None,
+            true,
+        );
+        assert!(open.contains("ExecStopPost=/usr/bin/imdsguard proxy uninstall --backend nft\n"));
         assert!(u.contains("ExecStartPre=/usr/bin/imdsguard proxy install --port 8169 --mark 0x1d5 --backend nft\n"));
         assert!(u.contains("--keep-redirect 8169 --backend nft --policy /etc/imdsguard/policy.toml --audit-log /var/log/imdsguard/audit.jsonl\n"));
         assert!(u.contains("DynamicUser=yes") && u.contains("ProtectSystem=strict"));

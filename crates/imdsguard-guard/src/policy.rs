@@ -9,6 +9,7 @@
 //! refuse_forwarded = true     # X-Forwarded-For, Via or Forwarded: refused (SSRF through a proxy)
 //! token_hop_limit = 1         # IP TTL / hop limit of IMDSv2 token replies leaving the proxy
 //! rate_limit = 50             # requests a second per process (429 past it); none when absent
+//! fail = "closed"             # proxy down: connections refused ("open": straight to the service)
 //!
 //! [[rule]]
 //! name = "ssm-agent"
@@ -50,6 +51,16 @@ impl Mode {
     }
 }
 
+/// What happens to connections to the service when the proxy is not running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fail {
+    /// They are refused until it runs again (the redirect stays).
+    Closed,
+    /// They go straight to the service (the redirect is removed when the proxy stops).
+    Open,
+}
+
 /// A rule's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -69,6 +80,7 @@ struct File {
     refuse_forwarded: Option<bool>,
     token_hop_limit: Option<u8>,
     rate_limit: Option<u32>,
+    fail: Option<Fail>,
     #[serde(default, rename = "rule")]
     rules: Vec<RuleFile>,
 }
@@ -122,6 +134,8 @@ pub struct Policy {
     pub token_hop_limit: u8,
     /// Requests a second one process may make (a burst of as many), when limited; past it, 429.
     pub rate_limit: Option<u32>,
+    /// When the proxy is not running: refuse (`closed`, the default) or let through (`open`).
+    pub fail: Fail,
     /// The rules, in file order.
     pub rules: Vec<Rule>,
 }
@@ -136,6 +150,7 @@ impl Policy {
             refuse_forwarded: true,
             token_hop_limit: 1,
             rate_limit: None,
+            fail: Fail::Closed,
             rules: Vec::new(),
         }
     }
@@ -245,6 +260,7 @@ impl Policy {
                 }
                 r => r,
             },
+            fail: file.fail.unwrap_or(Fail::Closed),
             rules,
         })
     }

@@ -259,6 +259,8 @@ pub fn run(
             .spawn(move || keep_redirect(r, backend))
             .map_err(GuardError::Runtime)?;
     }
+    let keep = config.keep_redirect.clone();
+    let policy_path = config.policy.clone();
     let audit = AuditLog::open(&config.audit_log, config.audit_max_bytes)?;
     let (audit_tx, audit_rx) = tokio::sync::mpsc::channel(AUDIT_QUEUE);
     let writer = std::thread::Builder::new()
@@ -310,6 +312,17 @@ pub fn run(
     // writes what is left and ends.
     drop(rt);
     let _ = writer.join();
+    // Stopped on purpose with a policy that fails open: the redirect goes with the proxy.
+    if let (Some((_, backend)), Some(path)) = (&keep, &policy_path) {
+        if Policy::load(path).is_ok_and(|p| p.fail == crate::policy::Fail::Open) {
+            match crate::install::uninstall(*backend) {
+                Ok(_) => eprintln!("imdsguard proxy: fail = \"open\": the redirect is removed"),
+                Err(e) => {
+                    eprintln!("imdsguard proxy: fail = \"open\", but the redirect stays: {e}")
+                }
+            }
+        }
+    }
     result
 }
 

@@ -551,20 +551,25 @@ fn a_kept_redirect_goes_in_before_listening_and_comes_back_when_removed() {
             "aws",
         ],
     );
-    let _proxy = start(
-        &ns.exec(),
-        &[
-            "proxy",
-            "--listen",
-            "127.0.0.1:8169",
-            "--keep-redirect",
-            "8169",
-            "--backend",
-            "nft",
-            "--audit-log",
-            log.to_str().unwrap(),
-        ],
-    );
+    let kept = |ns: &Ns| {
+        start(
+            &ns.exec(),
+            &[
+                "proxy",
+                "--listen",
+                "127.0.0.1:8169",
+                "--keep-redirect",
+                "8169",
+                "--backend",
+                "nft",
+                "--policy",
+                policy.to_str().unwrap(),
+                "--audit-log",
+                log.to_str().unwrap(),
+            ],
+        )
+    };
+    let mut proxy = kept(&ns);
     assert!(status(&ns), "installed before the proxy said it listens");
     let region = "http://169.254.169.254/latest/meta-data/placement/region";
     assert_eq!(
@@ -587,6 +592,63 @@ fn a_kept_redirect_goes_in_before_listening_and_comes_back_when_removed() {
         audit_n(&log, 2).len(),
         2,
         "both requests went through the guard"
+    );
+    // Status: the rules, the policy's hash (as sha256sum prints it), the mode the proxy runs
+    // in, its last decisions.
+    let (said, ok) = ns.run(&[
+        exe,
+        "proxy",
+        "status",
+        "--backend",
+        "nft",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--audit-log",
+        log.to_str().unwrap(),
+        "--last",
+        "1",
+    ]);
+    assert!(ok, "{said}");
+    let (sum, _) = run(&["sha256sum", policy.to_str().unwrap()]);
+    let sum = sum.split_whitespace().next().unwrap().to_owned();
+    assert!(
+        said.contains(&format!(
+            "sha256 {sum} (enforce mode, 0 rules, default allow)"
+        )),
+        "{said}"
+    );
+    assert!(said.contains("running: enforce mode"), "{said}");
+    let decisions: Vec<&str> = said
+        .lines()
+        .filter(|l| l.contains("/usr/bin/curl"))
+        .collect();
+    assert_eq!(decisions.len(), 1, "{said}");
+    assert!(
+        decisions[0].contains("allow 200")
+            && decisions[0].contains("GET /latest/meta-data/placement/region"),
+        "{said}"
+    );
+    // Stopped (SIGTERM), failing closed: the rules stay, and connections are refused.
+    let stop = |r: &mut guard::Running| {
+        let _ = Command::new("kill")
+            .args(["-TERM", &r.child.id().to_string()])
+            .status();
+        let _ = r.child.wait();
+    };
+    stop(&mut proxy);
+    assert!(status(&ns), "fail closed: the redirect stays");
+    assert!(
+        !ns.run(&["curl", "-s", "-m", "3", region]).1,
+        "refused while the proxy is down"
+    );
+    // Failing open: the redirect goes with the proxy.
+    std::fs::write(&policy, "default = \"allow\"\nfail = \"open\"\n").unwrap();
+    let mut proxy = kept(&ns);
+    stop(&mut proxy);
+    assert!(!status(&ns), "fail open: the redirect is removed");
+    assert_eq!(
+        ns.run(&["curl", "-s", "-m", "3", region]),
+        ("us-east-1".to_owned(), true)
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -250,7 +250,14 @@ pub(crate) fn proxy(args: ProxyArgs) -> Result<ExitCode> {
                 let exe = std::env::current_exe()
                     .map_err(|e| anyhow::anyhow!("where is this imdsguard: {e}"))?;
                 let path = a.unit_dir.join("imdsguard-proxy.service");
-                let text = install::systemd_unit(&exe, &r, b, a.policy.as_deref());
+                let fail_open = match &a.policy {
+                    Some(p) => {
+                        imdsguard_guard::policy::Policy::load(p)?.fail
+                            == imdsguard_guard::policy::Fail::Open
+                    }
+                    None => false,
+                };
+                let text = install::systemd_unit(&exe, &r, b, a.policy.as_deref(), fail_open);
                 std::fs::write(&path, text)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
                 eprintln!(
