@@ -137,6 +137,74 @@ impl Net {
                 "via",
                 "10.77.2.2",
             ],
+            // The same over IPv6, to AWS's IPv6 address of the service.
+            vec![
+                "-n",
+                h,
+                "-6",
+                "addr",
+                "add",
+                "fd77:1::2/64",
+                "dev",
+                &vh,
+                "nodad",
+            ],
+            vec![
+                "-n",
+                r,
+                "-6",
+                "addr",
+                "add",
+                "fd77:1::1/64",
+                "dev",
+                &vr1,
+                "nodad",
+            ],
+            vec![
+                "-n",
+                r,
+                "-6",
+                "addr",
+                "add",
+                "fd77:2::1/64",
+                "dev",
+                &vr2,
+                "nodad",
+            ],
+            vec![
+                "-n",
+                m,
+                "-6",
+                "addr",
+                "add",
+                "fd77:2::2/64",
+                "dev",
+                &vm,
+                "nodad",
+            ],
+            vec![
+                "-n",
+                m,
+                "-6",
+                "addr",
+                "add",
+                "fd00:ec2::254/128",
+                "dev",
+                "lo",
+                "nodad",
+            ],
+            vec!["-n", h, "-6", "route", "add", "default", "via", "fd77:1::1"],
+            vec!["-n", m, "-6", "route", "add", "default", "via", "fd77:2::1"],
+            vec![
+                "-n",
+                r,
+                "-6",
+                "route",
+                "add",
+                "fd00:ec2::254/128",
+                "via",
+                "fd77:2::2",
+            ],
         ]
         .into_iter()
         .map(|v| v.into_iter().map(str::to_owned).collect())
@@ -145,7 +213,15 @@ impl Net {
             ip(&step.iter().map(String::as_str).collect::<Vec<_>>())?;
         }
         let fwd = Command::new("ip")
-            .args(["netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
+            .args([
+                "netns",
+                "exec",
+                r,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+                "net.ipv6.conf.all.forwarding=1",
+            ])
             .status()
             .map_err(|e| format!("sysctl: {e}"))?;
         if !fwd.success() {
@@ -167,7 +243,7 @@ impl Drop for Net {
 fn wait_reachable(prefix: &[&str], url: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        if curl(prefix, &[url]).is_some() {
+        if curl(prefix, &["-g", url]).is_some() {
             return;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -182,42 +258,55 @@ fn the_token_reply_does_not_cross_a_router_with_hop_limit_1() {
         Ok(_) => return skip("curl is not installed"),
         Err(why) => return skip(&format!("network namespaces unavailable ({why})")),
     };
-    let put = [
-        "-X",
-        "PUT",
-        "-H",
-        "X-aws-ec2-metadata-token-ttl-seconds: 60",
-        "http://169.254.169.254/latest/api/token",
-    ];
-    let region = "http://169.254.169.254/latest/meta-data/placement/region";
     for hops in ["1", "2"] {
+        // One mock on both families (IPv4 connections reach it as mapped addresses).
         let m = start(
             &net.metadata(),
             &[
                 "mock",
                 "--listen",
-                "169.254.169.254:80",
+                "[::]:80",
                 "--provider",
                 "aws",
                 "--hop-limit",
                 hops,
             ],
         );
-        assert_eq!(m.addr, "169.254.169.254:80");
-        wait_reachable(&net.host(), region);
-        // IMDSv1 GETs are not hop-limited: they reach the client either way.
-        assert_eq!(
-            curl(&net.host(), &[region]),
-            Some((200, "us-east-1".to_owned()))
-        );
-        // On the service's own host the token always arrives.
-        let local = curl(&net.metadata(), &put).map(|r| r.0);
-        assert_eq!(local, Some(200), "hop limit {hops}, same host");
-        let remote = curl(&net.host(), &put).map(|r| r.0);
-        if hops == "1" {
-            assert_eq!(remote, None, "a TTL-1 token reply must die at the router");
-        } else {
-            assert_eq!(remote, Some(200), "a TTL-2 token reply crosses one router");
+        assert_eq!(m.addr, "[::]:80");
+        for host in ["169.254.169.254", "[fd00:ec2::254]"] {
+            let token_url = format!("http://{host}/latest/api/token");
+            let put = [
+                "-g",
+                "-X",
+                "PUT",
+                "-H",
+                "X-aws-ec2-metadata-token-ttl-seconds: 60",
+                &token_url,
+            ];
+            let region = format!("http://{host}/latest/meta-data/placement/region");
+            wait_reachable(&net.host(), &region);
+            // IMDSv1 GETs are not hop-limited: they reach the client either way.
+            assert_eq!(
+                curl(&net.host(), &["-g", &region]),
+                Some((200, "us-east-1".to_owned())),
+                "{host}"
+            );
+            // On the service's own host the token always arrives.
+            let local = curl(&net.metadata(), &put).map(|r| r.0);
+            assert_eq!(local, Some(200), "hop limit {hops}, {host}, same host");
+            let remote = curl(&net.host(), &put).map(|r| r.0);
+            if hops == "1" {
+                assert_eq!(
+                    remote, None,
+                    "{host}: a hop-limit-1 token reply must die at the router"
+                );
+            } else {
+                assert_eq!(
+                    remote,
+                    Some(200),
+                    "{host}: a hop-limit-2 token reply crosses one router"
+                );
+            }
         }
     }
 }
