@@ -136,7 +136,7 @@ formats! {
         "HAProxy HTTP logs (option httplog), with or without the syslog header";
     /// `imdsguard proxy`'s audit log: each request to the metadata service with the process
     /// behind it and the decision.
-    ImdsguardProxy = "imdsguard-proxy", [Linux], true,
+    ImdsguardProxy = "imdsguard-proxy", [], true,
         "imdsguard proxy audit logs (each metadata request, its process and decision)";
     /// Squid's access log, native or combined: requests a forward proxy sent on.
     Squid = "squid", [], true,
