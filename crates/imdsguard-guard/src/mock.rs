@@ -751,7 +751,7 @@ pub async fn serve(listener: tokio::net::TcpListener, mock: Arc<Mock>) {
         tokio::spawn(async move {
             // A second handle on the same socket, so the IP TTL can be set for the token reply
             // while hyper owns the stream.
-            let Ok(raw) = stream.as_fd_clone() else {
+            let Ok(raw) = second_handle(&stream) else {
                 return;
             };
             let raw = Arc::new(raw);
@@ -786,17 +786,15 @@ pub async fn serve(listener: tokio::net::TcpListener, mock: Arc<Mock>) {
 /// The TTL Linux gives unicast packets unless told otherwise (`net.ipv4.ip_default_ttl`).
 pub(crate) const DEFAULT_TTL: u32 = 64;
 
-trait FdClone {
-    fn as_fd_clone(&self) -> std::io::Result<std::net::TcpStream>;
-}
-
-impl FdClone for tokio::net::TcpStream {
-    fn as_fd_clone(&self) -> std::io::Result<std::net::TcpStream> {
-        use std::os::fd::AsFd;
-        Ok(std::net::TcpStream::from(
-            self.as_fd().try_clone_to_owned()?,
-        ))
-    }
+/// A second handle on a connection's socket (a duplicated descriptor), through which its IP TTL
+/// can be set while hyper owns the stream.
+pub(crate) fn second_handle(
+    stream: &tokio::net::TcpStream,
+) -> std::io::Result<std::net::TcpStream> {
+    use std::os::fd::AsFd;
+    Ok(std::net::TcpStream::from(
+        stream.as_fd().try_clone_to_owned()?,
+    ))
 }
 
 /// Sets the IP TTL, or the IPv6 unicast hop limit, of the connection's replies.

@@ -399,13 +399,10 @@ async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
                     })
             };
             let who = Arc::new(who);
-            let raw = {
-                use std::os::fd::AsFd;
-                match stream.as_fd().try_clone_to_owned() {
-                    Ok(fd) => Arc::new(std::net::TcpStream::from(fd)),
-                    Err(_) => return,
-                }
+            let Ok(raw) = crate::mock::second_handle(&stream) else {
+                return;
             };
+            let raw = Arc::new(raw);
             let ttl_changed = Arc::new(AtomicBool::new(false));
             let service = service_fn(move |req| {
                 let shared = Arc::clone(&shared);
