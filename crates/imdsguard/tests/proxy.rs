@@ -677,6 +677,11 @@ fn the_systemd_unit_is_written_and_systemd_accepts_it() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("does not exist yet: the unit fails closed"),
+        "{said}"
+    );
     let unit = dir.join("imdsguard-proxy.service");
     let text = std::fs::read_to_string(&unit).unwrap();
     let exe = env!("CARGO_BIN_EXE_imdsguard");

@@ -250,10 +250,20 @@ pub(crate) fn proxy(args: ProxyArgs) -> Result<ExitCode> {
                 let exe = std::env::current_exe()
                     .map_err(|e| anyhow::anyhow!("where is this imdsguard: {e}"))?;
                 let path = a.unit_dir.join("imdsguard-proxy.service");
+                // Whether the unit removes the redirect when the proxy stops comes from the
+                // policy's `fail`; a policy not written yet fails closed, and the unit says so.
                 let fail_open = match &a.policy {
-                    Some(p) => {
+                    Some(p) if p.exists() => {
                         imdsguard_guard::policy::Policy::load(p)?.fail
                             == imdsguard_guard::policy::Fail::Open
+                    }
+                    Some(p) => {
+                        eprintln!(
+                            "imdsguard proxy: {} does not exist yet: the unit fails closed (write it \
+                             with `install --unit` again if the policy says fail = \"open\")",
+                            p.display()
+                        );
+                        false
                     }
                     None => false,
                 };
