@@ -138,9 +138,47 @@ impl Attributor {
                 best.get_or_insert(s);
             }
         }
-        best.ok_or_else(|| {
-            format!("no socket {peer} in this network namespace's TCP tables (another namespace, or already closed)")
+        if let Some(s) = best {
+            return Ok(s);
+        }
+        // A container's connection, redirected on its way out of the container's namespace:
+        // its socket is in that namespace's tables.
+        self.in_other_namespaces(peer, local).ok_or_else(|| {
+            format!("no socket {peer} to {local} in any network namespace's TCP tables (already closed?)")
         })
+    }
+
+    /// The socket from `peer` to `dst` in the TCP tables of another network namespace than this
+    /// process's, read through one process of each (`/proc/PID/net/tcp` shows its namespace's).
+    fn in_other_namespaces(&self, peer: SocketAddr, dst: SocketAddr) -> Option<Socket> {
+        let own = fs::read_link(self.proc_root.join("self/ns/net")).ok();
+        let mut seen = std::collections::HashSet::new();
+        for e in fs::read_dir(&self.proc_root).ok()?.flatten() {
+            let name = e.file_name();
+            if name.to_str().and_then(|n| n.parse::<u32>().ok()).is_none() {
+                continue;
+            }
+            let Ok(ns) = fs::read_link(e.path().join("ns/net")) else {
+                continue;
+            };
+            if own.as_ref() == Some(&ns) || !seen.insert(ns) {
+                continue;
+            }
+            for table in ["net/tcp", "net/tcp6"] {
+                let Ok(text) = fs::read_to_string(e.path().join(table)) else {
+                    continue;
+                };
+                let found = text
+                    .lines()
+                    .skip(1)
+                    .filter_map(parse_tcp_line)
+                    .find(|s| s.local == peer && s.remote == dst && s.inode != 0);
+                if found.is_some() {
+                    return found;
+                }
+            }
+        }
+        None
     }
 
     /// The pid holding `socket:[inode]`, among the processes of user `uid` (root's sockets among

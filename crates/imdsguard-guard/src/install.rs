@@ -73,6 +73,9 @@ pub struct Redirect {
     pub mark: u32,
     /// The guarded addresses.
     pub addresses: Vec<IpAddr>,
+    /// Also redirect connections arriving from other network namespaces (containers on a
+    /// bridge), and accept connections to the port only when loopback or redirected (nftables).
+    pub containers: bool,
 }
 
 impl Redirect {
@@ -82,6 +85,7 @@ impl Redirect {
             port,
             mark: DEFAULT_MARK,
             addresses: GUARDED.iter().filter_map(|a| a.parse().ok()).collect(),
+            containers: false,
         }
     }
 
@@ -125,7 +129,33 @@ impl Redirect {
                 self.port
             ));
         }
-        s.push_str("\t}\n}\n");
+        s.push_str("\t}\n");
+        if self.containers {
+            // Containers' connections come in from their namespaces through PREROUTING and are
+            // sent to the proxy's port on the address they arrived at; the port itself takes
+            // only loopback and redirected connections, so the proxy is no open door.
+            s.push_str("\tchain prerouting {\n\t\ttype nat hook prerouting priority -100; policy accept;\n");
+            if !v4.is_empty() {
+                s.push_str(&format!(
+                    "\t\tip daddr {{ {} }} tcp dport 80 redirect to :{}\n",
+                    v4.join(", "),
+                    self.port
+                ));
+            }
+            if !v6.is_empty() {
+                s.push_str(&format!(
+                    "\t\tip6 daddr {{ {} }} tcp dport 80 redirect to :{}\n",
+                    v6.join(", "),
+                    self.port
+                ));
+            }
+            s.push_str("\t}\n");
+            s.push_str(&format!(
+                "\tchain input {{\n\t\ttype filter hook input priority 0; policy accept;\n\t\ttcp dport {p} iif lo accept\n\t\ttcp dport {p} ct status dnat accept\n\t\ttcp dport {p} drop\n\t}}\n",
+                p = self.port
+            ));
+        }
+        s.push_str("}\n");
         s
     }
 
@@ -256,6 +286,11 @@ pub struct Installed {
 
 /// Installs (or replaces) the redirect.
 pub fn install(r: &Redirect, backend: Backend) -> Result<Installed, GuardError> {
+    if r.containers && backend == Backend::Iptables {
+        return Err(GuardError::Rules(
+            "redirecting containers' connections needs nftables (`--backend nft`)".to_owned(),
+        ));
+    }
     match backend {
         Backend::Nft => run_stdin("nft", &["-f", "-"], &r.nft_script())?,
         Backend::Iptables => {

@@ -690,8 +690,11 @@ async fn connect_marked(to: SocketAddr, mark: u32) -> std::io::Result<tokio::net
 /// from where it arrived.
 fn original_destination(stream: &tokio::net::TcpStream, local: SocketAddr) -> Option<SocketAddr> {
     let sock = socket2::SockRef::from(stream);
+    // An IPv4 connection on a dual-stack listener is asked as IPv4 first.
+    let mapped = matches!(local, SocketAddr::V6(a) if a.ip().to_ipv4_mapped().is_some());
     let dst = match local {
         SocketAddr::V4(_) => sock.original_dst_v4(),
+        SocketAddr::V6(_) if mapped => sock.original_dst_v4().or_else(|_| sock.original_dst_v6()),
         SocketAddr::V6(_) => sock.original_dst_v6(),
     }
     .ok()?

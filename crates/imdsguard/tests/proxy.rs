@@ -806,3 +806,135 @@ fn a_process_past_its_rate_limit_gets_429() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A container: a namespace of its own behind a veth pair into the host namespace `host`, its
+/// default route through the host; removed on drop.
+struct Container(String);
+
+impl Container {
+    fn behind(host: &Ns) -> Result<Container, String> {
+        let tag = std::process::id() % 100_000;
+        let name = format!("imdsg-ctr-{tag}");
+        let c = Container(name.clone());
+        let (vh, vc) = (format!("ch{tag}"), format!("cc{tag}"));
+        for step in [
+            vec!["netns", "add", &name],
+            vec!["link", "add", &vh, "type", "veth", "peer", "name", &vc],
+            vec!["link", "set", &vh, "netns", &host.0],
+            vec!["link", "set", &vc, "netns", &name],
+            vec!["-n", &host.0, "addr", "add", "10.88.0.1/24", "dev", &vh],
+            vec!["-n", &name, "addr", "add", "10.88.0.2/24", "dev", &vc],
+            vec!["-n", &host.0, "link", "set", &vh, "up"],
+            vec!["-n", &name, "link", "set", &vc, "up"],
+            vec!["-n", &name, "link", "set", "lo", "up"],
+            vec!["-n", &name, "route", "add", "default", "via", "10.88.0.1"],
+        ] {
+            guard::ip(&step)?;
+        }
+        Ok(c)
+    }
+
+    fn run(&self, argv: &[&str]) -> (String, bool) {
+        let mut all = vec!["ip", "netns", "exec", &self.0];
+        all.extend_from_slice(argv);
+        run(&all)
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+#[test]
+fn a_containers_request_is_redirected_and_attributed_to_its_process() {
+    let (host, ctr) =
+        match Ns::create("ctrhost").and_then(|h| Container::behind(&h).map(|c| (h, c))) {
+            Ok(pair) if missing(&["nft", "curl"]).is_none() => pair,
+            Ok(_) => return skip("nft or curl is not installed"),
+            Err(why) => return skip(&format!("network namespaces unavailable ({why})")),
+        };
+    let dir = temp_dir("containers");
+    let log = dir.join("audit.jsonl");
+    let exe = env!("CARGO_BIN_EXE_imdsguard");
+    let (_, ok) = host.run(&[
+        exe,
+        "proxy",
+        "install",
+        "--port",
+        "8169",
+        "--containers",
+        "--backend",
+        "nft",
+    ]);
+    assert!(ok, "install --containers");
+    let _mock = start(
+        &host.exec(),
+        &[
+            "mock",
+            "--listen",
+            "169.254.169.254:80",
+            "--provider",
+            "aws",
+        ],
+    );
+    // The upstream given is nothing: the request must go where it was bound.
+    let _proxy = start(
+        &host.exec(),
+        &[
+            "proxy",
+            "--listen",
+            "[::]:8169",
+            "--upstream",
+            "127.0.0.1:9",
+            "--audit-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    let region = "http://169.254.169.254/latest/meta-data/placement/region";
+    assert_eq!(
+        ctr.run(&["curl", "-s", "-m", "3", region]),
+        ("us-east-1".to_owned(), true)
+    );
+    let records = audit_n(&log, 1);
+    assert_eq!(records.len(), 1);
+    let r = &records[0];
+    assert_eq!(r["attributed"], true, "{r}");
+    assert!(
+        r["process"]["exe"].as_str().unwrap().ends_with("/curl"),
+        "{r}"
+    );
+    assert!(r["client"].as_str().unwrap().contains("10.88.0.2"), "{r}");
+    assert_eq!(r["destination"], "169.254.169.254:80");
+    // The port itself is no open door: a container connecting to it straight is dropped.
+    let (_, ok) = ctr.run(&[
+        "curl",
+        "-s",
+        "-m",
+        "2",
+        "http://10.88.0.1:8169/latest/meta-data/",
+    ]);
+    assert!(
+        !ok,
+        "a direct connection to the proxy's port from a container must be dropped"
+    );
+    // iptables has no such form: refused with the reason.
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &host.0,
+            exe,
+            "proxy",
+            "install",
+            "--containers",
+            "--backend",
+            "iptables",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs nftables"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

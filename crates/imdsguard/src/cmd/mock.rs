@@ -120,6 +120,9 @@ pub(crate) struct ProxyArgs {
     /// checked every 3 seconds and restored when something removed or reordered it.
     #[arg(long, value_name = "PORT")]
     keep_redirect: Option<u16>,
+    /// With `--keep-redirect`: the redirect covers containers too (as `install --containers`).
+    #[arg(long, requires = "keep_redirect")]
+    containers: bool,
     #[command(flatten)]
     backend: BackendArgs,
 }
@@ -182,6 +185,11 @@ pub(crate) struct InstallArgs {
     mark: u32,
     #[command(flatten)]
     backend: BackendArgs,
+    /// Also redirect connections from containers (other network namespaces on a bridge), and
+    /// let the port take only loopback and redirected connections; the proxy then listens on
+    /// `[::]:PORT` (nftables only).
+    #[arg(long)]
+    containers: bool,
     /// Instead of installing the rules now, write a systemd unit (`imdsguard-proxy.service`)
     /// that installs them before the network comes up and runs the proxy with them.
     #[arg(long)]
@@ -246,6 +254,7 @@ pub(crate) fn proxy(args: ProxyArgs) -> Result<ExitCode> {
             let b = backend(&a.backend)?;
             let mut r = install::Redirect::new(a.port);
             r.mark = a.mark;
+            r.containers = a.containers;
             if a.unit {
                 let exe = std::env::current_exe()
                     .map_err(|e| anyhow::anyhow!("where is this imdsguard: {e}"))?;
@@ -316,6 +325,7 @@ pub(crate) fn proxy(args: ProxyArgs) -> Result<ExitCode> {
                     Some(port) => {
                         let mut r = install::Redirect::new(port);
                         r.mark = args.mark;
+                        r.containers = args.containers;
                         Some((r, backend(&args.backend)?))
                     }
                     None => None,
