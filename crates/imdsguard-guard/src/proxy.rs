@@ -46,6 +46,10 @@ pub struct ProxyConfig {
     pub audit_max_bytes: u64,
     /// The socket mark of its own connections to the service, which the redirect lets pass.
     pub mark: u32,
+    /// Threads serving connections (attribution runs on threads of its own). One serves tens of
+    /// thousands of requests a second; more add throughput on many cores and tail latency on
+    /// few.
+    pub threads: usize,
     /// Keep this redirect in place: installed before listening when missing, checked every few
     /// seconds and restored when removed or changed.
     pub keep_redirect: Option<(crate::install::Redirect, crate::install::Backend)>,
@@ -268,7 +272,7 @@ pub fn run(
         .spawn(move || audit_writer(audit, audit_rx))
         .map_err(GuardError::Runtime)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(config.threads.max(1))
         .enable_all()
         .build()
         .map_err(GuardError::Runtime)?;
