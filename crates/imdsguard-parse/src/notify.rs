@@ -147,6 +147,9 @@ mod tests {
         writer.join().unwrap();
         // Woken by the write (about 50 ms in), not by the 20 s timeout.
         assert!(waited < Duration::from_secs(10), "{waited:?}");
+        // The writer's close may come after the wake-up consumed the write's notification: one
+        // more wake-up at most, taken here (it returns at once, or after its timeout).
+        n.wait(Duration::from_millis(200));
         // Nothing pending after: the next wait lasts its timeout.
         let started = Instant::now();
         n.wait(Duration::from_millis(100));
