@@ -117,29 +117,20 @@ impl Attributor {
                 }
             }
         }
-        let mut best: Option<Socket> = None;
         for table in ["net/tcp", "net/tcp6"] {
             let Ok(text) = fs::read_to_string(self.proc_root.join(table)) else {
                 continue;
             };
-            for line in text.lines().skip(1) {
-                let Some(s) = parse_tcp_line(line) else {
-                    continue;
-                };
-                if s.local != peer || s.inode == 0 {
-                    continue;
-                }
-                // The client's end: its local address is our peer. Its remote is us, or the
-                // address it asked for when a redirect brought it here.
-                let exact = s.remote == local;
-                if exact {
-                    return Ok(s);
-                }
-                best.get_or_insert(s);
+            // Both ends must match: the kernel gives one local port to several connections to
+            // different destinations, so the client's address alone could name another socket.
+            if let Some(s) = text
+                .lines()
+                .skip(1)
+                .filter_map(parse_tcp_line)
+                .find(|s| s.local == peer && s.remote == local && s.inode != 0)
+            {
+                return Ok(s);
             }
-        }
-        if let Some(s) = best {
-            return Ok(s);
         }
         // A container's connection, redirected on its way out of the container's namespace:
         // its socket is in that namespace's tables.

@@ -34,6 +34,17 @@ pub const GUARDED: [&str; 7] = [
     "fd20:ce::254",
 ];
 
+/// Whether `ip` is one of the guarded addresses (IPv4-mapped forms as IPv4).
+pub fn is_guarded(ip: IpAddr) -> bool {
+    static PARSED: std::sync::LazyLock<Vec<IpAddr>> =
+        std::sync::LazyLock::new(|| GUARDED.iter().filter_map(|a| a.parse().ok()).collect());
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    PARSED.contains(&ip)
+}
+
 /// Which packet filter holds the rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -105,6 +116,21 @@ impl Redirect {
             .collect()
     }
 
+    /// The redirect rules of a chain, IPv4 then IPv6.
+    fn nft_redirects(&self) -> String {
+        [("ip", self.v4()), ("ip6", self.v6())]
+            .into_iter()
+            .filter(|(_, addrs)| !addrs.is_empty())
+            .map(|(family, addrs)| {
+                format!(
+                    "\t\t{family} daddr {{ {} }} tcp dport 80 redirect to :{}\n",
+                    addrs.join(", "),
+                    self.port
+                )
+            })
+            .collect()
+    }
+
     /// The nftables script: the table replaced as one transaction.
     pub fn nft_script(&self) -> String {
         let mut s = String::new();
@@ -113,42 +139,14 @@ impl Redirect {
         s.push_str("\tcomment \"imdsguard proxy: connections to the metadata service go through the guard\"\n");
         s.push_str("\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n");
         s.push_str(&format!("\t\tmeta mark {:#x} return\n", self.mark));
-        let v4 = self.v4();
-        if !v4.is_empty() {
-            s.push_str(&format!(
-                "\t\tip daddr {{ {} }} tcp dport 80 redirect to :{}\n",
-                v4.join(", "),
-                self.port
-            ));
-        }
-        let v6 = self.v6();
-        if !v6.is_empty() {
-            s.push_str(&format!(
-                "\t\tip6 daddr {{ {} }} tcp dport 80 redirect to :{}\n",
-                v6.join(", "),
-                self.port
-            ));
-        }
+        s.push_str(&self.nft_redirects());
         s.push_str("\t}\n");
         if self.containers {
             // Containers' connections come in from their namespaces through PREROUTING and are
             // sent to the proxy's port on the address they arrived at; the port itself takes
             // only loopback and redirected connections, so the proxy is no open door.
             s.push_str("\tchain prerouting {\n\t\ttype nat hook prerouting priority -100; policy accept;\n");
-            if !v4.is_empty() {
-                s.push_str(&format!(
-                    "\t\tip daddr {{ {} }} tcp dport 80 redirect to :{}\n",
-                    v4.join(", "),
-                    self.port
-                ));
-            }
-            if !v6.is_empty() {
-                s.push_str(&format!(
-                    "\t\tip6 daddr {{ {} }} tcp dport 80 redirect to :{}\n",
-                    v6.join(", "),
-                    self.port
-                ));
-            }
+            s.push_str(&self.nft_redirects());
             s.push_str("\t}\n");
             s.push_str(&format!(
                 "\tchain input {{\n\t\ttype filter hook input priority 0; policy accept;\n\t\ttcp dport {p} iif lo accept\n\t\ttcp dport {p} ct status dnat accept\n\t\ttcp dport {p} drop\n\t}}\n",

@@ -131,12 +131,11 @@ impl MockRequest {
             .map(|(_, v)| v.as_str())
     }
 
-    fn query_param(&self, name: &str) -> Option<&str> {
-        self.query
-            .split('&')
-            .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v)
+    /// A query parameter, decoded (`%2F`, `+`).
+    fn query_param(&self, name: &str) -> Option<String> {
+        url::form_urlencoded::parse(self.query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
     }
 }
 
@@ -430,7 +429,7 @@ impl Mock {
                 json!({ "apiVersions": ["2018-02-01", "2021-02-01", "2023-07-01"] }).to_string(),
             );
         }
-        if req.query_param("api-version").is_none_or(str::is_empty) {
+        if req.query_param("api-version").is_none_or(|v| v.is_empty()) {
             return MockResponse::new(
                 400,
                 "application/json",
@@ -483,7 +482,7 @@ impl Mock {
                         "expires_on": (now + 86_399).to_string(),
                         "ext_expires_in": "86399",
                         "not_before": now.to_string(),
-                        "resource": percent_decode(resource),
+                        "resource": resource,
                         "token_type": "Bearer",
                     })
                     .to_string(),
@@ -656,34 +655,6 @@ fn fake_jwt() -> String {
         random_base64url(120),
         random_base64url(86)
     )
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match (
-            b[i],
-            b.get(i + 1).copied().and_then(hex),
-            b.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (b'+', _, _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `n` random bytes from the kernel (`/dev/urandom`), or from the standard library's hasher

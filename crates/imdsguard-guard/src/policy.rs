@@ -111,12 +111,55 @@ pub struct Rule {
     pub name: String,
     /// What it decides.
     pub action: Action,
-    exe: Vec<String>,
-    user: Vec<String>,
-    container: Vec<String>,
+    exe: Globs,
+    user: Globs,
+    container: Globs,
     kind: Vec<Kind>,
-    path: Vec<String>,
+    path: Globs,
     method: Vec<String>,
+}
+
+/// A rule's list of globs, compiled once when the policy is read: `*` matches any run of
+/// characters (slashes too), `?` one character, everything else itself. No list: anything.
+#[derive(Debug, Clone)]
+struct Globs(Option<regex::RegexSet>);
+
+impl Globs {
+    fn new(list: &[String]) -> Result<Globs, String> {
+        if list.is_empty() {
+            return Ok(Globs(None));
+        }
+        regex::RegexSet::new(list.iter().map(|g| glob_regex(g)))
+            .map(|set| Globs(Some(set)))
+            .map_err(|e| format!("a pattern is too large: {e}"))
+    }
+
+    /// Whether the rule says anything here.
+    fn given(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Whether `v` matches: always without a list; never for a missing value with one.
+    fn hold(&self, v: Option<&str>) -> bool {
+        match &self.0 {
+            None => true,
+            Some(set) => v.is_some_and(|v| set.is_match(v)),
+        }
+    }
+}
+
+/// A glob as an anchored regular expression.
+fn glob_regex(glob: &str) -> String {
+    let mut re = String::from("^(?s:");
+    for c in glob.chars() {
+        match c {
+            '*' => re.push_str(".*"),
+            '?' => re.push('.'),
+            c => re.push_str(&regex::escape(c.encode_utf8(&mut [0; 4]))),
+        }
+    }
+    re.push_str(")$");
+    re
 }
 
 /// A checked policy.
@@ -226,14 +269,23 @@ impl Policy {
                     ));
                 }
             }
+            let globs = |list: &[String]| {
+                Globs::new(list).map_err(|e| err(line, format!("rule {name:?}: {e}")))
+            };
+            let (exe, user, container, path) = (
+                globs(&r.exe)?,
+                globs(&r.user)?,
+                globs(&r.container)?,
+                globs(&r.path)?,
+            );
             rules.push(Rule {
                 name,
                 action: r.action,
-                exe: r.exe,
-                user: r.user,
-                container: r.container,
+                exe,
+                user,
+                container,
                 kind,
-                path: r.path,
+                path,
                 method: r
                     .method
                     .iter()
@@ -302,19 +354,15 @@ impl Policy {
 
 impl Rule {
     fn matches(&self, req: &Facts<'_>, p: Option<&Process>) -> bool {
-        let any = |pats: &[String], v: Option<&str>| {
-            pats.is_empty() || v.is_some_and(|v| pats.iter().any(|g| glob(g, v)))
-        };
-        let needs_process =
-            !(self.exe.is_empty() && self.user.is_empty() && self.container.is_empty());
+        let needs_process = self.exe.given() || self.user.given() || self.container.given();
         if needs_process && p.is_none() {
             return false;
         }
-        any(&self.exe, p.and_then(|p| p.exe.as_deref()))
-            && any(&self.user, p.and_then(|p| p.user.as_deref()))
-            && any(&self.container, p.and_then(|p| p.container.as_deref()))
+        self.exe.hold(p.and_then(|p| p.exe.as_deref()))
+            && self.user.hold(p.and_then(|p| p.user.as_deref()))
+            && self.container.hold(p.and_then(|p| p.container.as_deref()))
             && (self.kind.is_empty() || self.kind.contains(&req.kind))
-            && any(&self.path, Some(req.path))
+            && self.path.hold(Some(req.path))
             && (self.method.is_empty() || self.method.iter().any(|m| m == req.method))
     }
 }
@@ -389,29 +437,6 @@ fn rule_line(text: &str, i: usize) -> Option<usize> {
         .filter(|(_, l)| l.trim_start().starts_with("[[rule]]"))
         .nth(i)
         .map(|(n, _)| n + 1)
-}
-
-/// `*` matches any run of characters (slashes too), `?` one character; everything else itself.
-pub fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
 }
 
 #[cfg(test)]
@@ -559,6 +584,10 @@ kind = ["userdata"]
         assert_eq!(p.decide(&creds, &ssm).rule, "ssm-agent");
     }
 
+    fn glob(pattern: &str, text: &str) -> bool {
+        Globs::new(&[pattern.to_owned()]).unwrap().hold(Some(text))
+    }
+
     #[test]
     fn globs() {
         assert!(glob("/usr/bin/*", "/usr/bin/curl"));
@@ -574,5 +603,11 @@ kind = ["userdata"]
         assert!(!glob("/usr/bin/*", "/tmp/usr/bin/curl"));
         assert!(!glob("curl", "curl2"));
         assert!(glob("*", ""));
+        // Regex syntax in a pattern is itself, and `?` is one character, not one byte.
+        assert!(glob("/opt/a+b/(x)", "/opt/a+b/(x)") && !glob("/opt/a+b", "/opt/aab"));
+        assert!(glob("caf?", "café") && !glob("caf?", "cafés"));
+        // No list: anything, even nothing; a list: never a missing value.
+        assert!(Globs::new(&[]).unwrap().hold(None));
+        assert!(!Globs::new(&["*".to_owned()]).unwrap().hold(None));
     }
 }

@@ -386,21 +386,24 @@ async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
             let id = shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
             // Where the client meant to go, when the redirect brought it here.
             let original = original_destination(&stream, local);
-            let target = original.filter(|d| {
-                crate::install::GUARDED
-                    .iter()
-                    .any(|g| g.parse() == Ok(d.ip()))
-            });
+            let target = original.filter(|d| crate::install::is_guarded(d.ip()));
             // Attribution reads /proc: off the async threads. The client is waiting for its
             // answer, so its socket and process are still there.
             let who = {
                 let shared = Arc::clone(&shared);
                 let theirs = original.unwrap_or(local);
-                tokio::task::spawn_blocking(move || shared.attributor.attribute(peer, theirs))
-                    .await
-                    .unwrap_or_else(|e| {
-                        Attribution::Unattributed(format!("attribution failed: {e}"))
-                    })
+                // Command lines are masked here, once per connection; each request masks only
+                // the secrets it carries.
+                tokio::task::spawn_blocking(move || {
+                    match shared.attributor.attribute(peer, theirs) {
+                        Attribution::Process(p) => {
+                            Attribution::Process(Arc::new(crate::redact::process(&p)))
+                        }
+                        other => other,
+                    }
+                })
+                .await
+                .unwrap_or_else(|e| Attribution::Unattributed(format!("attribution failed: {e}")))
             };
             let who = Arc::new(who);
             let Ok(raw) = crate::mock::second_handle(&stream) else {
@@ -508,15 +511,15 @@ async fn handle(
     let mode = shared.mode(&policy);
     let mut decision = policy.decide(&facts, who);
     if let Some(rate) = policy.rate_limit {
-        let caller = match who {
-            Attribution::Process(p) => Caller::Pid(p.pid, p.exe.clone()),
-            Attribution::Unattributed(_) => Caller::Address(peer.ip()),
+        let (caller, whom) = match who {
+            Attribution::Process(p) => (Caller::Pid(p.pid, p.exe.clone()), "this process"),
+            Attribution::Unattributed(_) => (Caller::Address(peer.ip()), "this client address"),
         };
         if decision.allow && !shared.within_rate(caller, rate, started) {
             decision = Decision::deny(
                 429,
                 "rate-limit",
-                format!("more than {rate} requests a second from this process"),
+                format!("more than {rate} requests a second from {whom}"),
             );
         }
     }
@@ -536,8 +539,8 @@ async fn handle(
     let redacted;
     let (attributed, unattributed, process) = match who {
         Attribution::Process(p) => {
-            redacted = crate::redact::process(p, &secrets);
-            (true, None, Some(&redacted))
+            redacted = crate::redact::request(p, &secrets);
+            (true, None, Some(&*redacted))
         }
         Attribution::Unattributed(why) => (false, Some(why.as_str()), None),
     };

@@ -1,6 +1,7 @@
 //! Keeping secrets out of the audit log: a client's command line often carries the very token
 //! or key it sends (`curl -H "X-aws-ec2-metadata-token: …"`, `AWS_SECRET_ACCESS_KEY=… aws …`).
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -24,31 +25,58 @@ static SHAPED: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(?:(?:AKIA|ASIA)[A-Z0-9]{16}|AQAE[A-Za-z0-9+/=_-]{20,})").expect("valid pattern")
 });
 
-/// `text` with `secrets` (values this request carried) and secret-shaped values masked.
-pub(crate) fn text(text: &str, secrets: &[String]) -> String {
+/// `text` with every occurrence of `secrets` masked.
+fn exact(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_owned();
     for s in secrets {
         if out.contains(s.as_str()) {
             out = out.replace(s.as_str(), MASK);
         }
     }
-    let out = NAMED.replace_all(&out, |c: &regex::Captures<'_>| {
+    out
+}
+
+/// `text` with named and secret-shaped values masked.
+fn shaped(text: &str) -> String {
+    let out = NAMED.replace_all(text, |c: &regex::Captures<'_>| {
         format!("{}{}{MASK}", &c[1], &c[2])
     });
     SHAPED.replace_all(&out, MASK).into_owned()
 }
 
-/// The process with its command line masked.
-pub(crate) fn process(p: &Process, secrets: &[String]) -> Process {
+/// The process with named and secret-shaped values in its command line masked: once per
+/// connection, when it is attributed.
+pub(crate) fn process(p: &Process) -> Process {
     Process {
-        cmdline: p.cmdline.iter().map(|a| text(a, secrets)).collect(),
+        cmdline: p.cmdline.iter().map(|a| shaped(a)).collect(),
         ..p.clone()
     }
+}
+
+/// The (already masked) process with the secrets one request carried masked too, copied only
+/// when its command line holds one of them.
+pub(crate) fn request<'p>(p: &'p Process, secrets: &[String]) -> Cow<'p, Process> {
+    if !p
+        .cmdline
+        .iter()
+        .any(|a| secrets.iter().any(|s| a.contains(s.as_str())))
+    {
+        return Cow::Borrowed(p);
+    }
+    Cow::Owned(Process {
+        cmdline: p.cmdline.iter().map(|a| exact(a, secrets)).collect(),
+        ..p.clone()
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Both steps on one text, as the audit log sees it.
+    fn text(text: &str, secrets: &[String]) -> String {
+        shaped(&exact(text, secrets))
+    }
 
     #[test]
     fn tokens_and_keys_never_reach_the_log() {
