@@ -242,11 +242,12 @@ Wants=network-pre.target
 Type=simple
 # The redirect first: until the proxy listens, connections to the service are refused.
 ExecStartPre={exe} proxy install --port {port} --mark {mark:#x} --backend {b}
-ExecStart={exe} proxy --listen 127.0.0.1:{port} --listen [::1]:{port} --mark {mark:#x} --keep-redirect {port} --backend {b}{policy} --audit-log /var/log/imdsguard/audit.jsonl
+ExecStart={exe} proxy --listen 127.0.0.1:{port} --listen [::1]:{port} --mark {mark:#x} --keep-redirect {port} --backend {b}{policy} --audit-log /var/log/imdsguard/audit.jsonl --db /var/lib/imdsguard/proxy.db --alerts /var/log/imdsguard/alerts.jsonl
 {stop}Restart=always
 RestartSec=1
 DynamicUser=yes
 LogsDirectory=imdsguard
+StateDirectory=imdsguard
 AmbientCapabilities=CAP_NET_ADMIN CAP_SYS_PTRACE CAP_DAC_READ_SEARCH
 CapabilityBoundingSet=CAP_NET_ADMIN CAP_SYS_PTRACE CAP_DAC_READ_SEARCH
 NoNewPrivileges=yes
@@ -490,7 +491,8 @@ mod tests {
         );
         assert!(open.contains("ExecStopPost=/usr/bin/imdsguard proxy uninstall --backend nft\n"));
         assert!(u.contains("ExecStartPre=/usr/bin/imdsguard proxy install --port 8169 --mark 0x1d5 --backend nft\n"));
-        assert!(u.contains("--keep-redirect 8169 --backend nft --policy /etc/imdsguard/policy.toml --audit-log /var/log/imdsguard/audit.jsonl\n"));
+        assert!(u.contains("--keep-redirect 8169 --backend nft --policy /etc/imdsguard/policy.toml --audit-log /var/log/imdsguard/audit.jsonl --db /var/lib/imdsguard/proxy.db"));
+        assert!(u.contains("\nStateDirectory=imdsguard\n"));
         assert!(u.contains("DynamicUser=yes") && u.contains("ProtectSystem=strict"));
         assert!(!u.contains("CAP_SYS_ADMIN"));
     }

@@ -143,6 +143,9 @@ pub struct WatchConfig {
     pub once: bool,
     /// Wait for files that do not exist yet (else they are an error).
     pub wait: bool,
+    /// When stopped, read every file to its end first (the writer of the followed file has
+    /// stopped, and what it wrote last is judged now rather than at the next start).
+    pub drain: bool,
     /// POST every new alert shown to this destination (through the store's outbox, keyed by
     /// its name).
     pub webhook: Option<crate::Webhook>,

@@ -398,10 +398,15 @@ pub fn watch(
     let started = Instant::now();
     let mut last_status = Instant::now();
     let mut read_errors: Vec<String> = Vec::new();
-    while !stop.load(Ordering::Relaxed) {
+    loop {
+        // Stopped: at once, or (`drain`) after one more pass that finds nothing new.
+        let stopping = stop.load(Ordering::Relaxed);
+        if stopping && !cfg.drain {
+            break;
+        }
         let mut progressed = false;
         for input in inputs.iter_mut() {
-            if stop.load(Ordering::Relaxed) {
+            if !cfg.drain && stop.load(Ordering::Relaxed) {
                 break;
             }
             match input {
@@ -459,6 +464,9 @@ pub fn watch(
             reporter.status(&w.status(started));
         }
         if !progressed {
+            if stopping {
+                break;
+            }
             // `once`: files read to their end, standard input closed (listeners never close).
             let streams_done = inputs
                 .iter()
@@ -564,4 +572,85 @@ fn metrics_of(w: &Watcher<'_>, inputs: &mut [Input], started: Instant) -> serde_
         "inputs": inputs,
         "webhook_backlog": outbox,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Collect, Config, CorrelateConfig, ReadConfig, ResourceConfig, RulesConfig};
+
+    struct Quiet;
+    impl Reporter for Quiet {
+        fn note(&mut self, _: &str) {}
+    }
+
+    fn config(dir: &std::path::Path, drain: bool) -> WatchConfig {
+        WatchConfig {
+            common: Config {
+                resources: ResourceConfig::default(),
+                rules: RulesConfig {
+                    sigma: Vec::new(),
+                    builtin: true,
+                    select: Default::default(),
+                },
+                read: ReadConfig::default(),
+                correlate: CorrelateConfig::default(),
+                min_severity: imdsguard_event::Severity::Info,
+                threads: 1,
+            },
+            inputs: vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../samples/logs/winlogbeat.ndjson")],
+            syslog_udp: Vec::new(),
+            syslog_tcp: Vec::new(),
+            db: dir.join(format!("drain-{drain}.db")),
+            poll: Duration::from_millis(10),
+            syslog_idle: Duration::from_secs(1),
+            max_chunk: 1 << 20,
+            once: false,
+            wait: false,
+            drain,
+            webhook: None,
+        }
+    }
+
+    /// Stopped before it starts: `drain` still reads every file to its end (the writer beside
+    /// it has stopped, its last records are judged now); without it, nothing is read.
+    #[test]
+    fn a_stopped_watch_reads_its_files_to_the_end_only_when_draining() {
+        let dir = std::env::temp_dir().join(format!("imdsguard-drain-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let stop = AtomicBool::new(true);
+        let metrics = AtomicBool::new(false);
+        let mut drained = Collect::default();
+        let report = watch(
+            &config(&dir, true),
+            &mut drained,
+            &mut Quiet,
+            &stop,
+            &metrics,
+            &mut |_| {},
+        )
+        .unwrap();
+        let lines = std::fs::read_to_string(&config(&dir, true).inputs[0])
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .count() as u64;
+        assert_eq!(report.status.events, lines);
+        assert!(!drained.alerts.is_empty());
+        let mut stopped = Collect::default();
+        let report = watch(
+            &config(&dir, false),
+            &mut stopped,
+            &mut Quiet,
+            &stop,
+            &metrics,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(report.status.events, 0);
+        assert!(stopped.alerts.is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

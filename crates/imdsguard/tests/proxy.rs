@@ -383,6 +383,8 @@ fn the_redirect_sends_every_address_form_through_the_guard_and_goes_away_cleanly
         )
         .unwrap();
         let log = dir.join("audit.jsonl");
+        let store = dir.join("store.db");
+        let inline = dir.join("alerts.jsonl");
         let before = ruleset(&ns, backend);
         let exe = env!("CARGO_BIN_EXE_imdsguard");
         let (_, ok) = ns.run(&[
@@ -425,6 +427,10 @@ fn the_redirect_sends_every_address_form_through_the_guard_and_goes_away_cleanly
                 policy.to_str().unwrap(),
                 "--audit-log",
                 log.to_str().unwrap(),
+                "--db",
+                store.to_str().unwrap(),
+                "--alerts",
+                inline.to_str().unwrap(),
             ],
         );
         let forms = [
@@ -502,6 +508,49 @@ fn the_redirect_sends_every_address_form_through_the_guard_and_goes_away_cleanly
         // directory under pyenv: an unusual location).
         assert!(alerted("curl", &["IMDS-001"]), "{alerts:#?}");
         assert!(alerted("python", &["IMDS-001", "IMDS-003"]), "{alerts:#?}");
+        // The proxy ran the same detections on each request as it recorded it: the same alerts,
+        // printed and in its store.
+        let ids = |alerts: &[serde_json::Value]| {
+            let mut ids: Vec<String> = alerts
+                .iter()
+                .map(|a| format!("{} {}", a["rule_id"], a["id"]))
+                .collect();
+            ids.sort();
+            ids
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let inline_alerts = loop {
+            let got: Vec<serde_json::Value> = std::fs::read_to_string(&inline)
+                .unwrap_or_default()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .filter(|a: &serde_json::Value| a["type"] == "alert")
+                .collect();
+            if got.len() >= alerts.len() || Instant::now() > deadline {
+                break got;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(
+            ids(&inline_alerts),
+            ids(&alerts),
+            "{backend}: inline alerts"
+        );
+        let out = Command::new(exe)
+            .args([
+                "alerts",
+                "--db",
+                store.to_str().unwrap(),
+                "--output",
+                "jsonl",
+            ])
+            .output()
+            .unwrap();
+        let stored: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(ids(&stored), ids(&alerts), "{backend}: stored alerts");
         // Uninstall: the rule set is exactly as before, and requests go straight to the service.
         let (_, ok) = ns.run(&[exe, "proxy", "uninstall", "--backend", backend]);
         assert!(ok, "{backend}: uninstall");

@@ -58,6 +58,20 @@ pub(crate) struct ProxyArgs {
     containers: bool,
     #[command(flatten)]
     backend: BackendArgs,
+    /// Run `hunt`'s built-in detections and correlations on every request as the audit log
+    /// records it, with this store for their alerts and incidents (and the log's position, so a
+    /// restart goes on where it stopped); alerts are also printed (JSON lines).
+    #[arg(long, value_name = "PATH")]
+    db: Option<std::path::PathBuf>,
+    /// With `--db`: append the alerts to FILE instead of standard output.
+    #[arg(long, value_name = "FILE", requires = "db")]
+    alerts: Option<std::path::PathBuf>,
+    /// With `--db`: an allowlist file that extends the built-in one (as `hunt --allowlist`).
+    #[arg(long, value_name = "FILE", requires = "db")]
+    allowlist: Option<std::path::PathBuf>,
+    /// With `--db`: print only alerts at or above this severity (all are stored).
+    #[arg(long, default_value = "info", requires = "db")]
+    min_severity: imdsguard_event::Severity,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -266,7 +280,19 @@ pub(crate) fn proxy(args: ProxyArgs) -> Result<ExitCode> {
                 },
             };
             let mode_arg = config.mode;
-            run(config, |addrs, policy| {
+            // The detections follow the audit log on a thread of their own: a request is
+            // judged as `hunt` judges the log, and the guard never waits on them.
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let detections = match &args.db {
+                Some(db) => Some(crate::cmd::watch::beside(
+                    detections(&args, db, &audit_log),
+                    args.alerts.clone(),
+                    std::sync::Arc::clone(&stop),
+                    "proxy: detections",
+                )?),
+                None => None,
+            };
+            let served = run(config, |addrs, policy| {
                 let policy_text = match &args.policy {
                     Some(p) => format!("policy {} ({} rules)", p.display(), policy.rules.len()),
                     None => "no policy: every request passes".to_owned(),
@@ -279,9 +305,66 @@ pub(crate) fn proxy(args: ProxyArgs) -> Result<ExitCode> {
                     mode_arg.unwrap_or(policy.mode).as_str(),
                     audit_log.display()
                 );
-            })?;
+            });
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            if let Some(d) = detections {
+                match d.join() {
+                    Ok(Ok(report)) => eprintln!(
+                        "imdsguard proxy: detections: {} requests judged, {} alerts shown (store {})",
+                        report.status.events,
+                        report.status.alerts,
+                        args.db.as_ref().map_or(String::new(), |d| d.display().to_string())
+                    ),
+                    Ok(Err(e)) => eprintln!("imdsguard proxy: detections stopped: {e:#}"),
+                    Err(_) => eprintln!("imdsguard proxy: the detections' thread panicked"),
+                }
+            }
+            served?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// The watch over the proxy's own audit log: the built-in detections, its records' format.
+#[cfg(feature = "guard")]
+fn detections(
+    args: &ProxyArgs,
+    db: &std::path::Path,
+    audit_log: &std::path::Path,
+) -> imdsguard_pipeline::WatchConfig {
+    use imdsguard_pipeline as p;
+    p::WatchConfig {
+        common: p::Config {
+            resources: p::ResourceConfig {
+                allowlist: args.allowlist.clone(),
+                ..Default::default()
+            },
+            rules: p::RulesConfig {
+                builtin: true,
+                sigma: Vec::new(),
+                select: Default::default(),
+            },
+            read: p::ReadConfig {
+                format: Some(imdsguard_event::Format::ImdsguardProxy),
+                ..Default::default()
+            },
+            correlate: p::CorrelateConfig::default(),
+            min_severity: args.min_severity,
+            threads: 1,
+        },
+        db: db.to_path_buf(),
+        inputs: vec![audit_log.to_path_buf()],
+        syslog_udp: Vec::new(),
+        syslog_tcp: Vec::new(),
+        // Change notification wakes it as the audit log grows; this bounds the wait without it.
+        poll: std::time::Duration::from_millis(100),
+        syslog_idle: std::time::Duration::from_secs(300),
+        max_chunk: 1 << 20,
+        once: false,
+        // The proxy creates the log as it starts.
+        wait: true,
+        drain: true,
+        webhook: None,
     }
 }
 

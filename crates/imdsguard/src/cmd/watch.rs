@@ -52,16 +52,18 @@ impl AlertSink for Printed {
 }
 
 /// What the watch says on standard error: notes always, the status line on a terminal.
-struct Stderr {
+struct Stderr<'a> {
     status_line: bool,
+    /// Who speaks (`watch`).
+    label: &'a str,
 }
 
-impl Reporter for Stderr {
+impl Reporter for Stderr<'_> {
     fn note(&mut self, message: &str) {
         if self.status_line {
             eprint!("\r\x1b[K");
         }
-        eprintln!("imdsguard: watch: {message}");
+        eprintln!("imdsguard: {}: {message}", self.label);
     }
 
     fn status(&mut self, s: &WatchStatus) {
@@ -110,6 +112,88 @@ fn ends_in_a_cut_line(path: &std::path::Path) -> bool {
         && last[0] != b'\n'
 }
 
+/// The watch itself: alerts printed to `out_file` (appended) or standard output, notes on
+/// standard error, until `stop`.
+fn follow(
+    cfg: &WatchConfig,
+    output: StoredOutput,
+    out_file: Option<&std::path::Path>,
+    stop: &AtomicBool,
+    metrics: &AtomicBool,
+    mut reporter: Stderr<'_>,
+) -> Result<imdsguard_pipeline::WatchReport> {
+    // A transaction's lines go out in one write where they fit: a crash then cuts at most
+    // the last line.
+    const OUT_BUFFER: usize = 1 << 20;
+    let (mut out, appended_to): (Box<dyn Write>, PathBuf) = match out_file {
+        Some(p) => (
+            Box::new(BufWriter::with_capacity(
+                OUT_BUFFER,
+                File::options()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .with_context(|| format!("cannot open {}", p.display()))?,
+            )),
+            p.to_path_buf(),
+        ),
+        None => (
+            Box::new(BufWriter::with_capacity(OUT_BUFFER, io::stdout())),
+            PathBuf::from("/proc/self/fd/1"),
+        ),
+    };
+    // Output appended to a file that a crash left with a line cut short (`watch >> alerts.jsonl`
+    // killed mid-line): that line is ended first, so the next one is whole. The alert it held
+    // is printed again, whole: it was printed before it was stored.
+    if ends_in_a_cut_line(&appended_to) {
+        out.write_all(b"\n").context("writing the output")?;
+        reporter.note("the output's last line was cut short (a crash): ended it; its alert is printed again whole");
+    }
+    let mut sink = Printed {
+        out,
+        output,
+        headed: false,
+    };
+    Ok(imdsguard_pipeline::watch(
+        cfg,
+        &mut sink,
+        &mut reporter,
+        stop,
+        metrics,
+        &mut crate::cmd::hunt::show_rule_errors,
+    )?)
+}
+
+/// The detections of `watch` over a file this process writes itself (the proxy's audit log),
+/// on a thread of their own: alerts appended to `out_file` (or standard output) and stored,
+/// notes on standard error under `label`. Once `stop` is set, the file is read to its end and
+/// the thread ends with the watch's report.
+#[cfg(feature = "guard")]
+pub(crate) fn beside(
+    cfg: WatchConfig,
+    out_file: Option<PathBuf>,
+    stop: Arc<AtomicBool>,
+    label: &'static str,
+) -> Result<std::thread::JoinHandle<Result<imdsguard_pipeline::WatchReport>>> {
+    std::thread::Builder::new()
+        .name("detections".to_owned())
+        .spawn(move || {
+            let never = AtomicBool::new(false);
+            follow(
+                &cfg,
+                StoredOutput::Jsonl,
+                out_file.as_deref(),
+                &stop,
+                &never,
+                Stderr {
+                    status_line: false,
+                    label,
+                },
+            )
+        })
+        .context("starting the detections' thread")
+}
+
 /// Runs until SIGINT or SIGTERM (or, with `once`, until every input is read).
 pub fn watch(
     cfg: WatchConfig,
@@ -125,49 +209,17 @@ pub fn watch(
     let metrics = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&metrics))
         .context("installing signal handlers")?;
-    // A transaction's lines go out in one write where they fit: a crash then cuts at most
-    // the last line.
-    const OUT_BUFFER: usize = 1 << 20;
-    let (mut out, appended_to): (Box<dyn Write>, PathBuf) = match &out_file {
-        Some(p) => (
-            Box::new(BufWriter::with_capacity(
-                OUT_BUFFER,
-                File::options()
-                    .create(true)
-                    .append(true)
-                    .open(p)
-                    .with_context(|| format!("cannot open {}", p.display()))?,
-            )),
-            p.clone(),
-        ),
-        None => (
-            Box::new(BufWriter::with_capacity(OUT_BUFFER, io::stdout())),
-            PathBuf::from("/proc/self/fd/1"),
-        ),
-    };
-    // Output appended to a file that a crash left with a line cut short (`watch >> alerts.jsonl`
-    // killed mid-line): that line is ended first, so the next one is whole. The alert it held
-    // is printed again, whole: it was printed before it was stored.
-    if ends_in_a_cut_line(&appended_to) {
-        out.write_all(b"\n").context("writing the output")?;
-        eprintln!(
-            "imdsguard: watch: the output's last line was cut short (a crash): ended it; its alert is printed again whole"
-        );
-    }
-    let mut sink = Printed {
-        out,
-        output,
-        headed: false,
-    };
     let status_line = io::stderr().is_terminal();
-    let mut reporter = Stderr { status_line };
-    let report = imdsguard_pipeline::watch(
+    let report = follow(
         &cfg,
-        &mut sink,
-        &mut reporter,
+        output,
+        out_file.as_deref(),
         &stop,
         &metrics,
-        &mut crate::cmd::hunt::show_rule_errors,
+        Stderr {
+            status_line,
+            label: "watch",
+        },
     )?;
     if status_line {
         eprintln!();
@@ -311,6 +363,7 @@ pub(crate) fn watch_with(a: WatchArgs) -> Result<ExitCode> {
         max_chunk: a.max_chunk.max(4096),
         once: a.once,
         wait: a.wait,
+        drain: false,
         webhook: a
             .webhook
             .as_deref()
