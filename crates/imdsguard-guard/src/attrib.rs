@@ -45,18 +45,37 @@ pub enum Attribution {
 }
 
 /// Finds processes behind connections, caching what `/proc` said about each process (keyed by
-/// pid and start time, so a reused pid is not mistaken for the old process).
+/// pid and start time, so a reused pid is not mistaken for the old process; its executable and
+/// command line read again each time, so a process that ran `exec` is not mistaken for what it
+/// was).
 pub struct Attributor {
     proc_root: std::path::PathBuf,
-    cache: Mutex<HashMap<(u32, u64), Arc<Process>>>,
+    cache: Mutex<HashMap<(u32, u64), Cached>>,
     users: Mutex<Option<HashMap<u32, String>>>,
     /// Processes that opened connections lately, most recent first: clients come back (an agent
     /// polling, an SDK refreshing), and their descriptors are searched before all of `/proc`.
-    recent: Mutex<Vec<u32>>,
+    recent: Mutex<Vec<Recent>>,
+}
+
+/// A process as read, with what tells it ran `exec` since.
+#[derive(Debug, Clone)]
+struct Cached {
+    process: Arc<Process>,
+    exe: Option<std::path::PathBuf>,
+    cmdline: Vec<u8>,
 }
 
 /// How many recent clients are searched first.
 const RECENT: usize = 16;
+/// How many of a recent client's descriptor numbers are tried before its whole table.
+const RECENT_FDS: usize = 64;
+
+/// A recent client and the descriptors its connections were found on, latest first.
+#[derive(Debug, Clone)]
+struct Recent {
+    pid: u32,
+    fds: Vec<u32>,
+}
 
 impl Default for Attributor {
     fn default() -> Self {
@@ -99,6 +118,24 @@ impl Attributor {
             Some(p) => Attribution::Process(p),
             None => Attribution::Unattributed(format!("process {pid} exited while being read")),
         }
+    }
+
+    /// `attribute`'s quick path, or `None` where the answer needs a search: the kernel's socket
+    /// for the four-tuple held by a recent client on a descriptor number one of its connections
+    /// had. A handful of system calls, cheap enough to make on the thread serving connections;
+    /// `None` sends the caller to `attribute` (off that thread).
+    pub fn attribute_quick(&self, peer: SocketAddr, local: SocketAddr) -> Option<Attribution> {
+        if self.proc_root != Path::new("/proc") {
+            return None;
+        }
+        let (inode, uid) = crate::sockdiag::lookup(canonical(peer), canonical(local)).ok()?;
+        if inode == 0 {
+            return None;
+        }
+        let (pid, fd) = self.hinted(&self.recent(), &format!("socket:[{inode}]"))?;
+        let p = self.process(pid, uid)?;
+        self.remember(pid, fd);
+        Some(Attribution::Process(p))
     }
 
     fn find_socket(&self, peer: SocketAddr, local: SocketAddr) -> Result<Socket, String> {
@@ -174,35 +211,81 @@ impl Attributor {
 
     /// The pid holding `socket:[inode]`, among the processes of user `uid` (root's sockets among
     /// all).
+    ///
+    /// Recent clients first, and in them first the descriptor numbers their earlier connections
+    /// had, the longest-held first: a process that closes a connection and opens the next gets
+    /// the same number back (the kernel hands out the lowest free one), and of its connections
+    /// the one found longest ago is the likeliest to have ended, so one `readlink` or two
+    /// usually finds it. The link is the proof either way; the hints only decide where to look
+    /// first.
     fn find_pid(&self, inode: u64, uid: u32) -> Option<u32> {
         let want = format!("socket:[{inode}]");
-        let recent: Vec<u32> = self
-            .recent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let found = recent
-            .into_iter()
-            .find(|&pid| self.holds(pid, &want))
-            .or_else(|| self.scan(&want, uid))?;
-        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-        recent.retain(|&p| p != found);
-        recent.insert(0, found);
-        recent.truncate(RECENT);
+        let recent = self.recent();
+        let (found, fd) = match self.hinted(&recent, &want) {
+            Some(hit) => hit,
+            None => recent
+                .iter()
+                .find_map(|r| self.holds(r.pid, &want).map(|fd| (r.pid, fd)))
+                .or_else(|| self.scan(&want, uid))?,
+        };
+        self.remember(found, fd);
         Some(found)
     }
 
-    /// Whether process `pid` has a descriptor on `want` (`socket:[inode]`).
-    fn holds(&self, pid: u32, want: &str) -> bool {
-        let Ok(fds) = fs::read_dir(self.proc_root.join(pid.to_string()).join("fd")) else {
-            return false;
+    fn recent(&self) -> Vec<Recent> {
+        self.recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The recent client and descriptor that are `want`, trying only the descriptor numbers
+    /// their connections were found on.
+    fn hinted(&self, recent: &[Recent], want: &str) -> Option<(u32, u32)> {
+        recent.iter().find_map(|r| {
+            r.fds
+                .iter()
+                .rev()
+                .find(|&&fd| self.fd_is(r.pid, fd, want))
+                .map(|&fd| (r.pid, fd))
+        })
+    }
+
+    /// `pid` held a connection on `fd`: searched first next time.
+    fn remember(&self, found: u32, fd: u32) {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let mut fds = match recent.iter().position(|r| r.pid == found) {
+            Some(i) => recent.remove(i).fds,
+            None => Vec::new(),
         };
-        fds.flatten()
-            .any(|fd| fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == want))
+        fds.retain(|&f| f != fd);
+        fds.insert(0, fd);
+        fds.truncate(RECENT_FDS);
+        recent.insert(0, Recent { pid: found, fds });
+        recent.truncate(RECENT);
+    }
+
+    /// Whether descriptor `fd` of process `pid` is `want` (`socket:[inode]`).
+    fn fd_is(&self, pid: u32, fd: u32, want: &str) -> bool {
+        let mut path = self.proc_root.join(pid.to_string());
+        path.push("fd");
+        path.push(fd.to_string());
+        fs::read_link(path).is_ok_and(|l| l.as_os_str() == want)
+    }
+
+    /// The descriptor of process `pid` on `want` (`socket:[inode]`), if it has one.
+    fn holds(&self, pid: u32, want: &str) -> Option<u32> {
+        let fds = fs::read_dir(self.proc_root.join(pid.to_string()).join("fd")).ok()?;
+        fds.flatten().find_map(|fd| {
+            let n = fd.file_name().to_str()?.parse().ok()?;
+            fs::read_link(fd.path())
+                .is_ok_and(|l| l.as_os_str() == want)
+                .then_some(n)
+        })
     }
 
     /// Every process of `uid` (all of them for root's sockets), searched for `want`.
-    fn scan(&self, want: &str, uid: u32) -> Option<u32> {
+    fn scan(&self, want: &str, uid: u32) -> Option<(u32, u32)> {
         let entries = fs::read_dir(&self.proc_root).ok()?;
         for e in entries.flatten() {
             let name = e.file_name();
@@ -212,8 +295,8 @@ impl Attributor {
             if uid != 0 && owner(&e.path()) != Some(uid) {
                 continue;
             }
-            if self.holds(pid, want) {
-                return Some(pid);
+            if let Some(fd) = self.holds(pid, want) {
+                return Some((pid, fd));
             }
         }
         None
@@ -222,25 +305,28 @@ impl Attributor {
     fn process(&self, pid: u32, uid: u32) -> Option<Arc<Process>> {
         let dir = self.proc_root.join(pid.to_string());
         let start = start_time(&dir)?;
-        if let Some(p) = self
+        let raw_cmdline = fs::read(dir.join("cmdline")).unwrap_or_default();
+        let exe_link = fs::read_link(dir.join("exe")).ok();
+        if let Some(c) = self
             .cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&(pid, start))
         {
-            return Some(Arc::clone(p));
+            // The same process, still running what it ran (or exiting: its executable and
+            // command line are gone, and it ran no other since), under the same user.
+            let same = c.exe == exe_link && c.cmdline == raw_cmdline;
+            let exiting = exe_link.is_none() && raw_cmdline.is_empty();
+            if (same || exiting) && c.process.uid == uid {
+                return Some(Arc::clone(&c.process));
+            }
         }
-        let cmdline = fs::read(dir.join("cmdline"))
-            .map(|b| {
-                b.split(|&c| c == 0)
-                    .filter(|a| !a.is_empty())
-                    .map(|a| String::from_utf8_lossy(a).into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let exe = fs::read_link(dir.join("exe"))
-            .ok()
-            .map(|p| p.to_string_lossy().into_owned());
+        let cmdline = raw_cmdline
+            .split(|&c| c == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let exe = exe_link.as_ref().map(|p| p.to_string_lossy().into_owned());
         let cgroup = fs::read_to_string(dir.join("cgroup"))
             .ok()
             .map(|c| cgroup_path(&c));
@@ -262,7 +348,14 @@ impl Attributor {
         if cache.len() >= CACHE_MAX {
             cache.clear();
         }
-        cache.insert((pid, start), Arc::clone(&p));
+        cache.insert(
+            (pid, start),
+            Cached {
+                process: Arc::clone(&p),
+                exe: exe_link,
+                cmdline: raw_cmdline,
+            },
+        );
         Some(p)
     }
 
@@ -497,6 +590,70 @@ mod tests {
         // A peer that is no socket here.
         let none = a.attribute("127.0.0.1:9".parse().unwrap(), addr);
         assert!(matches!(none, Attribution::Unattributed(_)), "{none:?}");
+    }
+
+    /// A client that connects, reconnects (the quick path finds it on the descriptor number its
+    /// last connection had), then runs `exec` and connects again: the same pid and start time,
+    /// another command line, which the attribution must show rather than the cached one.
+    #[test]
+    fn a_returning_client_is_found_quickly_and_an_exec_is_seen() {
+        use std::io::{BufRead, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let port = addr.port();
+        let second = format!(
+            "import socket,sys,time; s=socket.create_connection(('127.0.0.1',{port})); print('stage-two', flush=True); time.sleep(30)"
+        );
+        let first = format!(
+            "import os,socket,sys\nfor n in (1, 2):\n  s=socket.create_connection(('127.0.0.1',{port})); print('stage-one', n, flush=True); sys.stdin.readline(); s.close()\nos.execvp('python3', ['python3', '-c', {second:?}])"
+        );
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", &first])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut stdin = child.stdin.take().unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let a = Attributor::default();
+        let mut line = String::new();
+        let mut next = |a: &Attributor, quick: bool| {
+            let (conn, peer) = listener.accept().unwrap();
+            line.clear();
+            out.read_line(&mut line).unwrap();
+            let local = conn.local_addr().unwrap();
+            let got = if quick {
+                a.attribute_quick(peer, local)
+            } else {
+                Some(a.attribute(peer, local))
+            };
+            (got, line.clone(), conn)
+        };
+        let (got, said, _c1) = next(&a, false);
+        assert_eq!(said.trim(), "stage-one 1");
+        let Some(Attribution::Process(p1)) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(p1.pid, child.id());
+        writeln!(stdin).unwrap();
+        let (got, said, _c2) = next(&a, true);
+        assert_eq!(said.trim(), "stage-one 2");
+        match got {
+            Some(Attribution::Process(p)) => assert!(Arc::ptr_eq(&p, &p1), "{p:?}"),
+            other => panic!("the returning client was not found quickly: {other:?}"),
+        }
+        writeln!(stdin).unwrap();
+        let (got, said, _c3) = next(&a, false);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(said.trim(), "stage-two");
+        match got {
+            Some(Attribution::Process(p)) => {
+                assert_eq!(p.pid, p1.pid);
+                assert_eq!(p.cmdline.last(), Some(&second), "{p:?}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     /// This process's user id, read from `/proc/self/status` (no `libc` call needed).

@@ -147,6 +147,11 @@ impl Shared {
 /// Records waiting for the writer, at most.
 const AUDIT_QUEUE: usize = 65_536;
 
+/// How long the audit log's writer gathers records after a write: under load it then wakes
+/// about once a millisecond instead of once a request, and a record reaches the file (and
+/// `watch`) at most this much later.
+const AUDIT_GATHER: Duration = Duration::from_millis(1);
+
 /// Writes audit lines as they come, flushing whenever none is waiting: every record is in the
 /// file (for `watch` to read) as soon as the burst it came in has been written.
 fn audit_writer(mut log: AuditLog, mut rx: tokio::sync::mpsc::Receiver<Vec<u8>>) {
@@ -158,6 +163,7 @@ fn audit_writer(mut log: AuditLog, mut rx: tokio::sync::mpsc::Receiver<Vec<u8>>)
         if let Err(e) = result.and_then(|()| log.flush()) {
             eprintln!("imdsguard proxy: {e}");
         }
+        std::thread::sleep(AUDIT_GATHER);
     }
 }
 
@@ -394,16 +400,24 @@ async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
                 let theirs = original.unwrap_or(local);
                 // Command lines are masked here, once per connection; each request masks only
                 // the secrets it carries.
-                tokio::task::spawn_blocking(move || {
-                    match shared.attributor.attribute(peer, theirs) {
-                        Attribution::Process(p) => {
-                            Attribution::Process(Arc::new(crate::redact::process(&p)))
-                        }
-                        other => other,
+                let masked = |a: Attribution| match a {
+                    Attribution::Process(p) => {
+                        Attribution::Process(Arc::new(crate::redact::process(&p)))
                     }
-                })
-                .await
-                .unwrap_or_else(|e| Attribution::Unattributed(format!("attribution failed: {e}")))
+                    other => other,
+                };
+                // A client seen lately, on a descriptor number it had: found here in a few
+                // system calls. Anything that needs a search goes to a blocking thread.
+                match shared.attributor.attribute_quick(peer, theirs) {
+                    Some(a) => masked(a),
+                    None => tokio::task::spawn_blocking(move || {
+                        masked(shared.attributor.attribute(peer, theirs))
+                    })
+                    .await
+                    .unwrap_or_else(|e| {
+                        Attribution::Unattributed(format!("attribution failed: {e}"))
+                    }),
+                }
             };
             let who = Arc::new(who);
             let Ok(raw) = crate::mock::second_handle(&stream) else {
