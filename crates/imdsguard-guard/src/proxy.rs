@@ -277,11 +277,15 @@ pub fn run(
         .name("audit-log".to_owned())
         .spawn(move || audit_writer(audit, audit_rx))
         .map_err(GuardError::Runtime)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.threads.max(1))
-        .enable_all()
-        .build()
-        .map_err(GuardError::Runtime)?;
+    // One thread: everything on this one (no hand-over between a worker and the I/O driver).
+    let mut builder = if config.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(config.threads);
+        b
+    };
+    let rt = builder.enable_all().build().map_err(GuardError::Runtime)?;
     let result = rt.block_on(async move {
         let mut listeners = Vec::new();
         let mut bound = Vec::new();
