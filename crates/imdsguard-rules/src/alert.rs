@@ -242,26 +242,100 @@ pub struct AlertEvent {
     /// those the alert's process and network parts carry, by the record's own names (Sysmon's
     /// where a field map gives them); a field with two values (as read and as mapped, such as a
     /// protocol number and its name) keeps both joined by `; `.
-    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub fields: std::collections::BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "AlertFields::is_empty")]
+    pub fields: AlertFields,
 }
 
 impl AlertEvent {
     /// The record fields an event carries (not the keyword search's values), by name.
-    pub fn fields_of(e: &imdsguard_event::Event) -> std::collections::BTreeMap<String, String> {
-        let mut out = std::collections::BTreeMap::<String, String>::new();
-        for (sym, value) in &e.fields {
-            if *sym == imdsguard_event::Sym::ANY {
-                continue;
+    pub fn fields_of(e: &imdsguard_event::Event) -> AlertFields {
+        AlertFields::of(
+            e.fields
+                .iter()
+                .filter(|(sym, _)| *sym != imdsguard_event::Sym::ANY)
+                .map(|(sym, v)| (*sym, v.as_str())),
+        )
+    }
+}
+
+/// The record's fields an alert carries, in name order, one value a name (a field read twice
+/// keeps both values joined by `; `), the names by their interned symbol: a hunt holds its
+/// alerts until it ends (to correlate them in time order), and a map of owned names and values
+/// took several times the bytes of the values themselves. Written as a JSON object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertFields(Vec<(imdsguard_event::Sym, Box<str>)>);
+
+impl AlertFields {
+    /// The fields of these (name, value) pairs.
+    pub fn of<'a>(pairs: impl IntoIterator<Item = (imdsguard_event::Sym, &'a str)>) -> Self {
+        let mut named: Vec<(std::sync::Arc<str>, imdsguard_event::Sym, &str)> = pairs
+            .into_iter()
+            .map(|(sym, v)| (sym.name(), sym, v))
+            .collect();
+        // Stable: values of one name stay in the record's order.
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(imdsguard_event::Sym, Box<str>)> = Vec::with_capacity(named.len());
+        let mut i = 0;
+        while i < named.len() {
+            let sym = named[i].1;
+            let mut j = i + 1;
+            while j < named.len() && named[j].1 == sym {
+                j += 1;
             }
-            out.entry(sym.name().to_string())
-                .and_modify(|v| {
-                    v.push_str("; ");
-                    v.push_str(value);
-                })
-                .or_insert_with(|| value.clone());
+            let value: Box<str> = if j == i + 1 {
+                Box::from(named[i].2)
+            } else {
+                named[i..j]
+                    .iter()
+                    .map(|n| n.2)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+                    .into_boxed_str()
+            };
+            out.push((sym, value));
+            i = j;
         }
-        out
+        AlertFields(out)
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// (name, value) in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (std::sync::Arc<str>, &str)> {
+        self.0.iter().map(|(sym, v)| (sym.name(), &**v))
+    }
+
+    /// The value of the field named `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(sym, _)| &*sym.name() == name)
+            .map(|(_, v)| &**v)
+    }
+
+    /// About how many bytes its allocations take.
+    pub fn heap_bytes(&self) -> usize {
+        self.0.capacity() * std::mem::size_of::<(imdsguard_event::Sym, Box<str>)>()
+            + self.0.iter().map(|(_, v)| v.len() + 16).sum::<usize>()
+    }
+}
+
+impl Serialize for AlertFields {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (name, value) in self.iter() {
+            m.serialize_entry(&*name, value)?;
+        }
+        m.end()
     }
 }
 
@@ -466,12 +540,7 @@ impl Alert {
             + self.attack.capacity() * std::mem::size_of::<Technique>()
             + o(&self.event.id)
             + o(&self.event.channel)
-            + self
-                .event
-                .fields
-                .iter()
-                .map(|(k, v)| k.capacity() + v.capacity() + 64)
-                .sum::<usize>()
+            + self.event.fields.heap_bytes()
             + self
                 .reasons
                 .iter()
@@ -807,6 +876,40 @@ impl Alert {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The record's fields: name order, a name read twice keeps both values (in the record's
+    /// order) joined by `; `, written as the JSON object a map of names to values would be.
+    #[test]
+    fn alert_fields_are_in_name_order_with_repeated_names_joined() {
+        use imdsguard_event::Sym;
+        let (image, proto, user) = (
+            Sym::intern("Image"),
+            Sym::intern("Protocol"),
+            Sym::intern("User"),
+        );
+        let f = AlertFields::of([
+            (user, "SYSTEM"),
+            (proto, "6"),
+            (image, "C:\\Windows\\curl.exe"),
+            (proto, "tcp"),
+        ]);
+        assert_eq!(f.len(), 3);
+        assert_eq!(f.get("Protocol"), Some("6; tcp"));
+        assert_eq!(f.get("Nope"), None);
+        let names: Vec<String> = f.iter().map(|(n, _)| n.to_string()).collect();
+        assert_eq!(names, ["Image", "Protocol", "User"]);
+        let as_map: std::collections::BTreeMap<&str, &str> = [
+            ("User", "SYSTEM"),
+            ("Protocol", "6; tcp"),
+            ("Image", "C:\\Windows\\curl.exe"),
+        ]
+        .into();
+        assert_eq!(
+            serde_json::to_string(&f).unwrap(),
+            serde_json::to_string(&as_map).unwrap()
+        );
+        assert!(AlertFields::default().is_empty());
+    }
 
     #[test]
     fn details_name_the_key_fields_shortly() {

@@ -20,8 +20,8 @@ mod rule;
 mod timepart;
 
 pub use alert::{
-    Alert, AlertEvent, AlertNetwork, AlertProcess, AlertTag, AlertTarget, Answer, Containment,
-    Question, Reply, Triage,
+    Alert, AlertEvent, AlertFields, AlertNetwork, AlertProcess, AlertTag, AlertTarget, Answer,
+    Containment, Question, Reply, Triage,
 };
 pub use doc::Doc;
 pub use error::RuleError;
