@@ -121,6 +121,14 @@ enum Command {
     /// With `--status`, records who (`--who`, default $USER) set which status when, with the
     /// note; the store keeps every action.
     Triage(store_cmds::TriageArgs),
+    /// Write what the store keeps as one self-contained HTML page.
+    ///
+    /// Detections by severity, rule, host and day as charts, each incident as a timeline with
+    /// its stages, alerts and records and the playbook's answers and containment, the metadata
+    /// targets seen, and the processes and clients that asked. The page fetches nothing and
+    /// runs no script; every value from a log is shown as text. `hunt --html FILE` writes the
+    /// same page for a hunt.
+    Report(cmd::report::ReportArgs),
 }
 
 /// `90s`, `30m`, `24h`, `7d`, `500ms` as milliseconds.
@@ -303,6 +311,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Harden(args) => harden(args),
         Command::Watch(a) => watch_with(a),
         Command::Alerts(a) => store_cmds::alerts(a),
+        Command::Report(a) => cmd::report::report(a),
         Command::Incident(a) => store_cmds::incident(a),
         Command::Triage(a) => store_cmds::triage(a),
     }

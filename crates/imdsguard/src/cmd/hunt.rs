@@ -42,6 +42,8 @@ pub struct Printing {
     pub profile: crate::cmd::timeline::Profile,
     pub out_file: Option<PathBuf>,
     pub incidents_file: Option<PathBuf>,
+    /// Also write the run as one HTML page there.
+    pub html: Option<PathBuf>,
     pub progress: bool,
     pub color: ColorWhen,
     pub fail_on: Option<Severity>,
@@ -73,6 +75,8 @@ enum Form {
 struct Sink {
     form: Form,
     incidents: Option<BufWriter<File>>,
+    /// `--html`: the page being built.
+    report: Option<imdsguard_report::Report>,
 }
 
 impl Form {
@@ -139,6 +143,9 @@ impl Form {
 
 impl AlertSink for Sink {
     fn alert(&mut self, a: &Alert) -> io::Result<()> {
+        if let Some(r) = &mut self.report {
+            r.alert(&serde_json::to_value(a)?);
+        }
         match &mut self.form {
             Form::Json(w) => w.item(a),
             Form::Csv(w) => w.write_record(a.csv_record()).map_err(io::Error::other),
@@ -150,13 +157,18 @@ impl AlertSink for Sink {
     }
 
     fn wants_incidents(&self) -> bool {
-        self.incidents.is_some() || !matches!(self.form, Form::Csv(_) | Form::Timeline { .. })
+        self.incidents.is_some()
+            || self.report.is_some()
+            || !matches!(self.form, Form::Csv(_) | Form::Timeline { .. })
     }
 
     /// The incidents after the alerts: JSON lines with `incident_id` (the output contract), a
     /// section of the table; CSV has alert rows only (`--incidents FILE` writes them for any
     /// output).
     fn incident(&mut self, i: &Incident) -> io::Result<()> {
+        if let Some(r) = &mut self.report {
+            r.incident(&serde_json::to_value(i)?);
+        }
         if let Some(f) = &mut self.incidents {
             serde_json::to_writer(&mut *f, i)?;
             f.write_all(b"\n")?;
@@ -172,6 +184,9 @@ impl AlertSink for Sink {
     fn incident_json(&mut self, json: &[u8]) -> io::Result<bool> {
         if matches!(self.form, Form::Table { .. }) {
             return Ok(false);
+        }
+        if let Some(r) = &mut self.report {
+            r.incident(&serde_json::from_slice(json)?);
         }
         if let Some(f) = &mut self.incidents {
             f.write_all(json)?;
@@ -326,7 +341,22 @@ pub fn hunt(mut cfg: HuntConfig, p: Printing) -> Result<ExitCode> {
         }
         None => None,
     };
-    let mut sink = Sink { form, incidents };
+    // The page is written at the end; a path that cannot be created fails now, not then.
+    if let Some(path) = &p.html {
+        File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    }
+    let inputs: Vec<String> = cfg.inputs.iter().map(|i| i.display().to_string()).collect();
+    let mut sink = Sink {
+        form,
+        incidents,
+        report: p.html.as_ref().map(|_| {
+            imdsguard_report::Report::new(
+                "imdsguard hunt",
+                &format!("a hunt over {}", inputs.join(", ")),
+                imdsguard_report::Limits::default(),
+            )
+        }),
+    };
     let (bar, read) = progress_bar(p.progress, &mut cfg);
     let sigma = !cfg.common.rules.sigma.is_empty();
     let min = cfg.common.min_severity;
@@ -361,6 +391,17 @@ pub fn hunt(mut cfg: HuntConfig, p: Printing) -> Result<ExitCode> {
     }
     let report = result?;
     print_hunt_summary(&report, sigma, min);
+    if let (Some(path), Some(page)) = (&p.html, sink.report.as_mut()) {
+        crate::cmd::report::run_facts(page, &report);
+        std::fs::write(path, page.html(&crate::cmd::report::now()))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!(
+            "  report   {} ({} alerts, {} incidents)",
+            path.display(),
+            page.alert_count(),
+            page.incident_count()
+        );
+    }
     Ok(ExitCode::from(report.exit_code(p.fail_on)))
 }
 
@@ -611,6 +652,10 @@ pub(crate) struct HuntArgs {
     /// Write the incidents (alerts grouped per host, with timeline and stages) as JSON lines.
     #[arg(long, value_name = "FILE")]
     incidents: Option<PathBuf>,
+    /// Also write the run as one self-contained HTML page (charts, incidents with their
+    /// timelines and the playbook's answers, targets, who asked; it fetches nothing).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     #[command(flatten)]
     correlate: CorrelateArgs,
     /// The store that keeps alerts, incidents and baselines (default: $IMDSGUARD_DB, else
@@ -757,6 +802,7 @@ pub(crate) fn hunt_with(a: HuntArgs) -> Result<ExitCode> {
             profile: a.profile,
             out_file: a.out,
             incidents_file: a.incidents,
+            html: a.html,
             progress: !a.no_progress,
             color: if a.no_color {
                 ColorWhen::Never

@@ -9,6 +9,7 @@ pub(crate) mod harden;
 pub(crate) mod hunt;
 pub(crate) mod mock;
 pub(crate) mod proxy;
+pub(crate) mod report;
 pub(crate) mod rules;
 pub(crate) mod search;
 pub(crate) mod sigma;

@@ -1,0 +1,246 @@
+//! The HTML page of a run (`hunt --html`, `imdsguard report`): what it counts against what the
+//! hunt printed, what it shows of records an attacker wrote, and that it fetches nothing — in
+//! headless Chromium where the machine has it (CI installs it).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn exe() -> &'static str {
+    env!("CARGO_BIN_EXE_imdsguard")
+}
+
+fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/logs")
+}
+
+fn temp_dir(test: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("imdsguard-report-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// `hunt --html` over the bundled samples: the page and the JSON lines the hunt printed.
+fn hunt_page(dir: &Path, inputs: &[&Path]) -> (String, Vec<serde_json::Value>) {
+    let page = dir.join("hunt.html");
+    let mut cmd = Command::new(exe());
+    cmd.args(["hunt", "--output", "jsonl", "--db"])
+        .arg(dir.join("store.db"))
+        .arg("--html")
+        .arg(&page)
+        .args(inputs);
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (std::fs::read_to_string(page).unwrap(), printed)
+}
+
+/// Elements and attributes of the page's own markup (log text is escaped, so every tag is
+/// the page's) that would make a browser fetch something or run something.
+fn loads_or_runs(page: &str) -> Vec<String> {
+    let tag = regex::Regex::new(r"<([a-zA-Z][a-zA-Z0-9-]*)([^>]*)>").unwrap();
+    let bad_attr = regex::Regex::new(
+        r#"(?i)(^|\s)(on[a-z]+\s*=|(src|href|action|srcset|xlink:href|formaction|poster|data)\s*=\s*["']?\s*([a-z][a-z0-9+.-]*:|//))"#,
+    )
+    .unwrap();
+    let forbidden = [
+        "script", "img", "iframe", "object", "embed", "link", "audio", "video", "source", "image",
+        "use", "form", "base", "frame",
+    ];
+    tag.captures_iter(page)
+        .filter(|c| {
+            forbidden.contains(&c[1].to_ascii_lowercase().as_str()) || bad_attr.is_match(&c[2])
+        })
+        .map(|c| c[0].to_owned())
+        .collect()
+}
+
+#[test]
+fn the_page_counts_what_the_hunt_found_and_shows_its_incidents() {
+    let dir = temp_dir("samples");
+    let (page, printed) = hunt_page(&dir, &[&samples()]);
+    let alerts = printed.iter().filter(|v| v["type"] == "alert").count();
+    let incidents: Vec<&str> = printed
+        .iter()
+        .filter_map(|v| v["incident_id"].as_str())
+        .collect();
+    assert!(alerts > 20 && !incidents.is_empty());
+    assert!(
+        page.contains(&format!("<b>{alerts}</b>alerts")),
+        "alert count"
+    );
+    assert!(page.contains(&format!("<b>{}</b>incidents", incidents.len())));
+    for id in &incidents {
+        assert!(
+            page.contains(&format!("id=\"{id}\"")),
+            "{id} is not on the page"
+        );
+    }
+    let critical = printed
+        .iter()
+        .filter(|v| v["severity"] == "critical" && v["type"] == "alert")
+        .count();
+    assert!(page.contains(&format!("<b>{critical}</b>critical")));
+    for section in [
+        "summary",
+        "run",
+        "detections",
+        "incidents",
+        "targets",
+        "who",
+        "alerts",
+    ] {
+        assert!(
+            page.contains(&format!("<section id=\"{section}\">")),
+            "{section}"
+        );
+    }
+    // The playbook's answers and containment of each incident.
+    assert!(page.contains(
+        "Are access attempts to the metadata API coming from authorized applications or systems?"
+    ));
+    assert!(page.contains("<h3>Containment</h3>"));
+    assert!(page.contains("default-src 'none'"));
+    assert!(
+        loads_or_runs(&page).is_empty(),
+        "{:?}",
+        loads_or_runs(&page)
+    );
+    // From the store the hunt wrote: the same alerts and incidents.
+    let stored = dir.join("store.html");
+    let out = Command::new(exe())
+        .args(["report", "--db"])
+        .arg(dir.join("store.db"))
+        .arg("-o")
+        .arg(&stored)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let from_store = std::fs::read_to_string(&stored).unwrap();
+    assert!(from_store.contains(&format!("<b>{alerts}</b>alerts")));
+    assert!(from_store.contains(&format!("<b>{}</b>incidents", incidents.len())));
+    for id in &incidents {
+        assert!(from_store.contains(&format!("id=\"{id}\"")));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Log lines are the attacker's words: a request whose URL and user agent carry markup is
+/// shown as text.
+#[test]
+fn markup_in_a_record_is_shown_as_text() {
+    let dir = temp_dir("xss");
+    let log = dir.join("access.log");
+    std::fs::write(
+        &log,
+        "203.0.113.9 - - [20/Nov/2025:10:00:00 +0000] \"GET /fetch?url=http://169.254.169.254/latest/meta-data/iam/security-credentials/%3Cscript%3E HTTP/1.1\" 200 1312 \"<script>alert(1)</script>\" \"<img src=x onerror=alert(2)>\"\n\
+         203.0.113.9 - - [20/Nov/2025:10:00:01 +0000] \"GET /fetch?url=http://169.254.169.254/latest/meta-data/<svg/onload=alert(3)> HTTP/1.1\" 200 10 \"-\" \"curl/8\"\n",
+    )
+    .unwrap();
+    let (page, printed) = hunt_page(&dir, &[&log]);
+    assert!(
+        printed.iter().any(|v| v["type"] == "alert"),
+        "the requests alert"
+    );
+    assert!(
+        loads_or_runs(&page).is_empty(),
+        "{:?}",
+        loads_or_runs(&page)
+    );
+    assert!(!page.contains("<svg/onload"));
+    assert!(
+        page.contains("&lt;svg/onload=alert(3)&gt;"),
+        "the URL is shown, escaped"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The first of `names` on this machine's PATH.
+fn which(names: &[&str]) -> Option<String> {
+    names.iter().find_map(|n| {
+        let ok = Command::new("sh")
+            .args(["-c", &format!("command -v {n}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        ok.then(|| (*n).to_owned())
+    })
+}
+
+/// Headless Chromium opens the page: it renders the counts, refuses nothing (a fetch the page
+/// tried would be refused by its policy and logged), and a screenshot is kept as an artifact.
+#[test]
+fn chromium_renders_the_page_and_it_asks_for_nothing() {
+    let Some(chromium) = which(&["chromium", "chromium-browser", "google-chrome"]) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run this test: .ci/run installs chromium"
+        );
+        eprintln!("skipped: no chromium on this machine");
+        return;
+    };
+    let dir = temp_dir("browser");
+    let (_, printed) = hunt_page(&dir, &[&samples()]);
+    let alerts = printed.iter().filter(|v| v["type"] == "alert").count();
+    let url = format!("file://{}", dir.join("hunt.html").display());
+    let profile = dir.join("profile");
+    let base = |extra: &[&str]| {
+        let mut c = Command::new(&chromium);
+        c.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-extensions",
+            "--disable-background-networking",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(&url);
+        c.output().unwrap()
+    };
+    let dom = base(&["--dump-dom"]);
+    let text = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        text.contains(&format!("<b>{alerts}</b>alerts")),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    assert!(text.contains("At a glance"));
+    let log = String::from_utf8_lossy(&dom.stderr);
+    assert!(
+        !log.contains("Content Security Policy") && !log.contains("Refused to"),
+        "the page tried to fetch or run something: {log}"
+    );
+    // The screenshot, kept for whoever looks at the run (target/report-screenshots).
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/report-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let shot = shots.join("hunt-samples.png");
+    let _ = std::fs::remove_file(&shot);
+    let out = base(&[
+        &format!("--screenshot={}", shot.display()),
+        "--window-size=1280,2400",
+        "--hide-scrollbars",
+    ]);
+    let png = std::fs::read(&shot).unwrap_or_else(|e| {
+        panic!(
+            "no screenshot ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(png.len() > 20_000, "a blank page? {} bytes", png.len());
+    let _ = std::fs::remove_dir_all(&dir);
+}
