@@ -7,7 +7,7 @@ use crate::Report;
 
 /// Text as HTML text or attribute value: the five characters that could open markup or end an
 /// attribute, escaped.
-pub(crate) fn esc(s: &str) -> String {
+pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -16,6 +16,7 @@ mod view;
 
 use std::collections::{BTreeMap, HashMap};
 
+pub use html::esc;
 pub use view::{rank, AlertView, IncidentView, SEVERITIES};
 
 /// How much a report shows (its counts cover everything).

@@ -129,6 +129,13 @@ enum Command {
     /// runs no script; every value from a log is shown as text. `hunt --html FILE` writes the
     /// same page for a hunt.
     Report(cmd::report::ReportArgs),
+    /// A local web console over the store: the alert queue with filters and search, incident
+    /// and alert pages with their records, triage actions, live updates while `watch` writes.
+    ///
+    /// Listens on loopback by default and prints an address carrying a random access token;
+    /// `--no-auth` (loopback only) leaves the token out. Actions are the same as `imdsguard
+    /// triage`'s, in the same store.
+    Serve(cmd::report::ServeArgs),
 }
 
 /// `90s`, `30m`, `24h`, `7d`, `500ms` as milliseconds.
@@ -312,6 +319,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Watch(a) => watch_with(a),
         Command::Alerts(a) => store_cmds::alerts(a),
         Command::Report(a) => cmd::report::report(a),
+        Command::Serve(a) => cmd::report::serve(a),
         Command::Incident(a) => store_cmds::incident(a),
         Command::Triage(a) => store_cmds::triage(a),
     }

@@ -183,3 +183,52 @@ pub(crate) fn report(a: ReportArgs) -> Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// The store (default as for `hunt`); `watch` may write to it meanwhile.
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
+    /// Where to listen: loopback by default; another address needs the access token.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8765")]
+    listen: std::net::SocketAddr,
+    /// No access token (loopback addresses only): anyone on this machine can read and act.
+    #[arg(long)]
+    no_auth: bool,
+}
+
+#[cfg(feature = "console")]
+pub(crate) fn serve(a: ServeArgs) -> Result<ExitCode> {
+    let db = crate::cmd::store::db_path(a.db)?;
+    let token = if a.no_auth {
+        None
+    } else {
+        Some(imdsguard_console::random_token()?)
+    };
+    let config = imdsguard_console::Config {
+        listen: a.listen,
+        db: db.clone(),
+        token: token.clone(),
+    };
+    imdsguard_console::serve(config, |addr| {
+        let url = match &token {
+            Some(t) => format!("http://{addr}/?token={t}"),
+            None => format!("http://{addr}/"),
+        };
+        eprintln!(
+            "imdsguard serve: console on {url} (store {}; {})",
+            db.display(),
+            if token.is_some() {
+                "the address carries the access token: keep it to yourself"
+            } else {
+                "no access token: anyone on this machine can read and act"
+            }
+        );
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(feature = "console"))]
+pub(crate) fn serve(_: ServeArgs) -> Result<ExitCode> {
+    anyhow::bail!("this imdsguard was built without the `console` feature, which `serve` needs")
+}

@@ -1,0 +1,527 @@
+//! `imdsguard serve`: the console over a store a hunt filled, asked over HTTP (access token,
+//! filters, CSRF, escaping, headers) and driven in headless Chromium through WebDriver
+//! (chromedriver): a filter, an incident, a triage action, a live update; screenshots kept.
+#![cfg(feature = "console")]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn exe() -> &'static str {
+    env!("CARGO_BIN_EXE_imdsguard")
+}
+
+fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/logs")
+}
+
+fn temp_dir(test: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("imdsguard-console-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A hunt into a new store; the alerts it printed.
+fn hunt_into(db: &Path, inputs: &[&Path]) -> Vec<serde_json::Value> {
+    let out = Command::new(exe())
+        .args(["hunt", "--output", "jsonl", "--db"])
+        .arg(db)
+        .args(inputs)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A running console, killed when dropped.
+struct Console {
+    child: Child,
+    /// `127.0.0.1:PORT`.
+    addr: String,
+    /// The printed address (with the token, when there is one).
+    url: String,
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn console(db: &Path, extra: &[&str]) -> Console {
+    let mut child = Command::new(exe())
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(db)
+        .args(extra)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split(" on ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    let addr = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    Console { child, addr, url }
+}
+
+/// One HTTP/1.1 exchange: status, headers (lowercased names), body.
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    // Headers, then the body by its length (or its chunks): a server may keep the connection
+    // open whatever the request said.
+    let mut r = BufReader::new(s);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = Vec::new();
+    if let Some(len) = header(&headers, "content-length").and_then(|l| l.parse::<usize>().ok()) {
+        body.resize(len, 0);
+        r.read_exact(&mut body).unwrap();
+    } else if header(&headers, "transfer-encoding").is_some_and(|t| t.contains("chunked")) {
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size).unwrap();
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            let mut chunk = vec![0; n + 2];
+            r.read_exact(&mut chunk).unwrap();
+            body.extend_from_slice(&chunk[..n]);
+        }
+    } else if method != "HEAD" && status != 204 && status != 304 {
+        r.read_to_end(&mut body).unwrap();
+    }
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// The text between `id="ID">` and the next `<`.
+fn text_of(page: &str, id: &str) -> Option<String> {
+    let start = page.find(&format!("id=\"{id}\">"))? + id.len() + 6;
+    Some(page[start..].split('<').next()?.to_owned())
+}
+
+fn triage_of(db: &Path, id: &str) -> String {
+    let out = Command::new(exe())
+        .args(["triage", "--db"])
+        .arg(db)
+        .arg(id)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_console_needs_its_token_filters_refuses_forged_actions_and_escapes() {
+    let dir = temp_dir("http");
+    let db = dir.join("store.db");
+    let printed = hunt_into(&db, &[&samples()]);
+    // A record whose request carries markup (an attacker's words).
+    let evil = dir.join("evil.log");
+    std::fs::write(
+        &evil,
+        "203.0.113.9 - - [20/Nov/2025:10:00:00 +0000] \"GET /fetch?url=http://169.254.169.254/latest/meta-data/<svg/onload=alert(3)> HTTP/1.1\" 200 10 \"-\" \"<script>alert(1)</script>\"\n",
+    )
+    .unwrap();
+    let evil_alerts = hunt_into(&db, &[&evil]);
+    let evil_id = evil_alerts
+        .iter()
+        .find(|v| v["type"] == "alert")
+        .and_then(|v| v["id"].as_str())
+        .expect("the request alerts")
+        .to_owned();
+    let c = console(&db, &[]);
+    let token = c.url.split("token=").nth(1).expect("a token").to_owned();
+    // No token: refused.
+    let (status, _, _) = http(&c.addr, "GET", "/", &[], "");
+    assert_eq!(status, 401);
+    let (status, _, _) = http(&c.addr, "GET", "/?token=0000", &[], "");
+    assert_eq!(status, 401);
+    // The printed address: a cookie, and the token leaves the address bar.
+    let (status, h, _) = http(&c.addr, "GET", &format!("/?token={token}"), &[], "");
+    assert_eq!(status, 303);
+    let cookie = header(&h, "set-cookie").expect("a session cookie");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let auth = [("Cookie", cookie.as_str())];
+    let (status, h, page) = http(&c.addr, "GET", "/", &auth, "");
+    assert_eq!(status, 200);
+    let csp = header(&h, "content-security-policy").unwrap();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
+    assert_eq!(header(&h, "x-frame-options"), Some("DENY"));
+    assert_eq!(header(&h, "x-content-type-options"), Some("nosniff"));
+    let stored = printed.iter().filter(|v| v["type"] == "alert").count() + 1;
+    assert_eq!(
+        text_of(&page, "matching").unwrap(),
+        format!("{stored} matching of {stored} stored.")
+    );
+    // Filters: level, rule, free text.
+    let critical = printed
+        .iter()
+        .filter(|v| v["type"] == "alert" && v["severity"] == "critical")
+        .count()
+        + evil_alerts
+            .iter()
+            .filter(|v| v["type"] == "alert" && v["severity"] == "critical")
+            .count();
+    let (_, _, page) = http(&c.addr, "GET", "/?severity=critical", &auth, "");
+    assert!(text_of(&page, "matching")
+        .unwrap()
+        .starts_with(&format!("{critical} matching")));
+    let imds004 = printed
+        .iter()
+        .filter(|v| v["rule_id"] == "IMDS-004")
+        .count();
+    let (_, _, page) = http(&c.addr, "GET", "/?rule=IMDS-004", &auth, "");
+    assert!(text_of(&page, "matching")
+        .unwrap()
+        .starts_with(&format!("{imds004} matching")));
+    let (_, _, page) = http(&c.addr, "GET", "/?q=onload%3Dalert", &auth, "");
+    assert!(text_of(&page, "matching")
+        .unwrap()
+        .starts_with("1 matching"));
+    // The attacker's markup is text on the alert's page.
+    let (status, _, page) = http(&c.addr, "GET", &format!("/alert/{evil_id}"), &auth, "");
+    assert_eq!(status, 200);
+    assert!(!page.contains("<svg/onload") && !page.contains("<script>alert"));
+    assert!(page.contains("&lt;svg/onload=alert(3)&gt;"));
+    // The record's own line, from its file.
+    assert!(page.contains("<pre class=\"raw\">203.0.113.9 - - [20/Nov/2025"));
+    // Actions: a forged token, another site's form, then a good one.
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
+    let form = |csrf: &str| {
+        format!("csrf={csrf}&target={evil_id}&status=escalated&who=ana&note=ssrf+probe")
+    };
+    let post = |extra: &[(&str, &str)], body: &str| {
+        let mut h: Vec<(&str, &str)> = auth.to_vec();
+        h.push(("Content-Type", "application/x-www-form-urlencoded"));
+        h.extend_from_slice(extra);
+        http(&c.addr, "POST", "/act", &h, body).0
+    };
+    assert_eq!(post(&[], &form("forged")), 403);
+    assert_eq!(
+        post(&[("Origin", "http://evil.example")], &form(&csrf)),
+        403
+    );
+    assert!(!triage_of(&db, &evil_id).contains("escalated"));
+    let (status, _, _) = http(
+        &c.addr,
+        "POST",
+        "/act",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &form(&csrf),
+    );
+    assert_eq!(status, 401, "an action needs the token too");
+    assert_eq!(
+        post(&[("Origin", &format!("http://{}", c.addr))], &form(&csrf)),
+        303
+    );
+    let t = triage_of(&db, &evil_id);
+    assert!(
+        t.contains("escalated") && t.contains("ana") && t.contains("ssrf probe"),
+        "{t}"
+    );
+    let (_, _, page) = http(&c.addr, "GET", "/?status=escalated", &auth, "");
+    assert!(text_of(&page, "matching")
+        .unwrap()
+        .starts_with("1 matching"));
+    drop(c);
+    // Beyond loopback only with a token.
+    let out = Command::new(exe())
+        .args(["serve", "--listen", "0.0.0.0:0", "--no-auth", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only with an access token"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A WebDriver session on chromedriver, spoken over HTTP.
+struct Driver {
+    child: Child,
+    addr: String,
+    session: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = http(
+            &self.addr,
+            "DELETE",
+            &format!("/session/{}", self.session),
+            &[],
+            "",
+        );
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Driver {
+    fn start(dir: &Path) -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver");
+        let addr = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let caps = serde_json::json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {"args": [
+            "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,1400",
+            format!("--user-data-dir={}", dir.join("chrome").display())
+        ]}}}});
+        let mut d = Driver {
+            child,
+            addr,
+            session: String::new(),
+        };
+        let v = d.call("POST", "/session", Some(caps));
+        d.session = v["sessionId"].as_str().expect("a session").to_owned();
+        d
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let (_, _, text) = http(
+            &self.addr,
+            method,
+            path,
+            &[("Content-Type", "application/json")],
+            &body,
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: {e}: {text}"));
+        v["value"].clone()
+    }
+
+    fn s(&self, rest: &str) -> String {
+        format!("/session/{}{rest}", self.session)
+    }
+
+    fn go(&self, url: &str) {
+        self.call(
+            "POST",
+            &self.s("/url"),
+            Some(serde_json::json!({"url": url})),
+        );
+    }
+
+    /// The element matching a CSS selector, waiting up to `secs` for it.
+    fn find(&self, css: &str, secs: u64) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let v = self.call(
+                "POST",
+                &self.s("/element"),
+                Some(serde_json::json!({"using": "css selector", "value": css})),
+            );
+            if let Some(id) = v
+                .as_object()
+                .and_then(|o| o.iter().find(|(k, _)| k.starts_with("element-")))
+                .and_then(|(_, v)| v.as_str())
+            {
+                return Some(id.to_owned());
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn el(&self, css: &str) -> String {
+        self.find(css, 5).unwrap_or_else(|| {
+            let url = self.call("GET", &self.s("/url"), None);
+            let source = self.call("GET", &self.s("/source"), None);
+            let text = source.as_str().unwrap_or_default();
+            panic!("no {css} on {url}: {}", &text[..text.len().min(2000)])
+        })
+    }
+
+    fn click(&self, css: &str) {
+        let e = self.el(css);
+        self.call(
+            "POST",
+            &self.s(&format!("/element/{e}/click")),
+            Some(serde_json::json!({})),
+        );
+    }
+
+    fn type_in(&self, css: &str, text: &str) {
+        let e = self.el(css);
+        self.call(
+            "POST",
+            &self.s(&format!("/element/{e}/value")),
+            Some(serde_json::json!({"text": text})),
+        );
+    }
+
+    fn text(&self, css: &str) -> String {
+        let e = self.el(css);
+        self.call("GET", &self.s(&format!("/element/{e}/text")), None)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    fn screenshot(&self, name: &str) {
+        use base64::Engine;
+        let v = self.call("GET", &self.s("/screenshot"), None);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap_or_default())
+            .unwrap();
+        assert_eq!(&png[..4], b"\x89PNG");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn an_analyst_filters_opens_an_incident_acts_and_sees_new_alerts_in_chromium() {
+    if !(have("chromedriver") && have("chromium")) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run this test: .ci/run installs chromium and chromium-driver"
+        );
+        eprintln!("skipped: chromium or chromedriver is not installed");
+        return;
+    }
+    let dir = temp_dir("browser");
+    let db = dir.join("store.db");
+    let printed = hunt_into(&db, &[&samples()]);
+    let c = console(&db, &[]);
+    let d = Driver::start(&dir);
+    d.go(&c.url);
+    assert!(d.text("#matching").ends_with(" stored."));
+    d.screenshot("queue");
+    // A filter: critical and above.
+    d.click("#filter-severity option[value=critical]");
+    d.click("#filter-apply");
+    let critical = printed
+        .iter()
+        .filter(|v| v["type"] == "alert" && v["severity"] == "critical")
+        .count();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !d
+        .text("#matching")
+        .starts_with(&format!("{critical} matching"))
+    {
+        assert!(Instant::now() < deadline, "{}", d.text("#matching"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // An incident, and a triage action on it.
+    d.click("#nav-incidents");
+    d.click(".incident-link");
+    let heading = d.text("h1");
+    let incident = heading.trim_start_matches("Incident ").to_owned();
+    assert!(incident.starts_with("INC-"), "{heading}");
+    assert!(d.find("#timeline li", 2).is_some());
+    d.screenshot("incident");
+    d.click("#act-status option[value=acknowledged]");
+    d.type_in("#act-who", "ana");
+    d.type_in("#act-note", "checked with the web team");
+    d.click("#act-submit");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while d.text("#status") != "acknowledged" {
+        assert!(Instant::now() < deadline, "the status did not change");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let t = triage_of(&db, &incident);
+    assert!(
+        t.contains("acknowledged") && t.contains("ana") && t.contains("checked with the web team"),
+        "{t}"
+    );
+    // Live: new alerts stored while the queue is open (as `watch` would store them).
+    d.click("#nav-alerts");
+    d.el("#matching");
+    let more = dir.join("more.log");
+    std::fs::write(
+        &more,
+        "198.51.100.7 - - [21/Nov/2025:10:00:00 +0000] \"GET /img?src=http://169.254.169.254/latest/meta-data/iam/security-credentials/ HTTP/1.1\" 200 900 \"-\" \"curl/8\"\n",
+    )
+    .unwrap();
+    assert!(hunt_into(&db, &[&more])
+        .iter()
+        .any(|v| v["type"] == "alert"));
+    assert!(d.find("#live-reload", 10).is_some(), "no live notice");
+    assert!(d.text("#live").contains("new alert"));
+    d.screenshot("live");
+    let _ = std::fs::remove_dir_all(&dir);
+}
