@@ -3,11 +3,14 @@
 //! (chromedriver): a filter, an incident, a triage action, a live update; screenshots kept.
 #![cfg(feature = "console")]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+mod browser;
+
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use browser::{have, header, http, Driver};
 
 fn exe() -> &'static str {
     env!("CARGO_BIN_EXE_imdsguard")
@@ -79,73 +82,6 @@ fn console(db: &Path, extra: &[&str]) -> Console {
         .unwrap()
         .to_owned();
     Console { child, addr, url }
-}
-
-/// One HTTP/1.1 exchange: status, headers (lowercased names), body.
-fn http(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, Vec<(String, String)>, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    if !body.is_empty() || method == "POST" {
-        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).unwrap();
-    // Headers, then the body by its length (or its chunks): a server may keep the connection
-    // open whatever the request said.
-    let mut r = BufReader::new(s);
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
-            break;
-        }
-        head.push_str(&line);
-    }
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let mut body = Vec::new();
-    if let Some(len) = header(&headers, "content-length").and_then(|l| l.parse::<usize>().ok()) {
-        body.resize(len, 0);
-        r.read_exact(&mut body).unwrap();
-    } else if header(&headers, "transfer-encoding").is_some_and(|t| t.contains("chunked")) {
-        loop {
-            let mut size = String::new();
-            r.read_line(&mut size).unwrap();
-            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            let mut chunk = vec![0; n + 2];
-            r.read_exact(&mut chunk).unwrap();
-            body.extend_from_slice(&chunk[..n]);
-        }
-    } else if method != "HEAD" && status != 204 && status != 304 {
-        r.read_to_end(&mut body).unwrap();
-    }
-    (status, headers, String::from_utf8_lossy(&body).into_owned())
-}
-
-fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 /// The text between `id="ID">` and the next `<`.
@@ -295,164 +231,6 @@ fn the_console_needs_its_token_filters_refuses_forged_actions_and_escapes() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A WebDriver session on chromedriver, spoken over HTTP.
-struct Driver {
-    child: Child,
-    addr: String,
-    session: String,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = http(
-            &self.addr,
-            "DELETE",
-            &format!("/session/{}", self.session),
-            &[],
-            "",
-        );
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Driver {
-    fn start(dir: &Path) -> Driver {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver");
-        let addr = format!("127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(&addr).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let caps = serde_json::json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {"args": [
-            "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,1400",
-            format!("--user-data-dir={}", dir.join("chrome").display())
-        ]}}}});
-        let mut d = Driver {
-            child,
-            addr,
-            session: String::new(),
-        };
-        let v = d.call("POST", "/session", Some(caps));
-        d.session = v["sessionId"].as_str().expect("a session").to_owned();
-        d
-    }
-
-    fn call(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let (_, _, text) = http(
-            &self.addr,
-            method,
-            path,
-            &[("Content-Type", "application/json")],
-            &body,
-        );
-        let v: serde_json::Value =
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: {e}: {text}"));
-        v["value"].clone()
-    }
-
-    fn s(&self, rest: &str) -> String {
-        format!("/session/{}{rest}", self.session)
-    }
-
-    fn go(&self, url: &str) {
-        self.call(
-            "POST",
-            &self.s("/url"),
-            Some(serde_json::json!({"url": url})),
-        );
-    }
-
-    /// The element matching a CSS selector, waiting up to `secs` for it.
-    fn find(&self, css: &str, secs: u64) -> Option<String> {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let v = self.call(
-                "POST",
-                &self.s("/element"),
-                Some(serde_json::json!({"using": "css selector", "value": css})),
-            );
-            if let Some(id) = v
-                .as_object()
-                .and_then(|o| o.iter().find(|(k, _)| k.starts_with("element-")))
-                .and_then(|(_, v)| v.as_str())
-            {
-                return Some(id.to_owned());
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn el(&self, css: &str) -> String {
-        self.find(css, 5).unwrap_or_else(|| {
-            let url = self.call("GET", &self.s("/url"), None);
-            let source = self.call("GET", &self.s("/source"), None);
-            let text = source.as_str().unwrap_or_default();
-            panic!("no {css} on {url}: {}", &text[..text.len().min(2000)])
-        })
-    }
-
-    fn click(&self, css: &str) {
-        let e = self.el(css);
-        self.call(
-            "POST",
-            &self.s(&format!("/element/{e}/click")),
-            Some(serde_json::json!({})),
-        );
-    }
-
-    fn type_in(&self, css: &str, text: &str) {
-        let e = self.el(css);
-        self.call(
-            "POST",
-            &self.s(&format!("/element/{e}/value")),
-            Some(serde_json::json!({"text": text})),
-        );
-    }
-
-    fn text(&self, css: &str) -> String {
-        let e = self.el(css);
-        self.call("GET", &self.s(&format!("/element/{e}/text")), None)
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    }
-
-    fn screenshot(&self, name: &str) {
-        use base64::Engine;
-        let v = self.call("GET", &self.s("/screenshot"), None);
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(v.as_str().unwrap_or_default())
-            .unwrap();
-        assert_eq!(&png[..4], b"\x89PNG");
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
-    }
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 #[test]
 fn an_analyst_filters_opens_an_incident_acts_and_sees_new_alerts_in_chromium() {
     if !(have("chromedriver") && have("chromium")) {
@@ -470,7 +248,7 @@ fn an_analyst_filters_opens_an_incident_acts_and_sees_new_alerts_in_chromium() {
     let d = Driver::start(&dir);
     d.go(&c.url);
     assert!(d.text("#matching").ends_with(" stored."));
-    d.screenshot("queue");
+    d.screenshot("console-screenshots", "queue");
     // A filter: critical and above.
     d.click("#filter-severity option[value=critical]");
     d.click("#filter-apply");
@@ -493,7 +271,7 @@ fn an_analyst_filters_opens_an_incident_acts_and_sees_new_alerts_in_chromium() {
     let incident = heading.trim_start_matches("Incident ").to_owned();
     assert!(incident.starts_with("INC-"), "{heading}");
     assert!(d.find("#timeline li", 2).is_some());
-    d.screenshot("incident");
+    d.screenshot("console-screenshots", "incident");
     d.click("#act-status option[value=acknowledged]");
     d.type_in("#act-who", "ana");
     d.type_in("#act-note", "checked with the web team");
@@ -522,6 +300,6 @@ fn an_analyst_filters_opens_an_incident_acts_and_sees_new_alerts_in_chromium() {
         .any(|v| v["type"] == "alert"));
     assert!(d.find("#live-reload", 10).is_some(), "no live notice");
     assert!(d.text("#live").contains("new alert"));
-    d.screenshot("live");
+    d.screenshot("console-screenshots", "live");
     let _ = std::fs::remove_dir_all(&dir);
 }
