@@ -198,7 +198,11 @@ fn chromium_renders_the_page_and_it_asks_for_nothing() {
         .filter(|(doc, _)| doc == &url)
         .map(|(_, u)| u)
         .collect();
-    assert_eq!(asked, [url.clone()], "the page asked for more than itself");
+    assert_eq!(
+        asked,
+        std::slice::from_ref(&url),
+        "the page asked for more than itself"
+    );
     d.screenshot("report-screenshots", "hunt-samples");
     let _ = std::fs::remove_dir_all(&dir);
 }
