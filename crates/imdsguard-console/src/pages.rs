@@ -22,6 +22,7 @@ h1 { font-size: 1.35rem; } h2 { font-size: 1.1rem; margin-top: 1.5rem; }
 table { border-collapse: collapse; width: 100%; font-size: .92rem; }
 th, td { text-align: left; padding: .3rem .45rem; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { background: var(--panel); }
+td, th, p, li, div, summary { overflow-wrap: anywhere; }
 pre { background: var(--panel); padding: .5rem; white-space: pre-wrap; word-break: break-all; font-size: .85rem; }
 .mono { font-family: ui-monospace, monospace; font-size: .86rem; } .muted { color: var(--muted); } .wrap { word-break: break-all; }
 .sev { display: inline-block; min-width: 4.6rem; text-align: center; border-radius: 3px; color: #fff; font-size: .78rem; font-weight: 600; padding: 0 .3rem; text-transform: uppercase; background: var(--info); }
@@ -29,7 +30,7 @@ pre { background: var(--panel); padding: .5rem; white-space: pre-wrap; word-brea
 form.filters { display: flex; flex-wrap: wrap; gap: .5rem; align-items: end; background: var(--panel); padding: .6rem; margin: .8rem 0; }
 form.filters label { display: flex; flex-direction: column; font-size: .8rem; color: var(--muted); }
 form.act { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; background: var(--panel); padding: .6rem; }
-input, select, button { font: inherit; padding: .2rem .4rem; }
+input, select, button { font: inherit; padding: .2rem .4rem; max-width: 100%; }
 #live { background: #fff3bf; padding: .4rem .6rem; margin: .5rem 0; }
 .status { font-weight: 600; }
 @media (max-width: 640px) { table, tbody, tr, td, th, thead { display: block; } thead { display: none; } tr { border-bottom: 1px solid var(--line); } td { border: none; } }

@@ -61,6 +61,7 @@ h3 { font-size: 1rem; margin: 1rem 0 .25rem; }
 .note { font-size: .9rem; }
 table { border-collapse: collapse; width: 100%; margin: .25rem 0 1rem; font-size: .92rem; }
 th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
+td, th, p, li, summary, div { overflow-wrap: anywhere; }
 th { background: var(--panel); font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 code, pre, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .86rem; }

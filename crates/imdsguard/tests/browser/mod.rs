@@ -244,6 +244,25 @@ impl Driver {
             .collect()
     }
 
+    /// The value of a JavaScript expression, evaluated by the driver (not by the page, whose
+    /// policy may forbid scripts).
+    pub fn eval(&self, expr: &str) -> serde_json::Value {
+        self.call(
+            "POST",
+            &self.s("/execute/sync"),
+            Some(serde_json::json!({"script": format!("return {expr};"), "args": []})),
+        )
+    }
+
+    /// The window's size in CSS pixels.
+    pub fn resize(&self, width: u32, height: u32) {
+        self.call(
+            "POST",
+            &self.s("/window/rect"),
+            Some(serde_json::json!({"width": width, "height": height})),
+        );
+    }
+
     /// A screenshot, kept in `target/DIR/NAME.png`.
     pub fn screenshot(&self, dir: &str, name: &str) {
         use base64::Engine;
