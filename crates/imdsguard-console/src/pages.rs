@@ -92,34 +92,6 @@ fn html(body: String) -> Page {
     Ok(respond(StatusCode::OK, "text/html; charset=utf-8", body))
 }
 
-/// What an alert is about, shortly.
-fn what(a: &AlertView) -> String {
-    let who = a
-        .process
-        .as_ref()
-        .and_then(|p| p.image.clone())
-        .or_else(|| a.http.as_ref().and_then(|h| h.client.clone()))
-        .or_else(|| a.cloud.as_ref().and_then(|c| c.principal.clone()))
-        .unwrap_or_default();
-    let target = a
-        .target
-        .as_ref()
-        .map(|t| {
-            format!(
-                "{}{}",
-                t.endpoint.clone().unwrap_or_default(),
-                t.path.clone().unwrap_or_default()
-            )
-        })
-        .or_else(|| a.http.as_ref().and_then(|h| h.uri.clone()))
-        .unwrap_or_default();
-    match (who.is_empty(), target.is_empty()) {
-        (false, false) => format!("{who} → {target}"),
-        (false, true) => who,
-        _ => target,
-    }
-}
-
 /// The alert queue: filters from the query string, newest first, at most 200 shown.
 pub(crate) fn queue(state: &State, q: &[(String, String)]) -> Page {
     let get = |k: &str| {
@@ -216,7 +188,7 @@ pub(crate) fn queue(state: &State, q: &[(String, String)]) -> Page {
             esc(&a.title),
             esc(&a.rule_id),
             esc(a.host.as_deref().unwrap_or("")),
-            esc(&what(&a)),
+            esc(&a.what()),
             esc(st)
         );
     }
@@ -323,7 +295,7 @@ fn evidence(b: &mut String, v: &serde_json::Value) {
         esc(&a.rule_id),
         esc(a.host.as_deref().unwrap_or("(no host)")),
         esc(a.time.as_deref().unwrap_or("")),
-        esc(&what(&a))
+        esc(&a.what())
     );
     if !a.reasons.is_empty() {
         b.push_str("<ul>");

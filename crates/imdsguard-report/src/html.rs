@@ -434,35 +434,6 @@ pub(crate) fn render(r: &Report, generated: &str) -> String {
     s
 }
 
-/// What an alert is about, shortly.
-fn what(a: &AlertView) -> String {
-    let who = a
-        .process
-        .as_ref()
-        .and_then(|p| p.image.clone())
-        .or_else(|| a.http.as_ref().and_then(|h| h.client.clone()))
-        .or_else(|| a.cloud.as_ref().and_then(|c| c.principal.clone()))
-        .unwrap_or_default();
-    let target = a
-        .target
-        .as_ref()
-        .map(|t| {
-            format!(
-                "{}{}",
-                t.endpoint.clone().unwrap_or_default(),
-                t.path.clone().unwrap_or_default()
-            )
-        })
-        .or_else(|| a.http.as_ref().and_then(|h| h.uri.clone()))
-        .or_else(|| a.cloud.as_ref().and_then(|c| c.action.clone()))
-        .unwrap_or_default();
-    match (who.is_empty(), target.is_empty()) {
-        (false, false) => format!("{who} → {target}"),
-        (false, true) => who,
-        _ => target,
-    }
-}
-
 fn alert_row(s: &mut String, a: &AlertView) {
     let _ = write!(
         s,
@@ -470,7 +441,7 @@ fn alert_row(s: &mut String, a: &AlertView) {
         esc(a.time.as_deref().unwrap_or("")),
         esc(a.host.as_deref().unwrap_or("")),
         sev_badge(&a.severity),
-        esc(&what(a))
+        esc(&a.what())
     );
     if let Some(cl) = a.process.as_ref().and_then(|p| p.command_line.as_deref()) {
         let _ = write!(s, "<pre>{}</pre>", esc(cl));

@@ -34,6 +34,39 @@ pub struct AlertView {
     pub reasons: Vec<String>,
 }
 
+impl AlertView {
+    /// What the alert is about, shortly: who (process, client or principal) → what (the
+    /// metadata target, else the request or the cloud operation).
+    pub fn what(&self) -> String {
+        let a = self;
+        let who = a
+            .process
+            .as_ref()
+            .and_then(|p| p.image.clone())
+            .or_else(|| a.http.as_ref().and_then(|h| h.client.clone()))
+            .or_else(|| a.cloud.as_ref().and_then(|c| c.principal.clone()))
+            .unwrap_or_default();
+        let target = a
+            .target
+            .as_ref()
+            .map(|t| {
+                format!(
+                    "{}{}",
+                    t.endpoint.clone().unwrap_or_default(),
+                    t.path.clone().unwrap_or_default()
+                )
+            })
+            .or_else(|| a.http.as_ref().and_then(|h| h.uri.clone()))
+            .or_else(|| a.cloud.as_ref().and_then(|c| c.action.clone()))
+            .unwrap_or_default();
+        match (who.is_empty(), target.is_empty()) {
+            (false, false) => format!("{who} → {target}"),
+            (false, true) => who,
+            _ => target,
+        }
+    }
+}
+
 /// Where a record is: a file and its line or record number.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]

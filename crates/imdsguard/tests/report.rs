@@ -205,16 +205,7 @@ fn chromium_renders_the_page_and_it_asks_for_nothing() {
     );
     d.screenshot("report-screenshots", "hunt-samples");
     // On a phone: nothing wider than the screen (no sideways scrolling).
-    d.resize(390, 844);
-    let (page_w, view_w) = (
-        d.eval("document.documentElement.scrollWidth"),
-        d.eval("window.innerWidth"),
-    );
-    assert!(
-        page_w.as_u64().unwrap() <= view_w.as_u64().unwrap(),
-        "the page is {page_w} px wide on a {view_w} px screen: {}",
-        d.eval("Array.from(document.querySelectorAll('*')).filter(e => e.scrollWidth > window.innerWidth || e.getBoundingClientRect().width > window.innerWidth).slice(0, 8).map(e => e.tagName + '.' + e.className + ' ' + e.scrollWidth + '/' + Math.round(e.getBoundingClientRect().width)).join(', ')")
-    );
+    d.assert_fits(390, "the page");
     d.screenshot("report-screenshots", "hunt-samples-phone");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -263,6 +263,21 @@ impl Driver {
         );
     }
 
+    /// At `width` CSS pixels (a phone's), nothing is wider than the screen: no sideways
+    /// scrolling. Names the elements that stick out when something is.
+    pub fn assert_fits(&self, width: u32, what: &str) {
+        self.resize(width, 844);
+        let (page_w, view_w) = (
+            self.eval("document.documentElement.scrollWidth"),
+            self.eval("window.innerWidth"),
+        );
+        assert!(
+            page_w.as_u64().unwrap() <= view_w.as_u64().unwrap(),
+            "{what} is {page_w} px wide on a {view_w} px screen: {}",
+            self.eval("Array.from(document.querySelectorAll('*')).filter(e => e.scrollWidth > window.innerWidth || e.getBoundingClientRect().right > window.innerWidth).slice(0, 8).map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' + e.scrollWidth + '/' + Math.round(e.getBoundingClientRect().right)).join(', ')")
+        );
+    }
+
     /// A screenshot, kept in `target/DIR/NAME.png`.
     pub fn screenshot(&self, dir: &str, name: &str) {
         use base64::Engine;
