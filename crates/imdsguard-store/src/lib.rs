@@ -761,6 +761,23 @@ impl Store {
     /// Stored alerts (as their JSON), newest first; rows that do not read back are named in
     /// [`Listed::unreadable`].
     pub fn alerts(&self, f: &AlertFilter) -> Result<Listed, StoreError> {
+        let mut out = Listed::default();
+        self.each_alert(f, false, &mut |row| match row {
+            Ok(v) => out.rows.push(v),
+            Err(e) => out.unreadable.push(e),
+        })?;
+        Ok(out)
+    }
+
+    /// Stored alerts one at a time (as their JSON), oldest first when `oldest_first`, else
+    /// newest first: for a reader of every alert (a report) that must not hold them all. A row
+    /// that does not read back comes as its error, and the walk goes on.
+    pub fn each_alert(
+        &self,
+        f: &AlertFilter,
+        oldest_first: bool,
+        each: &mut dyn FnMut(Result<serde_json::Value, StoreError>),
+    ) -> Result<(), StoreError> {
         let mut sql = String::from("SELECT id, json FROM alerts WHERE 1=1");
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         let mut arg = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
@@ -793,7 +810,11 @@ impl Store {
         if let Some(i) = &f.incident {
             arg(&mut sql, " AND incident_id = ?", i.clone().into());
         }
-        sql.push_str(" ORDER BY time_ms DESC, id");
+        sql.push_str(if oldest_first {
+            " ORDER BY time_ms, id"
+        } else {
+            " ORDER BY time_ms DESC, id"
+        });
         if let Some(n) = f.limit {
             sql.push_str(&format!(" LIMIT {n}"));
         }
@@ -804,7 +825,11 @@ impl Store {
         let rows = st
             .query_map(rusqlite::params_from_iter(args.iter()), row_pair)
             .map_err(self.err("listing alerts"))?;
-        self.listed(rows, "alert")
+        for row in rows {
+            let (id, json) = row.map_err(self.err("reading an alert"))?;
+            each(self.row_value(id, json, "alert"));
+        }
+        Ok(())
     }
 
     /// Reads listed rows: each one's JSON, or why it is left out.
@@ -813,28 +838,38 @@ impl Store {
         rows: impl Iterator<Item = rusqlite::Result<(rusqlite::types::Value, rusqlite::types::Value)>>,
         kind: &str,
     ) -> Result<Listed, StoreError> {
-        use rusqlite::types::Value as V;
         let mut out = Listed::default();
         for row in rows {
             let (id, json) = row.map_err(self.err(&format!("reading an {kind}")))?;
-            let id = match id {
-                V::Text(t) => t,
-                other => format!("{other:?}"),
-            };
-            let what = format!("{kind} {id}");
-            match json {
-                V::Text(t) => match self.value(&t, &what) {
-                    Ok(v) => out.rows.push(v),
-                    Err(e) => out.unreadable.push(e),
-                },
-                other => out.unreadable.push(StoreError::Corrupt {
-                    path: self.path.clone(),
-                    what,
-                    message: format!("its record is {}, not JSON text", value_type(&other)),
-                }),
+            match self.row_value(id, json, kind) {
+                Ok(v) => out.rows.push(v),
+                Err(e) => out.unreadable.push(e),
             }
         }
         Ok(out)
+    }
+
+    /// A row's JSON, or why it does not read back.
+    fn row_value(
+        &self,
+        id: rusqlite::types::Value,
+        json: rusqlite::types::Value,
+        kind: &str,
+    ) -> Result<serde_json::Value, StoreError> {
+        use rusqlite::types::Value as V;
+        let id = match id {
+            V::Text(t) => t,
+            other => format!("{other:?}"),
+        };
+        let what = format!("{kind} {id}");
+        match json {
+            V::Text(t) => self.value(&t, &what),
+            other => Err(StoreError::Corrupt {
+                path: self.path.clone(),
+                what,
+                message: format!("its record is {}, not JSON text", value_type(&other)),
+            }),
+        }
     }
 
     fn value(&self, json: &str, what: &str) -> Result<serde_json::Value, StoreError> {
@@ -989,6 +1024,37 @@ impl Store {
             )
             .map_err(self.err("listing incidents"))?;
         self.listed(rows, "incident")
+    }
+
+    /// Stored incidents one at a time (as their JSON), by their last alert's time, oldest
+    /// first, at or above a severity and lasting into `since_ms`; a row that does not read back
+    /// comes as its error.
+    pub fn each_incident(
+        &self,
+        min_severity: Option<Severity>,
+        since_ms: Option<i64>,
+        each: &mut dyn FnMut(Result<serde_json::Value, StoreError>),
+    ) -> Result<(), StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT id, json FROM incidents WHERE severity >= ?1 AND last_ms >= ?2 ORDER BY last_ms, id",
+            )
+            .map_err(self.err("listing incidents"))?;
+        let rows = st
+            .query_map(
+                params![
+                    min_severity.map_or(0, severity_rank),
+                    since_ms.unwrap_or(i64::MIN)
+                ],
+                row_pair,
+            )
+            .map_err(self.err("listing incidents"))?;
+        for row in rows {
+            let (id, json) = row.map_err(self.err("reading an incident"))?;
+            each(self.row_value(id, json, "incident"));
+        }
+        Ok(())
     }
 
     /// Records an analyst's action on an alert or incident, which must exist.

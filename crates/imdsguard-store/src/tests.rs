@@ -145,6 +145,52 @@ fn alerts_are_kept_once_and_filtered() {
     assert_eq!(back, &serde_json::to_value(&a).unwrap());
 }
 
+/// Every alert one at a time, in either time order, as the list gives them; a row that does
+/// not read back comes as its error and the walk goes on.
+#[test]
+fn alerts_are_walked_one_at_a_time_in_time_order() {
+    let mut s = Store::open(&temp("walk")).unwrap();
+    let alerts: Vec<Alert> = (0..5)
+        .map(|i| alert(&format!("a{i}"), "IMDS-001", "web01", Severity::Medium, i))
+        .collect();
+    s.commit(&Batch {
+        alerts: alerts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a, Some(1000 - i as i64 * 100)))
+            .collect(),
+        ..Batch::default()
+    })
+    .unwrap();
+    s.conn
+        .execute("UPDATE alerts SET json = 'not json' WHERE id = 'a2'", [])
+        .unwrap();
+    let walk = |oldest_first: bool| {
+        let (mut ids, mut bad) = (Vec::new(), 0);
+        s.each_alert(&AlertFilter::default(), oldest_first, &mut |r| match r {
+            Ok(v) => ids.push(v["id"].as_str().unwrap().to_owned()),
+            Err(_) => bad += 1,
+        })
+        .unwrap();
+        (ids, bad)
+    };
+    assert_eq!(
+        walk(true),
+        (vec!["a4".into(), "a3".into(), "a1".into(), "a0".into()], 1)
+    );
+    let (newest, bad) = walk(false);
+    assert_eq!(newest, ["a0", "a1", "a3", "a4"]);
+    assert_eq!(bad, 1);
+    let listed = s.alerts(&AlertFilter::default()).unwrap();
+    let ids: Vec<&str> = listed
+        .rows
+        .iter()
+        .map(|v| v["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, newest);
+    assert_eq!(listed.unreadable.len(), 1);
+}
+
 #[test]
 fn incidents_link_their_alerts_and_baselines_round_trip() {
     let mut s = Store::open(&temp("incidents")).unwrap();
@@ -194,6 +240,19 @@ fn incidents_link_their_alerts_and_baselines_round_trip() {
     let cp = s.checkpoint("/var/log/x.log").unwrap().unwrap();
     assert_eq!((cp.offset, cp.lines), (4096, 12));
     assert_eq!(s.checkpoint("/nope").unwrap(), None);
+    // One at a time: lasting into a time, at a severity.
+    let walk = |min: Option<Severity>, since: Option<i64>| {
+        let mut ids = Vec::new();
+        s.each_incident(min, since, &mut |r| {
+            ids.push(r.unwrap()["incident_id"].as_str().unwrap().to_owned())
+        })
+        .unwrap();
+        ids
+    };
+    assert_eq!(walk(None, None), [id.clone()]);
+    assert_eq!(walk(None, Some(2000)), [id.clone()]);
+    assert!(walk(None, Some(2001)).is_empty());
+    assert!(walk(Some(Severity::Critical), None).is_empty());
     // Two high alerts showing execution only: a high incident.
     assert_eq!(s.incidents(Some(Severity::High), 10).unwrap().rows.len(), 1);
     assert_eq!(

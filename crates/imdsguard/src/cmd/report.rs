@@ -135,31 +135,35 @@ pub(crate) fn report(a: ReportArgs) -> Result<ExitCode> {
             ..Limits::default()
         },
     );
-    let alerts = store.alerts(&AlertFilter {
-        min_severity: a.min_severity,
-        since_ms: a.since,
-        ..AlertFilter::default()
-    })?;
-    // The store lists newest first; the page reads in time order.
-    for v in alerts.rows.iter().rev() {
-        page.alert(v);
-    }
-    let incidents = store.incidents(a.min_severity, usize::MAX >> 2)?;
-    let mut shown = 0u64;
-    for v in incidents.rows.iter().rev() {
-        let last = v.get("last_ms").and_then(serde_json::Value::as_i64);
-        if let (Some(since), Some(last)) = (a.since, last) {
-            if last < since {
-                continue;
+    // One alert at a time, in time order: a store of millions of alerts makes a page without
+    // holding them.
+    let mut unreadable = 0usize;
+    store.each_alert(
+        &AlertFilter {
+            min_severity: a.min_severity,
+            since_ms: a.since,
+            ..AlertFilter::default()
+        },
+        true,
+        &mut |row| match row {
+            Ok(v) => page.alert(&v),
+            Err(e) => {
+                unreadable += 1;
+                eprintln!("imdsguard: {e}: left out");
             }
+        },
+    )?;
+    let mut shown = 0u64;
+    store.each_incident(a.min_severity, a.since, &mut |row| match row {
+        Ok(v) => {
+            shown += 1;
+            page.incident(&v);
         }
-        shown += 1;
-        page.incident(v);
-    }
-    let unreadable = alerts.unreadable.len() + incidents.unreadable.len();
-    for e in alerts.unreadable.iter().chain(&incidents.unreadable) {
-        eprintln!("imdsguard: {e}: left out");
-    }
+        Err(e) => {
+            unreadable += 1;
+            eprintln!("imdsguard: {e}: left out");
+        }
+    })?;
     page.fact("store", &path.display().to_string());
     if let Some(since) = a.since {
         page.fact("since", &imdsguard_event::format_time_ms(since));
