@@ -249,8 +249,8 @@ fn incidents_link_their_alerts_and_baselines_round_trip() {
         .unwrap();
         ids
     };
-    assert_eq!(walk(None, None), [id.clone()]);
-    assert_eq!(walk(None, Some(2000)), [id.clone()]);
+    assert_eq!(walk(None, None), std::slice::from_ref(&id));
+    assert_eq!(walk(None, Some(2000)), std::slice::from_ref(&id));
     assert!(walk(None, Some(2001)).is_empty());
     assert!(walk(Some(Severity::Critical), None).is_empty());
     // Two high alerts showing execution only: a high incident.
