@@ -92,7 +92,12 @@ fn html(body: String) -> Page {
     Ok(respond(StatusCode::OK, "text/html; charset=utf-8", body))
 }
 
-/// The alert queue: filters from the query string, newest first, at most 200 shown.
+/// Alerts a page of the queue shows.
+const PAGE: usize = 200;
+/// The most alerts a queue page reads to filter by status and text.
+const SEARCHED: usize = 20_000;
+
+/// The alert queue: filters from the query string, newest first, a page at a time.
 pub(crate) fn queue(state: &State, q: &[(String, String)]) -> Page {
     let get = |k: &str| {
         q.iter()
@@ -110,9 +115,10 @@ pub(crate) fn queue(state: &State, q: &[(String, String)]) -> Page {
         host: get("host"),
         min_severity,
         since_ms,
-        limit: Some(5000),
+        limit: Some(SEARCHED),
         ..AlertFilter::default()
     })?;
+    let capped = listed.rows.len() == SEARCHED;
     let mut rows = Vec::new();
     for v in &listed.rows {
         if let Some(t) = &text {
@@ -165,19 +171,57 @@ pub(crate) fn queue(state: &State, q: &[(String, String)]) -> Page {
     b.push_str(
         "<button type=\"submit\" id=\"filter-apply\">Filter</button><a href=\"/\">clear</a></form>",
     );
+    let pages = rows.len().div_ceil(PAGE).max(1);
+    let page_no = get("page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .clamp(1, pages);
     let _ = write!(
         b,
         "<p class=\"muted\" id=\"matching\">{} matching of {} stored{}.</p>",
         rows.len(),
         total,
-        if rows.len() > 200 {
-            "; the newest 200 shown"
+        if rows.len() > PAGE {
+            format!("; page {page_no} of {pages}, {} a page, newest first", PAGE)
         } else {
-            ""
+            String::new()
         }
     );
+    if capped {
+        let _ = write!(
+            b,
+            "<p class=\"muted\" id=\"capped\">The newest {SEARCHED} alerts that pass the level, rule, host and time filters were searched; set a time to reach older ones.</p>"
+        );
+    }
+    // Links to the pages around this one, keeping every filter.
+    let link = |n: usize| {
+        let mut q: Vec<(String, String)> = q.iter().filter(|(k, _)| k != "page").cloned().collect();
+        q.push(("page".into(), n.to_string()));
+        let qs: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(q)
+            .finish();
+        format!("/?{qs}")
+    };
+    let mut nav = String::new();
+    if page_no > 1 {
+        let _ = write!(
+            nav,
+            "<a id=\"page-newer\" href=\"{}\">newer</a> ",
+            esc(&link(page_no - 1))
+        );
+    }
+    if page_no < pages {
+        let _ = write!(
+            nav,
+            "<a id=\"page-older\" href=\"{}\">older</a>",
+            esc(&link(page_no + 1))
+        );
+    }
+    if !nav.is_empty() {
+        let _ = write!(b, "<p class=\"pages\">{nav}</p>");
+    }
     b.push_str("<table id=\"queue\"><thead><tr><th>time</th><th>level</th><th>rule</th><th>host</th><th>what</th><th>status</th></tr></thead><tbody>");
-    for (v, st) in rows.iter().take(200) {
+    for (v, st) in rows.iter().skip((page_no - 1) * PAGE).take(PAGE) {
         let a: AlertView = serde_json::from_value((*v).clone()).unwrap_or_default();
         let _ = write!(
             b,

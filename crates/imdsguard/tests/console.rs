@@ -220,6 +220,57 @@ fn the_console_needs_its_token_filters_refuses_forged_actions_and_escapes() {
         .unwrap()
         .starts_with("1 matching"));
     drop(c);
+    // A long queue comes a page at a time, the filters kept from page to page.
+    let many = dir.join("many.log");
+    let lines: String = (0..450)
+        .map(|i| format!("198.51.100.{} - - [22/Nov/2025:10:{:02}:{:02} +0000] \"GET /fetch?url=http://169.254.169.254/latest/meta-data/iam/security-credentials/r{i} HTTP/1.1\" 200 1400 \"-\" \"curl/8\"\n", i % 250, i / 60, i % 60))
+        .collect();
+    std::fs::write(&many, lines).unwrap();
+    let raised = hunt_into(&db, &[&many]);
+    // Every IMDS-011 alert in the store: the samples', the record with markup's, these.
+    let ssrf = printed
+        .iter()
+        .chain(&evil_alerts)
+        .chain(&raised)
+        .filter(|v| v["type"] == "alert" && v["rule_id"] == "IMDS-011")
+        .count();
+    assert!(ssrf > 400, "{ssrf}");
+    let c = console(&db, &["--no-auth"]);
+    let (_, _, page) = http(&c.addr, "GET", "/?rule=IMDS-011", &[], "");
+    let pages = ssrf.div_ceil(200);
+    assert!(
+        text_of(&page, "matching")
+            .unwrap()
+            .contains(&format!("{ssrf} matching of"))
+            && page.contains(&format!("page 1 of {pages}, 200 a page")),
+        "{}",
+        text_of(&page, "matching").unwrap()
+    );
+    assert_eq!(page.matches("class=\"alert-link\"").count(), 200);
+    assert!(!page.contains("id=\"page-newer\""));
+    let older = page
+        .split("id=\"page-older\" href=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a link to older alerts")
+        .replace("&amp;", "&");
+    assert!(
+        older.contains("rule=IMDS-011") && older.contains("page=2"),
+        "{older}"
+    );
+    let (_, _, last) = http(
+        &c.addr,
+        "GET",
+        &format!("/?rule=IMDS-011&page={pages}"),
+        &[],
+        "",
+    );
+    assert_eq!(
+        last.matches("class=\"alert-link\"").count(),
+        ssrf - (pages - 1) * 200
+    );
+    assert!(last.contains("id=\"page-newer\"") && !last.contains("id=\"page-older\""));
+    drop(c);
     // Beyond loopback only with a token.
     let out = Command::new(exe())
         .args(["serve", "--listen", "0.0.0.0:0", "--no-auth", "--db"])
