@@ -38,6 +38,9 @@ pub enum ConsoleError {
     /// A non-loopback address without an access token.
     #[error("{0}: the console listens beyond this machine only with an access token (leave out --no-auth)")]
     Exposed(SocketAddr),
+    /// No store at the path given.
+    #[error("no store at {}: `imdsguard hunt` or `watch` writes one (--db PATH)", .0.display())]
+    NoStore(PathBuf),
     /// The runtime or the random source failed.
     #[error("{0}")]
     Runtime(std::io::Error),
@@ -87,7 +90,11 @@ pub fn serve(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<(), Co
     if config.token.is_none() && !config.listen.ip().is_loopback() {
         return Err(ConsoleError::Exposed(config.listen));
     }
-    // The store must open (and be migrated) before the first page.
+    // An existing store (a mistyped path must not show an empty console), opened (and
+    // migrated) before the first page.
+    if !config.db.exists() {
+        return Err(ConsoleError::NoStore(config.db));
+    }
     imdsguard_store::Store::open(&config.db)?;
     let state = Arc::new(State {
         db: config.db.clone(),
@@ -109,6 +116,8 @@ pub fn serve(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<(), Co
         let accept = async {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
+                    // Out of descriptors, say: wait rather than spin.
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                     continue;
                 };
                 let state = Arc::clone(&state);
@@ -361,7 +370,15 @@ mod tests {
     }
 
     #[test]
-    fn an_exposed_console_needs_a_token() {
+    fn a_console_needs_a_store_and_beyond_loopback_a_token() {
+        let missing = std::env::temp_dir().join("imdsguard-no-such-store.db");
+        let c = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            db: missing.clone(),
+            token: None,
+        };
+        assert!(matches!(serve(c, |_| {}), Err(ConsoleError::NoStore(_))));
+        assert!(!missing.exists(), "a missing store is not created");
         let c = Config {
             listen: "0.0.0.0:0".parse().unwrap(),
             db: std::env::temp_dir().join("never-opened.db"),

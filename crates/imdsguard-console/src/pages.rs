@@ -31,7 +31,8 @@ form.filters { display: flex; flex-wrap: wrap; gap: .5rem; align-items: end; bac
 form.filters label { display: flex; flex-direction: column; font-size: .8rem; color: var(--muted); }
 form.act { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; background: var(--panel); padding: .6rem; }
 input, select, button { font: inherit; padding: .2rem .4rem; max-width: 100%; }
-#live { background: #fff3bf; padding: .4rem .6rem; margin: .5rem 0; }
+#live, .refused { background: #fff3bf; padding: .4rem .6rem; margin: .5rem 0; }
+.answer-yes { color: var(--critical); font-weight: 600; } .answer-no { color: #2b8a3e; font-weight: 600; } .answer-unknown { color: var(--muted); font-weight: 600; }
 .status { font-weight: 600; }
 @media (max-width: 640px) { table, tbody, tr, td, th, thead { display: block; } thead { display: none; } tr { border-bottom: 1px solid var(--line); } td { border: none; } }
 "#;
@@ -106,8 +107,22 @@ pub(crate) fn queue(state: &State, q: &[(String, String)]) -> Page {
             .filter(|v| !v.is_empty())
     };
     let store = Store::open_read(&state.db)?;
-    let min_severity = get("severity").and_then(|s| s.parse().ok());
-    let since_ms = get("since").and_then(|s| imdsguard_event::parse_time_ms(&s));
+    // A value that does not read is said on the page, not silently dropped.
+    let mut refused = Vec::new();
+    let min_severity = get("severity").and_then(|s| {
+        let v = s.parse().ok();
+        if v.is_none() {
+            refused.push(format!("level {s:?} is none of {}", SEVERITIES.join(", ")));
+        }
+        v
+    });
+    let since_ms = get("since").and_then(|s| {
+        let v = imdsguard_event::parse_time_ms(&s);
+        if v.is_none() {
+            refused.push(format!("since {s:?} is not a time (2026-11-20T00:00:00Z)"));
+        }
+        v
+    });
     let status = get("status");
     let text = get("q").map(|t| t.to_lowercase());
     let listed = store.alerts(&AlertFilter {
@@ -171,6 +186,9 @@ pub(crate) fn queue(state: &State, q: &[(String, String)]) -> Page {
     b.push_str(
         "<button type=\"submit\" id=\"filter-apply\">Filter</button><a href=\"/\">clear</a></form>",
     );
+    for r in &refused {
+        let _ = write!(b, "<p class=\"refused\">Not applied: {}.</p>", esc(r));
+    }
     let pages = rows.len().div_ceil(PAGE).max(1);
     let page_no = get("page")
         .and_then(|p| p.parse::<usize>().ok())
@@ -420,43 +438,7 @@ pub(crate) fn incident(state: &State, id: &str) -> Page {
     }
     b.push_str("</ol>");
     if let Some(t) = &i.triage {
-        b.push_str("<h2>The playbook's questions</h2><table><tbody>");
-        for q in &t.questions {
-            let _ = write!(
-                b,
-                "<tr><th>{}</th><td><b>{}</b> — {}</td></tr>",
-                esc(&q.question),
-                esc(&q.answer),
-                esc(&q.evidence)
-            );
-        }
-        b.push_str("</tbody></table>");
-        let _ = write!(
-            b,
-            "<p><b>{}</b> {}</p>",
-            if t.escalate {
-                "Escalate to T2."
-            } else {
-                "No escalation."
-            },
-            esc(t.escalate_reason.as_deref().unwrap_or(""))
-        );
-        if !t.containment.is_empty() {
-            b.push_str("<h2>Containment</h2><ol>");
-            for c in &t.containment {
-                let _ = write!(
-                    b,
-                    "<li><b>{}</b> {}",
-                    esc(&c.action),
-                    esc(c.why.as_deref().unwrap_or(""))
-                );
-                if let Some(cmd) = &c.command {
-                    let _ = write!(b, "<pre>{}</pre>", esc(cmd));
-                }
-                b.push_str("</li>");
-            }
-            b.push_str("</ol>");
-        }
+        b.push_str(&imdsguard_report::triage(t, "h2"));
     }
     actions(&mut b, &store, state, id)?;
     let total = store.alert_count()?;

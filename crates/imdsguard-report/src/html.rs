@@ -106,7 +106,6 @@ ol.timeline li.medium::before { background: var(--medium); } ol.timeline li.low:
 @media print {
   body { max-width: none; font-size: 11pt; }
   details.incident { break-inside: avoid; }
-  details > *:not(summary) { display: block; }
   a { color: inherit; text-decoration: none; }
 }
 "#;
@@ -534,48 +533,56 @@ fn incident(s: &mut String, r: &Report, inc: &IncidentView, open: bool) {
         );
     }
     if let Some(t) = &inc.triage {
-        s.push_str("<h3>The playbook's questions</h3><table><tbody>");
-        for q in &t.questions {
-            let _ = write!(
-                s,
-                "<tr><th>{}</th><td><span class=\"answer-{}\">{}</span> — {}</td></tr>",
-                esc(&q.question),
-                match q.answer.as_str() {
-                    "yes" => "yes",
-                    "no" => "no",
-                    _ => "unknown",
-                },
-                esc(&q.answer),
-                esc(&q.evidence)
-            );
-        }
-        s.push_str("</tbody></table>");
-        let _ = write!(
-            s,
-            "<p><b>{}</b> {}</p>",
-            if t.escalate {
-                "Escalate to T2."
-            } else {
-                "No escalation."
-            },
-            esc(t.escalate_reason.as_deref().unwrap_or(""))
-        );
-        if !t.containment.is_empty() {
-            s.push_str("<h3>Containment</h3><ol>");
-            for c in &t.containment {
-                let _ = write!(s, "<li><b>{}</b>", esc(&c.action));
-                if let Some(why) = &c.why {
-                    let _ = write!(s, " — {}", esc(why));
-                }
-                if let Some(cmd) = &c.command {
-                    let _ = write!(s, "<pre>{}</pre>", esc(cmd));
-                }
-                s.push_str("</li>");
-            }
-            s.push_str("</ol>");
-        }
+        s.push_str(&triage(t, "h3"));
     }
     s.push_str("</details>");
+}
+
+/// The playbook's answers, the escalation decision and the containment steps, headed by `h`
+/// (`h2`, `h3`): the report's incidents and the console's incident pages show them alike.
+pub fn triage(t: &crate::TriageView, h: &str) -> String {
+    let mut s = String::new();
+    let _ = write!(s, "<{h}>The playbook's questions</{h}><table><tbody>");
+    for q in &t.questions {
+        let _ = write!(
+            s,
+            "<tr><th>{}</th><td><span class=\"answer-{}\">{}</span> — {}</td></tr>",
+            esc(&q.question),
+            match q.answer.as_str() {
+                "yes" => "yes",
+                "no" => "no",
+                _ => "unknown",
+            },
+            esc(&q.answer),
+            esc(&q.evidence)
+        );
+    }
+    s.push_str("</tbody></table>");
+    let _ = write!(
+        s,
+        "<p><b>{}</b> {}</p>",
+        if t.escalate {
+            "Escalate to T2."
+        } else {
+            "No escalation."
+        },
+        esc(t.escalate_reason.as_deref().unwrap_or(""))
+    );
+    if !t.containment.is_empty() {
+        let _ = write!(s, "<{h}>Containment</{h}><ol>");
+        for c in &t.containment {
+            let _ = write!(s, "<li><b>{}</b>", esc(&c.action));
+            if let Some(why) = &c.why {
+                let _ = write!(s, " — {}", esc(why));
+            }
+            if let Some(cmd) = &c.command {
+                let _ = write!(s, "<pre>{}</pre>", esc(cmd));
+            }
+            s.push_str("</li>");
+        }
+        s.push_str("</ol>");
+    }
+    s
 }
 
 #[cfg(test)]

@@ -16,8 +16,8 @@ mod view;
 
 use std::collections::{BTreeMap, HashMap};
 
-pub use html::esc;
-pub use view::{rank, AlertView, IncidentView, SEVERITIES};
+pub use html::{esc, triage};
+pub use view::{rank, AlertView, IncidentView, TriageView, SEVERITIES};
 
 /// How much a report shows (its counts cover everything).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

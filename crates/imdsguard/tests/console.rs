@@ -6,30 +6,15 @@
 mod browser;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use browser::{have, header, http, Driver};
 
-fn exe() -> &'static str {
-    env!("CARGO_BIN_EXE_imdsguard")
-}
-
-fn samples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/logs")
-}
-
-fn temp_dir(test: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("imdsguard-console-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 /// A hunt into a new store; the alerts it printed.
 fn hunt_into(db: &Path, inputs: &[&Path]) -> Vec<serde_json::Value> {
-    let out = Command::new(exe())
+    let out = Command::new(browser::exe())
         .args(["hunt", "--output", "jsonl", "--db"])
         .arg(db)
         .args(inputs)
@@ -58,7 +43,7 @@ impl Drop for Console {
 }
 
 fn console(db: &Path, extra: &[&str]) -> Console {
-    let mut child = Command::new(exe())
+    let mut child = Command::new(browser::exe())
         .args(["serve", "--listen", "127.0.0.1:0", "--db"])
         .arg(db)
         .args(extra)
@@ -91,7 +76,7 @@ fn text_of(page: &str, id: &str) -> Option<String> {
 }
 
 fn triage_of(db: &Path, id: &str) -> String {
-    let out = Command::new(exe())
+    let out = Command::new(browser::exe())
         .args(["triage", "--db"])
         .arg(db)
         .arg(id)
@@ -102,9 +87,9 @@ fn triage_of(db: &Path, id: &str) -> String {
 
 #[test]
 fn the_console_needs_its_token_filters_refuses_forged_actions_and_escapes() {
-    let dir = temp_dir("http");
+    let dir = browser::temp_dir("console", "http");
     let db = dir.join("store.db");
-    let printed = hunt_into(&db, &[&samples()]);
+    let printed = hunt_into(&db, &[&browser::samples()]);
     // A record whose request carries markup (an attacker's words).
     let evil = dir.join("evil.log");
     std::fs::write(
@@ -272,7 +257,7 @@ fn the_console_needs_its_token_filters_refuses_forged_actions_and_escapes() {
     assert!(last.contains("id=\"page-newer\"") && !last.contains("id=\"page-older\""));
     drop(c);
     // Beyond loopback only with a token.
-    let out = Command::new(exe())
+    let out = Command::new(browser::exe())
         .args(["serve", "--listen", "0.0.0.0:0", "--no-auth", "--db"])
         .arg(&db)
         .output()
@@ -292,9 +277,9 @@ fn an_analyst_filters_opens_an_incident_acts_and_sees_new_alerts_in_chromium() {
         eprintln!("skipped: chromium or chromedriver is not installed");
         return;
     }
-    let dir = temp_dir("browser");
+    let dir = browser::temp_dir("console", "browser");
     let db = dir.join("store.db");
-    let printed = hunt_into(&db, &[&samples()]);
+    let printed = hunt_into(&db, &[&browser::samples()]);
     let c = console(&db, &[]);
     let d = Driver::start(&dir);
     d.go(&c.url);

@@ -4,28 +4,13 @@
 
 mod browser;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn exe() -> &'static str {
-    env!("CARGO_BIN_EXE_imdsguard")
-}
-
-fn samples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/logs")
-}
-
-fn temp_dir(test: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("imdsguard-report-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// `hunt --html` over the bundled samples: the page and the JSON lines the hunt printed.
 fn hunt_page(dir: &Path, inputs: &[&Path]) -> (String, Vec<serde_json::Value>) {
     let page = dir.join("hunt.html");
-    let mut cmd = Command::new(exe());
+    let mut cmd = Command::new(browser::exe());
     cmd.args(["hunt", "--output", "jsonl", "--db"])
         .arg(dir.join("store.db"))
         .arg("--html")
@@ -66,8 +51,8 @@ fn loads_or_runs(page: &str) -> Vec<String> {
 
 #[test]
 fn the_page_counts_what_the_hunt_found_and_shows_its_incidents() {
-    let dir = temp_dir("samples");
-    let (page, printed) = hunt_page(&dir, &[&samples()]);
+    let dir = browser::temp_dir("report", "samples");
+    let (page, printed) = hunt_page(&dir, &[&browser::samples()]);
     let alerts = printed.iter().filter(|v| v["type"] == "alert").count();
     let incidents: Vec<&str> = printed
         .iter()
@@ -117,7 +102,7 @@ fn the_page_counts_what_the_hunt_found_and_shows_its_incidents() {
     );
     // From the store the hunt wrote: the same alerts and incidents.
     let stored = dir.join("store.html");
-    let out = Command::new(exe())
+    let out = Command::new(browser::exe())
         .args(["report", "--db"])
         .arg(dir.join("store.db"))
         .arg("-o")
@@ -142,7 +127,7 @@ fn the_page_counts_what_the_hunt_found_and_shows_its_incidents() {
 /// shown as text.
 #[test]
 fn markup_in_a_record_is_shown_as_text() {
-    let dir = temp_dir("xss");
+    let dir = browser::temp_dir("report", "xss");
     let log = dir.join("access.log");
     std::fs::write(
         &log,
@@ -180,8 +165,8 @@ fn chromium_renders_the_page_and_it_asks_for_nothing() {
         eprintln!("skipped: chromium or chromedriver is not installed");
         return;
     }
-    let dir = temp_dir("browser");
-    let (_, printed) = hunt_page(&dir, &[&samples()]);
+    let dir = browser::temp_dir("report", "browser");
+    let (_, printed) = hunt_page(&dir, &[&browser::samples()]);
     let alerts = printed.iter().filter(|v| v["type"] == "alert").count();
     let url = format!("file://{}", dir.join("hunt.html").display());
     let d = browser::Driver::start(&dir);

@@ -1,13 +1,31 @@
-//! What the browser tests share: one HTTP/1.1 exchange, and a WebDriver session on
-//! chromedriver driving headless Chromium.
+//! What the report's and the console's tests share: the binary, the bundled samples, a
+//! scratch directory, one HTTP/1.1 exchange, and a WebDriver session on chromedriver driving
+//! headless Chromium.
 // Each test file uses part of this.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+pub fn exe() -> &'static str {
+    env!("CARGO_BIN_EXE_imdsguard")
+}
+
+/// The bundled sample logs.
+pub fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/logs")
+}
+
+/// A new, empty scratch directory for one test.
+pub fn temp_dir(suite: &str, test: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("imdsguard-{suite}-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
 
 /// One HTTP/1.1 exchange: status, headers (lowercased names), body.
 pub fn http(
