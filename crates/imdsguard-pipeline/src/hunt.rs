@@ -298,10 +298,10 @@ impl Out<'_> {
     }
 }
 
-/// Opens the store at `path`, naming it in the error.
-pub(crate) fn open_store(path: &Path) -> Result<Store, PipelineError> {
+/// Opens the store at `path`, naming it in the error with what the user can do (`hint`).
+pub(crate) fn open_store(path: &Path, hint: &str) -> Result<Store, PipelineError> {
     Store::open(path).map_err(PipelineError::store(format!(
-        "cannot use the store {} (give another --db, or --no-db)",
+        "cannot use the store {} ({hint})",
         path.display()
     )))
 }
@@ -330,7 +330,7 @@ pub fn hunt(
         Detector::new(resources.enricher(&normalizer), &rules).within(cfg.from_ms, cfg.to_ms);
     let keep = match &cfg.db {
         Some(p) => Some(Keep {
-            store: open_store(p)?,
+            store: open_store(p, "give another --db, or --no-db")?,
             pending: Vec::new(),
             written: 0,
             new: 0,

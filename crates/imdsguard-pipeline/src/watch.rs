@@ -271,7 +271,7 @@ pub fn watch(
     let (rules, rules_report) = Rules::load(&common.rules, common.threads)?;
     on_rules(&rules_report);
     rules.require_some(&rules_report)?;
-    let store = open_store(&cfg.db)?;
+    let store = open_store(&cfg.db, "give another --db")?;
     let baselines = store
         .baselines()
         .map_err(PipelineError::store("reading the saved baselines"))?;

@@ -315,7 +315,8 @@ pub(crate) fn proxy(args: ProxyArgs) -> Result<ExitCode> {
                         report.status.alerts,
                         args.db.as_ref().map_or(String::new(), |d| d.display().to_string())
                     ),
-                    Ok(Err(e)) => eprintln!("imdsguard proxy: detections stopped: {e:#}"),
+                    // Said when it stopped.
+                    Ok(Err(_)) => {}
                     Err(_) => eprintln!("imdsguard proxy: the detections' thread panicked"),
                 }
             }

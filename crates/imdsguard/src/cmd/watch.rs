@@ -167,7 +167,7 @@ fn follow(
 /// The detections of `watch` over a file this process writes itself (the proxy's audit log),
 /// on a thread of their own: alerts appended to `out_file` (or standard output) and stored,
 /// notes on standard error under `label`. Once `stop` is set, the file is read to its end and
-/// the thread ends with the watch's report.
+/// the thread ends with the watch's report; an error ends it at once and is said then.
 #[cfg(feature = "guard")]
 pub(crate) fn beside(
     cfg: WatchConfig,
@@ -179,7 +179,7 @@ pub(crate) fn beside(
         .name("detections".to_owned())
         .spawn(move || {
             let never = AtomicBool::new(false);
-            follow(
+            let report = follow(
                 &cfg,
                 StoredOutput::Jsonl,
                 out_file.as_deref(),
@@ -189,7 +189,13 @@ pub(crate) fn beside(
                     status_line: false,
                     label,
                 },
-            )
+            );
+            // Said when it happens (a store that cannot be opened, say), not when the process
+            // that runs beside it stops.
+            if let Err(e) = &report {
+                eprintln!("imdsguard: {label}: stopped: {e}");
+            }
+            report
         })
         .context("starting the detections' thread")
 }
