@@ -15,7 +15,10 @@ use std::path::{Path, PathBuf};
 use imdsguard_correlate::{Baselines, Incident};
 use imdsguard_event::Severity;
 use imdsguard_rules::Alert;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags};
+
+mod db;
+use db::{Arg, Cell, Db, DbError};
 
 /// Stored records listed, and those that did not read back, each named: one damaged row costs
 /// that row, never the listing.
@@ -75,6 +78,29 @@ pub enum StoreError {
         path: String,
         /// The error.
         source: std::io::Error,
+    },
+    /// PostgreSQL refused an operation (or could not be reached).
+    #[cfg(feature = "postgres")]
+    #[error("{path}: {what}: {source}")]
+    Postgres {
+        /// The database's URL, without its password.
+        path: String,
+        /// What was being done.
+        what: String,
+        /// The client's error.
+        source: postgres::Error,
+    },
+    /// A PostgreSQL URL given to a build without PostgreSQL.
+    #[error("{path}: this imdsguard was built without PostgreSQL (the `postgres` feature)")]
+    NoPostgres {
+        /// The database's URL, without its password.
+        path: String,
+    },
+    /// A database to read holds no store yet.
+    #[error("{path}: no imdsguard store in this database yet: `imdsguard hunt --db` (or `watch`) fills it")]
+    Empty {
+        /// The database's URL, without its password.
+        path: String,
     },
     /// An id names neither an alert nor an incident.
     #[error("no alert or incident {0} in the store")]
@@ -142,6 +168,70 @@ const MIGRATIONS: &[&str] = &[
     // and grown past the offset between two reads.
     "ALTER TABLE checkpoints ADD COLUMN tail TEXT;",
 ];
+
+/// The same schema on PostgreSQL, migration for migration (the version in `imdsguard_schema`
+/// counts both lists alike): 64-bit integers, host names compared byte by byte (`COLLATE "C"`,
+/// as SQLite compares them, for the host ranges of `imdsguard alerts --host`), and a `seq`
+/// column where SQLite's tables have their implicit `rowid`.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+const PG_MIGRATIONS: &[&str] = &[
+    "CREATE TABLE alerts (
+        id TEXT PRIMARY KEY,
+        rule_id TEXT NOT NULL,
+        severity BIGINT NOT NULL,
+        time_ms BIGINT,
+        host TEXT COLLATE \"C\",
+        source TEXT NOT NULL,
+        incident_id TEXT,
+        json TEXT NOT NULL,
+        stored_at_ms BIGINT NOT NULL,
+        seq BIGSERIAL NOT NULL
+     );
+     CREATE INDEX alerts_by_time ON alerts(time_ms);
+     CREATE INDEX alerts_by_host ON alerts(host, time_ms);
+     CREATE INDEX alerts_by_incident ON alerts(incident_id);
+     CREATE TABLE incidents (
+        id TEXT PRIMARY KEY,
+        host TEXT COLLATE \"C\" NOT NULL,
+        first_ms BIGINT NOT NULL,
+        last_ms BIGINT NOT NULL,
+        severity BIGINT NOT NULL,
+        json TEXT NOT NULL
+     );
+     CREATE TABLE baselines (host TEXT PRIMARY KEY, json TEXT NOT NULL);
+     CREATE TABLE triage_actions (
+        seq BIGSERIAL PRIMARY KEY,
+        target TEXT NOT NULL,
+        status TEXT NOT NULL,
+        note TEXT,
+        who TEXT NOT NULL,
+        at_ms BIGINT NOT NULL
+     );
+     CREATE INDEX triage_by_target ON triage_actions(target, seq);
+     CREATE TABLE checkpoints (
+        input TEXT PRIMARY KEY,
+        \"offset\" BIGINT NOT NULL,
+        lines BIGINT NOT NULL,
+        identity TEXT,
+        updated_at_ms BIGINT NOT NULL
+     );",
+    "CREATE TABLE outbox (
+        alert_id TEXT NOT NULL REFERENCES alerts(id),
+        target TEXT NOT NULL,
+        attempts BIGINT NOT NULL DEFAULT 0,
+        next_at_ms BIGINT NOT NULL,
+        last_error TEXT,
+        seq BIGSERIAL NOT NULL,
+        PRIMARY KEY (alert_id, target)
+     );
+     CREATE INDEX outbox_due ON outbox(target, next_at_ms);",
+    "CREATE INDEX incidents_by_host ON incidents(host, last_ms);
+     CREATE INDEX incidents_by_severity ON incidents(severity, last_ms);
+     CREATE INDEX alerts_by_rule ON alerts(rule_id, time_ms);",
+    "ALTER TABLE checkpoints ADD COLUMN tail TEXT;",
+];
+
+const _: () = assert!(PG_MIGRATIONS.len() == MIGRATIONS.len());
 
 /// Where a followed input stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,7 +322,7 @@ pub const OPEN: &str = "open";
 
 /// An open store.
 pub struct Store {
-    conn: Connection,
+    db: Db,
     path: String,
 }
 
@@ -323,24 +413,6 @@ fn owned_by_me(path: &Path) -> bool {
     }
 }
 
-/// A listed row's id and record, whatever their types (a damaged row is named, not fatal).
-fn row_pair(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(rusqlite::types::Value, rusqlite::types::Value)> {
-    Ok((r.get(0)?, r.get(1)?))
-}
-
-fn value_type(v: &rusqlite::types::Value) -> &'static str {
-    use rusqlite::types::Value as V;
-    match v {
-        V::Null => "NULL",
-        V::Integer(_) => "an integer",
-        V::Real(_) => "a number",
-        V::Text(_) => "text",
-        V::Blob(_) => "a blob",
-    }
-}
-
 /// A path as the path of a `file:` URI: `%`, `?` and `#` (and anything not printable ASCII)
 /// percent-encoded.
 fn uri_path(path: &Path) -> String {
@@ -356,9 +428,62 @@ fn uri_path(path: &Path) -> String {
     out
 }
 
+/// Whether `--db` names a PostgreSQL database (`postgres://…` or `postgresql://…`) rather than
+/// a SQLite file.
+pub fn is_url(location: &Path) -> bool {
+    location
+        .to_str()
+        .is_some_and(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+}
+
+/// A store's location as it may be shown: a URL's password left out (`user:secret@` →
+/// `user@`, `password=…` → `password=…`), a file's path as it is.
+pub fn shown(location: &Path) -> String {
+    let s = location.display().to_string();
+    if !is_url(location) {
+        return s;
+    }
+    let (scheme, rest) = s.split_once("://").unwrap_or(("", &s));
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let authority = match authority.rsplit_once('@') {
+        Some((user, hosts)) => {
+            let user = user.split_once(':').map_or(user, |(u, _)| u);
+            format!("{user}@{hosts}")
+        }
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=…"),
+                    _ => kv.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
+/// Whether a store is there to read: a file that exists, or any database URL (whether the
+/// database holds a store is known once connected: [`StoreError::Empty`]).
+pub fn exists(location: &Path) -> bool {
+    is_url(location) || location.exists()
+}
+
 impl Store {
-    /// Opens (creating it and its directory if need be) and migrates the file.
+    /// Opens (creating it and its directory if need be) and migrates the store: a SQLite file,
+    /// or a PostgreSQL database given by URL (`postgres://user@host/db`).
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if is_url(path) {
+            return Store::open_postgres(path, true);
+        }
         let p = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
@@ -388,14 +513,17 @@ impl Store {
                 message: "SQLite opened it read-only".into(),
             });
         }
-        let mut store = Store { conn, path: p };
+        let mut store = Store {
+            db: Db::Sqlite(conn),
+            path: p,
+        };
         store.setup()?;
         Ok(store)
     }
 
-    /// Opens an existing file to read: no migration, no change of journal mode, nothing
-    /// created. A store in a directory this user cannot write (another user's, a read-only
-    /// mount) is read as it is:
+    /// Opens an existing store to read: no migration, nothing created. A PostgreSQL database
+    /// that holds no store is [`StoreError::Empty`]. A SQLite file in a directory this user
+    /// cannot write (another user's, a read-only mount) is read as it is:
     ///
     /// - its owner, who can write it, reads through a read-write connection, which removes the
     ///   `-wal` and `-shm` files on close as a writer does;
@@ -404,6 +532,9 @@ impl Store {
     ///   behind for the owner's next writer to trip on, or cannot create) the file is read as
     ///   immutable.
     pub fn open_read(path: &Path) -> Result<Store, StoreError> {
+        if is_url(path) {
+            return Store::open_postgres(path, false);
+        }
         let p = path.display().to_string();
         let open = |how: Reading| -> Result<Store, StoreError> {
             let base = OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
@@ -427,14 +558,16 @@ impl Store {
                     what: "opening to read".into(),
                     source,
                 })?;
+            conn.busy_timeout(std::time::Duration::from_secs(10))
+                .map_err(|source| StoreError::Sqlite {
+                    path: p.clone(),
+                    what: "setting the busy timeout".into(),
+                    source,
+                })?;
             let store = Store {
-                conn,
+                db: Db::Sqlite(conn),
                 path: p.clone(),
             };
-            store
-                .conn
-                .busy_timeout(std::time::Duration::from_secs(10))
-                .map_err(store.err("setting the busy timeout"))?;
             let version = store.version()?;
             let known = MIGRATIONS.len() as i64;
             if version > known {
@@ -470,77 +603,231 @@ impl Store {
         }
     }
 
-    fn err(&self, what: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
+    #[cfg(not(feature = "postgres"))]
+    fn open_postgres(path: &Path, _write: bool) -> Result<Store, StoreError> {
+        Err(StoreError::NoPostgres { path: shown(path) })
+    }
+
+    /// Connects to a PostgreSQL database; to write, creates or migrates its schema (under an
+    /// advisory lock, so workers starting at once migrate once).
+    #[cfg(feature = "postgres")]
+    fn open_postgres(path: &Path, write: bool) -> Result<Store, StoreError> {
+        let shown = shown(path);
+        let pg_err = |what: &str| {
+            let what = what.to_owned();
+            let path = shown.clone();
+            move |source| StoreError::Postgres { path, what, source }
+        };
+        let url = path.to_str().unwrap_or_default();
+        let mut config: postgres::Config = url.parse().map_err(pg_err("reading the URL"))?;
+        if config.get_application_name().is_none() {
+            config.application_name("imdsguard");
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(10));
+        }
+        let client = config
+            .connect(postgres::NoTls)
+            .map_err(pg_err("connecting"))?;
+        let store = Store {
+            db: Db::Postgres(std::cell::RefCell::new(db::Pg::new(client))),
+            path: shown.clone(),
+        };
+        let known = MIGRATIONS.len() as i64;
+        if !write {
+            let there = store
+                .db
+                .one("SELECT to_regclass('imdsguard_schema') IS NOT NULL", &[])
+                .map_err(store.err("looking for the store's tables"))?;
+            if there != Cell::Int(1) {
+                return Err(StoreError::Empty { path: shown });
+            }
+            let version = store.version()?;
+            if version > known {
+                return Err(StoreError::TooNew {
+                    path: shown,
+                    found: version,
+                    known,
+                });
+            }
+            return Ok(store);
+        }
+        let tx = store
+            .db
+            .begin_write()
+            .map_err(store.err("starting the migrations"))?;
+        // Any number, the same in every imdsguard: its schema's lock.
+        store
+            .db
+            .batch(
+                "SELECT pg_advisory_xact_lock(7236854590620001);
+                 CREATE TABLE IF NOT EXISTS imdsguard_schema (version BIGINT NOT NULL);",
+            )
+            .map_err(store.err("locking the schema"))?;
+        let version = match store
+            .db
+            .first("SELECT version FROM imdsguard_schema", &[])
+            .map_err(store.err("reading the schema version"))?
+        {
+            Some(row) => row
+                .into_iter()
+                .next()
+                .unwrap_or(Cell::Null)
+                .int("the schema version")
+                .map_err(store.err("reading the schema version"))?,
+            None => {
+                store
+                    .db
+                    .exec("INSERT INTO imdsguard_schema (version) VALUES (0)", &[])
+                    .map_err(store.err("starting the schema"))?;
+                0
+            }
+        };
+        let version = store.check_version(version)?;
+        for (i, sql) in PG_MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let n = i + 1;
+            store
+                .db
+                .batch(sql)
+                .and_then(|_| {
+                    store.db.exec(
+                        "UPDATE imdsguard_schema SET version = ?1",
+                        &[Arg::Int(n as i64)],
+                    )
+                })
+                .map_err(store.err(&format!("migration {n}")))?;
+        }
+        tx.commit()
+            .map_err(store.err("committing the migrations"))?;
+        Ok(store)
+    }
+
+    fn err(&self, what: &str) -> impl FnOnce(DbError) -> StoreError + '_ {
         let what = what.to_owned();
-        move |source| StoreError::Sqlite {
-            path: self.path.clone(),
-            what,
-            source,
+        move |e| match e {
+            DbError::Sqlite(source) => StoreError::Sqlite {
+                path: self.path.clone(),
+                what,
+                source,
+            },
+            #[cfg(feature = "postgres")]
+            DbError::Postgres(source) => StoreError::Postgres {
+                path: self.path.clone(),
+                what,
+                source,
+            },
+            DbError::Type(message) => StoreError::Corrupt {
+                path: self.path.clone(),
+                what,
+                message,
+            },
         }
     }
 
+    /// Where NULL times sort: SQLite puts them first ascending and last descending, and
+    /// PostgreSQL is told to do the same.
+    fn nulls(&self, ascending: bool) -> &'static str {
+        match (&self.db, ascending) {
+            (Db::Sqlite(_), _) => "",
+            #[cfg(feature = "postgres")]
+            (Db::Postgres(_), true) => " NULLS FIRST",
+            #[cfg(feature = "postgres")]
+            (Db::Postgres(_), false) => " NULLS LAST",
+        }
+    }
+
+    #[cfg(test)]
+    fn sqlite(&self) -> Option<&Connection> {
+        match &self.db {
+            Db::Sqlite(c) => Some(c),
+            #[cfg(feature = "postgres")]
+            Db::Postgres(_) => None,
+        }
+    }
+
+    /// A schema version this build can use, or why not.
+    #[cfg(feature = "postgres")]
+    fn check_version(&self, version: i64) -> Result<i64, StoreError> {
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                known,
+            });
+        }
+        if version < 0 {
+            return Err(StoreError::Corrupt {
+                path: self.path.clone(),
+                what: "the schema version".into(),
+                message: format!(
+                    "{version} is no schema version of imdsguard's; the store is left as it is"
+                ),
+            });
+        }
+        Ok(version)
+    }
+
     fn setup(&mut self) -> Result<(), StoreError> {
-        self.conn
-            .busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(self.err("setting the busy timeout"))?;
+        let path = self.path.clone();
+        let sqlite = |what: String| {
+            let path = path.clone();
+            move |source| StoreError::Sqlite { path, what, source }
+        };
+        let conn = match &mut self.db {
+            Db::Sqlite(c) => c,
+            #[cfg(feature = "postgres")]
+            Db::Postgres(_) => return Ok(()),
+        };
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(sqlite("setting the busy timeout".into()))?;
         // Switching a new file to WAL takes an exclusive lock that the busy timeout does not wait
         // for: another process opening the same new store at that moment makes it fail with
         // "database is locked". Retried for as long as the busy timeout.
         let started = std::time::Instant::now();
         let mode: String = loop {
-            match self
-                .conn
-                .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            {
+            match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)) {
                 Err(rusqlite::Error::SqliteFailure(e, _))
                     if e.code == rusqlite::ErrorCode::DatabaseBusy
                         && started.elapsed() < std::time::Duration::from_secs(10) =>
                 {
                     std::thread::sleep(std::time::Duration::from_millis(5));
                 }
-                other => break other.map_err(self.err("switching to WAL"))?,
+                other => break other.map_err(sqlite("switching to WAL".into()))?,
             }
         };
         debug_assert!(mode.eq_ignore_ascii_case("wal") || mode == "memory");
-        self.conn
-            .execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
-            .map_err(self.err("setting pragmas"))?;
+        conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+            .map_err(sqlite("setting pragmas".into()))?;
         let known = MIGRATIONS.len() as i64;
-        let check = |version: i64| {
-            if version > known {
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(sqlite("reading the schema version".into()))?;
+        let check = |v: i64| -> Result<i64, StoreError> {
+            if v > known {
                 return Err(StoreError::TooNew {
-                    path: self.path.clone(),
-                    found: version,
+                    path: path.clone(),
+                    found: v,
                     known,
                 });
             }
-            if version < 0 {
+            if v < 0 {
                 return Err(StoreError::Corrupt {
-                    path: self.path.clone(),
+                    path: path.clone(),
                     what: "the schema version".into(),
                     message: format!(
-                        "{version} is no schema version of imdsguard's; the file is left as it is"
+                        "{v} is no schema version of imdsguard's; the file is left as it is"
                     ),
                 });
             }
-            Ok(version)
+            Ok(v)
         };
-        let version: i64 = self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(self.err("reading the schema version"))?;
         if check(version)? == known {
             return Ok(());
         }
         // Migrations run under an exclusive lock, the version read again inside it: of two
         // processes opening a new store at once, one migrates and the other finds it done.
-        let path = self.path.clone();
-        let sqlite = |what: String| {
-            let path = path.clone();
-            move |source| StoreError::Sqlite { path, what, source }
-        };
-        let tx = self
-            .conn
+        let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
             .map_err(sqlite("starting the migrations".into()))?;
         let version: i64 = tx
@@ -557,14 +844,20 @@ impl Store {
         Ok(())
     }
 
-    /// The schema version of the file.
+    /// The schema version of the store.
     pub fn version(&self) -> Result<i64, StoreError> {
-        self.conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
+        let sql = match &self.db {
+            Db::Sqlite(_) => "PRAGMA user_version",
+            #[cfg(feature = "postgres")]
+            Db::Postgres(_) => "SELECT version FROM imdsguard_schema",
+        };
+        self.db
+            .one(sql, &[])
+            .and_then(|c| c.int("the schema version"))
             .map_err(self.err("reading the schema version"))
     }
 
-    /// The file.
+    /// The file, or the database's URL without its password.
     pub fn path(&self) -> &str {
         &self.path
     }
@@ -578,159 +871,158 @@ impl Store {
     /// [`Store::commit`], saying for each alert of the batch whether it was new (not already
     /// stored): what `watch` prints, so that a restart prints nothing twice.
     pub fn commit_new(&mut self, batch: &Batch<'_>) -> Result<Vec<bool>, StoreError> {
-        let path = self.path.clone();
-        let sql = |what: &str| {
-            let what = what.to_owned();
-            let path = path.clone();
-            move |source| StoreError::Sqlite { path, what, source }
-        };
         let now = now_ms();
-        // IMMEDIATE: the write lock is taken (waiting up to the busy timeout) before the
+        // SQLite: IMMEDIATE, the write lock taken (waiting up to the busy timeout) before the
         // transaction reads anything. A deferred one that reads first and then writes fails at
         // once with "database is locked" when another connection (the webhook's deliveries)
         // committed in between: WAL cannot upgrade a stale snapshot, and SQLite does not wait.
         let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(sql("starting a commit"))?;
+            .db
+            .begin_write()
+            .map_err(self.err("starting a commit"))?;
+        let corrupt = |what: String| {
+            let path = self.path.clone();
+            move |e: serde_json::Error| StoreError::Corrupt {
+                path,
+                what,
+                message: e.to_string(),
+            }
+        };
         let mut new = Vec::with_capacity(batch.alerts.len());
-        {
-            let mut ins = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO alerts
+        for (a, time_ms) in &batch.alerts {
+            let json = serde_json::to_string(a).map_err(corrupt(format!("alert {}", a.id)))?;
+            let host = a.host.as_deref().map(str::to_ascii_lowercase);
+            let source = a.source_text();
+            let n = self
+                .db
+                .exec(
+                    "INSERT INTO alerts
                      (id, rule_id, severity, time_ms, host, source, json, stored_at_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+                    &[
+                        Arg::Text(&a.id),
+                        Arg::Text(&a.rule_id),
+                        Arg::Int(severity_rank(a.severity)),
+                        Arg::OptInt(*time_ms),
+                        Arg::OptText(host.as_deref()),
+                        Arg::Text(&source),
+                        Arg::Text(&json),
+                        Arg::Int(now),
+                    ],
                 )
-                .map_err(sql("preparing the alert insert"))?;
-            for (a, time_ms) in &batch.alerts {
-                let json = serde_json::to_string(a).map_err(|e| StoreError::Corrupt {
-                    path: path.clone(),
-                    what: format!("alert {}", a.id),
-                    message: e.to_string(),
-                })?;
-                let n = ins
-                    .execute(params![
-                        a.id,
-                        a.rule_id,
-                        severity_rank(a.severity),
-                        time_ms,
-                        a.host.as_deref().map(str::to_ascii_lowercase),
-                        a.source_text(),
-                        json,
-                        now
-                    ])
-                    .map_err(sql("storing an alert"))?;
-                new.push(n == 1);
-                let send = batch.outbox.filter(|(_, min)| n == 1 && a.severity >= *min);
-                if let Some((target, _)) = send {
-                    tx.prepare_cached(
-                        "INSERT OR IGNORE INTO outbox (alert_id, target, next_at_ms)
-                         VALUES (?1, ?2, ?3)",
+                .map_err(self.err("storing an alert"))?;
+            new.push(n == 1);
+            let send = batch.outbox.filter(|(_, min)| n == 1 && a.severity >= *min);
+            if let Some((target, _)) = send {
+                self.db
+                    .exec(
+                        "INSERT INTO outbox (alert_id, target, next_at_ms) VALUES (?1, ?2, ?3)
+                         ON CONFLICT DO NOTHING",
+                        &[Arg::Text(&a.id), Arg::Text(target), Arg::Int(now)],
                     )
-                    .and_then(|mut st| st.execute(params![a.id, target, now]))
-                    .map_err(sql("queueing an alert for the webhook"))?;
-                }
-            }
-            let mut inc = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO incidents (id, host, first_ms, last_ms, severity, json)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .map_err(sql("preparing the incident insert"))?;
-            let mut link = tx
-                .prepare_cached("UPDATE alerts SET incident_id = ?1 WHERE id = ?2")
-                .map_err(sql("preparing the incident link"))?;
-            for i in &batch.incidents {
-                let json = serde_json::to_string(i).map_err(|e| StoreError::Corrupt {
-                    path: path.clone(),
-                    what: format!("incident {}", i.id),
-                    message: e.to_string(),
-                })?;
-                let first = i.timeline.first().map_or(0, |s| s.time_ms);
-                let last = i.last_ms;
-                inc.execute(params![
-                    i.id,
-                    i.host.as_deref().unwrap_or(""),
-                    first,
-                    last,
-                    severity_rank(i.severity),
-                    json
-                ])
-                .map_err(sql("storing an incident"))?;
-            }
-            for (alert, incident) in &batch.links {
-                link.execute(params![incident, alert])
-                    .map_err(sql("linking an alert to its incident"))?;
-            }
-            if let Some(b) = batch.baselines {
-                let mut put = tx
-                    .prepare_cached("INSERT OR REPLACE INTO baselines (host, json) VALUES (?1, ?2)")
-                    .map_err(sql("preparing the baseline insert"))?;
-                for (host, hb) in b {
-                    let json = serde_json::to_string(hb).map_err(|e| StoreError::Corrupt {
-                        path: path.clone(),
-                        what: format!("baseline of {host}"),
-                        message: e.to_string(),
-                    })?;
-                    put.execute(params![host, json])
-                        .map_err(sql("storing a baseline"))?;
-                }
-            }
-            let mut cp = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO checkpoints (input, offset, lines, identity, updated_at_ms, tail)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .map_err(sql("preparing the checkpoint insert"))?;
-            for c in &batch.checkpoints {
-                cp.execute(params![
-                    c.input,
-                    c.offset as i64,
-                    c.lines as i64,
-                    c.identity,
-                    now,
-                    c.tail
-                ])
-                .map_err(sql("storing a checkpoint"))?;
+                    .map_err(self.err("queueing an alert for the webhook"))?;
             }
         }
-        tx.commit().map_err(sql("committing"))?;
+        for i in &batch.incidents {
+            let json = serde_json::to_string(i).map_err(corrupt(format!("incident {}", i.id)))?;
+            let first = i.timeline.first().map_or(0, |s| s.time_ms);
+            self.db
+                .exec(
+                    "INSERT INTO incidents (id, host, first_ms, last_ms, severity, json)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (id) DO UPDATE SET host = excluded.host,
+                       first_ms = excluded.first_ms, last_ms = excluded.last_ms,
+                       severity = excluded.severity, json = excluded.json",
+                    &[
+                        Arg::Text(&i.id),
+                        Arg::Text(i.host.as_deref().unwrap_or("")),
+                        Arg::Int(first),
+                        Arg::Int(i.last_ms),
+                        Arg::Int(severity_rank(i.severity)),
+                        Arg::Text(&json),
+                    ],
+                )
+                .map_err(self.err("storing an incident"))?;
+        }
+        for (alert, incident) in &batch.links {
+            self.db
+                .exec(
+                    "UPDATE alerts SET incident_id = ?1 WHERE id = ?2",
+                    &[Arg::Text(incident), Arg::Text(alert)],
+                )
+                .map_err(self.err("linking an alert to its incident"))?;
+        }
+        if let Some(b) = batch.baselines {
+            for (host, hb) in b {
+                let json =
+                    serde_json::to_string(hb).map_err(corrupt(format!("baseline of {host}")))?;
+                self.db
+                    .exec(
+                        "INSERT INTO baselines (host, json) VALUES (?1, ?2)
+                         ON CONFLICT (host) DO UPDATE SET json = excluded.json",
+                        &[Arg::Text(host), Arg::Text(&json)],
+                    )
+                    .map_err(self.err("storing a baseline"))?;
+            }
+        }
+        for c in &batch.checkpoints {
+            self.db
+                .exec(
+                    "INSERT INTO checkpoints (input, \"offset\", lines, identity, updated_at_ms, tail)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (input) DO UPDATE SET \"offset\" = excluded.\"offset\",
+                       lines = excluded.lines, identity = excluded.identity,
+                       updated_at_ms = excluded.updated_at_ms, tail = excluded.tail",
+                    &[
+                        Arg::Text(&c.input),
+                        Arg::Int(c.offset as i64),
+                        Arg::Int(c.lines as i64),
+                        Arg::OptText(c.identity.as_deref()),
+                        Arg::Int(now),
+                        Arg::OptText(c.tail.as_deref()),
+                    ],
+                )
+                .map_err(self.err("storing a checkpoint"))?;
+        }
+        tx.commit().map_err(self.err("committing"))?;
         Ok(new)
     }
 
     /// For each id, whether the store holds no alert of it yet (an id twice in `ids` is new
     /// once): what `watch` prints before it commits, without holding the write lock meanwhile.
     pub fn unseen(&self, ids: &[&str]) -> Result<Vec<bool>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT EXISTS(SELECT 1 FROM alerts WHERE id = ?1)")
-            .map_err(self.err("looking alerts up"))?;
         let mut seen = std::collections::HashSet::new();
         ids.iter()
             .map(|id| {
-                let stored: bool = st
-                    .query_row([id], |r| r.get(0))
+                let stored = self
+                    .db
+                    .one(
+                        "SELECT EXISTS(SELECT 1 FROM alerts WHERE id = ?1)",
+                        &[Arg::Text(id)],
+                    )
                     .map_err(self.err("looking alerts up"))?;
-                Ok(!stored && seen.insert(*id))
+                Ok(stored != Cell::Int(1) && seen.insert(*id))
             })
             .collect()
     }
 
     /// The saved baselines of every host. A row that does not read back is an error naming it.
     pub fn baselines(&self) -> Result<Baselines, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT host, json FROM baselines")
-            .map_err(self.err("reading baselines"))?;
-        let rows = st
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        let rows = self
+            .db
+            .rows("SELECT host, json FROM baselines", &[])
             .map_err(self.err("reading baselines"))?;
         let mut out = Baselines::new();
         for row in rows {
-            let (host, json) = row.map_err(self.err("reading a baseline"))?;
+            let [host, json] = pair(row);
+            let host = host
+                .text("a baseline's host")
+                .map_err(self.err("reading a baseline"))?;
+            let what = format!("baseline of {host}");
+            let json = json.text("its record").map_err(self.err(&what))?;
             let b = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
                 path: self.path.clone(),
-                what: format!("baseline of {host}"),
+                what,
                 message: e.to_string(),
             })?;
             out.insert(host, b);
@@ -740,22 +1032,30 @@ impl Store {
 
     /// The checkpoint of an input.
     pub fn checkpoint(&self, input: &str) -> Result<Option<Checkpoint>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT input, offset, lines, identity, tail FROM checkpoints WHERE input = ?1",
-                [input],
-                |r| {
-                    Ok(Checkpoint {
-                        input: r.get(0)?,
-                        offset: r.get::<_, i64>(1)? as u64,
-                        lines: r.get::<_, i64>(2)? as u64,
-                        identity: r.get(3)?,
-                        tail: r.get(4)?,
-                    })
-                },
+        let Some(row) = self
+            .db
+            .first(
+                "SELECT input, \"offset\", lines, identity, tail FROM checkpoints WHERE input = ?1",
+                &[Arg::Text(input)],
             )
-            .optional()
-            .map_err(self.err("reading a checkpoint"))
+            .map_err(self.err("reading a checkpoint"))?
+        else {
+            return Ok(None);
+        };
+        let mut c = row.into_iter();
+        let mut next = || c.next().unwrap_or(Cell::Null);
+        let mut read = || -> Result<Checkpoint, DbError> {
+            Ok(Checkpoint {
+                input: next().text("its input")?,
+                offset: next().int("its offset")? as u64,
+                lines: next().int("its line count")? as u64,
+                identity: next().opt_text("its identity")?,
+                tail: next().opt_text("its tail")?,
+            })
+        };
+        read()
+            .map(Some)
+            .map_err(self.err(&format!("the checkpoint of {input}")))
     }
 
     /// Stored alerts (as their JSON), newest first; rows that do not read back are named in
@@ -771,21 +1071,31 @@ impl Store {
 
     /// Stored alerts one at a time (as their JSON), oldest first when `oldest_first`, else
     /// newest first: for a reader of every alert (a report) that must not hold them all. A row
-    /// that does not read back comes as its error, and the walk goes on.
+    /// that does not read back comes as its error, and the walk goes on. `each` must not use
+    /// this store (another [`Store`] may).
     pub fn each_alert(
         &self,
         f: &AlertFilter,
         oldest_first: bool,
         each: &mut dyn FnMut(Result<serde_json::Value, StoreError>),
     ) -> Result<(), StoreError> {
+        enum Val {
+            I(i64),
+            T(String),
+        }
         let mut sql = String::from("SELECT id, json FROM alerts WHERE 1=1");
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        let mut arg = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
-            args.push(v);
-            sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+        let mut vals: Vec<Val> = Vec::new();
+        // A clause whose `?` are the next parameters, in order.
+        let mut arg = |sql: &mut String, clause: &str, v: Vec<Val>| {
+            let mut parts = clause.split('?');
+            sql.push_str(parts.next().unwrap_or(""));
+            for (part, v) in parts.zip(v) {
+                vals.push(v);
+                sql.push_str(&format!("?{}{part}", vals.len()));
+            }
         };
         if let Some(r) = &f.rule {
-            arg(&mut sql, " AND rule_id = ?", r.clone().into());
+            arg(&mut sql, " AND rule_id = ?", vec![Val::T(r.clone())]);
         }
         if let Some(h) = f.host.as_deref().and_then(imdsguard_event::host_name) {
             // Any of the host's names: `web01` finds `web01.corp.example` and the reverse.
@@ -794,80 +1104,80 @@ impl Store {
             // the name itself and its `key.` suffixes.
             arg(
                 &mut sql,
-                " AND host >= ? AND host < ? || '/' AND (host = ? OR host >= ? || '.')",
-                key.into(),
+                " AND host >= ? AND host < ? AND (host = ? OR host >= ?)",
+                vec![
+                    Val::T(key.clone()),
+                    Val::T(format!("{key}/")),
+                    Val::T(key.clone()),
+                    Val::T(format!("{key}.")),
+                ],
             );
         }
         if let Some(s) = f.min_severity {
-            arg(&mut sql, " AND severity >= ?", severity_rank(s).into());
+            arg(
+                &mut sql,
+                " AND severity >= ?",
+                vec![Val::I(severity_rank(s))],
+            );
         }
         if let Some(t) = f.since_ms {
-            arg(&mut sql, " AND time_ms >= ?", t.into());
+            arg(&mut sql, " AND time_ms >= ?", vec![Val::I(t)]);
         }
         if let Some(t) = f.until_ms {
-            arg(&mut sql, " AND time_ms < ?", t.into());
+            arg(&mut sql, " AND time_ms < ?", vec![Val::I(t)]);
         }
         if let Some(i) = &f.incident {
-            arg(&mut sql, " AND incident_id = ?", i.clone().into());
+            arg(&mut sql, " AND incident_id = ?", vec![Val::T(i.clone())]);
         }
-        sql.push_str(if oldest_first {
-            " ORDER BY time_ms, id"
+        sql.push_str(&if oldest_first {
+            format!(" ORDER BY time_ms{}, id", self.nulls(true))
         } else {
-            " ORDER BY time_ms DESC, id"
+            format!(" ORDER BY time_ms DESC{}, id", self.nulls(false))
         });
         if let Some(n) = f.limit {
             sql.push_str(&format!(" LIMIT {n}"));
         }
-        let mut st = self
-            .conn
-            .prepare(&sql)
-            .map_err(self.err("listing alerts"))?;
-        let rows = st
-            .query_map(rusqlite::params_from_iter(args.iter()), row_pair)
-            .map_err(self.err("listing alerts"))?;
-        for row in rows {
-            let (id, json) = row.map_err(self.err("reading an alert"))?;
-            each(self.row_value(id, json, "alert"));
-        }
-        Ok(())
+        let args: Vec<Arg<'_>> = vals
+            .iter()
+            .map(|v| match v {
+                Val::I(i) => Arg::Int(*i),
+                Val::T(t) => Arg::Text(t),
+            })
+            .collect();
+        self.db
+            .each(&sql, &args, &mut |row| {
+                let [id, json] = pair(row);
+                each(self.row_value(id, json, "alert"));
+            })
+            .map_err(self.err("listing alerts"))
     }
 
     /// Reads listed rows: each one's JSON, or why it is left out.
-    fn listed(
-        &self,
-        rows: impl Iterator<Item = rusqlite::Result<(rusqlite::types::Value, rusqlite::types::Value)>>,
-        kind: &str,
-    ) -> Result<Listed, StoreError> {
+    fn listed(&self, rows: Vec<Vec<Cell>>, kind: &str) -> Listed {
         let mut out = Listed::default();
         for row in rows {
-            let (id, json) = row.map_err(self.err(&format!("reading an {kind}")))?;
+            let [id, json] = pair(row);
             match self.row_value(id, json, kind) {
                 Ok(v) => out.rows.push(v),
                 Err(e) => out.unreadable.push(e),
             }
         }
-        Ok(out)
+        out
     }
 
     /// A row's JSON, or why it does not read back.
-    fn row_value(
-        &self,
-        id: rusqlite::types::Value,
-        json: rusqlite::types::Value,
-        kind: &str,
-    ) -> Result<serde_json::Value, StoreError> {
-        use rusqlite::types::Value as V;
+    fn row_value(&self, id: Cell, json: Cell, kind: &str) -> Result<serde_json::Value, StoreError> {
         let id = match id {
-            V::Text(t) => t,
+            Cell::Text(t) => t,
             other => format!("{other:?}"),
         };
         let what = format!("{kind} {id}");
         match json {
-            V::Text(t) => self.value(&t, &what),
+            Cell::Text(t) => self.value(&t, &what),
             other => Err(StoreError::Corrupt {
                 path: self.path.clone(),
                 what,
-                message: format!("its record is {}, not JSON text", value_type(&other)),
+                message: format!("its record is {}, not JSON text", other.kind()),
             }),
         }
     }
@@ -880,45 +1190,53 @@ impl Store {
         })
     }
 
+    /// One record's JSON by id, or `None`.
+    fn json_by_id(
+        &self,
+        sql: &str,
+        id: &str,
+        kind: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let what = format!("{kind} {id}");
+        let json = self
+            .db
+            .first(sql, &[Arg::Text(id)])
+            .map_err(self.err(&format!("reading an {kind}")))?
+            .map(|row| row.into_iter().next().unwrap_or(Cell::Null));
+        match json {
+            None => Ok(None),
+            Some(Cell::Text(t)) => self.value(&t, &what).map(Some),
+            Some(other) => Err(StoreError::Corrupt {
+                path: self.path.clone(),
+                what,
+                message: format!("its record is {}, not JSON text", other.kind()),
+            }),
+        }
+    }
+
     /// One alert (as its JSON), or `None`.
     pub fn alert(&self, id: &str) -> Result<Option<serde_json::Value>, StoreError> {
-        let json: Option<String> = self
-            .conn
-            .query_row("SELECT json FROM alerts WHERE id = ?1", [id], |r| r.get(0))
-            .optional()
-            .map_err(self.err("reading an alert"))?;
-        json.map(|j| self.value(&j, &format!("alert {id}")))
-            .transpose()
+        self.json_by_id("SELECT json FROM alerts WHERE id = ?1", id, "alert")
     }
 
     /// One incident (as its JSON), or `None`.
     pub fn incident(&self, id: &str) -> Result<Option<serde_json::Value>, StoreError> {
-        let json: Option<String> = self
-            .conn
-            .query_row("SELECT json FROM incidents WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(self.err("reading an incident"))?;
-        json.map(|j| self.value(&j, &format!("incident {id}")))
-            .transpose()
+        self.json_by_id("SELECT json FROM incidents WHERE id = ?1", id, "incident")
     }
 
     /// The latest incident of each host, as the correlation layer keeps it: what a restarted
     /// `watch` continues. A row that does not read back is left out and named in the second
     /// list (its host then starts a new incident).
     pub fn latest_incidents(&self) -> Result<(Vec<Incident>, Vec<StoreError>), StoreError> {
-        let mut st = self
-            .conn
-            .prepare(
+        let rows = self
+            .db
+            .rows(
                 "SELECT id, json FROM incidents i WHERE last_ms =
                    (SELECT MAX(last_ms) FROM incidents j WHERE j.host = i.host) ORDER BY host, id",
+                &[],
             )
             .map_err(self.err("reading the latest incidents"))?;
-        let rows = st
-            .query_map([], row_pair)
-            .map_err(self.err("reading the latest incidents"))?;
-        let listed = self.listed(rows, "incident")?;
+        let listed = self.listed(rows, "incident");
         let mut out = Vec::new();
         let mut unreadable = listed.unreadable;
         for v in listed.rows {
@@ -941,33 +1259,38 @@ impl Store {
     /// Folds into a saved incident the alerts linked to it after it was last written (incidents
     /// are rewritten at most once a second; alerts and their links in every transaction).
     fn catch_up(&self, inc: &mut Incident) -> Result<(), StoreError> {
-        let linked: i64 = self
-            .conn
-            .query_row(
+        let linked = self
+            .db
+            .one(
                 "SELECT COUNT(*) FROM alerts WHERE incident_id = ?1",
-                [&inc.id],
-                |r| r.get(0),
+                &[Arg::Text(&inc.id)],
             )
+            .and_then(|c| c.int("a count"))
             .map_err(self.err("counting an incident's alerts"))?;
         let missing = linked - inc.alerts as i64;
         if missing <= 0 {
             return Ok(());
         }
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT json, time_ms FROM alerts WHERE incident_id = ?1
-                 ORDER BY time_ms DESC, rowid DESC LIMIT ?2",
+        let rows = self
+            .db
+            .rows(
+                &format!(
+                    "SELECT json, time_ms FROM alerts WHERE incident_id = ?1
+                     ORDER BY time_ms DESC{}, rowid DESC LIMIT ?2",
+                    self.nulls(false)
+                ),
+                &[Arg::Text(&inc.id), Arg::Int(missing)],
             )
-            .map_err(self.err("reading an incident's alerts"))?;
-        let rows = st
-            .query_map(params![inc.id, missing], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?))
-            })
             .map_err(self.err("reading an incident's alerts"))?;
         let mut late = Vec::new();
         for row in rows {
-            let (json, time_ms) = row.map_err(self.err("reading an alert"))?;
+            let [json, time_ms] = pair(row);
+            let json = json
+                .text("its record")
+                .map_err(self.err("reading an alert"))?;
+            let time_ms = time_ms
+                .opt_int("its time")
+                .map_err(self.err("reading an alert"))?;
             late.push((
                 self.value(&json, "an alert")?,
                 time_ms.unwrap_or(inc.last_ms),
@@ -1011,50 +1334,41 @@ impl Store {
         min_severity: Option<Severity>,
         limit: usize,
     ) -> Result<Listed, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(
+        let rows = self
+            .db
+            .rows(
                 "SELECT id, json FROM incidents WHERE severity >= ?1 ORDER BY last_ms DESC, id LIMIT ?2",
+                &[
+                    Arg::Int(min_severity.map_or(0, severity_rank)),
+                    Arg::Int(limit.min(i64::MAX as usize) as i64),
+                ],
             )
             .map_err(self.err("listing incidents"))?;
-        let rows = st
-            .query_map(
-                params![min_severity.map_or(0, severity_rank), limit as i64],
-                row_pair,
-            )
-            .map_err(self.err("listing incidents"))?;
-        self.listed(rows, "incident")
+        Ok(self.listed(rows, "incident"))
     }
 
     /// Stored incidents one at a time (as their JSON), by their last alert's time, oldest
     /// first, at or above a severity and lasting into `since_ms`; a row that does not read back
-    /// comes as its error.
+    /// comes as its error. `each` must not use this store.
     pub fn each_incident(
         &self,
         min_severity: Option<Severity>,
         since_ms: Option<i64>,
         each: &mut dyn FnMut(Result<serde_json::Value, StoreError>),
     ) -> Result<(), StoreError> {
-        let mut st = self
-            .conn
-            .prepare(
+        self.db
+            .each(
                 "SELECT id, json FROM incidents WHERE severity >= ?1 AND last_ms >= ?2 ORDER BY last_ms, id",
-            )
-            .map_err(self.err("listing incidents"))?;
-        let rows = st
-            .query_map(
-                params![
-                    min_severity.map_or(0, severity_rank),
-                    since_ms.unwrap_or(i64::MIN)
+                &[
+                    Arg::Int(min_severity.map_or(0, severity_rank)),
+                    Arg::Int(since_ms.unwrap_or(i64::MIN)),
                 ],
-                row_pair,
+                &mut |row| {
+                    let [id, json] = pair(row);
+                    each(self.row_value(id, json, "incident"));
+                },
             )
-            .map_err(self.err("listing incidents"))?;
-        for row in rows {
-            let (id, json) = row.map_err(self.err("reading an incident"))?;
-            each(self.row_value(id, json, "incident"));
-        }
-        Ok(())
+            .map_err(self.err("listing incidents"))
     }
 
     /// Records an analyst's action on an alert or incident, which must exist.
@@ -1065,24 +1379,29 @@ impl Store {
         note: Option<&str>,
         who: &str,
     ) -> Result<Action, StoreError> {
-        let exists: bool = self
-            .conn
-            .query_row(
+        let exists = self
+            .db
+            .one(
                 "SELECT EXISTS(SELECT 1 FROM alerts WHERE id = ?1)
                      OR EXISTS(SELECT 1 FROM incidents WHERE id = ?1)",
-                [target],
-                |r| r.get(0),
+                &[Arg::Text(target)],
             )
             .map_err(self.err("looking up the id"))?;
-        if !exists {
+        if exists != Cell::Int(1) {
             return Err(StoreError::Unknown(target.to_owned()));
         }
         let at_ms = now_ms();
-        self.conn
-            .execute(
+        self.db
+            .exec(
                 "INSERT INTO triage_actions (target, status, note, who, at_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![target, status, note, who, at_ms],
+                &[
+                    Arg::Text(target),
+                    Arg::Text(status),
+                    Arg::OptText(note),
+                    Arg::Text(who),
+                    Arg::Int(at_ms),
+                ],
             )
             .map_err(self.err("recording the action"))?;
         Ok(Action {
@@ -1096,70 +1415,77 @@ impl Store {
 
     /// The status of an alert or incident: its latest action's, or [`OPEN`].
     pub fn status(&self, target: &str) -> Result<String, StoreError> {
-        let status: Option<String> = self
-            .conn
-            .query_row(
+        let status = self
+            .db
+            .one(
                 "SELECT status FROM triage_actions WHERE target = ?1 ORDER BY seq DESC LIMIT 1",
-                [target],
-                |r| r.get(0),
+                &[Arg::Text(target)],
             )
-            .optional()
+            .and_then(|c| c.opt_text("a status"))
             .map_err(self.err("reading a status"))?;
         Ok(status.unwrap_or_else(|| OPEN.to_owned()))
     }
 
     /// The actions on an alert or incident, oldest first.
     pub fn actions(&self, target: &str) -> Result<Vec<Action>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare(
+        let rows = self
+            .db
+            .rows(
                 "SELECT target, status, note, who, at_ms FROM triage_actions
                  WHERE target = ?1 ORDER BY seq",
+                &[Arg::Text(target)],
             )
             .map_err(self.err("reading actions"))?;
-        let rows = st
-            .query_map([target], |r| {
+        rows.into_iter()
+            .map(|row| {
+                let mut c = row.into_iter();
+                let mut next = || c.next().unwrap_or(Cell::Null);
                 Ok(Action {
-                    target: r.get(0)?,
-                    status: r.get(1)?,
-                    note: r.get(2)?,
-                    who: r.get(3)?,
-                    at_ms: r.get(4)?,
+                    target: next().text("its target")?,
+                    status: next().text("its status")?,
+                    note: next().opt_text("its note")?,
+                    who: next().text("who")?,
+                    at_ms: next().int("its time")?,
                 })
             })
-            .map_err(self.err("reading actions"))?;
-        rows.collect::<Result<_, _>>()
+            .collect::<Result<_, DbError>>()
             .map_err(self.err("reading an action"))
     }
 
     /// Alerts due for delivery to `target` (their retry time has come), oldest first.
     pub fn due(&self, target: &str, now_ms: i64, limit: usize) -> Result<Vec<Pending>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
+        let rows = self
+            .db
+            .rows(
                 "SELECT o.alert_id, a.json, o.attempts FROM outbox o JOIN alerts a ON a.id = o.alert_id
                  WHERE o.target = ?1 AND o.next_at_ms <= ?2 ORDER BY o.next_at_ms, o.rowid LIMIT ?3",
+                &[
+                    Arg::Text(target),
+                    Arg::Int(now_ms),
+                    Arg::Int(limit.min(i64::MAX as usize) as i64),
+                ],
             )
             .map_err(self.err("reading the outbox"))?;
-        let rows = st
-            .query_map(params![target, now_ms, limit as i64], |r| {
+        rows.into_iter()
+            .map(|row| {
+                let mut c = row.into_iter();
+                let mut next = || c.next().unwrap_or(Cell::Null);
                 Ok(Pending {
-                    alert_id: r.get(0)?,
-                    json: r.get(1)?,
-                    attempts: r.get::<_, i64>(2)? as u32,
+                    alert_id: next().text("its alert")?,
+                    json: next().text("its record")?,
+                    attempts: next().int("its attempts")? as u32,
                 })
             })
-            .map_err(self.err("reading the outbox"))?;
-        rows.collect::<Result<_, _>>()
+            .collect::<Result<_, DbError>>()
             .map_err(self.err("reading the outbox"))
     }
 
     /// The alert was delivered: out of the outbox.
     pub fn delivered(&mut self, alert_id: &str, target: &str) -> Result<(), StoreError> {
-        self.conn
-            .execute(
+        self.db
+            .exec(
                 "DELETE FROM outbox WHERE alert_id = ?1 AND target = ?2",
-                params![alert_id, target],
+                &[Arg::Text(alert_id), Arg::Text(target)],
             )
             .map(|_| ())
             .map_err(self.err("clearing a delivered alert"))
@@ -1173,11 +1499,16 @@ impl Store {
         next_at_ms: i64,
         error: &str,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
+        self.db
+            .exec(
                 "UPDATE outbox SET attempts = attempts + 1, next_at_ms = ?3, last_error = ?4
                  WHERE alert_id = ?1 AND target = ?2",
-                params![alert_id, target, next_at_ms, error],
+                &[
+                    Arg::Text(alert_id),
+                    Arg::Text(target),
+                    Arg::Int(next_at_ms),
+                    Arg::Text(error),
+                ],
             )
             .map(|_| ())
             .map_err(self.err("rescheduling a delivery"))
@@ -1185,28 +1516,31 @@ impl Store {
 
     /// How many alerts wait for `target`.
     pub fn outbox_len(&self, target: &str) -> Result<u64, StoreError> {
-        self.conn
-            .query_row(
+        self.db
+            .one(
                 "SELECT COUNT(*) FROM outbox WHERE target = ?1",
-                [target],
-                |r| r.get::<_, i64>(0),
+                &[Arg::Text(target)],
             )
+            .and_then(|c| c.int("a count"))
             .map(|n| n as u64)
             .map_err(self.err("counting the outbox"))
     }
 
     /// Every destination the outbox holds alerts for, with how many.
     pub fn outbox_targets(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT target, COUNT(*) FROM outbox GROUP BY target ORDER BY target")
+        let rows = self
+            .db
+            .rows(
+                "SELECT target, COUNT(*) FROM outbox GROUP BY target ORDER BY target",
+                &[],
+            )
             .map_err(self.err("reading the outbox"))?;
-        let rows = st
-            .query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        rows.into_iter()
+            .map(|row| {
+                let [t, n] = pair(row);
+                Ok((t.text("its destination")?, n.int("a count")? as u64))
             })
-            .map_err(self.err("reading the outbox"))?;
-        rows.collect::<Result<_, _>>()
+            .collect::<Result<_, DbError>>()
             .map_err(self.err("reading the outbox"))
     }
 
@@ -1218,47 +1552,50 @@ impl Store {
         to: &str,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
+        let what = "renaming an outbox destination";
         if from == to {
             return self
-                .conn
-                .execute(
+                .db
+                .exec(
                     "UPDATE outbox SET last_error = COALESCE(?2, last_error) WHERE target = ?1",
-                    params![from, error],
+                    &[Arg::Text(from), Arg::OptText(error)],
                 )
                 .map(|_| ())
-                .map_err(self.err("renaming an outbox destination"));
+                .map_err(self.err(what));
         }
-        let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|source| StoreError::Sqlite {
-                path: path.clone(),
-                what: "renaming an outbox destination".into(),
-                source,
-            })?;
-        tx.execute(
-            "UPDATE OR IGNORE outbox SET target = ?2, last_error = COALESCE(?3, last_error)
-             WHERE target = ?1",
-            params![from, to, error],
-        )
-        .and_then(|_| tx.execute("DELETE FROM outbox WHERE target = ?1", [from]))
-        .and_then(|_| tx.commit())
-        .map(|_| ())
-        .map_err(|source| StoreError::Sqlite {
-            path,
-            what: "renaming an outbox destination".into(),
-            source,
-        })
+        let tx = self.db.begin_write().map_err(self.err(what))?;
+        self.db
+            .exec(
+                "INSERT INTO outbox (alert_id, target, attempts, next_at_ms, last_error)
+                 SELECT alert_id, ?2, attempts, next_at_ms, COALESCE(?3, last_error)
+                 FROM outbox WHERE target = ?1 ORDER BY rowid ON CONFLICT DO NOTHING",
+                &[Arg::Text(from), Arg::Text(to), Arg::OptText(error)],
+            )
+            .and_then(|_| {
+                self.db
+                    .exec("DELETE FROM outbox WHERE target = ?1", &[Arg::Text(from)])
+            })
+            .map_err(self.err(what))?;
+        tx.commit().map_err(self.err(what))
     }
 
     /// How many alerts the store holds.
     pub fn alert_count(&self) -> Result<u64, StoreError> {
-        self.conn
-            .query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get::<_, i64>(0))
+        self.db
+            .one("SELECT COUNT(*) FROM alerts", &[])
+            .and_then(|c| c.int("a count"))
             .map(|n| n as u64)
             .map_err(self.err("counting alerts"))
     }
+}
+
+/// A two-column row's cells.
+fn pair(row: Vec<Cell>) -> [Cell; 2] {
+    let mut c = row.into_iter();
+    [
+        c.next().unwrap_or(Cell::Null),
+        c.next().unwrap_or(Cell::Null),
+    ]
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 //! On a developer's clone without them, a test that needs them is skipped with one line on
 //! standard error saying which file is missing. Under CI (`CI` set) they must be there: a
 //! missing file fails the test instead of skipping it.
+//!
+//! The same for a PostgreSQL server: [`postgres`] starts one of the tests' own.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -53,6 +55,101 @@ macro_rules! shared_data {
     ($rel:expr) => {
         match $crate::shared_data($rel) {
             Some(p) => p,
+            None => return,
+        }
+    };
+}
+
+/// A PostgreSQL server of the tests' own (`tests/postgres/server.sh`: a new cluster on
+/// loopback, stopped when this process exits), started on first use: the URL of its `postgres`
+/// database. Without PostgreSQL installed: under CI a panic, else one line saying the test is
+/// skipped, and `None`.
+pub fn postgres() -> Option<String> {
+    static SERVER: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    let got = SERVER.get_or_init(|| {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("no free port: {e}"))?
+            .port();
+        let dir = std::env::temp_dir().join(format!("imdsguard-pg-{}-{port}", std::process::id()));
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/postgres/server.sh");
+        let out = std::process::Command::new("bash")
+            .arg(&script)
+            .arg(&dir)
+            .arg(port.to_string())
+            .arg(std::process::id().to_string())
+            // Durability is not under test: a test run need not wait for the disk.
+            .args(["fsync=off", "synchronous_commit=off"])
+            .output()
+            .map_err(|e| format!("{}: {e}", script.display()))?;
+        match out.status.code() {
+            Some(0) => Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned()),
+            Some(3) => Err(String::new()),
+            _ => Err(format!(
+                "{} failed: {}",
+                script.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+        }
+    });
+    match got {
+        Ok(url) => Some(url.clone()),
+        Err(e) if !e.is_empty() => panic!("cannot start the tests' PostgreSQL: {e}"),
+        Err(_) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "PostgreSQL is not installed: CI installs Debian's postgresql package"
+            );
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: no PostgreSQL server here (Debian's postgresql package)"
+            );
+            None
+        }
+    }
+}
+
+/// A new, empty database on the tests' PostgreSQL server ([`postgres`]), named from `name`
+/// and this process (an older one of the name is dropped first): its URL.
+pub fn postgres_database(name: &str) -> Option<String> {
+    let base = postgres()?;
+    let db: String = format!("t{}_{}", std::process::id(), name)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        // PostgreSQL's names are at most 63 bytes (a longer one is cut, silently).
+        .take(63)
+        .collect();
+    let psql = |sql: &str| {
+        let out = std::process::Command::new("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &base, "-c", sql])
+            .output()
+            .expect("psql (Debian's postgresql-client) runs");
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    psql(&format!("DROP DATABASE IF EXISTS {db}"));
+    psql(&format!("CREATE DATABASE {db}"));
+    let (server, _) = base.rsplit_once('/').expect("a URL with a database");
+    Some(format!("{server}/{db}"))
+}
+
+/// `let url = postgres_database!("name");` — a new database's URL, or the test returns
+/// (skipped).
+#[macro_export]
+macro_rules! postgres_database {
+    ($name:expr) => {
+        match $crate::postgres_database($name) {
+            Some(u) => u,
             None => return,
         }
     };
