@@ -92,8 +92,12 @@ pub fn serve(config: Config, on_ready: impl FnOnce(SocketAddr)) -> Result<(), Co
     }
     // An existing store (a mistyped path must not show an empty console), opened (and
     // migrated) before the first page.
-    if !config.db.exists() {
+    if !imdsguard_store::exists(&config.db) {
         return Err(ConsoleError::NoStore(config.db));
+    }
+    // A database (whose name alone says nothing) must hold a store already.
+    if imdsguard_store::is_url(&config.db) {
+        imdsguard_store::Store::open_read(&config.db)?;
     }
     imdsguard_store::Store::open(&config.db)?;
     let state = Arc::new(State {

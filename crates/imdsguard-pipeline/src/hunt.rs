@@ -302,7 +302,7 @@ impl Out<'_> {
 pub(crate) fn open_store(path: &Path, hint: &str) -> Result<Store, PipelineError> {
     Store::open(path).map_err(PipelineError::store(format!(
         "cannot use the store {} ({hint})",
-        path.display()
+        imdsguard_store::shown(path)
     )))
 }
 

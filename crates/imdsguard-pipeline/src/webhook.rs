@@ -111,7 +111,7 @@ pub(crate) fn start(
     {
         let store = Store::open(&db).map_err(PipelineError::store(format!(
             "cannot use the store {} for the webhook",
-            db.display()
+            imdsguard_store::shown(&db)
         )))?;
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(REQUEST_TIMEOUT))

@@ -32,7 +32,7 @@ pub(crate) enum Cell {
     Null,
     Int(i64),
     Text(String),
-    /// Any other type, by name (a row a person or another program altered).
+    /// Any other type, described ("a blob": a row a person or another program altered).
     Other(String),
 }
 
@@ -43,7 +43,7 @@ impl Cell {
             Cell::Null => "NULL".into(),
             Cell::Int(_) => "an integer".into(),
             Cell::Text(_) => "text".into(),
-            Cell::Other(t) => format!("a value of type {t}"),
+            Cell::Other(t) => t.clone(),
         }
     }
 
@@ -120,7 +120,7 @@ impl fmt::Display for DbError {
 pub(crate) enum Db {
     Sqlite(rusqlite::Connection),
     #[cfg(feature = "postgres")]
-    Postgres(std::cell::RefCell<Pg>),
+    Postgres(Box<std::cell::RefCell<Pg>>),
 }
 
 /// A PostgreSQL connection with its prepared statements, by their text.
@@ -215,7 +215,7 @@ fn pg_row(row: &postgres::Row) -> Result<Vec<Cell>, DbError> {
             row.try_get::<_, Option<String>>(i)?
                 .map_or(Cell::Null, Cell::Text)
         } else {
-            Cell::Other(t.name().to_owned())
+            Cell::Other(format!("a value of type {}", t.name()))
         };
         out.push(cell);
     }
@@ -234,8 +234,8 @@ fn sqlite_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Vec<Cell>> {
                 Ok(s) => Cell::Text(s.to_owned()),
                 Err(_) => Cell::Other("text that is not UTF-8".into()),
             },
-            ValueRef::Real(_) => Cell::Other("real".into()),
-            ValueRef::Blob(_) => Cell::Other("blob".into()),
+            ValueRef::Real(_) => Cell::Other("a number".into()),
+            ValueRef::Blob(_) => Cell::Other("a blob".into()),
         });
     }
     Ok(out)

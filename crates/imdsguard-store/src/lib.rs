@@ -630,7 +630,7 @@ impl Store {
             .connect(postgres::NoTls)
             .map_err(pg_err("connecting"))?;
         let store = Store {
-            db: Db::Postgres(std::cell::RefCell::new(db::Pg::new(client))),
+            db: Db::Postgres(Box::new(std::cell::RefCell::new(db::Pg::new(client)))),
             path: shown.clone(),
         };
         let known = MIGRATIONS.len() as i64;

@@ -37,8 +37,18 @@ fn jsonl(text: &str) -> Vec<Value> {
 
 #[test]
 fn hunt_fills_the_store_once_and_alerts_reads_it_back() {
-    let db = db("fill");
-    let first = run(&db, &["hunt", "samples/logs", "--output", "jsonl"]);
+    fills_once_and_reads_back(&db("fill"));
+}
+
+/// The same on PostgreSQL (`--db postgres://…`): every command, the same answers.
+#[test]
+fn hunt_fills_a_postgres_store_once_and_alerts_reads_it_back() {
+    let url = imdsguard_testdata::postgres_database!("cli_fill");
+    fills_once_and_reads_back(Path::new(&url));
+}
+
+fn fills_once_and_reads_back(db: &Path) {
+    let first = run(db, &["hunt", "samples/logs", "--output", "jsonl"]);
     let printed: Vec<Value> = jsonl(&stdout(&first))
         .into_iter()
         .filter(|v| v.get("rule_id").is_some())
@@ -50,7 +60,7 @@ fn hunt_fills_the_store_once_and_alerts_reads_it_back() {
         "{err}"
     );
     // The same logs again, now with the stored baselines: the same alerts, none new.
-    let again = run(&db, &["hunt", "samples/logs", "--output", "jsonl"]);
+    let again = run(db, &["hunt", "samples/logs", "--output", "jsonl"]);
     let reprinted: Vec<Value> = jsonl(&stdout(&again))
         .into_iter()
         .filter(|v| v.get("rule_id").is_some())
@@ -60,7 +70,7 @@ fn hunt_fills_the_store_once_and_alerts_reads_it_back() {
 
     // Everything printed is stored, as printed.
     let stored = jsonl(&stdout(&run(
-        &db,
+        db,
         &["alerts", "--output", "jsonl", "--limit", "1000"],
     )));
     assert_eq!(stored.len(), n);
@@ -69,7 +79,7 @@ fn hunt_fills_the_store_once_and_alerts_reads_it_back() {
     }
     // Filters: host (any case), rule, severity, time.
     let web01 = jsonl(&stdout(&run(
-        &db,
+        db,
         &[
             "alerts",
             "--output",
@@ -84,7 +94,7 @@ fn hunt_fills_the_store_once_and_alerts_reads_it_back() {
         .count();
     assert_eq!(web01.len(), want);
     let crit = jsonl(&stdout(&run(
-        &db,
+        db,
         &[
             "alerts",
             "--output",
@@ -100,7 +110,7 @@ fn hunt_fills_the_store_once_and_alerts_reads_it_back() {
         .iter()
         .all(|a| a["severity"] == "critical" && a["rule_id"] == "IMDS-005"));
     let later = jsonl(&stdout(&run(
-        &db,
+        db,
         &[
             "alerts",
             "--output",
@@ -120,8 +130,39 @@ fn hunt_fills_the_store_once_and_alerts_reads_it_back() {
 
 #[test]
 fn an_incident_shows_its_timeline_and_triage_and_keeps_analyst_actions() {
-    let db = db("incident");
-    let hunt = stdout(&run(&db, &["hunt", "samples/logs", "--output", "jsonl"]));
+    incident_and_triage(&db("incident"));
+}
+
+#[test]
+fn an_incident_in_postgres_shows_its_timeline_and_keeps_analyst_actions() {
+    let url = imdsguard_testdata::postgres_database!("cli_incident");
+    incident_and_triage(Path::new(&url));
+}
+
+/// A store that is only a database URL, on a server that is not there: the error names it
+/// without its password, and nothing is printed as if the store were empty.
+#[test]
+fn an_unreachable_postgres_store_is_named_without_its_password() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://ana:s3cret@127.0.0.1:{port}/imdsguard");
+    for args in [&["alerts"][..], &["hunt", "samples/logs/sysmon"][..]] {
+        let o = run(Path::new(&url), args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(
+            err.contains(&format!("postgres://ana@127.0.0.1:{port}/imdsguard")),
+            "{err}"
+        );
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+}
+
+fn incident_and_triage(db: &Path) {
+    let hunt = stdout(&run(db, &["hunt", "samples/logs", "--output", "jsonl"]));
     let lines = jsonl(&hunt);
     let inc = lines
         .iter()
@@ -129,9 +170,9 @@ fn an_incident_shows_its_timeline_and_triage_and_keeps_analyst_actions() {
         .expect("an incident on web01");
     let id = inc["incident_id"].as_str().unwrap();
 
-    let list = stdout(&run(&db, &["incident"]));
+    let list = stdout(&run(db, &["incident"]));
     assert!(list.contains(id), "{list}");
-    let shown = stdout(&run(&db, &["incident", id]));
+    let shown = stdout(&run(db, &["incident", id]));
     assert!(shown.contains("timeline"), "{shown}");
     assert!(shown.contains("IMDS-101"), "{shown}");
     assert!(shown.contains("escalate: true"), "{shown}");
@@ -139,11 +180,11 @@ fn an_incident_shows_its_timeline_and_triage_and_keeps_analyst_actions() {
 
     // Analyst actions are kept, with who and the note, in order.
     stdout(&run(
-        &db,
+        db,
         &["triage", id, "--status", "acknowledged", "--who", "ana"],
     ));
     stdout(&run(
-        &db,
+        db,
         &[
             "triage",
             id,
@@ -156,7 +197,7 @@ fn an_incident_shows_its_timeline_and_triage_and_keeps_analyst_actions() {
         ],
     ));
     let json: Value =
-        serde_json::from_str(&stdout(&run(&db, &["incident", id, "--json"]))).unwrap();
+        serde_json::from_str(&stdout(&run(db, &["incident", id, "--json"]))).unwrap();
     let acts: Vec<(&str, &str)> = json["actions"]
         .as_array()
         .unwrap()
@@ -173,14 +214,14 @@ fn an_incident_shows_its_timeline_and_triage_and_keeps_analyst_actions() {
     // An alert can be triaged too; an unknown id or status is refused.
     let alert_id = inc["timeline"][0]["alert_id"].as_str().unwrap();
     let shown = stdout(&run(
-        &db,
+        db,
         &["triage", alert_id, "--status", "closed", "--who", "cy"],
     ));
     assert!(shown.contains("closed"), "{shown}");
-    let bad = run(&db, &["triage", "ffffffffffffffff", "--status", "closed"]);
+    let bad = run(db, &["triage", "ffffffffffffffff", "--status", "closed"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no alert or incident ffffffffffffffff"));
-    let bad = run(&db, &["triage", id, "--status", "fixed"]);
+    let bad = run(db, &["triage", id, "--status", "fixed"]);
     assert_eq!(bad.status.code(), Some(2));
 }
 

@@ -105,6 +105,15 @@ fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
 }
 
 fn checkpoint(db: &Path) -> Option<u64> {
+    if db.to_str().is_some_and(|u| u.starts_with("postgres://")) {
+        // PostgreSQL's own client, the table as another program sees it.
+        let out = Command::new("psql")
+            .args(["-X", "-tA", db.to_str().unwrap(), "-c"])
+            .arg("select \"offset\" from checkpoints")
+            .output()
+            .ok()?;
+        return String::from_utf8_lossy(&out.stdout).trim().parse().ok();
+    }
     // The store is read with the system's SQLite through Python (a second, independent reader).
     let out = Command::new("python3")
         .arg("-c")
@@ -130,15 +139,27 @@ fn kill9(child: &mut Child) {
 #[test]
 fn killed_mid_file_and_restarted_it_stores_every_alert_once() {
     let d = dir("kill");
+    let db = d.join("store.db");
+    killed_and_restarted(&d, &db);
+}
+
+/// The same with the store on PostgreSQL: its transactions, not SQLite's, keep the alerts and
+/// the file's position together.
+#[test]
+fn killed_mid_file_and_restarted_it_stores_every_alert_once_in_postgres() {
+    let url = imdsguard_testdata::postgres_database!("watch_kill");
+    killed_and_restarted(&dir("kill-pg"), Path::new(&url));
+}
+
+fn killed_and_restarted(d: &Path, db: &Path) {
     let log = d.join("sysmon.jsonl");
     write_lines(&log, 0..3000);
     let size = std::fs::metadata(&log).unwrap().len();
-    let db = d.join("store.db");
     // Its standard output is a pipe nobody reads: once the pipe is full, writing blocks, and
     // with it the reading (back-pressure). Small chunks: many transactions.
     let mut first = bin()
         .args(["watch", "--max-chunk", "4096", "--poll", "20ms", "--db"])
-        .arg(&db)
+        .arg(db)
         .arg(&log)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -148,14 +169,14 @@ fn killed_mid_file_and_restarted_it_stores_every_alert_once() {
     // printed never commits. Wait for a first commit (or a stall before any).
     let started = Instant::now();
     wait_for("a first checkpoint", Duration::from_secs(60), || {
-        checkpoint(&db).is_some_and(|o| o > 0) || started.elapsed() > Duration::from_secs(10)
+        checkpoint(db).is_some_and(|o| o > 0) || started.elapsed() > Duration::from_secs(10)
     });
     // Blocked on its output, it reads no further: the checkpoint stays put.
     std::thread::sleep(Duration::from_millis(500));
-    let held = checkpoint(&db);
+    let held = checkpoint(db);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
-        checkpoint(&db),
+        checkpoint(db),
         held,
         "reading went on while output was blocked"
     );
@@ -172,7 +193,7 @@ fn killed_mid_file_and_restarted_it_stores_every_alert_once() {
     // Restart: it resumes at the checkpoint and reads to the end.
     let second = bin()
         .args(["watch", "--once", "--db"])
-        .arg(&db)
+        .arg(db)
         .arg(&log)
         .output()
         .unwrap();
@@ -181,9 +202,9 @@ fn killed_mid_file_and_restarted_it_stores_every_alert_once() {
         "{}",
         String::from_utf8_lossy(&second.stderr)
     );
-    assert_eq!(checkpoint(&db), Some(size));
+    assert_eq!(checkpoint(db), Some(size));
 
-    let stored = stored_ids(&db);
+    let stored = stored_ids(db);
     let want = hunted_ids(&log);
     assert_eq!(
         stored.len(),
@@ -210,7 +231,7 @@ fn killed_mid_file_and_restarted_it_stores_every_alert_once() {
     // the 1 h gap): one incident a host, holding every alert, not a second one after the kill.
     let incidents = bin()
         .args(["incident", "--json", "--limit", "100", "--db"])
-        .arg(&db)
+        .arg(db)
         .output()
         .unwrap();
     let incidents: Vec<Value> = String::from_utf8_lossy(&incidents.stdout)

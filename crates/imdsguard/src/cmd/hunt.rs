@@ -658,9 +658,10 @@ pub(crate) struct HuntArgs {
     html: Option<PathBuf>,
     #[command(flatten)]
     correlate: CorrelateArgs,
-    /// The store that keeps alerts, incidents and baselines (default: $IMDSGUARD_DB, else
-    /// imdsguard/imdsguard.db under $XDG_DATA_HOME or ~/.local/share).
-    #[arg(long, value_name = "PATH", conflicts_with = "no_db")]
+    /// The store that keeps alerts, incidents and baselines: a SQLite file, or a PostgreSQL
+    /// database shared by several processes (`postgres://user@host/db`) (default:
+    /// $IMDSGUARD_DB, else imdsguard/imdsguard.db under $XDG_DATA_HOME or ~/.local/share).
+    #[arg(long, value_name = "PATH|URL", conflicts_with = "no_db")]
     db: Option<PathBuf>,
     /// Keep nothing: no store is opened or written (baselines start empty).
     #[arg(long)]

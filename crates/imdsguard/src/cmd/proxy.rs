@@ -61,7 +61,7 @@ pub(crate) struct ProxyArgs {
     /// Run `hunt`'s built-in detections and correlations on every request as the audit log
     /// records it, with this store for their alerts and incidents (and the log's position, so a
     /// restart goes on where it stopped); alerts are also printed (JSON lines).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH|URL")]
     db: Option<std::path::PathBuf>,
     /// With `--db`: append the alerts to FILE instead of standard output.
     #[arg(long, value_name = "FILE", requires = "db")]
@@ -313,7 +313,7 @@ pub(crate) fn proxy(args: ProxyArgs) -> Result<ExitCode> {
                         "imdsguard proxy: detections: {} requests judged, {} alerts shown (store {})",
                         report.status.events,
                         report.status.alerts,
-                        args.db.as_ref().map_or(String::new(), |d| d.display().to_string())
+                        args.db.as_deref().map_or(String::new(), imdsguard_store::shown)
                     ),
                     // Said when it stopped.
                     Ok(Err(_)) => {}

@@ -13,7 +13,7 @@ use imdsguard_store::AlertFilter;
 #[derive(Debug, clap::Args)]
 pub(crate) struct ReportArgs {
     /// The store (default as for `hunt`).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH|URL")]
     db: Option<PathBuf>,
     /// Alerts from this time on, and incidents that lasted into it: RFC 3339, or a duration
     /// ago (`24h`).
@@ -128,7 +128,7 @@ pub(crate) fn report(a: ReportArgs) -> Result<ExitCode> {
     let store = imdsguard_store::Store::open_read(&path)?;
     let mut page = Report::new(
         "imdsguard report",
-        &format!("the store at {}", path.display()),
+        &format!("the store at {}", imdsguard_store::shown(&path)),
         Limits {
             alerts_per_rule: a.alerts_per_rule,
             incidents: a.incidents,
@@ -164,7 +164,7 @@ pub(crate) fn report(a: ReportArgs) -> Result<ExitCode> {
             eprintln!("imdsguard: {e}: left out");
         }
     })?;
-    page.fact("store", &path.display().to_string());
+    page.fact("store", &imdsguard_store::shown(&path));
     if let Some(since) = a.since {
         page.fact("since", &imdsguard_event::format_time_ms(since));
     }
@@ -191,7 +191,7 @@ pub(crate) fn report(a: ReportArgs) -> Result<ExitCode> {
 #[derive(Debug, clap::Args)]
 pub(crate) struct ServeArgs {
     /// The store (default as for `hunt`); `watch` may write to it meanwhile.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH|URL")]
     db: Option<PathBuf>,
     /// Where to listen: loopback by default; another address needs the access token.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8765")]
@@ -221,7 +221,7 @@ pub(crate) fn serve(a: ServeArgs) -> Result<ExitCode> {
         };
         eprintln!(
             "imdsguard serve: console on {url} (store {}; {})",
-            db.display(),
+            imdsguard_store::shown(&db),
             if token.is_some() {
                 "the address carries the access token: keep it to yourself"
             } else {

@@ -20,7 +20,7 @@ pub fn db_path(given: Option<PathBuf>) -> Result<PathBuf> {
 
 fn existing(given: Option<PathBuf>) -> Result<PathBuf> {
     let path = db_path(given)?;
-    if !path.exists() {
+    if !imdsguard_store::exists(&path) {
         anyhow::bail!(
             "no store at {} yet: `imdsguard hunt` (or `watch`) fills it",
             path.display()
@@ -65,7 +65,7 @@ pub(crate) fn when(s: &str) -> Result<i64, String> {
 #[derive(Debug, clap::Args)]
 pub struct AlertsArgs {
     /// The store (default as for `hunt`).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH|URL")]
     db: Option<PathBuf>,
     /// Only this rule (`IMDS-004`, a Sigma rule id).
     #[arg(long)]
@@ -211,7 +211,7 @@ pub struct IncidentArgs {
     /// The incident (`INC-…`); without one, the latest incidents are listed.
     id: Option<String>,
     /// The store (default as for `hunt`).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH|URL")]
     db: Option<PathBuf>,
     /// When listing: at or above this severity.
     #[arg(long)]
@@ -421,7 +421,7 @@ pub struct TriageArgs {
     #[arg(long, requires = "status")]
     who: Option<String>,
     /// The store (default as for `hunt`).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH|URL")]
     db: Option<PathBuf>,
 }
 

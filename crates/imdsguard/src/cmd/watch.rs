@@ -316,7 +316,7 @@ pub(crate) struct WatchArgs {
     #[arg(long, requires = "sigma")]
     no_builtin: bool,
     /// The store: alerts, incidents, baselines and each file's position (default as for `hunt`).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH|URL")]
     db: Option<PathBuf>,
     /// How long to wait when no file grew.
     #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = parse_duration_ms)]
