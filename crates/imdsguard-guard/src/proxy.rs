@@ -296,6 +296,13 @@ pub fn run(
             bound.push(l.local_addr().unwrap_or(addr));
             listeners.push(l);
         }
+        // SIGTERM is caught before the proxy says it listens: one sent right after (a service
+        // manager stopping it at once) must stop it as any other, removing a fail-open redirect,
+        // not kill it with the redirect left in place.
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(GuardError::Runtime)?;
+        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .map_err(GuardError::Runtime)?;
         on_ready(&bound, &policy);
         let shared = Arc::new(Shared {
             config,
@@ -310,14 +317,12 @@ pub fn run(
             buckets: Mutex::new(std::collections::HashMap::new()),
             slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
         });
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(GuardError::Runtime)?;
         for l in listeners {
             tokio::spawn(serve(l, Arc::clone(&shared)));
         }
         tokio::select! {
             _ = reload(Arc::clone(&shared)) => {}
-            _ = tokio::signal::ctrl_c() => {}
+            _ = int.recv() => {}
             _ = term.recv() => {}
         }
         Ok(())

@@ -297,6 +297,28 @@ impl Db {
         }
     }
 
+    /// A PostgreSQL statement with typed parameters (arrays, for statements over a whole
+    /// batch): its rows' first columns as text. `None` on SQLite.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn pg_texts(
+        &self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Option<Result<Vec<String>, DbError>> {
+        let Db::Postgres(pg) = self else {
+            return None;
+        };
+        let run = || -> Result<Vec<String>, DbError> {
+            let mut pg = pg.borrow_mut();
+            let st = pg.statement(sql)?;
+            let rows = pg.client.query(&st, params)?;
+            rows.iter()
+                .map(|r| Ok(r.try_get::<_, String>(0)?))
+                .collect()
+        };
+        Some(run())
+    }
+
     /// Every row of a query.
     pub(crate) fn rows(&self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Vec<Cell>>, DbError> {
         let mut out = Vec::new();

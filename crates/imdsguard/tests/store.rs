@@ -196,8 +196,7 @@ fn incident_and_triage(db: &Path) {
             "bo",
         ],
     ));
-    let json: Value =
-        serde_json::from_str(&stdout(&run(db, &["incident", id, "--json"]))).unwrap();
+    let json: Value = serde_json::from_str(&stdout(&run(db, &["incident", id, "--json"]))).unwrap();
     let acts: Vec<(&str, &str)> = json["actions"]
         .as_array()
         .unwrap()
