@@ -9,6 +9,9 @@
 //!   transaction: input offsets are saved with the alerts they produced, or not at all.
 //! - Alerts are kept once by id (ids are a hash of rule, record and time): reading the same input
 //!   again, or resuming after a crash, adds no duplicate.
+//! - With the `postgres` feature, `--db postgres://user@host/db` keeps the same schema (its
+//!   version in the table `imdsguard_schema`) in a PostgreSQL database that several processes
+//!   share; every method works the same on both (`db.rs` is the one interface under them).
 
 use std::path::{Path, PathBuf};
 
@@ -716,6 +719,15 @@ impl Store {
         Ok(store)
     }
 
+    /// A record that cannot be written as JSON, named.
+    fn corrupt(&self, what: String) -> impl FnOnce(serde_json::Error) -> StoreError + '_ {
+        move |e| StoreError::Corrupt {
+            path: self.path.clone(),
+            what,
+            message: e.to_string(),
+        }
+    }
+
     fn err(&self, what: &str) -> impl FnOnce(DbError) -> StoreError + '_ {
         let what = what.to_owned();
         move |e| match e {
@@ -894,14 +906,6 @@ impl Store {
             .db
             .begin_write()
             .map_err(self.err("starting a commit"))?;
-        let corrupt = |what: String| {
-            let path = self.path.clone();
-            move |e: serde_json::Error| StoreError::Corrupt {
-                path,
-                what,
-                message: e.to_string(),
-            }
-        };
         #[cfg(feature = "postgres")]
         if let Some(done) = self.pg_alerts_and_links(batch, now) {
             let new = done?;
@@ -911,7 +915,7 @@ impl Store {
         }
         let mut new = Vec::with_capacity(batch.alerts.len());
         for (a, time_ms) in &batch.alerts {
-            let json = serde_json::to_string(a).map_err(corrupt(format!("alert {}", a.id)))?;
+            let json = serde_json::to_string(a).map_err(self.corrupt(format!("alert {}", a.id)))?;
             let host = a.host.as_deref().map(str::to_ascii_lowercase);
             let source = a.source_text();
             let n = self
@@ -980,11 +984,9 @@ impl Store {
                 Vec::with_capacity(n),
             );
             for (a, time_ms) in &batch.alerts {
-                jsons.push(serde_json::to_string(a).map_err(|e| StoreError::Corrupt {
-                    path: self.path.clone(),
-                    what: format!("alert {}", a.id),
-                    message: e.to_string(),
-                })?);
+                jsons.push(
+                    serde_json::to_string(a).map_err(self.corrupt(format!("alert {}", a.id)))?,
+                );
                 ids.push(a.id.as_str());
                 rules.push(a.rule_id.as_str());
                 sevs.push(severity_rank(a.severity));
@@ -1073,14 +1075,6 @@ impl Store {
     /// over arrays (an incident named twice in a batch is written as it stands last).
     #[cfg(feature = "postgres")]
     fn pg_rest(&self, batch: &Batch<'_>, now: i64) -> Result<(), StoreError> {
-        let corrupt = |what: String| {
-            let path = self.path.clone();
-            move |e: serde_json::Error| StoreError::Corrupt {
-                path,
-                what,
-                message: e.to_string(),
-            }
-        };
         let mut last: std::collections::HashMap<&str, usize> = Default::default();
         for (n, i) in batch.incidents.iter().enumerate() {
             last.insert(i.id.as_str(), n);
@@ -1097,7 +1091,9 @@ impl Store {
             if last.get(i.id.as_str()) != Some(&n) {
                 continue;
             }
-            jsons.push(serde_json::to_string(i).map_err(corrupt(format!("incident {}", i.id)))?);
+            jsons.push(
+                serde_json::to_string(i).map_err(self.corrupt(format!("incident {}", i.id)))?,
+            );
             ids.push(i.id.as_str());
             hosts.push(i.host.as_deref().unwrap_or(""));
             firsts.push(i.timeline.first().map_or(0, |s| s.time_ms));
@@ -1124,7 +1120,8 @@ impl Store {
             let mut jsons = Vec::with_capacity(b.len());
             for (host, hb) in b {
                 jsons.push(
-                    serde_json::to_string(hb).map_err(corrupt(format!("baseline of {host}")))?,
+                    serde_json::to_string(hb)
+                        .map_err(self.corrupt(format!("baseline of {host}")))?,
                 );
                 hosts.push(host.as_str());
             }
@@ -1166,20 +1163,13 @@ impl Store {
 
     /// A batch's incidents, baselines and checkpoints, inside the caller's transaction.
     fn commit_rest(&self, batch: &Batch<'_>, now: i64) -> Result<(), StoreError> {
-        let corrupt = |what: String| {
-            let path = self.path.clone();
-            move |e: serde_json::Error| StoreError::Corrupt {
-                path,
-                what,
-                message: e.to_string(),
-            }
-        };
         #[cfg(feature = "postgres")]
         if matches!(self.db, Db::Postgres(_)) {
             return self.pg_rest(batch, now);
         }
         for i in &batch.incidents {
-            let json = serde_json::to_string(i).map_err(corrupt(format!("incident {}", i.id)))?;
+            let json =
+                serde_json::to_string(i).map_err(self.corrupt(format!("incident {}", i.id)))?;
             let first = i.timeline.first().map_or(0, |s| s.time_ms);
             self.db
                 .exec(
@@ -1201,8 +1191,8 @@ impl Store {
         }
         if let Some(b) = batch.baselines {
             for (host, hb) in b {
-                let json =
-                    serde_json::to_string(hb).map_err(corrupt(format!("baseline of {host}")))?;
+                let json = serde_json::to_string(hb)
+                    .map_err(self.corrupt(format!("baseline of {host}")))?;
                 self.db
                     .exec(
                         "INSERT INTO baselines (host, json) VALUES (?1, ?2)

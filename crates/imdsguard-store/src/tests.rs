@@ -702,11 +702,7 @@ fn a_postgres_database_is_migrated_once_and_reopened_with_its_data() {
 #[cfg(feature = "postgres")]
 #[test]
 fn an_unreachable_postgres_is_named_without_its_password() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = imdsguard_testdata::free_port();
     let url = format!("postgres://ana:s3cret@127.0.0.1:{port}/imdsguard");
     let e = Store::open(Path::new(&url)).err().expect("no server there");
     let said = e.to_string();

@@ -60,6 +60,14 @@ macro_rules! shared_data {
     };
 }
 
+/// A loopback TCP port nothing listens on (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
 /// A PostgreSQL server of the tests' own (`tests/postgres/server.sh`: a new cluster on
 /// loopback, stopped when this process exits), started on first use: the URL of its `postgres`
 /// database. Without PostgreSQL installed: under CI a panic, else one line saying the test is
@@ -67,10 +75,7 @@ macro_rules! shared_data {
 pub fn postgres() -> Option<String> {
     static SERVER: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
     let got = SERVER.get_or_init(|| {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| format!("no free port: {e}"))?
-            .port();
+        let port = free_port();
         let dir = std::env::temp_dir().join(format!("imdsguard-pg-{}-{port}", std::process::id()));
         let script =
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/postgres/server.sh");

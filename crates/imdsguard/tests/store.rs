@@ -143,11 +143,7 @@ fn an_incident_in_postgres_shows_its_timeline_and_keeps_analyst_actions() {
 /// without its password, and nothing is printed as if the store were empty.
 #[test]
 fn an_unreachable_postgres_store_is_named_without_its_password() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = imdsguard_testdata::free_port();
     let url = format!("postgres://ana:s3cret@127.0.0.1:{port}/imdsguard");
     for args in [&["alerts"][..], &["hunt", "samples/logs/sysmon"][..]] {
         let o = run(Path::new(&url), args);
