@@ -131,6 +131,8 @@ pub struct WatchConfig {
     pub syslog_udp: Vec<String>,
     /// Syslog over TCP (octet counting or newlines).
     pub syslog_tcp: Vec<String>,
+    /// A NATS JetStream stream to read (every partition).
+    pub nats: Option<crate::nats::NatsSource>,
     /// The store (required: positions, alerts, incidents, baselines, the outbox).
     pub db: PathBuf,
     /// How long to wait when no input grew.

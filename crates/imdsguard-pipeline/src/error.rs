@@ -84,11 +84,14 @@ pub enum PipelineError {
         source: std::io::Error,
     },
     /// `watch` was given nothing to read.
-    #[error("nothing to watch: give files, `-`, --syslog-udp or --syslog-tcp")]
+    #[error("nothing to watch: give files, `-`, --syslog-udp, --syslog-tcp or --nats")]
     NothingToWatch,
     /// The webhook cannot be used.
     #[error("{0}")]
     Webhook(String),
+    /// The NATS server could not be used (its message names the server and what failed).
+    #[error("NATS {0}")]
+    Nats(String),
     /// Signal handlers could not be installed.
     #[error("installing signal handlers: {0}")]
     Signals(#[source] std::io::Error),

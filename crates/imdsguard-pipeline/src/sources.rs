@@ -172,6 +172,8 @@ pub(crate) enum Input {
     File(Follower),
     /// Standard input or a syslog listener.
     Stream(Stream),
+    /// A NATS JetStream stream.
+    Nats(Box<crate::nats::NatsInput>),
 }
 
 /// Lines in flight from a stream's reader thread.

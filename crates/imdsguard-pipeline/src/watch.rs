@@ -101,21 +101,24 @@ impl Watcher<'_> {
     fn chunk(
         &mut self,
         name: &str,
-        bytes: &[u8],
-        lines_before: u64,
+        segments: &[(&[u8], u64)],
         hosts: &[(u64, String)],
         checkpoint: Option<Checkpoint>,
         sink: &mut dyn AlertSink,
     ) -> Result<(), PipelineError> {
         let mut events = Vec::new();
-        read_reader_at(
-            name,
-            &mut &bytes[..],
-            lines_before,
-            &self.opts,
-            &mut self.summary,
-            &mut |e| events.push(e),
-        );
+        // Each segment's lines are numbered on from the line before it (a file's lines, or the
+        // stream's sequence numbers, which may skip).
+        for (bytes, lines_before) in segments {
+            read_reader_at(
+                name,
+                &mut &bytes[..],
+                *lines_before,
+                &self.opts,
+                &mut self.summary,
+                &mut |e| events.push(e),
+            );
+        }
         for e in events.iter_mut().filter(|e| e.host.is_none()) {
             if let RecordPosition::Line(line) = e.source.position {
                 if let Ok(i) = hosts.binary_search_by_key(&line, |(l, _)| *l) {
@@ -333,6 +336,16 @@ pub fn watch(
         }
         inputs.push(Input::File(Follower::new(p, saved)));
     }
+    if let Some(src) = &cfg.nats {
+        let n = crate::nats::NatsInput::connect(src)?;
+        reporter.note(&format!(
+            "reading the stream {} on {} ({} partitions)",
+            src.stream,
+            src.url,
+            crate::nats::PARTITIONS
+        ));
+        inputs.push(Input::Nats(Box::new(n)));
+    }
     for a in &cfg.syslog_udp {
         let s = syslog_udp(a)?;
         reporter.note(&format!("listening on {}", s.name));
@@ -388,7 +401,7 @@ pub fn watch(
         .iter()
         .filter_map(|i| match i {
             Input::File(f) => Some(f.path().to_path_buf()),
-            Input::Stream(_) => None,
+            Input::Stream(_) | Input::Nats(_) => None,
         })
         .collect();
     let notify = imdsguard_parse::notify::Notify::new(&files);
@@ -434,8 +447,7 @@ pub fn watch(
                     };
                     w.chunk(
                         &name,
-                        &chunk.bytes,
-                        chunk.lines_before,
+                        &[(&chunk.bytes, chunk.lines_before)],
                         &[],
                         Some(checkpoint),
                         sink,
@@ -445,10 +457,21 @@ pub fn watch(
                     if let Some((bytes, before, hosts)) = s.take(cfg.max_chunk) {
                         progressed = true;
                         let name = s.name.clone();
-                        w.chunk(&name, &bytes, before, &hosts, None, sink)?;
+                        w.chunk(&name, &[(&bytes, before)], &hosts, None, sink)?;
                     }
                     for n in s.news() {
                         reporter.note(&n);
+                    }
+                }
+                Input::Nats(n) => {
+                    if let Some(t) = n.take(cfg.max_chunk)? {
+                        progressed = true;
+                        let name = n.name.clone();
+                        let segments: Vec<(&[u8], u64)> =
+                            t.segments.iter().map(|(b, s)| (&b[..], *s)).collect();
+                        w.chunk(&name, &segments, &t.hosts, None, sink)?;
+                        // Committed: the messages can go.
+                        n.ack()?;
                     }
                 }
             }
@@ -556,6 +579,7 @@ fn metrics_of(w: &Watcher<'_>, inputs: &mut [Input], started: Instant) -> serde_
                 }),
                 None => serde_json::json!({ "input": s.name, "lines": s.lines }),
             },
+            Input::Nats(n) => serde_json::json!({ "input": n.name, "messages": n.messages }),
         })
         .collect();
     let outbox = w
@@ -586,6 +610,7 @@ mod tests {
 
     fn config(dir: &std::path::Path, drain: bool) -> WatchConfig {
         WatchConfig {
+            nats: None,
             common: Config {
                 resources: ResourceConfig::default(),
                 rules: RulesConfig {

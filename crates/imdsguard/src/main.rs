@@ -112,6 +112,14 @@ enum Command {
     /// alerts once they are stored and only if new, so a restart, even after `kill -9`, loses and
     /// repeats nothing. Stops cleanly on SIGINT or SIGTERM.
     Watch(WatchArgs),
+    /// Publish log files, line by line, to a NATS JetStream stream that `watch --nats` workers
+    /// read.
+    ///
+    /// Each line goes to `imdsguard.logs.<host>` with the host in the header `Imdsguard-Host`
+    /// and an id of its place in its file (`Nats-Msg-Id`: published again after a restart, the
+    /// stream keeps it once); a file's position moves past a line only once the stream has
+    /// acknowledged it, and is kept in the state file for the next run.
+    Ship(cmd::ship::ShipArgs),
     /// List the alerts kept in the store, newest first, with filters.
     Alerts(store_cmds::AlertsArgs),
     /// Show one incident (timeline, stages, triage, analysts' actions), or list the latest.
@@ -317,6 +325,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Proxy(args) => proxy(args),
         Command::Harden(args) => harden(args),
         Command::Watch(a) => watch_with(a),
+        Command::Ship(a) => cmd::ship::ship(a),
         Command::Alerts(a) => store_cmds::alerts(a),
         Command::Report(a) => cmd::report::report(a),
         Command::Serve(a) => cmd::report::serve(a),

@@ -12,6 +12,7 @@ pub(crate) mod proxy;
 pub(crate) mod report;
 pub(crate) mod rules;
 pub(crate) mod search;
+pub(crate) mod ship;
 pub(crate) mod sigma;
 pub(crate) mod store;
 pub(crate) mod target;

@@ -335,6 +335,7 @@ fn detections(
 ) -> imdsguard_pipeline::WatchConfig {
     use imdsguard_pipeline as p;
     p::WatchConfig {
+        nats: None,
         common: p::Config {
             resources: p::ResourceConfig {
                 allowlist: args.allowlist.clone(),

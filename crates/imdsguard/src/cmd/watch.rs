@@ -262,6 +262,15 @@ pub(crate) struct WatchArgs {
     /// most 256 connections at once).
     #[arg(long, value_name = "ADDR")]
     syslog_tcp: Vec<String>,
+    /// Read a NATS JetStream stream on this server (`nats://host:4222`): records published to
+    /// `imdsguard.logs.<host>` (`imdsguard ship`, Vector, Fluent Bit), partitioned by host by
+    /// the server's mapping (deploy/nats/imdsguard.conf). Each message is acknowledged once its
+    /// alerts are stored; the stream is created when it does not exist.
+    #[arg(long, value_name = "URL")]
+    nats: Option<String>,
+    /// The stream `--nats` reads.
+    #[arg(long, value_name = "NAME", default_value = imdsguard_pipeline::nats::DEFAULT_STREAM, requires = "nats")]
+    stream: String,
     /// Close a syslog TCP connection silent for this many seconds (senders reconnect).
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     syslog_idle: u64,
@@ -364,6 +373,10 @@ pub(crate) fn watch_with(a: WatchArgs) -> Result<ExitCode> {
         inputs: a.inputs,
         syslog_udp: a.syslog_udp,
         syslog_tcp: a.syslog_tcp,
+        nats: a.nats.map(|url| imdsguard_pipeline::NatsSource {
+            url,
+            stream: a.stream,
+        }),
         poll: std::time::Duration::from_millis(a.poll.max(1) as u64),
         syslog_idle: std::time::Duration::from_secs(a.syslog_idle.max(1)),
         max_chunk: a.max_chunk.max(4096),

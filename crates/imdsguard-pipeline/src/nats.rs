@@ -1,0 +1,546 @@
+//! NATS JetStream as the log bus: `ship` publishes each line of the files it follows, `watch
+//! --nats` reads the stream.
+//!
+//! Subjects: a record of host H is published to `imdsguard.logs.<token>`, the token being H's
+//! name in one subject token ([`subject_token`]), with H as named in the header
+//! `Imdsguard-Host`. The server maps each token to one of [`PARTITIONS`] partitions
+//! (`deploy/nats/imdsguard.conf`: NATS's deterministic subject partitioning, FNV-1a of the token),
+//! so the stream holds `imdsguard.part.<p>.<token>`: every record of a host in one partition, read
+//! by one durable consumer (`imdsguard-<p>`).
+//!
+//! A message is acknowledged only after the alerts it raised, their incident links and the
+//! baselines it changed are committed to the store: delivery is at least once, and since an
+//! alert's id is a hash of its rule, its record (the stream and the message's sequence number)
+//! and its time, a message delivered again adds no alert twice. The consumer hands out at most
+//! [`MAX_ACK_PENDING`] messages not yet acknowledged: a slow worker slows the stream's
+//! consumption, and nothing is dropped.
+
+use std::time::Duration;
+
+use imdsguard_parse::follow::{Follower, Position};
+
+use crate::error::PipelineError;
+
+/// The subject shippers publish to, before the host's token.
+pub const LOGS: &str = "imdsguard.logs";
+/// The subjects the stream holds, before the partition and the host's token.
+pub const PARTS: &str = "imdsguard.part";
+/// Partitions of the stream (the server's mapping must say the same).
+pub const PARTITIONS: u32 = 16;
+/// The header naming the host a record came from, as its shipper names it.
+pub const HOST_HEADER: &str = "Imdsguard-Host";
+/// Messages handed out and not yet acknowledged, per partition.
+pub const MAX_ACK_PENDING: i64 = 20_000;
+/// The stream's name when none is given.
+pub const DEFAULT_STREAM: &str = "IMDSGUARD";
+
+/// A host name as one subject token: lower case, every character but letters, digits, `-` and
+/// `_` (the dots of a domain name, NATS's wildcards `*` and `>`, spaces) as `_`.
+pub fn subject_token(host: &str) -> String {
+    let t: String = host
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if t.is_empty() {
+        "_".into()
+    } else {
+        t
+    }
+}
+
+/// The partition the server's mapping puts a token in: FNV-1a (32 bits) of it, modulo `n`, as
+/// NATS computes `{{partition(n,1)}}`.
+pub fn partition_of(token: &str, n: u32) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in token.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h % n.max(1)
+}
+
+/// Where `watch` reads from.
+#[derive(Debug, Clone)]
+pub struct NatsSource {
+    /// The server (`nats://host:4222`).
+    pub url: String,
+    /// The stream.
+    pub stream: String,
+}
+
+fn nats_error(url: &str, what: &str, e: impl std::fmt::Display) -> PipelineError {
+    PipelineError::Nats(format!("{url}: {what}: {e}"))
+}
+
+/// A line's end and any line break inside a message: one message is one record.
+fn one_line(payload: &[u8], out: &mut Vec<u8>) {
+    let body = payload.strip_suffix(b"\n").unwrap_or(payload);
+    let body = body.strip_suffix(b"\r").unwrap_or(body);
+    out.extend(
+        body.iter()
+            .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
+    );
+    out.push(b'\n');
+}
+
+#[cfg(feature = "nats")]
+pub(crate) use with_nats::NatsInput;
+#[cfg(feature = "nats")]
+pub use with_nats::ship;
+
+#[cfg(not(feature = "nats"))]
+pub(crate) use without_nats::NatsInput;
+#[cfg(not(feature = "nats"))]
+pub use without_nats::ship;
+
+/// What `ship` did.
+#[derive(Debug, Default, Clone)]
+pub struct ShipReport {
+    /// Lines published and acknowledged by the stream.
+    pub published: u64,
+    /// Of those, lines the stream already held (published before a restart).
+    pub duplicates: u64,
+    /// Files read.
+    pub files: u64,
+}
+
+/// `ship`: what to publish where.
+#[derive(Debug, Clone)]
+pub struct ShipConfig {
+    /// The server.
+    pub url: String,
+    /// The files.
+    pub inputs: Vec<std::path::PathBuf>,
+    /// The host the lines come from.
+    pub host: String,
+    /// Where each file's position is kept between runs.
+    pub state: std::path::PathBuf,
+    /// Keep following the files as they grow (else stop at their end).
+    pub follow: bool,
+    /// How long to wait when no file grew.
+    pub poll: Duration,
+    /// Most bytes read from a file at a time.
+    pub max_chunk: usize,
+}
+
+/// The positions `ship` keeps, by file.
+fn load_state(path: &std::path::Path) -> Result<Vec<(String, Position)>, PipelineError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(PipelineError::Read {
+                what: "ship state",
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        PipelineError::Nats(format!(
+            "{}: not a ship state file ({e}); move it away to start over",
+            path.display()
+        ))
+    })?;
+    let mut out = Vec::new();
+    for (file, p) in v.as_object().into_iter().flatten() {
+        let pos = Position {
+            identity: p["identity"].as_str().unwrap_or_default().to_owned(),
+            offset: p["offset"].as_u64().unwrap_or(0),
+            lines: p["lines"].as_u64().unwrap_or(0),
+            tail: p["tail"].as_u64(),
+        };
+        out.push((file.clone(), pos));
+    }
+    Ok(out)
+}
+
+/// Writes the positions: a new file renamed over the old, so a crash leaves one or the other.
+fn save_state(path: &std::path::Path, files: &[Follower]) -> Result<(), PipelineError> {
+    let mut m = serde_json::Map::new();
+    for f in files {
+        let p = f.position();
+        m.insert(
+            f.path().display().to_string(),
+            serde_json::json!({
+                "identity": p.identity, "offset": p.offset, "lines": p.lines, "tail": p.tail,
+            }),
+        );
+    }
+    let write = |source| PipelineError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(write)?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::Value::Object(m).to_string()).map_err(write)?;
+    std::fs::rename(&tmp, path).map_err(write)
+}
+
+#[cfg(feature = "nats")]
+mod with_nats {
+    use super::*;
+    use async_nats::jetstream::{self, consumer::PullConsumer};
+    use futures_util::StreamExt;
+
+    /// Messages taken from one partition, for one transaction.
+    pub(crate) struct Taken {
+        /// Runs of messages with consecutive stream sequence numbers: their lines, and the
+        /// sequence before the first (record positions are sequence numbers).
+        pub(crate) segments: Vec<(Vec<u8>, u64)>,
+        /// The host each message's header or subject names, by sequence number.
+        pub(crate) hosts: Vec<(u64, String)>,
+    }
+
+    /// The stream, read through one durable consumer per partition.
+    pub(crate) struct NatsInput {
+        rt: tokio::runtime::Runtime,
+        client: async_nats::Client,
+        consumers: Vec<PullConsumer>,
+        next: usize,
+        /// The last message taken and not yet acknowledged (acknowledging it acknowledges
+        /// every one before it on its consumer).
+        unacked: Option<jetstream::Message>,
+        url: String,
+        /// `nats:STREAM`: the records' source.
+        pub(crate) name: String,
+        /// Messages taken so far.
+        pub(crate) messages: u64,
+    }
+
+    impl NatsInput {
+        /// Connects, creates the stream if it does not exist (holding `imdsguard.part.>`) and
+        /// a durable consumer per partition.
+        pub(crate) fn connect(src: &NatsSource) -> Result<NatsInput, PipelineError> {
+            let url = src.url.clone();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| nats_error(&url, "starting the client", e))?;
+            let (client, consumers) = rt.block_on(async {
+                let client = async_nats::ConnectOptions::new()
+                    .connection_timeout(Duration::from_secs(10))
+                    .name("imdsguard watch")
+                    .connect(url.as_str())
+                    .await
+                    .map_err(|e| nats_error(&url, "connecting", e))?;
+                let js = jetstream::new(client.clone());
+                let stream = js
+                    .get_or_create_stream(jetstream::stream::Config {
+                        name: src.stream.clone(),
+                        subjects: vec![format!("{PARTS}.>")],
+                        storage: jetstream::stream::StorageType::File,
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(|e| nats_error(&url, &format!("the stream {}", src.stream), e))?;
+                let mut consumers = Vec::new();
+                for p in 0..PARTITIONS {
+                    let name = format!("imdsguard-{p}");
+                    let c: PullConsumer = stream
+                        .get_or_create_consumer(
+                            &name,
+                            jetstream::consumer::pull::Config {
+                                durable_name: Some(name.clone()),
+                                filter_subject: format!("{PARTS}.{p}.>"),
+                                ack_policy: jetstream::consumer::AckPolicy::All,
+                                ack_wait: Duration::from_secs(60),
+                                max_ack_pending: MAX_ACK_PENDING,
+                                ..Default::default()
+                            },
+                        )
+                        .await
+                        .map_err(|e| nats_error(&url, &format!("the consumer {name}"), e))?;
+                    consumers.push(c);
+                }
+                Ok::<_, PipelineError>((client, consumers))
+            })?;
+            Ok(NatsInput {
+                rt,
+                client,
+                consumers,
+                next: 0,
+                unacked: None,
+                url,
+                name: format!("nats:{}", src.stream),
+                messages: 0,
+            })
+        }
+
+        /// Up to `max_bytes` of messages waiting on the next partition that has any, or `None`
+        /// when none has.
+        pub(crate) fn take(&mut self, max_bytes: usize) -> Result<Option<Taken>, PipelineError> {
+            debug_assert!(self.unacked.is_none(), "the last messages taken are acknowledged first");
+            for _ in 0..self.consumers.len() {
+                let c = &self.consumers[self.next];
+                self.next = (self.next + 1) % self.consumers.len();
+                let url = &self.url;
+                let mut got: Vec<jetstream::Message> = self.rt.block_on(async {
+                    let mut batch = c
+                        .fetch()
+                        .max_messages(10_000)
+                        .max_bytes(max_bytes)
+                        .messages()
+                        .await
+                        .map_err(|e| nats_error(url, "fetching", e))?;
+                    let mut got = Vec::new();
+                    while let Some(m) = batch.next().await {
+                        got.push(m.map_err(|e| nats_error(url, "fetching", e))?);
+                    }
+                    Ok::<_, PipelineError>(got)
+                })?;
+                if got.is_empty() {
+                    continue;
+                }
+                let mut taken = Taken {
+                    segments: Vec::new(),
+                    hosts: Vec::new(),
+                };
+                let mut last_seq = None;
+                for m in &got {
+                    let seq = m
+                        .info()
+                        .map_err(|e| nats_error(url, "reading a message's sequence", e))?
+                        .stream_sequence;
+                    if last_seq.map(|l: u64| l + 1) != Some(seq) {
+                        taken.segments.push((Vec::new(), seq.saturating_sub(1)));
+                    }
+                    last_seq = Some(seq);
+                    if let Some((bytes, _)) = taken.segments.last_mut() {
+                        one_line(&m.payload, bytes);
+                    }
+                    let host = m
+                        .headers
+                        .as_ref()
+                        .and_then(|h| h.get(HOST_HEADER))
+                        .map(|v| v.as_str().to_owned())
+                        .or_else(|| m.subject.as_str().rsplit('.').next().map(str::to_owned));
+                    if let Some(h) = host {
+                        taken.hosts.push((seq, h));
+                    }
+                }
+                taken.hosts.sort_by_key(|(s, _)| *s);
+                self.messages += got.len() as u64;
+                self.unacked = got.pop();
+                return Ok(Some(taken));
+            }
+            Ok(None)
+        }
+
+        /// Acknowledges the messages last taken (their results are committed).
+        pub(crate) fn ack(&mut self) -> Result<(), PipelineError> {
+            let Some(m) = self.unacked.take() else {
+                return Ok(());
+            };
+            let url = &self.url;
+            let client = &self.client;
+            self.rt.block_on(async {
+                // Confirmed by the server: a worker that stops right after must not leave them to
+                // be delivered again.
+                m.double_ack()
+                    .await
+                    .map_err(|e| nats_error(url, "acknowledging", e))?;
+                client
+                    .flush()
+                    .await
+                    .map_err(|e| nats_error(url, "acknowledging", e))
+            })
+        }
+    }
+
+    /// Publishes every line of the files (from where the state file says the last run
+    /// stopped), each acknowledged by the stream before the position moves past it; with
+    /// `follow`, until `stop` is set. `note` hears of a file that cannot be read (once each).
+    pub fn ship(
+        cfg: &ShipConfig,
+        stop: &std::sync::atomic::AtomicBool,
+        note: &mut dyn FnMut(&str),
+    ) -> Result<ShipReport, PipelineError> {
+        use std::sync::atomic::Ordering;
+        let url = cfg.url.clone();
+        let saved = load_state(&cfg.state)?;
+        let mut files: Vec<Follower> = cfg
+            .inputs
+            .iter()
+            .map(|p| {
+                let name = p.display().to_string();
+                let pos = saved.iter().find(|(f, _)| *f == name).map(|(_, p)| p.clone());
+                Follower::new(p, pos)
+            })
+            .collect();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| nats_error(&url, "starting the client", e))?;
+        let js = rt.block_on(async {
+            async_nats::ConnectOptions::new()
+                .connection_timeout(Duration::from_secs(10))
+                .name("imdsguard ship")
+                .connect(url.as_str())
+                .await
+                .map(jetstream::new)
+                .map_err(|e| nats_error(&url, "connecting", e))
+        })?;
+        let subject = format!("{LOGS}.{}", subject_token(&cfg.host));
+        let mut report = ShipReport {
+            files: files.len() as u64,
+            ..ShipReport::default()
+        };
+        let mut said: Vec<String> = Vec::new();
+        let mut shipped = false;
+        loop {
+            let mut progressed = false;
+            for f in files.iter_mut() {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let chunk = match f.poll(cfg.max_chunk) {
+                    Ok(Some(c)) => c,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        let msg = format!("{}: {e}", f.path().display());
+                        if !said.contains(&msg) {
+                            note(&msg);
+                            said.push(msg);
+                        }
+                        continue;
+                    }
+                };
+                progressed = true;
+                let identity = chunk.end.identity.clone();
+                let (published, duplicates) = rt.block_on(async {
+                    let mut acks = Vec::new();
+                    for (i, line) in chunk
+                        .bytes
+                        .split(|b| *b == b'\n')
+                        .filter(|l| !l.is_empty())
+                        .enumerate()
+                    {
+                        // The line's place in its file: published again after a restart, the
+                        // stream keeps it once (within its duplicate window).
+                        let id = format!(
+                            "{}:{identity}:{}",
+                            cfg.host,
+                            chunk.lines_before + i as u64 + 1
+                        );
+                        let mut headers = async_nats::HeaderMap::new();
+                        headers.insert(HOST_HEADER, cfg.host.as_str());
+                        headers.insert("Nats-Msg-Id", id.as_str());
+                        let ack = js
+                            .publish_with_headers(
+                                subject.clone(),
+                                headers,
+                                line.to_vec().into(),
+                            )
+                            .await
+                            .map_err(|e| nats_error(&url, "publishing", e))?;
+                        acks.push(ack);
+                    }
+                    let (mut n, mut dup) = (0u64, 0u64);
+                    for a in acks {
+                        let got = a.await.map_err(|e| nats_error(&url, "publishing", e))?;
+                        n += 1;
+                        dup += u64::from(got.duplicate);
+                    }
+                    Ok::<_, PipelineError>((n, dup))
+                })?;
+                report.published += published;
+                report.duplicates += duplicates;
+                shipped = true;
+            }
+            // Every line read so far is in the stream: the positions move past them.
+            if shipped {
+                save_state(&cfg.state, &files)?;
+                shipped = false;
+            }
+            if stop.load(Ordering::Relaxed) || (!progressed && !cfg.follow) {
+                break;
+            }
+            if !progressed {
+                std::thread::sleep(cfg.poll);
+            }
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(not(feature = "nats"))]
+mod without_nats {
+    use super::*;
+
+    const OFF: &str = "this imdsguard was built without NATS (the `nats` feature)";
+
+    pub(crate) struct Taken {
+        pub(crate) segments: Vec<(Vec<u8>, u64)>,
+        pub(crate) hosts: Vec<(u64, String)>,
+    }
+
+    pub(crate) struct NatsInput {
+        pub(crate) name: String,
+        pub(crate) messages: u64,
+    }
+
+    impl NatsInput {
+        pub(crate) fn connect(src: &NatsSource) -> Result<NatsInput, PipelineError> {
+            Err(PipelineError::Nats(format!("{}: {OFF}", src.url)))
+        }
+
+        pub(crate) fn take(&mut self, _max: usize) -> Result<Option<Taken>, PipelineError> {
+            Ok(None)
+        }
+
+        pub(crate) fn ack(&mut self) -> Result<(), PipelineError> {
+            Ok(())
+        }
+    }
+
+    /// Says NATS is not in this build.
+    pub fn ship(
+        cfg: &ShipConfig,
+        _stop: &std::sync::atomic::AtomicBool,
+        _note: &mut dyn FnMut(&str),
+    ) -> Result<ShipReport, PipelineError> {
+        let _ = (load_state, save_state, one_line);
+        let _ = nats_error(&cfg.url, "", "");
+        Err(PipelineError::Nats(format!("{}: {OFF}", cfg.url)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_become_one_subject_token() {
+        assert_eq!(subject_token("WEB01.corp.example"), "web01_corp_example");
+        assert_eq!(subject_token("a b*c>d"), "a_b_c_d");
+        assert_eq!(subject_token(" "), "_");
+        assert_eq!(subject_token("ip-10-0-0-1"), "ip-10-0-0-1");
+    }
+
+    #[test]
+    fn partitions_are_fnv1a_of_the_token() {
+        // FNV-1a 32 of "" is its offset basis; of "a", 0xe40c292c (the published test vectors).
+        assert_eq!(partition_of("", u32::MAX), 0x811c_9dc5 % u32::MAX);
+        assert_eq!(partition_of("a", u32::MAX), 0xe40c_292c);
+        assert!(partition_of("web01", PARTITIONS) < PARTITIONS);
+    }
+
+    #[test]
+    fn a_message_is_one_line() {
+        let mut out = Vec::new();
+        one_line(b"{\"a\":1}\r\n", &mut out);
+        one_line(b"two\nlines", &mut out);
+        one_line(b"", &mut out);
+        assert_eq!(out, b"{\"a\":1}\ntwo lines\n\n");
+    }
+}
