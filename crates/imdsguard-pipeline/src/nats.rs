@@ -8,12 +8,17 @@
 //! so the stream holds `imdsguard.part.<p>.<token>`: every record of a host in one partition, read
 //! by one durable consumer (`imdsguard-<p>`).
 //!
-//! A message is acknowledged only after the alerts it raised, their incident links and the
-//! baselines it changed are committed to the store: delivery is at least once, and since an
-//! alert's id is a hash of its rule, its record (the stream and the message's sequence number)
-//! and its time, a message delivered again adds no alert twice. The consumer hands out at most
-//! [`MAX_ACK_PENDING`] messages not yet acknowledged: a slow worker slows the stream's
-//! consumption, and nothing is dropped.
+//! The store keeps, per partition, the sequence number of the last message whose alerts,
+//! incident links and baseline changes it committed, in the same transaction as those (as it
+//! keeps a file's offset); the message is acknowledged after that commit. A worker taking a
+//! partition (at start) has its consumer deliver from the message after the stored one: what a
+//! killed worker had taken and not committed comes again at once and in order, rather than when
+//! the server's acknowledgement timer runs out, and what it had committed but not acknowledged
+//! is not read twice. A message delivered again anyway (an acknowledgement lost) is at or below
+//! the stored sequence and is skipped; and since an alert's id is a hash of its rule, its record
+//! (the stream and the message's sequence number) and its time, no alert is stored twice. The
+//! consumer hands out at most [`MAX_ACK_PENDING`] messages not yet acknowledged: a slow worker
+//! slows the stream's consumption, and nothing is dropped.
 
 use std::time::Duration;
 
@@ -66,6 +71,11 @@ pub fn partition_of(token: &str, n: u32) -> u32 {
     h % n.max(1)
 }
 
+/// The name a partition's position has in the store (its checkpoint): `nats:STREAM:P`.
+pub(crate) fn partition_input(stream: &str, p: u32) -> String {
+    format!("nats:{stream}:{p}")
+}
+
 /// Where `watch` reads from.
 #[derive(Debug, Clone)]
 pub struct NatsSource {
@@ -91,14 +101,14 @@ fn one_line(payload: &[u8], out: &mut Vec<u8>) {
 }
 
 #[cfg(feature = "nats")]
-pub(crate) use with_nats::NatsInput;
-#[cfg(feature = "nats")]
 pub use with_nats::ship;
+#[cfg(feature = "nats")]
+pub(crate) use with_nats::NatsInput;
 
 #[cfg(not(feature = "nats"))]
-pub(crate) use without_nats::NatsInput;
-#[cfg(not(feature = "nats"))]
 pub use without_nats::ship;
+#[cfg(not(feature = "nats"))]
+pub(crate) use without_nats::NatsInput;
 
 /// What `ship` did.
 #[derive(Debug, Default, Clone)]
@@ -116,6 +126,8 @@ pub struct ShipReport {
 pub struct ShipConfig {
     /// The server.
     pub url: String,
+    /// The stream (created when it does not exist, as `watch` creates it).
+    pub stream: String,
     /// The files.
     pub inputs: Vec<std::path::PathBuf>,
     /// The host the lines come from.
@@ -192,13 +204,34 @@ mod with_nats {
     use async_nats::jetstream::{self, consumer::PullConsumer};
     use futures_util::StreamExt;
 
+    /// The stream, created holding `imdsguard.part.>` when it does not exist.
+    async fn stream(
+        js: &jetstream::Context,
+        name: &str,
+        url: &str,
+    ) -> Result<jetstream::stream::Stream, PipelineError> {
+        js.get_or_create_stream(jetstream::stream::Config {
+            name: name.to_owned(),
+            subjects: vec![format!("{PARTS}.>")],
+            storage: jetstream::stream::StorageType::File,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| nats_error(url, &format!("the stream {name}"), e))
+    }
+
     /// Messages taken from one partition, for one transaction.
     pub(crate) struct Taken {
+        /// The partition's position after them, to commit with their results.
+        pub(crate) checkpoint: imdsguard_store::Checkpoint,
         /// Runs of messages with consecutive stream sequence numbers: their lines, and the
         /// sequence before the first (record positions are sequence numbers).
         pub(crate) segments: Vec<(Vec<u8>, u64)>,
         /// The host each message's header or subject names, by sequence number.
         pub(crate) hosts: Vec<(u64, String)>,
+        /// The partition they came from.
+        #[cfg_attr(not(test), allow(dead_code))]
+        pub(crate) partition: u32,
     }
 
     /// The stream, read through one durable consumer per partition.
@@ -206,11 +239,16 @@ mod with_nats {
         rt: tokio::runtime::Runtime,
         client: async_nats::Client,
         consumers: Vec<PullConsumer>,
+        /// Per partition, the last sequence whose results are committed.
+        committed: Vec<u64>,
+        /// The partition and last sequence of the messages last taken.
+        taken: Option<(usize, u64)>,
         next: usize,
         /// The last message taken and not yet acknowledged (acknowledging it acknowledges
         /// every one before it on its consumer).
         unacked: Option<jetstream::Message>,
         url: String,
+        stream: String,
         /// `nats:STREAM`: the records' source.
         pub(crate) name: String,
         /// Messages taken so far.
@@ -218,9 +256,17 @@ mod with_nats {
     }
 
     impl NatsInput {
-        /// Connects, creates the stream if it does not exist (holding `imdsguard.part.>`) and
-        /// a durable consumer per partition.
-        pub(crate) fn connect(src: &NatsSource) -> Result<NatsInput, PipelineError> {
+        /// Connects, creates the stream if it does not exist (holding `imdsguard.part.>`), and
+        /// (re)creates each partition's durable consumer to deliver from the message after the
+        /// last one `saved` (the store's checkpoint of `nats:STREAM:P`) says is committed.
+        pub(crate) fn connect(
+            src: &NatsSource,
+            saved: &dyn Fn(&str) -> Result<Option<u64>, PipelineError>,
+        ) -> Result<NatsInput, PipelineError> {
+            let mut committed = Vec::new();
+            for p in 0..PARTITIONS {
+                committed.push(saved(&partition_input(&src.stream, p))?.unwrap_or(0));
+            }
             let url = src.url.clone();
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -234,30 +280,39 @@ mod with_nats {
                     .await
                     .map_err(|e| nats_error(&url, "connecting", e))?;
                 let js = jetstream::new(client.clone());
-                let stream = js
-                    .get_or_create_stream(jetstream::stream::Config {
-                        name: src.stream.clone(),
-                        subjects: vec![format!("{PARTS}.>")],
-                        storage: jetstream::stream::StorageType::File,
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(|e| nats_error(&url, &format!("the stream {}", src.stream), e))?;
+                let stream = stream(&js, &src.stream, &url).await?;
                 let mut consumers = Vec::new();
-                for p in 0..PARTITIONS {
+                for (p, last) in committed.iter().enumerate() {
                     let name = format!("imdsguard-{p}");
+                    // Its messages delivered to a worker that is gone would wait for their
+                    // acknowledgement timer, and come after newer ones: the consumer starts
+                    // again where the store stands.
+                    match stream.delete_consumer(&name).await {
+                        Ok(_) => {}
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                jetstream::stream::ConsumerErrorKind::JetStream(j)
+                                    if j.error_code() == jetstream::ErrorCode::CONSUMER_NOT_FOUND
+                            ) => {}
+                        Err(e) => return Err(nats_error(&url, &format!("the consumer {name}"), e)),
+                    }
                     let c: PullConsumer = stream
-                        .get_or_create_consumer(
-                            &name,
-                            jetstream::consumer::pull::Config {
-                                durable_name: Some(name.clone()),
-                                filter_subject: format!("{PARTS}.{p}.>"),
-                                ack_policy: jetstream::consumer::AckPolicy::All,
-                                ack_wait: Duration::from_secs(60),
-                                max_ack_pending: MAX_ACK_PENDING,
-                                ..Default::default()
+                        .create_consumer(jetstream::consumer::pull::Config {
+                            durable_name: Some(name.clone()),
+                            filter_subject: format!("{PARTS}.{p}.>"),
+                            deliver_policy: if *last == 0 {
+                                jetstream::consumer::DeliverPolicy::All
+                            } else {
+                                jetstream::consumer::DeliverPolicy::ByStartSequence {
+                                    start_sequence: last + 1,
+                                }
                             },
-                        )
+                            ack_policy: jetstream::consumer::AckPolicy::All,
+                            ack_wait: Duration::from_secs(60),
+                            max_ack_pending: MAX_ACK_PENDING,
+                            ..Default::default()
+                        })
                         .await
                         .map_err(|e| nats_error(&url, &format!("the consumer {name}"), e))?;
                     consumers.push(c);
@@ -268,9 +323,12 @@ mod with_nats {
                 rt,
                 client,
                 consumers,
+                committed,
+                taken: None,
                 next: 0,
                 unacked: None,
                 url,
+                stream: src.stream.clone(),
                 name: format!("nats:{}", src.stream),
                 messages: 0,
             })
@@ -279,8 +337,13 @@ mod with_nats {
         /// Up to `max_bytes` of messages waiting on the next partition that has any, or `None`
         /// when none has.
         pub(crate) fn take(&mut self, max_bytes: usize) -> Result<Option<Taken>, PipelineError> {
-            debug_assert!(self.unacked.is_none(), "the last messages taken are acknowledged first");
+            debug_assert!(
+                self.unacked.is_none(),
+                "the last messages taken are acknowledged first"
+            );
             for _ in 0..self.consumers.len() {
+                let partition = self.next as u32;
+                let committed = self.committed[self.next];
                 let c = &self.consumers[self.next];
                 self.next = (self.next + 1) % self.consumers.len();
                 let url = &self.url;
@@ -302,8 +365,16 @@ mod with_nats {
                     continue;
                 }
                 let mut taken = Taken {
+                    checkpoint: imdsguard_store::Checkpoint {
+                        input: partition_input(&self.stream, partition),
+                        offset: committed,
+                        lines: committed,
+                        identity: None,
+                        tail: None,
+                    },
                     segments: Vec::new(),
                     hosts: Vec::new(),
+                    partition,
                 };
                 let mut last_seq = None;
                 for m in &got {
@@ -311,6 +382,12 @@ mod with_nats {
                         .info()
                         .map_err(|e| nats_error(url, "reading a message's sequence", e))?
                         .stream_sequence;
+                    // Delivered again after its results were committed: done already.
+                    if seq <= committed {
+                        continue;
+                    }
+                    taken.checkpoint.offset = seq;
+                    taken.checkpoint.lines = seq;
                     if last_seq.map(|l: u64| l + 1) != Some(seq) {
                         taken.segments.push((Vec::new(), seq.saturating_sub(1)));
                     }
@@ -330,6 +407,7 @@ mod with_nats {
                 }
                 taken.hosts.sort_by_key(|(s, _)| *s);
                 self.messages += got.len() as u64;
+                self.taken = Some((partition as usize, taken.checkpoint.offset));
                 self.unacked = got.pop();
                 return Ok(Some(taken));
             }
@@ -338,6 +416,9 @@ mod with_nats {
 
         /// Acknowledges the messages last taken (their results are committed).
         pub(crate) fn ack(&mut self) -> Result<(), PipelineError> {
+            if let Some((p, last)) = self.taken.take() {
+                self.committed[p] = self.committed[p].max(last);
+            }
             let Some(m) = self.unacked.take() else {
                 return Ok(());
             };
@@ -373,7 +454,10 @@ mod with_nats {
             .iter()
             .map(|p| {
                 let name = p.display().to_string();
-                let pos = saved.iter().find(|(f, _)| *f == name).map(|(_, p)| p.clone());
+                let pos = saved
+                    .iter()
+                    .find(|(f, _)| *f == name)
+                    .map(|(_, p)| p.clone());
                 Follower::new(p, pos)
             })
             .collect();
@@ -382,13 +466,15 @@ mod with_nats {
             .build()
             .map_err(|e| nats_error(&url, "starting the client", e))?;
         let js = rt.block_on(async {
-            async_nats::ConnectOptions::new()
+            let js = async_nats::ConnectOptions::new()
                 .connection_timeout(Duration::from_secs(10))
                 .name("imdsguard ship")
                 .connect(url.as_str())
                 .await
                 .map(jetstream::new)
-                .map_err(|e| nats_error(&url, "connecting", e))
+                .map_err(|e| nats_error(&url, "connecting", e))?;
+            stream(&js, &cfg.stream, &url).await?;
+            Ok::<_, PipelineError>(js)
         })?;
         let subject = format!("{LOGS}.{}", subject_token(&cfg.host));
         let mut report = ShipReport {
@@ -436,11 +522,7 @@ mod with_nats {
                         headers.insert(HOST_HEADER, cfg.host.as_str());
                         headers.insert("Nats-Msg-Id", id.as_str());
                         let ack = js
-                            .publish_with_headers(
-                                subject.clone(),
-                                headers,
-                                line.to_vec().into(),
-                            )
+                            .publish_with_headers(subject.clone(), headers, line.to_vec().into())
                             .await
                             .map_err(|e| nats_error(&url, "publishing", e))?;
                         acks.push(ack);
@@ -480,6 +562,7 @@ mod without_nats {
     const OFF: &str = "this imdsguard was built without NATS (the `nats` feature)";
 
     pub(crate) struct Taken {
+        pub(crate) checkpoint: imdsguard_store::Checkpoint,
         pub(crate) segments: Vec<(Vec<u8>, u64)>,
         pub(crate) hosts: Vec<(u64, String)>,
     }
@@ -490,7 +573,11 @@ mod without_nats {
     }
 
     impl NatsInput {
-        pub(crate) fn connect(src: &NatsSource) -> Result<NatsInput, PipelineError> {
+        pub(crate) fn connect(
+            src: &NatsSource,
+            _saved: &dyn Fn(&str) -> Result<Option<u64>, PipelineError>,
+        ) -> Result<NatsInput, PipelineError> {
+            let _ = partition_input;
             Err(PipelineError::Nats(format!("{}: {OFF}", src.url)))
         }
 
@@ -530,7 +617,7 @@ mod tests {
     #[test]
     fn partitions_are_fnv1a_of_the_token() {
         // FNV-1a 32 of "" is its offset basis; of "a", 0xe40c292c (the published test vectors).
-        assert_eq!(partition_of("", u32::MAX), 0x811c_9dc5 % u32::MAX);
+        assert_eq!(partition_of("", u32::MAX), 0x811c_9dc5);
         assert_eq!(partition_of("a", u32::MAX), 0xe40c_292c);
         assert!(partition_of("web01", PARTITIONS) < PARTITIONS);
     }
@@ -542,5 +629,68 @@ mod tests {
         one_line(b"two\nlines", &mut out);
         one_line(b"", &mut out);
         assert_eq!(out, b"{\"a\":1}\ntwo lines\n\n");
+    }
+}
+
+/// Against a real server (`tests/nats/server.sh`).
+#[cfg(all(test, feature = "nats"))]
+mod server_tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    /// The server's mapping, not only this file's arithmetic: every host's records land on the
+    /// partition [`partition_of`] names, so a worker restoring a partition's hosts finds them.
+    #[test]
+    fn the_servers_mapping_puts_each_host_in_the_partition_computed_here() {
+        let (url, dir) = imdsguard_testdata::nats!();
+        let src = NatsSource {
+            url: url.clone(),
+            stream: DEFAULT_STREAM.into(),
+        };
+        let mut input = NatsInput::connect(&src, &|_| Ok(None)).unwrap();
+        let log = dir.join("one.log");
+        std::fs::write(&log, "one line\n").unwrap();
+        let hosts = [
+            "web01.corp.example",
+            "db01",
+            "ip-10-0-0-1",
+            "WEB02",
+            "a",
+            "b",
+            "c",
+        ];
+        for (i, host) in hosts.iter().enumerate() {
+            let cfg = ShipConfig {
+                url: url.clone(),
+                stream: DEFAULT_STREAM.into(),
+                inputs: vec![log.clone()],
+                host: (*host).into(),
+                state: dir.join(format!("state-{i}.json")),
+                follow: false,
+                poll: Duration::from_millis(10),
+                max_chunk: 1 << 16,
+            };
+            let r = ship(&cfg, &AtomicBool::new(false), &mut |n| panic!("{n}")).unwrap();
+            assert_eq!((r.published, r.duplicates), (1, 0));
+        }
+        // Each partition's consumer hands out exactly its hosts' records.
+        let mut seen = Vec::new();
+        while let Some(t) = input.take(1 << 20).unwrap() {
+            for (_, host) in &t.hosts {
+                seen.push((host.clone(), t.partition));
+            }
+            input.ack().unwrap();
+        }
+        seen.sort();
+        let mut want: Vec<(String, u32)> = hosts
+            .iter()
+            .map(|h| (h.to_string(), partition_of(&subject_token(h), PARTITIONS)))
+            .collect();
+        want.sort();
+        assert_eq!(seen, want);
+        // More than one partition is in use (the hash spreads them).
+        let mut parts: Vec<u32> = want.iter().map(|(_, p)| *p).collect();
+        parts.dedup();
+        assert!(parts.len() > 1, "{want:?}");
     }
 }

@@ -337,7 +337,12 @@ pub fn watch(
         inputs.push(Input::File(Follower::new(p, saved)));
     }
     if let Some(src) = &cfg.nats {
-        let n = crate::nats::NatsInput::connect(src)?;
+        let n = crate::nats::NatsInput::connect(src, &|input| {
+            Ok(store
+                .checkpoint(input)
+                .map_err(PipelineError::store("reading the saved positions"))?
+                .map(|c| c.offset))
+        })?;
         reporter.note(&format!(
             "reading the stream {} on {} ({} partitions)",
             src.stream,
@@ -469,7 +474,7 @@ pub fn watch(
                         let name = n.name.clone();
                         let segments: Vec<(&[u8], u64)> =
                             t.segments.iter().map(|(b, s)| (&b[..], *s)).collect();
-                        w.chunk(&name, &segments, &t.hosts, None, sink)?;
+                        w.chunk(&name, &segments, &t.hosts, Some(t.checkpoint), sink)?;
                         // Committed: the messages can go.
                         n.ack()?;
                     }

@@ -77,26 +77,13 @@ pub fn postgres() -> Option<String> {
     let got = SERVER.get_or_init(|| {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("imdsguard-pg-{}-{port}", std::process::id()));
-        let script =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/postgres/server.sh");
-        let out = std::process::Command::new("bash")
-            .arg(&script)
-            .arg(&dir)
-            .arg(port.to_string())
-            .arg(std::process::id().to_string())
-            // Durability is not under test: a test run need not wait for the disk.
-            .args(["fsync=off", "synchronous_commit=off"])
-            .output()
-            .map_err(|e| format!("{}: {e}", script.display()))?;
-        match out.status.code() {
-            Some(0) => Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned()),
-            Some(3) => Err(String::new()),
-            _ => Err(format!(
-                "{} failed: {}",
-                script.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            )),
-        }
+        // Durability is not under test: a test run need not wait for the disk.
+        start_server(
+            "postgres/server.sh",
+            &dir,
+            port,
+            &["fsync=off", "synchronous_commit=off"],
+        )
     });
     match got {
         Ok(url) => Some(url.clone()),
@@ -146,6 +133,73 @@ pub fn postgres_database(name: &str) -> Option<String> {
     psql(&format!("CREATE DATABASE {db}"));
     let (server, _) = base.rsplit_once('/').expect("a URL with a database");
     Some(format!("{server}/{db}"))
+}
+
+/// A new NATS server with JetStream of the test's own (`tests/nats/server.sh`: loopback, the
+/// subject mapping of `deploy/nats/imdsguard.conf`, stopped when this process exits; one per
+/// call, since the stream's subjects are fixed and two streams cannot share them): its URL and
+/// its directory (whose `pid` file names the server's process). Without nats-server installed:
+/// under CI a panic, else one line saying the test is skipped, and `None`.
+pub fn nats() -> Option<(String, PathBuf)> {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("imdsguard-nats-{}-{port}", std::process::id()));
+    let got = start_server("nats/server.sh", &dir, port, &[]).map(|url| (url, dir));
+    match got {
+        Ok(server) => Some(server),
+        Err(e) if !e.is_empty() => panic!("cannot start the tests' NATS server: {e}"),
+        Err(_) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "nats-server is not installed: CI installs Debian's nats-server package"
+            );
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: no nats-server here (Debian's nats-server package)"
+            );
+            None
+        }
+    }
+}
+
+/// `let (url, dir) = nats!();` — a new NATS server, or the test returns (skipped).
+#[macro_export]
+macro_rules! nats {
+    () => {
+        match $crate::nats() {
+            Some(u) => u,
+            None => return,
+        }
+    };
+}
+
+/// Runs a server script of `tests/` (`DIR PORT WATCH`, then `extra` settings): its printed URL,
+/// `Err("")` when the server is not installed (the script's status 3), else why it failed.
+fn start_server(
+    script: &str,
+    dir: &std::path::Path,
+    port: u16,
+    extra: &[&str],
+) -> Result<String, String> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests")
+        .join(script);
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(dir)
+        .arg(port.to_string())
+        .arg(std::process::id().to_string())
+        .args(extra)
+        .output()
+        .map_err(|e| format!("{}: {e}", script.display()))?;
+    match out.status.code() {
+        Some(0) => Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned()),
+        Some(3) => Err(String::new()),
+        _ => Err(format!(
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+    }
 }
 
 /// `let url = postgres_database!("name");` — a new database's URL, or the test returns

@@ -18,6 +18,9 @@ pub(crate) struct ShipArgs {
     /// The NATS server (`nats://host:4222`).
     #[arg(long, value_name = "URL")]
     nats: String,
+    /// The stream (created when it does not exist, holding imdsguard.part.>).
+    #[arg(long, value_name = "NAME", default_value = imdsguard_pipeline::nats::DEFAULT_STREAM)]
+    stream: String,
     /// The host the lines come from (default: this machine's name): the subject
     /// `imdsguard.logs.<host>` and the header `Imdsguard-Host`, which `watch` gives to records
     /// that name no host.
@@ -54,6 +57,7 @@ pub(crate) fn ship(a: ShipArgs) -> Result<ExitCode> {
     };
     let cfg = imdsguard_pipeline::ShipConfig {
         url: a.nats,
+        stream: a.stream,
         inputs: a.inputs,
         host: a.host.unwrap_or_else(this_host),
         state,
@@ -63,7 +67,8 @@ pub(crate) fn ship(a: ShipArgs) -> Result<ExitCode> {
     };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handlers")?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing signal handlers")?;
     }
     let report = imdsguard_pipeline::ship(&cfg, &stop, &mut |n| eprintln!("imdsguard ship: {n}"))?;
     eprintln!(

@@ -1,0 +1,321 @@
+//! The log bus end to end, with a real nats-server (tests/nats/server.sh): `ship` publishes
+//! files, `watch --nats` reads the stream into the store. A worker killed with SIGKILL while its
+//! output is blocked, and the NATS server restarted, lose and repeat nothing: the store holds what
+//! `hunt` finds in the same files, each alert once, one incident per host.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_imdsguard"));
+    c.current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .env_remove("IMDSGUARD_DB");
+    c
+}
+
+fn dir(case: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("imdsguard-nats-{case}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A Sysmon process start of curl reading role credentials at second `i` on host `web0<i % 7>`,
+/// as NXLog writes it.
+fn line(i: u32) -> String {
+    let t = 8 * 3600 + i;
+    json!({
+        "EventTime": format!("2026-11-20 {:02}:{:02}:{:02}", t / 3600 % 24, t / 60 % 60, t % 60),
+        "Hostname": format!("web{:02}", i % 7), "SourceModuleType": "im_msvistalog", "EventID": 1,
+        "Channel": "Microsoft-Windows-Sysmon/Operational", "ProcessId": (10_000 + i).to_string(),
+        "Image": "C:\\Windows\\System32\\curl.exe",
+        "CommandLine": format!("curl.exe -s http://169.254.169.254/latest/meta-data/iam/security-credentials/role-{i}"),
+        "User": "CORP\\svc-web", "ParentProcessId": "6900",
+        "ParentImage": "C:\\Windows\\System32\\cmd.exe",
+    })
+    .to_string()
+        + "\n"
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Each alert as what identifies it whatever file or stream it came from: rule, time, host.
+fn keys(text: &str) -> Vec<(String, String, String)> {
+    let mut out: Vec<_> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("rule_id").is_some() && v.get("incident_id").is_none())
+        .map(|v| {
+            let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+            (s("rule_id"), s("time"), s("host"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn stored(db: &Path) -> String {
+    ok(&bin()
+        .args(["alerts", "--output", "jsonl", "--limit", "1000000", "--db"])
+        .arg(db)
+        .output()
+        .unwrap())
+}
+
+fn ship(url: &str, file: &Path, host: &str, state: &Path) -> String {
+    let o = bin()
+        .args(["ship", "--nats", url, "--host", host, "--state"])
+        .arg(state)
+        .arg(file)
+        .output()
+        .unwrap();
+    ok(&o);
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn kill9(child: &mut Child) {
+    let status = Command::new("kill")
+        .args(["-9", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(!child.wait().unwrap().success(), "killed, not finished");
+}
+
+/// Stops the server and starts it again on the same port and store (its messages and consumers
+/// kept on disk).
+fn restart_nats(server: &Path) {
+    let pid = std::fs::read_to_string(server.join("pid")).unwrap();
+    let _ = Command::new("kill").arg(pid.trim()).status();
+    let started = Instant::now();
+    while Path::new(&format!("/proc/{}", pid.trim())).exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "nats-server did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Started as the script starts it, in a session of its own (not this test's child); the
+    // script's watcher stops the one its `pid` file names when the test binary exits.
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(
+            "setsid nats-server -c \"$1/server.conf\" > \"$1/server2.log\" 2>&1 < /dev/null & echo $!",
+        )
+        .arg("restart")
+        .arg(server)
+        .output()
+        .unwrap();
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(!pid.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(server.join("pid"), pid).unwrap();
+    let started = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(server.join("server2.log")).unwrap_or_default();
+        if text.contains("Server is ready") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{text}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_killed_worker_and_a_restarted_server_lose_and_repeat_no_alert() {
+    let (url, server) = imdsguard_testdata::nats!();
+    let d = dir("kill");
+    run_kill_and_restart(&url, &server, &d, &d.join("store.db"));
+}
+
+/// The same with the store on PostgreSQL, the store several workers share.
+#[test]
+fn a_killed_worker_and_a_restarted_server_lose_and_repeat_no_alert_in_postgres() {
+    let (url, server) = imdsguard_testdata::nats!();
+    let db = imdsguard_testdata::postgres_database!("nats_kill");
+    run_kill_and_restart(&url, &server, &dir("kill-pg"), Path::new(&db));
+}
+
+fn run_kill_and_restart(url: &str, server: &Path, d: &Path, db: &Path) {
+    // Seven hosts' logs, each shipped from its host; the same records in one file for `hunt`.
+    let all = d.join("all.jsonl");
+    let mut everything = String::new();
+    for h in 0..7u32 {
+        let text: String = (0..2100).filter(|i| i % 7 == h).map(line).collect();
+        everything.push_str(&text);
+        let f = d.join(format!("web{h:02}.jsonl"));
+        std::fs::write(&f, text).unwrap();
+        let said = ship(
+            url,
+            &f,
+            &format!("web{h:02}"),
+            &d.join(format!("ship-{h}.json")),
+        );
+        assert!(said.contains("300 lines of 1 files published"), "{said}");
+    }
+    std::fs::write(&all, everything).unwrap();
+    let want = keys(&ok(&bin()
+        .args(["hunt", "--no-db", "--output", "jsonl"])
+        .arg(&all)
+        .output()
+        .unwrap()));
+    assert!(want.len() >= 2100, "{}", want.len());
+
+    // A worker whose output nobody reads: once the pipe is full it blocks before acknowledging
+    // what it printed, and is killed there.
+    let mut first = bin()
+        .args(["watch", "--nats", url, "--max-chunk", "4096", "--db"])
+        .arg(db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    // Until the worker has made the store and stored something.
+    let stored_yet = || {
+        let o = bin()
+            .args(["alerts", "--output", "jsonl", "--limit", "1000000", "--db"])
+            .arg(db)
+            .output()
+            .unwrap();
+        keys(&String::from_utf8_lossy(&o.stdout))
+    };
+    // Alerts are printed before their messages commit: once the pipe is full, the batch being
+    // printed never commits. Wait for a first commit, or a stall before any.
+    while stored_yet().is_empty() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let before_kill = stored_yet().len();
+    assert!(
+        before_kill < want.len(),
+        "all read before the kill: nothing tested"
+    );
+    kill9(&mut first);
+    let mut printed_first = String::new();
+    first
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_to_string(&mut printed_first)
+        .unwrap();
+    printed_first.truncate(printed_first.rfind('\n').map_or(0, |i| i + 1));
+
+    // The server restarts; the stream and its consumers' positions are on its disk.
+    restart_nats(server);
+    let second = bin()
+        .args(["watch", "--nats", url, "--once", "--db"])
+        .arg(db)
+        .output()
+        .unwrap();
+    let printed_second = ok(&second);
+
+    let got = keys(&stored(db));
+    let missing: Vec<_> = want.iter().filter(|k| !got.contains(k)).take(10).collect();
+    let extra: Vec<_> = got.iter().filter(|k| !want.contains(k)).take(10).collect();
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "lost or extra alerts in the store: missing {missing:?}, extra {extra:?}"
+    );
+    assert_eq!(got, want);
+    // Printed at least once across the two runs, nothing printed that is not stored.
+    let mut printed = keys(&printed_first);
+    printed.extend(keys(&printed_second));
+    printed.sort();
+    printed.dedup();
+    assert_eq!(printed, got);
+    // One incident per host, holding every alert: the restart continued them.
+    let incidents: Vec<Value> = ok(&bin()
+        .args(["incident", "--json", "--limit", "100", "--db"])
+        .arg(db)
+        .output()
+        .unwrap())
+    .lines()
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect();
+    assert_eq!(incidents.len(), 7);
+    let total: u64 = incidents
+        .iter()
+        .map(|i| i["alerts"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total as usize, got.len());
+    // Nothing is left to read: a third run stores and prints nothing.
+    let third = ok(&bin()
+        .args(["watch", "--nats", url, "--once", "--db"])
+        .arg(db)
+        .output()
+        .unwrap());
+    assert!(keys(&third).is_empty(), "{third}");
+}
+
+/// A shipper restarted without its positions publishes every line again, and the stream keeps
+/// each once (its message id is the line's place in its file).
+#[test]
+fn a_shipper_that_lost_its_positions_publishes_nothing_twice() {
+    let (url, _server) = imdsguard_testdata::nats!();
+    let d = dir("dedupe");
+    // The stream exists once a worker has started.
+    ok(&bin()
+        .args(["watch", "--nats", &url, "--once", "--db"])
+        .arg(d.join("w.db"))
+        .output()
+        .unwrap());
+    let f = d.join("web00.jsonl");
+    std::fs::write(&f, (0..50).map(line).collect::<String>()).unwrap();
+    let state = d.join("state.json");
+    let said = ship(&url, &f, "web00", &state);
+    assert!(
+        said.contains("50 lines of 1 files published") && said.contains("(0 already there)"),
+        "{said}"
+    );
+    // Its positions kept: nothing to publish.
+    let said = ship(&url, &f, "web00", &state);
+    assert!(said.contains(" 0 lines of 1 files published"), "{said}");
+    // Its positions lost: everything is sent, and the stream says it has it all.
+    std::fs::remove_file(&state).unwrap();
+    let said = ship(&url, &f, "web00", &state);
+    assert!(
+        said.contains("50 lines of 1 files published") && said.contains("(50 already there)"),
+        "{said}"
+    );
+    // The file grows: only the new lines go.
+    let mut more: String = std::fs::read_to_string(&f).unwrap();
+    more.extend((50..60).map(line));
+    std::fs::write(&f, more).unwrap();
+    let said = ship(&url, &f, "web00", &state);
+    assert!(
+        said.contains("10 lines of 1 files published") && said.contains("(0 already there)"),
+        "{said}"
+    );
+    // A worker reads 60 records.
+    let o = bin()
+        .args(["watch", "--nats", &url, "--once", "--db"])
+        .arg(d.join("w.db"))
+        .output()
+        .unwrap();
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("60 events"), "{err}");
+}
+
+/// No server there: the error names it, and nothing waits forever.
+#[test]
+fn an_unreachable_server_is_named() {
+    let url = format!("nats://127.0.0.1:{}", imdsguard_testdata::free_port());
+    let d = dir("unreachable");
+    let o = bin()
+        .args(["watch", "--nats", &url, "--once", "--db"])
+        .arg(d.join("w.db"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("NATS {url}: connecting")), "{err}");
+}
