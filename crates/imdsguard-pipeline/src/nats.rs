@@ -348,10 +348,12 @@ mod with_nats {
                 self.next = (self.next + 1) % self.consumers.len();
                 let url = &self.url;
                 let mut got: Vec<jetstream::Message> = self.rt.block_on(async {
+                    // By count, not bytes: a pull cut by its byte limit ends with a status
+                    // the client reports as an error. A message is mostly a few hundred bytes
+                    // to a few kilobytes.
                     let mut batch = c
                         .fetch()
-                        .max_messages(10_000)
-                        .max_bytes(max_bytes)
+                        .max_messages((max_bytes / 512).clamp(8, 10_000))
                         .messages()
                         .await
                         .map_err(|e| nats_error(url, "fetching", e))?;

@@ -800,6 +800,8 @@ impl Store {
             let path = path.clone();
             move |source| StoreError::Sqlite { path, what, source }
         };
+        // A match, not a `let`: with the `postgres` feature it has a second arm.
+        #[allow(clippy::infallible_destructuring_match)]
         let conn = match &mut self.db {
             Db::Sqlite(c) => c,
             #[cfg(feature = "postgres")]
