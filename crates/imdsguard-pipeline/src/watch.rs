@@ -275,6 +275,37 @@ pub fn watch(
     on_rules(&rules_report);
     rules.require_some(&rules_report)?;
     let store = open_store(&cfg.db, "give another --db")?;
+    // One worker reads a stream at a time: another one started on it waits, and takes over
+    // (with the state the first one committed) when the first one's connection to the store
+    // ends, however it ends.
+    if let Some(src) = &cfg.nats {
+        let lock = format!("nats:{}", src.stream);
+        let mut said = false;
+        while !store
+            .try_lock(&lock)
+            .map_err(PipelineError::store("taking the stream's lock"))?
+        {
+            if !said {
+                reporter.note(&format!(
+                    "another worker reads the stream {} with this store; waiting to take over",
+                    src.stream
+                ));
+                said = true;
+            }
+            if stop.load(Ordering::Relaxed) {
+                return Ok(WatchReport {
+                    summary: Summary::default(),
+                    status: WatchStatus::default(),
+                    signalled: true,
+                    webhook_backlog: 0,
+                });
+            }
+            std::thread::sleep(cfg.poll.max(Duration::from_millis(100)));
+        }
+        if said {
+            reporter.note(&format!("taking over the stream {}", src.stream));
+        }
+    }
     let baselines = store
         .baselines()
         .map_err(PipelineError::store("reading the saved baselines"))?;

@@ -334,6 +334,8 @@ pub const OPEN: &str = "open";
 pub struct Store {
     db: Db,
     path: String,
+    /// Lock files held for [`Store::try_lock`] (SQLite), released when the store is dropped.
+    locks: std::cell::RefCell<Vec<std::fs::File>>,
 }
 
 fn severity_rank(s: Severity) -> i64 {
@@ -526,6 +528,7 @@ impl Store {
         let mut store = Store {
             db: Db::Sqlite(conn),
             path: p,
+            locks: Default::default(),
         };
         store.setup()?;
         Ok(store)
@@ -577,6 +580,7 @@ impl Store {
             let store = Store {
                 db: Db::Sqlite(conn),
                 path: p.clone(),
+                locks: Default::default(),
             };
             let version = store.version()?;
             let known = MIGRATIONS.len() as i64;
@@ -649,6 +653,7 @@ impl Store {
         let store = Store {
             db: Db::Postgres(Box::new(std::cell::RefCell::new(db::Pg::new(client)))),
             path: shown.clone(),
+            locks: Default::default(),
         };
         let known = MIGRATIONS.len() as i64;
         if !write {
@@ -1810,6 +1815,58 @@ impl Store {
             })
             .map_err(self.err(what))?;
         tx.commit().map_err(self.err(what))
+    }
+
+    /// Takes the lock `name` for as long as this store is open, if no other process holds it
+    /// (false when one does): one reader of a stream at a time, others waiting to take over.
+    /// On PostgreSQL a session advisory lock (released when this connection ends, however the
+    /// process ends); on SQLite a lock on a file beside the store (`<file>.<name>.lock`).
+    pub fn try_lock(&self, name: &str) -> Result<bool, StoreError> {
+        match &self.db {
+            Db::Sqlite(_) => {
+                let safe: String = name
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                    .collect();
+                let path = format!("{}.{safe}.lock", self.path);
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&path)
+                    .map_err(|source| StoreError::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
+                match f.try_lock() {
+                    Ok(()) => {
+                        self.locks.borrow_mut().push(f);
+                        Ok(true)
+                    }
+                    Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+                    Err(std::fs::TryLockError::Error(source)) => {
+                        Err(StoreError::Io { path, source })
+                    }
+                }
+            }
+            #[cfg(feature = "postgres")]
+            Db::Postgres(_) => {
+                // A 64-bit key from the name (FNV-1a), the same in every imdsguard.
+                let mut key: u64 = 0xcbf2_9ce4_8422_2325;
+                for b in name.bytes() {
+                    key ^= u64::from(b);
+                    key = key.wrapping_mul(0x0100_0000_01b3);
+                }
+                let got = self
+                    .db
+                    .one(
+                        "SELECT pg_try_advisory_lock(?1::int8)",
+                        &[Arg::Int(key as i64)],
+                    )
+                    .map_err(self.err(&format!("taking the lock {name}")))?;
+                Ok(got == Cell::Int(1))
+            }
+        }
     }
 
     /// How many alerts the store holds.

@@ -714,3 +714,31 @@ fn an_unreachable_postgres_is_named_without_its_password() {
     );
     assert!(!said.contains("s3cret"), "{said}");
 }
+
+/// One holder of a lock at a time; it goes with the store that took it.
+#[test]
+fn a_lock_is_held_by_one_store_until_it_closes() {
+    let path = temp("lock");
+    let a = Store::open(&path).unwrap();
+    let b = Store::open(&path).unwrap();
+    assert!(a.try_lock("nats:S").unwrap());
+    assert!(!b.try_lock("nats:S").unwrap());
+    assert!(
+        b.try_lock("nats:T").unwrap(),
+        "another name is another lock"
+    );
+    drop(a);
+    assert!(b.try_lock("nats:S").unwrap());
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn a_postgres_lock_is_held_by_one_session_until_it_ends() {
+    let url = imdsguard_testdata::postgres_database!("pg_lock");
+    let a = Store::open(Path::new(&url)).unwrap();
+    let b = Store::open(Path::new(&url)).unwrap();
+    assert!(a.try_lock("nats:S").unwrap());
+    assert!(!b.try_lock("nats:S").unwrap());
+    drop(a);
+    assert!(b.try_lock("nats:S").unwrap());
+}

@@ -255,6 +255,104 @@ fn run_kill_and_restart(url: &str, server: &Path, d: &Path, db: &Path) {
     assert!(keys(&third).is_empty(), "{third}");
 }
 
+/// A second worker started on the stream waits while the first one reads it, and takes over,
+/// with the state the first one committed, when the first one is killed with SIGKILL: the store
+/// then holds what `hunt` finds, each alert once, one incident per host. The store is the one
+/// several workers share, PostgreSQL; its session lock goes with the killed worker's connection.
+#[test]
+fn a_standby_worker_takes_over_from_a_killed_one() {
+    let (url, _server) = imdsguard_testdata::nats!();
+    let db = imdsguard_testdata::postgres_database!("nats_standby");
+    let db = Path::new(&db);
+    let d = dir("standby");
+    let mut everything = String::new();
+    for h in 0..7u32 {
+        let text: String = (0..2100).filter(|i| i % 7 == h).map(line).collect();
+        everything.push_str(&text);
+        let f = d.join(format!("web{h:02}.jsonl"));
+        std::fs::write(&f, text).unwrap();
+        ship(
+            &url,
+            &f,
+            &format!("web{h:02}"),
+            &d.join(format!("ship-{h}.json")),
+        );
+    }
+    let all = d.join("all.jsonl");
+    std::fs::write(&all, everything).unwrap();
+    let want = keys(&ok(&bin()
+        .args(["hunt", "--no-db", "--output", "jsonl"])
+        .arg(&all)
+        .output()
+        .unwrap()));
+
+    // The first worker's output is a pipe nobody reads: it stalls part way.
+    let mut first = bin()
+        .args(["watch", "--nats", &url, "--max-chunk", "4096", "--db"])
+        .arg(db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let taken = Instant::now();
+    let stored_yet = || {
+        let o = bin()
+            .args(["alerts", "--output", "jsonl", "--limit", "1000000", "--db"])
+            .arg(db)
+            .output()
+            .unwrap();
+        keys(&String::from_utf8_lossy(&o.stdout))
+    };
+    while stored_yet().is_empty() && taken.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let second_err = d.join("second.err");
+    let second = bin()
+        .args(["watch", "--nats", &url, "--once", "--db"])
+        .arg(db)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&second_err).unwrap())
+        .spawn()
+        .unwrap();
+    // It waits, and reads nothing meanwhile.
+    let waiting = Instant::now();
+    while !std::fs::read_to_string(&second_err)
+        .unwrap_or_default()
+        .contains("waiting to take over")
+    {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(30),
+            "the second worker did not wait"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let before = stored_yet().len();
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(
+        stored_yet().len(),
+        before,
+        "stored while the first worker was stalled"
+    );
+    assert!(
+        before < want.len(),
+        "all read before the kill: nothing tested"
+    );
+    kill9(&mut first);
+    let out = second.wait_with_output().unwrap();
+    let err = std::fs::read_to_string(&second_err).unwrap();
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("taking over the stream IMDSGUARD"), "{err}");
+    let got = keys(&stored(db));
+    assert_eq!(got.len(), want.len(), "lost or extra alerts in the store");
+    assert_eq!(got, want);
+    let incidents = ok(&bin()
+        .args(["incident", "--json", "--limit", "100", "--db"])
+        .arg(db)
+        .output()
+        .unwrap());
+    assert_eq!(incidents.lines().count(), 7, "{incidents}");
+}
+
 /// A shipper restarted without its positions publishes every line again, and the stream keeps
 /// each once (its message id is the line's place in its file).
 #[test]
