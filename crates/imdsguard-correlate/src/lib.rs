@@ -578,6 +578,15 @@ impl Engine {
         self.incidents.restore(saved);
     }
 
+    /// Takes in the saved baselines of hosts this engine has not seen (a worker taking over a
+    /// partition of a stream restores its hosts'); a host it has keeps its own.
+    pub fn restore_baselines(&mut self, saved: Baselines) {
+        self.hosts.learn(saved.keys().map(String::as_str));
+        if let Some(imds) = &mut self.imds {
+            imds.restore_baselines(saved);
+        }
+    }
+
     /// The incidents, to hand over closed ones ([`Incidents::take_closed`]).
     pub fn incidents_mut(&mut self) -> &mut Incidents {
         &mut self.incidents

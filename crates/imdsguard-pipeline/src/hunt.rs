@@ -165,6 +165,7 @@ impl Keep {
             baselines,
             checkpoints: Vec::new(),
             outbox: None,
+            stream_hosts: Vec::new(),
         };
         match self.store.commit(&batch) {
             Ok(n) => {

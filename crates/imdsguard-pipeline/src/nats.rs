@@ -230,15 +230,16 @@ mod with_nats {
         /// The host each message's header or subject names, by sequence number.
         pub(crate) hosts: Vec<(u64, String)>,
         /// The partition they came from.
-        #[cfg_attr(not(test), allow(dead_code))]
         pub(crate) partition: u32,
     }
 
-    /// The stream, read through one durable consumer per partition.
+    /// The stream, read through one durable consumer per partition this worker holds.
     pub(crate) struct NatsInput {
         rt: tokio::runtime::Runtime,
         client: async_nats::Client,
-        consumers: Vec<PullConsumer>,
+        stream_handle: jetstream::stream::Stream,
+        /// Per partition, its consumer while this worker holds it.
+        consumers: Vec<Option<PullConsumer>>,
         /// Per partition, the last sequence whose results are committed.
         committed: Vec<u64>,
         /// The partition and last sequence of the messages last taken.
@@ -248,7 +249,8 @@ mod with_nats {
         /// every one before it on its consumer).
         unacked: Option<jetstream::Message>,
         url: String,
-        stream: String,
+        /// The stream's name.
+        pub(crate) stream: String,
         /// `nats:STREAM`: the records' source.
         pub(crate) name: String,
         /// Messages taken so far.
@@ -256,23 +258,15 @@ mod with_nats {
     }
 
     impl NatsInput {
-        /// Connects, creates the stream if it does not exist (holding `imdsguard.part.>`), and
-        /// (re)creates each partition's durable consumer to deliver from the message after the
-        /// last one `saved` (the store's checkpoint of `nats:STREAM:P`) says is committed.
-        pub(crate) fn connect(
-            src: &NatsSource,
-            saved: &dyn Fn(&str) -> Result<Option<u64>, PipelineError>,
-        ) -> Result<NatsInput, PipelineError> {
-            let mut committed = Vec::new();
-            for p in 0..PARTITIONS {
-                committed.push(saved(&partition_input(&src.stream, p))?.unwrap_or(0));
-            }
+        /// Connects and creates the stream if it does not exist (holding `imdsguard.part.>`).
+        /// No partition is read until [`NatsInput::claim`]ed.
+        pub(crate) fn connect(src: &NatsSource) -> Result<NatsInput, PipelineError> {
             let url = src.url.clone();
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .map_err(|e| nats_error(&url, "starting the client", e))?;
-            let (client, consumers) = rt.block_on(async {
+            let (client, stream_handle) = rt.block_on(async {
                 let client = async_nats::ConnectOptions::new()
                     .connection_timeout(Duration::from_secs(10))
                     .name("imdsguard watch")
@@ -281,49 +275,14 @@ mod with_nats {
                     .map_err(|e| nats_error(&url, "connecting", e))?;
                 let js = jetstream::new(client.clone());
                 let stream = stream(&js, &src.stream, &url).await?;
-                let mut consumers = Vec::new();
-                for (p, last) in committed.iter().enumerate() {
-                    let name = format!("imdsguard-{p}");
-                    // Its messages delivered to a worker that is gone would wait for their
-                    // acknowledgement timer, and come after newer ones: the consumer starts
-                    // again where the store stands.
-                    match stream.delete_consumer(&name).await {
-                        Ok(_) => {}
-                        Err(e)
-                            if matches!(
-                                e.kind(),
-                                jetstream::stream::ConsumerErrorKind::JetStream(j)
-                                    if j.error_code() == jetstream::ErrorCode::CONSUMER_NOT_FOUND
-                            ) => {}
-                        Err(e) => return Err(nats_error(&url, &format!("the consumer {name}"), e)),
-                    }
-                    let c: PullConsumer = stream
-                        .create_consumer(jetstream::consumer::pull::Config {
-                            durable_name: Some(name.clone()),
-                            filter_subject: format!("{PARTS}.{p}.>"),
-                            deliver_policy: if *last == 0 {
-                                jetstream::consumer::DeliverPolicy::All
-                            } else {
-                                jetstream::consumer::DeliverPolicy::ByStartSequence {
-                                    start_sequence: last + 1,
-                                }
-                            },
-                            ack_policy: jetstream::consumer::AckPolicy::All,
-                            ack_wait: Duration::from_secs(60),
-                            max_ack_pending: MAX_ACK_PENDING,
-                            ..Default::default()
-                        })
-                        .await
-                        .map_err(|e| nats_error(&url, &format!("the consumer {name}"), e))?;
-                    consumers.push(c);
-                }
-                Ok::<_, PipelineError>((client, consumers))
+                Ok::<_, PipelineError>((client, stream))
             })?;
             Ok(NatsInput {
                 rt,
                 client,
-                consumers,
-                committed,
+                stream_handle,
+                consumers: (0..PARTITIONS).map(|_| None).collect(),
+                committed: vec![0; PARTITIONS as usize],
                 taken: None,
                 next: 0,
                 unacked: None,
@@ -332,6 +291,56 @@ mod with_nats {
                 name: format!("nats:{}", src.stream),
                 messages: 0,
             })
+        }
+
+        /// The partitions this worker reads.
+        pub(crate) fn owned(&self) -> Vec<u32> {
+            (0..PARTITIONS)
+                .filter(|p| self.consumers[*p as usize].is_some())
+                .collect()
+        }
+
+        /// Starts reading partition `p` (its lock is this worker's) after sequence `last`,
+        /// the last one whose results the store holds: its durable consumer is made again to
+        /// deliver from there. Messages a worker that is gone had taken would otherwise wait for
+        /// their acknowledgement timer, and come after newer ones.
+        pub(crate) fn claim(&mut self, p: u32, last: u64) -> Result<(), PipelineError> {
+            let url = &self.url;
+            let stream = &self.stream_handle;
+            let c = self.rt.block_on(async {
+                let name = format!("imdsguard-{p}");
+                match stream.delete_consumer(&name).await {
+                    Ok(_) => {}
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            jetstream::stream::ConsumerErrorKind::JetStream(j)
+                                if j.error_code() == jetstream::ErrorCode::CONSUMER_NOT_FOUND
+                        ) => {}
+                    Err(e) => return Err(nats_error(url, &format!("the consumer {name}"), e)),
+                }
+                stream
+                    .create_consumer(jetstream::consumer::pull::Config {
+                        durable_name: Some(name.clone()),
+                        filter_subject: format!("{PARTS}.{p}.>"),
+                        deliver_policy: if last == 0 {
+                            jetstream::consumer::DeliverPolicy::All
+                        } else {
+                            jetstream::consumer::DeliverPolicy::ByStartSequence {
+                                start_sequence: last + 1,
+                            }
+                        },
+                        ack_policy: jetstream::consumer::AckPolicy::All,
+                        ack_wait: Duration::from_secs(60),
+                        max_ack_pending: MAX_ACK_PENDING,
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(|e| nats_error(url, &format!("the consumer {name}"), e))
+            })?;
+            self.consumers[p as usize] = Some(c);
+            self.committed[p as usize] = last;
+            Ok(())
         }
 
         /// Up to `max_bytes` of messages waiting on the next partition that has any, or `None`
@@ -344,8 +353,10 @@ mod with_nats {
             for _ in 0..self.consumers.len() {
                 let partition = self.next as u32;
                 let committed = self.committed[self.next];
-                let c = &self.consumers[self.next];
                 self.next = (self.next + 1) % self.consumers.len();
+                let Some(c) = &self.consumers[partition as usize] else {
+                    continue;
+                };
                 let url = &self.url;
                 let mut got: Vec<jetstream::Message> = self.rt.block_on(async {
                     // By count, not bytes: a pull cut by its byte limit ends with a status
@@ -567,20 +578,27 @@ mod without_nats {
         pub(crate) checkpoint: imdsguard_store::Checkpoint,
         pub(crate) segments: Vec<(Vec<u8>, u64)>,
         pub(crate) hosts: Vec<(u64, String)>,
+        pub(crate) partition: u32,
     }
 
     pub(crate) struct NatsInput {
         pub(crate) name: String,
+        pub(crate) stream: String,
         pub(crate) messages: u64,
     }
 
     impl NatsInput {
-        pub(crate) fn connect(
-            src: &NatsSource,
-            _saved: &dyn Fn(&str) -> Result<Option<u64>, PipelineError>,
-        ) -> Result<NatsInput, PipelineError> {
+        pub(crate) fn connect(src: &NatsSource) -> Result<NatsInput, PipelineError> {
             let _ = partition_input;
             Err(PipelineError::Nats(format!("{}: {OFF}", src.url)))
+        }
+
+        pub(crate) fn owned(&self) -> Vec<u32> {
+            Vec::new()
+        }
+
+        pub(crate) fn claim(&mut self, _p: u32, _last: u64) -> Result<(), PipelineError> {
+            Ok(())
         }
 
         pub(crate) fn take(&mut self, _max: usize) -> Result<Option<Taken>, PipelineError> {
@@ -649,7 +667,10 @@ mod server_tests {
             url: url.clone(),
             stream: DEFAULT_STREAM.into(),
         };
-        let mut input = NatsInput::connect(&src, &|_| Ok(None)).unwrap();
+        let mut input = NatsInput::connect(&src).unwrap();
+        for p in 0..PARTITIONS {
+            input.claim(p, 0).unwrap();
+        }
         let log = dir.join("one.log");
         std::fs::write(&log, "one line\n").unwrap();
         let hosts = [

@@ -80,6 +80,8 @@ struct Watcher<'a> {
     last_baseline_save: Instant,
     last_incident_save: Instant,
     webhook: Option<crate::Webhook>,
+    /// (partition, host) pairs of a stream already written to the store.
+    recorded: std::collections::HashSet<(u32, String)>,
 }
 
 /// What a commit saves besides the alerts and their incident links.
@@ -92,18 +94,22 @@ struct Saved<'a> {
     baselines: bool,
     /// The webhook new alerts at or above a severity are queued for.
     outbox: Option<(&'a str, Severity)>,
+    /// Hosts first seen on a stream's partition.
+    stream_hosts: Vec<(String, u32, String)>,
 }
 
 impl Watcher<'_> {
     /// Decodes, detects, correlates and commits one chunk (with the file's position, if it is a
     /// file), then hands the sink the alerts that were new. A record that names no host gets the
     /// one its syslog header named (`hosts`: line number and host).
+    #[allow(clippy::too_many_arguments)]
     fn chunk(
         &mut self,
         name: &str,
         segments: &[(&[u8], u64)],
         hosts: &[(u64, String)],
         checkpoint: Option<Checkpoint>,
+        part: Option<(&str, u32)>,
         sink: &mut dyn AlertSink,
     ) -> Result<(), PipelineError> {
         let mut events = Vec::new();
@@ -123,6 +129,17 @@ impl Watcher<'_> {
             if let RecordPosition::Line(line) = e.source.position {
                 if let Ok(i) = hosts.binary_search_by_key(&line, |(l, _)| *l) {
                     e.host = imdsguard_event::host_name(&hosts[i].1);
+                }
+            }
+        }
+        // The hosts of a stream's partition, so that a worker taking it restores their state.
+        let mut stream_hosts = Vec::new();
+        if let Some((stream, p)) = part {
+            for h in events.iter().filter_map(|e| e.host.as_deref()) {
+                let h = h.to_ascii_lowercase();
+                if !self.recorded.contains(&(p, h.clone())) {
+                    self.recorded.insert((p, h.clone()));
+                    stream_hosts.push((stream.to_owned(), p, h));
                 }
             }
         }
@@ -153,6 +170,7 @@ impl Watcher<'_> {
                 incidents: save_incidents,
                 baselines: save_baselines,
                 outbox,
+                stream_hosts,
             },
             &mut |new| show(&alerts, new, min, sink),
         )?;
@@ -245,6 +263,7 @@ fn commit(
         baselines: baselines.as_ref(),
         checkpoints: saved.checkpoints,
         outbox: saved.outbox,
+        stream_hosts: saved.stream_hosts,
     };
     let ids: Vec<&str> = alerts.iter().map(|(a, _)| a.id.as_str()).collect();
     let new = store
@@ -275,49 +294,39 @@ pub fn watch(
     on_rules(&rules_report);
     rules.require_some(&rules_report)?;
     let store = open_store(&cfg.db, "give another --db")?;
-    // One worker reads a stream at a time: another one started on it waits, and takes over
-    // (with the state the first one committed) when the first one's connection to the store
-    // ends, however it ends.
+    // Workers of a stream count one another (a shared lock in the store) and each takes its
+    // share of the partitions below.
     if let Some(src) = &cfg.nats {
-        let lock = format!("nats:{}", src.stream);
-        let mut said = false;
-        while !store
-            .try_lock(&lock)
-            .map_err(PipelineError::store("taking the stream's lock"))?
-        {
-            if !said {
-                reporter.note(&format!(
-                    "another worker reads the stream {} with this store; waiting to take over",
-                    src.stream
-                ));
-                said = true;
-            }
-            if stop.load(Ordering::Relaxed) {
-                return Ok(WatchReport {
-                    summary: Summary::default(),
-                    status: WatchStatus::default(),
-                    signalled: true,
-                    webhook_backlog: 0,
-                });
-            }
-            std::thread::sleep(cfg.poll.max(Duration::from_millis(100)));
+        if !cfg.inputs.is_empty() || !cfg.syslog_udp.is_empty() || !cfg.syslog_tcp.is_empty() {
+            return Err(PipelineError::Nats(format!(
+                "{}: --nats reads the stream alone (its hosts' state comes and goes with its partitions); run another watch for files and syslog",
+                src.url
+            )));
         }
-        if said {
-            reporter.note(&format!("taking over the stream {}", src.stream));
-        }
+        store
+            .join(&members_lock(&src.stream))
+            .map_err(PipelineError::store("joining the stream's workers"))?;
     }
-    let baselines = store
-        .baselines()
-        .map_err(PipelineError::store("reading the saved baselines"))?;
+    let baselines = if cfg.nats.is_some() {
+        Baselines::new()
+    } else {
+        store
+            .baselines()
+            .map_err(PipelineError::store("reading the saved baselines"))?
+    };
     let mut engine = rules
         .engine(&common.correlate, baselines)?
         .with_inventory(resources.inventory().clone());
     for s in resources.inventory_skipped() {
         reporter.note(&format!("{s}: not read"));
     }
-    let (saved_incidents, unreadable) = store
-        .latest_incidents()
-        .map_err(PipelineError::store("reading the saved incidents"))?;
+    let (saved_incidents, unreadable) = if cfg.nats.is_some() {
+        (Vec::new(), Vec::new())
+    } else {
+        store
+            .latest_incidents()
+            .map_err(PipelineError::store("reading the saved incidents"))?
+    };
     for e in unreadable {
         reporter.note(&format!(
             "{e}: left out; its host's next alert opens a new incident"
@@ -368,12 +377,7 @@ pub fn watch(
         inputs.push(Input::File(Follower::new(p, saved)));
     }
     if let Some(src) = &cfg.nats {
-        let n = crate::nats::NatsInput::connect(src, &|input| {
-            Ok(store
-                .checkpoint(input)
-                .map_err(PipelineError::store("reading the saved positions"))?
-                .map(|c| c.offset))
-        })?;
+        let n = crate::nats::NatsInput::connect(src)?;
         reporter.note(&format!(
             "reading the stream {} on {} ({} partitions)",
             src.stream,
@@ -415,6 +419,7 @@ pub fn watch(
         last_baseline_save: Instant::now(),
         last_incident_save: Instant::now(),
         webhook: cfg.webhook.clone(),
+        recorded: Default::default(),
     };
     let sender_stop = Arc::new(AtomicBool::new(false));
     let (notes_tx, notes) = std::sync::mpsc::channel::<String>();
@@ -447,11 +452,29 @@ pub fn watch(
     let started = Instant::now();
     let mut last_status = Instant::now();
     let mut read_errors: Vec<String> = Vec::new();
+    let mut claims = Claims {
+        once: cfg.once,
+        // Workers started together see one another before the first takes its share.
+        next: if cfg.once {
+            Instant::now()
+        } else {
+            Instant::now() + CLAIM_EVERY
+        },
+        said_waiting: false,
+    };
     loop {
         // Stopped: at once, or (`drain`) after one more pass that finds nothing new.
         let stopping = stop.load(Ordering::Relaxed);
         if stopping && !cfg.drain {
             break;
+        }
+        if Instant::now() >= claims.next {
+            claims.next = Instant::now() + CLAIM_EVERY;
+            for input in inputs.iter_mut() {
+                if let Input::Nats(n) = input {
+                    claim(&mut claims, n, &w.store, &mut w.run.engine, reporter)?;
+                }
+            }
         }
         let mut progressed = false;
         for input in inputs.iter_mut() {
@@ -486,6 +509,7 @@ pub fn watch(
                         &[(&chunk.bytes, chunk.lines_before)],
                         &[],
                         Some(checkpoint),
+                        None,
                         sink,
                     )?;
                 }
@@ -493,7 +517,7 @@ pub fn watch(
                     if let Some((bytes, before, hosts)) = s.take(cfg.max_chunk) {
                         progressed = true;
                         let name = s.name.clone();
-                        w.chunk(&name, &[(&bytes, before)], &hosts, None, sink)?;
+                        w.chunk(&name, &[(&bytes, before)], &hosts, None, None, sink)?;
                     }
                     for n in s.news() {
                         reporter.note(&n);
@@ -505,7 +529,15 @@ pub fn watch(
                         let name = n.name.clone();
                         let segments: Vec<(&[u8], u64)> =
                             t.segments.iter().map(|(b, s)| (&b[..], *s)).collect();
-                        w.chunk(&name, &segments, &t.hosts, Some(t.checkpoint), sink)?;
+                        let stream = n.stream.clone();
+                        w.chunk(
+                            &name,
+                            &segments,
+                            &t.hosts,
+                            Some(t.checkpoint),
+                            Some((&stream, t.partition)),
+                            sink,
+                        )?;
                         // Committed: the messages can go.
                         n.ack()?;
                     }
@@ -527,9 +559,13 @@ pub fn watch(
                 break;
             }
             // `once`: files read to their end, standard input closed (listeners never close).
-            let streams_done = inputs
-                .iter()
-                .all(|i| !matches!(i, Input::Stream(s) if s.open && s.name == "-"));
+            // A stream is read to its end once this worker holds every partition (`once`
+            // waits for those another worker holds).
+            let streams_done = inputs.iter().all(|i| match i {
+                Input::Stream(s) => !(s.open && s.name == "-"),
+                Input::Nats(n) => n.owned().len() == crate::nats::PARTITIONS as usize,
+                Input::File(_) => true,
+            });
             // Standard input alone (`watch -`, a pipe): its end is the end, as for any filter.
             let stdin_only = !inputs.is_empty()
                 && inputs
@@ -555,6 +591,7 @@ pub fn watch(
             incidents: true,
             baselines: true,
             outbox,
+            stream_hosts: Vec::new(),
         },
         &mut |new| show(&last, new, min, sink),
     )?;
@@ -590,6 +627,124 @@ pub fn watch(
         signalled: stop.load(Ordering::Relaxed),
         webhook_backlog,
     })
+}
+
+/// How often a worker of a stream looks for partitions to take.
+const CLAIM_EVERY: Duration = Duration::from_secs(1);
+
+/// The shared lock the workers of a stream hold, to count one another.
+fn members_lock(stream: &str) -> String {
+    format!("nats:{stream}:workers")
+}
+
+/// When a worker of a stream next looks for partitions, and what it said.
+struct Claims {
+    once: bool,
+    next: Instant,
+    said_waiting: bool,
+}
+
+/// Takes partitions of the stream no worker holds, up to this worker's share (every one with
+/// `once`: the stream read to its end), each from where the store says it stands, with the
+/// baselines and latest incidents of the hosts its records came from. A partition held is not
+/// given up while the worker runs: one that stops (or dies: its locks go with its connection to
+/// the store) leaves its partitions to the others.
+fn claim(
+    c: &mut Claims,
+    n: &mut crate::nats::NatsInput,
+    store: &Store,
+    engine: &mut Engine,
+    reporter: &mut dyn Reporter,
+) -> Result<(), PipelineError> {
+    use crate::nats::{partition_input, PARTITIONS};
+    let workers = store
+        .members(&members_lock(&n.stream))
+        .map_err(PipelineError::store("counting the stream's workers"))?
+        .max(1);
+    let share = if c.once {
+        PARTITIONS
+    } else {
+        PARTITIONS.div_ceil(workers as u32)
+    };
+    let mut owned = n.owned();
+    let mut got = Vec::new();
+    for p in 0..PARTITIONS {
+        if owned.len() as u32 >= share {
+            break;
+        }
+        if owned.contains(&p)
+            || !store
+                .try_lock(&format!("nats:{}:{p}", n.stream))
+                .map_err(PipelineError::store("taking a partition's lock"))?
+        {
+            continue;
+        }
+        let last = store
+            .checkpoint(&partition_input(&n.stream, p))
+            .map_err(PipelineError::store("reading a partition's position"))?
+            .map_or(0, |cp| cp.offset);
+        n.claim(p, last)?;
+        restore_partition(store, engine, &n.stream, p, reporter)?;
+        owned.push(p);
+        got.push(p.to_string());
+    }
+    if !got.is_empty() {
+        reporter.note(&format!(
+            "reading partitions {} of the stream {} ({} of {PARTITIONS}; {workers} workers)",
+            got.join(", "),
+            n.stream,
+            owned.len()
+        ));
+        c.said_waiting = false;
+    } else if (owned.len() as u32) < share && !c.said_waiting {
+        reporter.note(&format!(
+            "{} of the stream {}'s partitions are read by other workers; waiting to take over",
+            PARTITIONS as usize - owned.len(),
+            n.stream
+        ));
+        c.said_waiting = true;
+    }
+    Ok(())
+}
+
+/// The saved baselines and latest incidents of the hosts whose records came on partition `p`,
+/// into the engine.
+fn restore_partition(
+    store: &Store,
+    engine: &mut Engine,
+    stream: &str,
+    p: u32,
+    reporter: &mut dyn Reporter,
+) -> Result<(), PipelineError> {
+    let hosts = store
+        .stream_hosts(stream, p)
+        .map_err(PipelineError::store("reading a partition's hosts"))?;
+    if hosts.is_empty() {
+        return Ok(());
+    }
+    let keys: std::collections::HashSet<&str> =
+        hosts.iter().map(|h| imdsguard_event::host_key(h)).collect();
+    let ours = |h: &str| keys.contains(imdsguard_event::host_key(&h.to_ascii_lowercase()));
+    let mut baselines = store
+        .baselines()
+        .map_err(PipelineError::store("reading the saved baselines"))?;
+    baselines.retain(|h, _| ours(h));
+    engine.restore_baselines(baselines);
+    let (incidents, unreadable) = store
+        .latest_incidents()
+        .map_err(PipelineError::store("reading the saved incidents"))?;
+    for e in unreadable {
+        reporter.note(&format!(
+            "{e}: left out; its host's next alert opens a new incident"
+        ));
+    }
+    engine.restore_incidents(
+        incidents
+            .into_iter()
+            .filter(|i| i.host.as_deref().is_some_and(ours))
+            .collect(),
+    );
+    Ok(())
 }
 
 /// The metrics: events and alerts so far and per second, the lag behind the newest record, each

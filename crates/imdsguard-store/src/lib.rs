@@ -170,6 +170,15 @@ const MIGRATIONS: &[&str] = &[
     // 4: a fingerprint of the bytes before a followed file's offset, to notice a file truncated
     // and grown past the offset between two reads.
     "ALTER TABLE checkpoints ADD COLUMN tail TEXT;",
+    // 5: which partition of a NATS stream each host's records come on, so that a worker taking
+    // a partition restores those hosts' baselines and incidents.
+    "CREATE TABLE stream_hosts (
+        stream TEXT NOT NULL,
+        part INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        PRIMARY KEY (stream, host)
+     );
+     CREATE INDEX stream_hosts_by_part ON stream_hosts(stream, part);",
 ];
 
 /// The same schema on PostgreSQL, migration for migration (the version in `imdsguard_schema`
@@ -239,6 +248,13 @@ const PG_MIGRATIONS: &[&str] = &[
      CREATE INDEX incidents_by_severity ON incidents(severity, last_ms);
      CREATE INDEX alerts_by_rule ON alerts(rule_id, time_ms);",
     "ALTER TABLE checkpoints ADD COLUMN tail TEXT;",
+    "CREATE TABLE stream_hosts (
+        stream TEXT NOT NULL,
+        part BIGINT NOT NULL,
+        host TEXT NOT NULL,
+        PRIMARY KEY (stream, host)
+     );
+     CREATE INDEX stream_hosts_by_part ON stream_hosts(stream, part);",
 ];
 
 const _: () = assert!(PG_MIGRATIONS.len() == MIGRATIONS.len());
@@ -276,6 +292,8 @@ pub struct Batch<'a> {
     /// the outbox in the same transaction, so none is lost to a crash between storing and
     /// sending.
     pub outbox: Option<(&'a str, Severity)>,
+    /// (stream, partition, host): hosts whose records came on a stream's partition.
+    pub stream_hosts: Vec<(String, u32, String)>,
 }
 
 /// An alert waiting in the outbox.
@@ -1144,8 +1162,21 @@ impl Store {
         self.checkpoints(batch, now)
     }
 
-    /// A batch's checkpoints.
+    /// A batch's checkpoints, and the partitions its hosts came on.
     fn checkpoints(&self, batch: &Batch<'_>, now: i64) -> Result<(), StoreError> {
+        for (stream, part, host) in &batch.stream_hosts {
+            self.db
+                .exec(
+                    "INSERT INTO stream_hosts (stream, part, host) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (stream, host) DO UPDATE SET part = excluded.part",
+                    &[
+                        Arg::Text(stream),
+                        Arg::Int(i64::from(*part)),
+                        Arg::Text(host),
+                    ],
+                )
+                .map_err(self.err("storing a host's partition"))?;
+        }
         for c in &batch.checkpoints {
             self.db
                 .exec(
@@ -1851,21 +1882,73 @@ impl Store {
             }
             #[cfg(feature = "postgres")]
             Db::Postgres(_) => {
-                // A 64-bit key from the name (FNV-1a), the same in every imdsguard.
-                let mut key: u64 = 0xcbf2_9ce4_8422_2325;
-                for b in name.bytes() {
-                    key ^= u64::from(b);
-                    key = key.wrapping_mul(0x0100_0000_01b3);
-                }
                 let got = self
                     .db
                     .one(
                         "SELECT pg_try_advisory_lock(?1::int8)",
-                        &[Arg::Int(key as i64)],
+                        &[Arg::Int(lock_key(name))],
                     )
                     .map_err(self.err(&format!("taking the lock {name}")))?;
                 Ok(got == Cell::Int(1))
             }
+        }
+    }
+
+    /// The hosts whose records came on partition `part` of `stream` (as their records name
+    /// them, lower case).
+    pub fn stream_hosts(&self, stream: &str, part: u32) -> Result<Vec<String>, StoreError> {
+        self.db
+            .rows(
+                "SELECT host FROM stream_hosts WHERE stream = ?1 AND part = ?2 ORDER BY host",
+                &[Arg::Text(stream), Arg::Int(i64::from(part))],
+            )
+            .map_err(self.err("reading a partition's hosts"))?
+            .into_iter()
+            .map(|r| r.into_iter().next().unwrap_or(Cell::Null).text("a host"))
+            .collect::<Result<_, DbError>>()
+            .map_err(self.err("reading a partition's hosts"))
+    }
+
+    /// How many processes hold the shared lock `name` ([`Store::join`]); 1 on SQLite (a file
+    /// is one machine's, and its locks are not counted).
+    pub fn members(&self, name: &str) -> Result<u64, StoreError> {
+        match &self.db {
+            Db::Sqlite(_) => Ok(1),
+            #[cfg(feature = "postgres")]
+            Db::Postgres(_) => {
+                let key = lock_key(name);
+                // A bigint key shows in pg_locks as its high and low 32 bits.
+                self.db
+                    .one(
+                        "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+                         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                         AND classid::bigint = ?1 AND objid::bigint = ?2 AND objsubid = 1",
+                        &[
+                            Arg::Int(((key as u64) >> 32) as i64),
+                            Arg::Int(((key as u64) & 0xffff_ffff) as i64),
+                        ],
+                    )
+                    .and_then(|c| c.int("a count"))
+                    .map(|n| n.max(0) as u64)
+                    .map_err(self.err(&format!("counting the holders of {name}")))
+            }
+        }
+    }
+
+    /// Holds the shared lock `name` for as long as this store is open (PostgreSQL; nothing on
+    /// SQLite): how workers of a stream count one another ([`Store::members`]).
+    pub fn join(&self, name: &str) -> Result<(), StoreError> {
+        match &self.db {
+            Db::Sqlite(_) => Ok(()),
+            #[cfg(feature = "postgres")]
+            Db::Postgres(_) => self
+                .db
+                .one(
+                    "SELECT pg_advisory_lock_shared(?1::int8)::text",
+                    &[Arg::Int(lock_key(name))],
+                )
+                .map(|_| ())
+                .map_err(self.err(&format!("taking the lock {name}"))),
         }
     }
 
@@ -1877,6 +1960,17 @@ impl Store {
             .map(|n| n as u64)
             .map_err(self.err("counting alerts"))
     }
+}
+
+/// An advisory lock's 64-bit key from its name (FNV-1a), the same in every imdsguard.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+fn lock_key(name: &str) -> i64 {
+    let mut key: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        key ^= u64::from(b);
+        key = key.wrapping_mul(0x0100_0000_01b3);
+    }
+    key as i64
 }
 
 /// A two-column row's cells.

@@ -246,6 +246,7 @@ fn incidents_link_their_alerts_and_baselines_round_trip(mut s) {
         incidents: all.clone(),
         links,
         outbox: None,
+        stream_hosts: vec![("S".into(), 3, "web01".into())],
         baselines: Some(&baselines),
         checkpoints: vec![Checkpoint {
             input: "/var/log/x.log".into(),
@@ -268,6 +269,8 @@ fn incidents_link_their_alerts_and_baselines_round_trip(mut s) {
     assert_eq!(linked.rows.len(), 2);
     assert!(linked.unreadable.is_empty());
     assert_eq!(s.baselines().unwrap(), baselines);
+    assert_eq!(s.stream_hosts("S", 3).unwrap(), ["web01"]);
+    assert!(s.stream_hosts("S", 4).unwrap().is_empty());
     let cp = s.checkpoint("/var/log/x.log").unwrap().unwrap();
     assert_eq!((cp.offset, cp.lines), (4096, 12));
     assert_eq!(s.checkpoint("/nope").unwrap(), None);

@@ -499,6 +499,13 @@ impl Imds {
         }
     }
 
+    /// Takes in hosts' saved baselines beside those it has (a host it has is kept as it is).
+    pub(crate) fn restore_baselines(&mut self, saved: Baselines) {
+        for (host, b) in saved {
+            self.baselines.entry(host).or_insert(b);
+        }
+    }
+
     /// The baselines learned so far.
     pub fn baselines(&self) -> &Baselines {
         &self.baselines
