@@ -353,6 +353,183 @@ fn a_standby_worker_takes_over_from_a_killed_one() {
     assert_eq!(incidents.lines().count(), 7, "{incidents}");
 }
 
+/// Seven hosts' logs shipped, each from its host (their partitions: 0, 2, 3, 5, 6, 9 and 15),
+/// and what `hunt` finds in them.
+fn shipped(url: &str, d: &Path) -> Vec<(String, String, String)> {
+    let mut everything = String::new();
+    for h in 0..7u32 {
+        let text: String = (0..2100).filter(|i| i % 7 == h).map(line).collect();
+        everything.push_str(&text);
+        let f = d.join(format!("web{h:02}.jsonl"));
+        std::fs::write(&f, text).unwrap();
+        ship(
+            url,
+            &f,
+            &format!("web{h:02}"),
+            &d.join(format!("ship-{h}.json")),
+        );
+    }
+    let all = d.join("all.jsonl");
+    std::fs::write(&all, everything).unwrap();
+    keys(&ok(&bin()
+        .args(["hunt", "--no-db", "--output", "jsonl"])
+        .arg(&all)
+        .output()
+        .unwrap()))
+}
+
+/// A worker of the stream (`watch --nats`), its standard error in `d/<name>.err`; its output a
+/// pipe nobody reads when `blocked` (it stalls once the pipe is full), else a file.
+fn worker(url: &str, db: &Path, d: &Path, name: &str, blocked: bool) -> (Child, PathBuf) {
+    let err = d.join(format!("{name}.err"));
+    let mut c = bin();
+    c.args(["watch", "--nats", url, "--max-chunk", "4096", "--db"])
+        .arg(db)
+        .stderr(std::fs::File::create(&err).unwrap());
+    if blocked {
+        c.stdout(Stdio::piped());
+    } else {
+        c.stdout(std::fs::File::create(d.join(format!("{name}.out"))).unwrap());
+    }
+    (c.spawn().unwrap(), err)
+}
+
+fn said(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !f() {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn stored_now(db: &Path) -> Vec<(String, String, String)> {
+    let o = bin()
+        .args(["alerts", "--output", "jsonl", "--limit", "1000000", "--db"])
+        .arg(db)
+        .output()
+        .unwrap();
+    keys(&String::from_utf8_lossy(&o.stdout))
+}
+
+/// What one worker alone makes: every alert once, one incident per host holding them all.
+fn assert_as_one_worker(db: &Path, want: &[(String, String, String)]) {
+    let got = keys(&stored(db));
+    assert_eq!(got.len(), want.len(), "lost or extra alerts in the store");
+    assert_eq!(got, want);
+    let incidents: Vec<Value> = ok(&bin()
+        .args(["incident", "--json", "--limit", "100", "--db"])
+        .arg(db)
+        .output()
+        .unwrap())
+    .lines()
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect();
+    assert_eq!(incidents.len(), 7);
+    let total: u64 = incidents
+        .iter()
+        .map(|i| i["alerts"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total as usize, got.len());
+}
+
+fn stop(w: &mut Child) {
+    let _ = Command::new("kill").arg(w.id().to_string()).status();
+    assert!(w.wait().unwrap().success());
+}
+
+/// Three workers started together each take a share of the partitions (they count one another
+/// through the store) and read them; the store holds what one worker alone would.
+#[test]
+fn three_workers_started_together_share_the_stream() {
+    let (url, _server) = imdsguard_testdata::nats!();
+    let db = imdsguard_testdata::postgres_database!("nats_three");
+    let db = Path::new(&db);
+    let d = dir("three");
+    let want = shipped(&url, &d);
+    // The store made first (a hunt over nothing): the workers then start together.
+    let empty = d.join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    // (It says there was nothing to analyse, and exits 2; the store is made.)
+    bin()
+        .args(["hunt", "--db"])
+        .arg(db)
+        .arg(&empty)
+        .output()
+        .unwrap();
+    let mut ws: Vec<(Child, PathBuf)> = ["a", "b", "c"]
+        .iter()
+        .map(|n| worker(&url, db, &d, n, false))
+        .collect();
+    wait_until("every alert stored", Duration::from_secs(60), || {
+        stored_now(db).len() >= want.len()
+    });
+    let mut held = 0;
+    for (w, err) in &mut ws {
+        stop(w);
+        let text = said(err);
+        assert!(text.contains("3 workers)"), "{text}");
+        held += text
+            .lines()
+            .filter_map(|l| {
+                l.split(" (")
+                    .nth(1)?
+                    .split(" of 16")
+                    .next()?
+                    .parse::<u32>()
+                    .ok()
+            })
+            .max()
+            .unwrap_or(0);
+    }
+    assert_eq!(held, 16, "each partition read by one worker");
+    assert_as_one_worker(db, &want);
+}
+
+/// A worker that holds every partition stalls and is killed with SIGKILL; two workers that
+/// were waiting take its partitions, each half, with its hosts' state from the store.
+#[test]
+fn a_killed_workers_partitions_move_to_the_waiting_ones() {
+    let (url, _server) = imdsguard_testdata::nats!();
+    let db = imdsguard_testdata::postgres_database!("nats_move");
+    let db = Path::new(&db);
+    let d = dir("move");
+    let want = shipped(&url, &d);
+    let (mut first, first_err) = worker(&url, db, &d, "first", true);
+    wait_until(
+        "the first worker's partitions",
+        Duration::from_secs(30),
+        || said(&first_err).contains("(16 of 16; 1 workers)"),
+    );
+    let (mut a, a_err) = worker(&url, db, &d, "a", false);
+    let (mut b, b_err) = worker(&url, db, &d, "b", false);
+    for e in [&a_err, &b_err] {
+        wait_until("the others waiting", Duration::from_secs(30), || {
+            said(e).contains("waiting to take over")
+        });
+    }
+    let before = stored_now(db).len();
+    assert!(
+        before < want.len(),
+        "all stored before the kill: nothing tested"
+    );
+    kill9(&mut first);
+    wait_until("every alert stored", Duration::from_secs(60), || {
+        stored_now(db).len() >= want.len()
+    });
+    // Each took half, as one of two workers.
+    wait_until("every partition taken", Duration::from_secs(30), || {
+        said(&a_err).contains("(8 of 16; 2 workers)")
+            && said(&b_err).contains("(8 of 16; 2 workers)")
+    });
+    stop(&mut a);
+    stop(&mut b);
+    assert_as_one_worker(db, &want);
+}
+
 /// A shipper restarted without its positions publishes every line again, and the stream keeps
 /// each once (its message id is the line's place in its file).
 #[test]
