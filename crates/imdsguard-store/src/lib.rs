@@ -1912,6 +1912,7 @@ impl Store {
     /// How many processes hold the shared lock `name` ([`Store::join`]); 1 on SQLite (a file
     /// is one machine's, and its locks are not counted).
     pub fn members(&self, name: &str) -> Result<u64, StoreError> {
+        let _ = name;
         match &self.db {
             Db::Sqlite(_) => Ok(1),
             #[cfg(feature = "postgres")]
@@ -1938,6 +1939,7 @@ impl Store {
     /// Holds the shared lock `name` for as long as this store is open (PostgreSQL; nothing on
     /// SQLite): how workers of a stream count one another ([`Store::members`]).
     pub fn join(&self, name: &str) -> Result<(), StoreError> {
+        let _ = name;
         match &self.db {
             Db::Sqlite(_) => Ok(()),
             #[cfg(feature = "postgres")]
