@@ -371,6 +371,14 @@ impl Incidents {
         hosts.iter().filter_map(|h| self.open.get(h)).collect()
     }
 
+    /// Drops the open incidents of the hosts `gone` names (they are saved, and another worker
+    /// now reads those hosts): nothing of theirs is written from here again.
+    pub fn forget(&mut self, gone: &dyn Fn(&str) -> bool) {
+        self.open.retain(|h, _| !gone(h));
+        self.changed.retain(|h| !gone(h));
+        self.opened.retain(|h| !gone(h));
+    }
+
     /// Closes the open incidents whose last alert is older than `before` (milliseconds since
     /// the epoch): a host quiet for longer than the gap has finished its incident, which can
     /// then leave memory with [`Incidents::take_closed`]. Returns how many closed.

@@ -587,6 +587,16 @@ impl Engine {
         }
     }
 
+    /// Drops the baselines and open incidents of the hosts `gone` names, once saved: a worker
+    /// giving a stream's partition to another keeps nothing of its hosts it could write over
+    /// the new reader's.
+    pub fn forget_hosts(&mut self, gone: &dyn Fn(&str) -> bool) {
+        if let Some(imds) = &mut self.imds {
+            imds.forget(gone);
+        }
+        self.incidents.forget(gone);
+    }
+
     /// The incidents, to hand over closed ones ([`Incidents::take_closed`]).
     pub fn incidents_mut(&mut self) -> &mut Incidents {
         &mut self.incidents

@@ -300,6 +300,12 @@ mod with_nats {
                 .collect()
         }
 
+        /// Stops reading partition `p` (its results are committed; the worker taking it next
+        /// makes its consumer again).
+        pub(crate) fn release(&mut self, p: u32) {
+            self.consumers[p as usize] = None;
+        }
+
         /// Starts reading partition `p` (its lock is this worker's) after sequence `last`,
         /// the last one whose results the store holds: its durable consumer is made again to
         /// deliver from there. Messages a worker that is gone had taken would otherwise wait for
@@ -600,6 +606,8 @@ mod without_nats {
         pub(crate) fn claim(&mut self, _p: u32, _last: u64) -> Result<(), PipelineError> {
             Ok(())
         }
+
+        pub(crate) fn release(&mut self, _p: u32) {}
 
         pub(crate) fn take(&mut self, _max: usize) -> Result<Option<Taken>, PipelineError> {
             Ok(None)

@@ -472,7 +472,7 @@ pub fn watch(
             claims.next = Instant::now() + CLAIM_EVERY;
             for input in inputs.iter_mut() {
                 if let Input::Nats(n) = input {
-                    claim(&mut claims, n, &w.store, &mut w.run.engine, reporter)?;
+                    claim(&mut claims, n, &mut w, reporter)?;
                 }
             }
         }
@@ -646,18 +646,19 @@ struct Claims {
 
 /// Takes partitions of the stream no worker holds, up to this worker's share (every one with
 /// `once`: the stream read to its end), each from where the store says it stands, with the
-/// baselines and latest incidents of the hosts its records came from. A partition held is not
-/// given up while the worker runs: one that stops (or dies: its locks go with its connection to
-/// the store) leaves its partitions to the others.
+/// baselines and latest incidents of the hosts its records came from; gives back those above
+/// its share when more workers have come, once everything of theirs is saved, forgetting their
+/// hosts. A worker that stops (or dies: its locks go with its connection to the store) leaves
+/// its partitions to the others.
 fn claim(
     c: &mut Claims,
     n: &mut crate::nats::NatsInput,
-    store: &Store,
-    engine: &mut Engine,
+    w: &mut Watcher<'_>,
     reporter: &mut dyn Reporter,
 ) -> Result<(), PipelineError> {
     use crate::nats::{partition_input, PARTITIONS};
-    let workers = store
+    let workers = w
+        .store
         .members(&members_lock(&n.stream))
         .map_err(PipelineError::store("counting the stream's workers"))?
         .max(1);
@@ -667,6 +668,56 @@ fn claim(
         PARTITIONS.div_ceil(workers as u32)
     };
     let mut owned = n.owned();
+    if owned.len() as u32 > share {
+        let give: Vec<u32> = owned
+            .iter()
+            .rev()
+            .take(owned.len() - share as usize)
+            .copied()
+            .collect();
+        // Everything of theirs saved (incidents, baselines) before another worker reads them.
+        let outbox = w.webhook.as_ref().map(|h| (h.name(), w.min_severity));
+        commit(
+            &mut w.store,
+            &mut w.run.engine,
+            &[],
+            Saved {
+                checkpoints: Vec::new(),
+                incidents: true,
+                baselines: true,
+                outbox,
+                stream_hosts: Vec::new(),
+            },
+            &mut |_| Ok(0),
+        )?;
+        let mut keys = std::collections::HashSet::new();
+        for p in &give {
+            for h in w
+                .store
+                .stream_hosts(&n.stream, *p)
+                .map_err(PipelineError::store("reading a partition's hosts"))?
+            {
+                keys.insert(imdsguard_event::host_key(&h).to_owned());
+            }
+        }
+        w.run
+            .engine
+            .forget_hosts(&|h| keys.contains(imdsguard_event::host_key(&h.to_ascii_lowercase())));
+        for p in &give {
+            n.release(*p);
+            w.store
+                .unlock(&format!("nats:{}:{p}", n.stream))
+                .map_err(PipelineError::store("giving up a partition's lock"))?;
+        }
+        reporter.note(&format!(
+            "left partitions {} of the stream {} to the workers that came ({} of {PARTITIONS}; {workers} workers)",
+            give.iter().map(u32::to_string).collect::<Vec<_>>().join(", "),
+            n.stream,
+            owned.len() - give.len()
+        ));
+        return Ok(());
+    }
+    let store = &w.store;
     let mut got = Vec::new();
     for p in 0..PARTITIONS {
         if owned.len() as u32 >= share {
@@ -684,7 +735,7 @@ fn claim(
             .map_err(PipelineError::store("reading a partition's position"))?
             .map_or(0, |cp| cp.offset);
         n.claim(p, last)?;
-        restore_partition(store, engine, &n.stream, p, reporter)?;
+        restore_partition(store, &mut w.run.engine, &n.stream, p, reporter)?;
         owned.push(p);
         got.push(p.to_string());
     }
@@ -696,10 +747,9 @@ fn claim(
             owned.len()
         ));
         c.said_waiting = false;
-    } else if (owned.len() as u32) < share && !c.said_waiting {
+    } else if owned.is_empty() && !c.said_waiting {
         reporter.note(&format!(
-            "{} of the stream {}'s partitions are read by other workers; waiting to take over",
-            PARTITIONS as usize - owned.len(),
+            "every partition of the stream {} is read by another worker; waiting to take over",
             n.stream
         ));
         c.said_waiting = true;

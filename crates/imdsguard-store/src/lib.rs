@@ -352,8 +352,9 @@ pub const OPEN: &str = "open";
 pub struct Store {
     db: Db,
     path: String,
-    /// Lock files held for [`Store::try_lock`] (SQLite), released when the store is dropped.
-    locks: std::cell::RefCell<Vec<std::fs::File>>,
+    /// Lock files held for [`Store::try_lock`] (SQLite), by name, released when the store is
+    /// dropped or [`Store::unlock`]ed.
+    locks: std::cell::RefCell<std::collections::HashMap<String, std::fs::File>>,
 }
 
 fn severity_rank(s: Severity) -> i64 {
@@ -1871,7 +1872,7 @@ impl Store {
                     })?;
                 match f.try_lock() {
                     Ok(()) => {
-                        self.locks.borrow_mut().push(f);
+                        self.locks.borrow_mut().insert(name.to_owned(), f);
                         Ok(true)
                     }
                     Err(std::fs::TryLockError::WouldBlock) => Ok(false),
@@ -1891,6 +1892,26 @@ impl Store {
                     .map_err(self.err(&format!("taking the lock {name}")))?;
                 Ok(got == Cell::Int(1))
             }
+        }
+    }
+
+    /// Gives up the lock `name` this store took with [`Store::try_lock`].
+    pub fn unlock(&self, name: &str) -> Result<(), StoreError> {
+        match &self.db {
+            Db::Sqlite(_) => {
+                // Closing the file releases its lock.
+                self.locks.borrow_mut().remove(name);
+                Ok(())
+            }
+            #[cfg(feature = "postgres")]
+            Db::Postgres(_) => self
+                .db
+                .one(
+                    "SELECT pg_advisory_unlock(?1::int8)::text",
+                    &[Arg::Int(lock_key(name))],
+                )
+                .map(|_| ())
+                .map_err(self.err(&format!("giving up the lock {name}"))),
         }
     }
 

@@ -732,6 +732,9 @@ fn a_lock_is_held_by_one_store_until_it_closes() {
     );
     drop(a);
     assert!(b.try_lock("nats:S").unwrap());
+    b.unlock("nats:S").unwrap();
+    let c = Store::open(&path).unwrap();
+    assert!(c.try_lock("nats:S").unwrap(), "given up");
 }
 
 #[cfg(feature = "postgres")]
@@ -744,4 +747,7 @@ fn a_postgres_lock_is_held_by_one_session_until_it_ends() {
     assert!(!b.try_lock("nats:S").unwrap());
     drop(a);
     assert!(b.try_lock("nats:S").unwrap());
+    b.unlock("nats:S").unwrap();
+    let c = Store::open(Path::new(&url)).unwrap();
+    assert!(c.try_lock("nats:S").unwrap(), "given up");
 }

@@ -530,6 +530,104 @@ fn a_killed_workers_partitions_move_to_the_waiting_ones() {
     assert_as_one_worker(db, &want);
 }
 
+/// Two workers share the stream; a third joins: each of the two gives back what is above its
+/// new share once its hosts' state is saved, and the third takes it with that state. Records
+/// shipped after the handover raise what `hunt` finds, and each host's incident goes on through
+/// it (one incident per host, holding every alert).
+#[test]
+fn a_worker_that_joins_gets_a_share_with_its_hosts_state() {
+    let (url, _server) = imdsguard_testdata::nats!();
+    let db = imdsguard_testdata::postgres_database!("nats_join");
+    let db = Path::new(&db);
+    let d = dir("join");
+    // The first half of each host's records now, the second half after the third worker came.
+    let half = |h: u32, second: bool| -> String {
+        (0..2100)
+            .filter(|i| i % 7 == h && (*i >= 1050) == second)
+            .map(line)
+            .collect()
+    };
+    let ship_half = |second: bool| {
+        for h in 0..7u32 {
+            let f = d.join(format!("web{h:02}.jsonl"));
+            let mut text = std::fs::read_to_string(&f).unwrap_or_default();
+            text.push_str(&half(h, second));
+            std::fs::write(&f, text).unwrap();
+            ship(
+                &url,
+                &f,
+                &format!("web{h:02}"),
+                &d.join(format!("ship-{h}.json")),
+            );
+        }
+    };
+    ship_half(false);
+    let empty = d.join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    bin()
+        .args(["hunt", "--db"])
+        .arg(db)
+        .arg(&empty)
+        .output()
+        .unwrap();
+    let (mut a, a_err) = worker(&url, db, &d, "a", false);
+    let (mut b, b_err) = worker(&url, db, &d, "b", false);
+    wait_until("the two sharing", Duration::from_secs(30), || {
+        said(&a_err).contains("2 workers)") && said(&b_err).contains("2 workers)")
+    });
+    let (mut c, c_err) = worker(&url, db, &d, "c", false);
+    wait_until("the third's share", Duration::from_secs(30), || {
+        said(&c_err).contains("reading partitions")
+    });
+    assert!(
+        said(&a_err).contains("left partitions") && said(&b_err).contains("left partitions"),
+        "{} | {}",
+        said(&a_err),
+        said(&b_err)
+    );
+    ship_half(true);
+    let all = d.join("all.jsonl");
+    std::fs::write(
+        &all,
+        (0..7u32)
+            .map(|h| std::fs::read_to_string(d.join(format!("web{h:02}.jsonl"))).unwrap())
+            .collect::<String>(),
+    )
+    .unwrap();
+    let want = keys(&ok(&bin()
+        .args(["hunt", "--no-db", "--output", "jsonl"])
+        .arg(&all)
+        .output()
+        .unwrap()));
+    wait_until("every alert stored", Duration::from_secs(60), || {
+        stored_now(db).len() >= want.len()
+    });
+    for w in [&mut a, &mut b, &mut c] {
+        stop(w);
+    }
+    // The third read its hosts' new records, if its partitions hold any of the seven hosts.
+    let text = said(&c_err);
+    let parts: Vec<u32> = text
+        .lines()
+        .filter_map(|l| {
+            l.split("reading partitions ")
+                .nth(1)?
+                .split(" of the")
+                .next()
+        })
+        .flat_map(|l| {
+            l.split(", ")
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect();
+    if parts.iter().any(|p| [0, 2, 3, 5, 6, 9, 15].contains(p)) {
+        let printed = std::fs::read_to_string(d.join("c.out")).unwrap();
+        assert!(!keys(&printed).is_empty(), "{text}");
+    }
+    assert_as_one_worker(db, &want);
+}
+
 /// A shipper restarted without its positions publishes every line again, and the stream keeps
 /// each once (its message id is the line's place in its file).
 #[test]

@@ -506,6 +506,11 @@ impl Imds {
         }
     }
 
+    /// Drops the baselines of the hosts `gone` names.
+    pub(crate) fn forget(&mut self, gone: &dyn Fn(&str) -> bool) {
+        self.baselines.retain(|h, _| !gone(h));
+    }
+
     /// The baselines learned so far.
     pub fn baselines(&self) -> &Baselines {
         &self.baselines
