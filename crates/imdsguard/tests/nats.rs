@@ -3,43 +3,15 @@
 //! output is blocked, and the NATS server restarted, lose and repeat nothing: the store holds what
 //! `hunt` finds in the same files, each alert once, one incident per host.
 
+mod live;
+use live::{bin, kill9, line};
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_imdsguard"));
-    c.current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
-        .env_remove("IMDSGUARD_DB");
-    c
-}
-
-fn dir(case: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("imdsguard-nats-{case}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// A Sysmon process start of curl reading role credentials at second `i` on host `web0<i % 7>`,
-/// as NXLog writes it.
-fn line(i: u32) -> String {
-    let t = 8 * 3600 + i;
-    json!({
-        "EventTime": format!("2026-11-20 {:02}:{:02}:{:02}", t / 3600 % 24, t / 60 % 60, t % 60),
-        "Hostname": format!("web{:02}", i % 7), "SourceModuleType": "im_msvistalog", "EventID": 1,
-        "Channel": "Microsoft-Windows-Sysmon/Operational", "ProcessId": (10_000 + i).to_string(),
-        "Image": "C:\\Windows\\System32\\curl.exe",
-        "CommandLine": format!("curl.exe -s http://169.254.169.254/latest/meta-data/iam/security-credentials/role-{i}"),
-        "User": "CORP\\svc-web", "ParentProcessId": "6900",
-        "ParentImage": "C:\\Windows\\System32\\cmd.exe",
-    })
-    .to_string()
-        + "\n"
-}
+use serde_json::Value;
 
 fn ok(o: &Output) -> String {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -78,15 +50,6 @@ fn ship(url: &str, file: &Path, host: &str, state: &Path) -> String {
         .unwrap();
     ok(&o);
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn kill9(child: &mut Child) {
-    let status = Command::new("kill")
-        .args(["-9", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(!child.wait().unwrap().success(), "killed, not finished");
 }
 
 /// Stops the server and starts it again on the same port and store (its messages and consumers
@@ -143,58 +106,18 @@ fn a_killed_worker_and_a_restarted_server_lose_and_repeat_no_alert_in_postgres()
 }
 
 fn run_kill_and_restart(url: &str, server: &Path, d: &Path, db: &Path) {
-    // Seven hosts' logs, each shipped from its host; the same records in one file for `hunt`.
-    let all = d.join("all.jsonl");
-    let mut everything = String::new();
-    for h in 0..7u32 {
-        let text: String = (0..2100).filter(|i| i % 7 == h).map(line).collect();
-        everything.push_str(&text);
-        let f = d.join(format!("web{h:02}.jsonl"));
-        std::fs::write(&f, text).unwrap();
-        let said = ship(
-            url,
-            &f,
-            &format!("web{h:02}"),
-            &d.join(format!("ship-{h}.json")),
-        );
-        assert!(said.contains("300 lines of 1 files published"), "{said}");
-    }
-    std::fs::write(&all, everything).unwrap();
-    let want = keys(&ok(&bin()
-        .args(["hunt", "--no-db", "--output", "jsonl"])
-        .arg(&all)
-        .output()
-        .unwrap()));
-    assert!(want.len() >= 2100, "{}", want.len());
-
+    let want = shipped(url, d);
     // A worker whose output nobody reads: once the pipe is full it blocks before acknowledging
-    // what it printed, and is killed there.
-    let mut first = bin()
-        .args(["watch", "--nats", url, "--max-chunk", "4096", "--db"])
-        .arg(db)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    // what it printed, and is killed there. Alerts are printed before their messages commit:
+    // the batch being printed never commits. Wait for a first commit, or a stall before any.
+    let (mut first, _) = worker(url, db, d, "first", true);
     let started = Instant::now();
-    // Until the worker has made the store and stored something.
-    let stored_yet = || {
-        let o = bin()
-            .args(["alerts", "--output", "jsonl", "--limit", "1000000", "--db"])
-            .arg(db)
-            .output()
-            .unwrap();
-        keys(&String::from_utf8_lossy(&o.stdout))
-    };
-    // Alerts are printed before their messages commit: once the pipe is full, the batch being
-    // printed never commits. Wait for a first commit, or a stall before any.
-    while stored_yet().is_empty() && started.elapsed() < Duration::from_secs(10) {
+    while stored_now(db).is_empty() && started.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(500));
-    let before_kill = stored_yet().len();
     assert!(
-        before_kill < want.len(),
+        stored_now(db).len() < want.len(),
         "all read before the kill: nothing tested"
     );
     kill9(&mut first);
@@ -207,45 +130,20 @@ fn run_kill_and_restart(url: &str, server: &Path, d: &Path, db: &Path) {
         .unwrap();
     printed_first.truncate(printed_first.rfind('\n').map_or(0, |i| i + 1));
 
-    // The server restarts; the stream and its consumers' positions are on its disk.
+    // The server restarts; the stream is on its disk, the partitions' positions in the store.
     restart_nats(server);
-    let second = bin()
+    let printed_second = ok(&bin()
         .args(["watch", "--nats", url, "--once", "--db"])
         .arg(db)
         .output()
-        .unwrap();
-    let printed_second = ok(&second);
-
-    let got = keys(&stored(db));
-    let missing: Vec<_> = want.iter().filter(|k| !got.contains(k)).take(10).collect();
-    let extra: Vec<_> = got.iter().filter(|k| !want.contains(k)).take(10).collect();
-    assert_eq!(
-        got.len(),
-        want.len(),
-        "lost or extra alerts in the store: missing {missing:?}, extra {extra:?}"
-    );
-    assert_eq!(got, want);
+        .unwrap());
+    assert_as_one_worker(db, &want);
     // Printed at least once across the two runs, nothing printed that is not stored.
     let mut printed = keys(&printed_first);
     printed.extend(keys(&printed_second));
     printed.sort();
     printed.dedup();
-    assert_eq!(printed, got);
-    // One incident per host, holding every alert: the restart continued them.
-    let incidents: Vec<Value> = ok(&bin()
-        .args(["incident", "--json", "--limit", "100", "--db"])
-        .arg(db)
-        .output()
-        .unwrap())
-    .lines()
-    .map(|l| serde_json::from_str(l).unwrap())
-    .collect();
-    assert_eq!(incidents.len(), 7);
-    let total: u64 = incidents
-        .iter()
-        .map(|i| i["alerts"].as_u64().unwrap())
-        .sum();
-    assert_eq!(total as usize, got.len());
+    assert_eq!(printed, keys(&stored(db)));
     // Nothing is left to read: a third run stores and prints nothing.
     let third = ok(&bin()
         .args(["watch", "--nats", url, "--once", "--db"])
@@ -265,47 +163,14 @@ fn a_standby_worker_takes_over_from_a_killed_one() {
     let db = imdsguard_testdata::postgres_database!("nats_standby");
     let db = Path::new(&db);
     let d = dir("standby");
-    let mut everything = String::new();
-    for h in 0..7u32 {
-        let text: String = (0..2100).filter(|i| i % 7 == h).map(line).collect();
-        everything.push_str(&text);
-        let f = d.join(format!("web{h:02}.jsonl"));
-        std::fs::write(&f, text).unwrap();
-        ship(
-            &url,
-            &f,
-            &format!("web{h:02}"),
-            &d.join(format!("ship-{h}.json")),
-        );
-    }
-    let all = d.join("all.jsonl");
-    std::fs::write(&all, everything).unwrap();
-    let want = keys(&ok(&bin()
-        .args(["hunt", "--no-db", "--output", "jsonl"])
-        .arg(&all)
-        .output()
-        .unwrap()));
-
+    let want = shipped(&url, &d);
     // The first worker's output is a pipe nobody reads: it stalls part way.
-    let mut first = bin()
-        .args(["watch", "--nats", &url, "--max-chunk", "4096", "--db"])
-        .arg(db)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let taken = Instant::now();
-    let stored_yet = || {
-        let o = bin()
-            .args(["alerts", "--output", "jsonl", "--limit", "1000000", "--db"])
-            .arg(db)
-            .output()
-            .unwrap();
-        keys(&String::from_utf8_lossy(&o.stdout))
-    };
-    while stored_yet().is_empty() && taken.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut first, first_err) = worker(&url, db, &d, "first", true);
+    wait_until(
+        "the first worker's partitions",
+        Duration::from_secs(30),
+        || said(&first_err).contains("(16 of 16; 1 workers)"),
+    );
     let second_err = d.join("second.err");
     let second = bin()
         .args(["watch", "--nats", &url, "--once", "--db"])
@@ -314,22 +179,14 @@ fn a_standby_worker_takes_over_from_a_killed_one() {
         .stderr(std::fs::File::create(&second_err).unwrap())
         .spawn()
         .unwrap();
-    // It waits, and reads nothing meanwhile.
-    let waiting = Instant::now();
-    while !std::fs::read_to_string(&second_err)
-        .unwrap_or_default()
-        .contains("waiting to take over")
-    {
-        assert!(
-            waiting.elapsed() < Duration::from_secs(30),
-            "the second worker did not wait"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let before = stored_yet().len();
+    // It waits, and nothing is stored meanwhile.
+    wait_until("the second worker waiting", Duration::from_secs(30), || {
+        said(&second_err).contains("waiting to take over")
+    });
+    let before = stored_now(db).len();
     std::thread::sleep(Duration::from_millis(700));
     assert_eq!(
-        stored_yet().len(),
+        stored_now(db).len(),
         before,
         "stored while the first worker was stalled"
     );
@@ -339,18 +196,10 @@ fn a_standby_worker_takes_over_from_a_killed_one() {
     );
     kill9(&mut first);
     let out = second.wait_with_output().unwrap();
-    let err = std::fs::read_to_string(&second_err).unwrap();
+    let err = said(&second_err);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("of the stream IMDSGUARD (16 of 16;"), "{err}");
-    let got = keys(&stored(db));
-    assert_eq!(got.len(), want.len(), "lost or extra alerts in the store");
-    assert_eq!(got, want);
-    let incidents = ok(&bin()
-        .args(["incident", "--json", "--limit", "100", "--db"])
-        .arg(db)
-        .output()
-        .unwrap());
-    assert_eq!(incidents.lines().count(), 7, "{incidents}");
+    assert_as_one_worker(db, &want);
 }
 
 /// Seven hosts' logs shipped, each from its host (their partitions: 0, 2, 3, 5, 6, 9 and 15),
@@ -362,12 +211,13 @@ fn shipped(url: &str, d: &Path) -> Vec<(String, String, String)> {
         everything.push_str(&text);
         let f = d.join(format!("web{h:02}.jsonl"));
         std::fs::write(&f, text).unwrap();
-        ship(
+        let said = ship(
             url,
             &f,
             &format!("web{h:02}"),
             &d.join(format!("ship-{h}.json")),
         );
+        assert!(said.contains("300 lines of 1 files published"), "{said}");
     }
     let all = d.join("all.jsonl");
     std::fs::write(&all, everything).unwrap();
@@ -691,4 +541,8 @@ fn an_unreachable_server_is_named() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains(&format!("NATS {url}: connecting")), "{err}");
+}
+
+fn dir(case: &str) -> PathBuf {
+    live::scratch("nats", case)
 }

@@ -2,43 +2,15 @@
 //! restarted, it loses and repeats nothing in the store; its output, blocked, stops the reading
 //! (back-pressure); it follows a file through rotation; SIGTERM stops it cleanly.
 
+mod live;
+use live::{bin, kill9, line};
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_imdsguard"));
-    c.current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
-        .env_remove("IMDSGUARD_DB");
-    c
-}
-
-fn dir(case: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("imdsguard-watch-{case}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// A Sysmon process start of curl reading role credentials at second `i` (each one an
-/// IMDS-004 alert, and others), as NXLog writes it.
-fn line(i: u32) -> String {
-    let t = 8 * 3600 + i;
-    json!({
-        "EventTime": format!("2026-11-20 {:02}:{:02}:{:02}", t / 3600 % 24, t / 60 % 60, t % 60),
-        "Hostname": format!("web{:02}", i % 7), "SourceModuleType": "im_msvistalog", "EventID": 1,
-        "Channel": "Microsoft-Windows-Sysmon/Operational", "ProcessId": (10_000 + i).to_string(),
-        "Image": "C:\\Windows\\System32\\curl.exe",
-        "CommandLine": format!("curl.exe -s http://169.254.169.254/latest/meta-data/iam/security-credentials/role-{i}"),
-        "User": "CORP\\svc-web", "ParentProcessId": "6900",
-        "ParentImage": "C:\\Windows\\System32\\cmd.exe",
-    })
-    .to_string()
-        + "\n"
-}
+use serde_json::Value;
 
 fn write_lines(p: &Path, range: std::ops::Range<u32>) {
     let mut f = std::fs::OpenOptions::new()
@@ -124,16 +96,6 @@ fn checkpoint(db: &Path) -> Option<u64> {
         .output()
         .ok()?;
     String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-}
-
-fn kill9(child: &mut Child) {
-    let status = Command::new("kill")
-        .args(["-9", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let st = child.wait().unwrap();
-    assert!(!st.success(), "the process was killed, not finished");
 }
 
 #[test]
@@ -1228,4 +1190,8 @@ fn watch_on_standard_input_alone_ends_with_it() {
         ids_of(&String::from_utf8_lossy(&out.stdout)).len(),
         hunted_ids(&all).len()
     );
+}
+
+fn dir(case: &str) -> PathBuf {
+    live::scratch("watch", case)
 }
