@@ -5,10 +5,9 @@
 # into one PostgreSQL store; every KILL_EVERY seconds one worker, in turn, is killed with SIGKILL
 # and started again. At the end the writer stops, the workers drain, and the store must hold
 # exactly the alerts `hunt` finds in the files (compared by rule, time and host), each once, with
-# one incident per host; but for the correlations over a time window (IMDS-101, IMDS-103,
-# IMDS-104), whose window a worker taking a partition starts again (their state is in memory:
-# after a kill or a handover they fire again, later), which are counted beside. Prints PASS or
-# FAIL with the counts.
+# one incident per host (the correlations over a time window included: their windows are saved
+# with every commit and taken over with the hosts). Prints PASS or FAIL with the counts, and how
+# many of the differing lines are windowed correlations (IMDS-101, IMDS-103, IMDS-104).
 #   DURATION=600 RATE=200 HOSTS=16 WORKERS=3 KILL_EVERY=30 bash bench/soak-nats.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -101,7 +100,7 @@ grep -Ev "$windowed" "$work/got.txt" > "$work/got-exact.txt" || true
 moved=$(diff "$work/want.txt" "$work/got.txt" | grep -c '^[<>]' || true)
 echo "written $written records over ${duration}s at ${rate}/s from $hosts hosts; $nworkers workers, $kills killed with SIGKILL and restarted"
 echo "alerts: hunt $want, store $got ($(wc -l < "$work/want-exact.txt") and $(wc -l < "$work/got-exact.txt") but for the windowed correlations; $moved lines differ, all windowed ones: $(diff "$work/want.txt" "$work/got.txt" | grep '^[<>]' | grep -cEv '^[<>] IMDS-10[134] ' || true) others); incidents $incidents (hosts $hosts)"
-if cmp -s "$work/want-exact.txt" "$work/got-exact.txt" && [ "$incidents" -eq "$hosts" ]; then
+if cmp -s "$work/want.txt" "$work/got.txt" && [ "$incidents" -eq "$hosts" ]; then
   echo PASS; rm -rf "$work/h"*.jsonl "$work/all.jsonl"
 else
   echo "FAIL (kept in $work)"; exit 1

@@ -32,7 +32,7 @@ use imdsguard_event::Severity;
 use imdsguard_rules::{stable_hash, Alert};
 
 pub use host::{Hosts, Resolved};
-pub use imds::{Baselines, Config, Context, Touch};
+pub use imds::{Baselines, Config, Context, Touch, Windows};
 pub use incident::{Incident, Incidents, Stage};
 pub use sigma::{CorrelateError, Correlator, Fired, Hit};
 pub use triage::{Facts, Frequency};
@@ -278,6 +278,8 @@ pub struct Engine {
     feeding: Vec<bool>,
     /// One key per host, whatever name its records give.
     hosts: Hosts,
+    /// Hosts whose baseline or windows changed since [`Engine::take_touched`].
+    touched: std::collections::BTreeSet<String>,
     /// The cloud correlations and the inventory.
     cloud: cloud::Cloud,
     /// The incident key each first IMDS-105 alert joined, by alert id.
@@ -329,6 +331,7 @@ impl Engine {
             hosts: Hosts::new(),
             cloud: cloud::Cloud::new(Default::default(), max),
             cloud_keys: Default::default(),
+            touched: Default::default(),
         }
         .with_feeding()
         .with_learned_hosts())
@@ -464,6 +467,9 @@ impl Engine {
         if let (Some(t), Some(imds)) = (&obs.touch, &mut self.imds) {
             let own = obs.alerts.first().map(|a| a.id.as_str());
             out.extend(imds.push(t, own));
+            if !self.touched.contains(&t.host) {
+                self.touched.insert(t.host.clone());
+            }
         }
         if let (Some(u), true) = (&obs.cloud, self.builtin) {
             out.extend(self.cloud.push(u));
@@ -584,6 +590,34 @@ impl Engine {
         self.hosts.learn(saved.keys().map(String::as_str));
         if let Some(imds) = &mut self.imds {
             imds.restore_baselines(saved);
+        }
+    }
+
+    /// The baselines and open windows of the hosts the correlations touched since the last
+    /// call: what a `watch` commit saves with each batch, so that a restart or the worker taking
+    /// those hosts over goes on exactly where this one stopped.
+    pub fn take_touched(&mut self) -> (Baselines, Vec<(String, imds::Windows)>) {
+        let hosts = std::mem::take(&mut self.touched);
+        let Some(imds) = &self.imds else {
+            return (Baselines::new(), Vec::new());
+        };
+        let mut baselines = Baselines::new();
+        let mut windows = Vec::new();
+        for h in hosts {
+            if let Some(b) = imds.baselines().get(&h) {
+                baselines.insert(h.clone(), b.clone());
+            }
+            windows.push((h.clone(), imds.windows(&h)));
+        }
+        (baselines, windows)
+    }
+
+    /// Takes back hosts' saved windows ([`Engine::take_touched`]).
+    pub fn restore_windows(&mut self, saved: Vec<(String, imds::Windows)>) {
+        if let Some(imds) = &mut self.imds {
+            for (h, w) in saved {
+                imds.restore_windows(&h, w);
+            }
         }
     }
 

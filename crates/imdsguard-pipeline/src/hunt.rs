@@ -166,6 +166,7 @@ impl Keep {
             checkpoints: Vec::new(),
             outbox: None,
             stream_hosts: Vec::new(),
+            windows: Vec::new(),
         };
         match self.store.commit(&batch) {
             Ok(n) => {

@@ -250,10 +250,14 @@ fn commit(
         (engine.incidents_mut().take_closed(), opened)
     };
     let incidents: Vec<&Incident> = closed.iter().chain(changed.iter()).collect();
+    // The hosts the correlations touched: their baselines and open windows go with this batch,
+    // so that a restart (or the worker taking them over) goes on exactly from its end; every
+    // host's baseline now and then as well.
+    let (touched, windows) = engine.take_touched();
     let baselines: Option<Baselines> = if saved.baselines {
         engine.baselines().cloned()
     } else {
-        None
+        (!touched.is_empty()).then_some(touched)
     };
     let links = engine.take_links();
     let batch = Batch {
@@ -264,6 +268,7 @@ fn commit(
         checkpoints: saved.checkpoints,
         outbox: saved.outbox,
         stream_hosts: saved.stream_hosts,
+        windows,
     };
     let ids: Vec<&str> = alerts.iter().map(|(a, _)| a.id.as_str()).collect();
     let new = store
@@ -333,6 +338,15 @@ pub fn watch(
         ));
     }
     engine.restore_incidents(saved_incidents);
+    if cfg.nats.is_none() {
+        let (windows, unreadable) = store
+            .windows()
+            .map_err(PipelineError::store("reading the saved windows"))?;
+        for e in unreadable {
+            reporter.note(&format!("{e}: left out; its host's windows start empty"));
+        }
+        engine.restore_windows(windows);
+    }
     let mut inputs = Vec::new();
     for p in &cfg.inputs {
         if p.as_os_str() == "-" {
@@ -794,6 +808,13 @@ fn restore_partition(
             .filter(|i| i.host.as_deref().is_some_and(ours))
             .collect(),
     );
+    let (windows, unreadable) = store
+        .windows()
+        .map_err(PipelineError::store("reading the saved windows"))?;
+    for e in unreadable {
+        reporter.note(&format!("{e}: left out; its host's windows start empty"));
+    }
+    engine.restore_windows(windows.into_iter().filter(|(h, _)| ours(h)).collect());
     Ok(())
 }
 

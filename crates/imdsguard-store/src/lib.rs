@@ -179,6 +179,8 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (stream, host)
      );
      CREATE INDEX stream_hosts_by_part ON stream_hosts(stream, part);",
+    // 6: each host's open correlation windows, saved with every commit that changed them.
+    "CREATE TABLE windows (host TEXT PRIMARY KEY, json TEXT NOT NULL);",
 ];
 
 /// The same schema on PostgreSQL, migration for migration (the version in `imdsguard_schema`
@@ -255,6 +257,7 @@ const PG_MIGRATIONS: &[&str] = &[
         PRIMARY KEY (stream, host)
      );
      CREATE INDEX stream_hosts_by_part ON stream_hosts(stream, part);",
+    "CREATE TABLE windows (host TEXT PRIMARY KEY, json TEXT NOT NULL);",
 ];
 
 const _: () = assert!(PG_MIGRATIONS.len() == MIGRATIONS.len());
@@ -294,6 +297,8 @@ pub struct Batch<'a> {
     pub outbox: Option<(&'a str, Severity)>,
     /// (stream, partition, host): hosts whose records came on a stream's partition.
     pub stream_hosts: Vec<(String, u32, String)>,
+    /// Hosts' open correlation windows (replaced per host).
+    pub windows: Vec<(String, imdsguard_correlate::Windows)>,
 }
 
 /// An alert waiting in the outbox.
@@ -1163,8 +1168,19 @@ impl Store {
         self.checkpoints(batch, now)
     }
 
-    /// A batch's checkpoints, and the partitions its hosts came on.
+    /// A batch's checkpoints, the partitions its hosts came on, and their windows.
     fn checkpoints(&self, batch: &Batch<'_>, now: i64) -> Result<(), StoreError> {
+        for (host, w) in &batch.windows {
+            let json =
+                serde_json::to_string(w).map_err(self.corrupt(format!("windows of {host}")))?;
+            self.db
+                .exec(
+                    "INSERT INTO windows (host, json) VALUES (?1, ?2)
+                     ON CONFLICT (host) DO UPDATE SET json = excluded.json",
+                    &[Arg::Text(host), Arg::Text(&json)],
+                )
+                .map_err(self.err("storing a host's windows"))?;
+        }
         for (stream, part, host) in &batch.stream_hosts {
             self.db
                 .exec(
@@ -1298,6 +1314,40 @@ impl Store {
             out.insert(host, b);
         }
         Ok(out)
+    }
+
+    /// The saved correlation windows of every host. A row that does not read back is named in
+    /// the second list (its host's windows start empty).
+    #[allow(clippy::type_complexity)]
+    pub fn windows(
+        &self,
+    ) -> Result<(Vec<(String, imdsguard_correlate::Windows)>, Vec<StoreError>), StoreError> {
+        let rows = self
+            .db
+            .rows("SELECT host, json FROM windows", &[])
+            .map_err(self.err("reading the windows"))?;
+        let (mut out, mut bad) = (Vec::new(), Vec::new());
+        for row in rows {
+            let [host, json] = pair(row);
+            let host = host
+                .text("a host")
+                .map_err(self.err("reading the windows"))?;
+            let what = format!("windows of {host}");
+            match json
+                .text("its record")
+                .map_err(self.err(&what))
+                .and_then(|j| {
+                    serde_json::from_str(&j).map_err(|e| StoreError::Corrupt {
+                        path: self.path.clone(),
+                        what: what.clone(),
+                        message: e.to_string(),
+                    })
+                }) {
+                Ok(w) => out.push((host, w)),
+                Err(e) => bad.push(e),
+            }
+        }
+        Ok((out, bad))
     }
 
     /// The checkpoint of an input.

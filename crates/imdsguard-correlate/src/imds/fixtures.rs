@@ -126,6 +126,68 @@ fn reading_a_timeline_again_with_its_own_baseline_gives_the_same_alerts() {
     }
 }
 
+/// A timeline read in two parts by two readers, the second starting from the baselines and
+/// windows the first saved (a worker killed and another taking its hosts over), raises exactly
+/// what one reader raises, wherever it is cut; without the windows, the windowed correlations
+/// would start their windows again and fire later, or not at all.
+#[test]
+fn a_timeline_cut_anywhere_and_taken_over_with_its_windows_gives_the_same_alerts() {
+    let ids = |a: &[Alert]| a.iter().map(|a| a.id.clone()).collect::<Vec<_>>();
+    let touches = |lines: &[String]| -> Vec<Touch> {
+        let mut events = Vec::new();
+        read_reader(
+            "timeline",
+            &mut lines.join("\n").as_bytes(),
+            &ReadOptions::default(),
+            &mut Summary::default(),
+            &mut |e| events.push(e),
+        );
+        let enricher = Enricher::builtin();
+        events
+            .iter()
+            .filter_map(|e| {
+                let time = e.time.as_deref().and_then(parse_time_ms)?;
+                Touch::of(&enricher.enrich(e), time)
+            })
+            .collect()
+    };
+    let mut differed_without = false;
+    for lines in imds_101_token_sequence::positive()
+        .into_iter()
+        .chain(imds_104_enumeration::positive())
+    {
+        let all = touches(&lines);
+        let mut one = Imds::new(config(), Baselines::new());
+        let whole: Vec<Alert> = all.iter().flat_map(|t| one.push(t, None)).collect();
+        assert!(!whole.is_empty());
+        for cut in 1..all.len() {
+            let run = |with_windows: bool| {
+                let mut first = Imds::new(config(), Baselines::new());
+                let mut got: Vec<Alert> = all[..cut]
+                    .iter()
+                    .flat_map(|t| first.push(t, None))
+                    .collect();
+                let mut second = Imds::new(config(), first.baselines().clone());
+                if with_windows {
+                    let hosts: std::collections::BTreeSet<String> =
+                        all.iter().map(|t| t.host.clone()).collect();
+                    for h in hosts {
+                        second.restore_windows(&h, first.windows(&h));
+                    }
+                }
+                got.extend(all[cut..].iter().flat_map(|t| second.push(t, None)));
+                ids(&got)
+            };
+            assert_eq!(run(true), ids(&whole), "cut at {cut}");
+            differed_without |= run(false) != ids(&whole);
+        }
+    }
+    assert!(
+        differed_without,
+        "no cut needed the windows: nothing tested"
+    );
+}
+
 type Cases = fn() -> Vec<Vec<String>>;
 
 #[test]

@@ -387,10 +387,19 @@ type Seen = (i64, String, Ref);
 /// An event a correlation joins: as `related` shows it (its alert's id, or `path:line` when it
 /// raised none) and as the correlation's id hashes it (the alert's id, or the record's identity,
 /// which no path spelling changes).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Ref {
     shown: String,
     key: String,
+}
+
+/// A host's open windows (IMDS-101's token requests, IMDS-104's paths), as the store keeps them
+/// with every commit: a worker that takes the host over, or a restart, goes on with them rather
+/// than with empty windows that would fire later than one uninterrupted run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Windows {
+    tokens: Vec<(String, Vec<Seen>)>,
+    paths: Vec<(String, Vec<Seen>)>,
 }
 
 /// What the baseline knew of a touch's process before it.
@@ -475,6 +484,30 @@ impl Imds {
         }
     }
 
+    /// The open windows of `host`.
+    pub(crate) fn windows(&self, host: &str) -> Windows {
+        let of = |map: &BTreeMap<Key, VecDeque<Seen>>| {
+            map.range((host.to_owned(), String::new())..)
+                .take_while(|((h, _), _)| h == host)
+                .map(|((_, actor), q)| (actor.clone(), q.iter().cloned().collect()))
+                .collect()
+        };
+        Windows {
+            tokens: of(&self.tokens),
+            paths: of(&self.paths),
+        }
+    }
+
+    /// Takes back `host`'s saved windows (replacing what it holds of that host).
+    pub(crate) fn restore_windows(&mut self, host: &str, w: Windows) {
+        for (map, saved) in [(&mut self.tokens, w.tokens), (&mut self.paths, w.paths)] {
+            map.retain(|(h, _), _| h != host);
+            for (actor, q) in saved {
+                map.insert((host.to_owned(), actor), q.into_iter().collect());
+            }
+        }
+    }
+
     /// Moves what is kept under the host `from` to `into` (a short name joined to its FQDN).
     pub(crate) fn rename_host(&mut self, from: &str, into: &str) {
         if let Some(b) = self.baselines.remove(from) {
@@ -509,6 +542,8 @@ impl Imds {
     /// Drops the baselines of the hosts `gone` names.
     pub(crate) fn forget(&mut self, gone: &dyn Fn(&str) -> bool) {
         self.baselines.retain(|h, _| !gone(h));
+        self.tokens.retain(|(h, _), _| !gone(h));
+        self.paths.retain(|(h, _), _| !gone(h));
     }
 
     /// The baselines learned so far.
