@@ -704,16 +704,7 @@ fn claim(
             },
             &mut |_| Ok(0),
         )?;
-        let mut keys = std::collections::HashSet::new();
-        for p in &give {
-            for h in w
-                .store
-                .stream_hosts(&n.stream, *p)
-                .map_err(PipelineError::store("reading a partition's hosts"))?
-            {
-                keys.insert(imdsguard_event::host_key(&h).to_owned());
-            }
-        }
+        let keys = hosts_of(&w.store, &n.stream, &give)?;
         w.run
             .engine
             .forget_hosts(&|h| keys.contains(imdsguard_event::host_key(&h.to_ascii_lowercase())));
@@ -724,10 +715,14 @@ fn claim(
                 .map_err(PipelineError::store("giving up a partition's lock"))?;
         }
         reporter.note(&format!(
-            "left partitions {} of the stream {} to the workers that came ({} of {PARTITIONS}; {workers} workers)",
-            give.iter().map(u32::to_string).collect::<Vec<_>>().join(", "),
+            "left partitions {} of the stream {} to the workers that came ({} of {PARTITIONS}; {})",
+            give.iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
             n.stream,
-            owned.len() - give.len()
+            owned.len() - give.len(),
+            workers_said(workers)
         ));
         return Ok(());
     }
@@ -749,16 +744,24 @@ fn claim(
             .map_err(PipelineError::store("reading a partition's position"))?
             .map_or(0, |cp| cp.offset);
         n.claim(p, last)?;
-        restore_partition(store, &mut w.run.engine, &n.stream, p, reporter)?;
         owned.push(p);
-        got.push(p.to_string());
+        got.push(p);
     }
     if !got.is_empty() {
+        // Their hosts' state, before any of their records is read: the store read once for all.
+        let keys = hosts_of(store, &n.stream, &got)?;
+        if !keys.is_empty() {
+            restore_hosts(store, &mut w.run.engine, &keys, reporter)?;
+        }
         reporter.note(&format!(
-            "reading partitions {} of the stream {} ({} of {PARTITIONS}; {workers} workers)",
-            got.join(", "),
+            "reading partitions {} of the stream {} ({} of {PARTITIONS}; {})",
+            got.iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
             n.stream,
-            owned.len()
+            owned.len(),
+            workers_said(workers)
         ));
         c.said_waiting = false;
     } else if owned.is_empty() && !c.said_waiting {
@@ -771,23 +774,41 @@ fn claim(
     Ok(())
 }
 
-/// The saved baselines and latest incidents of the hosts whose records came on partition `p`,
-/// into the engine.
-fn restore_partition(
+/// "1 worker", "3 workers".
+fn workers_said(n: u64) -> String {
+    if n == 1 {
+        "1 worker".into()
+    } else {
+        format!("{n} workers")
+    }
+}
+
+/// The keys ([`imdsguard_event::host_key`]) of the hosts whose records came on the partitions.
+fn hosts_of(
+    store: &Store,
+    stream: &str,
+    parts: &[u32],
+) -> Result<std::collections::HashSet<String>, PipelineError> {
+    let mut keys = std::collections::HashSet::new();
+    for p in parts {
+        for h in store
+            .stream_hosts(stream, *p)
+            .map_err(PipelineError::store("reading a partition's hosts"))?
+        {
+            keys.insert(imdsguard_event::host_key(&h).to_owned());
+        }
+    }
+    Ok(keys)
+}
+
+/// The saved baselines, latest incidents and open windows of the hosts `keys` names, into the
+/// engine.
+fn restore_hosts(
     store: &Store,
     engine: &mut Engine,
-    stream: &str,
-    p: u32,
+    keys: &std::collections::HashSet<String>,
     reporter: &mut dyn Reporter,
 ) -> Result<(), PipelineError> {
-    let hosts = store
-        .stream_hosts(stream, p)
-        .map_err(PipelineError::store("reading a partition's hosts"))?;
-    if hosts.is_empty() {
-        return Ok(());
-    }
-    let keys: std::collections::HashSet<&str> =
-        hosts.iter().map(|h| imdsguard_event::host_key(h)).collect();
     let ours = |h: &str| keys.contains(imdsguard_event::host_key(&h.to_ascii_lowercase()));
     let mut baselines = store
         .baselines()

@@ -169,7 +169,7 @@ fn a_standby_worker_takes_over_from_a_killed_one() {
     wait_until(
         "the first worker's partitions",
         Duration::from_secs(30),
-        || said(&first_err).contains("(16 of 16; 1 workers)"),
+        || said(&first_err).contains("(16 of 16; 1 worker)"),
     );
     let second_err = d.join("second.err");
     let second = bin()
@@ -352,7 +352,7 @@ fn a_killed_workers_partitions_move_to_the_waiting_ones() {
     wait_until(
         "the first worker's partitions",
         Duration::from_secs(30),
-        || said(&first_err).contains("(16 of 16; 1 workers)"),
+        || said(&first_err).contains("(16 of 16; 1 worker)"),
     );
     let (mut a, a_err) = worker(&url, db, &d, "a", false);
     let (mut b, b_err) = worker(&url, db, &d, "b", false);
