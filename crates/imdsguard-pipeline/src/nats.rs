@@ -524,11 +524,13 @@ mod with_nats {
                 let identity = chunk.end.identity.clone();
                 let (published, duplicates) = rt.block_on(async {
                     let mut acks = Vec::new();
+                    // Numbered before blank lines are left out: a line's number is its place in
+                    // the file whatever chunk it was read in.
                     for (i, line) in chunk
                         .bytes
                         .split(|b| *b == b'\n')
-                        .filter(|l| !l.is_empty())
                         .enumerate()
+                        .filter(|(_, l)| !l.is_empty() && *l != b"\r")
                     {
                         // The line's place in its file: published again after a restart, the
                         // stream keeps it once (within its duplicate window).
@@ -665,6 +667,32 @@ mod tests {
 mod server_tests {
     use super::*;
     use std::sync::atomic::AtomicBool;
+
+    /// A line's message id is its place in the file, blank lines counted, whatever chunks the
+    /// file is read in: shipped again in other chunks, every line is known to the stream.
+    #[test]
+    fn a_file_shipped_again_in_other_chunks_is_kept_once() {
+        let (url, dir) = imdsguard_testdata::nats!();
+        let log = dir.join("blank.log");
+        std::fs::write(&log, "first line\n\nthird line\n\n\nsixth line\n").unwrap();
+        let run = |max_chunk: usize, state: &str| {
+            let cfg = ShipConfig {
+                url: url.clone(),
+                stream: DEFAULT_STREAM.into(),
+                inputs: vec![log.clone()],
+                host: "web01".into(),
+                state: dir.join(state),
+                follow: false,
+                poll: Duration::from_millis(10),
+                max_chunk,
+            };
+            let r = ship(&cfg, &AtomicBool::new(false), &mut |n| panic!("{n}")).unwrap();
+            (r.published, r.duplicates)
+        };
+        assert_eq!(run(1 << 16, "a.json"), (3, 0));
+        // One line at a time: each blank line ends a chunk of its own.
+        assert_eq!(run(12, "b.json"), (3, 3));
+    }
 
     /// The server's mapping, not only this file's arithmetic: every host's records land on the
     /// partition [`partition_of`] names, so a worker restoring a partition's hosts finds them.
