@@ -21,6 +21,7 @@ mod formats;
 pub mod inventory;
 mod json;
 mod json_reader;
+pub mod messages;
 pub mod notify;
 mod parallel;
 mod summary;

@@ -89,17 +89,6 @@ fn nats_error(url: &str, what: &str, e: impl std::fmt::Display) -> PipelineError
     PipelineError::Nats(format!("{url}: {what}: {e}"))
 }
 
-/// A line's end and any line break inside a message: one message is one record.
-fn one_line(payload: &[u8], out: &mut Vec<u8>) {
-    let body = payload.strip_suffix(b"\n").unwrap_or(payload);
-    let body = body.strip_suffix(b"\r").unwrap_or(body);
-    out.extend(
-        body.iter()
-            .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
-    );
-    out.push(b'\n');
-}
-
 #[cfg(feature = "nats")]
 pub use with_nats::ship;
 #[cfg(feature = "nats")]
@@ -224,9 +213,11 @@ mod with_nats {
     pub(crate) struct Taken {
         /// The partition's position after them, to commit with their results.
         pub(crate) checkpoint: imdsguard_store::Checkpoint,
-        /// Runs of messages with consecutive stream sequence numbers: their lines, and the
-        /// sequence before the first (record positions are sequence numbers).
-        pub(crate) segments: Vec<(Vec<u8>, u64)>,
+        /// The messages' payloads, one after another.
+        pub(crate) payloads: Vec<u8>,
+        /// Each message's stream sequence number (its records' position) and its payload's
+        /// place in `payloads`.
+        pub(crate) messages: Vec<(u64, std::ops::Range<usize>)>,
         /// The host each message's header or subject names, by sequence number.
         pub(crate) hosts: Vec<(u64, String)>,
         /// The partition they came from.
@@ -391,11 +382,11 @@ mod with_nats {
                         identity: None,
                         tail: None,
                     },
-                    segments: Vec::new(),
+                    payloads: Vec::new(),
+                    messages: Vec::new(),
                     hosts: Vec::new(),
                     partition,
                 };
-                let mut last_seq = None;
                 for m in &got {
                     let seq = m
                         .info()
@@ -407,13 +398,9 @@ mod with_nats {
                     }
                     taken.checkpoint.offset = seq;
                     taken.checkpoint.lines = seq;
-                    if last_seq.map(|l: u64| l + 1) != Some(seq) {
-                        taken.segments.push((Vec::new(), seq.saturating_sub(1)));
-                    }
-                    last_seq = Some(seq);
-                    if let Some((bytes, _)) = taken.segments.last_mut() {
-                        one_line(&m.payload, bytes);
-                    }
+                    let at = taken.payloads.len();
+                    taken.payloads.extend_from_slice(&m.payload);
+                    taken.messages.push((seq, at..taken.payloads.len()));
                     let host = m
                         .headers
                         .as_ref()
@@ -584,7 +571,8 @@ mod without_nats {
 
     pub(crate) struct Taken {
         pub(crate) checkpoint: imdsguard_store::Checkpoint,
-        pub(crate) segments: Vec<(Vec<u8>, u64)>,
+        pub(crate) payloads: Vec<u8>,
+        pub(crate) messages: Vec<(u64, std::ops::Range<usize>)>,
         pub(crate) hosts: Vec<(u64, String)>,
         pub(crate) partition: u32,
     }
@@ -626,7 +614,7 @@ mod without_nats {
         _stop: &std::sync::atomic::AtomicBool,
         _note: &mut dyn FnMut(&str),
     ) -> Result<ShipReport, PipelineError> {
-        let _ = (load_state, save_state, one_line);
+        let _ = (load_state, save_state);
         let _ = nats_error(&cfg.url, "", "");
         Err(PipelineError::Nats(format!("{}: {OFF}", cfg.url)))
     }
@@ -650,15 +638,6 @@ mod tests {
         assert_eq!(partition_of("", u32::MAX), 0x811c_9dc5);
         assert_eq!(partition_of("a", u32::MAX), 0xe40c_292c);
         assert!(partition_of("web01", PARTITIONS) < PARTITIONS);
-    }
-
-    #[test]
-    fn a_message_is_one_line() {
-        let mut out = Vec::new();
-        one_line(b"{\"a\":1}\r\n", &mut out);
-        one_line(b"two\nlines", &mut out);
-        one_line(b"", &mut out);
-        assert_eq!(out, b"{\"a\":1}\ntwo lines\n\n");
     }
 }
 

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use imdsguard_correlate::{Baselines, Engine, Incident};
 use imdsguard_event::{Position as RecordPosition, Severity};
 use imdsguard_parse::follow::{Follower, Position};
+use imdsguard_parse::messages::{read_messages, Message};
 use imdsguard_parse::{read_reader_at, ReadOptions, Summary};
 use imdsguard_rules::Alert;
 use imdsguard_store::{Batch, Checkpoint, Store};
@@ -98,6 +99,13 @@ struct Saved<'a> {
     stream_hosts: Vec<(String, u32, String)>,
 }
 
+/// What a chunk holds: lines numbered on from the line before them (a file's, standard
+/// input's, syslog's), or a stream's messages, each numbered by its sequence.
+enum Records<'a> {
+    Lines(&'a [u8], u64),
+    Messages(&'a [Message<'a>]),
+}
+
 impl Watcher<'_> {
     /// Decodes, detects, correlates and commits one chunk (with the file's position, if it is a
     /// file), then hands the sink the alerts that were new. A record that names no host gets the
@@ -106,27 +114,33 @@ impl Watcher<'_> {
     fn chunk(
         &mut self,
         name: &str,
-        segments: &[(&[u8], u64)],
+        records: Records<'_>,
         hosts: &[(u64, String)],
         checkpoint: Option<Checkpoint>,
         part: Option<(&str, u32)>,
         sink: &mut dyn AlertSink,
     ) -> Result<(), PipelineError> {
         let mut events = Vec::new();
-        // Each segment's lines are numbered on from the line before it (a file's lines, or the
-        // stream's sequence numbers, which may skip).
-        for (bytes, lines_before) in segments {
-            read_reader_at(
+        match records {
+            Records::Lines(bytes, lines_before) => read_reader_at(
                 name,
                 &mut &bytes[..],
-                *lines_before,
+                lines_before,
                 &self.opts,
                 &mut self.summary,
                 &mut |e| events.push(e),
-            );
+            ),
+            Records::Messages(messages) => {
+                read_messages(name, messages, &self.opts, &mut self.summary, &mut |e| {
+                    events.push(e)
+                })
+            }
         }
         for e in events.iter_mut().filter(|e| e.host.is_none()) {
-            if let RecordPosition::Line(line) = e.source.position {
+            // A line's number, or the message a Fluent Bit batch's record came in.
+            if let RecordPosition::Line(line) | RecordPosition::Element { line, .. } =
+                e.source.position
+            {
                 if let Ok(i) = hosts.binary_search_by_key(&line, |(l, _)| *l) {
                     e.host = imdsguard_event::host_name(&hosts[i].1);
                 }
@@ -520,7 +534,7 @@ pub fn watch(
                     };
                     w.chunk(
                         &name,
-                        &[(&chunk.bytes, chunk.lines_before)],
+                        Records::Lines(&chunk.bytes, chunk.lines_before),
                         &[],
                         Some(checkpoint),
                         None,
@@ -531,7 +545,14 @@ pub fn watch(
                     if let Some((bytes, before, hosts)) = s.take(cfg.max_chunk) {
                         progressed = true;
                         let name = s.name.clone();
-                        w.chunk(&name, &[(&bytes, before)], &hosts, None, None, sink)?;
+                        w.chunk(
+                            &name,
+                            Records::Lines(&bytes, before),
+                            &hosts,
+                            None,
+                            None,
+                            sink,
+                        )?;
                     }
                     for n in s.news() {
                         reporter.note(&n);
@@ -541,12 +562,18 @@ pub fn watch(
                     if let Some(t) = n.take(cfg.max_chunk)? {
                         progressed = true;
                         let name = n.name.clone();
-                        let segments: Vec<(&[u8], u64)> =
-                            t.segments.iter().map(|(b, s)| (&b[..], *s)).collect();
+                        let messages: Vec<Message<'_>> = t
+                            .messages
+                            .iter()
+                            .map(|(seq, r)| Message {
+                                seq: *seq,
+                                payload: &t.payloads[r.clone()],
+                            })
+                            .collect();
                         let stream = n.stream.clone();
                         w.chunk(
                             &name,
-                            &segments,
+                            Records::Messages(&messages),
                             &t.hosts,
                             Some(t.checkpoint),
                             Some((&stream, t.partition)),

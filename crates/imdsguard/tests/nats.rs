@@ -528,6 +528,218 @@ fn a_shipper_that_lost_its_positions_publishes_nothing_twice() {
     assert!(err.contains("60 events"), "{err}");
 }
 
+/// A log of the bundled samples.
+fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../samples/logs")
+        .join(name)
+}
+
+/// The sample logs of three formats, as `hunt` reads them: each alert's rule, time, file and
+/// line.
+fn sample_alerts(files: &[&str]) -> Vec<(String, String, String, u64)> {
+    let mut c = bin();
+    c.args(["hunt", "--no-db", "--output", "jsonl"]);
+    for f in files {
+        c.arg(sample(f));
+    }
+    let mut out: Vec<_> = ok(&c.output().unwrap())
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == "alert")
+        .map(|v| {
+            let path = v["source"]["path"].as_str().unwrap();
+            let file = Path::new(path).file_name().unwrap().to_string_lossy();
+            (
+                v["rule_id"].as_str().unwrap().to_owned(),
+                v["time"].as_str().unwrap_or_default().to_owned(),
+                file.into_owned(),
+                v["source"]["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A host's logs of several formats on one partition (its Sysmon JSON, audit log and access
+/// log shipped one after the other): each read in its own reading, nothing skipped, the alerts
+/// `hunt` finds in the files.
+#[test]
+fn one_hosts_logs_of_several_formats_share_its_partition() {
+    let (url, _server) = imdsguard_testdata::nats!();
+    let d = dir("formats");
+    let files = ["winlogbeat.ndjson", "linux-audit.log", "nginx-access.log"];
+    let mut first_seq = Vec::new();
+    let mut seq = 1;
+    for f in files {
+        first_seq.push(seq);
+        seq += std::fs::read_to_string(sample(f)).unwrap().lines().count() as u64;
+        ship(&url, &sample(f), "web01", &d.join("ship.json"));
+    }
+    let o = bin()
+        .args([
+            "watch", "--nats", &url, "--once", "--output", "jsonl", "--db",
+        ])
+        .arg(d.join("w.db"))
+        .output()
+        .unwrap();
+    let printed = ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(" 0 records skipped"), "{err}");
+    // Each alert where `hunt` found it: the stream's sequence number of its line.
+    let mut got: Vec<(String, String, u64)> = printed
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == "alert")
+        .map(|v| {
+            assert_eq!(v["source"]["path"], "nats:IMDSGUARD");
+            (
+                v["rule_id"].as_str().unwrap().to_owned(),
+                v["time"].as_str().unwrap_or_default().to_owned(),
+                v["source"]["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<(String, String, u64)> = sample_alerts(&files)
+        .into_iter()
+        .map(|(rule, time, file, line)| {
+            let i = files.iter().position(|f| *f == file).unwrap();
+            (rule, time, first_seq[i] + line - 1)
+        })
+        .collect();
+    want.sort();
+    assert!(want.len() >= 10, "{want:?}");
+    assert_eq!(got, want);
+}
+
+/// An alert's rule, time, message and element.
+type Cited = (String, String, u64, u64);
+
+/// What Fluent Bit's NATS output (plugins/out_nats) sends for one flush: a CONNECT, then one
+/// core NATS publish to the tag of `[[time, {"tag": tag, …record}], …]`. A PING answered makes
+/// sure the server has read it.
+fn fluent_bit_flush(url: &str, tag: &str, records: &[serde_json::Map<String, Value>]) {
+    use std::io::{BufRead, BufReader, Write};
+    let addr = url.trim_start_matches("nats://");
+    let s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert!(line.starts_with("INFO "), "{line}");
+    let batch: Vec<Value> = records
+        .iter()
+        .map(|m| {
+            let mut with_tag = serde_json::Map::new();
+            with_tag.insert("tag".into(), tag.into());
+            with_tag.extend(m.clone());
+            serde_json::json!([1_763_630_000.123_456, with_tag])
+        })
+        .collect();
+    let json = serde_json::to_string(&batch).unwrap();
+    let mut w = s;
+    write!(
+        w,
+        "CONNECT {{\"verbose\":false,\"pedantic\":false,\"ssl_required\":false,\"name\":\"fluent-bit\",\"lang\":\"c\",\"version\":\"4.0.3\"}}\r\nPUB {tag} {}\r\n{json}\r\nPING\r\n",
+        json.len()
+    )
+    .unwrap();
+    loop {
+        line.clear();
+        assert!(r.read_line(&mut line).unwrap() > 0, "closed");
+        assert!(!line.starts_with("-ERR"), "{line}");
+        if line.starts_with("PONG") {
+            break;
+        }
+    }
+}
+
+/// Fluent Bit's batches: its `tail` input's lines (`log`) of an audit log and an access log in
+/// one message from web01, Sysmon records parsed into maps in another from web02. Each record is
+/// read (in its own reading) and cited as an element of its message; a second store reading
+/// the stream again gives the same alert ids.
+#[test]
+fn fluent_bits_batches_are_read_record_by_record() {
+    let (url, _server) = imdsguard_testdata::nats!();
+    let d = dir("fluent-bit");
+    // The stream exists once a worker has started.
+    ok(&bin()
+        .args(["watch", "--nats", &url, "--once", "--db"])
+        .arg(d.join("w.db"))
+        .output()
+        .unwrap());
+    let text = |f: &str| std::fs::read_to_string(sample(f)).unwrap();
+    let logged: Vec<serde_json::Map<String, Value>> =
+        [text("linux-audit.log"), text("nginx-access.log")]
+            .iter()
+            .flat_map(|t| t.lines().map(str::to_owned).collect::<Vec<_>>())
+            .map(|l| serde_json::Map::from_iter([("log".to_owned(), Value::from(l))]))
+            .collect();
+    fluent_bit_flush(&url, "imdsguard.logs.web01", &logged);
+    let parsed: Vec<serde_json::Map<String, Value>> = text("winlogbeat.ndjson")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    fluent_bit_flush(&url, "imdsguard.logs.web02", &parsed);
+
+    let audit_lines = text("linux-audit.log").lines().count() as u64;
+    let mut want: Vec<Cited> =
+        sample_alerts(&["linux-audit.log", "nginx-access.log", "winlogbeat.ndjson"])
+            .into_iter()
+            .map(|(rule, time, file, line)| match file.as_str() {
+                "linux-audit.log" => (rule, time, 1, line - 1),
+                "nginx-access.log" => (rule, time, 1, audit_lines + line - 1),
+                _ => (rule, time, 2, line - 1),
+            })
+            .collect();
+    want.sort();
+    let read = |db: &str| {
+        let o = bin()
+            .args([
+                "watch", "--nats", &url, "--once", "--output", "jsonl", "--db",
+            ])
+            .arg(d.join(db))
+            .output()
+            .unwrap();
+        let printed = ok(&o);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        let mut got: Vec<(String, Cited, String)> = printed
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["type"] == "alert")
+            .map(|v| {
+                let src = &v["source"];
+                let at = (
+                    v["rule_id"].as_str().unwrap().to_owned(),
+                    v["time"].as_str().unwrap_or_default().to_owned(),
+                    src["line"].as_u64().unwrap(),
+                    src["element"].as_u64().expect("cited as an element"),
+                );
+                let host = v["host"].as_str().unwrap_or_default().to_owned();
+                (v["id"].as_str().unwrap().to_owned(), at, host)
+            })
+            .collect();
+        got.sort_by(|a, b| a.1.cmp(&b.1));
+        (got, err)
+    };
+    let (got, err) = read("w.db");
+    assert!(err.contains(" 0 records skipped"), "{err}");
+    assert_eq!(
+        got.iter().map(|g| g.1.clone()).collect::<Vec<_>>(),
+        want,
+        "{err}"
+    );
+    // The tag names the host of records that name none.
+    assert!(got.iter().any(|g| g.1 .2 == 1 && g.2 == "web01"), "{got:?}");
+    let (again, _) = read("again.db");
+    assert_eq!(
+        again.iter().map(|g| &g.0).collect::<Vec<_>>(),
+        got.iter().map(|g| &g.0).collect::<Vec<_>>()
+    );
+}
+
 /// No server there: the error names it, and nothing waits forever.
 #[test]
 fn an_unreachable_server_is_named() {
