@@ -3,10 +3,12 @@
 # 127.0.0.1:PORT only, its store in DIR, the subject mapping of deploy/nats/imdsguard.conf
 # (records published to imdsguard.logs.<host> land on imdsguard.part.<partition>.<host>). It
 # stops, and DIR is removed, when process WATCH has exited. Prints the URL. Exit status 3: no
-# nats-server installed (Debian's nats-server package; .ci/run installs it).
-#   bash tests/nats/server.sh DIR PORT WATCH
+# nats-server installed (Debian's nats-server package; .ci/run installs it). With `tls`: TLS only,
+# a certificate for localhost and 127.0.0.1 signed by DIR/ca.pem (DIR/other-ca.pem signed
+# nothing), and one user, imdsguard, password s3cret; the URL printed is tls://.
+#   bash tests/nats/server.sh DIR PORT WATCH [tls]
 set -euo pipefail
-dir=$1 port=$2 watch=$3
+dir=$1 port=$2 watch=$3 tls=${4:-}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 if ! command -v nats-server > /dev/null; then
   echo "no nats-server here (Debian's nats-server package)" >&2
@@ -20,6 +22,26 @@ listen: 127.0.0.1:$port
 jetstream { store_dir: "$dir/js" }
 include "imdsguard.conf"
 CONF
+scheme=nats
+if [ "$tls" = tls ]; then
+  (
+    cd "$dir"
+    for ca in ca other-ca; do
+      openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj "/CN=imdsguard test $ca" -keyout "$ca.key" -out "$ca.pem" 2> /dev/null
+    done
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost \
+      -keyout server.key -out server.csr 2> /dev/null
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+      -extfile server.ext -out server.crt 2> /dev/null
+  ) || { echo "openssl could not make the test certificates" >&2; exit 1; }
+  cat >> "$dir/server.conf" <<CONF
+tls { cert_file: "$dir/server.crt", key_file: "$dir/server.key" }
+authorization { users: [ { user: imdsguard, password: s3cret } ] }
+CONF
+  scheme=tls
+fi
 setsid nats-server -c "$dir/server.conf" > "$dir/server.log" 2>&1 < /dev/null &
 pid=$!
 for _ in $(seq 100); do
@@ -31,4 +53,4 @@ grep -q "Server is ready" "$dir/server.log" || { cat "$dir/server.log" >&2; exit
 echo "$pid" > "$dir/pid"
 setsid bash -c "while kill -0 $watch 2>/dev/null; do sleep 1; done
   kill \$(cat $dir/pid) 2>/dev/null; sleep 1; rm -rf $dir" < /dev/null > /dev/null 2>&1 &
-echo "nats://127.0.0.1:$port"
+echo "$scheme://127.0.0.1:$port"

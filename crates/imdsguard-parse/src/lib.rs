@@ -725,7 +725,7 @@ pub(crate) fn read_stream(
         None => r.fill_buf().is_ok_and(formats::windows_xml::sniff_start),
     };
     if head_is_xml {
-        formats::windows_xml::read(name, &mut *r, opts, summary, on_event);
+        formats::windows_xml::read(name, &mut *r, lines_before, opts, summary, on_event);
         return;
     }
     // UTF-16 with its byte-order mark (PowerShell's `Out-File`): read as UTF-8.

@@ -42,7 +42,7 @@ enum Kind {
     /// A line no reading starts with: read in the run it follows (a Zeek data line after its
     /// header), or on its own.
     Continues,
-    /// A document of its own (an array of records).
+    /// A document of its own (an array of records, Windows event XML).
     Alone,
     /// A Fluent Bit batch.
     Batch,
@@ -58,6 +58,8 @@ fn kind(payload: &[u8], opts: &ReadOptions) -> Kind {
         b'{' => Kind::Json,
         b'[' if batch(payload).is_some() => Kind::Batch,
         b'[' => Kind::Alone,
+        // Windows event XML (forwarded events): a document of its own.
+        b'<' if formats::windows_xml::sniff_start(&payload[start..]) => Kind::Alone,
         _ if formats::follows_layout(payload, opts) => Kind::Layout,
         _ => match formats::line_reader(payload, opts.format) {
             Some(r) => Kind::Line(r.formats[0]),
@@ -341,6 +343,38 @@ mod tests {
         assert_eq!(
             summary.first_skips[0].source.to_string(),
             format!("nats:S:41 [{}]", mixed.len() - 1)
+        );
+    }
+
+    /// Windows event XML forwarded one event a message, between JSON records: each event read
+    /// as a document of its own and cited by its message's number.
+    #[test]
+    fn a_windows_event_in_xml_is_a_message_of_its_own() {
+        let xml = sample("sysmon-wevtutil.xml");
+        let events: Vec<&str> = xml.lines().filter(|l| l.starts_with("<Event ")).collect();
+        assert!(events.len() >= 2);
+        let json = sample("winlogbeat.ndjson");
+        let json = json.lines().next().unwrap();
+        let (got, summary) = read(&[
+            (3, json.as_bytes()),
+            (4, events[0].as_bytes()),
+            (5, events[1].as_bytes()),
+            (6, json.as_bytes()),
+        ]);
+        assert_eq!(summary.total_skipped(), 0, "{:?}", summary.first_skips);
+        let at: Vec<(Format, u64)> = got
+            .iter()
+            .map(|e| (e.format, e.source.position.number()))
+            .collect();
+        let j = got[0].format;
+        assert_eq!(
+            at,
+            [
+                (j, 3),
+                (Format::WindowsXml, 4),
+                (Format::WindowsXml, 5),
+                (j, 6)
+            ]
         );
     }
 

@@ -51,7 +51,7 @@ pub use destination::Webhook;
 pub use detect::{Detector, Found};
 pub use error::PipelineError;
 pub use hunt::{hunt, HuntReport, RuleCount, StoreReport};
-pub use nats::{ship, NatsSource, ShipConfig, ShipReport};
+pub use nats::{ship, NatsAuth, NatsSource, ShipConfig, ShipReport};
 pub use resources::Resources;
 pub use rules::{Rules, RulesReport};
 pub use sink::{AlertSink, Collect};

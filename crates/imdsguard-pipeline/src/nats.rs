@@ -79,14 +79,91 @@ pub(crate) fn partition_input(stream: &str, p: u32) -> String {
 /// Where `watch` reads from.
 #[derive(Debug, Clone)]
 pub struct NatsSource {
-    /// The server (`nats://host:4222`).
+    /// The server (`nats://host:4222`; `tls://` to require TLS; a user and password, or a
+    /// token, before `@`).
     pub url: String,
     /// The stream.
     pub stream: String,
+    /// TLS and credentials beyond the URL.
+    pub auth: NatsAuth,
+}
+
+/// How to reach the server over TLS and prove who this client is, beyond what the URL says.
+#[derive(Debug, Clone, Default)]
+pub struct NatsAuth {
+    /// Certificate authorities (PEM) to trust for the server's certificate; TLS is then
+    /// required. Without it, a `tls://` URL or a server that asks for TLS is checked against the
+    /// system's authorities.
+    pub ca: Option<std::path::PathBuf>,
+    /// A client certificate and its key (PEM), for a server that verifies its clients.
+    pub cert: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// A NATS credentials file (a user's JWT and NKey seed, as `nsc` writes it).
+    pub creds: Option<std::path::PathBuf>,
+}
+
+/// A server URL as it may be shown: a password (`user:secret@`) or a token (`secret@`) left
+/// out.
+pub fn shown(url: &str) -> String {
+    url.split(',')
+        .map(|u| {
+            let (scheme, rest) = match u.split_once("://") {
+                Some((s, r)) => (Some(s), r),
+                None => (None, u),
+            };
+            let rest = match rest.rsplit_once('@') {
+                Some((user, host)) => match user.split_once(':') {
+                    Some((name, _)) => format!("{name}@{host}"),
+                    None => format!("…@{host}"),
+                },
+                None => rest.to_owned(),
+            };
+            match scheme {
+                Some(s) => format!("{s}://{rest}"),
+                None => rest,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The user and password (`user:password@`), or the token (`token@`), a server URL holds (the
+/// first server's, percent-decoded).
+fn url_credentials(url: &str) -> Option<(String, Option<String>)> {
+    let first = url.split(',').next()?;
+    let rest = first.split_once("://").map_or(first, |(_, r)| r);
+    let authority = rest.split(['/', '?']).next()?;
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    let decode = |s: &str| {
+        let b = s.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            match (
+                b[i],
+                b.get(i + 1).and_then(|&c| hex(c)),
+                b.get(i + 2).and_then(|&c| hex(c)),
+            ) {
+                (b'%', Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                }
+                (c, _, _) => {
+                    out.push(c);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    Some(match userinfo.split_once(':') {
+        Some((user, password)) => (decode(user), Some(decode(password))),
+        None => (decode(userinfo), None),
+    })
 }
 
 fn nats_error(url: &str, what: &str, e: impl std::fmt::Display) -> PipelineError {
-    PipelineError::Nats(format!("{url}: {what}: {e}"))
+    PipelineError::Nats(format!("{}: {what}: {e}", shown(url)))
 }
 
 #[cfg(feature = "nats")]
@@ -115,6 +192,8 @@ pub struct ShipReport {
 pub struct ShipConfig {
     /// The server.
     pub url: String,
+    /// TLS and credentials beyond the URL.
+    pub auth: NatsAuth,
     /// The stream (created when it does not exist, as `watch` creates it).
     pub stream: String,
     /// The files.
@@ -193,6 +272,66 @@ mod with_nats {
     use async_nats::jetstream::{self, consumer::PullConsumer};
     use futures_util::StreamExt;
 
+    /// A client of the server, over TLS when the URL (`tls://`), `auth` or the server asks for it.
+    async fn client(
+        url: &str,
+        auth: &NatsAuth,
+        name: &str,
+    ) -> Result<async_nats::Client, PipelineError> {
+        let mut o = async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(10))
+            .name(name);
+        if let Some(ca) = &auth.ca {
+            if !ca.is_file() {
+                return Err(nats_error(
+                    url,
+                    "--nats-ca",
+                    format!("{}: no such file", ca.display()),
+                ));
+            }
+            o = o.add_root_certificates(ca.clone()).require_tls(true);
+        }
+        if let Some((cert, key)) = &auth.cert {
+            for f in [cert, key] {
+                if !f.is_file() {
+                    return Err(nats_error(
+                        url,
+                        "--nats-cert",
+                        format!("{}: no such file", f.display()),
+                    ));
+                }
+            }
+            o = o
+                .add_client_certificate(cert.clone(), key.clone())
+                .require_tls(true);
+        }
+        // The client reads the server from the URL, not a user or token written in it.
+        match url_credentials(url) {
+            Some((user, Some(password))) => o = o.user_and_password(user, password),
+            Some((token, None)) => o = o.token(token),
+            None => {}
+        }
+        if let Some(creds) = &auth.creds {
+            o = o
+                .credentials_file(creds)
+                .await
+                .map_err(|e| nats_error(url, &format!("--nats-creds {}", creds.display()), e))?;
+        }
+        o.connect(url).await.map_err(|e| {
+            // The cause says why (a certificate refused, a name it does not hold).
+            let mut said = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                let text = c.to_string();
+                if !said.contains(&text) {
+                    said = format!("{said}: {text}");
+                }
+                cause = c.source();
+            }
+            nats_error(url, "connecting", said)
+        })
+    }
+
     /// The stream, created holding `imdsguard.part.>` when it does not exist.
     async fn stream(
         js: &jetstream::Context,
@@ -258,12 +397,7 @@ mod with_nats {
                 .build()
                 .map_err(|e| nats_error(&url, "starting the client", e))?;
             let (client, stream_handle) = rt.block_on(async {
-                let client = async_nats::ConnectOptions::new()
-                    .connection_timeout(Duration::from_secs(10))
-                    .name("imdsguard watch")
-                    .connect(url.as_str())
-                    .await
-                    .map_err(|e| nats_error(&url, "connecting", e))?;
+                let client = client(&url, &src.auth, "imdsguard watch").await?;
                 let js = jetstream::new(client.clone());
                 let stream = stream(&js, &src.stream, &url).await?;
                 Ok::<_, PipelineError>((client, stream))
@@ -472,13 +606,7 @@ mod with_nats {
             .build()
             .map_err(|e| nats_error(&url, "starting the client", e))?;
         let js = rt.block_on(async {
-            let js = async_nats::ConnectOptions::new()
-                .connection_timeout(Duration::from_secs(10))
-                .name("imdsguard ship")
-                .connect(url.as_str())
-                .await
-                .map(jetstream::new)
-                .map_err(|e| nats_error(&url, "connecting", e))?;
+            let js = jetstream::new(client(&url, &cfg.auth, "imdsguard ship").await?);
             stream(&js, &cfg.stream, &url).await?;
             Ok::<_, PipelineError>(js)
         })?;
@@ -586,7 +714,7 @@ mod without_nats {
     impl NatsInput {
         pub(crate) fn connect(src: &NatsSource) -> Result<NatsInput, PipelineError> {
             let _ = partition_input;
-            Err(PipelineError::Nats(format!("{}: {OFF}", src.url)))
+            Err(PipelineError::Nats(format!("{}: {OFF}", shown(&src.url))))
         }
 
         pub(crate) fn owned(&self) -> Vec<u32> {
@@ -614,15 +742,33 @@ mod without_nats {
         _stop: &std::sync::atomic::AtomicBool,
         _note: &mut dyn FnMut(&str),
     ) -> Result<ShipReport, PipelineError> {
-        let _ = (load_state, save_state);
+        let _ = (load_state, save_state, url_credentials);
         let _ = nats_error(&cfg.url, "", "");
-        Err(PipelineError::Nats(format!("{}: {OFF}", cfg.url)))
+        Err(PipelineError::Nats(format!("{}: {OFF}", shown(&cfg.url))))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_urls_credentials_are_read_and_never_shown() {
+        assert_eq!(
+            url_credentials("tls://ana:p%40ss@bus:4222"),
+            Some(("ana".into(), Some("p@ss".into())))
+        );
+        assert_eq!(
+            url_credentials("nats://t0ken@bus:4222,nats://bus2:4222"),
+            Some(("t0ken".into(), None))
+        );
+        assert_eq!(url_credentials("nats://bus:4222"), None);
+        assert_eq!(
+            shown("tls://ana:p%40ss@bus:4222,nats://t0ken@bus2"),
+            "tls://ana@bus:4222,nats://…@bus2"
+        );
+        assert_eq!(shown("bus:4222"), "bus:4222");
+    }
 
     #[test]
     fn host_names_become_one_subject_token() {
@@ -657,6 +803,7 @@ mod server_tests {
         let run = |max_chunk: usize, state: &str| {
             let cfg = ShipConfig {
                 url: url.clone(),
+                auth: NatsAuth::default(),
                 stream: DEFAULT_STREAM.into(),
                 inputs: vec![log.clone()],
                 host: "web01".into(),
@@ -681,6 +828,7 @@ mod server_tests {
         let src = NatsSource {
             url: url.clone(),
             stream: DEFAULT_STREAM.into(),
+            auth: NatsAuth::default(),
         };
         let mut input = NatsInput::connect(&src).unwrap();
         for p in 0..PARTITIONS {
@@ -700,6 +848,7 @@ mod server_tests {
         for (i, host) in hosts.iter().enumerate() {
             let cfg = ShipConfig {
                 url: url.clone(),
+                auth: NatsAuth::default(),
                 stream: DEFAULT_STREAM.into(),
                 inputs: vec![log.clone()],
                 host: (*host).into(),

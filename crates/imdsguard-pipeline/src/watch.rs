@@ -319,7 +319,7 @@ pub fn watch(
         if !cfg.inputs.is_empty() || !cfg.syslog_udp.is_empty() || !cfg.syslog_tcp.is_empty() {
             return Err(PipelineError::Nats(format!(
                 "{}: --nats reads the stream alone (its hosts' state comes and goes with its partitions); run another watch for files and syslog",
-                src.url
+                crate::nats::shown(&src.url)
             )));
         }
         store
@@ -409,7 +409,7 @@ pub fn watch(
         reporter.note(&format!(
             "reading the stream {} on {} ({} partitions)",
             src.stream,
-            src.url,
+            crate::nats::shown(&src.url),
             crate::nats::PARTITIONS
         ));
         inputs.push(Input::Nats(Box::new(n)));

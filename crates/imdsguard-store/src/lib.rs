@@ -21,6 +21,8 @@ use imdsguard_rules::Alert;
 use rusqlite::{Connection, OpenFlags};
 
 mod db;
+#[cfg(feature = "postgres")]
+mod pg_tls;
 use db::{Arg, Cell, Db, DbError};
 
 /// Stored records listed, and those that did not read back, each named: one damaged row costs
@@ -84,7 +86,7 @@ pub enum StoreError {
     },
     /// PostgreSQL refused an operation (or could not be reached).
     #[cfg(feature = "postgres")]
-    #[error("{path}: {what}: {source}")]
+    #[error("{path}: {what}: {}", with_causes(.source))]
     Postgres {
         /// The database's URL, without its password.
         path: String,
@@ -92,6 +94,14 @@ pub enum StoreError {
         what: String,
         /// The client's error.
         source: postgres::Error,
+    },
+    /// A PostgreSQL URL's TLS options cannot be used (a file missing, a mode unknown).
+    #[error("{path}: TLS: {message}")]
+    Tls {
+        /// The database's URL, without its password.
+        path: String,
+        /// Why.
+        message: String,
     },
     /// A PostgreSQL URL given to a build without PostgreSQL.
     #[error("{path}: this imdsguard was built without PostgreSQL (the `postgres` feature)")]
@@ -108,6 +118,23 @@ pub enum StoreError {
     /// An id names neither an alert nor an incident.
     #[error("no alert or incident {0} in the store")]
     Unknown(String),
+}
+
+/// An error and what caused it, as one line: the PostgreSQL client says "error performing TLS
+/// handshake" and keeps the reason (the certificate's issuer unknown) as its cause.
+#[cfg(feature = "postgres")]
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
 }
 
 /// The migrations, in order; the file's `user_version` is the number applied.
@@ -656,7 +683,12 @@ impl Store {
             let path = shown.clone();
             move |source| StoreError::Postgres { path, what, source }
         };
-        let url = path.to_str().unwrap_or_default();
+        let tls_err = |message: String| StoreError::Tls {
+            path: shown.clone(),
+            message,
+        };
+        let (url, tls) = pg_tls::split(path.to_str().unwrap_or_default()).map_err(tls_err)?;
+        let connector = pg_tls::connector(&tls).map_err(tls_err)?;
         let mut config: postgres::Config = url.parse().map_err(pg_err("reading the URL"))?;
         if config.get_application_name().is_none() {
             config.application_name("imdsguard");
@@ -664,9 +696,7 @@ impl Store {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(std::time::Duration::from_secs(10));
         }
-        let client = config
-            .connect(postgres::NoTls)
-            .map_err(pg_err("connecting"))?;
+        let client = config.connect(connector).map_err(pg_err("connecting"))?;
         let mut client = client;
         // Each statement planned for the table as it is now: a plan kept from when the table
         // was new (a scan of every row, cheaper than an index then) is otherwise kept until the

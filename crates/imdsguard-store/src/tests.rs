@@ -761,3 +761,72 @@ fn a_postgres_lock_is_held_by_one_session_until_it_ends() {
     let c = Store::open(Path::new(&url)).unwrap();
     assert!(c.try_lock("nats:S").unwrap(), "given up");
 }
+
+/// TLS to PostgreSQL as libpq's options ask (the tests' server has a certificate for `localhost`
+/// signed by an authority of its own): encrypted by default; `verify-full` refuses the
+/// certificate when connecting by an address it does not name, and accepts it by the name;
+/// `verify-ca` checks the authority only; an authority that did not sign it is refused; a
+/// missing file is named; `sslmode=disable` is plain.
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_over_tls_checks_the_certificate_as_sslmode_asks() {
+    let url = imdsguard_testdata::postgres_database!("pg_tls");
+    let certs = imdsguard_testdata::postgres_certificates().unwrap();
+    let ca = certs.join("ca.pem");
+    let other = certs.join("other-ca.pem");
+    let by_name = url.replace("@127.0.0.1:", "@localhost:");
+    let encrypted = |u: &str| -> Result<bool, String> {
+        let s = Store::open(Path::new(u)).map_err(|e| e.to_string())?;
+        let c = s
+            .db
+            .one(
+                "SELECT CASE WHEN ssl THEN 1 ELSE 0 END::bigint FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .unwrap();
+        Ok(c == Cell::Int(1))
+    };
+    assert_eq!(encrypted(&url), Ok(true), "prefer: encrypted");
+    assert_eq!(encrypted(&format!("{url}?sslmode=disable")), Ok(false));
+    assert_eq!(encrypted(&format!("{url}?sslmode=require")), Ok(true));
+    let e = encrypted(&format!(
+        "{url}?sslmode=verify-full&sslrootcert={}",
+        ca.display()
+    ))
+    .unwrap_err();
+    assert!(
+        e.contains("connecting") && e.contains("certificate not valid for name \"127.0.0.1\""),
+        "{e}"
+    );
+    assert_eq!(
+        encrypted(&format!(
+            "{url}?sslmode=verify-ca&sslrootcert={}",
+            ca.display()
+        )),
+        Ok(true)
+    );
+    assert_eq!(
+        encrypted(&format!(
+            "{by_name}?sslmode=verify-full&sslrootcert={}",
+            ca.display()
+        )),
+        Ok(true)
+    );
+    for mode in ["verify-full", "verify-ca", "require"] {
+        let e = encrypted(&format!(
+            "{by_name}?sslmode={mode}&sslrootcert={}",
+            other.display()
+        ))
+        .unwrap_err();
+        assert!(e.contains("UnknownIssuer"), "{mode}: {e}");
+    }
+    let e = encrypted(&format!(
+        "{url}?sslmode=verify-full&sslrootcert={}/missing.pem",
+        certs.display()
+    ))
+    .unwrap_err();
+    assert!(
+        e.contains(": TLS: sslrootcert ") && e.contains("missing.pem"),
+        "{e}"
+    );
+}

@@ -73,7 +73,19 @@ pub fn free_port() -> u16 {
 /// database. Without PostgreSQL installed: under CI a panic, else one line saying the test is
 /// skipped, and `None`.
 pub fn postgres() -> Option<String> {
-    static SERVER: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    postgres_server().map(|(url, _)| url)
+}
+
+/// The directory of the tests' PostgreSQL server ([`postgres`]), with the certificate authority
+/// that signed its certificate (`ca.pem`; the certificate names `localhost` only) and one that
+/// signed nothing (`other-ca.pem`).
+pub fn postgres_certificates() -> Option<PathBuf> {
+    postgres_server().map(|(_, dir)| dir)
+}
+
+fn postgres_server() -> Option<(String, PathBuf)> {
+    static SERVER: std::sync::OnceLock<Result<(String, PathBuf), String>> =
+        std::sync::OnceLock::new();
     let got = SERVER.get_or_init(|| {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("imdsguard-pg-{}-{port}", std::process::id()));
@@ -84,9 +96,10 @@ pub fn postgres() -> Option<String> {
             port,
             &["fsync=off", "synchronous_commit=off"],
         )
+        .map(|url| (url, dir))
     });
     match got {
-        Ok(url) => Some(url.clone()),
+        Ok(server) => Some(server.clone()),
         Err(e) if !e.is_empty() => panic!("cannot start the tests' PostgreSQL: {e}"),
         Err(_) => {
             assert!(
@@ -141,9 +154,20 @@ pub fn postgres_database(name: &str) -> Option<String> {
 /// its directory (whose `pid` file names the server's process). Without nats-server installed:
 /// under CI a panic, else one line saying the test is skipped, and `None`.
 pub fn nats() -> Option<(String, PathBuf)> {
+    nats_with(&[])
+}
+
+/// [`nats`] with TLS only (a certificate for `localhost` and `127.0.0.1` signed by the
+/// authority in the directory's `ca.pem`; `other-ca.pem` signed nothing) and one user,
+/// `imdsguard` with the password `s3cret`: its `tls://` URL (without the user) and directory.
+pub fn nats_tls() -> Option<(String, PathBuf)> {
+    nats_with(&["tls"])
+}
+
+fn nats_with(extra: &[&str]) -> Option<(String, PathBuf)> {
     let port = free_port();
     let dir = std::env::temp_dir().join(format!("imdsguard-nats-{}-{port}", std::process::id()));
-    let got = start_server("nats/server.sh", &dir, port, &[]).map(|url| (url, dir));
+    let got = start_server("nats/server.sh", &dir, port, extra).map(|url| (url, dir));
     match got {
         Ok(server) => Some(server),
         Err(e) if !e.is_empty() => panic!("cannot start the tests' NATS server: {e}"),
@@ -161,11 +185,18 @@ pub fn nats() -> Option<(String, PathBuf)> {
     }
 }
 
-/// `let (url, dir) = nats!();` — a new NATS server, or the test returns (skipped).
+/// `let (url, dir) = nats!();` — a new NATS server, or the test returns (skipped);
+/// `nats!(tls)` one with TLS and a password ([`nats_tls`]).
 #[macro_export]
 macro_rules! nats {
     () => {
         match $crate::nats() {
+            Some(u) => u,
+            None => return,
+        }
+    };
+    (tls) => {
+        match $crate::nats_tls() {
             Some(u) => u,
             None => return,
         }

@@ -740,6 +740,71 @@ fn fluent_bits_batches_are_read_record_by_record() {
     );
 }
 
+/// A server that speaks TLS only and wants a password: `ship` and `watch` reach it with
+/// `--nats-ca` and the user in the URL, and never show the password; an authority that did not
+/// sign the server's certificate, and a missing password, are refused with the reason.
+#[test]
+fn the_bus_over_tls_with_a_password() {
+    let (url, server) = imdsguard_testdata::nats!(tls);
+    assert!(url.starts_with("tls://127.0.0.1:"), "{url}");
+    let d = dir("tls");
+    let with_user = url.replace("tls://", "tls://imdsguard:s3cret@");
+    let f = d.join("web00.jsonl");
+    std::fs::write(&f, (0..20).map(|i| line(i * 7)).collect::<String>()).unwrap();
+    let ship_with = |url: &str, ca: &str| {
+        bin()
+            .args(["ship", "--nats", url, "--host", "web00", "--nats-ca"])
+            .arg(server.join(ca))
+            .arg("--state")
+            .arg(d.join("ship.json"))
+            .arg(&f)
+            .output()
+            .unwrap()
+    };
+    let o = ship_with(&with_user, "ca.pem");
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("20 lines of 1 files published to tls://imdsguard@127.0.0.1:"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
+    let o = bin()
+        .args(["watch", "--nats", &with_user, "--once", "--nats-ca"])
+        .arg(server.join("ca.pem"))
+        .arg("--db")
+        .arg(d.join("w.db"))
+        .output()
+        .unwrap();
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("20 events"), "{err}");
+    assert!(!err.contains("s3cret"), "{err}");
+    assert_eq!(
+        keys(&stored(&d.join("w.db"))).len(),
+        20,
+        "one IMDS-004 per record at least"
+    );
+
+    let o = ship_with(&with_user, "other-ca.pem");
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("tls://imdsguard@127.0.0.1:")
+            && err.contains("connecting")
+            && err.contains("UnknownIssuer"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
+    let o = ship_with(&url, "ca.pem");
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr).to_lowercase();
+    assert!(
+        err.contains("connecting") && err.contains("authorization"),
+        "{err}"
+    );
+}
+
 /// No server there: the error names it, and nothing waits forever.
 #[test]
 fn an_unreachable_server_is_named() {

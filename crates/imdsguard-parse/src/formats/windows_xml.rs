@@ -208,10 +208,12 @@ pub(crate) fn decode_document(
     }
 }
 
-/// A Windows event XML document, read whole up to `max_document`.
+/// A Windows event XML document, read whole up to `max_document`, its lines numbered on from
+/// `lines_before`.
 pub(crate) fn read(
     name: &str,
     r: &mut dyn BufRead,
+    lines_before: u64,
     opts: &ReadOptions,
     summary: &mut Summary,
     on_event: &mut dyn FnMut(Event),
@@ -225,14 +227,18 @@ pub(crate) fn read(
         summary.lossy(
             SourceRef {
                 path: name.to_owned(),
-                position: Position::Line(1),
+                position: Position::Line(lines_before + 1),
             },
             opts.keep_skips,
         );
     }
-    decode_document(&text, 1, name, Decoding::of(opts), &mut |source, result| {
-        summary.decoded(result, source, opts, on_event)
-    });
+    decode_document(
+        &text,
+        lines_before + 1,
+        name,
+        Decoding::of(opts),
+        &mut |source, result| summary.decoded(result, source, opts, on_event),
+    );
 }
 
 #[cfg(test)]

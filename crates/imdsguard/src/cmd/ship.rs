@@ -15,9 +15,12 @@ pub(crate) struct ShipArgs {
     /// reads line by line).
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
-    /// The NATS server (`nats://host:4222`).
+    /// The NATS server (`nats://host:4222`; `tls://host:4222` requires TLS; `user:password@`
+    /// or `token@` before the host authenticates; shown without them).
     #[arg(long, value_name = "URL")]
     nats: String,
+    #[command(flatten)]
+    auth: NatsAuthArgs,
     /// The stream (created when it does not exist, holding imdsguard.part.>).
     #[arg(long, value_name = "NAME", default_value = imdsguard_pipeline::nats::DEFAULT_STREAM)]
     stream: String,
@@ -36,6 +39,40 @@ pub(crate) struct ShipArgs {
     /// How long to wait when no file grew (with --follow).
     #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = crate::parse_duration_ms)]
     poll: i64,
+}
+
+/// TLS and credentials for the NATS server, shared by `ship` and `watch --nats`.
+#[derive(Args, Debug, Default)]
+pub(crate) struct NatsAuthArgs {
+    /// Trust these certificate authorities (PEM) for the NATS server's certificate, and require
+    /// TLS (without it, a server that asks for TLS is checked against the system's).
+    #[arg(long, value_name = "FILE")]
+    nats_ca: Option<PathBuf>,
+    /// A client certificate (PEM) for a NATS server that verifies its clients (with
+    /// --nats-key).
+    #[arg(long, value_name = "FILE", requires = "nats_key")]
+    nats_cert: Option<PathBuf>,
+    /// The client certificate's key (PEM).
+    #[arg(long, value_name = "FILE", requires = "nats_cert")]
+    nats_key: Option<PathBuf>,
+    /// A NATS credentials file (a user's JWT and NKey seed, as `nsc` writes it).
+    #[arg(long, value_name = "FILE")]
+    nats_creds: Option<PathBuf>,
+}
+
+impl NatsAuthArgs {
+    /// Whether any was given.
+    pub(crate) fn given(&self) -> bool {
+        self.nats_ca.is_some() || self.nats_cert.is_some() || self.nats_creds.is_some()
+    }
+
+    pub(crate) fn auth(self) -> imdsguard_pipeline::NatsAuth {
+        imdsguard_pipeline::NatsAuth {
+            ca: self.nats_ca,
+            cert: self.nats_cert.zip(self.nats_key),
+            creds: self.nats_creds,
+        }
+    }
 }
 
 fn this_host() -> String {
@@ -57,6 +94,7 @@ pub(crate) fn ship(a: ShipArgs) -> Result<ExitCode> {
     };
     let cfg = imdsguard_pipeline::ShipConfig {
         url: a.nats,
+        auth: a.auth.auth(),
         stream: a.stream,
         inputs: a.inputs,
         host: a.host.unwrap_or_else(this_host),
@@ -75,7 +113,7 @@ pub(crate) fn ship(a: ShipArgs) -> Result<ExitCode> {
         "imdsguard ship: {} lines of {} files published to {} as {} ({} already there); positions in {}",
         report.published,
         report.files,
-        cfg.url,
+        imdsguard_pipeline::nats::shown(&cfg.url),
         imdsguard_pipeline::nats::subject_token(&cfg.host),
         report.duplicates,
         cfg.state.display()

@@ -268,6 +268,8 @@ pub(crate) struct WatchArgs {
     /// alerts are stored; the stream is created when it does not exist.
     #[arg(long, value_name = "URL")]
     nats: Option<String>,
+    #[command(flatten)]
+    nats_auth: super::ship::NatsAuthArgs,
     /// The stream `--nats` reads.
     #[arg(long, value_name = "NAME", default_value = imdsguard_pipeline::nats::DEFAULT_STREAM, requires = "nats")]
     stream: String,
@@ -345,6 +347,9 @@ pub(crate) struct WatchArgs {
 
 /// `watch`'s arguments as the pipeline's configuration, then the watch.
 pub(crate) fn watch_with(a: WatchArgs) -> Result<ExitCode> {
+    if a.nats.is_none() && a.nats_auth.given() {
+        anyhow::bail!("--nats-ca, --nats-cert, --nats-key and --nats-creds go with --nats");
+    }
     let cfg = imdsguard_pipeline::WatchConfig {
         common: imdsguard_pipeline::Config {
             resources: imdsguard_pipeline::ResourceConfig {
@@ -376,6 +381,7 @@ pub(crate) fn watch_with(a: WatchArgs) -> Result<ExitCode> {
         nats: a.nats.map(|url| imdsguard_pipeline::NatsSource {
             url,
             stream: a.stream,
+            auth: a.nats_auth.auth(),
         }),
         poll: std::time::Duration::from_millis(a.poll.max(1) as u64),
         syslog_idle: std::time::Duration::from_secs(a.syslog_idle.max(1)),
