@@ -326,6 +326,7 @@ pub fn hunt(
     let resources = Resources::load(&resource_cfg)?;
     let normalizer = resources.normalizer();
     let (rules, rules_report) = Rules::load(&common.rules, common.threads)?;
+    crate::memory::release_free_memory();
     on_rules(&rules_report);
     rules.require_some(&rules_report)?;
     let detector =

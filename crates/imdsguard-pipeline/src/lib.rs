@@ -33,6 +33,7 @@ mod destination;
 mod detect;
 mod error;
 mod hunt;
+pub mod memory;
 pub mod nats;
 mod resources;
 mod rules;

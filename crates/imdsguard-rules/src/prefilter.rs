@@ -188,6 +188,23 @@ impl FieldLiterals {
     }
 }
 
+/// What [`Prefilter::retain`] works in, kept per thread between events (it ran three
+/// allocations an event, one of them zeroing a bit per literal of the rule set).
+#[derive(Default)]
+struct Scratch {
+    wanted: Vec<u64>,
+    satisfied: Vec<u64>,
+    /// A bit per literal found in this event; zero between events.
+    seen: Vec<u64>,
+    /// The words of `seen` this event set.
+    touched: Vec<u32>,
+    lower: String,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
 fn bit(set: &[u64], i: usize) -> bool {
     set[i / 64] & (1 << (i % 64)) != 0
 }
@@ -293,7 +310,19 @@ impl Prefilter {
     /// candidate needs is scanned once, and each literal found marks the clauses it satisfies:
     /// the cost follows what the event contains, not how many literals the candidates list.
     pub(crate) fn retain(&self, candidates: &mut [u64], ev: &Enriched<'_>) {
-        let mut wanted = vec![0u64; self.words];
+        SCRATCH.with_borrow_mut(|s| self.retain_with(candidates, ev, s));
+    }
+
+    fn retain_with(&self, candidates: &mut [u64], ev: &Enriched<'_>, s: &mut Scratch) {
+        let Scratch {
+            wanted,
+            satisfied,
+            seen,
+            touched,
+            lower,
+        } = s;
+        wanted.clear();
+        wanted.resize(self.words, 0);
         for (w, &word) in candidates.iter().enumerate() {
             let mut word = word & !self.free[w];
             while word != 0 {
@@ -307,15 +336,22 @@ impl Prefilter {
                 }
             }
         }
-        let mut satisfied = vec![0u64; self.clause_count.div_ceil(64)];
-        let mut seen = vec![0u64; self.literals.div_ceil(64)];
+        satisfied.clear();
+        satisfied.resize(self.clause_count.div_ceil(64), 0);
+        // All zero between events: only the words an event set are cleared after it.
+        if seen.len() < self.literals.div_ceil(64) {
+            seen.resize(self.literals.div_ceil(64), 0);
+        }
         for (w, &word) in wanted.iter().enumerate() {
             let mut word = word;
             while word != 0 {
                 let at = w * 64 + word.trailing_zeros() as usize;
                 word &= word - 1;
-                self.scan(at, ev, &mut seen, &mut satisfied);
+                self.scan(at, ev, seen, touched, satisfied, lower);
             }
+        }
+        for w in touched.drain(..) {
+            seen[w as usize] = 0;
         }
         for (w, c) in candidates.iter_mut().enumerate() {
             let mut word = *c & !self.free[w];
@@ -331,16 +367,26 @@ impl Prefilter {
         }
     }
 
-    fn scan(&self, at: usize, ev: &Enriched<'_>, seen: &mut [u64], satisfied: &mut [u64]) {
+    fn scan(
+        &self,
+        at: usize,
+        ev: &Enriched<'_>,
+        seen: &mut [u64],
+        touched: &mut Vec<u32>,
+        satisfied: &mut [u64],
+        lower: &mut String,
+    ) {
         let f = &self.fields[at];
         let Some(v) = f.field.get(ev) else { return };
         let ac = f.automaton();
-        let mut lower = String::new();
         v.each_text(|s| {
-            for m in ac.find_overlapping_iter(crate::index::ascii_lowercase(s, &mut lower)) {
+            for m in ac.find_overlapping_iter(crate::index::ascii_lowercase(s, lower)) {
                 let l = f.base + m.pattern().as_usize();
                 if bit(seen, l) {
                     continue;
+                }
+                if seen[l / 64] == 0 {
+                    touched.push((l / 64) as u32);
                 }
                 set_bit(seen, l);
                 for &k in &self.satisfies[self.starts[l] as usize..self.starts[l + 1] as usize] {
