@@ -66,16 +66,26 @@ pub(crate) fn ascii_lowercase<'a>(s: &'a str, buf: &'a mut String) -> &'a str {
     buf
 }
 
+/// Keys are rules' literals; a lookup with an event's value only finds or misses them (no
+/// inserts per event), so a fast hash with a random seed is enough.
+type ValueKeys = HashMap<String, u32, foldhash::fast::RandomState>;
+
 /// The index over a rule set.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Index {
-    /// The indexed fields, each with its rules by (lowercase) value; looked up per event without
+    /// The indexed fields, each with its keys by (lowercase) value; looked up per event without
     /// allocating.
-    by_field: Vec<(Field, HashMap<String, Vec<u32>>)>,
+    by_field: Vec<(Field, ValueKeys)>,
+    /// Per key, its rules.
+    lists: Vec<Vec<u32>>,
+    /// Per key, the fields the second stage scans for its rules ([`Index::attach`]).
+    wanted: Vec<Vec<u64>>,
     /// Rules without a necessary key: always evaluated.
     always: Vec<u32>,
     /// The same, a bit per rule.
     always_bits: Vec<u64>,
+    /// The fields the second stage scans for them.
+    always_wanted: Vec<u64>,
 }
 
 impl Index {
@@ -89,11 +99,16 @@ impl Index {
                         let at = match ix.by_field.iter().position(|(x, _)| *x == f) {
                             Some(at) => at,
                             None => {
-                                ix.by_field.push((f, HashMap::new()));
+                                ix.by_field.push((f, ValueKeys::default()));
                                 ix.by_field.len() - 1
                             }
                         };
-                        let list = ix.by_field[at].1.entry(v).or_default();
+                        let next = ix.lists.len() as u32;
+                        let key = *ix.by_field[at].1.entry(v).or_insert(next);
+                        if key == next {
+                            ix.lists.push(Vec::new());
+                        }
+                        let list = &mut ix.lists[key as usize];
                         if list.last() != Some(&i) {
                             list.push(i);
                         }
@@ -109,31 +124,43 @@ impl Index {
         ix
     }
 
+    /// Gives each key, and the unindexed rules, the fields the second stage scans for its rules
+    /// (`wanted` of a list of rules), so an event's fields to scan are known from the keys it
+    /// has rather than gathered rule by rule.
+    pub(crate) fn attach(&mut self, wanted: &dyn Fn(&[u32]) -> Vec<u64>) {
+        self.wanted = self.lists.iter().map(|l| wanted(l)).collect();
+        self.always_wanted = wanted(&self.always);
+    }
+
     /// The rules the event may match, as a bit per rule (rule order is bit order): the unindexed
-    /// rules, and the rules of every indexed value the event has. No sorting, no per-rule
-    /// allocation.
-    pub(crate) fn candidates(&self, ev: &Enriched<'_>) -> Vec<u64> {
+    /// rules, and the rules of every indexed value the event has; and the fields the second stage
+    /// scans for them. No sorting, no per-rule allocation.
+    pub(crate) fn candidates(&self, ev: &Enriched<'_>) -> (Vec<u64>, Vec<u64>) {
         let mut bits = self.always_bits.clone();
+        let mut wanted = self.always_wanted.clone();
         let mut lower = String::new();
         for (f, map) in &self.by_field {
             let Some(v) = f.get(ev) else { continue };
             v.each_text(|s: &str| {
                 let key = ascii_lowercase(s, &mut lower);
-                if let Some(list) = map.get(key) {
-                    for &i in list {
+                if let Some(&k) = map.get(key) {
+                    for &i in &self.lists[k as usize] {
                         bits[i as usize / 64] |= 1 << (i % 64);
+                    }
+                    for (w, m) in wanted.iter_mut().zip(&self.wanted[k as usize]) {
+                        *w |= m;
                     }
                 }
             });
         }
-        bits
+        (bits, wanted)
     }
 
     /// How many rules are always evaluated, and how many keys index the rest.
     pub(crate) fn stats(&self) -> (usize, usize) {
         (
             self.always.len(),
-            self.by_field.iter().map(|(_, m)| m.len()).sum(),
+            self.lists.len(),
         )
     }
 }

@@ -146,6 +146,8 @@ pub(crate) struct Prefilter {
     /// The clauses of rule `r`: `clauses[rule_starts[r]..rule_starts[r + 1]]`.
     rule_starts: Vec<u32>,
     clauses: Vec<u32>,
+    /// The rule of each clause.
+    rule_of: Vec<u32>,
     /// Per rule, a bit per field position its clauses are on: `words` words a rule.
     masks: Vec<u64>,
     words: usize,
@@ -192,7 +194,8 @@ impl FieldLiterals {
 /// allocations an event, one of them zeroing a bit per literal of the rule set).
 #[derive(Default)]
 struct Scratch {
-    wanted: Vec<u64>,
+    /// A bit per rule that passes.
+    passed: Vec<u64>,
     satisfied: Vec<u64>,
     /// A bit per literal found in this event; zero between events.
     seen: Vec<u64>,
@@ -290,6 +293,11 @@ impl Prefilter {
             by_rule.push(own);
         }
         let (starts, satisfies) = flatten(by_literal);
+        let rule_of = by_rule
+            .iter()
+            .enumerate()
+            .flat_map(|(r, own)| own.iter().map(move |_| r as u32))
+            .collect();
         let (rule_starts, clauses) = flatten(by_rule);
         Prefilter {
             fields,
@@ -297,6 +305,7 @@ impl Prefilter {
             satisfies,
             rule_starts,
             clauses,
+            rule_of,
             masks,
             words,
             free,
@@ -309,33 +318,41 @@ impl Prefilter {
     /// need nothing, and rules every clause of which has a literal that occurs. Each field some
     /// candidate needs is scanned once, and each literal found marks the clauses it satisfies:
     /// the cost follows what the event contains, not how many literals the candidates list.
-    pub(crate) fn retain(&self, candidates: &mut [u64], ev: &Enriched<'_>) {
-        SCRATCH.with_borrow_mut(|s| self.retain_with(candidates, ev, s));
+    /// The fields the rules' clauses are on: a bit per field position.
+    pub(crate) fn wanted(&self, rules: &[u32]) -> Vec<u64> {
+        let mut wanted = vec![0u64; self.words];
+        for &i in rules {
+            let i = i as usize;
+            for (x, m) in wanted
+                .iter_mut()
+                .zip(&self.masks[i * self.words..(i + 1) * self.words])
+            {
+                *x |= m;
+            }
+        }
+        wanted
     }
 
-    fn retain_with(&self, candidates: &mut [u64], ev: &Enriched<'_>, s: &mut Scratch) {
+    /// `wanted`: at least the fields the candidates' clauses are on ([`Prefilter::wanted`] of
+    /// them, as the index gathers it).
+    pub(crate) fn retain(&self, candidates: &mut [u64], wanted: &[u64], ev: &Enriched<'_>) {
+        SCRATCH.with_borrow_mut(|s| self.retain_with(candidates, wanted, ev, s));
+    }
+
+    fn retain_with(
+        &self,
+        candidates: &mut [u64],
+        wanted: &[u64],
+        ev: &Enriched<'_>,
+        s: &mut Scratch,
+    ) {
         let Scratch {
-            wanted,
+            passed,
             satisfied,
             seen,
             touched,
             lower,
         } = s;
-        wanted.clear();
-        wanted.resize(self.words, 0);
-        for (w, &word) in candidates.iter().enumerate() {
-            let mut word = word & !self.free[w];
-            while word != 0 {
-                let i = w * 64 + word.trailing_zeros() as usize;
-                word &= word - 1;
-                for (x, m) in wanted
-                    .iter_mut()
-                    .zip(&self.masks[i * self.words..(i + 1) * self.words])
-                {
-                    *x |= m;
-                }
-            }
-        }
         satisfied.clear();
         satisfied.resize(self.clause_count.div_ceil(64), 0);
         // All zero between events: only the words an event set are cleared after it.
@@ -353,17 +370,26 @@ impl Prefilter {
         for w in touched.drain(..) {
             seen[w as usize] = 0;
         }
-        for (w, c) in candidates.iter_mut().enumerate() {
-            let mut word = *c & !self.free[w];
+        // The rules that pass: those that need nothing, and those of the satisfied clauses
+        // every clause of which is satisfied (from the few clauses an event satisfies, not the
+        // many rules its keys make candidates).
+        passed.clear();
+        passed.extend_from_slice(&self.free);
+        for (w, &word) in satisfied.iter().enumerate() {
+            let mut word = word;
             while word != 0 {
-                let i = w * 64 + word.trailing_zeros() as usize;
+                let k = w * 64 + word.trailing_zeros() as usize;
                 word &= word - 1;
+                let r = self.rule_of[k] as usize;
                 let own =
-                    &self.clauses[self.rule_starts[i] as usize..self.rule_starts[i + 1] as usize];
-                if !own.iter().all(|&k| bit(&satisfied, k as usize)) {
-                    *c &= !(1 << (i % 64));
+                    &self.clauses[self.rule_starts[r] as usize..self.rule_starts[r + 1] as usize];
+                if own.len() == 1 || own.iter().all(|&c| bit(satisfied, c as usize)) {
+                    set_bit(passed, r);
                 }
             }
+        }
+        for (c, p) in candidates.iter_mut().zip(passed.iter()) {
+            *c &= p;
         }
     }
 

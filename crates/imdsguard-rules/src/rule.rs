@@ -389,8 +389,9 @@ impl RuleSet {
             }
         }
         let conditions: Vec<&Expr> = rules.iter().map(|r| &r.when).collect();
-        let index = crate::index::Index::build(&conditions);
+        let mut index = crate::index::Index::build(&conditions);
         let prefilter = crate::prefilter::Prefilter::build(&conditions);
+        index.attach(&|rules| prefilter.wanted(rules));
         let record_fields = std::sync::Arc::new(record_fields(&rules));
         Ok(RuleSet {
             rules,
@@ -434,8 +435,8 @@ impl RuleSet {
     /// Every rule that matches the event, in rule order; only the rules the index says the event
     /// can match, and whose needed literals occur in it, are evaluated.
     pub fn eval<'r>(&'r self, ev: &Enriched<'_>) -> Vec<Hit<'r>> {
-        let mut candidates = self.index.candidates(ev);
-        self.prefilter.retain(&mut candidates, ev);
+        let (mut candidates, wanted) = self.index.candidates(ev);
+        self.prefilter.retain(&mut candidates, &wanted, ev);
         let mut hits = Vec::new();
         for (w, &word) in candidates.iter().enumerate() {
             let mut word = word;
