@@ -73,7 +73,9 @@ impl Sym {
 /// [`Sym::ANY`] when a keyword rule reads them.
 #[derive(Debug, Clone, Default)]
 pub struct FieldSet {
-    by_name: HashMap<Box<str>, Sym>,
+    /// Looked up for every field of every record a decoder reads (never inserted into then):
+    /// a fast hash, seeded at random.
+    by_name: HashMap<Box<str>, Sym, foldhash::fast::RandomState>,
     keywords: bool,
 }
 
