@@ -325,6 +325,7 @@ pub fn hunt(
     resource_cfg.inventory.extend(found);
     let resources = Resources::load(&resource_cfg)?;
     let normalizer = resources.normalizer();
+    crate::memory::tune_allocator();
     let (rules, rules_report) = Rules::load(&common.rules, common.threads)?;
     crate::memory::release_free_memory();
     on_rules(&rules_report);

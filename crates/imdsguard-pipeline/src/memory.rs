@@ -8,12 +8,13 @@
 //! with both calls below, for 0.02 s more of a third of a second (the heap given back as loading
 //! frees it), the same alerts.
 
-/// Returns freed memory at the top of a heap to the system once it exceeds 1 MiB. Called once,
-/// at start.
+/// Returns freed memory at the top of a heap to the system once it exceeds 1 MiB. For `hunt`,
+/// which reads its inputs once: `watch`, which frees and takes back a batch's memory every few
+/// milliseconds, ran 13% slower with it (`watch --nats`, 100,000 records: 1.05-1.06 s → 1.16-1.22 s).
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[allow(unsafe_code)]
-    // SAFETY: `mallopt` sets one of the allocator's parameters; called before any thread starts.
+    // SAFETY: `mallopt` sets one of the allocator's parameters (under the allocator's own lock).
     unsafe {
         libc::mallopt(libc::M_TRIM_THRESHOLD, 1024 * 1024);
     }

@@ -277,7 +277,6 @@ fn format_parser() -> impl clap::builder::TypedValueParser<Value = Format> {
 }
 
 fn main() -> ExitCode {
-    imdsguard_pipeline::memory::tune_allocator();
     match run(Cli::parse()) {
         Ok(code) => code,
         // The reader went away (`| head`): what it wanted was written.
