@@ -4,9 +4,8 @@
 //! SigmaHQ's filters, alive until the last rule compiles), and glibc keeps what each thread freed
 //! in that thread's arena, and at the top of each heap up to 128 KiB (more once it has seen large
 //! blocks freed, as loading frees them). Measured on the SigmaHQ Windows rules over the public
-//! EVTX files with two threads (`bench/run-sigma.sh`): 59.2–59.8 MiB peak before, 51.3–52.2 MiB
-//! with both calls below, for 0.02 s more of a third of a second (the heap given back as loading
-//! frees it), the same alerts.
+//! EVTX files with two threads (`bench/run-sigma.sh`): 58.6–60.0 MiB peak before, 52.1–52.6 MiB
+//! with both calls below, in the same time, the same alerts.
 
 /// Returns freed memory at the top of a heap to the system once it exceeds 1 MiB. For `hunt`,
 /// which reads its inputs once: `watch`, which frees and takes back a batch's memory every few
