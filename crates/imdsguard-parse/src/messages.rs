@@ -44,8 +44,8 @@ enum Kind {
     Continues,
     /// A document of its own (an array of records, Windows event XML).
     Alone,
-    /// A Fluent Bit batch.
-    Batch,
+    /// A JSON array: a Fluent Bit batch, or else a document of its own.
+    Array,
 }
 
 fn kind(payload: &[u8], opts: &ReadOptions) -> Kind {
@@ -56,8 +56,7 @@ fn kind(payload: &[u8], opts: &ReadOptions) -> Kind {
     match payload[start] {
         b'{' if crate::json_reader::records_array(payload, start).is_some() => Kind::Alone,
         b'{' => Kind::Json,
-        b'[' if batch(payload).is_some() => Kind::Batch,
-        b'[' => Kind::Alone,
+        b'[' => Kind::Array,
         // Windows event XML (forwarded events): a document of its own.
         b'<' if formats::windows_xml::sniff_start(&payload[start..]) => Kind::Alone,
         _ if formats::follows_layout(payload, opts) => Kind::Layout,
@@ -131,7 +130,7 @@ pub fn read_messages(
         let joins = current.is_some_and(|(ck, _, last)| {
             last + 1 == m.seq
                 && match (ck, k) {
-                    (Kind::Alone | Kind::Batch, _) => false,
+                    (Kind::Alone | Kind::Array, _) => false,
                     (_, Kind::Continues) => true,
                     (a, b) => a == b,
                 }
@@ -139,10 +138,17 @@ pub fn read_messages(
         if !joins {
             flush(&mut run, &mut current, summary, on_event);
         }
-        if k == Kind::Batch {
-            read_batch(name, m, opts, summary, on_event);
-            continue;
-        }
+        // A batch is opened; any other array is a document of its own.
+        let k = match k {
+            Kind::Array => match batch(m.payload) {
+                Some(records) => {
+                    read_batch(name, m, &records, opts, summary, on_event);
+                    continue;
+                }
+                None => Kind::Alone,
+            },
+            k => k,
+        };
         one_line(m.payload, &mut run);
         match &mut current {
             Some((_, _, last)) => *last = m.seq,
@@ -156,13 +162,11 @@ pub fn read_messages(
 fn read_batch(
     name: &str,
     m: &Message<'_>,
+    records: &[Vec<u8>],
     opts: &ReadOptions,
     summary: &mut Summary,
     on_event: &mut dyn FnMut(Event),
 ) {
-    let Some(records) = batch(m.payload) else {
-        return;
-    };
     let inner: Vec<Message<'_>> = records
         .iter()
         .enumerate()
@@ -382,17 +386,14 @@ mod tests {
     /// of records that are none is skipped with its sequence number).
     #[test]
     fn other_arrays_are_documents() {
-        assert_eq!(
-            kind(br#"[[1, {"log": "x"}]]"#, &ReadOptions::default()),
-            Kind::Batch
-        );
+        assert!(batch(br#"[[1, {"log": "x"}]]"#).is_some());
         for not in [
             &br#"[]"#[..],
             br#"[[1, 2]]"#,
             br#"[["t", {}]]"#,
             br#"[{"a": 1}]"#,
         ] {
-            assert_eq!(kind(not, &ReadOptions::default()), Kind::Alone, "{not:?}");
+            assert!(batch(not).is_none(), "{not:?}");
         }
         let (events, summary) = read(&[(5, br#"[{"a": 1}]"#)]);
         assert!(events.is_empty());

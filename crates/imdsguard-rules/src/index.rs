@@ -158,9 +158,6 @@ impl Index {
 
     /// How many rules are always evaluated, and how many keys index the rest.
     pub(crate) fn stats(&self) -> (usize, usize) {
-        (
-            self.always.len(),
-            self.lists.len(),
-        )
+        (self.always.len(), self.lists.len())
     }
 }
