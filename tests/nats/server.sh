@@ -24,18 +24,8 @@ include "imdsguard.conf"
 CONF
 scheme=nats
 if [ "$tls" = tls ]; then
-  (
-    cd "$dir"
-    for ca in ca other-ca; do
-      openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-        -subj "/CN=imdsguard test $ca" -keyout "$ca.key" -out "$ca.pem" 2> /dev/null
-    done
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost \
-      -keyout server.key -out server.csr 2> /dev/null
-    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > server.ext
-    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-      -extfile server.ext -out server.crt 2> /dev/null
-  ) || { echo "openssl could not make the test certificates" >&2; exit 1; }
+  bash "$here/tests/tls/certs.sh" "$dir" DNS:localhost,IP:127.0.0.1 \
+    || { echo "openssl could not make the test certificates" >&2; exit 1; }
   cat >> "$dir/server.conf" <<CONF
 tls { cert_file: "$dir/server.crt", key_file: "$dir/server.key" }
 authorization { users: [ { user: imdsguard, password: s3cret } ] }

@@ -25,20 +25,9 @@ fi
 "${as[@]}" "$bin/initdb" -D "$dir/data" -U imdsguard --auth=trust -E UTF8 --no-locale > "$dir/initdb.log" 2>&1 \
   || { cat "$dir/initdb.log" >&2; exit 1; }
 # The certificate authority and the server's certificate (for the name localhost only).
-(
-  cd "$dir"
-  for ca in ca other-ca; do
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-      -subj "/CN=imdsguard test $ca" -keyout "$ca.key" -out "$ca.pem" 2> /dev/null
-  done
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost \
-    -keyout server.key -out server.csr 2> /dev/null
-  printf 'subjectAltName=DNS:localhost\n' > server.ext
-  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-    -extfile server.ext -out server.crt 2> /dev/null
-  chmod 600 server.key
-  if [ "$(id -u)" = 0 ]; then chown postgres server.key server.crt; fi
-) || { echo "openssl could not make the test certificates" >&2; exit 1; }
+bash "$(dirname "$0")/../tls/certs.sh" "$dir" DNS:localhost \
+  || { echo "openssl could not make the test certificates" >&2; exit 1; }
+if [ "$(id -u)" = 0 ]; then chown postgres "$dir/server.key" "$dir/server.crt"; fi
 opts="-c ssl=on -c ssl_cert_file=$dir/server.crt -c ssl_key_file=$dir/server.key"
 opts="$opts -c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c max_connections=200"
 for s in "$@"; do opts="$opts -c $s"; done
