@@ -678,6 +678,11 @@ fn members_lock(stream: &str) -> String {
     format!("nats:{stream}:workers")
 }
 
+/// Partitions as a note says them: `0, 2, 5`.
+fn partitions_said(ps: &[u32]) -> String {
+    ps.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+}
+
 /// When a worker of a stream next looks for partitions, and what it said.
 struct Claims {
     once: bool,
@@ -738,15 +743,12 @@ fn claim(
         for p in &give {
             n.release(*p);
             w.store
-                .unlock(&format!("nats:{}:{p}", n.stream))
+                .unlock(&partition_input(&n.stream, *p))
                 .map_err(PipelineError::store("giving up a partition's lock"))?;
         }
         reporter.note(&format!(
             "left partitions {} of the stream {} to the workers that came ({} of {PARTITIONS}; {})",
-            give.iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
+            partitions_said(&give),
             n.stream,
             owned.len() - give.len(),
             workers_said(workers)
@@ -761,7 +763,7 @@ fn claim(
         }
         if owned.contains(&p)
             || !store
-                .try_lock(&format!("nats:{}:{p}", n.stream))
+                .try_lock(&partition_input(&n.stream, p))
                 .map_err(PipelineError::store("taking a partition's lock"))?
         {
             continue;
@@ -782,10 +784,7 @@ fn claim(
         }
         reporter.note(&format!(
             "reading partitions {} of the stream {} ({} of {PARTITIONS}; {})",
-            got.iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
+            partitions_said(&got),
             n.stream,
             owned.len(),
             workers_said(workers)
